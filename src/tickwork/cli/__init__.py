@@ -1,0 +1,1 @@
+"""The ``tickwork`` command line."""

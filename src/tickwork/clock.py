@@ -1,0 +1,106 @@
+"""Where "now" comes from.
+
+Everything above the pure schedule layer asks a ``Clock`` for the time, so tests can
+drive the engine through hours of schedule in milliseconds without patching the world.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """A source of the current instant and a way to wait for a later one."""
+
+    def now(self) -> datetime:
+        """The current instant, aware, in UTC."""
+        ...
+
+    async def sleep_until(self, when: datetime, wake: asyncio.Event) -> None:
+        """Return at ``when`` or as soon as ``wake`` is set, whichever is first."""
+        ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, when: datetime, wake: asyncio.Event) -> None:
+        delay = (when - self.now()).total_seconds()
+        if delay <= 0 or wake.is_set():
+            return
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+
+
+class ManualClock:
+    """A clock that moves only when told; for tests and simulations.
+
+    ``sleep_until`` returns once ``advance``/``set`` has moved the time past ``when``.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime(2026, 1, 1, tzinfo=UTC)
+        if start.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = start.astimezone(UTC)
+        self._waiters: list[tuple[datetime, asyncio.Future[None]]] = []
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._now.timestamp()
+
+    def set(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("ManualClock needs an aware datetime")
+        self._now = when.astimezone(UTC)
+        self._release()
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
+        self._now = self._now + timedelta(seconds=seconds, **kwargs)
+        self._release()
+        return self._now
+
+    def _release(self) -> None:
+        keep: list[tuple[datetime, asyncio.Future[None]]] = []
+        for when, fut in self._waiters:
+            if when <= self._now:
+                if not fut.done():
+                    fut.get_loop().call_soon_threadsafe(_resolve, fut)
+            else:
+                keep.append((when, fut))
+        self._waiters = keep
+
+    async def sleep_until(self, when: datetime, wake: asyncio.Event) -> None:
+        if when <= self._now or wake.is_set():
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((when, fut))
+        waker = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({fut, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            if not fut.done():
+                fut.cancel()
+            self._waiters = [(w, f) for (w, f) in self._waiters if f is not fut]
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def monotonic() -> float:
+    """Seconds from an arbitrary origin that never goes back; for durations only."""
+    return time.monotonic()

@@ -1,0 +1,74 @@
+"""The error hierarchy of tickwork.
+
+Every error tickwork raises on purpose derives from ``TickworkError``::
+
+    TickworkError
+    ├── ScheduleError (also ValueError)   an expression, zone or schedule field is invalid
+    ├── ValidationError (also ValueError) a field of a schedule, run or request is invalid
+    │   └── UnknownTaskError              the task name is neither registered nor published
+    ├── NotFoundError (also LookupError)  no schedule / run / token with that id
+    ├── ConflictError                     the id is taken, or the state forbids the change
+    ├── StoreError                        the database failed or cannot be reached
+    │   └── StoreUnavailableError         the database cannot be reached right now
+    └── RunTimeoutError (also TimeoutError) waiting for a run took longer than asked
+
+Drivers' exceptions never cross the store boundary: the store translates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class TickworkError(Exception):
+    """Base of every error raised by tickwork on purpose."""
+
+
+class ScheduleError(TickworkError, ValueError):
+    """A schedule expression or time zone is invalid; the message names the bad part."""
+
+
+class ValidationError(TickworkError, ValueError):
+    """A field is invalid. ``field`` names it so edges (CLI, API) can point at it."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnknownTaskError(ValidationError):
+    """The task name is not known to this process nor published by any node."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        self.known = sorted(set(known))
+        listing = ", ".join(self.known) if self.known else "none"
+        super().__init__(f"unknown task {name!r}; known tasks: {listing}", field="task")
+
+
+class NotFoundError(TickworkError, LookupError):
+    """No record with that id."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident!r} not found")
+
+    def __str__(self) -> str:  # LookupError would quote the args tuple otherwise
+        return f"{self.kind} {self.ident!r} not found"
+
+
+class ConflictError(TickworkError):
+    """The change conflicts with the stored state (duplicate id, finished run...)."""
+
+
+class StoreError(TickworkError):
+    """The database failed; the message says what was being done."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached right now (retry later)."""
+
+
+class RunTimeoutError(TickworkError, TimeoutError):
+    """Waiting for a run to finish took longer than the caller allowed."""

@@ -1,0 +1,328 @@
+"""Plain records: what a schedule, a run and an attempt are, and their statuses.
+
+These are frozen values. The store builds them from rows; the engine and the edges
+read them. Nothing here talks to a database or reads the clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final, Literal
+
+JSON = Any
+"""A value that ``json.dumps`` accepts: dict, list, str, int, float, bool or None."""
+
+OverlapPolicy = Literal["allow", "skip", "queue", "buffer_one", "replace"]
+CatchupPolicy = Literal["none", "all", "latest", "spread"]
+ScheduleStatus = Literal["active", "paused", "finished"]
+RunTrigger = Literal["schedule", "manual", "catchup", "backfill"]
+RunStatus = Literal[
+    "pending",
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "skipped",
+    "missed",
+    "lost",
+]
+AttemptStatus = Literal["running", "succeeded", "failed", "timed_out", "cancelled", "lost"]
+
+OVERLAP_POLICIES: Final = ("allow", "skip", "queue", "buffer_one", "replace")
+CATCHUP_POLICIES: Final = ("none", "all", "latest", "spread")
+RUN_STATUSES: Final = (
+    "pending",
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "skipped",
+    "missed",
+    "lost",
+)
+#: A run in one of these may still execute; it counts against overlap and limits.
+ACTIVE_RUN_STATUSES: Final = frozenset({"pending", "running", "retrying"})
+#: A run in one of these is over for good.
+FINAL_RUN_STATUSES: Final = frozenset(RUN_STATUSES) - ACTIVE_RUN_STATUSES
+
+DEFAULT_MISFIRE_GRACE: Final = 30.0
+DEFAULT_TIMEOUT: Final = 300.0
+DEFAULT_LEASE_TTL: Final = 30.0
+DEFAULT_MAX_CONCURRENT: Final = 100
+DEFAULT_RETENTION_DAYS: Final = 30
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a failed attempt is retried: ``delay * backoff**(attempt-1)``, capped, jittered.
+
+    ``max_attempts`` counts the first attempt: 3 means one try and two retries.
+    ``jitter=True`` is full jitter (a delay drawn in [0, computed]).
+    """
+
+    max_attempts: int = 3
+    delay: float = 5.0
+    backoff: float = 2.0
+    max_delay: float = 3600.0
+    jitter: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A stored schedule: when a task runs and how (CONTRACT section 3)."""
+
+    id: str
+    task: str
+    schedule: str
+    name: str = ""
+    description: str = ""
+    timezone: str = "UTC"
+    data: dict[str, JSON] = field(default_factory=dict)
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    jitter: float = 0.0
+    paused: bool = False
+    overlap: OverlapPolicy = "skip"
+    catchup: CatchupPolicy = "latest"
+    catchup_spread: float = 60.0
+    misfire_grace: float = DEFAULT_MISFIRE_GRACE
+    max_instances: int = 1
+    max_executions: int | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = DEFAULT_TIMEOUT
+    priority: int = 0
+    result_queue: str | None = None
+    error_queue: str | None = None
+    tags: tuple[str, ...] = ()
+    metadata: dict[str, JSON] = field(default_factory=dict)
+    owner: str | None = None
+    # read-only, maintained by the store and the engine
+    status: ScheduleStatus = "active"
+    next_fire_at: datetime | None = None
+    last_fire_at: datetime | None = None
+    execution_count: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    #: The instant interval steps count from (``start_at`` or the creation time).
+    anchor: datetime | None = None
+    #: When the schedule was last paused; fires missed while paused are not caught up.
+    paused_at: datetime | None = None
+
+    def replace(self, **changes: Any) -> Schedule:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: datetimes as ISO-8601 with offset."""
+        return _jsonable(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One log line a task emitted during an attempt."""
+
+    at: datetime
+    level: str
+    logger: str
+    message: str
+    attempt: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One execution of a run on one node."""
+
+    number: int
+    status: AttemptStatus
+    started_at: datetime
+    finished_at: datetime | None = None
+    node: str | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _jsonable(dataclasses.asdict(self))
+        d["duration"] = self.duration
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One occurrence of a schedule: the task for one scheduled time, with its attempts."""
+
+    id: str
+    schedule_id: str | None
+    task: str
+    scheduled_for: datetime
+    trigger: RunTrigger = "schedule"
+    data: dict[str, JSON] = field(default_factory=dict)
+    status: RunStatus = "pending"
+    attempt: int = 0
+    attempts: tuple[Attempt, ...] = ()
+    #: When the run may start: ``scheduled_for`` plus jitter, or the retry time.
+    due_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: JSON = None
+    error: str | None = None
+    traceback: str | None = None
+    node: str | None = None
+    trace_id: str | None = None
+    logs: tuple[LogRecord, ...] = ()
+    priority: int = 0
+    lease_until: datetime | None = None
+    cancel_requested: bool = False
+    created_at: datetime | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL_RUN_STATUSES
+
+    def replace(self, **changes: Any) -> Run:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _jsonable(dataclasses.asdict(self))
+        d["duration"] = self.duration
+        d["attempts"] = [a.to_dict() for a in self.attempts]
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A tickwork process that executes runs."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    tasks: tuple[str, ...] = ()
+    is_leader: bool = False
+    running: int = 0
+    stopped_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMessage:
+    """A result or error put on a named queue when a run finished."""
+
+    id: int
+    queue: str
+    run_id: str
+    schedule_id: str | None
+    kind: Literal["result", "error"]
+    payload: JSON
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(dataclasses.asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Records that pass decisions from the engine to the store. The engine decides
+# (with policy.py); the store applies the decision in one transaction.
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRun:
+    """A run the engine decided to create for one fire time of a schedule.
+
+    ``status`` is ``pending`` for a run to execute, or ``skipped``/``missed`` for a fire
+    that is only recorded (``error`` then says why).
+    """
+
+    id: str
+    scheduled_for: datetime
+    due_at: datetime
+    trigger: RunTrigger = "schedule"
+    status: RunStatus = "pending"
+    error: str | None = None
+    data: dict[str, JSON] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FirePlan:
+    """What firing one due schedule changes, applied atomically by ``Store.fire_due``."""
+
+    runs: tuple[PlannedRun, ...]
+    next_fire_at: datetime | None
+    last_fire_at: datetime | None
+    execution_count: int
+    status: ScheduleStatus
+    #: Running runs to cancel (``replace`` overlap policy).
+    cancel_run_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """How an attempt ended, reported by the node that ran it.
+
+    ``retry_at`` set means the run goes to ``retrying`` and becomes due again then;
+    ``None`` means ``status`` is the run's final status.
+    """
+
+    status: Literal["succeeded", "failed", "timed_out", "cancelled"]
+    result: JSON = None
+    error: str | None = None
+    traceback: str | None = None
+    logs: tuple[LogRecord, ...] = ()
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    """Per-task figures over a period, for ``tickwork stats``."""
+
+    task: str
+    runs: int
+    succeeded: int
+    failed: int
+    p50_duration: float | None
+    p95_duration: float | None
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return None if finished == 0 else self.succeeded / finished
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["success_rate"] = self.success_rate
+        return d

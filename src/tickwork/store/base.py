@@ -1,0 +1,307 @@
+"""The store interface: everything tickwork keeps, and the transitions it must make atomic.
+
+The database is the source of truth. Every method below is one transaction unless it
+says otherwise; a process may die between any two calls and the database stays
+consistent. Methods are synchronous: SQLite's and psycopg's drivers are, and the
+engine calls them from worker threads. Implementations translate driver exceptions
+into ``StoreError``/``StoreUnavailableError`` and never read the clock: every instant
+comes in as an argument (``now``), aware, and is stored in UTC.
+
+Guarantees an implementation must keep, whatever the number of processes sharing it:
+
+- one run per (schedule_id, scheduled_for) for runs triggered by the schedule, catch-up
+  or backfill: a unique key, inserts that conflict are silently dropped;
+- the runs created for a fire and the schedule's advance commit together;
+- a run is ``running`` and leased to a node before that node executes it;
+- a finished run, its attempt, its logs and its queue message commit together, and
+  only if the reporting node still holds the attempt (a run declared ``lost`` and
+  taken over cannot be overwritten by the node that lost it).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tickwork.models import (
+    AttemptOutcome,
+    FirePlan,
+    Node,
+    QueueMessage,
+    Run,
+    RunStatus,
+    Schedule,
+    ScheduleStatus,
+    TaskStats,
+)
+
+#: Decides what firing a due schedule does: given the schedule (as locked in the
+#: transaction), its runs that are not over yet (pending, running, retrying), and now.
+FirePlanner = Callable[[Schedule, Sequence[Run], datetime], FirePlan]
+
+#: Decides when a run whose attempt was lost is retried (None: no retry, the run is lost).
+RetryPlanner = Callable[[Run, Schedule | None, datetime], datetime | None]
+
+#: Computes a schedule's next fire time strictly after an instant (None: never again).
+NextFire = Callable[[Schedule, datetime], datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What a node learns when it renews its leases."""
+
+    #: Runs the node thought it held but no longer does (declared lost, cancelled, deleted).
+    lost: frozenset[str]
+    #: Runs it holds whose cancellation was requested (``cancel_run``, ``replace``).
+    cancel_requested: frozenset[str]
+
+
+class Store(ABC):
+    """Persistence of schedules, runs, attempts, logs, queues and nodes."""
+
+    url: str
+    """The database URL with any password masked; safe to print."""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect and apply pending migrations (under a lock, so concurrent starts are safe).
+
+        Raises ``StoreUnavailableError`` with the reason when the database cannot be reached.
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied."""
+
+    @abstractmethod
+    def upgrade(self) -> list[int]:
+        """Apply pending migrations; return the versions applied (empty when up to date)."""
+
+    # -- schedules -------------------------------------------------------------------
+
+    @abstractmethod
+    def add_schedule(self, schedule: Schedule) -> Schedule:
+        """Insert a new schedule as given (the caller computed ``next_fire_at``, timestamps).
+
+        Raises ``ConflictError`` when the id exists.
+        """
+
+    @abstractmethod
+    def update_schedule(self, schedule: Schedule) -> Schedule:
+        """Replace every stored field of the schedule with the given id.
+
+        The caller recomputed ``next_fire_at``/``status`` and set ``updated_at``. Runs
+        already created are untouched. Raises ``NotFoundError`` when the id is unknown.
+        """
+
+    @abstractmethod
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """The schedule, or None."""
+
+    @abstractmethod
+    def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Schedule]:
+        """Schedules matching every given filter, ordered by id; ``after_id`` pages."""
+
+    @abstractmethod
+    def delete_schedule(self, schedule_id: str, now: datetime) -> bool:
+        """Delete the schedule; its pending/retrying runs become ``cancelled`` in the same
+        transaction, its running runs are asked to cancel, its history stays.
+        False when it did not exist."""
+
+    @abstractmethod
+    def set_paused(
+        self,
+        schedule_ids: Sequence[str] | None,
+        paused: bool,
+        now: datetime,
+        next_fire: NextFire,
+    ) -> list[Schedule]:
+        """Pause or resume the given schedules (None: all). Returns those that changed.
+
+        Pausing records ``paused_at`` and sets status ``paused``; resuming sets status
+        ``active`` and ``next_fire_at = next_fire(schedule, now)`` so time spent paused
+        is not caught up (a finished schedule stays finished).
+        """
+
+    # -- firing ----------------------------------------------------------------------
+
+    @abstractmethod
+    def next_wakeup(self) -> datetime | None:
+        """The earliest instant at which there is something to do: the smallest
+        ``next_fire_at`` of active schedules or ``due_at`` of pending/retrying runs.
+        Must use indexes: never a scan of all schedules."""
+
+    @abstractmethod
+    def fire_due(self, now: datetime, plan: FirePlanner, limit: int) -> list[Run]:
+        """Fire up to ``limit`` active schedules whose ``next_fire_at <= now``, earliest first.
+
+        In one transaction: lock the due schedules (skipping ones another node holds),
+        call ``plan`` for each with its unfinished runs, insert the planned runs (a
+        conflict on (schedule_id, scheduled_for) drops the insert), request
+        cancellation of ``plan.cancel_run_ids``, and store the schedule's new
+        ``next_fire_at``/``last_fire_at``/``execution_count``/``status``. Returns the
+        runs inserted, in all statuses (skipped and missed ones included).
+        """
+
+    @abstractmethod
+    def insert_runs(self, schedule: Schedule | None, runs: Sequence[Run]) -> list[Run]:
+        """Insert runs made outside the fire loop (manual triggers, backfill); returns
+        those inserted. Backfill runs that collide with an existing (schedule_id,
+        scheduled_for) are dropped; manual runs never collide."""
+
+    @abstractmethod
+    def claim_runs(
+        self,
+        node_id: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        tasks: Collection[str],
+        task_limits: Mapping[str, int],
+    ) -> list[Run]:
+        """Claim up to ``limit`` pending/retrying runs with ``due_at <= now`` for ``node_id``.
+
+        Order: priority descending, then ``due_at``, then id. Only runs of ``tasks``
+        (the tasks this node can execute). Limits, counted over all nodes: a
+        schedule's running runs stay below ``max_instances`` when its overlap is
+        ``allow``, below 1 for ``skip``/``queue``/``buffer_one`` (so a queue runs in
+        order), unlimited for ``replace``; a task's running runs stay below
+        ``task_limits[task]`` when given. Claiming sets status ``running``, increments
+        ``attempt``, sets ``node``, ``lease_until``, ``started_at`` (first attempt
+        only), and adds a ``running`` attempt, all committed before returning.
+        """
+
+    @abstractmethod
+    def heartbeat(
+        self, node_id: str, now: datetime, lease_until: datetime, run_ids: Collection[str]
+    ) -> Heartbeat:
+        """Renew the node's heartbeat and the leases of ``run_ids`` it still holds."""
+
+    @abstractmethod
+    def finish_attempt(
+        self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
+    ) -> Run | None:
+        """Record how the attempt ended, with its logs, in one transaction.
+
+        Only if the run is still ``running`` with that attempt on that node; otherwise
+        nothing is written and None is returned. With ``outcome.retry_at`` the run
+        becomes ``retrying`` and due then; without, it ends in ``outcome.status`` with
+        ``finished_at = now``. A success puts ``{"run_id", "schedule_id", "task",
+        "scheduled_for", "result"}`` on the schedule's ``result_queue``; a final
+        failure/timeout puts the same with ``error`` on its ``error_queue``.
+        """
+
+    @abstractmethod
+    def recover_lost(
+        self, now: datetime, dead_nodes: Collection[str], retry: RetryPlanner
+    ) -> list[Run]:
+        """Take over runs whose node died: ``running`` runs with ``lease_until < now``
+        or whose node is in ``dead_nodes``. Their current attempt is recorded
+        ``lost``; the run becomes ``retrying`` at ``retry(...)``, or ``lost`` when it
+        returns None (``cancelled`` if a cancel was requested). Returns the runs
+        changed, as they are after the change."""
+
+    @abstractmethod
+    def cancel_run(self, run_id: str, now: datetime) -> Run:
+        """Cancel a run: pending/retrying ones end ``cancelled`` at once; running ones
+        get ``cancel_requested`` (their node cancels them). Raises ``NotFoundError``,
+        or ``ConflictError`` when the run is already over."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run | None:
+        """The run with its attempts and logs, or None."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        *,
+        schedule_id: str | None = None,
+        task: str | None = None,
+        status: RunStatus | Collection[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        """Runs matching the filters, newest ``scheduled_for`` first, with attempts but
+        without logs (``get_run`` has them). ``since``/``until`` bound scheduled_for."""
+
+    @abstractmethod
+    def count_runs(self, now: datetime) -> dict[str, int]:
+        """Number of runs per status, plus ``backlog``: pending/retrying runs due by now."""
+
+    @abstractmethod
+    def task_stats(self, since: datetime | None = None) -> list[TaskStats]:
+        """Per task, over runs scheduled since ``since``: counts and duration percentiles."""
+
+    # -- queues ----------------------------------------------------------------------
+
+    @abstractmethod
+    def read_queue(self, name: str, *, consume: bool = True, limit: int = 100) -> list[QueueMessage]:
+        """Oldest messages first; with ``consume`` they are deleted in the same
+        transaction, so two consumers never get the same message."""
+
+    # -- nodes -----------------------------------------------------------------------
+
+    @abstractmethod
+    def register_node(self, node: Node) -> None:
+        """Record a starting node and publish its task names."""
+
+    @abstractmethod
+    def deregister_node(self, node_id: str, now: datetime) -> None:
+        """Mark the node stopped (cleanly); it keeps no leases after this."""
+
+    @abstractmethod
+    def list_nodes(self, *, include_stopped: bool = False) -> list[Node]:
+        """Known nodes, with how many runs each has running and who leads."""
+
+    @abstractmethod
+    def known_tasks(self) -> set[str]:
+        """Task names published by any node, running or past."""
+
+    @abstractmethod
+    def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:
+        """Take or renew the leadership lease. True only if ``node_id`` holds it until
+        ``lease_until``; any error means False (fail closed)."""
+
+    @abstractmethod
+    def release_lead(self, node_id: str) -> None:
+        """Give up leadership if held."""
+
+    # -- maintenance -----------------------------------------------------------------
+
+    @abstractmethod
+    def delete_runs_before(self, cutoff: datetime) -> int:
+        """Delete finished runs (and their attempts, logs) that finished before ``cutoff``."""
+
+    # -- change notification ---------------------------------------------------------
+
+    @abstractmethod
+    def notify_change(self) -> None:
+        """Tell other processes that schedules or runs changed (PostgreSQL: NOTIFY)."""
+
+    @abstractmethod
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds until another process commits a change;
+        True if one was seen. Called from a dedicated thread."""
+
+    @abstractmethod
+    def interrupt_wait(self) -> None:
+        """Make a blocked ``wait_for_change`` return soon (shutdown)."""

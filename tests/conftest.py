@@ -1,0 +1,77 @@
+"""Fixtures shared by every test layer: database URLs for SQLite and PostgreSQL.
+
+PostgreSQL tests use a real server at ``TICKWORK_TEST_PG_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``). Each test gets a fresh database made
+from the server's template. Without a server they skip with the reason, unless
+``TICKWORK_REQUIRE_PG=1`` (set by ``.ci/run``), which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+PG_URL = os.environ.get("TICKWORK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_PG = os.environ.get("TICKWORK_REQUIRE_PG") == "1"
+
+
+def _pg_admin_connect() -> object:
+    import psycopg
+
+    return psycopg.connect(PG_URL, autocommit=True, connect_timeout=3)
+
+
+def pg_available() -> str | None:
+    """None when the server answers, else why not."""
+    try:
+        conn = _pg_admin_connect()
+    except Exception as exc:  # any failure means: no server for these tests
+        return f"PostgreSQL not reachable at {PG_URL}: {exc}"
+    conn.close()  # type: ignore[attr-defined]
+    return None
+
+
+def require_pg() -> None:
+    reason = pg_available()
+    if reason is None:
+        return
+    if REQUIRE_PG:
+        pytest.fail(f"TICKWORK_REQUIRE_PG=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'tickwork.db'}"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+    require_pg()
+    name = f"tw_test_{uuid.uuid4().hex[:12]}"
+    admin = _pg_admin_connect()
+    admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
+    parts = urlsplit(PG_URL)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    try:
+        yield url
+    finally:
+        admin.execute(  # type: ignore[attr-defined]
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')  # type: ignore[attr-defined]
+        admin.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a SQLite file and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'tickwork.db'}"
+    return str(request.getfixturevalue("pg_url"))
