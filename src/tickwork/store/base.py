@@ -154,8 +154,9 @@ class Store(ABC):
 
         In one transaction: lock the due schedules (skipping ones another node holds),
         call ``plan`` for each with its unfinished runs, insert the planned runs (a
-        conflict on (schedule_id, scheduled_for) drops the insert), request
-        cancellation of ``plan.cancel_run_ids``, and store the schedule's new
+        conflict on (schedule_id, scheduled_for) drops the insert), cancel
+        ``plan.cancel_run_ids`` (pending/retrying ones end ``cancelled`` at once,
+        running ones get ``cancel_requested``), and store the schedule's new
         ``next_fire_at``/``last_fire_at``/``execution_count``/``status``. Returns the
         runs inserted, in all statuses (skipped and missed ones included).
         """
