@@ -190,6 +190,10 @@ class Run:
     lease_until: datetime | None = None
     cancel_requested: bool = False
     created_at: datetime | None = None
+    #: Copied from the schedule when the run is created, so every node executes the
+    #: run with the same settings even if the schedule changes meanwhile.
+    timeout: float = DEFAULT_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
     @property
     def duration(self) -> float | None:
