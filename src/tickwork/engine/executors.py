@@ -1,0 +1,209 @@
+"""Executing one attempt of a run: on the event loop, in a thread, or in a child process.
+
+``async`` tasks run on the loop and are cancelled on timeout. Sync tasks run in a
+thread; a thread cannot be killed, so on timeout the attempt is recorded ``timed_out``,
+``ctx.cancelled`` is set, and the thread is left to finish on its own. Tasks that must
+really stop use ``executor="process"``: each attempt gets a fresh process, killed on
+timeout or cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import multiprocessing
+import multiprocessing.connection
+import traceback as tb
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tickwork.engine.context import LogCapture, RunContext, current_capture, install_log_capture
+from tickwork.engine.registry import TaskDef
+from tickwork.models import JSON, LogRecord
+
+AttemptStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status: AttemptStatus
+    result: JSON = None
+    error: str | None = None
+    traceback: str | None = None
+    logs: tuple[LogRecord, ...] = ()
+
+
+def check_json(value: Any) -> str | None:
+    """None when ``value`` is JSON-serializable, else the reason."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return f"the task returned a value that is not JSON: {exc}"
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _args(task: TaskDef, ctx: RunContext) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return ((ctx,) if task.takes_ctx else ()), dict(ctx.data)
+
+
+class Executors:
+    """Runs attempts. One per engine; owns the thread pool."""
+
+    def __init__(self, max_threads: int = 32) -> None:
+        install_log_capture()
+        self._threads = ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="tickwork-task"
+        )
+        self._mp = multiprocessing.get_context("spawn")
+
+    def shutdown(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, task: TaskDef, ctx: RunContext, timeout: float) -> AttemptResult:
+        """Execute one attempt; never raises except ``CancelledError`` (propagated after
+        the attempt was stopped)."""
+        capture = LogCapture(ctx.attempt)
+        token = current_capture.set(capture)
+        try:
+            if task.executor == "process":
+                return await self._run_process(task, ctx, timeout, capture)
+            if task.executor == "async":
+                coro = task.fn(*_args(task, ctx)[0], **_args(task, ctx)[1])
+                awaitable: asyncio.Future[Any] | Any = coro
+            else:
+                loop = asyncio.get_running_loop()
+                call_ctx = contextvars.copy_context()
+                args, kwargs = _args(task, ctx)
+                awaitable = loop.run_in_executor(
+                    self._threads, lambda: call_ctx.run(task.fn, *args, **kwargs)
+                )
+            try:
+                value = await asyncio.wait_for(awaitable, timeout=timeout)
+            except TimeoutError:
+                ctx.cancelled.set()
+                return AttemptResult(
+                    "timed_out",
+                    error=f"timed out after {timeout:g} s",
+                    logs=capture.result(),
+                )
+            except asyncio.CancelledError:
+                ctx.cancelled.set()
+                raise
+            except Exception as exc:
+                return AttemptResult(
+                    "failed",
+                    error=_describe(exc),
+                    traceback=tb.format_exc(),
+                    logs=capture.result(),
+                )
+            reason = check_json(value)
+            if reason is not None:
+                return AttemptResult("failed", error=reason, logs=capture.result())
+            return AttemptResult("succeeded", result=value, logs=capture.result())
+        finally:
+            current_capture.reset(token)
+
+    async def _run_process(
+        self, task: TaskDef, ctx: RunContext, timeout: float, capture: LogCapture
+    ) -> AttemptResult:
+        parent, child = self._mp.Pipe(duplex=False)
+        payload = {
+            "run_id": ctx.run_id,
+            "schedule_id": ctx.schedule_id,
+            "task": ctx.task,
+            "scheduled_for": ctx.scheduled_for,
+            "attempt": ctx.attempt,
+            "trigger": ctx.trigger,
+            "node": ctx.node,
+            "data": ctx.data,
+            "trace_id": ctx.trace_id,
+        }
+        proc = self._mp.Process(
+            target=_process_main,
+            args=(task.fn, task.takes_ctx, payload, child),
+            name=f"tickwork-run-{ctx.run_id}",
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        loop = asyncio.get_running_loop()
+        try:
+            ready = await loop.run_in_executor(None, _wait_readable, parent, proc, timeout)
+        except asyncio.CancelledError:
+            _kill(proc)
+            raise
+        if not ready:
+            _kill(proc)
+            return AttemptResult(
+                "timed_out",
+                error=f"timed out after {timeout:g} s (process {proc.pid} killed)",
+                logs=capture.result(),
+            )
+        try:
+            message: dict[str, Any] = parent.recv()
+        except (EOFError, OSError):
+            await loop.run_in_executor(None, proc.join, 5)
+            return AttemptResult(
+                "failed",
+                error=f"the task process exited with code {proc.exitcode} without a result",
+                logs=capture.result(),
+            )
+        finally:
+            parent.close()
+        await loop.run_in_executor(None, proc.join, 5)
+        logs = tuple(message.get("logs", ())) + capture.result()
+        return AttemptResult(
+            message["status"],
+            result=message.get("result"),
+            error=message.get("error"),
+            traceback=message.get("traceback"),
+            logs=logs,
+        )
+
+
+def _wait_readable(conn: multiprocessing.connection.Connection, proc: Any, timeout: float) -> bool:
+    """True when a result (or EOF) is ready within ``timeout``."""
+    ready = multiprocessing.connection.wait([conn, proc.sentinel], timeout=timeout)
+    if conn in ready:
+        return True
+    # The process ended; a result may still be in the pipe, else EOF is reported.
+    return bool(ready)
+
+
+def _kill(proc: Any) -> None:
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5)
+
+
+def _process_main(fn: Any, takes_ctx: bool, payload: dict[str, Any], conn: Any) -> None:
+    """Entry point of the child process: run the task, send back one message."""
+    install_log_capture()
+    ctx = RunContext(**payload)
+    capture = LogCapture(ctx.attempt)
+    current_capture.set(capture)
+    message: dict[str, Any]
+    try:
+        args = (ctx,) if takes_ctx else ()
+        value = fn(*args, **ctx.data)
+        if asyncio.iscoroutine(value):
+            value = asyncio.run(value)
+        reason = check_json(value)
+        if reason is not None:
+            message = {"status": "failed", "error": reason}
+        else:
+            message = {"status": "succeeded", "result": value}
+    except BaseException as exc:
+        message = {"status": "failed", "error": _describe(exc), "traceback": tb.format_exc()}
+    message["logs"] = capture.result()
+    try:
+        conn.send(message)
+    finally:
+        conn.close()

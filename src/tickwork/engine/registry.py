@@ -1,0 +1,215 @@
+"""Tasks: the ``@task`` decorator and the registry that maps names to callables.
+
+Schedule data arrives as keyword arguments, so a schedule whose data does not fit the
+task's signature is refused when it is created, not when it first fires at 2 am.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, overload
+
+from tickwork.errors import UnknownTaskError, ValidationError
+
+Executor = Literal["async", "thread", "process"]
+EXECUTORS: tuple[Executor, ...] = ("async", "thread", "process")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class TaskDef:
+    """A registered task and its defaults (a schedule's own settings win)."""
+
+    name: str
+    fn: Callable[..., Any]
+    executor: Executor
+    timeout: float | None = None
+    retries: int | None = None
+    concurrency: int | None = None
+    takes_ctx: bool = False
+    signature: inspect.Signature = field(repr=False, default=inspect.Signature())
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.fn.__module__}:{self.fn.__qualname__}"
+
+    def check_data(self, data: dict[str, Any]) -> None:
+        """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments."""
+        params = self.signature.parameters
+        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        names = [n for n in params if not (self.takes_ctx and n == next(iter(params)))]
+        for key in data:
+            if key not in names and not accepts_any:
+                raise ValidationError(
+                    f"task {self.name!r} takes no argument {key!r} "
+                    f"(it takes: {', '.join(names) or 'none'})",
+                    field="data",
+                )
+        missing = [
+            n
+            for n in names
+            if params[n].default is inspect.Parameter.empty
+            and params[n].kind
+            in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            and n not in data
+        ]
+        if missing:
+            raise ValidationError(
+                f"task {self.name!r} needs data for {', '.join(map(repr, missing))}",
+                field="data",
+            )
+
+
+class TaskRegistry:
+    """Name -> TaskDef. One per process by default (``REGISTRY``); tests make their own."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskDef] = {}
+
+    def add(self, task: TaskDef) -> None:
+        existing = self._tasks.get(task.name)
+        if existing is not None and existing.qualified_name != task.qualified_name:
+            raise ValidationError(
+                f"task name {task.name!r} is already registered for {existing.qualified_name}",
+                field="task",
+            )
+        self._tasks[task.name] = task
+
+    def get(self, name: str) -> TaskDef | None:
+        return self._tasks.get(name)
+
+    def require(self, name: str) -> TaskDef:
+        task = self._tasks.get(name)
+        if task is None:
+            raise UnknownTaskError(name, self._tasks)
+        return task
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def limits(self) -> dict[str, int]:
+        """Per-task concurrency limits, for claiming."""
+        return {t.name: t.concurrency for t in self._tasks.values() if t.concurrency is not None}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[TaskDef]:
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+REGISTRY = TaskRegistry()
+
+
+def make_task(
+    fn: Callable[..., Any],
+    name: str | None = None,
+    *,
+    timeout: float | None = None,
+    retries: int | None = None,
+    concurrency: int | None = None,
+    executor: Executor | None = None,
+) -> TaskDef:
+    """Build a ``TaskDef``, checking the options."""
+    if not callable(fn):
+        raise ValidationError(f"task {name!r} is not callable", field="task")
+    task_name = name or f"{fn.__module__}:{fn.__qualname__}"
+    if not task_name or not isinstance(task_name, str):
+        raise ValidationError("a task name must be a non-empty string", field="task")
+    is_async = inspect.iscoroutinefunction(fn)
+    chosen: Executor = executor or ("async" if is_async else "thread")
+    if chosen not in EXECUTORS:
+        raise ValidationError(
+            f"executor {chosen!r} is not one of {', '.join(EXECUTORS)}", field="executor"
+        )
+    if chosen == "async" and not is_async:
+        raise ValidationError(
+            f"task {task_name!r}: executor 'async' needs an async def", field="executor"
+        )
+    if chosen != "async" and is_async and chosen == "thread":
+        raise ValidationError(
+            f"task {task_name!r} is async: use executor 'async' or 'process'", field="executor"
+        )
+    if timeout is not None and timeout <= 0:
+        raise ValidationError("timeout must be positive", field="timeout")
+    if retries is not None and retries < 0:
+        raise ValidationError("retries must be >= 0", field="retries")
+    if concurrency is not None and concurrency < 1:
+        raise ValidationError(
+            "concurrency must be >= 1 (or None for no limit)", field="concurrency"
+        )
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    takes_ctx = (
+        bool(params)
+        and params[0].name == "ctx"
+        and params[0].kind
+        in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        )
+    )
+    return TaskDef(
+        name=task_name,
+        fn=fn,
+        executor=chosen,
+        timeout=timeout,
+        retries=retries,
+        concurrency=concurrency,
+        takes_ctx=takes_ctx,
+        signature=sig,
+    )
+
+
+@overload
+def task(name: F, /) -> F: ...
+@overload
+def task(
+    name: str | None = None,
+    *,
+    timeout: float | None = None,
+    retries: int | None = None,
+    concurrency: int | None = None,
+    executor: Executor | None = None,
+    registry: TaskRegistry | None = None,
+) -> Callable[[F], F]: ...
+def task(
+    name: Any = None,
+    *,
+    timeout: float | None = None,
+    retries: int | None = None,
+    concurrency: int | None = None,
+    executor: Executor | None = None,
+    registry: TaskRegistry | None = None,
+) -> Any:
+    """Register a function as a task: ``@task("reports:daily", timeout=600)``.
+
+    A first parameter named ``ctx`` receives the ``RunContext``; schedule data arrives
+    as keyword arguments. ``retries`` is the number of retries after the first attempt.
+    ``concurrency`` limits how many runs of the task execute at once over all nodes.
+    """
+    target = registry if registry is not None else REGISTRY
+    if callable(name):
+        target.add(make_task(name))
+        return name
+
+    def decorate(fn: F) -> F:
+        target.add(
+            make_task(
+                fn,
+                name,
+                timeout=timeout,
+                retries=retries,
+                concurrency=concurrency,
+                executor=executor,
+            )
+        )
+        return fn
+
+    return decorate

@@ -1,0 +1,471 @@
+"""The engine of one node: fire due schedules, claim due runs, execute them, keep leases.
+
+One loop does the scheduling work; it sleeps until the store's earliest due instant
+(``Store.next_wakeup``, an indexed lookup, never a scan) or until woken: by a change
+made through this process, a run finishing here, or another process committing a
+change (``Store.wait_for_change`` on a watcher thread). Two more loops renew leases
+(every third of ``lease_ttl``) and do the maintenance a leader does (lost runs,
+retention).
+
+Every transition is one store transaction: the runs of a fire and the schedule's
+advance; a claim; an attempt's end with its logs and queue message. A node that dies
+between any two of them leaves the database consistent, and its runs are taken over
+when its leases lapse (or at once, when the store can tell the process is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final, ParamSpec, TypeVar
+
+from tickwork.clock import Clock
+from tickwork.engine.context import RunContext
+from tickwork.engine.events import Event, EventBus
+from tickwork.engine.executors import AttemptResult, Executors
+from tickwork.engine.ids import new_id
+from tickwork.engine.registry import TaskRegistry
+from tickwork.errors import ScheduleError, StoreError
+from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
+from tickwork.policy import plan_fire, retry_at
+from tickwork.schedule import ParsedSchedule, parse_schedule
+from tickwork.store.base import Store
+
+from .storecalls import StoreCalls
+
+log = logging.getLogger("tickwork.engine")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+FIRE_BATCH: Final = 500
+IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
+BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
+
+
+@functools.lru_cache(maxsize=16384)
+def _parse_cached(
+    expr: str, tz: str, start_at: datetime | None, key: str, anchor: datetime | None
+) -> ParsedSchedule:
+    return parse_schedule(expr, timezone=tz, start_at=start_at, key=key, now=anchor)
+
+
+def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
+    """The parsed expression of a stored schedule (cached: parsing is not free)."""
+    return _parse_cached(
+        schedule.schedule, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor
+    )
+
+
+@dataclass
+class EngineConfig:
+    max_concurrent: int = 100
+    lease_ttl: float = 30.0
+    shutdown_grace: float = 30.0
+    retention_days: float = 30.0
+    #: How often the leader runs maintenance (lost runs, retention).
+    maintenance_interval: float | None = None
+    max_threads: int = 32
+
+
+@dataclass
+class _Active:
+    run: Run
+    ctx: RunContext
+    task: asyncio.Task[None]
+    #: Why we stopped it, if we did: "cancel" (asked), "lost" (lease gone), "shutdown".
+    stop_reason: str | None = None
+
+
+class Engine:
+    """Fires, claims and executes for one node. Created and driven by ``Scheduler``."""
+
+    def __init__(
+        self,
+        store: Store,
+        db: StoreCalls,
+        registry: TaskRegistry,
+        clock: Clock,
+        events: EventBus,
+        config: EngineConfig,
+        node_id: str,
+    ) -> None:
+        self.store = store
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.events = events
+        self.config = config
+        self.node_id = node_id
+        self.executors = Executors(max_threads=config.max_threads)
+        self.is_leader = False
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._active: dict[str, _Active] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._watcher: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._store_failures = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        now = self.clock.now()
+        node = Node(
+            id=self.node_id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            heartbeat_at=now,
+            tasks=tuple(self.registry.names()),
+        )
+        await self.db(self.store.register_node, node)
+        # A restart resumes at once: runs of dead processes are taken over now, not
+        # after their leases lapse.
+        await self._maintenance_once(force=True)
+        self._watcher = threading.Thread(
+            target=self._watch_changes, name="tickwork-watch", daemon=True
+        )
+        self._watcher.start()
+        self._loops = [
+            asyncio.create_task(self._main_loop(), name="tickwork-main"),
+            asyncio.create_task(self._heartbeat_loop(), name="tickwork-heartbeat"),
+            asyncio.create_task(self._maintenance_loop(), name="tickwork-maintenance"),
+        ]
+        log.info("node %s started with %d task(s)", self.node_id, len(self.registry))
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, let running runs finish within ``grace`` seconds, then cancel
+        them (their attempt is recorded and the run retried by a node that is up)."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.wake()
+        grace = self.config.shutdown_grace if grace is None else grace
+        main = self._loops[0] if self._loops else None
+        if main is not None:
+            main.cancel()
+            await asyncio.gather(main, return_exceptions=True)
+        pending = [a.task for a in self._active.values()]
+        if pending:
+            log.info("waiting up to %.0f s for %d running run(s)", grace, len(pending))
+            _done, still = await asyncio.wait(pending, timeout=grace)
+            for active in list(self._active.values()):
+                if active.task in still:
+                    active.stop_reason = "shutdown"
+                    active.ctx.cancelled.set()
+                    active.task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=10)
+        for loop_task in self._loops[1:]:
+            loop_task.cancel()
+        await asyncio.gather(*self._loops[1:], return_exceptions=True)
+        self.store.interrupt_wait()
+        if self._watcher is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._watcher.join, 5)
+        try:
+            if self.is_leader:
+                await self.db(self.store.release_lead, self.node_id)
+            await self.db(self.store.deregister_node, self.node_id, self.clock.now())
+        except StoreError as exc:
+            log.warning("could not deregister node %s: %s", self.node_id, exc)
+        self.executors.shutdown()
+
+    def wake(self) -> None:
+        """Make the main loop look at the store now (thread-safe)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
+
+    @property
+    def running_count(self) -> int:
+        return len(self._active)
+
+    # -- the main loop -----------------------------------------------------------------
+
+    async def _main_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                progressed = await self._tick()
+                wake_at = await self.db(self.store.next_wakeup)
+                self._store_failures = 0
+            except StoreError as exc:
+                await self._store_trouble(exc)
+                continue
+            now = self.clock.now()
+            if progressed:
+                continue
+            if wake_at is None:
+                target = now + timedelta(seconds=IDLE_RECHECK)
+            elif wake_at <= now:
+                # Due but not claimable now (limits, overlap, unknown task): wait for a
+                # change or recheck soon.
+                target = now + timedelta(seconds=BLOCKED_RECHECK)
+            else:
+                target = min(wake_at, now + timedelta(seconds=IDLE_RECHECK))
+            await self.clock.sleep_until(target, self._wake)
+
+    async def _tick(self) -> bool:
+        """Fire what is due and claim what fits. True when something happened."""
+        now = self.clock.now()
+        fired = await self.db(self.store.fire_due, now, self._plan, FIRE_BATCH)
+        for run in fired:
+            self._emit_created(run)
+        free = self.config.max_concurrent - len(self._active)
+        claimed: list[Run] = []
+        if free > 0 and len(self.registry):
+            now = self.clock.now()
+            claimed = await self.db(
+                self.store.claim_runs,
+                self.node_id,
+                now,
+                now + timedelta(seconds=self.config.lease_ttl),
+                free,
+                self.registry.names(),
+                self.registry.limits(),
+            )
+            for run in claimed:
+                self._start(run)
+        return bool(fired) or bool(claimed)
+
+    def _plan(self, schedule: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
+        """Called by the store inside the fire transaction."""
+        try:
+            parsed = parsed_schedule(schedule)
+        except ScheduleError as exc:
+            # A stored expression that no longer parses (e.g. a zone removed from the
+            # system): stop firing it and say why, instead of failing every tick.
+            log.error("schedule %s cannot be parsed any more: %s", schedule.id, exc)
+            fire = schedule.next_fire_at or now
+            return FirePlan(
+                runs=(
+                    PlannedRun(
+                        new_id(), fire, fire, status="missed", error=f"schedule invalid: {exc}"
+                    ),
+                ),
+                next_fire_at=None,
+                last_fire_at=schedule.last_fire_at,
+                execution_count=schedule.execution_count,
+                status="paused",
+            )
+        return plan_fire(schedule, parsed, active, now, new_id)
+
+    def _emit_created(self, run: Run) -> None:
+        if run.status in ("skipped", "missed"):
+            self.events.emit(
+                Event(
+                    f"run.{run.status}",
+                    self.clock.now(),
+                    run.schedule_id,
+                    run.id,
+                    {"scheduled_for": run.scheduled_for.isoformat(), "reason": run.error},
+                )
+            )
+
+    # -- execution ---------------------------------------------------------------------
+
+    def _start(self, run: Run) -> None:
+        ctx = RunContext(
+            run_id=run.id,
+            schedule_id=run.schedule_id,
+            task=run.task,
+            scheduled_for=run.scheduled_for,
+            attempt=run.attempt,
+            trigger=run.trigger,
+            node=self.node_id,
+            data=dict(run.data),
+            trace_id=run.trace_id,
+        )
+        task = asyncio.create_task(self._execute(run, ctx), name=f"tickwork-run-{run.id}")
+        self._active[run.id] = _Active(run, ctx, task)
+        self.events.emit(
+            Event(
+                "run.started",
+                self.clock.now(),
+                run.schedule_id,
+                run.id,
+                {"task": run.task, "attempt": run.attempt, "node": self.node_id},
+            )
+        )
+
+    async def _execute(self, run: Run, ctx: RunContext) -> None:
+        task = self.registry.require(run.task)
+        try:
+            result = await self.executors.run(task, ctx, run.timeout)
+        except asyncio.CancelledError:
+            active = self._active.get(run.id)
+            reason = active.stop_reason if active else "shutdown"
+            if reason == "lost":
+                self._active.pop(run.id, None)
+                return
+            message = (
+                "cancelled on request"
+                if reason == "cancel"
+                else "interrupted: the node shut down before the run finished"
+            )
+            result = AttemptResult("cancelled", error=message)
+            await self._finish(run, result, retry=reason == "shutdown")
+            return
+        await self._finish(run, result, retry=result.status in ("failed", "timed_out"))
+
+    async def _finish(self, run: Run, result: AttemptResult, *, retry: bool) -> None:
+        now = self.clock.now()
+        when = retry_at(run, run.retry, now) if retry else None
+        if result.status == "cancelled" and when is not None:
+            when = now  # interrupted by shutdown: due again at once, on any node
+        outcome = AttemptOutcome(
+            status=result.status,
+            result=result.result,
+            error=result.error,
+            traceback=result.traceback,
+            logs=result.logs,
+            retry_at=when,
+        )
+        try:
+            finished = await self._store_retrying(
+                self.store.finish_attempt, run.id, self.node_id, run.attempt, outcome, now
+            )
+        finally:
+            self._active.pop(run.id, None)
+            self.wake()
+        if finished is None:
+            log.warning("run %s attempt %d: lease lost before it finished", run.id, run.attempt)
+            return
+        kind = "retrying" if finished.status == "retrying" else finished.status
+        self.events.emit(
+            Event(
+                f"run.{kind}",
+                self.clock.now(),
+                finished.schedule_id,
+                finished.id,
+                {
+                    "task": finished.task,
+                    "attempt": run.attempt,
+                    "error": finished.error,
+                    "duration": finished.duration,
+                },
+            )
+        )
+
+    async def _store_retrying(
+        self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T | None:
+        """Call the store until it answers: an attempt's end must not be dropped because
+        the database blinked. Gives up only when the lease has surely lapsed."""
+        delay = 0.2
+        deadline = self.clock.now() + timedelta(seconds=self.config.lease_ttl * 2)
+        while True:
+            try:
+                return await self.db(fn, *args, **kwargs)
+            except StoreError as exc:
+                if self.clock.now() > deadline:
+                    log.error("giving up on %s: %s", getattr(fn, "__name__", fn), exc)
+                    return None
+                log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -- leases and maintenance ----------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        interval = self.config.lease_ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            now = self.clock.now()
+            try:
+                beat = await self.db(
+                    self.store.heartbeat,
+                    self.node_id,
+                    now,
+                    now + timedelta(seconds=self.config.lease_ttl),
+                    list(self._active),
+                )
+            except StoreError as exc:
+                log.warning("heartbeat failed: %s", exc)
+                continue
+            for run_id in beat.lost:
+                active = self._active.get(run_id)
+                if active is not None:
+                    log.warning("run %s was taken over by another node; stopping it", run_id)
+                    active.stop_reason = "lost"
+                    active.ctx.cancelled.set()
+                    active.task.cancel()
+            for run_id in beat.cancel_requested:
+                active = self._active.get(run_id)
+                if active is not None and active.stop_reason is None:
+                    active.stop_reason = "cancel"
+                    active.ctx.cancelled.set()
+                    active.task.cancel()
+
+    async def _maintenance_loop(self) -> None:
+        interval = self.config.maintenance_interval or max(self.config.lease_ttl / 2, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._maintenance_once()
+            except StoreError as exc:
+                log.warning("maintenance failed: %s", exc)
+
+    _last_cleanup: datetime | None = None
+
+    async def _maintenance_once(self, force: bool = False) -> None:
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.config.lease_ttl)
+        self.is_leader = await self.db(self.store.try_lead, self.node_id, now, lease_until)
+        if not (self.is_leader or force):
+            return
+        dead = await self.db(self.store.dead_nodes, now, timedelta(seconds=self.config.lease_ttl))
+        recovered = await self.db(self.store.recover_lost, now, dead, self._plan_lost_retry)
+        for run in recovered:
+            log.warning("run %s (%s) lost its node; now %s", run.id, run.task, run.status)
+            kind = "retrying" if run.status == "retrying" else run.status
+            self.events.emit(Event(f"run.{kind}", now, run.schedule_id, run.id, {"lost": True}))
+        if recovered:
+            self.wake()
+        if self.is_leader and (
+            self._last_cleanup is None or now - self._last_cleanup > timedelta(hours=1)
+        ):
+            self._last_cleanup = now
+            cutoff = now - timedelta(days=self.config.retention_days)
+            deleted = await self.db(self.store.delete_runs_before, cutoff)
+            if deleted:
+                log.info("retention: deleted %d run(s) finished before %s", deleted, cutoff)
+
+    @staticmethod
+    def _plan_lost_retry(run: Run, schedule: Schedule | None, now: datetime) -> datetime | None:
+        return retry_at(run, run.retry, now)
+
+    # -- wake-ups from other processes ----------------------------------------------------
+
+    def _watch_changes(self) -> None:
+        while not self._stopping:
+            try:
+                changed = self.store.wait_for_change(1.0)
+            except StoreError:
+                changed = False
+                threading.Event().wait(1.0)
+            if changed and not self._stopping:
+                self.wake()
+
+    async def _store_trouble(self, exc: StoreError) -> None:
+        self._store_failures += 1
+        delay = min(0.5 * 2 ** min(self._store_failures, 6), 30.0)
+        log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
+        await asyncio.sleep(delay)

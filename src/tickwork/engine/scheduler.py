@@ -1,0 +1,536 @@
+"""``Scheduler``: the one object users, the CLI and the API talk to.
+
+It validates requests (``tickwork.validation``), turns them into store transactions,
+wakes the engine, and emits events. With ``engine=True`` (the default) it also runs an
+``Engine`` for this process: a node that fires and executes. With ``engine=False`` it
+is a client: it changes and reads the database, and the nodes do the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Final, Self
+
+from tickwork.clock import Clock, SystemClock
+from tickwork.engine.events import Event, EventBus, Subscriber
+from tickwork.engine.ids import new_id, node_id
+from tickwork.engine.registry import REGISTRY, TaskRegistry
+from tickwork.engine.runtime import Engine, EngineConfig, parsed_schedule
+from tickwork.engine.storecalls import StoreCalls
+from tickwork.errors import (
+    ConflictError,
+    NotFoundError,
+    RunTimeoutError,
+    UnknownTaskError,
+    ValidationError,
+)
+from tickwork.models import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_RETENTION_DAYS,
+    JSON,
+    QueueMessage,
+    RetryPolicy,
+    Run,
+    RunStatus,
+    Schedule,
+    ScheduleStatus,
+    TaskStats,
+)
+from tickwork.policy import first_fire, next_fire
+from tickwork.store import open_store
+from tickwork.store.base import Store
+from tickwork.validation import build_schedule, check_id, parse_instant
+
+log = logging.getLogger("tickwork")
+
+DEFAULT_URL: Final = "sqlite:///tickwork.db"
+MAX_BACKFILL: Final = 10_000
+#: Fields whose change moves the next fire time.
+_TIMING_FIELDS: Final = frozenset(
+    {"schedule", "timezone", "start_at", "end_at", "max_executions", "paused"}
+)
+
+
+class Scheduler:
+    """A tickwork scheduler on one database.
+
+    ``async with Scheduler("sqlite:///tickwork.db") as scheduler:`` opens the store
+    (applying migrations), and with ``engine=True`` starts this process's node, which
+    executes the tasks registered with ``@task``. Leaving the block stops the node
+    gracefully (running runs get ``shutdown_grace`` seconds).
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        engine: bool = True,
+        registry: TaskRegistry | None = None,
+        clock: Clock | None = None,
+        max_concurrent: int = DEFAULT_MAX_CONCURRENT,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        shutdown_grace: float = 30.0,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        max_threads: int = 32,
+        store_threads: int = 4,
+    ) -> None:
+        if max_concurrent < 1:
+            raise ValidationError("max_concurrent must be >= 1", field="max_concurrent")
+        if lease_ttl <= 0:
+            raise ValidationError("lease_ttl must be positive", field="lease_ttl")
+        self.url = url
+        self.registry = registry if registry is not None else REGISTRY
+        self.clock: Clock = clock or SystemClock()
+        self.events = EventBus()
+        self.node_id = node_id()
+        self._run_engine = engine
+        self._config = EngineConfig(
+            max_concurrent=max_concurrent,
+            lease_ttl=lease_ttl,
+            shutdown_grace=shutdown_grace,
+            retention_days=retention_days,
+            max_threads=max_threads,
+        )
+        self._store_threads = store_threads
+        self._store: Store | None = None
+        self._db: StoreCalls | None = None
+        self.engine: Engine | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._store is not None:
+            return
+        self._db = StoreCalls(self._store_threads)
+        self._store = await self._db(open_store, self.url)
+        if self._run_engine:
+            self.engine = Engine(
+                self.store,
+                self._db,
+                self.registry,
+                self.clock,
+                self.events,
+                self._config,
+                self.node_id,
+            )
+            await self.engine.start()
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self.engine is not None:
+            await self.engine.stop(grace)
+            self.engine = None
+        if self._store is not None and self._db is not None:
+            await self._db(self._store.close)
+            self._db.shutdown()
+        self._store = None
+        self._db = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
+        return self._store
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._db is None:
+            raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
+        return await self._db(fn, *args, **kwargs)
+
+    def _changed(self) -> None:
+        if self.engine is not None:
+            self.engine.wake()
+
+    def _emit(self, kind: str, schedule_id: str | None, **data: Any) -> None:
+        self.events.emit(Event(kind, self.clock.now(), schedule_id, None, data))
+
+    # -- tasks -------------------------------------------------------------------------
+
+    async def known_tasks(self) -> list[str]:
+        """Tasks registered here or published by any node, running or past."""
+        published: set[str] = await self._call(self.store.known_tasks)
+        return sorted(published | set(self.registry.names()))
+
+    async def _check_task(self, name: str, data: dict[str, Any]) -> None:
+        local = self.registry.get(name)
+        if local is not None:
+            local.check_data(data)
+            return
+        known = await self.known_tasks()
+        if name not in known:
+            raise UnknownTaskError(name, known)
+
+    def _task_defaults(self, task: str) -> dict[str, Any]:
+        local = self.registry.get(task)
+        defaults: dict[str, Any] = {}
+        if local is not None and local.timeout is not None:
+            defaults["timeout"] = local.timeout
+        if local is not None and local.retries is not None:
+            defaults["retry"] = RetryPolicy(max_attempts=local.retries + 1)
+        return defaults
+
+    # -- schedules ---------------------------------------------------------------------
+
+    async def add_schedule(
+        self,
+        task: str,
+        schedule: str,
+        *,
+        id: str | None = None,
+        replace_existing: bool = False,
+        **fields: Any,
+    ) -> Schedule:
+        """Create a schedule; ``fields`` are the settable fields of CONTRACT section 3.
+
+        Refuses unknown tasks (with the known ones listed), data that does not fit the
+        task's signature, and any invalid field, naming it. With ``replace_existing`` an
+        existing id is updated instead (an upsert).
+        """
+        schedule_id = check_id(id) if id is not None else new_id()
+        if replace_existing and await self._call(self.store.get_schedule, schedule_id):
+            return await self.update_schedule(schedule_id, task=task, schedule=schedule, **fields)
+        now = self.clock.now()
+        changes: dict[str, Any] = self._task_defaults(task) | {"task": task, "schedule": schedule}
+        changes.update(fields)
+        base = Schedule(id=schedule_id, task="", schedule="", created_at=now, anchor=now)
+        record = build_schedule(base, changes, now)
+        await self._check_task(record.task, record.data)
+        record = self._with_timing(record, now, first=True)
+        record = record.replace(updated_at=now)
+        try:
+            stored: Schedule = await self._call(self.store.add_schedule, record)
+        except ConflictError:
+            raise ConflictError(f"schedule {schedule_id!r} already exists") from None
+        self._changed()
+        self._emit("schedule.created", stored.id, task=stored.task, schedule=stored.schedule)
+        return stored
+
+    def _with_timing(self, record: Schedule, now: datetime, *, first: bool) -> Schedule:
+        """Compute ``next_fire_at`` and ``status`` for a new or changed schedule."""
+        parsed = parsed_schedule(record)
+        if first:
+            nxt = first_fire(parsed, record, now)
+            if nxt is None and parsed.kind == "once":
+                raise ValidationError(
+                    f"the one-time schedule {record.schedule!r} is in the past "
+                    f"(more than misfire_grace={record.misfire_grace:g} s ago)",
+                    field="schedule",
+                )
+        else:
+            start = record.start_at
+            after = now if start is None or start <= now else start - timedelta(microseconds=1)
+            nxt = next_fire(parsed, record, after)
+        status: ScheduleStatus
+        if record.paused:
+            status = "paused"
+        elif nxt is None:
+            status = "finished"
+        else:
+            status = "active"
+        return record.replace(
+            next_fire_at=nxt,
+            status=status,
+            paused_at=(record.paused_at or now) if record.paused else None,
+        )
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        found: Schedule | None = await self._call(self.store.get_schedule, schedule_id)
+        if found is None:
+            raise NotFoundError("schedule", schedule_id)
+        return found
+
+    async def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Schedule]:
+        result: list[Schedule] = await self._call(
+            self.store.list_schedules,
+            status=status,
+            task=task,
+            tag=tag,
+            owner=owner,
+            after_id=after_id,
+            limit=limit,
+        )
+        return result
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+        """Change settable fields; timing fields recompute the next fire from now."""
+        current = await self.get_schedule(schedule_id)
+        now = self.clock.now()
+        record = build_schedule(current, changes, now)
+        if "task" in changes or "data" in changes:
+            await self._check_task(record.task, record.data)
+        if _TIMING_FIELDS & set(changes) or (
+            "paused" in changes and record.paused != current.paused
+        ):
+            if "start_at" in changes:
+                record = record.replace(anchor=record.start_at or now)
+            if record.paused and not current.paused:
+                record = record.replace(paused_at=now)
+            record = self._with_timing(record, now, first=False)
+        record = record.replace(updated_at=now)
+        stored: Schedule = await self._call(self.store.update_schedule, record)
+        self._changed()
+        self._emit("schedule.updated", stored.id, changed=sorted(changes))
+        return stored
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """Delete the schedule; waiting runs are cancelled, history is kept."""
+        deleted = await self._call(self.store.delete_schedule, schedule_id, self.clock.now())
+        if not deleted:
+            raise NotFoundError("schedule", schedule_id)
+        self._changed()
+        self._emit("schedule.deleted", schedule_id)
+
+    async def pause(self, id: str | None = None) -> list[Schedule]:
+        """Pause one schedule, or all (``id=None``). Runs already waiting or running go on."""
+        return await self._set_paused(id, True)
+
+    async def resume(self, id: str | None = None) -> list[Schedule]:
+        """Resume one schedule, or all; fire times passed while paused are not caught up."""
+        return await self._set_paused(id, False)
+
+    async def _set_paused(self, schedule_id: str | None, paused: bool) -> list[Schedule]:
+        if schedule_id is not None:
+            await self.get_schedule(schedule_id)
+        changed: list[Schedule] = await self._call(
+            self.store.set_paused,
+            None if schedule_id is None else [schedule_id],
+            paused,
+            self.clock.now(),
+            _next_fire,
+        )
+        self._changed()
+        for s in changed:
+            self._emit("schedule.paused" if paused else "schedule.resumed", s.id)
+        return changed
+
+    async def next_fire_times(self, schedule_id: str, count: int = 5) -> list[datetime]:
+        """The schedule's next ``count`` fire times (empty when paused or finished)."""
+        if count < 1 or count > 1000:
+            raise ValidationError("count must be between 1 and 1000", field="count")
+        s = await self.get_schedule(schedule_id)
+        if s.status != "active" or s.next_fire_at is None:
+            return []
+        parsed = parsed_schedule(s)
+        times = [s.next_fire_at.astimezone(parsed.tz)]
+        executions = s.execution_count + 1
+        while len(times) < count:
+            if s.max_executions is not None and executions >= s.max_executions:
+                break
+            nxt = next_fire(parsed, s, times[-1])
+            if nxt is None:
+                break
+            times.append(nxt)
+            executions += 1
+        return times
+
+    # -- runs --------------------------------------------------------------------------
+
+    async def run_now(
+        self,
+        schedule_id: str,
+        data: dict[str, JSON] | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> Run:
+        """Trigger a run now, outside the schedule; ``data`` is merged over the schedule's.
+
+        With ``wait`` returns the finished run (whichever node ran it); ``timeout``
+        bounds the wait (``RunTimeoutError``).
+        """
+        s = await self.get_schedule(schedule_id)
+        if data is not None and not isinstance(data, dict):
+            raise ValidationError("data must be a JSON object", field="data")
+        merged = dict(s.data) | dict(data or {})
+        local = self.registry.get(s.task)
+        if local is not None:
+            local.check_data(merged)
+        now = self.clock.now()
+        run = Run(
+            id=new_id(),
+            schedule_id=s.id,
+            task=s.task,
+            scheduled_for=now,
+            trigger="manual",
+            data=merged,
+            due_at=now,
+            priority=s.priority,
+            timeout=s.timeout,
+            retry=s.retry,
+            created_at=now,
+        )
+        inserted: list[Run] = await self._call(self.store.insert_runs, s, [run])
+        self._changed()
+        created = inserted[0] if inserted else run
+        if wait:
+            return await self.wait_for_run(created.id, timeout=timeout)
+        return created
+
+    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
+        """Return the run once it is over (succeeded, failed, ...)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = 0.01
+        while True:
+            run = await self.get_run(run_id)
+            if run.done:
+                return run
+            if deadline is not None and loop.time() >= deadline:
+                raise RunTimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
+            pause = delay if deadline is None else min(delay, max(deadline - loop.time(), 0))
+            await asyncio.sleep(pause)
+            delay = min(delay * 1.5, 0.25)
+
+    async def get_run(self, run_id: str) -> Run:
+        found: Run | None = await self._call(self.store.get_run, run_id)
+        if found is None:
+            raise NotFoundError("run", run_id)
+        return found
+
+    async def list_runs(
+        self,
+        schedule_id: str | None = None,
+        status: RunStatus | Collection[RunStatus] | None = None,
+        limit: int = 100,
+        *,
+        task: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: str | None = None,
+    ) -> list[Run]:
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("limit must be between 1 and 10000", field="limit")
+        result: list[Run] = await self._call(
+            self.store.list_runs,
+            schedule_id=schedule_id,
+            task=task,
+            status=status,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
+        )
+        return result
+
+    async def cancel_run(self, run_id: str) -> Run:
+        """Cancel a waiting run at once, or ask the node running it to stop it."""
+        run: Run = await self._call(self.store.cancel_run, run_id, self.clock.now())
+        self._changed()
+        return run
+
+    async def backfill(
+        self, schedule_id: str, start: datetime | str, end: datetime | str
+    ) -> list[Run]:
+        """Create a run (trigger ``backfill``) for every fire time in [start, end] that has
+        none yet; the unique key makes a repeated backfill add nothing."""
+        s = await self.get_schedule(schedule_id)
+        begin = parse_instant(start, "start", s.timezone)
+        finish = parse_instant(end, "end", s.timezone)
+        if begin is None or finish is None:
+            raise ValidationError("backfill needs a start and an end", field="start")
+        if finish < begin:
+            raise ValidationError("end is before start", field="end")
+        parsed = parsed_schedule(s)
+        times: list[datetime] = []
+        t = parsed.next_after(begin - timedelta(microseconds=1))
+        while t is not None and t <= finish:
+            times.append(t)
+            if len(times) > MAX_BACKFILL:
+                raise ValidationError(
+                    f"backfill would create more than {MAX_BACKFILL} runs; use a shorter range",
+                    field="end",
+                )
+            t = parsed.next_after(t)
+        now = self.clock.now()
+        runs = [
+            Run(
+                id=new_id(),
+                schedule_id=s.id,
+                task=s.task,
+                scheduled_for=t,
+                trigger="backfill",
+                data=dict(s.data),
+                due_at=now,
+                priority=s.priority,
+                timeout=s.timeout,
+                retry=s.retry,
+                created_at=now,
+            )
+            for t in times
+        ]
+        inserted: list[Run] = await self._call(self.store.insert_runs, s, runs)
+        self._changed()
+        return inserted
+
+    # -- queues, stats, nodes ------------------------------------------------------------
+
+    async def read_queue(
+        self, name: str, consume: bool = True, limit: int = 100
+    ) -> list[QueueMessage]:
+        result: list[QueueMessage] = await self._call(
+            self.store.read_queue, name, consume=consume, limit=limit
+        )
+        return result
+
+    async def stats(self, since: datetime | None = None) -> dict[str, Any]:
+        """Per-task run counts, success rate and p50/p95 duration; runs per status."""
+        tasks: list[TaskStats] = await self._call(self.store.task_stats, since)
+        counts: dict[str, int] = await self._call(self.store.count_runs, self.clock.now())
+        schedules = await self.list_schedules()
+        by_status: dict[str, int] = {}
+        for s in schedules:
+            by_status[s.status] = by_status.get(s.status, 0) + 1
+        return {
+            "tasks": [t.to_dict() for t in tasks],
+            "runs": counts,
+            "schedules": by_status,
+        }
+
+    async def nodes(self, include_stopped: bool = False) -> list[Any]:
+        result: list[Any] = await self._call(self.store.list_nodes, include_stopped=include_stopped)
+        return result
+
+    async def cleanup(self, older_than_days: float | None = None) -> int:
+        """Delete finished runs older than ``retention_days``; returns how many."""
+        days = self._config.retention_days if older_than_days is None else older_than_days
+        cutoff = self.clock.now() - timedelta(days=days)
+        deleted: int = await self._call(self.store.delete_runs_before, cutoff)
+        return deleted
+
+    async def upgrade(self) -> list[int]:
+        applied: list[int] = await self._call(self.store.upgrade)
+        return applied
+
+    # -- events ------------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for each event of this process; returns unsubscribe."""
+        return self.events.subscribe(callback)
+
+
+def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:
+    return next_fire(parsed_schedule(schedule), schedule, after)

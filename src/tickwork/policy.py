@@ -1,0 +1,206 @@
+"""Pure decisions: which fire times are due, what catch-up and overlap make of them,
+when a failed attempt is retried, and how much jitter a fire gets.
+
+Nothing here reads the clock or the database: the engine passes ``now`` and the
+stored state in, and the store applies the returned plan in one transaction. Every
+node computes the same answer from the same inputs (jitter is derived from ids, not
+drawn at random), so it does not matter which node fires a schedule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Final, Protocol
+
+from tickwork.models import FirePlan, PlannedRun, RetryPolicy, Run, RunTrigger, Schedule
+
+#: At most this many fire times are planned per schedule per transaction; a longer
+#: backlog is worked off over several transactions, so none is ever huge.
+MAX_FIRES_PER_PLAN: Final = 1000
+
+
+class FireTimes(Protocol):
+    """The part of a parsed schedule the policy needs."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def next_after(self, dt: datetime) -> datetime | None: ...
+
+
+def unit_interval(*parts: str) -> float:
+    """A number in [0, 1) derived from ``parts``: the same on every node and every run."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def fire_jitter(schedule_id: str, fire_time: datetime, jitter: float) -> timedelta:
+    """The delay added to a fire: in [0, jitter], fixed by the schedule id and fire time."""
+    if jitter <= 0:
+        return timedelta(0)
+    return timedelta(seconds=jitter * unit_interval(schedule_id, fire_time.isoformat()))
+
+
+def retry_delay(policy: RetryPolicy, failed_attempt: int, seed: str) -> float:
+    """Seconds to wait after attempt ``failed_attempt`` (1-based) failed.
+
+    ``delay * backoff**(n-1)`` capped at ``max_delay``; with jitter, "full jitter"
+    (a delay drawn uniformly in [0, that]), drawn from ``seed`` so it is reproducible.
+    """
+    exponent = max(failed_attempt - 1, 0)
+    try:
+        base = policy.delay * policy.backoff**exponent
+    except OverflowError:
+        base = policy.max_delay
+    base = min(base, policy.max_delay)
+    if policy.jitter:
+        return base * unit_interval(seed, str(failed_attempt))
+    return base
+
+
+def retry_at(run: Run, policy: RetryPolicy, now: datetime) -> datetime | None:
+    """When the run's next attempt is due after attempt ``run.attempt`` failed; None when
+    it has used all ``max_attempts``."""
+    if run.attempt >= policy.max_attempts:
+        return None
+    return now + timedelta(seconds=retry_delay(policy, run.attempt, run.id))
+
+
+def first_fire(parsed: FireTimes, schedule: Schedule, created_at: datetime) -> datetime | None:
+    """The first fire of a new schedule: ``start_at`` is inclusive; otherwise from the
+    creation time (intervals anchor there, so they fire at once). A one-time schedule
+    whose instant passed less than ``misfire_grace`` ago still fires."""
+    start = schedule.start_at or created_at
+    if schedule.start_at is None and parsed.kind == "once":
+        start -= timedelta(seconds=schedule.misfire_grace)
+    first = parsed.next_after(start - timedelta(microseconds=1))
+    return _within_end(first, schedule)
+
+
+def next_fire(parsed: FireTimes, schedule: Schedule, after: datetime) -> datetime | None:
+    """The schedule's next fire strictly after ``after``, honouring start_at/end_at and
+    max_executions; None when it will never fire again."""
+    if schedule.max_executions is not None and schedule.execution_count >= schedule.max_executions:
+        return None
+    if schedule.start_at is not None and after < schedule.start_at:
+        after = schedule.start_at - timedelta(microseconds=1)
+    return _within_end(parsed.next_after(after), schedule)
+
+
+def _within_end(t: datetime | None, schedule: Schedule) -> datetime | None:
+    if t is None or (schedule.end_at is not None and t > schedule.end_at):
+        return None
+    return t
+
+
+def plan_fire(
+    schedule: Schedule,
+    parsed: FireTimes,
+    active_runs: Sequence[Run],
+    now: datetime,
+    new_id: Callable[[], str],
+) -> FirePlan:
+    """Decide what firing a due schedule does.
+
+    Collects the fire times from ``schedule.next_fire_at`` up to ``now`` (at most
+    ``MAX_FIRES_PER_PLAN``), applies the catch-up policy to the late ones (late = more
+    than ``misfire_grace`` behind ``now``) and the overlap policy to each fire in order,
+    counting the schedule's unfinished runs and the runs planned before it.
+    """
+    due: list[datetime] = []
+    t = schedule.next_fire_at
+    executions = schedule.execution_count
+    while t is not None and t <= now and len(due) < MAX_FIRES_PER_PLAN:
+        due.append(t)
+        t = next_fire(parsed, schedule, t)
+    more_backlog = t is not None and t <= now
+
+    grace = timedelta(seconds=schedule.misfire_grace)
+    # The newest fire of the whole backlog is known only in its last batch.
+    newest = due[-1] if due and not more_backlog else None
+
+    active_count = len(active_runs)
+    waiting = sum(1 for r in active_runs if r.status in ("pending", "retrying"))
+    cancel: list[str] = []
+    planned: list[PlannedRun] = []
+    late_count = sum(1 for d in due if now - d > grace)
+    spread_index = 0
+
+    for fire in due:
+        if schedule.max_executions is not None and executions >= schedule.max_executions:
+            break
+        trigger: RunTrigger = "schedule"
+        due_at = fire + fire_jitter(schedule.id, fire, schedule.jitter)
+        if now - fire > grace:
+            trigger = "catchup"
+            reason = _catchup_refusal(schedule, fire, newest)
+            if reason is not None:
+                planned.append(
+                    PlannedRun(new_id(), fire, fire, trigger, status="missed", error=reason)
+                )
+                continue
+            if schedule.catchup == "spread" and late_count > 1:
+                step = schedule.catchup_spread / late_count
+                due_at = now + timedelta(seconds=step * spread_index)
+                spread_index += 1
+        refusal = _overlap_refusal(schedule, active_count, waiting)
+        if refusal is not None:
+            planned.append(
+                PlannedRun(new_id(), fire, due_at, trigger, status="skipped", error=refusal)
+            )
+            continue
+        if schedule.overlap == "replace":
+            # The newest fire wins: everything before it is cancelled.
+            cancel = [r.id for r in active_runs]
+            planned = [
+                dataclasses.replace(p, status="cancelled", error="replaced by a newer fire")
+                if p.status == "pending"
+                else p
+                for p in planned
+            ]
+            active_count = waiting = 0
+        planned.append(PlannedRun(new_id(), fire, due_at, trigger))
+        executions += 1
+        active_count += 1
+        waiting += 1
+
+    next_at = t
+    if schedule.max_executions is not None and executions >= schedule.max_executions:
+        next_at = None
+    return FirePlan(
+        runs=tuple(planned),
+        next_fire_at=next_at,
+        last_fire_at=due[-1] if due else schedule.last_fire_at,
+        execution_count=executions,
+        status="finished" if next_at is None else schedule.status,
+        cancel_run_ids=tuple(cancel),
+    )
+
+
+def _catchup_refusal(schedule: Schedule, fire: datetime, newest: datetime | None) -> str | None:
+    """Why a late fire is recorded ``missed`` instead of run; None when it runs."""
+    policy = schedule.catchup
+    if policy in ("all", "spread"):
+        return None
+    if policy == "latest" and fire == newest:
+        return None
+    if policy == "latest":
+        return "missed: a newer fire time was caught up instead (catchup=latest)"
+    return "missed: the fire time passed while no node was running it (catchup=none)"
+
+
+def _overlap_refusal(schedule: Schedule, active: int, waiting: int) -> str | None:
+    """Why a fire is recorded ``skipped`` because earlier runs are not over; None = run."""
+    policy = schedule.overlap
+    if policy == "skip" and active > 0:
+        return "skipped: the previous run is still active (overlap=skip)"
+    if policy == "allow" and active >= schedule.max_instances:
+        return (
+            f"skipped: {active} runs active, max_instances={schedule.max_instances} (overlap=allow)"
+        )
+    if policy == "buffer_one" and waiting > 0:
+        return "skipped: one run is already waiting (overlap=buffer_one)"
+    return None

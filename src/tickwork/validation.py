@@ -1,0 +1,263 @@
+"""Turning what a user asked for into a valid ``Schedule``, or a clear error naming the field.
+
+Shared by the Python API, the CLI and the REST API so the three accept and refuse the
+same things with the same words.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from tickwork.errors import ScheduleError, ValidationError
+from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, RetryPolicy, Schedule
+from tickwork.schedule import parse_schedule, validate_timezone
+
+#: Fields a user may set; the rest of ``Schedule`` is maintained by tickwork.
+SETTABLE_FIELDS: Final = (
+    "task",
+    "schedule",
+    "name",
+    "description",
+    "timezone",
+    "data",
+    "start_at",
+    "end_at",
+    "jitter",
+    "paused",
+    "overlap",
+    "catchup",
+    "catchup_spread",
+    "misfire_grace",
+    "max_instances",
+    "max_executions",
+    "retry",
+    "timeout",
+    "priority",
+    "result_queue",
+    "error_queue",
+    "tags",
+    "metadata",
+    "owner",
+)
+
+_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
+_RETRY_KEYS: Final = ("max_attempts", "delay", "backoff", "max_delay", "jitter")
+
+
+def check_id(value: Any, field: str = "id") -> str:
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise ValidationError(
+            f"{field} {value!r} is invalid: use 1-200 characters of letters, digits "
+            "and . _ : @ - (starting with a letter or digit)",
+            field=field,
+        )
+    return value
+
+
+def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | None:
+    """An aware UTC datetime from a datetime or ISO-8601 string (naive = in ``timezone``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                f"{field} {value!r} is not an ISO-8601 date-time", field=field
+            ) from None
+    if not isinstance(value, datetime):
+        raise ValidationError(f"{field} must be a datetime or ISO-8601 string", field=field)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=validate_timezone(timezone))
+    return value.astimezone(UTC)
+
+
+def _number(value: Any, field: str, *, minimum: float = 0, allow_zero: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{field} must be a number of seconds, not {value!r}", field=field)
+    number = float(value)
+    if not math.isfinite(number) or number < minimum or (not allow_zero and number == 0):
+        bound = f"> {minimum:g}" if not allow_zero else f">= {minimum:g}"
+        raise ValidationError(f"{field} must be {bound}, not {value!r}", field=field)
+    return number
+
+
+def _integer(value: Any, field: str, *, minimum: int, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValidationError(
+            f"{field} must be an integer >= {minimum}, not {value!r}", field=field
+        )
+    return value
+
+
+def _json_object(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"{field} is not valid JSON: {exc}", field=field) from None
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"{field} must be a JSON object", field=field)
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field} is not JSON-serializable: {exc}", field=field) from None
+    return dict(value)
+
+
+def parse_retry(value: Any, base: RetryPolicy | None = None) -> RetryPolicy:
+    """A ``RetryPolicy`` from a partial dict (merged over ``base`` or the defaults), an
+    int (max_attempts) or a ``RetryPolicy``."""
+    base = base or RetryPolicy()
+    if value is None:
+        return base
+    if isinstance(value, RetryPolicy):
+        value = value.to_dict()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = {"max_attempts": value}
+    if not isinstance(value, Mapping):
+        raise ValidationError(
+            "retry must be an object with " + ", ".join(_RETRY_KEYS), field="retry"
+        )
+    unknown = set(value) - set(_RETRY_KEYS)
+    if unknown:
+        raise ValidationError(
+            f"retry has unknown field(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(_RETRY_KEYS)}",
+            field="retry",
+        )
+    merged = base.to_dict() | dict(value)
+    if not isinstance(merged["jitter"], bool):
+        raise ValidationError("retry.jitter must be true or false", field="retry.jitter")
+    return RetryPolicy(
+        max_attempts=_integer(merged["max_attempts"], "retry.max_attempts", minimum=1) or 1,
+        delay=_number(merged["delay"], "retry.delay"),
+        backoff=_number(merged["backoff"], "retry.backoff", minimum=1),
+        max_delay=_number(merged["max_delay"], "retry.max_delay"),
+        jitter=merged["jitter"],
+    )
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(t, str) and t for t in value):
+        raise ValidationError("tags must be a list of non-empty strings", field="tags")
+    return tuple(dict.fromkeys(value))
+
+
+def _choice(value: Any, field: str, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise ValidationError(f"{field} {value!r} is not one of {', '.join(allowed)}", field=field)
+    return value
+
+
+def _optional_str(value: Any, field: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field=field)
+    return value
+
+
+def build_schedule(base: Schedule, changes: Mapping[str, Any], now: datetime) -> Schedule:
+    """Apply ``changes`` (user-settable fields only) to ``base`` and validate the result.
+
+    Raises ``ValidationError``/``ScheduleError`` naming the first bad field. The
+    expression is parsed with the final timezone, so a change of either is checked.
+    """
+    unknown = set(changes) - set(SETTABLE_FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0]
+        )
+    c = dict(changes)
+    values: dict[str, Any] = {}
+    if "task" in c:
+        if not isinstance(c["task"], str) or not c["task"].strip():
+            raise ValidationError("task must be a non-empty task name", field="task")
+        values["task"] = c["task"].strip()
+    if "schedule" in c:
+        if not isinstance(c["schedule"], str) or not c["schedule"].strip():
+            raise ScheduleError("schedule must be a non-empty expression")
+        values["schedule"] = c["schedule"].strip()
+    for key in ("name", "description"):
+        if key in c:
+            if c[key] is None:
+                c[key] = ""
+            if not isinstance(c[key], str):
+                raise ValidationError(f"{key} must be a string", field=key)
+            values[key] = c[key]
+    if "timezone" in c:
+        if not isinstance(c["timezone"], str):
+            raise ScheduleError("timezone must be an IANA zone name such as 'Europe/Paris'")
+        validate_timezone(c["timezone"])
+        values["timezone"] = c["timezone"]
+    tz = values.get("timezone", base.timezone)
+    for key in ("start_at", "end_at"):
+        if key in c:
+            values[key] = parse_instant(c[key], key, tz)
+    for key in ("data", "metadata"):
+        if key in c:
+            values[key] = _json_object(c[key], key)
+    if "jitter" in c:
+        values["jitter"] = _number(c["jitter"] or 0, "jitter")
+    if "paused" in c:
+        if not isinstance(c["paused"], bool):
+            raise ValidationError("paused must be true or false", field="paused")
+        values["paused"] = c["paused"]
+    if "overlap" in c:
+        values["overlap"] = _choice(c["overlap"], "overlap", OVERLAP_POLICIES)
+    if "catchup" in c:
+        values["catchup"] = _choice(c["catchup"], "catchup", CATCHUP_POLICIES)
+    if "catchup_spread" in c:
+        values["catchup_spread"] = _number(c["catchup_spread"], "catchup_spread")
+    if "misfire_grace" in c:
+        values["misfire_grace"] = _number(c["misfire_grace"], "misfire_grace")
+    if "max_instances" in c:
+        values["max_instances"] = _integer(c["max_instances"], "max_instances", minimum=1)
+    if "max_executions" in c:
+        values["max_executions"] = _integer(
+            c["max_executions"], "max_executions", minimum=1, optional=True
+        )
+    if "retry" in c:
+        values["retry"] = parse_retry(c["retry"], base.retry)
+    if "timeout" in c:
+        values["timeout"] = _number(c["timeout"], "timeout", allow_zero=False)
+    if "priority" in c:
+        priority = c["priority"]
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise ValidationError("priority must be an integer", field="priority")
+        values["priority"] = priority
+    for key in ("result_queue", "error_queue", "owner"):
+        if key in c:
+            values[key] = _optional_str(c[key], key)
+    if "tags" in c:
+        values["tags"] = _tags(c["tags"])
+    result = base.replace(**values)
+    if not result.task:
+        raise ValidationError("task is required", field="task")
+    if not result.schedule:
+        raise ScheduleError("schedule is required")
+    if result.start_at and result.end_at and result.end_at < result.start_at:
+        raise ValidationError("end_at is before start_at", field="end_at")
+    # Parse now so a bad expression is refused at creation, never at fire time.
+    parse_schedule(
+        result.schedule,
+        timezone=result.timezone,
+        start_at=result.start_at,
+        key=result.id,
+        now=result.anchor or now,
+    )
+    return result
