@@ -1,0 +1,70 @@
+"""Tasks used by the engine tests (importable, so the process executor can load them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+from tickwork import RunContext, TaskRegistry, task
+
+registry = TaskRegistry()
+calls: list[dict[str, Any]] = []
+log = logging.getLogger("tests.engine.tasks")
+
+
+@task("add", registry=registry)
+async def add(ctx: RunContext, *, a: int, b: int = 0) -> int:
+    calls.append({"task": "add", "run_id": ctx.run_id, "attempt": ctx.attempt, "a": a, "b": b})
+    return a + b
+
+
+@task("noop", registry=registry)
+async def noop() -> None:
+    calls.append({"task": "noop"})
+
+
+@task("sync_echo", registry=registry)
+def sync_echo(ctx: RunContext, **data: Any) -> dict[str, Any]:
+    ctx.logger.info("echoing %s", sorted(data))
+    logging.getLogger("some.library").warning("library says hi")
+    return {"data": data, "attempt": ctx.attempt}
+
+
+@task("flaky", registry=registry, retries=2)
+async def flaky(ctx: RunContext, *, fail_times: int) -> str:
+    if ctx.attempt <= fail_times:
+        raise RuntimeError(f"failure on attempt {ctx.attempt}")
+    return f"ok on attempt {ctx.attempt}"
+
+
+@task("always_fails", registry=registry)
+async def always_fails() -> None:
+    raise ValueError("boom")
+
+
+@task("slow_async", registry=registry)
+async def slow_async(*, seconds: float = 10) -> str:
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@task("not_json", registry=registry)
+async def not_json() -> object:
+    return object()
+
+
+@task("spin_forever", registry=registry, executor="process")
+def spin_forever(*, marker: str) -> None:
+    with open(marker, "w") as fh:
+        fh.write(str(os.getpid()))
+    while True:
+        time.sleep(0.01)
+
+
+@task("process_square", registry=registry, executor="process")
+def process_square(ctx: RunContext, *, x: int) -> dict[str, int]:
+    ctx.logger.info("squaring %d in pid %d", x, os.getpid())
+    return {"square": x * x, "pid": os.getpid()}

@@ -1,0 +1,328 @@
+"""The engine on a real SQLite file, driven by a ManualClock."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.engine import tasks
+from tests.engine.conftest import T0, eventually
+from tickwork import (
+    ConflictError,
+    Event,
+    NotFoundError,
+    Scheduler,
+    ScheduleError,
+    UnknownTaskError,
+    ValidationError,
+)
+from tickwork.clock import ManualClock
+
+
+async def runs_of(s: Scheduler, schedule_id: str, status: str | None = None) -> list:
+    return await s.list_runs(schedule_id, status=status, limit=1000)  # type: ignore[arg-type]
+
+
+class TestCreate:
+    async def test_unknown_task_is_refused_with_the_known_ones(self, scheduler: Scheduler) -> None:
+        with pytest.raises(UnknownTaskError) as err:
+            await scheduler.add_schedule("nope", "* * * * *")
+        assert "unknown task 'nope'" in str(err.value)
+        assert "add" in str(err.value) and "noop" in str(err.value)
+
+    async def test_data_not_fitting_the_signature_is_refused(self, scheduler: Scheduler) -> None:
+        with pytest.raises(ValidationError, match="takes no argument 'c'"):
+            await scheduler.add_schedule("add", "* * * * *", data={"a": 1, "c": 2})
+        with pytest.raises(ValidationError, match="needs data for 'a'"):
+            await scheduler.add_schedule("add", "* * * * *", data={"b": 1})
+
+    async def test_bad_expression_and_fields_name_the_problem(self, scheduler: Scheduler) -> None:
+        with pytest.raises(ScheduleError):
+            await scheduler.add_schedule("noop", "61 * * * *")
+        with pytest.raises(ScheduleError, match="Mars/Base"):
+            await scheduler.add_schedule("noop", "* * * * *", timezone="Mars/Base")
+        with pytest.raises(ValidationError, match="overlap 'sometimes'"):
+            await scheduler.add_schedule("noop", "* * * * *", overlap="sometimes")
+        with pytest.raises(ValidationError, match="unknown field"):
+            await scheduler.add_schedule("noop", "* * * * *", colour="red")
+        with pytest.raises(ValidationError, match="retry has unknown field"):
+            await scheduler.add_schedule("noop", "* * * * *", retry={"tries": 3})
+
+    async def test_duplicate_id_conflicts(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule("noop", "* * * * *", id="x")
+        with pytest.raises(ConflictError, match="already exists"):
+            await scheduler.add_schedule("noop", "* * * * *", id="x")
+
+    async def test_defaults_and_partial_retry_merge(self, scheduler: Scheduler) -> None:
+        s = await scheduler.add_schedule("noop", "0 2 * * *", retry={"max_attempts": 5})
+        assert (s.overlap, s.catchup, s.misfire_grace, s.max_instances) == ("skip", "latest", 30, 1)
+        assert (s.retry.max_attempts, s.retry.delay, s.retry.backoff) == (5, 5.0, 2.0)
+        assert s.retry.max_delay == 3600 and s.retry.jitter is True
+        assert s.timeout == 300 and s.status == "active"
+        assert s.next_fire_at == T0.replace(day=3, hour=2)
+
+    async def test_task_defaults_apply_unless_overridden(self, scheduler: Scheduler) -> None:
+        s = await scheduler.add_schedule("flaky", "@daily", data={"fail_times": 0})
+        assert s.retry.max_attempts == 3  # retries=2 on the task
+        s2 = await scheduler.add_schedule(
+            "flaky", "@daily", data={"fail_times": 0}, retry={"max_attempts": 1}
+        )
+        assert s2.retry.max_attempts == 1
+
+    async def test_one_time_schedule_in_the_past_is_refused(self, scheduler: Scheduler) -> None:
+        with pytest.raises(ValidationError, match="in the past"):
+            await scheduler.add_schedule("noop", "2020-01-01T00:00:00Z")
+
+
+class TestFiring:
+    async def test_cron_fires_at_its_time_and_records_the_result(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
+        s = await scheduler.add_schedule("add", "*/5 * * * *", id="five", data={"a": 2, "b": 3})
+        assert s.next_fire_at == T0
+        clock.advance(0.5)
+        scheduler.engine.wake()  # type: ignore[union-attr]
+
+        async def done() -> bool:
+            return len(await runs_of(scheduler, "five", "succeeded")) == 1
+
+        await eventually(done, what="the 09:00 run")
+        (run,) = await runs_of(scheduler, "five")
+        assert run.result == 5 and run.scheduled_for == T0 and run.trigger == "schedule"
+        assert run.attempt == 1 and len(run.attempts) == 1
+        assert run.attempts[0].status == "succeeded"
+        assert run.node == scheduler.node_id
+        after = await scheduler.get_schedule("five")
+        assert after.next_fire_at == T0 + timedelta(minutes=5)
+        assert after.last_fire_at == T0 and after.execution_count == 1
+
+    async def test_interval_fires_at_creation_then_every_step(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
+        await scheduler.add_schedule("noop", "every 10s", id="iv")
+
+        async def count(n: int) -> bool:
+            return len(await runs_of(scheduler, "iv", "succeeded")) == n
+
+        await eventually(lambda: count(1), what="first interval run")
+        for n in (2, 3):
+            clock.advance(10)
+            await eventually(lambda n=n: count(n), what=f"interval run {n}")  # type: ignore[misc]
+        runs = await runs_of(scheduler, "iv")
+        times = sorted(r.scheduled_for for r in runs)
+        assert times == [T0, T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)]
+
+    async def test_catchup_latest_after_downtime(
+        self, sqlite_url: str, clock: ManualClock
+    ) -> None:
+        async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
+            await s.add_schedule("noop", "* * * * *", id="m", catchup="latest")
+        clock.advance(minutes=10, seconds=40)  # nobody ran for ten minutes
+        async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
+
+            async def settled() -> bool:
+                return len(await runs_of(s, "m", "succeeded")) == 1
+
+            await eventually(settled, what="the caught-up run")
+            runs = await runs_of(s, "m")
+            assert sorted(r.status for r in runs).count("missed") == 10
+            (ok,) = [r for r in runs if r.status == "succeeded"]
+            assert ok.scheduled_for == T0 + timedelta(minutes=10) and ok.trigger == "catchup"
+
+    async def test_max_executions_finishes(self, scheduler: Scheduler, clock: ManualClock) -> None:
+        await scheduler.add_schedule("noop", "every 1s", id="m", max_executions=2)
+        clock.advance(1)
+
+        async def finished() -> bool:
+            return (await scheduler.get_schedule("m")).status == "finished"
+
+        await eventually(finished, what="finished")
+        clock.advance(5)
+        await asyncio.sleep(0.05)
+        assert len(await runs_of(scheduler, "m")) == 2
+
+    async def test_pause_stops_fires_and_resume_does_not_catch_up(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
+        await scheduler.add_schedule("noop", "* * * * *", id="p")
+        await scheduler.pause("p")
+        assert (await scheduler.get_schedule("p")).status == "paused"
+        clock.advance(minutes=5, seconds=1)
+        scheduler.engine.wake()  # type: ignore[union-attr]
+        await asyncio.sleep(0.05)
+        assert await runs_of(scheduler, "p") == []
+        (resumed,) = await scheduler.resume("p")
+        assert resumed.status == "active"
+        assert resumed.next_fire_at == T0 + timedelta(minutes=6)
+        assert await runs_of(scheduler, "p") == []
+
+    async def test_overlap_skip_records_skipped(self, scheduler: Scheduler, clock: ManualClock) -> None:
+        await scheduler.add_schedule(
+            "slow_async", "every 1s", id="o", data={"seconds": 30}, overlap="skip"
+        )
+
+        async def started() -> bool:
+            return len(await runs_of(scheduler, "o", "running")) == 1
+
+        await eventually(started, what="first run running")
+        clock.advance(1)
+
+        async def skipped() -> bool:
+            return len(await runs_of(scheduler, "o", "skipped")) == 1
+
+        await eventually(skipped, what="a skipped run")
+        (run,) = await runs_of(scheduler, "o", "skipped")
+        assert "overlap=skip" in (run.error or "")
+
+
+class TestExecution:
+    async def test_retries_with_backoff_in_one_run(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
+        await scheduler.add_schedule(
+            "flaky",
+            "manual",
+            id="f",
+            data={"fail_times": 2},
+            retry={"max_attempts": 3, "delay": 10, "jitter": False},
+        )
+        run = await scheduler.run_now("f")
+
+        async def status(want: str) -> bool:
+            return (await scheduler.get_run(run.id)).status == want
+
+        await eventually(lambda: status("retrying"), what="first retry")
+        r = await scheduler.get_run(run.id)
+        assert r.due_at == r.attempts[0].finished_at + timedelta(seconds=10)  # type: ignore[operator]
+        clock.advance(10)
+        await eventually(lambda: r_attempts(scheduler, run.id, 2), what="second attempt")
+        clock.advance(20)  # backoff 2.0
+        await eventually(lambda: status("succeeded"), what="success on the third attempt")
+        final = await scheduler.get_run(run.id)
+        assert final.attempt == 3 and final.result == "ok on attempt 3"
+        assert [a.status for a in final.attempts] == ["failed", "failed", "succeeded"]
+        assert "failure on attempt 1" in (final.attempts[0].error or "")
+        assert len(await runs_of(scheduler, "f")) == 1  # retries never add a run
+
+    async def test_final_failure_keeps_error_and_traceback(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule(
+            "always_fails", "manual", id="x", retry={"max_attempts": 1}, error_queue="errs"
+        )
+        run = await scheduler.run_now("x", wait=True, timeout=5)
+        assert run.status == "failed" and run.error == "ValueError: boom"
+        assert "Traceback" in (run.traceback or "") and "boom" in (run.traceback or "")
+        (msg,) = await scheduler.read_queue("errs")
+        assert msg.run_id == run.id and msg.kind == "error"
+        assert await scheduler.read_queue("errs") == []
+
+    async def test_result_goes_to_the_result_queue(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule("add", "manual", id="q", data={"a": 1}, result_queue="out")
+        run = await scheduler.run_now("q", data={"b": 41}, wait=True, timeout=5)
+        assert run.result == 42 and run.data == {"a": 1, "b": 41}
+        peek = await scheduler.read_queue("out", consume=False)
+        assert len(peek) == 1 and peek[0].payload["result"] == 42
+        assert len(await scheduler.read_queue("out")) == 1
+
+    async def test_logs_are_captured_with_the_run(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule("sync_echo", "manual", id="l", data={"k": 1})
+        run = await scheduler.run_now("l", wait=True, timeout=5)
+        assert run.status == "succeeded", run.error
+        full = await scheduler.get_run(run.id)
+        messages = [(r.level, r.logger, r.message) for r in full.logs]
+        assert ("INFO", "tickwork.task.sync_echo", "echoing ['k']") in messages
+        assert ("WARNING", "some.library", "library says hi") in messages
+
+    async def test_a_result_that_is_not_json_fails_clearly(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule("not_json", "manual", id="nj", retry={"max_attempts": 1})
+        run = await scheduler.run_now("nj", wait=True, timeout=5)
+        assert run.status == "failed"
+        assert "not JSON" in (run.error or "")
+
+    async def test_async_timeout_cancels(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule(
+            "slow_async", "manual", id="t", timeout=0.2, retry={"max_attempts": 1}
+        )
+        run = await scheduler.run_now("t", wait=True, timeout=5)
+        assert run.status == "timed_out"
+        assert "timed out after 0.2 s" in (run.error or "")
+
+    async def test_process_executor_kills_on_timeout(
+        self, scheduler: Scheduler, tmp_path: Path
+    ) -> None:
+        marker = tmp_path / "pid"
+        await scheduler.add_schedule(
+            "spin_forever",
+            "manual",
+            id="k",
+            data={"marker": str(marker)},
+            timeout=3,
+            retry={"max_attempts": 1},
+        )
+        run = await scheduler.run_now("k", wait=True, timeout=20)
+        assert run.status == "timed_out", run.error
+        pid = int(marker.read_text())
+        with pytest.raises(ProcessLookupError):
+            import os
+
+            os.kill(pid, 0)
+
+    async def test_process_executor_returns_result_and_logs(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule("process_square", "manual", id="ps", data={"x": 7})
+        run = await scheduler.run_now("ps", wait=True, timeout=20)
+        assert run.status == "succeeded", run.error
+        import os
+
+        assert run.result["square"] == 49 and run.result["pid"] != os.getpid()
+        full = await scheduler.get_run(run.id)
+        assert any("squaring 7" in r.message for r in full.logs)
+
+    async def test_cancel_a_running_run(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule("slow_async", "manual", id="c", data={"seconds": 30})
+        run = await scheduler.run_now("c")
+
+        async def running() -> bool:
+            return (await scheduler.get_run(run.id)).status == "running"
+
+        await eventually(running, what="running")
+        await scheduler.cancel_run(run.id)
+        # the node learns it at its next heartbeat (lease_ttl / 3)
+        final = await scheduler.wait_for_run(run.id, timeout=15)
+        assert final.status == "cancelled"
+
+    async def test_events_are_delivered(self, scheduler: Scheduler) -> None:
+        seen: list[Event] = []
+        scheduler.subscribe(seen.append)
+        await scheduler.add_schedule("noop", "manual", id="e")
+        run = await scheduler.run_now("e", wait=True, timeout=5)
+        kinds = [(e.type, e.run_id) for e in seen]
+        assert ("schedule.created", None) in kinds
+        assert ("run.started", run.id) in kinds and ("run.succeeded", run.id) in kinds
+
+
+class TestClientMode:
+    async def test_client_run_now_waits_for_the_node(self, sqlite_url: str) -> None:
+        async with Scheduler(sqlite_url, registry=tasks.registry):
+            async with Scheduler(sqlite_url, engine=False) as client:
+                await client.add_schedule("add", "manual", id="c", data={"a": 1})
+                run = await client.run_now("c", data={"b": 2}, wait=True, timeout=5)
+                assert run.status == "succeeded" and run.result == 3
+
+    async def test_client_refuses_tasks_no_node_published(self, sqlite_url: str) -> None:
+        async with Scheduler(sqlite_url, engine=False) as client:
+            with pytest.raises(UnknownTaskError, match="known tasks: none"):
+                await client.add_schedule("add", "manual")
+
+    async def test_not_found(self, sqlite_url: str) -> None:
+        async with Scheduler(sqlite_url, engine=False) as client:
+            with pytest.raises(NotFoundError, match="schedule 'zz' not found"):
+                await client.get_schedule("zz")
+            with pytest.raises(NotFoundError):
+                await client.run_now("zz")
+
+
+async def r_attempts(s: Scheduler, run_id: str, n: int) -> bool:
+    run = await s.get_run(run_id)
+    return run.attempt >= n and run.status in ("retrying", "succeeded")
