@@ -1,0 +1,56 @@
+"""Tasks for end-to-end tests: each execution appends one JSON line to $TICKWORK_E2E_LOG.
+
+Appends of one short line with O_APPEND are atomic, so lines from several processes
+never interleave.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from tickwork import RunContext, task
+
+
+def _record(ctx: RunContext, **extra: object) -> None:
+    line = json.dumps(
+        {
+            "run_id": ctx.run_id,
+            "schedule_id": ctx.schedule_id,
+            "scheduled_for": ctx.scheduled_for.isoformat(),
+            "attempt": ctx.attempt,
+            "node": ctx.node,
+            "pid": os.getpid(),
+            **extra,
+        }
+    )
+    fd = os.open(os.environ["TICKWORK_E2E_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@task("e2e:tick")
+async def tick(ctx: RunContext) -> str:
+    _record(ctx, phase="done")
+    return ctx.scheduled_for.isoformat()
+
+
+@task("e2e:slow")
+async def slow(ctx: RunContext, *, seconds: float = 4.0) -> str:
+    import asyncio
+
+    _record(ctx, phase="start")
+    await asyncio.sleep(seconds)
+    _record(ctx, phase="done")
+    return "slept"
+
+
+@task("e2e:sync_slow")
+def sync_slow(ctx: RunContext, *, seconds: float = 2.0) -> str:
+    _record(ctx, phase="start")
+    time.sleep(seconds)
+    _record(ctx, phase="done")
+    return "slept"
