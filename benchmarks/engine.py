@@ -1,0 +1,354 @@
+"""tickwork's engine against APScheduler 3.11 on SQLite, in the same run.
+
+    python benchmarks/engine.py            # everything (about 10 minutes)
+    python benchmarks/engine.py --quick    # smaller sizes, for a smoke run
+    python benchmarks/engine.py burst sustained concurrency scale   # pick scenarios
+
+Every tickwork run is durable: committed as ``running`` before its task starts.
+SQLite runs in WAL mode with ``synchronous=NORMAL`` (the default): a committed run
+survives the process being killed; an OS crash or power loss may lose the last
+commits. Results are printed as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from benchmarks import bench_tasks  # noqa: E402
+from tickwork import Scheduler  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:,.0f} ms" if x == x else "n/a"
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+# -- tickwork ----------------------------------------------------------------------------
+
+
+async def tw_burst(n: int, db: Path) -> dict[str, Any]:
+    bench_tasks.starts.clear()
+    async with Scheduler(
+        f"sqlite:///{db}", registry=bench_tasks.registry, max_concurrent=max(n, 100)
+    ) as s:
+        due = datetime.now(UTC) + timedelta(seconds=2 + n / 4000)
+        t0 = time.perf_counter()
+        for i in range(n):
+            await s.add_schedule("bench:noop", due.isoformat(), id=f"b{i}")
+        add_rate = n / (time.perf_counter() - t0)
+        while len(bench_tasks.starts) < n and time.time() < due.timestamp() + 60:
+            await asyncio.sleep(0.01)
+    lags = [start - sched for sched, start in bench_tasks.starts]
+    return {
+        "started": len(lags),
+        "p50": pct(lags, 50),
+        "p99": pct(lags, 99),
+        "max": max(lags) if lags else float("nan"),
+        "all_started": max(lags) if len(lags) == n else float("nan"),
+        "add_rate": add_rate,
+    }
+
+
+async def tw_sustained(schedules: int, seconds: int, db: Path) -> dict[str, Any]:
+    bench_tasks.starts.clear()
+    async with Scheduler(
+        f"sqlite:///{db}", registry=bench_tasks.registry, max_concurrent=max(schedules, 100)
+    ) as s:
+        start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+        end = start + timedelta(seconds=seconds - 1)
+        for i in range(schedules):
+            await s.add_schedule("bench:noop", "every 1s", id=f"s{i}", start_at=start, end_at=end)
+        while time.time() < end.timestamp() + 3:
+            await asyncio.sleep(0.1)
+    lags = [start_ - sched for sched, start_ in bench_tasks.starts]
+    due = schedules * seconds
+    return {"done": len(lags), "due": due, "p50": pct(lags, 50), "p99": pct(lags, 99)}
+
+
+async def tw_concurrency(n: int, db: Path) -> dict[str, Any]:
+    bench_tasks.starts.clear()
+    bench_tasks.max_running = 0
+    async with Scheduler(f"sqlite:///{db}", registry=bench_tasks.registry, max_concurrent=n) as s:
+        due = datetime.now(UTC) + timedelta(seconds=2 + n / 4000)
+        for i in range(n):
+            await s.add_schedule("bench:sleep1", due.isoformat(), id=f"c{i}")
+        while len(bench_tasks.starts) < n and time.time() < due.timestamp() + 30:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.2)
+    lags = [start - sched for sched, start in bench_tasks.starts]
+    return {
+        "started": len(lags),
+        "max_running": bench_tasks.max_running,
+        "spread": (max(lags) - min(lags)) if lags else float("nan"),
+        "all_started": max(lags) if lags else float("nan"),
+    }
+
+
+async def tw_scale(n: int, db: Path) -> dict[str, Any]:
+    """Add ``n`` schedules one call at a time (daily cron, not due), then measure a fresh
+    process: start to first fire, RSS, idle CPU."""
+    gc.collect()
+    async with Scheduler(f"sqlite:///{db}", registry=bench_tasks.registry) as s:
+        t0 = time.perf_counter()
+        for i in range(n):
+            await s.add_schedule("bench:noop", f"{i % 60} {i % 24} * * *", id=f"k{i}")
+        add_seconds = time.perf_counter() - t0
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__)), "_scale_child", str(db)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    result = dict(kv.split("=") for kv in child.stdout.split())
+    return {
+        "n": n,
+        "add_rate": n / add_seconds,
+        "start_to_first_fire": float(result["first_fire"]),
+        "rss_mb": float(result["rss_mb"]),
+        "idle_cpu": float(result["idle_cpu"]),
+    }
+
+
+async def _scale_child(db: Path) -> None:
+    """In a fresh process: open the big database, fire one schedule due now."""
+    t_start = time.time()
+    async with Scheduler(f"sqlite:///{db}", registry=bench_tasks.registry) as s:
+        await s.add_schedule("bench:noop", "now", id="probe", replace_existing=True)
+        while not bench_tasks.starts:
+            await asyncio.sleep(0.001)
+        first = bench_tasks.starts[0][1] - t_start
+        proc = psutil.Process()
+        cpu0 = sum(proc.cpu_times()[:2])
+        await asyncio.sleep(10)
+        idle = (sum(proc.cpu_times()[:2]) - cpu0) / 10
+        print(f"first_fire={first:.3f} rss_mb={rss_mb():.1f} idle_cpu={idle:.4f}")
+
+
+# -- APScheduler 3.11 ----------------------------------------------------------------------
+
+
+def _aps(db: Path, workers: int, grace: int | None) -> Any:
+    from apscheduler.executors.asyncio import AsyncIOExecutor
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    return AsyncIOScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{db}")},
+        executors={"default": AsyncIOExecutor()},
+        job_defaults={"misfire_grace_time": grace, "coalesce": False, "max_instances": 1},
+        timezone="UTC",
+    )
+
+
+async def aps_burst(n: int, db: Path, grace: int | None) -> dict[str, Any]:
+    bench_tasks.aps_starts.clear()
+    sched = _aps(db, n, grace)
+    sched.start()
+    due = datetime.now(UTC) + timedelta(seconds=2 + n / 500)
+    t0 = time.perf_counter()
+    for i in range(n):
+        sched.add_job(
+            bench_tasks.aps_noop, "date", run_date=due, args=[due.timestamp()], id=f"b{i}"
+        )
+    add_rate = n / (time.perf_counter() - t0)
+    deadline = due.timestamp() + 60
+    while len(bench_tasks.aps_starts) < n and time.time() < deadline:
+        await asyncio.sleep(0.05)
+        if time.time() > due.timestamp() + 5 and not sched.get_jobs():
+            break  # every job ran or was dropped as misfired
+    sched.shutdown(wait=False)
+    lags = [start - s for s, start in bench_tasks.aps_starts]
+    return {
+        "started": len(lags),
+        "p50": pct(lags, 50),
+        "p99": pct(lags, 99),
+        "max": max(lags) if lags else float("nan"),
+        "all_started": max(lags) if len(lags) == n else float("nan"),
+        "add_rate": add_rate,
+    }
+
+
+async def aps_sustained(schedules: int, seconds: int, db: Path) -> dict[str, Any]:
+    from apscheduler.events import EVENT_JOB_SUBMITTED
+
+    lags: list[float] = []
+
+    def on_submit(event: Any) -> None:
+        now = time.time()
+        for t in event.scheduled_run_times:
+            lags.append(now - t.timestamp())
+
+    sched = _aps(db, schedules, None)
+    sched.add_listener(on_submit, EVENT_JOB_SUBMITTED)
+    sched.start()
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3 + schedules / 500)
+    end = start + timedelta(seconds=seconds - 1)
+    for i in range(schedules):
+        sched.add_job(
+            bench_tasks.aps_tick,
+            "interval",
+            seconds=1,
+            start_date=start,
+            end_date=end,
+            args=[f"s{i}"],
+            id=f"s{i}",
+        )
+    while time.time() < end.timestamp() + 3:
+        await asyncio.sleep(0.1)
+    sched.shutdown(wait=False)
+    return {
+        "done": len(lags),
+        "due": schedules * seconds,
+        "p50": pct(lags, 50),
+        "p99": pct(lags, 99),
+    }
+
+
+async def aps_add_rate(n: int, db: Path) -> float:
+    sched = _aps(db, 10, None)
+    sched.start(paused=True)
+    t0 = time.perf_counter()
+    for i in range(n):
+        sched.add_job(
+            bench_tasks.aps_tick, "cron", hour=i % 24, minute=i % 60, args=["x"], id=f"k{i}"
+        )
+    rate = n / (time.perf_counter() - t0)
+    sched.shutdown(wait=False)
+    return rate
+
+
+# -- driver ------------------------------------------------------------------------------
+
+
+def fresh_db(tmp: Path, name: str) -> Path:
+    path = tmp / f"{name}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return path
+
+
+async def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "scenarios", nargs="*", default=["burst", "sustained", "concurrency", "scale"]
+    )
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.scenarios[:1] == ["_scale_child"]:
+        await _scale_child(Path(args.scenarios[1]))
+        return
+    quick = args.quick
+    tmp = Path(tempfile.mkdtemp(prefix="tickwork-bench-"))
+    print(
+        f"# tickwork engine benchmark ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, "
+        f"Python {sys.version.split()[0]}, SQLite WAL synchronous=NORMAL)\n"
+    )
+
+    if "burst" in args.scenarios:
+        print("## Burst: one-time runs due at the same instant\n")
+        print(
+            "| scheduler | runs | started | lag p50 | lag p99 | lag max | all started after | adds/s |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for n in [1000] if quick else [1000, 10_000]:
+            tw = await tw_burst(n, fresh_db(tmp, f"tw-burst-{n}"))
+            print(
+                f"| tickwork | {n:,} | {tw['started']:,} | {ms(tw['p50'])} | {ms(tw['p99'])} | "
+                f"{ms(tw['max'])} | {ms(tw['all_started'])} | {tw['add_rate']:,.0f} |",
+                flush=True,
+            )
+            for grace, label in ((None, "no misfire limit"), (1, "default 1 s grace")):
+                ap = await aps_burst(n, fresh_db(tmp, f"aps-burst-{n}-{grace}"), grace)
+                print(
+                    f"| APScheduler 3.11 ({label}) | {n:,} | {ap['started']:,} | {ms(ap['p50'])} | "
+                    f"{ms(ap['p99'])} | {ms(ap['max'])} | {ms(ap['all_started'])} | "
+                    f"{ap['add_rate']:,.0f} |",
+                    flush=True,
+                )
+                if grace is None and ap["all_started"] == ap["all_started"]:
+                    print(
+                        f"|  ratio (APScheduler / tickwork, all started) | | | | | | "
+                        f"{ap['all_started'] / tw['all_started']:.1f}x | |",
+                        flush=True,
+                    )
+        print()
+
+    if "sustained" in args.scenarios:
+        n, secs = (100, 10) if quick else (500, 30)
+        print(f"## Sustained: {n} schedules every second for {secs} s\n")
+        print("| scheduler | runs done / due | lag p50 | lag p99 |")
+        print("|---|---:|---:|---:|")
+        tw = await tw_sustained(n, secs, fresh_db(tmp, "tw-sus"))
+        print(
+            f"| tickwork | {tw['done']:,} / {tw['due']:,} | {ms(tw['p50'])} | {ms(tw['p99'])} |",
+            flush=True,
+        )
+        ap = await aps_sustained(n, secs, fresh_db(tmp, "aps-sus"))
+        print(
+            f"| APScheduler 3.11 | {ap['done']:,} / {ap['due']:,} | {ms(ap['p50'])} | {ms(ap['p99'])} |"
+        )
+        print(f"| ratio (lag p99) | | | {ap['p99'] / tw['p99']:.1f}x |\n", flush=True)
+
+    if "concurrency" in args.scenarios:
+        n = 500 if quick else 2000
+        print(f"## Concurrency: {n} async tasks of 1 s due at once (max_concurrent={n})\n")
+        tw = await tw_concurrency(n, fresh_db(tmp, "tw-conc"))
+        print("| scheduler | started | max running at once | start spread | all started after |")
+        print("|---|---:|---:|---:|---:|")
+        print(
+            f"| tickwork | {tw['started']:,} | {tw['max_running']:,} | {ms(tw['spread'])} | "
+            f"{ms(tw['all_started'])} |\n",
+            flush=True,
+        )
+
+    if "scale" in args.scenarios:
+        print("## Scale: stored schedules\n")
+        print(
+            "| scheduler | schedules | adds/s (one call each) | start to first fire | RSS | idle CPU |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+        for n in [20_000] if quick else [100_000, 1_000_000]:
+            tw = await tw_scale(n, fresh_db(tmp, f"tw-scale-{n}"))
+            print(
+                f"| tickwork | {n:,} | {tw['add_rate']:,.0f} | {tw['start_to_first_fire']:.2f} s | "
+                f"{tw['rss_mb']:.0f} MiB | {tw['idle_cpu'] * 100:.2f} % |",
+                flush=True,
+            )
+        rate = await aps_add_rate(5000 if quick else 20_000, fresh_db(tmp, "aps-add"))
+        print(
+            f"| APScheduler 3.11 | {5000 if quick else 20_000:,} | {rate:,.0f} | | | |\n",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
