@@ -27,10 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import psutil  # noqa: E402
+import psutil
 
-from benchmarks import bench_tasks  # noqa: E402
-from tickwork import Scheduler  # noqa: E402
+from benchmarks import bench_tasks
+from tickwork import Scheduler
 
 
 def pct(values: list[float], q: float) -> float:

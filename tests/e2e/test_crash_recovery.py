@@ -34,8 +34,11 @@ def test_sigkill_mid_run_then_restart_loses_and_doubles_nothing(
         wait_for(lambda: datetime.now(UTC) > start + timedelta(seconds=2), 10, "ticks")
         slow = client.run_now("slow")
         wait_for(
-            lambda: any(e.get("phase") == "start" for e in workers.executions()
-                        if e["schedule_id"] == "slow"),
+            lambda: any(
+                e.get("phase") == "start"
+                for e in workers.executions()
+                if e["schedule_id"] == "slow"
+            ),
             15,
             "the slow run to start",
         )
@@ -50,9 +53,7 @@ def test_sigkill_mid_run_then_restart_loses_and_doubles_nothing(
 
         wait_for(slow_done, 25, "the lost run to be retried and succeed")
         takeover = time.monotonic() - restarted
-        wait_for(
-            lambda: datetime.now(UTC) > killed_at + timedelta(seconds=6), 10, "more ticks"
-        )
+        wait_for(lambda: datetime.now(UTC) > killed_at + timedelta(seconds=6), 10, "more ticks")
         client.pause("tick")
         code = second.terminate()
         assert code == 0, second.output()
@@ -86,13 +87,16 @@ def test_two_workers_on_one_sqlite_file_never_run_a_fire_twice(
     a = workers.start(sqlite_url)
     b = workers.start(sqlite_url)
     with _client(sqlite_url) as client:
-        wait_for(
-            lambda: len(client.nodes()) == 2, 20, "both workers to register"
-        )
+        wait_for(lambda: len(client.nodes()) == 2, 20, "both workers to register")
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
         for i in range(5):
             client.add_schedule(
-                "e2e:tick", "every 1s", id=f"t{i}", start_at=start, catchup="all", overlap="allow",
+                "e2e:tick",
+                "every 1s",
+                id=f"t{i}",
+                start_at=start,
+                catchup="all",
+                overlap="allow",
                 max_instances=5,
             )
         wait_for(lambda: datetime.now(UTC) > start + timedelta(seconds=6), 15, "six seconds")

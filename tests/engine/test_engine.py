@@ -14,8 +14,8 @@ from tickwork import (
     ConflictError,
     Event,
     NotFoundError,
-    Scheduler,
     ScheduleError,
+    Scheduler,
     UnknownTaskError,
     ValidationError,
 )
@@ -115,9 +115,7 @@ class TestFiring:
         times = sorted(r.scheduled_for for r in runs)
         assert times == [T0, T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)]
 
-    async def test_catchup_latest_after_downtime(
-        self, sqlite_url: str, clock: ManualClock
-    ) -> None:
+    async def test_catchup_latest_after_downtime(self, sqlite_url: str, clock: ManualClock) -> None:
         async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
             await s.add_schedule("noop", "* * * * *", id="m", catchup="latest")
         clock.advance(minutes=10, seconds=40)  # nobody ran for ten minutes
@@ -159,7 +157,9 @@ class TestFiring:
         assert resumed.next_fire_at == T0 + timedelta(minutes=6)
         assert await runs_of(scheduler, "p") == []
 
-    async def test_overlap_skip_records_skipped(self, scheduler: Scheduler, clock: ManualClock) -> None:
+    async def test_overlap_skip_records_skipped(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
         await scheduler.add_schedule(
             "slow_async", "every 1s", id="o", data={"seconds": 30}, overlap="skip"
         )
@@ -304,11 +304,13 @@ class TestExecution:
 
 class TestClientMode:
     async def test_client_run_now_waits_for_the_node(self, sqlite_url: str) -> None:
-        async with Scheduler(sqlite_url, registry=tasks.registry):
-            async with Scheduler(sqlite_url, engine=False) as client:
-                await client.add_schedule("add", "manual", id="c", data={"a": 1})
-                run = await client.run_now("c", data={"b": 2}, wait=True, timeout=5)
-                assert run.status == "succeeded" and run.result == 3
+        async with (
+            Scheduler(sqlite_url, registry=tasks.registry),
+            Scheduler(sqlite_url, engine=False) as client,
+        ):
+            await client.add_schedule("add", "manual", id="c", data={"a": 1})
+            run = await client.run_now("c", data={"b": 2}, wait=True, timeout=5)
+            assert run.status == "succeeded" and run.result == 3
 
     async def test_client_refuses_tasks_no_node_published(self, sqlite_url: str) -> None:
         async with Scheduler(sqlite_url, engine=False) as client:
