@@ -1,15 +1,19 @@
 """The ``tickwork`` command: global options and the command groups.
 
-Commands live in modules named for what they manage; each registers itself on ``app``.
+Commands live in modules named for what they manage; each registers itself on ``app``:
+``schedule_commands`` (create, update, delete, show, list, pause, resume),
+``run_commands`` (run, history), ``node_commands`` (status, stats),
+``db_commands`` (db upgrade, cleanup), ``worker`` and ``expression_commands``
+(validate, next).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import typer
 
+from tickwork.cli.client import Globals
 from tickwork.cli.output import Output
 
 DEFAULT_DB = "sqlite:///tickwork.db"
@@ -22,15 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-
-@dataclass
-class Globals:
-    """Options given before the command, shared by every command."""
-
-    db: str
-    url: str | None
-    token: str | None
-    out: Output
+__all__ = ["DEFAULT_DB", "Globals", "app", "main"]
 
 
 @app.callback()
@@ -39,16 +35,30 @@ def _globals(
     db: str = typer.Option(
         None, "--db", envvar="TICKWORK_DB", help="Database URL [default: sqlite:///tickwork.db]."
     ),
-    url: str = typer.Option(None, "--url", help="A tickwork server's URL (instead of --db)."),
-    token: str = typer.Option(None, "--token", envvar="TICKWORK_TOKEN", help="API token."),
+    url: str = typer.Option(
+        None, "--url", help="A tickwork server's URL (not supported yet: use --db)."
+    ),
+    token: str = typer.Option(
+        None, "--token", envvar="TICKWORK_TOKEN", help="API token for --url (not supported yet)."
+    ),
     json_output: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
 ) -> None:
-    ctx.obj = Globals(db=db or DEFAULT_DB, url=url, token=token, out=Output(json=json_output))
+    # A token from the environment is for a future REST client; only one given on the
+    # command line asks for it now.
+    source = ctx.get_parameter_source("token")
+    given = token if source is not None and source.name == "COMMANDLINE" else None
+    ctx.obj = Globals(db=db or DEFAULT_DB, url=url, token=given, out=Output(json=json_output))
 
 
 def _register_commands() -> None:
     # Imported for their side effect: each module adds its commands to ``app``.
-    from tickwork.cli import expression_commands  # noqa: F401
+    from tickwork.cli import (  # noqa: F401
+        db_commands,
+        node_commands,
+        run_commands,
+        schedule_commands,
+        worker,
+    )
 
 
 def main() -> None:

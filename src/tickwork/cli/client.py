@@ -1,0 +1,77 @@
+"""One command, one client: open ``Scheduler(db, engine=False)``, call it, close it.
+
+Every command except ``worker`` goes through ``with_client``: it never executes tasks,
+and turns tickwork's own errors into ``error: <message>`` on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import typer
+
+from tickwork.cli.output import Output
+from tickwork.engine.scheduler import Scheduler
+from tickwork.errors import TickworkError
+
+T = TypeVar("T")
+
+
+@dataclass
+class Globals:
+    """Options given before the command, shared by every command."""
+
+    db: str
+    url: str | None
+    token: str | None
+    out: Output
+
+    def require_db(self) -> None:
+        """Commands work on the database directly; the REST client is not written yet."""
+        if self.url is not None or self.token is not None:
+            self.out.fail(
+                "--url/--token (a tickwork server) are not supported yet: use --db URL "
+                "(or TICKWORK_DB) to work on the database directly"
+            )
+
+
+def globals_of(ctx: typer.Context) -> Globals:
+    """The ``Globals`` set by the ``tickwork`` callback (``--db``, ``--json``...)."""
+    g = ctx.find_root().obj
+    if not isinstance(g, Globals):  # pragma: no cover - the callback always runs first
+        raise RuntimeError("tickwork globals are missing")
+    return g
+
+
+def with_client(ctx: typer.Context, action: Callable[[Scheduler], Awaitable[T]]) -> T:
+    """Run ``action`` with a client scheduler on the ``--db`` database."""
+    g = globals_of(ctx)
+    g.require_db()
+
+    async def go() -> T:
+        async with Scheduler(g.db, engine=False) as scheduler:
+            return await action(scheduler)
+
+    try:
+        return asyncio.run(go())
+    except TickworkError as exc:
+        g.out.fail(str(exc))
+    except KeyboardInterrupt:
+        g.out.fail("interrupted", code=130)
+
+
+def parse_data(out: Output, text: str | None, option: str = "--data") -> dict[str, Any] | None:
+    """``--data`` as a JSON object, or a clear error naming the option."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        out.fail(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(value, dict):
+        out.fail(f'{option} must be a JSON object such as \'{{"region": "eu"}}\'')
+    return value

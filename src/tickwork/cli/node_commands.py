@@ -1,0 +1,108 @@
+"""What the cluster is doing: ``status`` (nodes, running, backlog) and ``stats`` (per task)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+
+from tickwork.cli.client import globals_of, with_client
+from tickwork.cli.main import app
+from tickwork.cli.output import relative, seconds, when
+from tickwork.engine.scheduler import Scheduler
+from tickwork.validation import parse_instant
+
+
+@app.command("status", help="Nodes (leader, running runs), runs running now, and the backlog.")
+def status(ctx: typer.Context) -> None:
+    out = globals_of(ctx).out
+
+    async def action(scheduler: Scheduler) -> tuple[list[Any], dict[str, Any]]:
+        return await scheduler.nodes(), await scheduler.stats()
+
+    nodes, stats = with_client(ctx, action)
+    runs: dict[str, int] = dict(stats.get("runs", {}))
+    running = runs.get("running", 0)
+    backlog = runs.get("backlog", 0)
+    if out.json:
+        out.emit_json(
+            {
+                "nodes": [n.to_dict() for n in nodes],
+                "running": running,
+                "backlog": backlog,
+                "runs": runs,
+                "schedules": stats.get("schedules", {}),
+            }
+        )
+        return
+    now = datetime.now(UTC)
+    if nodes:
+        out.table(
+            ["node", "leader", "running", "started", "heartbeat", "tasks"],
+            [
+                [
+                    n.id,
+                    "yes" if n.is_leader else "",
+                    n.running,
+                    when(n.started_at),
+                    relative(n.heartbeat_at, now),
+                    ", ".join(n.tasks),
+                ]
+                for n in nodes
+            ],
+            title="nodes",
+        )
+    else:
+        out.line("no node is running: start one with 'tickwork worker --import MODULE'")
+    schedules = stats.get("schedules", {})
+    out.line(
+        f"runs running: {running}   backlog (due, waiting): {backlog}   "
+        f"retrying: {runs.get('retrying', 0)}"
+    )
+    out.line(
+        "schedules: "
+        + ", ".join(f"{schedules.get(k, 0)} {k}" for k in ("active", "paused", "finished"))
+    )
+
+
+@app.command("stats", help="Per task: runs, success rate, p50/p95 duration.")
+def stats(
+    ctx: typer.Context,
+    since: str | None = typer.Option(
+        None, "--since", metavar="ISO", help="Only runs scheduled since then [default: all]."
+    ),
+) -> None:
+    g = globals_of(ctx)
+    out = g.out
+
+    async def action(scheduler: Scheduler) -> dict[str, Any]:
+        return await scheduler.stats(since=parse_instant(since, "--since"))
+
+    figures = with_client(ctx, action)
+    if out.json:
+        out.emit_json(figures)
+        return
+    tasks: list[dict[str, Any]] = figures.get("tasks", [])
+    if not tasks:
+        out.line("no runs yet")
+    else:
+        out.table(
+            ["task", "runs", "succeeded", "failed", "success rate", "p50", "p95"],
+            [
+                [
+                    t["task"],
+                    t["runs"],
+                    t["succeeded"],
+                    t["failed"],
+                    "" if t.get("success_rate") is None else f"{t['success_rate']:.1%}",
+                    seconds(t.get("p50_duration")),
+                    seconds(t.get("p95_duration")),
+                ]
+                for t in tasks
+            ],
+            title="tasks",
+        )
+    runs = figures.get("runs", {})
+    if runs:
+        out.line("runs by status: " + ", ".join(f"{k} {v}" for k, v in sorted(runs.items())))

@@ -1,0 +1,167 @@
+"""``tickwork worker``: run a node (the engine, no API) until SIGTERM or SIGINT.
+
+On the first signal the node stops claiming, lets running runs finish for
+``--shutdown-grace`` seconds, cancels what is still running (the run is left for the
+next node), deregisters and exits 0. Waiting runs stay in the database for the next
+node or start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+import traceback
+from typing import Final
+
+import typer
+
+from tickwork.cli.client import globals_of
+from tickwork.cli.main import app
+from tickwork.cli.output import Output, mask_url
+from tickwork.engine.registry import REGISTRY
+from tickwork.engine.scheduler import Scheduler
+from tickwork.errors import TickworkError
+
+log = logging.getLogger("tickwork.worker")
+
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+def import_task_modules(out: Output, modules: list[str]) -> None:
+    """Import each module (its ``@task`` functions register themselves).
+
+    The current directory comes first on ``sys.path``, so ``--import examples.tasks``
+    works from a project's root as it would in ``python -c``.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+                out.fail(f"cannot import {name!r}: no such module (looked in {cwd} and sys.path)")
+            out.fail(f"cannot import {name!r}: {exc}")
+        except TickworkError as exc:
+            out.fail(f"cannot import {name!r}: {exc}")
+        except Exception as exc:
+            detail = "".join(traceback.format_exception(exc)).rstrip()
+            out.fail(f"cannot import {name!r}: {type(exc).__name__}: {exc}\n{detail}")
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+async def _serve(scheduler: Scheduler, out: Output, grace: float) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        if len(received) == 1:
+            log.info(
+                "%s: stopping; running runs get up to %g s to finish "
+                "(signal again to exit at once)",
+                sig.name,
+                grace,
+            )
+            stop.set()
+            return
+        # A second signal: the person wants out now. Runs still running are taken
+        # over by the next node (a dead process on this host is noticed at once).
+        log.warning("%s again: exiting now; running runs will be retried", sig.name)
+        logging.shutdown()
+        os._exit(1)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        try:
+            await scheduler.start()
+        except BaseException:
+            await scheduler.stop(0)
+            raise
+        tasks = sorted(scheduler.registry.names())
+        print(
+            f"tickwork worker: node {scheduler.node_id}, db {scheduler.store.url}, "
+            f"{len(tasks)} task(s): {', '.join(tasks) or 'none'}",
+            flush=True,
+        )
+        if not tasks:
+            out.warn(
+                "no task is registered in this worker, so it fires schedules but runs "
+                "nothing: pass --import MODULE"
+            )
+        await stop.wait()
+        await scheduler.stop(grace)
+        log.info("node %s stopped", scheduler.node_id)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+@app.command(
+    "worker",
+    help="Run a node: fire schedules and execute the tasks of the --import'ed modules, "
+    "until SIGTERM or Ctrl-C (running runs get --shutdown-grace seconds to finish).",
+)
+def worker(
+    ctx: typer.Context,
+    imports: list[str] | None = typer.Option(
+        None,
+        "--import",
+        "-i",
+        metavar="MODULE",
+        help="A module whose @task functions register themselves (repeatable); the "
+        "current directory is on the import path.",
+    ),
+    max_concurrent: int = typer.Option(
+        100, "--max-concurrent", min=1, help="Runs executing at once on this node."
+    ),
+    lease_ttl: float = typer.Option(
+        30.0,
+        "--lease-ttl",
+        min=0.5,
+        help="Seconds a run's lease lasts without a heartbeat; a node silent that long "
+        "is considered dead and its runs are retried elsewhere.",
+    ),
+    shutdown_grace: float = typer.Option(
+        30.0,
+        "--shutdown-grace",
+        min=0,
+        help="On SIGTERM/SIGINT, seconds running runs get to finish before being cancelled.",
+    ),
+    log_level: str = typer.Option(
+        "info", "--log-level", help="debug, info, warning or error (logs go to stderr)."
+    ),
+) -> None:
+    g = globals_of(ctx)
+    g.require_db()
+    out = g.out
+    if log_level.lower() not in LOG_LEVELS:
+        out.fail(f"--log-level {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+    _configure_logging(log_level)
+    import_task_modules(out, imports or [])
+    try:
+        scheduler = Scheduler(
+            g.db,
+            engine=True,
+            registry=REGISTRY,
+            max_concurrent=max_concurrent,
+            lease_ttl=lease_ttl,
+            shutdown_grace=shutdown_grace,
+        )
+        asyncio.run(_serve(scheduler, out, shutdown_grace))
+    except TickworkError as exc:
+        out.fail(f"{exc} (database {mask_url(g.db)})")
