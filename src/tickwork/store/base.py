@@ -23,7 +23,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tickwork.models import (
     AttemptOutcome,
@@ -96,10 +96,13 @@ class Store(ABC):
 
     @abstractmethod
     def update_schedule(self, schedule: Schedule) -> Schedule:
-        """Replace every stored field of the schedule with the given id.
+        """Replace every stored field of the schedule with the given id, and return it as stored.
 
         The caller recomputed ``next_fire_at``/``status`` and set ``updated_at``. Runs
-        already created are untouched. Raises ``NotFoundError`` when the id is unknown.
+        already created are untouched. ``created_at``, ``last_fire_at`` and
+        ``execution_count`` keep their stored values: the fire loop maintains them, and
+        the caller's copy may predate a fire that committed meanwhile. Raises
+        ``NotFoundError`` when the id is unknown.
         """
 
     @abstractmethod
@@ -255,7 +258,9 @@ class Store(ABC):
     # -- queues ----------------------------------------------------------------------
 
     @abstractmethod
-    def read_queue(self, name: str, *, consume: bool = True, limit: int = 100) -> list[QueueMessage]:
+    def read_queue(
+        self, name: str, *, consume: bool = True, limit: int = 100
+    ) -> list[QueueMessage]:
         """Oldest messages first; with ``consume`` they are deleted in the same
         transaction, so two consumers never get the same message."""
 
@@ -276,6 +281,21 @@ class Store(ABC):
     @abstractmethod
     def known_tasks(self) -> set[str]:
         """Task names published by any node, running or past."""
+
+    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
+        """Ids of nodes not stopped that are dead, for ``recover_lost``.
+
+        Always: nodes whose heartbeat is older than ``now - stale_after`` (seconds or a
+        timedelta). Implementations add what the database can tell at once: on SQLite,
+        nodes on this host (same ``socket.gethostname()``) whose process no longer
+        exists; on PostgreSQL, nodes whose session-level advisory lock, held by a
+        connection kept open for the node's life since ``register_node``, is free,
+        i.e. whose process died or lost its session. Read-only.
+        """
+        if not isinstance(stale_after, timedelta):
+            stale_after = timedelta(seconds=stale_after)
+        cutoff = now - stale_after
+        return sorted(n.id for n in self.list_nodes() if n.heartbeat_at < cutoff)
 
     @abstractmethod
     def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:

@@ -1,0 +1,1361 @@
+"""The SQL core shared by the SQLite and PostgreSQL stores.
+
+Everything both dialects do the same way lives here: the statements, the mapping
+between rows and records, and the transactions of ``Store`` written once. A dialect
+(``sqlite.py``, ``postgres.py``) supplies connections and transactions, how an instant
+and a list travel as parameters, and its locking: SQLite serializes every write
+transaction (``BEGIN IMMEDIATE``), so the statements here are exact as they stand;
+PostgreSQL runs them concurrently and adds row locks with ``SKIP LOCKED`` where two
+nodes could otherwise step on each other (see ``_skip_locked`` and ``_lock_claim``).
+
+Statements use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any, Final, Protocol
+
+from tickwork.errors import ConflictError, NotFoundError, ValidationError
+from tickwork.models import (
+    ACTIVE_RUN_STATUSES,
+    RUN_STATUSES,
+    Attempt,
+    AttemptOutcome,
+    FirePlan,
+    LogRecord,
+    Node,
+    QueueMessage,
+    RetryPolicy,
+    Run,
+    RunStatus,
+    Schedule,
+    ScheduleStatus,
+    TaskStats,
+)
+from tickwork.store.base import FirePlanner, Heartbeat, NextFire, RetryPlanner, Store
+
+
+class Tx(Protocol):
+    """One open transaction: run statements, get rows back as tuples."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+SCHEDULE_COLUMNS: Final = (
+    "id",
+    "task",
+    "schedule",
+    "name",
+    "description",
+    "timezone",
+    "data",
+    "start_at",
+    "end_at",
+    "jitter",
+    "paused",
+    "overlap",
+    "catchup",
+    "catchup_spread",
+    "misfire_grace",
+    "max_instances",
+    "max_executions",
+    "retry",
+    "timeout",
+    "priority",
+    "result_queue",
+    "error_queue",
+    "tags",
+    "metadata",
+    "owner",
+    "status",
+    "next_fire_at",
+    "last_fire_at",
+    "execution_count",
+    "created_at",
+    "updated_at",
+    "anchor",
+    "paused_at",
+)
+_SCHEDULE_TIMES: Final = frozenset(
+    {
+        "start_at",
+        "end_at",
+        "next_fire_at",
+        "last_fire_at",
+        "created_at",
+        "updated_at",
+        "anchor",
+        "paused_at",
+    }
+)
+_SCHEDULE_JSON: Final = frozenset({"data", "metadata"})
+#: Kept as stored by ``update_schedule``: the fire loop maintains them, so a caller's
+#: stale copy must not undo a fire that committed meanwhile.
+_SCHEDULE_KEPT_ON_UPDATE: Final = frozenset({"id", "created_at", "last_fire_at", "execution_count"})
+
+RUN_COLUMNS: Final = (
+    "id",
+    "schedule_id",
+    "task",
+    "scheduled_for",
+    "trigger",
+    "data",
+    "status",
+    "attempt",
+    "due_at",
+    "started_at",
+    "finished_at",
+    "result",
+    "error",
+    "traceback",
+    "node",
+    "trace_id",
+    "priority",
+    "lease_until",
+    "cancel_requested",
+    "created_at",
+    "timeout",
+    "retry",
+)
+ATTEMPT_COLUMNS: Final = (
+    "run_id",
+    "number",
+    "status",
+    "started_at",
+    "finished_at",
+    "node",
+    "error",
+    "traceback",
+)
+NODE_COLUMNS: Final = ("id", "host", "pid", "started_at", "heartbeat_at", "tasks", "stopped_at")
+QUEUE_COLUMNS: Final = ("id", "queue", "run_id", "schedule_id", "kind", "payload", "created_at")
+
+_S = ", ".join(SCHEDULE_COLUMNS)
+_R = ", ".join(RUN_COLUMNS)
+_RR = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
+_A = ", ".join(ATTEMPT_COLUMNS)
+_Q = ", ".join(QUEUE_COLUMNS)
+
+_WAITING = "('pending', 'retrying')"
+_ACTIVE = "('pending', 'running', 'retrying')"
+_FAILED_STATUSES: Final = ("failed", "timed_out", "lost")
+_DELETE_CHUNK: Final = 5000
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO: Final = timedelta(microseconds=1)
+
+
+def dumps(value: Any, what: str = "value") -> str:
+    """JSON text of a value; ``ValidationError`` when it is not JSON."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} is not JSON: {exc}", field=what) from None
+
+
+def loads(text: Any) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def micros(dt: datetime) -> int:
+    """Microseconds since the epoch of an aware instant (exact integer arithmetic)."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValidationError(f"naive datetime {dt.isoformat()}: tickwork needs aware instants")
+    return (dt - _EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+def utc(dt: datetime | None) -> datetime | None:
+    if dt is None:
+        return None
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValidationError(f"naive datetime {dt.isoformat()}: tickwork needs aware instants")
+    return dt.astimezone(UTC)
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks, as PostgreSQL's ``percentile_cont``."""
+    n = len(sorted_values)
+    if n == 0:
+        return None
+    pos = q * (n - 1)
+    lo = int(pos)
+    hi = min(lo + 1, n - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def load_migrations(dialect: str) -> list[tuple[int, str]]:
+    """The migrations of a dialect, ``(version, sql)`` in order, from ``migrations/<dialect>``.
+
+    A file is named ``NNNN_what.sql``; its version is ``NNNN``.
+    """
+    folder = resources.files("tickwork.store").joinpath("migrations", dialect)
+    found: list[tuple[int, str]] = []
+    for entry in folder.iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise RuntimeError(f"{dialect} migrations are not numbered 1..n: {versions}")
+    return found
+
+
+class SqlStore(Store):
+    """``Store`` written once in SQL; subclasses provide the dialect."""
+
+    #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).
+    _skip_locked: str = ""
+    #: The same, locking only the rows of the table aliased ``r`` in a join.
+    _skip_locked_r: str = ""
+    #: Appended to SELECTs that lock rows and wait for them (PostgreSQL).
+    _for_update: str = ""
+    #: A condition with one parameter: the schedule's ``tags`` contain the tag.
+    _tag_filter: str
+
+    # -- dialect ---------------------------------------------------------------------
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Tx]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Tx]:
+        """A read-only transaction (one consistent snapshot)."""
+
+    @abstractmethod
+    def _ts(self, dt: datetime | None) -> Any:
+        """An instant as a parameter."""
+
+    @abstractmethod
+    def _dt(self, value: Any) -> datetime | None:
+        """An instant from a row: aware, UTC."""
+
+    @abstractmethod
+    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
+        """``column`` is one of ``values``: the condition and its one parameter."""
+
+    def _notify_tx(self, tx: Tx) -> None:
+        """Tell other nodes, when this transaction commits, that work changed."""
+
+    def _lock_claim(self, tx: Tx, schedule_ids: list[str], tasks: list[str]) -> set[str]:
+        """Serialize claimers over the schedules and tasks whose running runs are limited.
+
+        Returns the schedules this transaction may claim runs of; after it returns, the
+        running runs counted in the transaction are exact until commit. SQLite's write
+        transactions are already serial, so by default every schedule is returned.
+        """
+        return set(schedule_ids)
+
+    def _duration_percentiles(
+        self, tx: Tx, where: str, params: Sequence[Any]
+    ) -> dict[str, tuple[float | None, float | None]]:
+        """p50/p95 run duration per task over the runs matching ``where`` (alias ``r``)."""
+        by_task: dict[str, list[float]] = defaultdict(list)
+        rows = tx.execute(
+            f"SELECT r.task, r.started_at, r.finished_at FROM runs r WHERE {where}"
+            " AND r.status IN ('succeeded', 'failed', 'timed_out')"
+            " AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL",
+            params,
+        )
+        for task, started, finished in rows:
+            s, f = self._dt(started), self._dt(finished)
+            assert s is not None and f is not None
+            by_task[task].append((f - s).total_seconds())
+        out: dict[str, tuple[float | None, float | None]] = {}
+        for task, values in by_task.items():
+            values.sort()
+            out[task] = (percentile(values, 0.5), percentile(values, 0.95))
+        return out
+
+    def _insert_run_rows(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> set[str]:
+        """Insert run rows (``RUN_COLUMNS`` order), dropping conflicts; the ids inserted."""
+        if not rows:
+            return set()
+        placeholders = ", ".join("?" for _ in RUN_COLUMNS)
+        tx.executemany(
+            f"INSERT INTO runs ({_R}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", rows
+        )
+        # Every run has a fresh id: it is in the table now iff its insert went through
+        # (a conflict on (schedule_id, scheduled_for) dropped it).
+        ids = [row[0] for row in rows]
+        cond, param = self._in("id", ids)
+        return {r[0] for r in tx.execute(f"SELECT id FROM runs WHERE {cond}", (param,))}
+
+    # -- mapping ---------------------------------------------------------------------
+
+    def _schedule(self, row: Sequence[Any]) -> Schedule:
+        values: dict[str, Any] = dict(zip(SCHEDULE_COLUMNS, row, strict=True))
+        for name in _SCHEDULE_TIMES:
+            values[name] = self._dt(values[name])
+        for name in _SCHEDULE_JSON:
+            values[name] = loads(values[name])
+        values["paused"] = bool(values["paused"])
+        for name in ("jitter", "catchup_spread", "misfire_grace", "timeout"):
+            values[name] = float(values[name])
+        values["tags"] = tuple(loads(values["tags"]))
+        values["retry"] = _retry(loads(values["retry"]))
+        return Schedule(**values)
+
+    def _schedule_row(self, s: Schedule) -> tuple[Any, ...]:
+        ts = self._ts
+        return (
+            s.id,
+            s.task,
+            s.schedule,
+            s.name,
+            s.description,
+            s.timezone,
+            dumps(s.data, "data"),
+            ts(s.start_at),
+            ts(s.end_at),
+            float(s.jitter),
+            bool(s.paused),
+            s.overlap,
+            s.catchup,
+            float(s.catchup_spread),
+            float(s.misfire_grace),
+            int(s.max_instances),
+            s.max_executions,
+            dumps(s.retry.to_dict(), "retry"),
+            float(s.timeout),
+            int(s.priority),
+            s.result_queue,
+            s.error_queue,
+            dumps(list(s.tags), "tags"),
+            dumps(s.metadata, "metadata"),
+            s.owner,
+            s.status,
+            ts(s.next_fire_at),
+            ts(s.last_fire_at),
+            int(s.execution_count),
+            ts(s.created_at),
+            ts(s.updated_at),
+            ts(s.anchor),
+            ts(s.paused_at),
+        )
+
+    def _run(self, row: Sequence[Any], attempts: tuple[Attempt, ...] = ()) -> Run:
+        dt = self._dt
+        scheduled_for = dt(row[3])
+        assert scheduled_for is not None
+        return Run(
+            id=row[0],
+            schedule_id=row[1],
+            task=row[2],
+            scheduled_for=scheduled_for,
+            trigger=row[4],
+            data=loads(row[5]),
+            status=row[6],
+            attempt=row[7],
+            due_at=dt(row[8]),
+            started_at=dt(row[9]),
+            finished_at=dt(row[10]),
+            result=loads(row[11]),
+            error=row[12],
+            traceback=row[13],
+            node=row[14],
+            trace_id=row[15],
+            priority=row[16],
+            lease_until=dt(row[17]),
+            cancel_requested=bool(row[18]),
+            created_at=dt(row[19]),
+            timeout=float(row[20]),
+            retry=_retry(loads(row[21])),
+            attempts=attempts,
+        )
+
+    def _run_row(self, r: Run) -> tuple[Any, ...]:
+        ts = self._ts
+        return (
+            r.id,
+            r.schedule_id,
+            r.task,
+            ts(r.scheduled_for),
+            r.trigger,
+            dumps(r.data, "data"),
+            r.status,
+            r.attempt,
+            ts(r.due_at if r.due_at is not None else r.scheduled_for),
+            ts(r.started_at),
+            ts(r.finished_at),
+            None if r.result is None else dumps(r.result, "result"),
+            r.error,
+            r.traceback,
+            r.node,
+            r.trace_id,
+            r.priority,
+            ts(r.lease_until),
+            r.cancel_requested,
+            ts(r.created_at),
+            float(r.timeout),
+            dumps(r.retry.to_dict(), "retry"),
+        )
+
+    def _attempt(self, row: Sequence[Any]) -> Attempt:
+        started = self._dt(row[3])
+        assert started is not None
+        return Attempt(
+            number=row[1],
+            status=row[2],
+            started_at=started,
+            finished_at=self._dt(row[4]),
+            node=row[5],
+            error=row[6],
+            traceback=row[7],
+        )
+
+    def _attempts_of(self, tx: Tx, run_ids: Collection[str]) -> dict[str, tuple[Attempt, ...]]:
+        if not run_ids:
+            return {}
+        cond, param = self._in("run_id", run_ids)
+        grouped: dict[str, list[Attempt]] = defaultdict(list)
+        for row in tx.execute(
+            f"SELECT {_A} FROM attempts WHERE {cond} ORDER BY run_id, number", (param,)
+        ):
+            grouped[row[0]].append(self._attempt(row))
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    def _runs_with_attempts(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> list[Run]:
+        attempts = self._attempts_of(tx, [row[0] for row in rows])
+        return [self._run(row, attempts.get(row[0], ())) for row in rows]
+
+    def _node(self, row: Sequence[Any], leader: str | None, running: int) -> Node:
+        started, beat = self._dt(row[3]), self._dt(row[4])
+        assert started is not None and beat is not None
+        return Node(
+            id=row[0],
+            host=row[1],
+            pid=row[2],
+            started_at=started,
+            heartbeat_at=beat,
+            tasks=tuple(loads(row[5])),
+            stopped_at=self._dt(row[6]),
+            is_leader=row[0] == leader,
+            running=running,
+        )
+
+    # -- schedules -------------------------------------------------------------------
+
+    def add_schedule(self, schedule: Schedule) -> Schedule:
+        row = self._schedule_row(schedule)
+        placeholders = ", ".join("?" for _ in SCHEDULE_COLUMNS)
+        try:
+            with self._write() as tx:
+                tx.execute(f"INSERT INTO schedules ({_S}) VALUES ({placeholders})", row)
+                self._notify_tx(tx)
+        except ConflictError:
+            raise ConflictError(f"schedule {schedule.id!r} already exists") from None
+        return _utc_schedule(schedule)
+
+    def update_schedule(self, schedule: Schedule) -> Schedule:
+        row = self._schedule_row(schedule)
+        sets = [c for c in SCHEDULE_COLUMNS if c not in _SCHEDULE_KEPT_ON_UPDATE]
+        values = [v for c, v in zip(SCHEDULE_COLUMNS, row, strict=True) if c in sets]
+        assignments = ", ".join(f"{c} = ?" for c in sets)
+        with self._write() as tx:
+            rows = tx.execute(
+                f"UPDATE schedules SET {assignments} WHERE id = ? RETURNING {_S}",
+                (*values, schedule.id),
+            )
+            if not rows:
+                raise NotFoundError("schedule", schedule.id)
+            self._notify_tx(tx)
+        return self._schedule(rows[0])
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        with self._read() as tx:
+            rows = tx.execute(f"SELECT {_S} FROM schedules WHERE id = ?", (schedule_id,))
+        return self._schedule(rows[0]) if rows else None
+
+    def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Schedule]:
+        where: list[str] = []
+        params: list[Any] = []
+        for cond, value in (
+            ("status = ?", status),
+            ("task = ?", task),
+            (self._tag_filter, tag),
+            ("owner = ?", owner),
+            ("id > ?", after_id),
+        ):
+            if value is not None:
+                where.append(cond)
+                params.append(value)
+        sql = f"SELECT {_S} FROM schedules"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        with self._read() as tx:
+            rows = tx.execute(sql, params)
+        return [self._schedule(r) for r in rows]
+
+    def delete_schedule(self, schedule_id: str, now: datetime) -> bool:
+        t = self._ts(now)
+        with self._write() as tx:
+            if not tx.execute("DELETE FROM schedules WHERE id = ? RETURNING id", (schedule_id,)):
+                return False
+            tx.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
+                " cancel_requested = TRUE, error = 'schedule deleted'"
+                f" WHERE schedule_id = ? AND status IN {_WAITING}",
+                (t, schedule_id),
+            )
+            tx.execute(
+                "UPDATE runs SET cancel_requested = TRUE"
+                " WHERE schedule_id = ? AND status = 'running'",
+                (schedule_id,),
+            )
+            self._notify_tx(tx)
+        return True
+
+    def set_paused(
+        self,
+        schedule_ids: Sequence[str] | None,
+        paused: bool,
+        now: datetime,
+        next_fire: NextFire,
+    ) -> list[Schedule]:
+        if schedule_ids is not None and not schedule_ids:
+            return []
+        now = _aware(now)
+        with self._write() as tx:
+            sql = f"SELECT {_S} FROM schedules WHERE paused = ?"
+            params: list[Any] = [not paused]
+            if schedule_ids is not None:
+                cond, param = self._in("id", list(schedule_ids))
+                sql += f" AND {cond}"
+                params.append(param)
+            rows = tx.execute(sql + " ORDER BY id" + self._for_update, params)
+            changed: list[Schedule] = []
+            for row in rows:
+                s = self._schedule(row)
+                if paused:
+                    status: ScheduleStatus = "paused" if s.status == "active" else s.status
+                    s = s.replace(paused=True, paused_at=now, status=status, updated_at=now)
+                elif s.status == "paused":
+                    s = s.replace(paused=False, paused_at=None, status="active", updated_at=now)
+                    s = s.replace(next_fire_at=utc(next_fire(s, now)))
+                else:  # a finished schedule stays finished
+                    s = s.replace(paused=False, paused_at=None, updated_at=now)
+                changed.append(s)
+            if changed:
+                ts = self._ts
+                tx.executemany(
+                    "UPDATE schedules SET paused = ?, paused_at = ?, status = ?,"
+                    " next_fire_at = ?, updated_at = ? WHERE id = ?",
+                    [
+                        (s.paused, ts(s.paused_at), s.status, ts(s.next_fire_at), ts(now), s.id)
+                        for s in changed
+                    ],
+                )
+                self._notify_tx(tx)
+        return changed
+
+    # -- firing ----------------------------------------------------------------------
+
+    def next_wakeup(self) -> datetime | None:
+        with self._read() as tx:
+            fire = tx.execute(
+                "SELECT next_fire_at FROM schedules WHERE status = 'active'"
+                " AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1"
+            )
+            due = tx.execute(
+                f"SELECT due_at FROM runs WHERE status IN {_WAITING} ORDER BY due_at LIMIT 1"
+            )
+        found = [self._dt(rows[0][0]) for rows in (fire, due) if rows]
+        return min((f for f in found if f is not None), default=None)
+
+    def fire_due(self, now: datetime, plan: FirePlanner, limit: int) -> list[Run]:
+        now = _aware(now)
+        t_now = self._ts(now)
+        with self._write() as tx:
+            rows = tx.execute(
+                f"SELECT {_S} FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
+                f" ORDER BY next_fire_at, id LIMIT ?{self._skip_locked}",
+                (t_now, max(0, int(limit))),
+            )
+            if not rows:
+                return []
+            schedules = [self._schedule(r) for r in rows]
+            unfinished: dict[str, list[Run]] = defaultdict(list)
+            cond, param = self._in("schedule_id", [s.id for s in schedules])
+            for row in tx.execute(
+                f"SELECT {_R} FROM runs WHERE {cond} AND status IN {_ACTIVE}"
+                " ORDER BY scheduled_for, id",
+                (param,),
+            ):
+                unfinished[row[1]].append(self._run(row))
+
+            new_rows: list[tuple[Any, ...]] = []
+            new_runs: list[Run] = []
+            updates: list[tuple[Any, ...]] = []
+            cancels: list[str] = []
+            for s in schedules:
+                fp: FirePlan = plan(s, unfinished.get(s.id, []), now)
+                retry_json = dumps(s.retry.to_dict(), "retry")
+                data_json = dumps(s.data, "data")
+                for p in fp.runs:
+                    run = Run(
+                        id=p.id,
+                        schedule_id=s.id,
+                        task=s.task,
+                        scheduled_for=_aware(p.scheduled_for),
+                        trigger=p.trigger,
+                        data=dict(s.data) if p.data is None else p.data,
+                        status=p.status,
+                        due_at=_aware(p.due_at),
+                        finished_at=None if p.status in ACTIVE_RUN_STATUSES else now,
+                        error=p.error,
+                        priority=s.priority,
+                        created_at=now,
+                        timeout=s.timeout,
+                        retry=s.retry,
+                    )
+                    new_runs.append(run)
+                    new_rows.append(
+                        self._planned_row(run, data_json if p.data is None else None, retry_json)
+                    )
+                updates.append(
+                    (
+                        self._ts(fp.next_fire_at),
+                        self._ts(fp.last_fire_at),
+                        fp.execution_count,
+                        fp.status,
+                        s.id,
+                    )
+                )
+                cancels.extend(fp.cancel_run_ids)
+
+            inserted = self._insert_run_rows(tx, new_rows)
+            tx.executemany(
+                "UPDATE schedules SET next_fire_at = ?, last_fire_at = ?, execution_count = ?,"
+                " status = ? WHERE id = ?",
+                updates,
+            )
+            if cancels:
+                self._cancel_in_tx(tx, cancels, now, "replaced by a newer run")
+            result = [r for r in new_runs if r.id in inserted]
+            if any(r.status in ACTIVE_RUN_STATUSES for r in result) or cancels:
+                self._notify_tx(tx)
+        return result
+
+    def _planned_row(self, r: Run, data_json: str | None, retry_json: str) -> tuple[Any, ...]:
+        ts = self._ts
+        return (
+            r.id,
+            r.schedule_id,
+            r.task,
+            ts(r.scheduled_for),
+            r.trigger,
+            data_json if data_json is not None else dumps(r.data, "data"),
+            r.status,
+            0,
+            ts(r.due_at),
+            None,
+            ts(r.finished_at),
+            None,
+            r.error,
+            None,
+            None,
+            None,
+            r.priority,
+            None,
+            False,
+            ts(r.created_at),
+            float(r.timeout),
+            retry_json,
+        )
+
+    def _cancel_in_tx(self, tx: Tx, run_ids: Sequence[str], now: datetime, why: str) -> None:
+        cond, param = self._in("id", list(run_ids))
+        tx.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
+            f" cancel_requested = TRUE, error = ? WHERE {cond} AND status IN {_WAITING}",
+            (self._ts(now), why, param),
+        )
+        tx.execute(
+            f"UPDATE runs SET cancel_requested = TRUE WHERE {cond} AND status = 'running'",
+            (param,),
+        )
+
+    def insert_runs(self, schedule: Schedule | None, runs: Sequence[Run]) -> list[Run]:
+        if not runs:
+            return []
+        rows = [self._run_row(r) for r in runs]
+        with self._write() as tx:
+            inserted = self._insert_run_rows(tx, rows)
+            if inserted:
+                self._notify_tx(tx)
+        return [_utc_run(r) for r in runs if r.id in inserted]
+
+    def claim_runs(
+        self,
+        node_id: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        tasks: Collection[str],
+        task_limits: Mapping[str, int],
+    ) -> list[Run]:
+        if limit <= 0 or not tasks:
+            return []
+        t_now = self._ts(_aware(now))
+        with self._write() as tx:
+            claimable = set(tasks)
+            full = self._full_tasks(tx, claimable, task_limits)
+            claimable -= full
+            claimed: list[tuple[str, int]] = []  # (run id, rank) in claim order
+            rows: list[tuple[Any, ...]] = []
+            while claimable and len(claimed) < limit:
+                want = limit - len(claimed)
+                candidates = self._claim_candidates(tx, t_now, claimable, want)
+                if not candidates:
+                    break
+                admitted, newly_full = self._admit(tx, candidates, task_limits)
+                if admitted:
+                    rows.extend(self._mark_claimed(tx, admitted, node_id, now, lease_until))
+                    base = len(claimed)
+                    claimed.extend((rid, base + i) for i, rid in enumerate(admitted))
+                # Only a task that filled up during this batch can have left room unused;
+                # drop it and look again. Each round removes a task, so this ends.
+                if not newly_full or len(candidates) < want:
+                    break
+                claimable -= newly_full
+            if not claimed:
+                return []
+            retried = [row[0] for row in rows if row[7] > 1]
+            earlier = self._attempts_of(tx, retried)
+        order = dict(claimed)
+        started = _aware(now)
+        runs = []
+        for row in rows:
+            run = self._run(row)
+            current = Attempt(
+                number=run.attempt, status="running", started_at=started, node=node_id
+            )
+            previous = tuple(a for a in earlier.get(run.id, ()) if a.number != run.attempt)
+            runs.append(run.replace(attempts=(*previous, current)))
+        runs.sort(key=lambda r: order[r.id])
+        return runs
+
+    def _full_tasks(self, tx: Tx, tasks: set[str], task_limits: Mapping[str, int]) -> set[str]:
+        limited = [t for t in tasks if t in task_limits]
+        if not limited:
+            return set()
+        counts = self._running_per(tx, "task", limited)
+        return {t for t in limited if counts.get(t, 0) >= task_limits[t]}
+
+    def _running_per(self, tx: Tx, column: str, keys: Collection[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        cond, param = self._in(column, list(keys))
+        rows = tx.execute(
+            f"SELECT {column}, COUNT(*) FROM runs WHERE status = 'running' AND {cond}"
+            f" GROUP BY {column}",
+            (param,),
+        )
+        return {k: int(n) for k, n in rows}
+
+    def _claim_candidates(
+        self, tx: Tx, t_now: Any, tasks: set[str], want: int
+    ) -> list[tuple[Any, ...]]:
+        """Waiting runs due by now, best first, pre-filtered by their schedule's room.
+
+        The inner query ranks each schedule's waiting runs and keeps no more than the
+        schedule has room for (from the running runs it sees), and for ``queue``
+        overlap only the oldest unfinished run of the schedule, so a queue runs in
+        order. The room seen here is a snapshot; ``_admit`` decides exactly.
+        Rows: ``(id, schedule_id, task, overlap, max_instances)``, best first.
+        """
+        task_cond, task_param = self._in("w.task", sorted(tasks))
+        return tx.execute(
+            "SELECT r.id, r.schedule_id, r.task, s.overlap, s.max_instances"
+            " FROM runs r LEFT JOIN schedules s ON s.id = r.schedule_id"
+            " WHERE r.id IN ("
+            "  SELECT c.id FROM ("
+            "   SELECT w.id, w.priority, w.due_at,"
+            "    CASE WHEN ws.id IS NULL OR ws.overlap = 'replace' THEN NULL"
+            "     WHEN ws.overlap = 'allow' THEN ws.max_instances - COALESCE(rs.n, 0)"
+            "     ELSE 1 - COALESCE(rs.n, 0) END AS room,"
+            "    ROW_NUMBER() OVER (PARTITION BY w.schedule_id"
+            "     ORDER BY w.priority DESC, w.due_at, w.id) AS rn"
+            "   FROM runs w"
+            "   LEFT JOIN schedules ws ON ws.id = w.schedule_id"
+            "   LEFT JOIN (SELECT schedule_id, COUNT(*) AS n FROM runs"
+            "    WHERE status = 'running' GROUP BY schedule_id) rs"
+            "    ON rs.schedule_id = w.schedule_id"
+            f"   WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
+            "    AND (ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
+            "     SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"
+            f"      AND e.status IN {_ACTIVE} AND (e.scheduled_for < w.scheduled_for"
+            "      OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))"
+            "  ) c WHERE c.room IS NULL OR c.rn <= c.room"
+            "  ORDER BY c.priority DESC, c.due_at, c.id LIMIT ?"
+            f" ) AND r.status IN {_WAITING} AND r.due_at <= ?"
+            f" ORDER BY r.priority DESC, r.due_at, r.id{self._skip_locked_r}",
+            (t_now, task_param, want, t_now),
+        )
+
+    def _admit(
+        self, tx: Tx, candidates: list[tuple[Any, ...]], task_limits: Mapping[str, int]
+    ) -> tuple[list[str], set[str]]:
+        """Decide exactly which candidates to claim, best first, within every limit.
+
+        Takes the claim locks first (``_lock_claim``), then counts running runs in a
+        fresh statement, so concurrent claimers on the same schedule or task are
+        serialized and each sees what the previous one committed.
+        """
+        sched_limit: dict[str, int] = {}
+        for _, sid, _, overlap, max_instances in candidates:
+            if sid is not None and overlap is not None and overlap != "replace":
+                sched_limit[sid] = int(max_instances) if overlap == "allow" else 1
+        limited_tasks = sorted({c[2] for c in candidates if c[2] in task_limits})
+        allowed = self._lock_claim(tx, sorted(sched_limit), limited_tasks)
+        sched_running = self._running_per(tx, "schedule_id", sorted(sched_limit))
+        task_running = self._running_per(tx, "task", limited_tasks)
+        admitted: list[str] = []
+        newly_full: set[str] = set()
+        for rid, sid, task, _, _ in candidates:
+            if sid in sched_limit and (
+                sid not in allowed or sched_running.get(sid, 0) >= sched_limit[sid]
+            ):
+                continue
+            if task in task_limits:
+                if task_running.get(task, 0) >= task_limits[task]:
+                    newly_full.add(task)
+                    continue
+                task_running[task] = task_running.get(task, 0) + 1
+            if sid in sched_limit:
+                sched_running[sid] = sched_running.get(sid, 0) + 1
+            admitted.append(rid)
+        return admitted, newly_full
+
+    def _mark_claimed(
+        self, tx: Tx, ids: list[str], node_id: str, now: datetime, lease_until: datetime
+    ) -> list[tuple[Any, ...]]:
+        cond, param = self._in("id", ids)
+        t_now = self._ts(_aware(now))
+        rows = tx.execute(
+            "UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?,"
+            " lease_until = ?, started_at = COALESCE(started_at, ?), finished_at = NULL"
+            f" WHERE {cond} RETURNING {_R}",
+            (node_id, self._ts(_aware(lease_until)), t_now, param),
+        )
+        tx.execute(
+            "INSERT INTO attempts (run_id, number, status, started_at, node)"
+            f" SELECT id, attempt, 'running', ?, ? FROM runs WHERE {cond}",
+            (t_now, node_id, param),
+        )
+        return rows
+
+    def heartbeat(
+        self, node_id: str, now: datetime, lease_until: datetime, run_ids: Collection[str]
+    ) -> Heartbeat:
+        ids = list(run_ids)
+        with self._write() as tx:
+            tx.execute(
+                "UPDATE nodes SET heartbeat_at = ? WHERE id = ?", (self._ts(_aware(now)), node_id)
+            )
+            held: list[tuple[Any, ...]] = []
+            if ids:
+                cond, param = self._in("id", ids)
+                held = tx.execute(
+                    f"UPDATE runs SET lease_until = ? WHERE {cond}"
+                    " AND status = 'running' AND node = ? RETURNING id, cancel_requested",
+                    (self._ts(_aware(lease_until)), param, node_id),
+                )
+        kept = {rid for rid, _ in held}
+        return Heartbeat(
+            lost=frozenset(set(ids) - kept),
+            cancel_requested=frozenset(rid for rid, flag in held if flag),
+        )
+
+    def finish_attempt(
+        self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
+    ) -> Run | None:
+        now = _aware(now)
+        t_now = self._ts(now)
+        retrying = outcome.retry_at is not None
+        result = None if outcome.result is None else dumps(outcome.result, "result")
+        status = "retrying" if retrying else outcome.status
+        logs = [
+            (run_id, log.attempt, self._ts(_aware(log.at)), log.level, log.logger, log.message)
+            for log in outcome.logs
+        ]
+        with self._write() as tx:
+            rows = tx.execute(
+                "UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
+                " result = ?, error = ?, traceback = ?, lease_until = NULL"
+                " WHERE id = ? AND status = 'running' AND node = ? AND attempt = ?"
+                f" RETURNING {_R}",
+                (
+                    status,
+                    self._ts(utc(outcome.retry_at)),
+                    None if retrying else t_now,
+                    None if retrying else result,
+                    outcome.error,
+                    outcome.traceback,
+                    run_id,
+                    node_id,
+                    attempt,
+                ),
+            )
+            if not rows:
+                return None
+            done = tx.execute(
+                "UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?"
+                f" WHERE run_id = ? AND number = ? RETURNING {_A}",
+                (outcome.status, t_now, outcome.error, outcome.traceback, run_id, attempt),
+            )
+            if logs:
+                tx.executemany(
+                    "INSERT INTO run_logs (run_id, attempt, at, level, logger, message)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    logs,
+                )
+            run = self._run(rows[0])
+            if not retrying:
+                self._enqueue_outcome(tx, run, outcome.result, now)
+            else:
+                self._notify_tx(tx)
+            if attempt > 1:
+                attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
+            else:
+                attempts = tuple(self._attempt(a) for a in done)
+        return run.replace(attempts=attempts, logs=_utc_logs(outcome.logs))
+
+    def _enqueue_outcome(self, tx: Tx, run: Run, result: Any, now: datetime) -> None:
+        """Put a finished run on its schedule's result or error queue, if it has one."""
+        if run.schedule_id is None or run.status not in ("succeeded", *_FAILED_STATUSES):
+            return
+        rows = tx.execute(
+            "SELECT result_queue, error_queue FROM schedules WHERE id = ?", (run.schedule_id,)
+        )
+        if not rows:
+            return
+        result_queue, error_queue = rows[0]
+        success = run.status == "succeeded"
+        queue = result_queue if success else error_queue
+        if queue is None:
+            return
+        payload: dict[str, Any] = {
+            "run_id": run.id,
+            "schedule_id": run.schedule_id,
+            "task": run.task,
+            "scheduled_for": run.scheduled_for.isoformat(),
+            "status": run.status,
+            "attempt": run.attempt,
+            "result": result if success else None,
+        }
+        if not success:
+            payload["error"] = run.error
+        tx.execute(
+            "INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                queue,
+                run.id,
+                run.schedule_id,
+                "result" if success else "error",
+                dumps(payload, "result"),
+                self._ts(now),
+            ),
+        )
+
+    def recover_lost(
+        self, now: datetime, dead_nodes: Collection[str], retry: RetryPlanner
+    ) -> list[Run]:
+        now = _aware(now)
+        t_now = self._ts(now)
+        dead = set(dead_nodes)
+        with self._write() as tx:
+            where = "lease_until < ?"
+            params: list[Any] = [t_now]
+            if dead:
+                cond, param = self._in("node", sorted(dead))
+                where = f"({where} OR {cond})"
+                params.append(param)
+            rows = tx.execute(
+                f"SELECT {_R} FROM runs WHERE status = 'running' AND {where}"
+                f" ORDER BY id{self._skip_locked}",
+                params,
+            )
+            if not rows:
+                return []
+            runs = [self._run(r) for r in rows]
+            sids = sorted({r.schedule_id for r in runs if r.schedule_id is not None})
+            schedules: dict[str, Schedule] = {}
+            if sids:
+                cond, param = self._in("id", sids)
+                for row in tx.execute(f"SELECT {_S} FROM schedules WHERE {cond}", (param,)):
+                    schedules[row[0]] = self._schedule(row)
+            run_updates: list[tuple[Any, ...]] = []
+            attempt_updates: list[tuple[Any, ...]] = []
+            final: list[Run] = []
+            for run in runs:
+                if run.node in dead:
+                    why = f"attempt {run.attempt} lost: node {run.node} died"
+                else:
+                    lease = run.lease_until.isoformat() if run.lease_until else "?"
+                    why = (
+                        f"attempt {run.attempt} lost: the lease of node {run.node}"
+                        f" lapsed at {lease}"
+                    )
+                retry_at = None
+                if run.cancel_requested:
+                    status: RunStatus = "cancelled"
+                else:
+                    retry_at = retry(run, schedules.get(run.schedule_id or ""), now)
+                    status = "lost" if retry_at is None else "retrying"
+                run_updates.append(
+                    (
+                        status,
+                        self._ts(utc(retry_at)),
+                        None if retry_at is not None else t_now,
+                        why,
+                        run.id,
+                    )
+                )
+                attempt_updates.append((t_now, why, run.id, run.attempt))
+                if status == "lost":
+                    final.append(run.replace(status="lost", error=why))
+            tx.executemany(
+                "UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
+                " error = ?, lease_until = NULL WHERE id = ?",
+                run_updates,
+            )
+            tx.executemany(
+                "UPDATE attempts SET status = 'lost', finished_at = ?, error = ?"
+                " WHERE run_id = ? AND number = ? AND status = 'running'",
+                attempt_updates,
+            )
+            for run in final:
+                self._enqueue_outcome(tx, run, None, now)
+            self._notify_tx(tx)
+            cond, param = self._in("id", [r.id for r in runs])
+            after = tx.execute(f"SELECT {_R} FROM runs WHERE {cond} ORDER BY id", (param,))
+            return self._runs_with_attempts(tx, after)
+
+    def cancel_run(self, run_id: str, now: datetime) -> Run:
+        now = _aware(now)
+        with self._write() as tx:
+            rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?{self._for_update}", (run_id,))
+            if not rows:
+                raise NotFoundError("run", run_id)
+            status = rows[0][6]
+            if status not in ACTIVE_RUN_STATUSES:
+                raise ConflictError(f"run {run_id!r} is already over ({status})")
+            self._cancel_in_tx(tx, [run_id], now, "cancelled")
+            self._notify_tx(tx)
+            rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?", (run_id,))
+            return self._runs_with_attempts(tx, rows)[0]
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._read() as tx:
+            rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?", (run_id,))
+            if not rows:
+                return None
+            run = self._runs_with_attempts(tx, rows)[0]
+            logs = tx.execute(
+                "SELECT at, level, logger, message, attempt FROM run_logs"
+                " WHERE run_id = ? ORDER BY id",
+                (run_id,),
+            )
+        records = []
+        for at, level, logger, message, attempt in logs:
+            when = self._dt(at)
+            assert when is not None
+            records.append(LogRecord(when, level, logger, message, attempt))
+        return run.replace(logs=tuple(records))
+
+    def list_runs(
+        self,
+        *,
+        schedule_id: str | None = None,
+        task: str | None = None,
+        status: RunStatus | Collection[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Run]:
+        """Newest ``scheduled_for`` first (ties by id); ``since <= scheduled_for < until``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if schedule_id is not None:
+            where.append("r.schedule_id = ?")
+            params.append(schedule_id)
+        if task is not None:
+            where.append("r.task = ?")
+            params.append(task)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else sorted(status)
+            unknown = set(statuses) - set(RUN_STATUSES)
+            if unknown:
+                raise ValidationError(f"unknown run status {sorted(unknown)}", field="status")
+            cond, param = self._in("r.status", statuses)
+            where.append(cond)
+            params.append(param)
+        if since is not None:
+            where.append("r.scheduled_for >= ?")
+            params.append(self._ts(since))
+        if until is not None:
+            where.append("r.scheduled_for < ?")
+            params.append(self._ts(until))
+        if before_id is not None:
+            where.append(
+                "(r.scheduled_for < b.scheduled_for"
+                " OR (r.scheduled_for = b.scheduled_for AND r.id < b.id))"
+            )
+        sql = f"SELECT {_RR} FROM runs r"
+        if before_id is not None:
+            sql += " JOIN runs b ON b.id = ?"
+            params.insert(0, before_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?"
+        params.append(max(0, int(limit)))
+        with self._read() as tx:
+            rows = tx.execute(sql, params)
+            return self._runs_with_attempts(tx, rows)
+
+    def count_runs(self, now: datetime) -> dict[str, int]:
+        with self._read() as tx:
+            rows = tx.execute("SELECT status, COUNT(*) FROM runs GROUP BY status")
+            backlog = tx.execute(
+                f"SELECT COUNT(*) FROM runs WHERE status IN {_WAITING} AND due_at <= ?",
+                (self._ts(_aware(now)),),
+            )
+        counts = dict.fromkeys(RUN_STATUSES, 0)
+        counts.update({status: int(n) for status, n in rows})
+        counts["backlog"] = int(backlog[0][0])
+        return counts
+
+    def task_stats(self, since: datetime | None = None) -> list[TaskStats]:
+        where, params = "1 = 1", []
+        if since is not None:
+            where, params = "r.scheduled_for >= ?", [self._ts(since)]
+        failed = ", ".join(f"'{s}'" for s in _FAILED_STATUSES)
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT r.task, COUNT(*),"
+                " SUM(CASE WHEN r.status = 'succeeded' THEN 1 ELSE 0 END),"
+                f" SUM(CASE WHEN r.status IN ({failed}) THEN 1 ELSE 0 END)"
+                f" FROM runs r WHERE {where} AND r.status NOT IN ('skipped', 'missed')"
+                " GROUP BY r.task ORDER BY r.task",
+                params,
+            )
+            durations = self._duration_percentiles(tx, where, params)
+        return [
+            TaskStats(
+                task=task,
+                runs=int(n),
+                succeeded=int(ok or 0),
+                failed=int(bad or 0),
+                p50_duration=durations.get(task, (None, None))[0],
+                p95_duration=durations.get(task, (None, None))[1],
+            )
+            for task, n, ok, bad in rows
+        ]
+
+    # -- queues ----------------------------------------------------------------------
+
+    def read_queue(
+        self, name: str, *, consume: bool = True, limit: int = 100
+    ) -> list[QueueMessage]:
+        limit = max(0, int(limit))
+        if consume:
+            with self._write() as tx:
+                rows = tx.execute(
+                    "DELETE FROM queue_messages WHERE id IN (SELECT id FROM queue_messages"
+                    f" WHERE queue = ? ORDER BY id LIMIT ?{self._skip_locked}) RETURNING {_Q}",
+                    (name, limit),
+                )
+        else:
+            with self._read() as tx:
+                rows = tx.execute(
+                    f"SELECT {_Q} FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?",
+                    (name, limit),
+                )
+        messages = []
+        for mid, queue, run_id, schedule_id, kind, payload, created in sorted(rows):
+            at = self._dt(created)
+            assert at is not None
+            messages.append(
+                QueueMessage(int(mid), queue, run_id, schedule_id, kind, loads(payload), at)
+            )
+        return messages
+
+    # -- nodes -----------------------------------------------------------------------
+
+    def register_node(self, node: Node) -> None:
+        ts = self._ts
+        with self._write() as tx:
+            tx.execute(
+                f"INSERT INTO nodes ({', '.join(NODE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, NULL)"
+                " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
+                " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
+                " tasks = excluded.tasks, stopped_at = NULL",
+                (
+                    node.id,
+                    node.host,
+                    node.pid,
+                    ts(_aware(node.started_at)),
+                    ts(_aware(node.heartbeat_at)),
+                    dumps(sorted(node.tasks), "tasks"),
+                ),
+            )
+            if node.tasks:
+                tx.executemany(
+                    "INSERT INTO published_tasks (name) VALUES (?) ON CONFLICT DO NOTHING",
+                    [(t,) for t in sorted(set(node.tasks))],
+                )
+
+    def deregister_node(self, node_id: str, now: datetime) -> None:
+        t_now = self._ts(_aware(now))
+        with self._write() as tx:
+            tx.execute("UPDATE nodes SET stopped_at = ? WHERE id = ?", (t_now, node_id))
+            # Whatever it still held is up for recovery from now on.
+            tx.execute(
+                "UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running'",
+                (t_now, node_id),
+            )
+            tx.execute("DELETE FROM leader WHERE node_id = ?", (node_id,))
+
+    def list_nodes(self, *, include_stopped: bool = False) -> list[Node]:
+        sql = f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes"
+        if not include_stopped:
+            sql += " WHERE stopped_at IS NULL"
+        with self._read() as tx:
+            rows = tx.execute(sql + " ORDER BY id")
+            running = dict(
+                tx.execute("SELECT node, COUNT(*) FROM runs WHERE status = 'running' GROUP BY node")
+            )
+            leader = tx.execute("SELECT node_id FROM leader WHERE id = 1")
+        lead = leader[0][0] if leader else None
+        return [self._node(r, lead, int(running.get(r[0], 0))) for r in rows]
+
+    def known_tasks(self) -> set[str]:
+        with self._read() as tx:
+            return {name for (name,) in tx.execute("SELECT name FROM published_tasks")}
+
+    def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:
+        try:
+            t_now, t_until = self._ts(_aware(now)), self._ts(_aware(lease_until))
+            with self._write() as tx:
+                rows = tx.execute(
+                    "INSERT INTO leader (id, node_id, lease_until) VALUES (1, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id,"
+                    " lease_until = excluded.lease_until"
+                    " WHERE leader.lease_until < ? OR leader.node_id = excluded.node_id"
+                    " RETURNING node_id",
+                    (node_id, t_until, t_now),
+                )
+            return bool(rows) and rows[0][0] == node_id
+        except Exception:  # fail closed: any doubt means "not the leader"
+            return False
+
+    def release_lead(self, node_id: str) -> None:
+        with self._write() as tx:
+            if tx.execute("DELETE FROM leader WHERE node_id = ? RETURNING id", (node_id,)):
+                self._notify_tx(tx)
+
+    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
+        if not isinstance(stale_after, timedelta):
+            stale_after = timedelta(seconds=stale_after)
+        cutoff = self._ts(_aware(now) - stale_after)
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT id FROM nodes WHERE stopped_at IS NULL AND heartbeat_at < ? ORDER BY id",
+                (cutoff,),
+            )
+        return [r[0] for r in rows]
+
+    # -- maintenance -----------------------------------------------------------------
+
+    def delete_runs_before(self, cutoff: datetime) -> int:
+        t_cut = self._ts(_aware(cutoff))
+        total = 0
+        while True:  # in chunks, so a big cleanup never holds the write lock for long
+            with self._write() as tx:
+                ids = [
+                    r[0]
+                    for r in tx.execute(
+                        "SELECT id FROM runs WHERE scheduled_for < ? AND finished_at < ?"
+                        f" AND status NOT IN {_ACTIVE} LIMIT ?",
+                        (t_cut, t_cut, _DELETE_CHUNK),
+                    )
+                ]
+                if ids:
+                    cond, param = self._in("run_id", ids)
+                    tx.execute(f"DELETE FROM run_logs WHERE {cond}", (param,))
+                    tx.execute(f"DELETE FROM attempts WHERE {cond}", (param,))
+                    cond, param = self._in("id", ids)
+                    tx.execute(f"DELETE FROM runs WHERE {cond}", (param,))
+            total += len(ids)
+            if len(ids) < _DELETE_CHUNK:
+                return total
+
+
+def _aware(dt: datetime) -> datetime:
+    out = utc(dt)
+    assert out is not None
+    return out
+
+
+def _retry(value: Any) -> RetryPolicy:
+    if not isinstance(value, dict):
+        return RetryPolicy()
+    known = {k: v for k, v in value.items() if k in RetryPolicy.__dataclass_fields__}
+    return RetryPolicy(**known)
+
+
+def _utc_schedule(s: Schedule) -> Schedule:
+    return s.replace(**{name: utc(getattr(s, name)) for name in _SCHEDULE_TIMES})
+
+
+def _utc_run(r: Run) -> Run:
+    return r.replace(
+        scheduled_for=utc(r.scheduled_for),
+        due_at=utc(r.due_at if r.due_at is not None else r.scheduled_for),
+        started_at=utc(r.started_at),
+        finished_at=utc(r.finished_at),
+        lease_until=utc(r.lease_until),
+        created_at=utc(r.created_at),
+    )
+
+
+def _utc_logs(logs: Sequence[LogRecord]) -> tuple[LogRecord, ...]:
+    return tuple(
+        LogRecord(_aware(log.at), log.level, log.logger, log.message, log.attempt) for log in logs
+    )
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

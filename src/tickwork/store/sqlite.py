@@ -1,0 +1,317 @@
+"""The SQLite store: one database file shared by the threads of a process and by processes.
+
+Durability and locking:
+
+- WAL journal: readers never block the writer nor each other.
+- Every write transaction starts with ``BEGIN IMMEDIATE``, which takes the file's write
+  lock at once: write transactions are serial across every process on the file, so
+  the fire loop, claims and leases are exact without row locks (no double fire, no
+  double claim). Threads of one process also queue on an in-process lock first, so
+  they never spin in SQLite's busy handler against each other.
+- ``busy_timeout`` [10 s]: how long a writer waits for another process's transaction.
+- ``synchronous=NORMAL`` by default: a commit survives the process crashing or being
+  killed (SIGKILL) at any point; an operating-system crash or power loss may lose the
+  last commits (never corrupts the file). ``?synchronous=full`` in the URL fsyncs
+  every commit, so a commit also survives an OS crash, at a cost in commit rate.
+
+Instants are INTEGER microseconds since the epoch (UTC). Connections are pooled: a
+thread takes an idle one for the length of a transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
+from typing import Any
+
+from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
+from tickwork.store.sql import SqlStore, Tx, from_micros, load_migrations, micros
+from tickwork.store.url import SQLiteURL
+
+#: How often ``wait_for_change`` looks at the file's change counter.
+POLL_INTERVAL = 0.05
+
+
+class _SQLiteTx:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
+
+
+class SQLiteStore(SqlStore):
+    """``Store`` on a SQLite file (``sqlite:///path.db``)."""
+
+    _tag_filter = "EXISTS (SELECT 1 FROM json_each(schedules.tags) WHERE json_each.value = ?)"
+
+    def __init__(self, url: SQLiteURL) -> None:
+        self.url = url.display
+        self._path = url.path
+        self._synchronous = url.synchronous
+        self._busy_timeout = url.busy_timeout
+        self._idle: list[sqlite3.Connection] = []
+        self._every: list[sqlite3.Connection] = []
+        self._pool_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._open = False
+        self._watch: sqlite3.Connection | None = None
+        self._watch_version: int | None = None
+        self._interrupt = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.url!r})"
+
+    # -- connections -----------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # pooled: used by one thread at a time
+                cached_statements=512,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA cache_size = -32000")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(
+                f"cannot open SQLite database {self._path!r}: {exc}"
+            ) from exc
+        with self._pool_lock:
+            self._every.append(conn)
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if not self._open:
+            raise StoreError(f"store {self.url} is not open")
+        with self._pool_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:  # an error left it mid-transaction
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            with self._pool_lock:
+                if self._open:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Tx]:
+        with _translate(self._path), self._write_lock, self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteTx(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[Tx]:
+        with _translate(self._path), self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield _SQLiteTx(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    # -- dialect ---------------------------------------------------------------------
+
+    def _ts(self, dt: datetime | None) -> Any:
+        return None if dt is None else micros(dt)
+
+    def _dt(self, value: Any) -> datetime | None:
+        return None if value is None else from_micros(value)
+
+    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
+        import json
+
+        return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._open:
+            return
+        self._open = True
+        try:
+            with _translate(self._path), self._connection() as conn:
+                # Persistent for the file; needs a moment of exclusive access, so it
+                # waits out a concurrent opener through busy_timeout.
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"cannot switch {self._path!r} to WAL (got {mode})")
+            self.upgrade()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        with self._pool_lock:
+            self._open = False
+            conns, self._every, self._idle = self._every, [], []
+        if self._watch is not None:
+            conns.append(self._watch)
+            self._watch = None
+        for conn in conns:
+            with suppress(sqlite3.Error):  # closing never matters
+                conn.close()
+
+    def schema_version(self) -> int:
+        with self._read() as tx:
+            exists = tx.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            )
+            if not exists:
+                return 0
+            rows = tx.execute("SELECT MAX(version) FROM schema_migrations")
+        return int(rows[0][0] or 0)
+
+    def upgrade(self) -> list[int]:
+        migrations = load_migrations("sqlite")
+        applied: list[int] = []
+        with self._write() as tx:  # BEGIN IMMEDIATE: one migrator at a time
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
+            )
+            current = int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise StoreError(
+                    f"database {self.url} has schema version {current}, newer than this"
+                    f" tickwork knows ({latest}); upgrade tickwork"
+                )
+            for version, sql in migrations:
+                if version <= current:
+                    continue
+                for statement in _statements(sql):
+                    tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, time.time_ns() // 1000),
+                )
+                applied.append(version)
+        return applied
+
+    # -- nodes -----------------------------------------------------------------------
+
+    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
+        """Stale heartbeats, plus nodes on this host whose process no longer exists."""
+        dead = set(super().dead_nodes(now, stale_after))
+        host = socket.gethostname()
+        for node in self.list_nodes():
+            if node.host == host and not _pid_alive(node.pid):
+                dead.add(node.id)
+        return sorted(dead)
+
+    # -- change notification ---------------------------------------------------------
+
+    def notify_change(self) -> None:
+        """Nothing to do: every commit changes the file, which ``wait_for_change`` watches."""
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Poll the file's change counter (``PRAGMA data_version``) every 50 ms.
+
+        The counter moves when any other connection commits, in this process or
+        another, so commits made through this store wake it too.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        with _translate(self._path):
+            if self._watch is None:
+                self._watch = sqlite3.connect(
+                    self._path,
+                    timeout=self._busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._watch_version = self._data_version()
+            while True:
+                if self._interrupt.is_set():
+                    self._interrupt.clear()
+                    return False
+                version = self._data_version()
+                if version != self._watch_version:
+                    self._watch_version = version
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._interrupt.wait(min(POLL_INTERVAL, remaining))
+
+    def _data_version(self) -> int:
+        assert self._watch is not None
+        return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+
+    def interrupt_wait(self) -> None:
+        self._interrupt.set()
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into complete statements."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        raise StoreError(f"incomplete statement in migration: {buffer.strip()[:80]}")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with that pid exists on this host (a zombie counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+@contextmanager
+def _translate(path: str) -> Iterator[None]:
+    """Turn ``sqlite3`` errors into tickwork's."""
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise ConflictError(str(exc)) from exc
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text or "unable to open" in text or "disk I/O" in text:
+            raise StoreUnavailableError(f"SQLite database {path!r}: {text}") from exc
+        raise StoreError(f"SQLite database {path!r}: {text}") from exc
+    except sqlite3.Error as exc:
+        raise StoreError(f"SQLite database {path!r}: {exc}") from exc
