@@ -251,14 +251,16 @@ class SqlStore(Store):
     def _notify_tx(self, tx: Tx) -> None:
         """Tell other nodes, when this transaction commits, that work changed."""
 
-    def _lock_claim(self, tx: Tx, schedule_ids: list[str], tasks: list[str]) -> set[str]:
+    def _lock_claim(
+        self, tx: Tx, schedule_ids: list[str], tasks: list[str]
+    ) -> tuple[set[str], set[str]]:
         """Serialize claimers over the schedules and tasks whose running runs are limited.
 
-        Returns the schedules this transaction may claim runs of; after it returns, the
-        running runs counted in the transaction are exact until commit. SQLite's write
-        transactions are already serial, so by default every schedule is returned.
+        Returns the schedules and tasks this transaction may claim runs of; after it
+        returns, the running runs counted in the transaction for those are exact until
+        commit. SQLite's write transactions are already serial: everything is returned.
         """
-        return set(schedule_ids)
+        return set(schedule_ids), set(tasks)
 
     def _duration_percentiles(
         self, tx: Tx, where: str, params: Sequence[Any]
@@ -580,15 +582,13 @@ class SqlStore(Store):
 
     def next_wakeup(self) -> datetime | None:
         with self._read() as tx:
-            fire = tx.execute(
-                "SELECT next_fire_at FROM schedules WHERE status = 'active'"
-                " AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1"
+            rows = tx.execute(
+                "SELECT (SELECT next_fire_at FROM schedules WHERE status = 'active'"
+                " AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1),"
+                f" (SELECT due_at FROM runs WHERE status IN {_WAITING} ORDER BY due_at LIMIT 1)"
             )
-            due = tx.execute(
-                f"SELECT due_at FROM runs WHERE status IN {_WAITING} ORDER BY due_at LIMIT 1"
-            )
-        found = [self._dt(rows[0][0]) for rows in (fire, due) if rows]
-        return min((f for f in found if f is not None), default=None)
+        found = [t for t in (self._dt(v) for v in rows[0]) if t is not None]
+        return min(found, default=None)
 
     def fire_due(self, now: datetime, plan: FirePlanner, limit: int) -> list[Run]:
         now = _aware(now)
@@ -835,9 +835,9 @@ class SqlStore(Store):
             if sid is not None and overlap is not None and overlap != "replace":
                 sched_limit[sid] = int(max_instances) if overlap == "allow" else 1
         limited_tasks = sorted({c[2] for c in candidates if c[2] in task_limits})
-        allowed = self._lock_claim(tx, sorted(sched_limit), limited_tasks)
-        sched_running = self._running_per(tx, "schedule_id", sorted(sched_limit))
-        task_running = self._running_per(tx, "task", limited_tasks)
+        allowed, allowed_tasks = self._lock_claim(tx, sorted(sched_limit), limited_tasks)
+        sched_running = self._running_per(tx, "schedule_id", sorted(allowed))
+        task_running = self._running_per(tx, "task", sorted(allowed_tasks))
         admitted: list[str] = []
         newly_full: set[str] = set()
         for rid, sid, task, _, _ in candidates:
@@ -846,8 +846,8 @@ class SqlStore(Store):
             ):
                 continue
             if task in task_limits:
-                if task_running.get(task, 0) >= task_limits[task]:
-                    newly_full.add(task)
+                if task not in allowed_tasks or task_running.get(task, 0) >= task_limits[task]:
+                    newly_full.add(task)  # full, or another claimer holds it: not this round
                     continue
                 task_running[task] = task_running.get(task, 0) + 1
             if sid in sched_limit:

@@ -1,0 +1,446 @@
+"""The PostgreSQL store: many nodes on one database, coordinated by PostgreSQL itself.
+
+How nodes share the work without waiting on one another:
+
+- Firing: ``fire_due`` selects due schedules ``FOR UPDATE SKIP LOCKED``; a schedule
+  another node is firing is skipped, not waited for. The unique key on
+  (schedule_id, scheduled_for) with ``ON CONFLICT DO NOTHING`` is the last line of
+  defence against a double fire.
+- Claiming: candidates are selected ``FOR UPDATE OF r SKIP LOCKED``, so two nodes never
+  take the same run. Limits (a schedule's running runs under its overlap policy, a
+  task's running runs under its concurrency) are counted over every node, and the
+  count must not race: before counting, the claimer locks the schedule rows of the
+  limited candidates (``FOR NO KEY UPDATE SKIP LOCKED``) and takes a transaction-level
+  advisory lock per limited task (``pg_try_advisory_xact_lock``). Only a transaction
+  holding those locks can make a run of that schedule or task ``running``, and it
+  holds them until it commits, so the count (taken in a later statement, which in
+  READ COMMITTED sees every commit made before the locks were granted) is exact. A
+  schedule or task locked by another claimer is skipped for this round, like a
+  locked row.
+- Leases and recovery: running runs carry ``lease_until``; ``recover_lost`` locks the
+  lapsed ones ``SKIP LOCKED``; ``finish_attempt`` is guarded by (status, node, attempt).
+- Dead nodes: ``register_node`` takes a session-level advisory lock on a connection
+  kept open for the node's life. When the process dies, PostgreSQL ends its session
+  and frees the lock, so ``dead_nodes`` knows at once (``pg_try_advisory_xact_lock``
+  succeeds). Locks are only trusted when taken since the server last started (a
+  restart frees every lock; nodes take theirs again at their next heartbeat).
+- Leadership: one ``leader`` row, taken by an upsert that only succeeds when the lease
+  lapsed or is ours; any error means "not leader".
+- Wake-ups: transactions that add work send ``NOTIFY tickwork`` (delivered at commit);
+  ``wait_for_change`` listens on a dedicated autocommit connection.
+- Faults: connections come from a ``psycopg_pool`` pool that checks each one before
+  lending it, so a connection killed by a restart or ``pg_terminate_backend`` is
+  replaced; driver errors become ``StoreUnavailableError`` (connection trouble,
+  serialization failures, deadlocks: retry later) or ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg.types.string import TextLoader
+from psycopg_pool import ConnectionPool
+
+from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
+from tickwork.models import Node
+from tickwork.store.base import Heartbeat
+from tickwork.store.sql import RUN_COLUMNS, SqlStore, Tx, load_migrations, utc
+from tickwork.store.url import PostgresURL
+
+CHANNEL = "tickwork"
+#: How long ``wait_for_change`` blocks on the socket before looking at ``interrupt_wait``.
+WAIT_SLICE = 0.1
+
+#: Column types of ``runs`` in ``RUN_COLUMNS`` order, for the bulk insert through unnest.
+_RUN_TYPES = {
+    "scheduled_for": "timestamptz",
+    "due_at": "timestamptz",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "lease_until": "timestamptz",
+    "created_at": "timestamptz",
+    "data": "jsonb",
+    "result": "jsonb",
+    "retry": "jsonb",
+    "attempt": "integer",
+    "priority": "integer",
+    "cancel_requested": "boolean",
+    "timeout": "double precision",
+}
+_UNNEST_INSERT = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) SELECT "
+    + ", ".join(f"{c}::{_RUN_TYPES[c]}" if _RUN_TYPES.get(c) == "jsonb" else c for c in RUN_COLUMNS)
+    + " FROM unnest("
+    + ", ".join(
+        "?::text[]" if _RUN_TYPES.get(c, "text") == "jsonb" else f"?::{_RUN_TYPES.get(c, 'text')}[]"
+        for c in RUN_COLUMNS
+    )
+    + f") AS u({', '.join(RUN_COLUMNS)}) ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def lock_key(kind: str, name: str) -> int:
+    """A stable signed 64-bit advisory lock key for (kind, name)."""
+    digest = hashlib.blake2b(f"tickwork:{kind}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+_MIGRATION_KEY = lock_key("migrations", "")
+
+
+@lru_cache(maxsize=1024)
+def _pg(sql: str) -> str:
+    """Our ``?`` placeholders as psycopg's ``%s``."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _PgTx:
+    __slots__ = ("_cur",)
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._cur = conn.cursor()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._cur
+        cur.execute(_pg(sql), params)
+        return cur.fetchall() if cur.description is not None else []
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cur.executemany(_pg(sql), rows)
+
+    def script(self, sql: str) -> None:
+        """Several statements, no parameters (migrations)."""
+        self._cur.execute(sql.encode())
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # Instants come back in UTC; JSON comes back as text, decoded by the SQL core the
+    # same way for both dialects.
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.adapters.register_loader("jsonb", TextLoader)
+    conn.adapters.register_loader("json", TextLoader)
+
+
+class PostgresStore(SqlStore):
+    """``Store`` on PostgreSQL (``postgresql://user:password@host:5432/db``)."""
+
+    _skip_locked = " FOR UPDATE SKIP LOCKED"
+    _skip_locked_r = " FOR UPDATE OF r SKIP LOCKED"
+    _for_update = " FOR UPDATE"
+    _tag_filter = "tags @> jsonb_build_array(?::text)"
+
+    def __init__(self, url: PostgresURL) -> None:
+        self.url = url.display
+        self._conninfo = url.conninfo
+        self._settings = url
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._token = uuid.uuid4().hex  # tells our own notifications from others'
+        self._listen: psycopg.Connection[Any] | None = None
+        self._interrupt = threading.Event()
+        self._node_conns: dict[str, psycopg.Connection[Any]] = {}
+        self._node_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.url!r})"
+
+    # -- connections -----------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        with self._translate():
+            conn = psycopg.connect(self._conninfo, autocommit=True)
+        _configure(conn)
+        return conn
+
+    @contextmanager
+    def _translate(self) -> Iterator[None]:
+        """Turn psycopg's errors into tickwork's, without ever showing a password."""
+        try:
+            yield
+        except psycopg.errors.IntegrityError as exc:
+            raise ConflictError(self._clean(exc)) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise StoreUnavailableError(f"PostgreSQL {self.url}: {self._clean(exc)}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL {self.url}: {self._clean(exc)}") from exc
+
+    def _clean(self, exc: BaseException) -> str:
+        text = str(exc).strip() or type(exc).__name__
+        password = psycopg.conninfo.conninfo_to_dict(self._conninfo).get("password")
+        return text.replace(str(password), "***") if password else text
+
+    def _pool_or_fail(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        if self._pool is None:
+            raise StoreError(f"store {self.url} is not open")
+        return self._pool
+
+    @contextmanager
+    def _write(self) -> Iterator[Tx]:
+        pool = self._pool_or_fail()
+        with self._translate(), pool.connection() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    _read = _write
+
+    # -- dialect ---------------------------------------------------------------------
+
+    def _ts(self, dt: datetime | None) -> Any:
+        return utc(dt)
+
+    def _dt(self, value: Any) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
+        return f"{column} = ANY(?::{kind}[])", list(values)
+
+    def _notify_tx(self, tx: Tx) -> None:
+        tx.execute(f"SELECT pg_notify('{CHANNEL}', ?)", (self._token,))
+
+    def _lock_claim(
+        self, tx: Tx, schedule_ids: list[str], tasks: list[str]
+    ) -> tuple[set[str], set[str]]:
+        schedules: set[str] = set()
+        if schedule_ids:
+            cond, param = self._in("id", schedule_ids)
+            schedules = {
+                row[0]
+                for row in tx.execute(
+                    f"SELECT id FROM schedules WHERE {cond} ORDER BY id"
+                    " FOR NO KEY UPDATE SKIP LOCKED",
+                    (param,),
+                )
+            }
+        locked_tasks: set[str] = set()
+        for task in tasks:  # try-locks never wait, so their order cannot deadlock
+            if tx.execute("SELECT pg_try_advisory_xact_lock(?)", (lock_key("task", task),))[0][0]:
+                locked_tasks.add(task)
+        return schedules, locked_tasks
+
+    def _insert_run_rows(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> set[str]:
+        if not rows:
+            return set()
+        columns = [list(col) for col in zip(*rows, strict=True)]
+        return {r[0] for r in tx.execute(_UNNEST_INSERT, columns)}
+
+    def _duration_percentiles(
+        self, tx: Tx, where: str, params: Sequence[Any]
+    ) -> dict[str, tuple[float | None, float | None]]:
+        seconds = "EXTRACT(EPOCH FROM r.finished_at - r.started_at)::float8"
+        rows = tx.execute(
+            f"SELECT r.task, percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}),"
+            f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {seconds})"
+            f" FROM runs r WHERE {where}"
+            " AND r.status IN ('succeeded', 'failed', 'timed_out')"
+            " AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL GROUP BY r.task",
+            params,
+        )
+        return {task: (p50, p95) for task, p50, p95 in rows}
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._pool is not None:
+            return
+        # One plain connection first: its error says why the database is unreachable
+        # (a pool would only time out).
+        probe = self._connect()
+        probe.close()
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            self._conninfo,
+            min_size=self._settings.pool_min,
+            max_size=self._settings.pool_max,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            check=ConnectionPool.check_connection,
+            timeout=self._settings.pool_timeout,
+            open=False,
+            name="tickwork",
+        )
+        with self._translate():
+            pool.open(wait=True, timeout=self._settings.pool_timeout)
+        self._pool = pool
+        try:
+            self.upgrade()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        with self._node_lock:
+            conns = list(self._node_conns.values())
+            self._node_conns.clear()
+        if self._listen is not None:
+            conns.append(self._listen)
+            self._listen = None
+        for conn in conns:
+            with suppress(Exception):
+                conn.close()
+        if pool is not None:
+            pool.close()
+
+    def schema_version(self) -> int:
+        with self._read() as tx:
+            if tx.execute("SELECT to_regclass('schema_migrations')")[0][0] is None:
+                return 0
+            return int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
+
+    def upgrade(self) -> list[int]:
+        migrations = load_migrations("postgres")
+        applied: list[int] = []
+        pool = self._pool_or_fail()
+        with self._translate(), pool.connection() as conn, conn.transaction():
+            tx = _PgTx(conn)
+            # One migrator at a time, across every process starting now.
+            tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_KEY,))
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            current = int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise StoreError(
+                    f"database {self.url} has schema version {current}, newer than this"
+                    f" tickwork knows ({latest}); upgrade tickwork"
+                )
+            for version, sql in migrations:
+                if version <= current:
+                    continue
+                tx.script(sql)
+                tx.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                applied.append(version)
+        return applied
+
+    # -- nodes -----------------------------------------------------------------------
+
+    def register_node(self, node: Node) -> None:
+        """Record the node and take its advisory lock on a connection kept for its life.
+
+        Raises ``ConflictError`` when a live session of another process holds the lock
+        (the node id is in use).
+        """
+        self._hold_node_lock(node.id)
+        super().register_node(node)
+        with self._write() as tx:
+            tx.execute(
+                "UPDATE nodes SET lock_key = ?, lock_at = now() WHERE id = ?",
+                (lock_key("node", node.id), node.id),
+            )
+
+    def _hold_node_lock(self, node_id: str) -> bool:
+        """Make sure this process holds the node's lock; True if it had to take it anew."""
+        with self._node_lock:
+            conn = self._node_conns.get(node_id)
+            if conn is not None:
+                try:
+                    conn.execute("SELECT 1")
+                    return False
+                except psycopg.Error:
+                    with suppress(Exception):
+                        conn.close()
+                    del self._node_conns[node_id]
+            conn = self._connect()
+            with self._translate():
+                got = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (lock_key("node", node_id),)
+                ).fetchone()
+            if not (got and got[0]):
+                conn.close()
+                raise ConflictError(f"node {node_id!r} is held by another live process")
+            self._node_conns[node_id] = conn
+            return True
+
+    def heartbeat(
+        self, node_id: str, now: datetime, lease_until: datetime, run_ids: Collection[str]
+    ) -> Heartbeat:
+        if node_id in self._node_conns and self._hold_node_lock(node_id):
+            # The lock's connection was lost (server restart, terminated backend): the
+            # lock is ours again from now on.
+            with self._write() as tx:
+                tx.execute("UPDATE nodes SET lock_at = now() WHERE id = ?", (node_id,))
+        return super().heartbeat(node_id, now, lease_until, run_ids)
+
+    def deregister_node(self, node_id: str, now: datetime) -> None:
+        super().deregister_node(node_id, now)
+        with self._node_lock:
+            conn = self._node_conns.pop(node_id, None)
+        if conn is not None:
+            with suppress(Exception):
+                conn.close()  # ends the session: the lock is released
+
+    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
+        """Stale heartbeats, plus nodes whose advisory lock is free (their session ended)."""
+        dead = set(super().dead_nodes(now, stale_after))
+        with self._write() as tx:
+            # A transaction-level try-lock: if it is granted the node's session is gone;
+            # it is released at commit, so the node may take it again.
+            rows = tx.execute(
+                "SELECT id FROM nodes WHERE stopped_at IS NULL AND lock_key IS NOT NULL"
+                " AND lock_at > pg_postmaster_start_time()"
+                " AND pg_try_advisory_xact_lock(lock_key)"
+            )
+        dead.update(r[0] for r in rows)
+        return sorted(dead)
+
+    # -- change notification ---------------------------------------------------------
+
+    def notify_change(self) -> None:
+        pool = self._pool_or_fail()
+        with self._translate(), pool.connection() as conn:
+            conn.execute(f"SELECT pg_notify('{CHANNEL}', %s)", (self._token,))
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Wait on ``LISTEN tickwork`` for another store's notification.
+
+        Notifications sent through this store are ignored. When the listening
+        connection is lost, returns True (a change may have been missed) and listens
+        again on the next call; while the server cannot be reached it waits out the
+        timeout and returns False.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        if self._listen is None:
+            try:
+                conn = self._connect()
+                conn.execute(f"LISTEN {CHANNEL}")
+            except (StoreError, psycopg.Error):
+                self._interrupt.wait(max(0.0, deadline - time.monotonic()))
+                self._interrupt.clear()
+                return False
+            self._listen = conn
+        conn = self._listen
+        try:
+            while True:
+                if self._interrupt.is_set():
+                    self._interrupt.clear()
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                seen = False
+                for note in conn.notifies(timeout=min(WAIT_SLICE, remaining)):
+                    if note.payload != self._token:
+                        seen = True
+                        break
+                if seen:
+                    # Swallow what already arrived: one wake-up covers them all.
+                    for _ in conn.notifies(timeout=0.0):
+                        pass
+                    return True
+        except psycopg.Error:
+            with suppress(Exception):
+                conn.close()
+            self._listen = None
+            return True
+
+    def interrupt_wait(self) -> None:
+        self._interrupt.set()
