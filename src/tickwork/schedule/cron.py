@@ -1,0 +1,687 @@
+"""Cron expressions: parsing into a ``CronSpec`` and finding the next fire time fast.
+
+Semantics (CONTRACT section 2): 5 fields ``min hour dom mon dow`` or 6 with seconds
+first; ``*``, lists, ranges, steps, names, ``?``, ``L``, ``LW``, ``nW``, ``nL``, ``n#k``,
+macros and Jenkins-style hashed ``H`` values; the Vixie/Debian day rule (when dom or
+dow starts with ``*`` or ``?`` both must match, else either); DST handled per
+``CronSchedule.next_after``.
+
+Speed: a spec holds, per time-of-day field, a table ``next[v]`` = the first allowed
+value ``>= v``; per *month shape* (its length and the weekday of its 1st, 28 shapes in
+all) a table of the first matching day ``>= d``; and, for expressions that match in few
+months (``0 0 * 2 1#5``), the matching months of the 400-year Gregorian cycle. So
+finding the next match jumps field by field and never loops over minutes or days, and
+its cost does not grow with the distance to the next fire.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from tickwork.errors import ScheduleError
+from tickwork.schedule.base import ParsedSchedule, not_aware
+from tickwork.schedule.zones import DAY, MAX_INSTANT, UNIX_EPOCH, instant_of, to_datetime
+
+MACROS: Final = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+MONTH_NAMES: Final = {
+    name: i + 1
+    for i, names in enumerate(
+        [
+            ("JAN", "JANUARY"),
+            ("FEB", "FEBRUARY"),
+            ("MAR", "MARCH"),
+            ("APR", "APRIL"),
+            ("MAY",),
+            ("JUN", "JUNE"),
+            ("JUL", "JULY"),
+            ("AUG", "AUGUST"),
+            ("SEP", "SEPTEMBER"),
+            ("OCT", "OCTOBER"),
+            ("NOV", "NOVEMBER"),
+            ("DEC", "DECEMBER"),
+        ]
+    )
+    for name in names
+}
+DOW_NAMES: Final = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("SUN", "SUNDAY"),
+            ("MON", "MONDAY"),
+            ("TUE", "TUESDAY"),
+            ("WED", "WEDNESDAY"),
+            ("THU", "THURSDAY"),
+            ("FRI", "FRIDAY"),
+            ("SAT", "SATURDAY"),
+        ]
+    )
+    for name in names
+}
+
+#: Longest search, in steps over DST windows, before answering "never" (a 6-field time
+#: that exists only inside a zone's yearly gap, say).
+_MAX_WINDOW_STEPS: Final = 1000
+#: Months scanned one by one before using the 400-year index of matching months.
+_SPARSE_AFTER: Final = 3
+_CYCLE_MONTHS: Final = 4800  # 400 Gregorian years repeat exactly, weekdays included
+_CYCLE_BASE: Final = 2000 * 12
+_DAYS_IN_MONTH: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_DIGITS: Final = re.compile(r"[0-9]{1,9}")
+_HASHED: Final = re.compile(r"H(?:\(([0-9]{1,9})-([0-9]{1,9})\))?")
+_NEAREST: Final = re.compile(r"([0-9]{1,9})W")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    lo: int
+    hi: int
+    names: dict[str, int] | None = None
+    #: The range ``H`` picks from (day-of-month: 1-28, so it exists in every month).
+    h_lo: int = 0
+    h_hi: int = 0
+
+
+SECOND = Field("second", 0, 59, h_lo=0, h_hi=59)
+MINUTE = Field("minute", 0, 59, h_lo=0, h_hi=59)
+HOUR = Field("hour", 0, 23, h_lo=0, h_hi=23)
+DOM = Field("day-of-month", 1, 31, h_lo=1, h_hi=28)
+MONTH = Field("month", 1, 12, MONTH_NAMES, h_lo=1, h_hi=12)
+DOW = Field("day-of-week", 0, 7, DOW_NAMES, h_lo=0, h_hi=6)
+
+
+@dataclass
+class _Parsed:
+    values: set[int]
+    last: bool = False  # dom L
+    last_weekday: bool = False  # dom LW
+    nearest: tuple[int, ...] = ()  # dom nW
+    last_of: tuple[int, ...] = ()  # dow nL
+    nth: tuple[tuple[int, int], ...] = ()  # dow n#k
+
+
+def _hash(key: str, field: Field) -> int:
+    digest = hashlib.sha256(f"{key}\x00{field.name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _value(token: str, field: Field) -> int:
+    """One number or name of ``field``, range-checked."""
+    upper = token.upper()
+    if _DIGITS.fullmatch(token):
+        v = int(token)
+    elif field.names is not None and upper in field.names:
+        v = field.names[upper]
+    elif token.isascii() and token.isdigit():  # too many digits to be in range
+        raise ScheduleError(f"{field.name} {token} out of range {field.lo}-{field.hi}")
+    elif field.names is not None and token.isalpha():
+        raise ScheduleError(f"unknown {field.name} name {token!r}")
+    else:
+        raise ScheduleError(f"invalid {field.name} value {token!r}")
+    if not field.lo <= v <= field.hi:
+        raise ScheduleError(f"{field.name} {v} out of range {field.lo}-{field.hi}")
+    return v
+
+
+def _range(a_text: str, b_text: str, field: Field) -> tuple[int, int]:
+    a = _value(a_text, field)
+    b = _value(b_text, field)
+    if field is DOW and b == 0 and a > 0:
+        b = 7  # FRI-SUN: Sunday as 7 ends the week
+    if a > b:
+        raise ScheduleError(f"{field.name} range {a_text}-{b_text} is reversed (start after end)")
+    return a, b
+
+
+def _hashed(m: re.Match[str], field: Field, key: str) -> tuple[int, int]:
+    """The range an ``H`` term spans."""
+    if m.group(1) is None:
+        return field.h_lo, field.h_hi
+    return _range(m.group(1), m.group(2), field)
+
+
+def _item(item: str, field: Field, key: str, out: _Parsed) -> None:
+    upper = item.upper()
+    if not item:
+        raise ScheduleError(f"empty item in {field.name} field")
+    if "/" in upper:
+        base, _, step_text = upper.partition("/")
+        if not _DIGITS.fullmatch(step_text):
+            raise ScheduleError(
+                f"step {step_text!r} in {field.name} {item!r} must be a positive whole number"
+            )
+        step = int(step_text)
+        if step < 1:
+            raise ScheduleError(f"step 0 in {field.name} {item!r} must be at least 1")
+        h = _HASHED.fullmatch(base)
+        if base in ("*", "?"):
+            if base == "?" and field not in (DOM, DOW):
+                raise ScheduleError(
+                    f"'?' is only allowed in day-of-month and day-of-week, not {field.name}"
+                )
+            start, end = field.lo, field.hi
+        elif h is not None:
+            lo, end = _hashed(h, field, key)
+            start = lo + _hash(key, field) % min(step, end - lo + 1)
+        elif "-" in base:
+            a_text, _, b_text = base.partition("-")
+            start, end = _range(a_text, b_text, field)
+        elif base in ("L", "LW") or "#" in base or base.endswith(("W", "L")):
+            raise ScheduleError(f"a step is not allowed with {base!r} in {field.name}")
+        else:
+            start, end = _value(base, field), field.hi
+        out.values.update(range(start, end + 1, step))
+        return
+    if upper in ("*", "?"):
+        if upper == "?" and field not in (DOM, DOW):
+            raise ScheduleError(
+                f"'?' is only allowed in day-of-month and day-of-week, not {field.name}"
+            )
+        out.values.update(range(field.lo, field.hi + 1))
+        return
+    h = _HASHED.fullmatch(upper)
+    if h is not None:
+        lo, hi = _hashed(h, field, key)
+        out.values.add(lo + _hash(key, field) % (hi - lo + 1))
+        return
+    if field is DOM:
+        if upper == "L":
+            out.last = True
+            return
+        if upper == "LW":
+            out.last_weekday = True
+            return
+        m = _NEAREST.fullmatch(upper)
+        if m is not None:
+            out.nearest += (_value(m.group(1), field),)
+            return
+    if field is DOW:
+        if "#" in upper:
+            day_text, _, nth_text = upper.partition("#")
+            day = _value(day_text, field) % 7
+            if not _DIGITS.fullmatch(nth_text) or not 1 <= int(nth_text) <= 5:
+                raise ScheduleError(
+                    f"day-of-week {item!r}: the occurrence after '#' must be 1-5, not {nth_text!r}"
+                )
+            out.nth += ((day, int(nth_text)),)
+            return
+        if upper == "L":
+            raise ScheduleError(
+                "'L' in day-of-week needs a weekday before it, e.g. '5L' (the last Friday)"
+            )
+        if upper.endswith("L"):
+            out.last_of += (_value(item[:-1], field) % 7,)
+            return
+    if "-" in upper[1:]:
+        a_text, _, b_text = item.partition("-")
+        a, b = _range(a_text, b_text, field)
+        out.values.update(range(a, b + 1))
+        return
+    out.values.add(_value(item, field))
+
+
+def _field(text: str, field: Field, key: str) -> _Parsed:
+    out = _Parsed(set())
+    for item in text.split(","):
+        _item(item, field, key, out)
+    return out
+
+
+def _month_info(index: int) -> tuple[int, int]:
+    """``(ordinal of the 1st, shape)`` of the month ``year * 12 + month - 1``; the shape
+    is ``length * 8 + weekday of the 1st`` (0 = Sunday)."""
+    info = _MONTHS.get(index)
+    if info is None:
+        year, m0 = divmod(index, 12)
+        first = date(year, m0 + 1, 1).toordinal()
+        length = _DAYS_IN_MONTH[m0 + 1]
+        if m0 == 1 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+            length = 29
+        info = (first, length * 8 + first % 7)
+        _MONTHS[index] = info
+    return info
+
+
+_MONTHS: dict[int, tuple[int, int]] = {}
+
+
+def _next_table(allowed: set[int], size: int) -> list[int]:
+    """``t[v]`` = smallest allowed value ``>= v`` for ``v`` in ``0..size``, or -1."""
+    table = [-1] * (size + 1)
+    nxt = -1
+    for v in range(size, -1, -1):
+        if v in allowed:
+            nxt = v
+        table[v] = nxt
+    return table
+
+
+class CronSpec:
+    """A compiled cron expression, shared by every schedule with the same text (and
+    the same key when it has ``H``). Immutable but for caches that only fill."""
+
+    def __init__(self, text: str, key: str) -> None:
+        self.text = text
+        fields = text.split()
+        if len(fields) not in (5, 6):
+            raise ScheduleError(
+                f"a cron expression has 5 fields (minute hour day-of-month month "
+                f"day-of-week) or 6 (seconds first), {text!r} has {len(fields)}"
+            )
+        self.six = len(fields) == 6
+        if not self.six:
+            fields.insert(0, "0")
+        self.fields = tuple(fields)
+        sec_t, min_t, hour_t, dom_t, mon_t, dow_t = fields
+        sec = _field(sec_t, SECOND, key)
+        minute = _field(min_t, MINUTE, key)
+        hour = _field(hour_t, HOUR, key)
+        dom = _field(dom_t, DOM, key)
+        month = _field(mon_t, MONTH, key)
+        dow = _field(dow_t, DOW, key)
+        self.seconds = tuple(sorted(sec.values))
+        self.minutes = tuple(sorted(minute.values))
+        self.hours = tuple(sorted(hour.values))
+        self.months = tuple(sorted(month.values))
+        self.dom_values = frozenset(dom.values)
+        self.dom_last = dom.last
+        self.dom_last_weekday = dom.last_weekday
+        self.dom_nearest = tuple(sorted(set(dom.nearest)))
+        self.dow_values = frozenset(v % 7 for v in dow.values)
+        self.dow_last = tuple(sorted(set(dow.last_of)))
+        self.dow_nth = tuple(sorted(set(dow.nth)))
+        self.dom_star = dom_t[0] in "*?"
+        self.dow_star = dow_t[0] in "*?"
+        #: Vixie/Debian: both must match when either field starts with '*' (or '?').
+        self.day_and = self.dom_star or self.dow_star
+        #: 5-field times with fixed minute and hour follow the wall clock across DST.
+        self.wall_clock = not self.six and min_t[0] != "*" and hour_t[0] != "*"
+
+        self.sec_next = _next_table(sec.values, 60)
+        self.min_next = _next_table(minute.values, 60)
+        self.hour_next = _next_table(hour.values, 24)
+        months = _next_table(month.values, 13)
+        self.month_next = [0 if v < 0 else v for v in months]
+        self.first_month = self.months[0]
+        self.first_minute_second = self.minutes[0] * 60 + self.seconds[0]
+        self.first_time = self.hours[0] * 3600 + self.first_minute_second
+        #: (first ordinal, end ordinal, day table) of the month of the last answer.
+        self._month: tuple[int, int, list[int]] = (0, 0, [])
+        self._shapes: dict[int, list[int]] = {}
+        self._cycle: list[int] | None = None
+        if not self._ever_matches_a_day():
+            raise ScheduleError(f"{text!r} never fires")
+
+    # -- days ------------------------------------------------------------------------
+
+    def days_of_shape(self, length: int, first_dow: int) -> list[int]:
+        """Matching days of a month with ``length`` days whose 1st is ``first_dow``."""
+        dom: set[int] = {d for d in self.dom_values if d <= length}
+        if self.dom_last:
+            dom.add(length)
+        if self.dom_last_weekday:
+            last_dow = (first_dow + length - 1) % 7
+            dom.add(length - 1 if last_dow == 6 else length - 2 if last_dow == 0 else length)
+        for n in self.dom_nearest:
+            if n > length:
+                continue
+            wd = (first_dow + n - 1) % 7
+            if wd == 6:  # Saturday: the Friday before, or Monday if n is the 1st
+                n = n - 1 if n > 1 else n + 2
+            elif wd == 0:  # Sunday: the Monday after, or Friday if n is the last day
+                n = n + 1 if n < length else n - 2
+            dom.add(n)
+        dow: set[int] = {
+            d for d in range(1, length + 1) if (first_dow + d - 1) % 7 in self.dow_values
+        }
+        for wd in self.dow_last:
+            first = 1 + (wd - first_dow) % 7
+            dow.add(first + 7 * ((length - first) // 7))
+        for wd, k in self.dow_nth:
+            d = 1 + (wd - first_dow) % 7 + 7 * (k - 1)
+            if d <= length:
+                dow.add(d)
+        days = dom & dow if self.day_and else dom | dow
+        return sorted(days)
+
+    def _shape_table(self, shape: int) -> list[int]:
+        """``t[d]`` = first matching day ``>= d`` (0 when none) for ``d`` in 0..32."""
+        table = self._shapes.get(shape)
+        if table is None:
+            days = set(self.days_of_shape(shape >> 3, shape & 7))
+            table = [0] * 33
+            nxt = 0
+            for d in range(32, -1, -1):
+                if d in days:
+                    nxt = d
+                table[d] = nxt
+            self._shapes[shape] = table
+        return table
+
+    def _ever_matches_a_day(self) -> bool:
+        for month in self.months:
+            lengths = (28, 29) if month == 2 else (_DAYS_IN_MONTH[month],)
+            for length in lengths:
+                for first_dow in range(7):
+                    if self._shape_table(length * 8 + first_dow)[1]:
+                        return True
+        return False
+
+    def _next_matching_month(self, index: int) -> int:
+        """The first month index ``>= index`` with a matching day (400-year index)."""
+        cycle = self._cycle
+        if cycle is None:
+            cycle = []
+            allowed = set(self.months)
+            for p in range(_CYCLE_MONTHS):
+                idx = _CYCLE_BASE + p
+                if idx % 12 + 1 in allowed and self._shape_table(_month_info(idx)[1])[1]:
+                    cycle.append(p)
+            self._cycle = cycle
+        p = (index - _CYCLE_BASE) % _CYCLE_MONTHS
+        i = bisect_left(cycle, p)
+        if i < len(cycle):
+            return index + cycle[i] - p
+        return index + _CYCLE_MONTHS - p + cycle[0]
+
+    # -- the search --------------------------------------------------------------------
+
+    def next_wall(self, lo: int) -> int | None:
+        """The first matching wall time ``>= lo`` (seconds since 0001-01-01), or None
+        when it would be past the year 9999."""
+        days, sod = divmod(lo, DAY)
+        first, end, table = self._month
+        if first <= days < end:  # the month of the last answer: no calendar math
+            d = days - first + 1
+            nd = table[d]
+            if nd == d:
+                tod = self._time_of_day(sod)
+                if tod >= 0:
+                    return lo - sod + tod
+                nd = table[d + 1]
+            if nd:
+                return (first + nd - 1) * DAY + self.first_time
+            return self._search(end * DAY)
+        return self._search(lo)
+
+    def _time_of_day(self, sod: int) -> int:
+        """The first matching second of a day ``>= sod``, or -1."""
+        h, rem = divmod(sod, 3600)
+        mi, s = divmod(rem, 60)
+        nh = self.hour_next[h]
+        if nh != h:
+            return -1 if nh < 0 else nh * 3600 + self.first_minute_second
+        min_next = self.min_next
+        nmi = min_next[mi]
+        if nmi == mi:
+            ns = self.sec_next[s]
+            if ns >= 0:
+                return sod - s + ns
+            nmi = min_next[mi + 1]
+        if nmi >= 0:
+            return h * 3600 + nmi * 60 + self.seconds[0]
+        nh = self.hour_next[h + 1]
+        return -1 if nh < 0 else nh * 3600 + self.first_minute_second
+
+    def _search(self, lo: int) -> int | None:
+        """``next_wall`` the long way: month, day, hour, minute, second."""
+        days, sod = divmod(lo, DAY)
+        if days < 1:
+            days, sod = 1, 0
+        if days > 3652059:  # date.max
+            return None
+        h, rem = divmod(sod, 3600)
+        mi, s = divmod(rem, 60)
+        d0 = date.fromordinal(days)
+        y, mo, d = d0.year, d0.month, d0.day
+        month_next = self.month_next
+        hour_next = self.hour_next
+        min_next = self.min_next
+        sec_next = self.sec_next
+        shapes = self._shapes
+        empty_months = 0
+        while True:
+            nm = month_next[mo]
+            if nm != mo:
+                if nm == 0:
+                    y += 1
+                    mo = self.first_month
+                else:
+                    mo = nm
+                d = 1
+                h = mi = s = 0
+            if y > 9999:
+                return None
+            index = y * 12 + mo - 1
+            info = _MONTHS.get(index) or _month_info(index)
+            shape = info[1]
+            table = shapes.get(shape) or self._shape_table(shape)
+            nd = table[d]
+            if nd == 0:
+                empty_months += 1
+                if empty_months > _SPARSE_AFTER:
+                    y, m0 = divmod(self._next_matching_month(index + 1), 12)
+                    mo = m0 + 1
+                else:
+                    mo += 1
+                    if mo == 13:
+                        y += 1
+                        mo = self.first_month
+                d = 1
+                h = mi = s = 0
+                continue
+            if nd != d:
+                d = nd
+                h = mi = s = 0
+            nh = hour_next[h]
+            if nh < 0:
+                d += 1
+                h = mi = s = 0
+                continue
+            if nh != h:
+                h = nh
+                mi = s = 0
+            nmi = min_next[mi]
+            if nmi < 0:
+                h += 1
+                mi = s = 0
+                continue
+            if nmi != mi:
+                mi = nmi
+                s = 0
+            ns = sec_next[s]
+            if ns < 0:
+                mi += 1
+                s = 0
+                continue
+            self._month = (info[0], info[0] + (shape >> 3), table)
+            return (info[0] + d - 1) * DAY + h * 3600 + mi * 60 + ns
+
+    def matches_wall(self, wall: int) -> bool:
+        """Whether a wall time matches every field (for tests and tools)."""
+        return self.next_wall(wall) == wall
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile(text: str, key: str) -> CronSpec:
+    return CronSpec(text, key)
+
+
+def compile_cron(expression: str, key: str | None) -> CronSpec:
+    """The compiled spec of a cron expression or macro (cached)."""
+    text = " ".join(expression.split())
+    if text.startswith("@"):
+        macro = MACROS.get(text.lower())
+        if macro is None:
+            names = ", ".join(MACROS)
+            raise ScheduleError(f"unknown cron macro {text!r}; use one of {names}")
+        text = macro
+    # The key matters only for H: leave it out of the cache key otherwise.
+    return _compile(text, (key or "") if "H" in text.upper() else "")
+
+
+class CronSchedule(ParsedSchedule):
+    """A cron expression in a time zone.
+
+    DST: when the spec follows the wall clock (5 fields, minute and hour not starting
+    with ``*``), a matching wall time in a gap fires once at the first instant after the
+    gap, and one in an overlap fires once at its first occurrence. Otherwise the
+    schedule fires at each real instant whose local time matches.
+    """
+
+    kind = "cron"
+
+    def __init__(
+        self,
+        expression: str,
+        timezone: str,
+        tz: ZoneInfo,
+        start_at: datetime | None,
+        key: str | None,
+        spec: CronSpec,
+    ) -> None:
+        super().__init__(expression, timezone, tz, start_at, key)
+        self.spec = spec
+        self._not_before = -1  # fires are > this instant
+        if start_at is not None:
+            s, us = instant_of(start_at)
+            self._not_before = s - (0 if us else 1)
+        #: (first instant, end instant, offset) of the fast path's window.
+        self._window = (0, 0, 0)
+
+    def next_after(self, dt: datetime) -> datetime | None:
+        off = dt.utcoffset() if isinstance(dt, datetime) else None
+        if off is None:
+            raise not_aware(dt)
+        if off.microseconds:
+            after = instant_of(dt)[0]
+        else:
+            after = (
+                dt.toordinal() * DAY
+                + dt.hour * 3600
+                + dt.minute * 60
+                + dt.second
+                - off.days * DAY
+                - off.seconds
+            )
+        if after < self._not_before:
+            after = self._not_before
+        # Fast path: ``after`` and the answer in the window of the last answer.
+        lo, hi, offset = self._window
+        known: tuple[int, int | None] | None = None
+        if lo <= after < hi:
+            w = self.spec.next_wall(after + offset + 1)
+            if w is not None and w - offset < hi:
+                return datetime.fromtimestamp(w - offset - UNIX_EPOCH, self.tz)
+            known = (after + offset + 1, w)
+        found = self.next_instant(after, known)
+        if found is None or found > MAX_INSTANT:
+            return None
+        self._remember(found)
+        return to_datetime(found, self.tz)
+
+    def _remember(self, instant: int) -> None:
+        """Cache the window of ``instant`` for the fast path of the next call: the span
+        where the answer is ``first matching wall after local(after)`` in one offset."""
+        t = self._zone.table_for(instant)
+        k = t.window(instant)
+        lo = t.starts[k]
+        if self.spec.wall_clock and k > 0:
+            # Not in the second pass of an overlap (the clock read those walls already).
+            lo = max(lo, t.wall_ends[k - 1] - t.offsets[k])
+        hi = t.starts[k + 1] if k + 1 < len(t.starts) else t.safe_hi
+        hi = min(hi, t.safe_hi, MAX_INSTANT + 1)
+        lo = max(lo, t.safe_lo)
+        self._window = (lo, hi, t.offsets[k])
+
+    def next_instant(self, after: int, known: tuple[int, int | None] | None = None) -> int | None:
+        """The first fire instant strictly after the instant ``after``. ``known`` is an
+        already computed ``(lo, next_wall(lo))``."""
+        if after >= MAX_INSTANT:
+            return None
+        if self.spec.wall_clock:
+            return self._next_wall_clock(after, known)
+        return self._next_real(after, known)
+
+    def _wall_from(self, lo: int, known: tuple[int, int | None] | None) -> int | None:
+        if known is not None and known[0] == lo:
+            return known[1]
+        return self.spec.next_wall(lo)
+
+    def _next_real(self, after: int, known: tuple[int, int | None] | None) -> int | None:
+        """Every real instant whose local time matches: walls in a gap never happen,
+        walls in an overlap happen twice."""
+        zone = self._zone
+        t = zone.table_for(after)
+        k = t.window(after)
+        lo = after + t.offsets[k] + 1
+        for _ in range(_MAX_WINDOW_STEPS):
+            w = self._wall_from(lo, known)
+            if w is None:
+                return None
+            if w < t.wall_ends[k] and w < t.safe_hi:
+                return w - t.offsets[k]
+            # Past window k. An overlap right after it repeats walls below ``lo``.
+            if k + 1 < len(t.starts) and t.wall_starts[k + 1] < lo:
+                k += 1
+                lo = t.wall_starts[k]
+                continue
+            if w < t.safe_hi - 2 * DAY:
+                j = t.window_ending_after(w, k + 1)
+            else:  # far ahead: the windows in between hold no match
+                t = zone.table_for(w)
+                j = t.holding_wall(w)
+            if w >= t.wall_starts[j]:
+                return w - t.offsets[j]
+            k = j  # ``w`` is in a gap: look again from its end
+            lo = t.wall_starts[j]
+        return None
+
+    def _next_wall_clock(self, after: int, known: tuple[int, int | None] | None) -> int | None:
+        """Each matching wall time once, at the first instant the clock reads it or,
+        for a wall in a gap, at the first instant after the gap."""
+        zone = self._zone
+        t = zone.table_for(after)
+        k = t.window(after)
+        local = after + t.offsets[k]
+        lo = local + 1
+        # In the second pass of an overlap the clock has already read the walls up to
+        # the end of the previous window.
+        if k > 0 and local < t.wall_ends[k - 1]:
+            lo = t.wall_ends[k - 1]
+        w = self._wall_from(lo, known)
+        if w is None:
+            return None
+        if w < t.wall_ends[k] and w < t.safe_hi:
+            return w - t.offsets[k]
+        if w < t.safe_hi - 2 * DAY:
+            j = t.window_ending_after(w, k + 1)
+        else:
+            t = zone.table_for(w)
+            j = t.holding_wall(w)
+        if w >= t.wall_starts[j]:
+            return w - t.offsets[j]
+        return t.starts[j]
+
+    def describe(self) -> str:
+        from tickwork.schedule.describe import describe_cron
+
+        text = describe_cron(self.spec)
+        return text if self.timezone == "UTC" else f"{text} ({self.timezone})"

@@ -1,0 +1,134 @@
+"""``parse_schedule``: read any schedule expression of CONTRACT section 2.
+
+The kind is recognised from the text: ``manual``; ``now``, ``in <interval>`` or an
+ISO-8601 date-time (once); an interval (``5m``, ``every 2 hours``, ``PT15M``); else a
+cron expression or ``@macro``. This is the only place in ``tickwork.schedule`` that may
+read the clock: when an interval or relative time needs an anchor and neither
+``start_at`` nor ``now`` was given.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Final
+
+from tickwork.errors import ScheduleError
+from tickwork.schedule.base import ParsedSchedule, coerce_instant, validate_timezone
+from tickwork.schedule.cron import CronSchedule, compile_cron
+from tickwork.schedule.interval import IntervalSchedule, parse_interval
+from tickwork.schedule.once import ManualSchedule, OnceSchedule, parse_once
+from tickwork.schedule.zones import zone_for
+
+KINDS: Final = ("cron", "interval", "once", "manual")
+_ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INTERVAL_START: Final = re.compile(r"(every\b|-?p\d|-?pt\d|-?\d+\s*[a-z])")
+_MAX_LENGTH: Final = 1000
+
+
+def parse_schedule(
+    expr: str,
+    timezone: str = "UTC",
+    start_at: datetime | str | None = None,
+    key: str | None = None,
+    *,
+    now: datetime | None = None,
+    kind: str | None = None,
+) -> ParsedSchedule:
+    """Parse a schedule expression read in the IANA zone ``timezone``.
+
+    ``start_at`` (a datetime or ISO-8601 string; naive = in ``timezone``) is the
+    inclusive first instant a fire may have, and an interval's anchor. ``key`` (the
+    schedule id) seeds hashed cron values ``H``. ``now`` is the anchor of an interval
+    without ``start_at`` and the base of ``now`` / ``in 10m``; the current time when
+    None. ``kind`` forces one kind instead of recognising it from the text.
+
+    Raises ``ScheduleError`` (a ``ValueError``) naming the bad part for any invalid input.
+    """
+    try:
+        return _parse(expr, timezone, start_at, key, now, kind)
+    except ScheduleError:
+        raise
+    except (ValueError, OverflowError, ArithmeticError, LookupError, TypeError) as exc:
+        # A safety net: every expected failure above raises ScheduleError itself.
+        raise ScheduleError(f"invalid schedule {expr!r}: {exc}") from None
+
+
+def _parse(
+    expr: object,
+    timezone: object,
+    start_at: object,
+    key: object,
+    now: object,
+    kind: object,
+) -> ParsedSchedule:
+    if not isinstance(expr, str):
+        raise ScheduleError(f"a schedule expression must be a string, not {type(expr).__name__}")
+    tz = validate_timezone(timezone)
+    assert isinstance(timezone, str)
+    zone = zone_for(tz)
+    if key is not None and not isinstance(key, str):
+        raise ScheduleError(f"key must be a string, not {type(key).__name__}")
+    if kind is not None and kind not in KINDS:
+        raise ScheduleError(f"unknown schedule kind {kind!r}; use one of {', '.join(KINDS)}")
+    if now is not None and (not isinstance(now, datetime) or now.utcoffset() is None):
+        raise ScheduleError("now must be an aware datetime")
+    start = (
+        None if start_at is None or start_at == "" else coerce_instant(start_at, "start_at", zone)
+    )
+    text = expr.strip()
+    if not text:
+        raise ScheduleError("the schedule expression is empty")
+    if len(text) > _MAX_LENGTH:
+        raise ScheduleError(f"the schedule expression is too long ({len(text)} characters)")
+    low = " ".join(text.lower().split())
+
+    def base() -> datetime:
+        if start is not None:
+            return start
+        if now is not None:
+            assert isinstance(now, datetime)
+            return now.astimezone(UTC)
+        return datetime.now(UTC)  # the one clock read of the schedule layer
+
+    if kind is None:
+        kind = _recognise(low)
+    if kind == "manual":
+        if low != "manual":
+            raise ScheduleError(f"a manual schedule is written 'manual', not {text!r}")
+        return ManualSchedule(expr, timezone, tz, start, key)
+    if kind == "once":
+        relative = low == "now" or low.startswith("in ")
+        at, _ = parse_once(text, zone, base() if relative else None)
+        anchor = start if start is not None or not relative else base()
+        return OnceSchedule(expr, timezone, tz, anchor, key, at)
+    if kind == "interval":
+        step = parse_interval(text)
+        return IntervalSchedule(expr, timezone, tz, base(), key, step)
+    spec = compile_cron(text, key)
+    return CronSchedule(expr, timezone, tz, start, key, spec)
+
+
+def _recognise(low: str) -> str:
+    """The kind an expression is written in (its own parser gives the errors)."""
+    if low == "manual":
+        return "manual"
+    if low == "now" or low.startswith("in ") or _ISO_DATE.match(low):
+        return "once"
+    if low.startswith("@"):
+        return "cron"
+    if _INTERVAL_START.match(low):
+        try:
+            parse_interval(low)
+        except ScheduleError:
+            if len(low.split()) in (5, 6):
+                return "cron"  # e.g. '5 h * * *': a cron expression with a hashed hour
+            raise
+        return "interval"
+    if len(low.split()) in (5, 6) or re.fullmatch(r"[0-9*?/,\-#a-z() ]+", low):
+        return "cron"
+    raise ScheduleError(
+        f"cannot read schedule {low!r}: expected a cron expression (5 or 6 fields), "
+        "an interval ('5m', 'every 2 hours', 'PT15M'), a date-time, 'now', "
+        "'in 10m' or 'manual'"
+    )
