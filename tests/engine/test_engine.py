@@ -116,7 +116,7 @@ class TestFiring:
         assert times == [T0, T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)]
 
     async def test_catchup_latest_after_downtime(self, sqlite_url: str, clock: ManualClock) -> None:
-        async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
+        async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock, engine=False) as s:
             await s.add_schedule("noop", "* * * * *", id="m", catchup="latest")
         clock.advance(minutes=10, seconds=40)  # nobody ran for ten minutes
         async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
@@ -132,6 +132,11 @@ class TestFiring:
 
     async def test_max_executions_finishes(self, scheduler: Scheduler, clock: ManualClock) -> None:
         await scheduler.add_schedule("noop", "every 1s", id="m", max_executions=2)
+
+        async def first_done() -> bool:
+            return len(await runs_of(scheduler, "m", "succeeded")) == 1
+
+        await eventually(first_done, what="the first run")
         clock.advance(1)
 
         async def finished() -> bool:
@@ -145,6 +150,7 @@ class TestFiring:
     async def test_pause_stops_fires_and_resume_does_not_catch_up(
         self, scheduler: Scheduler, clock: ManualClock
     ) -> None:
+        clock.advance(1)  # the first fire is 09:01
         await scheduler.add_schedule("noop", "* * * * *", id="p")
         await scheduler.pause("p")
         assert (await scheduler.get_schedule("p")).status == "paused"
