@@ -1,0 +1,125 @@
+"""Fixtures for the store suite: an opened store on SQLite and on PostgreSQL, records, planners.
+
+Every instant is passed in explicitly (``T0`` and offsets): nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tickwork.models import FirePlan, PlannedRun, Run, Schedule
+from tickwork.store import Store, open_store
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+WORKER = Path(__file__).with_name("store_worker.py")
+
+
+def at(seconds: float) -> datetime:
+    """``T0`` plus some seconds."""
+    return T0 + timedelta(seconds=seconds)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = open_store(db_url)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def make_schedule(sid: str = "s1", task: str = "t", **fields: object) -> Schedule:
+    """A schedule due at ``T0`` unless told otherwise."""
+    values: dict[str, object] = {
+        "schedule": "1s",
+        "next_fire_at": T0,
+        "created_at": T0,
+        "updated_at": T0,
+        "anchor": T0,
+    }
+    values.update(fields)
+    return Schedule(id=sid, task=task, **values)  # type: ignore[arg-type]
+
+
+def make_run(
+    schedule: Schedule | None,
+    scheduled_for: datetime,
+    *,
+    task: str = "t",
+    trigger: str = "manual",
+    **fields: object,
+) -> Run:
+    values: dict[str, object] = {
+        "due_at": scheduled_for,
+        "created_at": scheduled_for,
+        "priority": schedule.priority if schedule else 0,
+    }
+    values.update(fields)
+    return Run(
+        id=new_id(),
+        schedule_id=schedule.id if schedule else None,
+        task=schedule.task if schedule else task,
+        scheduled_for=scheduled_for,
+        trigger=trigger,  # type: ignore[arg-type]
+        **values,  # type: ignore[arg-type]
+    )
+
+
+Planner = Callable[[Schedule, Sequence[Run], datetime], FirePlan]
+
+
+def every_second(status: str = "pending") -> Planner:
+    """Fire every whole second from ``next_fire_at`` up to now, each fire one run."""
+
+    def plan(schedule: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
+        assert schedule.next_fire_at is not None
+        times = []
+        t = schedule.next_fire_at
+        while t <= now:
+            times.append(t)
+            t += timedelta(seconds=1)
+        runs = tuple(
+            PlannedRun(
+                id=new_id(),
+                scheduled_for=x,
+                due_at=x,
+                status=status,  # type: ignore[arg-type]
+                error=None if status == "pending" else f"{status} on purpose",
+            )
+            for x in times
+        )
+        return FirePlan(
+            runs=runs,
+            next_fire_at=t,
+            last_fire_at=times[-1] if times else schedule.last_fire_at,
+            execution_count=schedule.execution_count + len(times),
+            status="active",
+        )
+
+    return plan
+
+
+def fire_all(store: Store, now: datetime, limit: int = 1000) -> list[Run]:
+    return store.fire_due(now, every_second(), limit)
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    """Start ``store_worker.py`` with its arguments; it talks over stdin/stdout."""
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
