@@ -334,3 +334,20 @@ class TestClientMode:
 async def r_attempts(s: Scheduler, run_id: str, n: int) -> bool:
     run = await s.get_run(run_id)
     return run.attempt >= n and run.status in ("retrying", "succeeded")
+
+
+async def test_cancel_from_another_process_reaches_the_node_quickly(sqlite_url: str) -> None:
+    """A client cancels; the node learns it from the change wake-up, not the 10 s beat."""
+    async with Scheduler(sqlite_url, registry=tasks.registry) as node:
+        await node.add_schedule("slow_async", "manual", id="c", data={"seconds": 30})
+        run = await node.run_now("c")
+
+        async def running() -> bool:
+            return (await node.get_run(run.id)).status == "running"
+
+        await eventually(running, what="running")
+        async with Scheduler(sqlite_url, engine=False) as client:
+            await client.cancel_run(run.id)
+            final = await client.wait_for_run(run.id, timeout=5)
+        assert final.status == "cancelled"
+        assert final.attempts[-1].status == "cancelled"

@@ -48,6 +48,7 @@ T = TypeVar("T")
 FIRE_BATCH: Final = 500
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
 BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
+MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
 
 
 @functools.lru_cache(maxsize=16384)
@@ -107,6 +108,8 @@ class Engine:
         self.executors = Executors(max_threads=config.max_threads)
         self.is_leader = False
         self._wake = asyncio.Event()
+        #: Set to renew leases (and learn of cancellations) before the next interval.
+        self._beat_now = asyncio.Event()
         self._stopping = False
         self._active: dict[str, _Active] = {}
         self._loops: list[asyncio.Task[None]] = []
@@ -384,10 +387,28 @@ class Engine:
 
     # -- leases and maintenance ----------------------------------------------------------
 
+    def request_cancel(self, run_id: str) -> bool:
+        """Stop a run executing here now (its cancellation is already stored)."""
+        active = self._active.get(run_id)
+        if active is None or active.stop_reason is not None:
+            return False
+        active.stop_reason = "cancel"
+        active.ctx.cancelled.set()
+        active.task.cancel()
+        return True
+
     async def _heartbeat_loop(self) -> None:
         interval = self.config.lease_ttl / 3
         while True:
-            await asyncio.sleep(interval)
+            # Beat every third of the lease, or sooner when another process changed
+            # something while runs execute here (it may have cancelled one of them),
+            # but not more than once a second.
+            try:
+                await asyncio.wait_for(self._beat_now.wait(), timeout=interval)
+                await asyncio.sleep(MIN_BEAT_GAP)
+            except TimeoutError:
+                pass
+            self._beat_now.clear()
             now = self.clock.now()
             try:
                 beat = await self.db(
@@ -408,11 +429,7 @@ class Engine:
                     active.ctx.cancelled.set()
                     active.task.cancel()
             for run_id in beat.cancel_requested:
-                active = self._active.get(run_id)
-                if active is not None and active.stop_reason is None:
-                    active.stop_reason = "cancel"
-                    active.ctx.cancelled.set()
-                    active.task.cancel()
+                self.request_cancel(run_id)
 
     async def _maintenance_loop(self) -> None:
         interval = self.config.maintenance_interval or max(self.config.lease_ttl / 2, 0.5)
@@ -463,6 +480,8 @@ class Engine:
                 threading.Event().wait(1.0)
             if changed and not self._stopping:
                 self.wake()
+                if self._active and self._loop is not None:
+                    self._loop.call_soon_threadsafe(self._beat_now.set)
 
     async def _store_trouble(self, exc: StoreError) -> None:
         self._store_failures += 1

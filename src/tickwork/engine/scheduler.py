@@ -439,6 +439,8 @@ class Scheduler:
     async def cancel_run(self, run_id: str) -> Run:
         """Cancel a waiting run at once, or ask the node running it to stop it."""
         run: Run = await self._call(self.store.cancel_run, run_id, self.clock.now())
+        if self.engine is not None:
+            self.engine.request_cancel(run_id)
         self._changed()
         return run
 
