@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -51,7 +51,7 @@ class ManualClock:
         if start.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
         self._now = start.astimezone(UTC)
-        self._waiters: list[tuple[datetime, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[datetime, asyncio.Future[Any]]] = []
 
     def now(self) -> datetime:
         return self._now
@@ -71,7 +71,7 @@ class ManualClock:
         return self._now
 
     def _release(self) -> None:
-        keep: list[tuple[datetime, asyncio.Future[None]]] = []
+        keep: list[tuple[datetime, asyncio.Future[Any]]] = []
         for when, fut in self._waiters:
             if when <= self._now:
                 if not fut.done():
@@ -84,11 +84,11 @@ class ManualClock:
         if when <= self._now or wake.is_set():
             await asyncio.sleep(0)
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters.append((when, fut))
-        waker = asyncio.ensure_future(wake.wait())
+        waker: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
         try:
-            await asyncio.wait({fut, waker}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([fut, waker], return_when=asyncio.FIRST_COMPLETED)
         finally:
             waker.cancel()
             if not fut.done():
@@ -96,7 +96,7 @@ class ManualClock:
             self._waiters = [(w, f) for (w, f) in self._waiters if f is not fut]
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
+def _resolve(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_result(None)
 

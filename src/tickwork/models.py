@@ -122,7 +122,7 @@ class Schedule:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO-8601 with offset."""
-        return _jsonable(dataclasses.asdict(self))
+        return _json_dict(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +136,7 @@ class LogRecord:
     attempt: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        return _json_dict(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ class Attempt:
         return (self.finished_at - self.started_at).total_seconds()
 
     def to_dict(self) -> dict[str, Any]:
-        d = _jsonable(dataclasses.asdict(self))
+        d = _json_dict(dataclasses.asdict(self))
         d["duration"] = self.duration
         return d
 
@@ -209,7 +209,7 @@ class Run:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        d = _jsonable(dataclasses.asdict(self))
+        d = _json_dict(dataclasses.asdict(self))
         d["duration"] = self.duration
         d["attempts"] = [a.to_dict() for a in self.attempts]
         return d
@@ -230,7 +230,7 @@ class Node:
     stopped_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        return _json_dict(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +246,11 @@ class QueueMessage:
     created_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(dataclasses.asdict(self))
+        return _json_dict(dataclasses.asdict(self))
+
+
+def _json_dict(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in value.items()}
 
 
 def _jsonable(value: Any) -> Any:

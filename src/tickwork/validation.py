@@ -74,7 +74,8 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
         raise ValidationError(f"{field} must be a datetime or ISO-8601 string", field=field)
     if value.tzinfo is None:
         value = value.replace(tzinfo=validate_timezone(timezone))
-    return value.astimezone(UTC)
+    instant: datetime = value.astimezone(UTC)
+    return instant
 
 
 def _number(value: Any, field: str, *, minimum: float = 0, allow_zero: bool = True) -> float:
