@@ -19,9 +19,9 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def scheduler(sqlite_url: str, clock: ManualClock) -> AsyncIterator[Scheduler]:
+async def scheduler(db_url: str, clock: ManualClock) -> AsyncIterator[Scheduler]:
     tasks.calls.clear()
-    async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock, shutdown_grace=1) as s:
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, shutdown_grace=1) as s:
         yield s
 
 

@@ -205,16 +205,19 @@ class Engine:
     async def _main_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            tick_now = self.clock.now()
             try:
-                progressed = await self._tick()
+                progressed = await self._tick(tick_now)
                 wake_at = await self.db(self.store.next_wakeup)
                 self._store_failures = 0
             except StoreError as exc:
                 await self._store_trouble(exc)
                 continue
-            now = self.clock.now()
             if progressed:
                 continue
+            now = self.clock.now()
+            if wake_at is not None and tick_now < wake_at <= now:
+                continue  # became due while we were working
             if wake_at is None:
                 target = now + timedelta(seconds=IDLE_RECHECK)
             elif wake_at <= now:
@@ -225,9 +228,8 @@ class Engine:
                 target = min(wake_at, now + timedelta(seconds=IDLE_RECHECK))
             await self.clock.sleep_until(target, self._wake)
 
-    async def _tick(self) -> bool:
+    async def _tick(self, now: datetime) -> bool:
         """Fire what is due and claim what fits. True when something happened."""
-        now = self.clock.now()
         fired = await self.db(self.store.fire_due, now, self._plan, FIRE_BATCH)
         for run in fired:
             self._emit_created(run)
