@@ -33,7 +33,7 @@ __all__ = ["DEFAULT_DB", "Globals", "app", "main"]
 def _globals(
     ctx: typer.Context,
     db: str = typer.Option(
-        None, "--db", envvar="TICKWORK_DB", help="Database URL [default: sqlite:///tickwork.db]."
+        None, "--db", envvar="TICKWORK_DB", help="Database URL (default: sqlite:///tickwork.db)."
     ),
     url: str = typer.Option(
         None, "--url", help="A tickwork server's URL (not supported yet: use --db)."

@@ -70,7 +70,7 @@ def status(ctx: typer.Context) -> None:
 def stats(
     ctx: typer.Context,
     since: str | None = typer.Option(
-        None, "--since", metavar="ISO", help="Only runs scheduled since then [default: all]."
+        None, "--since", metavar="ISO", help="Only runs scheduled since then (default: all)."
     ),
 ) -> None:
     g = globals_of(ctx)

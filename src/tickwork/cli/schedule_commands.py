@@ -37,7 +37,7 @@ Data = Annotated[
 Tz = Annotated[
     str | None,
     typer.Option(
-        "--tz", help="IANA time zone of the expression and of naive times [default: UTC]."
+        "--tz", help="IANA time zone of the expression and of naive times (default: UTC)."
     ),
 ]
 Once = Annotated[
@@ -53,18 +53,18 @@ Overlap = Annotated[
     str | None,
     typer.Option(
         "--overlap",
-        help=f"When the previous run still runs: {', '.join(OVERLAP_POLICIES)} [default: skip].",
+        help=f"When the previous run still runs: {', '.join(OVERLAP_POLICIES)} (default: skip).",
     ),
 ]
 MaxInstances = Annotated[
     int | None,
-    typer.Option("--max-instances", help="Runs at once with --overlap allow [default: 1]."),
+    typer.Option("--max-instances", help="Runs at once with --overlap allow (default: 1)."),
 ]
 Catchup = Annotated[
     str | None,
     typer.Option(
         "--catchup",
-        help=f"Fires missed while no node ran: {', '.join(CATCHUP_POLICIES)} [default: latest].",
+        help=f"Fires missed while no node ran: {', '.join(CATCHUP_POLICIES)} (default: latest).",
     ),
 ]
 MisfireGrace = Annotated[
@@ -72,7 +72,7 @@ MisfireGrace = Annotated[
     typer.Option(
         "--misfire-grace",
         metavar="SECONDS",
-        help="A fire late by at most this much is on time [default: 30].",
+        help="A fire late by at most this much is on time (default: 30).",
     ),
 ]
 Retries = Annotated[
@@ -80,7 +80,7 @@ Retries = Annotated[
     typer.Option(
         "--retries",
         metavar="N",
-        help="Retries after a failed first attempt (retry.max_attempts = N + 1) [default: 2].",
+        help="Retries after a failed first attempt (retry.max_attempts = N + 1) (default: 2).",
     ),
 ]
 RetryDelay = Annotated[
@@ -88,12 +88,16 @@ RetryDelay = Annotated[
     typer.Option(
         "--retry-delay",
         metavar="SECONDS",
-        help="Delay before the first retry, doubled each time, with full jitter [default: 5].",
+        help="Delay before the first retry, doubled each time, with full jitter (default: 5).",
     ),
 ]
 Timeout = Annotated[
     float | None,
-    typer.Option("--timeout", metavar="SECONDS", help="Stop an attempt after this long [300]."),
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        help="Stop an attempt after this long (default: 300, or the task's).",
+    ),
 ]
 MaxExecutions = Annotated[
     int | None,
@@ -119,7 +123,7 @@ Jitter = Annotated[
 ]
 Priority = Annotated[
     int | None,
-    typer.Option("--priority", help="Higher runs first when more are due than slots [0]."),
+    typer.Option("--priority", help="Higher runs first when more are due than slots (default: 0)."),
 ]
 Tags = Annotated[
     list[str] | None,
@@ -334,7 +338,7 @@ def create(
         help="When: cron ('0 2 * * *'), interval ('every 5m'), once ('2026-12-25 09:00', "
         "'in 10m') or 'manual'.",
     ),
-    id: str | None = typer.Option(None, "--id", help="Schedule id [default: generated]."),
+    id: str | None = typer.Option(None, "--id", help="Schedule id (default: generated)."),
     name: Name = None,
     description: Description = None,
     data: Data = None,
@@ -582,7 +586,7 @@ def _pause_or_resume(ctx: typer.Context, id: str | None, paused: bool) -> None:
 )
 def pause(
     ctx: typer.Context,
-    id: str | None = typer.Option(None, "--id", help="The schedule [default: all]."),
+    id: str | None = typer.Option(None, "--id", help="The schedule (default: all)."),
 ) -> None:
     _pause_or_resume(ctx, id, True)
 
@@ -593,6 +597,6 @@ def pause(
 )
 def resume(
     ctx: typer.Context,
-    id: str | None = typer.Option(None, "--id", help="The schedule [default: all]."),
+    id: str | None = typer.Option(None, "--id", help="The schedule (default: all)."),
 ) -> None:
     _pause_or_resume(ctx, id, False)

@@ -1,0 +1,25 @@
+"""Tasks the CLI tests' worker imports (``tickwork worker --import tests.cli.cli_tasks``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tickwork import RunContext, task
+
+
+@task("cli:echo")
+async def echo(ctx: RunContext, **data: Any) -> dict[str, Any]:
+    ctx.logger.info("echo %s", sorted(data))
+    return {"data": data, "attempt": ctx.attempt}
+
+
+@task("cli:fail")
+def fail(ctx: RunContext) -> None:
+    raise ValueError(f"boom on attempt {ctx.attempt}")
+
+
+@task("cli:sleep")
+async def sleep(ctx: RunContext, *, seconds: float = 2.0) -> str:
+    await asyncio.sleep(seconds)
+    return f"slept {seconds:g} s"

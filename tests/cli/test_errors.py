@@ -1,0 +1,107 @@
+"""Every bad input gives one clear line on stderr (``error: ...``), exit 1, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.conftest import Cli
+
+
+def test_unknown_task_lists_the_known_ones(wcli: Cli) -> None:
+    message = wcli.error("create", "--task", "nope:missing", "--schedule", "5m")
+    assert "unknown task 'nope:missing'" in message
+    assert "cli:echo" in message and "cli:sleep" in message
+
+
+def test_unknown_task_on_an_empty_database(cli: Cli) -> None:
+    message = cli.error("create", "--task", "nope", "--schedule", "5m")
+    assert message == "error: unknown task 'nope'; known tasks: none"
+
+
+def test_bad_json_in_data(wcli: Cli) -> None:
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--data", "{oops")
+    assert message.startswith("error: --data is not valid JSON")
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--data", "[1, 2]")
+    assert message.startswith("error: --data must be a JSON object")
+
+
+def test_bad_cron_gives_the_parser_message(wcli: Cli) -> None:
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "0 0 32 * *")
+    assert "day-of-month" in message and "32" in message
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "0 0 30 2 *")
+    assert message.startswith("error: ")
+
+
+def test_bad_timezone(wcli: Cli) -> None:
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--tz", "Mars/Base")
+    assert "Mars/Base" in message
+
+
+def test_bad_policy_names_the_field(wcli: Cli) -> None:
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--overlap", "maybe")
+    assert "overlap" in message and "skip" in message
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--retries", "-1")
+    assert message == "error: --retries must be >= 0, not -1"
+    message = wcli.error(
+        "create", "--task", "cli:echo", "--schedule", "5m", "--once", "--max-executions", "3"
+    )
+    assert "--once" in message
+
+
+def test_duplicate_id(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "dup")
+    message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--id", "dup")
+    assert message == "error: schedule 'dup' already exists"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("show", "--id", "ghost"),
+        ("update", "--id", "ghost", "--priority", "1"),
+        ("delete", "--id", "ghost", "--confirm"),
+        ("run", "--id", "ghost"),
+        ("pause", "--id", "ghost"),
+        ("resume", "--id", "ghost"),
+        ("history", "--schedule", "ghost"),
+    ],
+)
+def test_unknown_id(cli: Cli, args: tuple[str, ...]) -> None:
+    assert cli.error(*args) == "error: schedule 'ghost' not found"
+
+
+def test_unknown_run_id(cli: Cli) -> None:
+    assert cli.error("history", "--run", "nope") == "error: run 'nope' not found"
+
+
+def test_delete_without_confirm_refuses_when_not_interactive(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "keep-me")
+    message = wcli.error("delete", "--id", "keep-me")
+    assert "--confirm" in message
+    assert wcli.json("show", "--id", "keep-me")["id"] == "keep-me"
+
+
+def test_update_without_options(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "unchanged")
+    assert "nothing to change" in wcli.error("update", "--id", "unchanged")
+
+
+def test_bad_filters(cli: Cli) -> None:
+    assert "--status 'sleeping'" in cli.error("list", "--status", "sleeping")
+    assert "--status 'meh'" in cli.error("history", "--status", "meh")
+    assert "--format" in cli.error("list", "--format", "yaml")
+
+
+def test_url_and_token_are_not_supported_yet(cli: Cli) -> None:
+    message = cli.error("--url", "http://localhost:8000", "list")
+    assert "not supported yet" in message and "--db" in message
+
+
+def test_worker_with_a_missing_module(cli: Cli) -> None:
+    message = cli.error("worker", "--import", "no_such_module_here")
+    assert message.startswith("error: cannot import 'no_such_module_here'")
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    proc = cli("create", "--schedule", "5m", expect=2)
+    assert "--task" in proc.stderr

@@ -1,0 +1,34 @@
+"""``tickwork worker``: a graceful SIGTERM lets a running run finish, then exits 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.conftest import Cli, Worker, wait_for
+
+
+def test_sigterm_during_a_run_lets_it_finish(cli: Cli, tmp_path: Path) -> None:
+    worker = Worker(cli.db_url, tmp_path / "worker.log", "--shutdown-grace", "15")
+    try:
+        worker.wait_ready()
+        cli("create", "--task", "cli:sleep", "--schedule", "manual", "--id", "two-seconds",
+            "--data", '{"seconds": 2}')  # fmt: skip
+        run_id = cli.json("run", "--id", "two-seconds")["id"]
+        wait_for(
+            lambda: cli.json("history", "--run", run_id)["status"] == "running",
+            15,
+            "the run to start",
+        )
+        code = worker.terminate(timeout=30)
+    finally:
+        worker.kill()
+    assert code == 0, worker.output()
+    run = cli.json("history", "--run", run_id)
+    assert run["status"] == "succeeded", run
+    assert run["result"] == "slept 2 s"
+    assert run["attempt"] == 1
+    out = worker.output()
+    assert "tickwork worker: node" in out and "cli:sleep" in out
+    assert "Traceback" not in out
+    # The node deregistered: no live node is left.
+    assert cli.json("status")["nodes"] == []
