@@ -5,6 +5,7 @@ Every instant is passed in explicitly (``T0`` and offsets): nothing here reads t
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import uuid
@@ -123,3 +124,23 @@ def spawn(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Kill the worker if it still runs, wait for it, close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(10)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+@contextlib.contextmanager
+def worker(*args: str) -> Iterator[subprocess.Popen[str]]:
+    proc = spawn(*args)
+    try:
+        yield proc
+    finally:
+        reap(proc)

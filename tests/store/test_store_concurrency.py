@@ -14,7 +14,7 @@ from collections import Counter
 from tickwork.models import AttemptOutcome, Run
 from tickwork.store import Store, open_store
 
-from .conftest import at, make_run, make_schedule, spawn
+from .conftest import at, make_run, make_schedule, reap, spawn
 
 
 def _run_together(procs: list[subprocess.Popen[str]], timeout: float = 60) -> list[object]:
@@ -36,9 +36,7 @@ def _run_together(procs: list[subprocess.Popen[str]], timeout: float = 60) -> li
         return results
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+            reap(p)
 
 
 def test_processes_opening_a_fresh_database_at_once_all_succeed(db_url: str) -> None:

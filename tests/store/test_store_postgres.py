@@ -1,0 +1,172 @@
+"""What only the PostgreSQL store does: NOTIFY wake-ups, advisory-lock liveness, reconnects."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tickwork.errors import ConflictError, StoreUnavailableError
+from tickwork.models import AttemptOutcome, Node
+from tickwork.store import open_store
+from tickwork.store.postgres import PostgresStore
+
+from .conftest import T0, at, every_second, make_run, make_schedule, worker
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[PostgresStore]:
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def other(pg_url: str) -> Iterator[PostgresStore]:
+    """A second store on the same database: another node, as far as PostgreSQL knows."""
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _wake_latency(waiter: PostgresStore, act: object) -> float:
+    """Seconds from ``act()`` to ``waiter.wait_for_change`` returning True."""
+    assert waiter.wait_for_change(0.01) is False  # listening from now on
+    woke: list[float] = []
+
+    def wait() -> None:
+        if waiter.wait_for_change(5):
+            woke.append(time.monotonic())
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.05)  # the waiter is blocked in LISTEN
+    started = time.monotonic()
+    act()  # type: ignore[operator]
+    thread.join(6)
+    assert woke, "no wake-up"
+    return woke[0] - started
+
+
+def test_notify_change_wakes_another_node_within_100_ms(
+    pg: PostgresStore, other: PostgresStore
+) -> None:
+    assert _wake_latency(pg, other.notify_change) < 0.1
+
+
+def test_adding_work_notifies_inside_the_transaction(
+    pg: PostgresStore, other: PostgresStore
+) -> None:
+    assert _wake_latency(pg, lambda: other.add_schedule(make_schedule("a"))) < 0.1
+    assert _wake_latency(pg, lambda: other.insert_runs(None, [make_run(None, T0)])) < 0.1
+    assert _wake_latency(pg, lambda: other.set_paused(None, True, T0, lambda s, n: None)) < 0.1
+
+
+def test_own_notifications_do_not_wake_the_same_store(pg: PostgresStore) -> None:
+    pg.wait_for_change(0.01)
+    pg.notify_change()
+    pg.add_schedule(make_schedule("a"))
+    assert pg.wait_for_change(0.3) is False
+
+
+def test_interrupt_wait_returns_promptly(pg: PostgresStore) -> None:
+    threading.Timer(0.1, pg.interrupt_wait).start()
+    started = time.monotonic()
+    assert pg.wait_for_change(10) is False
+    assert time.monotonic() - started < 1
+
+
+def _terminate_all(pg_url: str) -> int:
+    """Kill every session on the test database but ours, as an operator would."""
+    dbname = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (dbname,),
+        ).fetchall()
+    return len(rows)
+
+
+def test_connections_killed_by_the_server_are_replaced(pg: PostgresStore, pg_url: str) -> None:
+    pg.add_schedule(make_schedule("a"))
+    assert pg.wait_for_change(0.01) is False  # a listening connection exists too
+    assert _terminate_all(pg_url) >= 2
+    try:
+        first = pg.get_schedule("a")
+    except StoreUnavailableError:
+        first = None
+    second = pg.get_schedule("a")
+    assert second is not None and (first is None or first == second)
+    # The fire loop and claims work on the new connections.
+    assert len(pg.fire_due(at(0), every_second(), 10)) == 1
+    assert len(pg.claim_runs("n1", at(0), at(30), 10, ["t"], {})) == 1
+    # The listener notices its loss (a change may have been missed) and listens again.
+    assert pg.wait_for_change(1) is True
+
+
+def test_the_listener_recovers_after_its_connection_is_killed(
+    pg: PostgresStore, other: PostgresStore, pg_url: str
+) -> None:
+    pg.wait_for_change(0.01)
+    _terminate_all(pg_url)
+    assert pg.wait_for_change(1) is True  # lost: maybe missed something
+    assert _wake_latency(pg, other.notify_change) < 0.1
+
+
+def test_a_killed_node_is_dead_at_once(pg: PostgresStore) -> None:
+    with worker("node", pg._conninfo, "w1") as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
+        assert [n.id for n in pg.list_nodes()] == ["w1"]
+        assert pg.dead_nodes(at(1), 3600) == []  # heartbeat fresh, lock held
+        # The id is taken while its process lives.
+        with pytest.raises(ConflictError, match="w1"):
+            pg.register_node(Node("w1", "h", 1, T0, T0))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        deadline = time.monotonic() + 5
+        while pg.dead_nodes(at(1), 3600) != ["w1"]:
+            assert time.monotonic() < deadline, "the dead node's lock was never released"
+            time.sleep(0.02)
+        dead_after = time.monotonic() - (deadline - 5)
+    assert dead_after < 2
+    # Asking did not take the lock for good: a restarted node can register again.
+    pg.register_node(Node("w1", "h", 1, T0, T0))
+    assert pg.dead_nodes(at(1), 3600) == []
+
+
+def test_a_node_whose_lock_connection_died_takes_it_again_at_heartbeat(
+    pg: PostgresStore, other: PostgresStore, pg_url: str
+) -> None:
+    pg.register_node(Node("n1", "h", os.getpid(), T0, T0))
+    assert other.dead_nodes(at(1), 3600) == []
+    _terminate_all(pg_url)
+    time.sleep(0.1)
+    assert other.dead_nodes(at(1), 3600) == ["n1"]  # its session is gone
+    pg.heartbeat("n1", at(2), at(32), [])
+    assert other.dead_nodes(at(2), 3600) == []
+    pg.deregister_node("n1", at(3))
+    assert other.dead_nodes(at(3), 0) == []  # stopped nodes are never dead
+
+
+def test_percentiles_are_computed_by_postgres(pg: PostgresStore) -> None:
+    pg.insert_runs(None, [make_run(None, T0) for _ in range(4)])
+    for i, run in enumerate(pg.claim_runs("n1", T0, at(30), 10, ["t"], {})):
+        pg.finish_attempt(run.id, "n1", 1, AttemptOutcome("succeeded"), at(i + 1))
+    (stats,) = pg.task_stats()
+    assert stats.p50_duration == pytest.approx(2.5)
+    assert stats.p95_duration == pytest.approx(3.85)

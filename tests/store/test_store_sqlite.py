@@ -1,0 +1,152 @@
+"""What only the SQLite store does: WAL and sync levels, query plans, pids, file watching."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tickwork.models import Node
+from tickwork.store import open_store
+from tickwork.store.sqlite import SQLiteStore
+
+from .conftest import T0, at, make_schedule, worker
+
+
+@pytest.fixture
+def lite(sqlite_url: str) -> Iterator[SQLiteStore]:
+    store = open_store(sqlite_url)
+    assert isinstance(store, SQLiteStore)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _pragma(store: SQLiteStore, name: str) -> object:
+    with store._connection() as conn:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_wal_and_synchronous_normal_by_default(lite: SQLiteStore) -> None:
+    assert _pragma(lite, "journal_mode") == "wal"
+    assert _pragma(lite, "synchronous") == 1  # NORMAL
+    assert _pragma(lite, "busy_timeout") == 10_000
+
+
+def test_synchronous_full_on_request(sqlite_url: str) -> None:
+    store = open_store(sqlite_url + "?synchronous=full&busy_timeout=3")
+    assert isinstance(store, SQLiteStore)
+    try:
+        assert _pragma(store, "synchronous") == 2  # FULL
+        assert _pragma(store, "busy_timeout") == 3000
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "index"),
+    [
+        (
+            "SELECT next_fire_at FROM schedules WHERE status = 'active'"
+            " AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1",
+            "schedules_due",
+        ),
+        (
+            "SELECT id FROM schedules WHERE status = 'active' AND next_fire_at <= 5"
+            " ORDER BY next_fire_at, id LIMIT 10",
+            "schedules_due",
+        ),
+        (
+            "SELECT due_at FROM runs WHERE status IN ('pending', 'retrying')"
+            " ORDER BY due_at LIMIT 1",
+            "runs_waiting",
+        ),
+        (
+            "SELECT id FROM runs WHERE schedule_id IN (SELECT value FROM json_each('[]'))"
+            " AND status IN ('pending', 'running', 'retrying')",
+            "runs_active",
+        ),
+        (
+            "SELECT id FROM runs WHERE status = 'running' AND lease_until < 5",
+            "runs_running",
+        ),
+    ],
+)
+def test_hot_queries_use_their_index(lite: SQLiteStore, sql: str, index: str) -> None:
+    with lite._connection() as conn:
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert index in plan, plan
+    assert not re.search(r"SCAN (runs|schedules)(?! USING)", plan), plan  # no table scan
+
+
+def test_dead_nodes_include_a_killed_process_on_this_host(lite: SQLiteStore) -> None:
+    with worker("node", lite.url, "w1") as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        (node,) = lite.list_nodes()
+        assert node.pid == proc.pid
+        # Heartbeat fresh (registered at T0) and process alive: not dead.
+        assert lite.dead_nodes(at(1), 3600) == []
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert lite.dead_nodes(at(1), 3600) == ["w1"]
+    # A node of another host is only judged by its heartbeat.
+    lite.register_node(Node("far", "another-host", proc.pid, T0, T0))
+    assert lite.dead_nodes(at(1), 3600) == ["w1"]
+
+
+def test_wait_for_change_sees_another_process_commit(lite: SQLiteStore) -> None:
+    assert lite.wait_for_change(0.05) is False  # nothing yet
+    with worker("add", lite.url, "from-elsewhere") as proc:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        lite.wait_for_change(0)  # start watching from here
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        started = time.monotonic()
+        assert lite.wait_for_change(10) is True
+        assert time.monotonic() - started < 2
+        proc.wait(10)
+    assert lite.get_schedule("from-elsewhere") is not None
+
+
+def test_interrupt_wait_returns_promptly(lite: SQLiteStore) -> None:
+    threading.Timer(0.1, lite.interrupt_wait).start()
+    started = time.monotonic()
+    assert lite.wait_for_change(10) is False
+    assert time.monotonic() - started < 1
+
+
+def test_a_store_is_usable_from_many_threads_at_once(lite: SQLiteStore) -> None:
+    errors: list[BaseException] = []
+
+    def add(i: int) -> None:
+        try:
+            for j in range(50):
+                lite.add_schedule(make_schedule(f"s{i}-{j}"))
+                lite.get_schedule(f"s{i}-{j}")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert len(lite.list_schedules()) == 400
+
+
+def test_the_file_is_readable_by_plain_sqlite(lite: SQLiteStore) -> None:
+    lite.add_schedule(make_schedule("a"))
+    with sqlite3.connect(lite._path) as conn:
+        (version,) = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        (fire,) = conn.execute("SELECT next_fire_at FROM schedules").fetchone()
+    assert version == 1 and fire == int(T0.timestamp()) * 1_000_000
