@@ -163,6 +163,7 @@ def _item(item: str, field: Field, key: str, out: _Parsed) -> None:
         raise ScheduleError(f"empty item in {field.name} field")
     if "/" in upper:
         base, _, step_text = upper.partition("/")
+        step_text = item.partition("/")[2]
         if not _DIGITS.fullmatch(step_text):
             raise ScheduleError(
                 f"step {step_text!r} in {field.name} {item!r} must be a positive whole number"

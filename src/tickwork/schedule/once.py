@@ -15,6 +15,8 @@ def parse_once(text: str, zone: Zone, base: datetime | None) -> tuple[datetime, 
     """``(instant as aware UTC, relative)`` of a one-time expression. ``base`` is what
     ``now`` and ``in ...`` count from; None when the expression must be absolute."""
     low = " ".join(text.lower().split())
+    if low == "in":
+        raise ScheduleError("'in' needs an interval after it, e.g. 'in 10m'")
     if low == "now" or low.startswith("in "):
         if base is None:
             raise ScheduleError(f"{text.strip()!r} needs a base time")

@@ -22,7 +22,8 @@ from tickwork.schedule.zones import zone_for
 
 KINDS: Final = ("cron", "interval", "once", "manual")
 _ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INTERVAL_START: Final = re.compile(r"(every\b|-?p\d|-?pt\d|-?\d+\s*[a-z])")
+_INTERVAL_START: Final = re.compile(r"(every\b|-?pt?(\d|$)|-?\d+([.,]\d+)?\s*[a-z])")
+_CRON_CHARS: Final = re.compile(r"[0-9*?/,\-#a-z() ]+")
 _MAX_LENGTH: Final = 1000
 
 
@@ -92,13 +93,13 @@ def _parse(
         return datetime.now(UTC)  # the one clock read of the schedule layer
 
     if kind is None:
-        kind = _recognise(low)
+        kind = _recognise(low, text)
     if kind == "manual":
         if low != "manual":
             raise ScheduleError(f"a manual schedule is written 'manual', not {text!r}")
         return ManualSchedule(expr, timezone, tz, start, key)
     if kind == "once":
-        relative = low == "now" or low.startswith("in ")
+        relative = low in ("now", "in") or low.startswith("in ")
         at, _ = parse_once(text, zone, base() if relative else None)
         anchor = start if start is not None or not relative else base()
         return OnceSchedule(expr, timezone, tz, anchor, key, at)
@@ -109,23 +110,24 @@ def _parse(
     return CronSchedule(expr, timezone, tz, start, key, spec)
 
 
-def _recognise(low: str) -> str:
+def _recognise(low: str, text: str) -> str:
     """The kind an expression is written in (its own parser gives the errors)."""
     if low == "manual":
         return "manual"
-    if low == "now" or low.startswith("in ") or _ISO_DATE.match(low):
+    if low in ("now", "in") or low.startswith("in ") or _ISO_DATE.match(low):
         return "once"
     if low.startswith("@"):
         return "cron"
     if _INTERVAL_START.match(low):
         try:
-            parse_interval(low)
+            parse_interval(text)
         except ScheduleError:
             if len(low.split()) in (5, 6):
                 return "cron"  # e.g. '5 h * * *': a cron expression with a hashed hour
             raise
         return "interval"
-    if len(low.split()) in (5, 6) or re.fullmatch(r"[0-9*?/,\-#a-z() ]+", low):
+    fields = len(low.split())
+    if fields in (5, 6) or low.startswith("*") or (fields > 1 and _CRON_CHARS.fullmatch(low)):
         return "cron"
     raise ScheduleError(
         f"cannot read schedule {low!r}: expected a cron expression (5 or 6 fields), "

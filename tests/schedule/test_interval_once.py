@@ -1,0 +1,277 @@
+"""Intervals (exact and calendar units, clamping, DST), one-time schedules and manual."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tickwork.schedule import IntervalSchedule, OnceSchedule, ScheduleError, parse_schedule
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+US = timedelta(microseconds=1)
+
+
+def first(expr: str, tz: str, start: str, count: int) -> list[str]:
+    """The first ``count`` fires of an interval anchored at ``start``."""
+    s = parse_schedule(expr, tz, start_at=start)
+    assert s.start_at is not None
+    t: datetime | None = s.start_at - US
+    out = []
+    for _ in range(count):
+        assert t is not None
+        t = s.next_after(t)
+        assert t is not None
+        out.append(t.isoformat())
+    return out
+
+
+@pytest.mark.parametrize(
+    ("expr", "months", "days", "seconds"),
+    [
+        ("30s", 0, 0, 30),
+        ("5m", 0, 0, 300),
+        ("2h", 0, 0, 7200),
+        ("1d", 0, 1, 0),
+        ("1w", 0, 7, 0),
+        ("1mo", 1, 0, 0),
+        ("1y", 12, 0, 0),
+        ("1h30m", 0, 0, 5400),
+        ("1d12h", 0, 1, 43200),
+        ("2w3d", 0, 17, 0),
+        ("1mo1d", 1, 1, 0),
+        ("30 seconds", 0, 0, 30),
+        ("5 minutes", 0, 0, 300),
+        ("1 hour", 0, 0, 3600),
+        ("2 days", 0, 2, 0),
+        ("1 week", 0, 7, 0),
+        ("3 months", 3, 0, 0),
+        ("every 5 minutes", 0, 0, 300),
+        ("Every 5m", 0, 0, 300),
+        ("every hour", 0, 0, 3600),
+        ("every day", 0, 1, 0),
+        ("every month", 1, 0, 0),
+        ("1 hour and 30 minutes", 0, 0, 5400),
+        ("1 hour, 30 minutes", 0, 0, 5400),
+        ("1 hr 30 mins 15 secs", 0, 0, 5415),
+        ("PT15M", 0, 0, 900),
+        ("pt1h30m", 0, 0, 5400),
+        ("P1D", 0, 1, 0),
+        ("P1M", 1, 0, 0),
+        ("P1W", 0, 7, 0),
+        ("P1Y2M3DT4H5M6S", 14, 3, 4 * 3600 + 5 * 60 + 6),
+        ("every PT30S", 0, 0, 30),
+    ],
+)
+def test_interval_grammar(expr: str, months: int, days: int, seconds: int) -> None:
+    s = parse_schedule(expr, now=NOW)
+    assert isinstance(s, IntervalSchedule)
+    assert (s.step.months, s.step.days, s.step.seconds) == (months, days, seconds)
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("0s", "interval '0s' must be longer than zero"),
+        ("0 minutes", "must be longer than zero"),
+        ("PT0S", "must be longer than zero"),
+        ("every 0 days", "must be longer than zero"),
+        ("-5m", "interval '-5m' must be positive"),
+        ("every -1h", "must be positive"),
+        ("5 minuets", "unknown unit 'minuets' in interval '5 minuets'"),
+        ("3 fortnights", "unknown unit 'fortnights'"),
+        ("1.5h", "fractions are not supported"),
+        ("P1.5D", "'P1.5D' is not an ISO-8601 duration"),
+        ("P", "is not an ISO-8601 duration"),
+        ("PT", "is not an ISO-8601 duration"),
+        ("P1DT", "is not an ISO-8601 duration"),
+        ("1h1h", "gives hours twice"),
+        ("5m,", "ends with a separator"),
+        ("every", "'every' needs an interval after it"),
+        ("every 5", "cannot read '5'"),
+        ("99999999y", "too long"),
+        ("in", "'in' needs an interval after it"),
+        ("in 0s", "must be longer than zero"),
+        ("in 5 parsecs", "unknown unit 'parsecs'"),
+    ],
+)
+def test_interval_errors(expr: str, message: str) -> None:
+    with pytest.raises(ScheduleError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse_schedule(expr, now=NOW)
+
+
+class TestExactUnits:
+    def test_from_anchor(self) -> None:
+        assert first("PT15M", "UTC", "2024-01-01T00:00:07.25+00:00", 3) == [
+            "2024-01-01T00:00:07.250000+00:00",
+            "2024-01-01T00:15:07.250000+00:00",
+            "2024-01-01T00:30:07.250000+00:00",
+        ]
+
+    def test_start_at_is_inclusive_and_next_after_strict(self) -> None:
+        s = parse_schedule("5m", start_at="2024-01-01T00:00:00Z")
+        anchor = datetime(2024, 1, 1, tzinfo=UTC)
+        assert s.next_after(anchor - US) == anchor
+        assert s.next_after(anchor) == anchor + timedelta(minutes=5)
+        assert s.next_after(anchor - timedelta(days=300)) == anchor
+        assert s.next_after(anchor + timedelta(minutes=12)) == anchor + timedelta(minutes=15)
+
+    def test_hours_are_elapsed_time_across_dst(self) -> None:
+        # 2024-03-10T07:00Z: New York springs forward; 2 h later is 03:30 EDT, not 02:30.
+        assert first("2h", "America/New_York", "2024-03-10T00:30:00", 3) == [
+            "2024-03-10T00:30:00-05:00",
+            "2024-03-10T03:30:00-04:00",
+            "2024-03-10T05:30:00-04:00",
+        ]
+
+    def test_far_from_anchor_is_constant_time(self) -> None:
+        s = parse_schedule("7s", start_at="2000-01-01T00:00:00Z")
+        t = s.next_after(datetime(2999, 1, 1, tzinfo=UTC))
+        assert t is not None and 0 < (t - datetime(2999, 1, 1, tzinfo=UTC)).total_seconds() <= 7
+
+    def test_default_anchor_is_now(self) -> None:
+        s = parse_schedule("10m", now=NOW)
+        assert s.start_at == NOW
+        assert s.next_after(NOW - US) == NOW
+
+    def test_default_anchor_without_now_is_the_current_time(self) -> None:
+        before = datetime.now(UTC)
+        s = parse_schedule("10m")
+        assert s.start_at is not None and before <= s.start_at <= datetime.now(UTC)
+
+
+class TestCalendarUnits:
+    def test_month_clamps_without_drift(self) -> None:
+        assert first("1mo", "UTC", "2024-01-31T10:00:00Z", 5) == [
+            "2024-01-31T10:00:00+00:00",
+            "2024-02-29T10:00:00+00:00",
+            "2024-03-31T10:00:00+00:00",
+            "2024-04-30T10:00:00+00:00",
+            "2024-05-31T10:00:00+00:00",
+        ]
+        assert first("1mo", "UTC", "2023-01-31T10:00:00Z", 3)[1] == "2023-02-28T10:00:00+00:00"
+
+    def test_leap_day_yearly(self) -> None:
+        assert first("1y", "UTC", "2024-02-29T00:00:00Z", 5) == [
+            "2024-02-29T00:00:00+00:00",
+            "2025-02-28T00:00:00+00:00",
+            "2026-02-28T00:00:00+00:00",
+            "2027-02-28T00:00:00+00:00",
+            "2028-02-29T00:00:00+00:00",
+        ]
+
+    def test_next_after_far_from_anchor(self) -> None:
+        s = parse_schedule("1mo", "UTC", start_at="2024-01-31T10:00:00Z")
+        t = s.next_after(datetime(2030, 2, 15, tzinfo=UTC))
+        assert t is not None and t.isoformat() == "2030-02-28T10:00:00+00:00"
+        t = s.next_after(datetime(2030, 2, 28, 10, tzinfo=UTC))
+        assert t is not None and t.isoformat() == "2030-03-31T10:00:00+00:00"
+
+    def test_days_keep_the_wall_time_across_dst(self) -> None:
+        # Gap 2024-03-10T07:00Z (02:00 EST -> 03:00 EDT): 02:30 fires at 03:00 EDT.
+        assert first("1d", "America/New_York", "2024-03-09T02:30:00", 3) == [
+            "2024-03-09T02:30:00-05:00",
+            "2024-03-10T03:00:00-04:00",
+            "2024-03-11T02:30:00-04:00",
+        ]
+        # Overlap 2024-11-03T06:00Z (02:00 EDT -> 01:00 EST): 01:30 fires once, first.
+        assert first("1d", "America/New_York", "2024-11-02T01:30:00", 3) == [
+            "2024-11-02T01:30:00-04:00",
+            "2024-11-03T01:30:00-04:00",
+            "2024-11-04T01:30:00-05:00",
+        ]
+        assert first("every week", "Europe/Paris", "2024-03-25T09:00:00", 2) == [
+            "2024-03-25T09:00:00+01:00",
+            "2024-04-01T09:00:00+02:00",
+        ]
+
+    def test_anchor_in_second_pass_of_overlap_fires_at_itself(self) -> None:
+        anchor = datetime(2024, 11, 3, 6, 30, tzinfo=UTC)  # 01:30 EST, the second 01:30
+        s = parse_schedule("1d", "America/New_York", start_at=anchor)
+        t = s.next_after(anchor - US)
+        # PEP 495: '==' across zones is always False for an ambiguous time: compare in UTC.
+        assert t is not None and t.fold == 1 and t.astimezone(UTC) == anchor
+        t = s.next_after(anchor)
+        assert t is not None and t.isoformat() == "2024-11-04T01:30:00-05:00"
+
+    def test_mixed_calendar_then_exact(self) -> None:
+        assert first("1d12h", "UTC", "2024-01-01T00:00:00Z", 3) == [
+            "2024-01-01T00:00:00+00:00",
+            "2024-01-02T12:00:00+00:00",
+            "2024-01-04T00:00:00+00:00",
+        ]
+
+    def test_results_strictly_increase_and_match_k_steps(self) -> None:
+        s = parse_schedule("1mo", "Australia/Lord_Howe", start_at="2024-01-31T02:15:00")
+        t = s.next_after(datetime(2024, 1, 1, tzinfo=UTC))
+        assert isinstance(s, IntervalSchedule)
+        for k in range(1, 400):
+            assert t is not None
+            n = s.next_after(t)
+            assert n is not None and n > t
+            assert n == s.fire(k)
+            t = n
+
+    def test_past_year_9999_is_none(self) -> None:
+        s = parse_schedule("1y", start_at="9998-06-01T00:00:00Z")
+        assert s.next_after(datetime(9999, 7, 1, tzinfo=UTC)) is None
+
+
+class TestOnce:
+    @pytest.mark.parametrize(
+        ("expr", "tz", "instant"),
+        [
+            ("2026-12-25T09:00:00", "Europe/Paris", "2026-12-25T08:00:00+00:00"),
+            ("2026-12-25 09:00", "Europe/Paris", "2026-12-25T08:00:00+00:00"),
+            ("2026-12-25T09:00:00Z", "Europe/Paris", "2026-12-25T09:00:00+00:00"),
+            ("2026-12-25T09:00:00+05:30", "UTC", "2026-12-25T03:30:00+00:00"),
+            ("2026-12-25", "UTC", "2026-12-25T00:00:00+00:00"),
+            # Gap 2024-03-10T07:00Z: 02:30 moves to the first instant after it.
+            ("2024-03-10T02:30:00", "America/New_York", "2024-03-10T07:00:00+00:00"),
+            # Overlap 2024-11-03T06:00Z: 01:30 is its first occurrence (EDT).
+            ("2024-11-03T01:30:00", "America/New_York", "2024-11-03T05:30:00+00:00"),
+        ],
+    )
+    def test_instants(self, expr: str, tz: str, instant: str) -> None:
+        s = parse_schedule(expr, tz)
+        assert isinstance(s, OnceSchedule)
+        expected = datetime.fromisoformat(instant)
+        assert s.at == expected
+        t = s.next_after(expected - US)
+        assert t is not None and t.astimezone(UTC) == expected and str(t.tzinfo) == tz
+        assert s.next_after(expected) is None
+
+    def test_now_and_in(self) -> None:
+        s = parse_schedule("now", now=NOW)
+        assert s.next_after(NOW - US) == NOW
+        s = parse_schedule("in 10m", now=NOW)
+        assert s.next_after(NOW) == NOW + timedelta(minutes=10)
+        s = parse_schedule("in 1 day", "America/New_York", now=datetime(2024, 3, 9, 12, tzinfo=UTC))
+        assert s.next_after(NOW - timedelta(days=365)) == datetime(2024, 3, 10, 11, tzinfo=UTC)
+
+    def test_in_is_relative_to_start_at(self) -> None:
+        s = parse_schedule("in 10m", start_at="2030-01-01T00:00:00Z", now=NOW)
+        assert s.next_after(NOW) == datetime(2030, 1, 1, 0, 10, tzinfo=UTC)
+
+    def test_start_at_after_the_instant_means_never(self) -> None:
+        s = parse_schedule("2026-01-01T00:00Z", start_at="2026-06-01T00:00Z")
+        assert s.next_after(NOW) is None
+
+    def test_errors(self) -> None:
+        with pytest.raises(ScheduleError, match="not a valid ISO-8601"):
+            parse_schedule("2026-13-01T00:00")
+        with pytest.raises(ScheduleError, match="not a valid ISO-8601"):
+            parse_schedule("2026-12-25T25:00")
+
+    def test_describe(self) -> None:
+        assert (
+            parse_schedule("2026-12-25T09:00", "Europe/Paris").describe()
+            == "Once at 2026-12-25 09:00 (Europe/Paris)"
+        )
+
+
+def test_manual_never_fires() -> None:
+    s = parse_schedule("manual")
+    assert s.kind == "manual"
+    assert s.next_after(NOW) is None
+    assert "manual" in s.describe().lower()
