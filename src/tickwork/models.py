@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 JSON = Any
 """A value that ``json.dumps`` accepts: dict, list, str, int, float, bool or None."""
@@ -73,7 +73,14 @@ class RetryPolicy:
     jitter: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Spelled out: dataclasses.asdict is slow and this runs once per stored run.
+        return {
+            "max_attempts": self.max_attempts,
+            "delay": self.delay,
+            "backoff": self.backoff,
+            "max_delay": self.max_delay,
+            "jitter": self.jitter,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +125,7 @@ class Schedule:
     paused_at: datetime | None = None
 
     def replace(self, **changes: Any) -> Schedule:
-        return dataclasses.replace(self, **changes)
+        return _fast_replace(self, changes)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: datetimes as ISO-8601 with offset."""
@@ -206,7 +213,7 @@ class Run:
         return self.status in FINAL_RUN_STATUSES
 
     def replace(self, **changes: Any) -> Run:
-        return dataclasses.replace(self, **changes)
+        return _fast_replace(self, changes)
 
     def to_dict(self) -> dict[str, Any]:
         d = _json_dict(dataclasses.asdict(self))
@@ -247,6 +254,23 @@ class QueueMessage:
 
     def to_dict(self) -> dict[str, Any]:
         return _json_dict(dataclasses.asdict(self))
+
+
+_R = TypeVar("_R", "Schedule", "Run")
+
+
+def _fast_replace(record: _R, changes: dict[str, Any]) -> _R:
+    """``dataclasses.replace`` without its per-call introspection (it is on hot paths:
+    every fire and every claim), for records whose fields have no ``__post_init__``."""
+    cls = type(record)
+    unknown = changes.keys() - cls.__dataclass_fields__.keys()
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {', '.join(sorted(unknown))}")
+    new = object.__new__(cls)
+    setter = object.__setattr__
+    for name in cls.__dataclass_fields__:
+        setter(new, name, changes[name] if name in changes else getattr(record, name))
+    return new
 
 
 def _json_dict(value: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -12,21 +13,10 @@ def new_id() -> str:
     """A 26-character, time-ordered, random id (ULID-like: 48-bit ms time + 80 random bits).
 
     Time order keeps index inserts local; the random part makes collisions between
-    nodes negligible without coordination.
+    nodes negligible without coordination. Base32 "extended hex" keeps the sort order.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
-    return _encode(value)
-
-
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
-
-
-def _encode(value: int) -> str:
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10)
+    return base64.b32hexencode(raw).decode("ascii")[:26].lower()
 
 
 def node_id() -> str:
