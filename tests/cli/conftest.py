@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TASKS_MODULE = "tests.cli.cli_tasks"
 
 
-def _env() -> dict[str, str]:
+def cli_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("COLUMNS", None)
@@ -42,7 +42,7 @@ class Cli:
         proc = subprocess.run(
             [sys.executable, "-m", "tickwork.cli", "--db", self.db_url, *args],
             cwd=ROOT,
-            env=_env(),
+            env=cli_env(),
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -87,7 +87,7 @@ class Worker:
                 *extra,
             ],
             cwd=ROOT,
-            env=_env(),
+            env=cli_env(),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -6,8 +6,8 @@ import typer
 
 from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
-from tickwork.cli.output import mask_url
 from tickwork.engine.scheduler import Scheduler
+from tickwork.store.url import mask_password
 
 db_app = typer.Typer(
     name="db",
@@ -30,12 +30,12 @@ def upgrade(ctx: typer.Context) -> None:
 
     applied = with_client(ctx, action)
     if out.json:
-        out.emit_json({"db": mask_url(g.db), "applied": applied})
+        out.emit_json({"db": mask_password(g.db), "applied": applied})
         return
     if applied:
-        out.line(f"applied migration(s) {', '.join(map(str, applied))} to {mask_url(g.db)}")
+        out.line(f"applied migration(s) {', '.join(map(str, applied))} to {mask_password(g.db)}")
     else:
-        out.line(f"{mask_url(g.db)} is up to date")
+        out.line(f"{mask_password(g.db)} is up to date")
 
 
 @app.command(

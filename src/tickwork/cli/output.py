@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import typer
@@ -137,16 +136,3 @@ def short(text: str | None, limit: int = 60) -> str:
         return ""
     first = text.strip().splitlines()[0] if text.strip() else ""
     return first if len(first) <= limit else first[: limit - 1] + "…"
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``: safe to print."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))

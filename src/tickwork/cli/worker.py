@@ -21,10 +21,11 @@ import typer
 
 from tickwork.cli.client import globals_of
 from tickwork.cli.main import app
-from tickwork.cli.output import Output, mask_url
+from tickwork.cli.output import Output
 from tickwork.engine.registry import REGISTRY
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import TickworkError
+from tickwork.store.url import mask_password
 
 log = logging.getLogger("tickwork.worker")
 
@@ -164,4 +165,4 @@ def worker(
         )
         asyncio.run(_serve(scheduler, out, shutdown_grace))
     except TickworkError as exc:
-        out.fail(f"{exc} (database {mask_url(g.db)})")
+        out.fail(f"{exc} (database {mask_password(g.db)})")

@@ -1,0 +1,83 @@
+"""``tickwork next [--count N] [--schedule ID]``: upcoming fires of stored schedules.
+
+``next EXPR`` (an expression not stored) lives in ``expression_commands``; without an
+expression it calls ``next_for_stored_schedules``. With ``--schedule`` it lists that
+schedule's next ``count`` fire times; without, the next ``count`` fires over every
+active schedule, merged in time order (each schedule may appear several times).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+
+from tickwork.cli.client import globals_of, with_client
+from tickwork.cli.output import relative, when
+from tickwork.engine.scheduler import Scheduler
+from tickwork.models import Schedule
+
+MAX_COUNT = 1000
+
+Fire = tuple[Schedule, datetime]
+
+
+async def upcoming_fires(scheduler: Scheduler, schedule_id: str | None, count: int) -> list[Fire]:
+    """The next ``count`` fires of one schedule, or of all active ones merged."""
+    if schedule_id is not None:
+        schedule = await scheduler.get_schedule(schedule_id)
+        return [(schedule, t) for t in await scheduler.next_fire_times(schedule_id, count)]
+    active = [
+        s for s in await scheduler.list_schedules(status="active") if s.next_fire_at is not None
+    ]
+    active.sort(key=lambda s: (s.next_fire_at, s.id))
+    fires: list[Fire] = []
+    for schedule in active:
+        assert schedule.next_fire_at is not None
+        # Schedules come in order of their next fire: once one starts after the
+        # count-th fire found so far, no later one can contribute.
+        if len(fires) >= count and schedule.next_fire_at > fires[-1][1]:
+            break
+        times = await scheduler.next_fire_times(schedule.id, count)
+        fires.extend((schedule, t) for t in times)
+        fires.sort(key=lambda fire: (fire[1], fire[0].id))
+        del fires[count:]
+    return fires
+
+
+def next_for_stored_schedules(ctx: typer.Context, schedule_id: str | None, count: int) -> None:
+    """Print the next fire times of stored active schedules (``next`` without EXPR)."""
+    out = globals_of(ctx).out
+    if count < 1 or count > MAX_COUNT:
+        out.fail(f"--count must be between 1 and {MAX_COUNT}, not {count}")
+
+    async def action(scheduler: Scheduler) -> list[Fire]:
+        return await upcoming_fires(scheduler, schedule_id, count)
+
+    fires = with_client(ctx, action)
+    if out.json:
+        out.emit_json(
+            [
+                {
+                    "schedule_id": s.id,
+                    "name": s.name,
+                    "task": s.task,
+                    "schedule": s.schedule,
+                    "timezone": s.timezone,
+                    "fire_at": t.isoformat(),
+                }
+                for s, t in fires
+            ]
+        )
+        return
+    if not fires:
+        if schedule_id is not None:
+            out.line(f"schedule {schedule_id} has no upcoming fire (paused, finished or manual)")
+        else:
+            out.line("no upcoming fire: no active schedule")
+        return
+    now = datetime.now(UTC)
+    out.table(
+        ["fire at", "in", "schedule", "task", "expression"],
+        [[when(t, s.timezone), relative(t, now), s.id, s.task, s.schedule] for s, t in fires],
+    )

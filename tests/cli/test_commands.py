@@ -1,0 +1,133 @@
+"""Commands that need no running node: db upgrade, cleanup, status, the database default,
+interactive delete, times given with and without a zone."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from tests.cli.conftest import ROOT, Cli, Worker, cli_env
+
+
+def test_db_upgrade_and_cleanup_on_a_new_database(cli: Cli) -> None:
+    assert "up to date" in cli("db", "upgrade").stdout
+    upgraded = cli.json("db", "upgrade")
+    assert upgraded["applied"] == []
+    assert cli.json("cleanup", "--older-than-days", "0") == {"deleted": 0, "older_than_days": 0}
+    assert "deleted 0 run(s)" in cli("cleanup").stdout
+
+
+def test_status_without_nodes(cli: Cli) -> None:
+    assert "no node is running" in cli("status").stdout
+    status = cli.json("status")
+    assert status["nodes"] == [] and status["running"] == 0 and status["backlog"] == 0
+    assert cli("list").stdout.strip() == "no schedules"
+    assert cli.json("list") == []
+    assert cli.json("history") == []
+    assert "no runs yet" in cli("stats").stdout
+
+
+def test_db_defaults_to_tickwork_db_env(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'from-env.db'}"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tickwork.cli", "--json", "list"],
+        cwd=ROOT,
+        env=cli_env() | {"TICKWORK_DB": url},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    assert (tmp_path / "from-env.db").exists()
+
+
+def test_bad_database_url(tmp_path: Path) -> None:
+    message = Cli("mysql://nope/db").error("list")
+    assert "invalid database URL" in message and "mysql" in message
+
+
+def test_start_and_end_naive_times_are_in_the_schedule_zone(wcli: Cli) -> None:
+    created = wcli.json(
+        "create",
+        "--task", "cli:echo",
+        "--schedule", "0 9 * * *",
+        "--tz", "America/New_York",
+        "--start-at", "2031-03-01 00:00",
+        "--end-at", "2031-03-31T23:59:59Z",
+        "--id", "march-2031",
+    )  # fmt: skip
+    start = datetime.fromisoformat(created["start_at"])
+    assert start.utcoffset() is not None
+    assert start.isoformat().startswith("2031-03-01T05:00:00")  # midnight EST in UTC
+    nxt = datetime.fromisoformat(created["next_fire_at"])
+    assert nxt.isoformat().startswith("2031-03-01T14:00:00")  # 09:00 EST
+    shown = wcli("show", "--id", "march-2031").stdout
+    assert "2031-03-01 09:00:00-05:00" in shown
+    assert "At 09:00" in shown or "09:00" in shown
+
+
+def test_delete_asks_on_a_terminal(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "ask-me")
+    answer_no = _with_terminal(wcli, ["delete", "--id", "ask-me"], "n\n")
+    assert answer_no[0] == 1 and "Delete schedule ask-me" in answer_no[1]
+    assert wcli.json("show", "--id", "ask-me")["id"] == "ask-me"
+    answer_yes = _with_terminal(wcli, ["delete", "--id", "ask-me"], "y\n")
+    assert answer_yes[0] == 0, answer_yes[1]
+    assert "deleted schedule ask-me" in answer_yes[1]
+    wcli.error("show", "--id", "ask-me")
+
+
+def test_worker_banner_names_node_db_and_tasks(worker: Worker) -> None:
+    banner = next(
+        line for line in worker.output().splitlines() if line.startswith("tickwork worker:")
+    )
+    assert "node " in banner and "sqlite:///" in banner
+    assert "cli:echo, cli:fail, cli:sleep" in banner
+
+
+def _with_terminal(cli: Cli, args: list[str], typed: str) -> tuple[int, str]:
+    """Run the CLI with a pseudo-terminal as stdin/stdout; type ``typed`` when asked."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwork.cli", "--db", cli.db_url, *args],
+        cwd=ROOT,
+        env=cli_env(),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    output = b""
+    typed_yet = False
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if not typed_yet and b"?" in output:
+                    os.write(master, typed.encode())
+                    typed_yet = True
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(10)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return code, output.decode(errors="replace")
