@@ -103,6 +103,6 @@ def stats(
             ],
             title="tasks",
         )
-    runs = figures.get("runs", {})
+    runs = {k: v for k, v in figures.get("runs", {}).items() if k != "backlog" and v}
     if runs:
         out.line("runs by status: " + ", ".join(f"{k} {v}" for k, v in sorted(runs.items())))
