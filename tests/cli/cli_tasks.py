@@ -23,3 +23,10 @@ def fail(ctx: RunContext) -> None:
 async def sleep(ctx: RunContext, *, seconds: float = 2.0) -> str:
     await asyncio.sleep(seconds)
     return f"slept {seconds:g} s"
+
+
+@task("cli:short_timeout", timeout=1)
+async def short_timeout(ctx: RunContext, *, seconds: float = 3.0) -> str:
+    """Its own timeout (1 s) is shorter than its sleep: every run should time out."""
+    await asyncio.sleep(seconds)
+    return "should have timed out"

@@ -90,7 +90,7 @@ def test_worker_banner_names_node_db_and_tasks(worker: Worker) -> None:
         line for line in worker.output().splitlines() if line.startswith("tickwork worker:")
     )
     assert "node " in banner and "sqlite:///" in banner
-    assert "cli:echo, cli:fail, cli:sleep" in banner
+    assert "4 task(s): cli:echo, cli:fail, cli:short_timeout, cli:sleep" in banner
 
 
 def _with_terminal(cli: Cli, args: list[str], typed: str) -> tuple[int, str]:

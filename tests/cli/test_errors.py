@@ -105,3 +105,7 @@ def test_worker_with_a_missing_module(cli: Cli) -> None:
 def test_usage_errors_exit_2(cli: Cli) -> None:
     proc = cli("create", "--schedule", "5m", expect=2)
     assert "--task" in proc.stderr
+
+
+def test_worker_with_a_bad_log_level(cli: Cli) -> None:
+    assert "--log-level 'loud'" in cli.error("worker", "--log-level", "loud")

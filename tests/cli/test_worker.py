@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from tests.cli.conftest import Cli, Worker, wait_for
@@ -32,3 +33,21 @@ def test_sigterm_during_a_run_lets_it_finish(cli: Cli, tmp_path: Path) -> None:
     assert "Traceback" not in out
     # The node deregistered: no live node is left.
     assert cli.json("status")["nodes"] == []
+
+
+def test_sigint_on_an_idle_worker_exits_0(cli: Cli, tmp_path: Path) -> None:
+    worker = Worker(cli.db_url, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+        assert cli.json("status")["nodes"][0]["tasks"] == [
+            "cli:echo",
+            "cli:fail",
+            "cli:short_timeout",
+            "cli:sleep",
+        ]
+        worker.proc.send_signal(signal.SIGINT)
+        code = worker.proc.wait(20)
+    finally:
+        worker.kill()
+    assert code == 0, worker.output()
+    assert "SIGINT: stopping" in worker.output()
