@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from random import Random
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ from tests.schedule.strategies import (
     instants_near_transitions,
     transitions,
 )
-from tickwork.schedule import CronSchedule, IntervalSchedule, parse_schedule
+from tickwork.schedule import CronSchedule, IntervalSchedule, ScheduleError, parse_schedule
 
 
 def utc(dt: datetime) -> datetime:
@@ -70,7 +71,10 @@ def test_results_increase_exist_and_are_stable(data: st.DataObject) -> None:
     after = data.draw(instants_near_transitions(zone), label="after")
     seed = data.draw(st.integers(0, 2**32), label="seed")
     r = Random(seed)
-    s = parse_schedule(expr, zone)
+    try:
+        s = parse_schedule(expr, zone)
+    except ScheduleError:  # can never fire (e.g. '*/10' days that are a 4th Wednesday)
+        return
     assert isinstance(s, CronSchedule)
     t = after
     for _ in range(8):
@@ -117,7 +121,7 @@ def test_intervals_step_from_the_anchor(expr: str, zone: str, anchor: datetime, 
     assert isinstance(s, IntervalSchedule)
     tz = ZoneInfo(zone)
     fires = [s.fire(k) for k in range(k0, k0 + 6)]
-    for a, b in zip(fires, fires[1:], strict=False):
+    for a, b in itertools.pairwise(fires):
         assert a is not None and b is not None and utc(a) < utc(b)
     for k, f in enumerate(fires, start=k0):
         assert f is not None
