@@ -51,12 +51,26 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
-from tickwork.models import Node
+from tickwork.models import AttemptOutcome, Node, Run, Schedule
 from tickwork.store.base import Heartbeat
-from tickwork.store.sql import RUN_COLUMNS, SqlStore, Tx, load_migrations, utc
+from tickwork.store.sql import (
+    ATTEMPT_COLUMNS,
+    RUN_COLUMNS,
+    SCHEDULE_COLUMNS,
+    SqlStore,
+    Tx,
+    _aware,
+    _utc_logs,
+    _utc_schedule,
+    dumps,
+    load_migrations,
+    utc,
+)
 from tickwork.store.url import PostgresURL
 
 CHANNEL = "tickwork"
+#: A pooled connection idle longer than this (seconds) is checked before use.
+IDLE_CHECK = 0.5
 #: How long ``wait_for_change`` blocks on the socket before looking at ``interrupt_wait``.
 WAIT_SLICE = 0.1
 
@@ -88,6 +102,59 @@ _UNNEST_INSERT = (
 )
 
 
+_ADD_SCHEDULE = (
+    f"WITH ins AS (INSERT INTO schedules ({', '.join(SCHEDULE_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in SCHEDULE_COLUMNS)}) RETURNING id)"
+    f" SELECT pg_notify('{CHANNEL}', ?) FROM ins"
+)
+
+# Python's isoformat() of a UTC instant, in SQL: the queue payload is the same on
+# both dialects ("2026-01-01T00:00:00+00:00", microseconds only when not zero).
+_ISO = (
+    "to_char(r.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " || CASE WHEN date_part('microseconds', r.scheduled_for)::bigint % 1000000 = 0"
+    " THEN '' ELSE to_char(r.scheduled_for AT TIME ZONE 'UTC', '.US') END || '+00:00'"
+)
+
+#: ``finish_attempt`` in one statement: the guarded run update, its attempt, its logs,
+#: its queue message and the wake-up for a retry commit together or not at all.
+_FINISH = (
+    "WITH r AS ("
+    " UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
+    " result = ?::jsonb, error = ?, traceback = ?, lease_until = NULL"
+    " WHERE id = ? AND status = 'running' AND node = ? AND attempt = ?"
+    f" RETURNING {', '.join(RUN_COLUMNS)}"
+    "), a AS ("
+    " UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?"
+    " FROM r WHERE attempts.run_id = r.id AND attempts.number = r.attempt"
+    f" RETURNING {', '.join(f'attempts.{c}' for c in ATTEMPT_COLUMNS)}"
+    "), l AS ("
+    " INSERT INTO run_logs (run_id, attempt, at, level, logger, message)"
+    " SELECT r.id, x.attempt, x.at, x.level, x.logger, x.message FROM r,"
+    " unnest(?::integer[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])"
+    " AS x(attempt, at, level, logger, message)"
+    "), q AS ("
+    " INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload, created_at)"
+    " SELECT CASE WHEN r.status = 'succeeded' THEN s.result_queue ELSE s.error_queue END,"
+    "  r.id, r.schedule_id,"
+    "  CASE WHEN r.status = 'succeeded' THEN 'result' ELSE 'error' END,"
+    "  jsonb_build_object('run_id', r.id, 'schedule_id', r.schedule_id, 'task', r.task,"
+    f"   'scheduled_for', {_ISO}, 'status', r.status, 'attempt', r.attempt,"
+    "   'result', CASE WHEN r.status = 'succeeded' THEN ?::jsonb END)"
+    "  || CASE WHEN r.status = 'succeeded' THEN '{}'::jsonb"
+    "   ELSE jsonb_build_object('error', r.error) END,"
+    "  ?"
+    " FROM r JOIN schedules s ON s.id = r.schedule_id"
+    " WHERE (r.status = 'succeeded' AND s.result_queue IS NOT NULL)"
+    "  OR (r.status IN ('failed', 'timed_out') AND s.error_queue IS NOT NULL)"
+    "), n AS ("
+    f" SELECT pg_notify('{CHANNEL}', ?) FROM r WHERE r.status = 'retrying'"
+    ")"
+    f" SELECT r.*, a.* FROM r LEFT JOIN a ON TRUE"
+    " WHERE (SELECT COUNT(*) FROM n) >= 0"
+)
+
+
 def lock_key(kind: str, name: str) -> int:
     """A stable signed 64-bit advisory lock key for (kind, name)."""
     digest = hashlib.blake2b(f"tickwork:{kind}:{name}".encode(), digest_size=8).digest()
@@ -114,9 +181,11 @@ class _PgTx:
         cur.execute(_pg(sql), params)
         return cur.fetchall() if cur.description is not None else []
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._cur.executemany(_pg(sql), rows)
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        self._cur.executemany(_pg(sql), rows)
+        return -1
 
     def script(self, sql: str) -> None:
         """Several statements, no parameters (migrations)."""
@@ -149,6 +218,7 @@ class PostgresStore(SqlStore):
         self._interrupt = threading.Event()
         self._node_conns: dict[str, psycopg.Connection[Any]] = {}
         self._node_lock = threading.Lock()
+        self._last_used: dict[int, float] = {}
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -184,12 +254,65 @@ class PostgresStore(SqlStore):
         return self._pool
 
     @contextmanager
-    def _write(self) -> Iterator[Tx]:
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection (autocommit), with errors translated.
+
+        A connection idle for a while is checked before it is lent (one round trip),
+        so connections dropped while idle (a server restart, ``pg_terminate_backend``)
+        are replaced without the caller noticing. Busy connections are not checked:
+        if one breaks, this call fails with ``StoreUnavailableError``, the pool drops
+        it and checks the idle ones, and the next call works.
+        """
         pool = self._pool_or_fail()
-        with self._translate(), pool.connection() as conn, conn.transaction():
+        try:
+            with self._translate():
+                conn = self._healthy(pool)
+                try:
+                    with conn:
+                        yield conn
+                finally:
+                    self._last_used[id(conn)] = time.monotonic()
+                    pool.putconn(conn)
+        except StoreUnavailableError:
+            with suppress(Exception):
+                pool.check()
+            raise
+
+    def _healthy(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> psycopg.Connection[Any]:
+        for _ in range(self._settings.pool_max + 1):
+            conn = pool.getconn()
+            if time.monotonic() - self._last_used.get(id(conn), 0.0) < IDLE_CHECK:
+                return conn
+            try:
+                ConnectionPool.check_connection(conn)
+                return conn
+            except psycopg.Error:
+                conn.close()
+                pool.putconn(conn)  # the pool discards it and opens a new one
+        return pool.getconn()
+
+    @contextmanager
+    def _write(self) -> Iterator[Tx]:
+        with self._connection() as conn, conn.transaction():
             yield _PgTx(conn)
 
-    _read = _write
+    @contextmanager
+    def _read(self, snapshot: bool = False) -> Iterator[Tx]:
+        with self._connection() as conn:
+            if not snapshot:  # each statement on its own: no BEGIN/COMMIT round trips
+                yield _PgTx(conn)
+                return
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield _PgTx(conn)
+            finally:
+                conn.execute("COMMIT")
+
+    @contextmanager
+    def _statement(self) -> Iterator[Tx]:
+        """One statement in autocommit: atomic by itself, one round trip."""
+        with self._connection() as conn:
+            yield _PgTx(conn)
 
     # -- dialect ---------------------------------------------------------------------
 
@@ -231,6 +354,17 @@ class PostgresStore(SqlStore):
         columns = [list(col) for col in zip(*rows, strict=True)]
         return {r[0] for r in tx.execute(_UNNEST_INSERT, columns)}
 
+    def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
+        if updates:
+            columns = [list(col) for col in zip(*updates, strict=True)]
+            tx.execute(
+                "UPDATE schedules s SET next_fire_at = u.n, last_fire_at = u.l,"
+                " execution_count = u.c, status = u.st FROM unnest(?::timestamptz[],"
+                " ?::timestamptz[], ?::integer[], ?::text[], ?::text[]) AS u(n, l, c, st, id)"
+                " WHERE s.id = u.id",
+                columns,
+            )
+
     def _duration_percentiles(
         self, tx: Tx, where: str, params: Sequence[Any]
     ) -> dict[str, tuple[float | None, float | None]]:
@@ -244,6 +378,70 @@ class PostgresStore(SqlStore):
             params,
         )
         return {task: (p50, p95) for task, p50, p95 in rows}
+
+    # -- hot paths in one statement ---------------------------------------------------
+    # The SQL core's versions take several statements inside BEGIN/COMMIT: free on
+    # SQLite, a round trip each here. These do the same in one autocommit statement.
+
+    def add_schedule(self, schedule: Schedule) -> Schedule:
+        row = self._schedule_row(schedule)
+        try:
+            with self._statement() as tx:
+                tx.execute(_ADD_SCHEDULE, (*row, self._token))
+        except ConflictError:
+            raise ConflictError(f"schedule {schedule.id!r} already exists") from None
+        return _utc_schedule(schedule)
+
+    def finish_attempt(
+        self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
+    ) -> Run | None:
+        now = _aware(now)
+        retrying = outcome.retry_at is not None
+        result = None if outcome.result is None else dumps(outcome.result, "result")
+        logs = outcome.logs
+        with self._statement() as tx:
+            rows = tx.execute(
+                _FINISH,
+                (
+                    # r: the run, guarded by (status, node, attempt)
+                    "retrying" if retrying else outcome.status,
+                    utc(outcome.retry_at),
+                    None if retrying else now,
+                    None if retrying else result,
+                    outcome.error,
+                    outcome.traceback,
+                    run_id,
+                    node_id,
+                    attempt,
+                    # a: its attempt
+                    outcome.status,
+                    now,
+                    outcome.error,
+                    outcome.traceback,
+                    # l: its logs
+                    [log.attempt for log in logs],
+                    [_aware(log.at) for log in logs],
+                    [log.level for log in logs],
+                    [log.logger for log in logs],
+                    [log.message for log in logs],
+                    # q: its queue message
+                    None if retrying else result,
+                    now,
+                    # n: wake other nodes for the retry
+                    self._token,
+                ),
+            )
+        if not rows:
+            return None
+        row = rows[0]
+        run_row, attempt_row = row[: len(RUN_COLUMNS)], row[len(RUN_COLUMNS) :]
+        run = self._run(run_row)
+        if attempt > 1:
+            with self._read() as tx:
+                attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
+        else:
+            attempts = (self._attempt(attempt_row),)
+        return run.replace(attempts=attempts, logs=_utc_logs(logs))
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -260,7 +458,6 @@ class PostgresStore(SqlStore):
             max_size=self._settings.pool_max,
             kwargs={"autocommit": True},
             configure=_configure,
-            check=ConnectionPool.check_connection,
             timeout=self._settings.pool_timeout,
             open=False,
             name="tickwork",
@@ -297,8 +494,7 @@ class PostgresStore(SqlStore):
     def upgrade(self) -> list[int]:
         migrations = load_migrations("postgres")
         applied: list[int] = []
-        pool = self._pool_or_fail()
-        with self._translate(), pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             tx = _PgTx(conn)
             # One migrator at a time, across every process starting now.
             tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_KEY,))
@@ -395,9 +591,8 @@ class PostgresStore(SqlStore):
     # -- change notification ---------------------------------------------------------
 
     def notify_change(self) -> None:
-        pool = self._pool_or_fail()
-        with self._translate(), pool.connection() as conn:
-            conn.execute(f"SELECT pg_notify('{CHANNEL}', %s)", (self._token,))
+        with self._statement() as tx:
+            tx.execute(f"SELECT pg_notify('{CHANNEL}', ?)", (self._token,))
 
     def wait_for_change(self, timeout: float) -> bool:
         """Wait on ``LISTEN tickwork`` for another store's notification.

@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from importlib import resources
 from typing import Any, Final, Protocol
 
@@ -47,7 +48,9 @@ class Tx(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run a statement once per row; the number of rows changed (-1 if unknown)."""
+        ...
 
 
 SCHEDULE_COLUMNS: Final = (
@@ -154,16 +157,44 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO: Final = timedelta(microseconds=1)
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_decode: Final = json.JSONDecoder().decode
+
+
 def dumps(value: Any, what: str = "value") -> str:
     """JSON text of a value; ``ValidationError`` when it is not JSON."""
+    if not value and isinstance(value, dict):
+        return "{}"
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} is not JSON: {exc}", field=what) from None
 
 
 def loads(text: Any) -> Any:
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    if text == "{}":
+        return {}
+    return _decode(text)
+
+
+@lru_cache(maxsize=256)
+def retry_json(policy: RetryPolicy) -> str:
+    return dumps(policy.to_dict(), "retry")
+
+
+@lru_cache(maxsize=256)
+def retry_policy(text: str) -> RetryPolicy:
+    value = _decode(text)
+    if not isinstance(value, dict):
+        return RetryPolicy()
+    return RetryPolicy(**{k: v for k, v in value.items() if k in RetryPolicy.__dataclass_fields__})
+
+
+@lru_cache(maxsize=1024)
+def _tags(text: str) -> tuple[str, ...]:
+    return tuple(_decode(text))
 
 
 def micros(dt: datetime) -> int:
@@ -173,7 +204,9 @@ def micros(dt: datetime) -> int:
     return (dt - _EPOCH) // _MICRO
 
 
+@lru_cache(maxsize=8192)
 def from_micros(value: int) -> datetime:
+    # Cached: a burst of runs shares a handful of instants; datetimes are immutable.
     return _EPOCH + timedelta(microseconds=value)
 
 
@@ -233,8 +266,8 @@ class SqlStore(Store):
         """A write transaction: committed when the block ends, rolled back on error."""
 
     @abstractmethod
-    def _read(self) -> AbstractContextManager[Tx]:
-        """A read-only transaction (one consistent snapshot)."""
+    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]:
+        """Reads; with ``snapshot`` every statement sees the same committed state."""
 
     @abstractmethod
     def _ts(self, dt: datetime | None) -> Any:
@@ -283,14 +316,24 @@ class SqlStore(Store):
             out[task] = (percentile(values, 0.5), percentile(values, 0.95))
         return out
 
+    def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
+        """Store fired schedules' ``(next_fire_at, last_fire_at, execution_count, status, id)``."""
+        tx.executemany(
+            "UPDATE schedules SET next_fire_at = ?, last_fire_at = ?, execution_count = ?,"
+            " status = ? WHERE id = ?",
+            updates,
+        )
+
     def _insert_run_rows(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> set[str]:
         """Insert run rows (``RUN_COLUMNS`` order), dropping conflicts; the ids inserted."""
         if not rows:
             return set()
         placeholders = ", ".join("?" for _ in RUN_COLUMNS)
-        tx.executemany(
+        changed = tx.executemany(
             f"INSERT INTO runs ({_R}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", rows
         )
+        if changed == len(rows):
+            return {row[0] for row in rows}
         # Every run has a fresh id: it is in the table now iff its insert went through
         # (a conflict on (schedule_id, scheduled_for) dropped it).
         ids = [row[0] for row in rows]
@@ -300,17 +343,42 @@ class SqlStore(Store):
     # -- mapping ---------------------------------------------------------------------
 
     def _schedule(self, row: Sequence[Any]) -> Schedule:
-        values: dict[str, Any] = dict(zip(SCHEDULE_COLUMNS, row, strict=True))
-        for name in _SCHEDULE_TIMES:
-            values[name] = self._dt(values[name])
-        for name in _SCHEDULE_JSON:
-            values[name] = loads(values[name])
-        values["paused"] = bool(values["paused"])
-        for name in ("jitter", "catchup_spread", "misfire_grace", "timeout"):
-            values[name] = float(values[name])
-        values["tags"] = tuple(loads(values["tags"]))
-        values["retry"] = _retry(loads(values["retry"]))
-        return Schedule(**values)
+        dt = self._dt
+        return Schedule(
+            id=row[0],
+            task=row[1],
+            schedule=row[2],
+            name=row[3],
+            description=row[4],
+            timezone=row[5],
+            data=loads(row[6]),
+            start_at=dt(row[7]),
+            end_at=dt(row[8]),
+            jitter=float(row[9]),
+            paused=bool(row[10]),
+            overlap=row[11],
+            catchup=row[12],
+            catchup_spread=float(row[13]),
+            misfire_grace=float(row[14]),
+            max_instances=row[15],
+            max_executions=row[16],
+            retry=retry_policy(row[17]),
+            timeout=float(row[18]),
+            priority=row[19],
+            result_queue=row[20],
+            error_queue=row[21],
+            tags=_tags(row[22]),
+            metadata=loads(row[23]),
+            owner=row[24],
+            status=row[25],
+            next_fire_at=dt(row[26]),
+            last_fire_at=dt(row[27]),
+            execution_count=row[28],
+            created_at=dt(row[29]),
+            updated_at=dt(row[30]),
+            anchor=dt(row[31]),
+            paused_at=dt(row[32]),
+        )
 
     def _schedule_row(self, s: Schedule) -> tuple[Any, ...]:
         ts = self._ts
@@ -332,12 +400,12 @@ class SqlStore(Store):
             float(s.misfire_grace),
             int(s.max_instances),
             s.max_executions,
-            dumps(s.retry.to_dict(), "retry"),
+            retry_json(s.retry),
             float(s.timeout),
             int(s.priority),
             s.result_queue,
             s.error_queue,
-            dumps(list(s.tags), "tags"),
+            dumps(list(s.tags), "tags") if s.tags else "[]",
             dumps(s.metadata, "metadata"),
             s.owner,
             s.status,
@@ -376,7 +444,7 @@ class SqlStore(Store):
             cancel_requested=bool(row[18]),
             created_at=dt(row[19]),
             timeout=float(row[20]),
-            retry=_retry(loads(row[21])),
+            retry=retry_policy(row[21]),
             attempts=attempts,
         )
 
@@ -404,7 +472,7 @@ class SqlStore(Store):
             r.cancel_requested,
             ts(r.created_at),
             float(r.timeout),
-            dumps(r.retry.to_dict(), "retry"),
+            retry_json(r.retry),
         )
 
     def _attempt(self, row: Sequence[Any]) -> Attempt:
@@ -617,7 +685,7 @@ class SqlStore(Store):
             cancels: list[str] = []
             for s in schedules:
                 fp: FirePlan = plan(s, unfinished.get(s.id, []), now)
-                retry_json = dumps(s.retry.to_dict(), "retry")
+                retry_text = retry_json(s.retry)
                 data_json = dumps(s.data, "data")
                 for p in fp.runs:
                     run = Run(
@@ -638,7 +706,7 @@ class SqlStore(Store):
                     )
                     new_runs.append(run)
                     new_rows.append(
-                        self._planned_row(run, data_json if p.data is None else None, retry_json)
+                        self._planned_row(run, data_json if p.data is None else None, retry_text)
                     )
                 updates.append(
                     (
@@ -652,11 +720,7 @@ class SqlStore(Store):
                 cancels.extend(fp.cancel_run_ids)
 
             inserted = self._insert_run_rows(tx, new_rows)
-            tx.executemany(
-                "UPDATE schedules SET next_fire_at = ?, last_fire_at = ?, execution_count = ?,"
-                " status = ? WHERE id = ?",
-                updates,
-            )
+            self._store_fired(tx, updates)
             if cancels:
                 self._cancel_in_tx(tx, cancels, now, "replaced by a newer run")
             result = [r for r in new_runs if r.id in inserted]
@@ -664,7 +728,7 @@ class SqlStore(Store):
                 self._notify_tx(tx)
         return result
 
-    def _planned_row(self, r: Run, data_json: str | None, retry_json: str) -> tuple[Any, ...]:
+    def _planned_row(self, r: Run, data_json: str | None, retry_text: str) -> tuple[Any, ...]:
         ts = self._ts
         return (
             r.id,
@@ -688,7 +752,7 @@ class SqlStore(Store):
             False,
             ts(r.created_at),
             float(r.timeout),
-            retry_json,
+            retry_text,
         )
 
     def _cancel_in_tx(self, tx: Tx, run_ids: Sequence[str], now: datetime, why: str) -> None:
@@ -754,12 +818,12 @@ class SqlStore(Store):
         started = _aware(now)
         runs = []
         for row in rows:
-            run = self._run(row)
-            current = Attempt(
-                number=run.attempt, status="running", started_at=started, node=node_id
-            )
-            previous = tuple(a for a in earlier.get(run.id, ()) if a.number != run.attempt)
-            runs.append(run.replace(attempts=(*previous, current)))
+            current = Attempt(number=row[7], status="running", started_at=started, node=node_id)
+            if row[0] in earlier:
+                previous = tuple(a for a in earlier[row[0]] if a.number != row[7])
+                runs.append(self._run(row, (*previous, current)))
+            else:
+                runs.append(self._run(row, (current,)))
         runs.sort(key=lambda r: order[r.id])
         return runs
 
@@ -793,30 +857,37 @@ class SqlStore(Store):
         Rows: ``(id, schedule_id, task, overlap, max_instances)``, best first.
         """
         task_cond, task_param = self._in("w.task", sorted(tasks))
+        ranked = (
+            "SELECT c.id, c.schedule_id, c.task, c.overlap, c.max_instances FROM ("
+            " SELECT w.id, w.schedule_id, w.task, w.priority, w.due_at,"
+            "  ws.overlap, ws.max_instances,"
+            "  CASE WHEN ws.id IS NULL OR ws.overlap = 'replace' THEN NULL"
+            "   WHEN ws.overlap = 'allow' THEN ws.max_instances - COALESCE(rs.n, 0)"
+            "   ELSE 1 - COALESCE(rs.n, 0) END AS room,"
+            "  ROW_NUMBER() OVER (PARTITION BY w.schedule_id"
+            "   ORDER BY w.priority DESC, w.due_at, w.id) AS rn"
+            " FROM runs w"
+            " LEFT JOIN schedules ws ON ws.id = w.schedule_id"
+            " LEFT JOIN (SELECT schedule_id, COUNT(*) AS n FROM runs"
+            "  WHERE status = 'running' GROUP BY schedule_id) rs"
+            "  ON rs.schedule_id = w.schedule_id"
+            f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
+            "  AND (ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
+            "   SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"
+            f"    AND e.status IN {_ACTIVE} AND (e.scheduled_for < w.scheduled_for"
+            "    OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))"
+            ") c WHERE c.room IS NULL OR c.rn <= c.room"
+            " ORDER BY c.priority DESC, c.due_at, c.id LIMIT ?"
+        )
+        if not self._skip_locked_r:
+            return tx.execute(ranked, (t_now, task_param, want))
+        # Lock the chosen rows, skipping those another claimer holds; a row that
+        # changed meanwhile is re-checked against the outer conditions.
         return tx.execute(
             "SELECT r.id, r.schedule_id, r.task, s.overlap, s.max_instances"
             " FROM runs r LEFT JOIN schedules s ON s.id = r.schedule_id"
-            " WHERE r.id IN ("
-            "  SELECT c.id FROM ("
-            "   SELECT w.id, w.priority, w.due_at,"
-            "    CASE WHEN ws.id IS NULL OR ws.overlap = 'replace' THEN NULL"
-            "     WHEN ws.overlap = 'allow' THEN ws.max_instances - COALESCE(rs.n, 0)"
-            "     ELSE 1 - COALESCE(rs.n, 0) END AS room,"
-            "    ROW_NUMBER() OVER (PARTITION BY w.schedule_id"
-            "     ORDER BY w.priority DESC, w.due_at, w.id) AS rn"
-            "   FROM runs w"
-            "   LEFT JOIN schedules ws ON ws.id = w.schedule_id"
-            "   LEFT JOIN (SELECT schedule_id, COUNT(*) AS n FROM runs"
-            "    WHERE status = 'running' GROUP BY schedule_id) rs"
-            "    ON rs.schedule_id = w.schedule_id"
-            f"   WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
-            "    AND (ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
-            "     SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"
-            f"      AND e.status IN {_ACTIVE} AND (e.scheduled_for < w.scheduled_for"
-            "      OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))"
-            "  ) c WHERE c.room IS NULL OR c.rn <= c.room"
-            "  ORDER BY c.priority DESC, c.due_at, c.id LIMIT ?"
-            f" ) AND r.status IN {_WAITING} AND r.due_at <= ?"
+            f" WHERE r.id IN (SELECT x.id FROM ({ranked}) x)"
+            f" AND r.status IN {_WAITING} AND r.due_at <= ?"
             f" ORDER BY r.priority DESC, r.due_at, r.id{self._skip_locked_r}",
             (t_now, task_param, want, t_now),
         )
@@ -1076,7 +1147,7 @@ class SqlStore(Store):
             return self._runs_with_attempts(tx, rows)[0]
 
     def get_run(self, run_id: str) -> Run | None:
-        with self._read() as tx:
+        with self._read(snapshot=True) as tx:
             rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?", (run_id,))
             if not rows:
                 return None
@@ -1140,12 +1211,12 @@ class SqlStore(Store):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?"
         params.append(max(0, int(limit)))
-        with self._read() as tx:
+        with self._read(snapshot=True) as tx:
             rows = tx.execute(sql, params)
             return self._runs_with_attempts(tx, rows)
 
     def count_runs(self, now: datetime) -> dict[str, int]:
-        with self._read() as tx:
+        with self._read(snapshot=True) as tx:
             rows = tx.execute("SELECT status, COUNT(*) FROM runs GROUP BY status")
             backlog = tx.execute(
                 f"SELECT COUNT(*) FROM runs WHERE status IN {_WAITING} AND due_at <= ?",
@@ -1161,7 +1232,7 @@ class SqlStore(Store):
         if since is not None:
             where, params = "r.scheduled_for >= ?", [self._ts(since)]
         failed = ", ".join(f"'{s}'" for s in _FAILED_STATUSES)
-        with self._read() as tx:
+        with self._read(snapshot=True) as tx:
             rows = tx.execute(
                 "SELECT r.task, COUNT(*),"
                 " SUM(CASE WHEN r.status = 'succeeded' THEN 1 ELSE 0 END),"
@@ -1251,7 +1322,7 @@ class SqlStore(Store):
         sql = f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes"
         if not include_stopped:
             sql += " WHERE stopped_at IS NULL"
-        with self._read() as tx:
+        with self._read(snapshot=True) as tx:
             rows = tx.execute(sql + " ORDER BY id")
             running = dict(
                 tx.execute("SELECT node, COUNT(*) FROM runs WHERE status = 'running' GROUP BY node")
@@ -1328,15 +1399,13 @@ def _aware(dt: datetime) -> datetime:
     return out
 
 
-def _retry(value: Any) -> RetryPolicy:
-    if not isinstance(value, dict):
-        return RetryPolicy()
-    known = {k: v for k, v in value.items() if k in RetryPolicy.__dataclass_fields__}
-    return RetryPolicy(**known)
-
-
 def _utc_schedule(s: Schedule) -> Schedule:
-    return s.replace(**{name: utc(getattr(s, name)) for name in _SCHEDULE_TIMES})
+    changes = {}
+    for name in _SCHEDULE_TIMES:
+        value = getattr(s, name)
+        if value is not None and value.tzinfo is not UTC:
+            changes[name] = utc(value)
+    return s.replace(**changes) if changes else s
 
 
 def _utc_run(r: Run) -> Run:

@@ -47,8 +47,8 @@ class _SQLiteTx:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._conn.execute(sql, params).fetchall()
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        return self._conn.executemany(sql, rows).rowcount
 
 
 class SQLiteStore(SqlStore):
@@ -96,46 +96,58 @@ class SQLiteStore(SqlStore):
             self._every.append(conn)
         return conn
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _take(self) -> sqlite3.Connection:
         if not self._open:
             raise StoreError(f"store {self.url} is not open")
         with self._pool_lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._connect()
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        if conn.in_transaction:  # an error left it mid-transaction
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        with self._pool_lock:
+            if self._open:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self._take()
         try:
             yield conn
         finally:
-            if conn.in_transaction:  # an error left it mid-transaction
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            with self._pool_lock:
-                if self._open:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.close()
+            self._give_back(conn)
 
     @contextmanager
     def _write(self) -> Iterator[Tx]:
-        with _translate(self._path), self._write_lock, self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
+        # Threads of this process queue here; processes queue on BEGIN IMMEDIATE.
+        with self._write_lock:
+            conn = self._take()
             try:
+                conn.execute("BEGIN IMMEDIATE")
                 yield _SQLiteTx(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise _translated(exc, self._path) from exc
+            finally:
+                self._give_back(conn)
 
     @contextmanager
-    def _read(self) -> Iterator[Tx]:
-        with _translate(self._path), self._connection() as conn:
+    def _read(self, snapshot: bool = False) -> Iterator[Tx]:
+        # A read transaction is one snapshot in WAL mode, and costs nothing extra.
+        conn = self._take()
+        try:
             conn.execute("BEGIN")
-            try:
-                yield _SQLiteTx(conn)
-            finally:
-                conn.execute("COMMIT")
+            yield _SQLiteTx(conn)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise _translated(exc, self._path) from exc
+        finally:
+            self._give_back(conn)
 
     # -- dialect ---------------------------------------------------------------------
 
@@ -301,17 +313,22 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def _translated(exc: sqlite3.Error, path: str) -> Exception:
+    """The tickwork error for a ``sqlite3`` error."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConflictError(text)
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        word in text for word in ("locked", "busy", "unable to open", "disk I/O")
+    ):
+        return StoreUnavailableError(f"SQLite database {path!r}: {text}")
+    return StoreError(f"SQLite database {path!r}: {text}")
+
+
 @contextmanager
 def _translate(path: str) -> Iterator[None]:
     """Turn ``sqlite3`` errors into tickwork's."""
     try:
         yield
-    except sqlite3.IntegrityError as exc:
-        raise ConflictError(str(exc)) from exc
-    except sqlite3.OperationalError as exc:
-        text = str(exc)
-        if "locked" in text or "busy" in text or "unable to open" in text or "disk I/O" in text:
-            raise StoreUnavailableError(f"SQLite database {path!r}: {text}") from exc
-        raise StoreError(f"SQLite database {path!r}: {text}") from exc
     except sqlite3.Error as exc:
-        raise StoreError(f"SQLite database {path!r}: {exc}") from exc
+        raise _translated(exc, path) from exc

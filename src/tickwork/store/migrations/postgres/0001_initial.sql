@@ -36,8 +36,7 @@ CREATE TABLE schedules (
     paused_at       timestamptz
 );
 -- The fire loop's only scan: active schedules by next fire time.
-CREATE INDEX schedules_due ON schedules (next_fire_at) WHERE status = 'active';
-CREATE INDEX schedules_task ON schedules (task);
+CREATE INDEX schedules_due ON schedules (next_fire_at, id) WHERE status = 'active';
 CREATE INDEX schedules_owner ON schedules (owner) WHERE owner IS NOT NULL;
 
 CREATE TABLE runs (
