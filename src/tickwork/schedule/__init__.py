@@ -7,7 +7,7 @@
 """
 
 from tickwork.errors import ScheduleError
-from tickwork.schedule.base import ParsedSchedule, validate_timezone
+from tickwork.schedule.base import ParsedSchedule, to_instant, validate_timezone
 from tickwork.schedule.cron import CronSchedule, CronSpec, compile_cron
 from tickwork.schedule.interval import IntervalSchedule, Step, parse_interval
 from tickwork.schedule.once import ManualSchedule, OnceSchedule
@@ -26,5 +26,6 @@ __all__ = [
     "compile_cron",
     "parse_interval",
     "parse_schedule",
+    "to_instant",
     "validate_timezone",
 ]

@@ -93,6 +93,12 @@ def not_aware(dt: object, what: str = "next_after") -> ScheduleError:
     return ScheduleError(f"{what} needs an aware datetime, got naive {dt.isoformat()}")
 
 
+def to_instant(value: object, timezone: str = "UTC", what: str = "time") -> datetime:
+    """An aware UTC datetime from a datetime or ISO-8601 string; a naive one is a wall
+    time in ``timezone`` (gap: the first instant after it; overlap: the first one)."""
+    return coerce_instant(value, what, zone_for(validate_timezone(timezone)))
+
+
 def check_aware(dt: object, what: str = "next_after") -> datetime:
     """``dt`` itself when it is an aware datetime, else ``ScheduleError``."""
     if not isinstance(dt, datetime) or dt.tzinfo is None or dt.utcoffset() is None:
