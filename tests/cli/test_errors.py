@@ -64,6 +64,7 @@ def test_duplicate_id(wcli: Cli) -> None:
         ("pause", "--id", "ghost"),
         ("resume", "--id", "ghost"),
         ("history", "--schedule", "ghost"),
+        ("next", "--schedule", "ghost"),
     ],
 )
 def test_unknown_id(cli: Cli, args: tuple[str, ...]) -> None:

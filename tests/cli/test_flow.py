@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from tests.cli.conftest import Cli, Worker, wait_for
@@ -235,3 +236,36 @@ def test_update_paused_flag_and_create_paused(wcli: Cli) -> None:
     assert created["status"] == "paused" and created["paused"] is True
     active = wcli.json("update", "--id", "starts-paused", "--active")
     assert active["status"] == "active"
+
+
+def test_next_lists_stored_fires_merged_in_time_order(cli: Cli, tmp_path: Path) -> None:
+    # A database of its own, so only these schedules exist; a past node's tasks stay known.
+    worker = Worker(cli.db_url, tmp_path / "worker.log")
+    try:
+        worker.wait_ready()
+    finally:
+        assert worker.terminate() == 0, worker.output()
+    cli("create", "--task", "cli:echo", "--schedule", "0 9 * * *", "--id", "nine")
+    cli("create", "--task", "cli:echo", "--schedule", "30 9 * * *", "--id", "half-past")
+    cli("create", "--task", "cli:echo", "--schedule", "* * * * *", "--id", "off", "--paused")
+    cli("create", "--task", "cli:echo", "--schedule", "manual", "--id", "by-hand")
+
+    fires = cli.json("next", "--count", "4")
+    assert [f["schedule_id"] for f in fires] in (
+        ["nine", "half-past", "nine", "half-past"],
+        ["half-past", "nine", "half-past", "nine"],
+    )
+    times = [datetime.fromisoformat(f["fire_at"]) for f in fires]
+    assert times == sorted(times) and all(t.tzinfo is not None for t in times)
+    assert [t.strftime("%H:%M") for t in times] in (
+        ["09:00", "09:30"] * 2,
+        ["09:30", "09:00"] * 2,
+    )
+
+    one = cli.json("next", "--schedule", "nine", "--count", "3")
+    assert [f["schedule_id"] for f in one] == ["nine"] * 3
+    assert [datetime.fromisoformat(f["fire_at"]).hour for f in one] == [9, 9, 9]
+    table = cli("next", "--count", "2").stdout
+    assert "nine" in table and "half-past" in table
+    assert "no upcoming fire" in cli("next", "--schedule", "off").stdout
+    assert "--count must be between" in cli.error("next", "--count", "0")

@@ -52,13 +52,13 @@ def _globals(
 
 def _register_commands() -> None:
     # Imported for their side effect: each module adds its commands to ``app``.
-    from tickwork.cli import (  # noqa: F401
-        db_commands,
-        node_commands,
-        run_commands,
-        schedule_commands,
-        worker,
-    )
+    # The order here is the order of ``tickwork --help``.
+    from tickwork.cli import worker  # noqa: F401  # isort: skip
+    from tickwork.cli import schedule_commands  # noqa: F401  # isort: skip
+    from tickwork.cli import run_commands  # noqa: F401  # isort: skip
+    from tickwork.cli import expression_commands  # noqa: F401  # isort: skip
+    from tickwork.cli import node_commands  # noqa: F401  # isort: skip
+    from tickwork.cli import db_commands  # noqa: F401  # isort: skip
 
 
 def main() -> None:
