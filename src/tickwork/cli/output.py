@@ -108,7 +108,7 @@ def when(value: datetime | None, zone: str | tzinfo | None = None) -> str:
 
 
 def seconds(value: float | None) -> str:
-    """A duration for people: ``0.012 s``, ``3.5 s``, ``2m 05s``, ``1h 02m``."""
+    """A duration for people: ``0.012 s``, ``3.5 s``, ``2m 05s``, ``1h 02m``, ``2d 03h``."""
     if value is None:
         return ""
     if value < 10:
@@ -116,7 +116,9 @@ def seconds(value: float | None) -> str:
     total = round(value)
     if total < 3600:
         return f"{total // 60}m {total % 60:02d}s" if total >= 60 else f"{total} s"
-    return f"{total // 3600}h {total % 3600 // 60:02d}m"
+    if total < 86400:
+        return f"{total // 3600}h {total % 3600 // 60:02d}m"
+    return f"{total // 86400}d {total % 86400 // 3600:02d}h"
 
 
 def relative(target: datetime | None, now: datetime) -> str:
