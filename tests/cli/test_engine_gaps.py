@@ -21,11 +21,6 @@ def test_task_timeout_applies_to_a_schedule_created_from_the_cli(wcli: Cli) -> N
     assert created["timeout"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 'manual' schedule is stored with status 'finished' at creation (no next fire), "
-    "so 'list --status active' hides it although it can be run at any time",
-)
 def test_a_manual_schedule_is_active(wcli: Cli) -> None:
     created = wcli.json("create", "--task", "cli:echo", "--schedule", "manual", "--id", "by-hand")
     assert created["status"] == "active"

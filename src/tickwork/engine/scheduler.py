@@ -239,7 +239,7 @@ class Scheduler:
         status: ScheduleStatus
         if record.paused:
             status = "paused"
-        elif nxt is None:
+        elif nxt is None and parsed.kind != "manual":  # a manual one can always be run
             status = "finished"
         else:
             status = "active"
