@@ -16,7 +16,7 @@ import typer
 
 from tickwork.cli.output import Output
 from tickwork.engine.scheduler import Scheduler
-from tickwork.errors import TickworkError
+from tickwork.errors import TickworkError, UnknownTaskError
 
 T = TypeVar("T")
 
@@ -58,6 +58,14 @@ def with_client(ctx: typer.Context, action: Callable[[Scheduler], Awaitable[T]])
 
     try:
         return asyncio.run(go())
+    except UnknownTaskError as exc:
+        hint = (
+            ""
+            if exc.known
+            else " (a task becomes known when a node that imports it starts: "
+            "tickwork worker --import MODULE)"
+        )
+        g.out.fail(f"{exc}{hint}")
     except TickworkError as exc:
         g.out.fail(str(exc))
     except KeyboardInterrupt:
