@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from tickwork.errors import ScheduleError
 from tickwork.schedule.base import ParsedSchedule, not_aware
-from tickwork.schedule.zones import DAY, MAX_INSTANT, UNIX_EPOCH, instant_of, to_datetime
+from tickwork.schedule.zones import DAY, MAX_INSTANT, UNIX_EPOCH, Table, instant_of, to_datetime
 
 MACROS: Final = {
     "@yearly": "0 0 1 1 *",
@@ -79,7 +79,7 @@ DOW_NAMES: Final = {
 #: that exists only inside a zone's yearly gap, say).
 _MAX_WINDOW_STEPS: Final = 1000
 #: Months scanned one by one before using the 400-year index of matching months.
-_SPARSE_AFTER: Final = 3
+_SPARSE_AFTER: Final = 1
 _CYCLE_MONTHS: Final = 4800  # 400 Gregorian years repeat exactly, weekdays included
 _CYCLE_BASE: Final = 2000 * 12
 _DAYS_IN_MONTH: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -565,7 +565,7 @@ class CronSchedule(ParsedSchedule):
             s, us = instant_of(start_at)
             self._not_before = s - (0 if us else 1)
         #: (first instant, end instant, offset) of the fast path's window.
-        self._window = (0, 0, 0)
+        self._window = (0, 0, 0, 0)
 
     def next_after(self, dt: datetime) -> datetime | None:
         off = dt.utcoffset() if isinstance(dt, datetime) else None
@@ -584,33 +584,54 @@ class CronSchedule(ParsedSchedule):
             )
         if after < self._not_before:
             after = self._not_before
-        # Fast path: ``after`` and the answer in the window of the last answer.
-        lo, hi, offset = self._window
+        # Fast paths: ``after`` in the offset window of the last answer.
+        lo, hi, offset, far = self._window
         known: tuple[int, int | None] | None = None
         if lo <= after < hi:
-            w = self.spec.next_wall(after + offset + 1)
-            if w is not None and w - offset < hi:
-                return datetime.fromtimestamp(w - offset - UNIX_EPOCH, self.tz)
-            known = (after + offset + 1, w)
-        found = self.next_instant(after, known)
-        if found is None or found > MAX_INSTANT:
+            lo_wall = after + offset + 1
+            w = self.spec.next_wall(lo_wall)
+            if w is not None:
+                if w - offset < hi:  # the answer is in the same window
+                    return datetime.fromtimestamp(w - offset - UNIX_EPOCH, self.tz)
+                if after < far:
+                    # No overlap right after this window repeats walls below ``lo_wall``,
+                    # so the answer is ``w`` in the first window holding it.
+                    t = self._zone.table_for(w)
+                    j = t.holding_wall(w)
+                    if w >= t.wall_starts[j]:
+                        found = w - t.offsets[j]
+                    elif self.spec.wall_clock:
+                        found = t.starts[j]  # in a gap: the first instant after it
+                    else:
+                        found = -1  # real instants: search on after the gap, below
+                    if 0 <= found <= MAX_INSTANT:
+                        self._remember_window(t, t.window(found))
+                        return datetime.fromtimestamp(found - UNIX_EPOCH, self.tz)
+            known = (lo_wall, w)
+        slow = self.next_instant(after, known)
+        if slow is None or slow > MAX_INSTANT:
             return None
-        self._remember(found)
-        return to_datetime(found, self.tz)
+        t = self._zone.table_for(slow)
+        self._remember_window(t, t.window(slow))
+        return to_datetime(slow, self.tz)
 
-    def _remember(self, instant: int) -> None:
-        """Cache the window of ``instant`` for the fast path of the next call: the span
-        where the answer is ``first matching wall after local(after)`` in one offset."""
-        t = self._zone.table_for(instant)
-        k = t.window(instant)
+    def _remember_window(self, t: Table, k: int) -> None:
+        """Cache window ``k`` for the fast paths of the next call: ``(lo, hi, offset,
+        far)``. For ``after`` in ``[lo, hi)`` the answer is the first matching wall after
+        ``local(after)``, in this window if before ``hi``; for ``after`` before ``far``
+        no overlap right after the window repeats walls already passed."""
         lo = t.starts[k]
+        offset = t.offsets[k]
         if self.spec.wall_clock and k > 0:
             # Not in the second pass of an overlap (the clock read those walls already).
-            lo = max(lo, t.wall_ends[k - 1] - t.offsets[k])
-        hi = t.starts[k + 1] if k + 1 < len(t.starts) else t.safe_hi
-        hi = min(hi, t.safe_hi, MAX_INSTANT + 1)
+            lo = max(lo, t.wall_ends[k - 1] - offset)
+        last = k + 1 >= len(t.starts)
+        hi = min(t.safe_hi if last else t.starts[k + 1], t.safe_hi, MAX_INSTANT + 1)
         lo = max(lo, t.safe_lo)
-        self._window = (lo, hi, t.offsets[k])
+        far = hi
+        if not self.spec.wall_clock and not last:
+            far = hi + min(0, t.offsets[k + 1] - offset)
+        self._window = (lo, hi, offset, far)
 
     def next_instant(self, after: int, known: tuple[int, int | None] | None = None) -> int | None:
         """The first fire instant strictly after the instant ``after``. ``known`` is an

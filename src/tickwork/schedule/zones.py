@@ -60,8 +60,9 @@ class Table:
 
     Window ``k`` spans instants ``[starts[k], starts[k + 1])`` with ``offsets[k]``; its
     walls are ``[wall_starts[k], wall_ends[k])``. The first window starts at ``NEG_INF``
-    and the last ends at ``POS_INF``; every window ending before ``safe_hi`` plus a year
-    is exact. A table is built around one year with a year of margin on each side.
+    and the last ends at ``POS_INF``. A table covers 16 years and holds the transitions
+    of one more year on each side, so the windows just before ``safe_lo`` and just after
+    ``safe_hi`` are exact too.
     """
 
     __slots__ = ("monotone", "offsets", "safe_hi", "safe_lo", "starts", "wall_ends", "wall_starts")
@@ -110,7 +111,9 @@ def _offset(tz: tzinfo, instant: int) -> int:
 #: Probe spacing. Two transitions closer than this that cancel out would be missed;
 #: the IANA database has none.
 _PROBE = 7 * DAY
-_MAX_TABLES = 4096
+_MAX_TABLES = 1024
+#: Years per table: most jumps (even every 4 years) stay within one table.
+_BLOCK_YEARS = 16
 
 
 class Zone:
@@ -138,31 +141,35 @@ class Zone:
             self._last = Table(POS_INF, NEG_INF, [NEG_INF], [0])
 
     def table_for(self, instant: int) -> Table:
-        """A table trusted at ``instant`` (and at least a year either side of it)."""
+        """A table trusted at ``instant`` (its block of 16 years)."""
         t = self._last
         if t.safe_lo <= instant < t.safe_hi:
             return t
-        year = year_of(instant)
-        t2 = self._tables.get(year)
+        block = year_of(instant) // _BLOCK_YEARS
+        t2 = self._tables.get(block)
         if t2 is None:
-            t2 = self._build(year)
+            t2 = self._build(block)
             if len(self._tables) >= _MAX_TABLES:
                 self._tables.clear()
-            self._tables[year] = t2
+            self._tables[block] = t2
         self._last = t2
         return t2
 
-    def _build(self, year: int) -> Table:
-        first = max(MIN_YEAR, year - 2)
-        last = min(MAX_YEAR, year + 2)
+    def _build(self, block: int) -> Table:
+        """The table of years ``[block * 16, block * 16 + 16)``, with the transitions of
+        one more year on each side."""
+        lo_year = block * _BLOCK_YEARS
+        hi_year = lo_year + _BLOCK_YEARS
+        first = max(MIN_YEAR, lo_year - 1)
+        last = min(MAX_YEAR, hi_year)
         starts = [NEG_INF]
         offsets = [self._year(first)[0]]
         for y in range(first, last + 1):
             for instant, off in self._year(y)[1]:
                 starts.append(instant)
                 offsets.append(off)
-        safe_lo = NEG_INF if first <= MIN_YEAR else year_start(year - 1)
-        safe_hi = POS_INF if last >= MAX_YEAR else year_start(year + 2)
+        safe_lo = NEG_INF if lo_year <= MIN_YEAR else year_start(lo_year)
+        safe_hi = POS_INF if hi_year > MAX_YEAR else year_start(hi_year)
         return Table(safe_lo, safe_hi, starts, offsets)
 
     def _year(self, year: int) -> tuple[int, list[tuple[int, int]]]:
