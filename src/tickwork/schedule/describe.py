@@ -87,6 +87,11 @@ def _unit_phrase(shape: Shape, unit: str) -> str:
     return f"at {unit}s {_join([str(x) for x in v])}"
 
 
+def _of_every_hour(phrase: str, hour_shape: Shape) -> str:
+    """'at minutes 15 and 45' -> 'at minutes 15 and 45 of every hour'."""
+    return f"{phrase} of every hour" if hour_shape[0] == "all" else phrase
+
+
 def _hour_phrase(shape: Shape) -> str | None:
     kind, v = shape
     if kind == "all":
@@ -116,21 +121,27 @@ def _time_of_day(spec: CronSpec) -> str:
         times = [_time(h, m, secs[0]) for h in hours for m in mins]
         return "at " + _join(times)
     if len(secs) == 1 and len(mins) == 1:
-        s, m = secs[0], mins[0]
-        at = f"at minute {m}" if s == 0 else f"at {m:02d}:{s:02d} past the hour"
-        if hour_shape[0] == "all":
-            return "every hour" if m == 0 and s == 0 else f"{at} of every hour"
-        if hour_shape[0] == "every":
-            every = _plural(hour_shape[1][0], "hour")
-            return f"every {every}" if m == 0 and s == 0 else f"{at}, every {every}"
-        return f"{at}, {_hour_phrase(hour_shape)}"
+        sec, m = secs[0], mins[0]
+        at = f"at minute {m}" if sec == 0 else f"at minute {m}, second {sec}"
+        kind, v = hour_shape
+        if kind == "all":
+            return "every hour" if m == 0 and sec == 0 else f"{at} of every hour"
+        if kind == "every":
+            every = f"every {_plural(v[0], 'hour')}"
+            return every if m == 0 and sec == 0 else f"{every}, {at}"
+        if kind == "range":
+            return f"every hour from {_time(v[0], m, sec)} through {_time(v[1], m, sec)}"
+        if kind == "every_from":
+            return f"every {v[0]} hours from {_time(v[1], m, sec)} through {_time(v[2], m, sec)}"
+        return f"{at}, in hours {_join([str(x) for x in v])}"
     parts: list[str] = []
     if spec.six and not (sec_shape[0] == "one" and secs[0] == 0):
         parts.append(_unit_phrase(sec_shape, "second"))
         if min_shape[0] != "all":
             parts.append(_unit_phrase(min_shape, "minute"))
     else:
-        parts.append(_unit_phrase(min_shape, "minute"))
+        minute = _unit_phrase(min_shape, "minute")
+        parts.append(_of_every_hour(minute, hour_shape) if minute.startswith("at") else minute)
     hour = _hour_phrase(hour_shape)
     if hour is not None:
         parts.append(hour)
@@ -198,7 +209,14 @@ def describe_cron(spec: CronSpec) -> str:
     dom = _dom_phrase(spec)  # None for every day ('*', '?')
     dow = _dow_phrase(spec)
     if dom and dow:
-        parts.append(f"{dom}, if it is also {dow}" if spec.day_and else f"{dom} or {dow}")
+        if spec.day_and:
+            days = dow.removeprefix("on ")
+            if ", " in days or " and " in days:  # a list of days: any of them
+                head, _, tail = days.rpartition(" and ")
+                days = f"{head} or {tail}"
+            parts.append(f"{dom}, if the day is also {days}")
+        else:
+            parts.append(f"{dom} or {dow}")
     elif dom or dow:
         parts.append(dom or dow or "")
     month = _month_phrase(spec)
