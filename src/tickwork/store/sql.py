@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import MISSING
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from tickwork.errors import ConflictError, NotFoundError, ValidationError
 from tickwork.models import (
@@ -247,6 +248,42 @@ def load_migrations(dialect: str) -> list[tuple[int, str]]:
     return found
 
 
+T = TypeVar("T")
+
+
+def _record_maker(cls: type[T], names: Sequence[str]) -> Callable[[Sequence[Any]], T]:
+    """A fast constructor for a frozen, slotted record: values in ``names`` order, the
+    other fields at their defaults. About twice as fast as the generated ``__init__``
+    (which goes through ``object.__setattr__`` per field): it builds every record the
+    fire loop and claims return. The records have no ``__post_init__`` to skip."""
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    if hasattr(cls, "__post_init__") or set(names) - set(fields):
+        raise TypeError(f"cannot build {cls.__name__} records fast")
+    setters = tuple(cls.__dict__[name].__set__ for name in names)
+    rest = []
+    for name, f in fields.items():
+        if name in names:
+            continue
+        if f.default is MISSING and f.default_factory is MISSING:
+            raise TypeError(f"{cls.__name__}.{name} has no default")
+        rest.append((cls.__dict__[name].__set__, f.default, f.default_factory))
+    new = object.__new__
+
+    def make(values: Sequence[Any]) -> T:
+        record = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(record, value)
+        for setter, default, factory in rest:
+            setter(record, default if factory is MISSING else factory())
+        return record
+
+    return make
+
+
+_make_schedule = _record_maker(Schedule, SCHEDULE_COLUMNS)
+_make_run = _record_maker(Run, (*RUN_COLUMNS, "attempts"))
+
+
 class SqlStore(Store):
     """``Store`` written once in SQL; subclasses provide the dialect."""
 
@@ -344,40 +381,42 @@ class SqlStore(Store):
 
     def _schedule(self, row: Sequence[Any]) -> Schedule:
         dt = self._dt
-        return Schedule(
-            id=row[0],
-            task=row[1],
-            schedule=row[2],
-            name=row[3],
-            description=row[4],
-            timezone=row[5],
-            data=loads(row[6]),
-            start_at=dt(row[7]),
-            end_at=dt(row[8]),
-            jitter=float(row[9]),
-            paused=bool(row[10]),
-            overlap=row[11],
-            catchup=row[12],
-            catchup_spread=float(row[13]),
-            misfire_grace=float(row[14]),
-            max_instances=row[15],
-            max_executions=row[16],
-            retry=retry_policy(row[17]),
-            timeout=float(row[18]),
-            priority=row[19],
-            result_queue=row[20],
-            error_queue=row[21],
-            tags=_tags(row[22]),
-            metadata=loads(row[23]),
-            owner=row[24],
-            status=row[25],
-            next_fire_at=dt(row[26]),
-            last_fire_at=dt(row[27]),
-            execution_count=row[28],
-            created_at=dt(row[29]),
-            updated_at=dt(row[30]),
-            anchor=dt(row[31]),
-            paused_at=dt(row[32]),
+        return _make_schedule(
+            (
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                loads(row[6]),
+                dt(row[7]),
+                dt(row[8]),
+                float(row[9]),
+                bool(row[10]),
+                row[11],
+                row[12],
+                float(row[13]),
+                float(row[14]),
+                row[15],
+                row[16],
+                retry_policy(row[17]),
+                float(row[18]),
+                row[19],
+                row[20],
+                row[21],
+                _tags(row[22]),
+                loads(row[23]),
+                row[24],
+                row[25],
+                dt(row[26]),
+                dt(row[27]),
+                row[28],
+                dt(row[29]),
+                dt(row[30]),
+                dt(row[31]),
+                dt(row[32]),
+            )
         )
 
     def _schedule_row(self, s: Schedule) -> tuple[Any, ...]:
@@ -420,32 +459,32 @@ class SqlStore(Store):
 
     def _run(self, row: Sequence[Any], attempts: tuple[Attempt, ...] = ()) -> Run:
         dt = self._dt
-        scheduled_for = dt(row[3])
-        assert scheduled_for is not None
-        return Run(
-            id=row[0],
-            schedule_id=row[1],
-            task=row[2],
-            scheduled_for=scheduled_for,
-            trigger=row[4],
-            data=loads(row[5]),
-            status=row[6],
-            attempt=row[7],
-            due_at=dt(row[8]),
-            started_at=dt(row[9]),
-            finished_at=dt(row[10]),
-            result=loads(row[11]),
-            error=row[12],
-            traceback=row[13],
-            node=row[14],
-            trace_id=row[15],
-            priority=row[16],
-            lease_until=dt(row[17]),
-            cancel_requested=bool(row[18]),
-            created_at=dt(row[19]),
-            timeout=float(row[20]),
-            retry=retry_policy(row[21]),
-            attempts=attempts,
+        return _make_run(
+            (
+                row[0],
+                row[1],
+                row[2],
+                dt(row[3]),
+                row[4],
+                loads(row[5]),
+                row[6],
+                row[7],
+                dt(row[8]),
+                dt(row[9]),
+                dt(row[10]),
+                loads(row[11]),
+                row[12],
+                row[13],
+                row[14],
+                row[15],
+                row[16],
+                dt(row[17]),
+                bool(row[18]),
+                dt(row[19]),
+                float(row[20]),
+                retry_policy(row[21]),
+                attempts,
+            )
         )
 
     def _run_row(self, r: Run) -> tuple[Any, ...]:
@@ -670,6 +709,7 @@ class SqlStore(Store):
             if not rows:
                 return []
             schedules = [self._schedule(r) for r in rows]
+            data_texts = {r[0]: r[6] for r in rows}  # as stored: no need to encode again
             unfinished: dict[str, list[Run]] = defaultdict(list)
             cond, param = self._in("schedule_id", [s.id for s in schedules])
             for row in tx.execute(
@@ -683,39 +723,51 @@ class SqlStore(Store):
             new_runs: list[Run] = []
             updates: list[tuple[Any, ...]] = []
             cancels: list[str] = []
+            ts = self._ts
+            t_created = ts(now)
             for s in schedules:
                 fp: FirePlan = plan(s, unfinished.get(s.id, []), now)
                 retry_text = retry_json(s.retry)
-                data_json = dumps(s.data, "data")
+                data_json = data_texts[s.id]
                 for p in fp.runs:
-                    run = Run(
-                        id=p.id,
-                        schedule_id=s.id,
-                        task=s.task,
-                        scheduled_for=_aware(p.scheduled_for),
-                        trigger=p.trigger,
-                        data=dict(s.data) if p.data is None else p.data,
-                        status=p.status,
-                        due_at=_aware(p.due_at),
-                        finished_at=None if p.status in ACTIVE_RUN_STATUSES else now,
-                        error=p.error,
-                        priority=s.priority,
-                        created_at=now,
-                        timeout=s.timeout,
-                        retry=s.retry,
-                    )
-                    new_runs.append(run)
-                    new_rows.append(
-                        self._planned_row(run, data_json if p.data is None else None, retry_text)
-                    )
-                updates.append(
-                    (
-                        self._ts(fp.next_fire_at),
-                        self._ts(fp.last_fire_at),
-                        fp.execution_count,
-                        fp.status,
+                    scheduled_for, due_at = _aware(p.scheduled_for), _aware(p.due_at)
+                    final = p.status not in ACTIVE_RUN_STATUSES
+                    data = dict(s.data) if p.data is None else p.data
+                    values = [
+                        p.id,
                         s.id,
-                    )
+                        s.task,
+                        scheduled_for,
+                        p.trigger,
+                        data,
+                        p.status,
+                        0,
+                        due_at,
+                        None,
+                        now if final else None,
+                        None,
+                        p.error,
+                        None,
+                        None,
+                        None,
+                        s.priority,
+                        None,
+                        False,
+                        now,
+                        s.timeout,
+                        s.retry,
+                    ]
+                    new_runs.append(_make_run((*values, ())))
+                    values[3] = ts(scheduled_for)
+                    values[5] = data_json if p.data is None else dumps(data, "data")
+                    values[8] = ts(due_at)
+                    values[10] = t_created if final else None
+                    values[19] = t_created
+                    values[20] = float(s.timeout)
+                    values[21] = retry_text
+                    new_rows.append(tuple(values))
+                updates.append(
+                    (ts(fp.next_fire_at), ts(fp.last_fire_at), fp.execution_count, fp.status, s.id)
                 )
                 cancels.extend(fp.cancel_run_ids)
 
@@ -727,33 +779,6 @@ class SqlStore(Store):
             if any(r.status in ACTIVE_RUN_STATUSES for r in result) or cancels:
                 self._notify_tx(tx)
         return result
-
-    def _planned_row(self, r: Run, data_json: str | None, retry_text: str) -> tuple[Any, ...]:
-        ts = self._ts
-        return (
-            r.id,
-            r.schedule_id,
-            r.task,
-            ts(r.scheduled_for),
-            r.trigger,
-            data_json if data_json is not None else dumps(r.data, "data"),
-            r.status,
-            0,
-            ts(r.due_at),
-            None,
-            ts(r.finished_at),
-            None,
-            r.error,
-            None,
-            None,
-            None,
-            r.priority,
-            None,
-            False,
-            ts(r.created_at),
-            float(r.timeout),
-            retry_text,
-        )
 
     def _cancel_in_tx(self, tx: Tx, run_ids: Sequence[str], now: datetime, why: str) -> None:
         cond, param = self._in("id", list(run_ids))
@@ -862,15 +887,13 @@ class SqlStore(Store):
             " SELECT w.id, w.schedule_id, w.task, w.priority, w.due_at,"
             "  ws.overlap, ws.max_instances,"
             "  CASE WHEN ws.id IS NULL OR ws.overlap = 'replace' THEN NULL"
-            "   WHEN ws.overlap = 'allow' THEN ws.max_instances - COALESCE(rs.n, 0)"
-            "   ELSE 1 - COALESCE(rs.n, 0) END AS room,"
+            "   ELSE (CASE WHEN ws.overlap = 'allow' THEN ws.max_instances ELSE 1 END)"
+            "    - (SELECT COUNT(*) FROM runs x"
+            "       WHERE x.status = 'running' AND x.schedule_id = w.schedule_id) END AS room,"
             "  ROW_NUMBER() OVER (PARTITION BY w.schedule_id"
             "   ORDER BY w.priority DESC, w.due_at, w.id) AS rn"
             " FROM runs w"
             " LEFT JOIN schedules ws ON ws.id = w.schedule_id"
-            " LEFT JOIN (SELECT schedule_id, COUNT(*) AS n FROM runs"
-            "  WHERE status = 'running' GROUP BY schedule_id) rs"
-            "  ON rs.schedule_id = w.schedule_id"
             f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
             "  AND (ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
             "   SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"

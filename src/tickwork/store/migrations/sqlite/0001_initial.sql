@@ -78,6 +78,8 @@ CREATE INDEX runs_active ON runs (schedule_id, scheduled_for)
 CREATE INDEX runs_waiting ON runs (due_at) WHERE status IN ('pending', 'retrying');
 -- Leases: running runs by lease end (recovery, limits, heartbeats).
 CREATE INDEX runs_running ON runs (lease_until) WHERE status = 'running';
+-- Running runs of a schedule: its overlap limit.
+CREATE INDEX runs_running_schedule ON runs (schedule_id) WHERE status = 'running';
 
 CREATE TABLE attempts (
     run_id      TEXT NOT NULL,
