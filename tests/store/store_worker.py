@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from tickwork.models import FirePlan, Node, PlannedRun, Run, Schedule
+from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
 from tickwork.store import open_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -81,6 +81,21 @@ def main(argv: list[str]) -> None:
             claimed.extend(r.id for r in got)
             idle = 0 if got else idle + 1
         print(json.dumps(claimed), flush=True)
+    elif mode == "churn":
+        # Claim a few, finish them, again, until nothing is left to claim.
+        node, task_limits = args[0], json.loads(args[1])
+        ready_then_go()
+        done = 0
+        idle = 0
+        while idle < 30:
+            got = store.claim_runs(node, at(100), at(200), 1 + done % 3, ["t", "u"], task_limits)
+            for run in got:
+                store.finish_attempt(
+                    run.id, node, run.attempt, AttemptOutcome("succeeded", result=run.id), at(101)
+                )
+            done += len(got)
+            idle = 0 if got else idle + 1
+        print(json.dumps(done), flush=True)
     elif mode == "node":
         node_id = args[0]
         now = at(0)

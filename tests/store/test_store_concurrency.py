@@ -139,6 +139,54 @@ def test_concurrent_claiming_threads_share_one_store(db_url: str) -> None:
         store.close()
 
 
+def test_limits_hold_at_every_moment_while_nodes_claim_and_finish(db_url: str) -> None:
+    """Four processes claim and finish as fast as they can; meanwhile every committed
+    state the test looks at must keep every schedule and task within its limit."""
+    store = open_store(db_url)
+    try:
+        made: dict[str, list[Run]] = {}
+        for sid, n, fields in (
+            ("allow2", 60, {"overlap": "allow", "max_instances": 2}),
+            ("skip", 30, {"overlap": "skip"}),
+            ("queue", 30, {"overlap": "queue"}),
+            ("replace", 60, {"overlap": "replace", "task": "u"}),
+        ):
+            s = store.add_schedule(make_schedule(sid, **fields))  # type: ignore[arg-type]
+            made[sid] = [make_run(s, at(i), trigger="schedule") for i in range(n)]
+            store.insert_runs(s, made[sid])
+        limits = {"allow2": 2, "skip": 1, "queue": 1}
+        procs = [spawn("churn", db_url, f"n{i}", json.dumps({"u": 3})) for i in range(4)]
+        peaks: Counter[str] = Counter()
+        finished = threading.Event()
+
+        def watch() -> None:
+            while not finished.is_set():
+                running = store.list_runs(status="running", limit=1000)
+                per_schedule = Counter(r.schedule_id for r in running)
+                for sid, n in per_schedule.items():
+                    assert sid is not None
+                    peaks[sid] = max(peaks[sid], n)
+                peaks["task u"] = max(peaks["task u"], sum(r.task == "u" for r in running))
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            done = _run_together(procs)
+        finally:
+            finished.set()
+            watcher.join(10)
+        assert sum(done) == 180  # type: ignore[arg-type]
+        for sid, limit in limits.items():
+            assert 1 <= peaks[sid] <= limit, (sid, peaks)
+        assert peaks["task u"] <= 3, peaks
+        runs = store.list_runs(limit=1000)
+        assert len(runs) == 180
+        for r in runs:  # each ran exactly once
+            assert (r.status, r.attempt, len(r.attempts), r.result) == ("succeeded", 1, 1, r.id)
+    finally:
+        store.close()
+
+
 def test_concurrent_queue_consumers_never_share_a_message(db_url: str) -> None:
     store = open_store(db_url)
     try:

@@ -404,7 +404,7 @@ class PostgresStore(SqlStore):
         row = rows[0]
         run_row, attempt_row = row[: len(RUN_COLUMNS)], row[len(RUN_COLUMNS) :]
         run = self._run(run_row)
-        if attempt > 1:
+        if attempt > 1 or attempt_row[0] is None:
             with self._read() as tx:
                 attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
         else:
