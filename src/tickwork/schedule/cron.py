@@ -325,6 +325,10 @@ class CronSpec:
         self.first_time = self.hours[0] * 3600 + self.first_minute_second
         #: (first ordinal, end ordinal, day table) of the month of the last answer.
         self._month: tuple[int, int, list[int]] = (0, 0, [])
+        #: 5 fields: ``t[m]`` = second of the day of the first matching minute >= minute
+        #: ``m`` of the day (m = 0..1440), or -1. Built by the first search (parsing many
+        #: schedules stays cheap).
+        self._minutes_of_day: list[int] | None = None
         self._shapes: dict[int, list[int]] = {}
         self._cycle: list[int] | None = None
         if not self._ever_matches_a_day():
@@ -413,7 +417,11 @@ class CronSpec:
             d = days - first + 1
             nd = table[d]
             if nd == d:
-                tod = self._time_of_day(sod)
+                minutes = self._minutes_of_day
+                if minutes is not None:  # 5 fields: whole minutes, one lookup
+                    tod = minutes[(sod + 59) // 60]
+                else:
+                    tod = self._time_of_day(sod)
                 if tod >= 0:
                     return lo - sod + tod
                 nd = table[d + 1]
@@ -441,8 +449,20 @@ class CronSpec:
         nh = self.hour_next[h + 1]
         return -1 if nh < 0 else nh * 3600 + self.first_minute_second
 
+    def _build_minutes_of_day(self) -> None:
+        allowed = {h * 60 + m for h in self.hours for m in self.minutes}
+        table = [-1] * 1441
+        nxt = -1
+        for m in range(1439, -1, -1):
+            if m in allowed:
+                nxt = m * 60
+            table[m] = nxt
+        self._minutes_of_day = table
+
     def _search(self, lo: int) -> int | None:
         """``next_wall`` the long way: month, day, hour, minute, second."""
+        if self._minutes_of_day is None and not self.six:
+            self._build_minutes_of_day()
         days, sod = divmod(lo, DAY)
         if days < 1:
             days, sod = 1, 0
