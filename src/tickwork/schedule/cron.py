@@ -417,11 +417,8 @@ class CronSpec:
             d = days - first + 1
             nd = table[d]
             if nd == d:
-                minutes = self._minutes_of_day
-                if minutes is not None:  # 5 fields: whole minutes, one lookup
-                    tod = minutes[(sod + 59) // 60]
-                else:
-                    tod = self._time_of_day(sod)
+                minutes = self._minutes_of_day  # 5 fields: whole minutes, one lookup
+                tod = minutes[(sod + 59) // 60] if minutes is not None else self._time_of_day(sod)
                 if tod >= 0:
                     return lo - sod + tod
                 nd = table[d + 1]
