@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -328,9 +329,9 @@ class CronSpec:
         #: 5 fields: ``t[m]`` = second of the day of the first matching minute >= minute
         #: ``m`` of the day (m = 0..1440), or -1. Built by the first search (parsing many
         #: schedules stays cheap).
-        self._minutes_of_day: list[int] | None = None
+        self._minutes_of_day: array[int] | None = None
         self._shapes: dict[int, list[int]] = {}
-        self._cycle: list[int] | None = None
+        self._cycle: array[int] | None = None
         if not self._ever_matches_a_day():
             raise ScheduleError(f"{text!r} never fires")
 
@@ -393,7 +394,9 @@ class CronSpec:
         """The first month index ``>= index`` with a matching day (400-year index)."""
         cycle = self._cycle
         if cycle is None:
-            cycle = []
+            # Built only for expressions with two empty months in a row (leap days,
+            # fifth weekdays of February...): 2 bytes per matching month.
+            cycle = array("H")
             allowed = set(self.months)
             for p in range(_CYCLE_MONTHS):
                 idx = _CYCLE_BASE + p
@@ -454,7 +457,7 @@ class CronSpec:
             if m in allowed:
                 nxt = m * 60
             table[m] = nxt
-        self._minutes_of_day = table
+        self._minutes_of_day = array("i", table)  # 6 KB: specs are cached by the thousand
 
     def _search(self, lo: int) -> int | None:
         """``next_wall`` the long way: month, day, hour, minute, second."""
