@@ -133,7 +133,7 @@ class Engine:
         await self.db(self.store.register_node, node)
         # A restart resumes at once: runs of dead processes are taken over now, not
         # after their leases lapse.
-        await self._maintenance_once(force=True)
+        await self._maintenance_once()
         self._watcher = threading.Thread(
             target=self._watch_changes, name="tickwork-watch", daemon=True
         )
@@ -423,6 +423,9 @@ class Engine:
             except StoreError as exc:
                 log.warning("heartbeat failed: %s", exc)
                 continue
+            except Exception:  # the loop must outlive any surprise, or leases lapse
+                log.exception("heartbeat failed")
+                continue
             for run_id in beat.lost:
                 active = self._active.get(run_id)
                 if active is not None:
@@ -441,15 +444,21 @@ class Engine:
                 await self._maintenance_once()
             except StoreError as exc:
                 log.warning("maintenance failed: %s", exc)
+            except Exception:
+                log.exception("maintenance failed")
 
     _last_cleanup: datetime | None = None
 
-    async def _maintenance_once(self, force: bool = False) -> None:
+    async def _maintenance_once(self) -> None:
+        """Take over the runs of dead nodes (every node does, so a dead leader's runs
+        are not stranded until its leadership lapses: the store's locks make concurrent
+        takeovers safe), and, as leader, apply retention."""
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.config.lease_ttl)
-        self.is_leader = await self.db(self.store.try_lead, self.node_id, now, lease_until)
-        if not (self.is_leader or force):
-            return
+        try:
+            self.is_leader = await self.db(self.store.try_lead, self.node_id, now, lease_until)
+        except StoreError:
+            self.is_leader = False  # fail closed
         dead = await self.db(self.store.dead_nodes, now, timedelta(seconds=self.config.lease_ttl))
         recovered = await self.db(self.store.recover_lost, now, dead, self._plan_lost_retry)
         for run in recovered:
