@@ -67,14 +67,6 @@ def exists(w: datetime, tz: ZoneInfo) -> bool:
     return aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == w
 
 
-def first_instant(w: datetime, tz: ZoneInfo) -> datetime:
-    """The first instant the clock reads ``w``, or the first after the gap holding it."""
-    while not exists(w, tz):
-        w += timedelta(minutes=1)
-    w = w.replace(second=0) if not exists(w.replace(second=0), tz) else w
-    return w.replace(tzinfo=tz, fold=0).astimezone(UTC)
-
-
 def brute_next(
     spec: CronSpec, tz: ZoneInfo, after: datetime, horizon: timedelta
 ) -> datetime | None:
