@@ -7,6 +7,7 @@ drive the engine through hours of schedule in milliseconds without patching the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -34,10 +35,8 @@ class SystemClock:
         delay = (when - self.now()).total_seconds()
         if delay <= 0 or wake.is_set():
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=delay)
-        except TimeoutError:
-            pass
 
 
 class ManualClock:
