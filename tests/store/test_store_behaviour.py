@@ -819,6 +819,29 @@ def test_dead_nodes_by_stale_heartbeat(store: Store) -> None:
     assert store.dead_nodes(at(60), 30) == []
 
 
+def test_recovering_a_dead_node_marks_it_stopped_until_it_beats_again(store: Store) -> None:
+    store.register_node(Node("n1", "elsewhere", 1, T0, T0))
+    store.insert_runs(None, [make_run(None, T0)])
+    claim(store, at(1), node="n1")
+    (run,) = store.recover_lost(at(2), ["n1"], lambda r, s, now: now)
+    assert run.status == "retrying"
+    assert store.list_nodes() == []
+    (gone,) = store.list_nodes(include_stopped=True)
+    assert gone.stopped_at == at(2)
+    assert store.dead_nodes(at(100), 1) == []  # stopped: not reported again
+    store.heartbeat("n1", at(3), at(33), [run.id])  # it was alive after all
+    assert [n.id for n in store.list_nodes()] == ["n1"]
+
+
+def test_a_stopped_leader_is_replaced_at_once(store: Store) -> None:
+    store.register_node(Node("a", "elsewhere", 1, T0, T0))
+    assert store.try_lead("a", at(0), at(30))
+    assert not store.try_lead("b", at(1), at(31))
+    store.recover_lost(at(2), ["a"], lambda r, s, now: now)  # taken for dead
+    assert store.try_lead("b", at(2), at(32))
+    assert not store.try_lead("a", at(3), at(33))
+
+
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(ValidationError, match="naive"):
         store.add_schedule(make_schedule("a", next_fire_at=datetime(2026, 1, 1)))

@@ -102,6 +102,16 @@ def test_dead_nodes_include_a_killed_process_on_this_host(lite: SQLiteStore) -> 
     assert lite.dead_nodes(at(1), 3600) == ["w1"]
 
 
+def test_a_leader_whose_process_died_is_replaced_at_once(lite: SQLiteStore) -> None:
+    with worker("node", lite.url, "w1") as proc:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert lite.try_lead("w1", at(0), at(30))
+        assert not lite.try_lead("me", at(1), at(31))  # alive, lease valid
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        assert lite.try_lead("me", at(1), at(31))
+
+
 def test_wait_for_change_sees_another_process_commit(lite: SQLiteStore) -> None:
     assert lite.wait_for_change(0.05) is False  # nothing yet
     with worker("add", lite.url, "from-elsewhere") as proc:

@@ -196,7 +196,8 @@ class Store(ABC):
     def heartbeat(
         self, node_id: str, now: datetime, lease_until: datetime, run_ids: Collection[str]
     ) -> Heartbeat:
-        """Renew the node's heartbeat and the leases of ``run_ids`` it still holds."""
+        """Renew the node's heartbeat (clearing ``stopped_at`` if it was taken for dead)
+        and the leases of ``run_ids`` it still holds."""
 
     @abstractmethod
     def finish_attempt(
@@ -219,8 +220,9 @@ class Store(ABC):
         """Take over runs whose node died: ``running`` runs with ``lease_until < now``
         or whose node is in ``dead_nodes``. Their current attempt is recorded
         ``lost``; the run becomes ``retrying`` at ``retry(...)``, or ``lost`` when it
-        returns None (``cancelled`` if a cancel was requested). Returns the runs
-        changed, as they are after the change."""
+        returns None (``cancelled`` if a cancel was requested). The ``dead_nodes`` are
+        marked stopped (``stopped_at = now``; a node that heartbeats again is back).
+        Returns the runs changed, as they are after the change."""
 
     @abstractmethod
     def cancel_run(self, run_id: str, now: datetime) -> Run:
@@ -300,7 +302,10 @@ class Store(ABC):
     @abstractmethod
     def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:
         """Take or renew the leadership lease. True only if ``node_id`` holds it until
-        ``lease_until``; any error means False (fail closed)."""
+        ``lease_until``; any error means False (fail closed). Another node's lease is
+        taken over when it lapsed (``lease_until < now``) or, at once, when the
+        database can tell its holder is gone (stopped; on PostgreSQL its advisory lock
+        free; on SQLite its process gone from this host)."""
 
     @abstractmethod
     def release_lead(self, node_id: str) -> None:

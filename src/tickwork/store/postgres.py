@@ -37,6 +37,8 @@ How nodes share the work without waiting on one another:
 from __future__ import annotations
 
 import hashlib
+import os
+import select
 import threading
 import time
 import uuid
@@ -52,7 +54,6 @@ from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.models import AttemptOutcome, Node, Run, Schedule
-from tickwork.store.base import Heartbeat
 from tickwork.store.sql import (
     ATTEMPT_COLUMNS,
     RUN_COLUMNS,
@@ -69,6 +70,12 @@ from tickwork.store.sql import (
 from tickwork.store.url import PostgresURL
 
 CHANNEL = "tickwork"
+#: How long ``register_node`` retries for a node lock another session holds.
+LOCK_WAIT = 2.0
+#: How long a node's lock must stay free before ``dead_nodes`` calls the node dead.
+LOCK_GRACE = 1.0
+#: How often a node's lock connection is checked when nothing arrives on it.
+LOCK_CHECK = 1.0
 #: A pooled connection idle longer than this (seconds) is checked before use.
 IDLE_CHECK = 0.5
 #: How long ``wait_for_change`` blocks on the socket before looking at ``interrupt_wait``.
@@ -174,6 +181,98 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.adapters.register_loader("json", TextLoader)
 
 
+class _NodeLock:
+    """The session-level advisory lock a registered node holds while its process lives.
+
+    A daemon thread waits on the lock connection's socket: when the server ends the
+    session (restart, ``pg_terminate_backend``, network trouble) the socket wakes it
+    and it takes the lock again on a new connection, and records when (``lock_at``).
+    """
+
+    def __init__(self, store: PostgresStore, node_id: str) -> None:
+        self.store = store
+        self.node_id = node_id
+        self.key = lock_key("node", node_id)
+        self.conn: psycopg.Connection[Any] | None = None
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self._wake_r, self._wake_w = os.pipe()  # close() wakes the watcher through it
+
+    def take(self, wait: float) -> bool:
+        """Take the lock on a fresh connection, retrying up to ``wait`` seconds while
+        another session holds it (a ``dead_nodes`` check holds it for an instant)."""
+        deadline = time.monotonic() + wait
+        while not self.stop.is_set():
+            try:
+                conn = self.store._connect()
+            except StoreError:
+                conn = None
+            if conn is not None:
+                try:
+                    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+                    if row and row[0]:
+                        self.conn = conn
+                        return True
+                except psycopg.Error:
+                    pass
+                with suppress(Exception):
+                    conn.close()
+            if time.monotonic() >= deadline:
+                return False
+            self.stop.wait(0.05)
+        return False
+
+    def watch(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(
+                target=self._watch, name=f"tickwork-node-lock-{self.node_id}", daemon=True
+            )
+            self.thread.start()
+
+    def _watch(self) -> None:
+        # Only this thread uses the connection once watching has started.
+        while not self.stop.is_set():
+            conn = self.conn
+            if conn is not None and self._alive(conn):
+                continue
+            if conn is not None:
+                with suppress(Exception):
+                    conn.close()
+                self.conn = None
+            if self.take(wait=LOCK_CHECK):
+                assert self.conn is not None
+                with suppress(psycopg.Error):
+                    self.conn.execute(
+                        "UPDATE nodes SET lock_at = now() WHERE id = %s", (self.node_id,)
+                    )
+
+    def _alive(self, conn: psycopg.Connection[Any]) -> bool:
+        """Wait for the socket (or LOCK_CHECK seconds), then check the connection."""
+        try:
+            select.select([conn.fileno(), self._wake_r], [], [], LOCK_CHECK)
+            if self.stop.is_set():
+                return True
+            conn.execute("SELECT 1")
+            return True
+        except (OSError, ValueError, psycopg.Error):
+            return False
+
+    def close(self) -> None:
+        """Stop watching and end the session, which releases the lock."""
+        self.stop.set()
+        with suppress(OSError):
+            os.write(self._wake_w, b"x")
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(LOCK_CHECK + 5)
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with suppress(Exception):
+                conn.close()
+        for fd in (self._wake_r, self._wake_w):
+            with suppress(OSError):
+                os.close(fd)
+
+
 class PostgresStore(SqlStore):
     """``Store`` on PostgreSQL (``postgresql://user:password@host:5432/db``)."""
 
@@ -190,7 +289,7 @@ class PostgresStore(SqlStore):
         self._token = uuid.uuid4().hex  # tells our own notifications from others'
         self._listen: psycopg.Connection[Any] | None = None
         self._interrupt = threading.Event()
-        self._node_conns: dict[str, psycopg.Connection[Any]] = {}
+        self._node_locks: dict[str, _NodeLock] = {}
         self._node_lock = threading.Lock()
         self._last_used: dict[int, float] = {}
 
@@ -442,8 +541,11 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         pool, self._pool = self._pool, None
         with self._node_lock:
-            conns = list(self._node_conns.values())
-            self._node_conns.clear()
+            locks = list(self._node_locks.values())
+            self._node_locks.clear()
+        for held in locks:
+            held.close()
+        conns = []
         if self._listen is not None:
             conns.append(self._listen)
             self._listen = None
@@ -490,71 +592,74 @@ class PostgresStore(SqlStore):
     def register_node(self, node: Node) -> None:
         """Record the node and take its advisory lock on a connection kept for its life.
 
-        Raises ``ConflictError`` when a live session of another process holds the lock
-        (the node id is in use).
+        A thread of this store watches that connection and takes the lock again at once
+        if the connection is lost while the process lives (see ``dead_nodes``). Raises
+        ``ConflictError`` when another live session holds the lock (the id is in use).
         """
-        self._hold_node_lock(node.id)
+        with self._node_lock:
+            held = self._node_locks.get(node.id)
+            if held is None:
+                held = _NodeLock(self, node.id)
+                if not held.take(wait=LOCK_WAIT):
+                    held.close()
+                    raise ConflictError(f"node {node.id!r} is held by another live process")
+                self._node_locks[node.id] = held
         super().register_node(node)
         with self._write() as tx:
             tx.execute(
                 "UPDATE nodes SET lock_key = ?, lock_at = now() WHERE id = ?",
-                (lock_key("node", node.id), node.id),
+                (held.key, node.id),
             )
-
-    def _hold_node_lock(self, node_id: str) -> bool:
-        """Make sure this process holds the node's lock; True if it had to take it anew."""
-        with self._node_lock:
-            conn = self._node_conns.get(node_id)
-            if conn is not None:
-                try:
-                    conn.execute("SELECT 1")
-                    return False
-                except psycopg.Error:
-                    with suppress(Exception):
-                        conn.close()
-                    del self._node_conns[node_id]
-            conn = self._connect()
-            with self._translate():
-                got = conn.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (lock_key("node", node_id),)
-                ).fetchone()
-            if not (got and got[0]):
-                conn.close()
-                raise ConflictError(f"node {node_id!r} is held by another live process")
-            self._node_conns[node_id] = conn
-            return True
-
-    def heartbeat(
-        self, node_id: str, now: datetime, lease_until: datetime, run_ids: Collection[str]
-    ) -> Heartbeat:
-        if node_id in self._node_conns and self._hold_node_lock(node_id):
-            # The lock's connection was lost (server restart, terminated backend): the
-            # lock is ours again from now on.
-            with self._write() as tx:
-                tx.execute("UPDATE nodes SET lock_at = now() WHERE id = ?", (node_id,))
-        return super().heartbeat(node_id, now, lease_until, run_ids)
+        held.watch()
 
     def deregister_node(self, node_id: str, now: datetime) -> None:
         super().deregister_node(node_id, now)
         with self._node_lock:
-            conn = self._node_conns.pop(node_id, None)
-        if conn is not None:
-            with suppress(Exception):
-                conn.close()  # ends the session: the lock is released
+            held = self._node_locks.pop(node_id, None)
+        if held is not None:
+            held.close()  # ends the session: the lock is released
 
-    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
-        """Stale heartbeats, plus nodes whose advisory lock is free (their session ended)."""
-        dead = set(super().dead_nodes(now, stale_after))
+    def _free_node_locks(self) -> set[str]:
+        """Nodes (not stopped) whose advisory lock no session holds right now."""
         with self._write() as tx:
-            # A transaction-level try-lock: if it is granted the node's session is gone;
-            # it is released at commit, so the node may take it again.
+            # A transaction-level try-lock: granted only if the node's session does not
+            # hold it; released at commit, so the node can take it again. Locks taken
+            # before the server last started mean nothing (a restart frees them all).
             rows = tx.execute(
                 "SELECT id FROM nodes WHERE stopped_at IS NULL AND lock_key IS NOT NULL"
                 " AND lock_at > pg_postmaster_start_time()"
                 " AND pg_try_advisory_xact_lock(lock_key)"
             )
-        dead.update(r[0] for r in rows)
+        return {r[0] for r in rows}
+
+    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
+        """Stale heartbeats, plus nodes whose advisory lock stayed free for ``LOCK_GRACE``.
+
+        A node's lock is free once its session ends: at once when its process dies.
+        It is also free for a moment when a live node's lock connection drops (a
+        network blip, ``pg_terminate_backend``) until its watcher takes it again,
+        within milliseconds. So a free lock is checked again after ``LOCK_GRACE``
+        seconds (this call then blocks that long) and only a lock free both times
+        counts: a dead process is known within about a second, a live node is not
+        declared dead for a blip.
+        """
+        dead = set(super().dead_nodes(now, stale_after))
+        suspects = self._free_node_locks() - dead
+        if suspects:
+            time.sleep(LOCK_GRACE)
+            dead |= suspects & self._free_node_locks()
         return sorted(dead)
+
+    def _leader_gone(self, tx: Tx, node_id: str) -> bool:
+        """The leader's lock is free: its session ended (checked once: a false alarm
+        only gives leadership to a live node, which the old leader notices at once)."""
+        rows = tx.execute(
+            "SELECT 1 FROM nodes WHERE id = ? AND (stopped_at IS NOT NULL"
+            " OR (lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time()"
+            " AND pg_try_advisory_xact_lock(lock_key)))",
+            (node_id,),
+        )
+        return bool(rows)
 
     # -- change notification ---------------------------------------------------------
 

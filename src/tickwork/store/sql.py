@@ -972,8 +972,10 @@ class SqlStore(Store):
     ) -> Heartbeat:
         ids = list(run_ids)
         with self._write() as tx:
+            # A node taken for dead (and its runs taken over) that beats again is back.
             tx.execute(
-                "UPDATE nodes SET heartbeat_at = ? WHERE id = ?", (self._ts(_aware(now)), node_id)
+                "UPDATE nodes SET heartbeat_at = ?, stopped_at = NULL WHERE id = ?",
+                (self._ts(_aware(now)), node_id),
             )
             held: list[tuple[Any, ...]] = []
             if ids:
@@ -1091,6 +1093,12 @@ class SqlStore(Store):
             where = "lease_until < ?"
             params: list[Any] = [t_now]
             if dead:
+                # Dead nodes leave the list of nodes; one that beats again comes back.
+                cond, param = self._in("id", sorted(dead))
+                tx.execute(
+                    f"UPDATE nodes SET stopped_at = ? WHERE {cond} AND stopped_at IS NULL",
+                    (t_now, param),
+                )
                 cond, param = self._in("node", sorted(dead))
                 where = f"({where} OR {cond})"
                 params.append(param)
@@ -1358,20 +1366,37 @@ class SqlStore(Store):
             return {name for (name,) in tx.execute("SELECT name FROM published_tasks")}
 
     def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:
+        """Take or renew the lease. Taken over when it lapsed, or at once when the
+        database can tell its holder is gone (``_leader_gone``)."""
         try:
-            t_now, t_until = self._ts(_aware(now)), self._ts(_aware(lease_until))
+            t_until = self._ts(_aware(lease_until))
             with self._write() as tx:
-                rows = tx.execute(
-                    "INSERT INTO leader (id, node_id, lease_until) VALUES (1, ?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET node_id = excluded.node_id,"
-                    " lease_until = excluded.lease_until"
-                    " WHERE leader.lease_until < ? OR leader.node_id = excluded.node_id"
-                    " RETURNING node_id",
-                    (node_id, t_until, t_now),
+                rows = tx.execute(f"SELECT node_id, lease_until FROM leader{self._for_update}")
+                if not rows:
+                    got = tx.execute(
+                        "INSERT INTO leader (id, node_id, lease_until) VALUES (1, ?, ?)"
+                        " ON CONFLICT (id) DO NOTHING RETURNING node_id",
+                        (node_id, t_until),
+                    )
+                    return bool(got)
+                holder, until = rows[0][0], self._dt(rows[0][1])
+                assert until is not None
+                if holder != node_id and until >= now and not self._leader_gone(tx, holder):
+                    return False
+                tx.execute(
+                    "UPDATE leader SET node_id = ?, lease_until = ? WHERE id = 1",
+                    (node_id, t_until),
                 )
-            return bool(rows) and rows[0][0] == node_id
+                if holder != node_id:
+                    self._notify_tx(tx)
+                return True
         except Exception:  # fail closed: any doubt means "not the leader"
             return False
+
+    def _leader_gone(self, tx: Tx, node_id: str) -> bool:
+        """Whether the database can tell at once that the lease holder is gone."""
+        rows = tx.execute("SELECT 1 FROM nodes WHERE id = ? AND stopped_at IS NOT NULL", (node_id,))
+        return bool(rows)
 
     def release_lead(self, node_id: str) -> None:
         with self._write() as tx:

@@ -239,6 +239,14 @@ class SQLiteStore(SqlStore):
                 dead.add(node.id)
         return sorted(dead)
 
+    def _leader_gone(self, tx: Tx, node_id: str) -> bool:
+        """Stopped, or on this host with its process gone."""
+        rows = tx.execute("SELECT host, pid, stopped_at FROM nodes WHERE id = ?", (node_id,))
+        if not rows:
+            return False
+        host, pid, stopped_at = rows[0]
+        return stopped_at is not None or (host == socket.gethostname() and not _pid_alive(pid))
+
     # -- change notification ---------------------------------------------------------
 
     def notify_change(self) -> None:
