@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
+from tickwork.errors import ValidationError
+
 JSON = Any
 """A value that ``json.dumps`` accepts: dict, list, str, int, float, bool or None."""
 
@@ -285,6 +287,66 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """What a node publishes about a task, so a client that cannot import the task
+    still refuses data that does not fit it and applies the task's defaults."""
+
+    name: str
+    #: Keyword arguments the task accepts (its ``ctx`` parameter excluded).
+    arguments: tuple[str, ...] = ()
+    #: Those of ``arguments`` without a default value.
+    required: tuple[str, ...] = ()
+    #: It takes ``**kwargs``: any data key is accepted.
+    accepts_any: bool = False
+    executor: str = "async"
+    timeout: float | None = None
+    retries: int | None = None
+    concurrency: int | None = None
+
+    def check_data(self, data: dict[str, Any]) -> None:
+        """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments."""
+        if not self.accepts_any:
+            for key in data:
+                if key not in self.arguments:
+                    raise ValidationError(
+                        f"task {self.name!r} takes no argument {key!r} "
+                        f"(it takes: {', '.join(self.arguments) or 'none'})",
+                        field="data",
+                    )
+        missing = [n for n in self.required if n not in data]
+        if missing:
+            raise ValidationError(
+                f"task {self.name!r} needs data for {', '.join(map(repr, missing))}",
+                field="data",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arguments": list(self.arguments),
+            "required": list(self.required),
+            "accepts_any": self.accepts_any,
+            "executor": self.executor,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "concurrency": self.concurrency,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskSpec:
+        return cls(
+            name=d["name"],
+            arguments=tuple(d.get("arguments", ())),
+            required=tuple(d.get("required", ())),
+            accepts_any=bool(d.get("accepts_any", False)),
+            executor=d.get("executor", "async"),
+            timeout=d.get("timeout"),
+            retries=d.get("retries"),
+            concurrency=d.get("concurrency"),
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
 from tickwork.errors import UnknownTaskError, ValidationError
+from tickwork.models import TaskSpec
 
 Executor = Literal["async", "thread", "process"]
 EXECUTORS: tuple[Executor, ...] = ("async", "thread", "process")
@@ -36,31 +37,29 @@ class TaskDef:
     def qualified_name(self) -> str:
         return f"{self.fn.__module__}:{self.fn.__qualname__}"
 
+    @property
+    def spec(self) -> TaskSpec:
+        """The part of the task other processes need: arguments and defaults."""
+        params = list(self.signature.parameters.values())
+        if self.takes_ctx:
+            params = params[1:]
+        keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        return TaskSpec(
+            name=self.name,
+            arguments=tuple(p.name for p in params if p.kind in keyword),
+            required=tuple(
+                p.name for p in params if p.kind in keyword and p.default is p.empty
+            ),
+            accepts_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params),
+            executor=self.executor,
+            timeout=self.timeout,
+            retries=self.retries,
+            concurrency=self.concurrency,
+        )
+
     def check_data(self, data: dict[str, Any]) -> None:
         """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments."""
-        params = self.signature.parameters
-        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        names = [n for n in params if not (self.takes_ctx and n == next(iter(params)))]
-        for key in data:
-            if key not in names and not accepts_any:
-                raise ValidationError(
-                    f"task {self.name!r} takes no argument {key!r} "
-                    f"(it takes: {', '.join(names) or 'none'})",
-                    field="data",
-                )
-        missing = [
-            n
-            for n in names
-            if params[n].default is inspect.Parameter.empty
-            and params[n].kind
-            in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-            and n not in data
-        ]
-        if missing:
-            raise ValidationError(
-                f"task {self.name!r} needs data for {', '.join(map(repr, missing))}",
-                field="data",
-            )
+        self.spec.check_data(data)
 
 
 class TaskRegistry:
