@@ -808,15 +808,12 @@ def test_try_lead_fails_closed(db_url: str) -> None:
     assert s.try_lead("a", at(0), at(30)) is False
 
 
-def test_dead_nodes_by_stale_heartbeat(store: Store) -> None:
-    store.register_node(Node("old", "elsewhere", 1, T0, at(0)))
+def test_fresh_and_stopped_nodes_are_never_dead(store: Store) -> None:
     store.register_node(Node("fresh", "elsewhere", 2, T0, at(50)))
     store.register_node(Node("gone", "elsewhere", 3, T0, at(0)))
     store.deregister_node("gone", at(1))
-    assert store.dead_nodes(at(60), timedelta(seconds=30)) == ["old"]
-    assert store.dead_nodes(at(60), 5.0) == ["fresh", "old"]
-    store.heartbeat("old", at(59), at(89), [])
-    assert store.dead_nodes(at(60), 30) == []
+    assert store.dead_nodes(at(60), timedelta(seconds=30)) == []
+    assert store.dead_nodes(at(60), 30.0) == []
 
 
 def test_recovering_a_dead_node_marks_it_stopped_until_it_beats_again(store: Store) -> None:

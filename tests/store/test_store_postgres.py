@@ -145,6 +145,17 @@ def test_the_listener_recovers_after_its_connection_is_killed(
     assert _wake_latency(pg, other.notify_change) < 0.1
 
 
+def test_a_held_lock_outweighs_a_stale_heartbeat(pg: PostgresStore, other: PostgresStore) -> None:
+    pg.register_node(Node("slow", "h", os.getpid(), T0, T0))  # beats rarely, lives
+    assert other.dead_nodes(at(3600), 30) == []
+    # A node of a closed store: its session ended, so its lock is free.
+    other.register_node(Node("closed", "h", 1, T0, T0))
+    other.close()
+    started = time.monotonic()
+    assert pg.dead_nodes(at(3600), 30) == ["closed"]  # stale and free: no grace needed
+    assert time.monotonic() - started < 0.5
+
+
 def test_a_killed_node_is_dead_at_once(pg: PostgresStore) -> None:
     with worker("node", pg._conninfo, "w1") as proc:
         assert proc.stdout is not None

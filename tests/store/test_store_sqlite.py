@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -84,6 +85,15 @@ def test_hot_queries_use_their_index(lite: SQLiteStore, sql: str, index: str) ->
         plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
     assert index in plan, plan
     assert not re.search(r"SCAN (runs|schedules)(?! USING)", plan), plan  # no table scan
+
+
+def test_dead_nodes_by_stale_heartbeat(lite: SQLiteStore) -> None:
+    lite.register_node(Node("old", "elsewhere", 1, T0, at(0)))
+    lite.register_node(Node("fresh", "elsewhere", 2, T0, at(50)))
+    assert lite.dead_nodes(at(60), timedelta(seconds=30)) == ["old"]
+    assert lite.dead_nodes(at(60), 5.0) == ["fresh", "old"]
+    lite.heartbeat("old", at(59), at(89), [])
+    assert lite.dead_nodes(at(60), 30) == []
 
 
 def test_dead_nodes_include_a_killed_process_on_this_host(lite: SQLiteStore) -> None:

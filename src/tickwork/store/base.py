@@ -287,12 +287,14 @@ class Store(ABC):
     def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
         """Ids of nodes not stopped that are dead, for ``recover_lost``.
 
-        Always: nodes whose heartbeat is older than ``now - stale_after`` (seconds or a
-        timedelta). Implementations add what the database can tell at once: on SQLite,
-        nodes on this host (same ``socket.gethostname()``) whose process no longer
-        exists; on PostgreSQL, nodes whose session-level advisory lock, held by a
-        connection kept open for the node's life since ``register_node``, is free,
-        i.e. whose process died or lost its session. Read-only.
+        By default: nodes whose heartbeat is older than ``now - stale_after`` (seconds
+        or a timedelta). Implementations add what the database can tell at once: on
+        SQLite, nodes on this host (same ``socket.gethostname()``) whose process no
+        longer exists; on PostgreSQL, nodes whose session-level advisory lock, held by
+        a connection kept open for the node's life since ``register_node``, is free,
+        i.e. whose process died (there a held lock also outweighs a stale heartbeat:
+        the process lives, and if it hangs its runs' leases lapse). Read-only, but it
+        may take about a second on PostgreSQL to confirm a free lock.
         """
         if not isinstance(stale_after, timedelta):
             stale_after = timedelta(seconds=stale_after)

@@ -619,35 +619,46 @@ class PostgresStore(SqlStore):
         if held is not None:
             held.close()  # ends the session: the lock is released
 
-    def _free_node_locks(self) -> set[str]:
-        """Nodes (not stopped) whose advisory lock no session holds right now."""
+    def _node_liveness(self, cutoff: datetime | None) -> tuple[set[str], set[str]]:
+        """Nodes not stopped: (heartbeat older than ``cutoff`` and no lock held, lock free).
+
+        The lock is probed with a transaction-level try-lock: granted only if the
+        node's session does not hold it, released at commit so the node can take it
+        again. Locks taken before the server last started mean nothing (a restart
+        frees them all): those nodes are judged by their heartbeat alone.
+        """
         with self._write() as tx:
-            # A transaction-level try-lock: granted only if the node's session does not
-            # hold it; released at commit, so the node can take it again. Locks taken
-            # before the server last started mean nothing (a restart frees them all).
             rows = tx.execute(
-                "SELECT id FROM nodes WHERE stopped_at IS NULL AND lock_key IS NOT NULL"
-                " AND lock_at > pg_postmaster_start_time()"
-                " AND pg_try_advisory_xact_lock(lock_key)"
+                "SELECT id, heartbeat_at < ?,"
+                " CASE WHEN lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time()"
+                " THEN pg_try_advisory_xact_lock(lock_key) END"
+                " FROM nodes WHERE stopped_at IS NULL",
+                (cutoff if cutoff is not None else datetime.min.replace(tzinfo=UTC),),
             )
-        return {r[0] for r in rows}
+        stale = {nid for nid, old, free in rows if old and free is not False}
+        free = {nid for nid, _, free in rows if free}
+        return stale, free
 
     def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
-        """Stale heartbeats, plus nodes whose advisory lock stayed free for ``LOCK_GRACE``.
+        """Nodes whose advisory lock stayed free for ``LOCK_GRACE``, plus nodes with a
+        stale heartbeat that hold no lock (a held lock proves the process lives; a
+        hung one is still caught by its runs' leases).
 
         A node's lock is free once its session ends: at once when its process dies.
         It is also free for a moment when a live node's lock connection drops (a
         network blip, ``pg_terminate_backend``) until its watcher takes it again,
-        within milliseconds. So a free lock is checked again after ``LOCK_GRACE``
-        seconds (this call then blocks that long) and only a lock free both times
-        counts: a dead process is known within about a second, a live node is not
-        declared dead for a blip.
+        within milliseconds. So a free lock (with a fresh heartbeat) is checked again
+        after ``LOCK_GRACE`` seconds (this call then blocks that long) and only a lock
+        free both times counts: a dead process is known within about a second, a live
+        node is not declared dead for a blip.
         """
-        dead = set(super().dead_nodes(now, stale_after))
-        suspects = self._free_node_locks() - dead
+        if not isinstance(stale_after, timedelta):
+            stale_after = timedelta(seconds=stale_after)
+        dead, free = self._node_liveness(_aware(now) - stale_after)
+        suspects = free - dead
         if suspects:
             time.sleep(LOCK_GRACE)
-            dead |= suspects & self._free_node_locks()
+            dead |= suspects & self._node_liveness(None)[1]
         return sorted(dead)
 
     def _leader_gone(self, tx: Tx, node_id: str) -> bool:
