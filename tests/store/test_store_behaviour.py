@@ -241,6 +241,17 @@ def test_pause_and_resume(store: Store) -> None:
     assert store.set_paused([], False, at(100), next_fire) == []
 
 
+def test_resume_picks_up_a_schedule_the_fire_loop_paused(store: Store) -> None:
+    store.add_schedule(make_schedule("a"))
+
+    def stop(s: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
+        return FirePlan((), None, s.last_fire_at, s.execution_count, "paused")
+
+    store.fire_due(at(0), stop, 10)
+    (resumed,) = store.set_paused(None, False, at(5), lambda s, now: now)
+    assert (resumed.status, resumed.paused, resumed.next_fire_at) == ("active", False, at(5))
+
+
 # -- firing -----------------------------------------------------------------------------
 
 

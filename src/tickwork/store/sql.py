@@ -653,8 +653,11 @@ class SqlStore(Store):
             return []
         now = _aware(now)
         with self._write() as tx:
-            sql = f"SELECT {_S} FROM schedules WHERE paused = ?"
-            params: list[Any] = [not paused]
+            # Resuming also picks up a schedule paused by the engine without the flag.
+            sql = f"SELECT {_S} FROM schedules WHERE " + (
+                "paused = FALSE" if paused else "(paused = TRUE OR status = 'paused')"
+            )
+            params: list[Any] = []
             if schedule_ids is not None:
                 cond, param = self._in("id", list(schedule_ids))
                 sql += f" AND {cond}"
