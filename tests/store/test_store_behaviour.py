@@ -598,6 +598,25 @@ def test_final_failure_goes_to_the_error_queue(store: Store) -> None:
     assert store.read_queue("results") == []
 
 
+def test_queue_payload_is_the_same_on_every_database(store: Store) -> None:
+    t = T0 + timedelta(seconds=1, microseconds=2500)
+    store.add_schedule(make_schedule("a", next_fire_at=t, result_queue="q", error_queue="e"))
+    store.fire_due(t, every_second(), 10)
+    (run,) = claim(store, t)
+    store.finish_attempt(run.id, "n1", 1, AttemptOutcome("succeeded", result=[1, "é"]), at(2))
+    (message,) = store.read_queue("q")
+    assert message.payload == {
+        "run_id": run.id,
+        "schedule_id": "a",
+        "task": "t",
+        "scheduled_for": "2026-01-01T00:00:01.002500+00:00",
+        "status": "succeeded",
+        "attempt": 1,
+        "result": [1, "é"],
+    }
+    assert message.created_at == at(2) and message.queue == "q"
+
+
 def test_queue_consume_semantics(store: Store) -> None:
     store.add_schedule(make_schedule("a", overlap="replace", result_queue="q"))
     fire_all(store, at(4))
