@@ -344,6 +344,8 @@ class PostgresStore(SqlStore):
                     with conn:
                         yield conn
                 finally:
+                    if len(self._last_used) > 4 * self._settings.pool_max + 64:
+                        self._last_used.clear()  # ids of connections long gone
                     self._last_used[id(conn)] = time.monotonic()
                     pool.putconn(conn)
         except StoreUnavailableError:
