@@ -20,11 +20,16 @@ from tickwork.models import (
     RetryPolicy,
     Run,
     Schedule,
+    TaskSpec,
 )
 from tickwork.store import Store, open_store
 from tickwork.store.base import FirePlanner
+from tickwork.store.sql import load_migrations
 
 from .conftest import T0, at, every_second, fire_all, make_run, make_schedule, new_id
+
+LATEST = load_migrations("sqlite")[-1][0]
+assert load_migrations("postgres")[-1][0] == LATEST, "the dialects' migrations diverge"
 
 LEASE = timedelta(seconds=30)
 
@@ -69,12 +74,12 @@ def fixed_plan(*times: datetime, status: str = "pending") -> FirePlanner:
 def test_open_builds_the_schema_and_upgrade_is_idempotent(db_url: str) -> None:
     first = open_store(db_url)
     try:
-        assert first.schema_version() == 1
+        assert first.schema_version() == LATEST
         assert first.upgrade() == []
         second = open_store(db_url)  # opening again applies nothing
         try:
             assert second.upgrade() == []
-            assert second.schema_version() == 1
+            assert second.schema_version() == LATEST
         finally:
             second.close()
         # Every table answers.
@@ -872,3 +877,22 @@ def test_a_stopped_leader_is_replaced_at_once(store: Store) -> None:
 def test_naive_datetimes_are_refused(store: Store) -> None:
     with pytest.raises(ValidationError, match="naive"):
         store.add_schedule(make_schedule("a", next_fire_at=datetime(2026, 1, 1)))
+
+
+def test_task_specs_are_published_and_the_newest_wins(store: Store) -> None:
+    node = Node(id="n1", host="h", pid=1, started_at=T0, heartbeat_at=T0, tasks=("t", "u"))
+    spec = TaskSpec(name="t", arguments=("a", "b"), required=("a",), timeout=7.0, retries=2)
+    store.register_node(node, [spec])
+    assert store.task_spec("t") == spec
+    assert store.task_spec("u") is None  # published without a spec
+    assert store.task_spec("nope") is None
+    newer = TaskSpec(name="t", arguments=("a",), required=("a",))
+    store.register_node(
+        Node(id="n2", host="h", pid=2, started_at=T0, heartbeat_at=T0, tasks=("t",)), [newer]
+    )
+    assert store.task_spec("t") == newer
+    # a node that publishes the name without a spec keeps the last spec
+    store.register_node(
+        Node(id="n3", host="h", pid=3, started_at=T0, heartbeat_at=T0, tasks=("t",))
+    )
+    assert store.task_spec("t") == newer

@@ -130,7 +130,7 @@ class Engine:
             heartbeat_at=now,
             tasks=tuple(self.registry.names()),
         )
-        await self.db(self.store.register_node, node)
+        await self.db(self.store.register_node, node, [t.spec for t in self.registry])
         # A restart resumes at once: runs of dead processes are taken over now, not
         # after their leases lapse.
         await self._maintenance_once()

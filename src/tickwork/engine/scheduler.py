@@ -39,6 +39,7 @@ from tickwork.models import (
     RunStatus,
     Schedule,
     ScheduleStatus,
+    TaskSpec,
     TaskStats,
 )
 from tickwork.policy import first_fire, next_fire
@@ -167,22 +168,27 @@ class Scheduler:
         published: set[str] = await self._call(self.store.known_tasks)
         return sorted(published | set(self.registry.names()))
 
-    async def _check_task(self, name: str, data: dict[str, Any]) -> None:
+    async def task_spec(self, name: str) -> TaskSpec:
+        """What is known of a task: from this process's registry, else as published by
+        a node. Raises ``UnknownTaskError`` listing the known tasks."""
         local = self.registry.get(name)
         if local is not None:
-            local.check_data(data)
-            return
+            return local.spec
+        spec: TaskSpec | None = await self._call(self.store.task_spec, name)
+        if spec is not None:
+            return spec
         known = await self.known_tasks()
         if name not in known:
             raise UnknownTaskError(name, known)
+        return TaskSpec(name=name, accepts_any=True)  # published before specs existed
 
-    def _task_defaults(self, task: str) -> dict[str, Any]:
-        local = self.registry.get(task)
+    @staticmethod
+    def _task_defaults(spec: TaskSpec) -> dict[str, Any]:
         defaults: dict[str, Any] = {}
-        if local is not None and local.timeout is not None:
-            defaults["timeout"] = local.timeout
-        if local is not None and local.retries is not None:
-            defaults["retry"] = RetryPolicy(max_attempts=local.retries + 1)
+        if spec.timeout is not None:
+            defaults["timeout"] = spec.timeout
+        if spec.retries is not None:
+            defaults["retry"] = RetryPolicy(max_attempts=spec.retries + 1)
         return defaults
 
     # -- schedules ---------------------------------------------------------------------
@@ -206,11 +212,14 @@ class Scheduler:
         if replace_existing and await self._call(self.store.get_schedule, schedule_id):
             return await self.update_schedule(schedule_id, task=task, schedule=schedule, **fields)
         now = self.clock.now()
-        changes: dict[str, Any] = self._task_defaults(task) | {"task": task, "schedule": schedule}
+        if not isinstance(task, str) or not task.strip():
+            raise ValidationError("task must be a non-empty task name", field="task")
+        spec = await self.task_spec(task.strip())
+        changes: dict[str, Any] = self._task_defaults(spec) | {"task": task, "schedule": schedule}
         changes.update(fields)
         base = Schedule(id=schedule_id, task="", schedule="", created_at=now, anchor=now)
         record = build_schedule(base, changes, now)
-        await self._check_task(record.task, record.data)
+        spec.check_data(record.data)
         record = self._with_timing(record, now, first=True)
         record = record.replace(updated_at=now)
         try:
@@ -282,7 +291,7 @@ class Scheduler:
         now = self.clock.now()
         record = build_schedule(current, changes, now)
         if "task" in changes or "data" in changes:
-            await self._check_task(record.task, record.data)
+            (await self.task_spec(record.task)).check_data(record.data)
         if _TIMING_FIELDS & set(changes) or (
             "paused" in changes and record.paused != current.paused
         ):
@@ -366,9 +375,8 @@ class Scheduler:
         if data is not None and not isinstance(data, dict):
             raise ValidationError("data must be a JSON object", field="data")
         merged = dict(s.data) | dict(data or {})
-        local = self.registry.get(s.task)
-        if local is not None:
-            local.check_data(merged)
+        if data:
+            (await self.task_spec(s.task)).check_data(merged)
         now = self.clock.now()
         run = Run(
             id=new_id(),

@@ -34,6 +34,7 @@ from tickwork.models import (
     RunStatus,
     Schedule,
     ScheduleStatus,
+    TaskSpec,
     TaskStats,
 )
 
@@ -269,8 +270,9 @@ class Store(ABC):
     # -- nodes -----------------------------------------------------------------------
 
     @abstractmethod
-    def register_node(self, node: Node) -> None:
-        """Record a starting node and publish its task names."""
+    def register_node(self, node: Node, task_specs: Sequence[TaskSpec] = ()) -> None:
+        """Record a starting node and publish its task names, with each task's spec
+        (arguments and defaults; the newest publication of a name wins)."""
 
     @abstractmethod
     def deregister_node(self, node_id: str, now: datetime) -> None:
@@ -283,6 +285,10 @@ class Store(ABC):
     @abstractmethod
     def known_tasks(self) -> set[str]:
         """Task names published by any node, running or past."""
+
+    @abstractmethod
+    def task_spec(self, name: str) -> TaskSpec | None:
+        """The spec last published for a task, or None (unknown, or published without)."""
 
     def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
         """Ids of nodes not stopped that are dead, for ``recover_lost``.

@@ -53,7 +53,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
-from tickwork.models import AttemptOutcome, Node, Run, Schedule
+from tickwork.models import AttemptOutcome, Node, Run, Schedule, TaskSpec
 from tickwork.store.sql import (
     ATTEMPT_COLUMNS,
     RUN_COLUMNS,
@@ -591,7 +591,7 @@ class PostgresStore(SqlStore):
 
     # -- nodes -----------------------------------------------------------------------
 
-    def register_node(self, node: Node) -> None:
+    def register_node(self, node: Node, task_specs: Sequence[TaskSpec] = ()) -> None:
         """Record the node and take its advisory lock on a connection kept for its life.
 
         A thread of this store watches that connection and takes the lock again at once
@@ -606,7 +606,7 @@ class PostgresStore(SqlStore):
                     held.close()
                     raise ConflictError(f"node {node.id!r} is held by another live process")
                 self._node_locks[node.id] = held
-        super().register_node(node)
+        super().register_node(node, task_specs)
         with self._write() as tx:
             tx.execute(
                 "UPDATE nodes SET lock_key = ?, lock_at = now() WHERE id = ?",

@@ -39,6 +39,7 @@ from tickwork.models import (
     RunStatus,
     Schedule,
     ScheduleStatus,
+    TaskSpec,
     TaskStats,
 )
 from tickwork.store.base import FirePlanner, Heartbeat, NextFire, RetryPlanner, Store
@@ -1317,7 +1318,7 @@ class SqlStore(Store):
 
     # -- nodes -----------------------------------------------------------------------
 
-    def register_node(self, node: Node) -> None:
+    def register_node(self, node: Node, task_specs: Sequence[TaskSpec] = ()) -> None:
         ts = self._ts
         with self._write() as tx:
             tx.execute(
@@ -1335,9 +1336,14 @@ class SqlStore(Store):
                 ),
             )
             if node.tasks:
+                specs = {spec.name: spec for spec in task_specs}
                 tx.executemany(
-                    "INSERT INTO published_tasks (name) VALUES (?) ON CONFLICT DO NOTHING",
-                    [(t,) for t in sorted(set(node.tasks))],
+                    "INSERT INTO published_tasks (name, spec) VALUES (?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET spec = COALESCE(excluded.spec, published_tasks.spec)",
+                    [
+                        (t, dumps(specs[t].to_dict(), "spec") if t in specs else None)
+                        for t in sorted(set(node.tasks))
+                    ],
                 )
 
     def deregister_node(self, node_id: str, now: datetime) -> None:
@@ -1367,6 +1373,13 @@ class SqlStore(Store):
     def known_tasks(self) -> set[str]:
         with self._read() as tx:
             return {name for (name,) in tx.execute("SELECT name FROM published_tasks")}
+
+    def task_spec(self, name: str) -> TaskSpec | None:
+        with self._read() as tx:
+            rows = tx.execute("SELECT spec FROM published_tasks WHERE name = ?", (name,))
+        if not rows or rows[0][0] is None:
+            return None
+        return TaskSpec.from_dict(loads(rows[0][0]))
 
     def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:
         """Take or renew the lease. Taken over when it lapsed, or at once when the
