@@ -207,7 +207,8 @@ class DatabaseCPU:
 
 
 class Profiler:
-    """py-spy on each worker while it drains (``--profile DIR``): collapsed stacks."""
+    """py-spy on each worker while it drains (``--profile DIR``): collapsed stacks of
+    the thread holding the GIL, i.e. where the worker's Python CPU time goes."""
 
     def __init__(self, directory: Path | None, workers: Workers, label: str) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -225,6 +226,7 @@ class Profiler:
                         str(p.pid),
                         "--rate",
                         "250",
+                        "--gil",  # samples where Python holds the GIL: where CPU goes
                         "--format",
                         "raw",
                         "--output",
@@ -264,7 +266,7 @@ def check_duplicates(url: str, executions: list[tuple[str, float, float]], expec
     per_run = Counter(e[0] for e in executions)
     twice = sum(1 for n in per_run.values() if n > 1)
     with psycopg.connect(url, autocommit=True) as conn:
-        retried = conn.execute("SELECT count(*) FROM runs WHERE attempt <> 1").fetchone()
+        retried = conn.execute("SELECT count(*) FROM runs WHERE attempt > 1").fetchone()
         attempts = conn.execute("SELECT count(*) FROM attempts").fetchone()
         keys = conn.execute(
             "SELECT count(*) FROM (SELECT schedule_id, scheduled_for FROM runs"
@@ -513,6 +515,9 @@ def main(argv: list[str]) -> int:
         metavar="DIR",
         help="py-spy each worker during the throughput runs; collapsed stacks in DIR",
     )
+    parser.add_argument(
+        "--revision", help="what to call the code measured (default: git describe --dirty)"
+    )
     args = parser.parse_args(argv)
     unknown = set(args.scenarios) - set(everything)
     if unknown:
@@ -524,9 +529,12 @@ def main(argv: list[str]) -> int:
         sync = conn.execute("SHOW synchronous_commit").fetchone()
         fsync = conn.execute("SHOW fsync").fetchone()
     assert server and sync and fsync
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
+    commit = (
+        args.revision
+        or subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    )
     load = os.getloadavg()[0]
     print(
         f"# tickwork nodes on PostgreSQL ({datetime.now(UTC):%Y-%m-%d}, tickwork {commit},"
