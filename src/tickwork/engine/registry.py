@@ -47,9 +47,7 @@ class TaskDef:
         return TaskSpec(
             name=self.name,
             arguments=tuple(p.name for p in params if p.kind in keyword),
-            required=tuple(
-                p.name for p in params if p.kind in keyword and p.default is p.empty
-            ),
+            required=tuple(p.name for p in params if p.kind in keyword and p.default is p.empty),
             accepts_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params),
             executor=self.executor,
             timeout=self.timeout,

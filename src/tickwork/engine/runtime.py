@@ -36,7 +36,7 @@ from tickwork.errors import ScheduleError, StoreError
 from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
 from tickwork.policy import plan_fire, retry_at
 from tickwork.schedule import ParsedSchedule, parse_schedule
-from tickwork.store.base import Store
+from tickwork.store.base import FinishItem, Store
 
 from .storecalls import StoreCalls
 
@@ -49,6 +49,7 @@ FIRE_BATCH: Final = 500
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
 BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
+FINISH_BATCH: Final = 500  # attempt ends committed per transaction at most
 
 
 @functools.lru_cache(maxsize=16384)
@@ -108,6 +109,10 @@ class Engine:
         self.executors = Executors(max_threads=config.max_threads)
         self.is_leader = False
         self._wake = asyncio.Event()
+        #: When the main loop is asleep, the instant it will wake at by itself.
+        self._sleep_target: datetime | None = None
+        self._finishing: list[tuple[FinishItem, asyncio.Future[Run | None]]] = []
+        self._finish_ready = asyncio.Event()
         #: Set to renew leases (and learn of cancellations) before the next interval.
         self._beat_now = asyncio.Event()
         self._stopping = False
@@ -142,6 +147,7 @@ class Engine:
             asyncio.create_task(self._main_loop(), name="tickwork-main"),
             asyncio.create_task(self._heartbeat_loop(), name="tickwork-heartbeat"),
             asyncio.create_task(self._maintenance_loop(), name="tickwork-maintenance"),
+            asyncio.create_task(self._finisher_loop(), name="tickwork-finisher"),
         ]
         log.info("node %s started with %d task(s)", self.node_id, len(self.registry))
 
@@ -182,8 +188,16 @@ class Engine:
             log.warning("could not deregister node %s: %s", self.node_id, exc)
         self.executors.shutdown()
 
-    def wake(self) -> None:
-        """Make the main loop look at the store now (thread-safe)."""
+    def wake(self, due_at: datetime | None = None) -> None:
+        """Make the main loop look at the store now (thread-safe).
+
+        ``due_at``: the change only adds work due then; when the loop is asleep until
+        an earlier instant anyway, it is left asleep (adding many schedules does not
+        cost a store round trip each).
+        """
+        target = self._sleep_target
+        if due_at is not None and target is not None and due_at >= target:
+            return
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -226,7 +240,11 @@ class Engine:
                 target = now + timedelta(seconds=BLOCKED_RECHECK)
             else:
                 target = min(wake_at, now + timedelta(seconds=IDLE_RECHECK))
-            await self.clock.sleep_until(target, self._wake)
+            self._sleep_target = target
+            try:
+                await self.clock.sleep_until(target, self._wake)
+            finally:
+                self._sleep_target = None
 
     async def _tick(self, now: datetime) -> bool:
         """Fire what is due and claim what fits. True when something happened."""
@@ -344,9 +362,7 @@ class Engine:
             retry_at=when,
         )
         try:
-            finished = await self._store_retrying(
-                self.store.finish_attempt, run.id, self.node_id, run.attempt, outcome, now
-            )
+            finished = await self._record_finish((run.id, self.node_id, run.attempt, outcome))
         finally:
             self._active.pop(run.id, None)
             self.wake()
@@ -368,6 +384,36 @@ class Engine:
                 },
             )
         )
+
+    async def _record_finish(self, item: FinishItem) -> Run | None:
+        """Queue an attempt's end for the finisher, which commits every end waiting at
+        that moment in one transaction (a burst of endings costs a few commits)."""
+        done: asyncio.Future[Run | None] = asyncio.get_running_loop().create_future()
+        self._finishing.append((item, done))
+        self._finish_ready.set()
+        return await asyncio.shield(done)
+
+    async def _finisher_loop(self) -> None:
+        while True:
+            await self._finish_ready.wait()
+            self._finish_ready.clear()
+            while self._finishing:
+                batch = self._finishing[:FINISH_BATCH]
+                del self._finishing[:FINISH_BATCH]
+                items = [item for item, _ in batch]
+                try:
+                    results = await self._store_retrying(
+                        self.store.finish_attempts, items, self.clock.now()
+                    )
+                except Exception as exc:  # never leave a waiter hanging
+                    log.exception("recording %d attempt end(s) failed", len(batch))
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for index, (_, done) in enumerate(batch):
+                    if not done.done():
+                        done.set_result(None if results is None else results[index])
 
     async def _store_retrying(
         self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs

@@ -154,9 +154,10 @@ class Scheduler:
             raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
         return await self._db(fn, *args, **kwargs)
 
-    def _changed(self) -> None:
+    def _changed(self, due_at: datetime | None = None) -> None:
+        """Tell this process's engine; ``due_at``: the change only adds work due then."""
         if self.engine is not None:
-            self.engine.wake()
+            self.engine.wake(due_at)
 
     def _emit(self, kind: str, schedule_id: str | None, **data: Any) -> None:
         self.events.emit(Event(kind, self.clock.now(), schedule_id, None, data))
@@ -226,7 +227,8 @@ class Scheduler:
             stored: Schedule = await self._call(self.store.add_schedule, record)
         except ConflictError:
             raise ConflictError(f"schedule {schedule_id!r} already exists") from None
-        self._changed()
+        if stored.status == "active" and stored.next_fire_at is not None:
+            self._changed(stored.next_fire_at)
         self._emit("schedule.created", stored.id, task=stored.task, schedule=stored.schedule)
         return stored
 

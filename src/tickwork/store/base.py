@@ -45,6 +45,9 @@ FirePlanner = Callable[[Schedule, Sequence[Run], datetime], FirePlan]
 #: Decides when a run whose attempt was lost is retried (None: no retry, the run is lost).
 RetryPlanner = Callable[[Run, Schedule | None, datetime], datetime | None]
 
+#: One attempt's end, as ``finish_attempt`` takes it: (run_id, node_id, attempt, outcome).
+FinishItem = tuple[str, str, int, AttemptOutcome]
+
 #: Computes a schedule's next fire time strictly after an instant (None: never again).
 NextFire = Callable[[Schedule, datetime], datetime | None]
 
@@ -213,6 +216,12 @@ class Store(ABC):
         "scheduled_for", "result"}`` on the schedule's ``result_queue``; a final
         failure/timeout puts the same with ``error`` on its ``error_queue``.
         """
+
+    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
+        """``finish_attempt`` for many attempts, in one transaction where the store can
+        (each guarded as there): one commit for a burst of endings instead of one each.
+        Results are in the order of ``items``."""
+        return [self.finish_attempt(*item, now) for item in items]
 
     @abstractmethod
     def recover_lost(

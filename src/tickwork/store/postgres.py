@@ -54,6 +54,7 @@ from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.models import AttemptOutcome, Node, Run, Schedule, TaskSpec
+from tickwork.store.base import FinishItem
 from tickwork.store.sql import (
     ATTEMPT_COLUMNS,
     RUN_COLUMNS,
@@ -464,50 +465,64 @@ class PostgresStore(SqlStore):
     def finish_attempt(
         self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
     ) -> Run | None:
+        with self._statement() as tx:  # one statement: atomic and one round trip
+            return self._finish_in(tx, run_id, node_id, attempt, outcome, _aware(now))
+
+    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
         now = _aware(now)
+        with self._write() as tx:  # one commit for the batch
+            return [self._finish_in(tx, *item, now) for item in items]
+
+    def _finish_in(
+        self,
+        tx: Tx,
+        run_id: str,
+        node_id: str,
+        attempt: int,
+        outcome: AttemptOutcome,
+        now: datetime,
+    ) -> Run | None:
         retrying = outcome.retry_at is not None
         result = None if outcome.result is None else dumps(outcome.result, "result")
         logs = outcome.logs
-        with self._statement() as tx:
-            rows = tx.execute(
-                _FINISH,
-                (
-                    # r: the run, guarded by (status, node, attempt)
-                    "retrying" if retrying else outcome.status,
-                    utc(outcome.retry_at),
-                    None if retrying else now,
-                    None if retrying else result,
-                    outcome.error,
-                    outcome.traceback,
-                    run_id,
-                    node_id,
-                    attempt,
-                    # a: its attempt
-                    outcome.status,
-                    now,
-                    outcome.error,
-                    outcome.traceback,
-                    # l: its logs
-                    [log.attempt for log in logs],
-                    [_aware(log.at) for log in logs],
-                    [log.level for log in logs],
-                    [log.logger for log in logs],
-                    [log.message for log in logs],
-                    # q: its queue message
-                    None if retrying else result,
-                    now,
-                    # n: wake other nodes for the retry
-                    self._token,
-                ),
-            )
+        rows = tx.execute(
+            _FINISH,
+            (
+                # r: the run, guarded by (status, node, attempt)
+                "retrying" if retrying else outcome.status,
+                utc(outcome.retry_at),
+                None if retrying else now,
+                None if retrying else result,
+                outcome.error,
+                outcome.traceback,
+                run_id,
+                node_id,
+                attempt,
+                # a: its attempt
+                outcome.status,
+                now,
+                outcome.error,
+                outcome.traceback,
+                # l: its logs
+                [log.attempt for log in logs],
+                [_aware(log.at) for log in logs],
+                [log.level for log in logs],
+                [log.logger for log in logs],
+                [log.message for log in logs],
+                # q: its queue message
+                None if retrying else result,
+                now,
+                # n: wake other nodes for the retry
+                self._token,
+            ),
+        )
         if not rows:
             return None
         row = rows[0]
         run_row, attempt_row = row[: len(RUN_COLUMNS)], row[len(RUN_COLUMNS) :]
         run = self._run(run_row)
         if attempt > 1 or attempt_row[0] is None:
-            with self._read() as tx:
-                attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
+            attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
         else:
             attempts = (self._attempt(attempt_row),)
         return run.replace(attempts=attempts, logs=_utc_logs(logs))

@@ -42,7 +42,14 @@ from tickwork.models import (
     TaskSpec,
     TaskStats,
 )
-from tickwork.store.base import FirePlanner, Heartbeat, NextFire, RetryPlanner, Store
+from tickwork.store.base import (
+    FinishItem,
+    FirePlanner,
+    Heartbeat,
+    NextFire,
+    RetryPlanner,
+    Store,
+)
 
 
 class Tx(Protocol):
@@ -998,7 +1005,22 @@ class SqlStore(Store):
     def finish_attempt(
         self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
     ) -> Run | None:
+        return self.finish_attempts([(run_id, node_id, attempt, outcome)], now)[0]
+
+    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
         now = _aware(now)
+        with self._write() as tx:
+            return [self._finish_in(tx, *item, now) for item in items]
+
+    def _finish_in(
+        self,
+        tx: Tx,
+        run_id: str,
+        node_id: str,
+        attempt: int,
+        outcome: AttemptOutcome,
+        now: datetime,
+    ) -> Run | None:
         t_now = self._ts(now)
         retrying = outcome.retry_at is not None
         result = None if outcome.result is None else dumps(outcome.result, "result")
@@ -1007,46 +1029,45 @@ class SqlStore(Store):
             (run_id, log.attempt, self._ts(_aware(log.at)), log.level, log.logger, log.message)
             for log in outcome.logs
         ]
-        with self._write() as tx:
-            rows = tx.execute(
-                "UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
-                " result = ?, error = ?, traceback = ?, lease_until = NULL"
-                " WHERE id = ? AND status = 'running' AND node = ? AND attempt = ?"
-                f" RETURNING {_R}",
-                (
-                    status,
-                    self._ts(utc(outcome.retry_at)),
-                    None if retrying else t_now,
-                    None if retrying else result,
-                    outcome.error,
-                    outcome.traceback,
-                    run_id,
-                    node_id,
-                    attempt,
-                ),
+        rows = tx.execute(
+            "UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
+            " result = ?, error = ?, traceback = ?, lease_until = NULL"
+            " WHERE id = ? AND status = 'running' AND node = ? AND attempt = ?"
+            f" RETURNING {_R}",
+            (
+                status,
+                self._ts(utc(outcome.retry_at)),
+                None if retrying else t_now,
+                None if retrying else result,
+                outcome.error,
+                outcome.traceback,
+                run_id,
+                node_id,
+                attempt,
+            ),
+        )
+        if not rows:
+            return None
+        done = tx.execute(
+            "UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?"
+            f" WHERE run_id = ? AND number = ? RETURNING {_A}",
+            (outcome.status, t_now, outcome.error, outcome.traceback, run_id, attempt),
+        )
+        if logs:
+            tx.executemany(
+                "INSERT INTO run_logs (run_id, attempt, at, level, logger, message)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                logs,
             )
-            if not rows:
-                return None
-            done = tx.execute(
-                "UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?"
-                f" WHERE run_id = ? AND number = ? RETURNING {_A}",
-                (outcome.status, t_now, outcome.error, outcome.traceback, run_id, attempt),
-            )
-            if logs:
-                tx.executemany(
-                    "INSERT INTO run_logs (run_id, attempt, at, level, logger, message)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    logs,
-                )
-            run = self._run(rows[0])
-            if not retrying:
-                self._enqueue_outcome(tx, run, outcome.result, now)
-            else:
-                self._notify_tx(tx)
-            if attempt > 1:
-                attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
-            else:
-                attempts = tuple(self._attempt(a) for a in done)
+        run = self._run(rows[0])
+        if not retrying:
+            self._enqueue_outcome(tx, run, outcome.result, now)
+        else:
+            self._notify_tx(tx)
+        if attempt > 1:
+            attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
+        else:
+            attempts = tuple(self._attempt(a) for a in done)
         return run.replace(attempts=attempts, logs=_utc_logs(outcome.logs))
 
     def _enqueue_outcome(self, tx: Tx, run: Run, result: Any, now: datetime) -> None:
