@@ -3,8 +3,6 @@ reproduction first, and now guard against their return."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.cli.conftest import Cli
 
 
