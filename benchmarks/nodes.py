@@ -97,7 +97,7 @@ def fresh_database(admin_url: str, label: str) -> Iterator[str]:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 (name,),
             )
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Workers:
@@ -140,10 +140,21 @@ class Workers:
                 if row and row[0] == count:
                     break
                 if time.monotonic() > deadline or any(p.poll() is not None for p in self.procs):
+                    self.__exit__()
                     raise RuntimeError(f"workers did not start: see {self.out}")
                 time.sleep(0.05)
         time.sleep(0.5)  # let them settle into their idle sleep
         self._cpu0 = self.cpu_seconds()
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Kill whatever still runs (after an error), so the database can be dropped."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
 
     def cpu_seconds(self) -> float:
         total = 0.0
@@ -319,54 +330,61 @@ def throughput(
     drained by ``nodes`` worker processes."""
     with fresh_database(admin_url, f"tp{nodes}") as url:
         store = open_store(url)  # applies the migrations before the workers start
-        workers = Workers(url, nodes, max_concurrent, tmp)
-        now = datetime.now(UTC)
-        due = now + timedelta(seconds=1.5 + n / 20_000)
-        runs = [
-            Run(
-                id=new_id(),
-                schedule_id=None,
-                task="nodes:noop",
-                scheduled_for=due,
-                trigger="manual",
-                due_at=due,
-                created_at=now,
-            )
-            for _ in range(n)
-        ]
-        for i in range(0, n, 5000):
-            store.insert_runs(None, runs[i : i + 5000])
-        store.close()
-        profiler = Profiler(profile, workers, f"throughput-{nodes}")
-        if datetime.now(UTC) >= due:
-            raise RuntimeError("inserting the runs took longer than planned")
-        time.sleep(max(0.0, due.timestamp() - time.time()))
-        cpu = MachineCPU()
-        db_cpu = DatabaseCPU(url)
-        workers_cpu0 = workers.cpu_used()
-        wait_until(
-            lambda: count(url, "SELECT count(*) FROM runs WHERE status = 'succeeded'") >= n,
-            60 + n / 200,
-            f"{n} runs to finish",
-            interval=0.2,
+        with Workers(url, nodes, max_concurrent, tmp) as workers:
+            result = _drain(url, store, workers, nodes, n, profile)
+    return result
+
+
+def _drain(
+    url: str, store: Any, workers: Workers, nodes: int, n: int, profile: Path | None
+) -> dict[str, Any]:
+    """Insert the runs due in a moment, wait until the workers have run them all."""
+    now = datetime.now(UTC)
+    due = now + timedelta(seconds=1.5 + n / 20_000)
+    runs = [
+        Run(
+            id=new_id(),
+            schedule_id=None,
+            task="nodes:noop",
+            scheduled_for=due,
+            trigger="manual",
+            due_at=due,
+            created_at=now,
         )
-        busy = cpu.busy()
-        worker_cpu = workers.cpu_used() - workers_cpu0
-        pg_cpu = db_cpu.used()
-        profiler.stop()
-        with psycopg.connect(url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT max(finished_at), max(started_at) FROM runs WHERE status = 'succeeded'"
-            ).fetchone()
-            per_node = [
-                r[0]
-                for r in conn.execute("SELECT count(*) FROM runs GROUP BY node ORDER BY 1 DESC")
-            ]
-        assert row is not None
-        last_finished, last_started = row
-        workers.stop()
-        executions = workers.executions()
-        dups = check_duplicates(url, executions, n)
+        for _ in range(n)
+    ]
+    for i in range(0, n, 5000):
+        store.insert_runs(None, runs[i : i + 5000])
+    store.close()
+    profiler = Profiler(profile, workers, f"throughput-{nodes}")
+    if datetime.now(UTC) >= due:
+        raise RuntimeError("inserting the runs took longer than planned")
+    time.sleep(max(0.0, due.timestamp() - time.time()))
+    cpu = MachineCPU()
+    db_cpu = DatabaseCPU(url)
+    workers_cpu0 = workers.cpu_used()
+    wait_until(
+        lambda: count(url, "SELECT count(*) FROM runs WHERE status = 'succeeded'") >= n,
+        60 + n / 200,
+        f"{n} runs to finish",
+        interval=0.2,
+    )
+    busy = cpu.busy()
+    worker_cpu = workers.cpu_used() - workers_cpu0
+    pg_cpu = db_cpu.used()
+    profiler.stop()
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT max(finished_at), max(started_at) FROM runs WHERE status = 'succeeded'"
+        ).fetchone()
+        per_node = [
+            r[0] for r in conn.execute("SELECT count(*) FROM runs GROUP BY node ORDER BY 1 DESC")
+        ]
+    assert row is not None
+    last_finished, last_started = row
+    workers.stop()
+    executions = workers.executions()
+    dups = check_duplicates(url, executions, n)
     elapsed = (last_finished - due).total_seconds()
     return {
         "nodes": nodes,
@@ -387,10 +405,10 @@ def burst(admin_url: str, tmp: Path, n: int) -> dict[str, Any]:
     """``n`` one-time schedules due at the same instant; one node."""
     with fresh_database(admin_url, "burst") as url:
         with SyncScheduler(url, engine=False) as client:
-            workers = Workers(url, 1, max(100, n), tmp)
-            due = (datetime.now(UTC) + timedelta(seconds=2 + n / 500)).replace(microsecond=0)
+            due = (datetime.now(UTC) + timedelta(seconds=5 + n / 500)).replace(microsecond=0)
             for i in range(n):
                 client.add_schedule("nodes:noop", due.isoformat(), id=f"b{i}")
+        with Workers(url, 1, max(100, n), tmp) as workers:
             if datetime.now(UTC) >= due:
                 raise RuntimeError("adding the schedules took longer than planned")
             wait_until(
@@ -419,14 +437,13 @@ def steady_lag(
     admin_url: str, tmp: Path, nodes: int, schedules: int, seconds: int
 ) -> dict[str, Any]:
     """``schedules`` schedules every second, their fire times spread evenly over the
-    second, for ``seconds`` seconds: fire lag under a steady load."""
+    second, for ``seconds`` seconds: fire lag under a steady load. The schedules are
+    made before the workers start (default overlap ``skip``: a fire whose previous run
+    of the same schedule is still waiting or running is recorded ``skipped``)."""
     with fresh_database(admin_url, "lag") as url:
+        base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6 + schedules / 250)
+        end = base + timedelta(seconds=seconds) - timedelta(microseconds=1)
         with SyncScheduler(url, engine=False) as client:
-            workers = Workers(url, nodes, 100, tmp)
-            base = datetime.now(UTC).replace(microsecond=0) + timedelta(
-                seconds=3 + schedules // 400
-            )
-            end = base + timedelta(seconds=seconds) - timedelta(microseconds=1)
             for i in range(schedules):
                 client.add_schedule(
                     "nodes:noop",
@@ -435,6 +452,7 @@ def steady_lag(
                     start_at=base + timedelta(seconds=i / schedules),
                     end_at=end + timedelta(seconds=i / schedules),
                 )
+        with Workers(url, nodes, 100, tmp) as workers:
             if datetime.now(UTC) >= base:
                 raise RuntimeError("adding the schedules took longer than planned")
             expected = schedules * seconds
