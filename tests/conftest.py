@@ -15,6 +15,13 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from hypothesis import settings
+
+# In CI the property tests replay a fixed sequence of examples (derandomized), so a
+# run is reproducible; on a developer's machine they explore new examples each run.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("TICKWORK_REQUIRE_PG") == "1" or os.environ.get("CI"):
+    settings.load_profile("ci")
 
 PG_URL = os.environ.get("TICKWORK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("TICKWORK_REQUIRE_PG") == "1"
