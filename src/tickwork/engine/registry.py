@@ -6,6 +6,7 @@ task's signature is refused when it is created, not when it first fires at 2 am.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ class TaskDef:
     def qualified_name(self) -> str:
         return f"{self.fn.__module__}:{self.fn.__qualname__}"
 
-    @property
+    @functools.cached_property
     def spec(self) -> TaskSpec:
         """The part of the task other processes need: arguments and defaults."""
         params = list(self.signature.parameters.values())
