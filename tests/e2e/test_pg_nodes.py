@@ -20,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -175,6 +176,17 @@ def _terminate_backends(url: str, where: str = "TRUE", params: tuple[Any, ...] =
     return sum(1 for (ok,) in rows if ok)
 
 
+def _node_lock_rows(node_id: str, granted: bool = True) -> str:
+    """A query counting the sessions holding (or waiting for) the node's advisory lock."""
+    key = lock_key("node", node_id) & (2**64 - 1)
+    return (
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+        f" AND granted = {granted} AND classid::bigint = {key >> 32}"
+        f" AND objid::bigint = {key & 0xFFFFFFFF}"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+
+
 def _lock_holder(node_id: str) -> str:
     """A ``pg_stat_activity`` condition: the backend holding the node's advisory lock."""
     key = lock_key("node", node_id) & (2**64 - 1)
@@ -182,6 +194,12 @@ def _lock_holder(node_id: str) -> str:
         "pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
         f" AND classid::bigint = {key >> 32} AND objid::bigint = {key & 0xFFFFFFFF})"
     )
+
+
+def _count(url: str, sql: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _status(url: str) -> dict[str, Any]:
@@ -385,9 +403,11 @@ def test_live_node_keeps_its_run_when_its_lock_connection_drops(
 
 
 def test_node_takes_its_lock_again_after_a_contended_reconnect(pg_url: str) -> None:
-    """The lock connection drops while another session holds the lock for an instant
-    (a dead_nodes probe): the node takes it again once it is free, and is not dead (it
-    used to raise ConflictError from heartbeat, and never take the lock again)."""
+    """The lock connection drops while another session is queued for the lock (as a
+    dead_nodes probe may be), so that session holds it for a while: the node takes it
+    again once it is free and is not dead (it used to raise ConflictError from
+    heartbeat, and never take the lock again)."""
+    key = lock_key("node", "n1")
     store = open_store(pg_url)
     try:
         now = datetime.now(UTC)
@@ -395,11 +415,18 @@ def test_node_takes_its_lock_again_after_a_contended_reconnect(pg_url: str) -> N
             id="n1", host=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now
         )
         store.register_node(node)
-        assert _terminate_backends(pg_url, _lock_holder("n1")) == 1
-        with psycopg.connect(pg_url) as other:  # a dead_nodes check, mid-transaction
-            other.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("node", "n1"),))
+        with psycopg.connect(pg_url) as other:
+            queued = threading.Thread(
+                target=lambda: other.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            )
+            queued.start()  # waits behind the node's session
+            waiting = _node_lock_rows("n1", granted=False)
+            wait_for(lambda: _count(pg_url, waiting) == 1, 10, "the other session to queue")
+            assert _terminate_backends(pg_url, _lock_holder("n1")) == 1
+            queued.join(10)  # the other session has the lock now
             with contextlib.suppress(StoreError):  # the engine retries those at its next beat
                 store.heartbeat("n1", now, now + timedelta(seconds=30), [])
+            time.sleep(1.5)  # longer than the node's own retries for its lock
         now = datetime.now(UTC)
         store.heartbeat("n1", now, now + timedelta(seconds=30), [])
         assert "n1" not in store.dead_nodes(now, 30)
