@@ -347,6 +347,13 @@ def test_run_now_reaches_an_idle_worker_through_notify_and_status_shows_nodes(
         assert [n["id"] for n in nodes.values() if n["is_leader"]] == [ids[pool[0].proc.pid]]
         assert {i: n["running"] for i, n in nodes.items() if n["running"]} == dict(running)
         assert status["running"] == 4
+        assert status["leader"] == ids[pool[0].proc.pid]
+        by_node = {i: sorted(n["running_runs"]) for i, n in nodes.items() if n["running_runs"]}
+        slow_runs = client.list_runs("slow", status="running")
+        expected: dict[str, list[str]] = {}
+        for r in slow_runs:
+            expected.setdefault(r.node or "", []).append(r.id)
+        assert by_node == {k: sorted(v) for k, v in expected.items()}
         for w in pool:
             assert w.terminate() == 0, w.output()
 

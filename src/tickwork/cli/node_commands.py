@@ -18,17 +18,23 @@ from tickwork.validation import parse_instant
 def status(ctx: typer.Context) -> None:
     out = globals_of(ctx).out
 
-    async def action(scheduler: Scheduler) -> tuple[list[Any], dict[str, Any]]:
-        return await scheduler.nodes(), await scheduler.stats()
+    async def action(scheduler: Scheduler) -> tuple[list[Any], dict[str, Any], list[Any]]:
+        running_runs = await scheduler.list_runs(status="running", limit=10_000)
+        return await scheduler.nodes(), await scheduler.stats(), running_runs
 
-    nodes, stats = with_client(ctx, action)
+    nodes, stats, running_runs = with_client(ctx, action)
+    by_node: dict[str, list[str]] = {}
+    for run in running_runs:
+        by_node.setdefault(run.node or "", []).append(run.id)
+    leader = next((n.id for n in nodes if n.is_leader), None)
     runs: dict[str, int] = dict(stats.get("runs", {}))
     running = runs.get("running", 0)
     backlog = runs.get("backlog", 0)
     if out.json:
         out.emit_json(
             {
-                "nodes": [n.to_dict() for n in nodes],
+                "nodes": [n.to_dict() | {"running_runs": by_node.get(n.id, [])} for n in nodes],
+                "leader": leader,
                 "running": running,
                 "backlog": backlog,
                 "runs": runs,
@@ -39,12 +45,13 @@ def status(ctx: typer.Context) -> None:
     now = datetime.now(UTC)
     if nodes:
         out.table(
-            ["node", "leader", "running", "started", "heartbeat", "tasks"],
+            ["node", "leader", "running", "runs", "started", "heartbeat", "tasks"],
             [
                 [
                     n.id,
                     "yes" if n.is_leader else "",
                     n.running,
+                    _ids(by_node.get(n.id, [])),
                     when(n.started_at),
                     relative(n.heartbeat_at, now),
                     ", ".join(n.tasks),
@@ -64,6 +71,11 @@ def status(ctx: typer.Context) -> None:
         "schedules: "
         + ", ".join(f"{schedules.get(k, 0)} {k}" for k in ("active", "paused", "finished"))
     )
+
+
+def _ids(run_ids: list[str], shown: int = 3) -> str:
+    more = len(run_ids) - shown
+    return ", ".join(run_ids[:shown]) + (f" (+{more} more)" if more > 0 else "")
 
 
 @app.command("stats", help="Per task: runs, success rate, p50/p95 duration.")
