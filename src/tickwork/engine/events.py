@@ -70,6 +70,10 @@ class EventBus:
 
         return unsubscribe
 
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
     def emit(self, event: Event) -> None:
         for callback in list(self._subscribers):
             try:

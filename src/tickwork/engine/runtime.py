@@ -45,7 +45,7 @@ log = logging.getLogger("tickwork.engine")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-FIRE_BATCH: Final = 500
+FIRE_BATCH: Final = 2000
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
 BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
@@ -318,15 +318,16 @@ class Engine:
         )
         task = asyncio.create_task(self._execute(run, ctx), name=f"tickwork-run-{run.id}")
         self._active[run.id] = _Active(run, ctx, task)
-        self.events.emit(
-            Event(
-                "run.started",
-                self.clock.now(),
-                run.schedule_id,
-                run.id,
-                {"task": run.task, "attempt": run.attempt, "node": self.node_id},
+        if self.events.has_subscribers:
+            self.events.emit(
+                Event(
+                    "run.started",
+                    self.clock.now(),
+                    run.schedule_id,
+                    run.id,
+                    {"task": run.task, "attempt": run.attempt, "node": self.node_id},
+                )
             )
-        )
 
     async def _execute(self, run: Run, ctx: RunContext) -> None:
         task = self.registry.require(run.task)
