@@ -19,6 +19,7 @@ import asyncio
 import functools
 import logging
 import os
+import random
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -49,6 +50,7 @@ FIRE_BATCH: Final = 2000
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
 BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
+PEER_CLAIM_SPREAD: Final = 0.01  # seconds; see Engine._tick
 FINISH_BATCH: Final = 500  # attempt ends committed per transaction at most
 
 
@@ -109,6 +111,8 @@ class Engine:
         self.executors = Executors(max_threads=config.max_threads)
         self.is_leader = False
         self._wake = asyncio.Event()
+        #: Live nodes sharing the database (this one included), seen at maintenance.
+        self._peers = 1
         #: When the main loop is asleep, the instant it will wake at by itself.
         self._sleep_target: datetime | None = None
         self._finishing: list[tuple[FinishItem, asyncio.Future[Run | None]]] = []
@@ -254,6 +258,11 @@ class Engine:
         free = self.config.max_concurrent - len(self._active)
         claimed: list[Run] = []
         if free > 0 and len(self.registry):
+            if fired and self._peers > 1:
+                # The node that fires would otherwise always claim first and take every
+                # run; a short random pause lets peers woken by the same change (NOTIFY)
+                # take their part, so work spreads over the nodes.
+                await asyncio.sleep(random.uniform(0, PEER_CLAIM_SPREAD))
             now = self.clock.now()
             claimed = await self.db(
                 self.store.claim_runs,
@@ -507,6 +516,8 @@ class Engine:
         except StoreError:
             self.is_leader = False  # fail closed
         dead = await self.db(self.store.dead_nodes, now, timedelta(seconds=self.config.lease_ttl))
+        nodes = await self.db(self.store.list_nodes)
+        self._peers = max(1, sum(1 for n in nodes if n.stopped_at is None and n.id not in dead))
         recovered = await self.db(self.store.recover_lost, now, dead, self._plan_lost_retry)
         for run in recovered:
             log.warning("run %s (%s) lost its node; now %s", run.id, run.task, run.status)
