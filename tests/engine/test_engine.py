@@ -77,6 +77,35 @@ class TestCreate:
             await scheduler.add_schedule("noop", "2020-01-01T00:00:00Z")
 
 
+class TestWakeUps:
+    async def test_adding_work_due_later_does_not_make_the_engine_look_again(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
+        engine = scheduler.engine
+        assert engine is not None
+        await scheduler.add_schedule("noop", "*/5 * * * *", id="soon")  # due at T0
+        await asyncio.sleep(0.05)  # the loop settles, asleep until T0
+        before = engine.ticks
+        for i in range(50):
+            await scheduler.add_schedule("noop", "0 3 * * *", id=f"later{i}")
+        await asyncio.sleep(0.05)
+        assert engine.ticks - before <= 1
+
+    async def test_work_due_sooner_than_the_loop_would_wake_is_fired(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
+        await scheduler.add_schedule("noop", "0 3 * * *", id="late")
+        for i in range(20):  # some adds land while the loop is busy, not asleep
+            await scheduler.add_schedule("noop", "0 4 * * *", id=f"busy{i}")
+        await scheduler.add_schedule("noop", f"{(T0 + timedelta(seconds=1)).isoformat()}", id="now")
+        clock.advance(2)
+
+        async def fired() -> bool:
+            return len(await runs_of(scheduler, "now", "succeeded")) == 1
+
+        await eventually(fired, what="the one-time run added last")
+
+
 class TestFiring:
     async def test_cron_fires_at_its_time_and_records_the_result(
         self, scheduler: Scheduler, clock: ManualClock

@@ -52,6 +52,7 @@ BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried t
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
 PEER_CLAIM_SPREAD: Final = 0.01  # seconds; see Engine._tick
 FINISH_BATCH: Final = 500  # attempt ends committed per transaction at most
+_WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
 
 
 @functools.lru_cache(maxsize=16384)
@@ -111,6 +112,8 @@ class Engine:
         self.executors = Executors(max_threads=config.max_threads)
         self.is_leader = False
         self._wake = asyncio.Event()
+        #: The earliest due instant announced by wake-ups since the loop last looked.
+        self._wake_hint: datetime | object | None = None
         #: Live nodes sharing the database (this one included), seen at maintenance.
         self._peers = 1
         #: When the main loop is asleep, the instant it will wake at by itself.
@@ -125,6 +128,8 @@ class Engine:
         self._watcher: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._store_failures = 0
+        #: How many times the main loop has looked at the store (fire, claim, next wake-up).
+        self.ticks = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -195,9 +200,10 @@ class Engine:
     def wake(self, due_at: datetime | None = None) -> None:
         """Make the main loop look at the store now (thread-safe).
 
-        ``due_at``: the change only adds work due then; when the loop is asleep until
-        an earlier instant anyway, it is left asleep (adding many schedules does not
-        cost a store round trip each).
+        ``due_at``: the change only adds work due then. When the loop will look at the
+        store by then anyway (asleep until an earlier instant, or busy and about to
+        sleep until one), it is not woken: adding many schedules one after another
+        does not cost a tick each.
         """
         target = self._sleep_target
         if due_at is not None and target is not None and due_at >= target:
@@ -210,9 +216,31 @@ class Engine:
         except RuntimeError:
             running = None
         if running is loop:
-            self._wake.set()
+            self._note_wake(due_at)
         else:
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._note_wake, due_at)
+
+    def _note_wake(self, due_at: datetime | None) -> None:
+        """On the loop: remember the earliest work the wake-ups since the last look
+        announced (``_WAKE_ANY``: unknown, look again in any case)."""
+        hint = self._wake_hint
+        if due_at is None or hint is _WAKE_ANY:
+            self._wake_hint = _WAKE_ANY
+        elif hint is None or due_at < hint:
+            self._wake_hint = due_at
+        self._wake.set()
+
+    def _wake_needed(self, target: datetime) -> bool:
+        """Whether a wake-up received while busy needs a new look before sleeping until
+        ``target`` (it does unless all it announced is due at ``target`` or later)."""
+        if not self._wake.is_set():
+            return False
+        hint = self._wake_hint
+        if isinstance(hint, datetime) and hint >= target:
+            self._wake.clear()
+            self._wake_hint = None
+            return False
+        return True
 
     @property
     def running_count(self) -> int:
@@ -223,7 +251,9 @@ class Engine:
     async def _main_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
+            self._wake_hint = None
             tick_now = self.clock.now()
+            self.ticks += 1
             try:
                 progressed = await self._tick(tick_now)
                 wake_at = await self.db(self.store.next_wakeup)
@@ -244,6 +274,8 @@ class Engine:
                 target = now + timedelta(seconds=BLOCKED_RECHECK)
             else:
                 target = min(wake_at, now + timedelta(seconds=IDLE_RECHECK))
+            if self._wake_needed(target):
+                continue
             self._sleep_target = target
             try:
                 await self.clock.sleep_until(target, self._wake)
