@@ -226,7 +226,7 @@ class Engine:
         hint = self._wake_hint
         if due_at is None or hint is _WAKE_ANY:
             self._wake_hint = _WAKE_ANY
-        elif hint is None or due_at < hint:
+        elif not isinstance(hint, datetime) or due_at < hint:
             self._wake_hint = due_at
         self._wake.set()
 
