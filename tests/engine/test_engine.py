@@ -83,8 +83,8 @@ class TestWakeUps:
     ) -> None:
         engine = scheduler.engine
         assert engine is not None
-        await scheduler.add_schedule("noop", "*/5 * * * *", id="soon")  # due at T0
-        await asyncio.sleep(0.05)  # the loop settles, asleep until T0
+        await scheduler.add_schedule("noop", "0 10 * * *", id="soon")  # due in an hour
+        await asyncio.sleep(0.05)  # the loop settles, asleep until then
         before = engine.ticks
         for i in range(50):
             await scheduler.add_schedule("noop", "0 3 * * *", id=f"later{i}")

@@ -37,7 +37,7 @@ from tickwork.errors import ScheduleError, StoreError
 from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
 from tickwork.policy import plan_fire, retry_at
 from tickwork.schedule import ParsedSchedule, parse_schedule
-from tickwork.store.base import FinishItem, Store
+from tickwork.store.base import ClaimRequest, FinishItem, Store
 
 from .storecalls import StoreCalls
 
@@ -283,20 +283,51 @@ class Engine:
                 self._sleep_target = None
 
     async def _tick(self, now: datetime) -> bool:
-        """Fire what is due and claim what fits. True when something happened."""
-        fired = await self.db(self.store.fire_due, now, self._plan, FIRE_BATCH)
+        """Fire what is due and claim what fits. True when something happened.
+
+        Runs a fire makes due at once are claimed in the fire's own transaction
+        (``Store.fire_and_claim``); ``claim_runs`` follows only when runs may still wait
+        for this node (retries, manual runs, what limits held back).
+        """
+        free = self.config.max_concurrent - len(self._active)
+        can_claim = free > 0 and len(self.registry) > 0
+        if can_claim:
+            result = await self.db(
+                self.store.fire_and_claim,
+                now,
+                self._plan,
+                FIRE_BATCH,
+                ClaimRequest(
+                    node_id=self.node_id,
+                    lease_until=now + timedelta(seconds=self.config.lease_ttl),
+                    limit=free,
+                    tasks=self.registry.names(),
+                    task_limits=self.registry.limits(),
+                    # With peers, take a fair part of a burst and leave them the rest.
+                    share=1.0 if self._peers <= 1 else 1.0 / self._peers,
+                ),
+            )
+            fired, claimed = result.fired, result.claimed
+            more = result.more
+        else:
+            fired, claimed, more = (
+                await self.db(self.store.fire_due, now, self._plan, FIRE_BATCH),
+                [],
+                False,
+            )
         for run in fired:
             self._emit_created(run)
-        free = self.config.max_concurrent - len(self._active)
-        claimed: list[Run] = []
-        if free > 0 and len(self.registry):
+        for run in claimed:
+            self._start(run)
+        free -= len(claimed)
+        if more and free > 0 and len(self.registry):
             if fired and self._peers > 1:
                 # The node that fires would otherwise always claim first and take every
                 # run; a short random pause lets peers woken by the same change (NOTIFY)
                 # take their part, so work spreads over the nodes.
                 await asyncio.sleep(random.uniform(0, PEER_CLAIM_SPREAD))
             now = self.clock.now()
-            claimed = await self.db(
+            late = await self.db(
                 self.store.claim_runs,
                 self.node_id,
                 now,
@@ -305,8 +336,9 @@ class Engine:
                 self.registry.names(),
                 self.registry.limits(),
             )
-            for run in claimed:
+            for run in late:
                 self._start(run)
+            claimed = [*claimed, *late]
         return bool(fired) or bool(claimed)
 
     def _plan(self, schedule: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:

@@ -62,6 +62,34 @@ class Heartbeat:
     cancel_requested: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimRequest:
+    """What a node can take, for ``Store.fire_and_claim`` (as ``claim_runs`` takes it)."""
+
+    node_id: str
+    lease_until: datetime
+    #: Free slots on the node.
+    limit: int
+    tasks: Collection[str]
+    task_limits: Mapping[str, int]
+    #: The part of the claimable runs of this fire the node takes at most (rounded up);
+    #: below 1 when peers should get their part of a burst.
+    share: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class FireResult:
+    """What ``Store.fire_and_claim`` did."""
+
+    #: Runs the fire created, in all statuses, as they were created.
+    fired: list[Run]
+    #: Runs claimed for the node in the same transaction (running, leased, attempt 1).
+    claimed: list[Run]
+    #: False only when the store knows no other run is waiting for the node: then a
+    #: ``claim_runs`` right after would find nothing.
+    more: bool = True
+
+
 class Store(ABC):
     """Persistence of schedules, runs, attempts, logs, queues and nodes."""
 
@@ -167,6 +195,22 @@ class Store(ABC):
         ``next_fire_at``/``last_fire_at``/``execution_count``/``status``. Returns the
         runs inserted, in all statuses (skipped and missed ones included).
         """
+
+    def fire_and_claim(
+        self, now: datetime, plan: FirePlanner, limit: int, claim: ClaimRequest
+    ) -> FireResult:
+        """``fire_due`` and, in the same transaction where the store can, claim for
+        ``claim.node_id`` the runs just created that are due, exactly as ``claim_runs``
+        would (same limits, priority order, ``claim.limit`` at most): a run due at
+        once is written ``running`` directly instead of ``pending`` first, saving a
+        transaction and a rewrite per run. Runs the node cannot or may not take stay
+        ``pending`` for ``claim_runs`` (on any node). By default: the two calls, one
+        after the other."""
+        fired = self.fire_due(now, plan, limit)
+        claimed = self.claim_runs(
+            claim.node_id, now, claim.lease_until, claim.limit, claim.tasks, claim.task_limits
+        )
+        return FireResult(fired, claimed, more=len(claimed) >= claim.limit)
 
     @abstractmethod
     def insert_runs(self, schedule: Schedule | None, runs: Sequence[Run]) -> list[Run]:

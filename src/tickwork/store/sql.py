@@ -14,6 +14,7 @@ Statements use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s`
 from __future__ import annotations
 
 import json
+import math
 from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -43,8 +44,10 @@ from tickwork.models import (
     TaskStats,
 )
 from tickwork.store.base import (
+    ClaimRequest,
     FinishItem,
     FirePlanner,
+    FireResult,
     Heartbeat,
     NextFire,
     RetryPlanner,
@@ -261,30 +264,35 @@ T = TypeVar("T")
 
 def _record_maker(cls: type[T], names: Sequence[str]) -> Callable[[Sequence[Any]], T]:
     """A fast constructor for a frozen, slotted record: values in ``names`` order, the
-    other fields at their defaults. About twice as fast as the generated ``__init__``
-    (which goes through ``object.__setattr__`` per field): it builds every record the
-    fire loop and claims return. The records have no ``__post_init__`` to skip."""
+    other fields at their defaults. It builds every record the fire loop and claims
+    return, so it is generated as straight-line code: one slot store per field, several
+    times faster than the dataclass ``__init__`` (which goes through
+    ``object.__setattr__`` per field) or a loop over the fields. The records have no
+    ``__post_init__`` to skip."""
     fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
     if hasattr(cls, "__post_init__") or set(names) - set(fields):
         raise TypeError(f"cannot build {cls.__name__} records fast")
-    setters = tuple(cls.__dict__[name].__set__ for name in names)
-    rest = []
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    unpack = ", ".join(f"v{i}" for i in range(len(names)))
+    lines = ["def make(values):", f"    ({unpack},) = values", "    record = new(cls)"]
+    for i, name in enumerate(names):
+        env[f"set_{name}"] = cls.__dict__[name].__set__
+        lines.append(f"    set_{name}(record, v{i})")
     for name, f in fields.items():
         if name in names:
             continue
-        if f.default is MISSING and f.default_factory is MISSING:
+        env[f"set_{name}"] = cls.__dict__[name].__set__
+        if f.default_factory is not MISSING:
+            env[f"factory_{name}"] = f.default_factory
+            lines.append(f"    set_{name}(record, factory_{name}())")
+        elif f.default is not MISSING:
+            env[f"default_{name}"] = f.default
+            lines.append(f"    set_{name}(record, default_{name})")
+        else:
             raise TypeError(f"{cls.__name__}.{name} has no default")
-        rest.append((cls.__dict__[name].__set__, f.default, f.default_factory))
-    new = object.__new__
-
-    def make(values: Sequence[Any]) -> T:
-        record = new(cls)
-        for setter, value in zip(setters, values, strict=True):
-            setter(record, value)
-        for setter, default, factory in rest:
-            setter(record, default if factory is MISSING else factory())
-        return record
-
+    lines.append("    return record")
+    exec("\n".join(lines), env)  # the code is built above from field names only
+    make: Callable[[Sequence[Any]], T] = env["make"]
     return make
 
 
@@ -709,6 +717,16 @@ class SqlStore(Store):
         return min(found, default=None)
 
     def fire_due(self, now: datetime, plan: FirePlanner, limit: int) -> list[Run]:
+        return self._fire(now, plan, limit, None).fired
+
+    def fire_and_claim(
+        self, now: datetime, plan: FirePlanner, limit: int, claim: ClaimRequest
+    ) -> FireResult:
+        return self._fire(now, plan, limit, claim)
+
+    def _fire(
+        self, now: datetime, plan: FirePlanner, limit: int, claim: ClaimRequest | None
+    ) -> FireResult:
         now = _aware(now)
         t_now = self._ts(now)
         with self._write() as tx:
@@ -718,7 +736,7 @@ class SqlStore(Store):
                 (t_now, max(0, int(limit))),
             )
             if not rows:
-                return []
+                return FireResult([], [])
             schedules = [self._schedule(r) for r in rows]
             data_texts = {r[0]: r[6] for r in rows}  # as stored: no need to encode again
             unfinished: dict[str, list[Run]] = defaultdict(list)
@@ -730,66 +748,203 @@ class SqlStore(Store):
             ):
                 unfinished[row[1]].append(self._run(row))
 
-            new_rows: list[tuple[Any, ...]] = []
             new_runs: list[Run] = []
+            by_id: dict[str, tuple[Schedule, str]] = {}  # run id -> (schedule, data as stored)
             updates: list[tuple[Any, ...]] = []
             cancels: list[str] = []
             ts = self._ts
-            t_created = ts(now)
             for s in schedules:
                 fp: FirePlan = plan(s, unfinished.get(s.id, []), now)
-                retry_text = retry_json(s.retry)
                 data_json = data_texts[s.id]
                 for p in fp.runs:
-                    scheduled_for, due_at = _aware(p.scheduled_for), _aware(p.due_at)
                     final = p.status not in ACTIVE_RUN_STATUSES
-                    data = dict(s.data) if p.data is None else p.data
-                    values = [
-                        p.id,
-                        s.id,
-                        s.task,
-                        scheduled_for,
-                        p.trigger,
-                        data,
-                        p.status,
-                        0,
-                        due_at,
-                        None,
-                        now if final else None,
-                        None,
-                        p.error,
-                        None,
-                        None,
-                        None,
-                        s.priority,
-                        None,
-                        False,
-                        now,
-                        s.timeout,
-                        s.retry,
-                    ]
-                    new_runs.append(_make_run((*values, ())))
-                    values[3] = ts(scheduled_for)
-                    values[5] = data_json if p.data is None else dumps(data, "data")
-                    values[8] = ts(due_at)
-                    values[10] = t_created if final else None
-                    values[19] = t_created
-                    values[20] = float(s.timeout)
-                    values[21] = retry_text
-                    new_rows.append(tuple(values))
+                    new_runs.append(
+                        _make_run(
+                            (
+                                p.id,
+                                s.id,
+                                s.task,
+                                _aware(p.scheduled_for),
+                                p.trigger,
+                                dict(s.data) if p.data is None else p.data,
+                                p.status,
+                                0,
+                                _aware(p.due_at),
+                                None,
+                                now if final else None,
+                                None,
+                                p.error,
+                                None,
+                                None,
+                                None,
+                                s.priority,
+                                None,
+                                False,
+                                now,
+                                s.timeout,
+                                s.retry,
+                                (),
+                            )
+                        )
+                    )
+                    by_id[p.id] = (s, data_json if p.data is None else dumps(p.data, "data"))
                 updates.append(
                     (ts(fp.next_fire_at), ts(fp.last_fire_at), fp.execution_count, fp.status, s.id)
                 )
                 cancels.extend(fp.cancel_run_ids)
 
+            claimed: dict[str, Run] = {}
+            more = True
+            if claim is not None:
+                by_schedule = {s.id: s for s in schedules}
+                claimed, more = self._claim_fired(tx, claim, new_runs, by_schedule, unfinished, now)
+            retry_texts: dict[str, str] = {}
+            new_rows: list[tuple[Any, ...]] = []
+            t_created = ts(now)
+            for r in new_runs:
+                s, data_json = by_id[r.id]
+                retry_text = retry_texts.get(s.id)
+                if retry_text is None:
+                    retry_text = retry_texts[s.id] = retry_json(s.retry)
+                c = claimed.get(r.id)
+                new_rows.append(
+                    (
+                        r.id,
+                        s.id,
+                        s.task,
+                        ts(r.scheduled_for),
+                        r.trigger,
+                        data_json,
+                        r.status if c is None else "running",
+                        0 if c is None else 1,
+                        ts(r.due_at),
+                        None if c is None else t_created,
+                        None if r.finished_at is None else t_created,
+                        None,
+                        r.error,
+                        None,
+                        None if c is None else c.node,
+                        None,
+                        r.priority,
+                        None if c is None else ts(c.lease_until),
+                        False,
+                        t_created,
+                        float(s.timeout),
+                        retry_text,
+                    )
+                )
             inserted = self._insert_run_rows(tx, new_rows)
             self._store_fired(tx, updates)
             if cancels:
                 self._cancel_in_tx(tx, cancels, now, "replaced by a newer run")
-            result = [r for r in new_runs if r.id in inserted]
-            if any(r.status in ACTIVE_RUN_STATUSES for r in result) or cancels:
+            fired = [r for r in new_runs if r.id in inserted]
+            taken = [c for c in claimed.values() if c.id in inserted]
+            if taken:
+                tx.executemany(
+                    "INSERT INTO attempts (run_id, number, status, started_at, node)"
+                    " VALUES (?, 1, 'running', ?, ?)",
+                    [(c.id, t_created, c.node) for c in taken],
+                )
+            if cancels or any(
+                r.status in ACTIVE_RUN_STATUSES and r.id not in claimed for r in fired
+            ):
                 self._notify_tx(tx)
-        return result
+        # A claimed run whose insert conflicted was never taken: claim_runs may find others.
+        return FireResult(fired, taken, more=more or len(taken) < len(claimed))
+
+    def _claim_fired(
+        self,
+        tx: Tx,
+        claim: ClaimRequest,
+        new_runs: Sequence[Run],
+        schedules: Mapping[str, Schedule],
+        unfinished: Mapping[str, Sequence[Run]],
+        now: datetime,
+    ) -> tuple[dict[str, Run], bool]:
+        """Which of the runs a fire creates the node takes at once, as ``claim_runs``
+        would take them; and whether other runs may still wait for the node.
+
+        Only when no run created earlier is waiting and due for the node: then the new
+        runs are all the candidates, and priority order among them is all that order
+        means. The fire transaction holds the fired schedules' rows (SQLite: the file's
+        write lock; PostgreSQL: ``FOR UPDATE``) and a claim needs them too, so the
+        running runs read in this transaction are exact for those schedules. Task
+        limits are counted under ``_lock_claim``, as a claim counts them.
+        """
+        tasks = claim.tasks
+        candidates = [
+            r
+            for r in new_runs
+            if r.status == "pending"
+            and r.task in tasks
+            and r.due_at is not None
+            and r.due_at <= now
+        ]
+        if not candidates or claim.limit <= 0:
+            return {}, True
+        task_cond, task_param = self._in("task", sorted(set(tasks)))
+        if tx.execute(
+            f"SELECT 1 FROM runs WHERE status IN {_WAITING} AND due_at <= ? AND {task_cond}"
+            " LIMIT 1",
+            (self._ts(now), task_param),
+        ):
+            return {}, True  # older runs first: claim_runs ranks them with these
+        candidates.sort(key=lambda r: (-r.priority, r.due_at, r.id))
+        room = claim.limit
+        if claim.share < 1:
+            room = min(room, max(1, math.ceil(len(candidates) * claim.share)))
+        limited = sorted({r.task for r in candidates if r.task in claim.task_limits})
+        allowed_tasks: set[str] = set()
+        task_running: dict[str, int] = {}
+        if limited:
+            _, allowed_tasks = self._lock_claim(tx, [], limited)
+            task_running = self._running_per(tx, "task", sorted(allowed_tasks))
+        sched_running = {
+            sid: sum(1 for r in runs if r.status == "running") for sid, runs in unfinished.items()
+        }
+        # A queue runs in order: only its oldest unfinished run may start.
+        queue_head: dict[str, tuple[datetime, str]] = {}
+        for r in new_runs:
+            sched = schedules[r.schedule_id or ""]
+            if sched.overlap == "queue" and r.status in ACTIVE_RUN_STATUSES:
+                key = (r.scheduled_for, r.id)
+                queue_head[sched.id] = min(queue_head.get(sched.id, key), key)
+        taken: dict[str, Run] = {}
+        lease_until = _aware(claim.lease_until)
+        left_behind = False
+        for r in candidates:
+            if len(taken) >= room:
+                left_behind = True
+                break
+            sched = schedules[r.schedule_id or ""]
+            running = sched_running.get(sched.id, 0)
+            if sched.overlap == "allow":
+                full = running >= sched.max_instances
+            elif sched.overlap == "queue":
+                full = running >= 1 or bool(unfinished.get(sched.id))
+                full = full or queue_head[sched.id] != (r.scheduled_for, r.id)
+            else:
+                full = sched.overlap != "replace" and running >= 1
+            if full:
+                left_behind = True
+                continue
+            if r.task in claim.task_limits:
+                if r.task not in allowed_tasks or (
+                    task_running.get(r.task, 0) >= claim.task_limits[r.task]
+                ):
+                    left_behind = True
+                    continue
+                task_running[r.task] = task_running.get(r.task, 0) + 1
+            sched_running[sched.id] = running + 1
+            taken[r.id] = r.replace(
+                status="running",
+                attempt=1,
+                node=claim.node_id,
+                lease_until=lease_until,
+                started_at=now,
+                attempts=(Attempt(number=1, status="running", started_at=now, node=claim.node_id),),
+            )
+        return taken, left_behind
 
     def _cancel_in_tx(self, tx: Tx, run_ids: Sequence[str], now: datetime, why: str) -> None:
         cond, param = self._in("id", list(run_ids))

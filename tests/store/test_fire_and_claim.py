@@ -1,0 +1,176 @@
+"""``fire_and_claim``: the runs a fire makes due at once are claimed in the same
+transaction, exactly as ``claim_runs`` would claim them, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from tickwork.models import AttemptOutcome, FirePlan, Run, Schedule
+from tickwork.store import Store
+from tickwork.store.base import ClaimRequest, FireResult
+
+from .conftest import T0, at, every_second, make_run, make_schedule
+
+LEASE = timedelta(seconds=30)
+
+
+def fire_claim(
+    store: Store,
+    seconds: float,
+    *,
+    node: str = "n1",
+    limit: int = 100,
+    tasks: tuple[str, ...] = ("t",),
+    task_limits: Mapping[str, int] | None = None,
+    share: float = 1.0,
+) -> FireResult:
+    now = at(seconds)
+    return store.fire_and_claim(
+        now,
+        every_second(),
+        1000,
+        ClaimRequest(node, now + LEASE, limit, tasks, task_limits or {}, share),
+    )
+
+
+def statuses(store: Store, runs: list[Run]) -> list[str]:
+    return [store.get_run(r.id).status for r in runs]  # type: ignore[union-attr]
+
+
+def test_due_runs_are_running_when_the_fire_commits(store: Store) -> None:
+    store.add_schedule(make_schedule("a"))
+    result = fire_claim(store, 0.5, node="n7")
+    (fired,) = result.fired
+    (run,) = result.claimed
+    assert run.id == fired.id and result.more is False
+    assert (run.status, run.attempt, run.node) == ("running", 1, "n7")
+    assert run.lease_until == at(0.5) + LEASE and run.started_at == at(0.5)
+    stored = store.get_run(run.id)
+    assert stored is not None
+    assert (stored.status, stored.attempt, stored.node, stored.lease_until) == (
+        "running",
+        1,
+        "n7",
+        at(0.5) + LEASE,
+    )
+    assert [(a.number, a.status, a.started_at, a.node) for a in stored.attempts] == [
+        (1, "running", at(0.5), "n7")
+    ]
+    # It is held like any claimed run: a heartbeat keeps it, nobody else claims it.
+    assert store.heartbeat("n7", at(1), at(40), [run.id]).lost == frozenset()
+    assert store.claim_runs("n2", at(1), at(31), 10, ["t"], {}) == []
+
+
+def test_a_run_claimed_in_the_fire_finishes_like_any_other(store: Store) -> None:
+    store.add_schedule(make_schedule("a", result_queue="done"))
+    (run,) = fire_claim(store, 0).claimed
+    finished = store.finish_attempt(
+        run.id, "n1", 1, AttemptOutcome(status="succeeded", result=7), at(1)
+    )
+    assert finished is not None and (finished.status, finished.result) == ("succeeded", 7)
+    assert [m.payload["result"] for m in store.read_queue("done")] == [7]
+
+
+def test_only_the_nodes_tasks_and_what_fits(store: Store) -> None:
+    store.add_schedule(make_schedule("mine"))
+    store.add_schedule(make_schedule("theirs", task="other"))
+    for i in range(3):
+        store.add_schedule(make_schedule(f"p{i}", priority=i))
+    result = fire_claim(store, 0, limit=2)
+    assert len(result.fired) == 5 and result.more is True
+    # Highest priority first; the rest wait for claim_runs on any node.
+    assert [r.schedule_id for r in result.claimed] == ["p2", "p1"]
+    by_schedule = {r.schedule_id: r for r in result.fired}
+    assert statuses(store, [by_schedule["theirs"], by_schedule["mine"], by_schedule["p0"]]) == [
+        "pending",
+        "pending",
+        "pending",
+    ]
+    assert {r.schedule_id for r in store.claim_runs("n2", at(1), at(31), 10, ["t"], {})} == {
+        "mine",
+        "p0",
+    }
+
+
+def test_older_waiting_runs_go_first(store: Store) -> None:
+    """With runs already waiting, the fire claims nothing: claim_runs ranks old and new."""
+    old = make_run(None, at(-5), priority=0)
+    store.insert_runs(None, [old])
+    store.add_schedule(make_schedule("a"))
+    result = fire_claim(store, 0)
+    assert result.claimed == [] and result.more is True
+    got = store.claim_runs("n1", at(0), at(30), 1, ["t"], {})
+    assert [r.id for r in got] == [old.id]
+
+
+def test_runs_not_due_yet_stay_pending(store: Store) -> None:
+    """A fired run delayed by jitter is not due when the fire commits: it waits."""
+    store.add_schedule(make_schedule("a"))
+    base = every_second()
+
+    def jittered(schedule: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
+        plan = base(schedule, active, now)
+        late = tuple(replace(p, due_at=p.due_at + timedelta(seconds=5)) for p in plan.runs)
+        return replace(plan, runs=late)
+
+    now = at(0)
+    result = store.fire_and_claim(
+        now, jittered, 10, ClaimRequest("n1", now + LEASE, 10, ("t",), {})
+    )
+    (fired,) = result.fired
+    assert result.claimed == [] and result.more is True
+    assert statuses(store, [fired]) == ["pending"]
+    assert [r.id for r in store.claim_runs("n1", at(5), at(35), 10, ["t"], {})] == [fired.id]
+
+
+def test_overlap_limits_hold(store: Store) -> None:
+    # A backlog of three fires each: catch-up is the planner's business, limits ours.
+    store.add_schedule(make_schedule("allow2", overlap="allow", max_instances=2))
+    store.add_schedule(make_schedule("skip1", overlap="skip", next_fire_at=T0))
+    store.add_schedule(make_schedule("repl", overlap="replace"))
+    result = fire_claim(store, 2)
+    claimed = [r.schedule_id for r in result.claimed]
+    assert claimed.count("allow2") == 2
+    assert claimed.count("skip1") == 1
+    assert claimed.count("repl") == 3
+    assert result.more is True
+
+
+def test_a_queue_starts_only_its_oldest_run(store: Store) -> None:
+    s = store.add_schedule(make_schedule("q", overlap="queue"))
+    result = fire_claim(store, 2)
+    assert [r.scheduled_for for r in result.claimed] == [T0]
+    # With an older run of the queue still waiting (not due), nothing new starts.
+    s2 = store.add_schedule(make_schedule("q2", overlap="queue", next_fire_at=at(10)))
+    store.insert_runs(s2, [make_run(s2, at(5), trigger="backfill", due_at=at(50))])
+    assert fire_claim(store, 10).claimed == []
+    assert s.id == "q"
+
+
+def test_task_limits_count_running_runs_everywhere(store: Store) -> None:
+    store.add_schedule(make_schedule("a"))
+    (first,) = fire_claim(store, 0, task_limits={"t": 1}).claimed
+    assert first.status == "running"
+    store.add_schedule(make_schedule("b", next_fire_at=at(1)))
+    result = fire_claim(store, 1, node="n2", task_limits={"t": 1})
+    # a's next fire and b's: the task already runs once (on n1), so neither starts.
+    assert result.claimed == [] and len(result.fired) == 2 and result.more is True
+
+
+def test_a_share_leaves_peers_their_part(store: Store) -> None:
+    for i in range(4):
+        store.add_schedule(make_schedule(f"s{i}"))
+    result = fire_claim(store, 0, share=0.5)
+    assert len(result.claimed) == 2 and result.more is True
+    assert len(store.claim_runs("n2", at(0), at(30), 10, ["t"], {})) == 2
+
+
+def test_a_fire_that_collides_claims_nothing_for_the_dropped_run(store: Store) -> None:
+    s = store.add_schedule(make_schedule("a"))
+    store.insert_runs(s, [make_run(s, T0, trigger="backfill", due_at=at(100))])
+    result = fire_claim(store, 0)
+    assert result.fired == [] and result.claimed == []
+    (only,) = store.list_runs(schedule_id="a")
+    assert (only.trigger, only.status, only.attempts) == ("backfill", "pending", ())
