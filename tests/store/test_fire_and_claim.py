@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from tickwork.models import AttemptOutcome, FirePlan, Run, Schedule
+from tickwork.models import AttemptOutcome, FirePlan, LogRecord, Run, Schedule
 from tickwork.store import Store
 from tickwork.store.base import ClaimRequest, FireResult
 
@@ -174,3 +174,59 @@ def test_a_fire_that_collides_claims_nothing_for_the_dropped_run(store: Store) -
     assert result.fired == [] and result.claimed == []
     (only,) = store.list_runs(schedule_id="a")
     assert (only.trigger, only.status, only.attempts) == ("backfill", "pending", ())
+
+
+# -- attempt ends in batches ------------------------------------------------------------
+
+
+def test_a_batch_of_ends_is_guarded_per_attempt(store: Store) -> None:
+    """finish_attempts writes each end as finish_attempt would: only where the node still
+    holds that attempt, with logs, retries and queue messages, results in item order."""
+    store.add_schedule(make_schedule("ok", result_queue="results"))
+    store.add_schedule(make_schedule("bad", error_queue="errors"))
+    store.add_schedule(make_schedule("again"))
+    store.add_schedule(make_schedule("stale"))
+    runs = {r.schedule_id: r for r in fire_claim(store, 0).claimed}
+    assert len(runs) == 4
+    log = LogRecord(at(0.5), "INFO", "task", "hello", attempt=1)
+    items = [
+        (runs["ok"].id, "n1", 1, AttemptOutcome(status="succeeded", result={"n": 1}, logs=(log,))),
+        (runs["bad"].id, "n1", 1, AttemptOutcome(status="failed", error="boom")),
+        (runs["again"].id, "n1", 1, AttemptOutcome(status="failed", error="x", retry_at=at(9))),
+        (runs["stale"].id, "n2", 1, AttemptOutcome(status="succeeded")),  # not its node
+        (runs["stale"].id, "n1", 2, AttemptOutcome(status="succeeded")),  # not its attempt
+        (runs["ok"].id, "n1", 1, AttemptOutcome(status="failed")),  # already ended above
+    ]
+    ok, bad, again, wrong_node, wrong_attempt, twice = store.finish_attempts(items, at(1))
+    assert wrong_node is None and wrong_attempt is None and twice is None
+    assert ok is not None and (ok.status, ok.result, ok.finished_at) == (
+        "succeeded",
+        {"n": 1},
+        at(1),
+    )
+    assert [(a.number, a.status, a.finished_at) for a in ok.attempts] == [(1, "succeeded", at(1))]
+    assert [line.message for line in ok.logs] == ["hello"]
+    assert bad is not None and (bad.status, bad.error) == ("failed", "boom")
+    assert again is not None and (again.status, again.due_at, again.finished_at) == (
+        "retrying",
+        at(9),
+        None,
+    )
+    # As stored, the same.
+    for got in (ok, bad, again):
+        stored = store.get_run(got.id)
+        assert stored is not None
+        assert (stored.status, stored.result, stored.error, stored.due_at) == (
+            got.status,
+            got.result,
+            got.error,
+            got.due_at,
+        )
+        assert stored.attempts == got.attempts
+    stale = store.get_run(runs["stale"].id)
+    assert stale is not None and stale.status == "running" and stale.attempts[0].status == "running"
+    assert [m.payload["result"] for m in store.read_queue("results")] == [{"n": 1}]
+    assert [m.payload["error"] for m in store.read_queue("errors")] == ["boom"]
+    # The retry is claimable when due, as attempt 2.
+    (retried,) = store.claim_runs("n1", at(9), at(39), 10, ["t"], {})
+    assert (retried.id, retried.attempt) == (runs["again"].id, 2)

@@ -54,7 +54,6 @@ from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.models import AttemptOutcome, Node, Run, Schedule, TaskSpec
-from tickwork.store.base import FinishItem
 from tickwork.store.sql import (
     ATTEMPT_COLUMNS,
     RUN_COLUMNS,
@@ -467,11 +466,6 @@ class PostgresStore(SqlStore):
     ) -> Run | None:
         with self._statement() as tx:  # one statement: atomic and one round trip
             return self._finish_in(tx, run_id, node_id, attempt, outcome, _aware(now))
-
-    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
-        now = _aware(now)
-        with self._write() as tx:  # one commit for the batch
-            return [self._finish_in(tx, *item, now) for item in items]
 
     def _finish_in(
         self,

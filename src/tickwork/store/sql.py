@@ -1165,48 +1165,74 @@ class SqlStore(Store):
     def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
         now = _aware(now)
         with self._write() as tx:
-            return [self._finish_in(tx, *item, now) for item in items]
+            return self._finish_batch(tx, items, now)
 
-    def _finish_in(
-        self,
-        tx: Tx,
-        run_id: str,
-        node_id: str,
-        attempt: int,
-        outcome: AttemptOutcome,
-        now: datetime,
-    ) -> Run | None:
-        t_now = self._ts(now)
-        retrying = outcome.retry_at is not None
-        result = None if outcome.result is None else dumps(outcome.result, "result")
-        status = "retrying" if retrying else outcome.status
-        logs = [
-            (run_id, log.attempt, self._ts(_aware(log.at)), log.level, log.logger, log.message)
-            for log in outcome.logs
-        ]
-        rows = tx.execute(
-            "UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
-            " result = ?, error = ?, traceback = ?, lease_until = NULL"
-            " WHERE id = ? AND status = 'running' AND node = ? AND attempt = ?"
-            f" RETURNING {_R}",
-            (
-                status,
-                self._ts(utc(outcome.retry_at)),
-                None if retrying else t_now,
-                None if retrying else result,
-                outcome.error,
-                outcome.traceback,
-                run_id,
-                node_id,
-                attempt,
-            ),
+    def _finish_batch(self, tx: Tx, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
+        """Attempt ends in a few statements for the whole batch, not a few per end.
+
+        The runs are read (and, on PostgreSQL, locked) first; an end is written only
+        where its run is still ``running`` with that attempt on that node, as
+        ``finish_attempt`` guards it. A run named twice counts once (the first).
+        """
+        if not items:
+            return []
+        cond, param = self._in("id", sorted({item[0] for item in items}))
+        current = {
+            row[0]: row
+            for row in tx.execute(f"SELECT {_R} FROM runs WHERE {cond}{self._for_update}", (param,))
+        }
+        ts = self._ts
+        t_now = ts(now)
+        held: list[tuple[int, list[Any], AttemptOutcome, Any]] = []
+        run_updates: list[tuple[Any, ...]] = []
+        attempt_updates: list[tuple[Any, ...]] = []
+        logs: list[tuple[Any, ...]] = []
+        seen: set[str] = set()
+        for index, (run_id, node_id, attempt, outcome) in enumerate(items):
+            row = current.get(run_id)
+            if (
+                row is None
+                or run_id in seen
+                or row[6] != "running"
+                or row[14] != node_id
+                or row[7] != attempt
+            ):
+                continue
+            seen.add(run_id)
+            retrying = outcome.retry_at is not None
+            values = list(row)
+            values[6] = "retrying" if retrying else outcome.status
+            if retrying:
+                values[8] = ts(utc(outcome.retry_at))
+            values[10] = None if retrying else t_now
+            values[11] = (
+                None if retrying or outcome.result is None else dumps(outcome.result, "result")
+            )
+            values[12] = outcome.error
+            values[13] = outcome.traceback
+            values[17] = None
+            run_updates.append((*values[6:14], run_id))
+            attempt_updates.append(
+                (outcome.status, t_now, outcome.error, outcome.traceback, run_id, attempt)
+            )
+            logs.extend(
+                (run_id, log.attempt, ts(_aware(log.at)), log.level, log.logger, log.message)
+                for log in outcome.logs
+            )
+            held.append((index, values, outcome, outcome.result))
+        results: list[Run | None] = [None] * len(items)
+        if not held:
+            return results
+        tx.executemany(
+            "UPDATE runs SET status = ?, attempt = ?, due_at = ?, started_at = ?,"
+            " finished_at = ?, result = ?, error = ?, traceback = ?, lease_until = NULL"
+            " WHERE id = ?",
+            run_updates,
         )
-        if not rows:
-            return None
-        done = tx.execute(
+        tx.executemany(
             "UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?"
-            f" WHERE run_id = ? AND number = ? RETURNING {_A}",
-            (outcome.status, t_now, outcome.error, outcome.traceback, run_id, attempt),
+            " WHERE run_id = ? AND number = ?",
+            attempt_updates,
         )
         if logs:
             tx.executemany(
@@ -1214,54 +1240,84 @@ class SqlStore(Store):
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 logs,
             )
-        run = self._run(rows[0])
-        if not retrying:
-            self._enqueue_outcome(tx, run, outcome.result, now)
-        else:
-            self._notify_tx(tx)
-        if attempt > 1:
-            attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
-        else:
-            attempts = tuple(self._attempt(a) for a in done)
-        return run.replace(attempts=attempts, logs=_utc_logs(outcome.logs))
+        attempts = self._attempts_of(tx, [values[0] for _, values, _, _ in held])
+        finished: list[tuple[Run, Any]] = []
+        for index, values, outcome, result in held:
+            run = self._run(values, attempts.get(values[0], ()))
+            if outcome.logs:
+                run = run.replace(logs=_utc_logs(outcome.logs))
+            results[index] = run
+            if run.status != "retrying":
+                finished.append((run, result))
+        self._enqueue_outcomes(tx, finished, now)
+        if len(finished) < len(held):
+            self._notify_tx(tx)  # retries are due later: wake whoever will claim them
+        return results
 
     def _enqueue_outcome(self, tx: Tx, run: Run, result: Any, now: datetime) -> None:
         """Put a finished run on its schedule's result or error queue, if it has one."""
-        if run.schedule_id is None or run.status not in ("succeeded", *_FAILED_STATUSES):
+        self._enqueue_outcomes(tx, [(run, result)], now)
+
+    def _enqueue_outcomes(self, tx: Tx, finished: Sequence[tuple[Run, Any]], now: datetime) -> None:
+        """Put finished runs (with their results) on their schedules' result or error
+        queues, where the schedule has one: one lookup and one insert for the lot."""
+        ended = [
+            (run, result)
+            for run, result in finished
+            if run.schedule_id is not None and run.status in ("succeeded", *_FAILED_STATUSES)
+        ]
+        if not ended:
             return
-        rows = tx.execute(
-            "SELECT result_queue, error_queue FROM schedules WHERE id = ?", (run.schedule_id,)
+        cond, param = self._in(
+            "id", sorted({run.schedule_id for run, _ in ended if run.schedule_id})
         )
-        if not rows:
-            return
-        result_queue, error_queue = rows[0]
-        success = run.status == "succeeded"
-        queue = result_queue if success else error_queue
-        if queue is None:
-            return
-        payload: dict[str, Any] = {
-            "run_id": run.id,
-            "schedule_id": run.schedule_id,
-            "task": run.task,
-            "scheduled_for": run.scheduled_for.isoformat(),
-            "status": run.status,
-            "attempt": run.attempt,
-            "result": result if success else None,
+        queues = {
+            sid: (result_queue, error_queue)
+            for sid, result_queue, error_queue in tx.execute(
+                f"SELECT id, result_queue, error_queue FROM schedules WHERE {cond}"
+                " AND (result_queue IS NOT NULL OR error_queue IS NOT NULL)",
+                (param,),
+            )
         }
-        if not success:
-            payload["error"] = run.error
-        tx.execute(
-            "INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                queue,
-                run.id,
-                run.schedule_id,
-                "result" if success else "error",
-                dumps(payload, "result"),
-                self._ts(now),
-            ),
-        )
+        if not queues:
+            return
+        rows: list[tuple[Any, ...]] = []
+        t_now = self._ts(now)
+        for run, result in ended:
+            names = queues.get(run.schedule_id or "")
+            if names is None:
+                continue
+            success = run.status == "succeeded"
+            queue = names[0] if success else names[1]
+            if queue is None:
+                continue
+            payload: dict[str, Any] = {
+                "run_id": run.id,
+                "schedule_id": run.schedule_id,
+                "task": run.task,
+                "scheduled_for": run.scheduled_for.isoformat(),
+                "status": run.status,
+                "attempt": run.attempt,
+                "result": result if success else None,
+            }
+            if not success:
+                payload["error"] = run.error
+            rows.append(
+                (
+                    queue,
+                    run.id,
+                    run.schedule_id,
+                    "result" if success else "error",
+                    dumps(payload, "result"),
+                    t_now,
+                )
+            )
+        if rows:
+            tx.executemany(
+                "INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def recover_lost(
         self, now: datetime, dead_nodes: Collection[str], retry: RetryPlanner
@@ -1336,8 +1392,7 @@ class SqlStore(Store):
                 " WHERE run_id = ? AND number = ? AND status = 'running'",
                 attempt_updates,
             )
-            for run in final:
-                self._enqueue_outcome(tx, run, None, now)
+            self._enqueue_outcomes(tx, [(run, None) for run in final], now)
             self._notify_tx(tx)
             cond, param = self._in("id", [r.id for r in runs])
             after = tx.execute(f"SELECT {_R} FROM runs WHERE {cond} ORDER BY id", (param,))
