@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from tickwork.errors import ScheduleError, ValidationError
 from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, RetryPolicy, Schedule
-from tickwork.schedule import parse_schedule, validate_timezone
+from tickwork.schedule import ParsedSchedule, parse_schedule, validate_timezone
 
 #: Fields a user may set; the rest of ``Schedule`` is maintained by tickwork.
 SETTABLE_FIELDS: Final = (
@@ -178,6 +178,37 @@ def build_schedule(base: Schedule, changes: Mapping[str, Any], now: datetime) ->
     Raises ``ValidationError``/``ScheduleError`` naming the first bad field. The
     expression is parsed with the final timezone, so a change of either is checked.
     """
+    result = base.replace(**_settable_values(changes, base.timezone, base.retry))
+    _check(result, now)
+    return result
+
+
+def new_schedule(
+    schedule_id: str, changes: Mapping[str, Any], now: datetime
+) -> tuple[Schedule, ParsedSchedule]:
+    """``build_schedule`` for a schedule created, anchored and updated at ``now``, with
+    the same checks and errors; built in one go (it is on the path of every add), and
+    returned with its parsed expression, which is ``parsed_schedule`` of the record."""
+    values = _settable_values(changes, "UTC", None)
+    task = values.pop("task", "")
+    expr = values.pop("schedule", "")
+    result = Schedule(
+        id=schedule_id,
+        task=task,
+        schedule=expr,
+        created_at=now,
+        updated_at=now,
+        anchor=now,
+        **values,
+    )
+    return result, _check(result, now)
+
+
+def _settable_values(
+    changes: Mapping[str, Any], timezone: str, retry: RetryPolicy | None
+) -> dict[str, Any]:
+    """The validated values of ``changes``; ``timezone`` and ``retry``: the record's
+    current ones (an instant is read in the timezone, a partial retry merged over it)."""
     unknown = set(changes) - set(SETTABLE_FIELDS)
     if unknown:
         raise ValidationError(
@@ -205,7 +236,7 @@ def build_schedule(base: Schedule, changes: Mapping[str, Any], now: datetime) ->
             raise ScheduleError("timezone must be an IANA zone name such as 'Europe/Paris'")
         validate_timezone(c["timezone"])
         values["timezone"] = c["timezone"]
-    tz = values.get("timezone", base.timezone)
+    tz = values.get("timezone", timezone)
     for key in ("start_at", "end_at"):
         if key in c:
             values[key] = parse_instant(c[key], key, tz)
@@ -233,7 +264,7 @@ def build_schedule(base: Schedule, changes: Mapping[str, Any], now: datetime) ->
             c["max_executions"], "max_executions", minimum=1, optional=True
         )
     if "retry" in c:
-        values["retry"] = parse_retry(c["retry"], base.retry)
+        values["retry"] = parse_retry(c["retry"], retry)
     if "timeout" in c:
         values["timeout"] = _number(c["timeout"], "timeout", allow_zero=False)
     if "priority" in c:
@@ -246,19 +277,22 @@ def build_schedule(base: Schedule, changes: Mapping[str, Any], now: datetime) ->
             values[key] = _optional_str(c[key], key)
     if "tags" in c:
         values["tags"] = _tags(c["tags"])
-    result = base.replace(**values)
+    return values
+
+
+def _check(result: Schedule, now: datetime) -> ParsedSchedule:
+    """Refuse a record that misses its task or expression, or whose expression does not
+    parse (now, not at fire time); the parsed expression."""
     if not result.task:
         raise ValidationError("task is required", field="task")
     if not result.schedule:
         raise ScheduleError("schedule is required")
     if result.start_at and result.end_at and result.end_at < result.start_at:
         raise ValidationError("end_at is before start_at", field="end_at")
-    # Parse now so a bad expression is refused at creation, never at fire time.
-    parse_schedule(
+    return parse_schedule(
         result.schedule,
         timezone=result.timezone,
         start_at=result.start_at,
         key=result.id,
         now=result.anchor or now,
     )
-    return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -43,9 +43,10 @@ from tickwork.models import (
     TaskStats,
 )
 from tickwork.policy import first_fire, next_fire
+from tickwork.schedule import ParsedSchedule
 from tickwork.store import open_store
 from tickwork.store.base import Store
-from tickwork.validation import build_schedule, check_id, parse_instant
+from tickwork.validation import build_schedule, check_id, new_schedule, parse_instant
 
 log = logging.getLogger("tickwork")
 
@@ -218,23 +219,27 @@ class Scheduler:
         spec = await self.task_spec(task.strip())
         changes: dict[str, Any] = self._task_defaults(spec) | {"task": task, "schedule": schedule}
         changes.update(fields)
-        base = Schedule(id=schedule_id, task="", schedule="", created_at=now, anchor=now)
-        record = build_schedule(base, changes, now)
+        record, parsed = new_schedule(schedule_id, changes, now)
         spec.check_data(record.data)
-        record = self._with_timing(record, now, first=True)
-        record = record.replace(updated_at=now)
+        record = record.replace(**self._timing(parsed, record, now, first=True))
         try:
             stored: Schedule = await self._call(self.store.add_schedule, record)
         except ConflictError:
             raise ConflictError(f"schedule {schedule_id!r} already exists") from None
         if stored.status == "active" and stored.next_fire_at is not None:
             self._changed(stored.next_fire_at)
-        self._emit("schedule.created", stored.id, task=stored.task, schedule=stored.schedule)
+        if self.events.has_subscribers:
+            self._emit("schedule.created", stored.id, task=stored.task, schedule=stored.schedule)
         return stored
 
     def _with_timing(self, record: Schedule, now: datetime, *, first: bool) -> Schedule:
         """Compute ``next_fire_at`` and ``status`` for a new or changed schedule."""
-        parsed = parsed_schedule(record)
+        return record.replace(**self._timing(parsed_schedule(record), record, now, first=first))
+
+    def _timing(
+        self, parsed: ParsedSchedule, record: Schedule, now: datetime, *, first: bool
+    ) -> dict[str, Any]:
+        """``next_fire_at``, ``status`` and ``paused_at`` of a new or changed schedule."""
         if first:
             nxt = first_fire(parsed, record, now)
             if nxt is None and parsed.kind == "once":
@@ -254,11 +259,12 @@ class Scheduler:
             status = "finished"
         else:
             status = "active"
-        return record.replace(
-            next_fire_at=nxt,
-            status=status,
-            paused_at=(record.paused_at or now) if record.paused else None,
-        )
+        return {
+            # In UTC as the store returns it (no copy of the record to convert it).
+            "next_fire_at": None if nxt is None else nxt.astimezone(UTC),
+            "status": status,
+            "paused_at": (record.paused_at or now) if record.paused else None,
+        }
 
     async def get_schedule(self, schedule_id: str) -> Schedule:
         found: Schedule | None = await self._call(self.store.get_schedule, schedule_id)
