@@ -13,6 +13,10 @@ Durability and locking:
   killed (SIGKILL) at any point; an operating-system crash or power loss may lose the
   last commits (never corrupts the file). ``?synchronous=full`` in the URL fsyncs
   every commit, so a commit also survives an OS crash, at a cost in commit rate.
+- ``try_add_schedule`` commits a new schedule on the caller's thread (the event loop)
+  only when nothing is in the way: the in-process lock is free, the file's write lock
+  is taken at once (a busy timeout of 0) and the commit does not fsync. Anything else
+  and it gives up without waiting, and the caller goes through a store thread.
 
 Instants are INTEGER microseconds since the epoch (UTC). Connections are pooled: a
 thread takes an idle one for the length of a transaction.
@@ -28,14 +32,32 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
-from tickwork.store.sql import SqlStore, Tx, from_micros, load_migrations, micros
+from tickwork.models import Schedule
+from tickwork.store.sql import (
+    SCHEDULE_COLUMNS,
+    SqlStore,
+    Tx,
+    _utc_schedule,
+    from_micros,
+    load_migrations,
+    micros,
+)
 from tickwork.store.url import SQLiteURL
 
 #: How often ``wait_for_change`` looks at the file's change counter.
 POLL_INTERVAL = 0.05
+#: Commits ``try_add_schedule`` makes in a row before it leaves one to a store thread.
+#: Its connection never checkpoints (that is file I/O, not for the event loop); the
+#: pooled connections do, automatically, when they commit with the WAL past 1000
+#: pages, so this bounds how far past that the WAL grows.
+INLINE_RUN: Final = 64
+_INSERT_SCHEDULE: Final = (
+    f"INSERT INTO schedules ({', '.join(SCHEDULE_COLUMNS)})"
+    f" VALUES ({', '.join('?' for _ in SCHEDULE_COLUMNS)})"
+)
 
 
 class _SQLiteTx:
@@ -69,6 +91,9 @@ class SQLiteStore(SqlStore):
         self._watch: sqlite3.Connection | None = None
         self._watch_version: int | None = None
         self._interrupt = threading.Event()
+        # try_add_schedule's connection: used only while holding _write_lock.
+        self._inline: sqlite3.Connection | None = None
+        self._inline_run = 0  # its commits since a pooled connection last committed
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -130,11 +155,80 @@ class SQLiteStore(SqlStore):
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield _SQLiteTx(conn)
-                conn.execute("COMMIT")
+                conn.execute("COMMIT")  # checkpoints, when the WAL is past 1000 pages
+                self._inline_run = 0
             except sqlite3.Error as exc:
                 raise _translated(exc, self._path) from exc
             finally:
                 self._give_back(conn)
+
+    def try_add_schedule(self, schedule: Schedule) -> Schedule | None:
+        """``add_schedule`` on this thread if it can be done without waiting; None when
+        it cannot, and nothing was written: then call ``add_schedule`` on a store thread.
+
+        For the event loop, whose thread must never wait on another thread's or
+        process's lock: it gives up when another thread of this process is writing,
+        when another process holds the file's write lock (busy timeout 0), when the
+        commit would fsync (``synchronous=full|extra``), and every ``INLINE_RUN``-th
+        time in a row (so that a pooled connection checkpoints the WAL).
+        Durable and exclusive exactly as ``add_schedule``: the same ``BEGIN IMMEDIATE``
+        transaction, committed before it returns.
+        """
+        if self._synchronous not in ("NORMAL", "OFF") or self._inline_run >= INLINE_RUN:
+            return None
+        row = self._schedule_row(schedule)  # its errors are add_schedule's
+        if not self._write_lock.acquire(blocking=False):
+            return None
+        try:
+            if not self._open:
+                raise StoreError(f"store {self.url} is not open")
+            conn = self._inline if self._inline is not None else self._connect_inline()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _busy(exc):
+                    return None
+                raise
+            try:
+                conn.execute(_INSERT_SCHEDULE, row)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                    return None  # rolled back: nothing was written
+                raise
+            self._inline_run += 1
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"schedule {schedule.id!r} already exists") from None
+        except sqlite3.Error as exc:
+            raise _translated(exc, self._path) from exc
+        finally:
+            self._write_lock.release()
+        return _utc_schedule(schedule)
+
+    def _connect_inline(self) -> sqlite3.Connection:
+        """A connection that never waits for a lock nor checkpoints (see ``try_add_schedule``)."""
+        try:
+            conn = sqlite3.connect(
+                self._path,
+                timeout=0,  # SQLITE_BUSY at once instead of waiting
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=64,
+            )
+            conn.execute("PRAGMA busy_timeout = 0")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(
+                f"cannot open SQLite database {self._path!r}: {exc}"
+            ) from exc
+        with self._pool_lock:
+            self._every.append(conn)
+        self._inline = conn
+        return conn
 
     @contextmanager
     def _read(self, snapshot: bool = False) -> Iterator[Tx]:
@@ -184,6 +278,7 @@ class SQLiteStore(SqlStore):
         with self._pool_lock:
             self._open = False
             conns, self._every, self._idle = self._every, [], []
+            self._inline = None
         if self._watch is not None:
             conns.append(self._watch)
             self._watch = None
@@ -319,6 +414,11 @@ def _pid_alive(pid: int) -> bool:
         return state not in (b"Z", b"X")
     except (OSError, IndexError):
         return True
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused because a lock is held (SQLITE_BUSY or SQLITE_LOCKED)."""
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _translated(exc: sqlite3.Error, path: str) -> Exception:
