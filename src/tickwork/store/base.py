@@ -81,7 +81,7 @@ class ClaimRequest:
 class FireResult:
     """What ``Store.fire_and_claim`` did."""
 
-    #: Runs the fire created, in all statuses, as they were created.
+    #: Runs the fire created, in all statuses (those claimed as ``claimed`` has them).
     fired: list[Run]
     #: Runs claimed for the node in the same transaction (running, leased, attempt 1).
     claimed: list[Run]

@@ -34,6 +34,7 @@ from tickwork.models import (
     FirePlan,
     LogRecord,
     Node,
+    PlannedRun,
     QueueMessage,
     RetryPolicy,
     Run,
@@ -161,6 +162,7 @@ _A = ", ".join(ATTEMPT_COLUMNS)
 _Q = ", ".join(QUEUE_COLUMNS)
 
 _WAITING = "('pending', 'retrying')"
+_WAITING_STATUSES: Final = frozenset({"pending", "retrying"})
 _ACTIVE = "('pending', 'running', 'retrying')"
 _FAILED_STATUSES: Final = ("failed", "timed_out", "lost")
 _DELETE_CHUNK: Final = 5000
@@ -748,87 +750,94 @@ class SqlStore(Store):
             ):
                 unfinished[row[1]].append(self._run(row))
 
-            new_runs: list[Run] = []
-            by_id: dict[str, tuple[Schedule, str]] = {}  # run id -> (schedule, data as stored)
+            planned: list[tuple[Schedule, PlannedRun]] = []
             updates: list[tuple[Any, ...]] = []
             cancels: list[str] = []
             ts = self._ts
             for s in schedules:
                 fp: FirePlan = plan(s, unfinished.get(s.id, []), now)
-                data_json = data_texts[s.id]
-                for p in fp.runs:
-                    final = p.status not in ACTIVE_RUN_STATUSES
-                    new_runs.append(
-                        _make_run(
-                            (
-                                p.id,
-                                s.id,
-                                s.task,
-                                _aware(p.scheduled_for),
-                                p.trigger,
-                                dict(s.data) if p.data is None else p.data,
-                                p.status,
-                                0,
-                                _aware(p.due_at),
-                                None,
-                                now if final else None,
-                                None,
-                                p.error,
-                                None,
-                                None,
-                                None,
-                                s.priority,
-                                None,
-                                False,
-                                now,
-                                s.timeout,
-                                s.retry,
-                                (),
-                            )
-                        )
-                    )
-                    by_id[p.id] = (s, data_json if p.data is None else dumps(p.data, "data"))
+                planned.extend((s, p) for p in fp.runs)
                 updates.append(
                     (ts(fp.next_fire_at), ts(fp.last_fire_at), fp.execution_count, fp.status, s.id)
                 )
                 cancels.extend(fp.cancel_run_ids)
 
-            claimed: dict[str, Run] = {}
+            taken: dict[str, int] = {}
             more = True
             if claim is not None:
-                by_schedule = {s.id: s for s in schedules}
-                claimed, more = self._claim_fired(tx, claim, new_runs, by_schedule, unfinished, now)
+                taken, more = self._claim_fired(tx, claim, planned, unfinished, now)
+            node = claim.node_id if claim is not None else None
+            lease_until = _aware(claim.lease_until) if claim is not None else None
+            t_lease = ts(lease_until)
             retry_texts: dict[str, str] = {}
             new_rows: list[tuple[Any, ...]] = []
-            t_created = ts(now)
-            for r in new_runs:
-                s, data_json = by_id[r.id]
+            new_runs: list[Run] = []
+            for s, p in planned:
+                scheduled_for, due_at = _aware(p.scheduled_for), _aware(p.due_at)
+                final = p.status not in ACTIVE_RUN_STATUSES
+                data_json = data_texts[s.id] if p.data is None else dumps(p.data, "data")
                 retry_text = retry_texts.get(s.id)
                 if retry_text is None:
                     retry_text = retry_texts[s.id] = retry_json(s.retry)
-                c = claimed.get(r.id)
+                if p.id in taken:
+                    status, attempt, started, run_node, lease = "running", 1, now, node, lease_until
+                    attempts: tuple[Attempt, ...] = (
+                        Attempt(number=1, status="running", started_at=now, node=node),
+                    )
+                else:
+                    status, attempt, started, run_node, lease = p.status, 0, None, None, None
+                    attempts = ()
+                new_runs.append(
+                    _make_run(
+                        (
+                            p.id,
+                            s.id,
+                            s.task,
+                            scheduled_for,
+                            p.trigger,
+                            dict(s.data) if p.data is None else p.data,
+                            status,
+                            attempt,
+                            due_at,
+                            started,
+                            now if final else None,
+                            None,
+                            p.error,
+                            None,
+                            run_node,
+                            None,
+                            s.priority,
+                            lease,
+                            False,
+                            now,
+                            s.timeout,
+                            s.retry,
+                            attempts,
+                        )
+                    )
+                )
                 new_rows.append(
                     (
-                        r.id,
+                        p.id,
                         s.id,
                         s.task,
-                        ts(r.scheduled_for),
-                        r.trigger,
+                        ts(scheduled_for),
+                        p.trigger,
                         data_json,
-                        r.status if c is None else "running",
-                        0 if c is None else 1,
-                        ts(r.due_at),
-                        None if c is None else t_created,
-                        None if r.finished_at is None else t_created,
+                        status,
+                        attempt,
+                        ts(due_at),
+                        None if started is None else t_now,
+                        t_now if final else None,
                         None,
-                        r.error,
+                        p.error,
                         None,
-                        None if c is None else c.node,
+                        run_node,
                         None,
-                        r.priority,
-                        None if c is None else ts(c.lease_until),
+                        s.priority,
+                        None if lease is None else t_lease,
                         False,
-                        t_created,
+                        t_now,
                         float(s.timeout),
                         retry_text,
                     )
@@ -837,32 +846,30 @@ class SqlStore(Store):
             self._store_fired(tx, updates)
             if cancels:
                 self._cancel_in_tx(tx, cancels, now, "replaced by a newer run")
-            fired = [r for r in new_runs if r.id in inserted]
-            taken = [c for c in claimed.values() if c.id in inserted]
-            if taken:
+            created = [r for r in new_runs if r.id in inserted]
+            claimed = sorted((r for r in created if r.id in taken), key=lambda r: taken[r.id])
+            if claimed:
                 tx.executemany(
                     "INSERT INTO attempts (run_id, number, status, started_at, node)"
                     " VALUES (?, 1, 'running', ?, ?)",
-                    [(c.id, t_created, c.node) for c in taken],
+                    [(r.id, t_now, node) for r in claimed],
                 )
-            if cancels or any(
-                r.status in ACTIVE_RUN_STATUSES and r.id not in claimed for r in fired
-            ):
+            if cancels or any(r.status in _WAITING_STATUSES for r in created):
                 self._notify_tx(tx)
         # A claimed run whose insert conflicted was never taken: claim_runs may find others.
-        return FireResult(fired, taken, more=more or len(taken) < len(claimed))
+        return FireResult(created, claimed, more=more or len(claimed) < len(taken))
 
     def _claim_fired(
         self,
         tx: Tx,
         claim: ClaimRequest,
-        new_runs: Sequence[Run],
-        schedules: Mapping[str, Schedule],
+        planned: Sequence[tuple[Schedule, PlannedRun]],
         unfinished: Mapping[str, Sequence[Run]],
         now: datetime,
-    ) -> tuple[dict[str, Run], bool]:
+    ) -> tuple[dict[str, int], bool]:
         """Which of the runs a fire creates the node takes at once, as ``claim_runs``
-        would take them; and whether other runs may still wait for the node.
+        would take them (their ids, with their rank in claim order); and whether other
+        runs may still wait for the node.
 
         Only when no run created earlier is waiting and due for the node: then the new
         runs are all the candidates, and priority order among them is all that order
@@ -873,12 +880,9 @@ class SqlStore(Store):
         """
         tasks = claim.tasks
         candidates = [
-            r
-            for r in new_runs
-            if r.status == "pending"
-            and r.task in tasks
-            and r.due_at is not None
-            and r.due_at <= now
+            (s, p)
+            for s, p in planned
+            if p.status == "pending" and s.task in tasks and p.due_at <= now
         ]
         if not candidates or claim.limit <= 0:
             return {}, True
@@ -889,11 +893,11 @@ class SqlStore(Store):
             (self._ts(now), task_param),
         ):
             return {}, True  # older runs first: claim_runs ranks them with these
-        candidates.sort(key=lambda r: (-r.priority, r.due_at, r.id))
+        candidates.sort(key=lambda c: (-c[0].priority, c[1].due_at, c[1].id))
         room = claim.limit
         if claim.share < 1:
             room = min(room, max(1, math.ceil(len(candidates) * claim.share)))
-        limited = sorted({r.task for r in candidates if r.task in claim.task_limits})
+        limited = sorted({s.task for s, _ in candidates if s.task in claim.task_limits})
         allowed_tasks: set[str] = set()
         task_running: dict[str, int] = {}
         if limited:
@@ -904,46 +908,36 @@ class SqlStore(Store):
         }
         # A queue runs in order: only its oldest unfinished run may start.
         queue_head: dict[str, tuple[datetime, str]] = {}
-        for r in new_runs:
-            sched = schedules[r.schedule_id or ""]
-            if sched.overlap == "queue" and r.status in ACTIVE_RUN_STATUSES:
-                key = (r.scheduled_for, r.id)
-                queue_head[sched.id] = min(queue_head.get(sched.id, key), key)
-        taken: dict[str, Run] = {}
-        lease_until = _aware(claim.lease_until)
+        for s, p in planned:
+            if s.overlap == "queue" and p.status in ACTIVE_RUN_STATUSES:
+                key = (p.scheduled_for, p.id)
+                queue_head[s.id] = min(queue_head.get(s.id, key), key)
+        taken: dict[str, int] = {}
         left_behind = False
-        for r in candidates:
+        for s, p in candidates:
             if len(taken) >= room:
                 left_behind = True
                 break
-            sched = schedules[r.schedule_id or ""]
-            running = sched_running.get(sched.id, 0)
-            if sched.overlap == "allow":
-                full = running >= sched.max_instances
-            elif sched.overlap == "queue":
-                full = running >= 1 or bool(unfinished.get(sched.id))
-                full = full or queue_head[sched.id] != (r.scheduled_for, r.id)
+            running = sched_running.get(s.id, 0)
+            if s.overlap == "allow":
+                full = running >= s.max_instances
+            elif s.overlap == "queue":
+                full = running >= 1 or bool(unfinished.get(s.id))
+                full = full or queue_head[s.id] != (p.scheduled_for, p.id)
             else:
-                full = sched.overlap != "replace" and running >= 1
+                full = s.overlap != "replace" and running >= 1
             if full:
                 left_behind = True
                 continue
-            if r.task in claim.task_limits:
-                if r.task not in allowed_tasks or (
-                    task_running.get(r.task, 0) >= claim.task_limits[r.task]
+            if s.task in claim.task_limits:
+                if s.task not in allowed_tasks or (
+                    task_running.get(s.task, 0) >= claim.task_limits[s.task]
                 ):
                     left_behind = True
                     continue
-                task_running[r.task] = task_running.get(r.task, 0) + 1
-            sched_running[sched.id] = running + 1
-            taken[r.id] = r.replace(
-                status="running",
-                attempt=1,
-                node=claim.node_id,
-                lease_until=lease_until,
-                started_at=now,
-                attempts=(Attempt(number=1, status="running", started_at=now, node=claim.node_id),),
-            )
+                task_running[s.task] = task_running.get(s.task, 0) + 1
+            sched_running[s.id] = running + 1
+            taken[p.id] = len(taken)
         return taken, left_behind
 
     def _cancel_in_tx(self, tx: Tx, run_ids: Sequence[str], now: datetime, why: str) -> None:
