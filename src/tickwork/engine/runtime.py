@@ -16,10 +16,12 @@ when its leases lapse (or at once, when the store can tell the process is gone).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import random
+import re
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -52,6 +54,9 @@ BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried t
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
 PEER_CLAIM_SPREAD: Final = 0.01  # seconds; see Engine._tick
 FINISH_BATCH: Final = 500  # attempt ends committed per transaction at most
+#: The longest an attempt's end waits for a burst of starts to be over (see
+#: ``Engine._finish_deferral``).
+FINISH_DEFER_MAX: Final = 1.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
 
 
@@ -62,11 +67,19 @@ def _parse_cached(
     return parse_schedule(expr, timezone=tz, start_at=start_at, key=key, now=anchor)
 
 
+#: Expressions whose parse depends on neither the schedule id (hashed ``H`` values) nor
+#: the anchor (intervals, ``in 10m``): an absolute date-time, and cron written in digits
+#: and symbols only. Schedules sharing one of them share its cache entry, so a burst of
+#: one-time schedules for the same instant parses it once.
+_KEYLESS: Final = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.+\-Z]*|[0-9*/,?#\- ]+")
+
+
 def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
     """The parsed expression of a stored schedule (cached: parsing is not free)."""
-    return _parse_cached(
-        schedule.schedule, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor
-    )
+    expr = schedule.schedule
+    if _KEYLESS.fullmatch(expr):
+        return _parse_cached(expr, schedule.timezone, schedule.start_at, "", None)
+    return _parse_cached(expr, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor)
 
 
 @dataclass
@@ -120,6 +133,8 @@ class Engine:
         self._sleep_target: datetime | None = None
         self._finishing: list[tuple[FinishItem, asyncio.Future[Run | None]]] = []
         self._finish_ready = asyncio.Event()
+        #: Set while the main loop is not working off a burst (asleep, failing, stopped).
+        self._main_idle = asyncio.Event()
         #: Set to renew leases (and learn of cancellations) before the next interval.
         self._beat_now = asyncio.Event()
         self._stopping = False
@@ -249,6 +264,12 @@ class Engine:
     # -- the main loop -----------------------------------------------------------------
 
     async def _main_loop(self) -> None:
+        try:
+            await self._main_loop_body()
+        finally:
+            self._main_idle.set()  # nothing to defer attempt ends for any more
+
+    async def _main_loop_body(self) -> None:
         while not self._stopping:
             self._wake.clear()
             self._wake_hint = None
@@ -256,13 +277,16 @@ class Engine:
             self.ticks += 1
             try:
                 progressed = await self._tick(tick_now)
-                wake_at = await self.db(self.store.next_wakeup)
+                wake_at = None if progressed else await self.db(self.store.next_wakeup)
                 self._store_failures = 0
             except StoreError as exc:
+                self._main_idle.set()
                 await self._store_trouble(exc)
                 continue
             if progressed:
+                self._main_idle.clear()
                 continue
+            self._main_idle.set()
             now = self.clock.now()
             if wake_at is not None and tick_now < wake_at <= now:
                 continue  # became due while we were working
@@ -470,6 +494,7 @@ class Engine:
     async def _finisher_loop(self) -> None:
         while True:
             await self._finish_ready.wait()
+            await self._finish_deferral()
             self._finish_ready.clear()
             while self._finishing:
                 batch = self._finishing[:FINISH_BATCH]
@@ -488,6 +513,21 @@ class Engine:
                 for index, (_, done) in enumerate(batch):
                     if not done.done():
                         done.set_result(None if results is None else results[index])
+
+    async def _finish_deferral(self) -> None:
+        """While the main loop works off a burst with slots to spare, let it start what
+        is due before attempt ends are written (they share the database and the CPU):
+        up to ``FINISH_DEFER_MAX`` seconds. Never while slots are short: finished runs
+        hold their slot until their end is written."""
+        deadline = asyncio.get_running_loop().time() + FINISH_DEFER_MAX
+        while not self._main_idle.is_set():
+            if self.config.max_concurrent - len(self._active) <= 0:
+                return
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._main_idle.wait(), timeout=min(remaining, 0.05))
 
     async def _store_retrying(
         self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
