@@ -37,6 +37,8 @@ class AttemptResult:
 
 def check_json(value: Any) -> str | None:
     """None when ``value`` is JSON-serializable, else the reason."""
+    if value is None or type(value) in (str, int, bool):
+        return None  # most tasks return one of these: no need to encode
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError) as exc:

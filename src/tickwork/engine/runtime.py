@@ -57,6 +57,9 @@ FINISH_BATCH: Final = 500  # attempt ends committed per transaction at most
 #: The longest an attempt's end waits for a burst of starts to be over (see
 #: ``Engine._finish_deferral``).
 FINISH_DEFER_MAX: Final = 1.0
+#: The longest a stopping node waits for attempt ends to be written (the database may be
+#: down; a run whose end is not written is taken over when its lease lapses).
+SHUTDOWN_DRAIN: Final = 30.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
 
 
@@ -131,7 +134,10 @@ class Engine:
         self._peers = 1
         #: When the main loop is asleep, the instant it will wake at by itself.
         self._sleep_target: datetime | None = None
-        self._finishing: list[tuple[FinishItem, asyncio.Future[Run | None]]] = []
+        #: Attempt ends handed to the finisher and not written yet, with their runs.
+        self._finishing: list[tuple[FinishItem, Run]] = []
+        #: Set when ``_finishing`` is empty and nothing is being written.
+        self._finish_idle = asyncio.Event()
         self._finish_ready = asyncio.Event()
         #: Set while the main loop is not working off a burst (asleep, failing, stopped).
         self._main_idle = asyncio.Event()
@@ -198,6 +204,7 @@ class Engine:
                     active.task.cancel()
             if still:
                 await asyncio.wait(still, timeout=10)
+        await self._drain_finishes(SHUTDOWN_DRAIN)
         for loop_task in self._loops[1:]:
             loop_task.cancel()
         await asyncio.gather(*self._loops[1:], return_exceptions=True)
@@ -413,7 +420,8 @@ class Engine:
             data=dict(run.data),
             trace_id=run.trace_id,
         )
-        task = asyncio.create_task(self._execute(run, ctx), name=f"tickwork-run-{run.id}")
+        # Unnamed: naming costs a string per run; the run id is in every log line.
+        task = asyncio.create_task(self._execute(run, ctx))
         self._active[run.id] = _Active(run, ctx, task)
         if self.events.has_subscribers:
             self.events.emit(
@@ -442,11 +450,14 @@ class Engine:
                 else "interrupted: the node shut down before the run finished"
             )
             result = AttemptResult("cancelled", error=message)
-            await self._finish(run, result, retry=reason == "shutdown")
+            self._finish(run, result, retry=reason == "shutdown")
             return
-        await self._finish(run, result, retry=result.status in ("failed", "timed_out"))
+        self._finish(run, result, retry=result.status in ("failed", "timed_out"))
 
-    async def _finish(self, run: Run, result: AttemptResult, *, retry: bool) -> None:
+    def _finish(self, run: Run, result: AttemptResult, *, retry: bool) -> None:
+        """Hand an attempt's end to the finisher, which commits every end waiting at that
+        moment in one transaction (a burst of endings costs a few commits). The run keeps
+        its slot, and its lease is renewed, until its end is written."""
         now = self.clock.now()
         when = retry_at(run, run.retry, now) if retry else None
         if result.status == "cancelled" and when is not None:
@@ -459,13 +470,37 @@ class Engine:
             logs=result.logs,
             retry_at=when,
         )
-        try:
-            finished = await self._record_finish((run.id, self.node_id, run.attempt, outcome))
-        finally:
-            self._active.pop(run.id, None)
-            self.wake()
+        self._finishing.append(((run.id, self.node_id, run.attempt, outcome), run))
+        self._finish_idle.clear()
+        self._finish_ready.set()
+
+    async def _finisher_loop(self) -> None:
+        while True:
+            if not self._finishing:
+                self._finish_idle.set()
+            await self._finish_ready.wait()
+            await self._finish_deferral()
+            self._finish_ready.clear()
+            while self._finishing:
+                batch = self._finishing[:FINISH_BATCH]
+                del self._finishing[:FINISH_BATCH]
+                results: Sequence[Run | None] | None = None
+                try:
+                    results = await self._store_retrying(
+                        self.store.finish_attempts, [item for item, _ in batch], self.clock.now()
+                    )
+                except Exception:  # the loop must outlive any surprise
+                    log.exception("recording %d attempt end(s) failed", len(batch))
+                for index, (_, run) in enumerate(batch):
+                    self._active.pop(run.id, None)
+                    self._after_finish(run, None if results is None else results[index])
+                self.wake()
+
+    def _after_finish(self, run: Run, finished: Run | None) -> None:
         if finished is None:
             log.warning("run %s attempt %d: lease lost before it finished", run.id, run.attempt)
+            return
+        if not self.events.has_subscribers:
             return
         kind = "retrying" if finished.status == "retrying" else finished.status
         self.events.emit(
@@ -483,36 +518,10 @@ class Engine:
             )
         )
 
-    async def _record_finish(self, item: FinishItem) -> Run | None:
-        """Queue an attempt's end for the finisher, which commits every end waiting at
-        that moment in one transaction (a burst of endings costs a few commits)."""
-        done: asyncio.Future[Run | None] = asyncio.get_running_loop().create_future()
-        self._finishing.append((item, done))
-        self._finish_ready.set()
-        return await asyncio.shield(done)
-
-    async def _finisher_loop(self) -> None:
-        while True:
-            await self._finish_ready.wait()
-            await self._finish_deferral()
-            self._finish_ready.clear()
-            while self._finishing:
-                batch = self._finishing[:FINISH_BATCH]
-                del self._finishing[:FINISH_BATCH]
-                items = [item for item, _ in batch]
-                try:
-                    results = await self._store_retrying(
-                        self.store.finish_attempts, items, self.clock.now()
-                    )
-                except Exception as exc:  # never leave a waiter hanging
-                    log.exception("recording %d attempt end(s) failed", len(batch))
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    continue
-                for index, (_, done) in enumerate(batch):
-                    if not done.done():
-                        done.set_result(None if results is None else results[index])
+    async def _drain_finishes(self, timeout: float) -> None:
+        """Wait until every attempt end handed to the finisher is written."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._finish_idle.wait(), timeout)
 
     async def _finish_deferral(self) -> None:
         """While the main loop works off a burst with slots to spare, let it start what
