@@ -471,6 +471,15 @@ def test_queue_runs_one_at_a_time_in_order(store: Store) -> None:
     assert [r.id for r in claim(store, at(61))] == [runs[1].id]
 
 
+def test_runs_of_full_schedules_do_not_take_the_places(store: Store) -> None:
+    """The best-ranked waiting runs belong to a schedule that may run one at a time: the
+    claim still fills its places with the runs after them."""
+    busy = _waiting(store, "busy", 5, overlap="allow", max_instances=1, priority=9)
+    rest = _waiting(store, "rest", 5, overlap="replace")
+    got = claim(store, at(10), limit=3)
+    assert [r.id for r in got] == [busy[0].id, rest[0].id, rest[1].id]
+
+
 def test_replace_overlap_is_not_limited(store: Store) -> None:
     runs = _waiting(store, "a", 4, overlap="replace")
     assert len(claim(store, at(10))) == 4

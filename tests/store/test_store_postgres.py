@@ -261,3 +261,23 @@ def test_percentiles_are_computed_by_postgres(pg: PostgresStore) -> None:
     (stats,) = pg.task_stats()
     assert stats.p50_duration == pytest.approx(2.5)
     assert stats.p95_duration == pytest.approx(3.85)
+
+
+def test_a_claim_skips_runs_another_claimer_holds(pg: PostgresStore, pg_url: str) -> None:
+    """Concurrent claimers take different runs instead of queueing behind the first's
+    locks or coming back empty: what lets throughput grow with nodes."""
+    runs = [make_run(None, at(i)) for i in range(6)]
+    pg.insert_runs(None, runs)
+    best = sorted(runs, key=lambda r: (r.due_at, r.id))
+    with psycopg.connect(pg_url) as holder:  # a transaction in progress on another node
+        holder.execute(
+            "SELECT id FROM runs WHERE id = ANY(%s) FOR UPDATE", ([r.id for r in best[:3]],)
+        )
+        started = time.monotonic()
+        got = pg.claim_runs("n2", at(10), at(40), 3, ["t"], {})
+        assert time.monotonic() - started < 2  # did not wait for the holder
+        assert [r.id for r in got] == [r.id for r in best[3:]]
+        holder.rollback()
+    assert [r.id for r in pg.claim_runs("n1", at(10), at(40), 3, ["t"], {})] == [
+        r.id for r in best[:3]
+    ]

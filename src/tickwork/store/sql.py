@@ -980,16 +980,22 @@ class SqlStore(Store):
             claimable -= full
             claimed: list[tuple[str, int]] = []  # (run id, rank) in claim order
             rows: list[tuple[Any, ...]] = []
+            ranked = False
             while claimable and len(claimed) < limit:
                 want = limit - len(claimed)
-                candidates = self._claim_candidates(tx, t_now, claimable, want)
+                candidates = self._claim_candidates(tx, t_now, claimable, want, ranked)
                 if not candidates:
                     break
-                admitted, newly_full = self._admit(tx, candidates, task_limits)
+                admitted, newly_full, schedule_full = self._admit(tx, candidates, task_limits)
                 if admitted:
                     rows.extend(self._mark_claimed(tx, admitted, node_id, now, lease_until))
                     base = len(claimed)
                     claimed.extend((rid, base + i) for i, rid in enumerate(admitted))
+                if schedule_full and not ranked and len(candidates) == want:
+                    # Runs of full schedules took places in the plain query: look again
+                    # with the query that ranks within each schedule's room.
+                    ranked = True
+                    continue
                 # Only a task that filled up during this batch can have left room unused;
                 # drop it and look again. Each round removes a task, so this ends.
                 if not newly_full or len(candidates) < want:
@@ -1031,18 +1037,38 @@ class SqlStore(Store):
         return {k: int(n) for k, n in rows}
 
     def _claim_candidates(
-        self, tx: Tx, t_now: Any, tasks: set[str], want: int
+        self, tx: Tx, t_now: Any, tasks: set[str], want: int, ranked: bool
     ) -> list[tuple[Any, ...]]:
-        """Waiting runs due by now, best first, pre-filtered by their schedule's room.
+        """Waiting runs due by now, best first; for ``queue`` overlap only the oldest
+        unfinished run of its schedule, so a queue runs in order.
 
-        The inner query ranks each schedule's waiting runs and keeps no more than the
-        schedule has room for (from the running runs it sees), and for ``queue``
-        overlap only the oldest unfinished run of the schedule, so a queue runs in
-        order. The room seen here is a snapshot; ``_admit`` decides exactly.
+        Plain (``ranked`` False): the first ``want`` in claim order, locked with ``SKIP
+        LOCKED`` on PostgreSQL so concurrent claimers take different runs; one sort of
+        the waiting runs. Ranked: each schedule's waiting runs are also cut to the room
+        the schedule has (from the running runs it sees), so runs of full schedules do
+        not take the places; it costs a window over every waiting run, so it is the
+        second look, when the plain one met full schedules. The room seen here is a
+        snapshot; ``_admit`` decides exactly.
         Rows: ``(id, schedule_id, task, overlap, max_instances)``, best first.
         """
         task_cond, task_param = self._in("w.task", sorted(tasks))
-        ranked = (
+        in_queue_order = (
+            "(ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
+            " SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"
+            f"  AND e.status IN {_ACTIVE} AND (e.scheduled_for < w.scheduled_for"
+            "  OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))"
+        )
+        if not ranked:
+            lock = self._skip_locked_r.replace(" OF r ", " OF w ")
+            return tx.execute(
+                "SELECT w.id, w.schedule_id, w.task, ws.overlap, ws.max_instances"
+                " FROM runs w LEFT JOIN schedules ws ON ws.id = w.schedule_id"
+                f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
+                f" AND {in_queue_order}"
+                f" ORDER BY w.priority DESC, w.due_at, w.id LIMIT ?{lock}",
+                (t_now, task_param, want),
+            )
+        ranked_sql = (
             "SELECT c.id, c.schedule_id, c.task, c.overlap, c.max_instances FROM ("
             " SELECT w.id, w.schedule_id, w.task, w.priority, w.due_at,"
             "  ws.overlap, ws.max_instances,"
@@ -1055,21 +1081,18 @@ class SqlStore(Store):
             " FROM runs w"
             " LEFT JOIN schedules ws ON ws.id = w.schedule_id"
             f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
-            "  AND (ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
-            "   SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"
-            f"    AND e.status IN {_ACTIVE} AND (e.scheduled_for < w.scheduled_for"
-            "    OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))"
+            f"  AND {in_queue_order}"
             ") c WHERE c.room IS NULL OR c.rn <= c.room"
             " ORDER BY c.priority DESC, c.due_at, c.id LIMIT ?"
         )
         if not self._skip_locked_r:
-            return tx.execute(ranked, (t_now, task_param, want))
+            return tx.execute(ranked_sql, (t_now, task_param, want))
         # Lock the chosen rows, skipping those another claimer holds; a row that
         # changed meanwhile is re-checked against the outer conditions.
         return tx.execute(
             "SELECT r.id, r.schedule_id, r.task, s.overlap, s.max_instances"
             " FROM runs r LEFT JOIN schedules s ON s.id = r.schedule_id"
-            f" WHERE r.id IN (SELECT x.id FROM ({ranked}) x)"
+            f" WHERE r.id IN (SELECT x.id FROM ({ranked_sql}) x)"
             f" AND r.status IN {_WAITING} AND r.due_at <= ?"
             f" ORDER BY r.priority DESC, r.due_at, r.id{self._skip_locked_r}",
             (t_now, task_param, want, t_now),
@@ -1077,8 +1100,10 @@ class SqlStore(Store):
 
     def _admit(
         self, tx: Tx, candidates: list[tuple[Any, ...]], task_limits: Mapping[str, int]
-    ) -> tuple[list[str], set[str]]:
-        """Decide exactly which candidates to claim, best first, within every limit.
+    ) -> tuple[list[str], set[str], bool]:
+        """Decide exactly which candidates to claim, best first, within every limit:
+        the ids admitted, the tasks found full, and whether a full schedule turned a
+        candidate down.
 
         Takes the claim locks first (``_lock_claim``), then counts running runs in a
         fresh statement, so concurrent claimers on the same schedule or task are
@@ -1094,10 +1119,12 @@ class SqlStore(Store):
         task_running = self._running_per(tx, "task", sorted(allowed_tasks))
         admitted: list[str] = []
         newly_full: set[str] = set()
+        schedule_full = False
         for rid, sid, task, _, _ in candidates:
             if sid in sched_limit and (
                 sid not in allowed or sched_running.get(sid, 0) >= sched_limit[sid]
             ):
+                schedule_full = True
                 continue
             if task in task_limits:
                 if task not in allowed_tasks or task_running.get(task, 0) >= task_limits[task]:
@@ -1107,7 +1134,7 @@ class SqlStore(Store):
             if sid in sched_limit:
                 sched_running[sid] = sched_running.get(sid, 0) + 1
             admitted.append(rid)
-        return admitted, newly_full
+        return admitted, newly_full, schedule_full
 
     def _mark_claimed(
         self, tx: Tx, ids: list[str], node_id: str, now: datetime, lease_until: datetime

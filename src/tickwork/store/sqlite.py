@@ -264,15 +264,29 @@ class SQLiteStore(SqlStore):
         self._open = True
         try:
             with _translate(self._path), self._connection() as conn:
-                # Persistent for the file; needs a moment of exclusive access, so it
-                # waits out a concurrent opener through busy_timeout.
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = self._switch_to_wal(conn)
                 if str(mode).lower() != "wal":
                     raise StoreError(f"cannot switch {self._path!r} to WAL (got {mode})")
             self.upgrade()
         except BaseException:
             self.close()
             raise
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """``PRAGMA journal_mode = WAL``: persistent for the file, it needs a moment of
+        exclusive access. SQLite does not apply busy_timeout to it when another process
+        is opening a fresh file at the same moment ("database is locked" at once), so
+        it is retried here for as long as busy_timeout allows."""
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     def close(self) -> None:
         with self._pool_lock:
