@@ -878,7 +878,7 @@ class SqlStore(Store):
         running runs read in this transaction are exact for those schedules. Task
         limits are counted under ``_lock_claim``, as a claim counts them.
         """
-        tasks = claim.tasks
+        tasks = frozenset(claim.tasks)
         candidates = [
             (s, p)
             for s, p in planned
