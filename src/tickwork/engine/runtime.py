@@ -54,6 +54,8 @@ BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried t
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
 PEER_CLAIM_SPREAD: Final = 0.01  # seconds; see Engine._tick
 FINISH_BATCH: Final = 500  # attempt ends committed per transaction at most
+#: Runs fired or claimed in one tick from which the engine counts as working off a burst.
+BURST_RUNS: Final = 100
 #: The longest an attempt's end waits for a burst of starts to be over (see
 #: ``Engine._finish_deferral``).
 FINISH_DEFER_MAX: Final = 1.0
@@ -139,7 +141,8 @@ class Engine:
         #: Set when ``_finishing`` is empty and nothing is being written.
         self._finish_idle = asyncio.Event()
         self._finish_ready = asyncio.Event()
-        #: Set while the main loop is not working off a burst (asleep, failing, stopped).
+        #: Set while the main loop is not working off a burst (asleep, failing, stopped,
+        #: or handling fewer than ``BURST_RUNS`` runs per tick).
         self._main_idle = asyncio.Event()
         #: Set to renew leases (and learn of cancellations) before the next interval.
         self._beat_now = asyncio.Event()
@@ -283,7 +286,8 @@ class Engine:
             tick_now = self.clock.now()
             self.ticks += 1
             try:
-                progressed = await self._tick(tick_now)
+                moved = await self._tick(tick_now)
+                progressed = moved > 0
                 wake_at = None if progressed else await self.db(self.store.next_wakeup)
                 self._store_failures = 0
             except StoreError as exc:
@@ -291,7 +295,13 @@ class Engine:
                 await self._store_trouble(exc)
                 continue
             if progressed:
-                self._main_idle.clear()
+                # A burst is being worked off: attempt ends may wait (see
+                # _finish_deferral). A trickle of fires is not one: its ends are written
+                # as they come, not a second's worth at once.
+                if moved >= BURST_RUNS:
+                    self._main_idle.clear()
+                else:
+                    self._main_idle.set()
                 continue
             self._main_idle.set()
             now = self.clock.now()
@@ -313,8 +323,9 @@ class Engine:
             finally:
                 self._sleep_target = None
 
-    async def _tick(self, now: datetime) -> bool:
-        """Fire what is due and claim what fits. True when something happened.
+    async def _tick(self, now: datetime) -> int:
+        """Fire what is due and claim what fits. Returns how many runs it created or
+        claimed (0: nothing happened).
 
         Runs a fire makes due at once are claimed in the fire's own transaction
         (``Store.fire_and_claim``); ``claim_runs`` follows only when runs may still wait
@@ -370,7 +381,7 @@ class Engine:
             for run in late:
                 self._start(run)
             claimed = [*claimed, *late]
-        return bool(fired) or bool(claimed)
+        return len(fired) + len(claimed)
 
     def _plan(self, schedule: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
         """Called by the store inside the fire transaction."""
