@@ -214,12 +214,13 @@ def test_new_schedules_are_the_records_build_schedule_makes(changes: dict[str, A
 
 @pytest.mark.parametrize("through_a_thread", ["every INLINE_RUN adds", "never"])
 async def test_adds_one_after_another_let_the_loop_run(
-    sqlite_url: str, through_a_thread: str, monkeypatch: pytest.MonkeyPatch
+    sqlite_url: str, through_a_thread: str
 ) -> None:
-    if through_a_thread == "never":  # then only Scheduler's own pauses let the loop run
-        monkeypatch.setattr(sqlite, "INLINE_RUN", 10**9)
     count = 5000
     async with Scheduler(sqlite_url, registry=tasks.registry) as s, ticking() as ticker:
+        if through_a_thread == "never":  # then only Scheduler's own pauses let the loop run
+            assert isinstance(s.store, sqlite.SQLiteStore)
+            s.store.inline_run_limit = 10**9
         for i in range(count):
             await s.add_schedule("noop", f"{i % 60} {i % 24} * * *", id=f"k{i}")
         assert ticker.longest < 0.1, ticker.longest  # the adds take seconds

@@ -94,6 +94,8 @@ class SQLiteStore(SqlStore):
         # try_add_schedule's connection: used only while holding _write_lock.
         self._inline: sqlite3.Connection | None = None
         self._inline_run = 0  # its commits since a pooled connection last committed
+        #: Inline commits in a row before one goes through a pooled connection.
+        self.inline_run_limit = INLINE_RUN
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -170,11 +172,11 @@ class SQLiteStore(SqlStore):
         process's lock: it gives up when another thread of this process is writing,
         when another process holds the file's write lock (busy timeout 0), when the
         commit would fsync (``synchronous=full|extra``), and every ``INLINE_RUN``-th
-        time in a row (so that a pooled connection checkpoints the WAL).
+        time in a row (``inline_run_limit``, so that a pooled connection checkpoints the WAL).
         Durable and exclusive exactly as ``add_schedule``: the same ``BEGIN IMMEDIATE``
         transaction, committed before it returns.
         """
-        if self._synchronous not in ("NORMAL", "OFF") or self._inline_run >= INLINE_RUN:
+        if self._synchronous not in ("NORMAL", "OFF") or self._inline_run >= self.inline_run_limit:
             return None
         row = self._schedule_row(schedule)  # its errors are add_schedule's
         if not self._write_lock.acquire(blocking=False):
