@@ -264,6 +264,15 @@ def load_migrations(dialect: str) -> list[tuple[int, str]]:
 T = TypeVar("T")
 
 
+def running_limit(overlap: str, max_instances: int) -> int | None:
+    """How many runs of a schedule may run at once under its overlap policy (None: no
+    limit): ``allow`` up to ``max_instances``, ``replace`` unlimited (the old run is
+    cancelled), the others one at a time."""
+    if overlap == "replace":
+        return None
+    return int(max_instances) if overlap == "allow" else 1
+
+
 def _record_maker(cls: type[T], names: Sequence[str]) -> Callable[[Sequence[Any]], T]:
     """A fast constructor for a frozen, slotted record: values in ``names`` order, the
     other fields at their defaults. It builds every record the fire loop and claims
@@ -919,13 +928,11 @@ class SqlStore(Store):
                 left_behind = True
                 break
             running = sched_running.get(s.id, 0)
-            if s.overlap == "allow":
-                full = running >= s.max_instances
-            elif s.overlap == "queue":
-                full = running >= 1 or bool(unfinished.get(s.id))
+            at_most = running_limit(s.overlap, s.max_instances)
+            full = at_most is not None and running >= at_most
+            if s.overlap == "queue":
+                full = full or bool(unfinished.get(s.id))
                 full = full or queue_head[s.id] != (p.scheduled_for, p.id)
-            else:
-                full = s.overlap != "replace" and running >= 1
             if full:
                 left_behind = True
                 continue
@@ -1111,8 +1118,11 @@ class SqlStore(Store):
         """
         sched_limit: dict[str, int] = {}
         for _, sid, _, overlap, max_instances in candidates:
-            if sid is not None and overlap is not None and overlap != "replace":
-                sched_limit[sid] = int(max_instances) if overlap == "allow" else 1
+            if sid is None or overlap is None:
+                continue  # a run without a schedule: no schedule limit
+            at_most = running_limit(overlap, max_instances)
+            if at_most is not None:
+                sched_limit[sid] = at_most
         limited_tasks = sorted({c[2] for c in candidates if c[2] in task_limits})
         allowed, allowed_tasks = self._lock_claim(tx, sorted(sched_limit), limited_tasks)
         sched_running = self._running_per(tx, "schedule_id", sorted(allowed))
@@ -1274,10 +1284,6 @@ class SqlStore(Store):
         if len(finished) < len(held):
             self._notify_tx(tx)  # retries are due later: wake whoever will claim them
         return results
-
-    def _enqueue_outcome(self, tx: Tx, run: Run, result: Any, now: datetime) -> None:
-        """Put a finished run on its schedule's result or error queue, if it has one."""
-        self._enqueue_outcomes(tx, [(run, result)], now)
 
     def _enqueue_outcomes(self, tx: Tx, finished: Sequence[tuple[Run, Any]], now: datetime) -> None:
         """Put finished runs (with their results) on their schedules' result or error
