@@ -112,7 +112,6 @@ def plan_fire(
     """
     due: list[datetime] = []
     t = schedule.next_fire_at
-    executions = schedule.execution_count
     while t is not None and t <= now and len(due) < MAX_FIRES_PER_PLAN:
         due.append(t)
         t = next_fire(parsed, schedule, t)
@@ -121,19 +120,23 @@ def plan_fire(
     grace = timedelta(seconds=schedule.misfire_grace)
     # The newest fire of the whole backlog is known only in its last batch.
     newest = due[-1] if due and not more_backlog else None
+    max_executions = schedule.max_executions
+    executions = schedule.execution_count
+    jitter = schedule.jitter
+    overlap = schedule.overlap
 
     active_count = len(active_runs)
     waiting = sum(1 for r in active_runs if r.status in ("pending", "retrying"))
     cancel: list[str] = []
     planned: list[PlannedRun] = []
-    late_count = sum(1 for d in due if now - d > grace)
+    late_count = sum(1 for d in due if now - d > grace) if schedule.catchup == "spread" else 0
     spread_index = 0
 
     for fire in due:
-        if schedule.max_executions is not None and executions >= schedule.max_executions:
+        if max_executions is not None and executions >= max_executions:
             break
         trigger: RunTrigger = "schedule"
-        due_at = fire + fire_jitter(schedule.id, fire, schedule.jitter)
+        due_at = fire if jitter <= 0 else fire + fire_jitter(schedule.id, fire, jitter)
         if now - fire > grace:
             trigger = "catchup"
             reason = _catchup_refusal(schedule, fire, newest)
@@ -142,17 +145,18 @@ def plan_fire(
                     PlannedRun(new_id(), fire, fire, trigger, status="missed", error=reason)
                 )
                 continue
-            if schedule.catchup == "spread" and late_count > 1:
+            if late_count > 1:  # catchup == "spread"
                 step = schedule.catchup_spread / late_count
                 due_at = now + timedelta(seconds=step * spread_index)
                 spread_index += 1
-        refusal = _overlap_refusal(schedule, active_count, waiting)
-        if refusal is not None:
-            planned.append(
-                PlannedRun(new_id(), fire, due_at, trigger, status="skipped", error=refusal)
-            )
-            continue
-        if schedule.overlap == "replace":
+        if active_count:
+            refusal = _overlap_refusal(schedule, active_count, waiting)
+            if refusal is not None:
+                planned.append(
+                    PlannedRun(new_id(), fire, due_at, trigger, status="skipped", error=refusal)
+                )
+                continue
+        if overlap == "replace":
             # The newest fire wins: everything before it is cancelled.
             cancel = [r.id for r in active_runs]
             planned = [
@@ -168,7 +172,7 @@ def plan_fire(
         waiting += 1
 
     next_at = t
-    if schedule.max_executions is not None and executions >= schedule.max_executions:
+    if max_executions is not None and executions >= max_executions:
         next_at = None
     return FirePlan(
         runs=tuple(planned),
