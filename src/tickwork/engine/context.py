@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -96,24 +95,77 @@ def install_log_capture() -> None:
         _installed = True
 
 
-@dataclass
+_CREATE_LOCK: Final = threading.Lock()
+
+
 class RunContext:
     """Passed as ``ctx`` to tasks that ask for it; use ``run_id``/``scheduled_for``/
-    ``attempt`` to stay idempotent (execution is at-least-once)."""
+    ``attempt`` to stay idempotent (execution is at-least-once).
 
-    run_id: str
-    schedule_id: str | None
-    task: str
-    scheduled_for: datetime
-    attempt: int
-    trigger: str
-    node: str
-    data: dict[str, Any]
-    trace_id: str | None = None
-    logger: logging.Logger = field(init=False)
-    #: Set when the run should stop (cancelled, timed out, node shutting down); sync
-    #: tasks on the thread executor can poll ``ctx.cancelled.is_set()``.
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    ``logger`` and ``cancelled`` are made on first use: a burst starts thousands of runs
+    and most never touch them.
+    """
 
-    def __post_init__(self) -> None:
-        self.logger = logging.getLogger(f"tickwork.task.{self.task}")
+    __slots__ = (
+        "_cancelled",
+        "_logger",
+        "attempt",
+        "data",
+        "node",
+        "run_id",
+        "schedule_id",
+        "scheduled_for",
+        "task",
+        "trace_id",
+        "trigger",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        schedule_id: str | None,
+        task: str,
+        scheduled_for: datetime,
+        attempt: int,
+        trigger: str,
+        node: str,
+        data: dict[str, Any],
+        trace_id: str | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.schedule_id = schedule_id
+        self.task = task
+        self.scheduled_for = scheduled_for
+        self.attempt = attempt
+        self.trigger = trigger
+        self.node = node
+        self.data = data
+        self.trace_id = trace_id
+        self._logger: logging.Logger | None = None
+        self._cancelled: threading.Event | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        """``tickwork.task.<task name>``; what it logs is stored with the run."""
+        if self._logger is None:
+            self._logger = logging.getLogger(f"tickwork.task.{self.task}")
+        return self._logger
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when the run should stop (cancelled, timed out, node shutting down); sync
+        tasks on the thread executor can poll ``ctx.cancelled.is_set()``."""
+        event = self._cancelled
+        if event is None:
+            with _CREATE_LOCK:  # the task's thread and the loop may ask at once
+                event = self._cancelled
+                if event is None:
+                    event = self._cancelled = threading.Event()
+        return event
+
+    def __repr__(self) -> str:
+        return (
+            f"RunContext(run_id={self.run_id!r}, schedule_id={self.schedule_id!r}, "
+            f"task={self.task!r}, scheduled_for={self.scheduled_for.isoformat()!r}, "
+            f"attempt={self.attempt}, trigger={self.trigger!r}, node={self.node!r})"
+        )
