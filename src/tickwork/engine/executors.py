@@ -56,57 +56,61 @@ def _args(task: TaskDef, ctx: RunContext) -> tuple[tuple[Any, ...], dict[str, An
     return ((ctx,) if task.takes_ctx else ()), dict(ctx.data)
 
 
-#: Timeouts of async and thread attempts are checked in steps of this many seconds.
+#: Timeouts of async and thread attempts are checked in steps of this many seconds, or
+#: of ``DEADLINE_STEP_SHARE`` of the timeout when that is longer.
 DEADLINE_GRAIN: Final = 0.01
+DEADLINE_STEP_SHARE: Final = 0.001
 
 
 class _Deadline:
     __slots__ = ("expired", "slot", "task")
 
-    def __init__(self, task: asyncio.Task[Any], slot: int) -> None:
+    def __init__(self, task: asyncio.Task[Any], slot: tuple[float, int]) -> None:
         self.task = task
         self.slot = slot
         self.expired = False
 
 
 class _Deadlines:
-    """Cancels attempts that run past their timeout, with one loop timer per
-    ``DEADLINE_GRAIN`` of deadlines instead of one ``asyncio.timeout`` per attempt (a
-    burst starts thousands of attempts at once; a timer each was a fifth of the cost of
-    starting one). An attempt times out at most one grain late."""
+    """Cancels attempts that run past their timeout, with one loop timer per step of
+    deadlines instead of one ``asyncio.timeout`` per attempt: a burst starts thousands of
+    attempts at once, and a timer each was a fifth of the cost of starting one.
+
+    The step is ``DEADLINE_GRAIN`` or ``DEADLINE_STEP_SHARE`` of the timeout, whichever is
+    longer, so an attempt times out at most that late (3.6 s for an hour) and at most a
+    thousand steps per distinct timeout wait at any time. A step emptied by attempts
+    that ended keeps its timer until it fires, for the attempts that start after them.
+    """
 
     def __init__(self) -> None:
-        self._slots: dict[int, tuple[set[_Deadline], asyncio.TimerHandle]] = {}
+        self._slots: dict[tuple[float, int], set[_Deadline]] = {}
 
     def add(self, seconds: float) -> _Deadline:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        slot = math.ceil((loop.time() + seconds) / DEADLINE_GRAIN)
+        step = max(DEADLINE_GRAIN, seconds * DEADLINE_STEP_SHARE)
+        slot = (step, math.ceil((loop.time() + seconds) / step))
         entry = _Deadline(task, slot)
-        found = self._slots.get(slot)
-        if found is None:
-            handle = loop.call_at(slot * DEADLINE_GRAIN, self._expire, slot)
-            self._slots[slot] = ({entry}, handle)
+        entries = self._slots.get(slot)
+        if entries is None:
+            self._slots[slot] = {entry}
+            loop.call_at(slot[1] * step, self._expire, slot)
         else:
-            found[0].add(entry)
+            entries.add(entry)
         return entry
 
     def remove(self, entry: _Deadline) -> None:
-        found = self._slots.get(entry.slot)
-        if found is None:
-            return
-        entries, handle = found
-        entries.discard(entry)
-        if not entries:
-            del self._slots[entry.slot]
-            handle.cancel()
+        entries = self._slots.get(entry.slot)
+        if entries is not None:
+            entries.discard(entry)
 
-    def _expire(self, slot: int) -> None:
-        found = self._slots.pop(slot, None)
-        if found is None:
-            return
-        for entry in found[0]:
+    def waiting(self) -> int:
+        """Attempts whose deadline is being watched."""
+        return sum(len(entries) for entries in self._slots.values())
+
+    def _expire(self, slot: tuple[float, int]) -> None:
+        for entry in self._slots.pop(slot, ()):
             entry.expired = True
             entry.task.cancel()
 
