@@ -39,7 +39,7 @@ from tickwork.errors import ScheduleError, StoreError
 from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
 from tickwork.policy import plan_fire, retry_at
 from tickwork.schedule import ParsedSchedule, parse_schedule
-from tickwork.store.base import ClaimRequest, FinishItem, Store
+from tickwork.store.base import ClaimRequest, FinishItem, FireResult, Store
 
 from .storecalls import StoreCalls
 
@@ -48,7 +48,6 @@ log = logging.getLogger("tickwork.engine")
 P = ParamSpec("P")
 T = TypeVar("T")
 
-FIRE_BATCH: Final = 2000
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
 BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
@@ -62,6 +61,10 @@ FINISH_DEFER_MAX: Final = 1.0
 #: The longest a stopping node waits for attempt ends to be written (the database may be
 #: down; a run whose end is not written is taken over when its lease lapses).
 SHUTDOWN_DRAIN: Final = 30.0
+#: Schedules the first fire of a burst takes (see ``Engine._tick``).
+FIRST_FIRE_BATCH: Final = 100
+#: The longest a stopping node waits for the main loop's store call in flight.
+STOP_MAIN_WAIT: Final = 10.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
 
 
@@ -96,6 +99,9 @@ class EngineConfig:
     #: How often the leader runs maintenance (lost runs, retention).
     maintenance_interval: float | None = None
     max_threads: int = 32
+    #: Schedules fired per transaction at most; a burst of more is fired in batches,
+    #: each committed while the previous one's tasks start.
+    fire_batch: int = 2000
 
 
 @dataclass
@@ -154,6 +160,11 @@ class Engine:
         self._store_failures = 0
         #: How many times the main loop has looked at the store (fire, claim, next wake-up).
         self.ticks = 0
+        #: The next fire of a burst, already asked of the store (see ``_tick``).
+        self._next_fire: asyncio.Future[FireResult] | None = None
+        #: Schedules the next fire takes at most: ``FIRST_FIRE_BATCH``, doubled after
+        #: each full batch of a burst up to ``config.fire_batch``.
+        self._fire_size = min(FIRST_FIRE_BATCH, max(config.fire_batch, 1))
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -194,7 +205,11 @@ class Engine:
         grace = self.config.shutdown_grace if grace is None else grace
         main = self._loops[0] if self._loops else None
         if main is not None:
-            main.cancel()
+            # Not cancelled at once: a fire or claim in flight commits runs as running
+            # here, and they must be started (and given the grace) rather than dropped.
+            _done, late = await asyncio.wait({main}, timeout=STOP_MAIN_WAIT)
+            if late:
+                main.cancel()
             await asyncio.gather(main, return_exceptions=True)
         pending = [a.task for a in self._active.values()]
         if pending:
@@ -278,6 +293,12 @@ class Engine:
             await self._main_loop_body()
         finally:
             self._main_idle.set()  # nothing to defer attempt ends for any more
+            if self._next_fire is not None:
+                # Stopping with a fire in flight: what it claimed is committed as ours.
+                pending, self._next_fire = self._next_fire, None
+                with contextlib.suppress(Exception):
+                    for run in (await pending).claimed:
+                        self._start(run)
 
     async def _main_loop_body(self) -> None:
         while not self._stopping:
@@ -333,36 +354,47 @@ class Engine:
         """
         free = self.config.max_concurrent - len(self._active)
         can_claim = free > 0 and len(self.registry) > 0
-        if can_claim:
+        size = self._fire_size
+        if self._next_fire is not None:
+            pending, self._next_fire = self._next_fire, None
+            result = await pending
+            fired, claimed, more = result.fired, result.claimed, result.more
+        elif can_claim:
             result = await self.db(
-                self.store.fire_and_claim,
-                now,
-                self._plan,
-                FIRE_BATCH,
-                ClaimRequest(
-                    node_id=self.node_id,
-                    lease_until=now + timedelta(seconds=self.config.lease_ttl),
-                    limit=free,
-                    tasks=self.registry.names(),
-                    task_limits=self.registry.limits(),
-                    # With peers, take a fair part of a burst and leave them the rest.
-                    share=1.0 if self._peers <= 1 else 1.0 / self._peers,
-                ),
+                self.store.fire_and_claim, now, self._plan, size, self._claim_request(now, free)
             )
-            fired, claimed = result.fired, result.claimed
-            more = result.more
+            fired, claimed, more = result.fired, result.claimed, result.more
         else:
             fired, claimed, more = (
-                await self.db(self.store.fire_due, now, self._plan, FIRE_BATCH),
+                await self.db(self.store.fire_due, now, self._plan, size),
                 [],
                 False,
             )
+        free -= len(claimed)
+        if len(fired) < size:
+            self._fire_size = min(FIRST_FIRE_BATCH, max(self.config.fire_batch, 1))
+        else:
+            # More is due than this fire took: a burst. Fire the next, larger batch now,
+            # so the store commits it while this batch's tasks start (SQLite and
+            # PostgreSQL work without holding the GIL). Small first batches start the
+            # first runs of a burst soon; larger ones then cost fewer transactions.
+            self._fire_size = min(size * 2, max(self.config.fire_batch, 1))
+            if can_claim and not more and free > 0 and not self._stopping:
+                ahead = self.clock.now()
+                self._next_fire = asyncio.ensure_future(
+                    self.db(
+                        self.store.fire_and_claim,
+                        ahead,
+                        self._plan,
+                        self._fire_size,
+                        self._claim_request(ahead, free),
+                    )
+                )
         for run in fired:
             self._emit_created(run)
         for run in claimed:
             self._start(run)
-        free -= len(claimed)
-        if more and free > 0 and len(self.registry):
+        if more and free > 0 and len(self.registry) and not self._stopping:
             if fired and self._peers > 1:
                 # The node that fires would otherwise always claim first and take every
                 # run; a short random pause lets peers woken by the same change (NOTIFY)
@@ -382,6 +414,17 @@ class Engine:
                 self._start(run)
             claimed = [*claimed, *late]
         return len(fired) + len(claimed)
+
+    def _claim_request(self, now: datetime, free: int) -> ClaimRequest:
+        return ClaimRequest(
+            node_id=self.node_id,
+            lease_until=now + timedelta(seconds=self.config.lease_ttl),
+            limit=free,
+            tasks=self.registry.names(),
+            task_limits=self.registry.limits(),
+            # With peers, take a fair part of a burst and leave them the rest.
+            share=1.0 if self._peers <= 1 else 1.0 / self._peers,
+        )
 
     def _plan(self, schedule: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
         """Called by the store inside the fire transaction."""

@@ -213,7 +213,7 @@ def _tags(text: str) -> tuple[str, ...]:
 
 def micros(dt: datetime) -> int:
     """Microseconds since the epoch of an aware instant (exact integer arithmetic)."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
+    if dt.tzinfo is not UTC and (dt.tzinfo is None or dt.utcoffset() is None):
         raise ValidationError(f"naive datetime {dt.isoformat()}: tickwork needs aware instants")
     return (dt - _EPOCH) // _MICRO
 
@@ -225,8 +225,8 @@ def from_micros(value: int) -> datetime:
 
 
 def utc(dt: datetime | None) -> datetime | None:
-    if dt is None:
-        return None
+    if dt is None or dt.tzinfo is UTC:  # instants read from the store are UTC already
+        return dt
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValidationError(f"naive datetime {dt.isoformat()}: tickwork needs aware instants")
     return dt.astimezone(UTC)
