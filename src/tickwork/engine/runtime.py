@@ -160,11 +160,8 @@ class Engine:
         self._store_failures = 0
         #: How many times the main loop has looked at the store (fire, claim, next wake-up).
         self.ticks = 0
-        #: The next fire of a burst, already asked of the store (see ``_tick``).
-        self._next_fire: asyncio.Future[FireResult] | None = None
-        #: Schedules the next fire takes at most: ``FIRST_FIRE_BATCH``, doubled after
-        #: each full batch of a burst up to ``config.fire_batch``.
-        self._fire_size = min(FIRST_FIRE_BATCH, max(config.fire_batch, 1))
+        #: How many fire transactions it has made (a burst makes several per look).
+        self.fires = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -293,12 +290,6 @@ class Engine:
             await self._main_loop_body()
         finally:
             self._main_idle.set()  # nothing to defer attempt ends for any more
-            if self._next_fire is not None:
-                # Stopping with a fire in flight: what it claimed is committed as ours.
-                pending, self._next_fire = self._next_fire, None
-                with contextlib.suppress(Exception):
-                    for run in (await pending).claimed:
-                        self._start(run)
 
     async def _main_loop_body(self) -> None:
         while not self._stopping:
@@ -350,52 +341,30 @@ class Engine:
 
         Runs a fire makes due at once are claimed in the fire's own transaction
         (``Store.fire_and_claim``); ``claim_runs`` follows only when runs may still wait
-        for this node (retries, manual runs, what limits held back).
+        for this node (retries, manual runs, what limits held back). When more is due
+        than the first fire took, the rest is a burst (``_fire_burst``).
         """
         free = self.config.max_concurrent - len(self._active)
         can_claim = free > 0 and len(self.registry) > 0
-        size = self._fire_size
-        if self._next_fire is not None:
-            pending, self._next_fire = self._next_fire, None
-            result = await pending
-            fired, claimed, more = result.fired, result.claimed, result.more
-        elif can_claim:
+        size = min(FIRST_FIRE_BATCH, max(self.config.fire_batch, 1))
+        self.fires += 1
+        if can_claim:
             result = await self.db(
                 self.store.fire_and_claim, now, self._plan, size, self._claim_request(now, free)
             )
-            fired, claimed, more = result.fired, result.claimed, result.more
         else:
-            fired, claimed, more = (
-                await self.db(self.store.fire_due, now, self._plan, size),
-                [],
-                False,
-            )
-        free -= len(claimed)
-        if len(fired) < size:
-            self._fire_size = min(FIRST_FIRE_BATCH, max(self.config.fire_batch, 1))
-        else:
-            # More is due than this fire took: a burst. Fire the next, larger batch now,
-            # so the store commits it while this batch's tasks start (SQLite and
-            # PostgreSQL work without holding the GIL). Small first batches start the
-            # first runs of a burst soon; larger ones then cost fewer transactions.
-            self._fire_size = min(size * 2, max(self.config.fire_batch, 1))
-            if can_claim and not more and free > 0 and not self._stopping:
-                ahead = self.clock.now()
-                self._next_fire = asyncio.ensure_future(
-                    self.db(
-                        self.store.fire_and_claim,
-                        ahead,
-                        self._plan,
-                        self._fire_size,
-                        self._claim_request(ahead, free),
-                    )
-                )
-        for run in fired:
-            self._emit_created(run)
-        for run in claimed:
-            self._start(run)
+            result = FireResult(await self.db(self.store.fire_due, now, self._plan, size), [])
+        self._take_fired(result)
+        moved = len(result.fired) + len(result.claimed)
+        free -= len(result.claimed)
+        more = result.more
+        if len(result.fired) >= size and can_claim and not more and free > 0:
+            self._main_idle.clear()  # attempt ends wait for the burst (_finish_deferral)
+            burst_moved, more = await self.db(self._fire_burst, size, free)
+            moved += burst_moved
+            free = self.config.max_concurrent - len(self._active)  # all started by now
         if more and free > 0 and len(self.registry) and not self._stopping:
-            if fired and self._peers > 1:
+            if result.fired and self._peers > 1:
                 # The node that fires would otherwise always claim first and take every
                 # run; a short random pause lets peers woken by the same change (NOTIFY)
                 # take their part, so work spreads over the nodes.
@@ -412,8 +381,43 @@ class Engine:
             )
             for run in late:
                 self._start(run)
-            claimed = [*claimed, *late]
-        return len(fired) + len(claimed)
+            moved += len(late)
+        return moved
+
+    def _take_fired(self, result: FireResult) -> None:
+        """On the loop: announce what a fire recorded without running, start what it
+        claimed."""
+        for run in result.fired:
+            self._emit_created(run)
+        for run in result.claimed:
+            self._start(run)
+
+    def _fire_burst(self, size: int, free: int) -> tuple[int, bool]:
+        """On a store thread: fire batch after batch while more is due and slots are
+        free, handing each to the loop as it commits. The store thread does not wait for
+        the loop between batches (the loop is busy starting the last one, and the
+        database works without holding the GIL), so a burst costs the time of its fires.
+        Batches double up to ``config.fire_batch``: small first ones start the first
+        runs soon, larger ones cost fewer transactions. Returns the runs created or
+        claimed, and whether runs may still wait for this node."""
+        loop = self._loop
+        assert loop is not None
+        moved = 0
+        while free > 0 and not self._stopping:
+            size = min(size * 2, max(self.config.fire_batch, 1))
+            now = self.clock.now()
+            self.fires += 1
+            result = self.store.fire_and_claim(
+                now, self._plan, size, self._claim_request(now, free)
+            )
+            # Handed over before this returns: the loop starts every run claimed here
+            # before it sees the burst end (callbacks run in order).
+            loop.call_soon_threadsafe(self._take_fired, result)
+            moved += len(result.fired) + len(result.claimed)
+            free -= len(result.claimed)
+            if result.more or len(result.fired) < size:
+                return moved, result.more
+        return moved, False
 
     def _claim_request(self, now: datetime, free: int) -> ClaimRequest:
         return ClaimRequest(
