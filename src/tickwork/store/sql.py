@@ -173,6 +173,8 @@ _MICRO: Final = timedelta(microseconds=1)
 
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _decode: Final = json.JSONDecoder().decode
+#: JSON text back to values (no ``None`` shortcut: for texts known to be JSON).
+parse_json: Final = _decode
 
 
 def dumps(value: Any, what: str = "value") -> str:
@@ -380,6 +382,25 @@ class SqlStore(Store):
             out[task] = (percentile(values, 0.5), percentile(values, 0.95))
         return out
 
+    def _due_schedule_rows(self, tx: Tx, t_now: Any, limit: int) -> Sequence[Sequence[Any]]:
+        """Rows (``SCHEDULE_COLUMNS``) of the active schedules due at ``t_now``, earliest
+        first, locked for this transaction."""
+        return tx.execute(
+            f"SELECT {_S} FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
+            f" ORDER BY next_fire_at, id LIMIT ?{self._skip_locked}",
+            (t_now, limit),
+        )
+
+    def _insert_first_attempts(
+        self, tx: Tx, run_ids: Sequence[str], t_started: Any, node: str | None
+    ) -> None:
+        """Attempt 1, running on ``node``, of runs claimed as they are created."""
+        tx.executemany(
+            "INSERT INTO attempts (run_id, number, status, started_at, node)"
+            " VALUES (?, 1, 'running', ?, ?)",
+            [(run_id, t_started, node) for run_id in run_ids],
+        )
+
     def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
         """Store fired schedules' ``(next_fire_at, last_fire_at, execution_count, status, id)``."""
         tx.executemany(
@@ -398,9 +419,12 @@ class SqlStore(Store):
         )
         if changed == len(rows):
             return {row[0] for row in rows}
-        # Every run has a fresh id: it is in the table now iff its insert went through
-        # (a conflict on (schedule_id, scheduled_for) dropped it).
-        ids = [row[0] for row in rows]
+        return self._inserted_ids(tx, [row[0] for row in rows])
+
+    def _inserted_ids(self, tx: Tx, ids: Sequence[str]) -> set[str]:
+        """Which of these fresh run ids are in the table: every run has a fresh id, so
+        it is there iff its insert went through (a conflict on (schedule_id,
+        scheduled_for) dropped it)."""
         cond, param = self._in("id", ids)
         return {r[0] for r in tx.execute(f"SELECT id FROM runs WHERE {cond}", (param,))}
 
@@ -741,11 +765,7 @@ class SqlStore(Store):
         now = _aware(now)
         t_now = self._ts(now)
         with self._write() as tx:
-            rows = tx.execute(
-                f"SELECT {_S} FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
-                f" ORDER BY next_fire_at, id LIMIT ?{self._skip_locked}",
-                (t_now, max(0, int(limit))),
-            )
+            rows = self._due_schedule_rows(tx, t_now, max(0, int(limit)))
             if not rows:
                 return FireResult([], [])
             schedules = [self._schedule(r) for r in rows]
@@ -858,11 +878,7 @@ class SqlStore(Store):
             created = [r for r in new_runs if r.id in inserted]
             claimed = sorted((r for r in created if r.id in taken), key=lambda r: taken[r.id])
             if claimed:
-                tx.executemany(
-                    "INSERT INTO attempts (run_id, number, status, started_at, node)"
-                    " VALUES (?, 1, 'running', ?, ?)",
-                    [(r.id, t_now, node) for r in claimed],
-                )
+                self._insert_first_attempts(tx, [r.id for r in claimed], t_now, node)
             if cancels or any(r.status in _WAITING_STATUSES for r in created):
                 self._notify_tx(tx)
         # A claimed run whose insert conflicted was never taken: claim_runs may find others.
