@@ -27,7 +27,7 @@ from tickwork.models import JSON, LogRecord
 AttemptStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AttemptResult:
     status: AttemptStatus
     result: JSON = None

@@ -104,7 +104,7 @@ class EngineConfig:
     fire_batch: int = 2000
 
 
-@dataclass
+@dataclass(slots=True)
 class _Active:
     run: Run
     ctx: RunContext

@@ -769,7 +769,8 @@ class SqlStore(Store):
             if not rows:
                 return FireResult([], [])
             schedules = [self._schedule(r) for r in rows]
-            data_texts = {r[0]: r[6] for r in rows}  # as stored: no need to encode again
+            # As stored (data, retry): no need to encode them again for the runs.
+            stored_texts = {r[0]: (r[6], r[17]) for r in rows}
             unfinished: dict[str, list[Run]] = defaultdict(list)
             cond, param = self._in("schedule_id", [s.id for s in schedules])
             for row in tx.execute(
@@ -798,21 +799,21 @@ class SqlStore(Store):
             node = claim.node_id if claim is not None else None
             lease_until = _aware(claim.lease_until) if claim is not None else None
             t_lease = ts(lease_until)
-            retry_texts: dict[str, str] = {}
             new_rows: list[tuple[Any, ...]] = []
             new_runs: list[Run] = []
+            # Every run claimed here has the same first attempt (records are immutable).
+            first_attempt = (Attempt(number=1, status="running", started_at=now, node=node),)
             for s, p in planned:
                 scheduled_for, due_at = _aware(p.scheduled_for), _aware(p.due_at)
+                t_scheduled = ts(scheduled_for)
+                t_due = t_scheduled if due_at is scheduled_for else ts(due_at)
                 final = p.status not in ACTIVE_RUN_STATUSES
-                data_json = data_texts[s.id] if p.data is None else dumps(p.data, "data")
-                retry_text = retry_texts.get(s.id)
-                if retry_text is None:
-                    retry_text = retry_texts[s.id] = retry_json(s.retry)
+                data_json, retry_text = stored_texts[s.id]
+                if p.data is not None:
+                    data_json = dumps(p.data, "data")
                 if p.id in taken:
                     status, attempt, started, run_node, lease = "running", 1, now, node, lease_until
-                    attempts: tuple[Attempt, ...] = (
-                        Attempt(number=1, status="running", started_at=now, node=node),
-                    )
+                    attempts: tuple[Attempt, ...] = first_attempt
                 else:
                     status, attempt, started, run_node, lease = p.status, 0, None, None, None
                     attempts = ()
@@ -824,7 +825,7 @@ class SqlStore(Store):
                             s.task,
                             scheduled_for,
                             p.trigger,
-                            dict(s.data) if p.data is None else p.data,
+                            s.data if p.data is None else p.data,  # s: read for this fire
                             status,
                             attempt,
                             due_at,
@@ -850,12 +851,12 @@ class SqlStore(Store):
                         p.id,
                         s.id,
                         s.task,
-                        ts(scheduled_for),
+                        t_scheduled,
                         p.trigger,
                         data_json,
                         status,
                         attempt,
-                        ts(due_at),
+                        t_due,
                         None if started is None else t_now,
                         t_now if final else None,
                         None,
