@@ -389,7 +389,9 @@ class AttemptOutcome:
     """How an attempt ended, reported by the node that ran it.
 
     ``retry_at`` set means the run goes to ``retrying`` and becomes due again then;
-    ``None`` means ``status`` is the run's final status.
+    ``None`` means ``status`` is the run's final status. ``finished_at`` is when the
+    attempt ended; ``None``: when it is recorded (ends are written in batches, so the
+    write may come later than the end).
     """
 
     status: Literal["succeeded", "failed", "timed_out", "cancelled"]
@@ -398,6 +400,7 @@ class AttemptOutcome:
     traceback: str | None = None
     logs: tuple[LogRecord, ...] = ()
     retry_at: datetime | None = None
+    finished_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,3 +230,26 @@ def test_a_batch_of_ends_is_guarded_per_attempt(store: Store) -> None:
     # The retry is claimable when due, as attempt 2.
     (retried,) = store.claim_runs("n1", at(9), at(39), 10, ["t"], {})
     assert (retried.id, retried.attempt) == (runs["again"].id, 2)
+
+
+def test_an_end_written_later_keeps_the_time_the_attempt_ended(store: Store) -> None:
+    """Ends are written in batches, after the tasks ended: the run's finished_at (and so
+    its duration in history and stats) is the attempt's own end, not the write's."""
+    for sid in ("a", "b", "c"):
+        store.add_schedule(make_schedule(sid))
+    first, second, third = fire_claim(store, 0).claimed
+    ended = AttemptOutcome(status="succeeded", finished_at=at(0.25))
+    one, two = store.finish_attempts(
+        [(first.id, "n1", 1, ended), (second.id, "n1", 1, AttemptOutcome(status="failed"))],
+        at(5),
+    )
+    assert one is not None and two is not None
+    assert (one.finished_at, one.duration) == (at(0.25), 0.25)
+    assert two.finished_at == at(5)  # no end given: the write's time
+    stored = store.get_run(first.id)
+    assert stored is not None and stored.finished_at == at(0.25)
+    assert [(a.status, a.finished_at) for a in stored.attempts] == [("succeeded", at(0.25))]
+    late = store.finish_attempt(
+        third.id, "n1", 1, AttemptOutcome(status="succeeded", finished_at=at(0.5)), at(9)
+    )
+    assert late is not None and late.finished_at == at(0.5)

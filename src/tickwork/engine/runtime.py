@@ -527,6 +527,7 @@ class Engine:
             traceback=result.traceback,
             logs=result.logs,
             retry_at=when,
+            finished_at=now,  # the write may come later (ends are batched)
         )
         self._finishing.append(((run.id, self.node_id, run.attempt, outcome), run))
         self._finish_idle.clear()

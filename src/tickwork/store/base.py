@@ -256,8 +256,9 @@ class Store(ABC):
         Only if the run is still ``running`` with that attempt on that node; otherwise
         nothing is written and None is returned. With ``outcome.retry_at`` the run
         becomes ``retrying`` and due then; without, it ends in ``outcome.status`` with
-        ``finished_at = now``. A success puts ``{"run_id", "schedule_id", "task",
-        "scheduled_for", "result"}`` on the schedule's ``result_queue``; a final
+        ``finished_at`` = ``outcome.finished_at`` or ``now``. A success puts
+        ``{"run_id", "schedule_id", "task", "scheduled_for", "result"}`` on the
+        schedule's ``result_queue``; a final
         failure/timeout puts the same with ``error`` on its ``error_queue``.
         """
 

@@ -479,13 +479,14 @@ class PostgresStore(SqlStore):
         retrying = outcome.retry_at is not None
         result = None if outcome.result is None else dumps(outcome.result, "result")
         logs = outcome.logs
+        end = now if outcome.finished_at is None else _aware(outcome.finished_at)
         rows = tx.execute(
             _FINISH,
             (
                 # r: the run, guarded by (status, node, attempt)
                 "retrying" if retrying else outcome.status,
                 utc(outcome.retry_at),
-                None if retrying else now,
+                None if retrying else end,
                 None if retrying else result,
                 outcome.error,
                 outcome.traceback,
@@ -494,7 +495,7 @@ class PostgresStore(SqlStore):
                 attempt,
                 # a: its attempt
                 outcome.status,
-                now,
+                end,
                 outcome.error,
                 outcome.traceback,
                 # l: its logs

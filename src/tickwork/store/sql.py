@@ -1248,11 +1248,12 @@ class SqlStore(Store):
                 continue
             seen.add(run_id)
             retrying = outcome.retry_at is not None
+            t_end = t_now if outcome.finished_at is None else ts(_aware(outcome.finished_at))
             values = list(row)
             values[6] = "retrying" if retrying else outcome.status
             if retrying:
                 values[8] = ts(utc(outcome.retry_at))
-            values[10] = None if retrying else t_now
+            values[10] = None if retrying else t_end
             values[11] = (
                 None if retrying or outcome.result is None else dumps(outcome.result, "result")
             )
@@ -1261,7 +1262,7 @@ class SqlStore(Store):
             values[17] = None
             run_updates.append((*values[6:14], run_id))
             attempt_updates.append(
-                (outcome.status, t_now, outcome.error, outcome.traceback, run_id, attempt)
+                (outcome.status, t_end, outcome.error, outcome.traceback, run_id, attempt)
             )
             logs.extend(
                 (run_id, log.attempt, ts(_aware(log.at)), log.level, log.logger, log.message)
