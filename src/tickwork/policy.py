@@ -15,11 +15,26 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
-from tickwork.models import FirePlan, PlannedRun, RetryPolicy, Run, RunTrigger, Schedule
+from tickwork.models import (
+    FirePlan,
+    PlannedRun,
+    RetryPolicy,
+    Run,
+    RunTrigger,
+    Schedule,
+    record_maker,
+)
 
 #: At most this many fire times are planned per schedule per transaction; a longer
 #: backlog is worked off over several transactions, so none is ever huge.
 MAX_FIRES_PER_PLAN: Final = 1000
+
+# A fire plans thousands of runs at once: records built without the dataclass __init__.
+_run_to_execute = record_maker(PlannedRun, ("id", "scheduled_for", "due_at", "trigger"))
+_fire_plan = record_maker(
+    FirePlan,
+    ("runs", "next_fire_at", "last_fire_at", "execution_count", "status", "cancel_run_ids"),
+)
 
 
 class FireTimes(Protocol):
@@ -166,7 +181,7 @@ def plan_fire(
                 for p in planned
             ]
             active_count = waiting = 0
-        planned.append(PlannedRun(new_id(), fire, due_at, trigger))
+        planned.append(_run_to_execute((new_id(), fire, due_at, trigger)))
         executions += 1
         active_count += 1
         waiting += 1
@@ -174,13 +189,15 @@ def plan_fire(
     next_at = t
     if max_executions is not None and executions >= max_executions:
         next_at = None
-    return FirePlan(
-        runs=tuple(planned),
-        next_fire_at=next_at,
-        last_fire_at=due[-1] if due else schedule.last_fire_at,
-        execution_count=executions,
-        status="finished" if next_at is None else schedule.status,
-        cancel_run_ids=tuple(cancel),
+    return _fire_plan(
+        (
+            tuple(planned),
+            next_at,
+            due[-1] if due else schedule.last_fire_at,
+            executions,
+            "finished" if next_at is None else schedule.status,
+            tuple(cancel),
+        )
     )
 
 

@@ -468,18 +468,20 @@ class Engine:
 
     def _start(self, run: Run) -> None:
         ctx = RunContext(
-            run_id=run.id,
-            schedule_id=run.schedule_id,
-            task=run.task,
-            scheduled_for=run.scheduled_for,
-            attempt=run.attempt,
-            trigger=run.trigger,
-            node=self.node_id,
-            data=dict(run.data),
-            trace_id=run.trace_id,
+            run.id,
+            run.schedule_id,
+            run.task,
+            run.scheduled_for,
+            run.attempt,
+            run.trigger,
+            self.node_id,
+            dict(run.data),
+            run.trace_id,
         )
+        loop = self._loop
+        assert loop is not None
         # Unnamed: naming costs a string per run; the run id is in every log line.
-        task = asyncio.create_task(self._execute(run, ctx))
+        task = loop.create_task(self._execute(run, ctx))
         self._active[run.id] = _Active(run, ctx, task)
         if self.events.has_subscribers:
             self.events.emit(

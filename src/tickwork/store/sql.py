@@ -17,9 +17,8 @@ import json
 import math
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import MISSING
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -43,6 +42,7 @@ from tickwork.models import (
     ScheduleStatus,
     TaskSpec,
     TaskStats,
+    record_maker,
 )
 from tickwork.store.base import (
     ClaimRequest,
@@ -275,42 +275,8 @@ def running_limit(overlap: str, max_instances: int) -> int | None:
     return int(max_instances) if overlap == "allow" else 1
 
 
-def _record_maker(cls: type[T], names: Sequence[str]) -> Callable[[Sequence[Any]], T]:
-    """A fast constructor for a frozen, slotted record: values in ``names`` order, the
-    other fields at their defaults. It builds every record the fire loop and claims
-    return, so it is generated as straight-line code: one slot store per field, several
-    times faster than the dataclass ``__init__`` (which goes through
-    ``object.__setattr__`` per field) or a loop over the fields. The records have no
-    ``__post_init__`` to skip."""
-    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
-    if hasattr(cls, "__post_init__") or set(names) - set(fields):
-        raise TypeError(f"cannot build {cls.__name__} records fast")
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    unpack = ", ".join(f"v{i}" for i in range(len(names)))
-    lines = ["def make(values):", f"    ({unpack},) = values", "    record = new(cls)"]
-    for i, name in enumerate(names):
-        env[f"set_{name}"] = cls.__dict__[name].__set__
-        lines.append(f"    set_{name}(record, v{i})")
-    for name, f in fields.items():
-        if name in names:
-            continue
-        env[f"set_{name}"] = cls.__dict__[name].__set__
-        if f.default_factory is not MISSING:
-            env[f"factory_{name}"] = f.default_factory
-            lines.append(f"    set_{name}(record, factory_{name}())")
-        elif f.default is not MISSING:
-            env[f"default_{name}"] = f.default
-            lines.append(f"    set_{name}(record, default_{name})")
-        else:
-            raise TypeError(f"{cls.__name__}.{name} has no default")
-    lines.append("    return record")
-    exec("\n".join(lines), env)  # the code is built above from field names only
-    make: Callable[[Sequence[Any]], T] = env["make"]
-    return make
-
-
-_make_schedule = _record_maker(Schedule, SCHEDULE_COLUMNS)
-_make_run = _record_maker(Run, (*RUN_COLUMNS, "attempts"))
+_make_schedule = record_maker(Schedule, SCHEDULE_COLUMNS)
+_make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 
 
 class SqlStore(Store):
