@@ -15,7 +15,8 @@ from typing import Any, Final
 
 from tickwork.errors import ScheduleError, ValidationError
 from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, RetryPolicy, Schedule
-from tickwork.schedule import ParsedSchedule, parse_schedule, validate_timezone
+from tickwork.schedule import ParsedSchedule, validate_timezone
+from tickwork.schedule.parse import parse_cached
 
 #: Fields a user may set; the rest of ``Schedule`` is maintained by tickwork.
 SETTABLE_FIELDS: Final = (
@@ -289,10 +290,8 @@ def _check(result: Schedule, now: datetime) -> ParsedSchedule:
         raise ScheduleError("schedule is required")
     if result.start_at and result.end_at and result.end_at < result.start_at:
         raise ValidationError("end_at is before start_at", field="end_at")
-    return parse_schedule(
-        result.schedule,
-        timezone=result.timezone,
-        start_at=result.start_at,
-        key=result.id,
-        now=result.anchor or now,
+    # Cached under the key the engine looks up at the schedule's fires (see
+    # ``engine.runtime.parsed_schedule``): its first fire does not parse it again.
+    return parse_cached(
+        result.schedule, result.timezone, result.start_at, result.id, result.anchor or now
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import random
@@ -38,7 +37,8 @@ from tickwork.engine.registry import TaskRegistry
 from tickwork.errors import ScheduleError, StoreError
 from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
 from tickwork.policy import plan_fire, retry_at
-from tickwork.schedule import ParsedSchedule, parse_schedule
+from tickwork.schedule import ParsedSchedule
+from tickwork.schedule.parse import parse_cached
 from tickwork.store.base import ClaimRequest, FinishItem, FireResult, Store
 
 from .storecalls import StoreCalls
@@ -68,13 +68,6 @@ STOP_MAIN_WAIT: Final = 10.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
 
 
-@functools.lru_cache(maxsize=16384)
-def _parse_cached(
-    expr: str, tz: str, start_at: datetime | None, key: str, anchor: datetime | None
-) -> ParsedSchedule:
-    return parse_schedule(expr, timezone=tz, start_at=start_at, key=key, now=anchor)
-
-
 #: Expressions whose parse depends on neither the schedule id (hashed ``H`` values) nor
 #: the anchor (intervals, ``in 10m``): an absolute date-time, and cron written in digits
 #: and symbols only. Schedules sharing one of them share its cache entry, so a burst of
@@ -86,8 +79,8 @@ def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
     """The parsed expression of a stored schedule (cached: parsing is not free)."""
     expr = schedule.schedule
     if _KEYLESS.fullmatch(expr):
-        return _parse_cached(expr, schedule.timezone, schedule.start_at, "", None)
-    return _parse_cached(expr, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor)
+        return parse_cached(expr, schedule.timezone, schedule.start_at, "", None)
+    return parse_cached(expr, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Final
 
 from tickwork.errors import ScheduleError
@@ -53,6 +54,17 @@ def parse_schedule(
     except (ValueError, OverflowError, ArithmeticError, LookupError, TypeError) as exc:
         # A safety net: every expected failure above raises ScheduleError itself.
         raise ScheduleError(f"invalid schedule {expr!r}: {exc}") from None
+
+
+@lru_cache(maxsize=16384)
+def parse_cached(
+    expr: str, timezone: str, start_at: datetime | None, key: str, anchor: datetime | None
+) -> ParsedSchedule:
+    """``parse_schedule`` of a stored schedule's fields, cached (parsing is not free,
+    and a schedule is parsed when it is added and again at its fires: both find the same
+    entry). ``anchor`` None only for expressions that need none (an absolute date-time,
+    cron): the cache must not keep a parse made against the clock."""
+    return parse_schedule(expr, timezone=timezone, start_at=start_at, key=key, now=anchor)
 
 
 def _parse(
