@@ -16,7 +16,7 @@ from typing import Any, Final
 from tickwork.errors import ScheduleError, ValidationError
 from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, RetryPolicy, Schedule
 from tickwork.schedule import ParsedSchedule, validate_timezone
-from tickwork.schedule.parse import parse_cached
+from tickwork.schedule.parse import parse_stored
 
 #: Fields a user may set; the rest of ``Schedule`` is maintained by tickwork.
 SETTABLE_FIELDS: Final = (
@@ -292,6 +292,6 @@ def _check(result: Schedule, now: datetime) -> ParsedSchedule:
         raise ValidationError("end_at is before start_at", field="end_at")
     # Cached under the key the engine looks up at the schedule's fires (see
     # ``engine.runtime.parsed_schedule``): its first fire does not parse it again.
-    return parse_cached(
+    return parse_stored(
         result.schedule, result.timezone, result.start_at, result.id, result.anchor or now
     )

@@ -20,7 +20,6 @@ import contextlib
 import logging
 import os
 import random
-import re
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -38,7 +37,7 @@ from tickwork.errors import ScheduleError, StoreError
 from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
 from tickwork.policy import plan_fire, retry_at
 from tickwork.schedule import ParsedSchedule
-from tickwork.schedule.parse import parse_cached
+from tickwork.schedule.parse import parse_stored
 from tickwork.store.base import ClaimRequest, FinishItem, FireResult, Store
 
 from .storecalls import StoreCalls
@@ -68,19 +67,11 @@ STOP_MAIN_WAIT: Final = 10.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
 
 
-#: Expressions whose parse depends on neither the schedule id (hashed ``H`` values) nor
-#: the anchor (intervals, ``in 10m``): an absolute date-time, and cron written in digits
-#: and symbols only. Schedules sharing one of them share its cache entry, so a burst of
-#: one-time schedules for the same instant parses it once.
-_KEYLESS: Final = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.+\-Z]*|[0-9*/,?#\- ]+")
-
-
 def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
     """The parsed expression of a stored schedule (cached: parsing is not free)."""
-    expr = schedule.schedule
-    if _KEYLESS.fullmatch(expr):
-        return parse_cached(expr, schedule.timezone, schedule.start_at, "", None)
-    return parse_cached(expr, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor)
+    return parse_stored(
+        schedule.schedule, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor
+    )
 
 
 @dataclass

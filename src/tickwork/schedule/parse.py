@@ -56,14 +56,28 @@ def parse_schedule(
         raise ScheduleError(f"invalid schedule {expr!r}: {exc}") from None
 
 
-@lru_cache(maxsize=16384)
-def parse_cached(
+#: Expressions whose parse depends on neither the schedule id (hashed ``H`` values) nor
+#: the anchor (intervals, ``in 10m``): an absolute date-time, and cron written in digits
+#: and symbols only. Schedules sharing one of them share its cache entry, so a burst of
+#: one-time schedules for the same instant parses it once and keeps one entry.
+_KEYLESS: Final = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.+\-Z]*|[0-9*/,?#\- ]+")
+
+
+def parse_stored(
     expr: str, timezone: str, start_at: datetime | None, key: str, anchor: datetime | None
 ) -> ParsedSchedule:
-    """``parse_schedule`` of a stored schedule's fields, cached (parsing is not free,
-    and a schedule is parsed when it is added and again at its fires: both find the same
-    entry). ``anchor`` None only for expressions that need none (an absolute date-time,
-    cron): the cache must not keep a parse made against the clock."""
+    """``parse_schedule`` of a stored schedule's fields (``key``: its id, ``anchor``: its
+    anchor), cached: a schedule is parsed when it is added and again at its fires, and
+    both find the same entry."""
+    if _KEYLESS.fullmatch(expr):
+        return _parse_cached(expr, timezone, start_at, "", None)
+    return _parse_cached(expr, timezone, start_at, key, anchor)
+
+
+@lru_cache(maxsize=16384)
+def _parse_cached(
+    expr: str, timezone: str, start_at: datetime | None, key: str, anchor: datetime | None
+) -> ParsedSchedule:
     return parse_schedule(expr, timezone=timezone, start_at=start_at, key=key, now=anchor)
 
 
