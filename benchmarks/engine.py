@@ -15,6 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import inspect
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -261,6 +264,49 @@ async def aps_add_rate(n: int, db: Path) -> float:
 
 # -- driver ------------------------------------------------------------------------------
 
+#: What ``isolated`` may run in a child process.
+MEASUREMENTS: dict[str, Any] = {
+    "tw_burst": tw_burst,
+    "tw_sustained": tw_sustained,
+    "tw_concurrency": tw_concurrency,
+    "tw_scale": tw_scale,
+    "aps_burst": aps_burst,
+    "aps_sustained": aps_sustained,
+    "aps_add_rate": aps_add_rate,
+}
+
+
+async def isolated(name: str, *args: Any) -> Any:
+    """Run one measurement in a fresh process: what one measurement leaves behind (live
+    objects the garbage collector then scans at every full collection, caches, pools)
+    must not weigh on the next, whichever scheduler made it."""
+    encoded = json.dumps([name, [str(a) if isinstance(a, Path) else a for a in args]])
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__)),
+        "_measure",
+        encoded,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"{name}{args} failed with exit code {child.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def _measure(encoded: str) -> None:
+    # APScheduler logs a warning per misfired job: thousands with its default grace.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    name, args = json.loads(encoded)
+    fn = MEASUREMENTS[name]
+    params = list(inspect.signature(fn).parameters.values())
+    values = [
+        Path(a) if p.annotation in ("Path", Path) else a for p, a in zip(params, args, strict=False)
+    ]
+    result = await fn(*values)
+    print(json.dumps(result))
+
 
 def fresh_db(tmp: Path, name: str) -> Path:
     path = tmp / f"{name}.db"
@@ -281,6 +327,9 @@ async def main(argv: list[str]) -> None:
     if args.scenarios[:1] == ["_scale_child"]:
         await _scale_child(Path(args.scenarios[1]))
         return
+    if args.scenarios[:1] == ["_measure"]:
+        await _measure(args.scenarios[1])
+        return
     quick = args.quick
     tmp = Path(tempfile.mkdtemp(prefix="tickwork-bench-"))
     print(
@@ -295,14 +344,14 @@ async def main(argv: list[str]) -> None:
         )
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for n in [1000] if quick else [1000, 10_000]:
-            tw = await tw_burst(n, fresh_db(tmp, f"tw-burst-{n}"))
+            tw = await isolated("tw_burst", n, fresh_db(tmp, f"tw-burst-{n}"))
             print(
                 f"| tickwork | {n:,} | {tw['started']:,} | {ms(tw['p50'])} | {ms(tw['p99'])} | "
                 f"{ms(tw['max'])} | {ms(tw['all_started'])} | {tw['add_rate']:,.0f} |",
                 flush=True,
             )
             for grace, label in ((None, "no misfire limit"), (1, "default 1 s grace")):
-                ap = await aps_burst(n, fresh_db(tmp, f"aps-burst-{n}-{grace}"), grace)
+                ap = await isolated("aps_burst", n, fresh_db(tmp, f"aps-burst-{n}-{grace}"), grace)
                 print(
                     f"| APScheduler 3.11 ({label}) | {n:,} | {ap['started']:,} | {ms(ap['p50'])} | "
                     f"{ms(ap['p99'])} | {ms(ap['max'])} | {ms(ap['all_started'])} | "
@@ -322,12 +371,12 @@ async def main(argv: list[str]) -> None:
         print(f"## Sustained: {n} schedules every second for {secs} s\n")
         print("| scheduler | runs done / due | lag p50 | lag p99 |")
         print("|---|---:|---:|---:|")
-        tw = await tw_sustained(n, secs, fresh_db(tmp, "tw-sus"))
+        tw = await isolated("tw_sustained", n, secs, fresh_db(tmp, "tw-sus"))
         print(
             f"| tickwork | {tw['done']:,} / {tw['due']:,} | {ms(tw['p50'])} | {ms(tw['p99'])} |",
             flush=True,
         )
-        ap = await aps_sustained(n, secs, fresh_db(tmp, "aps-sus"))
+        ap = await isolated("aps_sustained", n, secs, fresh_db(tmp, "aps-sus"))
         print(
             f"| APScheduler 3.11 | {ap['done']:,} / {ap['due']:,} | {ms(ap['p50'])} | {ms(ap['p99'])} |"
         )
@@ -336,7 +385,7 @@ async def main(argv: list[str]) -> None:
     if "concurrency" in args.scenarios:
         n = 500 if quick else 2000
         print(f"## Concurrency: {n} async tasks of 1 s due at once (max_concurrent={n})\n")
-        tw = await tw_concurrency(n, fresh_db(tmp, "tw-conc"))
+        tw = await isolated("tw_concurrency", n, fresh_db(tmp, "tw-conc"))
         print("| scheduler | started | max running at once | start spread | all started after |")
         print("|---|---:|---:|---:|---:|")
         print(
@@ -352,13 +401,13 @@ async def main(argv: list[str]) -> None:
         )
         print("|---|---:|---:|---:|---:|---:|")
         for n in [20_000] if quick else [100_000, 1_000_000]:
-            tw = await tw_scale(n, fresh_db(tmp, f"tw-scale-{n}"))
+            tw = await isolated("tw_scale", n, fresh_db(tmp, f"tw-scale-{n}"))
             print(
                 f"| tickwork | {n:,} | {tw['add_rate']:,.0f} | {tw['start_to_first_fire']:.2f} s | "
                 f"{tw['rss_mb']:.0f} MiB | {tw['idle_cpu'] * 100:.2f} % |",
                 flush=True,
             )
-        rate = await aps_add_rate(5000 if quick else 20_000, fresh_db(tmp, "aps-add"))
+        rate = await isolated("aps_add_rate", 5000 if quick else 20_000, fresh_db(tmp, "aps-add"))
         print(
             f"| APScheduler 3.11 | {5000 if quick else 20_000:,} | {rate:,.0f} | | | |\n",
             flush=True,

@@ -238,6 +238,15 @@ def test_update_paused_flag_and_create_paused(wcli: Cli) -> None:
     assert active["status"] == "active"
 
 
+def test_update_replaces_or_clears_tags(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "tagged", "--tag", "a")
+    assert wcli.json("update", "--id", "tagged", "--tag", "b", "--tag", "c")["tags"] == ["b", "c"]
+    assert wcli.json("update", "--id", "tagged", "--clear-tags")["tags"] == []
+    error = wcli.error("update", "--id", "tagged", "--clear-tags", "--tag", "d")
+    assert "not both" in error
+    assert wcli.json("show", "--id", "tagged")["tags"] == []
+
+
 def test_next_lists_stored_fires_merged_in_time_order(cli: Cli, tmp_path: Path) -> None:
     # A database of its own, so only these schedules exist; a past node's tasks stay known.
     worker = Worker(cli.db_url, tmp_path / "worker.log")

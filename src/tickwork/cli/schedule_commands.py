@@ -428,8 +428,11 @@ def update(
     paused: bool | None = typer.Option(
         None, "--paused/--active", help="Pause it, or make it active again."
     ),
+    clear_tags: bool = typer.Option(False, "--clear-tags", help="Remove all its tags."),
 ) -> None:
     out = globals_of(ctx).out
+    if clear_tags and tags:
+        out.fail("give --clear-tags or --tag, not both (--tag already replaces all tags)")
     fields = _fields(
         out,
         name=name,
@@ -459,6 +462,8 @@ def update(
         fields["schedule"] = schedule
     if paused is not None:
         fields["paused"] = paused
+    if clear_tags:
+        fields["tags"] = []
     if not fields:
         out.fail("nothing to change: give at least one option (see 'tickwork update --help')")
 
