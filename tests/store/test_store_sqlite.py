@@ -13,11 +13,13 @@ from datetime import timedelta
 
 import pytest
 
-from tickwork.models import Node
+from tickwork.errors import StoreError
+from tickwork.models import AttemptOutcome, Node
 from tickwork.store import open_store
-from tickwork.store.sqlite import SQLiteStore
+from tickwork.store.base import ClaimRequest
+from tickwork.store.sqlite import MIN_SQLITE, SQLiteStore, check_sqlite_version
 
-from .conftest import T0, at, make_schedule, worker
+from .conftest import T0, at, every_second, make_schedule, worker
 
 
 @pytest.fixture
@@ -170,3 +172,50 @@ def test_the_file_is_readable_by_plain_sqlite(lite: SQLiteStore) -> None:
         (version,) = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         (fire,) = conn.execute("SELECT next_fire_at FROM schedules").fetchone()
     assert version >= 1 and fire == int(T0.timestamp()) * 1_000_000
+
+
+def test_a_fire_and_its_ends_span_many_multi_row_statements(lite: SQLiteStore) -> None:
+    """Writes go in multi-row statements cut to the build's parameter limit: with a
+    tiny limit, one fire of 50 schedules and their ends take many statements each, and
+    every row lands exactly once."""
+    lite.max_parameters = 45  # two runs (22 columns) per INSERT, few rows per UPDATE
+    for i in range(50):
+        lite.add_schedule(make_schedule(f"s{i}", data={"i": i}))
+    result = lite.fire_and_claim(
+        at(0), every_second(), 1000, ClaimRequest("n1", at(30), 100, ("t",), {}, 1.0)
+    )
+    assert len(result.fired) == len(result.claimed) == 50
+    for s in lite.list_schedules():
+        assert (s.next_fire_at, s.last_fire_at, s.execution_count) == (at(1), at(0), 1)
+    ends = [
+        (run.id, "n1", 1, AttemptOutcome(status="succeeded", result=run.data["i"]))
+        for run in result.claimed
+    ]
+    finished = lite.finish_attempts(ends, at(2))
+    assert [r.result for r in finished if r is not None] == [r.data["i"] for r in result.claimed]
+    for run in result.claimed:
+        stored = lite.get_run(run.id)
+        assert stored is not None and stored.status == "succeeded"
+        assert stored.result == run.data["i"] and stored.lease_until is None
+        assert [(a.number, a.status, a.finished_at) for a in stored.attempts] == [
+            (1, "succeeded", at(2))
+        ]
+
+
+def test_multi_row_updates_look_rows_up_by_key(lite: SQLiteStore) -> None:
+    values = "(VALUES (1, 2, 3, 4, 5, 6, 7, 8, 'x'))"
+    plans = {
+        "runs": f"UPDATE runs SET status = u.column1 FROM {values} AS u WHERE runs.id = u.column9",
+        "attempts": f"UPDATE attempts SET status = u.column1 FROM {values} AS u"
+        " WHERE attempts.run_id = u.column9 AND attempts.number = u.column2",
+    }
+    with lite._connection() as conn:
+        for table, sql in plans.items():
+            plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            assert re.search(rf"SEARCH {table} USING", plan), plan
+
+
+def test_an_sqlite_too_old_is_refused_naming_both_versions() -> None:
+    check_sqlite_version(MIN_SQLITE)
+    with pytest.raises(StoreError, match=r"needs SQLite 3\.38\.0 or newer.*uses SQLite 3\.31\.1"):
+        check_sqlite_version((3, 31, 1))

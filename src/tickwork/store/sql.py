@@ -161,6 +161,8 @@ _RR = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
 _A = ", ".join(ATTEMPT_COLUMNS)
 _Q = ", ".join(QUEUE_COLUMNS)
 
+#: What an attempt's end writes to its run (``RUN_COLUMNS[6:14]``).
+_FINISHED_RUN_COLUMNS: Final = RUN_COLUMNS[6:14]
 _WAITING = "('pending', 'retrying')"
 _WAITING_STATUSES: Final = frozenset({"pending", "retrying"})
 _ACTIVE = "('pending', 'running', 'retrying')"
@@ -369,11 +371,25 @@ class SqlStore(Store):
 
     def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
         """Store fired schedules' ``(next_fire_at, last_fire_at, execution_count, status, id)``."""
-        tx.executemany(
-            "UPDATE schedules SET next_fire_at = ?, last_fire_at = ?, execution_count = ?,"
-            " status = ? WHERE id = ?",
-            updates,
+        self._bulk_update(
+            tx, "schedules", ("next_fire_at", "last_fire_at", "execution_count", "status"), updates
         )
+
+    def _bulk_update(
+        self,
+        tx: Tx,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        keys: Sequence[str] = ("id",),
+        also: str = "",
+    ) -> None:
+        """``UPDATE table SET columns (, also) WHERE keys`` for each row: the values of
+        ``columns``, then those of ``keys``. A row must not repeat another's keys."""
+        sets = ", ".join([f"{c} = ?" for c in columns] + ([also] if also else []))
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        tx.executemany(f"UPDATE {table} SET {sets} WHERE {where}", rows)
 
     def _insert_run_rows(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> set[str]:
         """Insert run rows (``RUN_COLUMNS`` order), dropping conflicts; the ids inserted."""
@@ -1238,16 +1254,19 @@ class SqlStore(Store):
         results: list[Run | None] = [None] * len(items)
         if not held:
             return results
-        tx.executemany(
-            "UPDATE runs SET status = ?, attempt = ?, due_at = ?, started_at = ?,"
-            " finished_at = ?, result = ?, error = ?, traceback = ?, lease_until = NULL"
-            " WHERE id = ?",
+        self._bulk_update(
+            tx,
+            "runs",
+            _FINISHED_RUN_COLUMNS,
             run_updates,
+            also="lease_until = NULL",
         )
-        tx.executemany(
-            "UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?"
-            " WHERE run_id = ? AND number = ?",
+        self._bulk_update(
+            tx,
+            "attempts",
+            ("status", "finished_at", "error", "traceback"),
             attempt_updates,
+            keys=("run_id", "number"),
         )
         if logs:
             tx.executemany(

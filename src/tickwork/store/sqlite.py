@@ -72,9 +72,11 @@ _DUE_SCHEDULES_JSON: Final = (
     f" (SELECT {_S_COLUMNS} FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
     " ORDER BY next_fire_at, id LIMIT ?)"
 )
-#: Rows per multi-row statement: 22 columns x 1000 stays under SQLite's 32,766
-#: parameters.
-_ROWS_PER_STATEMENT: Final = 1000
+#: Parameters per multi-row statement at most (SQLite's default limit is 32,766; a
+#: build may set it lower, see ``SQLiteStore.open``).
+_MAX_PARAMETERS: Final = 30_000
+#: UPDATE … FROM (3.33) and the JSON functions built in (3.38).
+MIN_SQLITE: Final = (3, 38, 0)
 
 
 @lru_cache(maxsize=64)
@@ -86,6 +88,16 @@ def _values(columns: int, rows: int) -> str:
 def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def check_sqlite_version(version: tuple[int, int, int]) -> None:
+    """Refuse, naming both versions, an SQLite library older than tickwork needs."""
+    if version < MIN_SQLITE:
+        raise StoreError(
+            f"tickwork needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; this Python"
+            f" uses SQLite {'.'.join(map(str, version))} (use a newer Python build, or"
+            " PostgreSQL)"
+        )
 
 
 class _SQLiteTx:
@@ -124,6 +136,9 @@ class SQLiteStore(SqlStore):
         self._inline_run = 0  # its commits since a pooled connection last committed
         #: Inline commits in a row before one goes through a pooled connection.
         self.inline_run_limit = INLINE_RUN
+        #: Parameters per multi-row statement at most; lowered on open to what this
+        #: SQLite build allows.
+        self.max_parameters = _MAX_PARAMETERS
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -296,7 +311,7 @@ class SQLiteStore(SqlStore):
         if not rows:
             return set()
         changed = 0
-        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+        for chunk in _chunks(rows, self.max_parameters // len(RUN_COLUMNS)):
             changed += tx.executemany(
                 f"INSERT INTO runs ({_R_COLUMNS}) VALUES {_values(len(RUN_COLUMNS), len(chunk))}"
                 " ON CONFLICT DO NOTHING",
@@ -306,12 +321,27 @@ class SQLiteStore(SqlStore):
             return {row[0] for row in rows}
         return self._inserted_ids(tx, [row[0] for row in rows])
 
-    def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
-        for chunk in _chunks(updates, _ROWS_PER_STATEMENT):
+    def _bulk_update(
+        self,
+        tx: Tx,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        keys: Sequence[str] = ("id",),
+        also: str = "",
+    ) -> None:
+        width = len(columns) + len(keys)
+        sets = ", ".join(
+            [f"{c} = u.column{i + 1}" for i, c in enumerate(columns)] + ([also] if also else [])
+        )
+        where = " AND ".join(
+            f"{table}.{k} = u.column{len(columns) + i + 1}" for i, k in enumerate(keys)
+        )
+        for chunk in _chunks(rows, self.max_parameters // width):
             tx.executemany(
-                "UPDATE schedules SET next_fire_at = u.column1, last_fire_at = u.column2,"
-                " execution_count = u.column3, status = u.column4"
-                f" FROM (VALUES {_values(5, len(chunk))}) AS u WHERE schedules.id = u.column5",
+                f"UPDATE {table} SET {sets} FROM (VALUES {_values(width, len(chunk))}) AS u"
+                f" WHERE {where}",
                 [[value for row in chunk for value in row]],
             )
 
@@ -323,7 +353,7 @@ class SQLiteStore(SqlStore):
     def _insert_first_attempts(
         self, tx: Tx, run_ids: Sequence[str], t_started: Any, node: str | None
     ) -> None:
-        for chunk in _chunks(run_ids, _ROWS_PER_STATEMENT):
+        for chunk in _chunks(run_ids, self.max_parameters - 2):
             tx.executemany(
                 "INSERT INTO attempts (run_id, number, status, started_at, node)"
                 f" SELECT column1, 1, 'running', ?, ? FROM (VALUES {_values(1, len(chunk))})",
@@ -335,9 +365,14 @@ class SQLiteStore(SqlStore):
     def open(self) -> None:
         if self._open:
             return
+        check_sqlite_version(sqlite3.sqlite_version_info)
         self._open = True
         try:
             with _translate(self._path), self._connection() as conn:
+                # Multi-row statements stay under this build's limit on parameters.
+                self.max_parameters = min(
+                    self.max_parameters, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                )
                 mode = self._switch_to_wal(conn)
                 if str(mode).lower() != "wal":
                     raise StoreError(f"cannot switch {self._path!r} to WAL (got {mode})")
