@@ -146,18 +146,25 @@ class SQLiteStore(SqlStore):
     # -- connections -----------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        return self._new_connection(self._busy_timeout, 512, "PRAGMA cache_size = -32000")
+
+    def _new_connection(
+        self, busy_timeout: float, cached_statements: int, *pragmas: str
+    ) -> sqlite3.Connection:
+        """A connection of this store (known to ``close``), with its settings."""
         try:
             conn = sqlite3.connect(
                 self._path,
-                timeout=self._busy_timeout,
+                timeout=busy_timeout,
                 isolation_level=None,  # we issue BEGIN/COMMIT ourselves
                 check_same_thread=False,  # pooled: used by one thread at a time
-                cached_statements=512,
+                cached_statements=cached_statements,
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
             conn.execute("PRAGMA temp_store = MEMORY")
-            conn.execute("PRAGMA cache_size = -32000")
+            for pragma in pragmas:
+                conn.execute(pragma)
         except sqlite3.Error as exc:
             raise StoreUnavailableError(
                 f"cannot open SQLite database {self._path!r}: {exc}"
@@ -253,25 +260,9 @@ class SQLiteStore(SqlStore):
         return _utc_schedule(schedule)
 
     def _connect_inline(self) -> sqlite3.Connection:
-        """A connection that never waits for a lock nor checkpoints (see ``try_add_schedule``)."""
-        try:
-            conn = sqlite3.connect(
-                self._path,
-                timeout=0,  # SQLITE_BUSY at once instead of waiting
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=64,
-            )
-            conn.execute("PRAGMA busy_timeout = 0")
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-            conn.execute("PRAGMA temp_store = MEMORY")
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(
-                f"cannot open SQLite database {self._path!r}: {exc}"
-            ) from exc
-        with self._pool_lock:
-            self._every.append(conn)
+        """A connection that never waits for a lock (SQLITE_BUSY at once) nor
+        checkpoints (see ``try_add_schedule``)."""
+        conn = self._new_connection(0, 64, "PRAGMA wal_autocheckpoint = 0")
         self._inline = conn
         return conn
 
