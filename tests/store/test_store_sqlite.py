@@ -17,7 +17,13 @@ from tickwork.errors import StoreError
 from tickwork.models import AttemptOutcome, Node
 from tickwork.store import open_store
 from tickwork.store.base import ClaimRequest
-from tickwork.store.sqlite import MIN_SQLITE, SQLiteStore, check_sqlite_version
+from tickwork.store.sqlite import (
+    MIN_SQLITE,
+    ROWS_PER_STATEMENT,
+    SQLiteStore,
+    _chunks,
+    check_sqlite_version,
+)
 
 from .conftest import T0, at, every_second, make_schedule, worker
 
@@ -200,6 +206,21 @@ def test_a_fire_and_its_ends_span_many_multi_row_statements(lite: SQLiteStore) -
         assert [(a.number, a.status, a.finished_at) for a in stored.attempts] == [
             (1, "succeeded", at(2))
         ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "limit"), [(2000, 1363), (900, 1363), (7, 2), (5, 3), (1, 1), (0, 5)]
+)
+def test_multi_row_statements_come_in_a_few_sizes(rows: int, limit: int) -> None:
+    """Compiling a multi-row statement costs as much as running it, and sqlite3 caches
+    statements by text: pieces are powers of two within both limits, so fires of any
+    size share a handful of statements, and every row is written once, in order."""
+    pieces = list(_chunks(list(range(rows)), limit))
+    assert [v for piece in pieces for v in piece] == list(range(rows))
+    cap = min(limit, ROWS_PER_STATEMENT)
+    for piece in pieces:
+        assert len(piece) <= cap and len(piece) & (len(piece) - 1) == 0
+    assert len({len(p) for p in pieces}) <= cap.bit_length()
 
 
 def test_multi_row_updates_look_rows_up_by_key(lite: SQLiteStore) -> None:

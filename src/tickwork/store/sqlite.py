@@ -75,6 +75,9 @@ _DUE_SCHEDULES_JSON: Final = (
 #: Parameters per multi-row statement at most (SQLite's default limit is 32,766; a
 #: build may set it lower, see ``SQLiteStore.open``).
 _MAX_PARAMETERS: Final = 30_000
+#: Rows per multi-row statement at most: compiling grows with the rows, running a
+#: statement costs the same per row from about 64 rows up.
+ROWS_PER_STATEMENT: Final = 256
 #: UPDATE … FROM (3.33) and the JSON functions built in (3.38).
 MIN_SQLITE: Final = (3, 38, 0)
 
@@ -86,8 +89,17 @@ def _values(columns: int, rows: int) -> str:
 
 
 def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+    """Pieces of at most ``size`` rows (and at most ``ROWS_PER_STATEMENT``) whose lengths
+    are powers of two: a multi-row statement costs as much to compile as to run, and
+    ``sqlite3`` caches compiled statements by their text, so a burst reuses a handful of
+    statements instead of compiling one per batch size."""
+    step = 1 << (max(1, min(size, ROWS_PER_STATEMENT)).bit_length() - 1)
+    start, total = 0, len(rows)
+    while start < total:
+        while total - start < step:
+            step >>= 1
+        yield rows[start : start + step]
+        start += step
 
 
 def check_sqlite_version(version: tuple[int, int, int]) -> None:
