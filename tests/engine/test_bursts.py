@@ -10,6 +10,8 @@ from tests.engine import tasks
 from tests.engine.conftest import T0, eventually
 from tickwork import Scheduler
 from tickwork.clock import ManualClock
+from tickwork.engine.runtime import READ_AHEAD
+from tickwork.store.sql import SqlStore
 
 
 async def add_one_time(s: Scheduler, n: int) -> None:
@@ -70,3 +72,34 @@ async def test_stopping_while_a_fire_is_in_flight_starts_what_it_claimed(
     assert statuses.get("lost", 0) == 0, statuses
     # What was fired before the stop ran; the rest waits for the next start.
     assert sum(statuses.values()) == statuses.get("succeeded", 0) > 0, statuses
+
+
+async def test_schedules_are_read_ahead_of_their_fire(db_url: str, clock: ManualClock) -> None:
+    """READ_AHEAD before a fire time (not earlier) the engine has the store decode what
+    is due then; the fire only checks the revisions, and runs every schedule once."""
+    tasks.calls.clear()
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock) as s:
+        assert s.engine is not None
+        store = s.engine.store
+        assert isinstance(store, SqlStore)
+        due = (T0 + timedelta(seconds=30)).isoformat()
+        for i in range(30):
+            await s.add_schedule("noop", due, id=f"b{i}")
+        await asyncio.sleep(0.1)
+        assert not store._known  # 30 s ahead: not yet
+        clock.advance(30 - READ_AHEAD + 0.1)
+
+        async def read() -> bool:
+            return len(store._known) == 30
+
+        await eventually(read, what="30 schedules read ahead")
+        clock.advance(1)
+
+        async def done() -> bool:
+            runs = await all_runs(s, 30)
+            return len(runs) == 30 and all(r.status == "succeeded" for r in runs)
+
+        await eventually(done, what="30 runs succeeded")
+        assert (store.cache_hits, store.cache_misses) == (30, 0)
+        assert not store._known  # one-time schedules are done with
+    assert len(tasks.calls) == 30

@@ -62,6 +62,9 @@ FINISH_DEFER_MAX: Final = 1.0
 SHUTDOWN_DRAIN: Final = 30.0
 #: Schedules the first fire of a burst takes (see ``Engine._tick``).
 FIRST_FIRE_BATCH: Final = 100
+#: How long before a fire time the engine reads the schedules due then (see
+#: ``Engine._read_ahead``), and how far past it that read reaches.
+READ_AHEAD: Final = 1.0
 #: The longest a stopping node waits for the main loop's store call in flight.
 STOP_MAIN_WAIT: Final = 10.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
@@ -86,6 +89,9 @@ class EngineConfig:
     #: Schedules fired per transaction at most; a burst of more is fired in batches,
     #: each committed while the previous one's tasks start.
     fire_batch: int = 2000
+    #: Schedules decoded ahead of their fire at most (0: none): a fire then only checks
+    #: that they are unchanged (``Store.read_ahead``).
+    read_ahead: int = 20_000
 
 
 @dataclass(slots=True)
@@ -311,6 +317,7 @@ class Engine:
                 target = now + timedelta(seconds=BLOCKED_RECHECK)
             else:
                 target = min(wake_at, now + timedelta(seconds=IDLE_RECHECK))
+                target = await self._read_ahead(wake_at, target, now)
             if self._wake_needed(target):
                 continue
             self._sleep_target = target
@@ -318,6 +325,22 @@ class Engine:
                 await self.clock.sleep_until(target, self._wake)
             finally:
                 self._sleep_target = None
+
+    async def _read_ahead(self, wake_at: datetime, target: datetime, now: datetime) -> datetime:
+        """Before sleeping until ``wake_at`` (a fire time): within ``READ_AHEAD`` of it,
+        have the store decode the schedules due by then, so that a burst's fire only
+        checks them; earlier, return the instant to look again and do it. Returns the
+        instant to sleep until."""
+        if self.config.read_ahead <= 0:
+            return target
+        ahead = timedelta(seconds=READ_AHEAD)
+        if now < wake_at - ahead:
+            return min(target, wake_at - ahead)
+        try:
+            await self.db(self.store.read_ahead, wake_at + ahead, self.config.read_ahead)
+        except StoreError as exc:  # only a cache: the fire reads what it needs itself
+            log.debug("reading ahead failed: %s", exc)
+        return target
 
     async def _tick(self, now: datetime) -> int:
         """Fire what is due and claim what fits. Returns how many runs it created or

@@ -212,6 +212,13 @@ class Store(ABC):
         )
         return FireResult(fired, claimed, more=len(claimed) >= claim.limit)
 
+    def read_ahead(self, until: datetime, limit: int) -> int:
+        """Prepare the fire of the active schedules due by ``until`` (at most ``limit``):
+        a store that keeps decoded schedules reads them now, so that the fire, often a
+        burst, only checks that they are unchanged. Returns how many it read; by
+        default nothing is kept and nothing read."""
+        return 0
+
     @abstractmethod
     def insert_runs(self, schedule: Schedule | None, runs: Sequence[Run]) -> list[Run]:
         """Insert runs made outside the fire loop (manual triggers, backfill); returns

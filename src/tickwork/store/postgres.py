@@ -56,16 +56,17 @@ from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.models import AttemptOutcome, Node, Run, Schedule, TaskSpec
 from tickwork.store.sql import (
     ATTEMPT_COLUMNS,
+    INSERT_SCHEDULE,
     RUN_COLUMNS,
-    SCHEDULE_COLUMNS,
     SqlStore,
     Tx,
     _aware,
     _utc_logs,
-    _utc_schedule,
     dumps,
     load_migrations,
+    new_revision,
     utc,
+    utc_schedule,
 )
 from tickwork.store.url import PostgresURL
 
@@ -82,9 +83,7 @@ IDLE_CHECK = 0.5
 WAIT_SLICE = 0.1
 
 _ADD_SCHEDULE = (
-    f"WITH ins AS (INSERT INTO schedules ({', '.join(SCHEDULE_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in SCHEDULE_COLUMNS)}) RETURNING id)"
-    f" SELECT pg_notify('{CHANNEL}', ?) FROM ins"
+    f"WITH ins AS ({INSERT_SCHEDULE} RETURNING id) SELECT pg_notify('{CHANNEL}', ?) FROM ins"
 )
 
 # Python's isoformat() of a UTC instant, in SQL: the queue payload is the same on
@@ -282,6 +281,7 @@ class PostgresStore(SqlStore):
     _tag_filter = "tags @> jsonb_build_array(?::text)"
 
     def __init__(self, url: PostgresURL) -> None:
+        super().__init__()
         self.url = url.display
         self._conninfo = url.conninfo
         self._settings = url
@@ -428,7 +428,8 @@ class PostgresStore(SqlStore):
             columns = [list(col) for col in zip(*updates, strict=True)]
             tx.execute(
                 "UPDATE schedules s SET next_fire_at = u.n, last_fire_at = u.l,"
-                " execution_count = u.c, status = u.st FROM unnest(?::timestamptz[],"
+                " execution_count = u.c, status = u.st, revision = s.revision + 1"
+                " FROM unnest(?::timestamptz[],"
                 " ?::timestamptz[], ?::integer[], ?::text[], ?::text[]) AS u(n, l, c, st, id)"
                 " WHERE s.id = u.id",
                 columns,
@@ -456,10 +457,10 @@ class PostgresStore(SqlStore):
         row = self._schedule_row(schedule)
         try:
             with self._statement() as tx:
-                tx.execute(_ADD_SCHEDULE, (*row, self._token))
+                tx.execute(_ADD_SCHEDULE, (*row, new_revision(), self._token))
         except ConflictError:
             raise ConflictError(f"schedule {schedule.id!r} already exists") from None
-        return _utc_schedule(schedule)
+        return utc_schedule(schedule)
 
     def finish_attempt(
         self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import threading
 from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -22,6 +24,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
+from itertools import islice
 from typing import Any, Final, Protocol, TypeVar
 
 from tickwork.errors import ConflictError, NotFoundError, ValidationError
@@ -156,6 +159,10 @@ NODE_COLUMNS: Final = ("id", "host", "pid", "started_at", "heartbeat_at", "tasks
 QUEUE_COLUMNS: Final = ("id", "queue", "run_id", "schedule_id", "kind", "payload", "created_at")
 
 _S = ", ".join(SCHEDULE_COLUMNS)
+#: A new schedule row, with its first revision (see ``new_revision``).
+INSERT_SCHEDULE: Final = (
+    f"INSERT INTO schedules ({_S}, revision) VALUES ({', '.join('?' for _ in SCHEDULE_COLUMNS)}, ?)"
+)
 _R = ", ".join(RUN_COLUMNS)
 _RR = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
 _A = ", ".join(ATTEMPT_COLUMNS)
@@ -278,6 +285,17 @@ def running_limit(overlap: str, max_instances: int) -> int | None:
 
 
 _make_schedule = record_maker(Schedule, SCHEDULE_COLUMNS)
+
+
+def new_revision() -> int:
+    """A schedule row's first ``revision``: random (62 bits, never 0), so a schedule
+    deleted and added again under the same id does not take up a revision that a
+    node's cache may still hold for the old row. Every later write adds 1."""
+    return random.getrandbits(62) | 1
+
+
+#: A schedule as the fire loop keeps it: (revision, record, data and retry as stored).
+_Known = tuple[int, Schedule, str, str]
 _make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 
 
@@ -292,6 +310,18 @@ class SqlStore(Store):
     _for_update: str = ""
     #: A condition with one parameter: the schedule's ``tags`` contain the tag.
     _tag_filter: str
+    #: Schedules kept decoded for the fire loop at most (see ``read_ahead``).
+    schedule_cache_size: int = 20_000
+
+    def __init__(self) -> None:
+        #: Schedules decoded before their fire, by id, with the ``revision`` they were
+        #: read at. Only a cache: the fire reads the stored revisions in its own
+        #: transaction and decodes the row again when they differ.
+        self._known: dict[str, _Known] = {}
+        self._known_lock = threading.Lock()
+        #: Fired schedules taken from the cache, and read from their rows.
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     # -- dialect ---------------------------------------------------------------------
 
@@ -350,14 +380,21 @@ class SqlStore(Store):
             out[task] = (percentile(values, 0.5), percentile(values, 0.95))
         return out
 
-    def _due_schedule_rows(self, tx: Tx, t_now: Any, limit: int) -> Sequence[Sequence[Any]]:
-        """Rows (``SCHEDULE_COLUMNS``) of the active schedules due at ``t_now``, earliest
-        first, locked for this transaction."""
+    def _due_revisions(
+        self, tx: Tx, t_now: Any, limit: int, *, lock: bool
+    ) -> Sequence[Sequence[Any]]:
+        """``(id, revision)`` of the active schedules due at ``t_now``, earliest first;
+        with ``lock``, locked for this transaction."""
         return tx.execute(
-            f"SELECT {_S} FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
-            f" ORDER BY next_fire_at, id LIMIT ?{self._skip_locked}",
+            "SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
+            f" ORDER BY next_fire_at, id LIMIT ?{self._skip_locked if lock else ''}",
             (t_now, limit),
         )
+
+    def _schedule_rows(self, tx: Tx, ids: Collection[str]) -> Sequence[Sequence[Any]]:
+        """Rows (``SCHEDULE_COLUMNS``, then ``revision``) of these schedules, in any order."""
+        cond, param = self._in("id", ids)
+        return tx.execute(f"SELECT {_S}, revision FROM schedules WHERE {cond}", (param,))
 
     def _insert_first_attempts(
         self, tx: Tx, run_ids: Sequence[str], t_started: Any, node: str | None
@@ -372,7 +409,11 @@ class SqlStore(Store):
     def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
         """Store fired schedules' ``(next_fire_at, last_fire_at, execution_count, status, id)``."""
         self._bulk_update(
-            tx, "schedules", ("next_fire_at", "last_fire_at", "execution_count", "status"), updates
+            tx,
+            "schedules",
+            ("next_fire_at", "last_fire_at", "execution_count", "status"),
+            updates,
+            also="revision = revision + 1",
         )
 
     def _bulk_update(
@@ -594,14 +635,13 @@ class SqlStore(Store):
 
     def add_schedule(self, schedule: Schedule) -> Schedule:
         row = self._schedule_row(schedule)
-        placeholders = ", ".join("?" for _ in SCHEDULE_COLUMNS)
         try:
             with self._write() as tx:
-                tx.execute(f"INSERT INTO schedules ({_S}) VALUES ({placeholders})", row)
+                tx.execute(INSERT_SCHEDULE, (*row, new_revision()))
                 self._notify_tx(tx)
         except ConflictError:
             raise ConflictError(f"schedule {schedule.id!r} already exists") from None
-        return _utc_schedule(schedule)
+        return utc_schedule(schedule)
 
     def update_schedule(self, schedule: Schedule) -> Schedule:
         row = self._schedule_row(schedule)
@@ -610,7 +650,8 @@ class SqlStore(Store):
         assignments = ", ".join(f"{c} = ?" for c in sets)
         with self._write() as tx:
             rows = tx.execute(
-                f"UPDATE schedules SET {assignments} WHERE id = ? RETURNING {_S}",
+                f"UPDATE schedules SET {assignments}, revision = revision + 1"
+                f" WHERE id = ? RETURNING {_S}",
                 (*values, schedule.id),
             )
             if not rows:
@@ -712,7 +753,7 @@ class SqlStore(Store):
                 ts = self._ts
                 tx.executemany(
                     "UPDATE schedules SET paused = ?, paused_at = ?, status = ?,"
-                    " next_fire_at = ?, updated_at = ? WHERE id = ?",
+                    " next_fire_at = ?, updated_at = ?, revision = revision + 1 WHERE id = ?",
                     [
                         (s.paused, ts(s.paused_at), s.status, ts(s.next_fire_at), ts(now), s.id)
                         for s in changed
@@ -747,12 +788,13 @@ class SqlStore(Store):
         now = _aware(now)
         t_now = self._ts(now)
         with self._write() as tx:
-            rows = self._due_schedule_rows(tx, t_now, max(0, int(limit)))
-            if not rows:
+            due = self._due_revisions(tx, t_now, max(0, int(limit)), lock=True)
+            if not due:
                 return FireResult([], [])
-            schedules = [self._schedule(r) for r in rows]
+            known = self._known_due(tx, due)
+            schedules = [k[1] for k in known]
             # As stored (data, retry): no need to encode them again for the runs.
-            stored_texts = {r[0]: (r[6], r[17]) for r in rows}
+            stored_texts = {k[1].id: (k[2], k[3]) for k in known}
             unfinished: dict[str, list[Run]] = defaultdict(list)
             cond, param = self._in("schedule_id", [s.id for s in schedules])
             for row in tx.execute(
@@ -765,14 +807,27 @@ class SqlStore(Store):
             planned: list[tuple[Schedule, PlannedRun]] = []
             updates: list[tuple[Any, ...]] = []
             cancels: list[str] = []
+            # What the cache holds once this commits: a schedule that fires again, as
+            # this transaction leaves its row (one revision later).
+            after: list[tuple[str, _Known | None]] = []
             ts = self._ts
-            for s in schedules:
+            for revision, s, data_text, retry_text in known:
                 fp: FirePlan = plan(s, unfinished.get(s.id, []), now)
                 planned.extend((s, p) for p in fp.runs)
                 updates.append(
                     (ts(fp.next_fire_at), ts(fp.last_fire_at), fp.execution_count, fp.status, s.id)
                 )
                 cancels.extend(fp.cancel_run_ids)
+                fired = None
+                if fp.status == "active" and fp.next_fire_at is not None:
+                    fired = s.replace(
+                        next_fire_at=utc(fp.next_fire_at),
+                        last_fire_at=utc(fp.last_fire_at),
+                        execution_count=fp.execution_count,
+                    )
+                after.append(
+                    (s.id, None if fired is None else (revision + 1, fired, data_text, retry_text))
+                )
 
             taken: dict[str, int] = {}
             more = True
@@ -864,8 +919,60 @@ class SqlStore(Store):
                 self._insert_first_attempts(tx, [r.id for r in claimed], t_now, node)
             if cancels or any(r.status in _WAITING_STATUSES for r in created):
                 self._notify_tx(tx)
+        self._remember(after)
         # A claimed run whose insert conflicted was never taken: claim_runs may find others.
         return FireResult(created, claimed, more=more or len(claimed) < len(taken))
+
+    def read_ahead(self, until: datetime, limit: int) -> int:
+        """Decode now the active schedules due by ``until`` (earliest first, at most
+        ``limit`` and ``schedule_cache_size``) that the cache does not hold as stored;
+        returns how many. Reads without locking: the fire checks every revision again."""
+        limit = min(max(0, int(limit)), self.schedule_cache_size)
+        if limit == 0:
+            return 0
+        with self._read() as tx:
+            due = self._due_revisions(tx, self._ts(_aware(until)), limit, lock=False)
+            stale = [sid for sid, revision in due if not self._holds(sid, revision)]
+            rows = self._schedule_rows(tx, stale) if stale else []
+        self._remember([(row[0], self._known_row(row)) for row in rows])
+        return len(rows)
+
+    def _holds(self, schedule_id: str, revision: int) -> bool:
+        entry = self._known.get(schedule_id)
+        return entry is not None and entry[0] == revision
+
+    def _known_due(self, tx: Tx, due: Sequence[Sequence[Any]]) -> list[_Known]:
+        """The due schedules, in ``due`` order: from the cache when it holds the stored
+        revision, else decoded from their rows (read in this transaction)."""
+        known = self._known
+        found = [known.get(sid) for sid, _ in due]
+        stale = [sid for (sid, rev), k in zip(due, found, strict=True) if k is None or k[0] != rev]
+        self.cache_hits += len(due) - len(stale)
+        self.cache_misses += len(stale)
+        if not stale:
+            return found  # type: ignore[return-value]  # none is None
+        read = {row[0]: self._known_row(row) for row in self._schedule_rows(tx, stale)}
+        return [
+            k if k is not None and k[0] == rev else read[sid]
+            for (sid, rev), k in zip(due, found, strict=True)
+        ]
+
+    def _known_row(self, row: Sequence[Any]) -> _Known:
+        return (int(row[len(SCHEDULE_COLUMNS)]), self._schedule(row), row[6], row[17])
+
+    def _remember(self, entries: Sequence[tuple[str, _Known | None]]) -> None:
+        """Store (``None``: drop) cache entries; beyond ``schedule_cache_size`` the
+        oldest go."""
+        with self._known_lock:
+            known = self._known
+            for sid, entry in entries:
+                known.pop(sid, None)  # put back last: the newest
+                if entry is not None:
+                    known[sid] = entry
+            excess = len(known) - self.schedule_cache_size
+            if excess > 0:
+                for sid in list(islice(known, excess)):
+                    del known[sid]
 
     def _claim_fired(
         self,
@@ -1723,7 +1830,7 @@ def _aware(dt: datetime) -> datetime:
     return out
 
 
-def _utc_schedule(s: Schedule) -> Schedule:
+def utc_schedule(s: Schedule) -> Schedule:
     changes = {}
     for name in _SCHEDULE_TIMES:
         value = getattr(s, name)

@@ -24,6 +24,7 @@ thread takes an idle one for the length of a transaction.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -38,15 +39,17 @@ from typing import Any, Final, TypeVar
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.models import Schedule
 from tickwork.store.sql import (
+    INSERT_SCHEDULE,
     RUN_COLUMNS,
     SCHEDULE_COLUMNS,
     SqlStore,
     Tx,
-    _utc_schedule,
     from_micros,
     load_migrations,
     micros,
+    new_revision,
     parse_json,
+    utc_schedule,
 )
 from tickwork.store.url import SQLiteURL
 
@@ -59,18 +62,18 @@ POLL_INTERVAL = 0.05
 #: pooled connections do, automatically, when they commit with the WAL past 1000
 #: pages, so this bounds how far past that the WAL grows.
 INLINE_RUN: Final = 64
-_INSERT_SCHEDULE: Final = (
-    f"INSERT INTO schedules ({', '.join(SCHEDULE_COLUMNS)})"
-    f" VALUES ({', '.join('?' for _ in SCHEDULE_COLUMNS)})"
-)
 
 
 _R_COLUMNS: Final = ", ".join(RUN_COLUMNS)
 _S_COLUMNS: Final = ", ".join(SCHEDULE_COLUMNS)
-_DUE_SCHEDULES_JSON: Final = (
-    f"SELECT json_group_array(json_array({_S_COLUMNS})) FROM"
-    f" (SELECT {_S_COLUMNS} FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
+_DUE_REVISIONS_JSON: Final = (
+    "SELECT json_group_array(json_array(id, revision)) FROM"
+    " (SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
     " ORDER BY next_fire_at, id LIMIT ?)"
+)
+_SCHEDULE_ROWS_JSON: Final = (
+    f"SELECT json_group_array(json_array({_S_COLUMNS}, revision)) FROM schedules"
+    " WHERE id IN (SELECT value FROM json_each(?))"
 )
 #: Parameters per multi-row statement at most (SQLite's default limit is 32,766; a
 #: build may set it lower, see ``SQLiteStore.open``).
@@ -131,6 +134,7 @@ class SQLiteStore(SqlStore):
     _tag_filter = "EXISTS (SELECT 1 FROM json_each(schedules.tags) WHERE json_each.value = ?)"
 
     def __init__(self, url: SQLiteURL) -> None:
+        super().__init__()
         self.url = url.display
         self._path = url.path
         self._synchronous = url.synchronous
@@ -254,7 +258,7 @@ class SQLiteStore(SqlStore):
                     return None
                 raise
             try:
-                conn.execute(_INSERT_SCHEDULE, row)
+                conn.execute(INSERT_SCHEDULE, (*row, new_revision()))
                 conn.execute("COMMIT")
             except BaseException as exc:
                 with suppress(sqlite3.Error):
@@ -269,7 +273,7 @@ class SQLiteStore(SqlStore):
             raise _translated(exc, self._path) from exc
         finally:
             self._write_lock.release()
-        return _utc_schedule(schedule)
+        return utc_schedule(schedule)
 
     def _connect_inline(self) -> sqlite3.Connection:
         """A connection that never waits for a lock (SQLITE_BUSY at once) nor
@@ -348,9 +352,17 @@ class SQLiteStore(SqlStore):
                 [[value for row in chunk for value in row]],
             )
 
-    def _due_schedule_rows(self, tx: Tx, t_now: Any, limit: int) -> Sequence[Sequence[Any]]:
-        # As one JSON array: one step of SQLite instead of one per row (see above).
-        found = tx.execute(_DUE_SCHEDULES_JSON, (t_now, limit))
+    # Rows read by a fire come as one JSON array: one step of SQLite instead of one per
+    # row (see above).
+
+    def _due_revisions(
+        self, tx: Tx, t_now: Any, limit: int, *, lock: bool
+    ) -> Sequence[Sequence[Any]]:
+        found = tx.execute(_DUE_REVISIONS_JSON, (t_now, limit))  # the write lock locks
+        return parse_json(found[0][0]) if found and found[0][0] else []
+
+    def _schedule_rows(self, tx: Tx, ids: Collection[str]) -> Sequence[Sequence[Any]]:
+        found = tx.execute(_SCHEDULE_ROWS_JSON, (json.dumps(list(ids)),))
         return parse_json(found[0][0]) if found and found[0][0] else []
 
     def _insert_first_attempts(
