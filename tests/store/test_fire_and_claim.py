@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from tickwork.models import AttemptOutcome, FirePlan, LogRecord, Run, Schedule
+from tickwork.models import AttemptOutcome, FirePlan, LogRecord, RetryPolicy, Run, Schedule
 from tickwork.store import Store
 from tickwork.store.base import ClaimRequest, FireResult
 
@@ -58,6 +58,20 @@ def test_due_runs_are_running_when_the_fire_commits(store: Store) -> None:
     assert [(a.number, a.status, a.started_at, a.node) for a in stored.attempts] == [
         (1, "running", at(0.5), "n7")
     ]
+
+
+def test_a_claimed_run_is_stored_as_the_fire_returned_it(store: Store) -> None:
+    """Every column of a run claimed by its fire, as written and as read back."""
+    store.add_schedule(
+        make_schedule(
+            "a", data={"k": [1, "x"]}, priority=7, timeout=12.5, retry=RetryPolicy(max_attempts=5)
+        )
+    )
+    (run,) = fire_claim(store, 0.5, node="n7").claimed
+    assert run.data == {"k": [1, "x"]} and (run.priority, run.timeout) == (7, 12.5)
+    assert run.retry.max_attempts == 5 and run.trigger == "schedule"
+    assert (run.scheduled_for, run.due_at, run.created_at) == (T0, T0, at(0.5))
+    assert store.get_run(run.id) == run
     # It is held like any claimed run: a heartbeat keeps it, nobody else claims it.
     assert store.heartbeat("n7", at(1), at(40), [run.id]).lost == frozenset()
     assert store.claim_runs("n2", at(1), at(31), 10, ["t"], {}) == []

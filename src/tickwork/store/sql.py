@@ -145,6 +145,20 @@ RUN_COLUMNS: Final = (
     "timeout",
     "retry",
 )
+#: The columns of a run claimed by its fire that differ from run to run (see
+#: ``SqlStore._insert_claimed_rows``).
+CLAIMED_RUN_COLUMNS: Final = (
+    "id",
+    "schedule_id",
+    "task",
+    "scheduled_for",
+    "trigger",
+    "data",
+    "due_at",
+    "priority",
+    "timeout",
+    "retry",
+)
 ATTEMPT_COLUMNS: Final = (
     "run_id",
     "number",
@@ -443,6 +457,30 @@ class SqlStore(Store):
         if changed == len(rows):
             return {row[0] for row in rows}
         return self._inserted_ids(tx, [row[0] for row in rows])
+
+    def _insert_claimed_rows(
+        self,
+        tx: Tx,
+        rows: Sequence[Sequence[Any]],
+        t_now: Any,
+        node: str | None,
+        t_lease: Any,
+    ) -> set[str]:
+        """Insert runs their fire claimed (``CLAIMED_RUN_COLUMNS`` order): each is
+        ``running`` its first attempt on ``node``, started and created at ``t_now`` and
+        leased until ``t_lease``, so only the columns that differ travel per row.
+        Conflicts are dropped; returns the ids inserted."""
+        # RUN_COLUMNS from status to trace_id, then from lease_until to created_at.
+        started = ("running", 1)
+        unfinished = (t_now, None, None, None, None, node, None)
+        leased = (t_lease, False, t_now)
+        return self._insert_run_rows(
+            tx,
+            [
+                (*row[:6], *started, row[6], *unfinished, row[7], *leased, row[8], row[9])
+                for row in rows
+            ],
+        )
 
     def _inserted_ids(self, tx: Tx, ids: Sequence[str]) -> set[str]:
         """Which of these fresh run ids are in the table: every run has a fresh id, so
@@ -837,6 +875,7 @@ class SqlStore(Store):
             lease_until = _aware(claim.lease_until) if claim is not None else None
             t_lease = ts(lease_until)
             new_rows: list[tuple[Any, ...]] = []
+            claimed_rows: list[tuple[Any, ...]] = []  # CLAIMED_RUN_COLUMNS
             new_runs: list[Run] = []
             # Every run claimed here has the same first attempt (records are immutable).
             first_attempt = (Attempt(number=1, status="running", started_at=now, node=node),)
@@ -851,9 +890,49 @@ class SqlStore(Store):
                 if p.id in taken:
                     status, attempt, started, run_node, lease = "running", 1, now, node, lease_until
                     attempts: tuple[Attempt, ...] = first_attempt
+                    claimed_rows.append(
+                        (
+                            p.id,
+                            s.id,
+                            s.task,
+                            t_scheduled,
+                            p.trigger,
+                            data_json,
+                            t_due,
+                            s.priority,
+                            float(s.timeout),
+                            retry_text,
+                        )
+                    )
                 else:
                     status, attempt, started, run_node, lease = p.status, 0, None, None, None
                     attempts = ()
+                    new_rows.append(
+                        (
+                            p.id,
+                            s.id,
+                            s.task,
+                            t_scheduled,
+                            p.trigger,
+                            data_json,
+                            status,
+                            0,
+                            t_due,
+                            None,
+                            t_now if final else None,
+                            None,
+                            p.error,
+                            None,
+                            None,
+                            None,
+                            s.priority,
+                            None,
+                            False,
+                            t_now,
+                            float(s.timeout),
+                            retry_text,
+                        )
+                    )
                 new_runs.append(
                     _make_run(
                         (
@@ -883,33 +962,9 @@ class SqlStore(Store):
                         )
                     )
                 )
-                new_rows.append(
-                    (
-                        p.id,
-                        s.id,
-                        s.task,
-                        t_scheduled,
-                        p.trigger,
-                        data_json,
-                        status,
-                        attempt,
-                        t_due,
-                        None if started is None else t_now,
-                        t_now if final else None,
-                        None,
-                        p.error,
-                        None,
-                        run_node,
-                        None,
-                        s.priority,
-                        None if lease is None else t_lease,
-                        False,
-                        t_now,
-                        float(s.timeout),
-                        retry_text,
-                    )
-                )
             inserted = self._insert_run_rows(tx, new_rows)
+            if claimed_rows:
+                inserted |= self._insert_claimed_rows(tx, claimed_rows, t_now, node, t_lease)
             self._store_fired(tx, updates)
             if cancels:
                 self._cancel_in_tx(tx, cancels, now, "replaced by a newer run")

@@ -39,6 +39,7 @@ from typing import Any, Final, TypeVar
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.models import Schedule
 from tickwork.store.sql import (
+    CLAIMED_RUN_COLUMNS,
     INSERT_SCHEDULE,
     RUN_COLUMNS,
     SCHEDULE_COLUMNS,
@@ -65,6 +66,8 @@ INLINE_RUN: Final = 64
 
 
 _R_COLUMNS: Final = ", ".join(RUN_COLUMNS)
+_CLAIMED_COLUMNS: Final = ", ".join(CLAIMED_RUN_COLUMNS)
+_CLAIMED_VALUES: Final = ", ".join(f"column{i + 1}" for i in range(len(CLAIMED_RUN_COLUMNS)))
 _S_COLUMNS: Final = ", ".join(SCHEDULE_COLUMNS)
 _DUE_REVISIONS_JSON: Final = (
     "SELECT json_group_array(json_array(id, revision)) FROM"
@@ -323,6 +326,31 @@ class SQLiteStore(SqlStore):
                 f"INSERT INTO runs ({_R_COLUMNS}) VALUES {_values(len(RUN_COLUMNS), len(chunk))}"
                 " ON CONFLICT DO NOTHING",
                 [[value for row in chunk for value in row]],
+            )
+        if changed == len(rows):
+            return {row[0] for row in rows}
+        return self._inserted_ids(tx, [row[0] for row in rows])
+
+    def _insert_claimed_rows(
+        self,
+        tx: Tx,
+        rows: Sequence[Sequence[Any]],
+        t_now: Any,
+        node: str | None,
+        t_lease: Any,
+    ) -> set[str]:
+        # The shared values once per statement: a third of the parameters to bind, and
+        # of the SQLite work, of the full rows.
+        width = len(CLAIMED_RUN_COLUMNS)
+        changed = 0
+        for chunk in _chunks(rows, (self.max_parameters - 3) // width):
+            changed += tx.executemany(
+                f"INSERT INTO runs ({_CLAIMED_COLUMNS}, status, attempt, started_at, node,"
+                " lease_until, cancel_requested, created_at)"
+                f" SELECT {_CLAIMED_VALUES}, 'running', 1, ?1, ?2, ?3, FALSE, ?1"
+                f" FROM (VALUES {_values(width, len(chunk))}) WHERE TRUE"
+                " ON CONFLICT DO NOTHING",
+                [[t_now, node, t_lease, *(value for row in chunk for value in row)]],
             )
         if changed == len(rows):
             return {row[0] for row in rows}
