@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -391,3 +393,40 @@ async def test_cancel_from_another_process_reaches_the_node_quickly(sqlite_url: 
             final = await client.wait_for_run(run.id, timeout=5)
         assert final.status == "cancelled"
         assert final.attempts[-1].status == "cancelled"
+
+
+async def test_a_row_that_cannot_be_read_holds_firing_up_only_until_fixed(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A schedule row edited by hand into invalid JSON makes every fire fail. The main
+    loop says so and keeps trying (it used to die, leaving a node that heartbeats and
+    never fires); once the row is fixed, everything due fires."""
+    clock = ManualClock(T0)
+    path = sqlite_url.removeprefix("sqlite:///")
+    tasks.calls.clear()
+    async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
+        await s.add_schedule("noop", "every 10s", id="bad")
+        await s.add_schedule("noop", "every 10s", id="good")
+
+        def fired(n: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                good = await runs_of(s, "good", "succeeded")
+                bad = await runs_of(s, "bad", "succeeded")
+                return len(good) == len(bad) == n
+
+            return check
+
+        await eventually(fired(1), what="the first fires")  # at creation
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE schedules SET data = 'not json' WHERE id = 'bad'")
+        clock.advance(10)
+
+        async def logged() -> bool:
+            return "main loop failed" in caplog.text
+
+        await eventually(logged, what="the failure logged")
+        assert len(await runs_of(s, "good")) == 1  # the failed fire wrote nothing
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE schedules SET data = '{}' WHERE id = 'bad'")
+        clock.advance(5)  # past the back-off
+        await eventually(fired(2), what="both schedules fired again")

@@ -307,7 +307,8 @@ class Engine:
                 progressed = moved > 0
                 wake_at = None if progressed else await self.db(self.store.next_wakeup)
                 self._store_failures = 0
-            except StoreError as exc:
+            except Exception as exc:  # StoreError, or a bug: it must not leave a node
+                # that heartbeats but never fires again
                 self._main_idle.set()
                 await self._store_trouble(exc)
                 continue
@@ -355,6 +356,8 @@ class Engine:
             await self.db(self.store.read_ahead, wake_at + ahead, self.config.read_ahead)
         except StoreError as exc:  # only a cache: the fire reads what it needs itself
             log.debug("reading ahead failed: %s", exc)
+        except Exception:
+            log.exception("reading ahead failed")
         return target
 
     async def _tick(self, now: datetime) -> int:
@@ -750,8 +753,14 @@ class Engine:
                 if self._active and self._loop is not None:
                     self._loop.call_soon_threadsafe(self._beat_now.set)
 
-    async def _store_trouble(self, exc: StoreError) -> None:
+    async def _store_trouble(self, exc: Exception) -> None:
+        """Back off after a failed look at the store (longer after each in a row)."""
         self._store_failures += 1
         delay = min(0.5 * 2 ** min(self._store_failures, 6), 30.0)
-        log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
-        await asyncio.sleep(delay)
+        if isinstance(exc, StoreError):
+            log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
+        else:
+            log.error("main loop failed; retrying in %.1f s", delay, exc_info=exc)
+        # A change (a schedule added or fixed) ends the wait early.
+        self._wake.clear()
+        await self.clock.sleep_until(self.clock.now() + timedelta(seconds=delay), self._wake)
