@@ -145,19 +145,14 @@ RUN_COLUMNS: Final = (
     "timeout",
     "retry",
 )
-#: The columns of a run claimed by its fire that differ from run to run (see
-#: ``SqlStore._insert_claimed_rows``).
-CLAIMED_RUN_COLUMNS: Final = (
-    "id",
-    "schedule_id",
-    "task",
-    "scheduled_for",
-    "trigger",
-    "data",
-    "due_at",
-    "priority",
-    "timeout",
-    "retry",
+#: The columns of a run claimed by its fire that differ from run to run; the others are
+#: the same for every run a fire claims (see ``SqlStore._insert_claimed_rows``).
+CLAIMED_RUN_COLUMNS: Final = tuple(
+    c
+    for c in RUN_COLUMNS
+    if c
+    not in {"status", "attempt", "started_at", "finished_at", "result", "error", "traceback"}
+    | {"node", "trace_id", "lease_until", "cancel_requested", "created_at"}
 )
 ATTEMPT_COLUMNS: Final = (
     "run_id",
@@ -454,6 +449,11 @@ class SqlStore(Store):
         changed = tx.executemany(
             f"INSERT INTO runs ({_R}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", rows
         )
+        return self._inserted(tx, rows, changed)
+
+    def _inserted(self, tx: Tx, rows: Sequence[Sequence[Any]], changed: int) -> set[str]:
+        """The ids (first column) of the ``rows`` just inserted, of which ``changed``
+        went in: all of them, or those found in the table."""
         if changed == len(rows):
             return {row[0] for row in rows}
         return self._inserted_ids(tx, [row[0] for row in rows])

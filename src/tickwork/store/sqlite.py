@@ -327,9 +327,7 @@ class SQLiteStore(SqlStore):
                 " ON CONFLICT DO NOTHING",
                 [[value for row in chunk for value in row]],
             )
-        if changed == len(rows):
-            return {row[0] for row in rows}
-        return self._inserted_ids(tx, [row[0] for row in rows])
+        return self._inserted(tx, rows, changed)
 
     def _insert_claimed_rows(
         self,
@@ -352,9 +350,7 @@ class SQLiteStore(SqlStore):
                 " ON CONFLICT DO NOTHING",
                 [[t_now, node, t_lease, *(value for row in chunk for value in row)]],
             )
-        if changed == len(rows):
-            return {row[0] for row in rows}
-        return self._inserted_ids(tx, [row[0] for row in rows])
+        return self._inserted(tx, rows, changed)
 
     def _bulk_update(
         self,
