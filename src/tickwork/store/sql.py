@@ -145,15 +145,15 @@ RUN_COLUMNS: Final = (
     "timeout",
     "retry",
 )
-#: The columns of a run claimed by its fire that differ from run to run; the others are
-#: the same for every run a fire claims (see ``SqlStore._insert_claimed_rows``).
-CLAIMED_RUN_COLUMNS: Final = tuple(
-    c
-    for c in RUN_COLUMNS
-    if c
-    not in {"status", "attempt", "started_at", "finished_at", "result", "error", "traceback"}
-    | {"node", "trace_id", "lease_until", "cancel_requested", "created_at"}
+#: What every run a fire claims has in common: running its first attempt on the node,
+#: leased, started and created at the fire's time, nothing else set yet.
+_SHARED_BY_CLAIMED: Final = frozenset(
+    {"status", "attempt", "started_at", "finished_at", "result", "error", "traceback", "node"}
+    | {"trace_id", "lease_until", "cancel_requested", "created_at"}
 )
+#: The columns of a run claimed by its fire that differ from run to run (see
+#: ``SqlStore._insert_claimed_rows``).
+CLAIMED_RUN_COLUMNS: Final = tuple(c for c in RUN_COLUMNS if c not in _SHARED_BY_CLAIMED)
 ATTEMPT_COLUMNS: Final = (
     "run_id",
     "number",
