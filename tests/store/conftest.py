@@ -6,6 +6,7 @@ Every instant is passed in explicitly (``T0`` and offsets): nothing here reads t
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -109,6 +110,20 @@ def every_second(status: str = "pending") -> Planner:
         )
 
     return plan
+
+
+def by_hand(db_url: str, *statements: str) -> None:
+    """Run SQL on the database as an operator would, outside tickwork."""
+    if db_url.startswith("sqlite"):
+        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+            for sql in statements:
+                conn.execute(sql)
+    else:
+        import psycopg
+
+        with psycopg.connect(db_url, autocommit=True) as pg:
+            for sql in statements:
+                pg.execute(sql)  # type: ignore[arg-type]
 
 
 def fire_all(store: Store, now: datetime, limit: int = 1000) -> list[Run]:

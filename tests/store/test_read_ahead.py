@@ -4,7 +4,6 @@ leaves it firing an old copy."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from tickwork.models import Schedule
 from tickwork.store import Store, open_store
 from tickwork.store.sql import SqlStore
 
-from .conftest import T0, at, every_second, make_schedule
+from .conftest import T0, at, by_hand, every_second, make_schedule
 
 
 def sql_store(store: Store) -> SqlStore:
@@ -102,23 +101,14 @@ def test_a_change_by_hand_in_sql_is_seen(store: Store, db_url: str) -> None:
     store.add_schedule(make_schedule("a", data={"v": 1}))
     store.add_schedule(make_schedule("b", data={"v": 1}))
     store.read_ahead(at(0), 100)
-    by_hand = [
+    statements = [
         """UPDATE schedules SET data = '{"v": 2}' WHERE id = 'a'""",
         "DELETE FROM schedules WHERE id = 'b'",
         "INSERT INTO schedules (id, task, schedule, data, status, next_fire_at, anchor)"
         """ SELECT 'b', task, schedule, '{"v": 3}', status, next_fire_at, anchor"""
         " FROM schedules WHERE id = 'a'",
     ]
-    if db_url.startswith("sqlite"):
-        with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
-            for sql in by_hand:
-                conn.execute(sql)
-    else:
-        import psycopg
-
-        with psycopg.connect(db_url, autocommit=True) as pg:
-            for sql in by_hand:
-                pg.execute(sql)  # type: ignore[arg-type]
+    by_hand(db_url, *statements)
     assert fire_data(store) == {"a": {"v": 2}, "b": {"v": 3}}
 
 

@@ -26,7 +26,16 @@ from tickwork.store import Store, open_store
 from tickwork.store.base import FirePlanner
 from tickwork.store.sql import load_migrations
 
-from .conftest import T0, at, every_second, fire_all, make_run, make_schedule, new_id
+from .conftest import (
+    T0,
+    at,
+    by_hand,
+    every_second,
+    fire_all,
+    make_run,
+    make_schedule,
+    new_id,
+)
 
 LATEST = load_migrations("sqlite")[-1][0]
 assert load_migrations("postgres")[-1][0] == LATEST, "the dialects' migrations diverge"
@@ -258,6 +267,24 @@ def test_resume_picks_up_a_schedule_the_fire_loop_paused(store: Store) -> None:
 
 
 # -- firing -----------------------------------------------------------------------------
+
+
+def test_a_row_that_cannot_be_read_is_paused_and_the_others_fire(
+    store: Store, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A schedule row edited by hand into something tickwork cannot decode (tags that
+    are not a list) must not hold up the fires of every other schedule: it is paused,
+    with an error naming it, and fires again once fixed and resumed."""
+    for sid in ("a", "bad", "c"):
+        store.add_schedule(make_schedule(sid))
+    by_hand(db_url, "UPDATE schedules SET tags = '5' WHERE id = 'bad'")
+    assert sorted(r.schedule_id for r in fire_all(store, at(0))) == ["a", "c"]
+    assert "schedule bad cannot be read" in caplog.text
+    by_hand(db_url, "UPDATE schedules SET tags = '[]' WHERE id = 'bad'")
+    bad = store.get_schedule("bad")
+    assert bad is not None and bad.status == "paused"
+    store.set_paused(["bad"], False, at(0.5), lambda s, now: at(1))
+    assert sorted(r.schedule_id for r in fire_all(store, at(1))) == ["a", "bad", "c"]
 
 
 def test_fire_due_inserts_runs_and_advances_the_schedule(store: Store) -> None:

@@ -14,6 +14,7 @@ Statements use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s`
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import threading
@@ -166,6 +167,8 @@ ATTEMPT_COLUMNS: Final = (
 )
 NODE_COLUMNS: Final = ("id", "host", "pid", "started_at", "heartbeat_at", "tasks", "stopped_at")
 QUEUE_COLUMNS: Final = ("id", "queue", "run_id", "schedule_id", "kind", "payload", "created_at")
+
+log = logging.getLogger("tickwork.store")
 
 _S = ", ".join(SCHEDULE_COLUMNS)
 #: A new schedule row, with its first revision (see ``new_revision``).
@@ -989,8 +992,14 @@ class SqlStore(Store):
             due = self._due_revisions(tx, self._ts(_aware(until)), limit, lock=False)
             stale = [sid for sid, revision in due if not self._holds(sid, revision)]
             rows = self._schedule_rows(tx, stale) if stale else []
-        self._remember([(row[0], self._known_row(row)) for row in rows])
-        return len(rows)
+        entries: list[tuple[str, _Known | None]] = []
+        for row in rows:
+            try:
+                entries.append((row[0], self._known_row(row)))
+            except Exception:
+                continue  # the fire pauses it and says why
+        self._remember(entries)
+        return len(entries)
 
     def _holds(self, schedule_id: str, revision: int) -> bool:
         entry = self._known.get(schedule_id)
@@ -1006,10 +1015,29 @@ class SqlStore(Store):
         self.cache_misses += len(stale)
         if not stale:
             return found  # type: ignore[return-value]  # none is None
-        read = {row[0]: self._known_row(row) for row in self._schedule_rows(tx, stale)}
+        read: dict[str, _Known] = {}
+        unreadable: list[str] = []
+        for row in self._schedule_rows(tx, stale):
+            try:
+                read[row[0]] = self._known_row(row)
+            except Exception as exc:  # a row edited by hand into something invalid
+                log.error(
+                    "schedule %s cannot be read (%s): paused; fix its row and resume it",
+                    row[0],
+                    exc,
+                )
+                unreadable.append(row[0])
+        if unreadable:
+            # One bad row must not hold up every other fire: it stops being due.
+            cond, param = self._in("id", unreadable)
+            tx.execute(
+                f"UPDATE schedules SET status = 'paused', revision = revision + 1 WHERE {cond}",
+                (param,),
+            )
         return [
             k if k is not None and k[0] == rev else read[sid]
             for (sid, rev), k in zip(due, found, strict=True)
+            if sid in read or (k is not None and k[0] == rev)
         ]
 
     def _known_row(self, row: Sequence[Any]) -> _Known:
