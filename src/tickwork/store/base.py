@@ -197,7 +197,12 @@ class Store(ABC):
         """
 
     def fire_and_claim(
-        self, now: datetime, plan: FirePlanner, limit: int, claim: ClaimRequest
+        self,
+        now: datetime,
+        plan: FirePlanner,
+        limit: int,
+        claim: ClaimRequest,
+        hold: Callable[[], bool] | None = None,
     ) -> FireResult:
         """``fire_due`` and, in the same transaction where the store can, claim for
         ``claim.node_id`` the runs just created that are due, exactly as ``claim_runs``
@@ -205,7 +210,14 @@ class Store(ABC):
         once is written ``running`` directly instead of ``pending`` first, saving a
         transaction and a rewrite per run. Runs the node cannot or may not take stay
         ``pending`` for ``claim_runs`` (on any node). By default: the two calls, one
-        after the other."""
+        after the other.
+
+        ``hold``: a fire prepared ahead of ``now`` (an instant still to come). The store
+        does the work, then calls ``hold``, which returns once ``now`` has come: True
+        commits, False (the node is stopping) rolls everything back and returns an empty
+        result. Nothing is visible, and no task may start, before the commit."""
+        if hold is not None and not hold():
+            return FireResult([], [])
         fired = self.fire_due(now, plan, limit)
         claimed = self.claim_runs(
             claim.node_id, now, claim.lease_until, claim.limit, claim.tasks, claim.task_limits

@@ -20,7 +20,7 @@ import random
 import threading
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -297,6 +297,10 @@ def running_limit(overlap: str, max_instances: int) -> int | None:
 
 
 _make_schedule = record_maker(Schedule, SCHEDULE_COLUMNS)
+
+
+class _Abandoned(Exception):
+    """A fire prepared ahead of its time whose node stopped before that time."""
 
 
 def new_revision() -> int:
@@ -819,12 +823,25 @@ class SqlStore(Store):
         return self._fire(now, plan, limit, None).fired
 
     def fire_and_claim(
-        self, now: datetime, plan: FirePlanner, limit: int, claim: ClaimRequest
+        self,
+        now: datetime,
+        plan: FirePlanner,
+        limit: int,
+        claim: ClaimRequest,
+        hold: Callable[[], bool] | None = None,
     ) -> FireResult:
-        return self._fire(now, plan, limit, claim)
+        try:
+            return self._fire(now, plan, limit, claim, hold)
+        except _Abandoned:
+            return FireResult([], [])
 
     def _fire(
-        self, now: datetime, plan: FirePlanner, limit: int, claim: ClaimRequest | None
+        self,
+        now: datetime,
+        plan: FirePlanner,
+        limit: int,
+        claim: ClaimRequest | None,
+        hold: Callable[[], bool] | None = None,
     ) -> FireResult:
         now = _aware(now)
         t_now = self._ts(now)
@@ -977,6 +994,8 @@ class SqlStore(Store):
                 self._insert_first_attempts(tx, [r.id for r in claimed], t_now, node)
             if cancels or any(r.status in _WAITING_STATUSES for r in created):
                 self._notify_tx(tx)
+            if hold is not None and not hold():
+                raise _Abandoned  # rolled back: as if this fire had not been prepared
         self._remember(after)
         # A claimed run whose insert conflicted was never taken: claim_runs may find others.
         return FireResult(created, claimed, more=more or len(claimed) < len(taken))

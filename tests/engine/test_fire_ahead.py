@@ -1,0 +1,91 @@
+"""Fires prepared ahead of their time: the work is done before the fire time, the commit
+held until it, so runs start at their time; nothing shows, and nothing runs, earlier."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+from tests.engine import tasks
+from tests.engine.conftest import T0, eventually
+from tickwork import Scheduler
+from tickwork.clock import ManualClock
+
+DUE = T0 + timedelta(seconds=10)
+
+
+async def test_runs_are_committed_and_started_at_their_time(
+    db_url: str, clock: ManualClock
+) -> None:
+    tasks.calls.clear()
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock) as s:
+        engine = s.engine
+        assert engine is not None
+        for i in range(5):
+            await s.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
+        fires = engine.fires
+        clock.set(DUE - timedelta(seconds=engine.config.fire_ahead / 2))
+
+        async def prepared() -> bool:
+            return engine.fires > fires
+
+        await eventually(prepared, what="the fire prepared")
+        # Read on another connection: only what is committed shows.
+        assert [await s.list_runs(f"a{i}") for i in range(5)] == [[]] * 5
+        assert tasks.calls == []
+        clock.set(DUE)
+
+        async def done() -> bool:
+            runs = [r for i in range(5) for r in await s.list_runs(f"a{i}")]
+            return len(runs) == 5 and all(r.status == "succeeded" for r in runs)
+
+        await eventually(done, what="5 runs succeeded")
+        for i in range(5):
+            (run,) = await s.list_runs(f"a{i}")
+            assert run.scheduled_for == run.started_at == run.attempts[0].started_at == DUE
+    assert len(tasks.calls) == 5
+
+
+def _write_locked(path: str) -> bool:
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+async def test_a_node_stopping_before_the_time_rolls_its_prepared_fire_back(
+    sqlite_url: str,
+) -> None:
+    """The prepared fire holds SQLite's write lock until its time; a stop meanwhile
+    rolls it back, and the schedule fires once, later, on the next node."""
+    clock = ManualClock(T0)
+    path = sqlite_url.removeprefix("sqlite:///")
+    tasks.calls.clear()
+    async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
+        engine = s.engine
+        assert engine is not None
+        await s.add_schedule("noop", DUE.isoformat(), id="a")
+        clock.set(DUE - timedelta(seconds=engine.config.fire_ahead / 2))
+
+        async def holding() -> bool:
+            return _write_locked(path)
+
+        await eventually(holding, what="the prepared fire holding the write lock")
+    assert not _write_locked(path)
+    assert tasks.calls == []
+    async with Scheduler(sqlite_url, registry=tasks.registry, clock=clock) as s:
+        assert await s.list_runs("a") == []
+        schedule = await s.get_schedule("a")
+        assert (schedule.status, schedule.next_fire_at) == ("active", DUE)
+        clock.set(DUE + timedelta(seconds=1))
+
+        async def fired() -> bool:
+            return [r.status for r in await s.list_runs("a")] == ["succeeded"]
+
+        await eventually(fired, what="the fire on the next node")
+    assert len(tasks.calls) == 1
