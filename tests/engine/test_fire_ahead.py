@@ -89,3 +89,40 @@ async def test_a_node_stopping_before_the_time_rolls_its_prepared_fire_back(
 
         await eventually(fired, what="the fire on the next node")
     assert len(tasks.calls) == 1
+
+
+async def test_all_that_is_due_at_a_time_is_prepared_in_one_fire(
+    db_url: str, clock: ManualClock
+) -> None:
+    """Counted when reading ahead, every schedule due at the time goes into the
+    prepared fire, however small ``fire_batch`` is; none is left to fire after it."""
+    tasks.calls.clear()
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, max_concurrent=500) as s:
+        engine = s.engine
+        assert engine is not None
+        engine.config.fire_batch = 10
+        for i in range(300):
+            await s.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
+        clock.set(DUE - timedelta(seconds=0.5))  # reads ahead and counts
+
+        async def counted() -> bool:
+            return engine._due_count == (DUE, 300)
+
+        await eventually(counted, what="the due schedules counted")
+        fires = engine.fires
+        clock.set(DUE - timedelta(seconds=engine.config.fire_ahead / 2))
+
+        async def prepared() -> bool:
+            return engine.fires > fires
+
+        await eventually(prepared, what="the fire prepared")
+        fires = engine.fires
+        clock.set(DUE)
+
+        async def started() -> bool:
+            return len(tasks.calls) == 300
+
+        await eventually(started, what="300 runs started")
+        # Only looks that found nothing left (at DUE, and on the wake-ups the commit
+        # caused); cut to fire_batch, the prepared fire would leave 290 for 29 more.
+        assert engine.fires - fires <= 3

@@ -158,3 +158,13 @@ def test_read_ahead_reads_only_what_is_due_by_then(store: Store) -> None:
     assert store.read_ahead(at(2), 100) == 1
     assert set(sql_store(store)._known) == {"soon"}
     assert store.read_ahead(at(2), 0) == 0
+
+
+def test_count_due_counts_active_schedules_due_by_then(store: Store) -> None:
+    store.add_schedule(make_schedule("soon", next_fire_at=at(1)))
+    store.add_schedule(make_schedule("now", next_fire_at=at(0)))
+    store.add_schedule(make_schedule("later", next_fire_at=at(60)))
+    store.add_schedule(make_schedule("paused", next_fire_at=at(1), paused=True, status="paused"))
+    assert store.count_due(at(1), 100) == 2
+    assert store.count_due(at(1), 1) == 1  # counting stops at the limit
+    assert store.count_due(at(-1), 100) == 0

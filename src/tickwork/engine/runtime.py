@@ -22,6 +22,7 @@ import os
 import random
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -73,6 +74,10 @@ FIRST_FIRE_BATCH: Final = 100
 #: How long before a fire time the engine reads the schedules due then (see
 #: ``Engine._read_ahead``), and how far past it that read reaches.
 READ_AHEAD: Final = 1.0
+#: A prepared fire's work, estimated before it is known: seconds per run (the engine
+#: learns the real figure from its fires), and a fixed part for the transaction.
+FIRE_COST_START: Final = 50e-6
+FIRE_COST_FIXED: Final = 0.01
 #: The longest a stopping node waits for the main loop's store call in flight.
 STOP_MAIN_WAIT: Final = 10.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
@@ -163,6 +168,10 @@ class Engine:
         self._stopping = False
         #: Set on stop: a fire prepared ahead of its time is rolled back.
         self._abandon = asyncio.Event()
+        #: Schedules due at the next fire time, as counted when reading ahead.
+        self._due_count: tuple[datetime, int] | None = None
+        #: Seconds of a fire's work per run (moving average over large fires).
+        self._fire_cost = FIRE_COST_START
         self._active: dict[str, _Active] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._watcher: threading.Thread | None = None
@@ -340,13 +349,13 @@ class Engine:
             else:
                 target = min(wake_at, now + timedelta(seconds=IDLE_RECHECK))
                 target = await self._read_ahead(wake_at, target, now)
-                ahead = timedelta(seconds=max(0.0, self.config.fire_ahead))
+                ahead, size = self._fire_lead(wake_at)
                 if ahead and self._can_claim():
                     if now < wake_at - ahead:
                         target = min(target, wake_at - ahead)  # look again then
                     else:
                         try:
-                            moved = await self._fire_ahead(wake_at)
+                            moved = await self._fire_ahead(wake_at, size)
                         except Exception as exc:  # as a tick's failure, above
                             self._main_idle.set()
                             await self._store_trouble(exc)
@@ -365,7 +374,26 @@ class Engine:
     def _can_claim(self) -> bool:
         return self.config.max_concurrent > len(self._active) and len(self.registry) > 0
 
-    async def _fire_ahead(self, due_at: datetime) -> int:
+    def _fire_lead(self, due_at: datetime) -> tuple[timedelta, int]:
+        """How long before ``due_at`` to prepare its fire, and how many schedules it
+        takes: all those due then (as counted when reading ahead, within
+        ``config.read_ahead``), started early enough for their estimated work, at
+        least ``config.fire_ahead`` and at most ``READ_AHEAD`` ahead."""
+        floor = max(0.0, self.config.fire_ahead)
+        if floor == 0:
+            return timedelta(0), 0
+        batch = max(self.config.fire_batch, 1)
+        counted = self._due_count
+        due = counted[1] if counted is not None and counted[0] == due_at else 0
+        size = max(batch, min(due, max(self.config.read_ahead, batch)))
+        work = FIRE_COST_FIXED + min(due, size) * self._fire_cost * 1.25
+        return timedelta(seconds=min(READ_AHEAD, max(floor, work))), size
+
+    def _learn_fire_cost(self, seconds: float, runs: int) -> None:
+        if runs >= BURST_RUNS:
+            self._fire_cost = 0.7 * self._fire_cost + 0.3 * (seconds / runs)
+
+    async def _fire_ahead(self, due_at: datetime, size: int) -> int:
         """Fire what is due at ``due_at`` before that instant: the store plans, claims and
         writes now, then holds the commit until ``due_at`` (``hold``), and the runs
         start at once after it. A fire's work then costs no lag. Nothing is visible
@@ -378,8 +406,11 @@ class Engine:
         free = self.config.max_concurrent - len(self._active)
         come = threading.Event()
         commit = False
+        started = time.perf_counter()
+        prepared: list[float] = []
 
         def hold() -> bool:
+            prepared.append(time.perf_counter())
             come.wait()
             return commit
 
@@ -389,7 +420,7 @@ class Engine:
                 self.store.fire_and_claim,
                 due_at,
                 self._plan,
-                max(self.config.fire_batch, 1),
+                size,
                 self._claim_request(due_at, free),
                 hold,
             )
@@ -400,6 +431,8 @@ class Engine:
         finally:
             come.set()
         result = await fire
+        if prepared:
+            self._learn_fire_cost(prepared[0] - started, len(result.fired))
         self._take_fired(result)
         return len(result.fired) + len(result.claimed)
 
@@ -415,6 +448,8 @@ class Engine:
             return min(target, wake_at - ahead)
         try:
             await self.db(self.store.read_ahead, wake_at + ahead, self.config.read_ahead)
+            due = await self.db(self.store.count_due, wake_at, self.config.read_ahead)
+            self._due_count = (wake_at, due)
         except StoreError as exc:  # only a cache: the fire reads what it needs itself
             log.debug("reading ahead failed: %s", exc)
         except Exception:

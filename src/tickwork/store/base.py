@@ -224,6 +224,11 @@ class Store(ABC):
         )
         return FireResult(fired, claimed, more=len(claimed) >= claim.limit)
 
+    def count_due(self, at: datetime, limit: int) -> int:
+        """How many active schedules are due at ``at`` (counting stops at ``limit``);
+        0 when the store cannot tell cheaply."""
+        return 0
+
     def read_ahead(self, until: datetime, limit: int) -> int:
         """Prepare the fire of the active schedules due by ``until`` (at most ``limit``):
         a store that keeps decoded schedules reads them now, so that the fire, often a

@@ -1000,6 +1000,15 @@ class SqlStore(Store):
         # A claimed run whose insert conflicted was never taken: claim_runs may find others.
         return FireResult(created, claimed, more=more or len(claimed) < len(taken))
 
+    def count_due(self, at: datetime, limit: int) -> int:
+        with self._read() as tx:
+            rows = tx.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM schedules WHERE status = 'active'"
+                " AND next_fire_at <= ? LIMIT ?) AS due",
+                (self._ts(_aware(at)), max(0, int(limit))),
+            )
+        return int(rows[0][0])
+
     def read_ahead(self, until: datetime, limit: int) -> int:
         """Decode now the active schedules due by ``until`` (earliest first, at most
         ``limit`` and ``schedule_cache_size``) that the cache does not hold as stored;
