@@ -3,7 +3,7 @@ transaction, exactly as ``claim_runs`` would claim them, on SQLite and PostgreSQ
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -267,3 +267,36 @@ def test_an_end_written_later_keeps_the_time_the_attempt_ended(store: Store) -> 
         third.id, "n1", 1, AttemptOutcome(status="succeeded", finished_at=at(0.5)), at(9)
     )
     assert late is not None and late.finished_at == at(0.5)
+
+
+def test_a_fire_prepared_ahead_commits_only_when_held_returns_true(store: Store) -> None:
+    """``hold``: the fire is written as of ``now`` and committed once ``hold`` says so;
+    False rolls it all back. A schedule with an unfinished run is left for the fire at
+    the time itself (its run may end before then, and overlap must see that)."""
+    store.add_schedule(make_schedule("a"))
+    store.add_schedule(make_schedule("busy"))
+    store.insert_runs(
+        store.get_schedule("busy"),
+        [make_run(store.get_schedule("busy"), at(-1), trigger="schedule", status="running")],
+    )
+    seen: list[int] = []
+
+    def hold(answer: bool) -> Callable[[], bool]:
+        def wait() -> bool:
+            seen.append(len(store.list_runs(schedule_id="a", limit=10)))  # not yet visible
+            return answer
+
+        return wait
+
+    now = at(0)
+    claim = ClaimRequest("n1", now + LEASE, 100, ("t",), {}, 1.0)
+    dropped = store.fire_and_claim(now, every_second(), 100, claim, hold=hold(False))
+    assert (dropped.fired, dropped.claimed) == ([], [])
+    assert store.list_runs(schedule_id="a", limit=10) == []
+    a = store.get_schedule("a")
+    assert a is not None and a.next_fire_at == T0
+    result = store.fire_and_claim(now, every_second(), 100, claim, hold=hold(True))
+    assert [r.schedule_id for r in result.claimed] == ["a"]
+    assert seen == [0, 0]
+    busy = store.get_schedule("busy")
+    assert busy is not None and busy.next_fire_at == T0  # still due, for the fire at T

@@ -861,6 +861,10 @@ class SqlStore(Store):
                 (param,),
             ):
                 unfinished[row[1]].append(self._run(row))
+            if hold is not None and unfinished:
+                # Prepared ahead: a schedule whose earlier run may still end before the
+                # fire time is left for the fire at that time, where overlap sees it.
+                known = [k for k in known if k[1].id not in unfinished]
 
             planned: list[tuple[Schedule, PlannedRun]] = []
             updates: list[tuple[Any, ...]] = []
