@@ -401,7 +401,8 @@ class Engine:
         meanwhile rolls the fire back. Returns the runs created or claimed.
 
         While the fire waits, SQLite's write lock (PostgreSQL: the due schedules' rows)
-        is held for up to ``fire_ahead`` seconds; other writers wait that long.
+        is held until ``due_at``, at most the lead of ``_fire_lead``; other writers wait
+        that long.
         """
         free = self.config.max_concurrent - len(self._active)
         come = threading.Event()
