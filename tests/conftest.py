@@ -19,8 +19,14 @@ from hypothesis import settings
 
 # In CI the property tests replay a fixed sequence of examples (derandomized), so a
 # run is reproducible; on a developer's machine they explore new examples each run.
+# TICKWORK_HYPOTHESIS_PROFILE=ci or =explore (random examples, no example database)
+# picks one explicitly, e.g. to run CI's checks with fresh random examples.
 settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
-if os.environ.get("TICKWORK_REQUIRE_PG") == "1" or os.environ.get("CI"):
+settings.register_profile("explore", derandomize=False, database=None, print_blob=True)
+_PROFILE = os.environ.get("TICKWORK_HYPOTHESIS_PROFILE")
+if _PROFILE:
+    settings.load_profile(_PROFILE)
+elif os.environ.get("TICKWORK_REQUIRE_PG") == "1" or os.environ.get("CI"):
     settings.load_profile("ci")
 
 PG_URL = os.environ.get("TICKWORK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")

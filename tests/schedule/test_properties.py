@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from random import Random
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.schedule.reference import brute_next, exists, wall_matches
@@ -120,6 +120,8 @@ def intervals(draw: st.DrawFn) -> str:
     st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(2026, 12, 31)),
     st.integers(0, 200),
 )
+# Sydney's gap 2023-10-01 02:00 -> 03:00: fire 1 of a monthly 02:30 moves to 03:00.
+@example("1mo", "Australia/Sydney", datetime(2023, 9, 1, 2, 30), 0)
 def test_intervals_step_from_the_anchor(expr: str, zone: str, anchor: datetime, k0: int) -> None:
     s = parse_schedule(expr, zone, start_at=anchor)
     assert isinstance(s, IntervalSchedule)
@@ -130,8 +132,10 @@ def test_intervals_step_from_the_anchor(expr: str, zone: str, anchor: datetime, 
     for k, f in enumerate(fires, start=k0):
         assert f is not None
         check_exists(f, zone)
-        # next_after just before fire k is fire k; at fire k it is fire k + 1.
-        assert utc(s.next_after(f - timedelta(microseconds=1)) or f) == utc(f)
+        # next_after just before fire k is fire k; at fire k it is fire k + 1. "Just
+        # before" is 1 µs earlier in UTC: the same subtraction on the local wall clock
+        # would land in the DST gap when fire k is the first instant after one.
+        assert utc(s.next_after(utc(f) - timedelta(microseconds=1)) or f) == utc(f)
         nxt = s.next_after(f)
         assert nxt is not None and utc(nxt) == utc(s.fire(k + 1) or nxt)
         if s.step.calendar and not s.step.seconds:
