@@ -110,4 +110,6 @@ def test_usage_errors_exit_2(cli: Cli) -> None:
 
 
 def test_worker_with_a_bad_log_level(cli: Cli) -> None:
-    assert "--log-level 'loud'" in cli.error("worker", "--log-level", "loud")
+    assert cli.error("worker", "--log-level", "loud") == (
+        "error: log_level = 'loud' (from --log-level): not one of debug, info, warning, error"
+    )

@@ -29,6 +29,9 @@ class Globals:
     url: str | None
     token: str | None
     out: Output
+    #: The database URL as given (``--db`` or ``TICKWORK_DB``); None when ``db`` is the
+    #: default, which a settings file may replace for ``worker`` and ``serve``.
+    db_given: str | None = None
 
     def require_db(self) -> None:
         """Commands work on the database directly; the REST client is not written yet."""

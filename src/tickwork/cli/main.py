@@ -10,6 +10,8 @@ Commands live in modules named for what they manage; each registers itself on ``
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any, Final
 
 import typer
 
@@ -47,7 +49,9 @@ def _globals(
     # command line asks for it now.
     source = ctx.get_parameter_source("token")
     given = token if source is not None and source.name == "COMMANDLINE" else None
-    ctx.obj = Globals(db=db or DEFAULT_DB, url=url, token=given, out=Output(json=json_output))
+    ctx.obj = Globals(
+        db=db or DEFAULT_DB, url=url, token=given, out=Output(json=json_output), db_given=db
+    )
 
 
 def _register_commands() -> None:
@@ -61,8 +65,73 @@ def _register_commands() -> None:
     from tickwork.cli import db_commands  # noqa: F401  # isort: skip
 
 
+#: Root options accepted after the command too, and whether each takes a value.
+GLOBAL_OPTIONS: Final = {"--db": True, "--url": True, "--token": True, "--json": False}
+
+
+def _value_options(command: Any, path: list[str]) -> set[str] | None:
+    """The options of the (sub)command named by ``path`` that take a value, or None
+    when ``path`` names no command."""
+    for name in path:
+        commands = getattr(command, "commands", None)
+        if not isinstance(commands, dict) or name not in commands:
+            return None
+        command = commands[name]
+    return {
+        opt
+        for p in getattr(command, "params", [])
+        if getattr(p, "param_type_name", "") == "option" and not getattr(p, "is_flag", False)
+        for opt in p.opts
+    }
+
+
+def hoist_global_options(argv: list[str], root: Any) -> list[str]:
+    """Move global options given after the command before it, where the root group
+    reads them: ``tickwork list --json --db URL`` = ``tickwork --json --db URL list``.
+
+    Values of the command's own options are skipped (``--name --json`` names a schedule
+    "--json"), and nothing after ``--`` moves.
+    """
+    front: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):  # root options before the command
+        token = argv[i]
+        front.append(token)
+        i += 1
+        if GLOBAL_OPTIONS.get(token) and i < len(argv):
+            front.append(argv[i])
+            i += 1
+    path: list[str] = []
+    rest: list[str] = []
+    moved: list[str] = []
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if token == "--":
+            rest.extend(argv[i - 1 :])
+            break
+        name = token.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            moved.append(token)
+            if "=" not in token and GLOBAL_OPTIONS[name] and i < len(argv):
+                moved.append(argv[i])
+                i += 1
+            continue
+        rest.append(token)
+        if not token.startswith("-"):
+            if _value_options(root, [*path, token]) is not None:
+                path.append(token)
+            continue
+        takes_value = _value_options(root, path) or set()
+        if "=" not in token and token in takes_value and i < len(argv):
+            rest.append(argv[i])
+            i += 1
+    return front + moved + rest
+
+
 def main() -> None:
     """Console-script entry point."""
-    _register_commands()
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    _register_commands()
+    root = typer.main.get_command(app)
+    root(args=hoist_global_options(sys.argv[1:], root), prog_name="tickwork")

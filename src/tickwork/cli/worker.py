@@ -15,21 +15,25 @@ import os
 import signal
 import sys
 import traceback
-from typing import Final
 
 import typer
 
 from tickwork.cli.client import globals_of
-from tickwork.cli.main import app
+from tickwork.cli.main import DEFAULT_DB, app
 from tickwork.cli.output import Output
+from tickwork.cli.settings import (
+    NODE_SETTINGS,
+    SettingError,
+    Settings,
+    node_options,
+    settings_command,
+)
 from tickwork.engine.registry import REGISTRY
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import TickworkError
 from tickwork.store.url import mask_password
 
 log = logging.getLogger("tickwork.worker")
-
-LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 
 def import_task_modules(out: Output, modules: list[str]) -> None:
@@ -63,7 +67,8 @@ def _configure_logging(level: str) -> None:
     root.setLevel(level.upper())
 
 
-async def _serve(scheduler: Scheduler, out: Output, grace: float) -> None:
+async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
+    grace: float = settings["shutdown_grace"]
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []
@@ -96,9 +101,11 @@ async def _serve(scheduler: Scheduler, out: Output, grace: float) -> None:
         tasks = sorted(scheduler.registry.names())
         print(
             f"tickwork worker: node {scheduler.node_id}, db {scheduler.store.url}, "
-            f"{len(tasks)} task(s): {', '.join(tasks) or 'none'}",
+            f"{len(tasks)} task(s): {', '.join(tasks) or 'none'}"
+            + (f"; settings from {settings.file}" if settings.file else ""),
             flush=True,
         )
+        print(f"settings: {settings.summary()}", flush=True)
         if not tasks:
             out.warn(
                 "no task is registered in this worker, so it fires schedules but runs "
@@ -115,8 +122,12 @@ async def _serve(scheduler: Scheduler, out: Output, grace: float) -> None:
 @app.command(
     "worker",
     help="Run a node: fire schedules and execute the tasks of the --import'ed modules, "
-    "until SIGTERM or Ctrl-C (running runs get --shutdown-grace seconds to finish).",
+    "until SIGTERM or Ctrl-C (running runs get --shutdown-grace seconds to finish). "
+    "Each setting below also comes from the environment (TICKWORK_<NAME>) or the "
+    "settings file (--config, or ./tickwork.toml): a flag beats the environment, which "
+    "beats the file.",
 )
+@settings_command(NODE_SETTINGS)
 def worker(
     ctx: typer.Context,
     imports: list[str] | None = typer.Option(
@@ -127,42 +138,20 @@ def worker(
         help="A module whose @task functions register themselves (repeatable); the "
         "current directory is on the import path.",
     ),
-    max_concurrent: int = typer.Option(
-        100, "--max-concurrent", min=1, help="Runs executing at once on this node."
-    ),
-    lease_ttl: float = typer.Option(
-        30.0,
-        "--lease-ttl",
-        min=0.5,
-        help="Seconds a run's lease lasts without a heartbeat; a node silent that long "
-        "is considered dead and its runs are retried elsewhere.",
-    ),
-    shutdown_grace: float = typer.Option(
-        30.0,
-        "--shutdown-grace",
-        min=0,
-        help="On SIGTERM/SIGINT, seconds running runs get to finish before being cancelled.",
-    ),
-    log_level: str = typer.Option(
-        "info", "--log-level", help="debug, info, warning or error (logs go to stderr)."
-    ),
+    *,
+    settings: Settings,
 ) -> None:
     g = globals_of(ctx)
     g.require_db()
     out = g.out
-    if log_level.lower() not in LOG_LEVELS:
-        out.fail(f"--log-level {log_level!r} is not one of {', '.join(LOG_LEVELS)}")
-    _configure_logging(log_level)
+    try:
+        db = settings.database(g.db_given, DEFAULT_DB)
+    except SettingError as exc:
+        out.fail(str(exc))
+    _configure_logging(settings["log_level"])
     import_task_modules(out, imports or [])
     try:
-        scheduler = Scheduler(
-            g.db,
-            engine=True,
-            registry=REGISTRY,
-            max_concurrent=max_concurrent,
-            lease_ttl=lease_ttl,
-            shutdown_grace=shutdown_grace,
-        )
-        asyncio.run(_serve(scheduler, out, shutdown_grace))
+        scheduler = Scheduler(db, engine=True, registry=REGISTRY, **node_options(settings))
+        asyncio.run(_serve(scheduler, out, settings))
     except TickworkError as exc:
-        out.fail(f"{exc} (database {mask_password(g.db)})")
+        out.fail(f"{exc} (database {mask_password(db)})")

@@ -103,6 +103,8 @@ class EngineConfig:
     lease_ttl: float = 30.0
     shutdown_grace: float = 30.0
     retention_days: float = 30.0
+    #: Seconds between two deletions of runs older than ``retention_days`` (by the leader).
+    cleanup_interval: float = 3600.0
     #: How often the leader runs maintenance (lost runs, retention).
     maintenance_interval: float | None = None
     max_threads: int = 32
@@ -823,9 +825,8 @@ class Engine:
             self.events.emit(Event(f"run.{kind}", now, run.schedule_id, run.id, {"lost": True}))
         if recovered:
             self.wake()
-        if self.is_leader and (
-            self._last_cleanup is None or now - self._last_cleanup > timedelta(hours=1)
-        ):
+        every = timedelta(seconds=self.config.cleanup_interval)
+        if self.is_leader and (self._last_cleanup is None or now - self._last_cleanup >= every):
             self._last_cleanup = now
             cutoff = now - timedelta(days=self.config.retention_days)
             deleted = await self.db(self.store.delete_runs_before, cutoff)

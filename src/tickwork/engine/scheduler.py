@@ -83,6 +83,7 @@ class Scheduler:
         lease_ttl: float = DEFAULT_LEASE_TTL,
         shutdown_grace: float = 30.0,
         retention_days: float = DEFAULT_RETENTION_DAYS,
+        cleanup_interval: float = 3600.0,
         max_threads: int = 32,
         store_threads: int = 4,
     ) -> None:
@@ -90,6 +91,8 @@ class Scheduler:
             raise ValidationError("max_concurrent must be >= 1", field="max_concurrent")
         if lease_ttl <= 0:
             raise ValidationError("lease_ttl must be positive", field="lease_ttl")
+        if cleanup_interval <= 0:
+            raise ValidationError("cleanup_interval must be positive", field="cleanup_interval")
         self.url = url
         self.registry = registry if registry is not None else REGISTRY
         self.clock: Clock = clock or SystemClock()
@@ -101,6 +104,7 @@ class Scheduler:
             lease_ttl=lease_ttl,
             shutdown_grace=shutdown_grace,
             retention_days=retention_days,
+            cleanup_interval=cleanup_interval,
             max_threads=max_threads,
         )
         self._store_threads = store_threads

@@ -1,0 +1,197 @@
+"""Settings of ``worker``: each from a flag, ``TICKWORK_<NAME>`` or the settings file, in
+that order of precedence, every bad value refused naming the setting and its source."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import ROOT, cli_env
+from tickwork.cli.settings import (
+    NODE_SETTINGS,
+    Setting,
+    SettingError,
+    config_path,
+    node_options,
+    resolve,
+)
+from tickwork.engine.scheduler import Scheduler
+
+
+def three_values(s: Setting) -> list[tuple[Any, Any]]:
+    """Three distinct (raw, parsed) values of the setting, none its default."""
+    if s.kind == "choice":
+        values = [c for c in s.choices if c != s.default][:3]
+        return [(v.upper(), v) for v in values]
+    if s.kind == "int":
+        return [("3", 3), ("4", 4), (5, 5)]
+    if s.kind == "seconds":
+        return [("7", 7.0), ("2m", 120.0), (9, 9.0)]
+    if s.kind == "bool":
+        return [("false", False), ("no", False), (False, False)]
+    return [("7", 7.0), ("8.5", 8.5), (9, 9.0)]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "tickwork.toml"
+    path.write_text(text)
+    return path
+
+
+def toml_value(raw: Any) -> str:
+    return f'"{raw}"' if isinstance(raw, str) else str(raw).lower()
+
+
+@pytest.mark.parametrize("setting", NODE_SETTINGS, ids=lambda s: s.name)
+def test_each_setting_from_each_source_in_order(setting: Setting, tmp_path: Path) -> None:
+    (flag_raw, flag_v), (env_raw, env_v), (file_raw, file_v) = three_values(setting)
+    file = write(tmp_path, f"{setting.name} = {toml_value(file_raw)}\n")
+    env = {setting.env: str(env_raw)}
+    flags = {setting.name: str(flag_raw)}
+
+    default = resolve(NODE_SETTINGS, {}, {}, None)
+    assert default[setting.name] == setting.default and default.source(setting.name) == "default"
+
+    only_file = resolve(NODE_SETTINGS, {}, {}, file)
+    assert only_file[setting.name] == file_v and only_file.source(setting.name) == "file"
+
+    env_over_file = resolve(NODE_SETTINGS, {}, env, file)
+    assert env_over_file[setting.name] == env_v and env_over_file.source(setting.name) == "env"
+
+    flag_over_all = resolve(NODE_SETTINGS, flags, env, file)
+    assert flag_over_all[setting.name] == flag_v and flag_over_all.source(setting.name) == "flag"
+
+    # The others stay at their defaults.
+    for other in NODE_SETTINGS:
+        if other is not setting:
+            assert flag_over_all[other.name] == other.default
+
+
+@pytest.mark.parametrize("setting", NODE_SETTINGS, ids=lambda s: s.name)
+def test_a_bad_value_names_the_setting_and_its_source(setting: Setting, tmp_path: Path) -> None:
+    bad = "-5" if setting.kind in ("int", "float", "seconds") else "loud"
+    with pytest.raises(SettingError) as from_flag:
+        resolve(NODE_SETTINGS, {setting.name: bad}, {}, None)
+    assert str(from_flag.value).startswith(f"{setting.name} = '{bad}' (from {setting.flag})")
+    with pytest.raises(SettingError) as from_env:
+        resolve(NODE_SETTINGS, {}, {setting.env: bad}, None)
+    assert f"(from {setting.env})" in str(from_env.value)
+    file = write(tmp_path, f'{setting.name} = "{bad}"\n')
+    with pytest.raises(SettingError) as from_file:
+        resolve(NODE_SETTINGS, {}, {}, file)
+    assert f"(from {file} (key {setting.name}))" in str(from_file.value)
+    with pytest.raises(SettingError, match="not"):
+        resolve(NODE_SETTINGS, {setting.name: "many"}, {}, None)
+
+
+def test_the_file_refuses_unknown_keys_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(SettingError, match=r"max-concurrent \(did you mean max_concurrent\?\)"):
+        resolve(NODE_SETTINGS, {}, {}, write(tmp_path, "max-concurrent = 3\n"))
+    with pytest.raises(SettingError, match="not valid TOML"):
+        resolve(NODE_SETTINGS, {}, {}, write(tmp_path, "max_concurrent = = 3\n"))
+    with pytest.raises(SettingError, match="does not exist"):
+        resolve(NODE_SETTINGS, {}, {}, tmp_path / "missing.toml")
+    with pytest.raises(SettingError, match=r"max_concurrent = 2.5 .*not an integer"):
+        resolve(NODE_SETTINGS, {}, {}, write(tmp_path, "max_concurrent = 2.5\n"))
+
+
+def test_which_file_is_read(tmp_path: Path) -> None:
+    assert config_path(None, {}, tmp_path) is None
+    local = write(tmp_path, "")
+    assert config_path(None, {}, tmp_path) == local
+    assert config_path(None, {"TICKWORK_CONFIG": "/etc/tw.toml"}, tmp_path) == Path("/etc/tw.toml")
+    assert config_path("x.toml", {"TICKWORK_CONFIG": "/etc/tw.toml"}, tmp_path) == Path("x.toml")
+
+
+def test_the_file_names_the_database_after_flag_and_env(tmp_path: Path) -> None:
+    settings = resolve(NODE_SETTINGS, {}, {}, write(tmp_path, 'db = "sqlite:///f.db"\n'))
+    assert settings.database(None, "sqlite:///tickwork.db") == "sqlite:///f.db"
+    assert settings.database("sqlite:///given.db", "sqlite:///tickwork.db") == "sqlite:///given.db"
+    assert resolve(NODE_SETTINGS, {}, {}, None).database(None, "sqlite:///d.db") == "sqlite:///d.db"
+
+
+async def test_resolved_settings_reach_the_node(tmp_path: Path) -> None:
+    settings = resolve(
+        NODE_SETTINGS,
+        {"max_concurrent": "4"},
+        {"TICKWORK_LEASE_TTL": "6", "TICKWORK_CLEANUP_INTERVAL": "1m"},
+        write(tmp_path, "retention_days = 2\nshutdown_grace = 3\n"),
+    )
+    scheduler = Scheduler(f"sqlite:///{tmp_path / 't.db'}", **node_options(settings))
+    config = scheduler._config
+    assert (config.max_concurrent, config.lease_ttl, config.cleanup_interval) == (4, 6.0, 60.0)
+    assert (config.retention_days, config.shutdown_grace) == (2.0, 3.0)
+
+
+def run_worker(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    """Start ``tickwork worker`` in ``tmp_path``, read its first lines, stop it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwork.cli", *args],
+        cwd=tmp_path,
+        env=cli_env() | {"PYTHONPATH": str(ROOT / "src")} | (env or {}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    return "".join(lines)
+
+
+def test_a_worker_takes_each_source_in_order(tmp_path: Path) -> None:
+    # ./tickwork.toml is read without --config; it also names the database.
+    write(
+        tmp_path,
+        'db = "sqlite:///from-file.db"\nmax_concurrent = 7\nlease_ttl = 9\nlog_level = "error"\n',
+    )
+    banner = run_worker(
+        tmp_path, "worker", "--lease-ttl", "11", env={"TICKWORK_MAX_CONCURRENT": "8"}
+    )
+    assert "db sqlite:///from-file.db" in banner and "settings from" in banner
+    assert "max_concurrent=8 (env)" in banner
+    assert "lease_ttl=11 (flag)" in banner
+    assert "log_level=error (file)" in banner
+    assert "shutdown_grace=30 (default)" in banner
+    assert (tmp_path / "from-file.db").exists()
+
+
+def test_a_worker_refuses_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tickwork.cli", "worker"],
+        cwd=tmp_path,
+        env=cli_env() | {"PYTHONPATH": str(ROOT / "src"), "TICKWORK_LEASE_TTL": "soon"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "error: lease_ttl = 'soon' (from TICKWORK_LEASE_TTL): not a duration "
+        "(seconds, or a number with ms, s, m, h or d)"
+    )
+    assert not (tmp_path / "tickwork.db").exists()
+
+
+def test_worker_help_lists_every_setting() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tickwork.cli", "worker", "--help"],
+        cwd=ROOT,
+        env=cli_env() | {"COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    for s in NODE_SETTINGS:
+        assert s.flag in proc.stdout and s.env in proc.stdout, s.name
+    assert "--config" in proc.stdout
