@@ -25,8 +25,10 @@ from tickwork.engine.scheduler import Scheduler
 def three_values(s: Setting) -> list[tuple[Any, Any]]:
     """Three distinct (raw, parsed) values of the setting, none its default."""
     if s.kind == "choice":
-        values = [c for c in s.choices if c != s.default][:3]
-        return [(v.upper(), v) for v in values]
+        # A choice of two (log_format) repeats its other value, spelt three ways.
+        values = ([c for c in s.choices if c != s.default] * 3)[:3]
+        raws = (values[0].upper(), values[1].title(), values[2])
+        return list(zip(raws, values, strict=True))
     if s.kind == "int":
         return [("3", 3), ("4", 4), (5, 5)]
     if s.kind == "seconds":

@@ -33,6 +33,7 @@ from typing import Any, Final, Literal
 
 import typer
 
+from tickwork.cli.logging_setup import LOG_FORMATS, LOG_LEVELS
 from tickwork.errors import ValidationError
 
 ENV_PREFIX: Final = "TICKWORK_"
@@ -388,7 +389,6 @@ def describe_settings(table: Sequence[Setting]) -> list[dict[str, str]]:
 
 # -- the settings of a node (``worker``; ``serve`` runs a node too) --------------------------
 
-LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 NODE_SETTINGS: Final = declare(
     Setting(
@@ -435,8 +435,16 @@ NODE_SETTINGS: Final = declare(
         "log_level",
         "choice",
         "info",
-        "Level of the node's log on stderr.",
+        "Level of the node's log on stderr; tasks' log records at this level and above, "
+        "from any logger, are stored with their run.",
         choices=LOG_LEVELS,
+    ),
+    Setting(
+        "log_format",
+        "choice",
+        "text",
+        "Format of the node's log on stderr: text, or json (one JSON object per line).",
+        choices=LOG_FORMATS,
     ),
 )
 

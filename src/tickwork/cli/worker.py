@@ -19,6 +19,7 @@ import traceback
 import typer
 
 from tickwork.cli.client import globals_of
+from tickwork.cli.logging_setup import configure_logging
 from tickwork.cli.main import DEFAULT_DB, app
 from tickwork.cli.output import Output
 from tickwork.cli.settings import (
@@ -57,14 +58,6 @@ def import_task_modules(out: Output, modules: list[str]) -> None:
         except Exception as exc:
             detail = "".join(traceback.format_exception(exc)).rstrip()
             out.fail(f"cannot import {name!r}: {type(exc).__name__}: {exc}\n{detail}")
-
-
-def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(level.upper())
 
 
 async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
@@ -107,7 +100,7 @@ async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
         )
         print(f"settings: {settings.summary()}", flush=True)
         if not tasks:
-            out.warn(
+            log.warning(
                 "no task is registered in this worker, so it fires schedules but runs "
                 "nothing: pass --import MODULE"
             )
@@ -148,7 +141,7 @@ def worker(
         db = settings.database(g.db_given, DEFAULT_DB)
     except SettingError as exc:
         out.fail(str(exc))
-    _configure_logging(settings["log_level"])
+    configure_logging(settings["log_level"], settings["log_format"])
     import_task_modules(out, imports or [])
     try:
         scheduler = Scheduler(db, engine=True, registry=REGISTRY, **node_options(settings))

@@ -1,17 +1,22 @@
-"""What a task sees of its run (``RunContext``) and how its log records are captured.
+"""What a task sees of its run (``RunContext``) and how its output is captured.
 
 A logging handler on the root logger routes each record to the run whose context is
 current (a ``ContextVar``, which asyncio tasks and ``copy_context`` threads inherit), so
-records from any logger the task uses are stored with the run.
+records from any logger the task uses are stored with the run, and two runs executing
+at once never get each other's records. ``sys.stdout`` and ``sys.stderr`` are replaced
+by routers that do the same with what a task prints (one record per line, logger
+``stdout`` or ``stderr``); outside a run they write to the streams they replaced.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from tickwork.models import LogRecord
 
@@ -20,13 +25,20 @@ MAX_LOG_MESSAGE: Final = 8000
 
 
 class LogCapture:
-    """Collects the log records of one attempt (bounded, thread-safe)."""
+    """Collects the log records and printed lines of one attempt (bounded, thread-safe).
 
-    def __init__(self, attempt: int) -> None:
+    ``run_id``, when given, is stamped on the log records it sees (``record.run_id``),
+    so a node's own log handlers can say which run a task's record came from.
+    """
+
+    def __init__(self, attempt: int, run_id: str | None = None) -> None:
         self.attempt = attempt
+        self.run_id = run_id
         self.records: list[LogRecord] = []
         self.dropped = 0
         self._lock = threading.Lock()
+        #: Printed text not ended by a newline yet, per stream ("stdout", "stderr").
+        self._partial: dict[str, str] = {}
 
     def add(self, record: logging.LogRecord) -> None:
         try:
@@ -35,6 +47,11 @@ class LogCapture:
             message = str(record.msg)
         if record.exc_info and record.exc_info[0] is not None:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
+        if self.run_id is not None and "run_id" not in record.__dict__:
+            record.run_id = self.run_id
+        self._append(record.created, record.levelname, record.name, message)
+
+    def _append(self, created: float, level: str, logger: str, message: str) -> None:
         if len(message) > MAX_LOG_MESSAGE:
             message = message[:MAX_LOG_MESSAGE] + "… [truncated]"
         with self._lock:
@@ -43,15 +60,36 @@ class LogCapture:
                 return
             self.records.append(
                 LogRecord(
-                    at=datetime.fromtimestamp(record.created, UTC),
-                    level=record.levelname,
-                    logger=record.name,
+                    at=datetime.fromtimestamp(created, UTC),
+                    level=level,
+                    logger=logger,
                     message=message,
                     attempt=self.attempt,
                 )
             )
 
+    def write(self, stream: str, text: str) -> None:
+        """Text the task printed on ``stream``: each complete line becomes a record
+        (INFO for stdout, WARNING for stderr)."""
+        with self._lock:
+            pending = self._partial.get(stream, "") + text
+            *lines, rest = pending.split("\n")
+            self._partial[stream] = rest
+        now = time.time()
+        level = "INFO" if stream == "stdout" else "WARNING"
+        for line in lines:
+            self._append(now, level, stream, line.rstrip("\r"))
+
+    def _flush_partial(self) -> None:
+        with self._lock:
+            partial, self._partial = self._partial, {}
+        for stream, rest in partial.items():
+            if rest:
+                self._append(time.time(), "INFO" if stream == "stdout" else "WARNING", stream, rest)
+
     def result(self) -> tuple[LogRecord, ...]:
+        if self._partial:
+            self._flush_partial()
         with self._lock:
             records = list(self.records)
             if self.dropped:
@@ -79,17 +117,55 @@ class _CaptureHandler(logging.Handler):
             capture.add(record)
 
 
+class StreamRouter:
+    """Stands in for ``sys.stdout`` or ``sys.stderr``: what a run's code writes goes to
+    that run's capture, anything else to the stream it replaced."""
+
+    def __init__(self, name: str, stream: TextIO) -> None:
+        self.name = name
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        capture = current_capture.get()
+        if capture is None:
+            return self.stream.write(text)
+        capture.write(self.name, text)
+        return len(text)
+
+    def flush(self) -> None:
+        if current_capture.get() is None:
+            self.stream.flush()
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer, ...
+        return getattr(self.stream, name)
+
+
+def route_print_output() -> None:
+    """Make ``sys.stdout``/``sys.stderr`` routers, unless they are already. Called at
+    every attempt's start: something (a test harness, say) may have replaced them."""
+    if type(sys.stdout) is not StreamRouter and sys.stdout is not None:
+        sys.stdout = StreamRouter("stdout", sys.stdout)
+    if type(sys.stderr) is not StreamRouter and sys.stderr is not None:
+        sys.stderr = StreamRouter("stderr", sys.stderr)
+
+
 _installed = False
 _install_lock = threading.Lock()
 
 
 def install_log_capture() -> None:
-    """Attach the capturing handler to the root logger once per process."""
+    """Attach the capturing handler to the root logger once per process (first, so the
+    records reach the process's other handlers with their run id stamped)."""
     global _installed
     with _install_lock:
         if _installed:
             return
-        logging.getLogger().addHandler(_CaptureHandler(level=logging.DEBUG))
+        root = logging.getLogger()
+        root.handlers = [_CaptureHandler(level=logging.DEBUG), *root.handlers]
         # Task loggers pass INFO and above even when the root logger is at WARNING.
         logging.getLogger("tickwork.task").setLevel(logging.INFO)
         _installed = True
@@ -143,6 +219,15 @@ class RunContext:
         self.trace_id = trace_id
         self._logger: logging.Logger | None = None
         self._cancelled: threading.Event | None = None
+
+    @property
+    def fence(self) -> int:
+        """A fencing token: grows with every attempt of this run, and is committed to
+        the database, with this node's lease on the run, before the attempt starts. A
+        system the task writes to can keep the highest fence it has seen for the run
+        (``run_id``) and refuse a write that brings a lower one: it comes from an
+        attempt whose node was presumed dead while it still ran."""
+        return self.attempt
 
     @property
     def logger(self) -> logging.Logger:

@@ -4,24 +4,32 @@
 thread; a thread cannot be killed, so on timeout the attempt is recorded ``timed_out``,
 ``ctx.cancelled`` is set, and the thread is left to finish on its own. Tasks that must
 really stop use ``executor="process"``: each attempt gets a fresh process, killed on
-timeout or cancellation.
+timeout or cancellation, with the processes it started (``task_process``).
+
+Every executor stores with the attempt the log records its code emits, from any logger,
+and what it prints (``context``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import math
-import multiprocessing
-import multiprocessing.connection
 import traceback as tb
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from tickwork.engine.context import LogCapture, RunContext, current_capture, install_log_capture
+from tickwork.engine.context import (
+    LogCapture,
+    RunContext,
+    current_capture,
+    install_log_capture,
+    route_print_output,
+)
 from tickwork.engine.registry import TaskDef
+from tickwork.engine.task_process import check_json, run_in_process
+from tickwork.engine.task_process import describe as _describe
 from tickwork.models import JSON, LogRecord, record_maker
 
 AttemptStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
@@ -38,22 +46,6 @@ class AttemptResult:
 
 #: ``AttemptResult("succeeded", result=, logs=)``, built as fast as a burst needs.
 _succeeded = record_maker(AttemptResult, ("status", "result", "logs"))
-
-
-def check_json(value: Any) -> str | None:
-    """None when ``value`` is JSON-serializable, else the reason."""
-    if value is None or type(value) in (str, int, bool):
-        return None  # most tasks return one of these: no need to encode
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        return f"the task returned a value that is not JSON: {exc}"
-    return None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _args(task: TaskDef, ctx: RunContext) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -128,7 +120,6 @@ class Executors:
         self._threads = ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix="tickwork-task"
         )
-        self._mp = multiprocessing.get_context("spawn")
         self._deadlines = _Deadlines()
 
     def shutdown(self) -> None:
@@ -137,8 +128,9 @@ class Executors:
     async def run(self, task: TaskDef, ctx: RunContext, timeout: float) -> AttemptResult:
         """Execute one attempt; never raises except ``CancelledError`` (propagated after
         the attempt was stopped)."""
-        capture = LogCapture(ctx.attempt)
+        capture = LogCapture(ctx.attempt, ctx.run_id)
         token = current_capture.set(capture)
+        route_print_output()
         try:
             if task.executor == "process":
                 return await self._run_process(task, ctx, timeout, capture)
@@ -184,97 +176,11 @@ class Executors:
     async def _run_process(
         self, task: TaskDef, ctx: RunContext, timeout: float, capture: LogCapture
     ) -> AttemptResult:
-        parent, child = self._mp.Pipe(duplex=False)
-        payload = {
-            "run_id": ctx.run_id,
-            "schedule_id": ctx.schedule_id,
-            "task": ctx.task,
-            "scheduled_for": ctx.scheduled_for,
-            "attempt": ctx.attempt,
-            "trigger": ctx.trigger,
-            "node": ctx.node,
-            "data": ctx.data,
-            "trace_id": ctx.trace_id,
-        }
-        proc = self._mp.Process(
-            target=_process_main,
-            args=(task.fn, task.takes_ctx, payload, child),
-            name=f"tickwork-run-{ctx.run_id}",
-            daemon=True,
-        )
-        proc.start()
-        child.close()
-        loop = asyncio.get_running_loop()
-        try:
-            ready = await loop.run_in_executor(None, _wait_readable, parent, proc, timeout)
-        except asyncio.CancelledError:
-            _kill(proc)
-            raise
-        if not ready:
-            _kill(proc)
-            return AttemptResult(
-                "timed_out",
-                error=f"timed out after {timeout:g} s (process {proc.pid} killed)",
-                logs=capture.result(),
-            )
-        try:
-            message: dict[str, Any] = parent.recv()
-        except (EOFError, OSError):
-            await loop.run_in_executor(None, proc.join, 5)
-            return AttemptResult(
-                "failed",
-                error=f"the task process exited with code {proc.exitcode} without a result",
-                logs=capture.result(),
-            )
-        finally:
-            parent.close()
-        await loop.run_in_executor(None, proc.join, 5)
-        logs = tuple(message.get("logs", ())) + capture.result()
+        message = await run_in_process(task, ctx, timeout, capture)
         return AttemptResult(
             message["status"],
             result=message.get("result"),
             error=message.get("error"),
             traceback=message.get("traceback"),
-            logs=logs,
+            logs=message["logs"],
         )
-
-
-def _wait_readable(conn: multiprocessing.connection.Connection, proc: Any, timeout: float) -> bool:
-    """True when a result (or EOF) is ready within ``timeout``."""
-    ready = multiprocessing.connection.wait([conn, proc.sentinel], timeout=timeout)
-    if conn in ready:
-        return True
-    # The process ended; a result may still be in the pipe, else EOF is reported.
-    return bool(ready)
-
-
-def _kill(proc: Any) -> None:
-    if proc.is_alive():
-        proc.kill()
-    proc.join(5)
-
-
-def _process_main(fn: Any, takes_ctx: bool, payload: dict[str, Any], conn: Any) -> None:
-    """Entry point of the child process: run the task, send back one message."""
-    install_log_capture()
-    ctx = RunContext(**payload)
-    capture = LogCapture(ctx.attempt)
-    current_capture.set(capture)
-    message: dict[str, Any]
-    try:
-        args = (ctx,) if takes_ctx else ()
-        value = fn(*args, **ctx.data)
-        if asyncio.iscoroutine(value):
-            value = asyncio.run(value)
-        reason = check_json(value)
-        if reason is not None:
-            message = {"status": "failed", "error": reason}
-        else:
-            message = {"status": "succeeded", "result": value}
-    except BaseException as exc:
-        message = {"status": "failed", "error": _describe(exc), "traceback": tb.format_exc()}
-    message["logs"] = capture.result()
-    try:
-        conn.send(message)
-    finally:
-        conn.close()

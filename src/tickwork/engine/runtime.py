@@ -52,6 +52,8 @@ from tickwork.store.base import ClaimRequest, FinishItem, FireResult, Store
 from .storecalls import StoreCalls
 
 log = logging.getLogger("tickwork.engine")
+#: Attempts that did not succeed are reported here (a child of the "tickwork" logger).
+run_log = logging.getLogger("tickwork.runs")
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -88,6 +90,56 @@ _outcome = record_maker(
     AttemptOutcome,
     ("status", "result", "error", "traceback", "logs", "retry_at", "finished_at"),
 )
+
+
+def first_line(text: str | None) -> str:
+    """The first non-blank line of an error (the rest is in the run's traceback)."""
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return "no error message"
+
+
+def log_attempt_end(run: Run, status: str, error: str | None, finished: Run | None) -> None:
+    """Say on the ``tickwork`` logger that an attempt did not succeed, with its run's ids
+    as record attributes (for JSON logs): at WARNING when it failed, timed out, was lost
+    or is retried, at INFO when it was cancelled on request.
+
+    ``finished``: the run as the attempt's end left it (None: this node's lease had
+    lapsed, and the end was not recorded).
+    """
+    where = f"run {run.id} (schedule {run.schedule_id or '-'}, task {run.task})"
+    line = first_line(error)
+    fields = {
+        "run_id": run.id,
+        "schedule_id": run.schedule_id,
+        "task": run.task,
+        "attempt": run.attempt,
+        "status": status,
+        "error": line,
+    }
+    if finished is None:
+        run_log.warning(
+            "%s attempt %d %s: %s; not recorded: the lease had lapsed and another node "
+            "took the run over",
+            where,
+            run.attempt,
+            status,
+            line,
+            extra=fields,
+        )
+        return
+    if finished.status == "retrying":
+        due = finished.due_at.isoformat() if finished.due_at is not None else "soon"
+        fields["retry_at"] = due
+        then = f"retrying at {due}"
+    else:
+        then = f"run {finished.status}"
+    asked = status == "cancelled" and finished.status == "cancelled"
+    level = logging.INFO if asked else logging.WARNING
+    run_log.log(
+        level, "%s attempt %d %s: %s; %s", where, run.attempt, status, line, then, extra=fields
+    )
 
 
 def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
@@ -678,16 +730,16 @@ class Engine:
                     )
                 except Exception:  # the loop must outlive any surprise
                     log.exception("recording %d attempt end(s) failed", len(batch))
-                for index, (_, run) in enumerate(batch):
+                for index, (item, run) in enumerate(batch):
                     self._active.pop(run.id, None)
-                    self._after_finish(run, None if results is None else results[index])
+                    finished = None if results is None else results[index]
+                    if item[3].status != "succeeded":
+                        log_attempt_end(run, item[3].status, item[3].error, finished)
+                    self._after_finish(run, finished)
                 self.wake()
 
     def _after_finish(self, run: Run, finished: Run | None) -> None:
-        if finished is None:
-            log.warning("run %s attempt %d: lease lost before it finished", run.id, run.attempt)
-            return
-        if not self.events.has_subscribers:
+        if finished is None or not self.events.has_subscribers:
             return
         kind = "retrying" if finished.status == "retrying" else finished.status
         self.events.emit(
@@ -820,7 +872,9 @@ class Engine:
         self._peers = max(1, sum(1 for n in nodes if n.stopped_at is None and n.id not in dead))
         recovered = await self.db(self.store.recover_lost, now, dead, self._plan_lost_retry)
         for run in recovered:
-            log.warning("run %s (%s) lost its node; now %s", run.id, run.task, run.status)
+            lost = run.attempts[-1] if run.attempts else None
+            why = (lost.error if lost is not None else None) or run.error or "its node died"
+            log_attempt_end(run, "lost", why, run)
             kind = "retrying" if run.status == "retrying" else run.status
             self.events.emit(Event(f"run.{kind}", now, run.schedule_id, run.id, {"lost": True}))
         if recovered:

@@ -1,0 +1,102 @@
+"""What a task logs and prints is stored with its run: from any logger, at the level the
+node logs at, on every executor, never mixed with another run's."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.engine import output_tasks
+from tickwork.engine.context import RunContext, StreamRouter
+from tickwork.engine.executors import Executors
+from tickwork.models import LogRecord
+
+
+@pytest.fixture
+def root_at_info() -> Iterator[None]:
+    """The node logs at INFO (as ``tickwork worker`` does by default)."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)
+    yield
+    root.setLevel(before)
+
+
+def ctx_for(task: str, run_id: str, **data: object) -> RunContext:
+    return RunContext(
+        run_id=run_id,
+        schedule_id=None,
+        task=task,
+        scheduled_for=datetime.now(UTC),
+        attempt=1,
+        trigger="manual",
+        node="n",
+        data=dict(data),
+    )
+
+
+def lines(logs: tuple[LogRecord, ...]) -> list[tuple[str, str, str]]:
+    return [(r.level, r.logger, r.message) for r in logs]
+
+
+@pytest.mark.parametrize("name", ["talk_async", "talk_thread", "talk_process"])
+@pytest.mark.usefixtures("root_at_info")
+async def test_records_from_any_logger_and_printed_lines_are_stored(name: str) -> None:
+    ex = Executors()
+    try:
+        result = await ex.run(
+            output_tasks.registry.require(name), ctx_for(name, f"r-{name}", tag="T"), 30
+        )
+    finally:
+        ex.shutdown()
+    assert result.status == "succeeded", result.error
+    got = lines(result.logs)
+    assert ("INFO", "tests.engine.output_tasks", "info from a module logger T") in got
+    assert ("INFO", "stdout", "printed T") in got
+    assert ("INFO", "stdout", "half a line and the rest T") in got
+    assert ("WARNING", "stderr", "to stderr T") in got
+    # Below the node's level: not stored (nor emitted).
+    assert not any("debug from" in message for _, _, message in got)
+    if name == "talk_process":
+        # A last line without a newline is kept when the attempt ends.
+        assert got[-1] == ("INFO", "stdout", "no newline at the end T")
+
+
+@pytest.mark.parametrize("name", ["chatter_async", "chatter_thread"])
+async def test_runs_executing_at_once_keep_their_own_records(name: str) -> None:
+    ex = Executors(max_threads=8)
+    task = output_tasks.registry.require(name)
+    tags = [f"run{i}" for i in range(16)]
+    try:
+        results = await asyncio.gather(
+            *(ex.run(task, ctx_for(name, f"r-{tag}", tag=tag), 30) for tag in tags)
+        )
+    finally:
+        ex.shutdown()
+    for tag, result in zip(tags, results, strict=True):
+        assert result.status == "succeeded", result.error
+        mine = [m for _, _, m in lines(result.logs)]
+        assert mine == [x for i in range(5) for x in (f"{tag} says {i}", f"{tag} prints {i}")]
+
+
+async def test_printing_outside_a_run_reaches_the_stream(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ex = Executors()
+    try:
+        result = await ex.run(
+            output_tasks.registry.require("talk_async"), ctx_for("talk_async", "r", tag="in"), 30
+        )
+    finally:
+        ex.shutdown()
+    assert ("INFO", "stdout", "printed in") in lines(result.logs)
+    assert type(sys.stdout) is StreamRouter
+    print("not in a run")
+    out = capsys.readouterr().out
+    assert "not in a run" in out
+    assert "printed in" not in out  # a run's output went to the run only
