@@ -410,16 +410,24 @@ class TaskStats:
     """Per-task figures over a period, for ``tickwork stats``."""
 
     task: str
+    #: Runs counted: every status but ``skipped`` and ``missed`` (never executed).
     runs: int
+    #: Each of these counts runs in exactly that status, the words ``history --status``
+    #: filters on: ``failed`` is not ``timed_out`` nor ``lost``.
     succeeded: int
     failed: int
     p50_duration: float | None
     p95_duration: float | None
+    timed_out: int = 0
+    lost: int = 0
+    cancelled: int = 0
 
     @property
     def success_rate(self) -> float | None:
-        finished = self.succeeded + self.failed
-        return None if finished == 0 else self.succeeded / finished
+        """Succeeded among the runs that ended after executing (succeeded, failed,
+        timed_out, lost); cancelled and unfinished runs do not count."""
+        ended = self.succeeded + self.failed + self.timed_out + self.lost
+        return None if ended == 0 else self.succeeded / ended
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

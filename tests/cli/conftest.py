@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from tickwork.store import open_store
+
 ROOT = Path(__file__).resolve().parents[2]
 TASKS_MODULE = "tests.cli.cli_tasks"
 
@@ -131,7 +133,9 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None
 
 @pytest.fixture
 def cli(sqlite_url: str) -> Cli:
-    """The CLI on this test's own empty database."""
+    """The CLI on this test's own empty database (created: commands that only read
+    refuse a SQLite file that does not exist)."""
+    open_store(sqlite_url).close()
     return Cli(sqlite_url)
 
 

@@ -35,18 +35,29 @@ def test_status_without_nodes(cli: Cli) -> None:
 
 def test_db_defaults_to_tickwork_db_env(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'from-env.db'}"
-    proc = subprocess.run(
-        [sys.executable, "-m", "tickwork.cli", "--json", "list"],
-        cwd=ROOT,
-        env=cli_env() | {"TICKWORK_DB": url},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
+
+    def tickwork(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tickwork.cli", *args],
+            cwd=ROOT,
+            env=cli_env() | {"TICKWORK_DB": url},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    # Reading a database that does not exist names it instead of creating it.
+    missing = tickwork("--json", "list")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == (
+        f"error: database {tmp_path / 'from-env.db'} does not exist ({url}); give --db "
+        "(or TICKWORK_DB), or create it: tickwork db upgrade, tickwork worker or tickwork create"
     )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
-    assert (tmp_path / "from-env.db").exists()
+    assert not (tmp_path / "from-env.db").exists()
+    assert tickwork("db", "upgrade").returncode == 0
+    listed = tickwork("--json", "list")
+    assert listed.returncode == 0 and listed.stdout.strip() == "[]"
 
 
 def test_bad_database_url(tmp_path: Path) -> None:

@@ -166,15 +166,15 @@ class TestNext:
     def test_without_expression_asks_the_stored_schedules(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        calls: list[tuple[str | None, int]] = []
+        calls: list[tuple[str | None, int, str | None]] = []
 
-        def fake(ctx: object, schedule_id: str | None, count: int) -> None:
-            calls.append((schedule_id, count))
+        def fake(ctx: object, schedule_id: str | None, count: int, after: str | None) -> None:
+            calls.append((schedule_id, count, after))
 
         monkeypatch.setattr("tickwork.cli.stored_next.next_for_stored_schedules", fake)
         assert run("next", "--schedule", "daily", "--count", "3")[0] == 0
-        assert run("next")[0] == 0
-        assert calls == [("daily", 3), (None, 5)]
+        assert run("next", "--after", "2030-01-01T00:00")[0] == 0
+        assert calls == [("daily", 3, None), (None, 5, "2030-01-01T00:00")]
 
 
 def test_a_real_process() -> None:

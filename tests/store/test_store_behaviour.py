@@ -799,11 +799,12 @@ def test_task_stats_percentiles(store: Store) -> None:
     store.insert_runs(None, runs)
     claimed = claim(store, at(0), tasks=["t", "u"])
     for i, run in enumerate(r for r in claimed if r.task == "t"):
-        status = "succeeded" if i < 8 else "failed"
+        status = "succeeded" if i < 8 else "failed" if i == 8 else "timed_out"
         store.finish_attempt(run.id, "n1", 1, AttemptOutcome(status), at(i + 1))  # type: ignore[arg-type]
     stats = {s.task: s for s in store.task_stats()}
     t = stats["t"]
-    assert (t.runs, t.succeeded, t.failed) == (10, 8, 2)
+    # Each status counted under its own word, as history --status filters them.
+    assert (t.runs, t.succeeded, t.failed, t.timed_out, t.lost) == (10, 8, 1, 1, 0)
     assert t.p50_duration == pytest.approx(5.5)
     assert t.p95_duration == pytest.approx(9.55)
     assert t.success_rate == 0.8

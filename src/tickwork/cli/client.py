@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,7 +17,8 @@ import typer
 
 from tickwork.cli.output import Output
 from tickwork.engine.scheduler import Scheduler
-from tickwork.errors import TickworkError, UnknownTaskError
+from tickwork.errors import TickworkError, UnknownTaskError, ValidationError
+from tickwork.store.url import SQLiteURL, mask_password, parse_url
 
 T = TypeVar("T")
 
@@ -50,10 +52,42 @@ def globals_of(ctx: typer.Context) -> Globals:
     return g
 
 
-def with_client(ctx: typer.Context, action: Callable[[Scheduler], Awaitable[T]]) -> T:
-    """Run ``action`` with a client scheduler on the ``--db`` database."""
+def missing_database(url: str) -> str | None:
+    """Why ``url`` cannot be read: a SQLite file that does not exist; else None.
+
+    Opening a SQLite file creates it: a command that only reads or changes what exists
+    would otherwise leave an empty database behind (often in the wrong directory).
+    """
+    try:
+        parsed = parse_url(url)
+    except ValidationError:
+        return None  # opening it reports the bad URL
+    if not isinstance(parsed, SQLiteURL) or os.path.exists(parsed.path):
+        return None
+    return (
+        f"database {os.path.abspath(parsed.path)} does not exist ({mask_password(url)}); "
+        "give --db (or TICKWORK_DB), or create it: tickwork db upgrade, tickwork worker "
+        "or tickwork create"
+    )
+
+
+def with_client(
+    ctx: typer.Context,
+    action: Callable[[Scheduler], Awaitable[T]],
+    *,
+    creates: bool = False,
+) -> T:
+    """Run ``action`` with a client scheduler on the ``--db`` database.
+
+    Unless the command ``creates`` the database (``create``, ``db upgrade``), a SQLite
+    file that does not exist is an error naming it.
+    """
     g = globals_of(ctx)
     g.require_db()
+    if not creates:
+        missing = missing_database(g.db)
+        if missing is not None:
+            g.out.fail(missing)
 
     async def go() -> T:
         async with Scheduler(g.db, engine=False) as scheduler:

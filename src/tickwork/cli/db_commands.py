@@ -28,7 +28,7 @@ def upgrade(ctx: typer.Context) -> None:
     async def action(scheduler: Scheduler) -> list[int]:
         return await scheduler.upgrade()
 
-    applied = with_client(ctx, action)
+    applied = with_client(ctx, action, creates=True)
     if out.json:
         out.emit_json({"db": mask_password(g.db), "applied": applied})
         return

@@ -91,7 +91,10 @@ def next_(
     ),
     tz: str = typer.Option("UTC", "--tz", help=_TZ_HELP),
     after: str | None = typer.Option(
-        None, "--after", help="Fire times strictly after this ISO-8601 time (default: now)."
+        None,
+        "--after",
+        help="Fire times strictly after this ISO-8601 time (default: now); naive = in "
+        "--tz, or in the schedule's zone for stored schedules.",
     ),
     count: int = typer.Option(5, "--count", "-n", help="How many fire times."),
     schedule_id: str | None = typer.Option(
@@ -103,7 +106,7 @@ def next_(
     if expression is None:
         from tickwork.cli.stored_next import next_for_stored_schedules
 
-        next_for_stored_schedules(ctx, schedule_id, count)
+        next_for_stored_schedules(ctx, schedule_id, count, after)
         return
     out = globals_of(ctx).out
     if schedule_id is not None:

@@ -2,13 +2,15 @@
 
 Commands live in modules named for what they manage; each registers itself on ``app``:
 ``schedule_commands`` (create, update, delete, show, list, pause, resume),
-``run_commands`` (run, history), ``node_commands`` (status, stats),
+``run_commands`` (run, history, cancel, backfill), ``queue_commands`` (queue read),
+``task_commands`` (tasks), ``node_commands`` (status, stats),
 ``db_commands`` (db upgrade, cleanup), ``worker`` and ``expression_commands``
 (validate, next).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
 from typing import Any, Final
@@ -31,6 +33,20 @@ app = typer.Typer(
 __all__ = ["DEFAULT_DB", "Globals", "app", "main"]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"tickwork {tickwork_version()}")
+        raise typer.Exit()
+
+
+def tickwork_version() -> str:
+    """The installed distribution's version."""
+    try:
+        return importlib.metadata.version("tickwork")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        return "unknown (not installed)"
+
+
 @app.callback()
 def _globals(
     ctx: typer.Context,
@@ -44,6 +60,14 @@ def _globals(
         None, "--token", envvar="TICKWORK_TOKEN", help="API token for --url (not supported yet)."
     ),
     json_output: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        expose_value=False,
+        help="Print tickwork's version and exit.",
+    ),
 ) -> None:
     # A token from the environment is for a future REST client; only one given on the
     # command line asks for it now.
@@ -60,6 +84,8 @@ def _register_commands() -> None:
     from tickwork.cli import worker  # noqa: F401  # isort: skip
     from tickwork.cli import schedule_commands  # noqa: F401  # isort: skip
     from tickwork.cli import run_commands  # noqa: F401  # isort: skip
+    from tickwork.cli import queue_commands  # noqa: F401  # isort: skip
+    from tickwork.cli import task_commands  # noqa: F401  # isort: skip
     from tickwork.cli import expression_commands  # noqa: F401  # isort: skip
     from tickwork.cli import node_commands  # noqa: F401  # isort: skip
     from tickwork.cli import db_commands  # noqa: F401  # isort: skip

@@ -11,12 +11,15 @@ from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
 from tickwork.cli.output import relative, seconds, when
 from tickwork.engine.scheduler import Scheduler
+from tickwork.store.url import mask_password
 from tickwork.validation import parse_instant
 
 
 @app.command("status", help="Nodes (leader, running runs), runs running now, and the backlog.")
 def status(ctx: typer.Context) -> None:
-    out = globals_of(ctx).out
+    g = globals_of(ctx)
+    out = g.out
+    db = mask_password(g.db)
 
     async def action(scheduler: Scheduler) -> tuple[list[Any], dict[str, Any], list[Any]]:
         running_runs = await scheduler.list_runs(status="running", limit=10_000)
@@ -33,6 +36,7 @@ def status(ctx: typer.Context) -> None:
     if out.json:
         out.emit_json(
             {
+                "db": db,
                 "nodes": [n.to_dict() | {"running_runs": by_node.get(n.id, [])} for n in nodes],
                 "leader": leader,
                 "running": running,
@@ -43,6 +47,7 @@ def status(ctx: typer.Context) -> None:
         )
         return
     now = datetime.now(UTC)
+    out.line(f"database: {db}")
     if nodes:
         out.table(
             ["node", "leader", "running", "runs", "started", "heartbeat", "tasks"],
@@ -78,7 +83,11 @@ def _ids(run_ids: list[str], shown: int = 3) -> str:
     return ", ".join(run_ids[:shown]) + (f" (+{more} more)" if more > 0 else "")
 
 
-@app.command("stats", help="Per task: runs, success rate, p50/p95 duration.")
+@app.command(
+    "stats",
+    help="Per task: runs in each final status (the statuses of 'history --status'), "
+    "success rate among runs that executed, p50/p95 duration.",
+)
 def stats(
     ctx: typer.Context,
     since: str | None = typer.Option(
@@ -100,13 +109,27 @@ def stats(
         out.line("no runs yet")
     else:
         out.table(
-            ["task", "runs", "succeeded", "failed", "success rate", "p50", "p95"],
+            [
+                "task",
+                "runs",
+                "succeeded",
+                "failed",
+                "timed_out",
+                "lost",
+                "cancelled",
+                "success rate",
+                "p50",
+                "p95",
+            ],
             [
                 [
                     t["task"],
                     t["runs"],
                     t["succeeded"],
                     t["failed"],
+                    t["timed_out"],
+                    t["lost"],
+                    t["cancelled"],
                     "" if t.get("success_rate") is None else f"{t['success_rate']:.1%}",
                     seconds(t.get("p50_duration")),
                     seconds(t.get("p95_duration")),

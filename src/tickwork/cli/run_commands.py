@@ -192,3 +192,46 @@ def history(
         out.line("no runs" + (" matching" if schedule or task or status else " yet"))
         return
     runs_table(out, runs)
+
+
+@app.command(
+    "cancel",
+    help="Cancel a run: a waiting one ends cancelled at once; a running one is stopped by "
+    "the node running it. A run already over is an error.",
+)
+def cancel(
+    ctx: typer.Context,
+    run_id: str = typer.Option(..., "--run", metavar="RUN_ID", help="The run to cancel."),
+) -> None:
+    out = globals_of(ctx).out
+    cancelled = with_client(ctx, lambda scheduler: scheduler.cancel_run(run_id))
+    if out.json:
+        out.emit_json(cancelled.to_dict())
+        return
+    if cancelled.status == "running":
+        out.line(f"run {cancelled.id} is running: its node was asked to stop it")
+    else:
+        out.line(f"run {cancelled.id} {cancelled.status}")
+
+
+@app.command(
+    "backfill",
+    help="Create a run for every fire time of a schedule in [--start, --end] that has none "
+    "yet (trigger 'backfill'); nodes run them. Naive times are in the schedule's zone.",
+)
+def backfill(
+    ctx: typer.Context,
+    id: str = typer.Option(..., "--id", help="The schedule."),
+    start: str = typer.Option(..., "--start", metavar="ISO", help="First fire time (inclusive)."),
+    end: str = typer.Option(..., "--end", metavar="ISO", help="Last fire time (inclusive)."),
+) -> None:
+    out = globals_of(ctx).out
+    runs = with_client(ctx, lambda scheduler: scheduler.backfill(id, start, end))
+    if out.json:
+        out.emit_json([r.to_dict() for r in runs])
+        return
+    if not runs:
+        out.line(f"no run to create: every fire time of {id} in that range already has one")
+        return
+    out.line(f"created {len(runs)} backfill run(s) for schedule {id}")
+    runs_table(out, runs)

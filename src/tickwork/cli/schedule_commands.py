@@ -222,6 +222,19 @@ def describe(schedule: Schedule) -> str:
     return str(parsed.describe())
 
 
+def next_fire_text(s: Schedule, now: datetime, *, relative_too: bool = True) -> str:
+    """The next fire for people: a time only while active; a paused schedule fires
+    nothing ("paused": resuming computes its next fire from then), a finished one never."""
+    if s.status == "paused":
+        return "paused"
+    if s.status == "finished":
+        return "never (finished)"
+    if s.next_fire_at is None:
+        return "only when run (manual)"
+    text = when(s.next_fire_at, s.timezone)
+    return f"{text}  ({relative(s.next_fire_at, now)})" if relative_too else text
+
+
 def show_schedule(
     out: Output,
     s: Schedule,
@@ -241,12 +254,7 @@ def show_schedule(
         ("schedule", f"{s.schedule}  ({describe(s)})"),
         ("timezone", tz),
         ("status", s.status),
-        (
-            "next fire",
-            f"{when(s.next_fire_at, tz)}  ({relative(s.next_fire_at, now)})"
-            if s.next_fire_at
-            else "",
-        ),
+        ("next fire", next_fire_text(s, now)),
         ("last fire", when(s.last_fire_at, tz)),
         (
             "executions",
@@ -316,8 +324,8 @@ def schedules_table(out: Output, schedules: list[Schedule]) -> None:
                 s.schedule,
                 s.timezone,
                 s.status,
-                when(s.next_fire_at, s.timezone),
-                relative(s.next_fire_at, now),
+                next_fire_text(s, now, relative_too=False),
+                "" if s.status != "active" else relative(s.next_fire_at, now),
                 s.execution_count,
             ]
             for s in schedules
@@ -392,7 +400,7 @@ def create(
         created = await scheduler.add_schedule(task, schedule, id=id, **fields)
         return created, await scheduler.next_fire_times(created.id, 3)
 
-    created, upcoming = with_client(ctx, action)
+    created, upcoming = with_client(ctx, action, creates=True)
     if out.json:
         out.emit_json(created.to_dict())
         return
@@ -519,15 +527,20 @@ def show(
 
     async def action(scheduler: Scheduler) -> tuple[Schedule, list[datetime], list[Run]]:
         found = await scheduler.get_schedule(id)
-        if out.json:
-            return found, [], []
         upcoming = await scheduler.next_fire_times(id, 5)
         runs = await scheduler.list_runs(schedule_id=id, limit=5)
         return found, upcoming, runs
 
     found, upcoming, runs = with_client(ctx, action)
     if out.json:
-        out.emit_json(found.to_dict())
+        # What the table shows: the schedule's fields, its next fire times, recent runs.
+        out.emit_json(
+            found.to_dict()
+            | {
+                "upcoming": [t.isoformat() for t in upcoming],
+                "recent_runs": [r.to_dict() for r in runs],
+            }
+        )
         return
     show_schedule(out, found, upcoming=upcoming, runs=runs)
 

@@ -22,11 +22,15 @@ MAX_COUNT = 1000
 Fire = tuple[Schedule, datetime]
 
 
-async def upcoming_fires(scheduler: Scheduler, schedule_id: str | None, count: int) -> list[Fire]:
-    """The next ``count`` fires of one schedule, or of all active ones merged."""
+async def upcoming_fires(
+    scheduler: Scheduler, schedule_id: str | None, count: int, after: str | None = None
+) -> list[Fire]:
+    """The next ``count`` fires of one schedule, or of all active ones merged; with
+    ``after``, those strictly after it (naive: in each schedule's zone)."""
     if schedule_id is not None:
         schedule = await scheduler.get_schedule(schedule_id)
-        return [(schedule, t) for t in await scheduler.next_fire_times(schedule_id, count)]
+        times = await scheduler.next_fire_times(schedule_id, count, after=after)
+        return [(schedule, t) for t in times]
     active = [
         s for s in await scheduler.list_schedules(status="active") if s.next_fire_at is not None
     ]
@@ -35,24 +39,26 @@ async def upcoming_fires(scheduler: Scheduler, schedule_id: str | None, count: i
     for schedule in active:
         assert schedule.next_fire_at is not None
         # Schedules come in order of their next fire: once one starts after the
-        # count-th fire found so far, no later one can contribute.
-        if len(fires) >= count and schedule.next_fire_at > fires[-1][1]:
+        # count-th fire found so far, no later one can contribute (without --after).
+        if after is None and len(fires) >= count and schedule.next_fire_at > fires[-1][1]:
             break
-        times = await scheduler.next_fire_times(schedule.id, count)
+        times = await scheduler.next_fire_times(schedule.id, count, after=after)
         fires.extend((schedule, t) for t in times)
         fires.sort(key=lambda fire: (fire[1], fire[0].id))
         del fires[count:]
     return fires
 
 
-def next_for_stored_schedules(ctx: typer.Context, schedule_id: str | None, count: int) -> None:
+def next_for_stored_schedules(
+    ctx: typer.Context, schedule_id: str | None, count: int, after: str | None = None
+) -> None:
     """Print the next fire times of stored active schedules (``next`` without EXPR)."""
     out = globals_of(ctx).out
     if count < 1 or count > MAX_COUNT:
         out.fail(f"--count must be between 1 and {MAX_COUNT}, not {count}")
 
     async def action(scheduler: Scheduler) -> list[Fire]:
-        return await upcoming_fires(scheduler, schedule_id, count)
+        return await upcoming_fires(scheduler, schedule_id, count, after)
 
     fires = with_client(ctx, action)
     if out.json:
@@ -73,6 +79,8 @@ def next_for_stored_schedules(ctx: typer.Context, schedule_id: str | None, count
     if not fires:
         if schedule_id is not None:
             out.line(f"schedule {schedule_id} has no upcoming fire (paused, finished or manual)")
+        elif after is not None:
+            out.line("no fire after that time: no active schedule fires then")
         else:
             out.line("no upcoming fire: no active schedule")
         return

@@ -373,15 +373,25 @@ class Scheduler:
             self._emit("schedule.paused" if paused else "schedule.resumed", s.id)
         return changed
 
-    async def next_fire_times(self, schedule_id: str, count: int = 5) -> list[datetime]:
-        """The schedule's next ``count`` fire times (empty when paused or finished)."""
+    async def next_fire_times(
+        self, schedule_id: str, count: int = 5, *, after: datetime | str | None = None
+    ) -> list[datetime]:
+        """The schedule's next ``count`` fire times (empty when paused or finished); with
+        ``after`` (naive = in the schedule's zone), its fire times strictly after it."""
         if count < 1 or count > 1000:
             raise ValidationError("count must be between 1 and 1000", field="count")
         s = await self.get_schedule(schedule_id)
         if s.status != "active" or s.next_fire_at is None:
             return []
         parsed = parsed_schedule(s)
-        times = [s.next_fire_at.astimezone(parsed.tz)]
+        begin = parse_instant(after, "after", s.timezone)
+        if begin is not None:
+            first = next_fire(parsed, s, begin)
+            if first is None:
+                return []
+            times = [first]
+        else:
+            times = [s.next_fire_at.astimezone(parsed.tz)]
         executions = s.execution_count + 1
         while len(times) < count:
             if s.max_executions is not None and executions >= s.max_executions:

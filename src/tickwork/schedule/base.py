@@ -7,7 +7,9 @@ anchor an interval and the caller gave no ``now``).
 
 from __future__ import annotations
 
+import difflib
 import functools
+import zoneinfo
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -42,7 +44,27 @@ def validate_timezone(name: object) -> ZoneInfo:
     try:
         return _zoneinfo(name)
     except Exception:  # ZoneInfoNotFoundError, ValueError (bad key), OSError (a directory)
-        raise ScheduleError(f"unknown time zone {name!r}") from None
+        hint = suggest_timezone(name)
+        raise ScheduleError(
+            f"unknown time zone {name!r}" + (f": did you mean {hint}?" if hint else "")
+        ) from None
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    """Every IANA name known here, by its case-folded form."""
+    return {n.casefold(): n for n in zoneinfo.available_timezones()}
+
+
+def suggest_timezone(name: str) -> str | None:
+    """The known zone ``name`` most likely means: the same name in another case
+    (``europe/paris``), else a close spelling (``Europe/Pariss``); None when none is."""
+    names = _zone_names()
+    folded = name.strip().casefold()
+    if folded in names:
+        return names[folded]
+    close = difflib.get_close_matches(folded, list(names), n=1, cutoff=0.85)
+    return names[close[0]] if close else None
 
 
 def parse_iso_datetime(text: str, what: str) -> datetime:

@@ -1748,27 +1748,29 @@ class SqlStore(Store):
         where, params = "1 = 1", []
         if since is not None:
             where, params = "r.scheduled_for >= ?", [self._ts(since)]
-        failed = ", ".join(f"'{s}'" for s in _FAILED_STATUSES)
+        counts: dict[str, dict[str, int]] = {}
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(
-                "SELECT r.task, COUNT(*),"
-                " SUM(CASE WHEN r.status = 'succeeded' THEN 1 ELSE 0 END),"
-                f" SUM(CASE WHEN r.status IN ({failed}) THEN 1 ELSE 0 END)"
+            for task, status, n in tx.execute(
+                "SELECT r.task, r.status, COUNT(*)"
                 f" FROM runs r WHERE {where} AND r.status NOT IN ('skipped', 'missed')"
-                " GROUP BY r.task ORDER BY r.task",
+                " GROUP BY r.task, r.status ORDER BY r.task",
                 params,
-            )
+            ):
+                counts.setdefault(task, {})[status] = int(n)
             durations = self._duration_percentiles(tx, where, params)
         return [
             TaskStats(
                 task=task,
-                runs=int(n),
-                succeeded=int(ok or 0),
-                failed=int(bad or 0),
+                runs=sum(by_status.values()),
+                succeeded=by_status.get("succeeded", 0),
+                failed=by_status.get("failed", 0),
+                timed_out=by_status.get("timed_out", 0),
+                lost=by_status.get("lost", 0),
+                cancelled=by_status.get("cancelled", 0),
                 p50_duration=durations.get(task, (None, None))[0],
                 p95_duration=durations.get(task, (None, None))[1],
             )
-            for task, n, ok, bad in rows
+            for task, by_status in counts.items()
         ]
 
     # -- queues ----------------------------------------------------------------------

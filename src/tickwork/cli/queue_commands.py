@@ -1,0 +1,59 @@
+"""``tickwork queue read NAME``: results and errors that runs put on a named queue."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from tickwork.cli.client import globals_of, with_client
+from tickwork.cli.main import app
+from tickwork.cli.output import when
+from tickwork.models import QueueMessage
+
+queue_app = typer.Typer(
+    name="queue",
+    help="Queues: where runs put their results (result_queue) and errors (error_queue).",
+    no_args_is_help=True,
+)
+app.add_typer(queue_app)
+
+
+@queue_app.command(
+    "read",
+    help="Print the messages of a queue, oldest first; --consume also removes them.",
+)
+def read(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., metavar="NAME", help="The queue."),
+    consume: bool = typer.Option(
+        False, "--consume", help="Remove the messages read (default: only look)."
+    ),
+    limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="At most this many."),
+) -> None:
+    out = globals_of(ctx).out
+
+    messages: list[QueueMessage] = with_client(
+        ctx, lambda scheduler: scheduler.read_queue(name, consume=consume, limit=limit)
+    )
+    if out.json:
+        out.emit_json([m.to_dict() for m in messages])
+        return
+    if not messages:
+        out.line(f"queue {name} is empty")
+        return
+    out.table(
+        ["id", "at", "kind", "run", "schedule", "payload"],
+        [
+            [
+                m.id,
+                when(m.created_at),
+                m.kind,
+                m.run_id,
+                m.schedule_id,
+                json.dumps(m.payload, ensure_ascii=False, sort_keys=True),
+            ]
+            for m in messages
+        ],
+        title=f"queue {name}" + (" (consumed)" if consume else ""),
+    )

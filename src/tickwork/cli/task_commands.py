@@ -1,0 +1,59 @@
+"""``tickwork tasks``: the tasks schedules may name, with the arguments they take.
+
+A task is known when this process registered it or a node published it (nodes publish
+their tasks, with their arguments and defaults, when they start).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from tickwork.cli.client import globals_of, with_client
+from tickwork.cli.main import app
+from tickwork.cli.output import seconds
+from tickwork.engine.scheduler import Scheduler
+from tickwork.models import Node, TaskSpec
+
+
+def arguments(spec: TaskSpec) -> str:
+    """``region, dry_run=…, **data``: required ones bare, optional ones with ``=…``."""
+    parts = [a if a in spec.required else f"{a}=…" for a in spec.arguments]
+    if spec.accepts_any:
+        parts.append("**data")
+    return ", ".join(parts)
+
+
+@app.command("tasks", help="Known tasks: their arguments, executor, defaults and nodes.")
+def tasks(ctx: typer.Context) -> None:
+    out = globals_of(ctx).out
+
+    async def action(scheduler: Scheduler) -> tuple[list[TaskSpec], list[Node]]:
+        specs = [await scheduler.task_spec(name) for name in await scheduler.known_tasks()]
+        return specs, await scheduler.nodes()
+
+    specs, nodes = with_client(ctx, action)
+    running = {spec.name: [n.id for n in nodes if spec.name in n.tasks] for spec in specs}
+    if out.json:
+        out.emit_json([spec.to_dict() | {"nodes": running[spec.name]} for spec in specs])
+        return
+    if not specs:
+        out.line(
+            "no task is known: a node publishes its tasks when it starts "
+            "(tickwork worker --import MODULE)"
+        )
+        return
+    out.table(
+        ["task", "arguments", "executor", "timeout", "retries", "concurrency", "running on"],
+        [
+            [
+                spec.name,
+                arguments(spec),
+                spec.executor,
+                seconds(spec.timeout),
+                spec.retries,
+                spec.concurrency,
+                ", ".join(running[spec.name]) or "no node now",
+            ]
+            for spec in specs
+        ],
+    )
