@@ -259,6 +259,52 @@ class QueueMessage:
         return _json_dict(dataclasses.asdict(self))
 
 
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """One entry of the database's event feed: a change to a schedule or a run, as
+    committed by any process. ``id`` increases in commit order. ``owner`` is the
+    schedule's owner when the event was written (who may see it). The run's details
+    (task, times, node, error) are read from its row with the event, so they are its
+    latest values."""
+
+    id: int
+    type: str
+    at: datetime
+    schedule_id: str | None
+    run_id: str | None = None
+    status: str | None = None
+    attempt: int | None = None
+    owner: str | None = None
+    task: str | None = None
+    trigger: str | None = None
+    scheduled_for: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    node: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event's JSON object: ids, status, and the details known for it."""
+        out: dict[str, Any] = {"id": self.id, "type": self.type, "at": self.at.isoformat()}
+        out["schedule_id"] = self.schedule_id
+        if self.run_id is not None:
+            out["run_id"] = self.run_id
+        out["status"] = self.status
+        if self.run_id is not None:
+            out["attempt"] = self.attempt
+        out["owner"] = self.owner
+        if self.task is not None:
+            out["task"] = self.task
+        if self.run_id is not None:
+            out["trigger"] = self.trigger
+            for name in ("scheduled_for", "started_at", "finished_at"):
+                value = getattr(self, name)
+                out[name] = None if value is None else value.isoformat()
+            out["node"] = self.node
+            out["error"] = self.error
+        return out
+
+
 _R = TypeVar("_R", "Schedule", "Run")
 _T = TypeVar("_T")
 

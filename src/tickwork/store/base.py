@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from tickwork.models import (
     AttemptOutcome,
+    FeedEvent,
     FirePlan,
     Node,
     QueueMessage,
@@ -88,6 +89,36 @@ class FireResult:
     #: False only when the store knows no other run is waiting for the node: then a
     #: ``claim_runs`` right after would find nothing.
     more: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """The database's state for a metrics scrape (see ``Store.gauges``)."""
+
+    schedules: Mapping[str, int]
+    #: pending, running, retrying
+    runs_active: Mapping[str, int]
+    #: Seconds the oldest run due by now has waited (0 when none waits).
+    oldest_due_age: float
+    nodes: int
+
+
+class EventWatch(ABC):
+    """Wakes a feed follower when the feed may have grown (PostgreSQL: ``LISTEN``;
+    SQLite: the file's change counter). A wake-up is a hint: the follower reads the
+    feed either way, so a missed or spurious one costs only latency."""
+
+    @abstractmethod
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when something may have changed."""
+
+    @abstractmethod
+    def interrupt(self) -> None:
+        """Make a blocked ``wait`` return soon."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the watch's connection. Idempotent."""
 
 
 class Store(ABC):
@@ -402,6 +433,42 @@ class Store(ABC):
     @abstractmethod
     def delete_runs_before(self, cutoff: datetime) -> int:
         """Delete finished runs (and their attempts, logs) that finished before ``cutoff``."""
+
+    # -- monitoring ------------------------------------------------------------------
+
+    @abstractmethod
+    def gauges(self, now: datetime, alive_since: datetime) -> Gauges:
+        """What a metrics scrape shows of the database now, from indexes where they
+        exist: schedules per status, waiting and running runs, the age of the oldest
+        waiting run that is due, and the nodes alive (not stopped, heartbeat since
+        ``alive_since``)."""
+
+    # -- the event feed --------------------------------------------------------------
+
+    @abstractmethod
+    def read_events(self, after: int, limit: int = 500) -> list[FeedEvent]:
+        """Events of the feed with an id above ``after``, oldest first, at most ``limit``
+        (a transaction's events are never split from their order, only cut by the limit).
+
+        The feed is written by the database itself (triggers), in the transaction of
+        the change, for every schedule created, updated, paused, resumed, finished or
+        deleted and every run inserted or changing status or attempt; ids increase in
+        commit order, so a reader that remembers the last id it saw misses nothing.
+        """
+
+    @abstractmethod
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+
+    @abstractmethod
+    def watch_events(self) -> EventWatch:
+        """A watch that wakes when another connection may have added events; for one
+        thread (the follower's)."""
+
+    @abstractmethod
+    def delete_events_before(self, cutoff: datetime) -> int:
+        """Delete events recorded before ``cutoff``; ids never go back (SQLite, whose
+        ids come from the table, keeps the newest row)."""
 
     # -- change notification ---------------------------------------------------------
 

@@ -53,7 +53,9 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
-from tickwork.models import AttemptOutcome, Node, Run, Schedule, TaskSpec
+from tickwork.models import AttemptOutcome, FeedEvent, Node, Run, Schedule, TaskSpec
+from tickwork.store.base import EventWatch
+from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
 from tickwork.store.sql import (
     ATTEMPT_COLUMNS,
     INSERT_SCHEDULE,
@@ -71,6 +73,8 @@ from tickwork.store.sql import (
 from tickwork.store.url import PostgresURL
 
 CHANNEL = "tickwork"
+#: Notified by the feed's commit trigger with the transaction's last event id.
+EVENTS_CHANNEL = "tickwork_events"
 #: How long ``register_node`` retries for a node lock another session holds.
 LOCK_WAIT = 2.0
 #: How long a node's lock must stay free before ``dead_nodes`` calls the node dead.
@@ -685,6 +689,49 @@ class PostgresStore(SqlStore):
         )
         return bool(rows)
 
+    # -- the event feed --------------------------------------------------------------
+
+    def read_events(self, after: int, limit: int = 500) -> list[FeedEvent]:
+        # Positions: the transaction's block (handed out at commit, in commit order)
+        # plus the event's rank within its transaction.
+        limit = max(0, int(limit))
+        with self._read() as tx:
+            rows = tx.execute(
+                "WITH t AS (SELECT xid, last - n AS base FROM event_txns WHERE last > ?"
+                " ORDER BY last LIMIT ?),"
+                " e AS (SELECT t.base + row_number() OVER (PARTITION BY v.xid ORDER BY v.seq)"
+                " AS id, v.at, v.type, v.schedule_id, v.run_id, v.status, v.attempt, v.owner"
+                " FROM t JOIN events v ON v.xid = t.xid)"
+                f" {FEED_SELECT} FROM e{FEED_JOINS} WHERE e.id > ? ORDER BY e.id LIMIT ?",
+                (int(after), limit, int(after), limit),
+            )
+        return [feed_event(row, self._dt) for row in rows]
+
+    def last_event_id(self) -> int:
+        with self._read() as tx:
+            return int(tx.execute("SELECT last FROM event_clock WHERE id = 1")[0][0])
+
+    def watch_events(self) -> EventWatch:
+        return _ListenWatch(self)
+
+    def delete_events_before(self, cutoff: datetime) -> int:
+        total = 0
+        while True:  # in chunks, each its own transaction
+            with self._write() as tx:
+                xids = tx.execute(
+                    "DELETE FROM event_txns WHERE xid IN (SELECT xid FROM event_txns"
+                    " WHERE at < ? ORDER BY at LIMIT ?) RETURNING xid",
+                    (_aware(cutoff), DELETE_CHUNK),
+                )
+                if xids:
+                    done = tx.execute(
+                        "DELETE FROM events WHERE xid = ANY(?::xid8[]) RETURNING 1",
+                        ([str(x[0]) for x in xids],),
+                    )
+                    total += len(done)
+            if len(xids) < DELETE_CHUNK:
+                return total
+
     # -- change notification ---------------------------------------------------------
 
     def notify_change(self) -> None:
@@ -736,3 +783,55 @@ class PostgresStore(SqlStore):
 
     def interrupt_wait(self) -> None:
         self._interrupt.set()
+
+
+class _ListenWatch(EventWatch):
+    """``LISTEN tickwork_events`` on a connection of its own. The feed's commit trigger
+    notifies every transaction that wrote events, delivered once it has committed."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._conn: psycopg.Connection[Any] | None = None
+        self._interrupt = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + max(0.0, timeout)
+        if self._conn is None:
+            try:
+                conn = self._store._connect()
+                conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+            except (StoreError, psycopg.Error):
+                self._interrupt.wait(max(0.0, deadline - time.monotonic()))
+                self._interrupt.clear()
+                return False
+            self._conn = conn
+            return True  # events may have been written before the LISTEN
+        conn = self._conn
+        try:
+            while True:
+                if self._interrupt.is_set():
+                    self._interrupt.clear()
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                seen = False
+                for _ in conn.notifies(timeout=min(WAIT_SLICE, remaining)):
+                    seen = True
+                    break
+                if seen:
+                    for _ in conn.notifies(timeout=0.0):  # one wake-up covers them all
+                        pass
+                    return True
+        except psycopg.Error:
+            self.close()
+            return True  # something may have been missed while the connection broke
+
+    def interrupt(self) -> None:
+        self._interrupt.set()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):
+                conn.close()

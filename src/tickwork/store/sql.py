@@ -53,6 +53,7 @@ from tickwork.store.base import (
     FinishItem,
     FirePlanner,
     FireResult,
+    Gauges,
     Heartbeat,
     NextFire,
     RetryPlanner,
@@ -745,7 +746,12 @@ class SqlStore(Store):
     def delete_schedule(self, schedule_id: str, now: datetime) -> bool:
         t = self._ts(now)
         with self._write() as tx:
-            if not tx.execute("DELETE FROM schedules WHERE id = ? RETURNING id", (schedule_id,)):
+            # The runs first, the schedule last: the event feed takes a run event's
+            # owner from its schedule's row.
+            found = tx.execute(
+                f"SELECT id FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
+            )
+            if not found:
                 return False
             tx.execute(
                 "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
@@ -758,6 +764,7 @@ class SqlStore(Store):
                 " WHERE schedule_id = ? AND status = 'running'",
                 (schedule_id,),
             )
+            tx.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
             self._notify_tx(tx)
         return True
 
@@ -1938,7 +1945,48 @@ class SqlStore(Store):
                     tx.execute(f"DELETE FROM runs WHERE {cond}", (param,))
             total += len(ids)
             if len(ids) < _DELETE_CHUNK:
-                return total
+                break
+        self.delete_events_before(cutoff)  # the event feed is kept as long as runs
+        return total
+
+
+    # -- monitoring ------------------------------------------------------------------
+
+    def gauges(self, now: datetime, alive_since: datetime) -> Gauges:
+        with self._read() as tx:
+            schedules = {
+                str(k): int(n)
+                for k, n in tx.execute("SELECT status, COUNT(*) FROM schedules GROUP BY status")
+            }
+            # Each count matches a partial index's condition exactly, so it reads the index.
+            running = int(tx.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0])
+            waiting = {
+                str(k): int(n)
+                for k, n in tx.execute(
+                    f"SELECT status, COUNT(*) FROM runs WHERE status IN {_WAITING} GROUP BY status"
+                )
+            }
+            oldest = tx.execute(
+                f"SELECT MIN(due_at) FROM runs WHERE status IN {_WAITING} AND due_at <= ?",
+                (self._ts(now),),
+            )[0][0]
+            nodes = int(
+                tx.execute(
+                    "SELECT COUNT(*) FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= ?",
+                    (self._ts(alive_since),),
+                )[0][0]
+            )
+        due = self._dt(oldest)
+        return Gauges(
+            schedules={k: schedules.get(k, 0) for k in ("active", "paused", "finished")},
+            runs_active={
+                "pending": waiting.get("pending", 0),
+                "running": running,
+                "retrying": waiting.get("retrying", 0),
+            },
+            oldest_due_age=max(0.0, (now - due).total_seconds()) if due is not None else 0.0,
+            nodes=nodes,
+        )
 
 
 def _aware(dt: datetime) -> datetime:

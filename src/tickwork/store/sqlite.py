@@ -37,7 +37,9 @@ from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
-from tickwork.models import Schedule
+from tickwork.models import FeedEvent, Schedule
+from tickwork.store.base import EventWatch
+from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
 from tickwork.store.sql import (
     CLAIMED_RUN_COLUMNS,
     INSERT_SCHEDULE,
@@ -504,6 +506,37 @@ class SQLiteStore(SqlStore):
         host, pid, stopped_at = rows[0]
         return stopped_at is not None or (host == socket.gethostname() and not _pid_alive(pid))
 
+    # -- the event feed --------------------------------------------------------------
+
+    def read_events(self, after: int, limit: int = 500) -> list[FeedEvent]:
+        with self._read() as tx:
+            rows = tx.execute(
+                f"{FEED_SELECT} FROM events e{FEED_JOINS} WHERE e.id > ? ORDER BY e.id LIMIT ?",
+                (int(after), max(0, int(limit))),
+            )
+        return [feed_event(row, self._dt) for row in rows]
+
+    def last_event_id(self) -> int:
+        with self._read() as tx:
+            return int(tx.execute("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+
+    def watch_events(self) -> EventWatch:
+        return _FileWatch(self._path, self._busy_timeout)
+
+    def delete_events_before(self, cutoff: datetime) -> int:
+        t_cut = micros(cutoff)
+        total = 0
+        while True:  # in chunks: a write lock held briefly each time
+            with self._write() as tx:
+                done = tx.execute(
+                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?"
+                    " AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT ?) RETURNING id",
+                    (t_cut, DELETE_CHUNK),
+                )
+            total += len(done)
+            if len(done) < DELETE_CHUNK:
+                return total
+
     # -- change notification ---------------------------------------------------------
 
     def notify_change(self) -> None:
@@ -544,6 +577,55 @@ class SQLiteStore(SqlStore):
 
     def interrupt_wait(self) -> None:
         self._interrupt.set()
+
+
+class _FileWatch(EventWatch):
+    """Polls the file's change counter (``PRAGMA data_version``) on a connection of its
+    own: the counter moves when any other connection commits, in any process."""
+
+    def __init__(self, path: str, busy_timeout: float) -> None:
+        self._path = path
+        self._busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._version: int | None = None
+        self._interrupt = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + max(0.0, timeout)
+        with _translate(self._path):
+            if self._conn is None:
+                self._conn = sqlite3.connect(
+                    self._path,
+                    timeout=self._busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                self._version = self._read_version()
+            while True:
+                if self._interrupt.is_set():
+                    self._interrupt.clear()
+                    return False
+                version = self._read_version()
+                if version != self._version:
+                    self._version = version
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._interrupt.wait(min(POLL_INTERVAL, remaining))
+
+    def _read_version(self) -> int:
+        assert self._conn is not None
+        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def interrupt(self) -> None:
+        self._interrupt.set()
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.close()
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -1,0 +1,186 @@
+"""Following the database's event feed: every node's events, in this process.
+
+The feed is written by the database in the transaction of each change (see
+``Store.read_events``), so it holds the events of runs executed on any node, in commit
+order, and survives restarts. ``EventFeed`` follows it: a thread waits on the store's
+watch (``LISTEN`` on PostgreSQL, the file's change counter on SQLite) and wakes a task
+that reads what is new, keeps the newest events in memory for the readers that are
+caught up, and hands each batch to the listeners (metrics). A reader further behind
+(a client resuming after an hour) is served from the database.
+
+Nothing here runs on the engine's path: the engine's statements write the feed through
+the triggers, and following it costs one indexed read per wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from tickwork.errors import StoreError
+from tickwork.models import FeedEvent
+from tickwork.store.base import EventWatch, Store
+
+log = logging.getLogger("tickwork.feed")
+
+#: Events read per query.
+BATCH: Final = 500
+#: Events kept in memory for readers that are caught up.
+KEEP: Final = 20_000
+#: The feed is read at least this often (seconds), watch or no watch.
+POLL: Final = 1.0
+
+FeedListener = Callable[[Sequence[FeedEvent]], None]
+
+
+class EventFeed:
+    """The feed of one store, followed from the moment ``start`` is called."""
+
+    def __init__(self, store: Store, *, keep: int = KEEP, poll: float = POLL) -> None:
+        self.store = store
+        self.keep = keep
+        self.poll = poll
+        self._recent: list[FeedEvent] = []
+        self._ids: list[int] = []
+        #: The id of the newest event read; readers wait for it to move.
+        self.last_id = 0
+        self._listeners: list[FeedListener] = []
+        self._moved = asyncio.Condition()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._watch: EventWatch | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start following from the newest event."""
+        if self._task is not None:
+            return
+        self.last_id = await asyncio.to_thread(self.store.last_event_id)
+        loop = asyncio.get_running_loop()
+        self._watch = self.store.watch_events()
+        self._thread = threading.Thread(
+            target=self._watch_thread, args=(loop, self._watch), name="tickwork-feed", daemon=True
+        )
+        self._thread.start()
+        self._task = asyncio.create_task(self._follow(), name="tickwork-feed")
+
+    async def stop(self) -> None:
+        """Stop following; readers waiting return at once."""
+        self.closed = True
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.interrupt()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5)
+            self._thread = None
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+        async with self._moved:
+            self._moved.notify_all()
+
+    def _watch_thread(self, loop: asyncio.AbstractEventLoop, watch: EventWatch) -> None:
+        while not self._stopping.is_set():
+            try:
+                changed = watch.wait(self.poll)
+            except StoreError:
+                changed = False
+                self._stopping.wait(self.poll)
+            if changed and not self._stopping.is_set():
+                try:
+                    loop.call_soon_threadsafe(self._wake.set)
+                except RuntimeError:  # the loop closed under us
+                    return
+
+    # -- following ---------------------------------------------------------------------
+
+    def add_listener(self, listener: FeedListener) -> Callable[[], None]:
+        """Call ``listener(events)`` with every batch read, in order; returns a function
+        that removes it. Listeners run on the event loop and must be quick."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
+
+    async def _follow(self) -> None:
+        backoff = self.poll
+        while True:
+            try:
+                events = await asyncio.to_thread(self.store.read_events, self.last_id, BATCH)
+                backoff = self.poll
+            except StoreError as exc:
+                log.warning("cannot read the event feed: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if events:
+                self._take(events)
+                async with self._moved:
+                    self._moved.notify_all()
+                if len(events) >= BATCH:
+                    continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    def _take(self, events: Sequence[FeedEvent]) -> None:
+        self._recent.extend(events)
+        self._ids.extend(e.id for e in events)
+        if len(self._recent) > self.keep:
+            cut = len(self._recent) - self.keep
+            del self._recent[:cut]
+            del self._ids[:cut]
+        self.last_id = events[-1].id
+        for listener in list(self._listeners):
+            try:
+                listener(events)
+            except Exception:
+                log.exception("event feed listener %r failed", listener)
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def after(self, after: int, limit: int = BATCH) -> list[FeedEvent]:
+        """Events with an id above ``after`` that this process has seen, oldest first:
+        from memory when it still holds them all, else from the database."""
+        if after >= self.last_id:
+            return []
+        if self._ids and after >= self._ids[0] - 1:
+            start = bisect.bisect_right(self._ids, after)
+            return self._recent[start : start + limit]
+        return await asyncio.to_thread(self.store.read_events, after, limit)
+
+    async def wait(self, after: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for an event with an id above ``after``; True
+        when there is one (False on timeout or when the feed stopped)."""
+        if self.last_id > after:
+            return True
+        if self.closed:
+            return False
+        try:
+            async with self._moved:
+                await asyncio.wait_for(
+                    self._moved.wait_for(lambda: self.last_id > after or self.closed), timeout
+                )
+        except TimeoutError:
+            return False
+        return self.last_id > after

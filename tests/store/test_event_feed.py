@@ -1,0 +1,146 @@
+"""The event feed the database writes with each change (both databases, real files and servers).
+
+What a follower relies on: every change yields its event in the same transaction,
+whoever wrote it; ids increase in commit order, so reading "after the last id seen"
+never skips a transaction that committed late; retention never sends ids back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from tickwork.engine.feed import EventFeed
+from tickwork.models import AttemptOutcome, FeedEvent
+from tickwork.store import Store, open_store
+
+from .conftest import T0, at, by_hand, every_second, make_run, make_schedule
+
+
+def kinds(events: list[FeedEvent]) -> list[str]:
+    return [e.type for e in events]
+
+
+def test_every_change_of_a_schedule_and_its_runs_is_an_event_in_order(store: Store) -> None:
+    s = store.add_schedule(make_schedule("s1", owner="alice"))
+    fired = store.fire_due(at(1.5), every_second(), 10)  # T0 and T0+1s: two pending runs
+    assert len(fired) == 2
+    claimed = store.claim_runs("n1", at(2), at(60), 1, {"t"}, {})
+    assert len(claimed) == 1
+    run = claimed[0]
+    store.finish_attempt(run.id, "n1", 1, AttemptOutcome("succeeded", result=1), at(3))
+    store.update_schedule(s.replace(name="renamed", updated_at=at(4)))
+    store.set_paused(["s1"], True, at(5), lambda sch, now: None)
+    store.set_paused(["s1"], False, at(6), lambda sch, now: at(7))
+    store.delete_schedule("s1", at(8))  # the other pending run is cancelled with it
+
+    events = store.read_events(0)
+    assert kinds(events) == [
+        "schedule.created",
+        "run.pending",
+        "run.pending",
+        "run.started",
+        "run.succeeded",
+        "schedule.updated",
+        "schedule.paused",
+        "schedule.resumed",
+        "run.cancelled",
+        "schedule.deleted",
+    ]
+    ids = [e.id for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert store.last_event_id() == ids[-1]
+    assert all(e.schedule_id == "s1" for e in events)
+    started = events[3]
+    assert (started.run_id, started.status, started.attempt) == (run.id, "running", 1)
+    assert started.task == "t" and started.node == "n1"
+    assert events[4].status == "succeeded" and events[4].finished_at == at(3)
+    # Who may see it: the owner at the time, even after the schedule is gone.
+    assert {e.owner for e in events} == {"alice"}
+    # Reading after an id returns exactly the rest.
+    assert store.read_events(ids[3], 3) == events[4:7]
+
+
+def test_a_fire_of_the_engine_does_not_look_like_a_change_of_the_schedule(store: Store) -> None:
+    store.add_schedule(make_schedule("s1"))
+    first = store.last_event_id()
+    store.fire_due(at(0.5), every_second("skipped"), 10)
+    assert kinds(store.read_events(first)) == ["run.skipped"]
+
+
+def test_a_change_made_by_hand_is_an_event_too(db_url: str, store: Store) -> None:
+    store.add_schedule(make_schedule("s1"))
+    store.insert_runs(None, [make_run(None, T0, task="t")])
+    first = store.last_event_id()
+    by_hand(db_url, "UPDATE runs SET status = 'failed', error = 'killed by hand'")
+    (event,) = store.read_events(first)
+    assert (event.type, event.error) == ("run.failed", "killed by hand")
+
+
+@pytest.mark.postgres
+def test_ids_follow_commit_order_not_the_order_rows_were_written(pg_url: str) -> None:
+    """A transaction that wrote its event first but committed last gets the later id: a
+    follower that had read past the other one's event still sees it."""
+    import psycopg
+
+    store = open_store(pg_url)
+    try:
+        slow = psycopg.connect(pg_url)
+        slow.execute(
+            "INSERT INTO schedules (id, task, schedule) VALUES ('slow', 't', 'manual')"
+        )  # its event row is written now, inside an open transaction
+        store.add_schedule(make_schedule("fast"))
+        seen = store.read_events(0)
+        assert [(e.type, e.schedule_id) for e in seen] == [("schedule.created", "fast")]
+        slow.commit()
+        slow.close()
+        later = store.read_events(seen[-1].id)
+        assert [(e.type, e.schedule_id) for e in later] == [("schedule.created", "slow")]
+        assert later[0].id == seen[-1].id + 1
+    finally:
+        store.close()
+
+
+def test_retention_deletes_old_events_and_ids_never_go_back(store: Store) -> None:
+    for i in range(3):
+        store.add_schedule(make_schedule(f"s{i}"))
+    last = store.last_event_id()
+    future = T0.replace(year=2100)
+    store.delete_events_before(future)
+    # SQLite keeps the newest row (its ids come from the table); PostgreSQL need not.
+    assert [e.id for e in store.read_events(0)] in ([last], [])
+    store.add_schedule(make_schedule("again"))
+    assert store.read_events(last)[0].id == last + 1
+    # Runs' retention takes the feed with it.
+    store.delete_runs_before(future + timedelta(days=1))
+    assert len(store.read_events(0)) <= 1
+
+
+async def test_a_follower_sees_what_another_connection_commits(db_url: str) -> None:
+    reader = open_store(db_url)
+    writer = open_store(db_url)
+    feed = EventFeed(reader, poll=5.0)  # long poll: the watch must be what wakes it
+    batches: list[list[FeedEvent]] = []
+    feed.add_listener(lambda events: batches.append(list(events)))
+    try:
+        await feed.start()
+        start = feed.last_id
+        await asyncio.to_thread(writer.add_schedule, make_schedule("w1", owner="bob"))
+        assert await feed.wait(start, 3.0), "the follower did not see the commit"
+        events = await feed.after(start)
+        assert [(e.type, e.schedule_id, e.owner) for e in events] == [
+            ("schedule.created", "w1", "bob")
+        ]
+        assert batches == [events]
+        # A reader further behind than memory is served from the database.
+        feed._ids.clear()
+        feed._recent.clear()
+        assert await feed.after(start) == events
+        assert await feed.after(feed.last_id) == []
+        assert not await feed.wait(feed.last_id, 0.2)
+    finally:
+        await feed.stop()
+        reader.close()
+        writer.close()
