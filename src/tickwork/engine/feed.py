@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -80,10 +81,8 @@ class EventFeed:
             self._watch.interrupt()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5)
@@ -137,10 +136,8 @@ class EventFeed:
                     self._moved.notify_all()
                 if len(events) >= BATCH:
                     continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
-            except TimeoutError:
-                pass
             self._wake.clear()
 
     def _take(self, events: Sequence[FeedEvent]) -> None:

@@ -1949,7 +1949,6 @@ class SqlStore(Store):
         self.delete_events_before(cutoff)  # the event feed is kept as long as runs
         return total
 
-
     # -- monitoring ------------------------------------------------------------------
 
     def gauges(self, now: datetime, alive_since: datetime) -> Gauges:
