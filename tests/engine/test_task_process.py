@@ -1,0 +1,115 @@
+"""Process-executor attempts never outlive themselves: their children are killed with
+them, on timeout, on cancellation, and when the attempt is over."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.engine import output_tasks
+from tickwork.engine.context import RunContext
+from tickwork.engine.executors import Executors
+
+
+def ctx_for(task: str, **data: object) -> RunContext:
+    return RunContext(
+        run_id=f"r-{task}",
+        schedule_id=None,
+        task=task,
+        scheduled_for=datetime.now(UTC),
+        attempt=1,
+        trigger="manual",
+        node="n",
+        data=dict(data),
+    )
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to reap it runs no more)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def pids_of(path: Path, timeout: float = 10) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while not path.exists() or len(path.read_text().split()) < 2:
+        assert time.monotonic() < deadline, "the task did not start its child"
+        time.sleep(0.01)
+    return [int(p) for p in path.read_text().split()]
+
+
+def gone_soon(pids: list[int], within: float = 2.0) -> list[int]:
+    deadline = time.monotonic() + within
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return [p for p in pids if alive(p)]
+
+
+@pytest.fixture
+def cleanup() -> list[int]:
+    """Pids to kill after the test whatever happened (a failing test leaves none)."""
+    pids: list[int] = []
+    yield pids  # type: ignore[misc]
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()
+
+
+async def test_a_timeout_kills_the_task_and_the_processes_it_started(
+    tmp_path: Path, cleanup: list[int]
+) -> None:
+    ex = Executors()
+    marker = tmp_path / "pids"
+    task = output_tasks.registry.require("family_forever")
+    try:
+        result = await ex.run(task, ctx_for("family_forever", pids=str(marker)), 1.5)
+    finally:
+        ex.shutdown()
+    pids = pids_of(marker)
+    cleanup.extend(pids)
+    assert result.status == "timed_out"
+    assert "and its children killed" in (result.error or "")
+    assert gone_soon(pids) == []
+
+
+async def test_cancelling_kills_the_task_and_the_processes_it_started(
+    tmp_path: Path, cleanup: list[int]
+) -> None:
+    ex = Executors()
+    marker = tmp_path / "pids"
+    task = output_tasks.registry.require("family_forever")
+    attempt = asyncio.ensure_future(ex.run(task, ctx_for("family_forever", pids=str(marker)), 60))
+    try:
+        pids = await asyncio.get_running_loop().run_in_executor(None, pids_of, marker)
+        cleanup.extend(pids)
+        assert all(alive(p) for p in pids)
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+    finally:
+        ex.shutdown()
+    assert gone_soon(pids) == []
+
+
+async def test_what_a_finished_attempt_left_running_is_killed(
+    tmp_path: Path, cleanup: list[int]
+) -> None:
+    ex = Executors()
+    marker = tmp_path / "pids"
+    task = output_tasks.registry.require("family_leaves_child")
+    try:
+        result = await ex.run(task, ctx_for("family_leaves_child", pids=str(marker)), 30)
+    finally:
+        ex.shutdown()
+    pids = pids_of(marker)
+    cleanup.extend(pids)
+    assert result.status == "succeeded" and result.result == "done"
+    assert gone_soon(pids) == []
