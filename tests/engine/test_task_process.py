@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,3 +116,46 @@ async def test_what_a_finished_attempt_left_running_is_killed(
     cleanup.extend(pids)
     assert result.status == "succeeded" and result.result == "done"
     assert gone_soon(pids) == []
+
+
+GUARDED = """
+import multiprocessing.connection, os, subprocess, sys, time
+from tickwork.engine.task_process import die_with_parent
+die_with_parent(multiprocessing.connection.Connection(int(sys.argv[1]), writable=False),
+                os.getppid())
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+print(os.getpid(), child.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_task_process_kills_its_group_when_the_pipe_to_its_node_closes(
+    cleanup: list[int],
+) -> None:
+    """The watch that works on every system, alone (the node here stays alive, so the
+    Linux parent-death signal is not what kills them)."""
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GUARDED, str(read_end)],
+        pass_fds=(read_end,),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(read_end)
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        cleanup.extend(pids)
+        assert len(pids) == 2 and all(alive(p) for p in pids)
+        os.close(write_end)
+        write_end = -1
+        assert proc.wait(5) == -9  # killed with its group
+        assert gone_soon(pids) == []
+    finally:
+        if write_end >= 0:
+            os.close(write_end)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
