@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Final, ParamSpec, TypeVar
 
 from tickwork.clock import Clock
+from tickwork.engine import tracing
 from tickwork.engine.context import RunContext
 from tickwork.engine.events import Event, EventBus
 from tickwork.engine.executors import AttemptResult, Executors
@@ -673,7 +674,12 @@ class Engine:
     async def _execute(self, run: Run, ctx: RunContext) -> None:
         task = self.registry.require(run.task)
         try:
-            result = await self.executors.run(task, ctx, run.timeout)
+            if tracing.ENABLED:
+                with tracing.attempt_span(run, self.node_id) as span:
+                    result = await self.executors.run(task, ctx, run.timeout)
+                    tracing.end_span(span, result.status, result.error)
+            else:
+                result = await self.executors.run(task, ctx, run.timeout)
         except asyncio.CancelledError:
             active = self._active.get(run.id)
             reason = active.stop_reason if active else "shutdown"

@@ -22,6 +22,7 @@ from tickwork.engine.ids import new_id, node_id
 from tickwork.engine.registry import REGISTRY, TaskRegistry
 from tickwork.engine.runtime import Engine, EngineConfig, parsed_schedule
 from tickwork.engine.storecalls import StoreCalls
+from tickwork.engine.tracing import trace_id_of
 from tickwork.errors import (
     ConflictError,
     NotFoundError,
@@ -411,12 +412,15 @@ class Scheduler:
         data: dict[str, JSON] | None = None,
         wait: bool = False,
         timeout: float | None = None,
+        traceparent: str | None = None,
     ) -> Run:
         """Trigger a run now, outside the schedule; ``data`` is merged over the schedule's.
 
         With ``wait`` returns the finished run (whichever node ran it); ``timeout``
-        bounds the wait (``RunTimeoutError``).
+        bounds the wait (``RunTimeoutError``). ``traceparent`` (a W3C trace context):
+        the run joins that trace; its id is stored as ``run.trace_id``.
         """
+        trace_id = trace_id_of(traceparent)
         s = await self.get_schedule(schedule_id)
         if data is not None and not isinstance(data, dict):
             raise ValidationError("data must be a JSON object", field="data")
@@ -436,6 +440,7 @@ class Scheduler:
             timeout=s.timeout,
             retry=s.retry,
             created_at=now,
+            trace_id=trace_id,
         )
         inserted: list[Run] = await self._call(self.store.insert_runs, s, [run])
         self._changed()

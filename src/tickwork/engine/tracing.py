@@ -1,0 +1,107 @@
+"""OpenTelemetry: a span per run attempt, in the trace of whoever triggered the run.
+
+Only when ``opentelemetry-api`` is installed (``pip install tickwork[otel]``), and it
+records only when the program configured an SDK and exporter; otherwise nothing here
+costs more than a flag test per attempt.
+
+A run triggered with a W3C ``traceparent`` (``POST /api/v1/schedules/{id}/run`` takes
+the caller's header, ``Scheduler.run_now(traceparent=...)`` takes it from Python)
+stores its trace id in ``run.trace_id``. Each attempt's span then belongs to that
+trace, under one parent per run whose span id is derived from the run id, so every
+attempt of a run (retries, on any node) groups under the same parent in the trace.
+Runs of the schedule start a new trace per attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+from tickwork.errors import ValidationError
+from tickwork.models import Run
+
+try:
+    from opentelemetry import trace as _trace
+except ImportError:  # pragma: no cover - exercised where opentelemetry is absent
+    _trace = None  # type: ignore[assignment]
+
+#: Whether attempts are traced (opentelemetry-api is importable).
+ENABLED: Final = _trace is not None
+
+_TRACEPARENT: Final = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def trace_id_of(traceparent: str | None) -> str | None:
+    """The trace id (32 hex digits) of a W3C ``traceparent`` header; None when absent.
+    A malformed one is a ``ValidationError`` naming it."""
+    if traceparent is None or traceparent.strip() == "":
+        return None
+    match = _TRACEPARENT.match(traceparent.strip().lower())
+    if (
+        match is None
+        or match.group(1) == "ff"
+        or set(match.group(2)) == {"0"}
+        or set(match.group(3)) == {"0"}
+    ):
+        raise ValidationError(
+            f"traceparent {traceparent[:80]!r} is not a W3C trace context"
+            " (version-traceid-parentid-flags, e.g. 00-<32 hex>-<16 hex>-01)",
+            field="traceparent",
+        )
+    return match.group(2)
+
+
+def _parent_span_id(run_id: str) -> int:
+    value = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
+    return value or 1
+
+
+@contextmanager
+def attempt_span(run: Run, node: str) -> Iterator[Any]:
+    """The span of one attempt of ``run`` on ``node`` (None when tracing is off)."""
+    if _trace is None:
+        yield None
+        return
+    context = None
+    if run.trace_id:
+        parent = _trace.SpanContext(
+            trace_id=int(run.trace_id, 16),
+            span_id=_parent_span_id(run.id),
+            is_remote=True,
+            trace_flags=_trace.TraceFlags(_trace.TraceFlags.SAMPLED),
+        )
+        context = _trace.set_span_in_context(_trace.NonRecordingSpan(parent))
+    tracer = _trace.get_tracer("tickwork")
+    attributes: dict[str, Any] = {
+        "tickwork.run_id": run.id,
+        "tickwork.task": run.task,
+        "tickwork.attempt": run.attempt,
+        "tickwork.trigger": run.trigger,
+        "tickwork.node": node,
+        "tickwork.scheduled_for": run.scheduled_for.isoformat(),
+    }
+    if run.schedule_id is not None:
+        attributes["tickwork.schedule_id"] = run.schedule_id
+    with tracer.start_as_current_span(
+        f"run {run.task}",
+        context=context,
+        kind=_trace.SpanKind.CONSUMER,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+def end_span(span: Any, status: str, error: str | None) -> None:
+    """Record how the attempt ended on its span."""
+    if span is None or _trace is None:
+        return
+    span.set_attribute("tickwork.status", status)
+    if status == "succeeded":
+        span.set_status(_trace.Status(_trace.StatusCode.OK))
+    else:
+        span.set_status(_trace.Status(_trace.StatusCode.ERROR, error or status))
