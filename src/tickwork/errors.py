@@ -8,6 +8,8 @@ Every error tickwork raises on purpose derives from ``TickworkError``::
     │   └── UnknownTaskError              the task name is neither registered nor published
     ├── NotFoundError (also LookupError)  no schedule / run / token with that id
     ├── ConflictError                     the id is taken, or the state forbids the change
+    │   └── PreconditionFailedError       the record changed since the caller read it
+    ├── PermissionDeniedError             the caller may read but not do this
     ├── StoreError                        the database failed or cannot be reached
     │   └── StoreUnavailableError         the database cannot be reached right now
     └── RunTimeoutError (also TimeoutError) waiting for a run took longer than asked
@@ -60,6 +62,15 @@ class NotFoundError(TickworkError, LookupError):
 
 class ConflictError(TickworkError):
     """The change conflicts with the stored state (duplicate id, finished run...)."""
+
+
+class PreconditionFailedError(ConflictError):
+    """The record's version is not the one the caller expected (a lost update avoided)."""
+
+
+class PermissionDeniedError(TickworkError):
+    """The caller is known but may not do this (a read-only token writing, a user
+    asking for an admin's action)."""
 
 
 class StoreError(TickworkError):

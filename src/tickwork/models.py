@@ -126,6 +126,10 @@ class Schedule:
     anchor: datetime | None = None
     #: When the schedule was last paused; fires missed while paused are not caught up.
     paused_at: datetime | None = None
+    #: The revision of the schedule's settings: 1 when created, +1 with every change a
+    #: user makes (update, pause, resume), never with a fire. Runs record the revision
+    #: that produced them; the REST API sends it as the ``ETag``.
+    version: int = 1
 
     def replace(self, **changes: Any) -> Schedule:
         return _fast_replace(self, changes)
@@ -204,6 +208,8 @@ class Run:
     #: run with the same settings even if the schedule changes meanwhile.
     timeout: float = DEFAULT_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: The schedule's ``version`` (its settings' revision) that produced the run.
+    schedule_version: int | None = None
 
     @property
     def duration(self) -> float | None:
@@ -241,6 +247,52 @@ class Node:
 
     def to_dict(self) -> dict[str, Any]:
         return _json_dict(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One change, as the audit log keeps it: who did what to which record, the record
+    before and after (JSON), and why when the actor said so."""
+
+    actor: str
+    action: str
+    target: str
+    at: datetime
+    before: JSON = None
+    after: JSON = None
+    reason: str | None = None
+    #: Set by the store (increasing).
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_dict(dataclasses.asdict(self))
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token as stored: never its secret, only the secret's hash."""
+
+    id: str
+    user: str
+    created_at: datetime
+    admin: bool = False
+    read_only: bool = False
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def role(self) -> str:
+        return "admin" if self.admin else ("read-only" if self.read_only else "user")
+
+    def usable(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _json_dict(dataclasses.asdict(self))
+        d["role"] = self.role
+        return d
 
 
 @dataclass(frozen=True, slots=True)

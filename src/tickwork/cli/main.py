@@ -81,6 +81,7 @@ def _globals(
 def _register_commands() -> None:
     # Imported for their side effect: each module adds its commands to ``app``.
     # The order here is the order of ``tickwork --help``.
+    from tickwork.cli import serve  # noqa: F401  # isort: skip
     from tickwork.cli import worker  # noqa: F401  # isort: skip
     from tickwork.cli import schedule_commands  # noqa: F401  # isort: skip
     from tickwork.cli import run_commands  # noqa: F401  # isort: skip

@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 from tickwork.clock import Clock, SystemClock
+from tickwork.engine import tokens
+from tickwork.engine.audit import current_actor
 from tickwork.engine.events import Event, EventBus, Subscriber
 from tickwork.engine.ids import new_id, node_id
 from tickwork.engine.registry import REGISTRY, TaskRegistry
@@ -26,7 +28,9 @@ from tickwork.engine.tracing import trace_id_of
 from tickwork.errors import (
     ConflictError,
     NotFoundError,
+    PreconditionFailedError,
     RunTimeoutError,
+    StoreError,
     UnknownTaskError,
     ValidationError,
 )
@@ -35,6 +39,8 @@ from tickwork.models import (
     DEFAULT_MAX_CONCURRENT,
     DEFAULT_RETENTION_DAYS,
     JSON,
+    ApiToken,
+    AuditEntry,
     QueueMessage,
     RetryPolicy,
     Run,
@@ -55,6 +61,11 @@ log = logging.getLogger("tickwork")
 
 DEFAULT_URL: Final = "sqlite:///tickwork.db"
 MAX_BACKFILL: Final = 10_000
+#: How long an Idempotency-Key of ``run_now`` returns the run it made.
+IDEMPOTENCY_WINDOW: Final = timedelta(hours=24)
+#: A token's ``last_used_at`` is written at most this often (a write per request would
+#: make every read a write).
+TOKEN_TOUCH_EVERY: Final = 60.0
 #: Seconds of adds committed on the loop's thread (``Scheduler._add``) between two
 #: chances for the rest of the loop to run.
 INLINE_YIELD_EVERY: Final = 0.001
@@ -113,6 +124,7 @@ class Scheduler:
         self._db: StoreCalls | None = None
         self.engine: Engine | None = None
         self._yielded_at = 0.0  # time.monotonic() when _add last let the loop run
+        self._touched: dict[str, float] = {}  # token id -> time.monotonic() of last write
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -170,6 +182,21 @@ class Scheduler:
         """Tell this process's engine; ``due_at``: the change only adds work due then."""
         if self.engine is not None:
             self.engine.wake(due_at)
+
+    def _audit(
+        self, action: str, target: str, before: JSON = None, after: JSON = None
+    ) -> AuditEntry:
+        """The audit entry of a change made now by the current actor (see ``acting_as``)."""
+        actor, reason = current_actor()
+        return AuditEntry(
+            actor=actor,
+            action=action,
+            target=target,
+            at=self.clock.now(),
+            before=before,
+            after=after,
+            reason=reason,
+        )
 
     def _emit(self, kind: str, schedule_id: str | None, **data: Any) -> None:
         self.events.emit(Event(kind, self.clock.now(), schedule_id, None, data))
@@ -233,8 +260,9 @@ class Scheduler:
         record, parsed = new_schedule(schedule_id, changes, now)
         spec.check_data(record.data)
         record = record.replace(**self._timing(parsed, record, now, first=True))
+        audit = self._audit("schedule.created", f"schedule:{schedule_id}", after=record.to_dict())
         try:
-            stored = await self._add(record)
+            stored = await self._add(record, audit)
         except ConflictError:
             raise ConflictError(f"schedule {schedule_id!r} already exists") from None
         if stored.status == "active" and stored.next_fire_at is not None:
@@ -243,13 +271,13 @@ class Scheduler:
             self._emit("schedule.created", stored.id, task=stored.task, schedule=stored.schedule)
         return stored
 
-    async def _add(self, record: Schedule) -> Schedule:
+    async def _add(self, record: Schedule, audit: AuditEntry) -> Schedule:
         """Commit a new schedule: on this thread when the store can do it without
         waiting (SQLite, see ``SQLiteStore.try_add_schedule``; it saves the hop to a
         store thread and back, most of an add's cost), else on a store thread."""
         store = self.store
         if isinstance(store, SQLiteStore):
-            stored = store.try_add_schedule(record)
+            stored = store.try_add_schedule(record, audit)
             if stored is not None:
                 # Adds one after another never suspend now: let the rest of the loop
                 # (the engine, lease renewals, other requests) run every millisecond.
@@ -258,7 +286,7 @@ class Scheduler:
                     await asyncio.sleep(0)
                     self._yielded_at = time.monotonic()
                 return stored
-        added: Schedule = await self._call(store.add_schedule, record)
+        added: Schedule = await self._call(store.add_schedule, record, audit)
         return added
 
     def _with_timing(self, record: Schedule, now: datetime, *, first: bool) -> Schedule:
@@ -308,23 +336,37 @@ class Scheduler:
         task: str | None = None,
         tag: str | None = None,
         owner: str | None = None,
+        q: str | None = None,
         after_id: str | None = None,
         limit: int | None = None,
     ) -> list[Schedule]:
+        """Schedules matching every filter given, ordered by id (``after_id`` pages);
+        ``q`` is a case-insensitive search in id, name, description and task."""
         result: list[Schedule] = await self._call(
             self.store.list_schedules,
             status=status,
             task=task,
             tag=tag,
             owner=owner,
+            q=q,
             after_id=after_id,
             limit=limit,
         )
         return result
 
-    async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
-        """Change settable fields; timing fields recompute the next fire from now."""
+    async def update_schedule(
+        self, schedule_id: str, *, expected_version: int | None = None, **changes: Any
+    ) -> Schedule:
+        """Change settable fields; timing fields recompute the next fire from now.
+
+        ``expected_version``: the ``version`` the caller read; if the schedule changed
+        since, ``PreconditionFailedError`` and nothing changes."""
         current = await self.get_schedule(schedule_id)
+        if expected_version is not None and current.version != expected_version:
+            raise PreconditionFailedError(
+                f"schedule {schedule_id!r} is at version {current.version}, not "
+                f"{expected_version}: it changed since it was read"
+            )
         now = self.clock.now()
         record = build_schedule(current, changes, now)
         if "task" in changes or "data" in changes:
@@ -338,14 +380,23 @@ class Scheduler:
                 record = record.replace(paused_at=now)
             record = self._with_timing(record, now, first=False)
         record = record.replace(updated_at=now)
-        stored: Schedule = await self._call(self.store.update_schedule, record)
+        audit = self._audit("schedule.updated", f"schedule:{schedule_id}", current.to_dict())
+        stored: Schedule = await self._call(
+            self.store.update_schedule, record, audit, current.version
+        )
         self._changed()
         self._emit("schedule.updated", stored.id, changed=sorted(changes))
         return stored
 
-    async def delete_schedule(self, schedule_id: str) -> None:
-        """Delete the schedule; waiting runs are cancelled, history is kept."""
-        deleted = await self._call(self.store.delete_schedule, schedule_id, self.clock.now())
+    async def delete_schedule(
+        self, schedule_id: str, *, expected_version: int | None = None
+    ) -> None:
+        """Delete the schedule; waiting runs are cancelled, history is kept.
+        ``expected_version`` as for ``update_schedule``."""
+        audit = self._audit("schedule.deleted", f"schedule:{schedule_id}")
+        deleted = await self._call(
+            self.store.delete_schedule, schedule_id, self.clock.now(), audit, expected_version
+        )
         if not deleted:
             raise NotFoundError("schedule", schedule_id)
         self._changed()
@@ -362,12 +413,14 @@ class Scheduler:
     async def _set_paused(self, schedule_id: str | None, paused: bool) -> list[Schedule]:
         if schedule_id is not None:
             await self.get_schedule(schedule_id)
+        action = "schedule.paused" if paused else "schedule.resumed"
         changed: list[Schedule] = await self._call(
             self.store.set_paused,
             None if schedule_id is None else [schedule_id],
             paused,
             self.clock.now(),
             _next_fire,
+            self._audit(action, "schedule:*"),
         )
         self._changed()
         for s in changed:
@@ -413,12 +466,16 @@ class Scheduler:
         wait: bool = False,
         timeout: float | None = None,
         traceparent: str | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Run:
         """Trigger a run now, outside the schedule; ``data`` is merged over the schedule's.
 
         With ``wait`` returns the finished run (whichever node ran it); ``timeout``
         bounds the wait (``RunTimeoutError``). ``traceparent`` (a W3C trace context):
-        the run joins that trace; its id is stored as ``run.trace_id``.
+        the run joins that trace; its id is stored as ``run.trace_id``. With
+        ``idempotency_key``, the same key from the same actor within 24 hours returns
+        the run made the first time instead of making another.
         """
         trace_id = trace_id_of(traceparent)
         s = await self.get_schedule(schedule_id)
@@ -441,13 +498,39 @@ class Scheduler:
             retry=s.retry,
             created_at=now,
             trace_id=trace_id,
+            schedule_version=s.version,
         )
-        inserted: list[Run] = await self._call(self.store.insert_runs, s, [run])
+        audit = self._audit("schedule.run", f"schedule:{s.id}", after={"data": merged})
+        if idempotency_key is not None:
+            created = await self._run_once(s, run, idempotency_key, audit)
+        else:
+            inserted: list[Run] = await self._call(self.store.insert_runs, s, [run], audit)
+            created = inserted[0] if inserted else run
         self._changed()
-        created = inserted[0] if inserted else run
         if wait:
             return await self.wait_for_run(created.id, timeout=timeout)
         return created
+
+    async def _run_once(self, s: Schedule, run: Run, key: str, audit: AuditEntry) -> Run:
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise ValidationError(
+                "an idempotency key is 1 to 255 characters", field="idempotency_key"
+            )
+        scope = audit.actor
+        window_start = self.clock.now() - IDEMPOTENCY_WINDOW
+        for attempt in range(3):
+            try:
+                found: tuple[Run, bool] = await self._call(
+                    self.store.insert_run_once, s, run, (scope, key), window_start, audit
+                )
+                return found[0]
+            except ConflictError:
+                # Two requests with one key at once (PostgreSQL): the loser's insert
+                # failed on the key and the next try finds the winner's run. A key used
+                # for another schedule fails again, and the last try raises it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
         """Return the run once it is over (succeeded, failed, ...)."""
@@ -480,7 +563,11 @@ class Scheduler:
         since: datetime | None = None,
         until: datetime | None = None,
         before_id: str | None = None,
+        owner: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[Run]:
+        """Runs, newest ``scheduled_for`` first; ``owner``: of that user's schedules;
+        ``before`` (scheduled_for, id) pages (see ``Store.list_runs``)."""
         if limit < 1 or limit > 10_000:
             raise ValidationError("limit must be between 1 and 10000", field="limit")
         result: list[Run] = await self._call(
@@ -492,12 +579,15 @@ class Scheduler:
             until=until,
             before_id=before_id,
             limit=limit,
+            owner=owner,
+            before=before,
         )
         return result
 
     async def cancel_run(self, run_id: str) -> Run:
         """Cancel a waiting run at once, or ask the node running it to stop it."""
-        run: Run = await self._call(self.store.cancel_run, run_id, self.clock.now())
+        audit = self._audit("run.cancelled", f"run:{run_id}")
+        run: Run = await self._call(self.store.cancel_run, run_id, self.clock.now(), audit)
         if self.engine is not None:
             self.engine.request_cancel(run_id)
         self._changed()
@@ -540,28 +630,38 @@ class Scheduler:
                 timeout=s.timeout,
                 retry=s.retry,
                 created_at=now,
+                schedule_version=s.version,
             )
             for t in times
         ]
-        inserted: list[Run] = await self._call(self.store.insert_runs, s, runs)
+        audit = self._audit(
+            "schedule.backfilled",
+            f"schedule:{s.id}",
+            after={"start": begin.isoformat(), "end": finish.isoformat()},
+        )
+        inserted: list[Run] = await self._call(self.store.insert_runs, s, runs, audit)
         self._changed()
         return inserted
 
     # -- queues, stats, nodes ------------------------------------------------------------
 
     async def read_queue(
-        self, name: str, consume: bool = True, limit: int = 100
+        self, name: str, consume: bool = True, limit: int = 100, *, owner: str | None = None
     ) -> list[QueueMessage]:
+        """Messages of a queue, oldest first (``owner``: only of that user's schedules)."""
         result: list[QueueMessage] = await self._call(
-            self.store.read_queue, name, consume=consume, limit=limit
+            self.store.read_queue, name, consume=consume, limit=limit, owner=owner
         )
         return result
 
-    async def stats(self, since: datetime | None = None) -> dict[str, Any]:
-        """Per-task run counts, success rate and p50/p95 duration; runs per status."""
-        tasks: list[TaskStats] = await self._call(self.store.task_stats, since)
-        counts: dict[str, int] = await self._call(self.store.count_runs, self.clock.now())
-        schedules = await self.list_schedules()
+    async def stats(
+        self, since: datetime | None = None, *, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Per-task run counts, success rate and p50/p95 duration; runs per status.
+        ``owner``: over that user's schedules only."""
+        tasks: list[TaskStats] = await self._call(self.store.task_stats, since, owner)
+        counts: dict[str, int] = await self._call(self.store.count_runs, self.clock.now(), owner)
+        schedules = await self.list_schedules(owner=owner)
         by_status: dict[str, int] = {}
         for s in schedules:
             by_status[s.status] = by_status.get(s.status, 0) + 1
@@ -585,6 +685,103 @@ class Scheduler:
     async def upgrade(self) -> list[int]:
         applied: list[int] = await self._call(self.store.upgrade)
         return applied
+
+    # -- tokens and audit ----------------------------------------------------------------
+
+    async def create_token(
+        self,
+        user: str,
+        *,
+        admin: bool = False,
+        read_only: bool = False,
+        expires_in: timedelta | None = None,
+        only_if_none: bool = False,
+    ) -> tuple[ApiToken, str] | None:
+        """Make an API token; returns it with its secret, which is shown once and never
+        stored. ``only_if_none``: only when no token exists (None otherwise)."""
+        if not isinstance(user, str) or not user.strip() or len(user) > 200:
+            raise ValidationError("user must be a non-empty name", field="user")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValidationError("expiry must be in the future", field="expires")
+        now = self.clock.now()
+        token_id, secret = tokens.new_token()
+        token = ApiToken(
+            id=token_id,
+            user=user.strip(),
+            created_at=now,
+            admin=admin,
+            read_only=read_only,
+            expires_at=None if expires_in is None else now + expires_in,
+        )
+        audit = self._audit("token.created", f"token:{token_id}")
+        if only_if_none:
+            made: bool = await self._call(
+                self.store.create_first_token, token, tokens.token_hash(secret), audit
+            )
+            return (token, secret) if made else None
+        await self._call(self.store.create_token, token, tokens.token_hash(secret), audit)
+        return token, secret
+
+    async def list_tokens(self, include_revoked: bool = False) -> list[ApiToken]:
+        found: list[ApiToken] = await self._call(
+            self.store.list_tokens, include_revoked=include_revoked
+        )
+        return found
+
+    async def revoke_token(self, token_id: str) -> ApiToken:
+        """Revoke a token; it is refused from the next request on."""
+        audit = self._audit("token.revoked", f"token:{token_id}")
+        revoked: ApiToken = await self._call(
+            self.store.revoke_token, token_id, self.clock.now(), audit
+        )
+        return revoked
+
+    async def check_token(self, secret: str) -> ApiToken | None:
+        """The token whose secret this is, if it is usable now (not revoked, not
+        expired); None otherwise. Records its use (at most once a minute)."""
+        token_id = tokens.token_id_of(secret)
+        if token_id is None:
+            return None
+        found: tuple[ApiToken, str] | None = await self._call(self.store.get_token, token_id)
+        if found is None:
+            return None
+        token, stored_hash = found
+        if not tokens.same_secret(tokens.token_hash(secret), stored_hash):
+            return None
+        now = self.clock.now()
+        if not token.usable(now):
+            return None
+        clock = time.monotonic()
+        if clock - self._touched.get(token.id, -TOKEN_TOUCH_EVERY) >= TOKEN_TOUCH_EVERY:
+            self._touched[token.id] = clock
+            try:
+                await self._call(self.store.touch_token, token.id, now)
+            except StoreError as exc:  # a busy database must not refuse the request
+                log.warning("could not record the use of token %s: %s", token.id, exc)
+        return token
+
+    async def audit_log(
+        self,
+        *,
+        actor: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first. ``target`` is ``kind:id`` (``schedule:daily``)
+        or a bare id, which matches any kind."""
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("limit must be between 1 and 10000", field="limit")
+        found: list[AuditEntry] = await self._call(
+            self.store.list_audit,
+            actor=actor,
+            target=target,
+            since=since,
+            before_id=before_id,
+            limit=limit,
+        )
+        return found
 
     # -- events ------------------------------------------------------------------------
 

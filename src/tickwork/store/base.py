@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tickwork.models import (
+    ApiToken,
     AttemptOutcome,
+    AuditEntry,
     FeedEvent,
     FirePlan,
     Node,
@@ -151,15 +153,26 @@ class Store(ABC):
     # -- schedules -------------------------------------------------------------------
 
     @abstractmethod
-    def add_schedule(self, schedule: Schedule) -> Schedule:
-        """Insert a new schedule as given (the caller computed ``next_fire_at``, timestamps).
+    def add_schedule(self, schedule: Schedule, audit: AuditEntry | None = None) -> Schedule:
+        """Insert a new schedule as given (the caller computed ``next_fire_at``, timestamps),
+        with ``audit`` (its ``after`` as given) in the same transaction.
 
         Raises ``ConflictError`` when the id exists.
         """
 
     @abstractmethod
-    def update_schedule(self, schedule: Schedule) -> Schedule:
+    def update_schedule(
+        self,
+        schedule: Schedule,
+        audit: AuditEntry | None = None,
+        expected_version: int | None = None,
+    ) -> Schedule:
         """Replace every stored field of the schedule with the given id, and return it as stored.
+
+        ``version`` goes up by one. With ``expected_version``, a stored version that
+        differs raises ``PreconditionFailedError`` and nothing changes (checked under the
+        row's lock). ``audit`` is written in the same transaction, its ``after`` being
+        the schedule as stored.
 
         The caller recomputed ``next_fire_at``/``status`` and set ``updated_at``. Runs
         already created are untouched. ``created_at``, ``last_fire_at`` and
@@ -180,16 +193,25 @@ class Store(ABC):
         task: str | None = None,
         tag: str | None = None,
         owner: str | None = None,
+        q: str | None = None,
         after_id: str | None = None,
         limit: int | None = None,
     ) -> list[Schedule]:
-        """Schedules matching every given filter, ordered by id; ``after_id`` pages."""
+        """Schedules matching every given filter, ordered by id; ``after_id`` pages;
+        ``q``: a case-insensitive substring of the id, name, description or task."""
 
     @abstractmethod
-    def delete_schedule(self, schedule_id: str, now: datetime) -> bool:
+    def delete_schedule(
+        self,
+        schedule_id: str,
+        now: datetime,
+        audit: AuditEntry | None = None,
+        expected_version: int | None = None,
+    ) -> bool:
         """Delete the schedule; its pending/retrying runs become ``cancelled`` in the same
         transaction, its running runs are asked to cancel, its history stays.
-        False when it did not exist."""
+        False when it did not exist. ``expected_version`` and ``audit`` (its ``before``
+        the deleted schedule) as for ``update_schedule``."""
 
     @abstractmethod
     def set_paused(
@@ -198,8 +220,13 @@ class Store(ABC):
         paused: bool,
         now: datetime,
         next_fire: NextFire,
+        audit: AuditEntry | None = None,
     ) -> list[Schedule]:
         """Pause or resume the given schedules (None: all). Returns those that changed.
+
+        Each changed schedule's ``version`` goes up by one and, with ``audit``, gets
+        an audit entry of its own (target, before and after filled in) in the same
+        transaction.
 
         Pausing records ``paused_at`` and sets status ``paused``; resuming sets status
         ``active`` and ``next_fire_at = next_fire(schedule, now)`` so time spent paused
@@ -268,10 +295,28 @@ class Store(ABC):
         return 0
 
     @abstractmethod
-    def insert_runs(self, schedule: Schedule | None, runs: Sequence[Run]) -> list[Run]:
+    def insert_runs(
+        self, schedule: Schedule | None, runs: Sequence[Run], audit: AuditEntry | None = None
+    ) -> list[Run]:
         """Insert runs made outside the fire loop (manual triggers, backfill); returns
         those inserted. Backfill runs that collide with an existing (schedule_id,
-        scheduled_for) are dropped; manual runs never collide."""
+        scheduled_for) are dropped; manual runs never collide. ``audit`` is written in
+        the same transaction, with the ids inserted added to its ``after`` as ``runs``."""
+
+    @abstractmethod
+    def insert_run_once(
+        self,
+        schedule: Schedule,
+        run: Run,
+        key: tuple[str, str],
+        window_start: datetime,
+        audit: AuditEntry | None = None,
+    ) -> tuple[Run, bool]:
+        """A manual run asked for with an idempotency ``key`` (scope, key): when the key
+        was stored at or after ``window_start`` the run made then is returned (False),
+        else ``run`` is inserted with the key (True), in one transaction. A key used
+        for another schedule raises ``ConflictError``. Unique on (scope, key), so two
+        concurrent requests make one run (the loser's transaction fails and may retry)."""
 
     @abstractmethod
     def claim_runs(
@@ -335,7 +380,7 @@ class Store(ABC):
         Returns the runs changed, as they are after the change."""
 
     @abstractmethod
-    def cancel_run(self, run_id: str, now: datetime) -> Run:
+    def cancel_run(self, run_id: str, now: datetime, audit: AuditEntry | None = None) -> Run:
         """Cancel a run: pending/retrying ones end ``cancelled`` at once; running ones
         get ``cancel_requested`` (their node cancels them). Raises ``NotFoundError``,
         or ``ConflictError`` when the run is already over."""
@@ -355,26 +400,36 @@ class Store(ABC):
         until: datetime | None = None,
         before_id: str | None = None,
         limit: int = 100,
+        owner: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[Run]:
         """Runs matching the filters, newest ``scheduled_for`` first, with attempts but
-        without logs (``get_run`` has them). ``since``/``until`` bound scheduled_for."""
+        without logs (``get_run`` has them). ``since``/``until`` bound scheduled_for.
+        ``owner``: only runs of that user's schedules. ``before`` (scheduled_for, id):
+        the runs after that position in this order (a cursor that stays valid when
+        the run it names is deleted)."""
 
     @abstractmethod
-    def count_runs(self, now: datetime) -> dict[str, int]:
-        """Number of runs per status, plus ``backlog``: pending/retrying runs due by now."""
+    def count_runs(self, now: datetime, owner: str | None = None) -> dict[str, int]:
+        """Number of runs per status, plus ``backlog``: pending/retrying runs due by now.
+        ``owner``: only runs of that user's schedules."""
 
     @abstractmethod
-    def task_stats(self, since: datetime | None = None) -> list[TaskStats]:
-        """Per task, over runs scheduled since ``since``: counts and duration percentiles."""
+    def task_stats(
+        self, since: datetime | None = None, owner: str | None = None
+    ) -> list[TaskStats]:
+        """Per task, over runs scheduled since ``since`` (of ``owner``'s schedules when
+        given): counts and duration percentiles."""
 
     # -- queues ----------------------------------------------------------------------
 
     @abstractmethod
     def read_queue(
-        self, name: str, *, consume: bool = True, limit: int = 100
+        self, name: str, *, consume: bool = True, limit: int = 100, owner: str | None = None
     ) -> list[QueueMessage]:
         """Oldest messages first; with ``consume`` they are deleted in the same
-        transaction, so two consumers never get the same message."""
+        transaction, so two consumers never get the same message. ``owner``: only
+        messages of that user's schedules."""
 
     # -- nodes -----------------------------------------------------------------------
 
@@ -428,11 +483,58 @@ class Store(ABC):
     def release_lead(self, node_id: str) -> None:
         """Give up leadership if held."""
 
+    # -- tokens and audit --------------------------------------------------------------
+
+    @abstractmethod
+    def create_token(self, token: ApiToken, secret_hash: str, audit: AuditEntry | None) -> None:
+        """Store a token by the hash of its secret (never the secret)."""
+
+    @abstractmethod
+    def create_first_token(
+        self, token: ApiToken, secret_hash: str, audit: AuditEntry | None
+    ) -> bool:
+        """``create_token`` only when no token exists at all (checked in the same
+        transaction, so two first starts make one). False when one existed."""
+
+    @abstractmethod
+    def get_token(self, token_id: str) -> tuple[ApiToken, str] | None:
+        """The token and its secret's hash, or None."""
+
+    @abstractmethod
+    def touch_token(self, token_id: str, now: datetime) -> None:
+        """Record that the token was used at ``now``."""
+
+    @abstractmethod
+    def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
+        """Tokens, oldest first."""
+
+    @abstractmethod
+    def revoke_token(self, token_id: str, now: datetime, audit: AuditEntry | None) -> ApiToken:
+        """Revoke at once; ``NotFoundError`` / ``ConflictError`` (already revoked)."""
+
+    @abstractmethod
+    def record_audit(self, entry: AuditEntry) -> None:
+        """Write one audit entry on its own (for a change that is not the store's)."""
+
+    @abstractmethod
+    def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Newest first (by id, which only grows: ``before_id`` pages without repeating
+        or skipping while entries are added)."""
+
     # -- maintenance -----------------------------------------------------------------
 
     @abstractmethod
     def delete_runs_before(self, cutoff: datetime) -> int:
-        """Delete finished runs (and their attempts, logs) that finished before ``cutoff``."""
+        """Delete finished runs (and their attempts, logs) that finished before ``cutoff``,
+        and audit entries and idempotency keys older than it."""
 
     # -- monitoring ------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
-from tickwork.models import AttemptOutcome, FeedEvent, Node, Run, Schedule, TaskSpec
+from tickwork.models import AttemptOutcome, AuditEntry, FeedEvent, Node, Run, Schedule, TaskSpec
 from tickwork.store.base import EventWatch
 from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
 from tickwork.store.sql import (
@@ -88,6 +88,14 @@ WAIT_SLICE = 0.1
 
 _ADD_SCHEDULE = (
     f"WITH ins AS ({INSERT_SCHEDULE} RETURNING id) SELECT pg_notify('{CHANNEL}', ?) FROM ins"
+)
+
+#: The same with its audit entry, in the one statement.
+_ADD_AUDITED_SCHEDULE = (
+    f"WITH ins AS ({INSERT_SCHEDULE} RETURNING id),"
+    " aud AS (INSERT INTO audit_log (at, actor, action, target, before, after, reason)"
+    " SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ? FROM ins)"
+    f" SELECT pg_notify('{CHANNEL}', ?) FROM ins"
 )
 
 # Python's isoformat() of a UTC instant, in SQL: the queue payload is the same on
@@ -457,11 +465,17 @@ class PostgresStore(SqlStore):
     # The SQL core's versions take several statements inside BEGIN/COMMIT: free on
     # SQLite, a round trip each here. These do the same in one autocommit statement.
 
-    def add_schedule(self, schedule: Schedule) -> Schedule:
+    def add_schedule(self, schedule: Schedule, audit: AuditEntry | None = None) -> Schedule:
         row = self._schedule_row(schedule)
         try:
             with self._statement() as tx:
-                tx.execute(_ADD_SCHEDULE, (*row, new_revision(), self._token))
+                if audit is None:
+                    tx.execute(_ADD_SCHEDULE, (*row, new_revision(), self._token))
+                else:
+                    tx.execute(
+                        _ADD_AUDITED_SCHEDULE,
+                        (*row, new_revision(), *self._audit_row(audit), self._token),
+                    )
         except ConflictError:
             raise ConflictError(f"schedule {schedule.id!r} already exists") from None
         return utc_schedule(schedule)

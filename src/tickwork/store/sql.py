@@ -13,6 +13,7 @@ Statements use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -28,12 +29,18 @@ from importlib import resources
 from itertools import islice
 from typing import Any, Final, Protocol, TypeVar
 
-from tickwork.errors import ConflictError, NotFoundError, ValidationError
+from tickwork.errors import (
+    ConflictError,
+    NotFoundError,
+    PreconditionFailedError,
+    ValidationError,
+)
 from tickwork.models import (
     ACTIVE_RUN_STATUSES,
     RUN_STATUSES,
     Attempt,
     AttemptOutcome,
+    AuditEntry,
     FirePlan,
     LogRecord,
     Node,
@@ -59,6 +66,7 @@ from tickwork.store.base import (
     RetryPlanner,
     Store,
 )
+from tickwork.store.sql_access import AccessSql
 
 
 class Tx(Protocol):
@@ -105,6 +113,7 @@ SCHEDULE_COLUMNS: Final = (
     "updated_at",
     "anchor",
     "paused_at",
+    "version",
 )
 _SCHEDULE_TIMES: Final = frozenset(
     {
@@ -118,10 +127,16 @@ _SCHEDULE_TIMES: Final = frozenset(
         "paused_at",
     }
 )
+#: Runs (aliased ``r``) of one owner's schedules; one parameter, the owner.
+_OWNED: Final = "r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
+#: Columns ``list_schedules(q=...)`` searches.
+_SEARCHED: Final = ("id", "name", "description", "task")
 _SCHEDULE_JSON: Final = frozenset({"data", "metadata"})
 #: Kept as stored by ``update_schedule``: the fire loop maintains them, so a caller's
 #: stale copy must not undo a fire that committed meanwhile.
-_SCHEDULE_KEPT_ON_UPDATE: Final = frozenset({"id", "created_at", "last_fire_at", "execution_count"})
+_SCHEDULE_KEPT_ON_UPDATE: Final = frozenset(
+    {"id", "created_at", "last_fire_at", "execution_count", "version"}
+)
 
 RUN_COLUMNS: Final = (
     "id",
@@ -207,6 +222,11 @@ def dumps(value: Any, what: str = "value") -> str:
         return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} is not JSON: {exc}", field=what) from None
+
+
+def like_escaped(text: str) -> str:
+    """``text`` matched literally in ``LIKE ? ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def loads(text: Any) -> Any:
@@ -316,7 +336,7 @@ _Known = tuple[int, Schedule, str, str]
 _make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 
 
-class SqlStore(Store):
+class SqlStore(AccessSql, Store):
     """``Store`` written once in SQL; subclasses provide the dialect."""
 
     #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).
@@ -536,6 +556,7 @@ class SqlStore(Store):
                 dt(row[30]),
                 dt(row[31]),
                 dt(row[32]),
+                row[33],
             )
         )
 
@@ -575,6 +596,7 @@ class SqlStore(Store):
             ts(s.updated_at),
             ts(s.anchor),
             ts(s.paused_at),
+            int(s.version),
         )
 
     def _run(self, row: Sequence[Any], attempts: tuple[Attempt, ...] = ()) -> Run:
@@ -679,31 +701,57 @@ class SqlStore(Store):
 
     # -- schedules -------------------------------------------------------------------
 
-    def add_schedule(self, schedule: Schedule) -> Schedule:
+    def add_schedule(self, schedule: Schedule, audit: AuditEntry | None = None) -> Schedule:
         row = self._schedule_row(schedule)
         try:
             with self._write() as tx:
                 tx.execute(INSERT_SCHEDULE, (*row, new_revision()))
+                if audit is not None:
+                    self._audit_tx(tx, [audit])
                 self._notify_tx(tx)
         except ConflictError:
             raise ConflictError(f"schedule {schedule.id!r} already exists") from None
         return utc_schedule(schedule)
 
-    def update_schedule(self, schedule: Schedule) -> Schedule:
+    def update_schedule(
+        self,
+        schedule: Schedule,
+        audit: AuditEntry | None = None,
+        expected_version: int | None = None,
+    ) -> Schedule:
         row = self._schedule_row(schedule)
         sets = [c for c in SCHEDULE_COLUMNS if c not in _SCHEDULE_KEPT_ON_UPDATE]
         values = [v for c, v in zip(SCHEDULE_COLUMNS, row, strict=True) if c in sets]
         assignments = ", ".join(f"{c} = ?" for c in sets)
         with self._write() as tx:
+            self._check_version(tx, schedule.id, expected_version)
             rows = tx.execute(
-                f"UPDATE schedules SET {assignments}, revision = revision + 1"
-                f" WHERE id = ? RETURNING {_S}",
+                f"UPDATE schedules SET {assignments}, revision = revision + 1,"
+                f" version = version + 1 WHERE id = ? RETURNING {_S}",
                 (*values, schedule.id),
             )
             if not rows:
                 raise NotFoundError("schedule", schedule.id)
+            stored = self._schedule(rows[0])
+            if audit is not None:
+                self._audit_tx(tx, [dataclasses.replace(audit, after=stored.to_dict())])
             self._notify_tx(tx)
-        return self._schedule(rows[0])
+        return stored
+
+    def _check_version(self, tx: Tx, schedule_id: str, expected: int | None) -> None:
+        """Lock the schedule's row and raise ``PreconditionFailedError`` unless its
+        ``version`` is ``expected`` (None: no check; a missing row is left to the
+        caller's statement)."""
+        if expected is None:
+            return
+        rows = tx.execute(
+            f"SELECT version FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
+        )
+        if rows and int(rows[0][0]) != expected:
+            raise PreconditionFailedError(
+                f"schedule {schedule_id!r} is at version {rows[0][0]}, not {expected}:"
+                " it changed since it was read"
+            )
 
     def get_schedule(self, schedule_id: str) -> Schedule | None:
         with self._read() as tx:
@@ -717,11 +765,18 @@ class SqlStore(Store):
         task: str | None = None,
         tag: str | None = None,
         owner: str | None = None,
+        q: str | None = None,
         after_id: str | None = None,
         limit: int | None = None,
     ) -> list[Schedule]:
         where: list[str] = []
         params: list[Any] = []
+        if q:
+            pattern = "%" + like_escaped(q.lower()) + "%"
+            where.append(
+                "(" + " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
+            )
+            params.extend([pattern] * len(_SEARCHED))
         for cond, value in (
             ("status = ?", status),
             ("task = ?", task),
@@ -743,16 +798,26 @@ class SqlStore(Store):
             rows = tx.execute(sql, params)
         return [self._schedule(r) for r in rows]
 
-    def delete_schedule(self, schedule_id: str, now: datetime) -> bool:
+    def delete_schedule(
+        self,
+        schedule_id: str,
+        now: datetime,
+        audit: AuditEntry | None = None,
+        expected_version: int | None = None,
+    ) -> bool:
         t = self._ts(now)
         with self._write() as tx:
+            self._check_version(tx, schedule_id, expected_version)
             # The runs first, the schedule last: the event feed takes a run event's
             # owner from its schedule's row.
-            found = tx.execute(
-                f"SELECT id FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
+            rows = tx.execute(
+                f"SELECT {_S} FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
             )
-            if not found:
+            if not rows:
                 return False
+            if audit is not None:
+                before = self._schedule(rows[0]).to_dict()
+                self._audit_tx(tx, [dataclasses.replace(audit, before=before)])
             tx.execute(
                 "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
                 " cancel_requested = TRUE, error = 'schedule deleted'"
@@ -774,6 +839,7 @@ class SqlStore(Store):
         paused: bool,
         now: datetime,
         next_fire: NextFire,
+        audit: AuditEntry | None = None,
     ) -> list[Schedule]:
         if schedule_ids is not None and not schedule_ids:
             return []
@@ -790,8 +856,10 @@ class SqlStore(Store):
                 params.append(param)
             rows = tx.execute(sql + " ORDER BY id" + self._for_update, params)
             changed: list[Schedule] = []
+            entries: list[AuditEntry] = []
             for row in rows:
                 s = self._schedule(row)
+                before = s
                 if paused:
                     status: ScheduleStatus = "paused" if s.status == "active" else s.status
                     s = s.replace(paused=True, paused_at=now, status=status, updated_at=now)
@@ -800,17 +868,29 @@ class SqlStore(Store):
                     s = s.replace(next_fire_at=utc(next_fire(s, now)))
                 else:  # a finished schedule stays finished
                     s = s.replace(paused=False, paused_at=None, updated_at=now)
+                s = s.replace(version=s.version + 1)
                 changed.append(s)
+                if audit is not None:
+                    entries.append(
+                        dataclasses.replace(
+                            audit,
+                            target=f"schedule:{s.id}",
+                            before=before.to_dict(),
+                            after=s.to_dict(),
+                        )
+                    )
             if changed:
                 ts = self._ts
                 tx.executemany(
                     "UPDATE schedules SET paused = ?, paused_at = ?, status = ?,"
-                    " next_fire_at = ?, updated_at = ?, revision = revision + 1 WHERE id = ?",
+                    " next_fire_at = ?, updated_at = ?, revision = revision + 1,"
+                    " version = version + 1 WHERE id = ?",
                     [
                         (s.paused, ts(s.paused_at), s.status, ts(s.next_fire_at), ts(now), s.id)
                         for s in changed
                     ],
                 )
+                self._audit_tx(tx, entries)
                 self._notify_tx(tx)
         return changed
 
@@ -1187,12 +1267,18 @@ class SqlStore(Store):
             (param,),
         )
 
-    def insert_runs(self, schedule: Schedule | None, runs: Sequence[Run]) -> list[Run]:
+    def insert_runs(
+        self, schedule: Schedule | None, runs: Sequence[Run], audit: AuditEntry | None = None
+    ) -> list[Run]:
         if not runs:
             return []
         rows = [self._run_row(r) for r in runs]
         with self._write() as tx:
             inserted = self._insert_run_rows(tx, rows)
+            if audit is not None:
+                ids = [r.id for r in runs if r.id in inserted]
+                after = dict(audit.after) if isinstance(audit.after, dict) else {}
+                self._audit_tx(tx, [dataclasses.replace(audit, after={**after, "runs": ids})])
             if inserted:
                 self._notify_tx(tx)
         return [_utc_run(r) for r in runs if r.id in inserted]
@@ -1657,7 +1743,7 @@ class SqlStore(Store):
             after = tx.execute(f"SELECT {_R} FROM runs WHERE {cond} ORDER BY id", (param,))
             return self._runs_with_attempts(tx, after)
 
-    def cancel_run(self, run_id: str, now: datetime) -> Run:
+    def cancel_run(self, run_id: str, now: datetime, audit: AuditEntry | None = None) -> Run:
         now = _aware(now)
         with self._write() as tx:
             rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?{self._for_update}", (run_id,))
@@ -1666,10 +1752,23 @@ class SqlStore(Store):
             status = rows[0][6]
             if status not in ACTIVE_RUN_STATUSES:
                 raise ConflictError(f"run {run_id!r} is already over ({status})")
+            before = self._run(rows[0])
             self._cancel_in_tx(tx, [run_id], now, "cancelled")
             self._notify_tx(tx)
             rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?", (run_id,))
-            return self._runs_with_attempts(tx, rows)[0]
+            run = self._runs_with_attempts(tx, rows)[0]
+            if audit is not None:
+                self._audit_tx(
+                    tx,
+                    [
+                        dataclasses.replace(
+                            audit,
+                            before={"status": before.status},
+                            after={"status": run.status, "cancel_requested": run.cancel_requested},
+                        )
+                    ],
+                )
+            return run
 
     def get_run(self, run_id: str) -> Run | None:
         with self._read(snapshot=True) as tx:
@@ -1699,10 +1798,19 @@ class SqlStore(Store):
         until: datetime | None = None,
         before_id: str | None = None,
         limit: int = 100,
+        owner: str | None = None,
+        before: tuple[datetime, str] | None = None,
     ) -> list[Run]:
         """Newest ``scheduled_for`` first (ties by id); ``since <= scheduled_for < until``."""
         where: list[str] = []
         params: list[Any] = []
+        if owner is not None:
+            where.append("r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)")
+            params.append(owner)
+        if before is not None:
+            where.append("(r.scheduled_for < ? OR (r.scheduled_for = ? AND r.id < ?))")
+            t_before = self._ts(_aware(before[0]))
+            params.extend([t_before, t_before, before[1]])
         if schedule_id is not None:
             where.append("r.schedule_id = ?")
             params.append(schedule_id)
@@ -1739,22 +1847,30 @@ class SqlStore(Store):
             rows = tx.execute(sql, params)
             return self._runs_with_attempts(tx, rows)
 
-    def count_runs(self, now: datetime) -> dict[str, int]:
+    def count_runs(self, now: datetime, owner: str | None = None) -> dict[str, int]:
+        mine, params = ("", []) if owner is None else (f" AND {_OWNED}", [owner])
         with self._read(snapshot=True) as tx:
-            rows = tx.execute("SELECT status, COUNT(*) FROM runs GROUP BY status")
+            rows = tx.execute(
+                f"SELECT status, COUNT(*) FROM runs r WHERE 1 = 1{mine} GROUP BY status", params
+            )
             backlog = tx.execute(
-                f"SELECT COUNT(*) FROM runs WHERE status IN {_WAITING} AND due_at <= ?",
-                (self._ts(_aware(now)),),
+                f"SELECT COUNT(*) FROM runs r WHERE status IN {_WAITING} AND due_at <= ?{mine}",
+                (self._ts(_aware(now)), *params),
             )
         counts = dict.fromkeys(RUN_STATUSES, 0)
         counts.update({status: int(n) for status, n in rows})
         counts["backlog"] = int(backlog[0][0])
         return counts
 
-    def task_stats(self, since: datetime | None = None) -> list[TaskStats]:
+    def task_stats(
+        self, since: datetime | None = None, owner: str | None = None
+    ) -> list[TaskStats]:
         where, params = "1 = 1", []
         if since is not None:
             where, params = "r.scheduled_for >= ?", [self._ts(since)]
+        if owner is not None:
+            where += f" AND {_OWNED}"
+            params.append(owner)
         counts: dict[str, dict[str, int]] = {}
         with self._read(snapshot=True) as tx:
             for task, status, n in tx.execute(
@@ -1783,21 +1899,28 @@ class SqlStore(Store):
     # -- queues ----------------------------------------------------------------------
 
     def read_queue(
-        self, name: str, *, consume: bool = True, limit: int = 100
+        self, name: str, *, consume: bool = True, limit: int = 100, owner: str | None = None
     ) -> list[QueueMessage]:
         limit = max(0, int(limit))
+        mine = ""
+        params: list[Any] = [name]
+        if owner is not None:
+            mine = " AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
+            params.append(owner)
+        params.append(limit)
         if consume:
             with self._write() as tx:
                 rows = tx.execute(
                     "DELETE FROM queue_messages WHERE id IN (SELECT id FROM queue_messages"
-                    f" WHERE queue = ? ORDER BY id LIMIT ?{self._skip_locked}) RETURNING {_Q}",
-                    (name, limit),
+                    f" WHERE queue = ?{mine} ORDER BY id LIMIT ?{self._skip_locked})"
+                    f" RETURNING {_Q}",
+                    params,
                 )
         else:
             with self._read() as tx:
                 rows = tx.execute(
-                    f"SELECT {_Q} FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?",
-                    (name, limit),
+                    f"SELECT {_Q} FROM queue_messages WHERE queue = ?{mine} ORDER BY id LIMIT ?",
+                    params,
                 )
         messages = []
         for mid, queue, run_id, schedule_id, kind, payload, created in sorted(rows):
@@ -1947,6 +2070,8 @@ class SqlStore(Store):
             if len(ids) < _DELETE_CHUNK:
                 break
         self.delete_events_before(cutoff)  # the event feed is kept as long as runs
+        with self._write() as tx:  # and so are the audit log and idempotency keys
+            self._delete_access_before(tx, t_cut)
         return total
 
     # -- monitoring ------------------------------------------------------------------

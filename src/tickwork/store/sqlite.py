@@ -37,7 +37,7 @@ from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
-from tickwork.models import FeedEvent, Schedule
+from tickwork.models import AuditEntry, FeedEvent, Schedule
 from tickwork.store.base import EventWatch
 from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
 from tickwork.store.sql import (
@@ -54,6 +54,7 @@ from tickwork.store.sql import (
     parse_json,
     utc_schedule,
 )
+from tickwork.store.sql_access import INSERT_AUDIT
 from tickwork.store.url import SQLiteURL
 
 T = TypeVar("T")
@@ -235,7 +236,9 @@ class SQLiteStore(SqlStore):
             finally:
                 self._give_back(conn)
 
-    def try_add_schedule(self, schedule: Schedule) -> Schedule | None:
+    def try_add_schedule(
+        self, schedule: Schedule, audit: AuditEntry | None = None
+    ) -> Schedule | None:
         """``add_schedule`` on this thread if it can be done without waiting; None when
         it cannot, and nothing was written: then call ``add_schedule`` on a store thread.
 
@@ -264,6 +267,8 @@ class SQLiteStore(SqlStore):
                 raise
             try:
                 conn.execute(INSERT_SCHEDULE, (*row, new_revision()))
+                if audit is not None:
+                    conn.execute(INSERT_AUDIT, self._audit_row(audit))
                 conn.execute("COMMIT")
             except BaseException as exc:
                 with suppress(sqlite3.Error):

@@ -1,0 +1,1 @@
+"""The REST API of ``tickwork serve`` (FastAPI): see ``app.create_app``."""

@@ -1,0 +1,391 @@
+"""Scoping and permissions: the one place that decides what a caller may see and do.
+
+Every read and write of the REST API and of the dashboard goes through these
+functions, which take ``(scheduler, caller, ...)`` and call the ``Scheduler``:
+
+- a user sees, changes, runs and cancels only the schedules they own and their runs;
+  another user's schedule or run raises ``NotFoundError`` exactly as a missing one;
+- a read-only caller's write raises ``PermissionDeniedError`` (403);
+- admins see everything, may set a schedule's ``owner``, and alone may pause or
+  resume everything, read the audit log and manage tokens.
+
+Changes are made ``acting_as`` the caller, so the audit log names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from tickwork.api.auth import Caller
+from tickwork.engine.audit import acting_as
+from tickwork.engine.scheduler import Scheduler
+from tickwork.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    ValidationError,
+)
+from tickwork.models import (
+    ApiToken,
+    AuditEntry,
+    Node,
+    QueueMessage,
+    Run,
+    RunStatus,
+    Schedule,
+    ScheduleStatus,
+    TaskSpec,
+)
+from tickwork.validation import SETTABLE_FIELDS
+
+#: What ``PUT`` resets a field it does not give to: a new schedule's value.
+_DEFAULTS: dict[str, Any] = {
+    name: getattr(Schedule(id="x", task="x", schedule="x"), name)
+    for name in SETTABLE_FIELDS
+    if name not in ("task", "schedule", "owner")
+}
+
+
+def require_write(caller: Caller) -> None:
+    if caller.read_only:
+        raise PermissionDeniedError("this token is read-only: it may not change anything")
+
+
+def require_admin(caller: Caller) -> None:
+    if not caller.admin:
+        raise PermissionDeniedError("only an admin may do this")
+
+
+def _mine(caller: Caller, s: Schedule) -> bool:
+    return caller.admin or s.owner == caller.user
+
+
+def _owner_filter(caller: Caller) -> str | None:
+    return None if caller.admin else caller.user
+
+
+# -- schedules ---------------------------------------------------------------------------
+
+
+async def get_schedule(scheduler: Scheduler, caller: Caller, schedule_id: str) -> Schedule:
+    s = await scheduler.get_schedule(schedule_id)
+    if not _mine(caller, s):
+        raise NotFoundError("schedule", schedule_id)
+    return s
+
+
+async def list_schedules(
+    scheduler: Scheduler,
+    caller: Caller,
+    *,
+    status: ScheduleStatus | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    q: str | None = None,
+    after_id: str | None = None,
+    limit: int = 50,
+) -> list[Schedule]:
+    """The caller's schedules (an admin's: everyone's, or ``owner``'s), ordered by id."""
+    if not caller.admin:
+        if owner is not None and owner != caller.user:
+            return []
+        owner = caller.user
+    return await scheduler.list_schedules(
+        status=status, task=task, tag=tag, owner=owner, q=q, after_id=after_id, limit=limit
+    )
+
+
+def _owner_of_new(caller: Caller, fields: Mapping[str, Any]) -> str:
+    owner = fields.get("owner")
+    if owner is None or owner == caller.user:
+        return caller.user
+    if not caller.admin:
+        raise PermissionDeniedError("only an admin may set a schedule's owner")
+    if not isinstance(owner, str) or not owner.strip():
+        raise ValidationError("owner must be a user name", field="owner")
+    return owner
+
+
+async def create_schedule(
+    scheduler: Scheduler, caller: Caller, fields: Mapping[str, Any]
+) -> Schedule:
+    """A new schedule owned by the caller (or by ``owner``, for an admin)."""
+    require_write(caller)
+    changes = {k: v for k, v in fields.items() if v is not None}
+    changes["owner"] = _owner_of_new(caller, fields)
+    task = changes.pop("task", None)
+    expression = changes.pop("schedule", None)
+    schedule_id = changes.pop("id", None)
+    with acting_as(caller.user):
+        return await scheduler.add_schedule(task, expression, id=schedule_id, **changes)
+
+
+async def replace_schedule(
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    fields: Mapping[str, Any],
+    expected_version: int | None = None,
+    match_any: bool = False,
+) -> tuple[Schedule, bool]:
+    """``PUT``: create the schedule with this id, or replace all its settings (fields
+    not given go back to their defaults). Returns it and whether it was created.
+
+    An id taken by another user's schedule is a ``ConflictError``, as for a create."""
+    require_write(caller)
+    try:
+        current = await scheduler.get_schedule(schedule_id)
+    except NotFoundError:
+        if expected_version is not None or match_any:
+            raise PreconditionFailedError(
+                f"schedule {schedule_id!r} does not exist (If-Match)"
+            ) from None
+        created = await create_schedule(scheduler, caller, {**fields, "id": schedule_id})
+        return created, True
+    if not _mine(caller, current):
+        raise ConflictError(f"schedule {schedule_id!r} already exists")
+    changes: dict[str, Any] = dict(_DEFAULTS)
+    changes.update(fields)
+    changes.pop("id", None)
+    owner = fields.get("owner")
+    if owner is None:
+        changes.pop("owner", None)
+    elif owner != current.owner and not caller.admin:
+        raise PermissionDeniedError("only an admin may set a schedule's owner")
+    with acting_as(caller.user):
+        updated = await scheduler.update_schedule(
+            schedule_id, expected_version=expected_version, **changes
+        )
+    return updated, False
+
+
+async def update_schedule(
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    changes: Mapping[str, Any],
+    expected_version: int | None = None,
+) -> Schedule:
+    """``PATCH``: change only the fields given."""
+    require_write(caller)
+    current = await get_schedule(scheduler, caller, schedule_id)
+    if "owner" in changes and changes["owner"] != current.owner and not caller.admin:
+        raise PermissionDeniedError("only an admin may set a schedule's owner")
+    if not changes:
+        if expected_version is not None and expected_version != current.version:
+            raise PreconditionFailedError(
+                f"schedule {schedule_id!r} is at version {current.version}, not "
+                f"{expected_version}: it changed since it was read"
+            )
+        return current
+    with acting_as(caller.user):
+        return await scheduler.update_schedule(
+            schedule_id, expected_version=expected_version, **changes
+        )
+
+
+async def delete_schedule(
+    scheduler: Scheduler, caller: Caller, schedule_id: str, expected_version: int | None = None
+) -> None:
+    require_write(caller)
+    await get_schedule(scheduler, caller, schedule_id)
+    with acting_as(caller.user):
+        await scheduler.delete_schedule(schedule_id, expected_version=expected_version)
+
+
+async def pause_schedule(
+    scheduler: Scheduler, caller: Caller, schedule_id: str, reason: str | None = None
+) -> Schedule:
+    require_write(caller)
+    await get_schedule(scheduler, caller, schedule_id)
+    with acting_as(caller.user, reason):
+        await scheduler.pause(schedule_id)
+    return await scheduler.get_schedule(schedule_id)
+
+
+async def resume_schedule(
+    scheduler: Scheduler, caller: Caller, schedule_id: str, reason: str | None = None
+) -> Schedule:
+    require_write(caller)
+    await get_schedule(scheduler, caller, schedule_id)
+    with acting_as(caller.user, reason):
+        await scheduler.resume(schedule_id)
+    return await scheduler.get_schedule(schedule_id)
+
+
+async def pause_all(scheduler: Scheduler, caller: Caller, reason: str | None = None) -> list[str]:
+    require_admin(caller)
+    require_write(caller)
+    with acting_as(caller.user, reason):
+        return [s.id for s in await scheduler.pause()]
+
+
+async def resume_all(scheduler: Scheduler, caller: Caller, reason: str | None = None) -> list[str]:
+    require_admin(caller)
+    require_write(caller)
+    with acting_as(caller.user, reason):
+        return [s.id for s in await scheduler.resume()]
+
+
+async def run_schedule(
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    data: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Run:
+    """A manual run; the same ``idempotency_key`` from the same user within 24 hours
+    returns the run made the first time."""
+    require_write(caller)
+    await get_schedule(scheduler, caller, schedule_id)
+    with acting_as(caller.user):
+        return await scheduler.run_now(schedule_id, data=data, idempotency_key=idempotency_key)
+
+
+async def backfill(
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    start: datetime | str,
+    end: datetime | str,
+) -> list[Run]:
+    require_write(caller)
+    await get_schedule(scheduler, caller, schedule_id)
+    with acting_as(caller.user):
+        return await scheduler.backfill(schedule_id, start, end)
+
+
+async def next_fire_times(
+    scheduler: Scheduler, caller: Caller, schedule_id: str, count: int
+) -> list[datetime]:
+    await get_schedule(scheduler, caller, schedule_id)
+    return await scheduler.next_fire_times(schedule_id, count)
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+async def get_run(scheduler: Scheduler, caller: Caller, run_id: str) -> Run:
+    run = await scheduler.get_run(run_id)
+    if caller.admin:
+        return run
+    if run.schedule_id is None:
+        raise NotFoundError("run", run_id)
+    try:
+        s = await scheduler.get_schedule(run.schedule_id)
+    except NotFoundError:
+        raise NotFoundError("run", run_id) from None  # its schedule is gone: admins only
+    if s.owner != caller.user:
+        raise NotFoundError("run", run_id)
+    return run
+
+
+async def list_runs(
+    scheduler: Scheduler,
+    caller: Caller,
+    *,
+    schedule_id: str | None = None,
+    task: str | None = None,
+    status: RunStatus | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[Run]:
+    """The caller's runs, newest first; a schedule the caller cannot see is a 404."""
+    if schedule_id is not None:
+        await get_schedule(scheduler, caller, schedule_id)
+    return await scheduler.list_runs(
+        schedule_id,
+        status,
+        limit,
+        task=task,
+        since=since,
+        until=until,
+        before=before,
+        owner=_owner_filter(caller),
+    )
+
+
+async def cancel_run(scheduler: Scheduler, caller: Caller, run_id: str) -> Run:
+    require_write(caller)
+    await get_run(scheduler, caller, run_id)
+    with acting_as(caller.user):
+        return await scheduler.cancel_run(run_id)
+
+
+# -- the rest ----------------------------------------------------------------------------
+
+
+async def list_tasks(scheduler: Scheduler, caller: Caller) -> list[TaskSpec]:
+    """Tasks registered in this process or published by any node, with their parameters."""
+    return [await scheduler.task_spec(name) for name in await scheduler.known_tasks()]
+
+
+async def read_queue(
+    scheduler: Scheduler, caller: Caller, name: str, consume: bool, limit: int = 100
+) -> list[QueueMessage]:
+    """A queue's messages of the caller's schedules (consuming is a write)."""
+    if consume:
+        require_write(caller)
+    return await scheduler.read_queue(name, consume, limit, owner=_owner_filter(caller))
+
+
+async def stats(scheduler: Scheduler, caller: Caller) -> dict[str, Any]:
+    return await scheduler.stats(owner=_owner_filter(caller))
+
+
+async def nodes(scheduler: Scheduler, caller: Caller) -> list[Node]:
+    found: list[Node] = await scheduler.nodes()
+    return found
+
+
+async def audit_log(
+    scheduler: Scheduler,
+    caller: Caller,
+    *,
+    actor: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[AuditEntry]:
+    require_admin(caller)
+    return await scheduler.audit_log(
+        actor=actor, target=target, since=since, before_id=before_id, limit=limit
+    )
+
+
+async def create_token(
+    scheduler: Scheduler,
+    caller: Caller,
+    user: str,
+    *,
+    admin: bool = False,
+    read_only: bool = False,
+    expires_in: timedelta | None = None,
+) -> tuple[ApiToken, str]:
+    require_admin(caller)
+    require_write(caller)
+    with acting_as(caller.user):
+        made = await scheduler.create_token(
+            user, admin=admin, read_only=read_only, expires_in=expires_in
+        )
+    assert made is not None
+    return made
+
+
+async def list_tokens(scheduler: Scheduler, caller: Caller) -> list[ApiToken]:
+    require_admin(caller)
+    return await scheduler.list_tokens()
+
+
+async def revoke_token(scheduler: Scheduler, caller: Caller, token_id: str) -> ApiToken:
+    require_admin(caller)
+    require_write(caller)
+    with acting_as(caller.user):
+        return await scheduler.revoke_token(token_id)

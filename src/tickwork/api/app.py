@@ -1,0 +1,78 @@
+"""The FastAPI application of ``tickwork serve``: routers, error shape, limits, CORS.
+
+``create_app(scheduler, settings)`` serves the ``/api/v1`` routes over a started
+``Scheduler`` (the caller owns its life: ``tickwork serve`` starts it before serving
+and stops it after). Routers other parts provide (live events, ``/health``,
+``/metrics``, the dashboard at ``/``) are included when their module is installed:
+each module exposes ``router``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Final
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+import tickwork
+from tickwork.api.errors import install_error_handlers
+from tickwork.api.protection import BodyLimit, RateLimit
+from tickwork.api.routes import runs, schedules, system
+from tickwork.api.settings import ApiSettings
+from tickwork.engine.scheduler import Scheduler
+
+API_PREFIX: Final = "/api/v1"
+
+#: Modules with a ``router`` included when present: (module, prefix).
+_OPTIONAL_ROUTERS: Final = (
+    ("tickwork.api.events", API_PREFIX),
+    ("tickwork.api.health", ""),
+    ("tickwork.api.metrics", ""),
+    ("tickwork.web", ""),
+)
+
+
+def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> FastAPI:
+    """The API over ``scheduler`` (started by the caller) with ``settings``."""
+    settings = settings or ApiSettings()
+    app = FastAPI(
+        title="tickwork",
+        version=tickwork.__version__,
+        description="A durable job scheduler: schedules, runs and their history. "
+        "Authenticate with `Authorization: Bearer <token>`.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.scheduler = scheduler
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(schedules.router)
+    api.include_router(runs.router)
+    api.include_router(system.router)
+    app.include_router(api)
+    for module_name, prefix in _OPTIONAL_ROUTERS:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        module = importlib.import_module(module_name)
+        router = getattr(module, "router", None)
+        if isinstance(router, APIRouter):
+            app.include_router(router, prefix=prefix)
+
+    # Outermost last: the body limit and the rate limit answer before anything else
+    # reads the request; CORS wraps them so refusals carry its headers too.
+    app.add_middleware(BodyLimit, max_body=settings.max_body)
+    app.add_middleware(RateLimit, per_minute=settings.rate_limit)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+            expose_headers=["ETag", "Location", "Retry-After"],
+        )
+    return app

@@ -1,0 +1,139 @@
+"""Who is calling: API tokens, ``TICKWORK_ADMIN_TOKEN`` and JWTs, turned into a ``Caller``.
+
+``authenticate`` is the one function that reads credentials; the ``current_caller``
+dependency makes every route use it. Secrets are compared in constant time (API
+tokens by the hash of the whole token; the admin token by ``hmac.compare_digest``)
+and never logged: log lines name a token by its id only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+
+from tickwork.api.errors import unauthorized
+from tickwork.api.settings import ApiSettings
+from tickwork.engine.scheduler import Scheduler
+from tickwork.engine.tokens import PREFIX, same_secret
+
+log = logging.getLogger("tickwork.api.auth")
+
+_ASYMMETRIC = ["RS256", "ES256"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller: their user name and what they may do."""
+
+    user: str
+    admin: bool = False
+    read_only: bool = False
+    #: The API token used, if any (None: admin token or JWT).
+    token_id: str | None = None
+
+
+async def authenticate(scheduler: Scheduler, settings: ApiSettings, bearer: str) -> Caller | None:
+    """The caller a bearer credential stands for, or None (unknown, revoked, expired,
+    forged). Never raises for a bad credential."""
+    bearer = bearer.strip()
+    if not bearer or len(bearer) > 8192:
+        return None
+    if settings.admin_token is not None and _same(bearer, settings.admin_token):
+        return Caller(user="admin", admin=True)
+    if bearer.startswith(PREFIX):
+        token = await scheduler.check_token(bearer)
+        if token is None:
+            return None
+        return Caller(
+            user=token.user, admin=token.admin, read_only=token.read_only, token_id=token.id
+        )
+    if settings.jwt_enabled and bearer.count(".") == 2:
+        return _jwt_caller(settings, bearer)
+    return None
+
+
+def _same(given: str, expected: str) -> bool:
+    # Hashes first: compare_digest's time then depends on neither secret's length.
+    return same_secret(
+        hashlib.sha256(given.encode()).hexdigest(), hashlib.sha256(expected.encode()).hexdigest()
+    )
+
+
+def _jwt_caller(settings: ApiSettings, token: str) -> Caller | None:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return None
+    alg = header.get("alg")
+    key: Any
+    if alg == "HS256" and settings.jwt_secret:
+        key, algorithms = settings.jwt_secret, ["HS256"]
+    elif alg in _ASYMMETRIC and settings.jwt_public_key:
+        key, algorithms = settings.jwt_public_key, _ASYMMETRIC
+    else:
+        return None  # "none", or an algorithm whose key is not configured
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={
+                "require": ["sub"],
+                "verify_aud": settings.jwt_audience is not None,
+                "verify_iss": settings.jwt_issuer is not None,
+            },
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        log.info("JWT refused: %s", type(exc).__name__)
+        return None
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.strip():
+        return None
+    return Caller(
+        user=sub, admin=is_admin_claims(claims), read_only=claims.get("read_only") is True
+    )
+
+
+def is_admin_claims(claims: dict[str, Any]) -> bool:
+    """Admin when ``admin`` is true, ``role`` is ``"admin"`` or ``roles`` contains it."""
+    roles = claims.get("roles")
+    return (
+        claims.get("admin") is True
+        or claims.get("role") == "admin"
+        or (isinstance(roles, list) and "admin" in roles)
+    )
+
+
+def bearer_of(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def current_caller(request: Request) -> Caller:
+    """The FastAPI dependency of every authenticated route: the caller, or 401."""
+    cached = getattr(request.state, "caller", None)
+    if isinstance(cached, Caller):
+        return cached
+    bearer = bearer_of(request)
+    if bearer is None:
+        raise unauthorized("no credentials")
+    caller = await authenticate(request.app.state.scheduler, request.app.state.settings, bearer)
+    if caller is None:
+        raise unauthorized("invalid, expired or revoked credentials")
+    request.state.caller = caller
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -1,0 +1,178 @@
+"""The one JSON error shape of the REST API, for tickwork's errors and FastAPI's own.
+
+Every error answers ``{"error": {"code", "message", "details"}}``: tickwork's errors
+with the status that says what went wrong (422 invalid, 404 missing or not yours, 409
+conflict, 412 changed since read, 403 not allowed, 503 database unreachable),
+FastAPI's request validation as 422 naming the field, and routing's 404/405 too. An
+unexpected exception is a 500 with no detail (it is logged with its traceback), so a
+response never carries a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tickwork.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    ScheduleError,
+    StoreUnavailableError,
+    TickworkError,
+    UnknownTaskError,
+    ValidationError,
+)
+
+log = logging.getLogger("tickwork.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error the API answers as is (401, 413, 429...), with optional headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def unauthorized(message: str = "missing or invalid credentials") -> ApiError:
+    return ApiError(
+        401,
+        "unauthorized",
+        message + ": send 'Authorization: Bearer <token>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def tickwork_error_response(exc: TickworkError) -> JSONResponse:
+    """The response for one of tickwork's errors."""
+    if isinstance(exc, UnknownTaskError):
+        return error_response(
+            422, "unknown_task", str(exc), {"field": "task", "known": list(exc.known)}
+        )
+    if isinstance(exc, ValidationError):
+        return error_response(422, "validation_error", str(exc), {"field": exc.field})
+    if isinstance(exc, ScheduleError):
+        return error_response(422, "invalid_schedule", str(exc), {"field": "schedule"})
+    if isinstance(exc, NotFoundError):
+        return error_response(404, "not_found", str(exc), {"kind": exc.kind, "id": exc.ident})
+    if isinstance(exc, PreconditionFailedError):
+        return error_response(412, "precondition_failed", str(exc))
+    if isinstance(exc, ConflictError):
+        return error_response(409, "conflict", str(exc))
+    if isinstance(exc, PermissionDeniedError):
+        return error_response(403, "forbidden", str(exc))
+    if isinstance(exc, StoreUnavailableError):
+        return error_response(503, "unavailable", "the database cannot be reached right now")
+    if isinstance(exc, TimeoutError):
+        return error_response(504, "timeout", str(exc))
+    log.error("store or engine error: %s", exc)
+    return error_response(500, "internal_error", "the server could not do this; see its log")
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    """``("body", "retry", "delay")`` -> ``retry.delay``; query and path names as is."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_response(exc: RequestValidationError) -> JSONResponse:
+    problems = []
+    for err in exc.errors():
+        field = _field_of(err.get("loc", ()))
+        problems.append({"field": field, "message": str(err.get("msg", "invalid"))})
+    first = problems[0] if problems else {"field": "body", "message": "invalid request"}
+    message = f"{first['field']}: {first['message']}"
+    if len(problems) > 1:
+        message += f" (and {len(problems) - 1} more)"
+    return error_response(
+        422, "validation_error", message, {"field": first["field"], "errors": problems}
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error of ``app`` in the JSON shape."""
+
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    async def on_tickwork(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, TickworkError)
+        return tickwork_error_response(exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return validation_response(exc)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        code = _HTTP_CODES.get(status, "error")
+        if status == 404:
+            message = f"no such resource: {request.method} {request.url.path}"
+        elif status == 405:
+            message = f"method {request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return error_response(status, code, message, headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "the server failed; see its log")
+
+    app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(TickworkError, on_tickwork)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)

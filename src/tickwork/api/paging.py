@@ -1,0 +1,75 @@
+"""Cursors of the API's lists: where the last page ended, by a key that never changes.
+
+A cursor is the sort key of the last item served (a schedule's id; a run's
+``(scheduled_for, id)``; an audit entry's id), base64url-encoded JSON. The next page
+starts strictly after that key, so items added meanwhile never make an item repeat
+or be skipped, and a deleted item does not break the cursor.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tickwork.errors import ValidationError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+def encode(kind: str, key: Any) -> str:
+    raw = json.dumps([kind, key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(kind: str, cursor: str) -> Any:
+    """The key in a cursor made by ``encode(kind, ...)``; ``ValidationError`` otherwise."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        found = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        found = None
+    if not isinstance(found, list) or len(found) != 2 or found[0] != kind:
+        raise ValidationError("cursor is not one this list gave out", field="cursor")
+    return found[1]
+
+
+def schedule_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    key = decode("s", cursor)
+    if not isinstance(key, str):
+        raise ValidationError("cursor is not one this list gave out", field="cursor")
+    return key
+
+
+def run_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    key = decode("r", cursor)
+    try:
+        micros, run_id = key
+        when = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(micros))
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError("cursor is not one this list gave out", field="cursor") from None
+    if not isinstance(run_id, str):
+        raise ValidationError("cursor is not one this list gave out", field="cursor")
+    return when, run_id
+
+
+def run_key(scheduled_for: datetime, run_id: str) -> str:
+    delta = scheduled_for - datetime.fromtimestamp(0, UTC)
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return encode("r", [micros, run_id])
+
+
+def audit_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    key = decode("a", cursor)
+    if not isinstance(key, int) or isinstance(key, bool):
+        raise ValidationError("cursor is not one this list gave out", field="cursor")
+    return key

@@ -1,0 +1,156 @@
+"""Limits every request meets before a route: body size (413) and rate (429).
+
+Both are plain ASGI middleware, so they answer before FastAPI reads anything, in the
+API's JSON error shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import Final
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tickwork.api.errors import error_body
+
+#: Paths a monitoring system polls: never rate limited.
+UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
+_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+async def _send_error(
+    send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = json.dumps(error_body(code, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuse request bodies over ``max_body`` bytes with 413: at once when
+    ``Content-Length`` says so, else as soon as the streamed body passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        message = f"the request body is larger than {self.max_body} bytes"
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_body
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await _send_error(send, 413, "payload_too_large", message, [])
+                    return
+        # Read the body here (bounded), then hand it on: a route never sees more.
+        chunks: list[bytes] = []
+        size = 0
+        more = scope["method"] in _WITH_BODY
+        while more:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                return
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _send_error(send, 413, "payload_too_large", message, [])
+                return
+            chunks.append(chunk)
+            more = bool(msg.get("more_body"))
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay if chunks else receive, send)
+
+
+class RateLimit:
+    """At most ``per_minute`` requests a minute per credential (the bearer token, by a
+    hash of it; a client without one by its address), as a token bucket: a burst of
+    ``per_minute`` at once, then one every ``60 / per_minute`` seconds. Over it: 429
+    with ``Retry-After``. Buckets are in memory, per process."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._swept = clock()
+
+    def _key(self, scope: Scope) -> str:
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                return "t:" + hashlib.sha256(value).hexdigest()
+            if name == b"cookie" and b"tickwork_session" in value:
+                return "c:" + hashlib.sha256(value).hexdigest()
+        client = scope.get("client")
+        return f"a:{client[0] if client else '?'}"
+
+    def take(self, key: str) -> float:
+        """0 when the request may go; else seconds until it could."""
+        now = self.clock()
+        tokens, at = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            self._sweep(now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1 - tokens) / self.rate
+
+    def _sweep(self, now: float) -> None:
+        """Forget full buckets now and then, so one-off clients do not pile up."""
+        if now - self._swept < 60 or len(self._buckets) < 1000:
+            return
+        self._swept = now
+        refill = self.capacity / self.rate
+        self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.capacity <= 0 or scope["path"] in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        wait = self.take(self._key(scope))
+        if wait > 0:
+            retry = str(max(1, math.ceil(wait)))
+            await _send_error(
+                send,
+                429,
+                "rate_limited",
+                f"more than {int(self.capacity)} requests a minute; retry in {retry} s",
+                [(b"retry-after", retry.encode())],
+            )
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,274 @@
+"""``/api/v1/schedules``: create, read, change, delete, pause, resume, run, backfill."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from tickwork.api import access, paging
+from tickwork.api.auth import CallerDep
+from tickwork.api.routes import ERROR_RESPONSES
+from tickwork.api.schemas import (
+    BackfillBody,
+    BackfillOut,
+    NextOut,
+    Page,
+    PauseBody,
+    PausedOut,
+    RunBody,
+    RunOut,
+    ScheduleCreate,
+    ScheduleFields,
+    ScheduleOut,
+    ScheduleReplace,
+    ScheduleStatusName,
+)
+from tickwork.engine.scheduler import Scheduler
+from tickwork.errors import PreconditionFailedError
+from tickwork.models import Schedule
+
+router = APIRouter(tags=["schedules"], responses=ERROR_RESPONSES)
+
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="The ETag of GET /schedules/{id}: the change is refused with 412 "
+        "if the schedule changed since.",
+    ),
+]
+
+
+def _scheduler(request: Request) -> Scheduler:
+    scheduler: Scheduler = request.app.state.scheduler
+    return scheduler
+
+
+def etag(s: Schedule) -> str:
+    return f'"{s.version}"'
+
+
+def expected_version(if_match: str | None) -> tuple[int | None, bool]:
+    """(version, match_any) from an If-Match header; a value that names no version of
+    ours can match nothing: 412."""
+    if if_match is None:
+        return None, False
+    value = if_match.strip()
+    if value == "*":
+        return None, True
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip('"')
+    if value.isdigit() and len(value) < 19:
+        return int(value), False
+    raise PreconditionFailedError(f"If-Match {if_match!r} does not match the schedule's ETag")
+
+
+def _with_etag(response: Response, s: Schedule) -> ScheduleOut:
+    response.headers["ETag"] = etag(s)
+    return ScheduleOut.of(s)
+
+
+@router.post("/schedules", status_code=201, response_model=ScheduleOut)
+async def create_schedule(
+    body: ScheduleCreate, caller: CallerDep, request: Request, response: Response
+) -> ScheduleOut:
+    """Create a schedule owned by the caller (an admin may set ``owner``)."""
+    fields = body.changes()
+    fields["task"], fields["schedule"] = body.task, body.schedule
+    s = await access.create_schedule(_scheduler(request), caller, fields)
+    response.headers["Location"] = f"/api/v1/schedules/{s.id}"
+    return _with_etag(response, s)
+
+
+@router.get("/schedules", response_model=Page[ScheduleOut])
+async def list_schedules(
+    caller: CallerDep,
+    request: Request,
+    status: ScheduleStatusName | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    q: Annotated[str | None, Query(description="Search in id, name, description, task")] = None,
+    limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[ScheduleOut]:
+    """The caller's schedules by id, a page at a time."""
+    found = await access.list_schedules(
+        _scheduler(request),
+        caller,
+        status=status,
+        task=task,
+        tag=tag,
+        owner=owner,
+        q=q,
+        after_id=paging.schedule_cursor(cursor),
+        limit=limit + 1,
+    )
+    more = len(found) > limit
+    items = found[:limit]
+    return Page[ScheduleOut](
+        items=[ScheduleOut.of(s) for s in items],
+        next_cursor=paging.encode("s", items[-1].id) if more else None,
+    )
+
+
+@router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
+async def get_schedule(
+    schedule_id: str, caller: CallerDep, request: Request, response: Response
+) -> ScheduleOut:
+    """A schedule; its ``ETag`` goes in ``If-Match`` of a later change."""
+    s = await access.get_schedule(_scheduler(request), caller, schedule_id)
+    return _with_etag(response, s)
+
+
+@router.put(
+    "/schedules/{schedule_id}",
+    response_model=ScheduleOut,
+    responses={201: {"model": ScheduleOut, "description": "Created"}},
+)
+async def put_schedule(
+    schedule_id: str,
+    body: ScheduleReplace,
+    caller: CallerDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ScheduleOut:
+    """Create the schedule with this id (201), or replace all its settings (200):
+    fields left out go back to their defaults."""
+    version, match_any = expected_version(if_match)
+    fields = body.changes()
+    fields["task"], fields["schedule"] = body.task, body.schedule
+    s, created = await access.replace_schedule(
+        _scheduler(request), caller, schedule_id, fields, version, match_any
+    )
+    if created:
+        response.status_code = 201
+        response.headers["Location"] = f"/api/v1/schedules/{s.id}"
+    return _with_etag(response, s)
+
+
+@router.patch("/schedules/{schedule_id}", response_model=ScheduleOut)
+async def patch_schedule(
+    schedule_id: str,
+    body: ScheduleFields,
+    caller: CallerDep,
+    request: Request,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ScheduleOut:
+    """Change the fields given; the others keep their values."""
+    version, _ = expected_version(if_match)
+    s = await access.update_schedule(
+        _scheduler(request), caller, schedule_id, body.changes(), version
+    )
+    return _with_etag(response, s)
+
+
+@router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)
+async def delete_schedule(
+    schedule_id: str, caller: CallerDep, request: Request, if_match: IfMatch = None
+) -> Response:
+    """Delete a schedule: its waiting runs are cancelled, its history is kept."""
+    version, _ = expected_version(if_match)
+    await access.delete_schedule(_scheduler(request), caller, schedule_id, version)
+    return Response(status_code=204)
+
+
+@router.post("/schedules/{schedule_id}/pause", response_model=ScheduleOut)
+async def pause_schedule(
+    schedule_id: str,
+    caller: CallerDep,
+    request: Request,
+    response: Response,
+    body: PauseBody | None = None,
+) -> ScheduleOut:
+    """Stop new fires (runs already waiting or running go on); ``reason`` is recorded."""
+    s = await access.pause_schedule(
+        _scheduler(request), caller, schedule_id, None if body is None else body.reason
+    )
+    return _with_etag(response, s)
+
+
+@router.post("/schedules/{schedule_id}/resume", response_model=ScheduleOut)
+async def resume_schedule(
+    schedule_id: str,
+    caller: CallerDep,
+    request: Request,
+    response: Response,
+    body: PauseBody | None = None,
+) -> ScheduleOut:
+    """Fire again from now on (fire times passed while paused are not caught up)."""
+    s = await access.resume_schedule(
+        _scheduler(request), caller, schedule_id, None if body is None else body.reason
+    )
+    return _with_etag(response, s)
+
+
+@router.post("/schedules/{schedule_id}/run", status_code=202, response_model=RunOut)
+async def run_schedule(
+    schedule_id: str,
+    caller: CallerDep,
+    request: Request,
+    body: RunBody | None = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=255,
+            description="The same key within 24 hours returns the same run.",
+        ),
+    ] = None,
+) -> RunOut:
+    """Run now, outside the schedule; ``data`` is merged over the schedule's."""
+    run = await access.run_schedule(
+        _scheduler(request),
+        caller,
+        schedule_id,
+        None if body is None else body.data,
+        idempotency_key,
+    )
+    return RunOut.of(run)
+
+
+@router.post("/schedules/{schedule_id}/backfill", response_model=BackfillOut)
+async def backfill(
+    schedule_id: str, body: BackfillBody, caller: CallerDep, request: Request
+) -> BackfillOut:
+    """A run for every fire time in [start, end] that has none yet."""
+    runs = await access.backfill(_scheduler(request), caller, schedule_id, body.start, body.end)
+    return BackfillOut(created=len(runs), runs=[RunOut.of(r) for r in runs])
+
+
+@router.get("/schedules/{schedule_id}/next", response_model=NextOut)
+async def next_fire_times(
+    schedule_id: str,
+    caller: CallerDep,
+    request: Request,
+    count: Annotated[int, Query(ge=1, le=1000)] = 5,
+) -> NextOut:
+    """The schedule's next fire times (none when paused or finished)."""
+    times = await access.next_fire_times(_scheduler(request), caller, schedule_id, count)
+    return NextOut(schedule_id=schedule_id, next=times)
+
+
+@router.post("/pause", response_model=PausedOut)
+async def pause_all(
+    caller: CallerDep, request: Request, body: PauseBody | None = None
+) -> PausedOut:
+    """Pause every schedule (admin)."""
+    ids = await access.pause_all(_scheduler(request), caller, None if body is None else body.reason)
+    return PausedOut(changed=len(ids), ids=ids)
+
+
+@router.post("/resume", response_model=PausedOut)
+async def resume_all(
+    caller: CallerDep, request: Request, body: PauseBody | None = None
+) -> PausedOut:
+    """Resume every schedule (admin)."""
+    ids = await access.resume_all(
+        _scheduler(request), caller, None if body is None else body.reason
+    )
+    return PausedOut(changed=len(ids), ids=ids)

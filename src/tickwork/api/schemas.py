@@ -1,0 +1,385 @@
+"""The REST API's request and response bodies (pydantic, at the boundary only).
+
+Requests are checked for shape here (unknown fields refused, types); what a value
+means (a valid expression, a known task, data that fits it) is checked once, by
+``tickwork.validation`` and the ``Scheduler``, for every door alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tickwork.models import ApiToken, AuditEntry, Node, QueueMessage, Run, Schedule, TaskSpec
+
+Overlap = Literal["allow", "skip", "queue", "buffer_one", "replace"]
+Catchup = Literal["none", "all", "latest", "spread"]
+ScheduleStatusName = Literal["active", "paused", "finished"]
+RunStatusName = Literal[
+    "pending",
+    "running",
+    "retrying",
+    "succeeded",
+    "failed",
+    "timed_out",
+    "cancelled",
+    "skipped",
+    "missed",
+    "lost",
+]
+Trigger = Literal["schedule", "manual", "catchup", "backfill"]
+
+T = TypeVar("T")
+
+_FORBID = ConfigDict(extra="forbid")
+#: JSON numbers tickwork accepts for seconds and counts (a bound keeps arithmetic on
+#: datetimes finite; the validation layer checks the meaning).
+_SECONDS = Field(default=None, ge=0, le=10**9)
+
+
+class Retry(BaseModel):
+    """A retry policy; fields left out keep their defaults."""
+
+    model_config = _FORBID
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    delay: float | None = _SECONDS
+    backoff: float | None = Field(default=None, ge=1, le=100)
+    max_delay: float | None = _SECONDS
+    jitter: bool | None = None
+
+
+class ScheduleFields(BaseModel):
+    """The settable fields of a schedule; every one optional (PATCH)."""
+
+    model_config = _FORBID
+    task: str | None = Field(default=None, min_length=1, max_length=200)
+    schedule: str | None = Field(default=None, min_length=1, max_length=500)
+    name: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=10_000)
+    timezone: str | None = Field(default=None, max_length=100)
+    data: dict[str, Any] | None = None
+    start_at: datetime | str | None = None
+    end_at: datetime | str | None = None
+    jitter: float | None = _SECONDS
+    paused: bool | None = None
+    overlap: Overlap | None = None
+    catchup: Catchup | None = None
+    catchup_spread: float | None = _SECONDS
+    misfire_grace: float | None = _SECONDS
+    max_instances: int | None = Field(default=None, ge=1, le=10_000)
+    max_executions: int | None = Field(default=None, ge=1, le=10**12)
+    retry: Retry | None = None
+    timeout: float | None = Field(default=None, gt=0, le=10**9)
+    priority: int | None = Field(default=None, ge=-(10**6), le=10**6)
+    result_queue: str | None = Field(default=None, max_length=200)
+    error_queue: str | None = Field(default=None, max_length=200)
+    tags: list[str] | None = Field(default=None, max_length=100)
+    metadata: dict[str, Any] | None = None
+    owner: str | None = Field(default=None, max_length=200)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the request gave (``null`` included), as the Scheduler takes them."""
+        out: dict[str, Any] = {}
+        for name in self.model_fields_set:
+            value = getattr(self, name)
+            if name == "retry" and value is not None:
+                value = value.model_dump(exclude_none=True)
+            out[name] = value
+        return out
+
+
+class ScheduleCreate(ScheduleFields):
+    """A new schedule: ``task`` and ``schedule`` are required, ``id`` optional."""
+
+    id: str | None = Field(default=None, max_length=200)
+    task: str = Field(min_length=1, max_length=200)
+    schedule: str = Field(min_length=1, max_length=500)
+
+
+class ScheduleReplace(ScheduleFields):
+    """``PUT /schedules/{id}``: the whole schedule (the id is the path's)."""
+
+    task: str = Field(min_length=1, max_length=200)
+    schedule: str = Field(min_length=1, max_length=500)
+
+
+class RetryOut(BaseModel):
+    max_attempts: int
+    delay: float
+    backoff: float
+    max_delay: float
+    jitter: bool
+
+
+class ScheduleOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    task: str
+    schedule: str
+    timezone: str
+    data: dict[str, Any]
+    start_at: datetime | None
+    end_at: datetime | None
+    jitter: float
+    paused: bool
+    overlap: Overlap
+    catchup: Catchup
+    catchup_spread: float
+    misfire_grace: float
+    max_instances: int
+    max_executions: int | None
+    retry: RetryOut
+    timeout: float
+    priority: int
+    result_queue: str | None
+    error_queue: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    owner: str | None
+    status: ScheduleStatusName
+    next_fire_at: datetime | None
+    last_fire_at: datetime | None
+    execution_count: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    version: int = Field(description="Revision of the settings; the ETag.")
+
+    @classmethod
+    def of(cls, s: Schedule) -> ScheduleOut:
+        d = s.to_dict()
+        for internal in ("anchor", "paused_at"):
+            d.pop(internal, None)
+        return cls.model_validate(d)
+
+
+class AttemptOut(BaseModel):
+    number: int
+    status: Literal["running", "succeeded", "failed", "timed_out", "cancelled", "lost"]
+    started_at: datetime
+    finished_at: datetime | None
+    duration: float | None
+    node: str | None
+    error: str | None
+    traceback: str | None
+
+
+class LogOut(BaseModel):
+    at: datetime
+    level: str
+    logger: str
+    message: str
+    attempt: int
+
+
+class RunOut(BaseModel):
+    id: str
+    schedule_id: str | None
+    schedule_version: int | None
+    task: str
+    scheduled_for: datetime
+    trigger: Trigger
+    data: dict[str, Any]
+    status: RunStatusName
+    attempt: int
+    attempts: list[AttemptOut]
+    due_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration: float | None
+    result: Any = None
+    error: str | None
+    traceback: str | None
+    node: str | None
+    trace_id: str | None
+    priority: int
+    cancel_requested: bool
+    created_at: datetime | None
+    logs: list[LogOut]
+
+    @classmethod
+    def of(cls, r: Run) -> RunOut:
+        d = r.to_dict()
+        d["logs"] = [log.to_dict() for log in r.logs]
+        for internal in ("lease_until", "timeout", "retry"):
+            d.pop(internal, None)
+        return cls.model_validate(d)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; ``next_cursor`` (null on the last page) fetches the next."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class PauseBody(BaseModel):
+    model_config = _FORBID
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class RunBody(BaseModel):
+    model_config = _FORBID
+    data: dict[str, Any] | None = None
+
+
+class BackfillBody(BaseModel):
+    model_config = _FORBID
+    start: datetime | str
+    end: datetime | str
+
+
+class BackfillOut(BaseModel):
+    created: int
+    runs: list[RunOut]
+
+
+class PausedOut(BaseModel):
+    """What ``POST /pause`` and ``POST /resume`` changed."""
+
+    changed: int
+    ids: list[str]
+
+
+class ValidateBody(BaseModel):
+    model_config = _FORBID
+    schedule: str = Field(max_length=500)
+    timezone: str = Field(default="UTC", max_length=100)
+    count: int = Field(default=5, ge=1, le=100)
+
+
+class ValidateOut(BaseModel):
+    valid: bool
+    kind: Literal["cron", "interval", "once", "manual"]
+    description: str
+    next: list[datetime]
+
+
+class NextOut(BaseModel):
+    schedule_id: str
+    next: list[datetime]
+
+
+class TaskOut(BaseModel):
+    name: str
+    arguments: list[str]
+    required: list[str]
+    accepts_any: bool
+    executor: str
+    timeout: float | None
+    retries: int | None
+    concurrency: int | None
+
+    @classmethod
+    def of(cls, spec: TaskSpec) -> TaskOut:
+        return cls.model_validate(spec.to_dict())
+
+
+class QueueMessageOut(BaseModel):
+    id: int
+    queue: str
+    run_id: str
+    schedule_id: str | None
+    kind: Literal["result", "error"]
+    payload: Any = None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: QueueMessage) -> QueueMessageOut:
+        return cls.model_validate(m.to_dict())
+
+
+class QueueOut(BaseModel):
+    queue: str
+    messages: list[QueueMessageOut]
+
+
+class NodeOut(BaseModel):
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    tasks: list[str]
+    is_leader: bool
+    running: int
+    stopped_at: datetime | None
+
+    @classmethod
+    def of(cls, n: Node) -> NodeOut:
+        return cls.model_validate(n.to_dict())
+
+
+class TaskStatsOut(BaseModel):
+    task: str
+    runs: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    p50_duration: float | None
+    p95_duration: float | None
+
+
+class StatsOut(BaseModel):
+    tasks: list[TaskStatsOut]
+    runs: dict[str, int]
+    schedules: dict[str, int]
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    before: Any = None
+    after: Any = None
+    reason: str | None
+
+    @classmethod
+    def of(cls, e: AuditEntry) -> AuditOut:
+        return cls.model_validate(e.to_dict())
+
+
+class TokenCreate(BaseModel):
+    model_config = _FORBID
+    user: str = Field(min_length=1, max_length=200)
+    admin: bool = False
+    read_only: bool = False
+    expires: str | None = Field(
+        default=None, max_length=50, description="A duration: 30d, 12h, 1w, PT1H..."
+    )
+
+
+class TokenOut(BaseModel):
+    id: str
+    user: str
+    role: Literal["admin", "user", "read-only"]
+    admin: bool
+    read_only: bool
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, t: ApiToken) -> TokenOut:
+        return cls.model_validate(t.to_dict())
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret: shown this once, never stored.")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """Every error answers this shape."""
+
+    error: ErrorDetail

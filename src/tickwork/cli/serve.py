@@ -1,0 +1,283 @@
+"""``tickwork serve``: the engine and the REST API (and dashboard) in one process.
+
+It is a node exactly like ``tickwork worker`` plus an HTTP server (uvicorn) on
+127.0.0.1:8000 by default. On the first SIGTERM/SIGINT it stops accepting
+connections, lets requests in flight finish (up to ``--shutdown-grace`` seconds),
+then stops the engine as the worker does (running runs get the grace period) and
+exits 0; a second signal exits at once.
+
+When no API token exists and ``TICKWORK_ADMIN_TOKEN`` is unset, the first start makes
+an admin token and prints it once, with the dashboard's URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import os
+import signal
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Final
+
+import typer
+import uvicorn
+
+from tickwork.api.app import create_app
+from tickwork.api.settings import DEFAULT_MAX_BODY, DEFAULT_RATE_LIMIT, ApiSettings
+from tickwork.cli.client import globals_of
+from tickwork.cli.logging_setup import configure_logging
+from tickwork.cli.main import DEFAULT_DB, app
+from tickwork.cli.output import Output
+from tickwork.cli.settings import (
+    NODE_SETTINGS,
+    Setting,
+    Settings,
+    declare,
+    node_options,
+    settings_command,
+)
+from tickwork.cli.worker import import_task_modules
+from tickwork.engine.audit import acting_as
+from tickwork.engine.registry import REGISTRY
+from tickwork.engine.scheduler import Scheduler
+from tickwork.errors import TickworkError
+from tickwork.store.url import mask_password
+
+log = logging.getLogger("tickwork.serve")
+
+
+#: The settings of ``serve``: a node's, where to listen, and the API's limits. Secrets
+#: (``TICKWORK_ADMIN_TOKEN``, ``TICKWORK_JWT_SECRET``, ``TICKWORK_JWT_PUBLIC_KEY``) come
+#: from the environment only, so they are never in a file nor in the settings summary.
+SERVE_SETTINGS: Final = (
+    *NODE_SETTINGS,
+    *declare(
+        Setting("host", "str", "127.0.0.1", "Address to listen on.", metavar="HOST"),
+        Setting(
+            "port", "int", 8000, "Port to listen on (0: any free one).", minimum=0, maximum=65535
+        ),
+        Setting(
+            "rate_limit",
+            "int",
+            DEFAULT_RATE_LIMIT,
+            "Requests a minute per token (or per client without one); over it: 429 (0: no limit).",
+            minimum=0,
+        ),
+        Setting(
+            "max_body",
+            "int",
+            DEFAULT_MAX_BODY,
+            "Largest request body in bytes; larger: 413.",
+            minimum=1,
+            metavar="BYTES",
+        ),
+        Setting(
+            "cors_origins",
+            "str",
+            "",
+            "Origins allowed to call the API from a browser, comma-separated (none: no CORS).",
+            metavar="ORIGINS",
+        ),
+        Setting(
+            "jwt_issuer", "str", "", "The issuer ('iss') JWTs must have, when set.", metavar="ISS"
+        ),
+        Setting(
+            "jwt_audience",
+            "str",
+            "",
+            "The audience ('aud') JWTs must have, when set.",
+            metavar="AUD",
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What ``_serve`` needs besides the scheduler."""
+
+    host: str
+    port: int
+    shutdown_grace: float
+    log_level: str
+    api: ApiSettings = field(default_factory=ApiSettings)
+    #: The settings and where each came from, printed at start (no secret in it).
+    summary: str = ""
+
+
+def api_settings(settings: Settings, environ: Mapping[str, str]) -> ApiSettings:
+    """The API's settings: secrets from the environment, the rest from ``settings``."""
+    secrets = ApiSettings.from_env({k: v for k, v in environ.items() if k in _SECRET_ENV})
+    origins = tuple(o.strip() for o in settings["cors_origins"].split(",") if o.strip())
+    return dataclasses.replace(
+        secrets,
+        rate_limit=settings["rate_limit"],
+        max_body=settings["max_body"],
+        cors_origins=origins,
+        jwt_issuer=settings["jwt_issuer"] or None,
+        jwt_audience=settings["jwt_audience"] or None,
+    )
+
+
+_SECRET_ENV: Final = frozenset(
+    {"TICKWORK_ADMIN_TOKEN", "TICKWORK_JWT_SECRET", "TICKWORK_JWT_PUBLIC_KEY"}
+)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``serve`` decides what a signal does
+    (uvicorn's would re-raise the signal once it has stopped, killing the process
+    before the engine has stopped)."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+async def _first_admin_token(scheduler: Scheduler, options: ServeOptions) -> str | None:
+    """A new admin token's secret when nobody could sign in otherwise (no token exists
+    and ``TICKWORK_ADMIN_TOKEN`` is unset); None otherwise."""
+    if options.api.admin_token is not None:
+        return None
+    with acting_as("serve"):
+        made = await scheduler.create_token("admin", admin=True, only_if_none=True)
+    return None if made is None else made[1]
+
+
+async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> None:
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+    server: _Server | None = None
+    stopping = asyncio.Event()
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        if len(received) == 1:
+            log.info(
+                "%s: stopping; requests and running runs get up to %g s to finish "
+                "(signal again to exit at once)",
+                sig.name,
+                options.shutdown_grace,
+            )
+            stopping.set()
+            if server is not None:
+                server.should_exit = True
+            return
+        log.warning("%s again: exiting now; running runs will be retried", sig.name)
+        logging.shutdown()
+        os._exit(1)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        try:
+            await scheduler.start()
+            first_token = await _first_admin_token(scheduler, options)
+        except BaseException:
+            await scheduler.stop(0)
+            raise
+        api = create_app(scheduler, options.api)
+        api.state.stopping = stopping  # long-lived responses (events) end when set
+        config = uvicorn.Config(
+            api,
+            host=options.host,
+            port=options.port,
+            log_level=options.log_level,
+            lifespan="off",
+            timeout_graceful_shutdown=math.ceil(options.shutdown_grace),
+            server_header=False,
+        )
+        server = _Server(config)
+        if stopping.is_set():
+            server.should_exit = True
+        serving = asyncio.create_task(server.serve())
+        # uvicorn exposes a flag, not an event, for "listening".
+        while not server.started and not serving.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+        if server.started:
+            port = options.port
+            for s in server.servers:
+                for sock in s.sockets:
+                    port = sock.getsockname()[1]
+            tasks = sorted(scheduler.registry.names())
+            url = _url(options.host, port)
+            print(
+                f"tickwork serve: {url} (API {url}api/v1, docs {url}docs); node "
+                f"{scheduler.node_id}, db {scheduler.store.url}, {len(tasks)} task(s): "
+                f"{', '.join(tasks) or 'none'}",
+                flush=True,
+            )
+            if options.summary:
+                print(f"settings: {options.summary}", flush=True)
+            if first_token is not None:
+                print(
+                    "\nNo API token existed, so this admin token was made. It is shown this "
+                    f"once; keep it:\n\n    {first_token}\n\nDashboard: {url} (sign in with "
+                    "the token). More tokens: tickwork token create --user NAME\n",
+                    flush=True,
+                )
+        try:
+            await serving
+        finally:
+            await scheduler.stop(options.shutdown_grace)
+        if not server.started and not received:
+            out.fail(f"could not listen on {options.host}:{options.port} (see the log above)")
+        log.info("node %s stopped", scheduler.node_id)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+@app.command(
+    "serve",
+    help="Run a node with the REST API and the dashboard (engine + HTTP in one process) "
+    "until SIGTERM or Ctrl-C. Each setting below also comes from the environment "
+    "(TICKWORK_<NAME>) or the settings file (--config, or ./tickwork.toml); credentials "
+    "come from the environment only: TICKWORK_ADMIN_TOKEN, TICKWORK_JWT_SECRET, "
+    "TICKWORK_JWT_PUBLIC_KEY.",
+)
+@settings_command(SERVE_SETTINGS)
+def serve(
+    ctx: typer.Context,
+    imports: list[str] | None = typer.Option(
+        None,
+        "--import",
+        "-i",
+        metavar="MODULE",
+        help="A module whose @task functions register themselves (repeatable); the "
+        "current directory is on the import path.",
+    ),
+    *,
+    settings: Settings,
+) -> None:
+    g = globals_of(ctx)
+    g.require_db()
+    out = g.out
+    try:
+        db = settings.database(g.db_given, DEFAULT_DB)
+        options = ServeOptions(
+            host=settings["host"],
+            port=settings["port"],
+            shutdown_grace=settings["shutdown_grace"],
+            log_level=settings["log_level"],
+            api=api_settings(settings, os.environ),
+            summary=settings.summary(),
+        )
+    except TickworkError as exc:
+        out.fail(str(exc))
+    configure_logging(settings["log_level"], settings["log_format"])
+    import_task_modules(out, imports or [])
+    try:
+        scheduler = Scheduler(db, engine=True, registry=REGISTRY, **node_options(settings))
+        asyncio.run(_serve(scheduler, options, out))
+    except TickworkError as exc:
+        out.fail(f"{exc} (database {mask_password(db)})")

@@ -1,0 +1,56 @@
+"""API tokens: how a secret is made, shown and recognised.
+
+A token reads ``tw_<id>_<secret>``. The store keeps the id and a SHA-256 hash of the
+whole token, never the token: the id finds the row, the hash is compared in constant
+time. The hash needs no salt or stretching: the secret is 256 random bits, not a
+password a person chose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import timedelta
+from typing import Final
+
+from tickwork.errors import ScheduleError, ValidationError
+from tickwork.schedule.interval import parse_interval
+
+PREFIX: Final = "tw_"
+_SHAPE: Final = re.compile(r"tw_([a-z0-9]{12})_[A-Za-z0-9_-]{20,}")
+
+
+def new_token() -> tuple[str, str]:
+    """(id, token) of a fresh token."""
+    token_id = secrets.token_hex(6)
+    return token_id, f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_id_of(token: str) -> str | None:
+    """The id in a token, or None when it does not look like one of ours."""
+    m = _SHAPE.fullmatch(token)
+    return m.group(1) if m else None
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets (or of their hashes)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def parse_expiry(text: str) -> timedelta:
+    """A token's lifetime from an interval (``30d``, ``12h``, ``1w``, ``PT1H``; a month
+    counts 30 days). ``ValidationError`` naming ``expires`` when it is not one."""
+    try:
+        step = parse_interval(text.strip())
+    except ScheduleError as exc:
+        raise ValidationError(f"expires: {exc}", field="expires") from None
+    try:
+        return timedelta(days=step.days + 30 * step.months, seconds=step.seconds)
+    except OverflowError:
+        raise ValidationError(f"expires {text!r} is too long", field="expires") from None

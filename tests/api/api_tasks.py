@@ -1,0 +1,26 @@
+"""Tasks the API tests' server imports (``tickwork serve --import tests.api.api_tasks``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tickwork import RunContext, task
+
+
+@task("api:echo")
+async def echo(ctx: RunContext, **data: Any) -> dict[str, Any]:
+    ctx.logger.info("echo %s", sorted(data))
+    return {"data": data, "attempt": ctx.attempt}
+
+
+@task("api:sleep")
+async def sleep(ctx: RunContext, *, seconds: float = 5.0) -> str:
+    await asyncio.sleep(seconds)
+    return f"slept {seconds:g} s"
+
+
+@task("api:report")
+def report(ctx: RunContext, *, region: str, rows: int = 10) -> dict[str, Any]:
+    """Its data has a required argument: the API refuses a schedule without it."""
+    return {"region": region, "rows": rows}

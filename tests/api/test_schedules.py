@@ -1,0 +1,199 @@
+"""Schedule routes over real HTTP against ``tickwork serve``: create, read, list with
+cursors, PUT upsert, PATCH, DELETE, ETag/If-Match, pause/resume, run, backfill, next."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.api.conftest import Server
+
+
+def _error(r: httpx.Response, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"])
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def test_create_get_and_etag(db_server: Server) -> None:
+    c = db_server.admin
+    r = c.post(
+        "/schedules",
+        json={"id": "daily", "task": "api:echo", "schedule": "0 2 * * *", "data": {"a": 1}},
+    )
+    assert r.status_code == 201, r.text
+    s = r.json()
+    assert s["id"] == "daily" and s["owner"] == "admin" and s["status"] == "active"
+    assert s["next_fire_at"] is not None and s["version"] == 1
+    assert r.headers["Location"] == "/api/v1/schedules/daily"
+    got = c.get("/schedules/daily")
+    assert got.status_code == 200 and got.json() == s
+    assert got.headers["ETag"] == '"1"'
+    assert _error(c.get("/schedules/nope"), 404)["code"] == "not_found"
+
+
+def test_invalid_input_names_the_field(server: Server) -> None:
+    c = server.admin
+    e = _error(c.post("/schedules", json={"task": "api:echo", "schedule": "0 0 32 * *"}), 422)
+    assert e["details"]["field"] == "schedule" and "32" in e["message"]
+    e = _error(c.post("/schedules", json={"task": "api:nope", "schedule": "5m"}), 422)
+    assert e["code"] == "unknown_task" and "api:echo" in e["details"]["known"]
+    e = _error(c.post("/schedules", json={"task": "api:echo"}), 422)
+    assert e["details"]["field"] == "schedule"
+    e = _error(c.post("/schedules", json={"task": "api:echo", "schedule": "5m", "colour": 1}), 422)
+    assert e["details"]["field"] == "colour"
+    e = _error(
+        c.post("/schedules", json={"task": "api:report", "schedule": "5m", "data": {"x": 1}}),
+        422,
+    )
+    assert e["details"]["field"] == "data"
+    e = _error(c.post("/schedules", content=b"{not json", headers={"content-type": "x"}), 422)
+    e = _error(
+        c.post("/schedules", json={"task": "api:echo", "schedule": "5m", "timezone": "X/Y"}), 422
+    )
+    assert "X/Y" in e["message"]
+
+
+def test_fastapi_own_errors_have_the_shape(server: Server) -> None:
+    c = server.admin
+    assert _error(c.get("/nowhere"), 404)["code"] == "not_found"
+    assert _error(c.delete("/tasks"), 405)["code"] == "method_not_allowed"
+    assert _error(c.get("/schedules", params={"limit": 0}), 422)["details"]["field"] == "limit"
+    assert (
+        _error(c.get("/schedules", params={"cursor": "garbage"}), 422)["details"]["field"]
+        == "cursor"
+    )
+    assert _error(httpx.get(f"{server.url}/nowhere"), 404)["code"] == "not_found"
+
+
+def test_list_filters_and_cursor_paging_while_adding(db_server: Server) -> None:
+    c = db_server.admin
+    for i in range(0, 30, 2):
+        r = c.post("/schedules", json={"id": f"s{i:02d}", "task": "api:echo", "schedule": "1h"})
+        assert r.status_code == 201
+    seen: list[str] = []
+    cursor = None
+    added = 1
+    while True:
+        params: dict[str, Any] = {"limit": 4}
+        if cursor:
+            params["cursor"] = cursor
+        page = c.get("/schedules", params=params).json()
+        seen.extend(s["id"] for s in page["items"])
+        # Rows added between pages, before and after the cursor.
+        c.post("/schedules", json={"id": f"s{added:02d}", "task": "api:echo", "schedule": "1h"})
+        added += 2
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)), seen
+    assert set(f"s{i:02d}" for i in range(0, 30, 2)) <= set(seen)
+    assert seen == sorted(seen)
+    # filters
+    c.post(
+        "/schedules",
+        json={
+            "id": "tagged",
+            "task": "api:sleep",
+            "schedule": "1h",
+            "tags": ["ops"],
+            "name": "Nightly Cleanup",
+        },
+    )
+    assert [s["id"] for s in c.get("/schedules", params={"tag": "ops"}).json()["items"]] == [
+        "tagged"
+    ]
+    assert [s["id"] for s in c.get("/schedules", params={"task": "api:sleep"}).json()["items"]] == [
+        "tagged"
+    ]
+    assert [s["id"] for s in c.get("/schedules", params={"q": "cleanup"}).json()["items"]] == [
+        "tagged"
+    ]
+    c.post("/schedules/tagged/pause")
+    assert [s["id"] for s in c.get("/schedules", params={"status": "paused"}).json()["items"]] == [
+        "tagged"
+    ]
+
+
+def test_put_upserts_patch_and_if_match(db_server: Server) -> None:
+    c = db_server.admin
+    r = c.put("/schedules/up", json={"task": "api:echo", "schedule": "5m", "name": "first"})
+    assert r.status_code == 201, r.text
+    assert r.headers["ETag"] == '"1"'
+    r = c.put("/schedules/up", json={"task": "api:echo", "schedule": "10m"})
+    assert r.status_code == 200 and r.json()["schedule"] == "10m"
+    assert r.json()["name"] == ""  # PUT replaces: a field left out is back to its default
+    assert r.headers["ETag"] == '"2"'
+    # A lost update: a PATCH with the old ETag is refused and changes nothing.
+    stale = '"1"'
+    e = _error(c.patch("/schedules/up", json={"name": "x"}, headers={"If-Match": stale}), 412)
+    assert e["code"] == "precondition_failed"
+    r = c.patch("/schedules/up", json={"name": "second"}, headers={"If-Match": '"2"'})
+    assert r.status_code == 200 and r.json()["name"] == "second"
+    assert r.headers["ETag"] == '"3"'
+    _error(
+        c.put(
+            "/schedules/up",
+            json={"task": "api:echo", "schedule": "1m"},
+            headers={"If-Match": '"2"'},
+        ),
+        412,
+    )
+    _error(c.delete("/schedules/up", headers={"If-Match": '"2"'}), 412)
+    _error(
+        c.put(
+            "/schedules/new", json={"task": "api:echo", "schedule": "1m"}, headers={"If-Match": "*"}
+        ),
+        412,
+    )
+    assert c.get("/schedules/up").json()["name"] == "second"
+    assert c.delete("/schedules/up", headers={"If-Match": '"3"'}).status_code == 204
+    _error(c.get("/schedules/up"), 404)
+    _error(c.delete("/schedules/up"), 404)
+
+
+def test_pause_resume_next_run_backfill(db_server: Server) -> None:
+    c = db_server.admin
+    c.post("/schedules", json={"id": "m", "task": "api:echo", "schedule": "0 * * * *"})
+    nxt = c.get("/schedules/m/next", params={"count": 3}).json()
+    assert len(nxt["next"]) == 3
+    r = c.post("/schedules/m/pause", json={"reason": "maintenance"})
+    assert r.status_code == 200 and r.json()["status"] == "paused"
+    assert c.get("/schedules/m/next").json()["next"] == []
+    assert c.post("/schedules/m/resume").json()["status"] == "active"
+    r = c.post("/schedules/m/run", json={"data": {"extra": 2}})
+    assert r.status_code == 202, r.text
+    run = r.json()
+    assert run["trigger"] == "manual" and run["data"] == {"extra": 2}
+    assert run["schedule_version"] == c.get("/schedules/m").json()["version"]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        got = c.get(f"/runs/{run['id']}").json()
+        if got["status"] == "succeeded":
+            break
+        time.sleep(0.1)
+    assert got["status"] == "succeeded", got
+    assert got["result"]["data"] == {"extra": 2}
+    assert got["logs"] and "echo" in got["logs"][0]["message"]
+    r = c.post(
+        "/schedules/m/backfill",
+        json={"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T03:00:00Z"},
+    )
+    assert r.status_code == 200 and r.json()["created"] == 4
+    again = c.post(
+        "/schedules/m/backfill",
+        json={"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T03:00:00Z"},
+    )
+    assert again.json()["created"] == 0
+    runs = c.get("/schedules/m/runs", params={"limit": 500}).json()["items"]
+    assert {r["trigger"] for r in runs} == {"manual", "backfill"}
+    assert (
+        _error(c.post("/schedules/m/backfill", json={"start": "x", "end": "y"}), 422)["details"][
+            "field"
+        ]
+        == "start"
+    )
