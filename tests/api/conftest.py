@@ -177,7 +177,8 @@ StartServer = Callable[..., Server]
 @pytest.fixture
 def serve_api(tmp_path: Path) -> Iterator[StartServer]:
     """Start servers (``serve_api(db_url, env=..., admin_token=..., args=...)``); all
-    are stopped when the test ends."""
+    are stopped when the test ends. Ask for the database fixture (``pg_url``...) before
+    this one, so the servers stop before their database is dropped."""
     started: list[Server] = []
 
     def start(db_url: str, **kwargs: Any) -> Server:
@@ -191,12 +192,12 @@ def serve_api(tmp_path: Path) -> Iterator[StartServer]:
 
 
 @pytest.fixture
-def server(serve_api: StartServer, sqlite_url: str) -> Server:
+def server(sqlite_url: str, serve_api: StartServer) -> Server:
     """``tickwork serve`` on this test's own SQLite file, admin token ``ADMIN_TOKEN``."""
     return serve_api(sqlite_url)
 
 
 @pytest.fixture
-def db_server(serve_api: StartServer, db_url: str) -> Server:
+def db_server(db_url: str, serve_api: StartServer) -> Server:
     """The same on SQLite and on a fresh PostgreSQL database."""
     return serve_api(db_url)
