@@ -31,14 +31,17 @@ class LogCapture:
     so a node's own log handlers can say which run a task's record came from.
     """
 
+    __slots__ = ("_lock", "_partial", "attempt", "dropped", "records", "run_id")
+
     def __init__(self, attempt: int, run_id: str | None = None) -> None:
         self.attempt = attempt
         self.run_id = run_id
         self.records: list[LogRecord] = []
         self.dropped = 0
         self._lock = threading.Lock()
-        #: Printed text not ended by a newline yet, per stream ("stdout", "stderr").
-        self._partial: dict[str, str] = {}
+        #: Printed text not ended by a newline yet, per stream ("stdout", "stderr"); made
+        #: on the first print (most attempts print nothing).
+        self._partial: dict[str, str] | None = None
 
     def add(self, record: logging.LogRecord) -> None:
         try:
@@ -72,9 +75,11 @@ class LogCapture:
         """Text the task printed on ``stream``: each complete line becomes a record
         (INFO for stdout, WARNING for stderr)."""
         with self._lock:
-            pending = self._partial.get(stream, "") + text
-            *lines, rest = pending.split("\n")
-            self._partial[stream] = rest
+            partial = self._partial
+            if partial is None:
+                partial = self._partial = {}
+            *lines, rest = (partial.get(stream, "") + text).split("\n")
+            partial[stream] = rest
         now = time.time()
         level = "INFO" if stream == "stdout" else "WARNING"
         for line in lines:
@@ -82,7 +87,7 @@ class LogCapture:
 
     def _flush_partial(self) -> None:
         with self._lock:
-            partial, self._partial = self._partial, {}
+            partial, self._partial = self._partial or {}, None
         for stream, rest in partial.items():
             if rest:
                 self._append(time.time(), "INFO" if stream == "stdout" else "WARNING", stream, rest)
