@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 
@@ -17,10 +19,12 @@ from tickwork.cli.logging_setup import configure_logging
 def restore_root() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    hooks = sys.excepthook, threading.excepthook
     yield
     root.handlers = handlers
     root.setLevel(level)
     logging.captureWarnings(False)
+    sys.excepthook, threading.excepthook = hooks
 
 
 def test_json_lines_carry_the_run_fields_and_the_traceback() -> None:
@@ -74,3 +78,20 @@ def test_text_format_and_a_second_call_replaces_the_first() -> None:
 def test_a_bad_value_is_named(level: str, fmt: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         configure_logging(level, fmt)
+
+
+def test_an_uncaught_exception_in_a_thread_is_one_json_line() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream)
+
+    def fail() -> None:
+        raise OSError("the socket went away\nfor good")
+
+    thread = threading.Thread(target=fail, name="watcher")
+    thread.start()
+    thread.join()
+    (line,) = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["level"] == "CRITICAL"
+    assert record["message"] == "uncaught exception in thread watcher"
+    assert "OSError: the socket went away" in record["traceback"]

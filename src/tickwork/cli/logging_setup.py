@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Final, TextIO
 
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -51,8 +53,9 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> log
 
     ``level``: debug, info, warning or error; ``fmt``: text or json. Replaces a handler
     an earlier call installed (not others'), so calling it again changes the format.
-    Raises ``ValueError`` naming a bad value. Python warnings are logged too, so with
-    JSON every line on the stream is a JSON object.
+    Raises ``ValueError`` naming a bad value. Python warnings and uncaught exceptions
+    (in any thread) are logged too, so with JSON every line on the stream is a JSON
+    object.
     """
     if level.lower() not in LOG_LEVELS:
         raise ValueError(f"log level {level!r} is not one of {', '.join(LOG_LEVELS)}")
@@ -70,4 +73,25 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> log
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """An exception nothing caught is logged (one JSON line in that format), not printed."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("tickwork").critical("uncaught exception", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("tickwork").critical(
+        "uncaught exception in thread %s",
+        name,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
