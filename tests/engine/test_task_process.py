@@ -159,3 +159,21 @@ def test_a_task_process_kills_its_group_when_the_pipe_to_its_node_closes(
             proc.wait(5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_a_task_that_cannot_be_sent_to_a_process_fails_clearly() -> None:
+    from tickwork import TaskRegistry, task
+
+    local = TaskRegistry()
+
+    @task("nested", registry=local, executor="process")
+    def nested() -> None:  # defined in a function: a child process cannot import it
+        return None
+
+    ex = Executors()
+    try:
+        result = await ex.run(local.require("nested"), ctx_for("nested"), 30)
+    finally:
+        ex.shutdown()
+    assert result.status == "failed"
+    assert (result.error or "").startswith("cannot start the task's process: ")

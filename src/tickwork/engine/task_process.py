@@ -95,6 +95,15 @@ async def run_in_process(
     )
     try:
         proc.start()
+    except Exception as exc:  # the task cannot be sent to a process (not picklable, ...)
+        results.close()
+        alive_out.close()
+        return {
+            "status": "failed",
+            "error": f"cannot start the task's process: {describe(exc)}",
+            "traceback": tb.format_exc(),
+            "logs": capture.result(),
+        }
     finally:
         results_in.close()
         alive.close()
