@@ -59,6 +59,8 @@ DEFAULT_TIMEOUT: Final = 300.0
 DEFAULT_LEASE_TTL: Final = 30.0
 DEFAULT_MAX_CONCURRENT: Final = 100
 DEFAULT_RETENTION_DAYS: Final = 30
+#: Fields a schedule may leave to the node that executes its runs.
+NODE_DEFAULT_FIELDS: Final = ("retry", "timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,11 @@ class Schedule:
     #: user makes (update, pause, resume), never with a fire. Runs record the revision
     #: that produced them; the REST API sends it as the ``ETag``.
     version: int = 1
+    #: The fields of ``NODE_DEFAULT_FIELDS`` this schedule does not set: each of its runs
+    #: takes them from the node that executes it (``Scheduler(default_retry=...,
+    #: default_timeout=...)``, ``tickwork worker --default-timeout``). ``retry`` and
+    #: ``timeout`` then show the defaults of the process that last wrote the schedule.
+    node_defaults: tuple[str, ...] = ()
 
     def replace(self, **changes: Any) -> Schedule:
         return _fast_replace(self, changes)
@@ -210,6 +217,9 @@ class Run:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: The schedule's ``version`` (its settings' revision) that produced the run.
     schedule_version: int | None = None
+    #: Copied from the schedule: which of ``retry`` and ``timeout`` the executing node's
+    #: defaults replace.
+    node_defaults: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float | None:

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from tickwork.errors import ScheduleError, ValidationError
-from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, RetryPolicy, Schedule
+from tickwork.models import (
+    CATCHUP_POLICIES,
+    DEFAULT_TIMEOUT,
+    NODE_DEFAULT_FIELDS,
+    OVERLAP_POLICIES,
+    RetryPolicy,
+    Schedule,
+)
 from tickwork.schedule import ParsedSchedule, validate_timezone
 from tickwork.schedule.parse import parse_stored
 
@@ -179,7 +186,9 @@ def build_schedule(base: Schedule, changes: Mapping[str, Any], now: datetime) ->
     Raises ``ValidationError``/``ScheduleError`` naming the first bad field. The
     expression is parsed with the final timezone, so a change of either is checked.
     """
-    result = base.replace(**_settable_values(changes, base.timezone, base.retry))
+    values = _settable_values(changes, base.timezone, base.retry)
+    values["node_defaults"] = node_defaults(base.node_defaults, changes)
+    result = base.replace(**values)
     _check(result, now)
     return result
 
@@ -191,6 +200,7 @@ def new_schedule(
     the same checks and errors; built in one go (it is on the path of every add), and
     returned with its parsed expression, which is ``parsed_schedule`` of the record."""
     values = _settable_values(changes, "UTC", None)
+    values["node_defaults"] = node_defaults(NODE_DEFAULT_FIELDS, changes)
     task = values.pop("task", "")
     expr = values.pop("schedule", "")
     result = Schedule(
@@ -203,6 +213,20 @@ def new_schedule(
         **values,
     )
     return result, _check(result, now)
+
+
+def node_defaults(current: tuple[str, ...], changes: Mapping[str, Any]) -> tuple[str, ...]:
+    """Which of ``retry`` and ``timeout`` a schedule leaves to the executing node once
+    ``changes`` apply: a field given a value is the schedule's own; given None, it goes
+    back to the node; not given, it stays as it was (a new schedule leaves both)."""
+    left = set(current)
+    for name in NODE_DEFAULT_FIELDS:
+        if name in changes:
+            if changes[name] is None:
+                left.add(name)
+            else:
+                left.discard(name)
+    return tuple(name for name in NODE_DEFAULT_FIELDS if name in left)
 
 
 def _settable_values(
@@ -264,10 +288,16 @@ def _settable_values(
         values["max_executions"] = _integer(
             c["max_executions"], "max_executions", minimum=1, optional=True
         )
+    # None: left to the node that executes each run (see ``node_defaults``); the record
+    # keeps tickwork's defaults until the scheduler fills in its own.
     if "retry" in c:
-        values["retry"] = parse_retry(c["retry"], retry)
+        values["retry"] = RetryPolicy() if c["retry"] is None else parse_retry(c["retry"], retry)
     if "timeout" in c:
-        values["timeout"] = _number(c["timeout"], "timeout", allow_zero=False)
+        values["timeout"] = (
+            DEFAULT_TIMEOUT
+            if c["timeout"] is None
+            else _number(c["timeout"], "timeout", allow_zero=False)
+        )
     if "priority" in c:
         priority = c["priority"]
         if isinstance(priority, bool) or not isinstance(priority, int):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import ROOT, cli_env
+from tests.cli.conftest import ROOT, Cli, Worker, cli_env
 from tickwork.cli.settings import (
     NODE_SETTINGS,
     Setting,
@@ -20,6 +20,7 @@ from tickwork.cli.settings import (
     resolve,
 )
 from tickwork.engine.scheduler import Scheduler
+from tickwork.models import RetryPolicy
 
 
 def three_values(s: Setting) -> list[tuple[Any, Any]]:
@@ -34,7 +35,7 @@ def three_values(s: Setting) -> list[tuple[Any, Any]]:
     if s.kind == "seconds":
         return [("7", 7.0), ("2m", 120.0), (9, 9.0)]
     if s.kind == "bool":
-        return [("false", False), ("no", False), (False, False)]
+        return [("off", False), ("on", True), (False, False)]
     return [("7", 7.0), ("8.5", 8.5), (9, 9.0)]
 
 
@@ -127,6 +128,18 @@ async def test_resolved_settings_reach_the_node(tmp_path: Path) -> None:
     config = scheduler._config
     assert (config.max_concurrent, config.lease_ttl, config.cleanup_interval) == (4, 6.0, 60.0)
     assert (config.retention_days, config.shutdown_grace) == (2.0, 3.0)
+    assert config.default_timeout == 300 and config.default_retry == RetryPolicy()
+    tuned = resolve(
+        NODE_SETTINGS,
+        {"default_timeout": "1m", "default_retries": "0"},
+        {"TICKWORK_DEFAULT_RETRY_DELAY": "2", "TICKWORK_DEFAULT_RETRY_JITTER": "false"},
+        write(tmp_path, "default_retry_backoff = 3\ndefault_retry_max_delay = 10\n"),
+    )
+    config = Scheduler(f"sqlite:///{tmp_path / 't.db'}", **node_options(tuned))._config
+    assert config.default_timeout == 60
+    assert config.default_retry == RetryPolicy(
+        max_attempts=1, delay=2, backoff=3, max_delay=10, jitter=False
+    )
 
 
 def run_worker(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:
@@ -197,3 +210,20 @@ def test_worker_help_lists_every_setting() -> None:
     for s in NODE_SETTINGS:
         assert s.flag in proc.stdout and s.env in proc.stdout, s.name
     assert "--config" in proc.stdout
+
+
+def test_a_workers_default_timeout_applies_to_schedules_that_set_none(
+    cli: Cli, tmp_path: Path
+) -> None:
+    worker = Worker(cli.db_url, tmp_path / "w.log", "--default-timeout", "0.3")
+    try:
+        worker.wait_ready()
+        cli("create", "--task", "cli:sleep", "--schedule", "manual", "--id", "s", "--retries", "0")
+        shown = cli("show", "--id", "s").stdout
+        assert "(the executing node's default)" in shown
+        run = cli.json("run", "--id", "s", "--wait", expect=1)
+        assert run["status"] == "timed_out" and run["node_defaults"] == ["timeout"]
+        cli("update", "--id", "s", "--timeout", "10", "--data", '{"seconds": 0.5}')
+        assert cli.json("run", "--id", "s", "--wait")["status"] == "succeeded"
+    finally:
+        assert worker.terminate() == 0

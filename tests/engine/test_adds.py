@@ -26,7 +26,7 @@ from tests.engine.conftest import T0, eventually
 from tickwork import Scheduler, SyncScheduler
 from tickwork.engine.runtime import parsed_schedule
 from tickwork.errors import ConflictError, TickworkError
-from tickwork.models import RetryPolicy, Schedule
+from tickwork.models import NODE_DEFAULT_FIELDS, RetryPolicy, Schedule
 from tickwork.store import sqlite
 from tickwork.validation import build_schedule, new_schedule
 
@@ -188,7 +188,10 @@ GOOD_CHANGES: list[dict[str, Any]] = [
 
 def built_the_old_way(changes: dict[str, Any]) -> Schedule:
     """How ``add_schedule`` built a new record before ``new_schedule``."""
-    base = Schedule(id="x", task="", schedule="", created_at=T0, anchor=T0)
+    # A new schedule leaves retry and timeout to the node until it sets them.
+    base = Schedule(
+        id="x", task="", schedule="", created_at=T0, anchor=T0, node_defaults=NODE_DEFAULT_FIELDS
+    )
     return build_schedule(base, changes, T0).replace(updated_at=T0)
 
 

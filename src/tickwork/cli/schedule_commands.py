@@ -80,7 +80,8 @@ Retries = Annotated[
     typer.Option(
         "--retries",
         metavar="N",
-        help="Retries after a failed first attempt (retry.max_attempts = N + 1) (default: 2).",
+        help="Retries after a failed first attempt (retry.max_attempts = N + 1) (default: the "
+        "task's, else the executing node's retry policy, 2 retries unless set).",
     ),
 ]
 RetryDelay = Annotated[
@@ -96,7 +97,8 @@ Timeout = Annotated[
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        help="Stop an attempt after this long (default: 300, or the task's).",
+        help="Stop an attempt after this long (default: the task's, else the executing "
+        "node's --default-timeout, 300 unless set).",
     ),
 ]
 MaxExecutions = Annotated[
@@ -222,6 +224,10 @@ def describe(schedule: Schedule) -> str:
     return str(parsed.describe())
 
 
+#: After a value the schedule leaves to the node that runs it (shown: this process's).
+_NODE_DEFAULT = " (the executing node's default)"
+
+
 def next_fire_text(s: Schedule, now: datetime, *, relative_too: bool = True) -> str:
     """The next fire for people: a time only while active; a paused schedule fires
     nothing ("paused": resuming computes its next fire from then), a finished one never."""
@@ -269,9 +275,10 @@ def show_schedule(
             "retry",
             f"{retry.max_attempts} attempt(s), delay {seconds(retry.delay)}, backoff "
             f"{retry.backoff:g}, max delay {seconds(retry.max_delay)}"
-            + (", full jitter" if retry.jitter else ""),
+            + (", full jitter" if retry.jitter else "")
+            + _NODE_DEFAULT * ("retry" in s.node_defaults),
         ),
-        ("timeout", seconds(s.timeout)),
+        ("timeout", seconds(s.timeout) + _NODE_DEFAULT * ("timeout" in s.node_defaults)),
         ("priority", s.priority),
         ("start at", when(s.start_at, tz)),
         ("end at", when(s.end_at, tz)),

@@ -35,6 +35,7 @@ import typer
 
 from tickwork.cli.logging_setup import LOG_FORMATS, LOG_LEVELS
 from tickwork.errors import ValidationError
+from tickwork.models import RetryPolicy
 
 ENV_PREFIX: Final = "TICKWORK_"
 CONFIG_ENV: Final = "TICKWORK_CONFIG"
@@ -432,6 +433,50 @@ NODE_SETTINGS: Final = declare(
         exclusive_minimum=True,
     ),
     Setting(
+        "default_timeout",
+        "seconds",
+        300.0,
+        "Timeout of an attempt, for schedules that set none (neither themselves nor "
+        "through their task's @task(timeout=...)).",
+        minimum=0,
+        exclusive_minimum=True,
+    ),
+    Setting(
+        "default_retries",
+        "int",
+        2,
+        "Retries after a failed first attempt, for schedules that set no retry policy "
+        "(themselves or through @task(retries=...)).",
+        minimum=0,
+    ),
+    Setting(
+        "default_retry_delay",
+        "seconds",
+        5.0,
+        "Delay before the first retry of those schedules' runs.",
+        minimum=0,
+    ),
+    Setting(
+        "default_retry_backoff",
+        "float",
+        2.0,
+        "Factor the delay grows by at each retry of those schedules' runs.",
+        minimum=1,
+    ),
+    Setting(
+        "default_retry_max_delay",
+        "seconds",
+        3600.0,
+        "Longest delay between two attempts of those schedules' runs.",
+        minimum=0,
+    ),
+    Setting(
+        "default_retry_jitter",
+        "bool",
+        True,
+        "Full jitter: each delay of those schedules' runs drawn in [0, delay].",
+    ),
+    Setting(
         "log_level",
         "choice",
         "info",
@@ -457,4 +502,12 @@ def node_options(settings: Settings) -> dict[str, Any]:
         "shutdown_grace": settings["shutdown_grace"],
         "retention_days": settings["retention_days"],
         "cleanup_interval": settings["cleanup_interval"],
+        "default_timeout": settings["default_timeout"],
+        "default_retry": RetryPolicy(
+            max_attempts=settings["default_retries"] + 1,
+            delay=settings["default_retry_delay"],
+            backoff=settings["default_retry_backoff"],
+            max_delay=settings["default_retry_max_delay"],
+            jitter=settings["default_retry_jitter"],
+        ),
     }

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, ParamSpec, TypeVar
 
@@ -37,10 +37,12 @@ from tickwork.engine.ids import new_id
 from tickwork.engine.registry import TaskRegistry
 from tickwork.errors import ScheduleError, StoreError
 from tickwork.models import (
+    DEFAULT_TIMEOUT,
     AttemptOutcome,
     FirePlan,
     Node,
     PlannedRun,
+    RetryPolicy,
     Run,
     Schedule,
     record_maker,
@@ -158,6 +160,9 @@ class EngineConfig:
     retention_days: float = 30.0
     #: Seconds between two deletions of runs older than ``retention_days`` (by the leader).
     cleanup_interval: float = 3600.0
+    #: For runs of schedules that set no timeout / retry policy (``Run.node_defaults``).
+    default_timeout: float = DEFAULT_TIMEOUT
+    default_retry: RetryPolicy = field(default_factory=RetryPolicy)
     #: How often the leader runs maintenance (lost runs, retention).
     maintenance_interval: float | None = None
     max_threads: int = 32
@@ -674,12 +679,13 @@ class Engine:
     async def _execute(self, run: Run, ctx: RunContext) -> None:
         task = self.registry.require(run.task)
         try:
+            timeout = self.timeout_of(run)
             if tracing.ENABLED:
                 with tracing.attempt_span(run, self.node_id) as span:
-                    result = await self.executors.run(task, ctx, run.timeout)
+                    result = await self.executors.run(task, ctx, timeout)
                     tracing.end_span(span, result.status, result.error)
             else:
-                result = await self.executors.run(task, ctx, run.timeout)
+                result = await self.executors.run(task, ctx, timeout)
         except asyncio.CancelledError:
             active = self._active.get(run.id)
             reason = active.stop_reason if active else "shutdown"
@@ -701,7 +707,7 @@ class Engine:
         moment in one transaction (a burst of endings costs a few commits). The run keeps
         its slot, and its lease is renewed, until its end is written."""
         now = self.clock.now()
-        when = retry_at(run, run.retry, now) if retry else None
+        when = retry_at(run, self.retry_of(run), now) if retry else None
         if result.status == "cancelled" and when is not None:
             when = now  # interrupted by shutdown: due again at once, on any node
         outcome = _outcome(
@@ -893,9 +899,18 @@ class Engine:
             if deleted:
                 log.info("retention: deleted %d run(s) finished before %s", deleted, cutoff)
 
-    @staticmethod
-    def _plan_lost_retry(run: Run, schedule: Schedule | None, now: datetime) -> datetime | None:
-        return retry_at(run, run.retry, now)
+    def _plan_lost_retry(
+        self, run: Run, schedule: Schedule | None, now: datetime
+    ) -> datetime | None:
+        return retry_at(run, self.retry_of(run), now)
+
+    def timeout_of(self, run: Run) -> float:
+        """The run's timeout: its schedule's, or this node's default when it sets none."""
+        return self.config.default_timeout if "timeout" in run.node_defaults else run.timeout
+
+    def retry_of(self, run: Run) -> RetryPolicy:
+        """The run's retry policy: its schedule's, or this node's default when it sets none."""
+        return self.config.default_retry if "retry" in run.node_defaults else run.retry
 
     # -- wake-ups from other processes ----------------------------------------------------
 

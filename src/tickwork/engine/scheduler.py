@@ -38,6 +38,7 @@ from tickwork.models import (
     DEFAULT_LEASE_TTL,
     DEFAULT_MAX_CONCURRENT,
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_TIMEOUT,
     JSON,
     ApiToken,
     AuditEntry,
@@ -55,7 +56,13 @@ from tickwork.schedule import ParsedSchedule
 from tickwork.store import open_store
 from tickwork.store.base import Store
 from tickwork.store.sqlite import SQLiteStore
-from tickwork.validation import build_schedule, check_id, new_schedule, parse_instant
+from tickwork.validation import (
+    build_schedule,
+    check_id,
+    new_schedule,
+    parse_instant,
+    parse_retry,
+)
 
 log = logging.getLogger("tickwork")
 
@@ -96,6 +103,8 @@ class Scheduler:
         shutdown_grace: float = 30.0,
         retention_days: float = DEFAULT_RETENTION_DAYS,
         cleanup_interval: float = 3600.0,
+        default_timeout: float = DEFAULT_TIMEOUT,
+        default_retry: RetryPolicy | dict[str, Any] | None = None,
         max_threads: int = 32,
         store_threads: int = 4,
     ) -> None:
@@ -117,6 +126,8 @@ class Scheduler:
             shutdown_grace=shutdown_grace,
             retention_days=retention_days,
             cleanup_interval=cleanup_interval,
+            default_timeout=_positive(default_timeout, "default_timeout"),
+            default_retry=parse_retry(default_retry),
             max_threads=max_threads,
         )
         self._store_threads = store_threads
@@ -258,6 +269,7 @@ class Scheduler:
         changes: dict[str, Any] = self._task_defaults(spec) | {"task": task, "schedule": schedule}
         changes.update(fields)
         record, parsed = new_schedule(schedule_id, changes, now)
+        record = self._show_node_defaults(record)
         spec.check_data(record.data)
         record = record.replace(**self._timing(parsed, record, now, first=True))
         audit = self._audit("schedule.created", f"schedule:{schedule_id}", after=record.to_dict())
@@ -270,6 +282,18 @@ class Scheduler:
         if self.events.has_subscribers:
             self._emit("schedule.created", stored.id, task=stored.task, schedule=stored.schedule)
         return stored
+
+    def _show_node_defaults(self, record: Schedule) -> Schedule:
+        """Fields the schedule leaves to the node hold this process's defaults: what a
+        node configured like this one applies (each node applies its own at execution)."""
+        if not record.node_defaults:
+            return record
+        shown: dict[str, Any] = {}
+        if "timeout" in record.node_defaults:
+            shown["timeout"] = self._config.default_timeout
+        if "retry" in record.node_defaults:
+            shown["retry"] = self._config.default_retry
+        return record.replace(**shown)
 
     async def _add(self, record: Schedule, audit: AuditEntry) -> Schedule:
         """Commit a new schedule: on this thread when the store can do it without
@@ -368,7 +392,7 @@ class Scheduler:
                 f"{expected_version}: it changed since it was read"
             )
         now = self.clock.now()
-        record = build_schedule(current, changes, now)
+        record = self._show_node_defaults(build_schedule(current, changes, now))
         if "task" in changes or "data" in changes:
             (await self.task_spec(record.task)).check_data(record.data)
         if _TIMING_FIELDS & set(changes) or (
@@ -496,6 +520,7 @@ class Scheduler:
             priority=s.priority,
             timeout=s.timeout,
             retry=s.retry,
+            node_defaults=s.node_defaults,
             created_at=now,
             trace_id=trace_id,
             schedule_version=s.version,
@@ -629,6 +654,7 @@ class Scheduler:
                 priority=s.priority,
                 timeout=s.timeout,
                 retry=s.retry,
+                node_defaults=s.node_defaults,
                 created_at=now,
                 schedule_version=s.version,
             )
@@ -788,6 +814,12 @@ class Scheduler:
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for each event of this process; returns unsubscribe."""
         return self.events.subscribe(callback)
+
+
+def _positive(value: float, name: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
+        raise ValidationError(f"{name} must be a positive number of seconds", field=name)
+    return float(value)
 
 
 def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:

@@ -114,6 +114,7 @@ SCHEDULE_COLUMNS: Final = (
     "anchor",
     "paused_at",
     "version",
+    "node_defaults",
 )
 _SCHEDULE_TIMES: Final = frozenset(
     {
@@ -161,6 +162,7 @@ RUN_COLUMNS: Final = (
     "created_at",
     "timeout",
     "retry",
+    "node_defaults",
 )
 #: What every run a fire claims has in common: running its first attempt on the node,
 #: leased, started and created at the fire's time, nothing else set yet.
@@ -243,6 +245,15 @@ def retry_json(policy: RetryPolicy) -> str:
 
 
 @lru_cache(maxsize=256)
+def node_defaults_text(fields: tuple[str, ...]) -> str:
+    """``("retry", "timeout")`` as stored: ``retry,timeout`` ('' for none)."""
+    return ",".join(fields)
+
+
+def node_defaults(text: str | None) -> tuple[str, ...]:
+    return tuple(f for f in text.split(",") if f) if text else ()
+
+
 def retry_policy(text: str) -> RetryPolicy:
     value = _decode(text)
     if not isinstance(value, dict):
@@ -504,10 +515,7 @@ class SqlStore(AccessSql, Store):
         leased = (t_lease, False, t_now)
         return self._insert_run_rows(
             tx,
-            [
-                (*row[:6], *started, row[6], *unfinished, row[7], *leased, row[8], row[9])
-                for row in rows
-            ],
+            [(*row[:6], *started, row[6], *unfinished, row[7], *leased, *row[8:]) for row in rows],
         )
 
     def _inserted_ids(self, tx: Tx, ids: Sequence[str]) -> set[str]:
@@ -557,6 +565,7 @@ class SqlStore(AccessSql, Store):
                 dt(row[31]),
                 dt(row[32]),
                 row[33],
+                node_defaults(row[34]),
             )
         )
 
@@ -597,6 +606,7 @@ class SqlStore(AccessSql, Store):
             ts(s.anchor),
             ts(s.paused_at),
             int(s.version),
+            node_defaults_text(s.node_defaults),
         )
 
     def _run(self, row: Sequence[Any], attempts: tuple[Attempt, ...] = ()) -> Run:
@@ -625,6 +635,7 @@ class SqlStore(AccessSql, Store):
                 dt(row[19]),
                 float(row[20]),
                 retry_policy(row[21]),
+                node_defaults(row[22]),
                 attempts,
             )
         )
@@ -654,6 +665,7 @@ class SqlStore(AccessSql, Store):
             ts(r.created_at),
             float(r.timeout),
             retry_json(r.retry),
+            node_defaults_text(r.node_defaults),
         )
 
     def _attempt(self, row: Sequence[Any]) -> Attempt:
@@ -1013,6 +1025,7 @@ class SqlStore(AccessSql, Store):
                             s.priority,
                             float(s.timeout),
                             retry_text,
+                            node_defaults_text(s.node_defaults),
                         )
                     )
                 else:
@@ -1042,6 +1055,7 @@ class SqlStore(AccessSql, Store):
                             t_now,
                             float(s.timeout),
                             retry_text,
+                            node_defaults_text(s.node_defaults),
                         )
                     )
                 new_runs.append(
@@ -1069,6 +1083,7 @@ class SqlStore(AccessSql, Store):
                             now,
                             s.timeout,
                             s.retry,
+                            s.node_defaults,
                             attempts,
                         )
                     )
