@@ -4,6 +4,7 @@ write goes to $TICKWORK_E2E_LOG (appends of one short line are atomic)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -62,4 +63,5 @@ def family(ctx: RunContext, *, seconds: float = 3.0) -> int:
 
 @task("e2e:always_fails")
 async def always_fails(ctx: RunContext) -> None:
+    logging.getLogger("tests.e2e.process_tasks").warning("checking the disk")
     raise ValueError(f"the disk is full (attempt {ctx.attempt})\nsecond line, not logged")

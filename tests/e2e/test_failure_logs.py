@@ -70,10 +70,11 @@ def test_a_failing_task_is_named_on_the_workers_stderr(
             "ValueError: the disk is full (attempt 2); run failed"
         ) in stderr
         assert "second line, not logged" not in stderr
+        assert f"WARNING tests.e2e.process_tasks: checking the disk (run {run.id})" in stderr
         return
     lines = [json.loads(line) for line in stderr.splitlines()]  # every line parses
     assert lines, "nothing on stderr"
-    mine = [e for e in lines if e.get("run_id") == run.id]
+    mine = [e for e in lines if e.get("run_id") == run.id and e["logger"] == "tickwork.runs"]
     assert [(e["level"], e["attempt"], e["status"], e["error"]) for e in mine] == [
         ("WARNING", 1, "failed", "ValueError: the disk is full (attempt 1)"),
         ("WARNING", 2, "failed", "ValueError: the disk is full (attempt 2)"),
@@ -81,3 +82,6 @@ def test_a_failing_task_is_named_on_the_workers_stderr(
     assert all(e["schedule_id"] == "doomed" and e["task"] == "e2e:always_fails" for e in mine)
     assert "retry_at" in mine[0] and "retry_at" not in mine[1]
     assert mine[1]["message"].endswith("; run failed")
+    # The task's own records on the node's log say which run they come from.
+    own = [e for e in lines if e["logger"] == "tests.e2e.process_tasks"]
+    assert [(e["message"], e["run_id"]) for e in own] == [("checking the disk", run.id)] * 2

@@ -25,6 +25,21 @@ RUN_FIELDS: Final = ("run_id", "schedule_id", "task", "attempt", "status", "erro
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``, and ``(run ID)`` after a record a task emitted."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        run_id = record.__dict__.get("run_id")
+        if run_id is not None and record.name != "tickwork.runs":
+            first, newline, rest = text.partition("\n")
+            text = f"{first} (run {run_id}){newline}{rest}"
+        return text
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``at`` (UTC, ISO-8601), ``level``, ``logger``,
     ``message``, the run fields the record has, and ``traceback`` for an exception."""
@@ -66,7 +81,7 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> log
     if fmt.lower() == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter(_TEXT_FORMAT))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == "tickwork-edge"]:
         root.removeHandler(old)
