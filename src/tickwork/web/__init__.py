@@ -1,0 +1,28 @@
+"""The dashboard: server-rendered pages at ``/`` of ``tickwork serve``.
+
+``tickwork.web.router`` (built in ``tickwork.web.routes``) is included by the API's
+``create_app``. Pages read and change everything through ``tickwork.api.access``, so
+the dashboard sees and may do exactly what the same caller may through the REST API.
+Front-end files (htmx, its SSE extension, uPlot) are vendored in ``static/``: no Node is
+needed to install, run or test it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    router: APIRouter
+
+__all__ = ["router"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so the pure helpers (timefmt, forms) load without the API.
+    if name == "router":
+        from tickwork.web.routes import router
+
+        return router
+    raise AttributeError(name)

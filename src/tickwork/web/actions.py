@@ -1,0 +1,424 @@
+"""The dashboard's writes: create and edit a schedule, pause, resume, run now, backfill,
+delete, the bulk actions of the list, and tokens. Every post passes the session's CSRF
+check and goes through the API's access rules, so a read-only caller is refused here
+even if a control were shown."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tickwork.api import access
+from tickwork.api.auth import Caller
+from tickwork.errors import NotFoundError, PermissionDeniedError, TickworkError, ValidationError
+from tickwork.models import TaskSpec
+from tickwork.schedule import ScheduleError, parse_schedule
+from tickwork.web import data
+from tickwork.web.forms import POLICY_DEFAULTS, form_values, read_form
+from tickwork.web.render import SECURITY_HEADERS, TEMPLATES, redirect, render
+from tickwork.web.signin import current_caller, scheduler_of, to_sign_in, writer
+from tickwork.web.timefmt import format_instant, zone
+
+router = APIRouter()
+BULK_ACTIONS = {
+    "pause": "Paused",
+    "resume": "Resumed",
+    "run": "Started a run of",
+    "delete": "Deleted",
+}
+
+
+async def _posted(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _refused(request: Request, caller: Caller, e: TickworkError) -> Response:
+    status = (
+        403
+        if isinstance(e, PermissionDeniedError)
+        else 404
+        if isinstance(e, NotFoundError)
+        else 400
+    )
+    return render(
+        request, "error.html", caller, status_code=status, title="Refused", message=str(e)
+    )
+
+
+# -- the form ---------------------------------------------------------------------------
+
+
+async def _form_page(
+    request: Request,
+    caller: Caller,
+    *,
+    values: dict[str, str],
+    errors: dict[str, str],
+    editing: str | None,
+    status_code: int = 200,
+) -> Response:
+    tasks = await access.list_tasks(scheduler_of(request), caller)
+    return render(
+        request,
+        "form.html",
+        caller,
+        status_code=status_code,
+        title=f"Edit {editing}" if editing else "New schedule",
+        nav="Schedules",
+        v=values,
+        errors=errors,
+        editing=editing,
+        tasks=tasks,
+        defaults=POLICY_DEFAULTS,
+        zones=data.zone_names(),
+        preview=validation_preview(values.get("schedule", ""), values.get("timezone", "UTC")),
+    )
+
+
+@router.get("/schedules/new", include_in_schema=False)
+async def new_schedule(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    values = form_values(None)
+    values["task"] = request.query_params.get("task", "")
+    return await _form_page(request, caller, values=values, errors={}, editing=None)
+
+
+@router.post("/schedules/new", include_in_schema=False)
+async def create_schedule(request: Request) -> Response:
+    posted = await _posted(request)
+    caller = await writer(request, posted.get("csrf"))
+    if not isinstance(caller, Caller):
+        return caller
+    form = read_form(posted, creating=True)
+    if form.ok:
+        fields = dict(form.fields)
+        try:
+            created = await access.create_schedule(scheduler_of(request), caller, fields)
+        except ValidationError as e:
+            form.errors[_field_of(e)] = str(e)
+        except TickworkError as e:
+            form.errors["_"] = str(e)
+        else:
+            return redirect(f"/schedules/{quote(created.id, safe='')}", "Schedule created.")
+    return await _form_page(
+        request, caller, values=form.values, errors=form.errors, editing=None, status_code=400
+    )
+
+
+@router.get("/schedules/{schedule_id}/edit", include_in_schema=False)
+async def edit_schedule(request: Request, schedule_id: str) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    s = await data.schedule_or_none(scheduler_of(request), caller, schedule_id)
+    if s is None:
+        return render(
+            request,
+            "error.html",
+            caller,
+            status_code=404,
+            title="Not found",
+            message=f"No schedule {schedule_id!r}.",
+        )
+    return await _form_page(request, caller, values=form_values(s), errors={}, editing=s.id)
+
+
+@router.post("/schedules/{schedule_id}/edit", include_in_schema=False)
+async def save_schedule(request: Request, schedule_id: str) -> Response:
+    posted = await _posted(request)
+    caller = await writer(request, posted.get("csrf"))
+    if not isinstance(caller, Caller):
+        return caller
+    scheduler = scheduler_of(request)
+    current = await data.schedule_or_none(scheduler, caller, schedule_id)
+    if current is None:
+        return render(
+            request,
+            "error.html",
+            caller,
+            status_code=404,
+            title="Not found",
+            message=f"No schedule {schedule_id!r}.",
+        )
+    form = read_form(posted, creating=False, current=current)
+    if form.ok:
+        try:
+            if form.fields:
+                await access.update_schedule(scheduler, caller, current.id, form.fields)
+        except ValidationError as e:
+            form.errors[_field_of(e)] = str(e)
+        except TickworkError as e:
+            form.errors["_"] = str(e)
+        else:
+            return redirect(f"/schedules/{quote(current.id, safe='')}", "Schedule saved.")
+    return await _form_page(
+        request, caller, values=form.values, errors=form.errors, editing=current.id, status_code=400
+    )
+
+
+def _field_of(e: ValidationError) -> str:
+    name = getattr(e, "field", None) or "_"
+    return {"max_attempts": "retries", "retry": "retries"}.get(name, name)
+
+
+def validation_preview(expr: str, tz: str) -> dict[str, Any]:
+    """What the form shows under the expression: its meaning and next 5 fires, or the error."""
+    expr = expr.strip()
+    if not expr:
+        return {"empty": True}
+    try:
+        parsed = parse_schedule(expr, timezone=tz or "UTC")
+    except ScheduleError as e:
+        return {"error": str(e)}
+    times = []
+    t = datetime.now(UTC)
+    for _ in range(5):
+        nxt = parsed.next_after(t)
+        if nxt is None:
+            break
+        times.append(format_instant(nxt, zone(tz)))
+        t = nxt
+    return {"kind": parsed.kind, "description": parsed.describe(), "next": times}
+
+
+@router.get("/ui/validate", include_in_schema=False)
+async def validate(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return Response(status_code=401)
+    p = request.query_params
+    return _fragment(
+        "_validate.html",
+        preview=validation_preview(p.get("schedule", ""), p.get("timezone", "UTC")),
+    )
+
+
+def _fragment(template: str, **context: Any) -> Response:
+    html = TEMPLATES.get_template(template).render(**context)
+    return Response(html, media_type="text/html", headers=SECURITY_HEADERS)
+
+
+async def _task(request: Request, caller: Caller, name: str) -> TaskSpec | None:
+    for t in await access.list_tasks(scheduler_of(request), caller):
+        if t.name == name:
+            return t
+    return None
+
+
+@router.get("/ui/task", include_in_schema=False)
+async def task_help(request: Request) -> Response:
+    """The chosen task's parameters, under the Task field."""
+    caller = await current_caller(request)
+    if caller is None:
+        return Response(status_code=401)
+    return _fragment(
+        "_task_help.html", task=await _task(request, caller, request.query_params.get("task", ""))
+    )
+
+
+@router.get("/ui/check-data", include_in_schema=False)
+async def check_data(request: Request) -> Response:
+    """Is the typed data a JSON object that the chosen task accepts?"""
+    caller = await current_caller(request)
+    if caller is None:
+        return Response(status_code=401)
+    p = request.query_params
+    raw = p.get("data", "").strip() or "{}"
+    try:
+        value = json.loads(raw)
+    except ValueError as e:
+        return _fragment("_data_help.html", error=f"not valid JSON: {e}", ok=False)
+    if not isinstance(value, dict):
+        return _fragment("_data_help.html", error="data must be a JSON object", ok=False)
+    task = await _task(request, caller, p.get("task", ""))
+    if task is None:
+        return _fragment("_data_help.html", error=None, ok=False)
+    try:
+        task.check_data(value)
+    except ValidationError as e:
+        return _fragment("_data_help.html", error=str(e), ok=False)
+    return _fragment("_data_help.html", error=None, ok=True)
+
+
+# -- one schedule's actions ---------------------------------------------------------------
+
+
+@router.post("/schedules/{schedule_id}/{action}", include_in_schema=False)
+async def schedule_action(request: Request, schedule_id: str, action: str) -> Response:
+    posted = await _posted(request)
+    caller = await writer(request, posted.get("csrf"))
+    if not isinstance(caller, Caller):
+        return caller
+    scheduler = scheduler_of(request)
+    page = f"/schedules/{quote(schedule_id, safe='')}"
+    try:
+        if action == "pause":
+            reason = posted.get("reason", "").strip() or None
+            await access.pause_schedule(scheduler, caller, schedule_id, reason=reason)
+            return redirect(page, "Paused." + (f" Reason: {reason}" if reason else ""))
+        if action == "resume":
+            await access.resume_schedule(scheduler, caller, schedule_id)
+            return redirect(page, "Resumed.")
+        if action == "run":
+            raw = posted.get("data", "").strip()
+            extra = None
+            if raw:
+                try:
+                    extra = json.loads(raw)
+                except ValueError as e:
+                    return redirect(page, f"Run now: the data is not valid JSON ({e}).", "error")
+                if not isinstance(extra, dict):
+                    return redirect(page, "Run now: the data must be a JSON object.", "error")
+            run = await access.run_schedule(scheduler, caller, schedule_id, data=extra)
+            return redirect(f"/runs/{quote(run.id, safe='')}", "Run started.")
+        if action == "backfill":
+            runs = await access.backfill(
+                scheduler, caller, schedule_id, posted.get("start", ""), posted.get("end", "")
+            )
+            return redirect(
+                page, f"Backfill created {len(runs)} run{'s' if len(runs) != 1 else ''}."
+            )
+        if action == "delete":
+            await access.delete_schedule(scheduler, caller, schedule_id)
+            return redirect("/schedules", f"Deleted schedule {schedule_id}.")
+    except ValidationError as e:
+        return redirect(page, f"{action.capitalize()}: {e}", "error")
+    except TickworkError as e:
+        return _refused(request, caller, e)
+    return render(
+        request,
+        "error.html",
+        caller,
+        status_code=404,
+        title="Not found",
+        message=f"No action {action!r}.",
+    )
+
+
+# -- bulk actions over the list -----------------------------------------------------------
+
+
+@router.post("/schedules", include_in_schema=False)
+async def bulk(request: Request) -> Response:
+    """Pause, resume, run or delete the selected schedules, or all that match the filter."""
+    form = await request.form()
+    caller = await writer(request, str(form.get("csrf", "")))
+    if not isinstance(caller, Caller):
+        return caller
+    action = str(form.get("action", ""))
+    if action not in BULK_ACTIONS:
+        return redirect("/schedules", f"Unknown action {action!r}.", "error")
+    scheduler = scheduler_of(request)
+    filters = {k: str(form.get(k, "")) for k in ("q", "status", "task", "tag")}
+    back = "/schedules?" + "&".join(f"{k}={quote(v)}" for k, v in filters.items() if v)
+    if form.get("scope") == "filter":
+        listing = await data.schedules(
+            scheduler,
+            caller,
+            q=filters["q"],
+            status=filters["status"] or None,
+            task=filters["task"] or None,
+            tag=filters["tag"] or None,
+            per_page=1,
+        )
+        ids = listing.matching_ids
+    else:
+        ids = [str(v) for v in form.getlist("ids")]
+    if not ids:
+        return redirect(back, "No schedule selected.", "error")
+    done, failed = 0, []
+    for sid in ids:
+        try:
+            if action == "pause":
+                await access.pause_schedule(
+                    scheduler, caller, sid, reason=str(form.get("reason", "")) or None
+                )
+            elif action == "resume":
+                await access.resume_schedule(scheduler, caller, sid)
+            elif action == "run":
+                await access.run_schedule(scheduler, caller, sid)
+            else:
+                await access.delete_schedule(scheduler, caller, sid)
+            done += 1
+        except PermissionDeniedError as e:
+            return _refused(request, caller, e)
+        except TickworkError as e:
+            failed.append(f"{sid}: {e}")
+    message = f"{BULK_ACTIONS[action]} {done} schedule{'s' if done != 1 else ''}."
+    if failed:
+        message += f" {len(failed)} failed: " + "; ".join(failed[:3])
+    return redirect(back, message, "error" if failed else "ok")
+
+
+# -- tokens (admin) -------------------------------------------------------------------------
+
+
+@router.post("/tokens", include_in_schema=False)
+async def create_token(request: Request) -> Response:
+    posted = await _posted(request)
+    caller = await writer(request, posted.get("csrf"))
+    if not isinstance(caller, Caller):
+        return caller
+    scheduler = scheduler_of(request)
+    role = posted.get("role", "user")
+    try:
+        token, secret = await access.create_token(
+            scheduler,
+            caller,
+            posted.get("user", "").strip(),
+            admin=role == "admin",
+            read_only=role == "read-only",
+            expires_in=expiry(posted.get("expires", "")),
+        )
+        tokens = await access.list_tokens(scheduler, caller)
+    except ValidationError as e:
+        return redirect("/tokens", f"Token not created: {e}", "error")
+    except TickworkError as e:
+        return _refused(request, caller, e)
+    return render(
+        request,
+        "tokens.html",
+        caller,
+        title="Tokens",
+        nav="Tokens",
+        tokens=tokens,
+        secret={"user": token.user, "token": secret},
+    )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def expiry(text: str) -> timedelta | None:
+    """``30d``, ``12h``, ``2w``...; empty: the token never expires."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)\s*([smhdw])", text)
+    if match is None:
+        raise ValidationError(
+            f"expiry {text!r} is not a duration like 30d, 12h or 2w", field="expires"
+        )
+    return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+
+
+@router.post("/tokens/{token_id}/revoke", include_in_schema=False)
+async def revoke_token(request: Request, token_id: str) -> Response:
+    posted = await _posted(request)
+    caller = await writer(request, posted.get("csrf"))
+    if not isinstance(caller, Caller):
+        return caller
+    try:
+        await access.revoke_token(scheduler_of(request), caller, token_id)
+    except TickworkError as e:
+        return _refused(request, caller, e)
+    return redirect("/tokens", f"Revoked token {token_id}.")

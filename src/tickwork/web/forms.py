@@ -1,0 +1,220 @@
+"""The schedule form: what a browser posts, turned into schedule fields, and each bad
+value named next to its field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, RetryPolicy, Schedule
+from tickwork.schedule import ScheduleError, parse_schedule
+
+#: The fields of the form, with what an empty one means on create.
+POLICY_DEFAULTS: Final = {
+    "overlap": "skip",
+    "catchup": "latest",
+    "misfire_grace": "30",
+    "max_instances": "1",
+    "retries": str(RetryPolicy().max_attempts),
+    "retry_delay": str(int(RetryPolicy().delay)),
+    "timeout": "300",
+    "priority": "0",
+    "jitter": "0",
+    "max_executions": "",
+}
+
+
+@dataclass
+class ScheduleForm:
+    """The form's values as typed (to show them again) and the errors per field."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def form_values(schedule: Schedule | None) -> dict[str, str]:
+    """The values a form starts with: the schedule's, or the defaults."""
+    if schedule is None:
+        return {
+            "id": "",
+            "name": "",
+            "description": "",
+            "task": "",
+            "schedule": "",
+            "timezone": "UTC",
+            "data": "{}",
+            "tags": "",
+            "start_at": "",
+            "end_at": "",
+            **POLICY_DEFAULTS,
+        }
+    return {
+        "id": schedule.id,
+        "name": schedule.name,
+        "description": schedule.description,
+        "task": schedule.task,
+        "schedule": schedule.schedule,
+        "timezone": schedule.timezone,
+        "data": json.dumps(schedule.data, indent=2, sort_keys=True),
+        "tags": ", ".join(schedule.tags),
+        "start_at": schedule.start_at.isoformat() if schedule.start_at else "",
+        "end_at": schedule.end_at.isoformat() if schedule.end_at else "",
+        "overlap": schedule.overlap,
+        "catchup": schedule.catchup,
+        "misfire_grace": _num(schedule.misfire_grace),
+        "max_instances": str(schedule.max_instances),
+        "retries": str(schedule.retry.max_attempts),
+        "retry_delay": _num(schedule.retry.delay),
+        "timeout": _num(schedule.timeout),
+        "priority": str(schedule.priority),
+        "jitter": _num(schedule.jitter),
+        "max_executions": "" if schedule.max_executions is None else str(schedule.max_executions),
+    }
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def read_form(
+    posted: Mapping[str, str], *, creating: bool, current: Schedule | None = None
+) -> ScheduleForm:
+    """Check every field and build the keyword arguments of a create or an update.
+
+    On edit only the fields whose value changed are sent, so an untouched field never
+    overwrites a change made meanwhile by someone else.
+    """
+    values = {k: str(posted.get(k, "")).strip() for k in form_values(None)}
+    for name in ("overlap", "catchup", "timezone"):
+        values[name] = values[name] or form_values(None)[name]
+    if not creating and current is not None:
+        values["id"] = current.id
+    form = ScheduleForm(values)
+    f = form.fields
+    errors = form.errors
+
+    if not values["task"]:
+        errors["task"] = "choose a task"
+    else:
+        f["task"] = values["task"]
+    zone_name = values["timezone"] or "UTC"
+    if not values["schedule"]:
+        errors["schedule"] = "write when the task runs (a cron expression, an interval, a date)"
+    else:
+        try:
+            parse_schedule(values["schedule"], timezone=zone_name)
+            f["schedule"] = values["schedule"]
+        except ScheduleError as e:
+            if "zone" in str(e).lower() and "timezone" not in errors:
+                errors["timezone"] = str(e)
+            else:
+                errors["schedule"] = str(e)
+    f["timezone"] = zone_name
+    try:
+        data = json.loads(values["data"] or "{}")
+        if not isinstance(data, dict):
+            errors["data"] = 'data must be a JSON object, like {"region": "eu"}'
+        else:
+            f["data"] = data
+    except ValueError as e:
+        errors["data"] = f"not valid JSON: {e}"
+    f["name"] = values["name"]
+    f["description"] = values["description"]
+    f["tags"] = [t.strip() for t in values["tags"].split(",") if t.strip()]
+    if creating and values["id"]:
+        f["id"] = values["id"]
+    for name in ("start_at", "end_at"):
+        f[name] = values[name] or None
+    if values["overlap"] not in OVERLAP_POLICIES:
+        errors["overlap"] = f"one of {', '.join(OVERLAP_POLICIES)}"
+    else:
+        f["overlap"] = values["overlap"]
+    if values["catchup"] not in CATCHUP_POLICIES:
+        errors["catchup"] = f"one of {', '.join(CATCHUP_POLICIES)}"
+    else:
+        f["catchup"] = values["catchup"]
+    _number(form, "misfire_grace", minimum=0)
+    _number(form, "timeout", minimum=0.001)
+    _number(form, "jitter", minimum=0)
+    _integer(form, "max_instances", minimum=1)
+    _integer(form, "priority")
+    _integer(form, "max_executions", minimum=1, optional=True)
+    retries = _integer(form, "retries", minimum=1, keep=False)
+    delay = _number(form, "retry_delay", minimum=0, keep=False)
+    if retries is not None and delay is not None:
+        f["retry"] = {"max_attempts": retries, "delay": delay}
+    if current is not None and not creating:
+        form.fields = _changed_only(f, current)
+    return form
+
+
+def _number(form: ScheduleForm, name: str, *, minimum: float, keep: bool = True) -> float | None:
+    raw = form.values[name] or POLICY_DEFAULTS[name]
+    try:
+        value = float(raw)
+    except ValueError:
+        form.errors[name] = f"{raw!r} is not a number"
+        return None
+    if value < minimum:
+        form.errors[name] = f"must be at least {_num(minimum)}"
+        return None
+    if keep:
+        form.fields[name] = value
+    return value
+
+
+def _integer(
+    form: ScheduleForm,
+    name: str,
+    *,
+    minimum: int | None = None,
+    optional: bool = False,
+    keep: bool = True,
+) -> int | None:
+    raw = form.values[name] or POLICY_DEFAULTS[name]
+    if optional and not raw:
+        if keep:
+            form.fields[name] = None
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        form.errors[name] = f"{raw!r} is not a whole number"
+        return None
+    if minimum is not None and value < minimum:
+        form.errors[name] = f"must be at least {minimum}"
+        return None
+    if keep:
+        form.fields[name] = value
+    return value
+
+
+def _changed_only(fields: dict[str, Any], current: Schedule) -> dict[str, Any]:
+    before = form_values(current)
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key == "retry":
+            if (
+                value["max_attempts"] != current.retry.max_attempts
+                or value["delay"] != current.retry.delay
+            ):
+                out[key] = value
+        elif key == "data":
+            if value != current.data:
+                out[key] = value
+        elif key == "tags":
+            if tuple(value) != current.tags:
+                out[key] = value
+        elif key in ("start_at", "end_at"):
+            if (value or "") != before[key]:
+                out[key] = value
+        elif getattr(current, key, None) != value:
+            out[key] = value
+    return out

@@ -1,0 +1,331 @@
+"""The pages that show: overview, schedules, one schedule, runs, one run, tasks, nodes,
+audit, tokens. Each reads through the API's access rules (``tickwork.web.data`` and
+``tickwork.api.access``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from tickwork.api import access
+from tickwork.api.auth import Caller
+from tickwork.errors import NotFoundError, PermissionDeniedError
+from tickwork.models import RUN_STATUSES
+from tickwork.web import data
+from tickwork.web.render import SECURITY_HEADERS, render
+from tickwork.web.signin import current_caller, scheduler_of, to_sign_in
+from tickwork.web.timefmt import dst_notes
+
+router = APIRouter()
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _int(value: str | None, default: int, lo: int, hi: int) -> int:
+    try:
+        return min(max(int(value or default), lo), hi)
+    except ValueError:
+        return default
+
+
+def _day(value: str | None, zone: str, end: bool = False) -> datetime | None:
+    """A date (YYYY-MM-DD) or date-time typed in a filter, read in ``zone``."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(zone))
+    if end and len(value) <= 10:
+        parsed += timedelta(days=1)
+    return parsed.astimezone(UTC)
+
+
+def run_cursor(value: str | None) -> tuple[datetime, str] | None:
+    """The runs page's "older" link: the last run's (scheduled_for, id)."""
+    if not value or "|" not in value:
+        return None
+    at, _, run_id = value.partition("|")
+    try:
+        return datetime.fromisoformat(at), run_id
+    except ValueError:
+        return None
+
+
+def not_found(request: Request, caller: Caller, what: str) -> Response:
+    return render(
+        request, "error.html", caller, status_code=404, title="Not found", message=f"No {what}."
+    )
+
+
+@router.get("/", include_in_schema=False)
+async def overview(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    scheduler = scheduler_of(request)
+    now = datetime.now(UTC)
+    view = await data.overview(scheduler, caller, now)
+    nodes = await access.nodes(scheduler, caller)
+    return render(
+        request,
+        "overview.html",
+        caller,
+        title="Overview",
+        nav="Overview",
+        live_url="/ui/events",
+        view=view,
+        nodes=nodes,
+    )
+
+
+@router.get("/schedules", include_in_schema=False)
+async def schedules(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    scheduler = scheduler_of(request)
+    p = request.query_params
+    per_page = _int(p.get("per_page"), 50, 10, 200)
+    sort = p.get("sort", "name")
+    listing = await data.schedules(
+        scheduler,
+        caller,
+        q=p.get("q", "").strip(),
+        status=p.get("status") or None,
+        task=p.get("task") or None,
+        tag=p.get("tag") or None,
+        sort=sort if sort in data.SORTS else "name",
+        descending=p.get("dir") == "desc",
+        page=_int(p.get("page"), 1, 1, 10**9),
+        per_page=per_page,
+    )
+    strips = await data.last_runs(scheduler, caller, [s.id for s in listing.items])
+    descriptions = {s.id: data.describe(s) for s in listing.items}
+    return render(
+        request,
+        "schedules.html",
+        caller,
+        title="Schedules",
+        nav="Schedules",
+        live_url="/ui/events",
+        listing=listing,
+        strips=strips,
+        descriptions=descriptions,
+        tasks=await data.task_names(scheduler, caller),
+        tags=await data.tags_of(scheduler, caller),
+        f={k: p.get(k, "") for k in ("q", "status", "task", "tag", "sort", "dir")},
+        per_page=per_page,
+    )
+
+
+@router.get("/schedules/{schedule_id}", include_in_schema=False)
+async def schedule_page(request: Request, schedule_id: str) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    scheduler = scheduler_of(request)
+    s = await data.schedule_or_none(scheduler, caller, schedule_id)
+    if s is None:
+        return not_found(request, caller, f"schedule {schedule_id!r}")
+    p = request.query_params
+    status = p.get("status") or None
+    since = _day(p.get("since"), s.timezone)
+    until = _day(p.get("until"), s.timezone, end=True)
+    runs = await access.list_runs(
+        scheduler,
+        caller,
+        schedule_id=s.id,
+        status=status if status in RUN_STATUSES else None,  # type: ignore[arg-type]
+        since=since,
+        until=until,
+        before=run_cursor(p.get("before")),
+        limit=51,
+    )
+    more = len(runs) > 50
+    runs = runs[:50]
+    fires = dst_notes(await access.next_fire_times(scheduler, caller, s.id, 10), s.timezone)
+    history = await data.history(scheduler, caller, s.id)
+    return render(
+        request,
+        "schedule.html",
+        caller,
+        title=s.name or s.id,
+        nav="Schedules",
+        live_url=f"/ui/events?schedule={s.id}",
+        s=s,
+        description=data.describe(s),
+        runs=runs,
+        more=more,
+        fires=fires,
+        history=history,
+        pause_reason=data.pause_reason(history) if s.paused else None,
+        statuses=RUN_STATUSES,
+        f={k: p.get(k, "") for k in ("status", "since", "until")},
+    )
+
+
+@router.get("/runs", include_in_schema=False)
+async def runs_page(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    scheduler = scheduler_of(request)
+    p = request.query_params
+    status = p.get("status") or None
+    runs = await access.list_runs(
+        scheduler,
+        caller,
+        status=status if status in RUN_STATUSES else None,  # type: ignore[arg-type]
+        task=p.get("task") or None,
+        since=_day(p.get("since"), "UTC"),
+        until=_day(p.get("until"), "UTC", end=True),
+        before=run_cursor(p.get("before")),
+        limit=51,
+    )
+    return render(
+        request,
+        "runs.html",
+        caller,
+        title="Runs",
+        nav="Runs",
+        live_url="/ui/events",
+        runs=runs[:50],
+        more=len(runs) > 50,
+        statuses=RUN_STATUSES,
+        tasks=await data.task_names(scheduler, caller),
+        f={k: p.get(k, "") for k in ("status", "task", "since", "until")},
+    )
+
+
+@router.get("/runs/{run_id}", include_in_schema=False)
+async def run_page(request: Request, run_id: str) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    scheduler = scheduler_of(request)
+    try:
+        run = await access.get_run(scheduler, caller, run_id)
+    except NotFoundError:
+        return not_found(request, caller, f"run {run_id!r}")
+    p = request.query_params
+    level = p.get("level", "")
+    q = p.get("q", "").strip()
+    logs = data.filter_logs(run.logs, level, q)
+    zone = None
+    if run.schedule_id:
+        s = await data.schedule_or_none(scheduler, caller, run.schedule_id)
+        zone = s.timezone if s else None
+    return render(
+        request,
+        "run.html",
+        caller,
+        title=f"Run {run.id}",
+        nav="Runs",
+        live_url=f"/ui/events?run={run.id}" if not run.done else None,
+        run=run,
+        zone=zone,
+        logs=logs,
+        levels=LOG_LEVELS,
+        f={"level": level, "q": q},
+    )
+
+
+@router.get("/runs/{run_id}/logs.txt", include_in_schema=False)
+async def run_logs(request: Request, run_id: str) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    try:
+        run = await access.get_run(scheduler_of(request), caller, run_id)
+    except NotFoundError:
+        return PlainTextResponse("no such run\n", status_code=404)
+    p = request.query_params
+    lines = [
+        f"{r.at.astimezone(UTC).isoformat()} {r.level} {r.logger} [attempt {r.attempt}] {r.message}"
+        for r in data.filter_logs(run.logs, p.get("level", ""), p.get("q", "").strip())
+    ]
+    return PlainTextResponse(
+        "\n".join(lines) + ("\n" if lines else ""),
+        headers={
+            **SECURITY_HEADERS,
+            "Content-Disposition": f'attachment; filename="run-{run.id}-logs.txt"',
+        },
+    )
+
+
+@router.get("/tasks", include_in_schema=False)
+async def tasks_page(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    tasks = await access.list_tasks(scheduler_of(request), caller)
+    return render(request, "tasks.html", caller, title="Tasks", nav="Tasks", tasks=tasks)
+
+
+@router.get("/nodes", include_in_schema=False)
+async def nodes_page(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    nodes = await access.nodes(scheduler_of(request), caller)
+    return render(
+        request,
+        "nodes.html",
+        caller,
+        title="Nodes",
+        nav="Nodes",
+        nodes=nodes,
+        live_url="/ui/events",
+    )
+
+
+@router.get("/audit", include_in_schema=False)
+async def audit_page(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    p = request.query_params
+    try:
+        entries = await access.audit_log(
+            scheduler_of(request),
+            caller,
+            actor=p.get("actor") or None,
+            target=p.get("target") or None,
+            before_id=_int(p.get("before"), 0, 0, 2**62) or None,
+            limit=51,
+        )
+    except PermissionDeniedError as e:
+        return render(
+            request, "error.html", caller, status_code=403, title="Refused", message=str(e)
+        )
+    return render(
+        request,
+        "audit.html",
+        caller,
+        title="Audit log",
+        nav="Audit",
+        entries=entries[:50],
+        more=len(entries) > 50,
+        f={k: p.get(k, "") for k in ("actor", "target")},
+    )
+
+
+@router.get("/tokens", include_in_schema=False)
+async def tokens_page(request: Request) -> Response:
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    try:
+        tokens = await access.list_tokens(scheduler_of(request), caller)
+    except PermissionDeniedError as e:
+        return render(
+            request, "error.html", caller, status_code=403, title="Refused", message=str(e)
+        )
+    return render(
+        request, "tokens.html", caller, title="Tokens", nav="Tokens", tokens=tokens, secret=None
+    )

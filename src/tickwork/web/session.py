@@ -1,0 +1,108 @@
+"""Who is signed in to the dashboard, and the checks every form passes.
+
+The session cookie holds the API token the user signed in with (HttpOnly, SameSite=Lax,
+Secure over HTTPS), so every request is authenticated exactly like a REST call: a revoked
+or expired token signs the browser out at once, and several ``serve`` processes share
+sessions with no state of their own. The CSRF token of a form is an HMAC of the session
+token: a page of another site can neither read the cookie nor compute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from fastapi import Request, Response
+
+SESSION_COOKIE: Final = "tw_session"
+TIME_COOKIE: Final = "tw_time"
+ZONE_COOKIE: Final = "tw_zone"
+THEME_COOKIE: Final = "tw_theme"
+CSRF_FIELD: Final = "csrf"
+CSRF_HEADER: Final = "x-csrf-token"
+SESSION_MAX_AGE: Final = 7 * 24 * 3600
+
+TimeMode = Literal["schedule", "utc", "browser"]
+TIME_MODES: Final = ("schedule", "utc", "browser")
+
+
+class CSRFError(Exception):
+    """A form came without the token of the signed-in session."""
+
+
+def csrf_token(session_token: str) -> str:
+    """The token every form of this session carries; derived, so nothing is stored."""
+    return hmac.new(session_token.encode(), b"tickwork-dashboard-csrf", hashlib.sha256).hexdigest()
+
+
+def session_token(request: Request) -> str | None:
+    value = request.cookies.get(SESSION_COOKIE)
+    return value or None
+
+
+def set_session(response: Response, request: Request, token: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def clear_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def check_csrf(request: Request, token: str, sent: str | None) -> None:
+    """Refuse a write whose form token does not match, or that another site sent.
+
+    The Origin header, when the browser sends one, must be this host: a second line of
+    defence behind the token.
+    """
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        host = request.headers.get("host", "")
+        if origin.split("://", 1)[-1] != host:
+            raise CSRFError(f"request from another origin ({origin})")
+    expected = csrf_token(token)
+    candidate = sent or request.headers.get(CSRF_HEADER) or ""
+    if not hmac.compare_digest(candidate, expected):
+        raise CSRFError("the form is missing its security token or is stale; reload the page")
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """How this browser wants times and colours shown."""
+
+    time_mode: TimeMode = "schedule"
+    browser_zone: str | None = None
+    theme: Literal["system", "light", "dark"] = "system"
+
+
+def _user_key(user: str) -> str:
+    return hashlib.sha256(user.encode()).hexdigest()[:10]
+
+
+def time_cookie(user: str) -> str:
+    """Each user of a browser keeps their own choice."""
+    return f"{TIME_COOKIE}_{_user_key(user)}"
+
+
+def zone_cookie(user: str) -> str:
+    return f"{ZONE_COOKIE}_{_user_key(user)}"
+
+
+def preferences(request: Request, user: str | None) -> Preferences:
+    mode = request.cookies.get(time_cookie(user), "schedule") if user else "schedule"
+    theme = request.cookies.get(THEME_COOKIE, "system")
+    zone = (request.cookies.get(zone_cookie(user)) or None) if user else None
+    return Preferences(
+        time_mode=mode if mode in TIME_MODES else "schedule",  # type: ignore[arg-type]
+        browser_zone=zone,
+        theme=theme if theme in ("light", "dark") else "system",  # type: ignore[arg-type]
+    )

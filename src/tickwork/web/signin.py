@@ -1,0 +1,133 @@
+"""Signing in and out, the display preferences, and the caller of every dashboard page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from tickwork.api.auth import Caller, authenticate
+from tickwork.engine.scheduler import Scheduler
+from tickwork.web.render import redirect, render
+from tickwork.web.session import (
+    TIME_MODES,
+    CSRFError,
+    check_csrf,
+    clear_session,
+    session_token,
+    set_session,
+    time_cookie,
+    zone_cookie,
+)
+
+router = APIRouter()
+
+
+def scheduler_of(request: Request) -> Scheduler:
+    scheduler: Scheduler = request.app.state.scheduler
+    return scheduler
+
+
+async def current_caller(request: Request) -> Caller | None:
+    """The caller the session's token stands for, or None (not signed in, revoked, expired)."""
+    token = session_token(request)
+    if token is None:
+        return None
+    cached = getattr(request.state, "dashboard_caller", None)
+    if isinstance(cached, Caller):
+        return cached
+    caller = await authenticate(scheduler_of(request), request.app.state.settings, token)
+    request.state.dashboard_caller = caller
+    return caller
+
+
+def to_sign_in(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect(f"/login?next={quote(target, safe='')}")
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site: never an open redirect to another host."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+async def writer(request: Request, csrf: str | None) -> Caller | Response:
+    """The signed-in caller of a form post, after its CSRF check; else where to go."""
+    caller = await current_caller(request)
+    if caller is None:
+        return to_sign_in(request)
+    token = session_token(request) or ""
+    try:
+        check_csrf(request, token, csrf)
+    except CSRFError as e:
+        return render(
+            request, "error.html", caller, status_code=403, title="Refused", message=str(e)
+        )
+    return caller
+
+
+@router.get("/login", include_in_schema=False)
+async def login_page(request: Request, next: str | None = None) -> Response:
+    return render(request, "login.html", None, title="Sign in", next=safe_next(next), error=None)
+
+
+@router.post("/login", include_in_schema=False)
+async def login(
+    request: Request,
+    token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    token = token.strip()
+    caller = (
+        await authenticate(scheduler_of(request), request.app.state.settings, token)
+        if token
+        else None
+    )
+    if caller is None:
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=401,
+            title="Sign in",
+            next=safe_next(next),
+            error="That token is not valid (unknown, revoked or expired).",
+        )
+    response = redirect(safe_next(next))
+    set_session(response, request, token)
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Response:
+    caller = await writer(request, csrf)
+    if not isinstance(caller, Caller):
+        return caller
+    response = redirect("/login", "Signed out.")
+    clear_session(response)
+    return response
+
+
+@router.post("/preferences", include_in_schema=False)
+async def set_preferences(
+    request: Request,
+    csrf: Annotated[str, Form()] = "",
+    time: Annotated[str, Form()] = "schedule",
+    zone: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+) -> Response:
+    caller = await writer(request, csrf)
+    if not isinstance(caller, Caller):
+        return caller
+    response = redirect(safe_next(next))
+    mode = time if time in TIME_MODES else "schedule"
+    for name, value in ((time_cookie(caller.user), mode), (zone_cookie(caller.user), zone[:64])):
+        response.set_cookie(name, value, max_age=365 * 24 * 3600, samesite="lax", path="/")
+    return response

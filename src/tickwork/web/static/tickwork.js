@@ -1,0 +1,225 @@
+/* tickwork dashboard behaviour. Loaded as a file: the Content-Security-Policy allows no
+   inline script. Every page works without it; it adds the live stream, the countdowns,
+   the browser time zone, the theme toggle, confirmations and the charts. */
+(function () {
+  "use strict";
+
+  // -- theme: system, dark, light; remembered in a cookie the server reads ----------------
+  function setCookie(name, value) {
+    document.cookie = name + "=" + encodeURIComponent(value) +
+      "; Path=/; Max-Age=31536000; SameSite=Lax";
+  }
+
+  function bindTheme() {
+    var btn = document.getElementById("theme-toggle");
+    if (!btn) return;
+    btn.addEventListener("click", function () {
+      var root = document.documentElement;
+      var now = root.getAttribute("data-theme") || "system";
+      var next = now === "system" ? "dark" : now === "dark" ? "light" : "system";
+      if (next === "system") root.removeAttribute("data-theme");
+      else root.setAttribute("data-theme", next);
+      btn.textContent = "Theme: " + next;
+      setCookie("tw_theme", next);
+    });
+  }
+
+  // -- times: relative countdowns and the browser's zone ------------------------------------
+  function relative(ms) {
+    var s = Math.round(Math.abs(ms) / 1000);
+    var text;
+    if (s < 60) text = s + " s";
+    else if (s < 3600) text = Math.floor(s / 60) + " min";
+    else if (s < 86400) text = Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min";
+    else text = Math.floor(s / 86400) + " d " + Math.floor((s % 86400) / 3600) + " h";
+    return ms >= 0 ? "in " + text : text + " ago";
+  }
+
+  function tickRelative() {
+    var now = Date.now();
+    document.querySelectorAll("[data-rel]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("data-rel"));
+      if (!isNaN(at)) el.textContent = relative(at - now);
+    });
+  }
+
+  function browserTimes(root) {
+    if (document.body.getAttribute("data-time-mode") !== "browser") return;
+    var fmt = new Intl.DateTimeFormat(undefined, {
+      year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+    });
+    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+      var at = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(at) && !el.hasAttribute("data-local")) {
+        el.textContent = fmt.format(new Date(at));
+        el.setAttribute("data-local", "1");
+      }
+    });
+  }
+
+  function bindTimeMode() {
+    var sel = document.getElementById("time-mode");
+    if (!sel) return;
+    sel.addEventListener("change", function () { sel.form.submit(); });
+    var tzField = document.getElementById("browser-zone");
+    if (tzField) {
+      try { tzField.value = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { /* old browser */ }
+    }
+  }
+
+  // -- confirmations: forms with data-confirm ask first; bulk forms say how many --------------
+  function bindConfirm() {
+    document.addEventListener("submit", function (ev) {
+      var form = ev.target;
+      var submitter = ev.submitter;
+      var message = (submitter && submitter.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
+      if (!message) return;
+      if (form.hasAttribute("data-bulk")) {
+        var all = form.querySelector("input[name=scope][value=filter]");
+        var n = all && all.checked ? parseInt(form.getAttribute("data-total"), 10)
+          : document.querySelectorAll("input[name=ids]:checked").length;
+        if (!n) { ev.preventDefault(); window.alert("Select schedules first."); return; }
+        message = message.replace("{n}", String(n)).replace("{s}", n === 1 ? "" : "s");
+      }
+      if (!window.confirm(message)) ev.preventDefault();
+    }, true);
+    document.addEventListener("change", function (ev) {
+      var t = ev.target;
+      if (t && t.id === "select-all") {
+        document.querySelectorAll("input[name=ids]").forEach(function (c) { c.checked = t.checked; });
+      }
+    });
+  }
+
+  // -- the live stream: one EventSource per page, closed while the tab is hidden --------------
+  // htmx's SSE extension asks htmx.createEventSource for its source; this one pauses with the
+  // tab and, when shown again, reopens and tells the page to refresh what it missed.
+  function PausableSource(url) {
+    this.url = url;
+    this.listeners = {};
+    this.onerror = null;
+    this.onopen = null;
+    this.readyState = 0;
+    this.lastId = null;
+    this.pending = null;
+    this.open();
+    var self = this;
+    this.onVisibility = function () {
+      if (document.hidden) self.pause();
+      else if (!self.closed) { self.open(); self.emit("change", null); }
+    };
+    document.addEventListener("visibilitychange", this.onVisibility);
+  }
+  PausableSource.prototype.open = function () {
+    if (this.source) return;
+    var url = this.url;
+    if (this.lastId) url += (url.indexOf("?") >= 0 ? "&" : "?") + "last_event_id=" + encodeURIComponent(this.lastId);
+    var src = new EventSource(url, { withCredentials: true });
+    var self = this;
+    this.source = src;
+    src.onopen = function (e) {
+      self.readyState = 1;
+      setLiveDot(true);
+      if (self.onopen) self.onopen(e);
+    };
+    src.onerror = function (e) {
+      setLiveDot(false);
+      if (src.readyState === 2) self.close();  // refused (signed out?): htmx retries with a new one
+      else self.readyState = src.readyState;
+      if (self.onerror) self.onerror(e);
+    };
+    src.addEventListener("change", function (e) {
+      if (e.lastEventId) self.lastId = e.lastEventId;
+      self.coalesce(e);
+    });
+  };
+  PausableSource.prototype.pause = function () {
+    if (this.source) { this.source.close(); this.source = null; setLiveDot(false); }
+  };
+  // Bursts of events become at most one refresh per 400 ms, the last one always delivered.
+  PausableSource.prototype.coalesce = function (e) {
+    var self = this;
+    self.last = e;
+    if (self.pending) return;
+    self.pending = window.setTimeout(function () {
+      self.pending = null;
+      self.emit("change", self.last);
+    }, 400);
+  };
+  PausableSource.prototype.emit = function (name, e) {
+    var evt = e || new MessageEvent(name, { data: "{}" });
+    (this.listeners[name] || []).slice().forEach(function (fn) { fn(evt); });
+  };
+  PausableSource.prototype.addEventListener = function (name, fn) {
+    (this.listeners[name] = this.listeners[name] || []).push(fn);
+  };
+  PausableSource.prototype.removeEventListener = function (name, fn) {
+    var l = this.listeners[name] || [];
+    var i = l.indexOf(fn);
+    if (i >= 0) l.splice(i, 1);
+  };
+  PausableSource.prototype.close = function () {
+    this.closed = true;
+    this.readyState = 2;
+    this.pause();
+    document.removeEventListener("visibilitychange", this.onVisibility);
+  };
+
+  function setLiveDot(on) {
+    var dot = document.getElementById("live-dot");
+    if (dot) {
+      dot.classList.toggle("on", on);
+      dot.setAttribute("title", on ? "live" : "not live");
+    }
+    document.body.setAttribute("data-live", on ? "on" : "off");
+  }
+
+  // -- charts: uPlot over series the server put in data-chart --------------------------------
+  var palette = { succeeded: "--ok", failed: "--danger", skipped: "--idle", missed: "--warn",
+                  p50: "--accent", p95: "--warn" };
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+  }
+
+  function drawCharts(root) {
+    if (typeof uPlot === "undefined") return;
+    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+      var spec;
+      try { spec = JSON.parse(el.getAttribute("data-chart")); } catch (e) { return; }
+      el.innerHTML = "";
+      var series = [{}];
+      spec.series.forEach(function (name) {
+        series.push({ label: name, stroke: cssVar(palette[name] || "--accent"), width: 2,
+                      points: { show: false } });
+      });
+      var width = Math.max(el.clientWidth || 300, 260);
+      /* global uPlot */
+      new uPlot({
+        width: width, height: 200, series: series,
+        axes: [{ stroke: cssVar("--muted"), grid: { stroke: cssVar("--border") } },
+               { stroke: cssVar("--muted"), grid: { stroke: cssVar("--border") } }],
+        scales: { x: { time: true } }
+      }, spec.data, el);
+    });
+  }
+
+  function afterContent(root) {
+    browserTimes(root);
+    tickRelative();
+    drawCharts(root);
+  }
+
+  // Set before htmx processes the page (scripts are deferred, in order, before DOMContentLoaded).
+  if (window.htmx) htmx.createEventSource = function (url) { return new PausableSource(url); };
+
+  document.addEventListener("DOMContentLoaded", function () {
+    bindTheme();
+    bindTimeMode();
+    bindConfirm();
+    afterContent(document);
+    window.setInterval(tickRelative, 1000);
+    document.body.addEventListener("htmx:afterSwap", function (e) { afterContent(e.target); });
+  });
+})();

@@ -1,0 +1,63 @@
+"""Fixtures of the dashboard's HTML-level tests: the app on a real SQLite file, driven
+through httpx, and tokens for an admin, two users and a read-only user."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tickwork import Scheduler
+from tickwork.api.settings import ApiSettings
+from tickwork.web import router
+from tests.web import tasks
+
+ADMIN_TOKEN = "tw-admin-secret-for-tests"
+
+
+@dataclass
+class Dashboard:
+    scheduler: Scheduler
+    app: FastAPI
+    tokens: dict[str, str]
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver"
+        )
+
+    async def signed_in(self, who: str) -> httpx.AsyncClient:
+        """A client whose session cookie is ``who``'s (admin, alice, bob, reader)."""
+        async with self.client() as login:
+            r = await login.post("/login", data={"token": self.tokens[who], "next": "/"})
+            assert r.status_code == 303, r.text
+        client = self.client()  # unopened, so the test can use it in ``async with``
+        client.cookies = login.cookies
+        return client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found[1]
+
+
+@pytest.fixture
+async def dashboard(sqlite_url: str) -> AsyncIterator[Dashboard]:
+    async with Scheduler(sqlite_url, registry=tasks.registry, shutdown_grace=1) as scheduler:
+        app = FastAPI()
+        app.state.scheduler = scheduler
+        app.state.settings = ApiSettings(admin_token=ADMIN_TOKEN, rate_limit=0)
+        app.include_router(router)
+        tokens = {"admin": ADMIN_TOKEN}
+        for user, read_only in (("alice", False), ("bob", False), ("reader", True)):
+            made = await scheduler.create_token(
+                "alice" if user == "reader" else user, read_only=read_only
+            )
+            assert made is not None
+            tokens[user] = made[1]
+        yield Dashboard(scheduler, app, tokens)

@@ -1,0 +1,230 @@
+"""The dashboard's pages through the app itself (no browser): sign in, scoping, forms,
+actions, and the headers every page carries."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+from tests.web.conftest import Dashboard, csrf_of
+
+
+async def test_a_page_needs_a_session_and_a_bad_token_is_refused(dashboard: Dashboard) -> None:
+    async with dashboard.client() as client:
+        r = await client.get("/schedules")
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=%2Fschedules"
+        r = await client.post("/login", data={"token": "nope", "next": "/"})
+        assert r.status_code == 401
+        assert "not valid" in r.text
+        assert "tw_session" not in r.headers.get("set-cookie", "")
+
+
+async def test_sign_in_sets_an_httponly_samesite_cookie_and_sign_out_ends_it(
+    dashboard: Dashboard,
+) -> None:
+    async with dashboard.client() as client:
+        r = await client.post("/login", data={"token": dashboard.tokens["alice"], "next": "/x"})
+        assert r.status_code == 303 and r.headers["location"] == "/x"
+        cookie = r.headers["set-cookie"]
+        assert "tw_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        page = await client.get("/")
+        assert page.status_code == 200 and "alice" in page.text
+        r = await client.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 303
+        client.cookies.clear()  # the response deleted it; httpx keeps expired ones per spec
+        assert (await client.get("/")).status_code == 303
+
+
+async def test_login_never_redirects_off_site(dashboard: Dashboard) -> None:
+    async with dashboard.client() as client:
+        for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
+            r = await client.post(
+                "/login", data={"token": dashboard.tokens["alice"], "next": target}
+            )
+            assert r.headers["location"] == "/"
+
+
+async def test_every_page_has_a_csp_without_inline_script(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("admin")
+    async with client:
+        for path in ("/", "/schedules", "/schedules/new", "/runs", "/tasks", "/nodes", "/audit",
+                     "/tokens", "/login"):
+            r = await client.get(path)
+            assert r.status_code == 200, (path, r.text[:500])
+            csp = r.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+            # Every <script> loads a file; no inline code, no on* handlers, no style="".
+            assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text), path
+            assert not re.search(r"\son[a-z]+=", r.text), path
+            assert "style=" not in r.text, path
+
+
+async def test_a_post_without_the_csrf_token_is_refused(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        s = await _create(dashboard, client, "nightly")
+        r = await client.post(f"/schedules/{s}/pause", data={"reason": "x"})
+        assert r.status_code == 403
+        r = await client.post(
+            f"/schedules/{s}/pause",
+            data={"csrf": "0" * 64, "reason": "x"},
+        )
+        assert r.status_code == 403
+        page = await client.get(f"/schedules/{s}")
+        r = await client.post(
+            f"/schedules/{s}/pause",
+            data={"csrf": csrf_of(page.text)},
+            headers={"origin": "https://evil.example"},
+        )
+        assert r.status_code == 403
+        assert not (await dashboard.scheduler.get_schedule(s)).paused
+
+
+async def _create(dashboard: Dashboard, client: object, name: str, **extra: str) -> str:
+    import httpx
+
+    assert isinstance(client, httpx.AsyncClient)
+    form = await client.get("/schedules/new")
+    assert form.status_code == 200
+    data = {
+        "csrf": csrf_of(form.text),
+        "task": "reports:daily",
+        "schedule": "0 2 * * *",
+        "timezone": "Europe/Paris",
+        "data": '{"region": "us"}',
+        "name": name,
+        "id": name,
+        **extra,
+    }
+    r = await client.post("/schedules/new", data=data)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == f"/schedules/{name}"
+    return name
+
+
+async def test_create_through_the_form_and_see_it_listed(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "nightly", tags="reports, eu")
+        s = await dashboard.scheduler.get_schedule("nightly")
+        assert s.owner == "alice" and s.timezone == "Europe/Paris" and s.data == {"region": "us"}
+        assert s.tags == ("reports", "eu")
+        page = await client.get("/schedules")
+        assert "nightly" in page.text
+        assert "At 02:00" in page.text  # plain English
+        assert "0 2 * * *" in page.text  # as written
+        detail = await client.get("/schedules/nightly")
+        assert detail.status_code == 200
+        assert len(re.findall(r"<li><time ", detail.text)) == 10  # next 10 fires
+
+
+async def test_a_wrong_expression_is_named_under_the_field(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        r = await client.get("/ui/validate", params={"schedule": "0 0 32 * *", "timezone": "UTC"})
+        assert "day-of-month 32 out of range 1-31" in r.text and 'role="alert"' in r.text
+        r = await client.get("/ui/validate", params={"schedule": "*/15 * * * *", "timezone": "UTC"})
+        assert "Next:" in r.text and r.text.count(" · ") == 4  # 5 fire times
+        form = await client.get("/schedules/new")
+        r = await client.post(
+            "/schedules/new",
+            data={"csrf": csrf_of(form.text), "task": "reports:daily", "schedule": "61 * * * *",
+                  "timezone": "UTC", "data": "{not json"},
+        )
+        assert r.status_code == 400
+        assert "minute 61 out of range" in r.text
+        assert "not valid JSON" in r.text
+        assert await dashboard.scheduler.list_schedules() == []
+
+
+async def test_data_is_checked_against_the_tasks_parameters(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        r = await client.get("/ui/check-data", params={"task": "reports:daily", "data": '{"x": 1}'})
+        assert "takes no argument 'x'" in unescape(r.text)
+        r = await client.get("/ui/check-data", params={"task": "reports:daily", "data": '{"rows": 1}'})
+        assert "Data fits the task" in r.text
+        r = await client.get("/ui/task", params={"task": "reports:daily"})
+        assert "<code>region</code>" in r.text and "<code>rows</code>" in r.text
+
+
+async def test_a_user_sees_only_their_schedules_and_an_admin_all(dashboard: Dashboard) -> None:
+    alice = await dashboard.signed_in("alice")
+    bob = await dashboard.signed_in("bob")
+    admin = await dashboard.signed_in("admin")
+    async with alice, bob, admin:
+        await _create(dashboard, alice, "alices-job")
+        await _create(dashboard, bob, "bobs-job")
+        a = (await alice.get("/schedules")).text
+        assert "alices-job" in a and "bobs-job" not in a
+        assert (await alice.get("/schedules/bobs-job")).status_code == 404
+        page = await alice.get("/schedules/alices-job")
+        r = await alice.post("/schedules/bobs-job/delete", data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 404
+        assert await dashboard.scheduler.get_schedule("bobs-job")
+        everything = (await admin.get("/schedules")).text
+        assert "alices-job" in everything and "bobs-job" in everything
+
+
+async def test_a_read_only_token_sees_no_write_control_and_cannot_write(
+    dashboard: Dashboard,
+) -> None:
+    alice = await dashboard.signed_in("alice")
+    reader = await dashboard.signed_in("reader")
+    async with alice, reader:
+        await _create(dashboard, alice, "nightly")
+        for path in ("/", "/schedules", "/schedules/nightly"):
+            html = (await reader.get(path)).text
+            assert "nightly" in html
+            for control in (">Pause<", ">Resume<", ">Run now<", ">Edit<", ">Delete<",
+                            "New schedule", "Pause selected", 'name="ids"'):
+                assert control not in html, (path, control)
+        page = await reader.get("/schedules/nightly")
+        r = await reader.post("/schedules/nightly/pause", data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 403
+        assert not (await dashboard.scheduler.get_schedule("nightly")).paused
+
+
+async def test_pause_with_a_reason_is_shown_then_resume(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "nightly")
+        page = await client.get("/schedules/nightly")
+        r = await client.post(
+            "/schedules/nightly/pause",
+            data={"csrf": csrf_of(page.text), "reason": "vendor outage"},
+        )
+        assert r.status_code == 303
+        page = await client.get("/schedules/nightly")
+        assert 'id="pause-reason">vendor outage<' in page.text
+        assert "by alice" in page.text
+        assert ">Resume<" in page.text
+        await client.post("/schedules/nightly/resume", data={"csrf": csrf_of(page.text)})
+        page = await client.get("/schedules/nightly")
+        assert 'id="pause-reason"' not in page.text and 'id="pause-note"' not in page.text
+        assert not (await dashboard.scheduler.get_schedule("nightly")).paused
+        assert "schedule.paused" in page.text and "schedule.resumed" in page.text  # history
+
+
+async def test_bulk_pause_of_all_matching_the_filter(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        for name in ("eu-1", "eu-2", "us-1"):
+            await _create(dashboard, client, name)
+        page = await client.get("/schedules", params={"q": "eu"})
+        assert 'data-total="2"' in page.text
+        r = await client.post(
+            "/schedules",
+            data={"csrf": csrf_of(page.text), "action": "pause", "scope": "filter", "q": "eu"},
+        )
+        assert r.status_code == 303
+        paused = {s.id for s in await dashboard.scheduler.list_schedules() if s.paused}
+        assert paused == {"eu-1", "eu-2"}
+        r = await client.post(
+            "/schedules",
+            data={"csrf": csrf_of(page.text), "action": "resume", "scope": "selected",
+                  "ids": ["eu-1"]},
+        )
+        paused = {s.id for s in await dashboard.scheduler.list_schedules() if s.paused}
+        assert paused == {"eu-2"}
