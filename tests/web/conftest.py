@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
-
-from tickwork import Scheduler
 from tickwork.api.settings import ApiSettings
+
+from tests.web import tasks  # noqa: F401  (registers the tasks)
+from tickwork import Scheduler
 from tickwork.web import router
-from tests.web import tasks
 
 ADMIN_TOKEN = "tw-admin-secret-for-tests"
 
@@ -48,7 +48,7 @@ def csrf_of(html: str) -> str:
 
 @pytest.fixture
 async def dashboard(sqlite_url: str) -> AsyncIterator[Dashboard]:
-    async with Scheduler(sqlite_url, registry=tasks.registry, shutdown_grace=1) as scheduler:
+    async with Scheduler(sqlite_url, shutdown_grace=1) as scheduler:
         app = FastAPI()
         app.state.scheduler = scheduler
         app.state.settings = ApiSettings(admin_token=ADMIN_TOKEN, rate_limit=0)

@@ -1,16 +1,17 @@
-"""Tasks the dashboard tests schedule: one that succeeds and logs, one that fails."""
+"""Tasks the dashboard tests schedule: one that succeeds and logs, one that fails.
+
+Registered in the default registry, so ``tickwork serve --import tests.web.tasks`` runs
+them as the in-process app of the HTML tests does."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from tickwork import RunContext, TaskRegistry, task
-
-registry = TaskRegistry()
+from tickwork import RunContext, task
 
 
-@task("reports:daily", registry=registry)
+@task("reports:daily")
 def daily(ctx: RunContext, *, region: str = "eu", rows: int = 3) -> dict[str, Any]:
     log = logging.getLogger("reports")
     log.info("building the %s report", region)
@@ -18,7 +19,7 @@ def daily(ctx: RunContext, *, region: str = "eu", rows: int = 3) -> dict[str, An
     return {"region": region, "rows": rows}
 
 
-@task("demo:fail", registry=registry)
+@task("demo:fail")
 def fail(ctx: RunContext, *, why: str = "the disk is full") -> None:
     logging.getLogger("demo").error("about to fail: %s", why)
     raise RuntimeError(why)

@@ -48,8 +48,17 @@ async def test_login_never_redirects_off_site(dashboard: Dashboard) -> None:
 async def test_every_page_has_a_csp_without_inline_script(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("admin")
     async with client:
-        for path in ("/", "/schedules", "/schedules/new", "/runs", "/tasks", "/nodes", "/audit",
-                     "/tokens", "/login"):
+        for path in (
+            "/",
+            "/schedules",
+            "/schedules/new",
+            "/runs",
+            "/tasks",
+            "/nodes",
+            "/audit",
+            "/tokens",
+            "/login",
+        ):
             r = await client.get(path)
             assert r.status_code == 200, (path, r.text[:500])
             csp = r.headers["content-security-policy"]
@@ -129,8 +138,13 @@ async def test_a_wrong_expression_is_named_under_the_field(dashboard: Dashboard)
         form = await client.get("/schedules/new")
         r = await client.post(
             "/schedules/new",
-            data={"csrf": csrf_of(form.text), "task": "reports:daily", "schedule": "61 * * * *",
-                  "timezone": "UTC", "data": "{not json"},
+            data={
+                "csrf": csrf_of(form.text),
+                "task": "reports:daily",
+                "schedule": "61 * * * *",
+                "timezone": "UTC",
+                "data": "{not json",
+            },
         )
         assert r.status_code == 400
         assert "minute 61 out of range" in r.text
@@ -143,7 +157,9 @@ async def test_data_is_checked_against_the_tasks_parameters(dashboard: Dashboard
     async with client:
         r = await client.get("/ui/check-data", params={"task": "reports:daily", "data": '{"x": 1}'})
         assert "takes no argument 'x'" in unescape(r.text)
-        r = await client.get("/ui/check-data", params={"task": "reports:daily", "data": '{"rows": 1}'})
+        r = await client.get(
+            "/ui/check-data", params={"task": "reports:daily", "data": '{"rows": 1}'}
+        )
         assert "Data fits the task" in r.text
         r = await client.get("/ui/task", params={"task": "reports:daily"})
         assert "<code>region</code>" in r.text and "<code>rows</code>" in r.text
@@ -177,8 +193,16 @@ async def test_a_read_only_token_sees_no_write_control_and_cannot_write(
         for path in ("/", "/schedules", "/schedules/nightly"):
             html = (await reader.get(path)).text
             assert "nightly" in html
-            for control in (">Pause<", ">Resume<", ">Run now<", ">Edit<", ">Delete<",
-                            "New schedule", "Pause selected", 'name="ids"'):
+            for control in (
+                ">Pause<",
+                ">Resume<",
+                ">Run now<",
+                ">Edit<",
+                ">Delete<",
+                "New schedule",
+                "Pause selected",
+                'name="ids"',
+            ):
                 assert control not in html, (path, control)
         page = await reader.get("/schedules/nightly")
         r = await reader.post("/schedules/nightly/pause", data={"csrf": csrf_of(page.text)})
@@ -223,8 +247,12 @@ async def test_bulk_pause_of_all_matching_the_filter(dashboard: Dashboard) -> No
         assert paused == {"eu-1", "eu-2"}
         r = await client.post(
             "/schedules",
-            data={"csrf": csrf_of(page.text), "action": "resume", "scope": "selected",
-                  "ids": ["eu-1"]},
+            data={
+                "csrf": csrf_of(page.text),
+                "action": "resume",
+                "scope": "selected",
+                "ids": ["eu-1"],
+            },
         )
         paused = {s.id for s in await dashboard.scheduler.list_schedules() if s.paused}
         assert paused == {"eu-2"}

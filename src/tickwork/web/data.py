@@ -151,7 +151,7 @@ async def overview(scheduler: Scheduler, caller: Caller, now: datetime) -> Overv
     failures: list[Run] = []
     for status in FAILED:
         failures += await access.list_runs(scheduler, caller, status=status, limit=10)  # type: ignore[arg-type]
-    failures.sort(key=lambda r: (r.finished_at or r.scheduled_for), reverse=True)
+    failures.sort(key=lambda r: r.finished_at or r.scheduled_for, reverse=True)
     failures = failures[:10]
     return Overview(dict(by_status), dict(outcomes), running, series, durations, due, failures)
 

@@ -23,11 +23,14 @@ from tickwork.api.auth import Caller
 from tickwork.engine.events import Event
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import NotFoundError
+from tickwork.models import Run
 from tickwork.web.signin import current_caller, scheduler_of
 
 router = APIRouter()
 KEEPALIVE: Final = 15.0
-RUN_POLL: Final = 1.0
+#: How often a quiet stream checks that its client is still there and the server is
+#: not stopping, and a running run's page looks for new log lines.
+TICK: Final = 1.0
 QUEUE_SIZE: Final = 1000
 
 
@@ -65,6 +68,9 @@ async def events(request: Request) -> Response:
     scheduler = scheduler_of(request)
     schedule_filter = request.query_params.get("schedule") or None
     run_filter = request.query_params.get("run") or None
+    # The run's state the page was rendered with ("running:3": status and log lines), so
+    # a change between the render and this stream's start is not missed.
+    rendered_state = request.query_params.get("state") or None
     queue: asyncio.Queue[Event] = asyncio.Queue(QUEUE_SIZE)
 
     def on_event(event: Event) -> None:
@@ -80,25 +86,36 @@ async def events(request: Request) -> Response:
     async def stream() -> AsyncIterator[bytes]:
         unsubscribe = scheduler.subscribe(on_event)
         counter = 0
-        last_seen: tuple[str, int] | None = None
+        last_seen: str | None = rendered_state
+        quiet = 0.0
         try:
             yield b"retry: 2000\n\n"
+            first = True
             while True:
-                timeout = RUN_POLL if run_filter else KEEPALIVE
+                if first and run_filter:
+                    first = False
+                    seen = await _run_state(scheduler, caller, run_filter)
+                    if seen is not None and last_seen is not None and seen != last_seen:
+                        counter += 1
+                        yield _frame(counter, {"type": "run.changed", "run_id": run_filter})
+                    last_seen = seen
+                    continue
                 try:
-                    event = await asyncio.wait_for(queue.get(), timeout)
+                    event = await asyncio.wait_for(queue.get(), TICK)
                 except TimeoutError:
-                    if await request.is_disconnected():
+                    if await request.is_disconnected() or _stopping(request):
                         return
+                    quiet += TICK
                     if run_filter:
                         seen = await _run_state(scheduler, caller, run_filter)
                         if seen is None:
                             return
                         if last_seen is not None and seen != last_seen:
                             counter += 1
-                            yield _frame(counter, {"type": "run.log", "run_id": run_filter})
+                            yield _frame(counter, {"type": "run.changed", "run_id": run_filter})
                         last_seen = seen
-                    else:
+                    elif quiet >= KEEPALIVE:
+                        quiet = 0.0
                         yield b": keep-alive\n\n"
                     continue
                 if not await visibility.sees(event.schedule_id):
@@ -118,10 +135,20 @@ async def events(request: Request) -> Response:
     )
 
 
-async def _run_state(scheduler: Scheduler, caller: Caller, run_id: str) -> tuple[str, int] | None:
-    """A running run's status and log length, to notice new lines."""
+def _stopping(request: Request) -> bool:
+    """``tickwork serve`` sets ``app.state.stopping`` on shutdown: long streams end."""
+    stopping = getattr(request.app.state, "stopping", None)
+    return isinstance(stopping, asyncio.Event) and stopping.is_set()
+
+
+async def _run_state(scheduler: Scheduler, caller: Caller, run_id: str) -> str | None:
+    """A run's status and number of log lines, to notice a change."""
     try:
         run = await access.get_run(scheduler, caller, run_id)
     except NotFoundError:
         return None
-    return run.status, len(run.logs)
+    return run_state(run)
+
+
+def run_state(run: Run) -> str:
+    return f"{run.status}:{len(run.logs)}:{run.attempt}"

@@ -5,6 +5,7 @@ audit, tokens. Each reads through the API's access rules (``tickwork.web.data`` 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -15,6 +16,7 @@ from tickwork.api.auth import Caller
 from tickwork.errors import NotFoundError, PermissionDeniedError
 from tickwork.models import RUN_STATUSES
 from tickwork.web import data
+from tickwork.web.live import run_state
 from tickwork.web.render import SECURITY_HEADERS, render
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in
 from tickwork.web.timefmt import dst_notes
@@ -226,7 +228,11 @@ async def run_page(request: Request, run_id: str) -> Response:
         caller,
         title=f"Run {run.id}",
         nav="Runs",
-        live_url=f"/ui/events?run={run.id}" if not run.done else None,
+        live_url=(
+            f"/ui/events?run={quote(run.id)}&state={quote(run_state(run))}"
+            if not run.done
+            else None
+        ),
         run=run,
         zone=zone,
         logs=logs,

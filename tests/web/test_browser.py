@@ -1,0 +1,304 @@
+"""The dashboard in a real browser (Debian's chromium driven by Playwright) against
+``tickwork serve`` running as a process: what a person does, end to end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
+
+from tests.api.conftest import Server, start_server
+
+pytestmark = [pytest.mark.e2e]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``tickwork serve`` for the module, running the dashboard test tasks."""
+    tmp = tmp_path_factory.mktemp("web")
+    s = start_server(
+        f"sqlite:///{tmp / 'tickwork.db'}",
+        tmp,
+        args=("--import", "tests.web.tasks"),
+        env={"TICKWORK_RATE_LIMIT": "0"},
+    )
+    yield s
+    s.stop()
+    if s.proc.stdout is not None:
+        s.proc.stdout.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(TIMEOUT_MS)
+    yield ctx
+    ctx.close()
+
+
+class Tokens:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._made: dict[str, str] = {}
+
+    def __call__(self, user: str, **options: object) -> str:
+        key = f"{user}:{sorted(options.items())}"
+        if key not in self._made:
+            self._made[key] = self.server.user_token(user, **options)
+        return self._made[key]
+
+
+@pytest.fixture(scope="module")
+def tokens(server: Server) -> Tokens:
+    return Tokens(server)
+
+
+def sign_in(page: Page, server: Server, token: str) -> None:
+    page.goto(server.url + "/")
+    expect(page).to_have_url(re.compile(r"/login"))
+    page.get_by_label("Token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def api(server: Server, token: str) -> httpx.Client:
+    return server.client(token)
+
+
+def create(server: Server, token: str, **fields: object) -> dict[str, object]:
+    r = api(server, token).post("/schedules", json=fields)
+    assert r.status_code == 201, r.text
+    body: dict[str, object] = r.json()
+    return body
+
+
+def test_create_through_the_form_and_watch_its_run_appear_live(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.get_by_role("link", name="New schedule").first.click()
+    page.get_by_label("Task").select_option("reports:daily")
+    expect(page.locator("#task-params")).to_contain_text("region")
+    # A wrong expression: its error appears under the field before anything is submitted.
+    page.get_by_label("Schedule").fill("0 0 32 * *")
+    expect(page.locator("#schedule-error")).to_have_text("day-of-month 32 out of range 1-31")
+    assert page.url.endswith("/schedules/new")
+    page.get_by_label("Schedule").fill("every 2s")
+    expect(page.locator("#schedule-ok")).to_contain_text("interval")
+    expect(page.locator("#schedule-help")).to_contain_text("Next:")
+    page.get_by_label("Time zone").fill("Europe/Paris")
+    page.get_by_label("Data").fill('{"region": "apac"}')
+    page.get_by_label("Name").fill("live report")
+    page.get_by_role("button", name="Create").click()
+    expect(page).to_have_url(re.compile(r"/schedules/[^/]+$"))
+    expect(page.get_by_role("heading", name="live report")).to_be_visible()
+    # No reload from here: a marker set on this document must survive the run appearing.
+    page.evaluate("window.__sameDocument = true")
+    expect(page.locator("#runs")).to_contain_text("succeeded", timeout=20_000)
+    assert page.evaluate("window.__sameDocument === true")
+    assert page.evaluate("document.body.getAttribute('data-live')") == "on"
+
+
+def test_pause_with_a_reason_then_resume(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    s = create(server, tokens("alice"), task="reports:daily", schedule="0 3 * * *", id="pausable")
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.goto(f"{server.url}/schedules/{s['id']}")
+    page.get_by_label("Reason").fill("vendor API is down")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#pause-note")).to_contain_text("vendor API is down")
+    expect(page.locator("#pause-note")).to_contain_text("by alice")
+    expect(page.locator("#state")).to_have_text("paused")
+    expect(page.locator("table").last).to_contain_text("schedule.paused")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.locator("#state")).to_have_text("active")
+    expect(page.locator("#pause-note")).to_have_count(0)
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
+
+
+def test_run_now_with_data_shows_its_result(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    s = create(server, tokens("alice"), task="reports:daily", schedule="manual", id="on-demand")
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.goto(f"{server.url}/schedules/{s['id']}")
+    page.get_by_text("Run now with data").click()
+    page.get_by_label("Run data").fill('{"region": "latam", "rows": 7}')
+    page.get_by_role("button", name="Run now").click()
+    expect(page).to_have_url(re.compile(r"/runs/[^/]+$"))
+    expect(page.locator("#result")).to_contain_text('"region": "latam"', timeout=20_000)
+    expect(page.locator("#logs")).to_contain_text("building the latam report")
+
+
+def test_a_failed_runs_traceback_and_logs(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    s = create(
+        server,
+        tokens("alice"),
+        task="demo:fail",
+        schedule="manual",
+        id="breaks",
+        data={"why": "the disk is full"},
+        retry={"max_attempts": 1},
+    )
+    run = api(server, tokens("alice")).post(f"/schedules/{s['id']}/run", json={}).json()
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.goto(f"{server.url}/schedules/{s['id']}")
+    expect(page.locator("#runs")).to_contain_text("failed", timeout=20_000)
+    page.get_by_role("link", name=run["id"]).click()
+    expect(page.locator("#traceback")).to_contain_text("RuntimeError: the disk is full")
+    expect(page.locator("#logs")).to_contain_text("about to fail: the disk is full")
+    # The level filter and the search keep only matching lines.
+    page.get_by_label("Level").select_option("CRITICAL")
+    page.get_by_role("button", name="Filter logs").click()
+    expect(page.locator("#logs")).to_contain_text("No line matches")
+    page.get_by_label("Level").select_option("ERROR")
+    page.get_by_role("searchbox", name="Search").fill("disk")
+    page.get_by_role("button", name="Filter logs").click()
+    expect(page.locator("#logs")).to_contain_text("about to fail")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download logs").click()
+    text = Path(download.value.path()).read_text()
+    assert "ERROR demo [attempt 1] about to fail: the disk is full" in text
+
+
+def test_bulk_pause_of_everything_matching_a_filter(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("bulkuser")
+    for name in ("etl-a", "etl-b", "etl-c", "other"):
+        create(server, token, task="reports:daily", schedule="0 4 * * *", id=f"bulk-{name}")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules?q=etl")
+    expect(page.locator("#count")).to_contain_text("3 schedules")
+    page.get_by_label("all 3 matching the filter").check()
+    messages: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    page.get_by_role("button", name="Pause selected").click()
+    expect(page.get_by_role("status")).to_contain_text("Paused 3 schedules")
+    assert messages == ["Pause 3 schedules?"]
+    states = {s["id"]: s["status"] for s in api(server, token).get("/schedules").json()["items"]}
+    assert states == {
+        "bulk-etl-a": "paused",
+        "bulk-etl-b": "paused",
+        "bulk-etl-c": "paused",
+        "bulk-other": "active",
+    }
+
+
+def test_switch_the_time_display(context: BrowserContext, server: Server, tokens: Tokens) -> None:
+    token = tokens("zoned")
+    create(
+        server,
+        token,
+        task="reports:daily",
+        schedule="30 9 * * *",
+        id="tokyo",
+        timezone="Asia/Tokyo",
+    )
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules/tokyo")
+    first = page.locator("ol li time").first
+    expect(first).to_contain_text("09:30:00 JST")
+    page.get_by_label("Time display").select_option("utc")
+    expect(page.locator("ol li time").first).to_contain_text("00:30:00 UTC")
+    # Remembered: a new page of this user shows UTC too.
+    page.goto(f"{server.url}/schedules/tokyo")
+    expect(page.locator("ol li time").first).to_contain_text("00:30:00 UTC")
+    with page.expect_navigation():
+        page.get_by_label("Time display").select_option("browser")
+    browser_zone = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+    expect(page.locator("#time-mode")).to_have_value("browser")
+    assert browser_zone
+    rendered = page.locator("ol li time").first.inner_text()
+    expected = page.evaluate(
+        "new Intl.DateTimeFormat(undefined, {year:'numeric', month:'2-digit', day:'2-digit',"
+        " hour:'2-digit', minute:'2-digit', second:'2-digit', timeZoneName:'short'})"
+        ".format(new Date(document.querySelector('ol li time').getAttribute('datetime')))"
+    )
+    assert rendered == expected
+
+
+def test_another_user_does_not_see_the_first_users_schedules(
+    context: BrowserContext, browser: Browser, server: Server, tokens: Tokens
+) -> None:
+    create(server, tokens("carol"), task="reports:daily", schedule="0 5 * * *", id="carols")
+    page = context.new_page()
+    sign_in(page, server, tokens("dave"))
+    page.goto(f"{server.url}/schedules")
+    expect(page.locator("#count")).to_be_visible()
+    expect(page.get_by_role("link", name="carols")).to_have_count(0)
+    page.goto(f"{server.url}/schedules/carols")
+    expect(page.get_by_role("alert")).to_contain_text("No schedule 'carols'")
+    other = browser.new_context()
+    try:
+        carol = other.new_page()
+        sign_in(carol, server, tokens("carol"))
+        carol.goto(f"{server.url}/schedules")
+        expect(carol.get_by_role("link", name="carols")).to_be_visible()
+    finally:
+        other.close()
+
+
+def test_a_read_only_token_sees_no_write_control(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    create(server, tokens("erin"), task="reports:daily", schedule="0 6 * * *", id="erins")
+    page = context.new_page()
+    sign_in(page, server, tokens("erin", read_only=True))
+    for path in ("/", "/schedules", "/schedules/erins", "/tasks"):
+        page.goto(server.url + path)
+        expect(page.get_by_text("erin (read-only)")).to_be_visible()
+        for name in (
+            "Pause",
+            "Resume",
+            "Run now",
+            "Edit",
+            "Delete",
+            "Create",
+            "Pause selected",
+            "Delete selected",
+        ):
+            expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+        expect(page.get_by_role("link", name="New schedule")).to_have_count(0)
+        expect(page.get_by_role("checkbox")).to_have_count(0)
+    expect(page.get_by_role("link", name="schedule it")).to_have_count(0)
