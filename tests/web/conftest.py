@@ -61,3 +61,9 @@ async def dashboard(sqlite_url: str) -> AsyncIterator[Dashboard]:
             assert made is not None
             tokens[user] = made[1]
         yield Dashboard(scheduler, app, tokens)
+
+
+# The browser tests' fixtures (chromium, a ``tickwork serve`` per module, tokens).
+from tests.web.browsing import browser, context, server, tokens  # noqa: E402
+
+__all__ = ["browser", "context", "server", "tokens"]

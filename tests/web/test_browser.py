@@ -4,98 +4,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Dialog, expect
 
-from tests.api.conftest import Server, start_server
+from tests.api.conftest import Server
+from tests.web.browsing import Tokens, api, create, sign_in
 
 pytestmark = [pytest.mark.e2e]
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One ``tickwork serve`` for the module, running the dashboard test tasks."""
-    tmp = tmp_path_factory.mktemp("web")
-    s = start_server(
-        f"sqlite:///{tmp / 'tickwork.db'}",
-        tmp,
-        args=("--import", "tests.web.tasks"),
-        env={"TICKWORK_RATE_LIMIT": "0"},
-    )
-    yield s
-    s.stop()
-    if s.proc.stdout is not None:
-        s.proc.stdout.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(TIMEOUT_MS)
-    yield ctx
-    ctx.close()
-
-
-class Tokens:
-    def __init__(self, server: Server) -> None:
-        self.server = server
-        self._made: dict[str, str] = {}
-
-    def __call__(self, user: str, **options: object) -> str:
-        key = f"{user}:{sorted(options.items())}"
-        if key not in self._made:
-            self._made[key] = self.server.user_token(user, **options)
-        return self._made[key]
-
-
-@pytest.fixture(scope="module")
-def tokens(server: Server) -> Tokens:
-    return Tokens(server)
-
-
-def sign_in(page: Page, server: Server, token: str) -> None:
-    page.goto(server.url + "/")
-    expect(page).to_have_url(re.compile(r"/login"))
-    page.get_by_label("Token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-def api(server: Server, token: str) -> httpx.Client:
-    return server.client(token)
-
-
-def create(server: Server, token: str, **fields: object) -> dict[str, object]:
-    r = api(server, token).post("/schedules", json=fields)
-    assert r.status_code == 201, r.text
-    body: dict[str, object] = r.json()
-    return body
 
 
 def test_create_through_the_form_and_watch_its_run_appear_live(

@@ -21,7 +21,7 @@ from tickwork.api import access
 from tickwork.api.auth import Caller
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import NotFoundError
-from tickwork.models import LogRecord, Run, Schedule
+from tickwork.models import LogRecord, Run, RunStatus, Schedule
 from tickwork.schedule import ScheduleError, parse_schedule
 
 PAGE_SIZES: Final = (25, 50, 100, 200)
@@ -35,7 +35,7 @@ SORTS: Final = {
     "status": lambda s: (s.status, s.id),
 }
 OUTCOMES: Final = ("succeeded", "failed", "skipped", "missed")
-FAILED: Final = ("failed", "timed_out", "lost")
+FAILED: Final[tuple[RunStatus, ...]] = ("failed", "timed_out", "lost")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,7 @@ class Overview:
 async def overview(scheduler: Scheduler, caller: Caller, now: datetime) -> Overview:
     """Counts, the last 24 hours of runs by outcome and hour, what fires next, what failed."""
     found = await access.list_schedules(scheduler, caller, limit=ALL)
-    by_status = Counter(s.status for s in found)
+    by_status: Counter[str] = Counter(s.status for s in found)
     since = now - timedelta(hours=24)
     runs = await access.list_runs(scheduler, caller, since=since, limit=10_000)
     outcomes: Counter[str] = Counter()
@@ -150,7 +150,7 @@ async def overview(scheduler: Scheduler, caller: Caller, now: datetime) -> Overv
     )[:10]
     failures: list[Run] = []
     for status in FAILED:
-        failures += await access.list_runs(scheduler, caller, status=status, limit=10)  # type: ignore[arg-type]
+        failures += await access.list_runs(scheduler, caller, status=status, limit=10)
     failures.sort(key=lambda r: r.finished_at or r.scheduled_for, reverse=True)
     failures = failures[:10]
     return Overview(dict(by_status), dict(outcomes), running, series, durations, due, failures)
