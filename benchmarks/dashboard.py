@@ -90,7 +90,8 @@ def fill(db: Path, schedules: int, runs_per: int) -> None:
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    # runs_per runs per schedule, every 6 minutes * schedules/1000 apart, newest ~now.
+    # runs_per runs per schedule, evenly over 25 days up to now, inserted oldest first as
+    # a running system writes them (so a time range is stored together).
     step = micros(now) - micros(now - timedelta(days=25))
     step //= max(runs_per, 1)
     end = micros(now)
@@ -115,6 +116,7 @@ def fill(db: Path, schedules: int, runs_per: int) -> None:
                'bench-node',
                ? - k.n * ?
         FROM schedules s CROSS JOIN k
+        ORDER BY k.n DESC, s.id
         """,
         (runs_per - 1, end, step, end, step, end, step, end, step, end, step),
     )
@@ -133,12 +135,20 @@ def fill(db: Path, schedules: int, runs_per: int) -> None:
 
 def start_serve(db: Path) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
-    env.update(
-        {"TICKWORK_ADMIN_TOKEN": ADMIN, "TICKWORK_RATE_LIMIT": "0", "PYTHONUNBUFFERED": "1"}
-    )
+    env.update({"TICKWORK_ADMIN_TOKEN": ADMIN, "TICKWORK_RATE_LIMIT": "0", "PYTHONUNBUFFERED": "1"})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tickwork.cli", "--db", f"sqlite:///{db}", "serve", "--port", "0",
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "tickwork.cli",
+            "--db",
+            f"sqlite:///{db}",
+            "serve",
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -185,8 +195,15 @@ def in_browser(base: str, path: str, n: int = 10) -> dict[str, list[float]]:
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page()
         page.goto(base + "/login")
@@ -228,8 +245,10 @@ def main() -> None:
     proc, base = start_serve(db)
     try:
         print(f"\n{schedules:,} schedules, {schedules * runs_per:,} runs, SQLite, admin\n")
-        print("| page | over HTTP: first byte | over HTTP: whole page | browser: first byte"
-              " | browser: load |")
+        print(
+            "| page | over HTTP: first byte | over HTTP: whole page | browser: first byte"
+            " | browser: load |"
+        )
         print("| --- | --- | --- | --- | --- |")
         for name, path in PAGES.items():
             http = over_http(base, path)
@@ -238,8 +257,11 @@ def main() -> None:
                 if args.no_browser
                 else in_browser(base, path)
             )
-            print(f"| {name} | {fmt(http['ttfb'])} | {fmt(http['full'])} |"
-                  f" {fmt(browser['ttfb'])} | {fmt(browser['full'])} |", flush=True)
+            print(
+                f"| {name} | {fmt(http['ttfb'])} | {fmt(http['full'])} |"
+                f" {fmt(browser['ttfb'])} | {fmt(browser['full'])} |",
+                flush=True,
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -321,16 +321,14 @@ async def bulk(request: Request) -> Response:
     filters = {k: str(form.get(k, "")) for k in ("q", "status", "task", "tag")}
     back = "/schedules?" + "&".join(f"{k}={quote(v)}" for k, v in filters.items() if v)
     if form.get("scope") == "filter":
-        listing = await data.schedules(
+        ids = await data.matching_ids(
             scheduler,
             caller,
             q=filters["q"],
             status=filters["status"] or None,
             task=filters["task"] or None,
             tag=filters["tag"] or None,
-            per_page=1,
         )
-        ids = listing.matching_ids
     else:
         ids = [str(v) for v in form.getlist("ids")]
     if not ids:

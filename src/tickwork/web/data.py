@@ -13,7 +13,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Final
 
@@ -21,21 +21,24 @@ from tickwork.api import access
 from tickwork.api.auth import Caller
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import NotFoundError
-from tickwork.models import LogRecord, Run, RunStatus, Schedule
+from tickwork.models import LogRecord, Run, RunStatus, Schedule, ScheduleStatus
 from tickwork.schedule import ScheduleError, parse_schedule
 
 PAGE_SIZES: Final = (25, 50, 100, 200)
-#: "No limit" for the lists the dashboard sorts and counts itself.
-ALL: Final = 10**9
-SORTS: Final = {
-    "name": lambda s: ((s.name or s.id).lower(), s.id),
-    "next": lambda s: (s.next_fire_at is None, s.next_fire_at or datetime.max.replace(tzinfo=UTC)),
-    "task": lambda s: (s.task, s.id),
-    "created": lambda s: (s.created_at or datetime.min.replace(tzinfo=UTC), s.id),
-    "status": lambda s: (s.status, s.id),
-}
+SORTS: Final = ("name", "next", "task", "created", "status")
 OUTCOMES: Final = ("succeeded", "failed", "skipped", "missed")
 FAILED: Final[tuple[RunStatus, ...]] = ("failed", "timed_out", "lost")
+#: Each outcome of the overview's chart, and the run statuses it counts.
+OUTCOME_OF: Final = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "timed_out": "failed",
+    "lost": "failed",
+    "skipped": "skipped",
+    "missed": "missed",
+    "cancelled": "skipped",
+}
+STRIP: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,10 @@ class SchedulePage:
     total: int
     page: int
     pages: int
-    matching_ids: list[str]
+
+
+def _status(value: str | None) -> ScheduleStatus | None:
+    return value if value in ("active", "paused", "finished") else None  # type: ignore[return-value]
 
 
 async def schedules(
@@ -60,42 +66,75 @@ async def schedules(
     page: int = 1,
     per_page: int = 50,
 ) -> SchedulePage:
-    """One page of the caller's schedules matching the filters, and how many match."""
-    found = await access.list_schedules(
+    """One page of the caller's schedules matching the filters, and how many match
+    (sorted, counted and cut in the database)."""
+    filters: dict[str, Any] = {
+        "status": _status(status),
+        "task": task or None,
+        "tag": tag or None,
+        "q": q or None,
+    }
+    sort = sort if sort in SORTS else "name"
+    items, total = await access.schedule_page(
         scheduler,
         caller,
-        status=status or None,  # type: ignore[arg-type]
-        task=task or None,
-        tag=tag or None,
-        q=q or None,
-        limit=ALL,
+        **filters,
+        sort=sort,
+        descending=descending,
+        offset=(max(1, page) - 1) * per_page,
+        limit=per_page,
     )
-    found.sort(key=SORTS.get(sort, SORTS["name"]), reverse=descending)
-    total = len(found)
     pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    start = (page - 1) * per_page
-    return SchedulePage(found[start : start + per_page], total, page, pages, [s.id for s in found])
+    if page > pages:  # past the end (rows deleted meanwhile): show the last page
+        return await schedules(
+            scheduler,
+            caller,
+            q=q,
+            status=status,
+            task=task,
+            tag=tag,
+            sort=sort,
+            descending=descending,
+            page=pages,
+            per_page=per_page,
+        )
+    return SchedulePage(items, total, max(1, page), pages)
+
+
+async def matching_ids(
+    scheduler: Scheduler,
+    caller: Caller,
+    *,
+    q: str = "",
+    status: str | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+) -> list[str]:
+    """Every schedule the filters match: the targets of "all matching the filter"."""
+    return await access.schedule_ids(
+        scheduler, caller, status=_status(status), task=task or None, tag=tag or None, q=q or None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StripRun:
+    """One mark of a list row's strip of last runs."""
+
+    id: str
+    status: str
+    scheduled_for: datetime
 
 
 async def last_runs(
-    scheduler: Scheduler, caller: Caller, schedule_ids: Sequence[str], count: int = 20
-) -> dict[str, list[Run]]:
+    scheduler: Scheduler, caller: Caller, schedule_ids: Sequence[str], count: int = STRIP
+) -> dict[str, list[StripRun]]:
     """The newest ``count`` runs of each schedule, oldest first (the list's strip)."""
-    out: dict[str, list[Run]] = {}
-    for sid in schedule_ids:
-        runs = await access.list_runs(scheduler, caller, schedule_id=sid, limit=count)
-        out[sid] = list(reversed(runs))
-    return out
+    found = await access.recent_runs(scheduler, caller, schedule_ids, count)
+    return {sid: [StripRun(*r) for r in runs] for sid, runs in found.items()}
 
 
 async def task_names(scheduler: Scheduler, caller: Caller) -> list[str]:
     return sorted({t.name for t in await access.list_tasks(scheduler, caller)})
-
-
-async def tags_of(scheduler: Scheduler, caller: Caller) -> list[str]:
-    found = await access.list_schedules(scheduler, caller, limit=ALL)
-    return sorted({t for s in found for t in s.tags})
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,50 +149,66 @@ class Overview:
 
 
 async def overview(scheduler: Scheduler, caller: Caller, now: datetime) -> Overview:
-    """Counts, the last 24 hours of runs by outcome and hour, what fires next, what failed."""
-    found = await access.list_schedules(scheduler, caller, limit=ALL)
-    by_status: Counter[str] = Counter(s.status for s in found)
-    since = now - timedelta(hours=24)
-    runs = await access.list_runs(scheduler, caller, since=since, limit=10_000)
+    """Counts, the last 24 hours of runs by outcome and hour, what fires next, what failed:
+    each a query that the database answers with a few rows."""
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=24)
+    hours = 25
+    activity = await access.run_activity(scheduler, caller, start, 3600)
+    buckets = {o: [0] * hours for o in OUTCOMES}
+    mean: list[float | None] = [None] * hours
+    top: list[float | None] = [None] * hours
+    weights = [0] * hours
     outcomes: Counter[str] = Counter()
-    hours = [
-        since.replace(minute=0, second=0, microsecond=0) + timedelta(hours=i) for i in range(25)
-    ]
-    buckets = {o: [0] * len(hours) for o in OUTCOMES}
-    p50: list[float | None] = [None] * len(hours)
-    p95: list[float | None] = [None] * len(hours)
-    per_hour: list[list[float]] = [[] for _ in hours]
     running = 0
-    for r in runs:
-        status = "failed" if r.status in FAILED else r.status
-        if r.status in ("running", "retrying", "pending"):
-            running += r.status == "running"
+    for bucket, status, n, avg, most in activity:
+        if not 0 <= bucket < hours:
             continue
-        outcomes[status] += 1
-        at = r.finished_at or r.scheduled_for
-        i = int((at - hours[0]).total_seconds() // 3600)
-        if 0 <= i < len(hours) and status in buckets:
-            buckets[status][i] += 1
-            if r.duration is not None:
-                per_hour[i].append(r.duration)
-    for i, ds in enumerate(per_hour):
-        if ds:
-            ds.sort()
-            p50[i] = ds[len(ds) // 2]
-            p95[i] = ds[min(len(ds) - 1, int(len(ds) * 0.95))]
-    xs = [int(h.timestamp()) for h in hours]
+        if status == "running":
+            running += n
+        outcome = OUTCOME_OF.get(status)
+        if outcome is None:
+            continue
+        buckets[outcome][bucket] += n
+        outcomes[outcome] += n
+        if avg is not None:
+            total = (mean[bucket] or 0.0) * weights[bucket] + avg * n
+            weights[bucket] += n
+            mean[bucket] = total / weights[bucket]
+        if most is not None:
+            top[bucket] = max(top[bucket] or 0.0, most)
+    xs = [int((start + timedelta(hours=i)).timestamp()) for i in range(hours)]
     series = {"series": list(OUTCOMES), "data": [xs, *(buckets[o] for o in OUTCOMES)]}
-    durations = {"series": ["p50", "p95"], "data": [xs, p50, p95]}
-    due = sorted(
-        (s for s in found if s.next_fire_at is not None and s.status == "active"),
-        key=lambda s: s.next_fire_at or now,
-    )[:10]
-    failures: list[Run] = []
-    for status in FAILED:
-        failures += await access.list_runs(scheduler, caller, status=status, limit=10)
-    failures.sort(key=lambda r: r.finished_at or r.scheduled_for, reverse=True)
-    failures = failures[:10]
-    return Overview(dict(by_status), dict(outcomes), running, series, durations, due, failures)
+    durations = {"series": ["mean", "max"], "data": [xs, mean, top]}
+    due, _ = await access.schedule_page(scheduler, caller, status="active", sort="next", limit=10)
+    failures = await latest_failures(scheduler, caller, start, buckets["failed"])
+    return Overview(
+        await access.count_schedules(scheduler, caller),
+        dict(outcomes),
+        running,
+        series,
+        durations,
+        [s for s in due if s.next_fire_at is not None],
+        failures,
+    )
+
+
+async def latest_failures(
+    scheduler: Scheduler, caller: Caller, start: datetime, per_hour: Sequence[int], count: int = 10
+) -> list[Run]:
+    """The newest failed runs of the window: read only from the newest hours that hold
+    ``count`` of them, so the database never walks a history without failures."""
+    needed, first = 0, None
+    for hour in range(len(per_hour) - 1, -1, -1):
+        if per_hour[hour]:
+            needed += per_hour[hour]
+            first = hour
+            if needed >= count:
+                break
+    if first is None:
+        return []
+    return await access.list_runs(
+        scheduler, caller, status=FAILED, since=start + timedelta(hours=first), limit=count
+    )
 
 
 async def schedule_or_none(

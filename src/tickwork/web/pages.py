@@ -101,7 +101,7 @@ async def schedules(request: Request) -> Response:
         status=p.get("status") or None,
         task=p.get("task") or None,
         tag=p.get("tag") or None,
-        sort=sort if sort in data.SORTS else "name",
+        sort=sort,
         descending=p.get("dir") == "desc",
         page=_int(p.get("page"), 1, 1, 10**9),
         per_page=per_page,
@@ -119,7 +119,6 @@ async def schedules(request: Request) -> Response:
         strips=strips,
         descriptions=descriptions,
         tasks=await data.task_names(scheduler, caller),
-        tags=await data.tags_of(scheduler, caller),
         f={k: p.get(k, "") for k in ("q", "status", "task", "tag", "sort", "dir")},
         per_page=per_page,
     )

@@ -177,7 +177,7 @@
 
   // -- charts: uPlot over series the server put in data-chart --------------------------------
   var palette = { succeeded: "--ok", failed: "--danger", skipped: "--idle", missed: "--warn",
-                  p50: "--accent", p95: "--warn" };
+                  mean: "--accent", max: "--warn" };
 
   function cssVar(name) {
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";

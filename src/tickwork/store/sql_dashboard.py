@@ -1,0 +1,191 @@
+"""The SQL of the dashboard's summaries (both dialects): counts and activity computed in
+the database, so a page over a million runs reads a few hundred rows, not the runs.
+
+``SqlStore`` inherits this. Instants differ by dialect (SQLite: integer microseconds;
+PostgreSQL: ``timestamptz``): the ``_bucket_*`` and ``_duration_*`` attributes say how
+each cuts time into buckets and measures a duration (SQLite's defaults here, in integer
+arithmetic, which it does several times faster than floating point).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from tickwork.models import RUN_STATUSES, Schedule
+
+if TYPE_CHECKING:
+    from tickwork.store.sql import Tx
+
+#: At most this many schedules per ``recent_runs`` call (a page of the list).
+MAX_RECENT_SCHEDULES: Final = 200
+#: What a page of schedules can be sorted by, as SQL (ties broken by id).
+SCHEDULE_ORDER: Final = {
+    "name": "LOWER(CASE WHEN name = '' THEN id ELSE name END)",
+    "next": "CASE WHEN next_fire_at IS NULL THEN 1 ELSE 0 END, next_fire_at",
+    "task": "task",
+    "created": "created_at",
+    "status": "status",
+}
+
+
+class DashboardSql:
+    """Counts, activity buckets and the newest runs of many schedules at once."""
+
+    #: The bucket of a run: its ``scheduled_for`` minus the start (first parameter) over
+    #: the width (second, in ``_bucket_unit`` per second). PostgreSQL overrides these.
+    _bucket_sql: str = "(r.scheduled_for - ?) / ?"
+    _bucket_unit: int = 1_000_000
+    #: A run's duration, and what it is in seconds.
+    _duration_sql: str = "(r.finished_at - r.started_at)"
+    _duration_unit: float = 1e-6
+
+    @abstractmethod
+    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
+
+    @abstractmethod
+    def _ts(self, dt: datetime | None) -> Any: ...
+
+    @abstractmethod
+    def _dt(self, value: Any) -> datetime | None: ...
+
+    @abstractmethod
+    def _schedule(self, row: Sequence[Any]) -> Schedule: ...
+
+    @abstractmethod
+    def _schedule_where(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause (``""`` for none) and parameters of ``list_schedules``' filters."""
+
+    def schedule_page(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Schedule], int]:
+        """One page of the schedules matching the filters, in ``sort`` order, and how many
+        match in all: the database sorts and counts, so a page reads only its rows."""
+        where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
+        order = SCHEDULE_ORDER.get(sort, SCHEDULE_ORDER["name"])
+        direction = " DESC" if descending else ""
+        order_sql = ", ".join(f"{part.strip()}{direction}" for part in order.split(","))
+        from tickwork.store.sql import SCHEDULE_SELECT
+
+        with self._read(snapshot=True) as tx:
+            total = int(tx.execute(f"SELECT COUNT(*) FROM schedules{where}", params)[0][0])
+            rows = tx.execute(
+                f"{SCHEDULE_SELECT}{where} ORDER BY {order_sql}, id{direction} LIMIT ? OFFSET ?",
+                [*params, max(0, int(limit)), max(0, int(offset))],
+            )
+        return [self._schedule(r) for r in rows], total
+
+    def schedule_ids(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+    ) -> list[str]:
+        """The ids of every schedule matching the filters (a bulk action's targets)."""
+        where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
+        with self._read(snapshot=True) as tx:
+            rows = tx.execute(f"SELECT id FROM schedules{where} ORDER BY id", params)
+        return [str(r[0]) for r in rows]
+
+    def count_schedules(self, owner: str | None = None) -> dict[str, int]:
+        """Schedules per status (``active``, ``paused``, ``finished``), of ``owner`` if given."""
+        sql = "SELECT status, COUNT(*) FROM schedules"
+        params: list[Any] = []
+        if owner is not None:
+            sql += " WHERE owner = ?"
+            params.append(owner)
+        with self._read(snapshot=True) as tx:
+            rows = tx.execute(sql + " GROUP BY status", params)
+        counts = {"active": 0, "paused": 0, "finished": 0}
+        counts.update({str(status): int(n) for status, n in rows})
+        return counts
+
+    def run_activity(
+        self, since: datetime, bucket_seconds: int, owner: str | None = None
+    ) -> list[tuple[int, str, int, float | None, float | None]]:
+        """Runs scheduled at or after ``since``, grouped in buckets of ``bucket_seconds``
+        and by status: ``(bucket, status, count, mean duration, max duration)``, where
+        bucket k holds ``since + k * bucket_seconds`` to the next. Durations in seconds,
+        of runs that started and finished."""
+        duration = self._duration_sql
+        sql = (
+            f"SELECT {self._bucket_sql} AS bucket, r.status, COUNT(*),"
+            f" AVG({duration}), MAX({duration}) FROM runs r WHERE r.scheduled_for >= ?"
+        )
+        start = self._ts(since)
+        params: list[Any] = [start, int(bucket_seconds) * self._bucket_unit, start]
+        if owner is not None:
+            sql += " AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
+            params.append(owner)
+        sql += " GROUP BY bucket, r.status ORDER BY bucket"
+        with self._read(snapshot=True) as tx:
+            rows = tx.execute(sql, params)
+        unit = self._duration_unit
+        return [
+            (
+                int(bucket),
+                str(status),
+                int(n),
+                None if mean is None else float(mean) * unit,
+                None if top is None else float(top) * unit,
+            )
+            for bucket, status, n, mean, top in rows
+            if status in RUN_STATUSES
+        ]
+
+    def recent_runs(
+        self, schedule_ids: Sequence[str], per_schedule: int, owner: str | None = None
+    ) -> dict[str, list[tuple[str, str, datetime]]]:
+        """The newest ``per_schedule`` runs of each schedule (of ``owner``'s, if given:
+        another's has none), oldest first, as ``(run id, status, scheduled_for)``: the
+        strip of a list row."""
+        ids = list(dict.fromkeys(schedule_ids))[:MAX_RECENT_SCHEDULES]
+        out: dict[str, list[tuple[str, str, datetime]]] = {sid: [] for sid in ids}
+        if not ids:
+            return out
+        # One index seek per schedule (runs_schedule), however long its history.
+        mine = (
+            ""
+            if owner is None
+            else " AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
+        )
+        one = (
+            "SELECT * FROM (SELECT r.schedule_id, r.id, r.status, r.scheduled_for FROM runs r"
+            f" WHERE r.schedule_id = ?{mine}"
+            " ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?) AS t{i}"
+        )
+        sql = " UNION ALL ".join(one.format(i=i) for i in range(len(ids)))
+        params: list[Any] = []
+        for sid in ids:
+            params += [sid] + ([] if owner is None else [owner]) + [max(1, int(per_schedule))]
+        with self._read(snapshot=True) as tx:
+            rows = tx.execute(sql, params)
+        for schedule_id, run_id, status, at in sorted(rows, key=lambda r: (r[3], r[1])):
+            when = self._dt(at)
+            assert when is not None
+            out[str(schedule_id)].append((str(run_id), str(status), when))
+        return out
