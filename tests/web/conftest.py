@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
-from tickwork.api.settings import ApiSettings
 
 from tests.web import tasks  # noqa: F401  (registers the tasks)
 from tickwork import Scheduler
+from tickwork.api.settings import ApiSettings
 from tickwork.web import router
 
 ADMIN_TOKEN = "tw-admin-secret-for-tests"

@@ -14,7 +14,7 @@ Changes are made ``acting_as`` the caller, so the audit log names them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -290,7 +290,7 @@ async def list_runs(
     *,
     schedule_id: str | None = None,
     task: str | None = None,
-    status: RunStatus | None = None,
+    status: RunStatus | Collection[RunStatus] | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     before: tuple[datetime, str] | None = None,
@@ -389,3 +389,76 @@ async def revoke_token(scheduler: Scheduler, caller: Caller, token_id: str) -> A
     require_write(caller)
     with acting_as(caller.user):
         return await scheduler.revoke_token(token_id)
+
+
+# -- the dashboard's summaries -----------------------------------------------------------
+
+
+async def schedule_page(
+    scheduler: Scheduler,
+    caller: Caller,
+    *,
+    status: ScheduleStatus | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    sort: str = "name",
+    descending: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Schedule], int]:
+    """A page of the caller's schedules (an admin's: everyone's) and how many match."""
+    return await scheduler.schedule_page(
+        status=status,
+        task=task,
+        tag=tag,
+        owner=_owner_filter(caller),
+        q=q,
+        sort=sort,
+        descending=descending,
+        offset=offset,
+        limit=limit,
+    )
+
+
+async def schedule_ids(
+    scheduler: Scheduler,
+    caller: Caller,
+    *,
+    status: ScheduleStatus | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+) -> list[str]:
+    """The ids of the caller's schedules matching the filters (a bulk action's targets)."""
+    return await scheduler.schedule_ids(
+        status=status, task=task, tag=tag, owner=_owner_filter(caller), q=q
+    )
+
+
+async def count_schedules(scheduler: Scheduler, caller: Caller) -> dict[str, int]:
+    return await scheduler.count_schedules(_owner_filter(caller))
+
+
+async def run_activity(
+    scheduler: Scheduler, caller: Caller, since: datetime, bucket_seconds: int
+) -> list[tuple[int, str, int, float | None, float | None]]:
+    """The caller's runs since ``since`` per bucket and status (counts, durations)."""
+    return await scheduler.run_activity(since, bucket_seconds, _owner_filter(caller))
+
+
+async def recent_runs(
+    scheduler: Scheduler, caller: Caller, schedule_ids: Sequence[str], per_schedule: int = 20
+) -> dict[str, list[tuple[str, str, datetime]]]:
+    """The newest runs of each of the caller's schedules among ``schedule_ids`` (another
+    user's has none)."""
+    return await scheduler.recent_runs(schedule_ids, per_schedule, _owner_filter(caller))
+
+
+async def schedule_history(
+    scheduler: Scheduler, caller: Caller, schedule_id: str, *, limit: int = 50
+) -> list[AuditEntry]:
+    """One schedule's entries of the audit log, newest first: its owner reads them too
+    (who paused it and why), not only an admin."""
+    await get_schedule(scheduler, caller, schedule_id)
+    return await scheduler.audit_log(target=f"schedule:{schedule_id}", limit=limit)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Final, Self
@@ -808,6 +808,74 @@ class Scheduler:
             limit=limit,
         )
         return found
+
+    # -- the dashboard's summaries -------------------------------------------------------
+
+    async def schedule_page(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Schedule], int]:
+        """One page of the matching schedules in ``sort`` order, and how many match."""
+        result: tuple[list[Schedule], int] = await self._call(
+            self.store.schedule_page,
+            status=status,
+            task=task,
+            tag=tag,
+            owner=owner,
+            q=q,
+            sort=sort,
+            descending=descending,
+            offset=offset,
+            limit=limit,
+        )
+        return result
+
+    async def schedule_ids(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+    ) -> list[str]:
+        """The ids of every schedule matching the filters."""
+        result: list[str] = await self._call(
+            self.store.schedule_ids, status=status, task=task, tag=tag, owner=owner, q=q
+        )
+        return result
+
+    async def count_schedules(self, owner: str | None = None) -> dict[str, int]:
+        """Schedules per status."""
+        result: dict[str, int] = await self._call(self.store.count_schedules, owner)
+        return result
+
+    async def run_activity(
+        self, since: datetime, bucket_seconds: int, owner: str | None = None
+    ) -> list[tuple[int, str, int, float | None, float | None]]:
+        """Runs since ``since`` per time bucket and status, with mean and max durations."""
+        result: list[tuple[int, str, int, float | None, float | None]] = await self._call(
+            self.store.run_activity, since, bucket_seconds, owner
+        )
+        return result
+
+    async def recent_runs(
+        self, schedule_ids: Sequence[str], per_schedule: int = 20, owner: str | None = None
+    ) -> dict[str, list[tuple[str, str, datetime]]]:
+        """The newest runs of each schedule as (id, status, scheduled_for), oldest first."""
+        result: dict[str, list[tuple[str, str, datetime]]] = await self._call(
+            self.store.recent_runs, schedule_ids, per_schedule, owner
+        )
+        return result
 
     # -- events ------------------------------------------------------------------------
 

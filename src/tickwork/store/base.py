@@ -200,6 +200,57 @@ class Store(ABC):
         """Schedules matching every given filter, ordered by id; ``after_id`` pages;
         ``q``: a case-insensitive substring of the id, name, description or task."""
 
+    # -- the dashboard's summaries (SQL in store/sql_dashboard.py) -------------------
+
+    @abstractmethod
+    def schedule_page(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Schedule], int]:
+        """One page of the schedules ``list_schedules``' filters match, ordered by
+        ``sort`` (``name``, ``next``, ``task``, ``created``, ``status``; ties by id), and
+        how many match in all."""
+
+    @abstractmethod
+    def schedule_ids(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+    ) -> list[str]:
+        """The ids of every schedule the filters match, in id order."""
+
+    @abstractmethod
+    def count_schedules(self, owner: str | None = None) -> dict[str, int]:
+        """Schedules per status (every status present, 0 when none)."""
+
+    @abstractmethod
+    def run_activity(
+        self, since: datetime, bucket_seconds: int, owner: str | None = None
+    ) -> list[tuple[int, str, int, float | None, float | None]]:
+        """Runs scheduled at or after ``since`` (of ``owner``'s schedules if given) per
+        bucket of ``bucket_seconds`` and status: ``(bucket, status, count, mean
+        duration, longest duration)``, durations in seconds."""
+
+    @abstractmethod
+    def recent_runs(
+        self, schedule_ids: Sequence[str], per_schedule: int, owner: str | None = None
+    ) -> dict[str, list[tuple[str, str, datetime]]]:
+        """The newest ``per_schedule`` runs of each schedule as ``(id, status,
+        scheduled_for)``, oldest first; with ``owner``, another user's schedule has none."""
+
     @abstractmethod
     def delete_schedule(
         self,

@@ -290,6 +290,11 @@ class PostgresStore(SqlStore):
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _skip_locked_r = " FOR UPDATE OF r SKIP LOCKED"
     _for_update = " FOR UPDATE"
+    # The dashboard's activity buckets and durations (see store/sql_dashboard.py).
+    _bucket_sql = "CAST(FLOOR(EXTRACT(EPOCH FROM (r.scheduled_for - ?)) / ?) AS INTEGER)"
+    _bucket_unit = 1
+    _duration_sql = "EXTRACT(EPOCH FROM (r.finished_at - r.started_at))"
+    _duration_unit = 1.0
     _tag_filter = "tags @> jsonb_build_array(?::text)"
 
     def __init__(self, url: PostgresURL) -> None:

@@ -67,6 +67,7 @@ from tickwork.store.base import (
     Store,
 )
 from tickwork.store.sql_access import AccessSql
+from tickwork.store.sql_dashboard import DashboardSql
 
 
 class Tx(Protocol):
@@ -347,7 +348,11 @@ _Known = tuple[int, Schedule, str, str]
 _make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 
 
-class SqlStore(AccessSql, Store):
+#: Every column of a schedule, in ``_schedule``'s order.
+SCHEDULE_SELECT: Final = f"SELECT {_S} FROM schedules"
+
+
+class SqlStore(AccessSql, DashboardSql, Store):
     """``Store`` written once in SQL; subclasses provide the dialect."""
 
     #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).
@@ -770,17 +775,17 @@ class SqlStore(AccessSql, Store):
             rows = tx.execute(f"SELECT {_S} FROM schedules WHERE id = ?", (schedule_id,))
         return self._schedule(rows[0]) if rows else None
 
-    def list_schedules(
+    def _schedule_where(
         self,
         *,
-        status: ScheduleStatus | None = None,
+        status: str | None = None,
         task: str | None = None,
         tag: str | None = None,
         owner: str | None = None,
         q: str | None = None,
-        after_id: str | None = None,
-        limit: int | None = None,
-    ) -> list[Schedule]:
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause ("" for none) and parameters of the schedule filters
+        that ``list_schedules`` and the dashboard's pages share."""
         where: list[str] = []
         params: list[Any] = []
         if q:
@@ -794,15 +799,28 @@ class SqlStore(AccessSql, Store):
             ("task = ?", task),
             (self._tag_filter, tag),
             ("owner = ?", owner),
-            ("id > ?", after_id),
         ):
             if value is not None:
                 where.append(cond)
                 params.append(value)
-        sql = f"SELECT {_S} FROM schedules"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id"
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Schedule]:
+        where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
+        if after_id is not None:
+            where += " AND id > ?" if where else " WHERE id > ?"
+            params.append(after_id)
+        sql = f"SELECT {_S} FROM schedules{where} ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
