@@ -17,7 +17,7 @@ async def test_a_page_needs_a_session_and_a_bad_token_is_refused(dashboard: Dash
         r = await client.post("/login", data={"token": "nope", "next": "/"})
         assert r.status_code == 401
         assert "not valid" in r.text
-        assert "tw_session" not in r.headers.get("set-cookie", "")
+        assert "tickwork_session" not in r.headers.get("set-cookie", "")
 
 
 async def test_sign_in_sets_an_httponly_samesite_cookie_and_sign_out_ends_it(
@@ -27,7 +27,7 @@ async def test_sign_in_sets_an_httponly_samesite_cookie_and_sign_out_ends_it(
         r = await client.post("/login", data={"token": dashboard.tokens["alice"], "next": "/x"})
         assert r.status_code == 303 and r.headers["location"] == "/x"
         cookie = r.headers["set-cookie"]
-        assert "tw_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+        assert "tickwork_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
         page = await client.get("/")
         assert page.status_code == 200 and "alice" in page.text
         r = await client.post("/logout", data={"csrf": csrf_of(page.text)})

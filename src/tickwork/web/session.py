@@ -16,7 +16,7 @@ from typing import Final, Literal
 
 from fastapi import Request, Response
 
-SESSION_COOKIE: Final = "tw_session"
+SESSION_COOKIE: Final = "tickwork_session"  # the rate limit keys dashboard users by it
 TIME_COOKIE: Final = "tw_time"
 ZONE_COOKIE: Final = "tw_zone"
 THEME_COOKIE: Final = "tw_theme"
