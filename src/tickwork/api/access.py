@@ -63,6 +63,12 @@ def _mine(caller: Caller, s: Schedule) -> bool:
     return caller.admin or s.owner == caller.user
 
 
+def can_see_event(caller: Caller, owner: str | None) -> bool:
+    """Events follow their schedule's scoping: an admin receives all, a user those of
+    the schedules they owned when the event happened."""
+    return caller.admin or (owner is not None and owner == caller.user)
+
+
 def _owner_filter(caller: Caller) -> str | None:
     return None if caller.admin else caller.user
 
@@ -237,13 +243,16 @@ async def run_schedule(
     schedule_id: str,
     data: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    traceparent: str | None = None,
 ) -> Run:
     """A manual run; the same ``idempotency_key`` from the same user within 24 hours
-    returns the run made the first time."""
+    returns the run made the first time; ``traceparent`` puts it in the caller's trace."""
     require_write(caller)
     await get_schedule(scheduler, caller, schedule_id)
     with acting_as(caller.user):
-        return await scheduler.run_now(schedule_id, data=data, idempotency_key=idempotency_key)
+        return await scheduler.run_now(
+            schedule_id, data=data, idempotency_key=idempotency_key, traceparent=traceparent
+        )
 
 
 async def backfill(

@@ -27,6 +27,7 @@ import typer
 import uvicorn
 
 from tickwork.api.app import create_app
+from tickwork.api.live import start_live, stop_live
 from tickwork.api.settings import DEFAULT_MAX_BODY, DEFAULT_RATE_LIMIT, ApiSettings
 from tickwork.cli.client import globals_of
 from tickwork.cli.logging_setup import configure_logging
@@ -187,6 +188,7 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
             raise
         api = create_app(scheduler, options.api)
         api.state.stopping = stopping  # long-lived responses (events) end when set
+        await start_live(api)  # follow the event feed from now on (events, metrics)
         config = uvicorn.Config(
             api,
             host=options.host,
@@ -228,6 +230,7 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
         try:
             await serving
         finally:
+            await stop_live(api)
             await scheduler.stop(options.shutdown_grace)
         if not server.started and not received:
             out.fail(f"could not listen on {options.host}:{options.port} (see the log above)")

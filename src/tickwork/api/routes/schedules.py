@@ -221,6 +221,14 @@ async def run_schedule(
             description="The same key within 24 hours returns the same run.",
         ),
     ] = None,
+    traceparent: Annotated[
+        str | None,
+        Header(
+            max_length=512,
+            description="W3C trace context: the run joins the caller's trace (its id is "
+            "stored as the run's trace_id).",
+        ),
+    ] = None,
 ) -> RunOut:
     """Run now, outside the schedule; ``data`` is merged over the schedule's."""
     run = await access.run_schedule(
@@ -229,6 +237,7 @@ async def run_schedule(
         schedule_id,
         None if body is None else body.data,
         idempotency_key,
+        traceparent,
     )
     return RunOut.of(run)
 

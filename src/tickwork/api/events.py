@@ -1,0 +1,119 @@
+"""``GET /api/v1/events``: the event feed as Server-Sent Events, for each caller their own.
+
+Every event comes from the database's feed (``EventFeed``), so a run executed by any
+node reaches every ``serve`` process, and a client that reconnects with
+``Last-Event-ID`` (or ``?last_event_id=``) gets what it missed, from memory when the
+process still holds it, else from the database (kept as long as runs).
+
+Each message::
+
+    id: 1042
+    event: run.succeeded
+    data: {"id": 1042, "type": "run.succeeded", "schedule_id": "daily", "run_id": "…", …}
+
+A comment line (``: keep-alive``) is sent every 15 seconds of silence, so proxies keep
+the connection and a client notices a dead one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from tickwork.api.access import can_see_event
+from tickwork.api.auth import Caller, current_caller
+from tickwork.api.live import ensure_live
+from tickwork.engine.feed import EventFeed
+from tickwork.errors import ValidationError
+from tickwork.models import FeedEvent
+
+router = APIRouter(tags=["events"])
+
+#: Seconds of silence after which a keep-alive comment is sent.
+KEEP_ALIVE: Final = 15.0
+#: How often a waiting stream checks that the server is not stopping (seconds).
+CHECK: Final = 1.0
+
+
+def sse_message(event: FeedEvent) -> str:
+    """One event in the text/event-stream format."""
+    data = json.dumps(event.to_dict(), separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n"
+
+
+def _resume_point(header: str | None, query: str | None) -> int | None:
+    text = header if header not in (None, "") else query
+    if text is None or text == "":
+        return None
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValidationError(
+            f"Last-Event-ID must be the id of an event (an integer), not {text!r}"
+        ) from None
+    if value < 0:
+        raise ValidationError(f"Last-Event-ID must not be negative, not {value}")
+    return value
+
+
+async def _stream(
+    request: Request, feed: EventFeed, caller: Caller, after: int, schedule: str | None
+) -> AsyncIterator[str]:
+    yield "retry: 2000\n: connected\n\n"
+    stopping = getattr(request.app.state, "stopping", None)  # set by serve on SIGTERM
+    silent = 0.0
+    while not feed.closed and not (stopping is not None and stopping.is_set()):
+        events = await feed.after(after)
+        if events:
+            chunk: list[str] = []
+            for event in events:
+                after = event.id
+                if schedule is not None and event.schedule_id != schedule:
+                    continue
+                if can_see_event(caller, event.owner):
+                    chunk.append(sse_message(event))
+            if chunk:
+                silent = 0.0
+                yield "".join(chunk)
+            continue
+        if await request.is_disconnected():
+            return
+        if await feed.wait(after, CHECK):
+            continue
+        silent += CHECK
+        if silent >= KEEP_ALIVE:
+            silent = 0.0
+            yield ": keep-alive\n\n"
+
+
+@router.get(
+    "/events",
+    summary="Live events (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    caller: Annotated[Caller, Depends(current_caller)],
+    schedule: Annotated[str | None, Query(description="Only this schedule's events.")] = None,
+    last_event_id: Annotated[
+        str | None,
+        Query(description="Resume after this event id (as the Last-Event-ID header)."),
+    ] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """What happens to the caller's schedules and runs, as it happens: `schedule.*` and
+    `run.*` events, each with an increasing `id`. Send `Last-Event-ID` (browsers do on
+    reconnect) to receive what was missed since that event."""
+    feed = (await ensure_live(request.app)).feed
+    resume = _resume_point(last_event_id_header, last_event_id)
+    after = feed.last_id if resume is None else resume
+    return StreamingResponse(
+        _stream(request, feed, caller, after, schedule),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,68 @@
+"""What ``serve`` keeps running beside the routes for events, metrics and health.
+
+``start_live(app)`` (``serve`` calls it once the app exists) follows the database's
+event feed and counts what it sees for ``/metrics``; ``stop_live(app)`` ends it, and
+with it every open event stream. A route that finds it not started starts it
+(``ensure_live``), so an app built without ``serve`` works too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from tickwork.api.metrics import DatabaseCollector, FeedMetrics
+from tickwork.engine.feed import EventFeed
+from tickwork.engine.scheduler import Scheduler
+
+
+@dataclass
+class Live:
+    scheduler: Scheduler
+    feed: EventFeed
+    registry: CollectorRegistry
+    metrics: FeedMetrics
+    database: DatabaseCollector
+    scrape_lock: asyncio.Lock
+
+
+async def start_live(app: FastAPI) -> Live:
+    """Follow the feed from now on and register the metrics; idempotent."""
+    async with _starting(app):
+        existing = getattr(app.state, "tickwork_live", None)
+        if isinstance(existing, Live):
+            return existing
+        return await _start(app, app.state.scheduler)
+
+
+ensure_live = start_live
+
+
+def _starting(app: FastAPI) -> asyncio.Lock:
+    lock = getattr(app.state, "tickwork_live_lock", None)
+    if not isinstance(lock, asyncio.Lock):
+        lock = app.state.tickwork_live_lock = asyncio.Lock()
+    return lock
+
+
+async def _start(app: FastAPI, scheduler: Scheduler) -> Live:
+    registry = CollectorRegistry(auto_describe=True)
+    metrics = FeedMetrics(registry)
+    database = DatabaseCollector(scheduler)
+    registry.register(database)
+    feed = EventFeed(scheduler.store)
+    feed.add_listener(metrics.observe)
+    await feed.start()
+    live = Live(scheduler, feed, registry, metrics, database, asyncio.Lock())
+    app.state.tickwork_live = live
+    return live
+
+
+async def stop_live(app: FastAPI) -> None:
+    """Stop following the feed; open event streams end."""
+    live = getattr(app.state, "tickwork_live", None)
+    if isinstance(live, Live):
+        await live.feed.stop()

@@ -1,0 +1,355 @@
+"""Live events, health and metrics of a real ``tickwork serve`` process, over real HTTP.
+
+Events come from the database's feed, so what one process does reaches another's
+stream; a client that drops its connection resumes with ``Last-Event-ID``; each
+caller receives only the events of what they may see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.conftest import Server, StartServer
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+class Stream:
+    """An open ``GET /api/v1/events`` on a socket of its own (closing it ends the read at
+    once); a thread parses its messages into a queue."""
+
+    def __init__(self, server: Server, token: str, path: str = "/events", **headers: str):
+        url = httpx.URL(server.api + path)
+        self.sock = socket.create_connection((url.host, url.port or 80), timeout=15)
+        lines = [f"GET {url.raw_path.decode()} HTTP/1.1", f"Host: {url.host}:{url.port}"]
+        lines += [f"Authorization: Bearer {token}", "Accept: text/event-stream"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.file = self.sock.makefile("rb")
+        status_line = self.file.readline().decode()
+        self.status = int(status_line.split()[1])
+        self.headers: dict[str, str] = {}
+        while (line := self.file.readline().decode().strip()) != "":
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        self.content_type = self.headers.get("content-type", "")
+        self.sock.settimeout(None)
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        if self.status == 200:
+            self._thread.start()
+
+    def _body_lines(self) -> Iterator[str]:
+        """The body's lines, through the chunked transfer encoding."""
+        pending = b""
+        while True:
+            size = int(self.file.readline().strip(), 16)
+            if size == 0:
+                return
+            pending += self.file.read(size)
+            self.file.readline()
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                yield line.decode().rstrip("\r")
+
+    def _read(self) -> None:
+        message: dict[str, str] = {}
+        try:
+            for line in self._body_lines():
+                if line == "":
+                    if "data" in message:
+                        self.events.put(
+                            {
+                                "id": int(message["id"]),
+                                "event": message["event"],
+                                "data": json.loads(message["data"]),
+                            }
+                        )
+                    message = {}
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    message[name] = value.removeprefix(" ")
+        except (OSError, ValueError):
+            if not self._closed:
+                raise
+
+    def until(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float = 15
+    ) -> list[dict[str, Any]]:
+        """Events received up to and including the first that passes ``check``."""
+        seen: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                event = self.events.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no such event within {timeout} s; saw {seen}") from None
+            seen.append(event)
+            if check(event):
+                return seen
+
+    def drain(self, wait: float = 0.5) -> list[dict[str, Any]]:
+        """What arrives within ``wait`` seconds."""
+        out: list[dict[str, Any]] = []
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                out.append(self.events.get(timeout=left))
+            except queue.Empty:
+                break
+        return out
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+
+@contextmanager
+def stream(server: Server, token: str, path: str = "/events", **headers: str) -> Iterator[Stream]:
+    s = Stream(server, token, path, **headers)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def finished(run_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: e["data"].get("run_id") == run_id and e["event"] == "run.succeeded"
+
+
+def run_now(client: httpx.Client, schedule_id: str, **headers: str) -> dict[str, Any]:
+    r = client.post(f"/schedules/{schedule_id}/run", json={}, headers=headers)
+    assert r.status_code == 202, r.text
+    run: dict[str, Any] = r.json()
+    return run
+
+
+@pytest.fixture
+def db_server(db_url: str, serve_api: StartServer) -> Server:
+    """``tickwork serve`` on SQLite and on PostgreSQL. The database is asked for first,
+    so it is dropped after the server has stopped (a running server reconnects)."""
+    return serve_api(db_url)
+
+
+def test_events_carry_ids_names_and_data_and_resume_after_a_dropped_connection(
+    db_server: Server,
+) -> None:
+    admin = db_server.admin
+    with stream(db_server, db_server.admin_token or "") as live:
+        assert live.status == 200 and live.content_type.startswith("text/event-stream")
+        assert (
+            admin.post(
+                "/schedules", json={"id": "e1", "task": "api:echo", "schedule": "manual"}
+            ).status_code
+            == 201
+        )
+        run = run_now(admin, "e1")
+        got = live.until(finished(run["id"]))
+    kinds = [e["event"] for e in got]
+    assert kinds[0] == "schedule.created" and kinds[-1] == "run.succeeded"
+    assert "run.started" in kinds
+    ids = [e["id"] for e in got]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for e in got:
+        assert e["data"]["id"] == e["id"] and e["data"]["type"] == e["event"]
+        assert e["data"]["schedule_id"] == "e1"
+    done = got[-1]["data"]
+    assert (done["run_id"], done["status"], done["task"]) == (run["id"], "succeeded", "api:echo")
+    last = got[-1]["id"]
+
+    # While no one listens: another run, and a pause.
+    missed = run_now(admin, "e1")
+    deadline = time.monotonic() + 15
+    while admin.get(f"/runs/{missed['id']}").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline, "the run did not finish"
+        time.sleep(0.05)
+    assert admin.post("/schedules/e1/pause", json={}).status_code == 200
+
+    with stream(db_server, db_server.admin_token or "", **{"Last-Event-ID": str(last)}) as again:
+        resumed = again.until(lambda e: e["event"] == "schedule.paused")
+    assert all(e["id"] > last for e in resumed)
+    assert [e["id"] for e in resumed] == sorted(e["id"] for e in resumed)
+    assert [e["event"] for e in resumed if e["data"].get("run_id") == missed["id"]][-1] == (
+        "run.succeeded"
+    )
+    # The same through the query string (for EventSource's first connection).
+    with stream(db_server, db_server.admin_token or "", f"/events?last_event_id={last}") as q:
+        assert q.until(lambda e: e["event"] == "schedule.paused")[0]["id"] == resumed[0]["id"]
+
+
+def test_a_malformed_last_event_id_is_a_clear_422(server: Server) -> None:
+    r = server.admin.get("/events", headers={"Last-Event-ID": "yesterday"})
+    assert r.status_code == 422
+    assert "Last-Event-ID" in r.json()["error"]["message"]
+    assert server.client("").get("/events").status_code == 401
+
+
+def test_a_user_receives_only_the_events_of_their_own_schedules(server: Server) -> None:
+    alice_token, bob_token = server.user_token("alice"), server.user_token("bob")
+    alice, bob = server.client(alice_token), server.client(bob_token)
+    with (
+        stream(server, alice_token) as alice_live,
+        stream(server, bob_token) as bob_live,
+        stream(server, alice_token, "/events?schedule=b1") as alice_peeking,
+        stream(server, server.admin_token or "") as admin_live,
+    ):
+        for client, sid in ((alice, "a1"), (bob, "b1")):
+            r = client.post(
+                "/schedules", json={"id": sid, "task": "api:echo", "schedule": "manual"}
+            )
+            assert r.status_code == 201, r.text
+        a_run, b_run = run_now(alice, "a1"), run_now(bob, "b1")
+        alice_saw = alice_live.until(finished(a_run["id"]))
+        bob_saw = bob_live.until(finished(b_run["id"]))
+        done: set[str] = set()
+
+        def both_done(e: dict[str, Any]) -> bool:
+            if e["event"] == "run.succeeded":
+                done.add(e["data"]["run_id"])
+            return done == {a_run["id"], b_run["id"]}
+
+        admin_saw = admin_live.until(both_done)
+        # After both runs ended, anything still in flight has arrived.
+        alice_saw += alice_live.drain()
+        bob_saw += bob_live.drain()
+        peeked = alice_peeking.drain(1.0)
+    assert {e["data"]["schedule_id"] for e in alice_saw} == {"a1"}
+    assert {e["data"]["schedule_id"] for e in bob_saw} == {"b1"}
+    assert {e["data"]["owner"] for e in alice_saw} == {"alice"}
+    assert peeked == []  # another user's schedule: nothing, as for a missing one
+    assert {e["data"]["schedule_id"] for e in admin_saw} == {"a1", "b1"}  # an admin: all
+
+
+@pytest.mark.postgres
+def test_a_run_executed_by_one_serve_process_reaches_the_others_stream(
+    pg_url: str, serve_api: StartServer
+) -> None:
+    first, second = serve_api(pg_url), serve_api(pg_url)
+    first_node = httpx.get(f"{first.url}/health", timeout=10).json()["node"]
+    second_node = httpx.get(f"{second.url}/health", timeout=10).json()["node"]
+    assert first_node != second_node
+    r = first.admin.post("/schedules", json={"id": "x", "task": "api:echo", "schedule": "manual"})
+    assert r.status_code == 201
+    with stream(second, second.admin_token or "") as live:
+        nodes: set[str] = set()
+        for _ in range(6):
+            run = run_now(first.admin, "x")
+            done = live.until(finished(run["id"]))[-1]["data"]
+            nodes.add(done["node"])
+        # Each run ran on one node or the other; the second heard of every one of them,
+        # including those the first executed.
+        assert first_node in nodes, f"the first process executed none of them: {nodes}"
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus text."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if labels else "") + r" (\S+)"
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        found = re.fullmatch(pattern, line)
+        if found:
+            return float(found.group(1))
+    raise AssertionError(f"no sample {name}{labels} in:\n{text}")
+
+
+def test_metrics_count_known_runs_and_read_gauges_from_the_database(server: Server) -> None:
+    admin = server.admin
+    scrape = httpx.get(f"{server.url}/metrics", timeout=10)
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    for body in (
+        {"id": "ok", "task": "api:echo", "schedule": "manual"},
+        {"id": "slow", "task": "api:sleep", "schedule": "manual", "timeout": 0.2,
+         "retry": {"max_attempts": 1}, "data": {"seconds": 5}},
+        {"id": "idle", "task": "api:echo", "schedule": "0 0 1 1 *", "paused": True},
+    ):  # fmt: skip
+        assert admin.post("/schedules", json=body).status_code == 201, body
+    runs = [run_now(admin, "ok")["id"] for _ in range(3)] + [run_now(admin, "slow")["id"]]
+    deadline = time.monotonic() + 20
+    while any(admin.get(f"/runs/{r}").json()["status"] in ("pending", "running") for r in runs):
+        assert time.monotonic() < deadline, "the runs did not end"
+        time.sleep(0.1)
+
+    def finished_counts(text: str) -> tuple[float, float]:
+        try:
+            return (
+                metric(text, "tickwork_runs_finished_total", task="api:echo", status="succeeded"),
+                metric(text, "tickwork_runs_finished_total", task="api:sleep", status="timed_out"),
+            )
+        except AssertionError:
+            return (0.0, 0.0)
+
+    deadline = time.monotonic() + 10
+    while finished_counts(text := httpx.get(f"{server.url}/metrics").text) != (3.0, 1.0):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    assert metric(text, "tickwork_run_duration_seconds_count", task="api:echo") == 3
+    sleep_sum = metric(text, "tickwork_run_duration_seconds_sum", task="api:sleep")
+    assert 0.15 < sleep_sum < 5
+    assert metric(text, "tickwork_schedules", status="active") == 2
+    assert metric(text, "tickwork_schedules", status="paused") == 1
+    assert metric(text, "tickwork_runs_active", state="running") == 0
+    assert metric(text, "tickwork_oldest_due_run_age_seconds") == 0
+    assert metric(text, "tickwork_nodes") == 1
+    assert metric(text, "tickwork_database_up") == 1
+    assert metric(text, "tickwork_leader") in (0, 1)
+    assert "tickwork_fire_delay_seconds_bucket" in text
+    assert "tickwork_schedule_fires_total" in text or "tickwork_schedule_fires" in text
+
+
+def test_health_is_ok_with_the_database(server: Server) -> None:
+    r = httpx.get(f"{server.url}/health", timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert isinstance(body["schema_version"], int) and body["node"]
+
+
+@pytest.mark.postgres
+def test_health_is_503_when_the_database_is_gone(pg_url: str, serve_api: StartServer) -> None:
+    import psycopg
+
+    server = serve_api(pg_url)
+    assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+    name = pg_url.rsplit("/", 1)[1]
+    admin_url = pg_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as pg:
+        pg.execute(f'DROP DATABASE "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+    r = httpx.get(f"{server.url}/health", timeout=15)
+    assert r.status_code == 503
+    assert r.json()["status"] == "unavailable"
+    scrape = httpx.get(f"{server.url}/metrics", timeout=15)
+    assert scrape.status_code == 200
+    assert metric(scrape.text, "tickwork_database_up") == 0
+
+
+def test_a_traceparent_sent_with_a_run_becomes_the_runs_trace_id(server: Server) -> None:
+    admin = server.admin
+    assert (
+        admin.post(
+            "/schedules", json={"id": "t", "task": "api:echo", "schedule": "manual"}
+        ).status_code
+        == 201
+    )
+    run = run_now(admin, "t", traceparent=f"00-{TRACE}-00f067aa0ba902b7-01")
+    assert admin.get(f"/runs/{run['id']}").json()["trace_id"] == TRACE
+    r = admin.post("/schedules/t/run", json={}, headers={"traceparent": "nonsense"})
+    assert r.status_code == 422 and "traceparent" in r.json()["error"]["message"]
