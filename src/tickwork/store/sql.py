@@ -164,6 +164,7 @@ RUN_COLUMNS: Final = (
     "timeout",
     "retry",
     "node_defaults",
+    "schedule_version",
 )
 #: What every run a fire claims has in common: running its first attempt on the node,
 #: leased, started and created at the fire's time, nothing else set yet.
@@ -641,6 +642,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
                 float(row[20]),
                 retry_policy(row[21]),
                 node_defaults(row[22]),
+                row[23],
                 attempts,
             )
         )
@@ -671,6 +673,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
             float(r.timeout),
             retry_json(r.retry),
             node_defaults_text(r.node_defaults),
+            r.schedule_version,
         )
 
     def _attempt(self, row: Sequence[Any]) -> Attempt:
@@ -1044,6 +1047,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
                             float(s.timeout),
                             retry_text,
                             node_defaults_text(s.node_defaults),
+                            s.version,
                         )
                     )
                 else:
@@ -1074,6 +1078,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
                             float(s.timeout),
                             retry_text,
                             node_defaults_text(s.node_defaults),
+                            s.version,
                         )
                     )
                 new_runs.append(
@@ -1102,6 +1107,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
                             s.timeout,
                             s.retry,
                             s.node_defaults,
+                            s.version,
                             attempts,
                         )
                     )
