@@ -14,6 +14,14 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from tickwork.errors import ScheduleError, ValidationError
+from tickwork.limits import (
+    MAX_DESCRIPTION,
+    MAX_SHORT_TEXT,
+    MAX_TAGS,
+    check_json_value,
+    check_text,
+    echo,
+)
 from tickwork.models import (
     CATCHUP_POLICIES,
     DEFAULT_TIMEOUT,
@@ -60,7 +68,7 @@ _RETRY_KEYS: Final = ("max_attempts", "delay", "backoff", "max_delay", "jitter")
 def check_id(value: Any, field: str = "id") -> str:
     if not isinstance(value, str) or not _ID_RE.match(value):
         raise ValidationError(
-            f"{field} {value!r} is invalid: use 1-200 characters of letters, digits "
+            f"{field} {echo(value)} is invalid: use 1-200 characters of letters, digits "
             "and . _ : @ - (starting with a letter or digit)",
             field=field,
         )
@@ -76,7 +84,7 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValidationError(
-                f"{field} {value!r} is not an ISO-8601 date-time", field=field
+                f"{field} {echo(value)} is not an ISO-8601 date-time", field=field
             ) from None
     if not isinstance(value, datetime):
         raise ValidationError(f"{field} must be a datetime or ISO-8601 string", field=field)
@@ -88,11 +96,13 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
 
 def _number(value: Any, field: str, *, minimum: float = 0, allow_zero: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{field} must be a number of seconds, not {value!r}", field=field)
+        raise ValidationError(
+            f"{field} must be a number of seconds, not {echo(value)}", field=field
+        )
     number = float(value)
     if not math.isfinite(number) or number < minimum or (not allow_zero and number == 0):
         bound = f"> {minimum:g}" if not allow_zero else f">= {minimum:g}"
-        raise ValidationError(f"{field} must be {bound}, not {value!r}", field=field)
+        raise ValidationError(f"{field} must be {bound}, not {echo(value)}", field=field)
     return number
 
 
@@ -101,25 +111,27 @@ def _integer(value: Any, field: str, *, minimum: int, optional: bool = False) ->
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValidationError(
-            f"{field} must be an integer >= {minimum}, not {value!r}", field=field
+            f"{field} must be an integer >= {minimum}, not {echo(value)}", field=field
         )
     return value
 
 
-def _json_object(value: Any, field: str) -> dict[str, Any]:
+def json_object(value: Any, field: str) -> dict[str, Any]:
+    """A JSON object from a mapping or JSON text, within the limits of
+    ``tickwork.limits`` (size, depth, no NUL), or a ``ValidationError`` naming ``field``."""
     if value is None:
         return {}
     if isinstance(value, str):
+        check_text(value, field, limit=len(value))  # only its encoding: size is below
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValidationError(f"{field} is not valid JSON: {exc}", field=field) from None
+        except RecursionError:
+            raise ValidationError(f"{field} is nested too deeply", field=field) from None
     if not isinstance(value, Mapping):
         raise ValidationError(f"{field} must be a JSON object", field=field)
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{field} is not JSON-serializable: {exc}", field=field) from None
+    check_json_value(value, field)
     return dict(value)
 
 
@@ -163,12 +175,20 @@ def _tags(value: Any) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list | tuple) or not all(isinstance(t, str) and t for t in value):
         raise ValidationError("tags must be a list of non-empty strings", field="tags")
+    if len(value) > MAX_TAGS:
+        raise ValidationError(
+            f"{len(value)} tags given; at most {MAX_TAGS} are accepted", field="tags"
+        )
+    for tag in value:
+        check_text(tag, "tags")
     return tuple(dict.fromkeys(value))
 
 
 def _choice(value: Any, field: str, allowed: tuple[str, ...]) -> Any:
     if value not in allowed:
-        raise ValidationError(f"{field} {value!r} is not one of {', '.join(allowed)}", field=field)
+        raise ValidationError(
+            f"{field} {echo(value)} is not one of {', '.join(allowed)}", field=field
+        )
     return value
 
 
@@ -177,7 +197,7 @@ def _optional_str(value: Any, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a string", field=field)
-    return value
+    return check_text(value, field)
 
 
 def build_schedule(base: Schedule, changes: Mapping[str, Any], now: datetime) -> Schedule:
@@ -244,18 +264,23 @@ def _settable_values(
     if "task" in c:
         if not isinstance(c["task"], str) or not c["task"].strip():
             raise ValidationError("task must be a non-empty task name", field="task")
-        values["task"] = c["task"].strip()
+        values["task"] = check_text(c["task"].strip(), "task")
     if "schedule" in c:
         if not isinstance(c["schedule"], str) or not c["schedule"].strip():
             raise ScheduleError("schedule must be a non-empty expression")
-        values["schedule"] = c["schedule"].strip()
+        try:
+            values["schedule"] = check_text(c["schedule"].strip(), "schedule")
+        except ValidationError as exc:
+            raise ScheduleError(str(exc)) from None
     for key in ("name", "description"):
         if key in c:
             if c[key] is None:
                 c[key] = ""
             if not isinstance(c[key], str):
                 raise ValidationError(f"{key} must be a string", field=key)
-            values[key] = c[key]
+            values[key] = check_text(
+                c[key], key, MAX_DESCRIPTION if key == "description" else MAX_SHORT_TEXT
+            )
     if "timezone" in c:
         if not isinstance(c["timezone"], str):
             raise ScheduleError("timezone must be an IANA zone name such as 'Europe/Paris'")
@@ -267,7 +292,7 @@ def _settable_values(
             values[key] = parse_instant(c[key], key, tz)
     for key in ("data", "metadata"):
         if key in c:
-            values[key] = _json_object(c[key], key)
+            values[key] = json_object(c[key], key)
     if "jitter" in c:
         values["jitter"] = _number(c["jitter"] or 0, "jitter")
     if "paused" in c:

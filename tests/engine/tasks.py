@@ -68,3 +68,18 @@ def spin_forever(*, marker: str) -> None:
 def process_square(ctx: RunContext, *, x: int) -> dict[str, int]:
     ctx.logger.info("squaring %d in pid %d", x, os.getpid())
     return {"square": x * x, "pid": os.getpid()}
+
+
+@task("nul_everywhere", registry=registry)
+def nul_everywhere(ctx: RunContext, *, fail: bool = True) -> dict[str, str]:
+    """Text PostgreSQL cannot store in text or jsonb: NUL, and a lone surrogate."""
+    ctx.logger.warning("log a\x00b")
+    if fail:
+        raise ValueError("bad\x00value \ud800")
+    return {"text": "a\x00b", "k\x00": "\ud800"}
+
+
+@task("log_marker", registry=registry)
+def log_marker(ctx: RunContext) -> str:
+    ctx.logger.warning("XYZZY")
+    return "logged"

@@ -35,7 +35,7 @@ from tickwork.engine.events import Event, EventBus
 from tickwork.engine.executors import AttemptResult, Executors
 from tickwork.engine.ids import new_id
 from tickwork.engine.registry import TaskRegistry
-from tickwork.errors import ScheduleError, StoreError
+from tickwork.errors import ScheduleError, StoreError, StoreUnavailableError
 from tickwork.models import (
     DEFAULT_TIMEOUT,
     AttemptOutcome,
@@ -737,9 +737,7 @@ class Engine:
                 del self._finishing[:FINISH_BATCH]
                 results: Sequence[Run | None] | None = None
                 try:
-                    results = await self._store_retrying(
-                        self.store.finish_attempts, [item for item, _ in batch], self.clock.now()
-                    )
+                    results = await self._write_ends([item for item, _ in batch])
                 except Exception:  # the loop must outlive any surprise
                     log.exception("recording %d attempt end(s) failed", len(batch))
                 for index, (item, run) in enumerate(batch):
@@ -749,6 +747,58 @@ class Engine:
                         log_attempt_end(run, item[3].status, item[3].error, finished)
                     self._after_finish(run, finished)
                 self.wake()
+
+    async def _write_ends(self, items: Sequence[FinishItem]) -> Sequence[Run | None] | None:
+        """Write attempt ends together; when the database refuses the batch (not because
+        it is unreachable: a value it cannot store, say), write each alone, so one end
+        that cannot be written holds back no other (see ``_write_unstorable``)."""
+        try:
+            return await self._store_retrying(self.store.finish_attempts, items, self.clock.now())
+        except Exception as exc:  # whatever it is, it must not hold back the other ends
+            if len(items) == 1:
+                return [await self._write_unstorable(items[0], exc)]
+            log.warning(
+                "writing %d attempt ends together failed (%s); writing each alone", len(items), exc
+            )
+        results: list[Run | None] = []
+        for item in items:
+            try:
+                written = await self._store_retrying(
+                    self.store.finish_attempts, [item], self.clock.now()
+                )
+            except Exception as exc:
+                results.append(await self._write_unstorable(item, exc))
+                continue
+            results.append(None if written is None else written[0])
+        return results
+
+    async def _write_unstorable(self, item: FinishItem, exc: Exception) -> Run | None:
+        """Record an attempt whose end the database refused as failed, with the
+        database's reason instead of its result, logs and traceback. If even that is
+        refused, the run is taken over when its lease lapses."""
+        run_id, node_id, attempt, outcome = item
+        log.error("run %s attempt %d: its end cannot be stored: %s", run_id, attempt, exc)
+        replacement = _outcome(
+            (
+                "failed",
+                None,
+                f"the end of this attempt ({outcome.status}) could not be stored: {exc}",
+                None,
+                (),
+                outcome.retry_at,
+                outcome.finished_at,
+            )
+        )
+        try:
+            written = await self._store_retrying(
+                self.store.finish_attempts,
+                [(run_id, node_id, attempt, replacement)],
+                self.clock.now(),
+            )
+        except Exception as again:
+            log.error("run %s attempt %d: its failure cannot be stored: %s", run_id, attempt, again)
+            return None
+        return None if written is None else written[0]
 
     def _after_finish(self, run: Run, finished: Run | None) -> None:
         if finished is None or not self.events.has_subscribers:
@@ -793,13 +843,14 @@ class Engine:
         self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     ) -> T | None:
         """Call the store until it answers: an attempt's end must not be dropped because
-        the database blinked. Gives up only when the lease has surely lapsed."""
+        the database blinked. Gives up only when the lease has surely lapsed; an error
+        other than ``StoreUnavailableError`` is raised at once."""
         delay = 0.2
         deadline = self.clock.now() + timedelta(seconds=self.config.lease_ttl * 2)
         while True:
             try:
                 return await self.db(fn, *args, **kwargs)
-            except StoreError as exc:
+            except StoreUnavailableError as exc:  # others are not cured by waiting
                 if self.clock.now() > deadline:
                     log.error("giving up on %s: %s", getattr(fn, "__name__", fn), exc)
                     return None

@@ -59,6 +59,7 @@ from tickwork.store.sqlite import SQLiteStore
 from tickwork.validation import (
     build_schedule,
     check_id,
+    json_object,
     new_schedule,
     parse_instant,
     parse_retry,
@@ -507,6 +508,7 @@ class Scheduler:
             raise ValidationError("data must be a JSON object", field="data")
         merged = dict(s.data) | dict(data or {})
         if data:
+            merged = json_object(merged, "data")
             (await self.task_spec(s.task)).check_data(merged)
         now = self.clock.now()
         run = Run(

@@ -37,6 +37,7 @@ from tickwork.engine.context import (
     route_print_output,
 )
 from tickwork.engine.registry import TaskDef
+from tickwork.limits import MAX_JSON_DEPTH, MAX_RESULT_BYTES, json_depth_over
 from tickwork.models import JSON, LogRecord
 
 #: ``prctl`` option: the signal this process gets when its parent dies (linux/prctl.h).
@@ -55,13 +56,24 @@ def describe(exc: BaseException) -> str:
 
 
 def check_json(value: Any) -> str | None:
-    """None when ``value`` is JSON-serializable, else the reason."""
-    if value is None or type(value) in (str, int, bool):
+    """None when ``value`` is JSON-serializable within the limits a result is stored
+    with (``MAX_RESULT_BYTES``, ``MAX_JSON_DEPTH``), else the reason."""
+    if value is None or type(value) in (int, bool):
         return None  # most tasks return one of these: no need to encode
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        return f"the task returned a value that is not JSON: {exc}"
+    if type(value) is str:
+        if len(value) * 4 <= MAX_RESULT_BYTES:
+            return None
+        text = value
+    else:
+        if json_depth_over(value):
+            return f"the task returned a value nested deeper than {MAX_JSON_DEPTH} levels"
+        try:
+            text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            return f"the task returned a value that is not JSON: {exc}"
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_RESULT_BYTES:
+        return f"the task returned {size} bytes of JSON; at most {MAX_RESULT_BYTES} are stored"
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from tickwork.errors import ScheduleError
+from tickwork.limits import echo
 from tickwork.schedule.zones import (
     Zone,
     instant_of,
@@ -46,7 +47,7 @@ def validate_timezone(name: object) -> ZoneInfo:
     except Exception:  # ZoneInfoNotFoundError, ValueError (bad key), OSError (a directory)
         hint = suggest_timezone(name)
         raise ScheduleError(
-            f"unknown time zone {name!r}" + (f": did you mean {hint}?" if hint else "")
+            f"unknown time zone {echo(name)}" + (f": did you mean {hint}?" if hint else "")
         ) from None
 
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Final
 
 from tickwork.errors import ScheduleError
+from tickwork.limits import echo
 from tickwork.schedule.base import ParsedSchedule, coerce_instant, validate_timezone
 from tickwork.schedule.cron import CronSchedule, compile_cron
 from tickwork.schedule.interval import IntervalSchedule, parse_interval
@@ -53,7 +54,7 @@ def parse_schedule(
         raise
     except (ValueError, OverflowError, ArithmeticError, LookupError, TypeError) as exc:
         # A safety net: every expected failure above raises ScheduleError itself.
-        raise ScheduleError(f"invalid schedule {expr!r}: {exc}") from None
+        raise ScheduleError(f"invalid schedule {echo(expr)}: {exc}") from None
 
 
 #: Expressions whose parse depends on neither the schedule id (hashed ``H`` values) nor

@@ -35,6 +35,15 @@ from tickwork.errors import (
     PreconditionFailedError,
     ValidationError,
 )
+from tickwork.limits import (
+    MAX_ERROR_CHARS,
+    MAX_TRACEBACK_CHARS,
+    clean_json,
+    clean_text,
+    cut_end,
+    cut_start,
+    needs_cleaning,
+)
 from tickwork.models import (
     ACTIVE_RUN_STATUSES,
     RUN_STATUSES,
@@ -1590,21 +1599,33 @@ class SqlStore(AccessSql, DashboardSql, Store):
             if retrying:
                 values[8] = ts(utc(outcome.retry_at))
             values[10] = None if retrying else t_end
-            values[11] = (
-                None if retrying or outcome.result is None else dumps(outcome.result, "result")
-            )
-            values[12] = outcome.error
-            values[13] = outcome.traceback
+            result = outcome.result
+            if retrying or result is None:
+                values[11] = None
+            else:
+                values[11] = dumps(result, "result")
+                if needs_cleaning(values[11]):  # stored alike on every database
+                    result = clean_json(result)
+                    values[11] = dumps(result, "result")
+            error = cut_end(outcome.error, MAX_ERROR_CHARS)
+            trace = cut_start(outcome.traceback, MAX_TRACEBACK_CHARS)
+            values[12] = error
+            values[13] = trace
             values[17] = None
             run_updates.append((*values[6:14], run_id))
-            attempt_updates.append(
-                (outcome.status, t_end, outcome.error, outcome.traceback, run_id, attempt)
-            )
+            attempt_updates.append((outcome.status, t_end, error, trace, run_id, attempt))
             logs.extend(
-                (run_id, log.attempt, ts(_aware(log.at)), log.level, log.logger, log.message)
+                (
+                    run_id,
+                    log.attempt,
+                    ts(_aware(log.at)),
+                    log.level,
+                    clean_text(log.logger),
+                    clean_text(log.message),
+                )
                 for log in outcome.logs
             )
-            held.append((index, values, outcome, outcome.result))
+            held.append((index, values, outcome, result))
         results: list[Run | None] = [None] * len(items)
         if not held:
             return results

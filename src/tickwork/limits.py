@@ -1,0 +1,186 @@
+"""How much tickwork accepts and stores, and what it does at each limit.
+
+Input a user gives (schedule data, names, expressions) is refused past a limit with a
+``ValidationError`` naming the field; output a task produces (its error, traceback,
+log lines) is cut to a limit with a marker saying so. Text and JSON from tasks are
+stored the same way on every database: a NUL character, which PostgreSQL cannot store
+in text or ``jsonb``, is replaced by U+FFFD (``NUL_REPLACEMENT``) on SQLite too.
+``docs/limits.md`` lists each limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from tickwork.errors import ValidationError
+
+#: Schedule ``data`` and ``metadata``, and a manual run's data: bytes of JSON text (UTF-8).
+MAX_DATA_BYTES: Final = 256 * 1024
+#: Nesting of JSON values a user gives (objects and arrays inside each other).
+MAX_JSON_DEPTH: Final = 64
+#: A task's result: bytes of JSON text; a larger result fails the attempt.
+MAX_RESULT_BYTES: Final = 1024 * 1024
+#: Characters of a run's or attempt's error kept; the rest is cut, with a marker.
+MAX_ERROR_CHARS: Final = 4000
+#: Characters of a traceback kept (its end, where the failing frame is).
+MAX_TRACEBACK_CHARS: Final = 32_000
+#: Characters of a user's input quoted in an error message.
+MAX_ECHO_CHARS: Final = 80
+#: Characters of a schedule expression, name, queue name, owner and each tag.
+MAX_SHORT_TEXT: Final = 1000
+#: Characters of a schedule's description.
+MAX_DESCRIPTION: Final = 10_000
+#: Tags of one schedule.
+MAX_TAGS: Final = 100
+#: What a NUL character in a task's text or JSON is stored as.
+NUL_REPLACEMENT: Final = "\ufffd"
+
+
+def echo(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters with a marker."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text)} characters)"
+
+
+def cut_end(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, its head kept, with a marker saying how long
+    it was; NUL replaced."""
+    if text is None:
+        return None
+    if len(text) > limit:
+        text = f"{text[:limit]}… [cut: {len(text)} characters in all]"
+    return clean_text(text)
+
+
+def cut_start(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters, its tail kept (a traceback's last frames),
+    with a marker; NUL replaced."""
+    if text is None:
+        return None
+    if len(text) > limit:
+        text = f"[cut: {len(text)} characters in all] …{text[-limit:]}"
+    return clean_text(text)
+
+
+def clean_text(text: str) -> str:
+    """``text`` with NUL characters and lone surrogates (which no database can store as
+    UTF-8) replaced by ``NUL_REPLACEMENT``."""
+    if "\x00" in text:
+        text = text.replace("\x00", NUL_REPLACEMENT)
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join(NUL_REPLACEMENT if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
+
+
+def needs_cleaning(json_text: str) -> bool:
+    """Whether JSON text (encoded with ``ensure_ascii=False``) may hold a NUL or a lone
+    surrogate in one of its strings (see ``clean_json``)."""
+    if "\\u0000" in json_text:
+        return True
+    if json_text.isascii():
+        return False
+    try:
+        json_text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def clean_json(value: Any) -> Any:
+    """A JSON value with ``clean_text`` applied to every string, keys included."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def json_depth_over(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether ``value`` nests objects and arrays deeper than ``limit`` (iterative: a
+    value nested thousands deep must not exhaust the stack while being checked)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def check_json_value(value: Any, field: str, max_bytes: int = MAX_DATA_BYTES) -> str:
+    """The JSON text of a user's value, or a ``ValidationError`` naming ``field`` when it
+    is not JSON, nests deeper than ``MAX_JSON_DEPTH``, is larger than ``max_bytes`` or
+    holds a NUL character."""
+    if json_depth_over(value):
+        raise ValidationError(f"{field} is nested deeper than {MAX_JSON_DEPTH} levels", field=field)
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{field} is not JSON-serializable: {exc}", field=field) from None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise ValidationError(
+            f"{field} is {size} bytes of JSON; at most {max_bytes} are accepted", field=field
+        )
+    if "\\u0000" in text and _has_nul(value):
+        raise ValidationError(f"{field} contains a NUL character (\\u0000)", field=field)
+    check_surrogates(text, field)
+    return text
+
+
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, Mapping):
+            stack.extend(str(k) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def check_text(value: str, field: str, limit: int = MAX_SHORT_TEXT) -> str:
+    """``value`` when it is at most ``limit`` characters of valid text, else a
+    ``ValidationError`` naming ``field``."""
+    if len(value) > limit:
+        raise ValidationError(
+            f"{field} is {len(value)} characters long; at most {limit} are accepted",
+            field=field,
+        )
+    if "\x00" in value:
+        raise ValidationError(f"{field} contains a NUL character", field=field)
+    check_surrogates(value, field)
+    return value
+
+
+def check_surrogates(text: str, field: str) -> None:
+    """Refuse text that cannot be encoded as UTF-8 (lone surrogates: what Python makes of
+    bytes that were not UTF-8 in a command line)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end].encode("utf-8", "surrogateescape")
+        raise ValidationError(
+            f"{field} is not valid UTF-8 text (bytes {bad!r} at character {exc.start})",
+            field=field,
+        ) from None
