@@ -256,3 +256,131 @@ async def test_bulk_pause_of_all_matching_the_filter(dashboard: Dashboard) -> No
         )
         paused = {s.id for s in await dashboard.scheduler.list_schedules() if s.paused}
         assert paused == {"eu-2"}
+
+
+async def test_edit_sends_only_what_changed_and_shows_save(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "nightly")
+        form = await client.get("/schedules/nightly/edit")
+        assert form.status_code == 200 and ">Save<" in form.text and ">Create<" not in form.text
+        assert 'value="0 2 * * *"' in form.text
+        r = await client.post(
+            "/schedules/nightly/edit",
+            data={
+                "csrf": csrf_of(form.text),
+                "task": "reports:daily",
+                "schedule": "15 4 * * *",
+                "timezone": "Europe/Paris",
+                "data": '{"region": "us"}',
+                "name": "nightly",
+                "retries": "5",
+                "retry_delay": "5",
+            },
+        )
+        assert r.status_code == 303, r.text
+        s = await dashboard.scheduler.get_schedule("nightly")
+        assert s.schedule == "15 4 * * *" and s.retry.max_attempts == 5
+        page = await client.get("/schedules/nightly")
+        assert "schedule.updated" in page.text
+        r = await client.post(
+            "/schedules/nightly/edit",
+            data={
+                "csrf": csrf_of(form.text),
+                "task": "reports:daily",
+                "schedule": "15 4 * * *",
+                "timezone": "Mars/Olympus",
+                "data": "{}",
+            },
+        )
+        assert r.status_code == 400 and "Mars/Olympus" in unescape(r.text)
+
+
+async def test_delete_and_backfill(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "hourly", schedule="0 * * * *")
+        page = await client.get("/schedules/hourly")
+        assert 'data-confirm="Delete schedule hourly?' in page.text
+        r = await client.post(
+            "/schedules/hourly/backfill",
+            data={
+                "csrf": csrf_of(page.text),
+                "start": "2026-03-01T00:00",
+                "end": "2026-03-01T05:00",
+            },
+        )
+        assert r.status_code == 303
+        runs = await dashboard.scheduler.list_runs("hourly", limit=100)
+        backfilled = sorted(r.scheduled_for.isoformat() for r in runs if r.trigger == "backfill")
+        # Read in the schedule's zone (Europe/Paris, UTC+1 in March): 00:00-05:00 local.
+        assert backfilled[0] == "2026-02-28T23:00:00+00:00" and len(backfilled) == 6
+        r = await client.post(
+            "/schedules/hourly/backfill",
+            data={
+                "csrf": csrf_of(page.text),
+                "start": "2026-03-02T00:00",
+                "end": "2026-03-01T00:00",
+            },
+        )
+        assert r.status_code == 303
+        assert "end is before start" in unescape((await client.get("/schedules/hourly")).text)
+        r = await client.post("/schedules/hourly/delete", data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 303 and r.headers["location"] == "/schedules"
+        assert (await client.get("/schedules/hourly")).status_code == 404
+
+
+async def test_run_page_filters_and_downloads_logs(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "nightly")
+        run = await dashboard.scheduler.run_now("nightly", data={"rows": 4}, wait=True, timeout=20)
+        assert run.status == "succeeded"
+        page = await client.get(f"/runs/{run.id}")
+        assert "building the us report" in page.text and "late rows" in page.text
+        assert '"rows": 4' in unescape(page.text)
+        page = await client.get(f"/runs/{run.id}", params={"level": "ERROR"})
+        assert "late rows" in page.text and "building the us report" not in page.text
+        page = await client.get(f"/runs/{run.id}", params={"q": "BUILDING"})
+        assert "building the us report" in page.text and "late rows" not in page.text
+        r = await client.get(f"/runs/{run.id}/logs.txt", params={"level": "ERROR"})
+        assert r.headers["content-disposition"].startswith("attachment;")
+        assert r.text.count("\n") == 1 and "ERROR reports [attempt 1] region us" in r.text
+        bob = await dashboard.signed_in("bob")
+        async with bob:
+            assert (await bob.get(f"/runs/{run.id}")).status_code == 404
+            assert (await bob.get(f"/runs/{run.id}/logs.txt")).status_code == 404
+
+
+async def test_admin_pages_tokens_and_audit(dashboard: Dashboard) -> None:
+    admin = await dashboard.signed_in("admin")
+    alice = await dashboard.signed_in("alice")
+    async with admin, alice:
+        assert (await alice.get("/tokens")).status_code == 403
+        assert (await alice.get("/audit")).status_code == 403
+        assert ">Audit<" not in (await alice.get("/")).text
+        page = await admin.get("/tokens")
+        r = await admin.post(
+            "/tokens",
+            data={
+                "csrf": csrf_of(page.text),
+                "user": "carol",
+                "role": "read-only",
+                "expires": "30d",
+            },
+        )
+        secret = re.search(r'<code id="new-secret">([^<]+)</code>', r.text)
+        assert secret, r.text
+        async with dashboard.client() as carol:
+            r = await carol.post("/login", data={"token": secret[1], "next": "/"})
+            assert r.status_code == 303
+        tokens = await dashboard.scheduler.list_tokens()
+        carols = next(t for t in tokens if t.user == "carol")
+        assert carols.read_only and carols.expires_at is not None
+        r = await admin.post(f"/tokens/{carols.id}/revoke", data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 303
+        async with dashboard.client() as carol:
+            r = await carol.post("/login", data={"token": secret[1], "next": "/"})
+            assert r.status_code == 401
+        audit = await admin.get("/audit", params={"target": f"token:{carols.id}"})
+        assert "token.revoked" in audit.text and "token.created" in audit.text
