@@ -192,7 +192,7 @@
       var series = [{}];
       spec.series.forEach(function (name) {
         series.push({ label: name, stroke: cssVar(palette[name] || "--accent"), width: 2,
-                      points: { show: false } });
+                      points: { show: true, size: 5 } });
       });
       var width = Math.max(el.clientWidth || 300, 260);
       /* global uPlot */
