@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from tests.web import tasks  # noqa: F401  (registers the tasks)
 from tickwork import Scheduler
+from tickwork.api.live import stop_live
 from tickwork.api.settings import ApiSettings
 from tickwork.web import router
 
@@ -60,7 +61,10 @@ async def dashboard(sqlite_url: str) -> AsyncIterator[Dashboard]:
             )
             assert made is not None
             tokens[user] = made[1]
-        yield Dashboard(scheduler, app, tokens)
+        try:
+            yield Dashboard(scheduler, app, tokens)
+        finally:
+            await stop_live(app)
 
 
 # The browser tests' fixtures (chromium, a ``tickwork serve`` per module, tokens).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, expect
 
@@ -219,3 +220,32 @@ def test_a_read_only_token_sees_no_write_control(
         expect(page.get_by_role("link", name="New schedule")).to_have_count(0)
         expect(page.get_by_role("checkbox")).to_have_count(0)
     expect(page.get_by_role("link", name="schedule it")).to_have_count(0)
+
+
+def test_the_live_stream_carries_only_the_callers_events(server: Server, tokens: Tokens) -> None:
+    """Read as a browser does (session cookie): one's own changes arrive, another
+    user's never do, and the ids resume where a reconnect left off."""
+    with httpx.Client(base_url=server.url, timeout=20) as browser_like:
+        r = browser_like.post("/login", data={"token": tokens("frank"), "next": "/"})
+        assert r.status_code == 303
+        seen: list[str] = []
+        with browser_like.stream("GET", "/ui/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            create(server, tokens("grace"), task="reports:daily", schedule="manual", id="graces")
+            create(server, tokens("frank"), task="reports:daily", schedule="manual", id="franks")
+            for line in stream.iter_lines():
+                seen.append(line)
+                if "franks" in line:
+                    break
+        assert not any("graces" in line for line in seen)
+        ids = [int(line[4:]) for line in seen if line.startswith("id: ")]
+        assert ids and "event: change" in seen
+        # Resuming after an id replays what came after it, nothing before.
+        api(server, tokens("frank")).post("/schedules/franks/pause", json={})
+        with browser_like.stream(
+            "GET", "/ui/events", headers={"Last-Event-ID": str(ids[-1])}
+        ) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    assert "schedule.paused" in line and "franks" in line
+                    break

@@ -87,6 +87,10 @@ def render(
 ) -> HTMLResponse:
     """A page, with the signed-in caller's preferences and form token in its context."""
     prefs = preferences(request, getattr(caller, "user", None))
+    live = getattr(request.app.state, "tickwork_live", None)
+    if live_url is not None and live is not None:
+        # The feed position of this render: the stream starts after it, missing nothing.
+        live_url += ("&" if "?" in live_url else "?") + f"after={live.feed.last_id}"
     token = session_token(request)
     now = datetime.now(UTC)
     flashes = _flashes(request)
