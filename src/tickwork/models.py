@@ -90,7 +90,7 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """A stored schedule: when a task runs and how (CONTRACT section 3)."""
+    """A stored schedule: when a task runs and how."""
 
     id: str
     task: str

@@ -1,4 +1,4 @@
-"""Real worker processes sharing one PostgreSQL database (issue 4).
+"""Real worker processes sharing one PostgreSQL database.
 
 Three workers share 1-second schedules while one is SIGKILLed mid-run; every
 connection is dropped with ``pg_terminate_backend`` under load; a ``run_now`` from a

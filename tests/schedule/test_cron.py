@@ -300,7 +300,7 @@ def test_spec_is_shared_between_equal_expressions() -> None:
     assert a.spec is b.spec
 
 
-def test_wall_clock_mode_per_contract() -> None:
+def test_wall_clock_mode() -> None:
     def wall(expr: str) -> bool:
         return compile_cron(expr, None).wall_clock
 

@@ -1,6 +1,6 @@
 """DST: one class per zone, the gap and the overlap each, transition instants in comments.
 
-The contract's rule: a 5-field expression whose minute and hour both do not start with
+tickwork's rule: a 5-field expression whose minute and hour both do not start with
 ``*`` follows the wall clock (a gap time fires once at the first instant after the gap,
 an overlap time once at its first occurrence); every other expression fires at each
 real instant whose local time matches (nothing in a gap, twice in an overlap).

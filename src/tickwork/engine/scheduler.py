@@ -254,7 +254,8 @@ class Scheduler:
         replace_existing: bool = False,
         **fields: Any,
     ) -> Schedule:
-        """Create a schedule; ``fields`` are the settable fields of CONTRACT section 3.
+        """Create a schedule; ``fields`` are the settable fields of a schedule
+        (``tickwork.validation.SETTABLE_FIELDS``).
 
         Refuses unknown tasks (with the known ones listed), data that does not fit the
         task's signature, and any invalid field, naming it. With ``replace_existing`` an

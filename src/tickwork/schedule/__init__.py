@@ -1,4 +1,4 @@
-"""The schedule language: pure, clock-free schedule math (CONTRACT section 2).
+"""The schedule language: pure, clock-free schedule math.
 
 ``parse_schedule(expr, timezone, start_at, key)`` returns a ``ParsedSchedule``
 (``CronSchedule``, ``IntervalSchedule``, ``OnceSchedule`` or ``ManualSchedule``) whose

@@ -1,6 +1,6 @@
 """Cron expressions: parsing into a ``CronSpec`` and finding the next fire time fast.
 
-Semantics (CONTRACT section 2): 5 fields ``min hour dom mon dow`` or 6 with seconds
+Semantics: 5 fields ``min hour dom mon dow`` or 6 with seconds
 first; ``*``, lists, ranges, steps, names, ``?``, ``L``, ``LW``, ``nW``, ``nL``, ``n#k``,
 macros and Jenkins-style hashed ``H`` values; the Vixie/Debian day rule (when dom or
 dow starts with ``*`` or ``?`` both must match, else either); DST handled per

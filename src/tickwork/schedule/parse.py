@@ -1,4 +1,4 @@
-"""``parse_schedule``: read any schedule expression of CONTRACT section 2.
+"""``parse_schedule``: read any schedule expression (cron, interval, once, manual).
 
 The kind is recognised from the text: ``manual``; ``now``, ``in <interval>`` or an
 ISO-8601 date-time (once); an interval (``5m``, ``every 2 hours``, ``PT15M``); else a

@@ -1,0 +1,265 @@
+"""Every fenced example of README.md and docs/*.md works when pasted.
+
+How each fenced block is treated, by its language tag (a page added to docs/ is picked
+up by the glob below, with no change here):
+
+- ``python``: saved to a fresh temporary directory and run there with ``python FILE``; it
+  must exit 0. A block whose first line is ``# test_NAME.py ...`` is a test module: saved
+  under that name and run with ``python -m pytest``.
+- ``bash`` / ``sh``: the shell blocks of one page run in order, as a reader pastes them,
+  in one temporary directory of their own (so ``./tickwork.db`` is a fresh database)
+  that has the repository's ``examples/`` and ``benchmarks/``. Each block runs with
+  ``bash -e -o pipefail`` and must exit 0: a command shown failing is written
+  ``command || echo ...``. A block whose only command is ``tickwork worker ...`` is
+  "the first shell": it is started in the background for the page's next blocks, and
+  must stop with exit 0 on SIGTERM at the end.
+- ``console``: its lines starting with ``$ `` run like a bash block; the other lines are
+  sample output and are not compared.
+- ``toml``: read as a tickwork settings file: valid TOML whose keys tickwork knows.
+- no tag, ``text``, ``json`` and the like: output and diagrams, not run.
+
+A block that cannot run as written is preceded, on the line before its fence, by
+``<!-- docs-test: skip: WHY -->``. Keep that list tiny (``MAX_SKIPPED``): a skipped
+example is an untested one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tickwork.cli.main import _register_commands
+from tickwork.cli.settings import SettingError, read_file
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+MAX_SKIPPED = 3
+SHELLS = ("bash", "sh", "console")
+SKIP_RE = re.compile(r"<!--\s*docs-test:\s*skip:\s*(?P<why>.+?)\s*-->")
+FENCE_RE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
+BLOCK_TIMEOUT = 180.0
+
+
+@dataclass(frozen=True)
+class Block:
+    page: Path
+    line: int  # of the opening fence, 1-based
+    lang: str
+    code: str
+    skip: str | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+
+def blocks_of(page: Path) -> list[Block]:
+    """The fenced blocks of a Markdown page, with the skip marker before each."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    found: list[Block] = []
+    i = 0
+    while i < len(lines):
+        match = FENCE_RE.match(lines[i])
+        if match is None:
+            i += 1
+            continue
+        fence, start = match["fence"], i
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not lines[i].startswith(fence):
+            body.append(lines[i])
+            i += 1
+        before = lines[start - 1] if start > 0 else ""
+        marker = SKIP_RE.search(before)
+        found.append(
+            Block(
+                page, start + 1, match["lang"].lower(), "\n".join(body) + "\n",
+                marker["why"] if marker else None,
+            )
+        )  # fmt: skip
+        i += 1
+    return found
+
+
+ALL_BLOCKS = [b for page in PAGES for b in blocks_of(page)]
+
+
+def env_for(directory: Path) -> dict[str, str]:
+    """The reader's environment: this interpreter's ``python`` and ``tickwork`` first
+    on PATH, no TICKWORK_* setting inherited from the test run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["HOME"] = str(directory)
+    env.pop("COLUMNS", None)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_checked(args: list[str], cwd: Path, what: str) -> None:
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        env=env_for(cwd),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=BLOCK_TIMEOUT,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, (
+        f"{what} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    )
+
+
+# -- the convention itself ------------------------------------------------------------------
+
+
+def test_pages_are_found_and_have_examples() -> None:
+    names = {p.name for p in PAGES}
+    assert {"README.md", "python-api.md", "configuration.md", "schedules.md"} <= names
+    langs = {b.lang for b in ALL_BLOCKS}
+    assert {"python", "bash"} <= langs
+
+
+def test_skipped_examples_are_few_and_say_why() -> None:
+    skipped = [b for b in ALL_BLOCKS if b.skip is not None]
+    assert len(skipped) <= MAX_SKIPPED, [f"{b.where}: {b.skip}" for b in skipped]
+    for b in skipped:
+        assert len(b.skip or "") >= 10, f"{b.where}: say why it cannot run"
+
+
+def test_a_skip_marker_is_right_before_a_fence() -> None:
+    """A marker that is not on the line before a fence skips nothing: it is a mistake."""
+    for page in PAGES:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        for n, line in enumerate(lines):
+            if SKIP_RE.search(line):
+                after = lines[n + 1] if n + 1 < len(lines) else ""
+                assert FENCE_RE.match(after), f"{page.name}:{n + 1}: marker not before a fence"
+
+
+# -- python ---------------------------------------------------------------------------------
+
+PYTHON = [b for b in ALL_BLOCKS if b.lang == "python"]
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=[b.where for b in PYTHON])
+def test_python_example(block: Block, tmp_path: Path) -> None:
+    if block.skip:
+        pytest.skip(block.skip)
+    first = block.code.lstrip().splitlines()[0] if block.code.strip() else ""
+    test_file = re.match(r"#\s*(test_\w+\.py)\b", first)
+    if test_file:
+        path = tmp_path / test_file[1]
+        path.write_text(block.code)
+        run_checked(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path.name],
+            tmp_path,
+            f"pytest on {block.where}",
+        )
+        return
+    path = tmp_path / "example.py"
+    path.write_text(block.code)
+    run_checked([sys.executable, path.name], tmp_path, f"python {block.where}")
+
+
+# -- toml -----------------------------------------------------------------------------------
+
+TOML = [b for b in ALL_BLOCKS if b.lang == "toml"]
+
+
+@pytest.mark.parametrize("block", TOML, ids=[b.where for b in TOML])
+def test_toml_example_is_a_settings_file(block: Block, tmp_path: Path) -> None:
+    if block.skip:
+        pytest.skip(block.skip)
+    _register_commands()  # every command declares its settings: the keys the file may hold
+    path = tmp_path / "tickwork.toml"
+    path.write_text(block.code)
+    tomllib.loads(block.code)
+    try:
+        read_file(path)
+    except SettingError as exc:
+        pytest.fail(f"{block.where}: {exc}")
+
+
+# -- shell ----------------------------------------------------------------------------------
+
+SHELL_PAGES = sorted({b.page for b in ALL_BLOCKS if b.lang in SHELLS})
+
+
+def shell_code(block: Block) -> str:
+    if block.lang != "console":
+        return block.code
+    return "".join(line[2:] + "\n" for line in block.code.splitlines() if line.startswith("$ "))
+
+
+def starts_a_worker(code: str) -> bool:
+    commands = [
+        line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    return len(commands) == 1 and commands[0].lstrip().startswith("tickwork worker")
+
+
+class Background:
+    """A worker a page starts "in a first shell"."""
+
+    def __init__(self, code: str, cwd: Path) -> None:
+        self.log = cwd / "worker.log"
+        self._out = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            ["bash", "-c", f"exec {code.strip()}"],
+            cwd=cwd,
+            env=env_for(cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while "tickwork worker: node" not in self.output():
+            assert self.proc.poll() is None, f"the worker exited:\n{self.output()}"
+            assert time.monotonic() < deadline, f"the worker did not start:\n{self.output()}"
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            return -9
+        finally:
+            self._out.close()
+
+
+@pytest.mark.parametrize("page", SHELL_PAGES, ids=[p.name for p in SHELL_PAGES])
+def test_shell_examples_of_a_page_in_order(page: Path, tmp_path: Path) -> None:
+    for name in ("examples", "benchmarks"):
+        (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
+    workers: list[Background] = []
+    try:
+        for block in (b for b in ALL_BLOCKS if b.page == page and b.lang in SHELLS):
+            if block.skip:
+                continue
+            code = shell_code(block)
+            if starts_a_worker(code):
+                workers.append(Background(code, tmp_path))
+                continue
+            run_checked(["bash", "-e", "-o", "pipefail", "-c", code], tmp_path, block.where)
+    finally:
+        codes = [w.stop() for w in workers]
+    for w, code in zip(workers, codes, strict=True):
+        assert code == 0, f"the worker exited {code} on SIGTERM:\n{w.output()}"
