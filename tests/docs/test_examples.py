@@ -10,9 +10,10 @@ up by the glob below, with no change here):
   in one temporary directory of their own (so ``./tickwork.db`` is a fresh database)
   that has the repository's ``examples/`` and ``benchmarks/``. Each block runs with
   ``bash -e -o pipefail`` and must exit 0: a command shown failing is written
-  ``command || echo ...``. A block whose only command is ``tickwork worker ...`` is
-  "the first shell": it is started in the background for the page's next blocks, and
-  must stop with exit 0 on SIGTERM at the end.
+  ``command || echo ...``. A block whose only command is ``tickwork worker ...`` or
+  ``tickwork serve ...`` is "the first shell": it is started in the background for the
+  page's next blocks (``serve`` on a free port: ``TICKWORK_PORT=0``), and must stop with
+  exit 0 on SIGTERM at the end.
 - ``console``: its lines starting with ``$ `` run like a bash block; the other lines are
   sample output and are not compared.
 - ``toml``: read as a tickwork settings file: valid TOML whose keys tickwork knows.
@@ -59,7 +60,8 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page
+        return f"{page}:{self.line}"
 
 
 def blocks_of(page: Path) -> list[Block]:
@@ -202,32 +204,46 @@ def shell_code(block: Block) -> str:
     return "".join(line[2:] + "\n" for line in block.code.splitlines() if line.startswith("$ "))
 
 
-def starts_a_worker(code: str) -> bool:
+#: Commands that run until stopped, and what each prints once it is ready.
+LONG_RUNNING = {"tickwork worker": "tickwork worker: node", "tickwork serve": "tickwork serve: "}
+
+
+def long_running(code: str) -> str | None:
+    """What the block's only command prints when ready, if it runs until stopped."""
     commands = [
         line for line in code.splitlines() if line.strip() and not line.lstrip().startswith("#")
     ]
-    return len(commands) == 1 and commands[0].lstrip().startswith("tickwork worker")
+    if len(commands) != 1:
+        return None
+    first = commands[0].lstrip()
+    return next((ready for start, ready in LONG_RUNNING.items() if first.startswith(start)), None)
 
 
 class Background:
     """A worker a page starts "in a first shell"."""
 
-    def __init__(self, code: str, cwd: Path) -> None:
+    def __init__(self, code: str, cwd: Path, ready: str) -> None:
         self.log = cwd / "worker.log"
         self._out = self.log.open("wb")
         self.proc = subprocess.Popen(
             ["bash", "-c", f"exec {code.strip()}"],
             cwd=cwd,
-            env=env_for(cwd),
+            env=env_for(cwd) | {"TICKWORK_PORT": "0"},
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
-        while "tickwork worker: node" not in self.output():
-            assert self.proc.poll() is None, f"the worker exited:\n{self.output()}"
-            assert time.monotonic() < deadline, f"the worker did not start:\n{self.output()}"
-            time.sleep(0.1)
+        try:
+            while ready not in self.output():
+                assert self.proc.poll() is None, f"{code.strip()} exited:\n{self.output()}"
+                assert time.monotonic() < deadline, (
+                    f"{code.strip()} did not start:\n{self.output()}"
+                )
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -247,19 +263,47 @@ class Background:
 
 @pytest.mark.parametrize("page", SHELL_PAGES, ids=[p.name for p in SHELL_PAGES])
 def test_shell_examples_of_a_page_in_order(page: Path, tmp_path: Path) -> None:
+    run_shell_blocks([b for b in ALL_BLOCKS if b.page == page and b.lang in SHELLS], tmp_path)
+
+
+def run_shell_blocks(blocks: list[Block], tmp_path: Path) -> None:
     for name in ("examples", "benchmarks"):
         (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
     workers: list[Background] = []
     try:
-        for block in (b for b in ALL_BLOCKS if b.page == page and b.lang in SHELLS):
+        for block in blocks:
             if block.skip:
                 continue
             code = shell_code(block)
-            if starts_a_worker(code):
-                workers.append(Background(code, tmp_path))
+            ready = long_running(code)
+            if ready is not None:
+                workers.append(Background(code, tmp_path, ready))
                 continue
             run_checked(["bash", "-e", "-o", "pipefail", "-c", code], tmp_path, block.where)
     finally:
         codes = [w.stop() for w in workers]
     for w, code in zip(workers, codes, strict=True):
         assert code == 0, f"the worker exited {code} on SIGTERM:\n{w.output()}"
+
+
+# -- the runner on pages of its own ---------------------------------------------------------
+
+
+def test_the_runner_catches_a_failing_example_and_serves_in_the_background(
+    tmp_path: Path,
+) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```bash\ntickwork serve --import examples.tasks\n```\n\n"
+        "```console\n$ tickwork --json status | python -c 'import sys; print(sys.stdin.read())'\n"
+        "{...}\n```\n\n"
+        "```bash\ntickwork show --id nope\n```\n"
+    )
+    blocks = blocks_of(page)
+    assert [b.lang for b in blocks] == ["bash", "console", "bash"]
+    with pytest.raises(AssertionError, match="schedule 'nope' not found"):
+        (tmp_path / "run").mkdir()
+        run_shell_blocks(blocks, tmp_path / "run")
+    with pytest.raises(AssertionError, match="NameError"):
+        python = Block(page, 1, "python", "print(undefined)\n", None)
+        test_python_example(python, tmp_path)
