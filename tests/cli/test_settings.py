@@ -227,3 +227,17 @@ def test_a_workers_default_timeout_applies_to_schedules_that_set_none(
         assert cli.json("run", "--id", "s", "--wait")["status"] == "succeeded"
     finally:
         assert worker.terminate() == 0
+
+
+def test_every_setting_of_every_command_is_in_the_configuration_page() -> None:
+    from tickwork.cli.main import _register_commands
+    from tickwork.cli.settings import _DECLARED
+
+    _register_commands()  # each command declares its settings when imported
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [
+        s.name
+        for s in _DECLARED.values()
+        if f"`{s.name}`" not in page or s.flag not in page or s.env not in page
+    ]
+    assert not missing, f"document these settings in docs/configuration.md: {missing}"
