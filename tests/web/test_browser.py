@@ -249,3 +249,52 @@ def test_the_live_stream_carries_only_the_callers_events(server: Server, tokens:
                 if line.startswith("data: "):
                     assert "schedule.paused" in line and "franks" in line
                     break
+
+
+def test_the_stream_pauses_while_the_tab_is_hidden(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("hidden")
+    create(server, token, task="reports:daily", schedule="manual", id="while-hidden")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules/while-hidden")
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    page.evaluate("window.__sameDocument = true")
+
+    def set_hidden(hidden: bool) -> None:
+        page.evaluate(
+            "h => { Object.defineProperty(document, 'hidden', {value: h, configurable: true});"
+            " document.dispatchEvent(new Event('visibilitychange')); }",
+            hidden,
+        )
+
+    set_hidden(True)
+    expect(page.locator("body")).to_have_attribute("data-live", "off")
+    api(server, token).post("/schedules/while-hidden/run", json={})
+    page.wait_for_timeout(1500)
+    expect(page.locator("#runs")).to_contain_text("No runs.")  # nothing while hidden
+    set_hidden(False)
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    expect(page.locator("#runs")).to_contain_text("succeeded")  # caught up when shown
+    assert page.evaluate("window.__sameDocument === true")
+
+
+def test_a_live_refresh_keeps_the_rows_being_selected(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("selector")
+    for name in ("sel-a", "sel-b"):
+        create(server, token, task="reports:daily", schedule="manual", id=name)
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules")
+    page.get_by_label("Select sel-a").check()
+    api(server, token).post("/schedules/sel-b/run", json={})
+    page.wait_for_timeout(2500)  # the run's events arrive; the refresh is held back
+    expect(page.get_by_label("Select sel-a")).to_be_checked()
+    page.get_by_label("Select sel-a").uncheck()
+    # With nothing selected the next change refreshes the rows: the strip shows the run.
+    api(server, token).post("/schedules/sel-a/run", json={})
+    expect(page.locator("tr[data-id='sel-a'] .strip a")).to_have_count(1)
+    expect(page.locator("tr[data-id='sel-b'] .strip a")).to_have_count(1)

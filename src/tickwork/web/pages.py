@@ -77,6 +77,7 @@ async def overview(request: Request) -> Response:
         request,
         "overview.html",
         caller,
+        charts=True,
         title="Overview",
         nav="Overview",
         live_url="/ui/events",

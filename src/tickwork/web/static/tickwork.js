@@ -221,5 +221,12 @@
     afterContent(document);
     window.setInterval(tickRelative, 1000);
     document.body.addEventListener("htmx:afterSwap", function (e) { afterContent(e.target); });
+    // A live refresh of the list never wipes the rows someone is selecting.
+    document.body.addEventListener("htmx:beforeRequest", function (e) {
+      var elt = e.detail && e.detail.elt;
+      if (elt && elt.id === "rows" && document.querySelector("input[name=ids]:checked")) {
+        e.preventDefault();
+      }
+    });
   });
 })();
