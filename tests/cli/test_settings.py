@@ -241,3 +241,28 @@ def test_every_setting_of_every_command_is_in_the_configuration_page() -> None:
         if f"`{s.name}`" not in page or s.flag not in page or s.env not in page
     ]
     assert not missing, f"document these settings in docs/configuration.md: {missing}"
+
+
+def test_every_command_finds_the_database_the_settings_file_names(tmp_path: Path) -> None:
+    write(tmp_path, 'db = "sqlite:///from-file.db"\n')
+
+    def tickwork(*args: str, env: dict[str, str] | None = None) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tickwork.cli", *args],
+            cwd=tmp_path,
+            env=cli_env() | (env or {}),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    tickwork("db", "upgrade")
+    assert (tmp_path / "from-file.db").exists()
+    assert "database: sqlite:///from-file.db" in tickwork("status")
+    # The environment (and --db) beat the file, as for any setting.
+    other = f"sqlite:///{tmp_path / 'from-env.db'}"
+    tickwork("db", "upgrade", env={"TICKWORK_DB": other})
+    assert f"database: {other}" in tickwork("status", env={"TICKWORK_DB": other})

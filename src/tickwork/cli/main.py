@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import sys
+from pathlib import Path
 from typing import Any, Final
 
 import typer
@@ -74,8 +75,27 @@ def _globals(
     source = ctx.get_parameter_source("token")
     given = token if source is not None and source.name == "COMMANDLINE" else None
     ctx.obj = Globals(
-        db=db or DEFAULT_DB, url=url, token=given, out=Output(json=json_output), db_given=db
+        db=db or _file_db() or DEFAULT_DB,
+        url=url,
+        token=given,
+        out=Output(json=json_output),
+        db_given=db,
     )
+
+
+def _file_db() -> str | None:
+    """The ``db`` of the settings file (``TICKWORK_CONFIG`` or ``./tickwork.toml``), so
+    every command finds the database a node started from that file uses."""
+    from tickwork.cli.settings import SettingError, Settings, config_path, read_file
+
+    path = config_path(None, os.environ, Path.cwd())
+    if path is None:
+        return None
+    try:
+        data = read_file(path)
+        return Settings({}, {}, path, data).database(None, "") or None
+    except SettingError as exc:
+        Output().fail(str(exc))
 
 
 def _register_commands() -> None:
