@@ -225,6 +225,9 @@ def test_a_workers_default_timeout_applies_to_schedules_that_set_none(
         assert run["status"] == "timed_out" and run["node_defaults"] == ["timeout"]
         cli("update", "--id", "s", "--timeout", "10", "--data", '{"seconds": 0.5}')
         assert cli.json("run", "--id", "s", "--wait")["status"] == "succeeded"
+        back = cli.json("update", "--id", "s", "--node-timeout")
+        assert back["node_defaults"] == ["timeout"] and back["timeout"] == 300
+        assert "not both" in cli.error("update", "--id", "s", "--node-timeout", "--timeout", "1")
     finally:
         assert worker.terminate() == 0
 

@@ -444,10 +444,24 @@ def update(
         None, "--paused/--active", help="Pause it, or make it active again."
     ),
     clear_tags: bool = typer.Option(False, "--clear-tags", help="Remove all its tags."),
+    node_timeout: bool = typer.Option(
+        False,
+        "--node-timeout",
+        help="Leave the timeout to the node that runs each run (its --default-timeout).",
+    ),
+    node_retry: bool = typer.Option(
+        False,
+        "--node-retry",
+        help="Leave the retry policy to the node that runs each run (its --default-retries...).",
+    ),
 ) -> None:
     out = globals_of(ctx).out
     if clear_tags and tags:
         out.fail("give --clear-tags or --tag, not both (--tag already replaces all tags)")
+    if node_timeout and timeout is not None:
+        out.fail("give --timeout or --node-timeout, not both")
+    if node_retry and (retries is not None or retry_delay is not None):
+        out.fail("give --retries/--retry-delay or --node-retry, not both")
     fields = _fields(
         out,
         name=name,
@@ -479,6 +493,10 @@ def update(
         fields["paused"] = paused
     if clear_tags:
         fields["tags"] = []
+    if node_timeout:
+        fields["timeout"] = None
+    if node_retry:
+        fields["retry"] = None
     if not fields:
         out.fail("nothing to change: give at least one option (see 'tickwork update --help')")
 
