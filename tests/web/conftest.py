@@ -1,5 +1,6 @@
-"""Fixtures of the dashboard's HTML-level tests: the app on a real SQLite file, driven
-through httpx, and tokens for an admin, two users and a read-only user."""
+"""Fixtures of the dashboard's HTML-level tests: the app on a real SQLite file and on a
+real PostgreSQL database, driven through httpx, and tokens for an admin, two users and
+a read-only user."""
 
 from __future__ import annotations
 
@@ -48,8 +49,9 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
-async def dashboard(sqlite_url: str) -> AsyncIterator[Dashboard]:
-    async with Scheduler(sqlite_url, shutdown_grace=1) as scheduler:
+async def dashboard(db_url: str) -> AsyncIterator[Dashboard]:
+    """The dashboard on SQLite and on PostgreSQL."""
+    async with Scheduler(db_url, shutdown_grace=1) as scheduler:
         app = FastAPI()
         app.state.scheduler = scheduler
         app.state.settings = ApiSettings(admin_token=ADMIN_TOKEN, rate_limit=0)

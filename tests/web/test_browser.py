@@ -298,3 +298,48 @@ def test_a_live_refresh_keeps_the_rows_being_selected(
     api(server, token).post("/schedules/sel-a/run", json={})
     expect(page.locator("tr[data-id='sel-a'] .strip a")).to_have_count(1)
     expect(page.locator("tr[data-id='sel-b'] .strip a")).to_have_count(1)
+
+
+def test_keyboard_only_sign_in_and_pause(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("keys")
+    create(server, token, task="reports:daily", schedule="0 7 * * *", id="by-keyboard")
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    expect(page.get_by_label("Token")).to_be_focused()  # autofocus
+    page.keyboard.type(token)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.goto(f"{server.url}/schedules/by-keyboard")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    for _ in range(40):  # Tab through the header to the reason field
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "pause-reason-field":
+            break
+    page.keyboard.type("maintenance window")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Pause")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#pause-note")).to_contain_text("maintenance window")
+
+
+def test_the_overview_counts_and_charts_follow_runs_live(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("watcher")
+    create(server, token, task="reports:daily", schedule="manual", id="watched")
+    page = context.new_page()
+    sign_in(page, server, token)
+    expect(page.locator("#runs-succeeded")).to_have_text("0")
+    chart = page.locator(".chart").first
+    before = chart.get_attribute("data-chart")
+    page.evaluate("window.__sameDocument = true")
+    client = api(server, token)
+    for _ in range(2):
+        client.post("/schedules/watched/run", json={})
+    expect(page.locator("#runs-succeeded")).to_have_text("2", timeout=20_000)
+    assert page.locator(".chart").first.get_attribute("data-chart") != before
+    expect(page.locator(".chart canvas").first).to_be_visible()  # redrawn by uPlot
+    assert page.evaluate("window.__sameDocument === true")

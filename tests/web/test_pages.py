@@ -38,6 +38,12 @@ async def test_sign_in_sets_an_httponly_samesite_cookie_and_sign_out_ends_it(
 
 async def test_login_never_redirects_off_site(dashboard: Dashboard) -> None:
     async with dashboard.client() as client:
+        r = await client.post(
+            "/login",
+            data={"token": dashboard.tokens["alice"], "next": "/"},
+            headers={"origin": "https://evil.example"},
+        )
+        assert r.status_code == 403 and "tickwork_session" not in r.headers.get("set-cookie", "")
         for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
             r = await client.post(
                 "/login", data={"token": dashboard.tokens["alice"], "next": target}

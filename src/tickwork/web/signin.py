@@ -85,6 +85,17 @@ async def login(
     next: Annotated[str, Form()] = "/",
 ) -> Response:
     token = token.strip()
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and origin.split("://", 1)[-1] != request.headers.get("host"):
+        # Another site must not sign a browser in (to someone else's account).
+        return render(
+            request,
+            "error.html",
+            None,
+            status_code=403,
+            title="Refused",
+            message=f"sign-in from another origin ({origin})",
+        )
     caller = (
         await authenticate(scheduler_of(request), request.app.state.settings, token)
         if token
