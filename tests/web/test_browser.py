@@ -343,3 +343,27 @@ def test_the_overview_counts_and_charts_follow_runs_live(
     assert page.locator(".chart").first.get_attribute("data-chart") != before
     expect(page.locator(".chart canvas").first).to_be_visible()  # redrawn by uPlot
     assert page.evaluate("window.__sameDocument === true")
+
+
+def test_delete_asks_first(context: BrowserContext, server: Server, tokens: Tokens) -> None:
+    token = tokens("deleter")
+    create(server, token, task="reports:daily", schedule="0 8 * * *", id="doomed")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules/doomed")
+    page.once("dialog", lambda d: d.dismiss())
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_timeout(300)
+    expect(page).to_have_url(re.compile(r"/schedules/doomed$"))
+    assert api(server, token).get("/schedules/doomed").status_code == 200
+    messages: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        messages.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_role("status")).to_contain_text("Deleted schedule doomed")
+    assert messages and messages[0].startswith("Delete schedule doomed?")
+    assert api(server, token).get("/schedules/doomed").status_code == 404

@@ -244,10 +244,12 @@ async def test_bulk_pause_of_all_matching_the_filter(dashboard: Dashboard) -> No
             await _create(dashboard, client, name)
         page = await client.get("/schedules", params={"q": "eu"})
         assert 'data-total="2"' in page.text
-        r = await client.post(
-            "/schedules",
-            data={"csrf": csrf_of(page.text), "action": "pause", "scope": "filter", "q": "eu"},
-        )
+        form = {"csrf": csrf_of(page.text), "action": "pause", "scope": "filter", "q": "eu"}
+        r = await client.post("/schedules", data=form)
+        # Without the page's script nothing is done before the server's own confirmation.
+        assert r.status_code == 200 and "Pause 2 schedules?" in r.text
+        assert not any(s.paused for s in await dashboard.scheduler.list_schedules())
+        r = await client.post("/schedules", data={**form, "confirmed": "1"})
         assert r.status_code == 303
         paused = {s.id for s in await dashboard.scheduler.list_schedules() if s.paused}
         assert paused == {"eu-1", "eu-2"}
@@ -258,6 +260,7 @@ async def test_bulk_pause_of_all_matching_the_filter(dashboard: Dashboard) -> No
                 "action": "resume",
                 "scope": "selected",
                 "ids": ["eu-1"],
+                "confirmed": "1",
             },
         )
         paused = {s.id for s in await dashboard.scheduler.list_schedules() if s.paused}
@@ -332,6 +335,11 @@ async def test_delete_and_backfill(dashboard: Dashboard) -> None:
         assert r.status_code == 303
         assert "end is before start" in unescape((await client.get("/schedules/hourly")).text)
         r = await client.post("/schedules/hourly/delete", data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 200 and "Delete schedule hourly?" in r.text  # asked first
+        assert await dashboard.scheduler.get_schedule("hourly")
+        r = await client.post(
+            "/schedules/hourly/delete", data={"csrf": csrf_of(r.text), "confirmed": "1"}
+        )
         assert r.status_code == 303 and r.headers["location"] == "/schedules"
         assert (await client.get("/schedules/hourly")).status_code == 404
 

@@ -288,6 +288,19 @@ async def schedule_action(request: Request, schedule_id: str, action: str) -> Re
                 page, f"Backfill created {len(runs)} run{'s' if len(runs) != 1 else ''}."
             )
         if action == "delete":
+            if posted.get("confirmed") != "1":
+                await access.get_schedule(scheduler, caller, schedule_id)
+                return _confirm(
+                    request,
+                    caller,
+                    f"/schedules/{quote(schedule_id, safe='')}/delete",
+                    [("csrf", posted.get("csrf", ""))],
+                    title=f"Delete {schedule_id}?",
+                    message=f"Delete schedule {schedule_id}? Waiting runs are cancelled;"
+                    " the run history is kept.",
+                    button="Delete",
+                    back=page,
+                )
             await access.delete_schedule(scheduler, caller, schedule_id)
             return redirect("/schedules", f"Deleted schedule {schedule_id}.")
     except ValidationError as e:
@@ -333,6 +346,22 @@ async def bulk(request: Request) -> Response:
         ids = [str(v) for v in form.getlist("ids")]
     if not ids:
         return redirect(back, "No schedule selected.", "error")
+    if form.get("confirmed") != "1":
+        kept = [(k, str(v)) for k, v in form.multi_items() if k != "confirmed"]
+        verb = {"pause": "Pause", "resume": "Resume", "run": "Run", "delete": "Delete"}[action]
+        n = len(ids)
+        return _confirm(
+            request,
+            caller,
+            "/schedules",
+            kept,
+            title=f"{verb} {n} schedule{'s' if n != 1 else ''}?",
+            message=f"{verb} {n} schedule{'s' if n != 1 else ''}"
+            f"{' now' if action == 'run' else ''}?"
+            + (" Their run history is kept." if action == "delete" else ""),
+            button=verb,
+            back=back,
+        )
     done, failed = 0, []
     for sid in ids:
         try:
@@ -355,6 +384,31 @@ async def bulk(request: Request) -> Response:
     if failed:
         message += f" {len(failed)} failed: " + "; ".join(failed[:3])
     return redirect(back, message, "error" if failed else "ok")
+
+
+def _confirm(
+    request: Request,
+    caller: Caller,
+    action: str,
+    fields: list[tuple[str, str]],
+    *,
+    title: str,
+    message: str,
+    button: str,
+    back: str,
+) -> Response:
+    """The server's own confirmation, for a browser whose script did not ask."""
+    return render(
+        request,
+        "confirm.html",
+        caller,
+        title=title,
+        message=message,
+        action=action,
+        fields=fields,
+        button=button,
+        back=back,
+    )
 
 
 # -- tokens (admin) -------------------------------------------------------------------------

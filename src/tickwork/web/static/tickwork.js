@@ -82,7 +82,16 @@
         if (!n) { ev.preventDefault(); window.alert("Select schedules first."); return; }
         message = message.replace("{n}", String(n)).replace("{s}", n === 1 ? "" : "s");
       }
-      if (!window.confirm(message)) ev.preventDefault();
+      if (!window.confirm(message)) { ev.preventDefault(); return; }
+      // Confirmed here: the server skips its own confirmation page.
+      var field = form.querySelector("input[name=confirmed]");
+      if (!field) {
+        field = document.createElement("input");
+        field.type = "hidden";
+        field.name = "confirmed";
+        form.appendChild(field);
+      }
+      field.value = "1";
     }, true);
     document.addEventListener("change", function (ev) {
       var t = ev.target;
