@@ -367,3 +367,35 @@ def test_delete_asks_first(context: BrowserContext, server: Server, tokens: Toke
     expect(page.get_by_role("status")).to_contain_text("Deleted schedule doomed")
     assert messages and messages[0].startswith("Delete schedule doomed?")
     assert api(server, token).get("/schedules/doomed").status_code == 404
+
+
+def test_a_schedule_paused_elsewhere_shows_paused_live(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("elsewhere")
+    create(server, token, task="reports:daily", schedule="0 9 * * *", id="remote-pause")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules/remote-pause")
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    page.evaluate("window.__sameDocument = true")
+    api(server, token).post("/schedules/remote-pause/pause", json={"reason": "from the CLI"})
+    expect(page.locator("#state")).to_have_text("paused")
+    expect(page.locator("#pause-note")).to_contain_text("from the CLI")
+    expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    assert page.evaluate("window.__sameDocument === true")
+
+
+def test_a_live_refresh_keeps_what_is_being_typed(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("typist")
+    create(server, token, task="reports:daily", schedule="manual", id="typed")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules/typed")
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    page.get_by_label("Reason").fill("half-written reason")
+    api(server, token).post("/schedules/typed/run", json={})
+    expect(page.locator("#runs")).to_contain_text("succeeded")  # the runs did refresh
+    expect(page.get_by_label("Reason")).to_have_value("half-written reason")

@@ -230,12 +230,25 @@
     afterContent(document);
     window.setInterval(tickRelative, 1000);
     document.body.addEventListener("htmx:afterSwap", function (e) { afterContent(e.target); });
-    // A live refresh of the list never wipes the rows someone is selecting.
+    // A live refresh never wipes what someone is doing: rows being selected, a field
+    // being typed in, a panel opened.
     document.body.addEventListener("htmx:beforeRequest", function (e) {
       var elt = e.detail && e.detail.elt;
-      if (elt && elt.id === "rows" && document.querySelector("input[name=ids]:checked")) {
+      if (!elt || !elt.hasAttribute("hx-select")) return;
+      if (elt.id === "rows" && document.querySelector("input[name=ids]:checked")) {
         e.preventDefault();
+        return;
       }
+      var active = document.activeElement;
+      if (active && elt.contains(active) &&
+          active.matches("textarea, select, input:not([type=checkbox]):not([type=radio])")) {
+        e.preventDefault();
+        return;
+      }
+      var busy = Array.prototype.some.call(
+        elt.querySelectorAll("input[type=text], textarea, input[type=datetime-local]"),
+        function (f) { return f.value !== ""; });
+      if (busy || elt.querySelector("details[open]")) e.preventDefault();
     });
   });
 })();
