@@ -12,9 +12,10 @@ def test_sigterm_during_a_run_lets_it_finish(cli: Cli, tmp_path: Path) -> None:
     worker = Worker(cli.db_url, tmp_path / "worker.log", "--shutdown-grace", "15")
     try:
         worker.wait_ready()
-        cli("create", "--task", "cli:sleep", "--schedule", "manual", "--id", "two-seconds",
-            "--data", '{"seconds": 2}')  # fmt: skip
-        run_id = cli.json("run", "--id", "two-seconds")["id"]
+        # Long enough for a CLI call (over a second on a busy machine) to see it running.
+        cli("create", "--task", "cli:sleep", "--schedule", "manual", "--id", "six-seconds",
+            "--data", '{"seconds": 6}')  # fmt: skip
+        run_id = cli.json("run", "--id", "six-seconds")["id"]
         wait_for(
             lambda: cli.json("history", "--run", run_id)["status"] == "running",
             15,
@@ -26,7 +27,7 @@ def test_sigterm_during_a_run_lets_it_finish(cli: Cli, tmp_path: Path) -> None:
     assert code == 0, worker.output()
     run = cli.json("history", "--run", run_id)
     assert run["status"] == "succeeded", run
-    assert run["result"] == "slept 2 s"
+    assert run["result"] == "slept 6 s"
     assert run["attempt"] == 1
     out = worker.output()
     assert "tickwork worker: node" in out and "cli:sleep" in out

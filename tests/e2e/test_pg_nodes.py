@@ -332,7 +332,9 @@ def test_run_now_reaches_an_idle_worker_through_notify_and_status_shows_nodes(
             "e2e:sync_slow",
             "manual",
             id="slow",
-            data={"seconds": 4},
+            # Running for the whole of a `tickwork status` call, a few seconds on a busy
+            # machine.
+            data={"seconds": 10},
             overlap="allow",
             max_instances=10,
         )

@@ -360,7 +360,8 @@ class TestClientMode:
             assert run.status == "succeeded" and run.result == 3
 
     async def test_client_refuses_tasks_no_node_published(self, sqlite_url: str) -> None:
-        async with Scheduler(sqlite_url, engine=False) as client:
+        # Its own empty registry: other tests import task modules into the global one.
+        async with Scheduler(sqlite_url, engine=False, registry=TaskRegistry()) as client:
             with pytest.raises(UnknownTaskError, match="known tasks: none"):
                 await client.add_schedule("add", "manual")
 

@@ -77,13 +77,18 @@ async def test_a_timeout_raised_by_the_task_itself_is_a_failure() -> None:
 async def test_attempts_within_their_timeout_succeed_and_leave_no_timer() -> None:
     ex = Executors()
     sleepy_task = registry.require("sleepy")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     results = await asyncio.gather(
         *(ex.run(sleepy_task, ctx_for("sleepy", seconds=0.001 * (i % 20)), 30) for i in range(500))
     )
+    took = loop.time() - started  # at least as long as starting them took
     assert {r.status for r in results} == {"succeeded"}
     assert ex._deadlines.waiting() == 0  # attempts that are over are not watched
-    # Deadlines share timers: one per 30 ms step (0.1 % of the timeout), not one each.
-    assert len(ex._deadlines._slots) <= 2
+    # Deadlines share timers: one per 30 ms step (0.1 % of the timeout) the starts
+    # spanned, not one each (a loaded machine may spread the starts over a few steps).
+    assert len(ex._deadlines._slots) <= 2 + int(took / 0.03)
+    assert len(ex._deadlines._slots) < 50
     ex.shutdown()
 
 
