@@ -52,6 +52,7 @@ class Server:
         ``""``: none)."""
         token = self.admin_token if token is None else token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers.update(kwargs.pop("headers", {}))
         c = httpx.Client(base_url=self.api, headers=headers, timeout=30, **kwargs)
         self._clients.append(c)
         return c

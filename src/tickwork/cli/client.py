@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import typer
 
 from tickwork.cli.output import Output
+from tickwork.engine.audit import acting_as, default_actor
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import TickworkError, UnknownTaskError, ValidationError
 from tickwork.store.url import SQLiteURL, mask_password, parse_url
@@ -90,8 +91,10 @@ def with_client(
             g.out.fail(missing)
 
     async def go() -> T:
-        async with Scheduler(g.db, engine=False) as scheduler:
-            return await action(scheduler)
+        # Changes made from the CLI are audited as "cli:<os user>".
+        with acting_as(default_actor("cli")):
+            async with Scheduler(g.db, engine=False) as scheduler:
+                return await action(scheduler)
 
     try:
         return asyncio.run(go())

@@ -110,6 +110,7 @@ def _register_commands() -> None:
     from tickwork.cli import expression_commands  # noqa: F401  # isort: skip
     from tickwork.cli import node_commands  # noqa: F401  # isort: skip
     from tickwork.cli import db_commands  # noqa: F401  # isort: skip
+    from tickwork.cli import token_commands  # noqa: F401  # isort: skip
 
 
 #: Root options accepted after the command too, and whether each takes a value.

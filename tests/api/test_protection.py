@@ -1,0 +1,139 @@
+"""Limits and the server's life: 429 with Retry-After per token, 413, CORS, idempotent
+runs, 127.0.0.1 by default, SIGTERM that lets a running run finish."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+
+from tests.api.conftest import Server, StartServer
+from tickwork import Scheduler
+
+
+def test_rate_limit_is_per_token_with_retry_after(sqlite_url: str, serve_api: StartServer) -> None:
+    server = serve_api(sqlite_url, env={"TICKWORK_RATE_LIMIT": "5"})
+    admin = server.admin
+    token = server.user_token("alice")  # the admin's 1st request
+    alice = server.client(token)
+    codes = [alice.get("/schedules").status_code for _ in range(7)]
+    assert codes[:5] == [200] * 5 and codes[5:] == [429, 429], codes
+    r = alice.get("/schedules")
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+    assert 1 <= int(r.headers["Retry-After"]) <= 12
+    # Another credential has its own budget.
+    assert admin.get("/schedules").status_code == 200
+    time.sleep(int(r.headers["Retry-After"]))
+    assert alice.get("/schedules").status_code == 200
+
+
+def test_bodies_over_the_limit_are_413(sqlite_url: str, serve_api: StartServer) -> None:
+    server = serve_api(sqlite_url, env={"TICKWORK_MAX_BODY": "2000"})
+    admin = server.admin
+    big = {"task": "api:echo", "schedule": "1h", "data": {"blob": "x" * 3000}}
+    r = admin.post("/schedules", json=big)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"task": "api:echo", "schedule": "1h", "data": {"blob": "'
+        for _ in range(10):
+            yield b"y" * 500
+        yield b'"}}'
+
+    r = admin.post("/schedules", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    small = {"task": "api:echo", "schedule": "1h", "data": {"blob": "x" * 100}}
+    assert admin.post("/schedules", json=small).status_code == 201
+
+
+def test_cors_only_for_the_configured_origins(sqlite_url: str, serve_api: StartServer) -> None:
+    server = serve_api(sqlite_url, env={"TICKWORK_CORS_ORIGINS": "https://ops.example"})
+    pre = httpx.options(
+        f"{server.api}/schedules",
+        headers={
+            "Origin": "https://ops.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert pre.status_code == 200
+    assert pre.headers["access-control-allow-origin"] == "https://ops.example"
+    r = server.client(headers={"Origin": "https://evil.example"}).get("/schedules")
+    assert "access-control-allow-origin" not in r.headers
+    r = server.client(headers={"Origin": "https://ops.example"}).get("/schedules")
+    assert r.headers["access-control-allow-origin"] == "https://ops.example"
+    assert "ETag" in r.headers["access-control-expose-headers"]
+
+
+def test_without_cors_setting_no_cors_headers(server: Server) -> None:
+    r = server.client(headers={"Origin": "https://ops.example"}).get("/schedules")
+    assert "access-control-allow-origin" not in r.headers
+
+
+def test_an_idempotency_key_returns_the_same_run(db_server: Server) -> None:
+    alice = db_server.client(db_server.user_token("alice"))
+    bob = db_server.client(db_server.user_token("bob"))
+    alice.post("/schedules", json={"id": "m", "task": "api:echo", "schedule": "manual"})
+    alice.post("/schedules", json={"id": "n", "task": "api:echo", "schedule": "manual"})
+    bob.post("/schedules", json={"id": "o", "task": "api:echo", "schedule": "manual"})
+    key = {"Idempotency-Key": "order-42"}
+    first = alice.post("/schedules/m/run", json={"data": {"x": 1}}, headers=key)
+    again = alice.post("/schedules/m/run", json={"data": {"x": 1}}, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    other = alice.post("/schedules/m/run", headers={"Idempotency-Key": "order-43"})
+    assert other.json()["id"] != first.json()["id"]
+    assert alice.post("/schedules/n/run", headers=key).status_code == 409
+    # Another user's key of the same name is theirs.
+    assert bob.post("/schedules/o/run", headers=key).status_code == 202
+    assert alice.post("/schedules/m/run").json()["id"] != first.json()["id"]
+    runs = alice.get("/schedules/m/runs").json()["items"]
+    assert len(runs) == 3
+    long_key = {"Idempotency-Key": "k" * 300}
+    assert alice.post("/schedules/m/run", headers=long_key).status_code == 422
+
+
+def test_concurrent_retries_with_one_key_make_one_run(db_server: Server) -> None:
+    db_server.admin.post("/schedules", json={"id": "m", "task": "api:echo", "schedule": "manual"})
+
+    async def go() -> set[str]:
+        async with httpx.AsyncClient(
+            base_url=db_server.api,
+            headers={"Authorization": f"Bearer {db_server.admin_token}"},
+        ) as c:
+            answers = await asyncio.gather(
+                *(c.post("/schedules/m/run", headers={"Idempotency-Key": "same"}) for _ in range(8))
+            )
+        assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
+        return {a.json()["id"] for a in answers}
+
+    assert len(asyncio.run(go())) == 1
+    assert len(db_server.admin.get("/schedules/m/runs").json()["items"]) == 1
+
+
+def test_binds_loopback_and_sigterm_lets_a_running_run_finish(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    server = serve_api(sqlite_url)
+    assert server.url.startswith("http://127.0.0.1:")
+    admin = server.admin
+    admin.post(
+        "/schedules",
+        json={"id": "slow", "task": "api:sleep", "schedule": "manual", "data": {"seconds": 1.5}},
+    )
+    run = admin.post("/schedules/slow/run").json()
+    deadline = time.monotonic() + 10
+    while admin.get(f"/runs/{run['id']}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert server.stop(signal.SIGTERM) == 0
+    assert "SIGTERM: stopping" in server.stderr()
+
+    async def status() -> str:
+        async with Scheduler(sqlite_url, engine=False) as s:
+            return (await s.get_run(run["id"])).status
+
+    assert asyncio.run(status()) == "succeeded"

@@ -1,0 +1,119 @@
+"""Each user reaches only their own schedules, runs and queue messages: another user's
+answer 404 exactly as a missing one, on every route; admins see everything."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.api.conftest import Server
+
+
+def _wait_done(c: httpx.Client, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        run: dict[str, Any] = c.get(f"/runs/{run_id}").json()
+        if run["status"] in ("succeeded", "failed"):
+            return run
+        time.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not finish")
+
+
+def _same_as_missing(r: httpx.Response, missing: httpx.Response, ident: str, other: str) -> None:
+    assert r.status_code == missing.status_code == 404, (r.text, missing.text)
+    mine = r.json()["error"]
+    theirs = missing.json()["error"]
+    assert mine["code"] == theirs["code"] == "not_found"
+    assert mine["message"].replace(ident, "X") == theirs["message"].replace(other, "X")
+    assert set(mine["details"]) == set(theirs["details"])
+
+
+def test_another_users_things_are_404_like_missing_ones(db_server: Server) -> None:
+    alice = db_server.client(db_server.user_token("alice"))
+    bob = db_server.client(db_server.user_token("bob"))
+    r = alice.post(
+        "/schedules",
+        json={"id": "a1", "task": "api:echo", "schedule": "0 0 1 1 *", "result_queue": "shared"},
+    )
+    assert r.status_code == 201 and r.json()["owner"] == "alice"
+    run = alice.post("/schedules/a1/run").json()
+    _wait_done(alice, run["id"])
+    bob.post("/schedules", json={"id": "b1", "task": "api:echo", "schedule": "0 0 1 1 *"})
+
+    schedule_routes: list[tuple[str, str, Any]] = [
+        ("GET", "/schedules/{}", None),
+        ("PATCH", "/schedules/{}", {"name": "mine now"}),
+        ("DELETE", "/schedules/{}", None),
+        ("POST", "/schedules/{}/pause", None),
+        ("POST", "/schedules/{}/resume", None),
+        ("POST", "/schedules/{}/run", {"data": {}}),
+        (
+            "POST",
+            "/schedules/{}/backfill",
+            {"start": "2026-01-01T00:00Z", "end": "2026-01-01T05:00Z"},
+        ),
+        ("GET", "/schedules/{}/next", None),
+        ("GET", "/schedules/{}/runs", None),
+    ]
+    for method, path, body in schedule_routes:
+        theirs = bob.request(method, path.format("a1"), json=body)
+        missing = bob.request(method, path.format("zz"), json=body)
+        _same_as_missing(theirs, missing, "a1", "zz")
+    for method, path in (("GET", "/runs/{}"), ("POST", "/runs/{}/cancel")):
+        theirs = bob.request(method, path.format(run["id"]))
+        missing = bob.request(method, path.format("nope-run"))
+        _same_as_missing(theirs, missing, run["id"], "nope-run")
+    _same_as_missing(
+        bob.get("/runs", params={"schedule": "a1"}),
+        bob.get("/runs", params={"schedule": "zz"}),
+        "a1",
+        "zz",
+    )
+
+    # Lists: bob pages through his own only, whatever the filter.
+    assert [s["id"] for s in bob.get("/schedules").json()["items"]] == ["b1"]
+    assert bob.get("/schedules", params={"owner": "alice"}).json()["items"] == []
+    assert bob.get("/schedules", params={"q": "a1"}).json()["items"] == []
+    assert bob.get("/runs").json()["items"] == []
+    assert bob.get("/runs", params={"task": "api:echo"}).json()["items"] == []
+    assert bob.get("/queues/shared/messages").json()["items"] == []
+    assert bob.get("/stats").json()["schedules"] == {"active": 1}
+    assert sum(bob.get("/stats").json()["runs"].values()) == 0
+    # PUT cannot take over an id: it is taken (as for POST).
+    r = bob.put("/schedules/a1", json={"task": "api:echo", "schedule": "5m"})
+    assert r.status_code == 409
+    # Nothing of alice's changed, and her messages are still there.
+    s = alice.get("/schedules/a1").json()
+    assert (s["name"], s["status"], s["owner"]) == ("", "active", "alice")
+    assert len(alice.get("/runs").json()["items"]) == 1
+    assert alice.get("/schedules/a1/runs").json()["items"][0]["id"] == run["id"]
+    assert [m["run_id"] for m in alice.get("/queues/shared/messages").json()["items"]] == [
+        run["id"]
+    ]
+    assert alice.get("/stats").json()["runs"]["succeeded"] == 1
+
+    # Admin-only routes.
+    for method, path in (("GET", "/audit"), ("POST", "/pause"), ("POST", "/resume")):
+        assert bob.request(method, path).status_code == 403
+    # Only an admin sets an owner.
+    assert (
+        bob.post(
+            "/schedules", json={"task": "api:echo", "schedule": "1h", "owner": "alice"}
+        ).status_code
+        == 403
+    )
+    assert bob.patch("/schedules/b1", json={"owner": "alice"}).status_code == 403
+    admin = db_server.admin
+    r = admin.post(
+        "/schedules", json={"id": "c1", "task": "api:echo", "schedule": "1h", "owner": "carol"}
+    )
+    assert r.status_code == 201 and r.json()["owner"] == "carol"
+    assert {s["id"] for s in admin.get("/schedules").json()["items"]} == {"a1", "b1", "c1"}
+    assert [
+        s["id"] for s in admin.get("/schedules", params={"owner": "alice"}).json()["items"]
+    ] == ["a1"]
+    assert admin.get(f"/runs/{run['id']}").status_code == 200
+    assert admin.post("/pause").json()["changed"] == 3
+    assert admin.post("/resume").json()["changed"] == 3
