@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.store.conftest import T0, at, make_run, make_schedule
+from tickwork.errors import ValidationError
 from tickwork.store import Store
 
 
@@ -94,3 +97,18 @@ def test_newest_runs_of_many_schedules(store: Store) -> None:
     assert found["s1"] == []
     mine = store.recent_runs(["s0", "s2"], 5, owner="ann")
     assert len(mine["s0"]) == 5 and mine["s2"] == []
+
+
+def test_a_nul_in_a_filter_is_bad_input_not_a_failing_database(store: Store, db_url: str) -> None:
+    """PostgreSQL cannot hold a NUL in text: that is the caller's bad value (a 4xx at the
+    edges), not a StoreError (a 5xx)."""
+    seed(store)
+    if not db_url.startswith("postgresql"):
+        return  # SQLite compares such text as it is
+    for call in (
+        lambda: store.list_runs(task="a\x00b"),
+        lambda: store.schedule_page(q="a\x00b"),
+        lambda: store.schedule_ids(tag="a\x00b"),
+    ):
+        with pytest.raises(ValidationError, match="NUL"):
+            call()

@@ -398,3 +398,62 @@ async def test_admin_pages_tokens_and_audit(dashboard: Dashboard) -> None:
             assert r.status_code == 401
         audit = await admin.get("/audit", params={"target": f"token:{carols.id}"})
         assert "token.revoked" in audit.text and "token.created" in audit.text
+
+
+async def test_bad_input_is_never_a_server_error(dashboard: Dashboard) -> None:
+    admin = await dashboard.signed_in("admin")
+    async with admin:
+        await _create(dashboard, admin, "nightly")
+        page = await admin.get("/schedules/nightly")
+        csrf = csrf_of(page.text)
+        gets = [
+            "/schedules?page=abc&per_page=-5&sort=nope&dir=sideways&status=weird&q=%25_%5C",
+            "/schedules?page=999999999999&per_page=100000",
+            "/schedules/nightly?status=bogus&since=yesterday&until=2026-13-45&before=x|y",
+            "/schedules/nightly?before=2026-01-01T00:00:00%2B00:00|zzz",
+            "/runs?status=nope&task=%00&since=garbage&until=&before=%7C",
+            "/runs/does-not-exist",
+            "/runs/does-not-exist/logs.txt",
+            "/schedules/does-not-exist/edit",
+            "/audit?before=abc&actor=%00",
+            "/ui/validate?schedule=0+0+*+*+*&timezone=Not/AZone",
+            "/ui/validate?schedule=" + "9" * 5000,
+            "/ui/check-data?task=nope&data=%7B",
+            "/ui/task?task=",
+            "/static/../../etc/passwd",
+            "/static/nope.js",
+        ]
+        for path in gets:
+            r = await admin.get(path)
+            assert r.status_code < 500, (path, r.status_code, r.text[:300])
+        posts = [
+            ("/schedules/nightly/explode", {"csrf": csrf}),
+            ("/schedules/nightly/run", {"csrf": csrf, "data": "[1, 2]"}),
+            ("/schedules/nightly/run", {"csrf": csrf, "data": '{"nope": 1}'}),
+            ("/schedules/nightly/backfill", {"csrf": csrf, "start": "soon", "end": "later"}),
+            ("/schedules/nightly/pause", {"csrf": csrf, "reason": "x" * 10_000}),
+            ("/schedules", {"csrf": csrf, "action": "explode", "scope": "filter"}),
+            ("/schedules", {"csrf": csrf, "action": "pause", "scope": "selected"}),
+            (
+                "/schedules/new",
+                {
+                    "csrf": csrf,
+                    "task": "nope",
+                    "schedule": "every 0s",
+                    "timezone": "X/Y",
+                    "data": "{}",
+                    "timeout": "-1",
+                    "max_instances": "many",
+                    "priority": "1e99",
+                },
+            ),
+            ("/tokens", {"csrf": csrf, "user": "", "role": "admin", "expires": "forever"}),
+            ("/tokens/does-not-exist/revoke", {"csrf": csrf}),
+            ("/preferences", {"csrf": csrf, "time": "martian", "next": "//evil.example"}),
+        ]
+        for path, data in posts:
+            r = await admin.post(path, data=data)
+            assert r.status_code < 500, (path, r.status_code, r.text[:300])
+            if r.status_code == 303:
+                assert r.headers["location"].startswith("/"), path
+                assert not r.headers["location"].startswith("//"), path

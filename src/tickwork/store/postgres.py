@@ -52,7 +52,7 @@ import psycopg
 from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
-from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
+from tickwork.errors import ConflictError, StoreError, StoreUnavailableError, ValidationError
 from tickwork.models import AttemptOutcome, AuditEntry, FeedEvent, Node, Run, Schedule, TaskSpec
 from tickwork.store.base import EventWatch
 from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
@@ -330,6 +330,10 @@ class PostgresStore(SqlStore):
             raise ConflictError(self._clean(exc)) from exc
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailableError(f"PostgreSQL {self.url}: {self._clean(exc)}") from exc
+        except psycopg.DataError as exc:
+            # A value the database cannot hold (a NUL character in text, a number out of
+            # range): bad input, named as such, not a failing database.
+            raise ValidationError(f"a value PostgreSQL cannot store: {self._clean(exc)}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL {self.url}: {self._clean(exc)}") from exc
 
