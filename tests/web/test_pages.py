@@ -457,3 +457,34 @@ async def test_bad_input_is_never_a_server_error(dashboard: Dashboard) -> None:
             if r.status_code == 303:
                 assert r.headers["location"].startswith("/"), path
                 assert not r.headers["location"].startswith("//"), path
+
+
+async def test_timeout_and_retry_left_empty_are_the_nodes(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "nightly")
+        s = await dashboard.scheduler.get_schedule("nightly")
+        assert set(s.node_defaults) == {"timeout", "retry"}
+        assert "the executing node" in (await client.get("/schedules/nightly")).text
+        base = {
+            "task": "reports:daily",
+            "schedule": "0 2 * * *",
+            "timezone": "Europe/Paris",
+            "data": '{"region": "us"}',
+            "name": "nightly",
+        }
+        form = await client.get("/schedules/nightly/edit")
+        assert 'name="timeout" value=""' in form.text
+        r = await client.post(
+            "/schedules/nightly/edit",
+            data={**base, "csrf": csrf_of(form.text), "timeout": "60", "retries": "2"},
+        )
+        assert r.status_code == 303, r.text
+        s = await dashboard.scheduler.get_schedule("nightly")
+        assert s.timeout == 60 and s.retry.max_attempts == 2 and s.node_defaults == ()
+        assert s.retry.delay == 5.0  # a partial retry policy is merged over the defaults
+        form = await client.get("/schedules/nightly/edit")
+        r = await client.post("/schedules/nightly/edit", data={**base, "csrf": csrf_of(form.text)})
+        assert r.status_code == 303
+        s = await dashboard.scheduler.get_schedule("nightly")
+        assert set(s.node_defaults) == {"timeout", "retry"}

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, RetryPolicy, Schedule
+from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, Schedule
 from tickwork.schedule import ScheduleError, parse_schedule
 
 #: The fields of the form, with what an empty one means on create.
@@ -17,9 +17,11 @@ POLICY_DEFAULTS: Final = {
     "catchup": "latest",
     "misfire_grace": "30",
     "max_instances": "1",
-    "retries": str(RetryPolicy().max_attempts),
-    "retry_delay": str(int(RetryPolicy().delay)),
-    "timeout": "300",
+    # Empty: left to the node that executes each run (its --default-timeout and retry
+    # policy; 300 s and 3 attempts 5 s apart unless the node says otherwise).
+    "retries": "",
+    "retry_delay": "",
+    "timeout": "",
     "priority": "0",
     "jitter": "0",
     "max_executions": "",
@@ -70,9 +72,9 @@ def form_values(schedule: Schedule | None) -> dict[str, str]:
         "catchup": schedule.catchup,
         "misfire_grace": _num(schedule.misfire_grace),
         "max_instances": str(schedule.max_instances),
-        "retries": str(schedule.retry.max_attempts),
-        "retry_delay": _num(schedule.retry.delay),
-        "timeout": _num(schedule.timeout),
+        "retries": "" if "retry" in schedule.node_defaults else str(schedule.retry.max_attempts),
+        "retry_delay": "" if "retry" in schedule.node_defaults else _num(schedule.retry.delay),
+        "timeout": "" if "timeout" in schedule.node_defaults else _num(schedule.timeout),
         "priority": str(schedule.priority),
         "jitter": _num(schedule.jitter),
         "max_executions": "" if schedule.max_executions is None else str(schedule.max_executions),
@@ -141,15 +143,27 @@ def read_form(
     else:
         f["catchup"] = values["catchup"]
     _number(form, "misfire_grace", minimum=0)
-    _number(form, "timeout", minimum=0.001)
+    if values["timeout"]:
+        _number(form, "timeout", minimum=0.001)
+    elif not creating:
+        f["timeout"] = None  # back to the node's default
     _number(form, "jitter", minimum=0)
     _integer(form, "max_instances", minimum=1)
     _integer(form, "priority")
     _integer(form, "max_executions", minimum=1, optional=True)
-    retries = _integer(form, "retries", minimum=1, keep=False)
-    delay = _number(form, "retry_delay", minimum=0, keep=False)
-    if retries is not None and delay is not None:
-        f["retry"] = {"max_attempts": retries, "delay": delay}
+    retry: dict[str, Any] = {}
+    if values["retries"]:
+        retries = _integer(form, "retries", minimum=1, keep=False)
+        if retries is not None:
+            retry["max_attempts"] = retries
+    if values["retry_delay"]:
+        delay = _number(form, "retry_delay", minimum=0, keep=False)
+        if delay is not None:
+            retry["delay"] = delay
+    if retry:
+        f["retry"] = retry  # merged over the defaults
+    elif not creating and not values["retries"] and not values["retry_delay"]:
+        f["retry"] = None  # back to the node's default
     if current is not None and not creating:
         form.fields = _changed_only(f, current)
     return form
@@ -200,12 +214,16 @@ def _changed_only(fields: dict[str, Any], current: Schedule) -> dict[str, Any]:
     before = form_values(current)
     out: dict[str, Any] = {}
     for key, value in fields.items():
-        if key == "retry":
-            if (
-                value["max_attempts"] != current.retry.max_attempts
-                or value["delay"] != current.retry.delay
+        if key in ("retry", "timeout") and value is None:
+            if key not in current.node_defaults:
+                out[key] = None
+        elif key == "retry":
+            if "retry" in current.node_defaults or any(
+                getattr(current.retry, k) != v for k, v in value.items()
             ):
                 out[key] = value
+        elif key == "timeout" and "timeout" in current.node_defaults:
+            out[key] = value
         elif key == "data":
             if value != current.data:
                 out[key] = value
