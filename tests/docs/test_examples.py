@@ -261,6 +261,9 @@ class Background:
             self._out.close()
 
 
+# A page's tour runs dozens of CLI commands, each a new interpreter: minutes on a busy
+# machine, past the suite's 120 s per test.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("page", SHELL_PAGES, ids=[p.name for p in SHELL_PAGES])
 def test_shell_examples_of_a_page_in_order(page: Path, tmp_path: Path) -> None:
     run_shell_blocks([b for b in ALL_BLOCKS if b.page == page and b.lang in SHELLS], tmp_path)
