@@ -94,9 +94,11 @@ def test_bad_filters(cli: Cli) -> None:
     assert "--format" in cli.error("list", "--format", "yaml")
 
 
-def test_url_and_token_are_not_supported_yet(cli: Cli) -> None:
-    message = cli.error("--url", "http://localhost:8000", "list")
-    assert "not supported yet" in message and "--db" in message
+def test_a_server_that_does_not_answer_is_named(cli: Cli) -> None:
+    # --url sends the command to a server (tests/api/test_cli_remote.py); none listens here.
+    message = cli.error("--url", "http://127.0.0.1:9", "list")
+    assert "cannot reach the tickwork server at http://127.0.0.1:9" in message
+    assert "--token is for a tickwork server" in cli.error("--token", "t", "list")
 
 
 def test_worker_with_a_missing_module(cli: Cli) -> None:

@@ -269,10 +269,10 @@ async def backfill(
 
 
 async def next_fire_times(
-    scheduler: Scheduler, caller: Caller, schedule_id: str, count: int
+    scheduler: Scheduler, caller: Caller, schedule_id: str, count: int, after: str | None = None
 ) -> list[datetime]:
     await get_schedule(scheduler, caller, schedule_id)
-    return await scheduler.next_fire_times(schedule_id, count)
+    return await scheduler.next_fire_times(schedule_id, count, after=after)
 
 
 # -- runs --------------------------------------------------------------------------------

@@ -146,13 +146,21 @@ class ScheduleOut(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     version: int = Field(description="Revision of the settings; the ETag.")
+    anchor: datetime | None = Field(
+        default=None, description="The instant interval steps count from."
+    )
+    paused_at: datetime | None = Field(
+        default=None, description="When it was last paused (fires since are not caught up)."
+    )
+    node_defaults: list[str] = Field(
+        default_factory=list,
+        description="Settings the schedule leaves to the executing node's defaults "
+        "(timeout, retry); the values shown are this server's.",
+    )
 
     @classmethod
     def of(cls, s: Schedule) -> ScheduleOut:
-        d = s.to_dict()
-        for internal in ("anchor", "paused_at"):
-            d.pop(internal, None)
-        return cls.model_validate(d)
+        return cls.model_validate(s.to_dict())
 
 
 class AttemptOut(BaseModel):
@@ -199,12 +207,20 @@ class RunOut(BaseModel):
     created_at: datetime | None
     logs: list[LogOut]
 
+    lease_until: datetime | None = Field(
+        default=None, description="While running: until when its node holds it."
+    )
+    timeout: float | None = Field(default=None, description="Seconds an attempt may take.")
+    retry: RetryOut | None = Field(default=None, description="How failed attempts are retried.")
+    node_defaults: list[str] = Field(
+        default_factory=list,
+        description="Settings taken from the executing node's defaults (timeout, retry).",
+    )
+
     @classmethod
     def of(cls, r: Run) -> RunOut:
         d = r.to_dict()
         d["logs"] = [log.to_dict() for log in r.logs]
-        for internal in ("lease_until", "timeout", "retry"):
-            d.pop(internal, None)
         return cls.model_validate(d)
 
 
@@ -317,6 +333,9 @@ class TaskStatsOut(BaseModel):
     runs: int
     succeeded: int
     failed: int
+    timed_out: int = 0
+    lost: int = 0
+    cancelled: int = 0
     success_rate: float | None
     p50_duration: float | None
     p95_duration: float | None

@@ -1,4 +1,5 @@
-"""One command, one client: open ``Scheduler(db, engine=False)``, call it, close it.
+"""One command, one client: open ``Scheduler(db, engine=False)`` (or, with ``--url``, a
+client of a tickwork server), call it, close it.
 
 Every command except ``worker`` goes through ``with_client``: it never executes tasks,
 and turns tickwork's own errors into ``error: <message>`` on stderr and exit 1.
@@ -11,7 +12,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 
@@ -37,12 +38,14 @@ class Globals:
     db_given: str | None = None
 
     def require_db(self) -> None:
-        """Commands work on the database directly; the REST client is not written yet."""
-        if self.url is not None or self.token is not None:
+        """For commands that work on the database itself (``worker``, ``serve``)."""
+        if self.url is not None:
             self.out.fail(
-                "--url/--token (a tickwork server) are not supported yet: use --db URL "
-                "(or TICKWORK_DB) to work on the database directly"
+                "--url (a tickwork server) is for commands that go through its API: "
+                "this one works on the database itself, give --db URL (or TICKWORK_DB)"
             )
+        if self.token is not None:
+            self.out.fail("--token is for a tickwork server: give its --url too")
 
 
 def globals_of(ctx: typer.Context) -> Globals:
@@ -78,19 +81,30 @@ def with_client(
     *,
     creates: bool = False,
 ) -> T:
-    """Run ``action`` with a client scheduler on the ``--db`` database.
+    """Run ``action`` with a client scheduler on the ``--db`` database, or with the
+    ``--url`` server's API (``tickwork.cli.remote``), which answers the same calls.
 
     Unless the command ``creates`` the database (``create``, ``db upgrade``), a SQLite
     file that does not exist is an error naming it.
     """
     g = globals_of(ctx)
-    g.require_db()
-    if not creates:
-        missing = missing_database(g.db)
-        if missing is not None:
-            g.out.fail(missing)
+    remote = g.url is not None
+    if not remote:
+        g.require_db()
+        if not creates:
+            missing = missing_database(g.db)
+            if missing is not None:
+                g.out.fail(missing)
 
     async def go() -> T:
+        if remote:
+            from tickwork.cli.remote import RemoteScheduler
+
+            assert g.url is not None
+            async with RemoteScheduler(g.url, g.token) as server:
+                # The same calls, answered over HTTP with the same records (the server
+                # audits them as the token's user).
+                return await action(cast(Scheduler, server))
         # Changes made from the CLI are audited as "cli:<os user>".
         with acting_as(default_actor("cli")):
             async with Scheduler(g.db, engine=False) as scheduler:

@@ -55,10 +55,13 @@ def _globals(
         None, "--db", envvar="TICKWORK_DB", help="Database URL (default: sqlite:///tickwork.db)."
     ),
     url: str = typer.Option(
-        None, "--url", help="A tickwork server's URL (not supported yet: use --db)."
+        None,
+        "--url",
+        envvar="TICKWORK_URL",
+        help="A tickwork server's URL (http://host:8000): commands go through its REST API.",
     ),
     token: str = typer.Option(
-        None, "--token", envvar="TICKWORK_TOKEN", help="API token for --url (not supported yet)."
+        None, "--token", envvar="TICKWORK_TOKEN", help="API token for --url."
     ),
     json_output: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout."),
     version: bool = typer.Option(
@@ -70,14 +73,11 @@ def _globals(
         help="Print tickwork's version and exit.",
     ),
 ) -> None:
-    # A token from the environment is for a future REST client; only one given on the
-    # command line asks for it now.
-    source = ctx.get_parameter_source("token")
-    given = token if source is not None and source.name == "COMMANDLINE" else None
+    server, server_token = _remote(ctx, db, url, token)
     ctx.obj = Globals(
         db=db or _file_db() or DEFAULT_DB,
-        url=url,
-        token=given,
+        url=server,
+        token=server_token,
         out=Output(json=json_output),
         db_given=db,
     )
@@ -96,6 +96,26 @@ def _file_db() -> str | None:
         return Settings({}, {}, path, data).database(None, "") or None
     except SettingError as exc:
         Output().fail(str(exc))
+
+
+def _remote(
+    ctx: typer.Context, db: str | None, url: str | None, token: str | None
+) -> tuple[str | None, str | None]:
+    """The server to use and its token: ``--url`` (or ``TICKWORK_URL``) unless ``--db``
+    is given on the command line and the URL only comes from the environment (a flag
+    beats the environment). Without a server, only a ``--token`` typed on the command
+    line is kept (to be refused), so a ``TICKWORK_TOKEN`` in the environment does not
+    get in the way of ``--db``."""
+
+    def typed(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    if url is not None and db is not None and typed("db") and not typed("url"):
+        url = None
+    if url is None:
+        return None, token if typed("token") else None
+    return url, token
 
 
 def _register_commands() -> None:

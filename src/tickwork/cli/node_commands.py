@@ -19,7 +19,8 @@ from tickwork.validation import parse_instant
 def status(ctx: typer.Context) -> None:
     g = globals_of(ctx)
     out = g.out
-    db = mask_password(g.db)
+    # Where the figures come from: the database, or the server (--url) that read them.
+    source, where = ("server", g.url) if g.url is not None else ("database", mask_password(g.db))
 
     async def action(scheduler: Scheduler) -> tuple[list[Any], dict[str, Any], list[Any]]:
         running_runs = await scheduler.list_runs(status="running", limit=10_000)
@@ -36,7 +37,7 @@ def status(ctx: typer.Context) -> None:
     if out.json:
         out.emit_json(
             {
-                "db": db,
+                "db" if source == "database" else "server": where,
                 "nodes": [n.to_dict() | {"running_runs": by_node.get(n.id, [])} for n in nodes],
                 "leader": leader,
                 "running": running,
@@ -47,7 +48,7 @@ def status(ctx: typer.Context) -> None:
         )
         return
     now = datetime.now(UTC)
-    out.line(f"database: {db}")
+    out.line(f"{source}: {where}")
     if nodes:
         out.table(
             ["node", "leader", "running", "runs", "started", "heartbeat", "tasks"],

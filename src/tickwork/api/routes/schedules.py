@@ -257,9 +257,19 @@ async def next_fire_times(
     caller: CallerDep,
     request: Request,
     count: Annotated[int, Query(ge=1, le=1000)] = 5,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Only fire times strictly after this instant (naive: in the "
+            "schedule's zone).",
+        ),
+    ] = None,
 ) -> NextOut:
     """The schedule's next fire times (none when paused or finished)."""
-    times = await access.next_fire_times(_scheduler(request), caller, schedule_id, count)
+    times = await access.next_fire_times(
+        _scheduler(request), caller, schedule_id, count, after=after
+    )
     return NextOut(schedule_id=schedule_id, next=times)
 
 

@@ -1,0 +1,435 @@
+"""The CLI's backend for a tickwork server (``--url``/``--token``): the REST API over httpx.
+
+``RemoteScheduler`` answers the calls the commands make of a ``Scheduler`` with the
+same records (``Schedule``, ``Run``, ``Node``...), rebuilt from the API's JSON, and
+raises the same errors (``NotFoundError``, ``UnknownTaskError``...) from the API's
+error bodies; the commands format them with the same code, so their output is the
+same as on the database. What only the database can do (``db upgrade``, ``cleanup``,
+``worker``) is refused with a message that says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+import types
+import typing
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+import tickwork
+from tickwork.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    PreconditionFailedError,
+    RunTimeoutError,
+    ScheduleError,
+    StoreUnavailableError,
+    TickworkError,
+    UnknownTaskError,
+    ValidationError,
+)
+from tickwork.models import (
+    ApiToken,
+    Attempt,
+    AuditEntry,
+    LogRecord,
+    Node,
+    QueueMessage,
+    RetryPolicy,
+    Run,
+    Schedule,
+    TaskSpec,
+    TaskStats,
+)
+
+R = TypeVar("R")
+
+#: Items asked per page when the command wants them all (the API's maximum).
+PAGE: Final = 500
+#: Seconds a request may take.
+TIMEOUT: Final = 30.0
+
+
+class RemoteError(TickworkError):
+    """The server refused or could not be reached; the message says why."""
+
+
+class _UnknownTask(UnknownTaskError):
+    """``UnknownTaskError`` as the server reported it."""
+
+    def __init__(self, message: str, known: list[str]) -> None:
+        ValidationError.__init__(self, message, field="task")
+        self.name = ""
+        self.known = sorted(known)
+
+
+def error_of(response: httpx.Response) -> TickworkError:
+    """The tickwork error an error response stands for."""
+    try:
+        body = response.json()
+        error = body["error"]
+        code, message = str(error.get("code", "")), str(error.get("message", ""))
+        details = error.get("details") or {}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return RemoteError(f"the server answered {response.status_code} {response.reason_phrase}")
+    if not isinstance(details, dict):
+        details = {}
+    if code == "unknown_task":
+        return _UnknownTask(message, [str(k) for k in details.get("known", [])])
+    if code == "not_found" and "kind" in details and "id" in details:
+        return NotFoundError(str(details["kind"]), str(details["id"]))
+    if code == "invalid_schedule":
+        return ScheduleError(message)
+    if code == "validation_error":
+        field = details.get("field")
+        return ValidationError(message, field=field if isinstance(field, str) else None)
+    if code == "conflict":
+        return ConflictError(message)
+    if code == "precondition_failed":
+        return PreconditionFailedError(message)
+    if code == "forbidden":
+        return PermissionDeniedError(message)
+    if code == "unavailable":
+        return StoreUnavailableError(message)
+    if code == "timeout":
+        return RunTimeoutError(message)
+    if response.status_code == 429:
+        wait = response.headers.get("Retry-After")
+        return RemoteError(message + (f" (retry after {wait} s)" if wait else ""))
+    return RemoteError(message or f"the server answered {response.status_code}")
+
+
+# -- records from JSON -------------------------------------------------------------------
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, vars(__import__(cls.__module__, fromlist=["_"])))
+
+
+def _value(kind: Any, value: Any) -> Any:
+    """``value`` (decoded JSON) as the field type ``kind`` says."""
+    if value is None:
+        return None
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(kind):
+            if option is type(None):
+                continue
+            return _value(option, value)
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if kind is RetryPolicy:
+        return RetryPolicy(**{k: v for k, v in value.items() if k in _FIELDS[RetryPolicy]})
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(kind)
+        return tuple(_value(item, v) for v in value)
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        return record(kind, value)
+    return value
+
+
+_FIELDS: dict[type, frozenset[str]] = {
+    cls: frozenset(f.name for f in dataclasses.fields(cls))
+    for cls in (
+        RetryPolicy,
+        Schedule,
+        Run,
+        Attempt,
+        LogRecord,
+        Node,
+        QueueMessage,
+        TaskStats,
+        ApiToken,
+        AuditEntry,
+    )
+}
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def record(cls: type[R], data: Mapping[str, Any]) -> R:
+    """A record of ``cls`` from its JSON form (``to_dict``'s); fields the JSON lacks
+    keep their defaults, keys the record lacks (``duration``...) are ignored."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = _hints(cls)
+    names = _FIELDS.get(cls) or frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    values = {k: _value(hints[k], v) for k, v in data.items() if k in names}
+    return cls(**values)
+
+
+# -- the client ----------------------------------------------------------------------------
+
+
+class RemoteScheduler:
+    """What the CLI's commands call, answered by a tickwork server."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float = TIMEOUT) -> None:
+        base = url.rstrip("/")
+        if not base.startswith(("http://", "https://")):
+            raise RemoteError(f"--url must be an http:// or https:// URL, not {url!r}")
+        self.url = base
+        headers = {"User-Agent": f"tickwork-cli/{tickwork.__version__}"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.AsyncClient(base_url=base, headers=headers, timeout=timeout)
+
+    async def __aenter__(self) -> RemoteScheduler:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = await self._http.request(method, "/api/v1" + path, params=query, json=body)
+        except httpx.TimeoutException:
+            raise RemoteError(f"the tickwork server at {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"cannot reach the tickwork server at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            raise error_of(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    async def _all(
+        self, path: str, params: Mapping[str, Any], limit: int | None = None
+    ) -> list[Any]:
+        """Every item of a paged list (at most ``limit``)."""
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            want = PAGE if limit is None else min(PAGE, limit - len(items))
+            page = await self._request(
+                "GET", path, params={**params, "limit": want, "cursor": cursor}
+            )
+            items.extend(page["items"])
+            cursor = page.get("next_cursor")
+            if not cursor or (limit is not None and len(items) >= limit):
+                return items if limit is None else items[:limit]
+
+    # -- schedules -----------------------------------------------------------------------
+
+    async def add_schedule(self, task: str, schedule: str, **fields: Any) -> Schedule:
+        body = {"task": task, "schedule": schedule}
+        body.update({k: v for k, v in fields.items() if v is not None})
+        return record(Schedule, await self._request("POST", "/schedules", body=body))
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        return record(Schedule, await self._request("GET", f"/schedules/{_q(schedule_id)}"))
+
+    async def list_schedules(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        limit: int | None = None,
+    ) -> list[Schedule]:
+        items = await self._all(
+            "/schedules", {"status": status, "task": task, "tag": tag, "owner": owner}, limit
+        )
+        return [record(Schedule, item) for item in items]
+
+    async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+        data = await self._request("PATCH", f"/schedules/{_q(schedule_id)}", body=changes)
+        return record(Schedule, data)
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self._request("DELETE", f"/schedules/{_q(schedule_id)}")
+
+    async def pause(self, id: str | None = None) -> list[Schedule]:
+        return await self._pause_or_resume("pause", id)
+
+    async def resume(self, id: str | None = None) -> list[Schedule]:
+        return await self._pause_or_resume("resume", id)
+
+    async def _pause_or_resume(self, verb: str, schedule_id: str | None) -> list[Schedule]:
+        if schedule_id is None:
+            answer = await self._request("POST", f"/{verb}", body={})
+            ids = answer.get("ids", []) if isinstance(answer, dict) else []
+            return [await self.get_schedule(i) for i in ids]
+        before = await self.get_schedule(schedule_id)
+        after = record(
+            Schedule, await self._request("POST", f"/schedules/{_q(schedule_id)}/{verb}", body={})
+        )
+        return [after] if after.paused != before.paused else []
+
+    async def next_fire_times(
+        self, schedule_id: str, count: int = 5, *, after: datetime | str | None = None
+    ) -> list[datetime]:
+        data = await self._request(
+            "GET",
+            f"/schedules/{_q(schedule_id)}/next",
+            params={"count": count, "after": _iso(after)},
+        )
+        return [datetime.fromisoformat(t) for t in data["next"]]
+
+    async def backfill(self, schedule_id: str, start: Any, end: Any) -> list[Run]:
+        body = {"start": _iso(start), "end": _iso(end)}
+        data = await self._request("POST", f"/schedules/{_q(schedule_id)}/backfill", body=body)
+        return [record(Run, r) for r in data["runs"]]
+
+    # -- runs ----------------------------------------------------------------------------
+
+    async def run_now(
+        self,
+        schedule_id: str,
+        data: dict[str, Any] | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> Run:
+        body = {} if data is None else {"data": data}
+        run = record(
+            Run, await self._request("POST", f"/schedules/{_q(schedule_id)}/run", body=body)
+        )
+        return await self.wait_for_run(run.id, timeout) if wait else run
+
+    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
+        """Polls the run until it is over: 50 ms at first, up to a second apart."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.05
+        while True:
+            run = await self.get_run(run_id)
+            if run.done:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RunTimeoutError(f"run {run_id} did not finish within {timeout:g} s")
+            await asyncio.sleep(pause)
+            pause = min(1.0, pause * 1.5)
+
+    async def get_run(self, run_id: str) -> Run:
+        return record(Run, await self._request("GET", f"/runs/{_q(run_id)}"))
+
+    async def list_runs(
+        self,
+        schedule_id: str | None = None,
+        status: Any = None,
+        limit: int = 100,
+        *,
+        task: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[Run]:
+        if isinstance(status, list | tuple | set | frozenset):
+            status = ",".join(sorted(status))
+        params = {
+            "schedule": schedule_id,
+            "task": task,
+            "status": status,
+            "since": _iso(since),
+            "until": _iso(until),
+        }
+        return [record(Run, item) for item in await self._all("/runs", params, limit)]
+
+    async def cancel_run(self, run_id: str) -> Run:
+        return record(Run, await self._request("POST", f"/runs/{_q(run_id)}/cancel", body={}))
+
+    async def read_queue(
+        self, name: str, *, consume: bool = True, limit: int = 100
+    ) -> list[QueueMessage]:
+        data = await self._request(
+            "GET",
+            f"/queues/{_q(name)}/messages",
+            params={"consume": "true" if consume else "false", "limit": limit},
+        )
+        return [record(QueueMessage, m) for m in data["items"]]
+
+    # -- the rest ------------------------------------------------------------------------
+
+    async def stats(self, since: datetime | None = None) -> dict[str, Any]:
+        if since is not None:
+            raise RemoteError("stats --since works on the database itself: use --db URL")
+        data = await self._request("GET", "/stats")
+        # The API's figures, in the shape (and key order) Scheduler.stats gives them.
+        tasks = [record(TaskStats, t).to_dict() for t in data["tasks"]]
+        return {"tasks": tasks, "runs": data["runs"], "schedules": data["schedules"]}
+
+    async def nodes(self, include_stopped: bool = False) -> list[Node]:
+        data = await self._request("GET", "/nodes")
+        return [record(Node, n) for n in data["items"]]
+
+    async def known_tasks(self) -> list[str]:
+        return sorted(spec.name for spec in await self.tasks())
+
+    async def tasks(self) -> list[TaskSpec]:
+        data = await self._request("GET", "/tasks")
+        return [TaskSpec.from_dict(t) for t in data["items"]]
+
+    async def task_spec(self, name: str) -> TaskSpec:
+        for spec in await self.tasks():
+            if spec.name == name:
+                return spec
+        raise NotFoundError("task", name)
+
+    # -- tokens and the audit log (admins) -----------------------------------------------
+
+    async def create_token(
+        self,
+        user: str,
+        *,
+        admin: bool = False,
+        read_only: bool = False,
+        expires_in: timedelta | None = None,
+        only_if_none: bool = False,
+    ) -> tuple[ApiToken, str] | None:
+        body: dict[str, Any] = {"user": user, "admin": admin, "read_only": read_only}
+        if expires_in is not None:
+            body["expires"] = f"{max(1, round(expires_in.total_seconds()))}s"
+        data = await self._request("POST", "/tokens", body=body)
+        return record(ApiToken, data), str(data["token"])
+
+    async def list_tokens(self, include_revoked: bool = False) -> list[ApiToken]:
+        data = await self._request("GET", "/tokens")
+        return [record(ApiToken, t) for t in data["items"]]
+
+    async def revoke_token(self, token_id: str) -> ApiToken:
+        return record(ApiToken, await self._request("DELETE", f"/tokens/{_q(token_id)}"))
+
+    async def audit_log(
+        self,
+        *,
+        actor: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        params = {"actor": actor, "target": target, "since": _iso(since)}
+        return [record(AuditEntry, e) for e in await self._all("/audit", params, limit)]
+
+    async def cleanup(self, older_than_days: float | None = None) -> int:
+        raise RemoteError(_DATABASE_ONLY.format(what="cleanup"))
+
+    async def upgrade(self) -> list[int]:
+        raise RemoteError(_DATABASE_ONLY.format(what="db upgrade"))
+
+
+_DATABASE_ONLY: Final = (
+    "{what} works on the database itself, not through a server: use --db URL (or TICKWORK_DB)"
+)
+
+
+def _q(segment: str) -> str:
+    """A path segment, escaped (ids may hold any character)."""
+    return quote(segment, safe="")
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
