@@ -119,6 +119,8 @@ def test_reads_print_the_same_through_the_server(server: Server, cli: Cli) -> No
         ("stats",),
         ("tasks",),
         ("queue", "read", "nothing-here"),
+        ("token", "list"),
+        ("audit", "--limit", "5"),
         ("show", "--id", "missing"),
     ):
         same(cli, *args)
