@@ -73,10 +73,11 @@ async def test_a_timeout_kills_the_task_and_the_processes_it_started(
     marker = tmp_path / "pids"
     task = output_tasks.registry.require("family_forever")
     try:
-        result = await ex.run(task, ctx_for("family_forever", pids=str(marker)), 1.5)
+        # Long enough for the process to start its child even on a busy machine.
+        result = await ex.run(task, ctx_for("family_forever", pids=str(marker)), 6)
     finally:
         ex.shutdown()
-    pids = pids_of(marker)
+    pids = pids_of(marker, timeout=0)
     cleanup.extend(pids)
     assert result.status == "timed_out"
     assert "and its children killed" in (result.error or "")
