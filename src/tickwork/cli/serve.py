@@ -21,13 +21,10 @@ import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import typer
-import uvicorn
 
-from tickwork.api.app import create_app
-from tickwork.api.live import start_live, stop_live
 from tickwork.api.settings import DEFAULT_MAX_BODY, DEFAULT_RATE_LIMIT, ApiSettings
 from tickwork.cli.client import globals_of
 from tickwork.cli.logging_setup import configure_logging
@@ -47,6 +44,9 @@ from tickwork.engine.registry import REGISTRY
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import TickworkError
 from tickwork.store.url import mask_password
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("tickwork.serve")
 
@@ -129,14 +129,20 @@ _SECRET_ENV: Final = frozenset(
 )
 
 
-class _Server(uvicorn.Server):
+def _server_class() -> type[uvicorn.Server]:
     """uvicorn without its own signal handling: ``serve`` decides what a signal does
     (uvicorn's would re-raise the signal once it has stopped, killing the process
-    before the engine has stopped)."""
+    before the engine has stopped). Imported here, not with the module: the web stack
+    takes seconds to import, and every other command (an emergency ``pause``) must not
+    wait for it."""
+    import uvicorn
 
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+    class _Server(uvicorn.Server):
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return _Server
 
 
 def _url(host: str, port: int) -> str:
@@ -155,9 +161,14 @@ async def _first_admin_token(scheduler: Scheduler, options: ServeOptions) -> str
 
 
 async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> None:
+    import uvicorn
+
+    from tickwork.api.app import create_app
+    from tickwork.api.live import start_live, stop_live
+
     loop = asyncio.get_running_loop()
     received: list[str] = []
-    server: _Server | None = None
+    server: uvicorn.Server | None = None
     stopping = asyncio.Event()
 
     def on_signal(sig: signal.Signals) -> None:
@@ -198,7 +209,7 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
             timeout_graceful_shutdown=math.ceil(options.shutdown_grace),
             server_header=False,
         )
-        server = _Server(config)
+        server = _server_class()(config)
         if stopping.is_set():
             server.should_exit = True
         serving = asyncio.create_task(server.serve())

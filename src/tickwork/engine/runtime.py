@@ -174,7 +174,7 @@ class EngineConfig:
     read_ahead: int = 20_000
     #: Seconds before a fire time at which its fire is prepared, its commit held until
     #: that time (0: fire at the time; see ``Engine._fire_ahead``).
-    fire_ahead: float = 0.1
+    fire_ahead: float = 0.02
 
 
 @dataclass(slots=True)
