@@ -270,6 +270,9 @@ class Node:
     is_leader: bool = False
     running: int = 0
     stopped_at: datetime | None = None
+    #: Threads still running a sync task the node gave up on (timed out, cancelled), as
+    #: of its last heartbeat: each was replaced, but holds what its task holds.
+    stuck_threads: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return _json_dict(dataclasses.asdict(self))

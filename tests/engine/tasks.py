@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -83,3 +84,14 @@ def nul_everywhere(ctx: RunContext, *, fail: bool = True) -> dict[str, str]:
 def log_marker(ctx: RunContext) -> str:
     ctx.logger.warning("XYZZY")
     return "logged"
+
+
+#: Set to let ``hang_sync`` tasks return (tests set it when they are done).
+release = threading.Event()
+
+
+@task("hang_sync", registry=registry)
+def hang_sync() -> str:
+    """A sync task that ignores ``ctx.cancelled`` and returns only when released."""
+    release.wait(120)
+    return "released"

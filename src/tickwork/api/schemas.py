@@ -322,6 +322,8 @@ class NodeOut(BaseModel):
     is_leader: bool
     running: int
     stopped_at: datetime | None
+    #: Threads still running a sync task whose attempt ended (each was replaced).
+    stuck_threads: int = 0
 
     @classmethod
     def of(cls, n: Node) -> NodeOut:

@@ -68,6 +68,12 @@ def status(ctx: typer.Context) -> None:
         )
     else:
         out.line("no node is running: start one with 'tickwork worker --import MODULE'")
+    for n in nodes:
+        if n.stuck_threads:
+            out.line(
+                f"node {n.id}: {n.stuck_threads} thread(s) still running a sync task whose "
+                "attempt ended (timed out or cancelled); each was replaced"
+            )
     schedules = stats.get("schedules", {})
     out.line(
         f"runs running: {running}   backlog (due, waiting): {backlog}   "

@@ -2,7 +2,8 @@
 
 ``async`` tasks run on the loop and are cancelled on timeout. Sync tasks run in a
 thread; a thread cannot be killed, so on timeout the attempt is recorded ``timed_out``,
-``ctx.cancelled`` is set, and the thread is left to finish on its own. Tasks that must
+``ctx.cancelled`` is set, and a thread still running is replaced and left to finish on
+its own (``threads``): it neither holds a slot nor keeps the process from exiting. Tasks that must
 really stop use ``executor="process"``: each attempt gets a fresh process, killed on
 timeout or cancellation, with the processes it started (``task_process``).
 
@@ -16,7 +17,6 @@ import asyncio
 import contextvars
 import math
 import traceback as tb
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -30,6 +30,7 @@ from tickwork.engine.context import (
 from tickwork.engine.registry import TaskDef
 from tickwork.engine.task_process import check_json, run_in_process
 from tickwork.engine.task_process import describe as _describe
+from tickwork.engine.threads import SyncThreads, ThreadJob
 from tickwork.models import JSON, LogRecord, record_maker
 
 AttemptStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
@@ -117,13 +118,11 @@ class Executors:
 
     def __init__(self, max_threads: int = 32) -> None:
         install_log_capture()
-        self._threads = ThreadPoolExecutor(
-            max_workers=max_threads, thread_name_prefix="tickwork-task"
-        )
+        self.threads = SyncThreads(max_threads)
         self._deadlines = _Deadlines()
 
     def shutdown(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+        self.threads.shutdown()
 
     async def run(self, task: TaskDef, ctx: RunContext, timeout: float) -> AttemptResult:
         """Execute one attempt; never raises except ``CancelledError`` (propagated after
@@ -135,18 +134,23 @@ class Executors:
             if task.executor == "process":
                 return await self._run_process(task, ctx, timeout, capture)
             args, kwargs = _args(task, ctx)
+            job: ThreadJob | None = None
             if task.executor == "async":
                 awaitable: asyncio.Future[Any] | Any = task.fn(*args, **kwargs)
             else:
                 call_ctx = contextvars.copy_context()
-                awaitable = asyncio.get_running_loop().run_in_executor(
-                    self._threads, lambda: call_ctx.run(task.fn, *args, **kwargs)
+                job = self.threads.submit(
+                    lambda: call_ctx.run(task.fn, *args, **kwargs),
+                    f"run {ctx.run_id} ({ctx.task}) attempt {ctx.attempt}",
                 )
+                awaitable = job.future
             deadline = self._deadlines.add(timeout)
             try:
                 value = await awaitable
             except asyncio.CancelledError:
                 ctx.cancelled.set()
+                if job is not None:
+                    self.threads.abandon(job)  # its thread must not hold a slot for good
                 if not deadline.expired:
                     raise
                 current = asyncio.current_task()

@@ -890,6 +890,7 @@ class Engine:
                     now,
                     now + timedelta(seconds=self.config.lease_ttl),
                     list(self._active),
+                    self.executors.threads.stuck,
                 )
             except StoreError as exc:
                 log.warning("heartbeat failed: %s", exc)

@@ -138,6 +138,13 @@ class Scheduler:
         self._yielded_at = 0.0  # time.monotonic() when _add last let the loop run
         self._touched: dict[str, float] = {}  # token id -> time.monotonic() of last write
 
+    @property
+    def stuck_threads(self) -> int:
+        """Threads of this process's node still running a sync task whose attempt ended
+        (timed out or cancelled): each was replaced, so they hold no slot, but a count
+        that keeps growing says a task ignores ``ctx.cancelled``."""
+        return 0 if self.engine is None else self.engine.executors.threads.stuck
+
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -393,10 +393,16 @@ class Store(ABC):
 
     @abstractmethod
     def heartbeat(
-        self, node_id: str, now: datetime, lease_until: datetime, run_ids: Collection[str]
+        self,
+        node_id: str,
+        now: datetime,
+        lease_until: datetime,
+        run_ids: Collection[str],
+        stuck_threads: int = 0,
     ) -> Heartbeat:
         """Renew the node's heartbeat (clearing ``stopped_at`` if it was taken for dead)
-        and the leases of ``run_ids`` it still holds."""
+        and the leases of ``run_ids`` it still holds, and record how many of its threads
+        are stuck in tasks it gave up on (``Node.stuck_threads``)."""
 
     @abstractmethod
     def finish_attempt(

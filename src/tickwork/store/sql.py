@@ -726,6 +726,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
             stopped_at=self._dt(row[6]),
             is_leader=row[0] == leader,
             running=running,
+            stuck_threads=int(row[7]) if len(row) > 7 else 0,
         )
 
     # -- schedules -------------------------------------------------------------------
@@ -1527,14 +1528,20 @@ class SqlStore(AccessSql, DashboardSql, Store):
         return rows
 
     def heartbeat(
-        self, node_id: str, now: datetime, lease_until: datetime, run_ids: Collection[str]
+        self,
+        node_id: str,
+        now: datetime,
+        lease_until: datetime,
+        run_ids: Collection[str],
+        stuck_threads: int = 0,
     ) -> Heartbeat:
         ids = list(run_ids)
         with self._write() as tx:
             # A node taken for dead (and its runs taken over) that beats again is back.
             tx.execute(
-                "UPDATE nodes SET heartbeat_at = ?, stopped_at = NULL WHERE id = ?",
-                (self._ts(_aware(now)), node_id),
+                "UPDATE nodes SET heartbeat_at = ?, stopped_at = NULL, stuck_threads = ?"
+                " WHERE id = ?",
+                (self._ts(_aware(now)), stuck_threads, node_id),
             )
             held: list[tuple[Any, ...]] = []
             if ids:
@@ -2033,7 +2040,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
             tx.execute("DELETE FROM leader WHERE node_id = ?", (node_id,))
 
     def list_nodes(self, *, include_stopped: bool = False) -> list[Node]:
-        sql = f"SELECT {', '.join(NODE_COLUMNS)} FROM nodes"
+        sql = f"SELECT {', '.join(NODE_COLUMNS)}, stuck_threads FROM nodes"
         if not include_stopped:
             sql += " WHERE stopped_at IS NULL"
         with self._read(snapshot=True) as tx:

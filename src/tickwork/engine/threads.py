@@ -1,0 +1,156 @@
+"""The threads sync tasks run in, and what happens to a thread whose task never returns.
+
+A thread cannot be killed. With a plain ``ThreadPoolExecutor`` an attempt that timed out
+kept its thread busy for good: after ``max_threads`` of them no sync task started
+again, and the interpreter's exit waited for them, so a node that was told to stop
+never did. Here a thread whose attempt was given up (timed out, cancelled, or cut by
+shutdown) while its task still runs is *abandoned*: it no longer counts against
+``max_threads``, a new thread takes its place, and it ends by itself when its task
+returns. It is logged, and counted (``stuck``: abandoned threads still running).
+Every thread is a daemon, so a stopping process never waits for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final
+
+log = logging.getLogger("tickwork.engine")
+
+#: Seconds an idle thread waits for work before it ends.
+IDLE_EXIT: Final = 60.0
+
+
+class ThreadJob:
+    """One call handed to the pool; ``future`` resolves on the loop with its outcome."""
+
+    __slots__ = ("abandoned", "fn", "future", "loop", "name", "thread")
+
+    def __init__(self, fn: Callable[[], Any], loop: asyncio.AbstractEventLoop, name: str) -> None:
+        self.fn = fn
+        self.loop = loop
+        self.name = name
+        self.future: asyncio.Future[Any] = loop.create_future()
+        self.thread: threading.Thread | None = None
+        self.abandoned = False
+
+
+def _resolve(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(value)
+
+
+class SyncThreads:
+    """At most ``max_threads`` threads working for live attempts, plus the abandoned
+    ones still running."""
+
+    def __init__(self, max_threads: int, name: str = "tickwork-task") -> None:
+        self.max_threads = max(1, max_threads)
+        self._name = name
+        self._cond = threading.Condition()
+        self._queue: deque[ThreadJob] = deque()
+        self._workers = 0  # threads counted against max_threads
+        self._idle = 0
+        self._serial = 0
+        self._closed = False
+        #: Abandoned threads whose task has not returned yet.
+        self.stuck = 0
+        #: Threads abandoned since start (each replaced by a new one).
+        self.abandoned_total = 0
+
+    def submit(self, fn: Callable[[], Any], name: str = "") -> ThreadJob:
+        job = ThreadJob(fn, asyncio.get_running_loop(), name)
+        with self._cond:
+            self._queue.append(job)
+            if self._idle > len(self._queue) - 1:
+                self._cond.notify()
+            elif self._workers < self.max_threads:
+                self._start_worker()
+        return job
+
+    def abandon(self, job: ThreadJob) -> bool:
+        """Give up on ``job``: a queued one is dropped; a running one's thread leaves the
+        pool (replaced when work waits) and ends when its task returns. True when a
+        thread was abandoned."""
+        with self._cond:
+            if job.thread is None:
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(job)
+                return False
+            if job.abandoned:
+                return False
+            job.abandoned = True
+            self._workers -= 1
+            self.stuck += 1
+            self.abandoned_total += 1
+            stuck = self.stuck
+            thread_name = job.thread.name
+            if self._queue and self._idle < len(self._queue):
+                self._start_worker()
+        log.warning(
+            "%s: its task still runs in thread %s after the attempt ended; that thread "
+            "is replaced and ends when the task returns (%d such thread(s) now)",
+            job.name or "a sync attempt",
+            thread_name,
+            stuck,
+        )
+        return True
+
+    def shutdown(self) -> None:
+        """Let idle threads end; queued work is dropped. Never waits."""
+        with self._cond:
+            self._closed = True
+            dropped = list(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        for job in dropped:
+            job.loop.call_soon_threadsafe(job.future.cancel)
+
+    def _start_worker(self) -> None:
+        """Under the lock."""
+        self._workers += 1
+        self._serial += 1
+        thread = threading.Thread(
+            target=self._work, name=f"{self._name}_{self._serial}", daemon=True
+        )
+        thread.start()
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._cond:
+                while not self._queue:
+                    if self._closed:
+                        self._workers -= 1
+                        return
+                    self._idle += 1
+                    woken = self._cond.wait(IDLE_EXIT)
+                    self._idle -= 1
+                    if not woken and not self._queue:
+                        self._workers -= 1
+                        return
+                job = self._queue.popleft()
+                job.thread = me
+            value: Any = None
+            error: BaseException | None = None
+            try:
+                value = job.fn()
+            except BaseException as exc:  # handed to the awaiting attempt
+                error = exc
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
+                job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
+            with self._cond:
+                job.thread = None
+                if job.abandoned:
+                    self.stuck -= 1
+                    log.info("thread %s: its abandoned task returned; it ends", me.name)
+                    return
