@@ -43,7 +43,8 @@ def echo(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
     text = repr(value)
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}… ({len(text)} characters)"
+    size = len(value) if isinstance(value, str | bytes) else len(text)
+    return f"{text[:limit]}… ({size} characters)"
 
 
 def cut_end(text: str | None, limit: int) -> str | None:
@@ -179,8 +180,27 @@ def check_surrogates(text: str, field: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        bad = text[exc.start : exc.end].encode("utf-8", "surrogateescape")
+        bad = _raw_bytes(text[exc.start : exc.end])
         raise ValidationError(
             f"{field} is not valid UTF-8 text (bytes {bad!r} at character {exc.start})",
             field=field,
         ) from None
+
+
+def not_utf8(exc: UnicodeEncodeError) -> ValidationError:
+    """The error for text a database cannot take because it is not valid UTF-8 (lone
+    surrogates: bytes that were not UTF-8, read from a command line or a file name)."""
+    raw = _raw_bytes(exc.object[exc.start : exc.end])
+    return ValidationError(
+        f"text {echo(exc.object)} is not valid UTF-8 (bytes {raw!r} at character {exc.start})"
+    )
+
+
+def _raw_bytes(text: Any) -> bytes:
+    """The bytes a run of lone surrogates stands for (as Python decoded them)."""
+    if not isinstance(text, str):
+        return bytes(text)
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")

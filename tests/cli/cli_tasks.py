@@ -30,11 +30,3 @@ async def short_timeout(ctx: RunContext, *, seconds: float = 3.0) -> str:
     """Its own timeout (1 s) is shorter than its sleep: every run should time out."""
     await asyncio.sleep(seconds)
     return "should have timed out"
-
-
-@task("cli:hang")
-def hang() -> None:
-    """A sync task that never returns and ignores ``ctx.cancelled``."""
-    import time
-
-    time.sleep(3600)

@@ -10,7 +10,14 @@ from tests.cli.conftest import Cli, Worker, wait_for
 
 
 def test_sigterm_exits_within_grace_despite_a_hung_thread(cli: Cli, tmp_path: Path) -> None:
-    worker = Worker(cli.db_url, tmp_path / "worker.log", "--shutdown-grace", "2")
+    worker = Worker(
+        cli.db_url,
+        tmp_path / "worker.log",
+        "--import",
+        "tests.cli.hang_tasks",
+        "--shutdown-grace",
+        "2",
+    )
     try:
         worker.wait_ready()
         cli("create", "--task", "cli:hang", "--schedule", "manual", "--id", "hang")

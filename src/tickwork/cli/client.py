@@ -20,6 +20,7 @@ from tickwork.cli.output import Output
 from tickwork.engine.audit import acting_as, default_actor
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import TickworkError, UnknownTaskError, ValidationError
+from tickwork.limits import MAX_JSON_DEPTH
 from tickwork.store.url import SQLiteURL, mask_password, parse_url
 
 T = TypeVar("T")
@@ -134,6 +135,8 @@ def parse_data(out: Output, text: str | None, option: str = "--data") -> dict[st
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         out.fail(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except RecursionError:
+        out.fail(f"{option} is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     if not isinstance(value, dict):
         out.fail(f'{option} must be a JSON object such as \'{{"region": "eu"}}\'')
     return value

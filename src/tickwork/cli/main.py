@@ -20,6 +20,7 @@ import typer
 
 from tickwork.cli.client import Globals
 from tickwork.cli.output import Output
+from tickwork.limits import MAX_ECHO_CHARS
 
 DEFAULT_DB = "sqlite:///tickwork.db"
 
@@ -73,6 +74,11 @@ def _globals(
         help="Print tickwork's version and exit.",
     ),
 ) -> None:
+    if db is not None and not db.strip():
+        Output(json=json_output).fail(
+            "--db (or TICKWORK_DB) is empty: give a database URL such as "
+            "sqlite:///tickwork.db or postgresql://user@host/dbname"
+        )
     server, server_token = _remote(ctx, db, url, token)
     ctx.obj = Globals(
         db=db or _file_db() or DEFAULT_DB,
@@ -197,9 +203,30 @@ def hoist_global_options(argv: list[str], root: Any) -> list[str]:
     return front + moved + rest
 
 
+def undecodable_argument(args: list[str]) -> str | None:
+    """What is wrong with the first argument that was not valid UTF-8 on the command line
+    (Python hands such bytes over as lone surrogates), or None."""
+    for index, arg in enumerate(args, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raw = arg.encode("utf-8", "surrogateescape")
+            shown = raw[:MAX_ECHO_CHARS] + (b"..." if len(raw) > MAX_ECHO_CHARS else b"")
+            bad = arg[exc.start : exc.end].encode("utf-8", "surrogateescape")
+            return (
+                f"argument {index} is not valid UTF-8 text: {shown!r} (bytes {bad!r} at "
+                f"character {exc.start}); tickwork reads arguments as UTF-8"
+            )
+    return None
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    bad = undecodable_argument(sys.argv[1:])
+    if bad is not None:
+        print(f"error: {bad}", file=sys.stderr)
+        raise SystemExit(2)
     _register_commands()
     root = typer.main.get_command(app)
     root(args=hoist_global_options(sys.argv[1:], root), prog_name="tickwork")

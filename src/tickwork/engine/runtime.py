@@ -83,6 +83,11 @@ READ_AHEAD: Final = 1.0
 #: learns the real figure from its fires), and a fixed part for the transaction.
 FIRE_COST_START: Final = 50e-6
 FIRE_COST_FIXED: Final = 0.01
+#: Fires closer together than this (seconds) are dense: each is prepared at most
+#: ``DENSE_FIRE_AHEAD`` before its time plus its estimated work, so that other writers
+#: find SQLite's write lock free between them (see ``Engine._fire_lead``).
+DENSE_FIRES: Final = 0.5
+DENSE_FIRE_AHEAD: Final = 0.01
 #: The longest a stopping node waits for the main loop's store call in flight.
 STOP_MAIN_WAIT: Final = 10.0
 _WAKE_ANY: Final = object()  # a wake-up that did not say when its work is due
@@ -174,7 +179,7 @@ class EngineConfig:
     read_ahead: int = 20_000
     #: Seconds before a fire time at which its fire is prepared, its commit held until
     #: that time (0: fire at the time; see ``Engine._fire_ahead``).
-    fire_ahead: float = 0.02
+    fire_ahead: float = 0.1
 
 
 @dataclass(slots=True)
@@ -219,6 +224,8 @@ class Engine:
         self._finishing: list[tuple[FinishItem, Run]] = []
         #: Set when ``_finishing`` is empty and nothing is being written.
         self._finish_idle = asyncio.Event()
+        self._finish_idle.set()  # nothing to write yet (a node that failed to start
+        # must not wait SHUTDOWN_DRAIN for a finisher that never ran)
         self._finish_ready = asyncio.Event()
         #: Set while the main loop is not working off a burst (asleep, failing, stopped,
         #: or handling fewer than ``BURST_RUNS`` runs per tick).
@@ -232,6 +239,8 @@ class Engine:
         self._due_count: tuple[datetime, int] | None = None
         #: Seconds of a fire's work per run (moving average over large fires).
         self._fire_cost = FIRE_COST_START
+        #: The time of the last fire prepared ahead (dense fires are held less long).
+        self._last_fire_ahead: datetime | None = None
         self._active: dict[str, _Active] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._watcher: threading.Thread | None = None
@@ -309,7 +318,8 @@ class Engine:
         try:
             if self.is_leader:
                 await self.db(self.store.release_lead, self.node_id)
-            await self.db(self.store.deregister_node, self.node_id, self.clock.now())
+            if self._loops:  # else it never registered (its start failed)
+                await self.db(self.store.deregister_node, self.node_id, self.clock.now())
         except StoreError as exc:
             log.warning("could not deregister node %s: %s", self.node_id, exc)
         self.executors.shutdown()
@@ -438,10 +448,16 @@ class Engine:
         """How long before ``due_at`` to prepare its fire, and how many schedules it
         takes: all those due then (as counted when reading ahead, within
         ``config.read_ahead``), started early enough for their estimated work, at
-        least ``config.fire_ahead`` and at most ``READ_AHEAD`` ahead."""
+        least ``config.fire_ahead`` (``DENSE_FIRE_AHEAD`` when the last fire was less
+        than ``DENSE_FIRES`` before) and at most ``READ_AHEAD`` ahead."""
         floor = max(0.0, self.config.fire_ahead)
         if floor == 0:
             return timedelta(0), 0
+        last = self._last_fire_ahead
+        if last is not None and timedelta(0) <= due_at - last < timedelta(seconds=DENSE_FIRES):
+            # Dense fires (schedules spread over the second): a fire held 0.1 s ahead of
+            # each would keep the write lock nearly all the time; hold it for the work.
+            floor = min(floor, DENSE_FIRE_AHEAD)
         batch = max(self.config.fire_batch, 1)
         counted = self._due_count
         due = counted[1] if counted is not None and counted[0] == due_at else 0
@@ -476,6 +492,7 @@ class Engine:
             return commit
 
         self.fires += 1
+        self._last_fire_ahead = due_at
         fire = asyncio.ensure_future(
             self.db(
                 self.store.fire_and_claim,

@@ -53,6 +53,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError, ValidationError
+from tickwork.limits import not_utf8
 from tickwork.models import AttemptOutcome, AuditEntry, FeedEvent, Node, Run, Schedule, TaskSpec
 from tickwork.store.base import EventWatch
 from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
@@ -336,9 +337,13 @@ class PostgresStore(SqlStore):
             raise ValidationError(f"a value PostgreSQL cannot store: {self._clean(exc)}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL {self.url}: {self._clean(exc)}") from exc
+        except UnicodeEncodeError as exc:
+            raise not_utf8(exc) from None
 
     def _clean(self, exc: BaseException) -> str:
-        text = str(exc).strip() or type(exc).__name__
+        # One line: libpq's messages add hints on lines of their own.
+        text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        text = text or type(exc).__name__
         password = psycopg.conninfo.conninfo_to_dict(self._conninfo).get("password")
         return text.replace(str(password), "***") if password else text
 

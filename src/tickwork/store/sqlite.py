@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import Any, Final, TypeVar
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
+from tickwork.limits import not_utf8
 from tickwork.models import AuditEntry, FeedEvent, Schedule
 from tickwork.store.base import EventWatch
 from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
@@ -128,10 +129,16 @@ class _SQLiteTx:
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._conn.execute(sql, params).fetchall()
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except UnicodeEncodeError as exc:  # text SQLite cannot take: the caller's error
+            raise not_utf8(exc) from None
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
-        return self._conn.executemany(sql, rows).rowcount
+        try:
+            return self._conn.executemany(sql, rows).rowcount
+        except UnicodeEncodeError as exc:
+            raise not_utf8(exc) from None
 
 
 class SQLiteStore(SqlStore):
@@ -689,3 +696,5 @@ def _translate(path: str) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise _translated(exc, path) from exc
+    except UnicodeEncodeError as exc:
+        raise not_utf8(exc) from None

@@ -113,7 +113,9 @@ def _parse_postgres(
     if pool_min < 1 or pool_max < pool_min:
         raise _bad(url, "need 1 <= pool_min <= pool_max")
     options.setdefault("connect_timeout", "5")
-    conninfo = urlunsplit(parts._replace(scheme="postgresql", query=urlencode(options)))
+    # Not urlunsplit: it drops the "//" of a URL without a host (postgresql:///db, the
+    # local socket), and libpq then reads the options as part of a host name.
+    conninfo = f"postgresql://{parts.netloc}{parts.path}?{urlencode(options)}"
     try:
         from psycopg.conninfo import conninfo_to_dict
     except ImportError:  # pragma: no cover - the [postgres] extra is missing

@@ -1,0 +1,215 @@
+"""Bad storage and bad input give one clear line, at once: no traceback, no wait."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli.conftest import ROOT, Cli, cli_env
+from tickwork import Scheduler
+from tickwork.errors import TickworkError, ValidationError
+
+
+def _run(
+    args: list[str], prefix: tuple[str, ...] = (), **popen: Any
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.monotonic()
+    popen.setdefault("cwd", ROOT)
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "tickwork.cli", *args],
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **popen,
+    )
+    return time.monotonic() - started, proc
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0, proc
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def _startup(prefix: tuple[str, ...] = ()) -> float:
+    """How long a worker takes on this machine now to start and fail at once (on a
+    file in a directory that does not exist)."""
+    took, proc = _run(["--db", "sqlite:////nonexistent-dir/x.db", "worker"], prefix)
+    assert "unable to open" in proc.stderr, proc.stderr
+    return took
+
+
+#: root writes any file whatever its mode: a command that must meet a read-only file
+#: runs as nobody then.
+AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory anyone may write in, under a path anyone may reach."""
+    path = Path(tempfile.mkdtemp(prefix="tickwork-ro-"))
+    path.chmod(0o777)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_worker_on_a_read_only_file_fails_at_once(open_dir: Path) -> None:
+    """Before: 30 s of silence, then the error. The directory stays writable: only the
+    file is read-only."""
+    db = open_dir / "ro.db"
+    url = f"sqlite:///{db}"
+    _run(["--db", url, "db", "upgrade"])
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db.chmod(0o444)
+    prefix: tuple[str, ...] = ()
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: no read-only file for root")
+        prefix = AS_NOBODY
+    baseline = _startup(prefix)
+    took, proc = _run(["--db", url, "worker"], prefix)
+    line = _one_error_line(proc)
+    assert "readonly database" in line, line
+    assert took < baseline + 1.0, (took, baseline)
+
+
+def _disk_full() -> None:
+    # The file size limit the kernel enforces: a write past it fails with EFBIG, as a
+    # full disk's does with ENOSPC; SQLite reports either as an I/O error.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+
+
+def test_worker_on_a_full_disk_fails_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "full.db"
+    url = f"sqlite:///{db}"
+    _run(["--db", url, "db", "upgrade"])
+    baseline = _startup()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    took, proc = _run(["--db", url, "worker"], preexec_fn=_disk_full)
+    line = _one_error_line(proc)
+    assert "disk I/O error" in line or "full" in line, line
+    assert took < baseline + 1.0, (took, baseline)
+
+
+DEEP = '{"a": ' + "[" * 1000 + "]" * 1000 + "}"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["create", "--task", "cli:echo", "--schedule", "manual", "--data", DEEP], "nested"),
+        (["create", "--task", "cli:echo", "--schedule", "manual", "--data", '{"a": "\udcff"}'],
+         "not valid UTF-8"),
+        (["create", "--task", "cli:echo", "--schedule", "manual", "--name", "a\udcffb"],
+         "not valid UTF-8"),
+        (["create", "--task", "cli:echo", "--schedule", "manual", "--tag", "a\udcffb"],
+         "not valid UTF-8"),
+        (["show", "--id", "a\udcffb"], "not valid UTF-8"),
+        (["history", "--task", "a\udcffb"], "not valid UTF-8"),
+        (["create", "--task", "cli:echo", "--schedule", "manual", "--id", "x" * 10_000],
+         "10000 characters"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_give_one_line(cli: Cli, args: list[str], expected: str) -> None:
+    argv = [a.encode("utf-8", "surrogateescape") for a in ["--db", cli.db_url, *args]]
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable.encode(), b"-m", b"tickwork.cli", *argv],
+        cwd=ROOT,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+    )
+    assert time.monotonic() - started < 30
+    text = subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode(errors="replace")
+    )
+    line = _one_error_line(text)
+    assert expected in line, line
+    assert len(line) < 400, line
+
+
+@pytest.mark.parametrize(
+    ("db", "expected"),
+    [
+        ("", "--db (or TICKWORK_DB) is empty"),
+        ("postgresql://nobody@127.0.0.1:1/none", "Connection refused"),
+    ],
+)
+def test_bad_db_urls_give_one_line(tmp_path: Path, db: str, expected: str) -> None:
+    _took, proc = _run(["--db", db, "status"], cwd=tmp_path)
+    line = _one_error_line(proc)
+    assert expected in line, line
+    assert "connect_timeout" not in line
+    assert not (tmp_path / "tickwork.db").exists()
+
+
+def test_a_postgres_url_without_a_host_is_read_as_libpq_does() -> None:
+    """``postgresql://`` and ``postgresql:///db`` mean the local socket and libpq's
+    defaults; the options tickwork adds are not read as a host name."""
+    from tickwork.store.url import PostgresURL, parse_url
+
+    for url in ("postgresql://", "postgresql:///tickwork", "postgresql:///tickwork?pool_max=3"):
+        parsed = parse_url(url)
+        assert isinstance(parsed, PostgresURL)
+        assert parsed.conninfo.startswith("postgresql://")
+        assert "connect_timeout=5" in parsed.conninfo
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.add_schedule("noop", "manual", data={"a": [[[[]]]] * 1} | {"d": _deep()}),
+        lambda s: s.add_schedule("noop", "manual", name="a\udcffb"),
+        lambda s: s.add_schedule("noop", "manual", tags=["a\udcffb"]),
+        lambda s: s.get_schedule("a\udcffb"),
+        lambda s: s.list_runs(task="a\udcffb"),
+        lambda s: s.add_schedule("noop", "manual", id="x" * 10_000),
+    ],
+)
+def test_bad_input_from_python_is_a_validation_error(sqlite_url: str, call: Any) -> None:
+    async def go() -> None:
+        async with Scheduler(sqlite_url, engine=False) as s:
+            with pytest.raises(ValidationError) as caught:
+                await call(s)
+            assert len(str(caught.value)) < 400
+
+    asyncio.run(go())
+
+
+def _deep() -> Any:
+    value: Any = []
+    for _ in range(1000):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("url", ["", "postgresql://nobody@127.0.0.1:1/none"])
+def test_bad_db_urls_from_python(url: str) -> None:
+    async def go() -> None:
+        with pytest.raises(TickworkError) as caught:
+            async with Scheduler(url, engine=False):
+                pass
+        assert "\n" not in str(caught.value)
+
+    asyncio.run(go())
