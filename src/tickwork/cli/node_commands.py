@@ -24,7 +24,7 @@ def status(ctx: typer.Context) -> None:
 
     async def action(scheduler: Scheduler) -> tuple[list[Any], dict[str, Any], list[Any]]:
         running_runs = await scheduler.list_runs(status="running", limit=10_000)
-        return await scheduler.nodes(), await scheduler.stats(), running_runs
+        return await scheduler.nodes(), await scheduler.counts(), running_runs
 
     nodes, stats, running_runs = with_client(ctx, action)
     by_node: dict[str, list[str]] = {}

@@ -570,7 +570,11 @@ def show(
     show_schedule(out, found, upcoming=upcoming, runs=runs)
 
 
-@app.command("list", help="List schedules.")
+#: Schedules ``list`` shows at most, unless ``--limit`` says otherwise.
+LIST_PAGE = 1000
+
+
+@app.command("list", help="List schedules, a page at a time (--limit, --after).")
 def list_(
     ctx: typer.Context,
     status: str | None = typer.Option(
@@ -579,21 +583,38 @@ def list_(
     task: str | None = typer.Option(None, "--task", help="Only those of this task."),
     tag: str | None = typer.Option(None, "--tag", help="Only those with this tag."),
     fmt: str = typer.Option("table", "--format", help="table or json (same as --json)."),
+    limit: int = typer.Option(
+        LIST_PAGE, "--limit", help=f"At most this many, in id order (default {LIST_PAGE})."
+    ),
+    after: str | None = typer.Option(
+        None, "--after", metavar="ID", help="Those whose id comes after ID (the next page)."
+    ),
 ) -> None:
     out = globals_of(ctx).out
     if fmt not in ("table", "json"):
         out.fail(f"--format {fmt!r} is not one of table, json")
     if status is not None and status not in SCHEDULE_STATUSES:
         out.fail(f"--status {status!r} is not one of {', '.join(SCHEDULE_STATUSES)}")
+    if limit < 1:
+        out.fail(f"--limit must be at least 1, not {limit}")
 
     async def action(scheduler: Scheduler) -> list[Schedule]:
         return await scheduler.list_schedules(
             status=status,  # type: ignore[arg-type]  # checked above
             task=task,
             tag=tag,
+            after_id=after,
+            limit=limit + 1,  # one more: is there a next page?
         )
 
     schedules = with_client(ctx, action)
+    more = len(schedules) > limit
+    del schedules[limit:]
+    if more:
+        print(
+            f"more schedules follow: tickwork list --after {schedules[-1].id}",
+            file=sys.stderr,
+        )
     if out.json or fmt == "json":
         out.emit_json([s.to_dict() for s in schedules])
         return

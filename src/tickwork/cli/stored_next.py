@@ -31,22 +31,26 @@ async def upcoming_fires(
         schedule = await scheduler.get_schedule(schedule_id)
         times = await scheduler.next_fire_times(schedule_id, count, after=after)
         return [(schedule, t) for t in times]
-    active = [
-        s for s in await scheduler.list_schedules(status="active") if s.next_fire_at is not None
-    ]
-    active.sort(key=lambda s: (s.next_fire_at, s.id))
     fires: list[Fire] = []
-    for schedule in active:
-        assert schedule.next_fire_at is not None
-        # Schedules come in order of their next fire: once one starts after the
-        # count-th fire found so far, no later one can contribute (without --after).
-        if after is None and len(fires) >= count and schedule.next_fire_at > fires[-1][1]:
-            break
-        times = await scheduler.next_fire_times(schedule.id, count, after=after)
-        fires.extend((schedule, t) for t in times)
-        fires.sort(key=lambda fire: (fire[1], fire[0].id))
-        del fires[count:]
-    return fires
+    # Schedules come from the index of next fire times, a page at a time: once one
+    # starts after the count-th fire found so far, no later one can contribute (without
+    # --after, which needs every schedule's fires after that time).
+    cursor: tuple[datetime, str] | None = None
+    while True:
+        page = await scheduler.upcoming_schedules(max(count, 100), cursor)
+        for schedule in page:
+            assert schedule.next_fire_at is not None
+            if after is None and len(fires) >= count and schedule.next_fire_at > fires[-1][1]:
+                return fires
+            times = await scheduler.next_fire_times(schedule.id, count, after=after)
+            fires.extend((schedule, t) for t in times)
+            fires.sort(key=lambda fire: (fire[1], fire[0].id))
+            del fires[count:]
+        if len(page) < max(count, 100):
+            return fires
+        last = page[-1]
+        assert last.next_fire_at is not None
+        cursor = (last.next_fire_at, last.id)
 
 
 def next_for_stored_schedules(

@@ -387,6 +387,14 @@ class Scheduler:
         )
         return result
 
+    async def upcoming_schedules(
+        self, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Schedule]:
+        """Active schedules in order of their next fire time (then id), ``limit`` at a
+        time after ``after`` = (next_fire_at, id): an index read, however many there are."""
+        result: list[Schedule] = await self._call(self.store.upcoming_schedules, limit, after)
+        return result
+
     async def update_schedule(
         self, schedule_id: str, *, expected_version: int | None = None, **changes: Any
     ) -> Schedule:
@@ -696,16 +704,14 @@ class Scheduler:
         """Per-task run counts, success rate and p50/p95 duration; runs per status.
         ``owner``: over that user's schedules only."""
         tasks: list[TaskStats] = await self._call(self.store.task_stats, since, owner)
-        counts: dict[str, int] = await self._call(self.store.count_runs, self.clock.now(), owner)
-        schedules = await self.list_schedules(owner=owner)
-        by_status: dict[str, int] = {}
-        for s in schedules:
-            by_status[s.status] = by_status.get(s.status, 0) + 1
-        return {
-            "tasks": [t.to_dict() for t in tasks],
-            "runs": counts,
-            "schedules": by_status,
-        }
+        return {"tasks": [t.to_dict() for t in tasks], **await self.counts(owner=owner)}
+
+    async def counts(self, *, owner: str | None = None) -> dict[str, Any]:
+        """Runs per status (with ``backlog``: waiting and due) and schedules per status:
+        the part of ``stats`` that does not read every run's duration."""
+        runs: dict[str, int] = await self._call(self.store.count_runs, self.clock.now(), owner)
+        schedules = await self._call(self.store.count_schedules, owner)
+        return {"runs": runs, "schedules": {k: v for k, v in schedules.items() if v}}
 
     async def nodes(self, include_stopped: bool = False) -> list[Any]:
         result: list[Any] = await self._call(self.store.list_nodes, include_stopped=include_stopped)

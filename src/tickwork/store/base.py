@@ -232,6 +232,20 @@ class Store(ABC):
     ) -> list[str]:
         """The ids of every schedule the filters match, in id order."""
 
+    def upcoming_schedules(
+        self, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Schedule]:
+        """Active schedules in order of ``(next_fire_at, id)``, the first ``limit``
+        after ``after``: read from the index of next fire times, whatever the number of
+        schedules."""
+        active = [
+            s
+            for s in self.list_schedules(status="active")
+            if s.next_fire_at is not None and (after is None or (s.next_fire_at, s.id) > after)
+        ]
+        active.sort(key=lambda s: (s.next_fire_at, s.id))
+        return active[:limit]
+
     @abstractmethod
     def count_schedules(self, owner: str | None = None) -> dict[str, int]:
         """Schedules per status (every status present, 0 when none)."""

@@ -841,6 +841,22 @@ class SqlStore(AccessSql, DashboardSql, Store):
             rows = tx.execute(sql, params)
         return [self._schedule(r) for r in rows]
 
+    def upcoming_schedules(
+        self, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Schedule]:
+        # Served by the index schedules_due (next_fire_at, id) WHERE status = 'active'.
+        sql = f"SELECT {_S} FROM schedules WHERE status = 'active' AND next_fire_at IS NOT NULL"
+        params: list[Any] = []
+        if after is not None:
+            sql += " AND (next_fire_at > ? OR (next_fire_at = ? AND id > ?))"
+            t = self._ts(_aware(after[0]))
+            params += [t, t, after[1]]
+        sql += " ORDER BY next_fire_at, id LIMIT ?"
+        params.append(max(0, int(limit)))
+        with self._read() as tx:
+            rows = tx.execute(sql, params)
+        return [self._schedule(r) for r in rows]
+
     def delete_schedule(
         self,
         schedule_id: str,
