@@ -21,13 +21,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tickwork import Scheduler, TaskRegistry, task  # noqa: E402
+from tickwork import Scheduler, TaskRegistry, task
 
 registry = TaskRegistry()
 
