@@ -706,12 +706,24 @@ class Scheduler:
         tasks: list[TaskStats] = await self._call(self.store.task_stats, since, owner)
         return {"tasks": [t.to_dict() for t in tasks], **await self.counts(owner=owner)}
 
+    async def active_runs(self) -> tuple[dict[str, int], dict[str, list[str]]]:
+        """Runs pending, running, retrying and due (``backlog``), and the running runs'
+        ids by node: what ``tickwork status`` shows, from indexes only."""
+        result: tuple[dict[str, int], dict[str, list[str]]] = await self._call(
+            self.store.active_runs, self.clock.now()
+        )
+        return result
+
     async def counts(self, *, owner: str | None = None) -> dict[str, Any]:
         """Runs per status (with ``backlog``: waiting and due) and schedules per status:
         the part of ``stats`` that does not read every run's duration."""
         runs: dict[str, int] = await self._call(self.store.count_runs, self.clock.now(), owner)
-        schedules = await self._call(self.store.count_schedules, owner)
-        return {"runs": runs, "schedules": {k: v for k, v in schedules.items() if v}}
+        return {"runs": runs, "schedules": await self.schedule_counts(owner=owner)}
+
+    async def schedule_counts(self, *, owner: str | None = None) -> dict[str, int]:
+        """Schedules per status (those with any)."""
+        counts: dict[str, int] = await self._call(self.store.count_schedules, owner)
+        return {k: v for k, v in counts.items() if v}
 
     async def nodes(self, include_stopped: bool = False) -> list[Any]:
         result: list[Any] = await self._call(self.store.list_nodes, include_stopped=include_stopped)

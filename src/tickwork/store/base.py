@@ -232,6 +232,17 @@ class Store(ABC):
     ) -> list[str]:
         """The ids of every schedule the filters match, in id order."""
 
+    def active_runs(self, now: datetime) -> tuple[dict[str, int], dict[str, list[str]]]:
+        """Runs ``pending``, ``running`` and ``retrying`` (and ``backlog``: those waiting
+        and due by ``now``), and the running runs' ids by node: what ``status`` shows,
+        read from the indexes of unfinished runs, however many finished runs are kept."""
+        counts = self.count_runs(now)
+        running: dict[str, list[str]] = {}
+        for run in self.list_runs(status="running", limit=100_000):
+            running.setdefault(run.node or "", []).append(run.id)
+        keep = ("pending", "running", "retrying", "backlog")
+        return {k: counts.get(k, 0) for k in keep}, running
+
     def upcoming_schedules(
         self, limit: int, after: tuple[datetime, str] | None = None
     ) -> list[Schedule]:

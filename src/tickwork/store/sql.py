@@ -841,6 +841,24 @@ class SqlStore(AccessSql, DashboardSql, Store):
             rows = tx.execute(sql, params)
         return [self._schedule(r) for r in rows]
 
+    def active_runs(self, now: datetime) -> tuple[dict[str, int], dict[str, list[str]]]:
+        # Each read is served by a partial index (runs_waiting, runs_running).
+        with self._read(snapshot=True) as tx:
+            waiting = tx.execute(
+                "SELECT status, COUNT(*), SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END) FROM runs"
+                " WHERE status IN ('pending', 'retrying') GROUP BY status",
+                (self._ts(_aware(now)),),
+            )
+            running = tx.execute("SELECT node, id FROM runs WHERE status = 'running'")
+        counts = {"pending": 0, "running": len(running), "retrying": 0, "backlog": 0}
+        for status, n, due in waiting:
+            counts[status] = int(n)
+            counts["backlog"] += int(due or 0)
+        by_node: dict[str, list[str]] = {}
+        for node, run_id in running:
+            by_node.setdefault(node or "", []).append(run_id)
+        return counts, by_node
+
     def upcoming_schedules(
         self, limit: int, after: tuple[datetime, str] | None = None
     ) -> list[Schedule]:
