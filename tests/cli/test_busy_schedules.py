@@ -40,6 +40,13 @@ def test_cli_writes_get_through_while_fires_are_dense(cli: Cli, tmp_path: Path) 
             15,
             "the schedules to fire",
         )
+        # The same write on an idle file: what starting the CLI costs on this machine
+        # now (about a second on a busy one), so only waiting for the lock is judged.
+        idle = Cli(cli.db_url.replace("tickwork.db", "idle.db"))
+        idle("db", "upgrade")
+        started = time.monotonic()
+        idle("pause")
+        baseline = time.monotonic() - started
         timings: dict[str, float] = {}
         for name, args in (
             ("pause one", ("pause", "--id", "s3")),
@@ -52,5 +59,8 @@ def test_cli_writes_get_through_while_fires_are_dense(cli: Cli, tmp_path: Path) 
             timings[name] = time.monotonic() - started
     finally:
         worker.kill()
-    slow = {name: round(t, 2) for name, t in timings.items() if t >= 2.0}
-    assert not slow, f"CLI writes took too long: {timings}\n{worker.output()[-2000:]}"
+    # Before: 'pause' waited for the lock up to its 10 s busy timeout and failed.
+    slow = {name: round(t, 2) for name, t in timings.items() if t - baseline >= 1.0}
+    assert not slow, (
+        f"CLI writes took too long: {timings} (idle: {baseline:.2f} s)\n{worker.output()[-2000:]}"
+    )
