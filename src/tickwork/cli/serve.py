@@ -291,7 +291,9 @@ def serve(
     configure_logging(settings["log_level"], settings["log_format"])
     import_task_modules(out, imports or [])
     try:
-        scheduler = Scheduler(db, engine=True, registry=REGISTRY, **node_options(settings))
+        scheduler = Scheduler(
+            db, engine=True, registry=REGISTRY, engine_thread=True, **node_options(settings)
+        )
         asyncio.run(_serve(scheduler, options, out))
     except TickworkError as exc:
         out.fail(f"{exc} (database {mask_password(db)})")

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 from tickwork.clock import Clock, SystemClock
 from tickwork.engine import tokens
@@ -66,6 +67,7 @@ from tickwork.validation import (
 )
 
 log = logging.getLogger("tickwork")
+T = TypeVar("T")
 
 DEFAULT_URL: Final = "sqlite:///tickwork.db"
 MAX_BACKFILL: Final = 10_000
@@ -108,6 +110,7 @@ class Scheduler:
         default_retry: RetryPolicy | dict[str, Any] | None = None,
         max_threads: int = 32,
         store_threads: int = 4,
+        engine_thread: bool = False,
     ) -> None:
         if max_concurrent < 1:
             raise ValidationError("max_concurrent must be >= 1", field="max_concurrent")
@@ -134,6 +137,9 @@ class Scheduler:
         self._store_threads = store_threads
         self._store: Store | None = None
         self._db: StoreCalls | None = None
+        self._engine_db: StoreCalls | None = None
+        self._engine_thread = engine_thread
+        self._engine_loop: EngineLoop | None = None
         self.engine: Engine | None = None
         self._yielded_at = 0.0  # time.monotonic() when _add last let the loop run
         self._touched: dict[str, float] = {}  # token id -> time.monotonic() of last write
@@ -153,21 +159,37 @@ class Scheduler:
         self._db = StoreCalls(self._store_threads)
         self._store = await self._db(open_store, self.url)
         if self._run_engine:
-            self.engine = Engine(
+            # The engine's store calls get threads of their own: a burst of client calls
+            # (the REST API under load) queues behind itself, never in front of a fire.
+            self._engine_db = StoreCalls(self._store_threads)
+            engine = Engine(
                 self.store,
-                self._db,
+                self._engine_db,
                 self.registry,
                 self.clock,
                 self.events,
                 self._config,
                 self.node_id,
             )
-            await self.engine.start()
+            if self._engine_thread:
+                self._engine_loop = EngineLoop()
+                await self._engine_loop.run(engine.start())
+            else:
+                await engine.start()
+            self.engine = engine
 
     async def stop(self, grace: float | None = None) -> None:
         if self.engine is not None:
-            await self.engine.stop(grace)
+            if self._engine_loop is not None:
+                await self._engine_loop.run(self.engine.stop(grace))
+                self._engine_loop.close()
+                self._engine_loop = None
+            else:
+                await self.engine.stop(grace)
             self.engine = None
+        if self._engine_db is not None:
+            self._engine_db.shutdown()
+            self._engine_db = None
         if self._store is not None and self._db is not None:
             await self._db(self._store.close)
             self._db.shutdown()
@@ -631,8 +653,12 @@ class Scheduler:
         """Cancel a waiting run at once, or ask the node running it to stop it."""
         audit = self._audit("run.cancelled", f"run:{run_id}")
         run: Run = await self._call(self.store.cancel_run, run_id, self.clock.now(), audit)
-        if self.engine is not None:
-            self.engine.request_cancel(run_id)
+        engine = self.engine
+        if engine is not None:
+            if self._engine_loop is not None:
+                self._engine_loop.loop.call_soon_threadsafe(engine.request_cancel, run_id)
+            else:
+                engine.request_cancel(run_id)
         self._changed()
         return run
 
@@ -920,3 +946,29 @@ def _positive(value: float, name: str) -> float:
 
 def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:
     return next_fire(parsed_schedule(schedule), schedule, after)
+
+
+class EngineLoop:
+    """An event loop on a thread of its own, for the engine of a process whose main
+    loop is busy with other work (``tickwork serve``: the HTTP server). Each await of the
+    engine then waits for the interpreter's thread switch (milliseconds), not for a
+    turn of a loop crowded with requests, so the API under load does not delay fires."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="tickwork-engine", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the engine's loop and wait for it from the caller's."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self.loop.close()
