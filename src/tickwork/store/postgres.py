@@ -84,6 +84,8 @@ LOCK_GRACE = 1.0
 LOCK_CHECK = 1.0
 #: A pooled connection idle longer than this (seconds) is checked before use.
 IDLE_CHECK = 0.5
+#: Seconds a call that met a broken connection waits for the pool to replace it.
+REFILL_WAIT = 1.0
 #: How long ``wait_for_change`` blocks on the socket before looking at ``interrupt_wait``.
 WAIT_SLICE = 0.1
 
@@ -375,8 +377,13 @@ class PostgresStore(SqlStore):
                     self._last_used[id(conn)] = time.monotonic()
                     pool.putconn(conn)
         except StoreUnavailableError:
+            # The broken connection is discarded, and the pool replaces it. Wait (briefly)
+            # for the replacement: a call made before it is ready made the pool open one
+            # more (as did ``pool.check()``, replacing the same connections again), and
+            # each killed connection grew the pool by one, up to pool_max, for good.
+            # Idle connections killed with it are checked before use (``_healthy``).
             with suppress(Exception):
-                pool.check()
+                pool.wait(min(REFILL_WAIT, self._settings.pool_timeout))
             raise
 
     def _healthy(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> psycopg.Connection[Any]:
