@@ -374,20 +374,6 @@ def settings_command(
     return decorate
 
 
-def describe_settings(table: Sequence[Setting]) -> list[dict[str, str]]:
-    """The table for documentation: name, flag, environment variable, default, help."""
-    return [
-        {
-            "name": s.name,
-            "flag": s.flag,
-            "env": s.env,
-            "default": s.describe_default(),
-            "help": s.help,
-        }
-        for s in table
-    ]
-
-
 # -- the settings of a node (``worker``; ``serve`` runs a node too) --------------------------
 
 
