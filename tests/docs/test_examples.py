@@ -154,6 +154,7 @@ def test_a_skip_marker_is_right_before_a_fence() -> None:
 PYTHON = [b for b in ALL_BLOCKS if b.lang == "python"]
 
 
+@pytest.mark.timeout(BLOCK_TIMEOUT + 60)
 @pytest.mark.parametrize("block", PYTHON, ids=[b.where for b in PYTHON])
 def test_python_example(block: Block, tmp_path: Path) -> None:
     if block.skip:
