@@ -300,3 +300,18 @@ def test_a_fire_prepared_ahead_commits_only_when_held_returns_true(store: Store)
     assert seen == [0, 0]
     busy = store.get_schedule("busy")
     assert busy is not None and busy.next_fire_at == T0  # still due, for the fire at T
+
+
+def test_fired_runs_copy_which_defaults_they_leave_to_the_node(store: Store) -> None:
+    """Claimed or left waiting, a fired run records the schedule's ``node_defaults``."""
+    store.add_schedule(make_schedule("a", node_defaults=("retry", "timeout")))
+    store.add_schedule(make_schedule("b", node_defaults=("timeout",)))
+    assert store.get_schedule("a").node_defaults == ("retry", "timeout")  # type: ignore[union-attr]
+    result = fire_claim(store, 0.5, limit=1)  # one claimed, the other left pending
+    assert len(result.claimed) == 1 and len(result.fired) == 2
+    for run in result.fired:
+        stored = store.get_run(run.id)
+        assert stored is not None
+        expected = ("retry", "timeout") if run.schedule_id == "a" else ("timeout",)
+        assert run.node_defaults == stored.node_defaults == expected
+    assert {store.get_run(r.id).status for r in result.fired} == {"running", "pending"}  # type: ignore[union-attr]
