@@ -64,4 +64,5 @@ def family(ctx: RunContext, *, seconds: float = 3.0) -> int:
 @task("e2e:always_fails")
 async def always_fails(ctx: RunContext) -> None:
     logging.getLogger("tests.e2e.process_tasks").warning("checking the disk")
+    print("the disk answered: full", file=sys.stderr)  # stored with the run, not on stderr
     raise ValueError(f"the disk is full (attempt {ctx.attempt})\nsecond line, not logged")

@@ -53,6 +53,7 @@ def test_a_failing_task_is_named_on_the_workers_stderr(
             )
             run = client.run_now("doomed")
             wait_for(lambda: client.get_run(run.id).status == "failed", 20, "the run to fail")
+            stored = [(r.attempt, r.logger, r.message) for r in client.get_run(run.id).logs]
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     finally:
@@ -60,6 +61,9 @@ def test_a_failing_task_is_named_on_the_workers_stderr(
             worker.kill()
             worker.wait(10)
     stderr = stderr_path.read_text()
+    for attempt in (1, 2):
+        assert (attempt, "stderr", "the disk answered: full") in stored
+    assert "the disk answered" not in stderr  # printed into the run, not the node's log
     if fmt == "text":
         assert (
             f"WARNING tickwork.runs: run {run.id} (schedule doomed, task e2e:always_fails) "
