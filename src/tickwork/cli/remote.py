@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 
 import tickwork
+from tickwork.api import paging
 from tickwork.errors import (
     ConflictError,
     NotFoundError,
@@ -208,11 +209,14 @@ class RemoteScheduler:
         return response.json()
 
     async def _all(
-        self, path: str, params: Mapping[str, Any], limit: int | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> list[Any]:
-        """Every item of a paged list (at most ``limit``)."""
+        """Every item of a paged list (at most ``limit``), from ``cursor`` on."""
         items: list[Any] = []
-        cursor: str | None = None
         while True:
             want = PAGE if limit is None else min(PAGE, limit - len(items))
             page = await self._request(
@@ -240,10 +244,15 @@ class RemoteScheduler:
         task: str | None = None,
         tag: str | None = None,
         owner: str | None = None,
+        after_id: str | None = None,
         limit: int | None = None,
     ) -> list[Schedule]:
         items = await self._all(
-            "/schedules", {"status": status, "task": task, "tag": tag, "owner": owner}, limit
+            "/schedules",
+            {"status": status, "task": task, "tag": tag, "owner": owner},
+            limit,
+            # The list's cursor is the last id served: the page after ``after_id``.
+            None if after_id is None else paging.encode("s", after_id),
         )
         return [record(Schedule, item) for item in items]
 
@@ -360,6 +369,31 @@ class RemoteScheduler:
         # The API's figures, in the shape (and key order) Scheduler.stats gives them.
         tasks = [record(TaskStats, t).to_dict() for t in data["tasks"]]
         return {"tasks": tasks, "runs": data["runs"], "schedules": data["schedules"]}
+
+    async def active_runs(self) -> tuple[dict[str, int], dict[str, list[str]]]:
+        """Runs per status with the backlog (the server's figures), and the running
+        runs' ids by node: what ``tickwork status`` shows."""
+        data = await self._request("GET", "/stats")
+        by_node: dict[str, list[str]] = {}
+        for run in await self.list_runs(status="running", limit=10_000):
+            by_node.setdefault(run.node or "", []).append(run.id)
+        return {k: int(v) for k, v in data["runs"].items()}, by_node
+
+    async def schedule_counts(self, *, owner: str | None = None) -> dict[str, int]:
+        """Schedules per status (those with any), from the server's figures."""
+        data = await self._request("GET", "/stats")
+        return {k: int(v) for k, v in data["schedules"].items() if v}
+
+    async def upcoming_schedules(
+        self, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Schedule]:
+        """Active schedules in order of their next fire (then id), ``limit`` after
+        ``after``: the server lists them by id, so they are sorted here."""
+        active = [
+            s for s in await self.list_schedules(status="active") if s.next_fire_at is not None
+        ]
+        keyed = sorted((((s.next_fire_at, s.id), s) for s in active), key=lambda ks: ks[0])
+        return [s for key, s in keyed if after is None or key > after][:limit]
 
     async def nodes(self, include_stopped: bool = False) -> list[Node]:
         data = await self._request("GET", "/nodes")
