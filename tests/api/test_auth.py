@@ -216,12 +216,16 @@ def test_rs256_and_es256_jwts_with_a_public_key_file(
 
 def test_first_start_prints_an_admin_token_once(sqlite_url: str, serve_api: StartServer) -> None:
     first = serve_api(sqlite_url, admin_token=None)
+    deadline = time.monotonic() + 10  # printed right after the line the fixture waits for
+    while "Dashboard:" not in "".join(first.stdout) and time.monotonic() < deadline:
+        time.sleep(0.05)
     out = "".join(first.stdout)
     assert "Dashboard: http://127.0.0.1:" in out
     token = next(line.strip() for line in out.splitlines() if line.strip().startswith("tw_"))
     assert _get(first, token, "/audit").status_code == 200
     assert first.stop() == 0
     again = serve_api(sqlite_url, admin_token=None)
+    time.sleep(0.5)
     assert "tw_" not in "".join(again.stdout)
     assert _get(again, token, "/tokens").json()["items"][0]["user"] == "admin"
     assert token not in again.stderr() and token not in first.stderr()

@@ -12,8 +12,9 @@ up by the glob below, with no change here):
   ``bash -e -o pipefail`` and must exit 0: a command shown failing is written
   ``command || echo ...``. A block whose only command is ``tickwork worker ...`` or
   ``tickwork serve ...`` is "the first shell": it is started in the background for the
-  page's next blocks (``serve`` on a free port: ``TICKWORK_PORT=0``), and must stop with
-  exit 0 on SIGTERM at the end.
+  page's next blocks, and must stop with exit 0 on SIGTERM at the end. ``serve`` listens
+  on a free port, and the next blocks' ``127.0.0.1:8000`` (its default address, which
+  pages show) is rewritten to it.
 - ``console``: its lines starting with ``$ `` run like a bash block; the other lines are
   sample output and are not compared.
 - ``toml``: read as a tickwork settings file: valid TOML whose keys tickwork knows.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -220,16 +222,25 @@ def long_running(code: str) -> str | None:
     return next((ready for start, ready in LONG_RUNNING.items() if first.startswith(start)), None)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
 class Background:
     """A worker a page starts "in a first shell"."""
 
     def __init__(self, code: str, cwd: Path, ready: str) -> None:
         self.log = cwd / "worker.log"
         self._out = self.log.open("wb")
+        #: Where a ``serve`` listens (the page's ``127.0.0.1:8000`` means it).
+        self.port = free_port()
         self.proc = subprocess.Popen(
             ["bash", "-c", f"exec {code.strip()}"],
             cwd=cwd,
-            env=env_for(cwd) | {"TICKWORK_PORT": "0"},
+            env=env_for(cwd) | {"TICKWORK_PORT": str(self.port)},
             stdin=subprocess.DEVNULL,
             stdout=self._out,
             stderr=subprocess.STDOUT,
@@ -283,6 +294,8 @@ def run_shell_blocks(blocks: list[Block], tmp_path: Path) -> None:
             if ready is not None:
                 workers.append(Background(code, tmp_path, ready))
                 continue
+            for w in workers:
+                code = code.replace("127.0.0.1:8000", f"127.0.0.1:{w.port}")
             run_checked(["bash", "-e", "-o", "pipefail", "-c", code], tmp_path, block.where)
     finally:
         codes = [w.stop() for w in workers]
@@ -301,10 +314,11 @@ def test_the_runner_catches_a_failing_example_and_serves_in_the_background(
         "```bash\ntickwork serve --import examples.tasks\n```\n\n"
         "```console\n$ tickwork --json status | python -c 'import sys; print(sys.stdin.read())'\n"
         "{...}\n```\n\n"
+        "```bash\ncurl -fsS http://127.0.0.1:8000/health\n```\n\n"
         "```bash\ntickwork show --id nope\n```\n"
     )
     blocks = blocks_of(page)
-    assert [b.lang for b in blocks] == ["bash", "console", "bash"]
+    assert [b.lang for b in blocks] == ["bash", "console", "bash", "bash"]
     with pytest.raises(AssertionError, match="schedule 'nope' not found"):
         (tmp_path / "run").mkdir()
         run_shell_blocks(blocks, tmp_path / "run")

@@ -158,6 +158,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
+        if status == 400:  # a body FastAPI cannot even decode (not UTF-8, not JSON)
+            return error_response(
+                422,
+                "validation_error",
+                f"body: {exc.detail}",
+                {"field": "body", "errors": [{"field": "body", "message": str(exc.detail)}]},
+            )
         code = _HTTP_CODES.get(status, "error")
         if status == 404:
             message = f"no such resource: {request.method} {request.url.path}"

@@ -13,6 +13,7 @@ from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import Page, RunOut, RunStatusName
 from tickwork.engine.scheduler import Scheduler
 from tickwork.models import Run
+from tickwork.validation import parse_instant
 
 router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -41,8 +42,12 @@ async def list_runs(
     schedule: str | None = None,
     task: str | None = None,
     status: RunStatusName | None = None,
-    since: Annotated[datetime | None, Query(description="scheduled_for >= since")] = None,
-    until: Annotated[datetime | None, Query(description="scheduled_for < until")] = None,
+    since: Annotated[
+        str | None, Query(description="ISO-8601; scheduled_for >= since", max_length=64)
+    ] = None,
+    until: Annotated[
+        str | None, Query(description="ISO-8601; scheduled_for < until", max_length=64)
+    ] = None,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[RunOut]:
@@ -94,7 +99,5 @@ async def cancel_run(run_id: str, caller: CallerDep, request: Request) -> RunOut
     return RunOut.of(await access.cancel_run(_scheduler(request), caller, run_id))
 
 
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    from tickwork.validation import parse_instant
-
+def _aware(value: str | None, field: str) -> datetime | None:
     return None if value is None else parse_instant(value, field)

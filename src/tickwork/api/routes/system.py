@@ -95,7 +95,7 @@ async def audit(
     target: Annotated[
         str | None, Query(description="kind:id (schedule:daily) or a bare id")
     ] = None,
-    since: datetime | None = None,
+    since: Annotated[str | None, Query(description="ISO-8601", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
 ) -> Page[AuditOut]:
