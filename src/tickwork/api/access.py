@@ -41,12 +41,13 @@ from tickwork.models import (
 )
 from tickwork.validation import SETTABLE_FIELDS
 
-#: What ``PUT`` resets a field it does not give to: a new schedule's value.
+#: What ``PUT`` resets a field it does not give to: a new schedule's value (retry and
+#: timeout: None, left to the node that runs it, as for a new schedule).
 _DEFAULTS: dict[str, Any] = {
     name: getattr(Schedule(id="x", task="x", schedule="x"), name)
     for name in SETTABLE_FIELDS
     if name not in ("task", "schedule", "owner")
-}
+} | {"retry": None, "timeout": None}
 
 
 def require_write(caller: Caller) -> None:

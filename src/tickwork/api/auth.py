@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tickwork.api.errors import unauthorized
 from tickwork.api.settings import ApiSettings
@@ -122,15 +121,7 @@ def bearer_of(request: Request) -> str | None:
     return value.strip()
 
 
-#: Declares the bearer scheme in the OpenAPI schema (the "Authorize" button of
-#: ``/docs``); ``current_caller`` reads the header itself.
-_BEARER = HTTPBearer(auto_error=False, description="An API token, TICKWORK_ADMIN_TOKEN or a JWT")
-
-
-async def current_caller(
-    request: Request,
-    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
-) -> Caller:
+async def current_caller(request: Request) -> Caller:
     """The FastAPI dependency of every authenticated route: the caller, or 401."""
     cached = getattr(request.state, "caller", None)
     if isinstance(cached, Caller):

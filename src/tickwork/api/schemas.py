@@ -33,7 +33,8 @@ Trigger = Literal["schedule", "manual", "catchup", "backfill"]
 
 T = TypeVar("T")
 
-_FORBID = ConfigDict(extra="forbid")
+#: Request bodies: unknown fields refused, and no silent coercion (``true`` is not 1).
+_FORBID = ConfigDict(extra="forbid", strict=True)
 #: JSON numbers tickwork accepts for seconds and counts (a bound keeps arithmetic on
 #: datetimes finite; the validation layer checks the meaning).
 _SECONDS = Field(default=None, ge=0, le=10**9)
