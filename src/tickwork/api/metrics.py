@@ -174,6 +174,12 @@ class DatabaseCollector(Collector):
             value=g.oldest_due_age,
         )
         yield GaugeMetricFamily("tickwork_nodes", "Nodes alive.", value=g.nodes)
+        yield GaugeMetricFamily(
+            "tickwork_stuck_threads",
+            "Threads of the nodes alive still running a sync task that timed out or was"
+            " cancelled (replaced in the pool; each ends when its task returns).",
+            value=g.stuck_threads,
+        )
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -103,6 +103,9 @@ class Gauges:
     #: Seconds the oldest run due by now has waited (0 when none waits).
     oldest_due_age: float
     nodes: int
+    #: Threads still running a sync task their node gave up on (timed out or
+    #: cancelled), summed over the nodes alive (``Node.stuck_threads``).
+    stuck_threads: int = 0
 
 
 class EventWatch(ABC):

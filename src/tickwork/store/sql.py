@@ -2195,12 +2195,11 @@ class SqlStore(AccessSql, DashboardSql, Store):
                 f"SELECT MIN(due_at) FROM runs WHERE status IN {_WAITING} AND due_at <= ?",
                 (self._ts(now),),
             )[0][0]
-            nodes = int(
-                tx.execute(
-                    "SELECT COUNT(*) FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= ?",
-                    (self._ts(alive_since),),
-                )[0][0]
-            )
+            nodes, stuck = tx.execute(
+                "SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0) FROM nodes"
+                " WHERE stopped_at IS NULL AND heartbeat_at >= ?",
+                (self._ts(alive_since),),
+            )[0]
         due = self._dt(oldest)
         return Gauges(
             schedules={k: schedules.get(k, 0) for k in ("active", "paused", "finished")},
@@ -2210,7 +2209,8 @@ class SqlStore(AccessSql, DashboardSql, Store):
                 "retrying": waiting.get("retrying", 0),
             },
             oldest_due_age=max(0.0, (now - due).total_seconds()) if due is not None else 0.0,
-            nodes=nodes,
+            nodes=int(nodes),
+            stuck_threads=int(stuck),
         )
 
 
