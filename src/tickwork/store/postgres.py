@@ -430,6 +430,10 @@ class PostgresStore(SqlStore):
     def _dt(self, value: Any) -> datetime | None:
         return None if value is None else value.astimezone(UTC)
 
+    def _seconds(self, value: Any) -> float:
+        # An interval, read as a timedelta: as EXTRACT(EPOCH ...)::float8 would give it.
+        return float(value.total_seconds())
+
     def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
         return f"{column} = ANY(?::{kind}[])", list(values)
 

@@ -77,6 +77,7 @@ from tickwork.store.base import (
 )
 from tickwork.store.sql_access import AccessSql
 from tickwork.store.sql_dashboard import DashboardSql
+from tickwork.store.sql_stats import indexed_status_counts, indexed_task_stats
 
 
 class Tx(Protocol):
@@ -403,6 +404,11 @@ class SqlStore(AccessSql, DashboardSql, Store):
     @abstractmethod
     def _dt(self, value: Any) -> datetime | None:
         """An instant from a row: aware, UTC."""
+
+    @abstractmethod
+    def _seconds(self, value: Any) -> float:
+        """A duration (``finished_at - started_at`` as the database computes it) in
+        seconds, the same float as the difference of the two instants read back."""
 
     @abstractmethod
     def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
@@ -1951,9 +1957,13 @@ class SqlStore(AccessSql, DashboardSql, Store):
     def count_runs(self, now: datetime, owner: str | None = None) -> dict[str, int]:
         mine, params = ("", []) if owner is None else (f" AND {_OWNED}", [owner])
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(
-                f"SELECT status, COUNT(*) FROM runs r WHERE 1 = 1{mine} GROUP BY status", params
-            )
+            if owner is None:
+                rows: Sequence[Sequence[Any]] = indexed_status_counts(tx)
+            else:
+                rows = tx.execute(
+                    f"SELECT status, COUNT(*) FROM runs r WHERE 1 = 1{mine} GROUP BY status",
+                    params,
+                )
             backlog = tx.execute(
                 f"SELECT COUNT(*) FROM runs r WHERE status IN {_WAITING} AND due_at <= ?{mine}",
                 (self._ts(_aware(now)), *params),
@@ -1974,14 +1984,10 @@ class SqlStore(AccessSql, DashboardSql, Store):
             params.append(owner)
         counts: dict[str, dict[str, int]] = {}
         with self._read(snapshot=True) as tx:
-            for task, status, n in tx.execute(
-                "SELECT r.task, r.status, COUNT(*)"
-                f" FROM runs r WHERE {where} AND r.status NOT IN ('skipped', 'missed')"
-                " GROUP BY r.task, r.status ORDER BY r.task",
-                params,
-            ):
-                counts.setdefault(task, {})[status] = int(n)
-            durations = self._duration_percentiles(tx, where, params)
+            if since is None and owner is None:
+                counts, durations = indexed_task_stats(tx, self._seconds)
+            else:
+                counts, durations = self._scanned_task_stats(tx, where, params)
         return [
             TaskStats(
                 task=task,
@@ -1996,6 +2002,21 @@ class SqlStore(AccessSql, DashboardSql, Store):
             )
             for task, by_status in counts.items()
         ]
+
+    def _scanned_task_stats(
+        self, tx: Tx, where: str, params: Sequence[Any]
+    ) -> tuple[dict[str, dict[str, int]], dict[str, tuple[float | None, float | None]]]:
+        """``indexed_task_stats`` over the runs matching ``where`` (alias ``r``): these
+        are read (through the index on ``scheduled_for`` when ``since`` is given)."""
+        counts: dict[str, dict[str, int]] = {}
+        for task, status, n in tx.execute(
+            "SELECT r.task, r.status, COUNT(*)"
+            f" FROM runs r WHERE {where} AND r.status NOT IN ('skipped', 'missed')"
+            " GROUP BY r.task, r.status ORDER BY r.task",
+            params,
+        ):
+            counts.setdefault(task, {})[status] = int(n)
+        return counts, self._duration_percentiles(tx, where, params)
 
     # -- queues ----------------------------------------------------------------------
 

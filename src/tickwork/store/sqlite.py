@@ -320,6 +320,10 @@ class SQLiteStore(SqlStore):
     def _dt(self, value: Any) -> datetime | None:
         return None if value is None else from_micros(value)
 
+    def _seconds(self, value: Any) -> float:
+        # Integer microseconds: exactly the difference of the two instants read back.
+        return timedelta(microseconds=int(value)).total_seconds()
+
     def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
         import json
 
