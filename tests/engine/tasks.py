@@ -57,6 +57,22 @@ async def not_json() -> object:
     return object()
 
 
+@task("big_result", registry=registry)
+def big_result(*, size: int = 0, depth: int = 0) -> object:
+    """A result of ``size`` characters, or nested ``depth`` levels deep."""
+    if depth:
+        value: object = []
+        for _ in range(depth):
+            value = [value]
+        return value
+    return {"text": "x" * size}
+
+
+@task("big_result_process", registry=registry, executor="process")
+def big_result_process(*, size: int) -> object:
+    return {"text": "x" * size}
+
+
 @task("spin_forever", registry=registry, executor="process")
 def spin_forever(*, marker: str) -> None:
     with open(marker, "w") as fh:

@@ -21,6 +21,7 @@ from tickwork import (
 )
 from tickwork.clock import ManualClock
 from tickwork.engine.registry import TaskRegistry
+from tickwork.limits import MAX_JSON_DEPTH, MAX_RESULT_BYTES
 
 
 async def runs_of(s: Scheduler, schedule_id: str, status: str | None = None) -> list:
@@ -287,6 +288,32 @@ class TestExecution:
         run = await scheduler.run_now("nj", wait=True, timeout=5)
         assert run.status == "failed"
         assert "not JSON" in (run.error or "")
+
+    @pytest.mark.parametrize("task", ["big_result", "big_result_process"])
+    async def test_a_result_over_the_limit_fails_its_attempt(
+        self, scheduler: Scheduler, task: str
+    ) -> None:
+        """A result is stored whole or not at all: over ``MAX_RESULT_BYTES`` the attempt
+        fails with the size named, and a result just under the limit is stored."""
+        sid = f"{task}-limit"
+        await scheduler.add_schedule(
+            task, "manual", id=sid, data={"size": 0}, retry={"max_attempts": 1}
+        )
+        over = await scheduler.run_now(sid, data={"size": MAX_RESULT_BYTES}, wait=True, timeout=20)
+        assert over.status == "failed" and over.result is None
+        assert f"at most {MAX_RESULT_BYTES} are stored" in (over.error or ""), over.error
+        under = MAX_RESULT_BYTES - 100
+        ok = await scheduler.run_now(sid, data={"size": under}, wait=True, timeout=20)
+        assert ok.status == "succeeded", ok.error
+        assert ok.result == {"text": "x" * under}
+
+    async def test_a_result_nested_too_deep_fails_its_attempt(self, scheduler: Scheduler) -> None:
+        await scheduler.add_schedule("big_result", "manual", id="deep", retry={"max_attempts": 1})
+        run = await scheduler.run_now(
+            "deep", data={"depth": MAX_JSON_DEPTH + 5}, wait=True, timeout=10
+        )
+        assert run.status == "failed"
+        assert f"deeper than {MAX_JSON_DEPTH} levels" in (run.error or ""), run.error
 
     async def test_async_timeout_cancels(self, scheduler: Scheduler) -> None:
         await scheduler.add_schedule(
