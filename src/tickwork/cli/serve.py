@@ -38,7 +38,7 @@ from tickwork.cli.settings import (
     node_options,
     settings_command,
 )
-from tickwork.cli.worker import import_task_modules
+from tickwork.cli.worker import IMPORT_OPTION, import_task_modules
 from tickwork.engine.audit import acting_as
 from tickwork.engine.registry import REGISTRY
 from tickwork.engine.scheduler import Scheduler
@@ -262,14 +262,7 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
 @settings_command(SERVE_SETTINGS)
 def serve(
     ctx: typer.Context,
-    imports: list[str] | None = typer.Option(
-        None,
-        "--import",
-        "-i",
-        metavar="MODULE",
-        help="A module whose @task functions register themselves (repeatable); the "
-        "current directory is on the import path.",
-    ),
+    imports: list[str] | None = IMPORT_OPTION,
     *,
     settings: Settings,
 ) -> None:

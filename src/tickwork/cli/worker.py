@@ -112,6 +112,17 @@ async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
             loop.remove_signal_handler(sig)
 
 
+#: ``--import MODULE``, shared by every command that runs a node (``worker``, ``serve``).
+IMPORT_OPTION = typer.Option(
+    None,
+    "--import",
+    "-i",
+    metavar="MODULE",
+    help="A module whose @task functions register themselves (repeatable); the "
+    "current directory is on the import path.",
+)
+
+
 @app.command(
     "worker",
     help="Run a node: fire schedules and execute the tasks of the --import'ed modules, "
@@ -123,14 +134,7 @@ async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
 @settings_command(NODE_SETTINGS)
 def worker(
     ctx: typer.Context,
-    imports: list[str] | None = typer.Option(
-        None,
-        "--import",
-        "-i",
-        metavar="MODULE",
-        help="A module whose @task functions register themselves (repeatable); the "
-        "current directory is on the import path.",
-    ),
+    imports: list[str] | None = IMPORT_OPTION,
     *,
     settings: Settings,
 ) -> None:
