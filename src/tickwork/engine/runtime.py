@@ -227,6 +227,11 @@ class Engine:
         self._finish_idle.set()  # nothing to write yet (a node that failed to start
         # must not wait SHUTDOWN_DRAIN for a finisher that never ran)
         self._finish_ready = asyncio.Event()
+        #: Runs whose task ended here for good (no retry follows) and whose end is not
+        #: written yet: over for this node's fires (``Store.fire_due``, ``ended``). Changed
+        #: on the loop; read from a store thread by a burst, hence the lock.
+        self._ended: set[str] = set()
+        self._ended_lock = threading.Lock()
         #: Set while the main loop is not working off a burst (asleep, failing, stopped,
         #: or handling fewer than ``BURST_RUNS`` runs per tick).
         self._main_idle = asyncio.Event()
@@ -501,6 +506,7 @@ class Engine:
                 size,
                 self._claim_request(due_at, free),
                 hold,
+                ended=self._ended_runs(),
             )
         )
         try:
@@ -549,10 +555,18 @@ class Engine:
         self.fires += 1
         if can_claim:
             result = await self.db(
-                self.store.fire_and_claim, now, self._plan, size, self._claim_request(now, free)
+                self.store.fire_and_claim,
+                now,
+                self._plan,
+                size,
+                self._claim_request(now, free),
+                ended=self._ended_runs(),
             )
         else:
-            result = FireResult(await self.db(self.store.fire_due, now, self._plan, size), [])
+            fired = await self.db(
+                self.store.fire_due, now, self._plan, size, ended=self._ended_runs()
+            )
+            result = FireResult(fired, [])
         self._take_fired(result)
         moved = len(result.fired) + len(result.claimed)
         free -= len(result.claimed)
@@ -607,7 +621,7 @@ class Engine:
             now = self.clock.now()
             self.fires += 1
             result = self.store.fire_and_claim(
-                now, self._plan, size, self._claim_request(now, free)
+                now, self._plan, size, self._claim_request(now, free), ended=self._ended_runs()
             )
             # Handed over before this returns: the loop starts every run claimed here
             # before it sees the burst end (callbacks run in order).
@@ -617,6 +631,14 @@ class Engine:
             if result.more or len(result.fired) < size:
                 return moved, result.more
         return moved, False
+
+    def _ended_runs(self) -> frozenset[str]:
+        """The runs this node's next fire counts as over although the database still
+        says ``running`` (see ``_ended``)."""
+        if not self._ended:
+            return frozenset()
+        with self._ended_lock:
+            return frozenset(self._ended)
 
     def _claim_request(self, now: datetime, free: int) -> ClaimRequest:
         return ClaimRequest(
@@ -739,6 +761,9 @@ class Engine:
             )
         )
         self._finishing.append(((run.id, self.node_id, run.attempt, outcome), run))
+        if when is None:
+            with self._ended_lock:
+                self._ended.add(run.id)
         self._finish_idle.clear()
         self._finish_ready.set()
 
@@ -757,6 +782,8 @@ class Engine:
                     results = await self._write_ends([item for item, _ in batch])
                 except Exception:  # the loop must outlive any surprise
                     log.exception("recording %d attempt end(s) failed", len(batch))
+                with self._ended_lock:
+                    self._ended.difference_update(item[0] for item, _ in batch)
                 for index, (item, run) in enumerate(batch):
                     self._active.pop(run.id, None)
                     finished = None if results is None else results[index]

@@ -321,7 +321,14 @@ class Store(ABC):
         Must use indexes: never a scan of all schedules."""
 
     @abstractmethod
-    def fire_due(self, now: datetime, plan: FirePlanner, limit: int) -> list[Run]:
+    def fire_due(
+        self,
+        now: datetime,
+        plan: FirePlanner,
+        limit: int,
+        *,
+        ended: Collection[str] = frozenset(),
+    ) -> list[Run]:
         """Fire up to ``limit`` active schedules whose ``next_fire_at <= now``, earliest first.
 
         In one transaction: lock the due schedules (skipping ones another node holds),
@@ -331,6 +338,13 @@ class Store(ABC):
         running ones get ``cancel_requested``), and store the schedule's new
         ``next_fire_at``/``last_fire_at``/``execution_count``/``status``. Returns the
         runs inserted, in all statuses (skipped and missed ones included).
+
+        ``ended``: runs the firing node has ended for good (no retry follows) whose end
+        it has not written yet (ends are written in batches, and a slow or locked
+        database delays them). They do not count as unfinished for this fire: not for
+        the overlap policy, not for the runs the fire claims. The database still shows
+        them ``running`` until their end is written, so other nodes, and ``claim_runs``,
+        count them as before.
         """
 
     def fire_and_claim(
@@ -340,9 +354,11 @@ class Store(ABC):
         limit: int,
         claim: ClaimRequest,
         hold: Callable[[], bool] | None = None,
+        *,
+        ended: Collection[str] = frozenset(),
     ) -> FireResult:
-        """``fire_due`` and, in the same transaction where the store can, claim for
-        ``claim.node_id`` the runs just created that are due, exactly as ``claim_runs``
+        """``fire_due`` (``ended`` as there) and, in the same transaction where the store
+        can, claim for ``claim.node_id`` the runs just created that are due, as ``claim_runs``
         would (same limits, priority order, ``claim.limit`` at most): a run due at
         once is written ``running`` directly instead of ``pending`` first, saving a
         transaction and a rewrite per run. Runs the node cannot or may not take stay
@@ -355,7 +371,7 @@ class Store(ABC):
         result. Nothing is visible, and no task may start, before the commit."""
         if hold is not None and not hold():
             return FireResult([], [])
-        fired = self.fire_due(now, plan, limit)
+        fired = self.fire_due(now, plan, limit, ended=ended)
         claimed = self.claim_runs(
             claim.node_id, now, claim.lease_until, claim.limit, claim.tasks, claim.task_limits
         )
