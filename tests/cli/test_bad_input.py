@@ -27,9 +27,9 @@ def _run(
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.monotonic()
     popen.setdefault("cwd", ROOT)
+    popen.setdefault("env", cli_env())
     proc = subprocess.run(
         [*prefix, sys.executable, "-m", "tickwork.cli", *args],
-        env=cli_env(),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -56,8 +56,9 @@ def _startup(prefix: tuple[str, ...] = ()) -> float:
 
 
 #: root writes any file whatever its mode: a command that must meet a read-only file
-#: runs as nobody then.
-AS_NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+#: runs as root without the capabilities that override file modes (root stays root, so
+#: its interpreter and the checkout stay readable wherever they are installed).
+AS_ROOT_BOUND_BY_MODES = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_worker_on_a_read_only_file_fails_at_once(open_dir: Path) -> None:
     if os.geteuid() == 0:
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv: no read-only file for root")
-        prefix = AS_NOBODY
+        prefix = AS_ROOT_BOUND_BY_MODES
     baseline = _startup(prefix)
     took, proc = _run(["--db", url, "worker"], prefix)
     line = _one_error_line(proc)
