@@ -81,9 +81,23 @@ def test_another_users_things_are_404_like_missing_ones(db_server: Server) -> No
     assert bob.get("/queues/shared/messages").json()["items"] == []
     assert bob.get("/stats").json()["schedules"] == {"active": 1}
     assert sum(bob.get("/stats").json()["runs"].values()) == 0
-    # PUT cannot take over an id: it is taken (as for POST).
-    r = bob.put("/schedules/a1", json={"task": "api:echo", "schedule": "5m"})
-    assert r.status_code == 409
+    # PUT on alice's id answers as on a missing one: with If-Match 412, as for an id
+    # nobody has; without, the create it stands for meets the taken id exactly as a
+    # POST of that id does (ids are shared), saying nothing of whose it is.
+    body = {"task": "api:echo", "schedule": "5m"}
+    for if_match in ('"1"', "*"):
+        theirs = bob.put("/schedules/a1", json=body, headers={"If-Match": if_match})
+        missing = bob.put("/schedules/zz", json=body, headers={"If-Match": if_match})
+        assert theirs.status_code == missing.status_code == 412, (theirs.text, missing.text)
+        assert theirs.json()["error"]["message"].replace("a1", "X") == missing.json()["error"][
+            "message"
+        ].replace("zz", "X")
+    r = bob.put("/schedules/a1", json=body)
+    posted = bob.post("/schedules", json={"id": "a1", **body})
+    assert r.status_code == posted.status_code == 409
+    assert r.json() == posted.json()
+    assert "alice" not in r.text
+    assert bob.get("/schedules/zz").status_code == 404  # the conditional PUTs made nothing
     # Nothing of alice's changed, and her messages are still there.
     s = alice.get("/schedules/a1").json()
     assert (s["name"], s["status"], s["owner"]) == ("", "active", "alice")

@@ -22,7 +22,6 @@ from tickwork.api.auth import Caller
 from tickwork.engine.audit import acting_as
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import (
-    ConflictError,
     NotFoundError,
     PermissionDeniedError,
     PreconditionFailedError,
@@ -142,19 +141,22 @@ async def replace_schedule(
     """``PUT``: create the schedule with this id, or replace all its settings (fields
     not given go back to their defaults). Returns it and whether it was created.
 
-    An id taken by another user's schedule is a ``ConflictError``, as for a create."""
+    Another user's schedule answers as a missing one: a conditional ``PUT``
+    (``If-Match``) is refused with 412, an unconditional one is the create it stands
+    for, which meets the taken id exactly as ``POST /schedules`` with that id does
+    (409: ids are shared by all users). Neither says whose the id is, nor anything of
+    the schedule that has it."""
     require_write(caller)
+    current: Schedule | None
     try:
         current = await scheduler.get_schedule(schedule_id)
     except NotFoundError:
+        current = None
+    if current is None or not _mine(caller, current):
         if expected_version is not None or match_any:
-            raise PreconditionFailedError(
-                f"schedule {schedule_id!r} does not exist (If-Match)"
-            ) from None
+            raise PreconditionFailedError(f"schedule {schedule_id!r} does not exist (If-Match)")
         created = await create_schedule(scheduler, caller, {**fields, "id": schedule_id})
         return created, True
-    if not _mine(caller, current):
-        raise ConflictError(f"schedule {schedule_id!r} already exists")
     changes: dict[str, Any] = dict(_DEFAULTS)
     changes.update(fields)
     changes.pop("id", None)
