@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from tickwork import TaskRegistry, task
@@ -40,3 +41,26 @@ async def aps_noop(scheduled: float) -> None:
 
 async def aps_tick(name: str) -> None:
     aps_starts.append((0.0, time.time()))
+
+
+# The worker scenario: a line per start appended to ``$TICKWORK_BENCH_FILE`` (one write
+# of a short line in append mode: atomic between threads and processes).
+
+
+def _append_start(scheduled: float) -> None:
+    with open(os.environ["TICKWORK_BENCH_FILE"], "a") as f:
+        f.write(f"{scheduled} {time.time()}\n")
+
+
+@task("bench:append_sync", registry=registry)
+def append_sync(ctx) -> None:  # type: ignore[no-untyped-def]
+    _append_start(ctx.scheduled_for.timestamp())
+
+
+@task("bench:append_async", registry=registry)
+async def append_async(ctx) -> None:  # type: ignore[no-untyped-def]
+    _append_start(ctx.scheduled_for.timestamp())
+
+
+def aps_append(scheduled: float) -> None:
+    _append_start(scheduled)

@@ -3,6 +3,7 @@
     python benchmarks/engine.py            # everything (about 10 minutes)
     python benchmarks/engine.py --quick    # smaller sizes, for a smoke run
     python benchmarks/engine.py burst sustained concurrency scale   # pick scenarios
+    python benchmarks/engine.py worker     # sync and async tasks in a worker process
 
 Every tickwork run is durable: committed as ``running`` before its task starts.
 SQLite runs in WAL mode with ``synchronous=NORMAL`` (the default): a committed run
@@ -169,6 +170,113 @@ async def _scale_child(db: Path) -> None:
         print(f"first_fire={first:.3f} rss_mb={rss_mb():.1f} idle_cpu={idle:.4f}")
 
 
+# -- a worker process, schedules added by another ---------------------------------------
+
+
+def _starts_file(db: Path) -> Path:
+    return db.with_suffix(".starts")
+
+
+def _read_lags(path: Path) -> list[float]:
+    if not path.exists():
+        return []
+    lags = []
+    for line in path.read_text().splitlines():
+        scheduled, started = line.split()
+        lags.append(float(started) - float(scheduled))
+    return lags
+
+
+async def _worker_child(kind: str, db: Path) -> None:
+    """A worker with default settings until its stdin closes; tasks append their start to
+    ``$TICKWORK_BENCH_FILE``."""
+    loop = asyncio.get_running_loop()
+    if kind == "aps":
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        sched = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{db}")},
+            executors={"default": ThreadPoolExecutor()},
+            job_defaults={"misfire_grace_time": None, "coalesce": False},
+            timezone="UTC",
+        )
+        sched.start()
+        print("ready", flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
+        sched.shutdown(wait=False)
+        return
+    async with Scheduler(f"sqlite:///{db}", registry=bench_tasks.registry):
+        print("ready", flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
+
+
+async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
+    """``n`` one-time schedules due at once, added by this process while a worker process
+    (default settings: max_concurrent 100) waits; how late their tasks start there.
+    ``kind``: "sync" or "async" (the task, a line appended to a file), or "aps"
+    (APScheduler 3.11, its default thread pool executor: 10 threads; its jobs are added
+    before the worker starts, as it does not see jobs another process adds)."""
+    out = _starts_file(db)
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "TICKWORK_BENCH_FILE": str(out)}
+    due = datetime.now(UTC) + timedelta(seconds=3 + n / 1500)
+    if kind == "aps":
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        adder = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{db}")}, timezone="UTC"
+        )
+        adder.start(paused=True)
+        t0 = time.perf_counter()
+        for i in range(n):
+            adder.add_job(
+                bench_tasks.aps_append, "date", run_date=due, args=[due.timestamp()], id=f"w{i}"
+            )
+        add_seconds = time.perf_counter() - t0
+        adder.shutdown(wait=False)
+    async with Scheduler(f"sqlite:///{db}", engine=False) as client:
+        pass  # the database exists (migrated) before the worker opens it
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(Path(__file__)),
+        "_worker",
+        kind,
+        str(db),
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert worker.stdout is not None and worker.stdin is not None
+    await worker.stdout.readline()  # ready
+    if kind != "aps":
+        async with Scheduler(f"sqlite:///{db}", engine=False) as client:
+            t0 = time.perf_counter()
+            for i in range(n):
+                await client.add_schedule(f"bench:append_{kind}", due.isoformat(), id=f"w{i}")
+            add_seconds = time.perf_counter() - t0
+    added_before_due = time.time() < due.timestamp()
+    deadline = due.timestamp() + 60
+    while time.time() < deadline:
+        await asyncio.sleep(0.2)
+        if time.time() > due.timestamp() + 1 and len(_read_lags(out)) >= n:
+            break
+    worker.stdin.close()
+    await worker.wait()
+    lags = _read_lags(out)
+    return {
+        "started": len(lags),
+        "p50": pct(lags, 50),
+        "max": max(lags) if lags else float("nan"),
+        "all_started": max(lags) if len(lags) == n else float("nan"),
+        "add_seconds": add_seconds,
+        "added_before_due": added_before_due,
+    }
+
+
 # -- APScheduler 3.11 ----------------------------------------------------------------------
 
 
@@ -270,6 +378,7 @@ MEASUREMENTS: dict[str, Any] = {
     "tw_sustained": tw_sustained,
     "tw_concurrency": tw_concurrency,
     "tw_scale": tw_scale,
+    "tw_worker": tw_worker,
     "aps_burst": aps_burst,
     "aps_sustained": aps_sustained,
     "aps_add_rate": aps_add_rate,
@@ -326,6 +435,9 @@ async def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     if args.scenarios[:1] == ["_scale_child"]:
         await _scale_child(Path(args.scenarios[1]))
+        return
+    if args.scenarios[:1] == ["_worker"]:
+        await _worker_child(args.scenarios[1], Path(args.scenarios[2]))
         return
     if args.scenarios[:1] == ["_measure"]:
         await _measure(args.scenarios[1])
@@ -393,6 +505,28 @@ async def main(argv: list[str]) -> None:
             f"{ms(tw['all_started'])} |\n",
             flush=True,
         )
+
+    if "worker" in args.scenarios:
+        print(
+            "## Worker: one-time schedules due at once, added by another process "
+            "(default settings: max_concurrent 100, 32 threads)\n"
+        )
+        print("| scheduler | task | runs | started | lag p50 | all started after |")
+        print("|---|---|---:|---:|---:|---:|")
+        for n in [1000] if quick else [1000, 10_000]:
+            for kind, label, task_kind in (
+                ("sync", "tickwork", "sync"),
+                ("async", "tickwork", "async"),
+                ("aps", "APScheduler 3.11 (thread pool, 10 threads)", "sync"),
+            ):
+                r = await isolated("tw_worker", kind, n, fresh_db(tmp, f"worker-{kind}-{n}"))
+                late = "" if r["added_before_due"] else " (added after due)"
+                print(
+                    f"| {label} | {task_kind} | {n:,} | {r['started']:,} | {ms(r['p50'])} | "
+                    f"{ms(r['all_started'])}{late} |",
+                    flush=True,
+                )
+        print()
 
     if "scale" in args.scenarios:
         print("## Scale: stored schedules\n")
