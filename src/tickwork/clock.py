@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -55,9 +54,6 @@ class ManualClock:
     def now(self) -> datetime:
         return self._now
 
-    def monotonic(self) -> float:
-        return self._now.timestamp()
-
     def set(self, when: datetime) -> None:
         if when.tzinfo is None:
             raise ValueError("ManualClock needs an aware datetime")
@@ -98,8 +94,3 @@ class ManualClock:
 def _resolve(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_result(None)
-
-
-def monotonic() -> float:
-    """Seconds from an arbitrary origin that never goes back; for durations only."""
-    return time.monotonic()

@@ -10,7 +10,7 @@ from tests.engine import tasks
 from tests.engine.conftest import T0, eventually
 from tickwork import Scheduler
 from tickwork.clock import ManualClock
-from tickwork.engine.runtime import READ_AHEAD
+from tickwork.engine.config import READ_AHEAD, EngineConfig
 from tickwork.store.sql import SqlStore
 
 
@@ -29,9 +29,9 @@ async def all_runs(s: Scheduler, n: int) -> list:
 
 async def test_a_burst_is_fired_in_batches_each_run_once(db_url: str, clock: ManualClock) -> None:
     tasks.calls.clear()
-    async with Scheduler(db_url, registry=tasks.registry, clock=clock) as s:
+    config = EngineConfig(fire_batch=8)  # 1, 2, 4, 8, 8 ... schedules per fire
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, config=config) as s:
         assert s.engine is not None
-        s.engine.config.fire_batch = 8  # 1, 2, 4, 8, 8 ... schedules per fire
         await add_one_time(s, 60)
         fires = s.engine.fires
         clock.advance(2)
@@ -55,10 +55,10 @@ async def test_stopping_while_a_fire_is_in_flight_starts_what_it_claimed(
     give them the grace), not drop them to be found lost later."""
     tasks.calls.clear()
     n = 1500
-    async with Scheduler(db_url, registry=tasks.registry, clock=clock, max_concurrent=n) as s:
+    config = EngineConfig(max_concurrent=n, fire_batch=n)
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, config=config) as s:
         engine = s.engine
         assert engine is not None
-        engine.config.fire_batch = n
         await add_one_time(s, n)
         await asyncio.sleep(0.1)  # the loop settles, asleep until the due time
         ticks = engine.ticks

@@ -10,6 +10,7 @@ from tests.engine import tasks
 from tests.engine.conftest import T0, eventually
 from tickwork import Scheduler
 from tickwork.clock import ManualClock
+from tickwork.engine.config import EngineConfig
 
 DUE = T0 + timedelta(seconds=10)
 
@@ -97,16 +98,16 @@ async def test_all_that_is_due_at_a_time_is_prepared_in_one_fire(
     """Counted when reading ahead, every schedule due at the time goes into the
     prepared fire, however small ``fire_batch`` is; none is left to fire after it."""
     tasks.calls.clear()
-    async with Scheduler(db_url, registry=tasks.registry, clock=clock, max_concurrent=500) as s:
+    config = EngineConfig(max_concurrent=500, fire_batch=10)
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, config=config) as s:
         engine = s.engine
         assert engine is not None
-        engine.config.fire_batch = 10
         for i in range(300):
             await s.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
         clock.set(DUE - timedelta(seconds=0.5))  # reads ahead and counts
 
         async def counted() -> bool:
-            return engine._due_count == (DUE, 300)
+            return engine.ahead.due_count == (DUE, 300)
 
         await eventually(counted, what="the due schedules counted")
         fires = engine.fires

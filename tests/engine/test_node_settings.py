@@ -22,10 +22,10 @@ async def test_retention_runs_every_cleanup_interval(db_url: str, clock: ManualC
         await s.add_schedule("noop", "manual", id="m")
         run = await s.run_now("m", wait=True, timeout=10)
         clock.advance(100)
-        await s.engine._maintenance_once()  # older than retention, but no cleanup yet
+        await s.engine.upkeep.maintenance_once()  # older than retention, but no cleanup yet
         assert (await s.get_run(run.id)).status == "succeeded"
         clock.advance(500)
-        await s.engine._maintenance_once()  # 600 s after the last cleanup: cleans
+        await s.engine.upkeep.maintenance_once()  # 600 s after the last cleanup: cleans
         with pytest.raises(NotFoundError):
             await s.get_run(run.id)
 

@@ -20,10 +20,11 @@ from typing import Any, Final, Self, TypeVar
 from tickwork.clock import Clock, SystemClock
 from tickwork.engine import tokens
 from tickwork.engine.audit import current_actor
+from tickwork.engine.config import EngineConfig, engine_config
 from tickwork.engine.events import Event, EventBus, Subscriber
 from tickwork.engine.ids import new_id, node_id
 from tickwork.engine.registry import REGISTRY, TaskRegistry
-from tickwork.engine.runtime import Engine, EngineConfig, parsed_schedule
+from tickwork.engine.runtime import Engine, parsed_schedule
 from tickwork.engine.storecalls import StoreCalls
 from tickwork.engine.tracing import trace_id_of
 from tickwork.errors import (
@@ -111,6 +112,7 @@ class Scheduler:
         max_threads: int = 32,
         store_threads: int = 4,
         engine_thread: bool = False,
+        config: EngineConfig | None = None,
     ) -> None:
         if max_concurrent < 1:
             raise ValidationError("max_concurrent must be >= 1", field="max_concurrent")
@@ -124,7 +126,10 @@ class Scheduler:
         self.events = EventBus()
         self.node_id = node_id()
         self._run_engine = engine
-        self._config = EngineConfig(
+        # ``config``: every engine setting at once (the keyword arguments above, which
+        # must then keep their defaults, plus the tuning: fire_batch, fire_ahead, ...).
+        self._config = engine_config(
+            config,
             max_concurrent=max_concurrent,
             lease_ttl=lease_ttl,
             shutdown_grace=shutdown_grace,
