@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from tickwork.api import access, paging
 from tickwork.api.auth import CallerDep
+from tickwork.api.encode import json_response
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import Page, RunOut, RunStatusName
 from tickwork.engine.scheduler import Scheduler
@@ -25,13 +26,15 @@ def _scheduler(request: Request) -> Scheduler:
     return scheduler
 
 
-def _page(found: list[Run], limit: int) -> Page[RunOut]:
+def _page(found: list[Run], limit: int) -> Response:
     more = len(found) > limit
     items = found[:limit]
     last = items[-1] if items else None
-    return Page[RunOut](
-        items=[RunOut.of(r) for r in items],
-        next_cursor=paging.run_key(last.scheduled_for, last.id) if more and last else None,
+    return json_response(
+        Page[RunOut](
+            items=[RunOut.of(r) for r in items],
+            next_cursor=paging.run_key(last.scheduled_for, last.id) if more and last else None,
+        )
     )
 
 
@@ -50,7 +53,7 @@ async def list_runs(
     ] = None,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[RunOut]:
+) -> Response:
     """The caller's runs, newest scheduled time first, with their attempts."""
     found = await access.list_runs(
         _scheduler(request),
@@ -74,7 +77,7 @@ async def schedule_runs(
     status: RunStatusName | None = None,
     limit: Limit = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[RunOut]:
+) -> Response:
     """One schedule's runs, newest first."""
     found = await access.list_runs(
         _scheduler(request),
@@ -88,15 +91,15 @@ async def schedule_runs(
 
 
 @router.get("/runs/{run_id}", response_model=RunOut)
-async def get_run(run_id: str, caller: CallerDep, request: Request) -> RunOut:
+async def get_run(run_id: str, caller: CallerDep, request: Request) -> Response:
     """A run with its attempts and the log lines its task emitted."""
-    return RunOut.of(await access.get_run(_scheduler(request), caller, run_id))
+    return json_response(RunOut.of(await access.get_run(_scheduler(request), caller, run_id)))
 
 
 @router.post("/runs/{run_id}/cancel", response_model=RunOut)
-async def cancel_run(run_id: str, caller: CallerDep, request: Request) -> RunOut:
+async def cancel_run(run_id: str, caller: CallerDep, request: Request) -> Response:
     """Cancel a waiting run at once, or ask the node running it to stop it."""
-    return RunOut.of(await access.cancel_run(_scheduler(request), caller, run_id))
+    return json_response(RunOut.of(await access.cancel_run(_scheduler(request), caller, run_id)))
 
 
 def _aware(value: str | None, field: str) -> datetime | None:

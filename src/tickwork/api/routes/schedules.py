@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from tickwork.api import access, paging
 from tickwork.api.auth import CallerDep
+from tickwork.api.encode import json_response, schedule_json, schedule_page_json
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import (
     BackfillBody,
@@ -65,21 +66,22 @@ def expected_version(if_match: str | None) -> tuple[int | None, bool]:
     raise PreconditionFailedError(f"If-Match {if_match!r} does not match the schedule's ETag")
 
 
-def _with_etag(response: Response, s: Schedule) -> ScheduleOut:
-    response.headers["ETag"] = etag(s)
-    return ScheduleOut.of(s)
+def _with_etag(s: Schedule, status_code: int = 200, created: bool = False) -> Response:
+    """The schedule's body (``ScheduleOut``) with its ``ETag`` (and ``Location`` when
+    ``created``)."""
+    headers = {"ETag": etag(s)}
+    if created:
+        headers["Location"] = f"/api/v1/schedules/{s.id}"
+    return json_response(schedule_json(s), status_code, headers)
 
 
 @router.post("/schedules", status_code=201, response_model=ScheduleOut)
-async def create_schedule(
-    body: ScheduleCreate, caller: CallerDep, request: Request, response: Response
-) -> ScheduleOut:
+async def create_schedule(body: ScheduleCreate, caller: CallerDep, request: Request) -> Response:
     """Create a schedule owned by the caller (an admin may set ``owner``)."""
     fields = body.changes()
     fields["task"], fields["schedule"] = body.task, body.schedule
     s = await access.create_schedule(_scheduler(request), caller, fields)
-    response.headers["Location"] = f"/api/v1/schedules/{s.id}"
-    return _with_etag(response, s)
+    return _with_etag(s, 201, created=True)
 
 
 @router.get("/schedules", response_model=Page[ScheduleOut])
@@ -93,7 +95,7 @@ async def list_schedules(
     q: Annotated[str | None, Query(description="Search in id, name, description, task")] = None,
     limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page[ScheduleOut]:
+) -> Response:
     """The caller's schedules by id, a page at a time."""
     found = await access.list_schedules(
         _scheduler(request),
@@ -108,19 +110,15 @@ async def list_schedules(
     )
     more = len(found) > limit
     items = found[:limit]
-    return Page[ScheduleOut](
-        items=[ScheduleOut.of(s) for s in items],
-        next_cursor=paging.encode("s", items[-1].id) if more else None,
-    )
+    cursor_out = paging.encode("s", items[-1].id) if more else None
+    return json_response(schedule_page_json(items, cursor_out))
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
-async def get_schedule(
-    schedule_id: str, caller: CallerDep, request: Request, response: Response
-) -> ScheduleOut:
+async def get_schedule(schedule_id: str, caller: CallerDep, request: Request) -> Response:
     """A schedule; its ``ETag`` goes in ``If-Match`` of a later change."""
     s = await access.get_schedule(_scheduler(request), caller, schedule_id)
-    return _with_etag(response, s)
+    return _with_etag(s)
 
 
 @router.put(
@@ -133,9 +131,8 @@ async def put_schedule(
     body: ScheduleReplace,
     caller: CallerDep,
     request: Request,
-    response: Response,
     if_match: IfMatch = None,
-) -> ScheduleOut:
+) -> Response:
     """Create the schedule with this id (201), or replace all its settings (200):
     fields left out go back to their defaults."""
     version, match_any = expected_version(if_match)
@@ -144,10 +141,7 @@ async def put_schedule(
     s, created = await access.replace_schedule(
         _scheduler(request), caller, schedule_id, fields, version, match_any
     )
-    if created:
-        response.status_code = 201
-        response.headers["Location"] = f"/api/v1/schedules/{s.id}"
-    return _with_etag(response, s)
+    return _with_etag(s, 201 if created else 200, created=created)
 
 
 @router.patch("/schedules/{schedule_id}", response_model=ScheduleOut)
@@ -156,15 +150,14 @@ async def patch_schedule(
     body: ScheduleFields,
     caller: CallerDep,
     request: Request,
-    response: Response,
     if_match: IfMatch = None,
-) -> ScheduleOut:
+) -> Response:
     """Change the fields given; the others keep their values."""
     version, _ = expected_version(if_match)
     s = await access.update_schedule(
         _scheduler(request), caller, schedule_id, body.changes(), version
     )
-    return _with_etag(response, s)
+    return _with_etag(s)
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)
@@ -182,14 +175,13 @@ async def pause_schedule(
     schedule_id: str,
     caller: CallerDep,
     request: Request,
-    response: Response,
     body: PauseBody | None = None,
-) -> ScheduleOut:
+) -> Response:
     """Stop new fires (runs already waiting or running go on); ``reason`` is recorded."""
     s = await access.pause_schedule(
         _scheduler(request), caller, schedule_id, None if body is None else body.reason
     )
-    return _with_etag(response, s)
+    return _with_etag(s)
 
 
 @router.post("/schedules/{schedule_id}/resume", response_model=ScheduleOut)
@@ -197,14 +189,13 @@ async def resume_schedule(
     schedule_id: str,
     caller: CallerDep,
     request: Request,
-    response: Response,
     body: PauseBody | None = None,
-) -> ScheduleOut:
+) -> Response:
     """Fire again from now on (fire times passed while paused are not caught up)."""
     s = await access.resume_schedule(
         _scheduler(request), caller, schedule_id, None if body is None else body.reason
     )
-    return _with_etag(response, s)
+    return _with_etag(s)
 
 
 @router.post("/schedules/{schedule_id}/run", status_code=202, response_model=RunOut)
@@ -229,7 +220,7 @@ async def run_schedule(
             "stored as the run's trace_id).",
         ),
     ] = None,
-) -> RunOut:
+) -> Response:
     """Run now, outside the schedule; ``data`` is merged over the schedule's."""
     run = await access.run_schedule(
         _scheduler(request),
@@ -239,7 +230,7 @@ async def run_schedule(
         idempotency_key,
         traceparent,
     )
-    return RunOut.of(run)
+    return json_response(RunOut.of(run), 202)
 
 
 @router.post("/schedules/{schedule_id}/backfill", response_model=BackfillOut)
