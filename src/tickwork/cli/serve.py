@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib.util
 import logging
 import math
 import os
 import signal
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -49,6 +51,13 @@ if TYPE_CHECKING:
     import uvicorn
 
 log = logging.getLogger("tickwork.serve")
+
+#: Seconds a thread runs Python before one waiting for the interpreter lock may take
+#: it (Python's default: 0.005). The engine's thread waits for the lock at each step
+#: of a fire (its loop, its database thread, the task); behind a request-serving
+#: thread that holds it, each wait took up to the whole interval. Measured under 50
+#: clients reading: fire lag p50 30-55 ms at 0.005, 19-20 ms at 0.001, 10-19 ms here.
+SWITCH_INTERVAL: Final = 0.0002
 
 
 #: The settings of ``serve``: a node's, where to listen, and the API's limits. Secrets
@@ -145,6 +154,21 @@ def _server_class() -> type[uvicorn.Server]:
     return _Server
 
 
+def _http_protocol() -> str:
+    """httptools (C) when installed: it parses a request in a fraction of h11's time."""
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when installed (not on Windows): a request's turns of the loop
+    cost less, which leaves more of the interpreter to the engine's thread."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
@@ -206,6 +230,7 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
             port=options.port,
             log_level=options.log_level,
             lifespan="off",
+            http=_http_protocol(),
             timeout_graceful_shutdown=math.ceil(options.shutdown_grace),
             server_header=False,
         )
@@ -287,6 +312,8 @@ def serve(
         scheduler = Scheduler(
             db, engine=True, registry=REGISTRY, engine_thread=True, **node_options(settings)
         )
-        asyncio.run(_serve(scheduler, options, out))
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(scheduler, options, out))
     except TickworkError as exc:
         out.fail(f"{exc} (database {mask_password(db)})")
