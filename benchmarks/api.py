@@ -102,6 +102,20 @@ class Conn:
 
 Op = Callable[[Conn, int, int], Awaitable[int]]
 
+#: The server process listening on each port (for its CPU time).
+SERVER_PIDS: dict[int, int] = {}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux; NaN elsewhere). Unlike
+    requests/s it hardly depends on what else the machine runs, so it compares two
+    servers measured on a shared machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 async def load(port: int, op: Op, seconds: float, clients: int = CLIENTS) -> dict[str, Any]:
     """``clients`` connections calling ``op`` back to back for ``seconds``."""
@@ -123,10 +137,14 @@ async def load(port: int, op: Op, seconds: float, clients: int = CLIENTS) -> dic
         finally:
             await conn.close()
 
+    pid = SERVER_PIDS.get(port)
+    cpu0 = cpu_seconds(pid) if pid else float("nan")
     t0 = time.perf_counter()
     await asyncio.gather(*(client(c) for c in range(clients)))
     elapsed = time.perf_counter() - t0
+    cpu = (cpu_seconds(pid) if pid else float("nan")) - cpu0
     return {
+        "cpu_per_request": cpu / max(1, len(latencies)),
         "requests": len(latencies),
         "rps": len(latencies) / elapsed,
         "p50": pct(latencies, 50),
@@ -146,13 +164,18 @@ def serve(db: str, out: Path) -> Iterator[int]:
         "TICKWORK_ADMIN_TOKEN": TOKEN,
         "TICKWORK_RATE_LIMIT": "0",  # no limit: the benchmark is one token
         "TICKWORK_BENCH_OUT": str(out),
-        "PYTHONPATH": str(ROOT),
+        # This tree's tickwork first, whatever is installed (an A/B against another
+        # checkout runs that checkout's copy of this file).
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "src"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "tickwork.cli", "--db", db, "serve", "--port", str(port),
          "--import", "benchmarks.nodes_worker"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
+    SERVER_PIDS[port] = proc.pid
     try:
         wait_up(port, proc)
         yield port
@@ -175,6 +198,7 @@ def floor() -> Iterator[int]:
          "--log-level", "warning", "--no-access-log"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    SERVER_PIDS[port] = proc.pid
     try:
         wait_up(port, proc, path="/ping")
         yield port
@@ -280,18 +304,22 @@ def ms(x: float) -> str:
     return f"{x * 1000:.1f} ms" if x == x else "n/a"
 
 
-async def bench_db(label: str, db: str, seconds: float, lag_seconds: int) -> None:
+def row(server: str, operation: str, r: dict[str, Any], floor_rps: float) -> str:
+    bad = f" ({r['errors']})" if r["errors"] else ""
+    return (
+        f"| {server} | {operation} | {r['rps']:,.0f} | {r['rps'] / floor_rps:.0%} | "
+        f"{ms(r['p50'])} | {ms(r['p99'])} | {r['cpu_per_request'] * 1e6:,.0f} µs |{bad}"
+    )
+
+
+async def bench_db(label: str, db: str, seconds: float, lag_seconds: int, floor_rps: float) -> None:
     out = Path(tempfile.mkdtemp(prefix="tickwork-bench-api-"))
     with serve(db, out) as port:
         await setup(port)
         run = uuid.uuid4().hex[:6]
         for name, op in ops(run).items():
             r = await load(port, op, seconds)
-            bad = f" ({r['errors']})" if r["errors"] else ""
-            print(
-                f"| {label} | {name} | {r['rps']:,.0f} | {ms(r['p50'])} | {ms(r['p99'])} |{bad}",
-                flush=True,
-            )
+            print(row(label, name, r, floor_rps), flush=True)
         # Fire lag: idle first, then under load.
         start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
         idle_end = start + timedelta(seconds=lag_seconds)
@@ -335,20 +363,20 @@ async def main(argv: list[str]) -> None:
     print(
         f"# tickwork API benchmark ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, "
         f"Python {sys.version.split()[0]}, {CLIENTS} clients on loopback, "
-        f"{seconds:g} s per operation)\n"
+        f"{seconds:g} s per operation, load average {os.getloadavg()[0]:.1f})\n"
     )
-    print("| server | operation | requests/s | p50 | p99 |")
-    print("|---|---|---:|---:|---:|")
+    print("| server | operation | requests/s | of the floor | p50 | p99 | server CPU/request |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     with floor() as port:
         r = await load(port, floor_ping, seconds)
-        print(f"| bare FastAPI (floor) | GET /ping | {r['rps']:,.0f} | {ms(r['p50'])} | "
-              f"{ms(r['p99'])} |", flush=True)  # fmt: skip
+        floor_rps = r["rps"]
+        print(row("bare FastAPI (floor)", "GET /ping", r, floor_rps), flush=True)
     if args.db in ("sqlite", "both"):
         tmp = Path(tempfile.mkdtemp(prefix="tickwork-bench-api-db-"))
-        await bench_db("SQLite", f"sqlite:///{tmp / 'api.db'}", seconds, lag_seconds)
+        await bench_db("SQLite", f"sqlite:///{tmp / 'api.db'}", seconds, lag_seconds, floor_rps)
     if args.db in ("postgres", "both"):
         with pg_database(args.pg) as url:
-            await bench_db("PostgreSQL", url, seconds, lag_seconds)
+            await bench_db("PostgreSQL", url, seconds, lag_seconds, floor_rps)
 
 
 if __name__ == "__main__":
