@@ -6,6 +6,8 @@ them as the in-process app of the HTML tests does."""
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 from typing import Any
 
 from tickwork import RunContext, task
@@ -24,3 +26,20 @@ def daily(ctx: RunContext, *, region: str = "eu", rows: int = 3) -> dict[str, An
 def fail(ctx: RunContext, *, why: str = "the disk is full") -> None:
     logging.getLogger("demo").error("about to fail: %s", why)
     raise RuntimeError(why)
+
+
+@task("demo:steps")
+def steps(ctx: RunContext, *, gate: str) -> str:
+    """Logs a line, then another each time a file ``gate``.1, .2 appears, and ends when
+    ``gate``.3 does: a run that is still going while its lines are watched."""
+    log = logging.getLogger("steps")
+    log.warning("first step done")
+    for n in (1, 2, 3):
+        deadline = time.monotonic() + 60
+        while not Path(f"{gate}.{n}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if n == 1:
+            print("second step done")
+        elif n == 2:
+            log.warning("third step done")
+    return "done"

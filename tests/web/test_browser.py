@@ -399,3 +399,35 @@ def test_a_live_refresh_keeps_what_is_being_typed(
     api(server, token).post("/schedules/typed/run", json={})
     expect(page.locator("#runs")).to_contain_text("succeeded")  # the runs did refresh
     expect(page.get_by_label("Reason")).to_have_value("half-written reason")
+
+
+def test_a_running_runs_lines_appear_live(
+    context: BrowserContext, server: Server, tokens: Tokens, tmp_path: Path
+) -> None:
+    gate = str(tmp_path / "gate")
+    token = tokens("alice")
+    s = create(server, token, task="demo:steps", schedule="manual", id="steps", data={"gate": gate})
+    run = api(server, token).post(f"/schedules/{s['id']}/run", json={}).json()
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/runs/{run['id']}")
+    expect(page.locator("#logs")).to_contain_text("first step done", timeout=20_000)
+    expect(page.locator("#logs")).to_contain_text("the run is running")
+    page.evaluate("window.notReloaded = true")
+    Path(gate + ".1").touch()
+    # Appended without a reload, while the run still runs.
+    expect(page.locator("#logs")).to_contain_text("second step done")
+    assert page.evaluate("window.notReloaded") is True
+    assert api(server, token).get(f"/runs/{run['id']}").json()["status"] == "running"
+    # Filtered (WARNING and above, "third"), the live lines are filtered too.
+    page.goto(f"{server.url}/runs/{run['id']}?level=WARNING&q=third")
+    expect(page.locator("#logs")).to_contain_text("0 of 2 lines")
+    page.evaluate("window.notReloaded = true")
+    Path(gate + ".2").touch()
+    expect(page.locator("#logs")).to_contain_text("third step done")
+    expect(page.locator("#logs")).to_contain_text("1 of 3 lines")
+    assert page.evaluate("window.notReloaded") is True
+    expect(page.locator("#logs")).to_contain_text("the run is running")
+    Path(gate + ".3").touch()
+    expect(page.locator("#run-view")).to_contain_text("succeeded", timeout=20_000)
+    expect(page.locator("#logs")).to_contain_text("1 of 3 lines")

@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final, TextIO
@@ -31,7 +32,7 @@ class LogCapture:
     so a node's own log handlers can say which run a task's record came from.
     """
 
-    __slots__ = ("_lock", "_partial", "attempt", "dropped", "records", "run_id")
+    __slots__ = ("_lock", "_partial", "attempt", "dropped", "records", "remote", "run_id")
 
     def __init__(self, attempt: int, run_id: str | None = None) -> None:
         self.attempt = attempt
@@ -42,6 +43,9 @@ class LogCapture:
         #: Printed text not ended by a newline yet, per stream ("stdout", "stderr"); made
         #: on the first print (most attempts print nothing).
         self._partial: dict[str, str] | None = None
+        #: Lines the attempt's own process sent before its end (``executor="process"``),
+        #: shown live; its final message carries them again.
+        self.remote: list[LogRecord] = []
 
     def add(self, record: logging.LogRecord) -> None:
         try:
@@ -91,6 +95,16 @@ class LogCapture:
         for stream, rest in partial.items():
             if rest:
                 self._append(time.time(), "INFO" if stream == "stdout" else "WARNING", stream, rest)
+
+    def since(self, local: int, remote: int) -> tuple[list[LogRecord], list[LogRecord]]:
+        """The lines captured here after the first ``local`` and received from the
+        attempt's process after the first ``remote`` (for the live lines' writer)."""
+        with self._lock:
+            return self.records[local:], self.remote[remote:]
+
+    def add_remote(self, records: Sequence[LogRecord]) -> None:
+        with self._lock:
+            self.remote.extend(records)
 
     def result(self) -> tuple[LogRecord, ...]:
         if self._partial:

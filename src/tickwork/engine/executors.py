@@ -27,6 +27,7 @@ from tickwork.engine.context import (
     install_log_capture,
     route_print_output,
 )
+from tickwork.engine.live_logs import LiveLogs
 from tickwork.engine.registry import TaskDef
 from tickwork.engine.task_process import check_json, run_in_process
 from tickwork.engine.task_process import describe as _describe
@@ -120,6 +121,7 @@ class Executors:
         install_log_capture()
         self.threads = SyncThreads(max_threads)
         self._deadlines = _Deadlines()
+        self.live = LiveLogs()
 
     def shutdown(self) -> None:
         self.threads.shutdown()
@@ -130,6 +132,7 @@ class Executors:
         capture = LogCapture(ctx.attempt, ctx.run_id)
         token = current_capture.set(capture)
         route_print_output()
+        self.live.started(capture)
         try:
             if task.executor == "process":
                 return await self._run_process(task, ctx, timeout, capture)
@@ -176,6 +179,7 @@ class Executors:
             return _succeeded(("succeeded", value, capture.result()))
         finally:
             current_capture.reset(token)
+            self.live.ended(capture)
 
     async def _run_process(
         self, task: TaskDef, ctx: RunContext, timeout: float, capture: LogCapture

@@ -149,6 +149,7 @@ class Engine:
             asyncio.create_task(self.upkeep.heartbeat_loop(), name="tickwork-heartbeat"),
             asyncio.create_task(self.upkeep.maintenance_loop(), name="tickwork-maintenance"),
             asyncio.create_task(self.finisher.run(), name="tickwork-finisher"),
+            asyncio.create_task(core.executors.live.run(core.store, core.db), name="tickwork-live"),
         ]
         log.info("node %s started with %d task(s)", core.node_id, len(core.registry))
 

@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback as tb
 from typing import Any, Final
 
@@ -46,6 +47,8 @@ PR_SET_PDEATHSIG: Final = 1
 PARENT_CHECK: Final = 1.0
 #: After sending its result, how long the child gets to exit before its group is killed.
 EXIT_WAIT: Final = 5.0
+#: How often the child sends the node the log lines its task emitted since the last send.
+LIVE_SEND: Final = 0.5
 
 _MP = multiprocessing.get_context("spawn")
 
@@ -120,29 +123,36 @@ async def run_in_process(
         results_in.close()
         alive.close()
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     try:
-        try:
-            ready = await loop.run_in_executor(None, _wait_readable, results, proc, timeout)
-        except asyncio.CancelledError:
-            await asyncio.shield(loop.run_in_executor(None, kill_group, proc))
-            raise
-        if not ready:
-            await loop.run_in_executor(None, kill_group, proc)
-            return {
-                "status": "timed_out",
-                "error": f"timed out after {timeout:g} s (process {proc.pid} and its "
-                "children killed)",
-                "logs": capture.result(),
-            }
-        try:
-            message: dict[str, Any] = results.recv()
-        except (EOFError, OSError):
-            await loop.run_in_executor(None, _end_group, proc)
-            return {
-                "status": "failed",
-                "error": f"the task process exited with code {proc.exitcode} without a result",
-                "logs": capture.result(),
-            }
+        while True:
+            try:
+                ready = await loop.run_in_executor(
+                    None, _wait_readable, results, proc, max(0.0, deadline - loop.time())
+                )
+            except asyncio.CancelledError:
+                await asyncio.shield(loop.run_in_executor(None, kill_group, proc))
+                raise
+            if not ready:
+                await loop.run_in_executor(None, kill_group, proc)
+                return {
+                    "status": "timed_out",
+                    "error": f"timed out after {timeout:g} s (process {proc.pid} and its "
+                    "children killed)",
+                    "logs": (*capture.remote, *capture.result()),
+                }
+            try:
+                message: dict[str, Any] = results.recv()
+            except (EOFError, OSError):
+                await loop.run_in_executor(None, _end_group, proc)
+                return {
+                    "status": "failed",
+                    "error": f"the task process exited with code {proc.exitcode} without a result",
+                    "logs": (*capture.remote, *capture.result()),
+                }
+            if "status" in message:
+                break
+            capture.add_remote(message["live"])  # lines sent while it runs
         await loop.run_in_executor(None, _end_group, proc)
         message["logs"] = tuple(message.get("logs", ())) + capture.result()
         return message
@@ -249,6 +259,7 @@ def _child_main(
     capture = LogCapture(ctx.attempt, ctx.run_id)
     current_capture.set(capture)
     route_print_output()
+    sender = _LiveSender(conn, capture)
     message: dict[str, Any]
     try:
         args = (ctx,) if takes_ctx else ()
@@ -265,6 +276,40 @@ def _child_main(
     logs: tuple[LogRecord, ...] = capture.result()
     message["logs"] = logs
     try:
-        conn.send(message)
+        sender.send_last(message)
     finally:
         conn.close()
+
+
+class _LiveSender:
+    """Sends the node the attempt's new log lines every ``LIVE_SEND`` seconds while the
+    task runs (``{"live": lines}``), so they are shown before it ends; the final message
+    carries every line again."""
+
+    def __init__(self, conn: Any, capture: LogCapture) -> None:
+        self._conn = conn
+        self._capture = capture
+        self._lock = threading.Lock()
+        self._done = False
+        self._sent = 0
+        threading.Thread(target=self._run, name="tickwork-live-logs", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(LIVE_SEND)
+            with self._lock:
+                if self._done:
+                    return
+                new, _ = self._capture.since(self._sent, 0)
+                if not new:
+                    continue
+                self._sent += len(new)
+                try:
+                    self._conn.send({"live": tuple(new)})
+                except (OSError, ValueError):
+                    return
+
+    def send_last(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._done = True
+            self._conn.send(message)

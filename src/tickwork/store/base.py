@@ -31,6 +31,7 @@ from tickwork.models import (
     AuditEntry,
     FeedEvent,
     FirePlan,
+    LogRecord,
     Node,
     QueueMessage,
     Run,
@@ -629,6 +630,19 @@ class Store(ABC):
     ) -> list[AuditEntry]:
         """Newest first (by id, which only grows: ``before_id`` pages without repeating
         or skipping while entries are added)."""
+
+    # -- a running attempt's log lines (SQL in store/sql_run_lines.py) ---------------
+
+    @abstractmethod
+    def write_live_logs(
+        self, lines: Sequence[tuple[str, LogRecord]], ended: Collection[tuple[str, int]] = ()
+    ) -> set[tuple[str, int]]:
+        """Store log lines (run id, record) of attempts still running, so ``get_run``
+        shows them before the attempt ends, and delete those of the ``ended`` attempts
+        (run id, attempt) whose final logs ``finish_attempt`` stored; one transaction.
+        ``get_run`` shows an attempt's live lines only while it has no final ones (so a
+        lost attempt keeps its partial lines). Returns the ``ended`` attempts no longer
+        running in the database (their end written, or taken over)."""
 
     # -- maintenance -----------------------------------------------------------------
 

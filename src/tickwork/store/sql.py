@@ -77,6 +77,7 @@ from tickwork.store.base import (
 )
 from tickwork.store.sql_access import AccessSql
 from tickwork.store.sql_dashboard import DashboardSql
+from tickwork.store.sql_run_lines import RunLinesSql
 from tickwork.store.sql_stats import indexed_status_counts, indexed_task_stats
 
 
@@ -363,7 +364,7 @@ _make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 SCHEDULE_SELECT: Final = f"SELECT {_S} FROM schedules"
 
 
-class SqlStore(AccessSql, DashboardSql, Store):
+class SqlStore(AccessSql, DashboardSql, RunLinesSql, Store):
     """``Store`` written once in SQL; subclasses provide the dialect."""
 
     #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).
@@ -1902,11 +1903,12 @@ class SqlStore(AccessSql, DashboardSql, Store):
                 " WHERE run_id = ? ORDER BY id",
                 (run_id,),
             )
-        records = []
-        for at, level, logger, message, attempt in logs:
-            when = self._dt(at)
-            assert when is not None
-            records.append(LogRecord(when, level, logger, message, attempt))
+            records = []
+            for at, level, logger, message, attempt in logs:
+                when = self._dt(at)
+                assert when is not None
+                records.append(LogRecord(when, level, logger, message, attempt))
+            records = self._with_live_logs(tx, run_id, records)
         return run.replace(logs=tuple(records))
 
     def list_runs(
@@ -2199,6 +2201,7 @@ class SqlStore(AccessSql, DashboardSql, Store):
                 if ids:
                     cond, param = self._in("run_id", ids)
                     tx.execute(f"DELETE FROM run_logs WHERE {cond}", (param,))
+                    tx.execute(f"DELETE FROM run_live_logs WHERE {cond}", (param,))
                     tx.execute(f"DELETE FROM attempts WHERE {cond}", (param,))
                     cond, param = self._in("id", ids)
                     tx.execute(f"DELETE FROM runs WHERE {cond}", (param,))

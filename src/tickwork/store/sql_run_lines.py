@@ -1,0 +1,93 @@
+"""The SQL of a running attempt's log lines (both dialects): written by the executing
+node while the attempt runs, read with the run, superseded by the attempt's final lines.
+
+``SqlStore`` inherits this. An attempt's final lines (``run_logs``, written with its end)
+always hold every line written here for it, so a reader takes an attempt's lines from
+``run_live_logs`` only when ``run_logs`` has none for it: an attempt still running, or
+one lost with its node, whose partial lines are all it has.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tickwork.models import LogRecord
+
+if TYPE_CHECKING:
+    from tickwork.store.sql import Tx
+
+
+class RunLinesSql:
+    """Live log lines of running attempts (a mixin of ``SqlStore``)."""
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Tx]: ...
+
+    @abstractmethod
+    def _ts(self, dt: datetime | None) -> Any: ...
+
+    @abstractmethod
+    def _dt(self, value: Any) -> datetime | None: ...
+
+    @abstractmethod
+    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]: ...
+
+    def write_live_logs(
+        self, lines: Sequence[tuple[str, LogRecord]], ended: Collection[tuple[str, int]] = ()
+    ) -> set[tuple[str, int]]:
+        """Append ``lines`` (run id, record) in one statement, and delete the lines of
+        the ``ended`` attempts (run id, attempt) whose final lines are stored; one
+        transaction. Returns the ``ended`` attempts that are settled: no longer running
+        (their end written, or taken over as lost); the others may still get their end.
+        """
+        settled: set[tuple[str, int]] = set()
+        with self._write() as tx:
+            if lines:
+                tx.executemany(
+                    "INSERT INTO run_live_logs (run_id, attempt, at, level, logger, message)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (run_id, r.attempt, self._ts(r.at), r.level, r.logger, r.message)
+                        for run_id, r in lines
+                    ],
+                )
+            if ended:
+                tx.executemany(
+                    "DELETE FROM run_live_logs WHERE run_id = ? AND attempt = ? AND EXISTS"
+                    " (SELECT 1 FROM run_logs l WHERE l.run_id = ? AND l.attempt = ?)",
+                    [(run_id, n, run_id, n) for run_id, n in ended],
+                )
+                cond, param = self._in("run_id", {run_id for run_id, _ in ended})
+                over = tx.execute(
+                    f"SELECT run_id, number FROM attempts WHERE {cond} AND status <> 'running'",
+                    (param,),
+                )
+                settled = {(run_id, int(n)) for run_id, n in over} & set(ended)
+        return settled
+
+    def _live_logs_tx(self, tx: Tx, run_id: str, final: Collection[int]) -> list[LogRecord]:
+        """The live lines of the run's attempts that have no final lines (``final``: the
+        attempts that have), in the order written."""
+        records = []
+        for at, level, logger, message, attempt in tx.execute(
+            "SELECT at, level, logger, message, attempt FROM run_live_logs"
+            " WHERE run_id = ? ORDER BY attempt, id",
+            (run_id,),
+        ):
+            if attempt in final:
+                continue
+            when = self._dt(at)
+            assert when is not None
+            records.append(LogRecord(when, level, logger, message, attempt))
+        return records
+
+    def _with_live_logs(self, tx: Tx, run_id: str, records: list[LogRecord]) -> list[LogRecord]:
+        """A run's final lines with the live lines of its other attempts, by attempt."""
+        live = self._live_logs_tx(tx, run_id, {r.attempt for r in records})
+        if not live:
+            return records
+        return sorted(records + live, key=lambda r: r.attempt)  # stable: lines keep order
