@@ -431,3 +431,40 @@ def test_a_running_runs_lines_appear_live(
     Path(gate + ".3").touch()
     expect(page.locator("#run-view")).to_contain_text("succeeded", timeout=20_000)
     expect(page.locator("#logs")).to_contain_text("1 of 3 lines")
+
+
+def test_the_time_display_follows_the_user_to_another_browser(
+    browser: Browser, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("traveller")
+    create(
+        server,
+        token,
+        task="reports:daily",
+        schedule="30 9 * * *",
+        id="osaka",
+        timezone="Asia/Tokyo",
+    )
+    here = browser.new_context(viewport={"width": 1280, "height": 900})
+    there = browser.new_context(viewport={"width": 1280, "height": 900})  # no shared cookie
+    try:
+        page = here.new_page()
+        sign_in(page, server, token)
+        page.goto(f"{server.url}/schedules/osaka")
+        expect(page.locator("ol li time").first).to_contain_text("09:30:00 JST")
+        page.get_by_label("Time display").select_option("utc")
+        expect(page.locator("ol li time").first).to_contain_text("00:30:00 UTC")
+        other = there.new_page()
+        sign_in(other, server, token)
+        other.goto(f"{server.url}/schedules/osaka")
+        expect(other.locator("#time-mode")).to_have_value("utc")
+        expect(other.locator("ol li time").first).to_contain_text("00:30:00 UTC")
+        # Changed on the second browser: the first shows it on its next page.
+        other.get_by_label("Time display").select_option("schedule")
+        expect(other.locator("ol li time").first).to_contain_text("09:30:00 JST")
+        page.goto(f"{server.url}/schedules/osaka")
+        expect(page.locator("#time-mode")).to_have_value("schedule")
+        expect(page.locator("ol li time").first).to_contain_text("09:30:00 JST")
+    finally:
+        here.close()
+        there.close()

@@ -488,3 +488,36 @@ async def test_timeout_and_retry_left_empty_are_the_nodes(dashboard: Dashboard) 
         assert r.status_code == 303
         s = await dashboard.scheduler.get_schedule("nightly")
         assert set(s.node_defaults) == {"timeout", "retry"}
+
+
+async def test_the_time_display_is_saved_for_the_user_not_the_browser(
+    dashboard: Dashboard,
+) -> None:
+    def chosen(html: str) -> str:
+        found = re.search(r'<option value="(\w+)" selected>', html)
+        assert found, "no time display chosen"
+        return found[1]
+
+    made = await dashboard.scheduler.create_token("alice")  # her other token, elsewhere
+    assert made is not None
+    dashboard.tokens["alice-elsewhere"] = made[1]
+    async with await dashboard.signed_in("alice") as here:
+        page = (await here.get("/schedules")).text
+        assert chosen(page) == "schedule"
+        r = await here.post(
+            "/preferences",
+            data={"csrf": csrf_of(page), "time": "utc", "zone": "Asia/Tokyo", "next": "/tasks"},
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/tasks"
+        assert "tw_time" not in r.headers.get("set-cookie", "")
+        assert chosen((await here.get("/schedules")).text) == "utc"
+    async with await dashboard.signed_in("alice-elsewhere") as elsewhere:
+        page = (await elsewhere.get("/schedules")).text
+        assert chosen(page) == "utc"
+        assert 'id="browser-zone" value="Asia/Tokyo"' in page
+    async with await dashboard.signed_in("bob") as bob:
+        assert chosen((await bob.get("/schedules")).text) == "schedule"
+    assert dashboard.scheduler.store.user_settings("alice") == {
+        "time_mode": "utc",
+        "browser_zone": "Asia/Tokyo",
+    }

@@ -644,6 +644,18 @@ class Store(ABC):
         lost attempt keeps its partial lines). Returns the ``ended`` attempts no longer
         running in the database (their end written, or taken over)."""
 
+    # -- what each dashboard user chose to see (SQL in store/sql_user_settings.py) ----
+
+    @abstractmethod
+    def user_settings(self, user: str) -> dict[str, str]:
+        """The settings ``user`` saved (name to value); empty when none."""
+
+    @abstractmethod
+    def set_user_settings(self, user: str, values: Mapping[str, str], now: datetime) -> None:
+        """Save ``values`` for ``user`` in one transaction, replacing those of the same
+        names and leaving the others. A name over 64 characters or a value over 256
+        raises ``ValidationError``."""
+
     # -- maintenance -----------------------------------------------------------------
 
     @abstractmethod

@@ -79,6 +79,7 @@ from tickwork.store.sql_access import AccessSql
 from tickwork.store.sql_dashboard import DashboardSql
 from tickwork.store.sql_run_lines import RunLinesSql
 from tickwork.store.sql_stats import indexed_status_counts, indexed_task_stats
+from tickwork.store.sql_user_settings import UserSettingsSql
 
 
 class Tx(Protocol):
@@ -364,7 +365,7 @@ _make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 SCHEDULE_SELECT: Final = f"SELECT {_S} FROM schedules"
 
 
-class SqlStore(AccessSql, DashboardSql, RunLinesSql, Store):
+class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
     """``Store`` written once in SQL; subclasses provide the dialect."""
 
     #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).

@@ -17,8 +17,6 @@ from typing import Final, Literal
 from fastapi import Request, Response
 
 SESSION_COOKIE: Final = "tickwork_session"  # the rate limit keys dashboard users by it
-TIME_COOKIE: Final = "tw_time"
-ZONE_COOKIE: Final = "tw_zone"
 THEME_COOKIE: Final = "tw_theme"
 CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "x-csrf-token"
@@ -77,32 +75,27 @@ def check_csrf(request: Request, token: str, sent: str | None) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Preferences:
-    """How this browser wants times and colours shown."""
+    """How the signed-in user wants times shown (saved for them, on any browser) and
+    how this browser wants colours."""
 
     time_mode: TimeMode = "schedule"
     browser_zone: str | None = None
     theme: Literal["system", "light", "dark"] = "system"
 
 
-def _user_key(user: str) -> str:
-    return hashlib.sha256(user.encode()).hexdigest()[:10]
-
-
-def time_cookie(user: str) -> str:
-    """Each user of a browser keeps their own choice."""
-    return f"{TIME_COOKIE}_{_user_key(user)}"
-
-
-def zone_cookie(user: str) -> str:
-    return f"{ZONE_COOKIE}_{_user_key(user)}"
+#: The names of the user's saved settings (``Store.user_settings``).
+TIME_SETTING: Final = "time_mode"
+ZONE_SETTING: Final = "browser_zone"
+#: Where ``current_caller`` leaves the signed-in user's saved settings for ``render``.
+SETTINGS_STATE: Final = "dashboard_settings"
 
 
 def preferences(request: Request, user: str | None) -> Preferences:
-    mode = request.cookies.get(time_cookie(user), "schedule") if user else "schedule"
+    saved: dict[str, str] = (getattr(request.state, SETTINGS_STATE, None) or {}) if user else {}
+    mode = saved.get(TIME_SETTING, "schedule")
     theme = request.cookies.get(THEME_COOKIE, "system")
-    zone = (request.cookies.get(zone_cookie(user)) or None) if user else None
     return Preferences(
         time_mode=mode if mode in TIME_MODES else "schedule",  # type: ignore[arg-type]
-        browser_zone=zone,
+        browser_zone=saved.get(ZONE_SETTING) or None,
         theme=theme if theme in ("light", "dark") else "system",  # type: ignore[arg-type]
     )

@@ -10,16 +10,18 @@ from fastapi.responses import Response
 
 from tickwork.api.auth import Caller, authenticate
 from tickwork.engine.scheduler import Scheduler
+from tickwork.engine.user_settings import save_user_settings, user_settings
 from tickwork.web.render import redirect, render
 from tickwork.web.session import (
+    SETTINGS_STATE,
     TIME_MODES,
+    TIME_SETTING,
+    ZONE_SETTING,
     CSRFError,
     check_csrf,
     clear_session,
     session_token,
     set_session,
-    time_cookie,
-    zone_cookie,
 )
 
 router = APIRouter()
@@ -38,8 +40,11 @@ async def current_caller(request: Request) -> Caller | None:
     cached = getattr(request.state, "dashboard_caller", None)
     if isinstance(cached, Caller):
         return cached
-    caller = await authenticate(scheduler_of(request), request.app.state.settings, token)
+    scheduler = scheduler_of(request)
+    caller = await authenticate(scheduler, request.app.state.settings, token)
     request.state.dashboard_caller = caller
+    if caller is not None:  # their display settings, for the page to render with
+        setattr(request.state, SETTINGS_STATE, await user_settings(scheduler, caller.user))
     return caller
 
 
@@ -137,8 +142,9 @@ async def set_preferences(
     caller = await writer(request, csrf)
     if not isinstance(caller, Caller):
         return caller
-    response = redirect(safe_next(next))
     mode = time if time in TIME_MODES else "schedule"
-    for name, value in ((time_cookie(caller.user), mode), (zone_cookie(caller.user), zone[:64])):
-        response.set_cookie(name, value, max_age=365 * 24 * 3600, samesite="lax", path="/")
-    return response
+    # Saved for the user, not the browser: they see it on every browser they sign in on.
+    await save_user_settings(
+        scheduler_of(request), caller.user, {TIME_SETTING: mode, ZONE_SETTING: zone[:64]}
+    )
+    return redirect(safe_next(next))

@@ -1,0 +1,57 @@
+"""The SQL of what each dashboard user chose to see (both dialects): a few named values
+per principal, so a choice follows the user to every browser rather than staying in one.
+
+``SqlStore`` inherits this.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from tickwork.errors import ValidationError
+
+if TYPE_CHECKING:
+    from tickwork.store.sql import Tx
+
+#: At most this many characters in a setting's name and in its value.
+MAX_SETTING_NAME: Final = 64
+MAX_SETTING_VALUE: Final = 256
+
+
+class UserSettingsSql:
+    """Per-user display settings (a mixin of ``SqlStore``)."""
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Tx]: ...
+
+    @abstractmethod
+    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
+
+    @abstractmethod
+    def _ts(self, dt: datetime | None) -> Any: ...
+
+    def user_settings(self, user: str) -> dict[str, str]:
+        with self._read() as tx:
+            rows = tx.execute("SELECT name, value FROM user_settings WHERE user_name = ?", (user,))
+        return {name: value for name, value in rows}
+
+    def set_user_settings(self, user: str, values: Mapping[str, str], now: datetime) -> None:
+        for name, value in values.items():
+            if len(name) > MAX_SETTING_NAME or len(value) > MAX_SETTING_VALUE:
+                raise ValidationError(
+                    f"a setting's name is at most {MAX_SETTING_NAME} characters and its "
+                    f"value at most {MAX_SETTING_VALUE}"
+                )
+        if not values:
+            return
+        with self._write() as tx:
+            tx.executemany(
+                "INSERT INTO user_settings (user_name, name, value, updated_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (user_name, name)"
+                " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                [(user, name, value, self._ts(now)) for name, value in values.items()],
+            )
