@@ -3,15 +3,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.api.conftest import Server, start_server
+from tests.conftest import PG_URL, require_pg
+from tests.conftest import _pg_admin_connect as pg_admin_connect
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,20 +42,49 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database (as the ``pg_url`` fixture makes one per test,
+    but for a module's server), dropped afterwards."""
+    require_pg()
+    name = f"tw_web_{uuid.uuid4().hex[:12]}"
+    admin: Any = pg_admin_connect()
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
+    finally:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One ``tickwork serve`` for the module, running the dashboard test tasks."""
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One ``tickwork serve`` for the module, running the dashboard test tasks, on a
+    SQLite file; a test parametrized with ``ON_BOTH_DATABASES`` gets one on PostgreSQL too."""
     tmp = tmp_path_factory.mktemp("web")
-    s = start_server(
-        f"sqlite:///{tmp / 'tickwork.db'}",
-        tmp,
-        args=("--import", "tests.web.tasks"),
-        env={"TICKWORK_RATE_LIMIT": "0"},
-    )
-    yield s
-    s.stop()
-    if s.proc.stdout is not None:
-        s.proc.stdout.close()
+    with contextlib.ExitStack() as stack:
+        if getattr(request, "param", "sqlite") == "postgres":
+            url = stack.enter_context(pg_database())
+        else:
+            url = f"sqlite:///{tmp / 'tickwork.db'}"
+        s = start_server(
+            url, tmp, args=("--import", "tests.web.tasks"), env={"TICKWORK_RATE_LIMIT": "0"}
+        )
+        yield s
+        s.stop()
+        if s.proc.stdout is not None:
+            s.proc.stdout.close()
+
+
+#: The flows that go through the store run against ``tickwork serve`` on both databases.
+ON_BOTH_DATABASES = pytest.mark.parametrize(
+    "server", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Dialog, expect
 
 from tests.api.conftest import Server
-from tests.web.browsing import Tokens, api, create, sign_in
+from tests.web.browsing import ON_BOTH_DATABASES, Tokens, api, create, sign_in
 
 pytestmark = [pytest.mark.e2e]
 
 
+@ON_BOTH_DATABASES
 def test_create_through_the_form_and_watch_its_run_appear_live(
     context: BrowserContext, server: Server, tokens: Tokens
 ) -> None:
@@ -44,6 +45,7 @@ def test_create_through_the_form_and_watch_its_run_appear_live(
     assert page.evaluate("document.body.getAttribute('data-live')") == "on"
 
 
+@ON_BOTH_DATABASES
 def test_pause_with_a_reason_then_resume(
     context: BrowserContext, server: Server, tokens: Tokens
 ) -> None:
@@ -401,6 +403,7 @@ def test_a_live_refresh_keeps_what_is_being_typed(
     expect(page.get_by_label("Reason")).to_have_value("half-written reason")
 
 
+@ON_BOTH_DATABASES
 def test_a_running_runs_lines_appear_live(
     context: BrowserContext, server: Server, tokens: Tokens, tmp_path: Path
 ) -> None:
