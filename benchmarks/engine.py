@@ -204,12 +204,16 @@ async def _worker_child(kind: str, db: Path) -> None:
         )
         sched.start()
         print("ready", flush=True)
+        cpu = sum(psutil.Process().cpu_times()[:2])
         await loop.run_in_executor(None, sys.stdin.read)
+        print(f"cpu={sum(psutil.Process().cpu_times()[:2]) - cpu:.3f}", flush=True)
         sched.shutdown(wait=False)
         return
     async with Scheduler(f"sqlite:///{db}", registry=bench_tasks.registry):
         print("ready", flush=True)
+        cpu = sum(psutil.Process().cpu_times()[:2])
         await loop.run_in_executor(None, sys.stdin.read)
+        print(f"cpu={sum(psutil.Process().cpu_times()[:2]) - cpu:.3f}", flush=True)
 
 
 async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
@@ -265,6 +269,7 @@ async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
         if time.time() > due.timestamp() + 1 and len(_read_lags(out)) >= n:
             break
     worker.stdin.close()
+    cpu = float((await worker.stdout.readline()).decode().strip().removeprefix("cpu="))
     await worker.wait()
     lags = _read_lags(out)
     return {
@@ -274,6 +279,7 @@ async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
         "all_started": max(lags) if len(lags) == n else float("nan"),
         "add_seconds": add_seconds,
         "added_before_due": added_before_due,
+        "worker_cpu": cpu,
     }
 
 

@@ -111,3 +111,22 @@ def hang_sync() -> str:
     """A sync task that ignores ``ctx.cancelled`` and returns only when released."""
     release.wait(120)
     return "released"
+
+
+#: ``sync_counted``: how many run at once now, and the most seen (under ``counting``).
+counting = threading.Lock()
+running_now = 0
+most_running = 0
+
+
+@task("sync_counted", registry=registry)
+def sync_counted(ctx: RunContext) -> str:
+    """A short sync task that counts how many of it run at once."""
+    global running_now, most_running
+    with counting:
+        running_now += 1
+        most_running = max(most_running, running_now)
+    time.sleep(0.001)
+    with counting:
+        running_now -= 1
+    return ctx.run_id

@@ -77,10 +77,11 @@ class Core:
         self.peers = 1
 
     def free_slots(self) -> int:
+        """Slots this node may fill now (a run holds its slot until its end is written)."""
         return self.config.max_concurrent - len(self.active)
 
     def can_claim(self) -> bool:
-        return self.config.max_concurrent > len(self.active) and len(self.registry) > 0
+        return self.free_slots() > 0 and len(self.registry) > 0
 
     def ended_runs(self) -> frozenset[str]:
         """The runs this node's next fire counts as over although the database still

@@ -6,6 +6,12 @@ commits. A run keeps its slot, and its lease is renewed, until its end is writte
 While the main loop works off a burst with slots to spare, ends wait for it, up to
 ``FINISH_DEFER_MAX`` (``deferral``). An end the database cannot store is recorded as a
 failure saying why; one it cannot reach is retried until the lease has surely lapsed.
+
+The slots a batch of ends frees are refilled in the same trip to the store: the ends'
+transaction is followed by a claim of as many runs as are waiting (``refill``), started
+as soon as the trip returns, instead of a wake-up of the main loop and a look of its
+own. Short runs (a burst of them at the default concurrency) then start one batch
+after another at the pace of the database, not of the loop.
 """
 
 from __future__ import annotations
@@ -104,6 +110,12 @@ class Finisher:
         self._idle.set()  # nothing to write yet (a node that failed to start must not
         # wait SHUTDOWN_DRAIN for a finisher that never ran)
         self._ready = asyncio.Event()
+        #: Starts a run the finisher claimed (``Execution.start``); None: no refill.
+        self.start: Callable[[Run], None] | None = None
+        #: Runs started by refills since start.
+        self.refilled = 0
+        self._refill_idle = asyncio.Event()
+        self._refill_idle.set()
 
     def finish(self, run: Run, result: AttemptResult, retry: bool) -> None:
         """Hand an attempt's end over to be written (soon, with others)."""
@@ -142,20 +154,71 @@ class Finisher:
             while self._pending:
                 batch = self._pending[:FINISH_BATCH]
                 del self._pending[:FINISH_BATCH]
+                items = [item for item, _ in batch]
                 results: Sequence[Run | None] | None = None
+                claimed: Sequence[Run] = ()
                 try:
-                    results = await self._write_ends([item for item, _ in batch])
-                except Exception:  # the loop must outlive any surprise
-                    log.exception("recording %d attempt end(s) failed", len(batch))
+                    start = self.start if self._refill_slots(len(batch)) else None
+                    if start is not None:
+                        # The slots of the batch's runs, held until their ends are written,
+                        # go to the runs claimed in the same trip: the main loop counts
+                        # them taken all along, so no lock is needed between the two.
+                        self._refill_idle.clear()
+                        try:
+                            results, claimed = await core.db(
+                                self._write_and_claim, items, len(batch)
+                            )
+                        finally:
+                            self._refill_idle.set()
+                        for run in claimed:
+                            start(run)
+                        self.refilled += len(claimed)
+                    else:
+                        results = await self._write_ends(items)
+                except Exception:
+                    try:  # one transaction: nothing was written; written as before
+                        results = await self._write_ends(items)
+                    except Exception:  # the loop must outlive any surprise
+                        log.exception("recording %d attempt end(s) failed", len(batch))
                 with core.ended_lock:
-                    core.ended.difference_update(item[0] for item, _ in batch)
+                    core.ended.difference_update(item[0] for item in items)
                 for index, (item, run) in enumerate(batch):
                     core.active.pop(run.id, None)
                     finished = None if results is None else results[index]
                     if item[3].status != "succeeded":
                         log_attempt_end(run, item[3].status, item[3].error, finished)
                     self._after_finish(run, finished)
-                self._wake()
+                if len(claimed) < len(batch):
+                    self._wake()  # slots left free: the main loop looks for more
+
+    def _refill_slots(self, freed: int) -> bool:
+        """Whether the ends' trip to the store also claims runs for the slots they
+        free: not when this node is stopping or executes no task."""
+        core = self._core
+        return self.start is not None and not core.stopping and freed > 0 and len(core.registry) > 0
+
+    def _write_and_claim(
+        self, items: Sequence[FinishItem], free: int
+    ) -> tuple[Sequence[Run | None], Sequence[Run]]:
+        """On a store thread: write the ends (raises as ``finish_attempts``: nothing
+        written), then claim up to ``free`` waiting runs (a failure there only leaves
+        them to the main loop)."""
+        core = self._core
+        written = core.store.finish_attempts(items, core.clock.now())
+        try:
+            now = core.clock.now()
+            claimed = core.store.claim_runs(
+                core.node_id,
+                now,
+                now + timedelta(seconds=core.config.lease_ttl),
+                free,
+                core.registry.names(),
+                core.registry.limits(),
+            )
+        except Exception as exc:
+            log.warning("claiming after %d attempt end(s) failed: %s", len(items), exc)
+            claimed = []
+        return written, claimed
 
     async def _write_ends(self, items: Sequence[FinishItem]) -> Sequence[Run | None] | None:
         """Write attempt ends together; when the database refuses the batch (not because
@@ -227,6 +290,12 @@ class Finisher:
                 },
             )
         )
+
+    async def refills_done(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) until no refill is in flight: the runs it
+        claims are started when it returns."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._refill_idle.wait(), timeout)
 
     async def drain(self, timeout: float) -> None:
         """Wait until every attempt end handed over is written."""

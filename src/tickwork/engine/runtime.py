@@ -73,6 +73,7 @@ class Engine:
         self.wakeups = Wakeups(core)
         self.finisher = Finisher(core, self.wake)
         self.execution = Execution(core, self.finisher.finish)
+        self.finisher.start = self.execution.start  # slots its ends free, refilled
         self.firing = Firing(core, self.execution.start)
         self.ahead = FireAhead(core, self.firing)
         self.upkeep = Upkeep(core, self.execution, self.wake)
@@ -171,6 +172,7 @@ class Engine:
             if late:
                 main.cancel()
             await asyncio.gather(main, return_exceptions=True)
+        await self.finisher.refills_done(STOP_MAIN_WAIT)  # their runs get the grace too
         await self.execution.stop_all(grace)
         await self.finisher.drain(SHUTDOWN_DRAIN)
         for loop_task in self._loops[1:]:
@@ -201,7 +203,10 @@ class Engine:
             tick_now = core.clock.now()
             self.ticks += 1
             try:
-                async with core.look:
+                if core.can_claim():
+                    async with core.look:  # see Core.look
+                        moved = await self.firing.tick(tick_now)
+                else:  # fires only: nothing to start, the finisher may refill
                     moved = await self.firing.tick(tick_now)
                 progressed = moved > 0
                 wake_at = None if progressed else await core.db(core.store.next_wakeup)

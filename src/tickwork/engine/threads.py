@@ -8,6 +8,12 @@ shutdown) while its task still runs is *abandoned*: it no longer counts against
 ``max_threads``, a new thread takes its place, and it ends by itself when its task
 returns. It is logged, and counted (``stuck``: abandoned threads still running).
 Every thread is a daemon, so a stopping process never waits for one.
+
+Jobs are handed to the threads in batches and their ends handed back in batches: the
+jobs submitted in one turn of the event loop are queued under one lock with one
+wake-up per idle thread needed, and the ends of jobs that finish while the loop is busy
+are resolved by one loop callback (one wake-up of the loop, not one per job). A thread
+that ends a job takes the next queued one at once.
 """
 
 from __future__ import annotations
@@ -62,20 +68,45 @@ class SyncThreads:
         self._idle = 0
         self._serial = 0
         self._closed = False
+        #: Jobs submitted in this turn of the loop, queued together at its end.
+        self._batch: list[ThreadJob] = []
+        #: Ended jobs, with their outcome, not handed back to their loop yet.
+        self._ended: list[tuple[ThreadJob, Any, BaseException | None]] = []
+        self._ended_lock = threading.Lock()
         #: Abandoned threads whose task has not returned yet.
         self.stuck = 0
         #: Threads abandoned since start (each replaced by a new one).
         self.abandoned_total = 0
 
     def submit(self, fn: Callable[[], Any], name: str = "") -> ThreadJob:
-        job = ThreadJob(fn, asyncio.get_running_loop(), name)
-        with self._cond:
-            self._queue.append(job)
-            if self._idle > len(self._queue) - 1:
-                self._cond.notify()
-            elif self._workers < self.max_threads:
-                self._start_worker()
+        """Queue ``fn`` (with the other jobs submitted in this turn of the loop)."""
+        loop = asyncio.get_running_loop()
+        job = ThreadJob(fn, loop, name)
+        if not self._batch:
+            loop.call_soon(self._dispatch)
+        self._batch.append(job)
         return job
+
+    def _dispatch(self) -> None:
+        """On the loop: queue the batch; wake the idle threads it needs, start more up to
+        ``max_threads``."""
+        batch = [job for job in self._batch if not job.future.done()]  # not abandoned
+        self._batch = []
+        if not batch:
+            return
+        with self._cond:
+            if self._closed:
+                for job in batch:
+                    job.future.cancel()
+                return
+            # Idle threads already notified for jobs queued before are not free.
+            free_idle = max(0, self._idle - len(self._queue))
+            self._queue.extend(batch)
+            wake = min(free_idle, len(batch))
+            if wake:
+                self._cond.notify(wake)
+            for _ in range(min(len(batch) - wake, self.max_threads - self._workers)):
+                self._start_worker()
 
     def abandon(self, job: ThreadJob) -> bool:
         """Give up on ``job``: a queued one is dropped; a running one's thread leaves the
@@ -85,6 +116,8 @@ class SyncThreads:
             if job.thread is None:
                 with contextlib.suppress(ValueError):
                     self._queue.remove(job)
+                if not job.future.done():
+                    job.future.cancel()  # not dispatched yet: dropped from its batch
                 return False
             if job.abandoned:
                 return False
@@ -124,10 +157,36 @@ class SyncThreads:
         )
         thread.start()
 
+    def _hand_back(self) -> None:
+        """On the loop: resolve the futures of every job ended since the last call."""
+        with self._ended_lock:
+            ended, self._ended = self._ended, []
+        for job, value, error in ended:
+            _resolve(job.future, value, error)
+
+    def _ended_job(self, job: ThreadJob, value: Any, error: BaseException | None) -> None:
+        """In a thread: hand a job's outcome back; the first of a batch wakes the loop."""
+        with self._ended_lock:
+            first = not self._ended
+            self._ended.append((job, value, error))
+        if first:
+            try:
+                job.loop.call_soon_threadsafe(self._hand_back)
+            except RuntimeError:  # a closed loop: nobody waits
+                with self._ended_lock:
+                    self._ended.clear()
+
     def _work(self) -> None:
         me = threading.current_thread()
+        job: ThreadJob | None = None
         while True:
             with self._cond:
+                if job is not None:
+                    job.thread = None
+                    if job.abandoned:
+                        self.stuck -= 1
+                        log.info("thread %s: its abandoned task returned; it ends", me.name)
+                        return
                 while not self._queue:
                     if self._closed:
                         self._workers -= 1
@@ -146,11 +205,4 @@ class SyncThreads:
                 value = job.fn()
             except BaseException as exc:  # handed to the awaiting attempt
                 error = exc
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits
-                job.loop.call_soon_threadsafe(_resolve, job.future, value, error)
-            with self._cond:
-                job.thread = None
-                if job.abandoned:
-                    self.stuck -= 1
-                    log.info("thread %s: its abandoned task returned; it ends", me.name)
-                    return
+            self._ended_job(job, value, error)

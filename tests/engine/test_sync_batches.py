@@ -1,0 +1,87 @@
+"""Sync tasks start as fast as async ones: jobs handed to the threads in batches, their
+ends handed back in batches, and the slots a batch of ends frees refilled in the same
+trip to the store."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from datetime import timedelta
+
+from tests.engine import tasks
+from tests.engine.conftest import T0, eventually
+from tickwork import Scheduler
+from tickwork.clock import ManualClock
+from tickwork.engine.threads import SyncThreads
+
+
+class _Counting(SyncThreads):
+    """The pool, counting its dispatches to the threads and hand-backs to the loop."""
+
+    def __init__(self, max_threads: int) -> None:
+        super().__init__(max_threads)
+        self.dispatches = 0
+        self.hand_backs = 0
+
+    def _dispatch(self) -> None:
+        self.dispatches += 1
+        super()._dispatch()
+
+    def _hand_back(self) -> None:
+        self.hand_backs += 1
+        super()._hand_back()
+
+
+async def test_jobs_of_one_turn_are_dispatched_together_and_handed_back_together() -> None:
+    pool = _Counting(8)
+    try:
+        jobs = [pool.submit(lambda i=i: i * 2, f"job {i}") for i in range(200)]
+        await asyncio.sleep(0)  # the loop's turn ends: the batch goes to the threads
+        # The loop busy (blocked on purpose): the threads end every job meanwhile.
+        time.sleep(0.2)  # noqa: ASYNC251
+        results = await asyncio.gather(*(job.future for job in jobs))
+    finally:
+        pool.shutdown()
+    assert results == [i * 2 for i in range(200)]
+    assert pool.dispatches == 1  # one lock and one round of wake-ups for 200 jobs
+    assert pool.hand_backs <= 3  # not one loop wake-up per job (200 before)
+
+
+async def test_a_job_abandoned_before_its_dispatch_never_runs() -> None:
+    pool = SyncThreads(2)
+    ran: list[int] = []
+    try:
+        job = pool.submit(lambda: ran.append(1), "dropped")
+        assert not pool.abandon(job)  # no thread had it
+        other = pool.submit(lambda: ran.append(2), "kept")
+        assert await other.future is None
+        assert job.future.cancelled()
+    finally:
+        pool.shutdown()
+    assert ran == [2]
+
+
+async def test_slots_freed_by_short_sync_runs_are_refilled_with_their_ends(
+    db_url: str, clock: ManualClock
+) -> None:
+    """More short sync runs due at once than the node may run: the ends of each batch
+    and the claim of the next go in one trip, and no more than max_concurrent run."""
+    n, slots = 60, 10
+    tasks.most_running = 0
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, max_concurrent=slots) as s:
+        assert s.engine is not None
+        due = T0 + timedelta(seconds=5)
+        for i in range(n):
+            await s.add_schedule("sync_counted", due.isoformat(), id=f"r{i}")
+        clock.set(due)
+
+        async def all_done() -> bool:
+            runs = await s.list_runs(status="succeeded", limit=n + 1)
+            return len(runs) == n
+
+        await eventually(all_done, timeout=20, what=f"{n} runs succeeded")
+        runs = await s.list_runs(limit=n + 1)
+        assert s.engine.finisher.refilled > 0
+    assert Counter(r.schedule_id for r in runs) == {f"r{i}": 1 for i in range(n)}
+    assert tasks.most_running <= slots
