@@ -523,6 +523,13 @@ class Store(ABC):
         """Per task, over runs scheduled since ``since`` (of ``owner``'s schedules when
         given): counts and duration percentiles."""
 
+    def run_stats(
+        self, now: datetime, since: datetime | None = None, owner: str | None = None
+    ) -> tuple[list[TaskStats], dict[str, int]]:
+        """``task_stats(since, owner)`` and ``count_runs(now, owner)`` together (what
+        ``tickwork stats`` shows), so that a store may count the runs once for both."""
+        return self.task_stats(since, owner), self.count_runs(now, owner)
+
     # -- queues ----------------------------------------------------------------------
 
     @abstractmethod

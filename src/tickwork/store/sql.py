@@ -78,7 +78,12 @@ from tickwork.store.base import (
 from tickwork.store.sql_access import AccessSql
 from tickwork.store.sql_dashboard import DashboardSql
 from tickwork.store.sql_run_lines import RunLinesSql
-from tickwork.store.sql_stats import indexed_status_counts, indexed_task_stats
+from tickwork.store.sql_stats import (
+    indexed_run_stats,
+    indexed_status_counts,
+    indexed_task_stats,
+    task_stats_of,
+)
 from tickwork.store.sql_user_settings import UserSettingsSql
 
 
@@ -2005,20 +2010,15 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
                 counts, durations = indexed_task_stats(tx, self._seconds)
             else:
                 counts, durations = self._scanned_task_stats(tx, where, params)
-        return [
-            TaskStats(
-                task=task,
-                runs=sum(by_status.values()),
-                succeeded=by_status.get("succeeded", 0),
-                failed=by_status.get("failed", 0),
-                timed_out=by_status.get("timed_out", 0),
-                lost=by_status.get("lost", 0),
-                cancelled=by_status.get("cancelled", 0),
-                p50_duration=durations.get(task, (None, None))[0],
-                p95_duration=durations.get(task, (None, None))[1],
-            )
-            for task, by_status in counts.items()
-        ]
+        return task_stats_of(counts, durations)
+
+    def run_stats(
+        self, now: datetime, since: datetime | None = None, owner: str | None = None
+    ) -> tuple[list[TaskStats], dict[str, int]]:
+        if since is not None or owner is not None:
+            return super().run_stats(now, since, owner)
+        with self._read(snapshot=True) as tx:
+            return indexed_run_stats(tx, self._seconds, self._ts(_aware(now)))
 
     def _scanned_task_stats(
         self, tx: Tx, where: str, params: Sequence[Any]

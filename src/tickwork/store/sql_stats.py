@@ -11,14 +11,20 @@ runs. Instead (migration ``0008_run_stats``):
   nearer end, and interpolated exactly as over the sorted durations.
 
 Both indexes take a row only when its run ends, so the engine's writes of pending and
-running runs do not touch them. The query texts repeat the indexes' ``WHERE`` terms
-word for word: that is how SQLite sees that a partial index applies.
+running runs do not touch them. ``indexed_run_stats`` counts once for both the per-task
+figures and the runs per status (``Store.run_stats``: what ``tickwork stats`` shows), as
+counting a million index entries is most of that command's database time.
+
+The query texts repeat the indexes' ``WHERE`` terms word for word: that is how SQLite
+sees that a partial index applies.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
+
+from tickwork.models import RUN_STATUSES, TaskStats
 
 if TYPE_CHECKING:
     from tickwork.store.sql import Tx
@@ -32,15 +38,30 @@ EXECUTED: Final = "r.status IN ('succeeded', 'failed', 'timed_out')"
 #: The key of ``runs_duration``: in integer microseconds (SQLite), an interval (PostgreSQL).
 DURATION: Final = "r.finished_at - r.started_at"
 
-_COUNTS: Final = (
-    "SELECT task, status, n FROM ("
-    f"SELECT r.task, r.status, COUNT(*) AS n FROM runs r WHERE {FINAL}"
-    " AND r.status NOT IN ('skipped', 'missed') GROUP BY r.status, r.task"
-    " UNION ALL SELECT r.task, r.status, COUNT(*) AS n FROM runs r"
-    " WHERE r.status IN ('pending', 'retrying') GROUP BY r.status, r.task"
-    " UNION ALL SELECT r.task, r.status, COUNT(*) AS n FROM runs r"
-    " WHERE r.status = 'running' GROUP BY r.status, r.task"
-    ") c ORDER BY task"
+#: Statuses a task's figures leave out: those runs never executed.
+NOT_EXECUTED: Final = ("skipped", "missed")
+
+
+def _counts_sql(with_not_executed: bool) -> str:
+    """Runs per task and status, from ``runs_final``, ``runs_waiting`` and
+    ``runs_running`` (one pass over each), in task order."""
+    but = "" if with_not_executed else " AND r.status NOT IN ('skipped', 'missed')"
+    return (
+        "SELECT task, status, n FROM ("
+        f"SELECT r.task, r.status, COUNT(*) AS n FROM runs r WHERE {FINAL}{but}"
+        " GROUP BY r.status, r.task"
+        " UNION ALL SELECT r.task, r.status, COUNT(*) AS n FROM runs r"
+        " WHERE r.status IN ('pending', 'retrying') GROUP BY r.status, r.task"
+        " UNION ALL SELECT r.task, r.status, COUNT(*) AS n FROM runs r"
+        " WHERE r.status = 'running' GROUP BY r.status, r.task"
+        ") c ORDER BY task"
+    )
+
+
+_COUNTS: Final = _counts_sql(with_not_executed=False)
+_ALL_COUNTS: Final = _counts_sql(with_not_executed=True)
+_BACKLOG: Final = (
+    "SELECT COUNT(*) FROM runs r WHERE r.status IN ('pending', 'retrying') AND r.due_at <= ?"
 )
 _UNTIMED: Final = (
     f"SELECT COUNT(*) FROM runs r WHERE r.task = ? AND {EXECUTED} AND ({DURATION}) IS NULL"
@@ -78,15 +99,20 @@ def indexed_percentile(
     return a + (b - a) * (pos - lo)
 
 
-def indexed_task_stats(
-    tx: Tx, seconds: Callable[[Any], float]
-) -> tuple[dict[str, dict[str, int]], dict[str, tuple[float | None, float | None]]]:
-    """Counts per task and status (but skipped and missed), in task order, and p50/p95
-    duration per task: over all runs, from the indexes only."""
-    counts: dict[str, dict[str, int]] = {}
-    for task, status, n in tx.execute(_COUNTS):
+Counts = dict[str, dict[str, int]]
+Durations = dict[str, tuple[float | None, float | None]]
+
+
+def _by_task(rows: Any) -> Counts:
+    counts: Counts = {}
+    for task, status, n in rows:
         counts.setdefault(task, {})[status] = int(n)
-    durations: dict[str, tuple[float | None, float | None]] = {}
+    return counts
+
+
+def _durations(tx: Tx, counts: Counts, seconds: Callable[[Any], float]) -> Durations:
+    """p50/p95 duration per task of ``counts``, from ``runs_duration``."""
+    durations: Durations = {}
     for task, by_status in counts.items():
         executed = sum(by_status.get(s, 0) for s in ("succeeded", "failed", "timed_out"))
         if not executed:
@@ -97,7 +123,50 @@ def indexed_task_stats(
                 indexed_percentile(tx, task, n, 0.5, seconds),
                 indexed_percentile(tx, task, n, 0.95, seconds),
             )
-    return counts, durations
+    return durations
+
+
+def indexed_task_stats(tx: Tx, seconds: Callable[[Any], float]) -> tuple[Counts, Durations]:
+    """Counts per task and status (but skipped and missed), in task order, and p50/p95
+    duration per task: over all runs, from the indexes only."""
+    counts = _by_task(tx.execute(_COUNTS))
+    return counts, _durations(tx, counts, seconds)
+
+
+def indexed_run_stats(
+    tx: Tx, seconds: Callable[[Any], float], now: Any
+) -> tuple[list[TaskStats], dict[str, int]]:
+    """``indexed_task_stats`` as ``TaskStats`` and the runs per status (with
+    ``backlog``: waiting and due by ``now``, a database instant), from one count."""
+    every = _by_task(tx.execute(_ALL_COUNTS))
+    runs = dict.fromkeys(RUN_STATUSES, 0)
+    counts: Counts = {}
+    for task, by_status in every.items():
+        for status, n in by_status.items():
+            runs[status] += n
+        executed = {k: v for k, v in by_status.items() if k not in NOT_EXECUTED}
+        if executed:
+            counts[task] = executed
+    runs["backlog"] = int(tx.execute(_BACKLOG, (now,))[0][0])
+    return task_stats_of(counts, _durations(tx, counts, seconds)), runs
+
+
+def task_stats_of(counts: Counts, durations: Durations) -> list[TaskStats]:
+    """The ``TaskStats`` of each task of ``counts`` (runs per status) and ``durations``."""
+    return [
+        TaskStats(
+            task=task,
+            runs=sum(by_status.values()),
+            succeeded=by_status.get("succeeded", 0),
+            failed=by_status.get("failed", 0),
+            timed_out=by_status.get("timed_out", 0),
+            lost=by_status.get("lost", 0),
+            cancelled=by_status.get("cancelled", 0),
+            p50_duration=durations.get(task, (None, None))[0],
+            p95_duration=durations.get(task, (None, None))[1],
+        )
+        for task, by_status in counts.items()
+    ]
 
 
 def indexed_status_counts(tx: Tx) -> list[tuple[str, int]]:

@@ -1,0 +1,176 @@
+"""What every part of the ``Scheduler`` facade shares: its state, the call of a store
+method on a store thread, the audit entry and event of a change, the tasks known, and
+the timing (next fire, status) of a new or changed schedule.
+
+``Scheduler`` (``engine/scheduler.py``) is composed of this base and one class per
+concern: ``ScheduleCalls`` (``facade_schedules.py``), ``RunCalls`` (``facade_runs.py``)
+and ``AdminCalls`` (``facade_admin.py``: queues, stats, nodes, tokens, audit, the
+dashboard's summaries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from tickwork.engine.audit import current_actor
+from tickwork.engine.events import Event, EventBus
+from tickwork.engine.registry import TaskRegistry
+from tickwork.errors import NotFoundError, UnknownTaskError, ValidationError
+from tickwork.models import JSON, AuditEntry, RetryPolicy, Schedule, ScheduleStatus, TaskSpec
+from tickwork.policy import first_fire, next_fire
+from tickwork.schedule import ParsedSchedule
+from tickwork.store.base import Store
+
+if TYPE_CHECKING:
+    from tickwork.clock import Clock
+    from tickwork.engine.config import EngineConfig
+    from tickwork.engine.runtime import Engine
+    from tickwork.engine.scheduler import EngineLoop
+    from tickwork.engine.storecalls import StoreCalls
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SchedulerBase:
+    """The state and helpers of ``Scheduler`` that its parts use (set by its
+    ``__init__`` and ``start``)."""
+
+    url: str
+    registry: TaskRegistry
+    clock: Clock
+    events: EventBus
+    node_id: str
+    engine: Engine | None
+    _config: EngineConfig
+    _store: Store | None
+    _db: StoreCalls | None
+    _engine_loop: EngineLoop | None
+    _touched: dict[str, float]
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
+        return self._store
+
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` on a store thread (the store is synchronous)."""
+        if self._db is None:
+            raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
+        return await self._db(fn, *args, **kwargs)
+
+    def _changed(self, due_at: datetime | None = None) -> None:
+        """Tell this process's engine; ``due_at``: the change only adds work due then."""
+        if self.engine is not None:
+            self.engine.wake(due_at)
+
+    def _audit(
+        self, action: str, target: str, before: JSON = None, after: JSON = None
+    ) -> AuditEntry:
+        """The audit entry of a change made now by the current actor (see ``acting_as``)."""
+        actor, reason = current_actor()
+        return AuditEntry(
+            actor=actor,
+            action=action,
+            target=target,
+            at=self.clock.now(),
+            before=before,
+            after=after,
+            reason=reason,
+        )
+
+    def _emit(self, kind: str, schedule_id: str | None, **data: Any) -> None:
+        self.events.emit(Event(kind, self.clock.now(), schedule_id, None, data))
+
+    # -- tasks -------------------------------------------------------------------------
+
+    async def known_tasks(self) -> list[str]:
+        """Tasks registered here or published by any node, running or past."""
+        published = await self._call(self.store.known_tasks)
+        return sorted(published | set(self.registry.names()))
+
+    async def task_spec(self, name: str) -> TaskSpec:
+        """What is known of a task: from this process's registry, else as published by
+        a node. Raises ``UnknownTaskError`` listing the known tasks."""
+        local = self.registry.get(name)
+        if local is not None:
+            return local.spec
+        spec = await self._call(self.store.task_spec, name)
+        if spec is not None:
+            return spec
+        known = await self.known_tasks()
+        if name not in known:
+            raise UnknownTaskError(name, known)
+        return TaskSpec(name=name, accepts_any=True)  # published before specs existed
+
+    @staticmethod
+    def _task_defaults(spec: TaskSpec) -> dict[str, Any]:
+        defaults: dict[str, Any] = {}
+        if spec.timeout is not None:
+            defaults["timeout"] = spec.timeout
+        if spec.retries is not None:
+            defaults["retry"] = RetryPolicy(max_attempts=spec.retries + 1)
+        return defaults
+
+    def _show_node_defaults(self, record: Schedule) -> Schedule:
+        """Fields the schedule leaves to the node hold this process's defaults: what a
+        node configured like this one applies (each node applies its own at execution)."""
+        if not record.node_defaults:
+            return record
+        shown: dict[str, Any] = {}
+        if "timeout" in record.node_defaults:
+            shown["timeout"] = self._config.default_timeout
+        if "retry" in record.node_defaults:
+            shown["retry"] = self._config.default_retry
+        return record.replace(**shown)
+
+    def _with_timing(self, record: Schedule, now: datetime, *, first: bool) -> Schedule:
+        """Compute ``next_fire_at`` and ``status`` for a new or changed schedule."""
+        return record.replace(**self._timing(parsed_schedule(record), record, now, first=first))
+
+    def _timing(
+        self, parsed: ParsedSchedule, record: Schedule, now: datetime, *, first: bool
+    ) -> dict[str, Any]:
+        """``next_fire_at``, ``status`` and ``paused_at`` of a new or changed schedule."""
+        if first:
+            nxt = first_fire(parsed, record, now)
+            if nxt is None and parsed.kind == "once":
+                raise ValidationError(
+                    f"the one-time schedule {record.schedule!r} is in the past "
+                    f"(more than misfire_grace={record.misfire_grace:g} s ago)",
+                    field="schedule",
+                )
+        else:
+            start = record.start_at
+            after = now if start is None or start <= now else start - timedelta(microseconds=1)
+            nxt = next_fire(parsed, record, after)
+        status: ScheduleStatus
+        if record.paused:
+            status = "paused"
+        elif nxt is None and parsed.kind != "manual":  # a manual one can always be run
+            status = "finished"
+        else:
+            status = "active"
+        return {
+            # In UTC as the store returns it (no copy of the record to convert it).
+            "next_fire_at": None if nxt is None else nxt.astimezone(UTC),
+            "status": status,
+            "paused_at": (record.paused_at or now) if record.paused else None,
+        }
+
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        found = await self._call(self.store.get_schedule, schedule_id)
+        if found is None:
+            raise NotFoundError("schedule", schedule_id)
+        return found
+
+
+def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
+    """The parsed expression of a stored schedule (``engine.firing.parsed_schedule``,
+    imported when first needed: a client that only reads never loads the engine)."""
+    from tickwork.engine.firing import parsed_schedule as parsed
+
+    return parsed(schedule)

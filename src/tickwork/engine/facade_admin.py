@@ -1,0 +1,228 @@
+"""The facade's administration calls: queues, statistics and counts, nodes, cleanup
+and migrations, API tokens, the audit log, and the dashboard's summaries."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from tickwork.engine import tokens
+from tickwork.engine.facade import SchedulerBase
+from tickwork.errors import StoreError, ValidationError
+from tickwork.models import (
+    ApiToken,
+    AuditEntry,
+    Node,
+    QueueMessage,
+    Schedule,
+    ScheduleStatus,
+)
+
+log = logging.getLogger("tickwork")
+
+#: A token's ``last_used_at`` is written at most this often (a write per request would
+#: make every read a write).
+TOKEN_TOUCH_EVERY: Final = 60.0
+
+
+class AdminCalls(SchedulerBase):
+    """Queues, stats, nodes, tokens, audit and the dashboard's summaries."""
+
+    async def read_queue(
+        self, name: str, consume: bool = True, limit: int = 100, *, owner: str | None = None
+    ) -> list[QueueMessage]:
+        """Messages of a queue, oldest first (``owner``: only of that user's schedules)."""
+        return await self._call(
+            self.store.read_queue, name, consume=consume, limit=limit, owner=owner
+        )
+
+    async def stats(
+        self, since: datetime | None = None, *, owner: str | None = None
+    ) -> dict[str, Any]:
+        """Per-task run counts, success rate and p50/p95 duration; runs per status.
+        ``owner``: over that user's schedules only."""
+        tasks, runs = await self._call(self.store.run_stats, self.clock.now(), since, owner)
+        schedules = await self.schedule_counts(owner=owner)
+        return {"tasks": [t.to_dict() for t in tasks], "runs": runs, "schedules": schedules}
+
+    async def active_runs(self) -> tuple[dict[str, int], dict[str, list[str]]]:
+        """Runs pending, running, retrying and due (``backlog``), and the running runs'
+        ids by node: what ``tickwork status`` shows, from indexes only."""
+        return await self._call(self.store.active_runs, self.clock.now())
+
+    async def counts(self, *, owner: str | None = None) -> dict[str, Any]:
+        """Runs per status (with ``backlog``: waiting and due) and schedules per status:
+        the part of ``stats`` that does not read every run's duration."""
+        runs = await self._call(self.store.count_runs, self.clock.now(), owner)
+        return {"runs": runs, "schedules": await self.schedule_counts(owner=owner)}
+
+    async def schedule_counts(self, *, owner: str | None = None) -> dict[str, int]:
+        """Schedules per status (those with any)."""
+        counts = await self._call(self.store.count_schedules, owner)
+        return {k: v for k, v in counts.items() if v}
+
+    async def nodes(self, include_stopped: bool = False) -> list[Node]:
+        """Known nodes (running; with ``include_stopped`` also stopped ones), with how
+        many runs each has running and which one leads."""
+        return await self._call(self.store.list_nodes, include_stopped=include_stopped)
+
+    async def cleanup(self, older_than_days: float | None = None) -> int:
+        """Delete finished runs older than ``retention_days``; returns how many."""
+        days = self._config.retention_days if older_than_days is None else older_than_days
+        cutoff = self.clock.now() - timedelta(days=days)
+        return await self._call(self.store.delete_runs_before, cutoff)
+
+    async def upgrade(self) -> list[int]:
+        return await self._call(self.store.upgrade)
+
+    # -- tokens and audit ----------------------------------------------------------------
+
+    async def create_token(
+        self,
+        user: str,
+        *,
+        admin: bool = False,
+        read_only: bool = False,
+        expires_in: timedelta | None = None,
+        only_if_none: bool = False,
+    ) -> tuple[ApiToken, str] | None:
+        """Make an API token; returns it with its secret, which is shown once and never
+        stored. ``only_if_none``: only when no token exists (None otherwise)."""
+        if not isinstance(user, str) or not user.strip() or len(user) > 200:
+            raise ValidationError("user must be a non-empty name", field="user")
+        if expires_in is not None and expires_in <= timedelta(0):
+            raise ValidationError("expiry must be in the future", field="expires")
+        now = self.clock.now()
+        token_id, secret = tokens.new_token()
+        token = ApiToken(
+            id=token_id,
+            user=user.strip(),
+            created_at=now,
+            admin=admin,
+            read_only=read_only,
+            expires_at=None if expires_in is None else now + expires_in,
+        )
+        audit = self._audit("token.created", f"token:{token_id}")
+        if only_if_none:
+            made = await self._call(
+                self.store.create_first_token, token, tokens.token_hash(secret), audit
+            )
+            return (token, secret) if made else None
+        await self._call(self.store.create_token, token, tokens.token_hash(secret), audit)
+        return token, secret
+
+    async def list_tokens(self, include_revoked: bool = False) -> list[ApiToken]:
+        return await self._call(self.store.list_tokens, include_revoked=include_revoked)
+
+    async def revoke_token(self, token_id: str) -> ApiToken:
+        """Revoke a token; it is refused from the next request on."""
+        audit = self._audit("token.revoked", f"token:{token_id}")
+        return await self._call(self.store.revoke_token, token_id, self.clock.now(), audit)
+
+    async def check_token(self, secret: str) -> ApiToken | None:
+        """The token whose secret this is, if it is usable now (not revoked, not
+        expired); None otherwise. Records its use (at most once a minute)."""
+        token_id = tokens.token_id_of(secret)
+        if token_id is None:
+            return None
+        found = await self._call(self.store.get_token, token_id)
+        if found is None:
+            return None
+        token, stored_hash = found
+        if not tokens.same_secret(tokens.token_hash(secret), stored_hash):
+            return None
+        now = self.clock.now()
+        if not token.usable(now):
+            return None
+        clock = time.monotonic()
+        if clock - self._touched.get(token.id, -TOKEN_TOUCH_EVERY) >= TOKEN_TOUCH_EVERY:
+            self._touched[token.id] = clock
+            try:
+                await self._call(self.store.touch_token, token.id, now)
+            except StoreError as exc:  # a busy database must not refuse the request
+                log.warning("could not record the use of token %s: %s", token.id, exc)
+        return token
+
+    async def audit_log(
+        self,
+        *,
+        actor: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Audit entries, newest first. ``target`` is ``kind:id`` (``schedule:daily``)
+        or a bare id, which matches any kind."""
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("limit must be between 1 and 10000", field="limit")
+        return await self._call(
+            self.store.list_audit,
+            actor=actor,
+            target=target,
+            since=since,
+            before_id=before_id,
+            limit=limit,
+        )
+
+    # -- the dashboard's summaries -------------------------------------------------------
+
+    async def schedule_page(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        sort: str = "name",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[Schedule], int]:
+        """One page of the matching schedules in ``sort`` order, and how many match."""
+        return await self._call(
+            self.store.schedule_page,
+            status=status,
+            task=task,
+            tag=tag,
+            owner=owner,
+            q=q,
+            sort=sort,
+            descending=descending,
+            offset=offset,
+            limit=limit,
+        )
+
+    async def schedule_ids(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+    ) -> list[str]:
+        """The ids of every schedule matching the filters."""
+        return await self._call(
+            self.store.schedule_ids, status=status, task=task, tag=tag, owner=owner, q=q
+        )
+
+    async def count_schedules(self, owner: str | None = None) -> dict[str, int]:
+        """Schedules per status."""
+        return await self._call(self.store.count_schedules, owner)
+
+    async def run_activity(
+        self, since: datetime, bucket_seconds: int, owner: str | None = None
+    ) -> list[tuple[int, str, int, float | None, float | None]]:
+        """Runs since ``since`` per time bucket and status, with mean and max durations."""
+        return await self._call(self.store.run_activity, since, bucket_seconds, owner)
+
+    async def recent_runs(
+        self, schedule_ids: Sequence[str], per_schedule: int = 20, owner: str | None = None
+    ) -> dict[str, list[tuple[str, str, datetime]]]:
+        """The newest runs of each schedule as (id, status, scheduled_for), oldest first."""
+        return await self._call(self.store.recent_runs, schedule_ids, per_schedule, owner)

@@ -1,0 +1,216 @@
+"""The facade's run calls: trigger a run now (once per idempotency key), wait for it,
+read, list and cancel runs, and backfill a schedule's past fire times."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Final
+
+from tickwork.engine.facade import SchedulerBase, parsed_schedule
+from tickwork.engine.ids import new_id
+from tickwork.errors import ConflictError, NotFoundError, RunTimeoutError, ValidationError
+from tickwork.models import JSON, AuditEntry, Run, RunStatus, Schedule
+from tickwork.validation import json_object, parse_instant
+
+MAX_BACKFILL: Final = 10_000
+#: How long an Idempotency-Key of ``run_now`` returns the run it made.
+IDEMPOTENCY_WINDOW: Final = timedelta(hours=24)
+
+
+class RunCalls(SchedulerBase):
+    """Triggering, reading, cancelling and backfilling runs."""
+
+    async def run_now(
+        self,
+        schedule_id: str,
+        data: dict[str, JSON] | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+        traceparent: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        """Trigger a run now, outside the schedule; ``data`` is merged over the schedule's.
+
+        With ``wait`` returns the finished run (whichever node ran it); ``timeout``
+        bounds the wait (``RunTimeoutError``). ``traceparent`` (a W3C trace context):
+        the run joins that trace; its id is stored as ``run.trace_id``. With
+        ``idempotency_key``, the same key from the same actor within 24 hours returns
+        the run made the first time instead of making another.
+        """
+        # Imported here: opentelemetry (when installed) costs every client's start.
+        from tickwork.engine.tracing import trace_id_of
+
+        trace_id = trace_id_of(traceparent)
+        s = await self.get_schedule(schedule_id)
+        if data is not None and not isinstance(data, dict):
+            raise ValidationError("data must be a JSON object", field="data")
+        merged = dict(s.data) | dict(data or {})
+        if data:
+            merged = json_object(merged, "data")
+            (await self.task_spec(s.task)).check_data(merged)
+        now = self.clock.now()
+        run = Run(
+            id=new_id(),
+            schedule_id=s.id,
+            task=s.task,
+            scheduled_for=now,
+            trigger="manual",
+            data=merged,
+            due_at=now,
+            priority=s.priority,
+            timeout=s.timeout,
+            retry=s.retry,
+            node_defaults=s.node_defaults,
+            created_at=now,
+            trace_id=trace_id,
+            schedule_version=s.version,
+        )
+        audit = self._audit("schedule.run", f"schedule:{s.id}", after={"data": merged})
+        if idempotency_key is not None:
+            created = await self._run_once(s, run, idempotency_key, audit)
+        else:
+            inserted = await self._call(self.store.insert_runs, s, [run], audit)
+            created = inserted[0] if inserted else run
+        self._changed()
+        if wait:
+            return await self.wait_for_run(created.id, timeout=timeout)
+        return created
+
+    async def _run_once(self, s: Schedule, run: Run, key: str, audit: AuditEntry) -> Run:
+        if not isinstance(key, str) or not key or len(key) > 255:
+            raise ValidationError(
+                "an idempotency key is 1 to 255 characters", field="idempotency_key"
+            )
+        scope = audit.actor
+        window_start = self.clock.now() - IDEMPOTENCY_WINDOW
+        for attempt in range(3):
+            try:
+                found = await self._call(
+                    self.store.insert_run_once, s, run, (scope, key), window_start, audit
+                )
+                return found[0]
+            except ConflictError:
+                # Two requests with one key at once (PostgreSQL): the loser's insert
+                # failed on the key and the next try finds the winner's run. A key used
+                # for another schedule fails again, and the last try raises it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
+        """Return the run once it is over (succeeded, failed, ...)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        delay = 0.01
+        while True:
+            run = await self.get_run(run_id)
+            if run.done:
+                return run
+            if deadline is not None and loop.time() >= deadline:
+                raise RunTimeoutError(f"run {run_id} is still {run.status} after {timeout:g} s")
+            pause = delay if deadline is None else min(delay, max(deadline - loop.time(), 0))
+            await asyncio.sleep(pause)
+            delay = min(delay * 1.5, 0.25)
+
+    async def get_run(self, run_id: str) -> Run:
+        found = await self._call(self.store.get_run, run_id)
+        if found is None:
+            raise NotFoundError("run", run_id)
+        return found
+
+    async def list_runs(
+        self,
+        schedule_id: str | None = None,
+        status: RunStatus | Collection[RunStatus] | None = None,
+        limit: int = 100,
+        *,
+        task: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: str | None = None,
+        owner: str | None = None,
+        before: tuple[datetime, str] | None = None,
+    ) -> list[Run]:
+        """Runs, newest ``scheduled_for`` first; ``owner``: of that user's schedules;
+        ``before`` (scheduled_for, id) pages (see ``Store.list_runs``)."""
+        if limit < 1 or limit > 10_000:
+            raise ValidationError("limit must be between 1 and 10000", field="limit")
+        return await self._call(
+            self.store.list_runs,
+            schedule_id=schedule_id,
+            task=task,
+            status=status,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
+            owner=owner,
+            before=before,
+        )
+
+    async def cancel_run(self, run_id: str) -> Run:
+        """Cancel a waiting run at once, or ask the node running it to stop it."""
+        audit = self._audit("run.cancelled", f"run:{run_id}")
+        run = await self._call(self.store.cancel_run, run_id, self.clock.now(), audit)
+        engine = self.engine
+        if engine is not None:
+            if self._engine_loop is not None:
+                self._engine_loop.loop.call_soon_threadsafe(engine.request_cancel, run_id)
+            else:
+                engine.request_cancel(run_id)
+        self._changed()
+        return run
+
+    async def backfill(
+        self, schedule_id: str, start: datetime | str, end: datetime | str
+    ) -> list[Run]:
+        """Create a run (trigger ``backfill``) for every fire time in [start, end] that has
+        none yet; the unique key makes a repeated backfill add nothing."""
+        s = await self.get_schedule(schedule_id)
+        begin = parse_instant(start, "start", s.timezone)
+        finish = parse_instant(end, "end", s.timezone)
+        if begin is None or finish is None:
+            raise ValidationError("backfill needs a start and an end", field="start")
+        if finish < begin:
+            raise ValidationError("end is before start", field="end")
+        parsed = parsed_schedule(s)
+        times: list[datetime] = []
+        t = parsed.next_after(begin - timedelta(microseconds=1))
+        while t is not None and t <= finish:
+            times.append(t)
+            if len(times) > MAX_BACKFILL:
+                raise ValidationError(
+                    f"backfill would create more than {MAX_BACKFILL} runs; use a shorter range",
+                    field="end",
+                )
+            t = parsed.next_after(t)
+        now = self.clock.now()
+        runs = [
+            Run(
+                id=new_id(),
+                schedule_id=s.id,
+                task=s.task,
+                scheduled_for=t,
+                trigger="backfill",
+                data=dict(s.data),
+                due_at=now,
+                priority=s.priority,
+                timeout=s.timeout,
+                retry=s.retry,
+                node_defaults=s.node_defaults,
+                created_at=now,
+                schedule_version=s.version,
+            )
+            for t in times
+        ]
+        audit = self._audit(
+            "schedule.backfilled",
+            f"schedule:{s.id}",
+            after={"start": begin.isoformat(), "end": finish.isoformat()},
+        )
+        inserted = await self._call(self.store.insert_runs, s, runs, audit)
+        self._changed()
+        return inserted

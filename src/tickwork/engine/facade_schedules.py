@@ -1,0 +1,158 @@
+"""The facade's schedule calls: read, list, change, delete, pause and resume schedules,
+and their next fire times (``add_schedule`` is ``Scheduler``'s own)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+
+from tickwork.engine.facade import SchedulerBase, parsed_schedule
+from tickwork.errors import NotFoundError, PreconditionFailedError, ValidationError
+from tickwork.models import Schedule, ScheduleStatus
+from tickwork.policy import next_fire
+from tickwork.validation import build_schedule, parse_instant
+
+#: Fields whose change moves the next fire time.
+_TIMING_FIELDS: Final = frozenset(
+    {"schedule", "timezone", "start_at", "end_at", "max_executions", "paused"}
+)
+
+
+class ScheduleCalls(SchedulerBase):
+    """Reading and changing schedules."""
+
+    async def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Schedule]:
+        """Schedules matching every filter given, ordered by id (``after_id`` pages);
+        ``q`` is a case-insensitive search in id, name, description and task."""
+        return await self._call(
+            self.store.list_schedules,
+            status=status,
+            task=task,
+            tag=tag,
+            owner=owner,
+            q=q,
+            after_id=after_id,
+            limit=limit,
+        )
+
+    async def upcoming_schedules(
+        self, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Schedule]:
+        """Active schedules in order of their next fire time (then id), ``limit`` at a
+        time after ``after`` = (next_fire_at, id): an index read, however many there are."""
+        return await self._call(self.store.upcoming_schedules, limit, after)
+
+    async def update_schedule(
+        self, /, schedule_id: str, *, expected_version: int | None = None, **changes: Any
+    ) -> Schedule:
+        """Change settable fields; timing fields recompute the next fire from now.
+
+        ``expected_version``: the ``version`` the caller read; if the schedule changed
+        since, ``PreconditionFailedError`` and nothing changes."""
+        current = await self.get_schedule(schedule_id)
+        if expected_version is not None and current.version != expected_version:
+            raise PreconditionFailedError(
+                f"schedule {schedule_id!r} is at version {current.version}, not "
+                f"{expected_version}: it changed since it was read"
+            )
+        now = self.clock.now()
+        record = self._show_node_defaults(build_schedule(current, changes, now))
+        if "task" in changes or "data" in changes:
+            (await self.task_spec(record.task)).check_data(record.data)
+        if _TIMING_FIELDS & set(changes) or (
+            "paused" in changes and record.paused != current.paused
+        ):
+            if "start_at" in changes:
+                record = record.replace(anchor=record.start_at or now)
+            if record.paused and not current.paused:
+                record = record.replace(paused_at=now)
+            record = self._with_timing(record, now, first=False)
+        record = record.replace(updated_at=now)
+        audit = self._audit("schedule.updated", f"schedule:{schedule_id}", current.to_dict())
+        stored = await self._call(self.store.update_schedule, record, audit, current.version)
+        self._changed()
+        self._emit("schedule.updated", stored.id, changed=sorted(changes))
+        return stored
+
+    async def delete_schedule(
+        self, schedule_id: str, *, expected_version: int | None = None
+    ) -> None:
+        """Delete the schedule; waiting runs are cancelled, history is kept.
+        ``expected_version`` as for ``update_schedule``."""
+        audit = self._audit("schedule.deleted", f"schedule:{schedule_id}")
+        deleted = await self._call(
+            self.store.delete_schedule, schedule_id, self.clock.now(), audit, expected_version
+        )
+        if not deleted:
+            raise NotFoundError("schedule", schedule_id)
+        self._changed()
+        self._emit("schedule.deleted", schedule_id)
+
+    async def pause(self, id: str | None = None) -> list[Schedule]:
+        """Pause one schedule, or all (``id=None``). Runs already waiting or running go on."""
+        return await self._set_paused(id, True)
+
+    async def resume(self, id: str | None = None) -> list[Schedule]:
+        """Resume one schedule, or all; fire times passed while paused are not caught up."""
+        return await self._set_paused(id, False)
+
+    async def _set_paused(self, schedule_id: str | None, paused: bool) -> list[Schedule]:
+        if schedule_id is not None:
+            await self.get_schedule(schedule_id)
+        action = "schedule.paused" if paused else "schedule.resumed"
+        changed = await self._call(
+            self.store.set_paused,
+            None if schedule_id is None else [schedule_id],
+            paused,
+            self.clock.now(),
+            _next_fire,
+            self._audit(action, "schedule:*"),
+        )
+        self._changed()
+        for s in changed:
+            self._emit("schedule.paused" if paused else "schedule.resumed", s.id)
+        return changed
+
+    async def next_fire_times(
+        self, schedule_id: str, count: int = 5, *, after: datetime | str | None = None
+    ) -> list[datetime]:
+        """The schedule's next ``count`` fire times (empty when paused or finished); with
+        ``after`` (naive = in the schedule's zone), its fire times strictly after it."""
+        if count < 1 or count > 1000:
+            raise ValidationError("count must be between 1 and 1000", field="count")
+        s = await self.get_schedule(schedule_id)
+        if s.status != "active" or s.next_fire_at is None:
+            return []
+        parsed = parsed_schedule(s)
+        begin = parse_instant(after, "after", s.timezone)
+        if begin is not None:
+            first = next_fire(parsed, s, begin)
+            if first is None:
+                return []
+            times = [first]
+        else:
+            times = [s.next_fire_at.astimezone(parsed.tz)]
+        executions = s.execution_count + 1
+        while len(times) < count:
+            if s.max_executions is not None and executions >= s.max_executions:
+                break
+            nxt = next_fire(parsed, s, times[-1])
+            if nxt is None:
+                break
+            times.append(nxt)
+            executions += 1
+        return times
+
+
+def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:
+    return next_fire(parsed_schedule(schedule), schedule, after)
