@@ -17,20 +17,50 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
+from tickwork.engine.events import Subscriber
 from tickwork.engine.scheduler import Scheduler
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _blocking(
+    method: Callable[Concatenate[Scheduler, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[SyncScheduler, P], T]:
+    """``method`` of ``Scheduler`` as a blocking method of ``SyncScheduler``: same name,
+    arguments and docstring, typed for the caller."""
+
+    @functools.wraps(method)
+    def blocking(self: SyncScheduler, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._submit(method(self._scheduler, *args, **kwargs))
+
+    return blocking
+
+
+def _arguments_of(
+    init: Callable[Concatenate[Scheduler, P], None],
+) -> Callable[[Callable[..., None]], Callable[Concatenate[SyncScheduler, P], None]]:
+    """Give the decorated ``__init__`` the signature of ``init``, for type checkers and
+    for ``help()``."""
+
+    def typed(method: Callable[..., None]) -> Callable[Concatenate[SyncScheduler, P], None]:
+        functools.update_wrapper(method, init)
+        return method
+
+    return typed
 
 
 class SyncScheduler:
     """Blocking facade over ``Scheduler``; same constructor arguments."""
 
-    def __init__(self, url: str = "sqlite:///tickwork.db", **options: Any) -> None:
-        self._scheduler = Scheduler(url, **options)
+    @_arguments_of(Scheduler.__init__)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._scheduler = Scheduler(*args, **kwargs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -76,25 +106,57 @@ class SyncScheduler:
         self._loop = None
         self._thread = None
 
-    def _submit(self, coro: Coroutine[Any, Any, Any]) -> Any:
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._loop is None:
             coro.close()
             raise RuntimeError("the scheduler is not started: use 'with SyncScheduler(...)'")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    def subscribe(self, callback: Callable[[Any], Any]) -> Callable[[], None]:
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback(event)`` for each event (on the background thread)."""
         return self._scheduler.subscribe(callback)
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._scheduler, name)
-        if not inspect.iscoroutinefunction(attr):
-            return attr
+    @property
+    def stuck_threads(self) -> int:
+        """``Scheduler.stuck_threads``."""
+        return self._scheduler.stuck_threads
 
-        @functools.wraps(attr)
-        def blocking(*args: Any, **kwargs: Any) -> Any:
-            return self._submit(attr(*args, **kwargs))
-
-        return blocking
+    # Every coroutine method of ``Scheduler``, blocking, with its exact signature.
+    active_runs = _blocking(Scheduler.active_runs)
+    add_schedule = _blocking(Scheduler.add_schedule)
+    audit_log = _blocking(Scheduler.audit_log)
+    backfill = _blocking(Scheduler.backfill)
+    cancel_run = _blocking(Scheduler.cancel_run)
+    check_token = _blocking(Scheduler.check_token)
+    cleanup = _blocking(Scheduler.cleanup)
+    count_schedules = _blocking(Scheduler.count_schedules)
+    counts = _blocking(Scheduler.counts)
+    create_token = _blocking(Scheduler.create_token)
+    delete_schedule = _blocking(Scheduler.delete_schedule)
+    get_run = _blocking(Scheduler.get_run)
+    get_schedule = _blocking(Scheduler.get_schedule)
+    known_tasks = _blocking(Scheduler.known_tasks)
+    list_runs = _blocking(Scheduler.list_runs)
+    list_schedules = _blocking(Scheduler.list_schedules)
+    list_tokens = _blocking(Scheduler.list_tokens)
+    next_fire_times = _blocking(Scheduler.next_fire_times)
+    nodes = _blocking(Scheduler.nodes)
+    pause = _blocking(Scheduler.pause)
+    read_queue = _blocking(Scheduler.read_queue)
+    recent_runs = _blocking(Scheduler.recent_runs)
+    resume = _blocking(Scheduler.resume)
+    revoke_token = _blocking(Scheduler.revoke_token)
+    run_activity = _blocking(Scheduler.run_activity)
+    run_now = _blocking(Scheduler.run_now)
+    schedule_counts = _blocking(Scheduler.schedule_counts)
+    schedule_ids = _blocking(Scheduler.schedule_ids)
+    schedule_page = _blocking(Scheduler.schedule_page)
+    stats = _blocking(Scheduler.stats)
+    task_spec = _blocking(Scheduler.task_spec)
+    upcoming_schedules = _blocking(Scheduler.upcoming_schedules)
+    update_schedule = _blocking(Scheduler.update_schedule)
+    upgrade = _blocking(Scheduler.upgrade)
+    wait_for_run = _blocking(Scheduler.wait_for_run)
 
     def __enter__(self) -> Self:
         self.start()
