@@ -12,16 +12,18 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
 
 from tickwork.cli.output import Output
 from tickwork.engine.audit import acting_as, default_actor
-from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import TickworkError, UnknownTaskError, ValidationError
 from tickwork.limits import MAX_JSON_DEPTH
 from tickwork.store.url import SQLiteURL, mask_password, parse_url
+
+if TYPE_CHECKING:
+    from tickwork.engine.scheduler import Scheduler
 
 T = TypeVar("T")
 
@@ -105,7 +107,9 @@ def with_client(
             async with RemoteScheduler(g.url, g.token) as server:
                 # The same calls, answered over HTTP with the same records (the server
                 # audits them as the token's user).
-                return await action(cast(Scheduler, server))
+                return await action(cast("Scheduler", server))
+        from tickwork.engine.scheduler import Scheduler
+
         # Changes made from the CLI are audited as "cli:<os user>".
         with acting_as(default_actor("cli")):
             async with Scheduler(g.db, engine=False) as scheduler:

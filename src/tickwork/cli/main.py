@@ -10,7 +10,7 @@ Commands live in modules named for what they manage; each registers itself on ``
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -43,6 +43,8 @@ def _print_version(value: bool) -> None:
 
 def tickwork_version() -> str:
     """The installed distribution's version."""
+    import importlib.metadata  # only here: reading the metadata costs every command's start
+
     try:
         return importlib.metadata.version("tickwork")
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
@@ -124,19 +126,54 @@ def _remote(
     return url, token
 
 
-def _register_commands() -> None:
-    # Imported for their side effect: each module adds its commands to ``app``.
-    # The order here is the order of ``tickwork --help``.
-    from tickwork.cli import serve  # noqa: F401  # isort: skip
-    from tickwork.cli import worker  # noqa: F401  # isort: skip
-    from tickwork.cli import schedule_commands  # noqa: F401  # isort: skip
-    from tickwork.cli import run_commands  # noqa: F401  # isort: skip
-    from tickwork.cli import queue_commands  # noqa: F401  # isort: skip
-    from tickwork.cli import task_commands  # noqa: F401  # isort: skip
-    from tickwork.cli import expression_commands  # noqa: F401  # isort: skip
-    from tickwork.cli import node_commands  # noqa: F401  # isort: skip
-    from tickwork.cli import db_commands  # noqa: F401  # isort: skip
-    from tickwork.cli import token_commands  # noqa: F401  # isort: skip
+#: The module that defines each command, in the order of ``tickwork --help``.
+COMMAND_MODULES: Final = {
+    "serve": "serve",
+    "worker": "worker",
+    "create": "schedule_commands",
+    "update": "schedule_commands",
+    "delete": "schedule_commands",
+    "show": "schedule_commands",
+    "list": "schedule_commands",
+    "pause": "schedule_commands",
+    "resume": "schedule_commands",
+    "run": "run_commands",
+    "history": "run_commands",
+    "cancel": "run_commands",
+    "backfill": "run_commands",
+    "queue": "queue_commands",
+    "tasks": "task_commands",
+    "validate": "expression_commands",
+    "next": "expression_commands",
+    "status": "node_commands",
+    "stats": "node_commands",
+    "db": "db_commands",
+    "cleanup": "db_commands",
+    "token": "token_commands",
+    "audit": "token_commands",
+}
+
+
+def _register_commands(command: str | None = None) -> None:
+    """Import the module of ``command`` (each module adds its commands to ``app``), or
+    of every command when it is None or unknown: ``tickwork stats`` then loads what
+    ``stats`` needs, not the server, the worker and the engine."""
+    module = COMMAND_MODULES.get(command or "")
+    for name in dict.fromkeys(COMMAND_MODULES.values()) if module is None else [module]:
+        importlib.import_module(f"tickwork.cli.{name}")
+
+
+def command_name(argv: list[str]) -> str | None:
+    """The command ``argv`` names: its first word after the root options, if any."""
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if not token.startswith("-"):
+            return token
+        if token == "--":
+            return argv[i + 1] if i + 1 < len(argv) else None
+        i += 2 if GLOBAL_OPTIONS.get(token) else 1
+    return None
 
 
 #: Root options accepted after the command too, and whether each takes a value.
@@ -227,6 +264,6 @@ def main() -> None:
     if bad is not None:
         print(f"error: {bad}", file=sys.stderr)
         raise SystemExit(2)
-    _register_commands()
+    _register_commands(command_name(sys.argv[1:]))
     root = typer.main.get_command(app)
     root(args=hoist_global_options(sys.argv[1:], root), prog_name="tickwork")
