@@ -1,346 +1,46 @@
 """Schedules from the command line: create, update, delete, show, list, pause, resume.
 
-``create`` and ``update`` share their options; an option not given is not sent, so
-``update`` changes only what it is told and ``create`` leaves tickwork's defaults.
+``create`` and ``update`` share their options (``schedule_options.py``); schedules are
+shown by ``schedule_views.py``.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
 
 import typer
 
-from tickwork.cli.client import globals_of, parse_data, with_client
+from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
-from tickwork.cli.output import Output, relative, seconds, short, when
+from tickwork.cli.schedule_options import (
+    Catchup,
+    Data,
+    Description,
+    EndAt,
+    ErrorQueue,
+    Jitter,
+    MaxExecutions,
+    MaxInstances,
+    MisfireGrace,
+    Name,
+    Once,
+    Overlap,
+    Priority,
+    ResultQueue,
+    Retries,
+    RetryDelay,
+    StartAt,
+    Tags,
+    Timeout,
+    Tz,
+    schedule_fields,
+)
+from tickwork.cli.schedule_views import schedules_table, show_schedule
 from tickwork.engine.scheduler import Scheduler
-from tickwork.errors import ScheduleError
-from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, Run, Schedule
-from tickwork.schedule import parse_schedule
+from tickwork.models import Run, Schedule
 
 SCHEDULE_STATUSES = ("active", "paused", "finished")
-
-# -- options shared by create and update ---------------------------------------------------
-
-Name = Annotated[str | None, typer.Option("--name", help="A human name.")]
-Description = Annotated[str | None, typer.Option("--description", help="What it is for.")]
-Data = Annotated[
-    str | None,
-    typer.Option(
-        "--data",
-        metavar="JSON",
-        help='A JSON object passed to the task as keyword arguments, e.g. \'{"region": "eu"}\'.',
-    ),
-]
-Tz = Annotated[
-    str | None,
-    typer.Option(
-        "--tz", help="IANA time zone of the expression and of naive times (default: UTC)."
-    ),
-]
-Once = Annotated[
-    bool,
-    typer.Option(
-        "--once",
-        help="Fire only once: sets max_executions=1, so '--schedule \"0 9 * * *\" --once' "
-        "fires at the next 09:00 and is then finished. One-time expressions "
-        "('2026-12-25 09:00', 'in 10m', 'now') fire once anyway.",
-    ),
-]
-Overlap = Annotated[
-    str | None,
-    typer.Option(
-        "--overlap",
-        help=f"When the previous run still runs: {', '.join(OVERLAP_POLICIES)} (default: skip).",
-    ),
-]
-MaxInstances = Annotated[
-    int | None,
-    typer.Option("--max-instances", help="Runs at once with --overlap allow (default: 1)."),
-]
-Catchup = Annotated[
-    str | None,
-    typer.Option(
-        "--catchup",
-        help=f"Fires missed while no node ran: {', '.join(CATCHUP_POLICIES)} (default: latest).",
-    ),
-]
-MisfireGrace = Annotated[
-    float | None,
-    typer.Option(
-        "--misfire-grace",
-        metavar="SECONDS",
-        help="A fire late by at most this much is on time (default: 30).",
-    ),
-]
-Retries = Annotated[
-    int | None,
-    typer.Option(
-        "--retries",
-        metavar="N",
-        help="Retries after a failed first attempt (retry.max_attempts = N + 1) (default: the "
-        "task's, else the executing node's retry policy, 2 retries unless set).",
-    ),
-]
-RetryDelay = Annotated[
-    float | None,
-    typer.Option(
-        "--retry-delay",
-        metavar="SECONDS",
-        help="Delay before the first retry, doubled each time, with full jitter (default: 5).",
-    ),
-]
-Timeout = Annotated[
-    float | None,
-    typer.Option(
-        "--timeout",
-        metavar="SECONDS",
-        help="Stop an attempt after this long (default: the task's, else the executing "
-        "node's --default-timeout, 300 unless set).",
-    ),
-]
-MaxExecutions = Annotated[
-    int | None,
-    typer.Option("--max-executions", metavar="N", help="Finished after N fires."),
-]
-StartAt = Annotated[
-    str | None,
-    typer.Option(
-        "--start-at", metavar="ISO", help="First possible fire (inclusive); naive = in --tz."
-    ),
-]
-EndAt = Annotated[
-    str | None,
-    typer.Option("--end-at", metavar="ISO", help="No fire after this; naive = in --tz."),
-]
-Jitter = Annotated[
-    float | None,
-    typer.Option(
-        "--jitter",
-        metavar="SECONDS",
-        help="Delay each fire by up to this much (stable per schedule and fire time).",
-    ),
-]
-Priority = Annotated[
-    int | None,
-    typer.Option("--priority", help="Higher runs first when more are due than slots (default: 0)."),
-]
-Tags = Annotated[
-    list[str] | None,
-    typer.Option("--tag", metavar="TAG", help="A tag (repeatable); update replaces them all."),
-]
-ResultQueue = Annotated[
-    str | None,
-    typer.Option("--result-queue", metavar="QUEUE", help="Queue that receives results."),
-]
-ErrorQueue = Annotated[
-    str | None,
-    typer.Option("--error-queue", metavar="QUEUE", help="Queue that receives final errors."),
-]
-
-
-def _fields(
-    out: Output,
-    *,
-    name: str | None,
-    description: str | None,
-    data: str | None,
-    tz: str | None,
-    once: bool,
-    overlap: str | None,
-    max_instances: int | None,
-    catchup: str | None,
-    misfire_grace: float | None,
-    retries: int | None,
-    retry_delay: float | None,
-    timeout: float | None,
-    max_executions: int | None,
-    start_at: str | None,
-    end_at: str | None,
-    jitter: float | None,
-    priority: int | None,
-    tags: list[str] | None,
-    result_queue: str | None,
-    error_queue: str | None,
-) -> dict[str, Any]:
-    """The schedule fields the options ask for; options not given are left out."""
-    fields: dict[str, Any] = {}
-    plain = {
-        "name": name,
-        "description": description,
-        "timezone": tz,
-        "overlap": overlap,
-        "max_instances": max_instances,
-        "catchup": catchup,
-        "misfire_grace": misfire_grace,
-        "timeout": timeout,
-        "max_executions": max_executions,
-        "start_at": start_at,
-        "end_at": end_at,
-        "jitter": jitter,
-        "priority": priority,
-        "result_queue": result_queue,
-        "error_queue": error_queue,
-    }
-    fields.update({k: v for k, v in plain.items() if v is not None})
-    parsed = parse_data(out, data)
-    if parsed is not None:
-        fields["data"] = parsed
-    if once:
-        if max_executions not in (None, 1):
-            out.fail(f"--once means --max-executions 1; it conflicts with {max_executions}")
-        fields["max_executions"] = 1
-    retry: dict[str, Any] = {}
-    if retries is not None:
-        if retries < 0:
-            out.fail(f"--retries must be >= 0, not {retries}")
-        retry["max_attempts"] = retries + 1
-    if retry_delay is not None:
-        retry["delay"] = retry_delay
-    if retry:
-        fields["retry"] = retry
-    if tags is not None:
-        fields["tags"] = list(tags)
-    return fields
-
-
-# -- rendering -------------------------------------------------------------------------------
-
-
-def describe(schedule: Schedule) -> str:
-    """The expression in words, or the expression itself when it cannot be parsed."""
-    try:
-        parsed = parse_schedule(
-            schedule.schedule,
-            timezone=schedule.timezone,
-            start_at=schedule.start_at,
-            key=schedule.id,
-            now=schedule.anchor,
-        )
-    except (ScheduleError, TypeError):
-        return schedule.schedule
-    return str(parsed.describe())
-
-
-#: After a value the schedule leaves to the node that runs it (shown: this process's).
-_NODE_DEFAULT = " (the executing node's default)"
-
-
-def next_fire_text(s: Schedule, now: datetime, *, relative_too: bool = True) -> str:
-    """The next fire for people: a time only while active; a paused schedule fires
-    nothing ("paused": resuming computes its next fire from then), a finished one never."""
-    if s.status == "paused":
-        return "paused"
-    if s.status == "finished":
-        return "never (finished)"
-    if s.next_fire_at is None:
-        return "only when run (manual)"
-    text = when(s.next_fire_at, s.timezone)
-    return f"{text}  ({relative(s.next_fire_at, now)})" if relative_too else text
-
-
-def show_schedule(
-    out: Output,
-    s: Schedule,
-    *,
-    upcoming: list[datetime] | None = None,
-    runs: list[Run] | None = None,
-    title: str | None = None,
-) -> None:
-    now = datetime.now(UTC)
-    tz = s.timezone
-    retry = s.retry
-    pairs: list[tuple[str, Any]] = [
-        ("id", s.id),
-        ("name", s.name),
-        ("description", s.description),
-        ("task", s.task),
-        ("schedule", f"{s.schedule}  ({describe(s)})"),
-        ("timezone", tz),
-        ("status", s.status),
-        ("next fire", next_fire_text(s, now)),
-        ("last fire", when(s.last_fire_at, tz)),
-        (
-            "executions",
-            f"{s.execution_count}"
-            + (f" of {s.max_executions}" if s.max_executions is not None else ""),
-        ),
-        ("data", _json(s.data)),
-        ("overlap", s.overlap + (f" (max {s.max_instances})" if s.overlap == "allow" else "")),
-        ("catchup", s.catchup),
-        ("misfire grace", seconds(s.misfire_grace)),
-        (
-            "retry",
-            f"{retry.max_attempts} attempt(s), delay {seconds(retry.delay)}, backoff "
-            f"{retry.backoff:g}, max delay {seconds(retry.max_delay)}"
-            + (", full jitter" if retry.jitter else "")
-            + _NODE_DEFAULT * ("retry" in s.node_defaults),
-        ),
-        ("timeout", seconds(s.timeout) + _NODE_DEFAULT * ("timeout" in s.node_defaults)),
-        ("priority", s.priority),
-        ("start at", when(s.start_at, tz)),
-        ("end at", when(s.end_at, tz)),
-        ("jitter", seconds(s.jitter) if s.jitter else ""),
-        ("tags", ", ".join(s.tags)),
-        ("result queue", s.result_queue),
-        ("error queue", s.error_queue),
-        ("owner", s.owner),
-        ("metadata", _json(s.metadata) if s.metadata else ""),
-        ("created", when(s.created_at, tz)),
-        ("updated", when(s.updated_at, tz)),
-    ]
-    if upcoming:
-        pairs.append(("upcoming", "\n".join(when(t, tz) for t in upcoming)))
-    out.fields([(k, v) for k, v in pairs if v not in (None, "")], title=title)
-    if runs:
-        out.table(
-            ["run", "scheduled for", "trigger", "status", "attempt", "duration", "error"],
-            [
-                [
-                    r.id,
-                    when(r.scheduled_for, tz),
-                    r.trigger,
-                    r.status,
-                    r.attempt,
-                    seconds(r.duration),
-                    short(r.error),
-                ]
-                for r in runs
-            ],
-            title="recent runs",
-        )
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def schedules_table(out: Output, schedules: list[Schedule]) -> None:
-    now = datetime.now(UTC)
-    out.table(
-        ["id", "name", "task", "schedule", "tz", "status", "next fire", "in", "runs"],
-        [
-            [
-                s.id,
-                s.name,
-                s.task,
-                s.schedule,
-                s.timezone,
-                s.status,
-                next_fire_text(s, now, relative_too=False),
-                "" if s.status != "active" else relative(s.next_fire_at, now),
-                s.execution_count,
-            ]
-            for s in schedules
-        ],
-    )
-
-
-# -- commands --------------------------------------------------------------------------------
 
 
 @app.command("create", help="Create a schedule for a task (known to a node or to this process).")
@@ -377,7 +77,7 @@ def create(
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
 ) -> None:
     out = globals_of(ctx).out
-    fields = _fields(
+    fields = schedule_fields(
         out,
         name=name,
         description=description,
@@ -462,7 +162,7 @@ def update(
         out.fail("give --timeout or --node-timeout, not both")
     if node_retry and (retries is not None or retry_delay is not None):
         out.fail("give --retries/--retry-delay or --node-retry, not both")
-    fields = _fields(
+    fields = schedule_fields(
         out,
         name=name,
         description=description,
