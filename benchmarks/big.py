@@ -3,20 +3,28 @@
     python benchmarks/big.py                          # 100,000 schedules, 1,000,000 runs
     python benchmarks/big.py --schedules 10000 --runs 100000   # smaller
     python benchmarks/big.py --db /tmp/big.db --keep  # build once, time again later
+    python benchmarks/big.py --db /tmp/big.db --keep --only stats --only status \
+        --rounds 7 --before /tmp/before               # A/B against another checkout
 
 Builds the installation: one schedule and its run are made through tickwork (so every
 column is as tickwork writes it, the migrations' triggers included), then copied in SQL
 with new ids (schedules spread over the next day, every 1 min; runs over the last 30
 days, most succeeded, some failed, a few running). Then each command runs as a user
 runs it, in a fresh process, and its wall time and peak memory are printed as Markdown.
+
+With ``--before DIR`` (a checkout of tickwork, say ``git worktree add DIR COMMIT``) each
+command runs alternately from that checkout (A) and from this one (B), ``--rounds``
+times each, on the same file: every figure is printed, then the medians and B / A.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,14 +106,19 @@ def build(db: Path, schedules: int, runs: int) -> None:
     conn.close()
 
 
-def timed(db: Path, *args: str) -> tuple[float, float, int]:
-    """Seconds, peak MB and exit code of one CLI command in a fresh process."""
+def timed(db: Path, *args: str, checkout: Path | None = None) -> tuple[float, float, int]:
+    """Seconds, peak MB and exit code of one CLI command in a fresh process (run from
+    ``checkout`` when given, else from this one)."""
+    env = dict(os.environ)
+    if checkout is not None:
+        env["PYTHONPATH"] = f"{checkout / 'src'}{os.pathsep}{checkout}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "tickwork.cli", "--db", f"sqlite:///{db}", *args],
         capture_output=True,
         text=True,
+        env=env,
     )
     took = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -122,6 +135,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="reuse --db if it exists")
+    parser.add_argument(
+        "--only", action="append", metavar="COMMAND", help="time only this command (repeatable)"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="times each command runs")
+    parser.add_argument(
+        "--before", type=Path, metavar="DIR", help="alternate with the checkout in DIR (A/B)"
+    )
     args = parser.parse_args(argv)
     db = args.db or Path(tempfile.mkdtemp(prefix="tickwork-big-")) / "big.db"
     if not (args.keep and db.exists()):
@@ -132,21 +152,54 @@ def main(argv: list[str]) -> None:
             f"built {args.schedules:,} schedules and {args.runs:,} runs in "
             f"{time.perf_counter() - started:.1f} s ({db.stat().st_size / 2**20:,.0f} MB)\n"
         )
+    commands = [
+        c for c in COMMANDS if not args.only or " ".join(c) in args.only or c[0] in args.only
+    ]
+    if args.before is not None:
+        compare(db, commands, args.rounds, args.before)
+        return
     baseline = timed(db, "--version")[0]
     print(f"| command | wall time | less start-up ({baseline:.2f} s) |")
     print("|---|---:|---:|")
-    for command in (
-        ["list"],
-        ["list", "--limit", "50", "--after", "s0050000"],
-        ["next", "--count", "5"],
-        ["status"],
-        ["stats"],
-        ["history", "--limit", "20"],
-    ):
-        took, _peak, code = timed(db, *command)
-        mark = "" if code == 0 else " (failed)"
+    for command in commands:
+        for _ in range(args.rounds):
+            took, _peak, code = timed(db, *command)
+            mark = "" if code == 0 else " (failed)"
+            print(
+                f"| `tickwork {' '.join(command)}` | {took:.2f} s{mark} "
+                f"| {took - baseline:.2f} s |",
+                flush=True,
+            )
+
+
+COMMANDS: list[list[str]] = [
+    ["list"],
+    ["list", "--limit", "50", "--after", "s0050000"],
+    ["next", "--count", "5"],
+    ["status"],
+    ["stats"],
+    ["history", "--limit", "20"],
+]
+
+
+def compare(db: Path, commands: list[list[str]], rounds: int, before: Path) -> None:
+    """Each command from ``before`` (A) and from this checkout (B), alternately."""
+    print("| command | A (before) | B (this checkout) | A median | B median | B / A |")
+    print("|---|---|---|---:|---:|---:|")
+    for command in [["--version"], *commands]:
+        a: list[float] = []
+        b: list[float] = []
+        for _ in range(rounds):
+            for checkout, into in ((before, a), (None, b)):
+                took, _peak, code = timed(db, *command, checkout=checkout)
+                if code != 0:
+                    print(f"<!-- {' '.join(command)} failed -->")
+                into.append(took)
+        ma, mb = statistics.median(a), statistics.median(b)
         print(
-            f"| `tickwork {' '.join(command)}` | {took:.2f} s{mark} | {took - baseline:.2f} s |",
+            f"| `tickwork {' '.join(command)}` | {', '.join(f'{x:.2f}' for x in a)} s "
+            f"| {', '.join(f'{x:.2f}' for x in b)} s | {ma:.2f} s | {mb:.2f} s "
+            f"| {mb / ma:.2f} |",
             flush=True,
         )
 
