@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from tickwork.clock import Clock, ManualClock, SystemClock
+    from tickwork.engine.config import EngineConfig
     from tickwork.engine.context import RunContext
     from tickwork.engine.events import Event
     from tickwork.engine.registry import REGISTRY, TaskRegistry, task
-    from tickwork.engine.runtime import EngineConfig
     from tickwork.engine.scheduler import Scheduler
     from tickwork.engine.sync import SyncScheduler
     from tickwork.errors import (
@@ -63,7 +63,7 @@ _WHERE: Final[dict[str, str]] = {
     "REGISTRY": "tickwork.engine.registry",
     "TaskRegistry": "tickwork.engine.registry",
     "task": "tickwork.engine.registry",
-    "EngineConfig": "tickwork.engine.runtime",
+    "EngineConfig": "tickwork.engine.config",
     "Scheduler": "tickwork.engine.scheduler",
     "SyncScheduler": "tickwork.engine.sync",
     "ConflictError": "tickwork.errors",

@@ -1,6 +1,7 @@
 """What a command loads: ``tickwork stats`` and ``tickwork status`` import the client
-and the store, not the REST API, the dashboard, the server or the worker commands; and
-``tickwork --help`` still lists every command (each loaded for it)."""
+and the store, not the engine that executes tasks, the REST API, the dashboard, the
+server or the worker commands; and ``tickwork --help`` still lists every command (each
+loaded for it)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,17 @@ from tickwork.cli.main import COMMAND_MODULES, command_name
 
 from .conftest import ROOT, Cli, cli_env
 
-#: Modules a reading command must not load: the server's and the worker's side.
+#: Modules a reading command must not load: the engine's, the server's and the worker's.
 NOT_FOR_READING = (
+    "tickwork.engine.runtime",
+    "tickwork.engine.core",
+    "tickwork.engine.firing",
+    "tickwork.engine.executors",
+    "tickwork.engine.task_process",
+    "tickwork.engine.context",
+    "tickwork.engine.tracing",
+    "opentelemetry",
+    "multiprocessing",
     "fastapi",
     "starlette",
     "uvicorn",
