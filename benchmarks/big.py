@@ -182,26 +182,38 @@ COMMANDS: list[list[str]] = [
 ]
 
 
+def cpu_seconds() -> float:
+    """User and system CPU time of this process's finished children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def compare(db: Path, commands: list[list[str]], rounds: int, before: Path) -> None:
-    """Each command from ``before`` (A) and from this checkout (B), alternately."""
-    print("| command | A (before) | B (this checkout) | A median | B median | B / A |")
-    print("|---|---|---|---:|---:|---:|")
+    """Each command from ``before`` (A) and from this checkout (B), alternately: wall
+    time, and CPU time (what the command itself costs, less sensitive to the machine's
+    other load)."""
+    print("| command | figure | A (before) | B (this checkout) | A median | B median | B / A |")
+    print("|---|---|---|---|---:|---:|---:|")
     for command in [["--version"], *commands]:
-        a: list[float] = []
-        b: list[float] = []
+        wall: dict[str, list[float]] = {"A": [], "B": []}
+        cpu: dict[str, list[float]] = {"A": [], "B": []}
         for _ in range(rounds):
-            for checkout, into in ((before, a), (None, b)):
+            for name, checkout in (("A", before), ("B", None)):
+                spent = cpu_seconds()
                 took, _peak, code = timed(db, *command, checkout=checkout)
                 if code != 0:
                     print(f"<!-- {' '.join(command)} failed -->")
-                into.append(took)
-        ma, mb = statistics.median(a), statistics.median(b)
-        print(
-            f"| `tickwork {' '.join(command)}` | {', '.join(f'{x:.2f}' for x in a)} s "
-            f"| {', '.join(f'{x:.2f}' for x in b)} s | {ma:.2f} s | {mb:.2f} s "
-            f"| {mb / ma:.2f} |",
-            flush=True,
-        )
+                wall[name].append(took)
+                cpu[name].append(cpu_seconds() - spent)
+        for figure, values in (("wall", wall), ("CPU", cpu)):
+            ma, mb = statistics.median(values["A"]), statistics.median(values["B"])
+            print(
+                f"| `tickwork {' '.join(command)}` | {figure} "
+                f"| {', '.join(f'{x:.2f}' for x in values['A'])} s "
+                f"| {', '.join(f'{x:.2f}' for x in values['B'])} s "
+                f"| {ma:.2f} s | {mb:.2f} s | {mb / ma:.2f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
