@@ -130,3 +130,16 @@ def sync_counted(ctx: RunContext) -> str:
     with counting:
         running_now -= 1
     return ctx.run_id
+
+
+#: Set to let the second attempt of ``fails_then_waits`` return.
+second_release = threading.Event()
+
+
+@task("fails_then_waits", registry=registry)
+def fails_then_waits(ctx: RunContext) -> int:
+    """A sync task whose first attempt fails at once and whose next waits to be released."""
+    if ctx.attempt == 1:
+        raise RuntimeError("first attempt fails")
+    second_release.wait(30)
+    return ctx.attempt

@@ -85,3 +85,35 @@ async def test_slots_freed_by_short_sync_runs_are_refilled_with_their_ends(
         assert s.engine.finisher.refilled > 0
     assert Counter(r.schedule_id for r in runs) == {f"r{i}": 1 for i in range(n)}
     assert tasks.most_running <= slots
+
+
+async def test_a_run_retried_at_once_and_claimed_by_a_refill_keeps_its_slot(
+    db_url: str, clock: ManualClock
+) -> None:
+    """Its failed attempt's end frees the slot its next attempt is claimed into, in the
+    same trip: the next attempt is tracked (leases, cancellation, slots) like any run."""
+    tasks.second_release.clear()
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, max_concurrent=1) as s:
+        engine = s.engine
+        assert engine is not None
+        retry = {"max_attempts": 2, "delay": 0, "jitter": False}
+        await s.add_schedule("fails_then_waits", "manual", id="f", retry=retry)
+        run = await s.run_now("f")
+        try:
+
+            async def second_attempt_running() -> bool:
+                got = await s.get_run(run.id)
+                return got.status == "running" and got.attempt == 2
+
+            await eventually(second_attempt_running, what="the second attempt running")
+            assert engine.finisher.refilled >= 1  # claimed by the refill
+            assert engine.running_count == 1  # and tracked as executing here
+            assert engine.request_cancel(run.id)
+        finally:
+            tasks.second_release.set()
+
+        async def over() -> bool:
+            return (await s.get_run(run.id)).status == "cancelled"
+
+        await eventually(over, what="the second attempt cancelled")
+        assert engine.running_count == 0

@@ -170,9 +170,6 @@ class Finisher:
                             )
                         finally:
                             self._refill_idle.set()
-                        for run in claimed:
-                            start(run)
-                        self.refilled += len(claimed)
                     else:
                         results = await self._write_ends(items)
                 except Exception:
@@ -188,6 +185,12 @@ class Finisher:
                     if item[3].status != "succeeded":
                         log_attempt_end(run, item[3].status, item[3].error, finished)
                     self._after_finish(run, finished)
+                # After the batch left ``active``: a run retried at once may be claimed
+                # again here, under the same id.
+                if claimed and self.start is not None:
+                    for run in claimed:
+                        self.start(run)
+                    self.refilled += len(claimed)
                 if len(claimed) < len(batch):
                     self._wake()  # slots left free: the main loop looks for more
 
