@@ -354,7 +354,7 @@ def _drain(
         for _ in range(n)
     ]
     for i in range(0, n, 5000):
-        store.insert_runs(None, runs[i : i + 5000])
+        store.insert_runs(runs[i : i + 5000])
     store.close()
     profiler = Profiler(profile, workers, f"throughput-{nodes}")
     if datetime.now(UTC) >= due:

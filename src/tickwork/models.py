@@ -34,6 +34,8 @@ RunStatus = Literal[
     "lost",
 ]
 AttemptStatus = Literal["running", "succeeded", "failed", "timed_out", "cancelled", "lost"]
+#: How a node reports an attempt ended (``lost`` is decided by recovery, never reported).
+AttemptEndStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 OVERLAP_POLICIES: Final = ("allow", "skip", "queue", "buffer_one", "replace")
 CATCHUP_POLICIES: Final = ("none", "all", "latest", "spread")
@@ -523,7 +525,7 @@ class AttemptOutcome:
     write may come later than the end).
     """
 
-    status: Literal["succeeded", "failed", "timed_out", "cancelled"]
+    status: AttemptEndStatus
     result: JSON = None
     error: str | None = None
     traceback: str | None = None

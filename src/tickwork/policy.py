@@ -1,5 +1,6 @@
 """Pure decisions: which fire times are due, what catch-up and overlap make of them,
-when a failed attempt is retried, and how much jitter a fire gets.
+how many runs of a schedule may start (its room, the queue head), when a failed
+attempt is retried, and how much jitter a fire gets.
 
 Nothing here reads the clock or the database: the engine passes ``now`` and the
 stored state in, and the store applies the returned plan in one transaction. Every
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
@@ -225,3 +226,47 @@ def _overlap_refusal(schedule: Schedule, active: int, waiting: int) -> str | Non
     if policy == "buffer_one" and waiting > 0:
         return "skipped: one run is already waiting (overlap=buffer_one)"
     return None
+
+
+# -- overlap: which waiting runs of a schedule may start --------------------------------
+#
+# The store applies these two rules in bulk, in SQL, when it claims runs (see
+# ``store/claiming.py``); tests/store/test_overlap_rule.py checks that the SQL agrees
+# with them on many generated cases.
+
+
+def running_limit(overlap: str, max_instances: int) -> int | None:
+    """How many runs of a schedule may be running at once (None: no limit): ``allow``
+    up to ``max_instances``; ``replace`` unlimited (a newer fire cancels the old run
+    instead); ``skip``, ``queue`` and ``buffer_one`` one at a time."""
+    if overlap == "replace":
+        return None
+    return int(max_instances) if overlap == "allow" else 1
+
+
+def room(overlap: str | None, max_instances: int, running: int) -> int | None:
+    """How many more runs of a schedule may start while ``running`` of its runs are
+    running (None: no limit). ``overlap`` None: a run without a schedule, never limited."""
+    if overlap is None:
+        return None
+    limit = running_limit(overlap, max_instances)
+    return None if limit is None else max(0, limit - running)
+
+
+#: A run's place in its schedule's queue: (scheduled_for, id).
+QueueKey = tuple[datetime, str]
+
+
+def queue_head(unfinished: Iterable[QueueKey]) -> QueueKey | None:
+    """The first run of a ``queue`` schedule's queue: its oldest unfinished run."""
+    return min(unfinished, default=None)
+
+
+def is_queue_head(overlap: str | None, run: QueueKey, unfinished: Iterable[QueueKey]) -> bool:
+    """Whether a waiting run may start as far as order goes: under ``queue`` only when
+    no other unfinished run (pending, running, retrying) of its schedule comes before
+    it, so a queue runs in fire order; under the other policies always."""
+    if overlap != "queue":
+        return True
+    head = queue_head(unfinished)
+    return head is None or run <= head

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tickwork.models import FirePlan, PlannedRun, Run, Schedule
+from tickwork.models import AttemptOutcome, FirePlan, PlannedRun, Run, Schedule
 from tickwork.store import Store, open_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -39,6 +39,18 @@ def store(db_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+def finish_one(
+    store: Store,
+    run_id: str,
+    node_id: str,
+    attempt: int,
+    outcome: AttemptOutcome,
+    now: datetime,
+) -> Run | None:
+    """One attempt's end through ``finish_attempts``, as the engine writes ends."""
+    return store.finish_attempts([(run_id, node_id, attempt, outcome)], now)[0]
 
 
 def make_schedule(sid: str = "s1", task: str = "t", **fields: object) -> Schedule:

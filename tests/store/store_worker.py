@@ -16,13 +16,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from tickwork.models import AttemptOutcome, FirePlan, Node, PlannedRun, Run, Schedule
-from tickwork.store import open_store
+from tickwork.store import Store, open_store
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
+
+
+def finish_one(
+    store: Store, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
+) -> Run | None:
+    return store.finish_attempts([(run_id, node_id, attempt, outcome)], now)[0]
 
 
 def ready_then_go() -> None:
@@ -90,8 +96,13 @@ def main(argv: list[str]) -> None:
         while idle < 30:
             got = store.claim_runs(node, at(100), at(200), 1 + done % 3, ["t", "u"], task_limits)
             for run in got:
-                store.finish_attempt(
-                    run.id, node, run.attempt, AttemptOutcome("succeeded", result=run.id), at(101)
+                finish_one(
+                    store,
+                    run.id,
+                    node,
+                    run.attempt,
+                    AttemptOutcome("succeeded", result=run.id),
+                    at(101),
                 )
             done += len(got)
             idle = 0 if got else idle + 1

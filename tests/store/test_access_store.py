@@ -34,7 +34,7 @@ def test_changes_write_their_audit_entry_in_the_same_transaction(store: Store) -
     paused = store.set_paused(["a"], True, at(1), next_second, audit("schedule.paused", "*"))
     assert paused[0].version == 3 and store.get_schedule("a").version == 3  # type: ignore[union-attr]
     run = make_run(updated, at(2))
-    store.insert_runs(updated, [run], audit("schedule.run", "schedule:a"))
+    store.insert_runs([run], audit("schedule.run", "schedule:a"))
     store.cancel_run(run.id, at(3), audit("run.cancelled", f"run:{run.id}"))
     assert store.delete_schedule("a", at(4), audit("schedule.deleted", "schedule:a"))
     entries = store.list_audit(limit=100)

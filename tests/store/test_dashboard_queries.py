@@ -75,7 +75,7 @@ def test_runs_per_bucket_and_status_with_durations(store: Store) -> None:
         make_run(s2, at(3710), status="skipped"),
         make_run(s2, at(-10), status="succeeded"),  # before the window
     ]
-    store.insert_runs(None, runs)
+    store.insert_runs(runs)
     rows = store.run_activity(T0, 3600)
     assert sorted(rows) == [
         (0, "succeeded", 2, 4.0, 6.0),
@@ -89,8 +89,8 @@ def test_runs_per_bucket_and_status_with_durations(store: Store) -> None:
 def test_newest_runs_of_many_schedules(store: Store) -> None:
     seed(store)
     s0, s2 = make_schedule("s0"), make_schedule("s2")
-    store.insert_runs(None, [make_run(s0, at(i), status="succeeded") for i in range(30)])
-    store.insert_runs(None, [make_run(s2, at(i), status="failed") for i in range(3)])
+    store.insert_runs([make_run(s0, at(i), status="succeeded") for i in range(30)])
+    store.insert_runs([make_run(s2, at(i), status="failed") for i in range(3)])
     found = store.recent_runs(["s0", "s2", "s1"], 20)
     assert [t for _, _, t in found["s0"]] == [at(i) for i in range(10, 30)]  # oldest first
     assert [st for _, st, _ in found["s2"]] == ["failed"] * 3

@@ -16,7 +16,7 @@ from tickwork.engine.feed import EventFeed
 from tickwork.models import AttemptOutcome, FeedEvent
 from tickwork.store import Store, open_store
 
-from .conftest import T0, at, by_hand, every_second, make_run, make_schedule
+from .conftest import T0, at, by_hand, every_second, finish_one, make_run, make_schedule
 
 
 def kinds(events: list[FeedEvent]) -> list[str]:
@@ -30,7 +30,7 @@ def test_every_change_of_a_schedule_and_its_runs_is_an_event_in_order(store: Sto
     claimed = store.claim_runs("n1", at(2), at(60), 1, {"t"}, {})
     assert len(claimed) == 1
     run = claimed[0]
-    store.finish_attempt(run.id, "n1", 1, AttemptOutcome("succeeded", result=1), at(3))
+    finish_one(store, run.id, "n1", 1, AttemptOutcome("succeeded", result=1), at(3))
     store.update_schedule(s.replace(name="renamed", updated_at=at(4)))
     store.set_paused(["s1"], True, at(5), lambda sch, now: None)
     store.set_paused(["s1"], False, at(6), lambda sch, now: at(7))
@@ -72,7 +72,7 @@ def test_a_fire_of_the_engine_does_not_look_like_a_change_of_the_schedule(store:
 
 def test_a_change_made_by_hand_is_an_event_too(db_url: str, store: Store) -> None:
     store.add_schedule(make_schedule("s1"))
-    store.insert_runs(None, [make_run(None, T0, task="t")])
+    store.insert_runs([make_run(None, T0, task="t")])
     first = store.last_event_id()
     by_hand(db_url, "UPDATE runs SET status = 'failed', error = 'killed by hand'")
     (event,) = store.read_events(first)

@@ -11,7 +11,7 @@ from tickwork.models import AttemptOutcome, FirePlan, LogRecord, RetryPolicy, Ru
 from tickwork.store import Store
 from tickwork.store.base import ClaimRequest, FireResult
 
-from .conftest import T0, at, every_second, make_run, make_schedule
+from .conftest import T0, at, every_second, finish_one, make_run, make_schedule
 
 LEASE = timedelta(seconds=30)
 
@@ -80,8 +80,8 @@ def test_a_claimed_run_is_stored_as_the_fire_returned_it(store: Store) -> None:
 def test_a_run_claimed_in_the_fire_finishes_like_any_other(store: Store) -> None:
     store.add_schedule(make_schedule("a", result_queue="done"))
     (run,) = fire_claim(store, 0).claimed
-    finished = store.finish_attempt(
-        run.id, "n1", 1, AttemptOutcome(status="succeeded", result=7), at(1)
+    finished = finish_one(
+        store, run.id, "n1", 1, AttemptOutcome(status="succeeded", result=7), at(1)
     )
     assert finished is not None and (finished.status, finished.result) == ("succeeded", 7)
     assert [m.payload["result"] for m in store.read_queue("done")] == [7]
@@ -111,7 +111,7 @@ def test_only_the_nodes_tasks_and_what_fits(store: Store) -> None:
 def test_older_waiting_runs_go_first(store: Store) -> None:
     """With runs already waiting, the fire claims nothing: claim_runs ranks old and new."""
     old = make_run(None, at(-5), priority=0)
-    store.insert_runs(None, [old])
+    store.insert_runs([old])
     store.add_schedule(make_schedule("a"))
     result = fire_claim(store, 0)
     assert result.claimed == [] and result.more is True
@@ -158,7 +158,7 @@ def test_a_queue_starts_only_its_oldest_run(store: Store) -> None:
     assert [r.scheduled_for for r in result.claimed] == [T0]
     # With an older run of the queue still waiting (not due), nothing new starts.
     s2 = store.add_schedule(make_schedule("q2", overlap="queue", next_fire_at=at(10)))
-    store.insert_runs(s2, [make_run(s2, at(5), trigger="backfill", due_at=at(50))])
+    store.insert_runs([make_run(s2, at(5), trigger="backfill", due_at=at(50))])
     assert fire_claim(store, 10).claimed == []
     assert s.id == "q"
 
@@ -183,7 +183,7 @@ def test_a_share_leaves_peers_their_part(store: Store) -> None:
 
 def test_a_fire_that_collides_claims_nothing_for_the_dropped_run(store: Store) -> None:
     s = store.add_schedule(make_schedule("a"))
-    store.insert_runs(s, [make_run(s, T0, trigger="backfill", due_at=at(100))])
+    store.insert_runs([make_run(s, T0, trigger="backfill", due_at=at(100))])
     result = fire_claim(store, 0)
     assert result.fired == [] and result.claimed == []
     (only,) = store.list_runs(schedule_id="a")
@@ -263,8 +263,8 @@ def test_an_end_written_later_keeps_the_time_the_attempt_ended(store: Store) -> 
     stored = store.get_run(first.id)
     assert stored is not None and stored.finished_at == at(0.25)
     assert [(a.status, a.finished_at) for a in stored.attempts] == [("succeeded", at(0.25))]
-    late = store.finish_attempt(
-        third.id, "n1", 1, AttemptOutcome(status="succeeded", finished_at=at(0.5)), at(9)
+    late = finish_one(
+        store, third.id, "n1", 1, AttemptOutcome(status="succeeded", finished_at=at(0.5)), at(9)
     )
     assert late is not None and late.finished_at == at(0.5)
 
@@ -276,7 +276,6 @@ def test_a_fire_prepared_ahead_commits_only_when_held_returns_true(store: Store)
     store.add_schedule(make_schedule("a"))
     store.add_schedule(make_schedule("busy"))
     store.insert_runs(
-        store.get_schedule("busy"),
         [make_run(store.get_schedule("busy"), at(-1), trigger="schedule", status="running")],
     )
     seen: list[int] = []

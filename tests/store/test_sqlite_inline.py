@@ -166,3 +166,20 @@ def test_a_closed_store_refuses(store: SQLiteStore) -> None:
     store.close()
     with pytest.raises(StoreError, match="not open"):
         store.try_add_schedule(make_schedule("b"))
+
+
+def test_the_inline_add_is_a_capability_of_every_store(db_url: str) -> None:
+    """The engine asks any ``Store``; one that cannot add without waiting (PostgreSQL,
+    whose commit is a round trip) answers None and writes nothing."""
+    s = open_store(db_url)
+    try:
+        schedule = make_schedule("capability")
+        added = s.try_add_schedule(schedule)
+        if isinstance(s, SQLiteStore):
+            assert added is not None and added.id == "capability"
+            assert s.get_schedule("capability") is not None
+        else:
+            assert added is None
+            assert s.get_schedule("capability") is None
+    finally:
+        s.close()

@@ -31,6 +31,7 @@ from .conftest import (
     at,
     by_hand,
     every_second,
+    finish_one,
     fire_all,
     make_run,
     make_schedule,
@@ -57,8 +58,8 @@ def claim(
 
 def succeed(store: Store, run: Run, now: datetime, result: object = None) -> Run | None:
     assert run.node is not None
-    return store.finish_attempt(
-        run.id, run.node, run.attempt, AttemptOutcome("succeeded", result=result), now
+    return finish_one(
+        store, run.id, run.node, run.attempt, AttemptOutcome("succeeded", result=result), now
     )
 
 
@@ -326,7 +327,7 @@ def test_a_second_fire_of_the_same_time_inserts_nothing(store: Store) -> None:
     s = store.get_schedule("a")
     backfill = make_run(s, at(1), trigger="backfill")
     manual = [make_run(s, at(1), trigger="manual") for _ in range(2)]
-    inserted = store.insert_runs(s, [backfill, *manual])
+    inserted = store.insert_runs([backfill, *manual])
     assert {r.id for r in inserted} == {m.id for m in manual}
     assert len(store.list_runs(schedule_id="a")) == 4
 
@@ -444,7 +445,7 @@ def test_claim_order_priority_then_due_time_and_limit(store: Store) -> None:
         make_run(None, at(0), priority=-1),
         make_run(None, at(9), priority=9),  # not due at 5
     ]
-    store.insert_runs(None, runs)
+    store.insert_runs(runs)
     got = claim(store, at(5), limit=3)
     assert [r.id for r in got] == [runs[2].id, runs[1].id, runs[0].id]
     assert [r.id for r in claim(store, at(5))] == [runs[3].id]
@@ -452,7 +453,7 @@ def test_claim_order_priority_then_due_time_and_limit(store: Store) -> None:
 
 
 def test_claim_only_tasks_the_node_has(store: Store) -> None:
-    store.insert_runs(None, [make_run(None, T0, task="other"), make_run(None, T0, task="t")])
+    store.insert_runs([make_run(None, T0, task="other"), make_run(None, T0, task="t")])
     assert [r.task for r in claim(store, at(1), tasks=["t", "x"])] == ["t"]
     assert claim(store, at(1), tasks=[]) == []
     assert [r.task for r in claim(store, at(1), tasks=["other"])] == ["other"]
@@ -461,7 +462,7 @@ def test_claim_only_tasks_the_node_has(store: Store) -> None:
 def _waiting(store: Store, sid: str, n: int, **fields: object) -> list[Run]:
     s = store.add_schedule(make_schedule(sid, **fields))  # type: ignore[arg-type]
     runs = [make_run(s, at(i), trigger="schedule") for i in range(n)]
-    store.insert_runs(s, runs)
+    store.insert_runs(runs)
     return runs
 
 
@@ -488,8 +489,8 @@ def test_queue_runs_one_at_a_time_in_order(store: Store) -> None:
     assert claim(store, at(10)) == []
     # The first fails and retries later: the next in line must wait for it, in order.
     retry_at = at(60)
-    assert store.finish_attempt(
-        first.id, "n1", 1, AttemptOutcome("failed", error="boom", retry_at=retry_at), at(11)
+    assert finish_one(
+        store, first.id, "n1", 1, AttemptOutcome("failed", error="boom", retry_at=retry_at), at(11)
     )
     assert claim(store, at(20)) == []
     (again,) = claim(store, at(60))
@@ -536,7 +537,7 @@ def test_task_limits_count_over_all_nodes_and_schedules(store: Store) -> None:
 
 def test_heartbeat_renews_leases_and_reports_lost_and_cancelled(store: Store) -> None:
     store.register_node(Node("n1", "h", 1, T0, T0))
-    store.insert_runs(None, [make_run(None, T0) for _ in range(3)])
+    store.insert_runs([make_run(None, T0) for _ in range(3)])
     a, b, c = claim(store, at(1))
     store.cancel_run(b.id, at(2))
     succeed(store, c, at(2))
@@ -552,19 +553,19 @@ def test_heartbeat_renews_leases_and_reports_lost_and_cancelled(store: Store) ->
 
 
 def test_finish_attempt_is_guarded_by_node_and_attempt(store: Store) -> None:
-    store.insert_runs(None, [make_run(None, T0)])
+    store.insert_runs([make_run(None, T0)])
     (run,) = claim(store, at(1))
     outcome = AttemptOutcome(
         "succeeded", result=1, logs=(LogRecord(at(1), "INFO", "x", "should not be kept"),)
     )
-    assert store.finish_attempt(run.id, "other-node", 1, outcome, at(2)) is None
-    assert store.finish_attempt(run.id, "n1", 2, outcome, at(2)) is None
-    assert store.finish_attempt("nope", "n1", 1, outcome, at(2)) is None
+    assert finish_one(store, run.id, "other-node", 1, outcome, at(2)) is None
+    assert finish_one(store, run.id, "n1", 2, outcome, at(2)) is None
+    assert finish_one(store, "nope", "n1", 1, outcome, at(2)) is None
     got = store.get_run(run.id)
     assert got is not None and got.status == "running" and got.logs == ()
-    done = store.finish_attempt(run.id, "n1", 1, outcome, at(3))
+    done = finish_one(store, run.id, "n1", 1, outcome, at(3))
     assert done is not None and done.status == "succeeded" and done.result == 1
-    assert store.finish_attempt(run.id, "n1", 1, outcome, at(4)) is None  # only once
+    assert finish_one(store, run.id, "n1", 1, outcome, at(4)) is None  # only once
 
 
 def test_retry_flow_then_success_with_logs(store: Store) -> None:
@@ -575,7 +576,8 @@ def test_retry_flow_then_success_with_logs(store: Store) -> None:
         LogRecord(at(0.5), "INFO", "task", "starting"),
         LogRecord(at(0.6), "ERROR", "task", "boom"),
     )
-    retrying = store.finish_attempt(
+    retrying = finish_one(
+        store,
         run.id,
         "n1",
         1,
@@ -602,8 +604,8 @@ def test_retry_flow_then_success_with_logs(store: Store) -> None:
     assert (again.id, again.attempt, again.node, again.started_at) == (run.id, 2, "n2", at(0))
     assert [(a.number, a.status) for a in again.attempts] == [(1, "failed"), (2, "running")]
     logs2 = (LogRecord(at(5.5), "INFO", "task", "fine now", attempt=2),)
-    done = store.finish_attempt(
-        run.id, "n2", 2, AttemptOutcome("succeeded", result={"ok": True}, logs=logs2), at(6)
+    done = finish_one(
+        store, run.id, "n2", 2, AttemptOutcome("succeeded", result={"ok": True}, logs=logs2), at(6)
     )
     assert done is not None and done.status == "succeeded" and done.finished_at == at(6)
     assert done.error is None and done.duration == 6.0
@@ -629,8 +631,8 @@ def test_final_failure_goes_to_the_error_queue(store: Store) -> None:
     )
     fire_all(store, at(1))
     first, second = claim(store, at(1))
-    store.finish_attempt(first.id, "n1", 1, AttemptOutcome("failed", error="bad"), at(2))
-    store.finish_attempt(second.id, "n1", 1, AttemptOutcome("timed_out", error="slow"), at(2))
+    finish_one(store, first.id, "n1", 1, AttemptOutcome("failed", error="bad"), at(2))
+    finish_one(store, second.id, "n1", 1, AttemptOutcome("timed_out", error="slow"), at(2))
     messages = store.read_queue("errors", consume=False)
     assert [(m.kind, m.run_id, m.payload["error"], m.payload["status"]) for m in messages] == [
         ("error", first.id, "bad", "failed"),
@@ -644,7 +646,7 @@ def test_queue_payload_is_the_same_on_every_database(store: Store) -> None:
     store.add_schedule(make_schedule("a", next_fire_at=t, result_queue="q", error_queue="e"))
     store.fire_due(t, every_second(), 10)
     (run,) = claim(store, t)
-    store.finish_attempt(run.id, "n1", 1, AttemptOutcome("succeeded", result=[1, "é"]), at(2))
+    finish_one(store, run.id, "n1", 1, AttemptOutcome("succeeded", result=[1, "é"]), at(2))
     (message,) = store.read_queue("q")
     assert message.payload == {
         "run_id": run.id,
@@ -682,8 +684,8 @@ def test_recover_lost_retries_or_loses_runs(store: Store) -> None:
     final = store.claim_runs("n1", at(3), at(10), 1, ["t"], {})[0]
     calls: list[tuple[str, str | None]] = []
 
-    def retry(run: Run, schedule: Schedule | None, now: datetime) -> datetime | None:
-        calls.append((run.id, schedule.id if schedule else None))
+    def retry(run: Run, now: datetime) -> datetime | None:
+        calls.append((run.id, run.schedule_id))
         return None if run.id == final.id else now + timedelta(seconds=7)
 
     assert store.recover_lost(at(10), [], retry) == []  # lease_until < now, strictly
@@ -712,10 +714,10 @@ def test_recover_lost_retries_or_loses_runs(store: Store) -> None:
 
 
 def test_recover_lost_cancels_runs_whose_cancel_was_requested(store: Store) -> None:
-    store.insert_runs(None, [make_run(None, T0)])
+    store.insert_runs([make_run(None, T0)])
     (run,) = store.claim_runs("n1", at(0), at(5), 1, ["t"], {})
     store.cancel_run(run.id, at(1))
-    (r,) = store.recover_lost(at(6), [], lambda run, s, now: now)
+    (r,) = store.recover_lost(at(6), [], lambda run, now: now)
     assert r.status == "cancelled" and r.finished_at == at(6)
 
 
@@ -723,7 +725,7 @@ def test_recover_lost_cancels_runs_whose_cancel_was_requested(store: Store) -> N
 
 
 def test_cancel_run_pending_running_finished(store: Store) -> None:
-    store.insert_runs(None, [make_run(None, T0) for _ in range(3)])
+    store.insert_runs([make_run(None, T0) for _ in range(3)])
     a, b, c = sorted(store.list_runs(), key=lambda r: r.id)
     (running,) = [r for r in claim(store, at(1), limit=1)]
     pending = next(r for r in (a, b, c) if r.id != running.id)
@@ -732,8 +734,8 @@ def test_cancel_run_pending_running_finished(store: Store) -> None:
     asked = store.cancel_run(running.id, at(2))
     assert asked.status == "running" and asked.cancel_requested
     assert store.cancel_run(running.id, at(3)).cancel_requested  # asking twice is fine
-    done = store.finish_attempt(
-        running.id, "n1", 1, AttemptOutcome("cancelled", error="cancelled"), at(4)
+    done = finish_one(
+        store, running.id, "n1", 1, AttemptOutcome("cancelled", error="cancelled"), at(4)
     )
     assert done is not None and done.status == "cancelled"
     with pytest.raises(ConflictError, match="already over"):
@@ -747,8 +749,8 @@ def test_cancel_run_pending_running_finished(store: Store) -> None:
 def test_list_runs_filters_order_and_paging(store: Store) -> None:
     sa = store.add_schedule(make_schedule("a", overlap="replace"))
     sb = store.add_schedule(make_schedule("b", task="u"))
-    store.insert_runs(sa, [make_run(sa, at(i), trigger="schedule") for i in range(6)])
-    store.insert_runs(sb, [make_run(sb, at(i + 0.5), trigger="schedule") for i in range(3)])
+    store.insert_runs([make_run(sa, at(i), trigger="schedule") for i in range(6)])
+    store.insert_runs([make_run(sb, at(i + 0.5), trigger="schedule") for i in range(3)])
     claim(store, at(10), tasks=["t"])  # a's six runs are running
     everything = store.list_runs()
     times = [r.scheduled_for for r in everything]
@@ -774,19 +776,19 @@ def test_list_runs_filters_order_and_paging(store: Store) -> None:
 
 def test_manual_runs_without_schedule(store: Store) -> None:
     run = make_run(None, at(1), task="t", data={"k": "v"}, trace_id="trace-1")
-    (inserted,) = store.insert_runs(None, [run])
+    (inserted,) = store.insert_runs([run])
     assert inserted == run
     got = store.get_run(run.id)
     assert got is not None and got.schedule_id is None and got.data == {"k": "v"}
     assert got.trace_id == "trace-1"
-    assert store.insert_runs(None, []) == []
+    assert store.insert_runs([]) == []
 
 
 # -- stats, maintenance, nodes ----------------------------------------------------------
 
 
 def test_count_runs_and_backlog(store: Store) -> None:
-    store.insert_runs(None, [make_run(None, at(i)) for i in range(5)])
+    store.insert_runs([make_run(None, at(i)) for i in range(5)])
     claim(store, at(1), limit=1)
     counts = store.count_runs(at(2))
     assert counts["pending"] == 4 and counts["running"] == 1 and counts["succeeded"] == 0
@@ -796,11 +798,11 @@ def test_count_runs_and_backlog(store: Store) -> None:
 
 def test_task_stats_percentiles(store: Store) -> None:
     runs = [make_run(None, at(0), task="t") for _ in range(10)] + [make_run(None, at(0), task="u")]
-    store.insert_runs(None, runs)
+    store.insert_runs(runs)
     claimed = claim(store, at(0), tasks=["t", "u"])
     for i, run in enumerate(r for r in claimed if r.task == "t"):
         status = "succeeded" if i < 8 else "failed" if i == 8 else "timed_out"
-        store.finish_attempt(run.id, "n1", 1, AttemptOutcome(status), at(i + 1))  # type: ignore[arg-type]
+        finish_one(store, run.id, "n1", 1, AttemptOutcome(status), at(i + 1))  # type: ignore[arg-type]
     stats = {s.task: s for s in store.task_stats()}
     t = stats["t"]
     # Each status counted under its own word, as history --status filters them.
@@ -818,7 +820,8 @@ def test_delete_runs_before(store: Store) -> None:
     fire_all(store, at(3))
     runs = claim(store, at(3))
     for i, run in enumerate(runs):
-        store.finish_attempt(
+        finish_one(
+            store,
             run.id,
             "n1",
             1,
@@ -837,7 +840,7 @@ def test_nodes_register_list_deregister_and_known_tasks(store: Store) -> None:
     store.register_node(Node("n1", "host1", 11, T0, T0, tasks=("t", "u")))
     store.register_node(Node("n2", "host2", 22, T0, at(5), tasks=("v",)))
     assert store.known_tasks() == {"t", "u", "v"}
-    store.insert_runs(None, [make_run(None, T0)])
+    store.insert_runs([make_run(None, T0)])
     claim(store, at(1), node="n1")
     assert store.try_lead("n2", at(1), at(31))
     nodes = {n.id: n for n in store.list_nodes()}
@@ -854,7 +857,7 @@ def test_nodes_register_list_deregister_and_known_tasks(store: Store) -> None:
     assert store.known_tasks() == {"t", "u", "v"}  # published names outlive their node
     # Deregistering hands its running runs to recovery at once.
     store.deregister_node("n1", at(7))
-    (recovered,) = store.recover_lost(at(7) + timedelta(microseconds=1), [], lambda r, s, now: now)
+    (recovered,) = store.recover_lost(at(7) + timedelta(microseconds=1), [], lambda r, now: now)
     assert recovered.status == "retrying"
     # Registering again (a restart) revives the node.
     store.register_node(Node("n2", "host2", 23, at(8), at(8), tasks=("v",)))
@@ -890,9 +893,9 @@ def test_fresh_and_stopped_nodes_are_never_dead(store: Store) -> None:
 
 def test_recovering_a_dead_node_marks_it_stopped_until_it_beats_again(store: Store) -> None:
     store.register_node(Node("n1", "elsewhere", 1, T0, T0))
-    store.insert_runs(None, [make_run(None, T0)])
+    store.insert_runs([make_run(None, T0)])
     claim(store, at(1), node="n1")
-    (run,) = store.recover_lost(at(2), ["n1"], lambda r, s, now: now)
+    (run,) = store.recover_lost(at(2), ["n1"], lambda r, now: now)
     assert run.status == "retrying"
     assert store.list_nodes() == []
     (gone,) = store.list_nodes(include_stopped=True)
@@ -906,7 +909,7 @@ def test_a_stopped_leader_is_replaced_at_once(store: Store) -> None:
     store.register_node(Node("a", "elsewhere", 1, T0, T0))
     assert store.try_lead("a", at(0), at(30))
     assert not store.try_lead("b", at(1), at(31))
-    store.recover_lost(at(2), ["a"], lambda r, s, now: now)  # taken for dead
+    store.recover_lost(at(2), ["a"], lambda r, now: now)  # taken for dead
     assert store.try_lead("b", at(2), at(32))
     assert not store.try_lead("a", at(3), at(33))
 

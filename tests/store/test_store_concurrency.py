@@ -15,7 +15,7 @@ from tickwork.models import AttemptOutcome, Run
 from tickwork.store import Store, open_store
 from tickwork.store.sql import load_migrations
 
-from .conftest import at, make_run, make_schedule, reap, spawn
+from .conftest import at, finish_one, make_run, make_schedule, reap, spawn
 
 
 def _run_together(procs: list[subprocess.Popen[str]], timeout: float = 60) -> list[object]:
@@ -77,9 +77,9 @@ def _claim_fixture(store: Store) -> dict[str, list[Run]]:
     ):
         s = store.add_schedule(make_schedule(sid, **fields))  # type: ignore[arg-type]
         made[sid] = [make_run(s, at(i), trigger="schedule") for i in range(n)]
-        store.insert_runs(s, made[sid])
+        store.insert_runs(made[sid])
     made["manual"] = [make_run(None, at(i % 7)) for i in range(30)]  # 30, unlimited
-    store.insert_runs(None, made["manual"])
+    store.insert_runs(made["manual"])
     return made
 
 
@@ -155,7 +155,7 @@ def test_limits_hold_at_every_moment_while_nodes_claim_and_finish(db_url: str) -
         ):
             s = store.add_schedule(make_schedule(sid, **fields))  # type: ignore[arg-type]
             made[sid] = [make_run(s, at(i), trigger="schedule") for i in range(n)]
-            store.insert_runs(s, made[sid])
+            store.insert_runs(made[sid])
         limits = {"allow2": 2, "skip": 1, "queue": 1}
         procs = [spawn("churn", db_url, f"n{i}", json.dumps({"u": 3})) for i in range(4)]
         peaks: Counter[str] = Counter()
@@ -195,9 +195,9 @@ def test_concurrent_queue_consumers_never_share_a_message(db_url: str) -> None:
     try:
         store.add_schedule(make_schedule("a", overlap="replace", result_queue="q"))
         runs = [make_run(store.get_schedule("a"), at(i), trigger="schedule") for i in range(60)]
-        store.insert_runs(None, runs)
+        store.insert_runs(runs)
         for run in store.claim_runs("n1", at(100), at(200), 100, ["t"], {}):
-            store.finish_attempt(run.id, "n1", 1, AttemptOutcome("succeeded", result=1), at(101))
+            finish_one(store, run.id, "n1", 1, AttemptOutcome("succeeded", result=1), at(101))
         got: list[int] = []
 
         def consume() -> None:

@@ -75,7 +75,7 @@ def test_adding_work_notifies_inside_the_transaction(
     pg: PostgresStore, other: PostgresStore
 ) -> None:
     assert _wake_latency(pg, lambda: other.add_schedule(make_schedule("a"))) < 0.1
-    assert _wake_latency(pg, lambda: other.insert_runs(None, [make_run(None, T0)])) < 0.1
+    assert _wake_latency(pg, lambda: other.insert_runs([make_run(None, T0)])) < 0.1
     assert _wake_latency(pg, lambda: other.set_paused(None, True, T0, lambda s, n: None)) < 0.1
 
 
@@ -255,9 +255,9 @@ def test_a_killed_leader_is_replaced_at_once(pg: PostgresStore) -> None:
 
 
 def test_percentiles_are_computed_by_postgres(pg: PostgresStore) -> None:
-    pg.insert_runs(None, [make_run(None, T0) for _ in range(4)])
+    pg.insert_runs([make_run(None, T0) for _ in range(4)])
     for i, run in enumerate(pg.claim_runs("n1", T0, at(30), 10, ["t"], {})):
-        pg.finish_attempt(run.id, "n1", 1, AttemptOutcome("succeeded"), at(i + 1))
+        pg.finish_attempts([(run.id, "n1", 1, AttemptOutcome("succeeded"))], at(i + 1))
     (stats,) = pg.task_stats()
     assert stats.p50_duration == pytest.approx(2.5)
     assert stats.p95_duration == pytest.approx(3.85)
@@ -267,7 +267,7 @@ def test_a_claim_skips_runs_another_claimer_holds(pg: PostgresStore, pg_url: str
     """Concurrent claimers take different runs instead of queueing behind the first's
     locks or coming back empty: what lets throughput grow with nodes."""
     runs = [make_run(None, at(i)) for i in range(6)]
-    pg.insert_runs(None, runs)
+    pg.insert_runs(runs)
     best = sorted(runs, key=lambda r: (r.due_at, r.id))
     with psycopg.connect(pg_url) as holder:  # a transaction in progress on another node
         holder.execute(

@@ -16,7 +16,7 @@ from tickwork.models import AttemptOutcome, TaskStats
 from tickwork.store import Store, open_store
 from tickwork.store.sql_stats import DURATION, EXECUTED, FINAL
 
-from .conftest import at, make_run, make_schedule
+from .conftest import at, finish_one, make_run, make_schedule
 
 RUNS = 360
 CLAIMED_AT = at(RUNS + 10)
@@ -53,7 +53,7 @@ def build(store: Store) -> list[Made]:
         else:
             run = make_run(schedule, at(i), task=task)
             made[run.id] = Made(task, owner, at(i), "?", None)
-        store.insert_runs(schedule, [run])
+        store.insert_runs([run])
     claimed = store.claim_runs(
         "n1", CLAIMED_AT, CLAIMED_AT + timedelta(hours=1), 10 * RUNS, ["t", "u", "v"], {}
     )
@@ -72,7 +72,7 @@ def build(store: Store) -> list[Made]:
     half = len(items) // 2  # the batched path and the one-run path
     store.finish_attempts(items[:half], CLAIMED_AT)
     for item in items[half:]:
-        store.finish_attempt(*item, CLAIMED_AT)
+        finish_one(store, *item, CLAIMED_AT)
     assert {m.status for m in made.values()} >= {"pending", "running", "skipped", *STATUSES}
     return list(made.values())
 

@@ -18,7 +18,7 @@ import contextvars
 import math
 import traceback as tb
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from tickwork.engine.context import (
     LogCapture,
@@ -32,14 +32,12 @@ from tickwork.engine.registry import TaskDef
 from tickwork.engine.task_process import check_json, run_in_process
 from tickwork.engine.task_process import describe as _describe
 from tickwork.engine.threads import SyncThreads, ThreadJob
-from tickwork.models import JSON, LogRecord, record_maker
-
-AttemptStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
+from tickwork.models import JSON, AttemptEndStatus, LogRecord, record_maker
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptResult:
-    status: AttemptStatus
+    status: AttemptEndStatus
     result: JSON = None
     error: str | None = None
     traceback: str | None = None

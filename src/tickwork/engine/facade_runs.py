@@ -72,7 +72,7 @@ class RunCalls(SchedulerBase):
         if idempotency_key is not None:
             created = await self._run_once(s, run, idempotency_key, audit)
         else:
-            inserted = await self._call(self.store.insert_runs, s, [run], audit)
+            inserted = await self._call(self.store.insert_runs, [run], audit)
             created = inserted[0] if inserted else run
         self._changed()
         if wait:
@@ -211,6 +211,6 @@ class RunCalls(SchedulerBase):
             f"schedule:{s.id}",
             after={"start": begin.isoformat(), "end": finish.isoformat()},
         )
-        inserted = await self._call(self.store.insert_runs, s, runs, audit)
+        inserted = await self._call(self.store.insert_runs, runs, audit)
         self._changed()
         return inserted

@@ -37,7 +37,6 @@ from tickwork.models import (
 )
 from tickwork.store import open_store
 from tickwork.store.base import Store
-from tickwork.store.sqlite import SQLiteStore
 from tickwork.validation import check_id, new_schedule, parse_retry
 
 if TYPE_CHECKING:
@@ -226,19 +225,18 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
 
     async def _add(self, record: Schedule, audit: AuditEntry) -> Schedule:
         """Commit a new schedule: on this thread when the store can do it without
-        waiting (SQLite, see ``SQLiteStore.try_add_schedule``; it saves the hop to a
+        waiting (``Store.try_add_schedule``, which SQLite offers; it saves the hop to a
         store thread and back, most of an add's cost), else on a store thread."""
         store = self.store
-        if isinstance(store, SQLiteStore):
-            stored = store.try_add_schedule(record, audit)
-            if stored is not None:
-                # Adds one after another never suspend now: let the rest of the loop
-                # (the engine, lease renewals, other requests) run every millisecond.
-                clock = time.monotonic()
-                if clock - self._yielded_at >= INLINE_YIELD_EVERY:
-                    await asyncio.sleep(0)
-                    self._yielded_at = time.monotonic()
-                return stored
+        stored = store.try_add_schedule(record, audit)
+        if stored is not None:
+            # Adds one after another never suspend now: let the rest of the loop
+            # (the engine, lease renewals, other requests) run every millisecond.
+            clock = time.monotonic()
+            if clock - self._yielded_at >= INLINE_YIELD_EVERY:
+                await asyncio.sleep(0)
+                self._yielded_at = time.monotonic()
+            return stored
         added: Schedule = await self._call(store.add_schedule, record, audit)
         return added
 

@@ -20,7 +20,7 @@ from tickwork.engine.events import Event
 from tickwork.engine.execution import Execution
 from tickwork.engine.finisher import log_attempt_end
 from tickwork.errors import StoreError
-from tickwork.models import Run, Schedule
+from tickwork.models import Run
 from tickwork.policy import retry_at
 
 log = logging.getLogger("tickwork.engine")
@@ -133,7 +133,5 @@ class Upkeep:
             if deleted:
                 log.info("retention: deleted %d run(s) finished before %s", deleted, cutoff)
 
-    def _plan_lost_retry(
-        self, run: Run, schedule: Schedule | None, now: datetime
-    ) -> datetime | None:
+    def _plan_lost_retry(self, run: Run, now: datetime) -> datetime | None:
         return retry_at(run, self._core.retry_of(run), now)

@@ -47,9 +47,10 @@ from tickwork.models import (
 FirePlanner = Callable[[Schedule, Sequence[Run], datetime], FirePlan]
 
 #: Decides when a run whose attempt was lost is retried (None: no retry, the run is lost).
-RetryPlanner = Callable[[Run, Schedule | None, datetime], datetime | None]
+#: The run carries its retry policy (``Run.retry``, ``Run.node_defaults``).
+RetryPlanner = Callable[[Run, datetime], datetime | None]
 
-#: One attempt's end, as ``finish_attempt`` takes it: (run_id, node_id, attempt, outcome).
+#: One attempt's end, as ``finish_attempts`` takes it: (run_id, node_id, attempt, outcome).
 FinishItem = tuple[str, str, int, AttemptOutcome]
 
 #: Computes a schedule's next fire time strictly after an instant (None: never again).
@@ -163,6 +164,18 @@ class Store(ABC):
 
         Raises ``ConflictError`` when the id exists.
         """
+
+    def try_add_schedule(
+        self, schedule: Schedule, audit: AuditEntry | None = None
+    ) -> Schedule | None:
+        """``add_schedule`` on the calling thread, only if it can commit without waiting
+        on another thread's or process's lock; None when it cannot (nothing written):
+        then call ``add_schedule`` on a store thread.
+
+        An optional capability for the event loop, whose thread must never block: a
+        store that cannot tell in advance (the default) always answers None.
+        """
+        return None
 
     @abstractmethod
     def update_schedule(
@@ -391,9 +404,7 @@ class Store(ABC):
         return 0
 
     @abstractmethod
-    def insert_runs(
-        self, schedule: Schedule | None, runs: Sequence[Run], audit: AuditEntry | None = None
-    ) -> list[Run]:
+    def insert_runs(self, runs: Sequence[Run], audit: AuditEntry | None = None) -> list[Run]:
         """Insert runs made outside the fire loop (manual triggers, backfill); returns
         those inserted. Backfill runs that collide with an existing (schedule_id,
         scheduled_for) are dropped; manual runs never collide. ``audit`` is written in
@@ -450,25 +461,19 @@ class Store(ABC):
         are stuck in tasks it gave up on (``Node.stuck_threads``)."""
 
     @abstractmethod
-    def finish_attempt(
-        self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
-    ) -> Run | None:
-        """Record how the attempt ended, with its logs, in one transaction.
+    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
+        """Record how attempts ended, with their logs, in one transaction: one commit
+        for a burst of endings instead of one each. Results are in the order of ``items``.
 
-        Only if the run is still ``running`` with that attempt on that node; otherwise
-        nothing is written and None is returned. With ``outcome.retry_at`` the run
-        becomes ``retrying`` and due then; without, it ends in ``outcome.status`` with
+        An end is written only if its run is still ``running`` with that attempt on
+        that node; otherwise nothing is written for it and its result is None (a run
+        named twice counts once, the first). With ``outcome.retry_at`` the run becomes
+        ``retrying`` and due then; without, it ends in ``outcome.status`` with
         ``finished_at`` = ``outcome.finished_at`` or ``now``. A success puts
         ``{"run_id", "schedule_id", "task", "scheduled_for", "result"}`` on the
-        schedule's ``result_queue``; a final
-        failure/timeout puts the same with ``error`` on its ``error_queue``.
+        schedule's ``result_queue``; a final failure/timeout puts the same with
+        ``error`` on its ``error_queue``.
         """
-
-    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
-        """``finish_attempt`` for many attempts, in one transaction where the store can
-        (each guarded as there): one commit for a burst of endings instead of one each.
-        Results are in the order of ``items``."""
-        return [self.finish_attempt(*item, now) for item in items]
 
     @abstractmethod
     def recover_lost(

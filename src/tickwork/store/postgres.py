@@ -18,7 +18,7 @@ How nodes share the work without waiting on one another:
   schedule or task locked by another claimer is skipped for this round, like a
   locked row.
 - Leases and recovery: running runs carry ``lease_until``; ``recover_lost`` locks the
-  lapsed ones ``SKIP LOCKED``; ``finish_attempt`` is guarded by (status, node, attempt).
+  lapsed ones ``SKIP LOCKED``; ``finish_attempts`` guards each end by (status, node, attempt).
 - Dead nodes: ``register_node`` takes a session-level advisory lock on a connection
   kept open for the node's life. When the process dies, PostgreSQL ends its session
   and frees the lock, so ``dead_nodes`` knows at once (``pg_try_advisory_xact_lock``
@@ -54,18 +54,14 @@ from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError, ValidationError
 from tickwork.limits import not_utf8
-from tickwork.models import AttemptOutcome, AuditEntry, FeedEvent, Node, Run, Schedule, TaskSpec
+from tickwork.models import AuditEntry, FeedEvent, Node, Schedule, TaskSpec
 from tickwork.store.base import EventWatch
 from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
 from tickwork.store.sql import (
-    ATTEMPT_COLUMNS,
     INSERT_SCHEDULE,
-    RUN_COLUMNS,
     SqlStore,
     Tx,
     _aware,
-    _utc_logs,
-    dumps,
     load_migrations,
     new_revision,
     utc,
@@ -99,52 +95,6 @@ _ADD_AUDITED_SCHEDULE = (
     " aud AS (INSERT INTO audit_log (at, actor, action, target, before, after, reason)"
     " SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ? FROM ins)"
     f" SELECT pg_notify('{CHANNEL}', ?) FROM ins"
-)
-
-# Python's isoformat() of a UTC instant, in SQL: the queue payload is the same on
-# both dialects ("2026-01-01T00:00:00+00:00", microseconds only when not zero).
-_ISO = (
-    "to_char(r.scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-    " || CASE WHEN date_part('microseconds', r.scheduled_for)::bigint % 1000000 = 0"
-    " THEN '' ELSE to_char(r.scheduled_for AT TIME ZONE 'UTC', '.US') END || '+00:00'"
-)
-
-#: ``finish_attempt`` in one statement: the guarded run update, its attempt, its logs,
-#: its queue message and the wake-up for a retry commit together or not at all.
-_FINISH = (
-    "WITH r AS ("
-    " UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
-    " result = ?::jsonb, error = ?, traceback = ?, lease_until = NULL"
-    " WHERE id = ? AND status = 'running' AND node = ? AND attempt = ?"
-    f" RETURNING {', '.join(RUN_COLUMNS)}"
-    "), a AS ("
-    " UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?"
-    " FROM r WHERE attempts.run_id = r.id AND attempts.number = r.attempt"
-    f" RETURNING {', '.join(f'attempts.{c}' for c in ATTEMPT_COLUMNS)}"
-    "), l AS ("
-    " INSERT INTO run_logs (run_id, attempt, at, level, logger, message)"
-    " SELECT r.id, x.attempt, x.at, x.level, x.logger, x.message FROM r,"
-    " unnest(?::integer[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])"
-    " AS x(attempt, at, level, logger, message)"
-    "), q AS ("
-    " INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload, created_at)"
-    " SELECT CASE WHEN r.status = 'succeeded' THEN s.result_queue ELSE s.error_queue END,"
-    "  r.id, r.schedule_id,"
-    "  CASE WHEN r.status = 'succeeded' THEN 'result' ELSE 'error' END,"
-    "  jsonb_build_object('run_id', r.id, 'schedule_id', r.schedule_id, 'task', r.task,"
-    f"   'scheduled_for', {_ISO}, 'status', r.status, 'attempt', r.attempt,"
-    "   'result', CASE WHEN r.status = 'succeeded' THEN ?::jsonb END)"
-    "  || CASE WHEN r.status = 'succeeded' THEN '{}'::jsonb"
-    "   ELSE jsonb_build_object('error', r.error) END,"
-    "  ?"
-    " FROM r JOIN schedules s ON s.id = r.schedule_id"
-    " WHERE (r.status = 'succeeded' AND s.result_queue IS NOT NULL)"
-    "  OR (r.status IN ('failed', 'timed_out') AND s.error_queue IS NOT NULL)"
-    "), n AS ("
-    f" SELECT pg_notify('{CHANNEL}', ?) FROM r WHERE r.status = 'retrying'"
-    ")"
-    f" SELECT r.*, a.* FROM r LEFT JOIN a ON TRUE"
-    " WHERE (SELECT COUNT(*) FROM n) >= 0"
 )
 
 
@@ -504,67 +454,6 @@ class PostgresStore(SqlStore):
         except ConflictError:
             raise ConflictError(f"schedule {schedule.id!r} already exists") from None
         return utc_schedule(schedule)
-
-    def finish_attempt(
-        self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
-    ) -> Run | None:
-        with self._statement() as tx:  # one statement: atomic and one round trip
-            return self._finish_in(tx, run_id, node_id, attempt, outcome, _aware(now))
-
-    def _finish_in(
-        self,
-        tx: Tx,
-        run_id: str,
-        node_id: str,
-        attempt: int,
-        outcome: AttemptOutcome,
-        now: datetime,
-    ) -> Run | None:
-        retrying = outcome.retry_at is not None
-        result = None if outcome.result is None else dumps(outcome.result, "result")
-        logs = outcome.logs
-        end = now if outcome.finished_at is None else _aware(outcome.finished_at)
-        rows = tx.execute(
-            _FINISH,
-            (
-                # r: the run, guarded by (status, node, attempt)
-                "retrying" if retrying else outcome.status,
-                utc(outcome.retry_at),
-                None if retrying else end,
-                None if retrying else result,
-                outcome.error,
-                outcome.traceback,
-                run_id,
-                node_id,
-                attempt,
-                # a: its attempt
-                outcome.status,
-                end,
-                outcome.error,
-                outcome.traceback,
-                # l: its logs
-                [log.attempt for log in logs],
-                [_aware(log.at) for log in logs],
-                [log.level for log in logs],
-                [log.logger for log in logs],
-                [log.message for log in logs],
-                # q: its queue message
-                None if retrying else result,
-                now,
-                # n: wake other nodes for the retry
-                self._token,
-            ),
-        )
-        if not rows:
-            return None
-        row = rows[0]
-        run_row, attempt_row = row[: len(RUN_COLUMNS)], row[len(RUN_COLUMNS) :]
-        run = self._run(run_row)
-        if attempt > 1 or attempt_row[0] is None:
-            attempts = self._attempts_of(tx, [run_id]).get(run_id, ())
-        else:
-            attempts = (self._attempt(attempt_row),)
-        return run.replace(attempts=attempts, logs=_utc_logs(logs))
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -21,13 +21,13 @@ import random
 import threading
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from itertools import islice
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol
 
 from tickwork.errors import (
     ConflictError,
@@ -64,6 +64,7 @@ from tickwork.models import (
     TaskStats,
     record_maker,
 )
+from tickwork.policy import QueueKey, is_queue_head, queue_head, room, running_limit
 from tickwork.store.base import (
     ClaimRequest,
     FinishItem,
@@ -333,18 +334,6 @@ def load_migrations(dialect: str) -> list[tuple[int, str]]:
     if versions != list(range(1, len(versions) + 1)):
         raise RuntimeError(f"{dialect} migrations are not numbered 1..n: {versions}")
     return found
-
-
-T = TypeVar("T")
-
-
-def running_limit(overlap: str, max_instances: int) -> int | None:
-    """How many runs of a schedule may run at once under its overlap policy (None: no
-    limit): ``allow`` up to ``max_instances``, ``replace`` unlimited (the old run is
-    cancelled), the others one at a time."""
-    if overlap == "replace":
-        return None
-    return int(max_instances) if overlap == "allow" else 1
 
 
 _make_schedule = record_maker(Schedule, SCHEDULE_COLUMNS)
@@ -1321,9 +1310,9 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
         ):
             return {}, True  # older runs first: claim_runs ranks them with these
         candidates.sort(key=lambda c: (-c[0].priority, c[1].due_at, c[1].id))
-        room = claim.limit
+        places = claim.limit
         if claim.share < 1:
-            room = min(room, max(1, math.ceil(len(candidates) * claim.share)))
+            places = min(places, max(1, math.ceil(len(candidates) * claim.share)))
         limited = sorted({s.task for s, _ in candidates if s.task in claim.task_limits})
         allowed_tasks: set[str] = set()
         task_running: dict[str, int] = {}
@@ -1334,23 +1323,26 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
             sid: sum(1 for r in runs if r.status == "running") for sid, runs in unfinished.items()
         }
         # A queue runs in order: only its oldest unfinished run may start.
-        queue_head: dict[str, tuple[datetime, str]] = {}
+        queued: dict[str, list[QueueKey]] = defaultdict(list)
         for s, p in planned:
             if s.overlap == "queue" and p.status in ACTIVE_RUN_STATUSES:
-                key = (p.scheduled_for, p.id)
-                queue_head[s.id] = min(queue_head.get(s.id, key), key)
+                queued[s.id].append((p.scheduled_for, p.id))
+        heads = {sid: queue_head(keys) for sid, keys in queued.items()}
         taken: dict[str, int] = {}
         left_behind = False
         for s, p in candidates:
-            if len(taken) >= room:
+            if len(taken) >= places:
                 left_behind = True
                 break
             running = sched_running.get(s.id, 0)
-            at_most = running_limit(s.overlap, s.max_instances)
-            full = at_most is not None and running >= at_most
+            full = room(s.overlap, s.max_instances, running) == 0
             if s.overlap == "queue":
+                # Runs from earlier fires first: claim_runs takes them in order.
                 full = full or bool(unfinished.get(s.id))
-                full = full or queue_head[s.id] != (p.scheduled_for, p.id)
+                head = heads[s.id]
+                full = full or not is_queue_head(
+                    s.overlap, (p.scheduled_for, p.id), [head] if head else []
+                )
             if full:
                 left_behind = True
                 continue
@@ -1377,9 +1369,7 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
             (param,),
         )
 
-    def insert_runs(
-        self, schedule: Schedule | None, runs: Sequence[Run], audit: AuditEntry | None = None
-    ) -> list[Run]:
+    def insert_runs(self, runs: Sequence[Run], audit: AuditEntry | None = None) -> list[Run]:
         if not runs:
             return []
         rows = [self._run_row(r) for r in runs]
@@ -1618,11 +1608,6 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
             cancel_requested=frozenset(rid for rid, flag in held if flag),
         )
 
-    def finish_attempt(
-        self, run_id: str, node_id: str, attempt: int, outcome: AttemptOutcome, now: datetime
-    ) -> Run | None:
-        return self.finish_attempts([(run_id, node_id, attempt, outcome)], now)[0]
-
     def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
         now = _aware(now)
         with self._write() as tx:
@@ -1633,7 +1618,7 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
 
         The runs are read (and, on PostgreSQL, locked) first; an end is written only
         where its run is still ``running`` with that attempt on that node, as
-        ``finish_attempt`` guards it. A run named twice counts once (the first).
+        ``finish_attempts`` guards each. A run named twice counts once (the first).
         """
         if not items:
             return []
@@ -1819,12 +1804,6 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
             if not rows:
                 return []
             runs = [self._run(r) for r in rows]
-            sids = sorted({r.schedule_id for r in runs if r.schedule_id is not None})
-            schedules: dict[str, Schedule] = {}
-            if sids:
-                cond, param = self._in("id", sids)
-                for row in tx.execute(f"SELECT {_S} FROM schedules WHERE {cond}", (param,)):
-                    schedules[row[0]] = self._schedule(row)
             run_updates: list[tuple[Any, ...]] = []
             attempt_updates: list[tuple[Any, ...]] = []
             final: list[Run] = []
@@ -1841,7 +1820,7 @@ class SqlStore(AccessSql, DashboardSql, RunLinesSql, UserSettingsSql, Store):
                 if run.cancel_requested:
                     status: RunStatus = "cancelled"
                 else:
-                    retry_at = retry(run, schedules.get(run.schedule_id or ""), now)
+                    retry_at = retry(run, now)
                     status = "lost" if retry_at is None else "retrying"
                 run_updates.append(
                     (
@@ -2283,8 +2262,3 @@ def _utc_logs(logs: Sequence[LogRecord]) -> tuple[LogRecord, ...]:
     return tuple(
         LogRecord(_aware(log.at), log.level, log.logger, log.message, log.attempt) for log in logs
     )
-
-
-def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
