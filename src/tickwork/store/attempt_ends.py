@@ -1,0 +1,315 @@
+"""Leases and attempt ends: heartbeats that renew leases, attempts ended in
+batches (with their logs and queue messages), and runs recovered when their lease
+lapsed or their node died."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from tickwork.limits import (
+    MAX_ERROR_CHARS,
+    MAX_TRACEBACK_CHARS,
+    clean_json,
+    clean_text,
+    cut_end,
+    cut_start,
+    needs_cleaning,
+)
+from tickwork.models import (
+    AttemptOutcome,
+    Run,
+    RunStatus,
+)
+from tickwork.store.base import (
+    FinishItem,
+    Heartbeat,
+    RetryPlanner,
+)
+from tickwork.store.codec import (
+    _FAILED_STATUSES,
+    _FINISHED_RUN_COLUMNS,
+    _R,
+    _aware,
+    _utc_logs,
+    dumps,
+    utc,
+)
+from tickwork.store.dialect import SqlCore, Tx
+
+
+class AttemptEnds(SqlCore):
+    """What happens to a running run: renewed, ended, or recovered."""
+
+    def heartbeat(
+        self,
+        node_id: str,
+        now: datetime,
+        lease_until: datetime,
+        run_ids: Collection[str],
+        stuck_threads: int = 0,
+    ) -> Heartbeat:
+        ids = list(run_ids)
+        with self._write() as tx:
+            # A node taken for dead (and its runs taken over) that beats again is back.
+            tx.execute(
+                "UPDATE nodes SET heartbeat_at = ?, stopped_at = NULL, stuck_threads = ?"
+                " WHERE id = ?",
+                (self._ts(_aware(now)), stuck_threads, node_id),
+            )
+            held: list[tuple[Any, ...]] = []
+            if ids:
+                cond, param = self._in("id", ids)
+                held = tx.execute(
+                    f"UPDATE runs SET lease_until = ? WHERE {cond}"
+                    " AND status = 'running' AND node = ? RETURNING id, cancel_requested",
+                    (self._ts(_aware(lease_until)), param, node_id),
+                )
+        kept = {rid for rid, _ in held}
+        return Heartbeat(
+            lost=frozenset(set(ids) - kept),
+            cancel_requested=frozenset(rid for rid, flag in held if flag),
+        )
+
+    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
+        now = _aware(now)
+        with self._write() as tx:
+            return self._finish_batch(tx, items, now)
+
+    def _finish_batch(self, tx: Tx, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
+        """Attempt ends in a few statements for the whole batch, not a few per end.
+
+        The runs are read (and, on PostgreSQL, locked) first; an end is written only
+        where its run is still ``running`` with that attempt on that node, as
+        ``finish_attempts`` guards each. A run named twice counts once (the first).
+        """
+        if not items:
+            return []
+        cond, param = self._in("id", sorted({item[0] for item in items}))
+        current = {
+            row[0]: row
+            for row in tx.execute(f"SELECT {_R} FROM runs WHERE {cond}{self._for_update}", (param,))
+        }
+        ts = self._ts
+        t_now = ts(now)
+        held: list[tuple[int, list[Any], AttemptOutcome, Any]] = []
+        run_updates: list[tuple[Any, ...]] = []
+        attempt_updates: list[tuple[Any, ...]] = []
+        logs: list[tuple[Any, ...]] = []
+        seen: set[str] = set()
+        for index, (run_id, node_id, attempt, outcome) in enumerate(items):
+            row = current.get(run_id)
+            if (
+                row is None
+                or run_id in seen
+                or row[6] != "running"
+                or row[14] != node_id
+                or row[7] != attempt
+            ):
+                continue
+            seen.add(run_id)
+            retrying = outcome.retry_at is not None
+            t_end = t_now if outcome.finished_at is None else ts(_aware(outcome.finished_at))
+            values = list(row)
+            values[6] = "retrying" if retrying else outcome.status
+            if retrying:
+                values[8] = ts(utc(outcome.retry_at))
+            values[10] = None if retrying else t_end
+            result = outcome.result
+            if retrying or result is None:
+                values[11] = None
+            else:
+                values[11] = dumps(result, "result")
+                if needs_cleaning(values[11]):  # stored alike on every database
+                    result = clean_json(result)
+                    values[11] = dumps(result, "result")
+            error = cut_end(outcome.error, MAX_ERROR_CHARS)
+            trace = cut_start(outcome.traceback, MAX_TRACEBACK_CHARS)
+            values[12] = error
+            values[13] = trace
+            values[17] = None
+            run_updates.append((*values[6:14], run_id))
+            attempt_updates.append((outcome.status, t_end, error, trace, run_id, attempt))
+            logs.extend(
+                (
+                    run_id,
+                    log.attempt,
+                    ts(_aware(log.at)),
+                    log.level,
+                    clean_text(log.logger),
+                    clean_text(log.message),
+                )
+                for log in outcome.logs
+            )
+            held.append((index, values, outcome, result))
+        results: list[Run | None] = [None] * len(items)
+        if not held:
+            return results
+        self._bulk_update(
+            tx,
+            "runs",
+            _FINISHED_RUN_COLUMNS,
+            run_updates,
+            also="lease_until = NULL",
+        )
+        self._bulk_update(
+            tx,
+            "attempts",
+            ("status", "finished_at", "error", "traceback"),
+            attempt_updates,
+            keys=("run_id", "number"),
+        )
+        if logs:
+            tx.executemany(
+                "INSERT INTO run_logs (run_id, attempt, at, level, logger, message)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                logs,
+            )
+        attempts = self._attempts_of(tx, [values[0] for _, values, _, _ in held])
+        finished: list[tuple[Run, Any]] = []
+        for index, values, outcome, result in held:
+            run = self._run(values, attempts.get(values[0], ()))
+            if outcome.logs:
+                run = run.replace(logs=_utc_logs(outcome.logs))
+            results[index] = run
+            if run.status != "retrying":
+                finished.append((run, result))
+        self._enqueue_outcomes(tx, finished, now)
+        if len(finished) < len(held):
+            self._notify_tx(tx)  # retries are due later: wake whoever will claim them
+        return results
+
+    def _enqueue_outcomes(self, tx: Tx, finished: Sequence[tuple[Run, Any]], now: datetime) -> None:
+        """Put finished runs (with their results) on their schedules' result or error
+        queues, where the schedule has one: one lookup and one insert for the lot."""
+        ended = [
+            (run, result)
+            for run, result in finished
+            if run.schedule_id is not None and run.status in ("succeeded", *_FAILED_STATUSES)
+        ]
+        if not ended:
+            return
+        cond, param = self._in(
+            "id", sorted({run.schedule_id for run, _ in ended if run.schedule_id})
+        )
+        queues = {
+            sid: (result_queue, error_queue)
+            for sid, result_queue, error_queue in tx.execute(
+                f"SELECT id, result_queue, error_queue FROM schedules WHERE {cond}"
+                " AND (result_queue IS NOT NULL OR error_queue IS NOT NULL)",
+                (param,),
+            )
+        }
+        if not queues:
+            return
+        rows: list[tuple[Any, ...]] = []
+        t_now = self._ts(now)
+        for run, result in ended:
+            names = queues.get(run.schedule_id or "")
+            if names is None:
+                continue
+            success = run.status == "succeeded"
+            queue = names[0] if success else names[1]
+            if queue is None:
+                continue
+            payload: dict[str, Any] = {
+                "run_id": run.id,
+                "schedule_id": run.schedule_id,
+                "task": run.task,
+                "scheduled_for": run.scheduled_for.isoformat(),
+                "status": run.status,
+                "attempt": run.attempt,
+                "result": result if success else None,
+            }
+            if not success:
+                payload["error"] = run.error
+            rows.append(
+                (
+                    queue,
+                    run.id,
+                    run.schedule_id,
+                    "result" if success else "error",
+                    dumps(payload, "result"),
+                    t_now,
+                )
+            )
+        if rows:
+            tx.executemany(
+                "INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def recover_lost(
+        self, now: datetime, dead_nodes: Collection[str], retry: RetryPlanner
+    ) -> list[Run]:
+        now = _aware(now)
+        t_now = self._ts(now)
+        dead = set(dead_nodes)
+        with self._write() as tx:
+            where = "lease_until < ?"
+            params: list[Any] = [t_now]
+            if dead:
+                # Dead nodes leave the list of nodes; one that beats again comes back.
+                cond, param = self._in("id", sorted(dead))
+                tx.execute(
+                    f"UPDATE nodes SET stopped_at = ? WHERE {cond} AND stopped_at IS NULL",
+                    (t_now, param),
+                )
+                cond, param = self._in("node", sorted(dead))
+                where = f"({where} OR {cond})"
+                params.append(param)
+            rows = tx.execute(
+                f"SELECT {_R} FROM runs WHERE status = 'running' AND {where}"
+                f" ORDER BY id{self._skip_locked}",
+                params,
+            )
+            if not rows:
+                return []
+            runs = [self._run(r) for r in rows]
+            run_updates: list[tuple[Any, ...]] = []
+            attempt_updates: list[tuple[Any, ...]] = []
+            final: list[Run] = []
+            for run in runs:
+                if run.node in dead:
+                    why = f"attempt {run.attempt} lost: node {run.node} died"
+                else:
+                    lease = run.lease_until.isoformat() if run.lease_until else "?"
+                    why = (
+                        f"attempt {run.attempt} lost: the lease of node {run.node}"
+                        f" lapsed at {lease}"
+                    )
+                retry_at = None
+                if run.cancel_requested:
+                    status: RunStatus = "cancelled"
+                else:
+                    retry_at = retry(run, now)
+                    status = "lost" if retry_at is None else "retrying"
+                run_updates.append(
+                    (
+                        status,
+                        self._ts(utc(retry_at)),
+                        None if retry_at is not None else t_now,
+                        why,
+                        run.id,
+                    )
+                )
+                attempt_updates.append((t_now, why, run.id, run.attempt))
+                if status == "lost":
+                    final.append(run.replace(status="lost", error=why))
+            tx.executemany(
+                "UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
+                " error = ?, lease_until = NULL WHERE id = ?",
+                run_updates,
+            )
+            tx.executemany(
+                "UPDATE attempts SET status = 'lost', finished_at = ?, error = ?"
+                " WHERE run_id = ? AND number = ? AND status = 'running'",
+                attempt_updates,
+            )
+            self._enqueue_outcomes(tx, [(run, None) for run in final], now)
+            self._notify_tx(tx)
+            cond, param = self._in("id", [r.id for r in runs])
+            after = tx.execute(f"SELECT {_R} FROM runs WHERE {cond} ORDER BY id", (param,))
+            return self._runs_with_attempts(tx, after)

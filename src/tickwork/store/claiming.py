@@ -1,0 +1,300 @@
+"""Claiming: which waiting runs a node takes, best first, within every limit
+(the schedule's room and queue head from ``policy``, the node's task limits), and
+which runs a fire hands its node at once."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from tickwork.models import (
+    ACTIVE_RUN_STATUSES,
+    Attempt,
+    PlannedRun,
+    Run,
+    Schedule,
+)
+from tickwork.policy import QueueKey, is_queue_head, queue_head, room, running_limit
+from tickwork.store.base import (
+    ClaimRequest,
+)
+from tickwork.store.codec import (
+    _ACTIVE,
+    _R,
+    _WAITING,
+    _aware,
+)
+from tickwork.store.dialect import SqlCore, Tx
+
+
+class Claiming(SqlCore):
+    """Claims, as ``claim_runs`` makes them and as a fire makes them for its node."""
+
+    def claim_runs(
+        self,
+        node_id: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        tasks: Collection[str],
+        task_limits: Mapping[str, int],
+    ) -> list[Run]:
+        if limit <= 0 or not tasks:
+            return []
+        t_now = self._ts(_aware(now))
+        with self._write() as tx:
+            claimable = set(tasks)
+            full = self._full_tasks(tx, claimable, task_limits)
+            claimable -= full
+            claimed: list[tuple[str, int]] = []  # (run id, rank) in claim order
+            rows: list[tuple[Any, ...]] = []
+            ranked = False
+            while claimable and len(claimed) < limit:
+                want = limit - len(claimed)
+                candidates = self._claim_candidates(tx, t_now, claimable, want, ranked)
+                if not candidates:
+                    break
+                admitted, newly_full, schedule_full = self._admit(tx, candidates, task_limits)
+                if admitted:
+                    rows.extend(self._mark_claimed(tx, admitted, node_id, now, lease_until))
+                    base = len(claimed)
+                    claimed.extend((rid, base + i) for i, rid in enumerate(admitted))
+                if schedule_full and not ranked and len(candidates) == want:
+                    # Runs of full schedules took places in the plain query: look again
+                    # with the query that ranks within each schedule's room.
+                    ranked = True
+                    continue
+                # Only a task that filled up during this batch can have left room unused;
+                # drop it and look again. Each round removes a task, so this ends.
+                if not newly_full or len(candidates) < want:
+                    break
+                claimable -= newly_full
+            if not claimed:
+                return []
+            retried = [row[0] for row in rows if row[7] > 1]
+            earlier = self._attempts_of(tx, retried)
+        order = dict(claimed)
+        started = _aware(now)
+        runs = []
+        for row in rows:
+            current = Attempt(number=row[7], status="running", started_at=started, node=node_id)
+            if row[0] in earlier:
+                previous = tuple(a for a in earlier[row[0]] if a.number != row[7])
+                runs.append(self._run(row, (*previous, current)))
+            else:
+                runs.append(self._run(row, (current,)))
+        runs.sort(key=lambda r: order[r.id])
+        return runs
+
+    def _full_tasks(self, tx: Tx, tasks: set[str], task_limits: Mapping[str, int]) -> set[str]:
+        limited = [t for t in tasks if t in task_limits]
+        if not limited:
+            return set()
+        counts = self._running_per(tx, "task", limited)
+        return {t for t in limited if counts.get(t, 0) >= task_limits[t]}
+
+    def _claim_candidates(
+        self, tx: Tx, t_now: Any, tasks: set[str], want: int, ranked: bool
+    ) -> list[tuple[Any, ...]]:
+        """Waiting runs due by now, best first; for ``queue`` overlap only the oldest
+        unfinished run of its schedule, so a queue runs in order.
+
+        Plain (``ranked`` False): the first ``want`` in claim order, locked with ``SKIP
+        LOCKED`` on PostgreSQL so concurrent claimers take different runs; one sort of
+        the waiting runs. Ranked: each schedule's waiting runs are also cut to the room
+        the schedule has (from the running runs it sees), so runs of full schedules do
+        not take the places; it costs a window over every waiting run, so it is the
+        second look, when the plain one met full schedules. The room seen here is a
+        snapshot; ``_admit`` decides exactly.
+        Rows: ``(id, schedule_id, task, overlap, max_instances)``, best first.
+        """
+        task_cond, task_param = self._in("w.task", sorted(tasks))
+        in_queue_order = (
+            "(ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
+            " SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"
+            f"  AND e.status IN {_ACTIVE} AND (e.scheduled_for < w.scheduled_for"
+            "  OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))"
+        )
+        if not ranked:
+            lock = self._skip_locked_r.replace(" OF r ", " OF w ")
+            return tx.execute(
+                "SELECT w.id, w.schedule_id, w.task, ws.overlap, ws.max_instances"
+                " FROM runs w LEFT JOIN schedules ws ON ws.id = w.schedule_id"
+                f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
+                f" AND {in_queue_order}"
+                f" ORDER BY w.priority DESC, w.due_at, w.id LIMIT ?{lock}",
+                (t_now, task_param, want),
+            )
+        ranked_sql = (
+            "SELECT c.id, c.schedule_id, c.task, c.overlap, c.max_instances FROM ("
+            " SELECT w.id, w.schedule_id, w.task, w.priority, w.due_at,"
+            "  ws.overlap, ws.max_instances,"
+            "  CASE WHEN ws.id IS NULL OR ws.overlap = 'replace' THEN NULL"
+            "   ELSE (CASE WHEN ws.overlap = 'allow' THEN ws.max_instances ELSE 1 END)"
+            "    - (SELECT COUNT(*) FROM runs x"
+            "       WHERE x.status = 'running' AND x.schedule_id = w.schedule_id) END AS room,"
+            "  ROW_NUMBER() OVER (PARTITION BY w.schedule_id"
+            "   ORDER BY w.priority DESC, w.due_at, w.id) AS rn"
+            " FROM runs w"
+            " LEFT JOIN schedules ws ON ws.id = w.schedule_id"
+            f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
+            f"  AND {in_queue_order}"
+            ") c WHERE c.room IS NULL OR c.rn <= c.room"
+            " ORDER BY c.priority DESC, c.due_at, c.id LIMIT ?"
+        )
+        if not self._skip_locked_r:
+            return tx.execute(ranked_sql, (t_now, task_param, want))
+        # Lock the chosen rows, skipping those another claimer holds; a row that
+        # changed meanwhile is re-checked against the outer conditions.
+        return tx.execute(
+            "SELECT r.id, r.schedule_id, r.task, s.overlap, s.max_instances"
+            " FROM runs r LEFT JOIN schedules s ON s.id = r.schedule_id"
+            f" WHERE r.id IN (SELECT x.id FROM ({ranked_sql}) x)"
+            f" AND r.status IN {_WAITING} AND r.due_at <= ?"
+            f" ORDER BY r.priority DESC, r.due_at, r.id{self._skip_locked_r}",
+            (t_now, task_param, want, t_now),
+        )
+
+    def _admit(
+        self, tx: Tx, candidates: list[tuple[Any, ...]], task_limits: Mapping[str, int]
+    ) -> tuple[list[str], set[str], bool]:
+        """Decide exactly which candidates to claim, best first, within every limit:
+        the ids admitted, the tasks found full, and whether a full schedule turned a
+        candidate down.
+
+        Takes the claim locks first (``_lock_claim``), then counts running runs in a
+        fresh statement, so concurrent claimers on the same schedule or task are
+        serialized and each sees what the previous one committed.
+        """
+        sched_limit: dict[str, int] = {}
+        for _, sid, _, overlap, max_instances in candidates:
+            if sid is None or overlap is None:
+                continue  # a run without a schedule: no schedule limit
+            at_most = running_limit(overlap, max_instances)
+            if at_most is not None:
+                sched_limit[sid] = at_most
+        limited_tasks = sorted({c[2] for c in candidates if c[2] in task_limits})
+        allowed, allowed_tasks = self._lock_claim(tx, sorted(sched_limit), limited_tasks)
+        sched_running = self._running_per(tx, "schedule_id", sorted(allowed))
+        task_running = self._running_per(tx, "task", sorted(allowed_tasks))
+        admitted: list[str] = []
+        newly_full: set[str] = set()
+        schedule_full = False
+        for rid, sid, task, _, _ in candidates:
+            if sid in sched_limit and (
+                sid not in allowed or sched_running.get(sid, 0) >= sched_limit[sid]
+            ):
+                schedule_full = True
+                continue
+            if task in task_limits:
+                if task not in allowed_tasks or task_running.get(task, 0) >= task_limits[task]:
+                    newly_full.add(task)  # full, or another claimer holds it: not this round
+                    continue
+                task_running[task] = task_running.get(task, 0) + 1
+            if sid in sched_limit:
+                sched_running[sid] = sched_running.get(sid, 0) + 1
+            admitted.append(rid)
+        return admitted, newly_full, schedule_full
+
+    def _mark_claimed(
+        self, tx: Tx, ids: list[str], node_id: str, now: datetime, lease_until: datetime
+    ) -> list[tuple[Any, ...]]:
+        cond, param = self._in("id", ids)
+        t_now = self._ts(_aware(now))
+        rows = tx.execute(
+            "UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?,"
+            " lease_until = ?, started_at = COALESCE(started_at, ?), finished_at = NULL"
+            f" WHERE {cond} RETURNING {_R}",
+            (node_id, self._ts(_aware(lease_until)), t_now, param),
+        )
+        tx.execute(
+            "INSERT INTO attempts (run_id, number, status, started_at, node)"
+            f" SELECT id, attempt, 'running', ?, ? FROM runs WHERE {cond}",
+            (t_now, node_id, param),
+        )
+        return rows
+
+    def _claim_fired(
+        self,
+        tx: Tx,
+        claim: ClaimRequest,
+        planned: Sequence[tuple[Schedule, PlannedRun]],
+        unfinished: Mapping[str, Sequence[Run]],
+        now: datetime,
+    ) -> tuple[dict[str, int], bool]:
+        """Which of the runs a fire creates the node takes at once, as ``claim_runs``
+        would take them (their ids, with their rank in claim order); and whether other
+        runs may still wait for the node.
+
+        Only when no run created earlier is waiting and due for the node: then the new
+        runs are all the candidates, and priority order among them is all that order
+        means. The fire transaction holds the fired schedules' rows (SQLite: the file's
+        write lock; PostgreSQL: ``FOR UPDATE``) and a claim needs them too, so the
+        running runs read in this transaction are exact for those schedules. Task
+        limits are counted under ``_lock_claim``, as a claim counts them.
+        """
+        tasks = frozenset(claim.tasks)
+        candidates = [
+            (s, p)
+            for s, p in planned
+            if p.status == "pending" and s.task in tasks and p.due_at <= now
+        ]
+        if not candidates or claim.limit <= 0:
+            return {}, True
+        task_cond, task_param = self._in("task", sorted(set(tasks)))
+        if tx.execute(
+            f"SELECT 1 FROM runs WHERE status IN {_WAITING} AND due_at <= ? AND {task_cond}"
+            " LIMIT 1",
+            (self._ts(now), task_param),
+        ):
+            return {}, True  # older runs first: claim_runs ranks them with these
+        candidates.sort(key=lambda c: (-c[0].priority, c[1].due_at, c[1].id))
+        places = claim.limit
+        if claim.share < 1:
+            places = min(places, max(1, math.ceil(len(candidates) * claim.share)))
+        limited = sorted({s.task for s, _ in candidates if s.task in claim.task_limits})
+        allowed_tasks: set[str] = set()
+        task_running: dict[str, int] = {}
+        if limited:
+            _, allowed_tasks = self._lock_claim(tx, [], limited)
+            task_running = self._running_per(tx, "task", sorted(allowed_tasks))
+        sched_running = {
+            sid: sum(1 for r in runs if r.status == "running") for sid, runs in unfinished.items()
+        }
+        # A queue runs in order: only its oldest unfinished run may start.
+        queued: dict[str, list[QueueKey]] = defaultdict(list)
+        for s, p in planned:
+            if s.overlap == "queue" and p.status in ACTIVE_RUN_STATUSES:
+                queued[s.id].append((p.scheduled_for, p.id))
+        heads = {sid: queue_head(keys) for sid, keys in queued.items()}
+        taken: dict[str, int] = {}
+        left_behind = False
+        for s, p in candidates:
+            if len(taken) >= places:
+                left_behind = True
+                break
+            running = sched_running.get(s.id, 0)
+            full = room(s.overlap, s.max_instances, running) == 0
+            if s.overlap == "queue":
+                # Runs from earlier fires first: claim_runs takes them in order.
+                full = full or bool(unfinished.get(s.id))
+                head = heads[s.id]
+                full = full or not is_queue_head(
+                    s.overlap, (p.scheduled_for, p.id), [head] if head else []
+                )
+            if full:
+                left_behind = True
+                continue
+            if s.task in claim.task_limits:
+                if s.task not in allowed_tasks or (
+                    task_running.get(s.task, 0) >= claim.task_limits[s.task]
+                ):
+                    left_behind = True
+                    continue
+                task_running[s.task] = task_running.get(s.task, 0) + 1
+            sched_running[s.id] = running + 1
+            taken[p.id] = len(taken)
+        return taken, left_behind

@@ -1,0 +1,211 @@
+"""The core of the SQL store: one open transaction (``Tx``), the hooks each
+dialect provides and the statements the other parts share.
+
+A dialect (``sqlite.py``, ``postgres.py``) supplies connections and transactions, how
+an instant and a list travel as parameters, and its locking: SQLite serializes every
+write transaction (``BEGIN IMMEDIATE``), so the statements are exact as they stand;
+PostgreSQL runs them concurrently and adds row locks with ``SKIP LOCKED`` where two
+nodes could otherwise step on each other (``_skip_locked``, ``_lock_claim``).
+Statements use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s``."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tickwork.models import (
+    Attempt,
+    AuditEntry,
+    LogRecord,
+    Run,
+)
+from tickwork.store.codec import (
+    _A,
+    _R,
+    _WAITING,
+    RUN_COLUMNS,
+    RowCodec,
+)
+
+
+class Tx(Protocol):
+    """One open transaction: run statements, get rows back as tuples."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run a statement once per row; the number of rows changed (-1 if unknown)."""
+        ...
+
+
+class SqlCore(RowCodec):
+    """What every part of the SQL store stands on: the hooks a dialect provides
+    (connections and transactions, how instants and lists travel, locking) and the
+    statements several parts share."""
+
+    #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).
+    _skip_locked: str = ""
+    #: The same, locking only the rows of the table aliased ``r`` in a join.
+    _skip_locked_r: str = ""
+    #: Appended to SELECTs that lock rows and wait for them (PostgreSQL).
+    _for_update: str = ""
+    #: A condition with one parameter: the schedule's ``tags`` contain the tag.
+    _tag_filter: str
+
+    if TYPE_CHECKING:  # written by AccessSql, the other mixin of SqlStore
+
+        def _audit_tx(self, tx: Tx, entries: Sequence[AuditEntry]) -> None: ...
+
+        def _delete_access_before(self, tx: Tx, cutoff: Any) -> None: ...
+
+        # Written by RunLinesSql, another mixin of SqlStore.
+        def _with_live_logs(
+            self, tx: Tx, run_id: str, records: list[LogRecord]
+        ) -> list[LogRecord]: ...
+
+        # Written by each dialect (``Store.delete_events_before``).
+        def delete_events_before(self, cutoff: datetime) -> int: ...
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Tx]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+
+    @abstractmethod
+    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]:
+        """Reads; with ``snapshot`` every statement sees the same committed state."""
+
+    @abstractmethod
+    def _seconds(self, value: Any) -> float:
+        """A duration (``finished_at - started_at`` as the database computes it) in
+        seconds, the same float as the difference of the two instants read back."""
+
+    @abstractmethod
+    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
+        """``column`` is one of ``values``: the condition and its one parameter."""
+
+    def _notify_tx(self, tx: Tx) -> None:
+        """Tell other nodes, when this transaction commits, that work changed."""
+
+    def _lock_claim(
+        self, tx: Tx, schedule_ids: list[str], tasks: list[str]
+    ) -> tuple[set[str], set[str]]:
+        """Serialize claimers over the schedules and tasks whose running runs are limited.
+
+        Returns the schedules and tasks this transaction may claim runs of; after it
+        returns, the running runs counted in the transaction for those are exact until
+        commit. SQLite's write transactions are already serial: everything is returned.
+        """
+        return set(schedule_ids), set(tasks)
+
+    def _bulk_update(
+        self,
+        tx: Tx,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        keys: Sequence[str] = ("id",),
+        also: str = "",
+    ) -> None:
+        """``UPDATE table SET columns (, also) WHERE keys`` for each row: the values of
+        ``columns``, then those of ``keys``. A row must not repeat another's keys."""
+        sets = ", ".join([f"{c} = ?" for c in columns] + ([also] if also else []))
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        tx.executemany(f"UPDATE {table} SET {sets} WHERE {where}", rows)
+
+    def _insert_run_rows(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> set[str]:
+        """Insert run rows (``RUN_COLUMNS`` order), dropping conflicts; the ids inserted."""
+        if not rows:
+            return set()
+        placeholders = ", ".join("?" for _ in RUN_COLUMNS)
+        changed = tx.executemany(
+            f"INSERT INTO runs ({_R}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", rows
+        )
+        return self._inserted(tx, rows, changed)
+
+    def _inserted(self, tx: Tx, rows: Sequence[Sequence[Any]], changed: int) -> set[str]:
+        """The ids (first column) of the ``rows`` just inserted, of which ``changed``
+        went in: all of them, or those found in the table."""
+        if changed == len(rows):
+            return {row[0] for row in rows}
+        return self._inserted_ids(tx, [row[0] for row in rows])
+
+    def _insert_claimed_rows(
+        self,
+        tx: Tx,
+        rows: Sequence[Sequence[Any]],
+        t_now: Any,
+        node: str | None,
+        t_lease: Any,
+    ) -> set[str]:
+        """Insert runs their fire claimed (``CLAIMED_RUN_COLUMNS`` order): each is
+        ``running`` its first attempt on ``node``, started and created at ``t_now`` and
+        leased until ``t_lease``, so only the columns that differ travel per row.
+        Conflicts are dropped; returns the ids inserted."""
+        # RUN_COLUMNS from status to trace_id, then from lease_until to created_at.
+        started = ("running", 1)
+        unfinished = (t_now, None, None, None, None, node, None)
+        leased = (t_lease, False, t_now)
+        return self._insert_run_rows(
+            tx,
+            [(*row[:6], *started, row[6], *unfinished, row[7], *leased, *row[8:]) for row in rows],
+        )
+
+    def _inserted_ids(self, tx: Tx, ids: Sequence[str]) -> set[str]:
+        """Which of these fresh run ids are in the table: every run has a fresh id, so
+        it is there iff its insert went through (a conflict on (schedule_id,
+        scheduled_for) dropped it)."""
+        cond, param = self._in("id", ids)
+        return {r[0] for r in tx.execute(f"SELECT id FROM runs WHERE {cond}", (param,))}
+
+    def _insert_first_attempts(
+        self, tx: Tx, run_ids: Sequence[str], t_started: Any, node: str | None
+    ) -> None:
+        """Attempt 1, running on ``node``, of runs claimed as they are created."""
+        tx.executemany(
+            "INSERT INTO attempts (run_id, number, status, started_at, node)"
+            " VALUES (?, 1, 'running', ?, ?)",
+            [(run_id, t_started, node) for run_id in run_ids],
+        )
+
+    def _attempts_of(self, tx: Tx, run_ids: Collection[str]) -> dict[str, tuple[Attempt, ...]]:
+        if not run_ids:
+            return {}
+        cond, param = self._in("run_id", run_ids)
+        grouped: dict[str, list[Attempt]] = defaultdict(list)
+        for row in tx.execute(
+            f"SELECT {_A} FROM attempts WHERE {cond} ORDER BY run_id, number", (param,)
+        ):
+            grouped[row[0]].append(self._attempt(row))
+        return {k: tuple(v) for k, v in grouped.items()}
+
+    def _runs_with_attempts(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> list[Run]:
+        attempts = self._attempts_of(tx, [row[0] for row in rows])
+        return [self._run(row, attempts.get(row[0], ())) for row in rows]
+
+    def _cancel_in_tx(self, tx: Tx, run_ids: Sequence[str], now: datetime, why: str) -> None:
+        cond, param = self._in("id", list(run_ids))
+        tx.execute(
+            "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
+            f" cancel_requested = TRUE, error = ? WHERE {cond} AND status IN {_WAITING}",
+            (self._ts(now), why, param),
+        )
+        tx.execute(
+            f"UPDATE runs SET cancel_requested = TRUE WHERE {cond} AND status = 'running'",
+            (param,),
+        )
+
+    def _running_per(self, tx: Tx, column: str, keys: Collection[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        cond, param = self._in(column, list(keys))
+        rows = tx.execute(
+            f"SELECT {column}, COUNT(*) FROM runs WHERE status = 'running' AND {cond}"
+            f" GROUP BY {column}",
+            (param,),
+        )
+        return {k: int(n) for k, n in rows}

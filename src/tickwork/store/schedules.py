@@ -1,0 +1,274 @@
+"""Schedules as stored: adding, changing (with optimistic versions), reading,
+listing, deleting and pausing them, each in one transaction."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from tickwork.errors import (
+    ConflictError,
+    NotFoundError,
+    PreconditionFailedError,
+)
+from tickwork.models import (
+    AuditEntry,
+    Schedule,
+    ScheduleStatus,
+)
+from tickwork.store.base import (
+    NextFire,
+)
+from tickwork.store.codec import (
+    _S,
+    _SCHEDULE_KEPT_ON_UPDATE,
+    _SEARCHED,
+    _WAITING,
+    SCHEDULE_COLUMNS,
+    _aware,
+    like_escaped,
+    utc,
+    utc_schedule,
+)
+from tickwork.store.dialect import SqlCore, Tx
+
+#: A new schedule row, with its first revision (see ``new_revision``).
+INSERT_SCHEDULE: Final = (
+    f"INSERT INTO schedules ({_S}, revision) VALUES ({', '.join('?' for _ in SCHEDULE_COLUMNS)}, ?)"
+)
+
+
+def new_revision() -> int:
+    """A schedule row's first ``revision``: random (62 bits, never 0), so a schedule
+    deleted and added again under the same id does not take up a revision that a
+    node's cache may still hold for the old row. Every later write adds 1."""
+    return random.getrandbits(62) | 1
+
+
+class Schedules(SqlCore):
+    """The schedules' part of ``SqlStore``."""
+
+    def add_schedule(self, schedule: Schedule, audit: AuditEntry | None = None) -> Schedule:
+        row = self._schedule_row(schedule)
+        try:
+            with self._write() as tx:
+                tx.execute(INSERT_SCHEDULE, (*row, new_revision()))
+                if audit is not None:
+                    self._audit_tx(tx, [audit])
+                self._notify_tx(tx)
+        except ConflictError:
+            raise ConflictError(f"schedule {schedule.id!r} already exists") from None
+        return utc_schedule(schedule)
+
+    def update_schedule(
+        self,
+        schedule: Schedule,
+        audit: AuditEntry | None = None,
+        expected_version: int | None = None,
+    ) -> Schedule:
+        row = self._schedule_row(schedule)
+        sets = [c for c in SCHEDULE_COLUMNS if c not in _SCHEDULE_KEPT_ON_UPDATE]
+        values = [v for c, v in zip(SCHEDULE_COLUMNS, row, strict=True) if c in sets]
+        assignments = ", ".join(f"{c} = ?" for c in sets)
+        with self._write() as tx:
+            self._check_version(tx, schedule.id, expected_version)
+            rows = tx.execute(
+                f"UPDATE schedules SET {assignments}, revision = revision + 1,"
+                f" version = version + 1 WHERE id = ? RETURNING {_S}",
+                (*values, schedule.id),
+            )
+            if not rows:
+                raise NotFoundError("schedule", schedule.id)
+            stored = self._schedule(rows[0])
+            if audit is not None:
+                self._audit_tx(tx, [dataclasses.replace(audit, after=stored.to_dict())])
+            self._notify_tx(tx)
+        return stored
+
+    def _check_version(self, tx: Tx, schedule_id: str, expected: int | None) -> None:
+        """Lock the schedule's row and raise ``PreconditionFailedError`` unless its
+        ``version`` is ``expected`` (None: no check; a missing row is left to the
+        caller's statement)."""
+        if expected is None:
+            return
+        rows = tx.execute(
+            f"SELECT version FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
+        )
+        if rows and int(rows[0][0]) != expected:
+            raise PreconditionFailedError(
+                f"schedule {schedule_id!r} is at version {rows[0][0]}, not {expected}:"
+                " it changed since it was read"
+            )
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        with self._read() as tx:
+            rows = tx.execute(f"SELECT {_S} FROM schedules WHERE id = ?", (schedule_id,))
+        return self._schedule(rows[0]) if rows else None
+
+    def _schedule_where(
+        self,
+        *,
+        status: str | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        """The WHERE clause ("" for none) and parameters of the schedule filters
+        that ``list_schedules`` and the dashboard's pages share."""
+        where: list[str] = []
+        params: list[Any] = []
+        if q:
+            pattern = "%" + like_escaped(q.lower()) + "%"
+            where.append(
+                "(" + " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
+            )
+            params.extend([pattern] * len(_SEARCHED))
+        for cond, value in (
+            ("status = ?", status),
+            ("task = ?", task),
+            (self._tag_filter, tag),
+            ("owner = ?", owner),
+        ):
+            if value is not None:
+                where.append(cond)
+                params.append(value)
+        return (" WHERE " + " AND ".join(where) if where else ""), params
+
+    def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Schedule]:
+        where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
+        if after_id is not None:
+            where += " AND id > ?" if where else " WHERE id > ?"
+            params.append(after_id)
+        sql = f"SELECT {_S} FROM schedules{where} ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        with self._read() as tx:
+            rows = tx.execute(sql, params)
+        return [self._schedule(r) for r in rows]
+
+    def upcoming_schedules(
+        self, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Schedule]:
+        # Served by the index schedules_due (next_fire_at, id) WHERE status = 'active'.
+        sql = f"SELECT {_S} FROM schedules WHERE status = 'active' AND next_fire_at IS NOT NULL"
+        params: list[Any] = []
+        if after is not None:
+            sql += " AND (next_fire_at > ? OR (next_fire_at = ? AND id > ?))"
+            t = self._ts(_aware(after[0]))
+            params += [t, t, after[1]]
+        sql += " ORDER BY next_fire_at, id LIMIT ?"
+        params.append(max(0, int(limit)))
+        with self._read() as tx:
+            rows = tx.execute(sql, params)
+        return [self._schedule(r) for r in rows]
+
+    def delete_schedule(
+        self,
+        schedule_id: str,
+        now: datetime,
+        audit: AuditEntry | None = None,
+        expected_version: int | None = None,
+    ) -> bool:
+        t = self._ts(now)
+        with self._write() as tx:
+            self._check_version(tx, schedule_id, expected_version)
+            # The runs first, the schedule last: the event feed takes a run event's
+            # owner from its schedule's row.
+            rows = tx.execute(
+                f"SELECT {_S} FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
+            )
+            if not rows:
+                return False
+            if audit is not None:
+                before = self._schedule(rows[0]).to_dict()
+                self._audit_tx(tx, [dataclasses.replace(audit, before=before)])
+            tx.execute(
+                "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
+                " cancel_requested = TRUE, error = 'schedule deleted'"
+                f" WHERE schedule_id = ? AND status IN {_WAITING}",
+                (t, schedule_id),
+            )
+            tx.execute(
+                "UPDATE runs SET cancel_requested = TRUE"
+                " WHERE schedule_id = ? AND status = 'running'",
+                (schedule_id,),
+            )
+            tx.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+            self._notify_tx(tx)
+        return True
+
+    def set_paused(
+        self,
+        schedule_ids: Sequence[str] | None,
+        paused: bool,
+        now: datetime,
+        next_fire: NextFire,
+        audit: AuditEntry | None = None,
+    ) -> list[Schedule]:
+        if schedule_ids is not None and not schedule_ids:
+            return []
+        now = _aware(now)
+        with self._write() as tx:
+            # Resuming also picks up a schedule paused by the engine without the flag.
+            sql = f"SELECT {_S} FROM schedules WHERE " + (
+                "paused = FALSE" if paused else "(paused = TRUE OR status = 'paused')"
+            )
+            params: list[Any] = []
+            if schedule_ids is not None:
+                cond, param = self._in("id", list(schedule_ids))
+                sql += f" AND {cond}"
+                params.append(param)
+            rows = tx.execute(sql + " ORDER BY id" + self._for_update, params)
+            changed: list[Schedule] = []
+            entries: list[AuditEntry] = []
+            for row in rows:
+                s = self._schedule(row)
+                before = s
+                if paused:
+                    status: ScheduleStatus = "paused" if s.status == "active" else s.status
+                    s = s.replace(paused=True, paused_at=now, status=status, updated_at=now)
+                elif s.status == "paused":
+                    s = s.replace(paused=False, paused_at=None, status="active", updated_at=now)
+                    s = s.replace(next_fire_at=utc(next_fire(s, now)))
+                else:  # a finished schedule stays finished
+                    s = s.replace(paused=False, paused_at=None, updated_at=now)
+                s = s.replace(version=s.version + 1)
+                changed.append(s)
+                if audit is not None:
+                    entries.append(
+                        dataclasses.replace(
+                            audit,
+                            target=f"schedule:{s.id}",
+                            before=before.to_dict(),
+                            after=s.to_dict(),
+                        )
+                    )
+            if changed:
+                ts = self._ts
+                tx.executemany(
+                    "UPDATE schedules SET paused = ?, paused_at = ?, status = ?,"
+                    " next_fire_at = ?, updated_at = ?, revision = revision + 1,"
+                    " version = version + 1 WHERE id = ?",
+                    [
+                        (s.paused, ts(s.paused_at), s.status, ts(s.next_fire_at), ts(now), s.id)
+                        for s in changed
+                    ],
+                )
+                self._audit_tx(tx, entries)
+                self._notify_tx(tx)
+        return changed
