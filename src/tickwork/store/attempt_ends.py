@@ -31,6 +31,7 @@ from tickwork.store.codec import (
     _FAILED_STATUSES,
     _FINISHED_RUN_COLUMNS,
     _R,
+    RunAt,
     _aware,
     _utc_logs,
     dumps,
@@ -88,7 +89,7 @@ class AttemptEnds(SqlCore):
             return []
         cond, param = self._in("id", sorted({item[0] for item in items}))
         current = {
-            row[0]: row
+            row[RunAt.id]: row
             for row in tx.execute(f"SELECT {_R} FROM runs WHERE {cond}{self._for_update}", (param,))
         }
         ts = self._ts
@@ -103,33 +104,33 @@ class AttemptEnds(SqlCore):
             if (
                 row is None
                 or run_id in seen
-                or row[6] != "running"
-                or row[14] != node_id
-                or row[7] != attempt
+                or row[RunAt.status] != "running"
+                or row[RunAt.node] != node_id
+                or row[RunAt.attempt] != attempt
             ):
                 continue
             seen.add(run_id)
             retrying = outcome.retry_at is not None
             t_end = t_now if outcome.finished_at is None else ts(_aware(outcome.finished_at))
             values = list(row)
-            values[6] = "retrying" if retrying else outcome.status
+            values[RunAt.status] = "retrying" if retrying else outcome.status
             if retrying:
-                values[8] = ts(utc(outcome.retry_at))
-            values[10] = None if retrying else t_end
+                values[RunAt.due_at] = ts(utc(outcome.retry_at))
+            values[RunAt.finished_at] = None if retrying else t_end
             result = outcome.result
-            if retrying or result is None:
-                values[11] = None
-            else:
-                values[11] = dumps(result, "result")
-                if needs_cleaning(values[11]):  # stored alike on every database
+            result_text = None
+            if not retrying and result is not None:
+                result_text = dumps(result, "result")
+                if needs_cleaning(result_text):  # stored alike on every database
                     result = clean_json(result)
-                    values[11] = dumps(result, "result")
+                    result_text = dumps(result, "result")
             error = cut_end(outcome.error, MAX_ERROR_CHARS)
             trace = cut_start(outcome.traceback, MAX_TRACEBACK_CHARS)
-            values[12] = error
-            values[13] = trace
-            values[17] = None
-            run_updates.append((*values[6:14], run_id))
+            values[RunAt.result] = result_text
+            values[RunAt.error] = error
+            values[RunAt.traceback] = trace
+            values[RunAt.lease_until] = None
+            run_updates.append((*values[RunAt.status : RunAt.traceback + 1], run_id))
             attempt_updates.append((outcome.status, t_end, error, trace, run_id, attempt))
             logs.extend(
                 (

@@ -22,9 +22,8 @@ from tickwork.store.base import (
     ClaimRequest,
 )
 from tickwork.store.codec import (
-    _ACTIVE,
-    _R,
     _WAITING,
+    RunAt,
     _aware,
 )
 from tickwork.store.dialect import SqlCore, Tx
@@ -74,15 +73,16 @@ class Claiming(SqlCore):
                 claimable -= newly_full
             if not claimed:
                 return []
-            retried = [row[0] for row in rows if row[7] > 1]
+            retried = [row[RunAt.id] for row in rows if row[RunAt.attempt] > 1]
             earlier = self._attempts_of(tx, retried)
         order = dict(claimed)
         started = _aware(now)
         runs = []
         for row in rows:
-            current = Attempt(number=row[7], status="running", started_at=started, node=node_id)
-            if row[0] in earlier:
-                previous = tuple(a for a in earlier[row[0]] if a.number != row[7])
+            number = row[RunAt.attempt]
+            current = Attempt(number=number, status="running", started_at=started, node=node_id)
+            if row[RunAt.id] in earlier:
+                previous = tuple(a for a in earlier[row[RunAt.id]] if a.number != number)
                 runs.append(self._run(row, (*previous, current)))
             else:
                 runs.append(self._run(row, (current,)))
@@ -111,52 +111,13 @@ class Claiming(SqlCore):
         snapshot; ``_admit`` decides exactly.
         Rows: ``(id, schedule_id, task, overlap, max_instances)``, best first.
         """
-        task_cond, task_param = self._in("w.task", sorted(tasks))
-        in_queue_order = (
-            "(ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS ("
-            " SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id"
-            f"  AND e.status IN {_ACTIVE} AND (e.scheduled_for < w.scheduled_for"
-            "  OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))"
-        )
+        task_list = self._list(sorted(tasks))
         if not ranked:
-            lock = self._skip_locked_r.replace(" OF r ", " OF w ")
-            return tx.execute(
-                "SELECT w.id, w.schedule_id, w.task, ws.overlap, ws.max_instances"
-                " FROM runs w LEFT JOIN schedules ws ON ws.id = w.schedule_id"
-                f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
-                f" AND {in_queue_order}"
-                f" ORDER BY w.priority DESC, w.due_at, w.id LIMIT ?{lock}",
-                (t_now, task_param, want),
-            )
-        ranked_sql = (
-            "SELECT c.id, c.schedule_id, c.task, c.overlap, c.max_instances FROM ("
-            " SELECT w.id, w.schedule_id, w.task, w.priority, w.due_at,"
-            "  ws.overlap, ws.max_instances,"
-            "  CASE WHEN ws.id IS NULL OR ws.overlap = 'replace' THEN NULL"
-            "   ELSE (CASE WHEN ws.overlap = 'allow' THEN ws.max_instances ELSE 1 END)"
-            "    - (SELECT COUNT(*) FROM runs x"
-            "       WHERE x.status = 'running' AND x.schedule_id = w.schedule_id) END AS room,"
-            "  ROW_NUMBER() OVER (PARTITION BY w.schedule_id"
-            "   ORDER BY w.priority DESC, w.due_at, w.id) AS rn"
-            " FROM runs w"
-            " LEFT JOIN schedules ws ON ws.id = w.schedule_id"
-            f" WHERE w.status IN {_WAITING} AND w.due_at <= ? AND {task_cond}"
-            f"  AND {in_queue_order}"
-            ") c WHERE c.room IS NULL OR c.rn <= c.room"
-            " ORDER BY c.priority DESC, c.due_at, c.id LIMIT ?"
-        )
-        if not self._skip_locked_r:
-            return tx.execute(ranked_sql, (t_now, task_param, want))
-        # Lock the chosen rows, skipping those another claimer holds; a row that
-        # changed meanwhile is re-checked against the outer conditions.
-        return tx.execute(
-            "SELECT r.id, r.schedule_id, r.task, s.overlap, s.max_instances"
-            " FROM runs r LEFT JOIN schedules s ON s.id = r.schedule_id"
-            f" WHERE r.id IN (SELECT x.id FROM ({ranked_sql}) x)"
-            f" AND r.status IN {_WAITING} AND r.due_at <= ?"
-            f" ORDER BY r.priority DESC, r.due_at, r.id{self._skip_locked_r}",
-            (t_now, task_param, want, t_now),
-        )
+            return tx.execute(self._sql("claim_candidates"), (t_now, task_list, want))
+        params: tuple[Any, ...] = (t_now, task_list, want)
+        if self._skip_locked:  # the rows locked, then checked again
+            params = (*params, t_now)
+        return tx.execute(self._sql("claim_candidates_ranked"), params)
 
     def _admit(
         self, tx: Tx, candidates: list[tuple[Any, ...]], task_limits: Mapping[str, int]
@@ -202,19 +163,12 @@ class Claiming(SqlCore):
     def _mark_claimed(
         self, tx: Tx, ids: list[str], node_id: str, now: datetime, lease_until: datetime
     ) -> list[tuple[Any, ...]]:
-        cond, param = self._in("id", ids)
+        id_list = self._list(ids)
         t_now = self._ts(_aware(now))
         rows = tx.execute(
-            "UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?,"
-            " lease_until = ?, started_at = COALESCE(started_at, ?), finished_at = NULL"
-            f" WHERE {cond} RETURNING {_R}",
-            (node_id, self._ts(_aware(lease_until)), t_now, param),
+            self._sql("mark_claimed"), (node_id, self._ts(_aware(lease_until)), t_now, id_list)
         )
-        tx.execute(
-            "INSERT INTO attempts (run_id, number, status, started_at, node)"
-            f" SELECT id, attempt, 'running', ?, ? FROM runs WHERE {cond}",
-            (t_now, node_id, param),
-        )
+        tx.execute(self._sql("start_claimed_attempts"), (t_now, node_id, id_list))
         return rows
 
     def _claim_fired(

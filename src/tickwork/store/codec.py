@@ -4,9 +4,10 @@ that turns rows into records and records into rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
@@ -18,61 +19,26 @@ from tickwork.models import (
     Attempt,
     LogRecord,
     Node,
+    QueueMessage,
     RetryPolicy,
     Run,
     Schedule,
     record_maker,
 )
 
-SCHEDULE_COLUMNS: Final = (
-    "id",
-    "task",
-    "schedule",
-    "name",
-    "description",
-    "timezone",
-    "data",
-    "start_at",
-    "end_at",
-    "jitter",
-    "paused",
-    "overlap",
-    "catchup",
-    "catchup_spread",
-    "misfire_grace",
-    "max_instances",
-    "max_executions",
-    "retry",
-    "timeout",
-    "priority",
-    "result_queue",
-    "error_queue",
-    "tags",
-    "metadata",
-    "owner",
-    "status",
-    "next_fire_at",
-    "last_fire_at",
-    "execution_count",
-    "created_at",
-    "updated_at",
-    "anchor",
-    "paused_at",
-    "version",
-    "node_defaults",
-)
 
+def stored_fields(model: type[Any], *, leave_out: Iterable[str] = ()) -> tuple[str, ...]:
+    """The fields of a record that are columns of its table, in the record's order."""
+    skipped = frozenset(leave_out)
+    return tuple(f.name for f in dataclasses.fields(model) if f.name not in skipped)
+
+
+#: A schedule's row: every field of ``Schedule``.
+SCHEDULE_COLUMNS: Final = stored_fields(Schedule)
+
+#: The instants of a schedule.
 _SCHEDULE_TIMES: Final = frozenset(
-    {
-        "start_at",
-        "end_at",
-        "next_fire_at",
-        "last_fire_at",
-        "created_at",
-        "updated_at",
-        "anchor",
-        "paused_at",
-    }
+    f.name for f in dataclasses.fields(Schedule) if str(f.type).startswith("datetime")
 )
 
 #: Runs (aliased ``r``) of one owner's schedules; one parameter, the owner.
@@ -81,40 +47,43 @@ _OWNED: Final = "r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
 #: Columns ``list_schedules(q=...)`` searches.
 _SEARCHED: Final = ("id", "name", "description", "task")
 
-_SCHEDULE_JSON: Final = frozenset({"data", "metadata"})
-
 #: Kept as stored by ``update_schedule``: the fire loop maintains them, so a caller's
 #: stale copy must not undo a fire that committed meanwhile.
 _SCHEDULE_KEPT_ON_UPDATE: Final = frozenset(
     {"id", "created_at", "last_fire_at", "execution_count", "version"}
 )
 
-RUN_COLUMNS: Final = (
-    "id",
-    "schedule_id",
-    "task",
-    "scheduled_for",
-    "trigger",
-    "data",
-    "status",
-    "attempt",
-    "due_at",
-    "started_at",
-    "finished_at",
-    "result",
-    "error",
-    "traceback",
-    "node",
-    "trace_id",
-    "priority",
-    "lease_until",
-    "cancel_requested",
-    "created_at",
-    "timeout",
-    "retry",
-    "node_defaults",
-    "schedule_version",
-)
+#: A run's row: the fields of ``Run`` but its attempts and logs (tables of their own).
+RUN_COLUMNS: Final = stored_fields(Run, leave_out=("attempts", "logs"))
+
+
+class ScheduleAt:
+    """Positions in a schedule's row (``SCHEDULE_COLUMNS``, then ``revision`` where read)."""
+
+    data: Final = SCHEDULE_COLUMNS.index("data")
+    retry: Final = SCHEDULE_COLUMNS.index("retry")
+    revision: Final = len(SCHEDULE_COLUMNS)
+
+
+class RunAt:
+    """Positions in a run's row (``RUN_COLUMNS``), for code that reads or edits a row
+    without decoding it."""
+
+    id: Final = RUN_COLUMNS.index("id")
+    schedule_id: Final = RUN_COLUMNS.index("schedule_id")
+    status: Final = RUN_COLUMNS.index("status")
+    attempt: Final = RUN_COLUMNS.index("attempt")
+    due_at: Final = RUN_COLUMNS.index("due_at")
+    finished_at: Final = RUN_COLUMNS.index("finished_at")
+    result: Final = RUN_COLUMNS.index("result")
+    error: Final = RUN_COLUMNS.index("error")
+    traceback: Final = RUN_COLUMNS.index("traceback")
+    node: Final = RUN_COLUMNS.index("node")
+    lease_until: Final = RUN_COLUMNS.index("lease_until")
+
+
+#: What an attempt's end writes to its run: from ``status`` to ``traceback``.
+_FINISHED_RUN_COLUMNS: Final = RUN_COLUMNS[RunAt.status : RunAt.traceback + 1]
 
 #: What every run a fire claims has in common: running its first attempt on the node,
 #: leased, started and created at the fire's time, nothing else set yet.
@@ -124,23 +93,17 @@ _SHARED_BY_CLAIMED: Final = frozenset(
 )
 
 #: The columns of a run claimed by its fire that differ from run to run (see
-#: ``SqlStore._insert_claimed_rows``).
+#: ``SqlCore._insert_claimed_rows``).
 CLAIMED_RUN_COLUMNS: Final = tuple(c for c in RUN_COLUMNS if c not in _SHARED_BY_CLAIMED)
 
-ATTEMPT_COLUMNS: Final = (
-    "run_id",
-    "number",
-    "status",
-    "started_at",
-    "finished_at",
-    "node",
-    "error",
-    "traceback",
-)
+#: An attempt's row: its run, then every field of ``Attempt``.
+ATTEMPT_COLUMNS: Final = ("run_id", *stored_fields(Attempt))
 
-NODE_COLUMNS: Final = ("id", "host", "pid", "started_at", "heartbeat_at", "tasks", "stopped_at")
+#: A node's row: the fields of ``Node`` that are not computed when nodes are listed.
+NODE_COLUMNS: Final = stored_fields(Node, leave_out=("is_leader", "running", "stuck_threads"))
 
-QUEUE_COLUMNS: Final = ("id", "queue", "run_id", "schedule_id", "kind", "payload", "created_at")
+#: A queue message's row: every field of ``QueueMessage``.
+QUEUE_COLUMNS: Final = stored_fields(QueueMessage)
 
 _S = ", ".join(SCHEDULE_COLUMNS)
 
@@ -151,9 +114,6 @@ _RR = ", ".join(f"r.{c}" for c in RUN_COLUMNS)
 _A = ", ".join(ATTEMPT_COLUMNS)
 
 _Q = ", ".join(QUEUE_COLUMNS)
-
-#: What an attempt's end writes to its run (``RUN_COLUMNS[6:14]``).
-_FINISHED_RUN_COLUMNS: Final = RUN_COLUMNS[6:14]
 
 _WAITING = "('pending', 'retrying')"
 
@@ -279,6 +239,8 @@ def _utc_logs(logs: Sequence[LogRecord]) -> tuple[LogRecord, ...]:
 
 
 _make_schedule = record_maker(Schedule, SCHEDULE_COLUMNS)
+#: A schedule row may carry more columns after these (its ``revision``).
+_SCHEDULE_WIDTH: Final = len(SCHEDULE_COLUMNS)
 
 _make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 
@@ -299,48 +261,86 @@ class RowCodec:
         """An instant from a row: aware, UTC."""
 
     def _schedule(self, row: Sequence[Any]) -> Schedule:
+        (
+            id_,
+            task,
+            schedule,
+            name,
+            description,
+            timezone,
+            data,
+            start_at,
+            end_at,
+            jitter,
+            paused,
+            overlap,
+            catchup,
+            catchup_spread,
+            misfire_grace,
+            max_instances,
+            max_executions,
+            retry,
+            timeout,
+            priority,
+            result_queue,
+            error_queue,
+            tags,
+            metadata,
+            owner,
+            status,
+            next_fire_at,
+            last_fire_at,
+            execution_count,
+            created_at,
+            updated_at,
+            anchor,
+            paused_at,
+            version,
+            defaults,
+        ) = row[:_SCHEDULE_WIDTH]
         dt = self._dt
         return _make_schedule(
             (
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                loads(row[6]),
-                dt(row[7]),
-                dt(row[8]),
-                float(row[9]),
-                bool(row[10]),
-                row[11],
-                row[12],
-                float(row[13]),
-                float(row[14]),
-                row[15],
-                row[16],
-                retry_policy(row[17]),
-                float(row[18]),
-                row[19],
-                row[20],
-                row[21],
-                _tags(row[22]),
-                loads(row[23]),
-                row[24],
-                row[25],
-                dt(row[26]),
-                dt(row[27]),
-                row[28],
-                dt(row[29]),
-                dt(row[30]),
-                dt(row[31]),
-                dt(row[32]),
-                row[33],
-                node_defaults(row[34]),
+                id_,
+                task,
+                schedule,
+                name,
+                description,
+                timezone,
+                loads(data),
+                dt(start_at),
+                dt(end_at),
+                float(jitter),
+                bool(paused),
+                overlap,
+                catchup,
+                float(catchup_spread),
+                float(misfire_grace),
+                max_instances,
+                max_executions,
+                retry_policy(retry),
+                float(timeout),
+                priority,
+                result_queue,
+                error_queue,
+                _tags(tags),
+                loads(metadata),
+                owner,
+                status,
+                dt(next_fire_at),
+                dt(last_fire_at),
+                execution_count,
+                dt(created_at),
+                dt(updated_at),
+                dt(anchor),
+                dt(paused_at),
+                version,
+                node_defaults(defaults),
             )
         )
 
     def _schedule_row(self, s: Schedule) -> tuple[Any, ...]:
+        """The row of a schedule, in ``SCHEDULE_COLUMNS`` order."""
         ts = self._ts
         return (
             s.id,
@@ -381,38 +381,65 @@ class RowCodec:
         )
 
     def _run(self, row: Sequence[Any], attempts: tuple[Attempt, ...] = ()) -> Run:
+        (
+            id_,
+            schedule_id,
+            task,
+            scheduled_for,
+            trigger,
+            data,
+            status,
+            attempt,
+            due_at,
+            started_at,
+            finished_at,
+            result,
+            error,
+            traceback,
+            node,
+            trace_id,
+            priority,
+            lease_until,
+            cancel_requested,
+            created_at,
+            timeout,
+            retry,
+            schedule_version,
+            defaults,
+        ) = row
         dt = self._dt
         return _make_run(
             (
-                row[0],
-                row[1],
-                row[2],
-                dt(row[3]),
-                row[4],
-                loads(row[5]),
-                row[6],
-                row[7],
-                dt(row[8]),
-                dt(row[9]),
-                dt(row[10]),
-                loads(row[11]),
-                row[12],
-                row[13],
-                row[14],
-                row[15],
-                row[16],
-                dt(row[17]),
-                bool(row[18]),
-                dt(row[19]),
-                float(row[20]),
-                retry_policy(row[21]),
-                node_defaults(row[22]),
-                row[23],
+                id_,
+                schedule_id,
+                task,
+                dt(scheduled_for),
+                trigger,
+                loads(data),
+                status,
+                attempt,
+                dt(due_at),
+                dt(started_at),
+                dt(finished_at),
+                loads(result),
+                error,
+                traceback,
+                node,
+                trace_id,
+                priority,
+                dt(lease_until),
+                bool(cancel_requested),
+                dt(created_at),
+                float(timeout),
+                retry_policy(retry),
+                schedule_version,
+                node_defaults(defaults),
                 attempts,
             )
         )
 
     def _run_row(self, r: Run) -> tuple[Any, ...]:
+        """The row of a run, in ``RUN_COLUMNS`` order."""
         ts = self._ts
         return (
             r.id,
@@ -437,35 +464,38 @@ class RowCodec:
             ts(r.created_at),
             float(r.timeout),
             retry_json(r.retry),
-            node_defaults_text(r.node_defaults),
             r.schedule_version,
+            node_defaults_text(r.node_defaults),
         )
 
     def _attempt(self, row: Sequence[Any]) -> Attempt:
-        started = self._dt(row[3])
+        _, number, status, started_at, finished_at, node, error, traceback = row
+        started = self._dt(started_at)
         assert started is not None
         return Attempt(
-            number=row[1],
-            status=row[2],
+            number=number,
+            status=status,
             started_at=started,
-            finished_at=self._dt(row[4]),
-            node=row[5],
-            error=row[6],
-            traceback=row[7],
+            finished_at=self._dt(finished_at),
+            node=node,
+            error=error,
+            traceback=traceback,
         )
 
     def _node(self, row: Sequence[Any], leader: str | None, running: int) -> Node:
-        started, beat = self._dt(row[3]), self._dt(row[4])
+        """A node from its row (``NODE_COLUMNS``, then ``stuck_threads`` when read)."""
+        id_, host, pid, started_at, heartbeat_at, tasks, stopped_at, *more = row
+        started, beat = self._dt(started_at), self._dt(heartbeat_at)
         assert started is not None and beat is not None
         return Node(
-            id=row[0],
-            host=row[1],
-            pid=row[2],
+            id=id_,
+            host=host,
+            pid=pid,
             started_at=started,
             heartbeat_at=beat,
-            tasks=tuple(loads(row[5])),
-            stopped_at=self._dt(row[6]),
-            is_leader=row[0] == leader,
+            tasks=tuple(loads(tasks)),
+            stopped_at=self._dt(stopped_at),
+            is_leader=id_ == leader,
             running=running,
-            stuck_threads=int(row[7]) if len(row) > 7 else 0,
+            stuck_threads=int(more[0]) if more else 0,
         )

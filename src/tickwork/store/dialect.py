@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from tickwork.models import (
     Attempt,
@@ -27,9 +28,11 @@ from tickwork.store.codec import (
     _A,
     _R,
     _WAITING,
+    CLAIMED_RUN_COLUMNS,
     RUN_COLUMNS,
     RowCodec,
 )
+from tickwork.store.named_sql import queries_for
 
 
 class Tx(Protocol):
@@ -42,15 +45,32 @@ class Tx(Protocol):
         ...
 
 
+#: Where a claimed run's own values (``CLAIMED_RUN_COLUMNS``) sit between the shared
+#: ones in its full row (``RUN_COLUMNS``): before ``due_at`` come its identity and data,
+#: between ``due_at`` and ``priority`` the start, after ``priority`` the lease and the
+#: settings copied from the schedule.
+_DUE: Final = CLAIMED_RUN_COLUMNS.index("due_at")
+_PRIORITY: Final = CLAIMED_RUN_COLUMNS.index("priority")
+_AFTER: Final = _PRIORITY + 1
+
+
+@lru_cache(maxsize=4)
+def _statements(dialect: str) -> Mapping[str, str]:
+    """A dialect's named statements, with the column lists they name filled in."""
+    return {name: sql.replace("{runs}", _R) for name, sql in queries_for(dialect).items()}
+
+
 class SqlCore(RowCodec):
     """What every part of the SQL store stands on: the hooks a dialect provides
     (connections and transactions, how instants and lists travel, locking) and the
     statements several parts share."""
 
+    #: Which variants of the named statements (``queries/``) this store runs.
+    dialect: str = ""
+    #: Where the database is, with any password masked (``Store.url``).
+    url: str
     #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).
     _skip_locked: str = ""
-    #: The same, locking only the rows of the table aliased ``r`` in a join.
-    _skip_locked_r: str = ""
     #: Appended to SELECTs that lock rows and wait for them (PostgreSQL).
     _for_update: str = ""
     #: A condition with one parameter: the schedule's ``tags`` contain the tag.
@@ -69,6 +89,14 @@ class SqlCore(RowCodec):
 
         # Written by each dialect (``Store.delete_events_before``).
         def delete_events_before(self, cutoff: datetime) -> int: ...
+
+    def _sql(self, name: str) -> str:
+        """The named statement ``name`` in this store's dialect."""
+        return _statements(self.dialect)[name]
+
+    def _list(self, values: Collection[Any]) -> Any:
+        """A list of values as one parameter (as ``_in`` passes it)."""
+        return self._in("", values)[1]
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Tx]:
@@ -152,7 +180,18 @@ class SqlCore(RowCodec):
         leased = (t_lease, False, t_now)
         return self._insert_run_rows(
             tx,
-            [(*row[:6], *started, row[6], *unfinished, row[7], *leased, *row[8:]) for row in rows],
+            [
+                (
+                    *row[:_DUE],
+                    *started,
+                    row[_DUE],
+                    *unfinished,
+                    row[_PRIORITY],
+                    *leased,
+                    *row[_AFTER:],
+                )
+                for row in rows
+            ],
         )
 
     def _inserted_ids(self, tx: Tx, ids: Sequence[str]) -> set[str]:

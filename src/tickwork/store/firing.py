@@ -28,6 +28,7 @@ from tickwork.store.codec import (
     _R,
     _WAITING,
     _WAITING_STATUSES,
+    RunAt,
     _aware,
     _make_run,
     dumps,
@@ -118,8 +119,8 @@ class Firing(ScheduleCache, Claiming):
             ):
                 # A run the firing node has ended, whose end is not written yet, is over
                 # for this fire (``Store.fire_due``): the one place that rule is applied.
-                if row[0] not in ended:
-                    unfinished[row[1]].append(self._run(row))
+                if row[RunAt.id] not in ended:
+                    unfinished[row[RunAt.schedule_id]].append(self._run(row))
             if hold is not None and unfinished:
                 # Prepared ahead: a schedule whose earlier run may still end before the
                 # fire time is left for the fire at that time, where overlap sees it.
@@ -185,8 +186,8 @@ class Firing(ScheduleCache, Claiming):
                             s.priority,
                             float(s.timeout),
                             retry_text,
-                            node_defaults_text(s.node_defaults),
                             s.version,
+                            node_defaults_text(s.node_defaults),
                         )
                     )
                 else:
@@ -216,8 +217,8 @@ class Firing(ScheduleCache, Claiming):
                             t_now,
                             float(s.timeout),
                             retry_text,
-                            node_defaults_text(s.node_defaults),
                             s.version,
+                            node_defaults_text(s.node_defaults),
                         )
                     )
                 new_runs.append(
@@ -245,8 +246,8 @@ class Firing(ScheduleCache, Claiming):
                             now,
                             s.timeout,
                             s.retry,
-                            s.node_defaults,
                             s.version,
+                            s.node_defaults,
                             attempts,
                         )
                     )

@@ -1,8 +1,15 @@
-"""Migrations: the numbered SQL files of each dialect, found in the package."""
+"""Migrations: the numbered SQL files of each dialect, found in the package, applied
+in order by one ``upgrade`` loop for both dialects."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from importlib import resources
+
+from tickwork.errors import StoreError
+from tickwork.store.dialect import SqlCore, Tx
 
 
 def load_migrations(dialect: str) -> list[tuple[int, str]]:
@@ -21,3 +28,39 @@ def load_migrations(dialect: str) -> list[tuple[int, str]]:
     if versions != list(range(1, len(versions) + 1)):
         raise RuntimeError(f"{dialect} migrations are not numbered 1..n: {versions}")
     return found
+
+
+class Migrations(SqlCore):
+    """The one ``upgrade`` loop; a dialect says how it excludes other migrators and how
+    it runs a script."""
+
+    @abstractmethod
+    def _migrating(self) -> AbstractContextManager[Tx]:
+        """A write transaction no other migrator (thread or process) runs beside."""
+
+    @abstractmethod
+    def _run_script(self, tx: Tx, script: str) -> None:
+        """Run one migration file (several statements, no parameters) in ``tx``."""
+
+    def upgrade(self) -> list[int]:
+        migrations = load_migrations(self.dialect)
+        applied: list[int] = []
+        with self._migrating() as tx:
+            tx.execute(self._sql("create_schema_migrations"))
+            current = int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise StoreError(
+                    f"database {self.url} has schema version {current}, newer than this"
+                    f" tickwork knows ({latest}); upgrade tickwork"
+                )
+            for version, script in migrations:
+                if version <= current:
+                    continue
+                self._run_script(tx, script)
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, self._ts(datetime.now(UTC))),
+                )
+                applied.append(version)
+        return applied

@@ -62,7 +62,6 @@ from tickwork.store.sql import (
     SqlStore,
     Tx,
     _aware,
-    load_migrations,
     new_revision,
     utc,
     utc_schedule,
@@ -240,8 +239,9 @@ class _NodeLock:
 class PostgresStore(SqlStore):
     """``Store`` on PostgreSQL (``postgresql://user:password@host:5432/db``)."""
 
+    dialect = "postgres"
+
     _skip_locked = " FOR UPDATE SKIP LOCKED"
-    _skip_locked_r = " FOR UPDATE OF r SKIP LOCKED"
     _for_update = " FOR UPDATE"
     # The dashboard's activity buckets and durations (see store/sql_dashboard.py).
     _bucket_sql = "CAST(FLOOR(EXTRACT(EPOCH FROM (r.scheduled_for - ?)) / ?) AS INTEGER)"
@@ -506,31 +506,17 @@ class PostgresStore(SqlStore):
                 return 0
             return int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
 
-    def upgrade(self) -> list[int]:
-        migrations = load_migrations("postgres")
-        applied: list[int] = []
+    @contextmanager
+    def _migrating(self) -> Iterator[Tx]:
         with self._connection() as conn, conn.transaction():
             tx = _PgTx(conn)
             # One migrator at a time, across every process starting now.
             tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_KEY,))
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            current = int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
-            latest = migrations[-1][0] if migrations else 0
-            if current > latest:
-                raise StoreError(
-                    f"database {self.url} has schema version {current}, newer than this"
-                    f" tickwork knows ({latest}); upgrade tickwork"
-                )
-            for version, sql in migrations:
-                if version <= current:
-                    continue
-                tx.script(sql)
-                tx.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
-                applied.append(version)
-        return applied
+            yield tx
+
+    def _run_script(self, tx: Tx, script: str) -> None:
+        assert isinstance(tx, _PgTx)
+        tx.script(script)
 
     # -- nodes -----------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from tickwork.store.codec import (
     _R,
     _RR,
     _WAITING,
+    RunAt,
     _aware,
     _utc_run,
     loads,
@@ -83,7 +84,7 @@ class Runs(SqlCore):
             rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?{self._for_update}", (run_id,))
             if not rows:
                 raise NotFoundError("run", run_id)
-            status = rows[0][6]
+            status = rows[0][RunAt.status]
             if status not in ACTIVE_RUN_STATUSES:
                 raise ConflictError(f"run {run_id!r} is already over ({status})")
             before = self._run(rows[0])

@@ -15,7 +15,7 @@ from tickwork.models import (
 )
 from tickwork.store.codec import (
     _S,
-    SCHEDULE_COLUMNS,
+    ScheduleAt,
     _aware,
 )
 from tickwork.store.dialect import SqlCore, Tx
@@ -120,7 +120,12 @@ class ScheduleCache(SqlCore):
         ]
 
     def _known_row(self, row: Sequence[Any]) -> _Known:
-        return (int(row[len(SCHEDULE_COLUMNS)]), self._schedule(row), row[6], row[17])
+        return (
+            int(row[ScheduleAt.revision]),
+            self._schedule(row),
+            row[ScheduleAt.data],
+            row[ScheduleAt.retry],
+        )
 
     def _remember(self, entries: Sequence[tuple[str, _Known | None]]) -> None:
         """Store (``None``: drop) cache entries; beyond ``schedule_cache_size`` the

@@ -43,7 +43,7 @@ from tickwork.store.codec import (
 )
 from tickwork.store.dialect import SqlCore, Tx
 from tickwork.store.firing import Firing
-from tickwork.store.migrate import load_migrations
+from tickwork.store.migrate import Migrations, load_migrations
 from tickwork.store.nodes import Nodes
 from tickwork.store.runs import Runs, percentile
 from tickwork.store.schedules import INSERT_SCHEDULE, Schedules, new_revision
@@ -85,6 +85,7 @@ class SqlStore(
     AttemptEnds,
     Runs,
     Nodes,
+    Migrations,
     AccessSql,
     DashboardSql,
     RunLinesSql,

@@ -31,7 +31,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final, TypeVar
@@ -49,7 +49,6 @@ from tickwork.store.sql import (
     SqlStore,
     Tx,
     from_micros,
-    load_migrations,
     micros,
     new_revision,
     parse_json,
@@ -143,6 +142,8 @@ class _SQLiteTx:
 
 class SQLiteStore(SqlStore):
     """``Store`` on a SQLite file (``sqlite:///path.db``)."""
+
+    dialect = "sqlite"
 
     _tag_filter = "EXISTS (SELECT 1 FROM json_each(schedules.tags) WHERE json_each.value = ?)"
 
@@ -476,34 +477,12 @@ class SQLiteStore(SqlStore):
             rows = tx.execute("SELECT MAX(version) FROM schema_migrations")
         return int(rows[0][0] or 0)
 
-    def upgrade(self) -> list[int]:
-        migrations = load_migrations("sqlite")
-        applied: list[int] = []
-        with self._write() as tx:  # BEGIN IMMEDIATE: one migrator at a time
-            tx.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"
-            )
-            current = int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
-            latest = migrations[-1][0] if migrations else 0
-            if current > latest:
-                raise StoreError(
-                    f"database {self.url} has schema version {current}, newer than this"
-                    f" tickwork knows ({latest}); upgrade tickwork"
-                )
-            for version, sql in migrations:
-                if version <= current:
-                    continue
-                for statement in _statements(sql):
-                    tx.execute(statement)
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, time.time_ns() // 1000),
-                )
-                applied.append(version)
-        return applied
+    def _migrating(self) -> AbstractContextManager[Tx]:
+        return self._write()  # BEGIN IMMEDIATE: one migrator at a time
 
-    # -- nodes -----------------------------------------------------------------------
+    def _run_script(self, tx: Tx, script: str) -> None:
+        for statement in _statements(script):
+            tx.execute(statement)
 
     def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
         """Stale heartbeats, plus nodes on this host whose process no longer exists."""

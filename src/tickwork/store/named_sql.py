@@ -1,0 +1,69 @@
+"""Named SQL: statements kept as text in ``queries/*.sql``, loaded once.
+
+A file holds blocks that start with ``-- name: NAME``; the comment lines after it say
+what the statement does and what its parameters are. A block named ``NAME@DIALECT``
+is that dialect's own text of ``NAME`` (PostgreSQL's locks, SQLite's JSON lists):
+``queries_for(dialect)[NAME]`` is the dialect's text when it has one, else the shared
+one. Statements use ``?`` placeholders, as every statement of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from importlib import resources
+from types import MappingProxyType
+
+_MARK = "-- name:"
+
+
+def parse_queries(text: str, where: str = "<text>") -> dict[str, str]:
+    """The named blocks of one file: name -> statement (comment lines left out)."""
+    found: dict[str, str] = {}
+    name: str | None = None
+    body: list[str] = []
+
+    def close() -> None:
+        if name is not None:
+            statement = "\n".join(body).strip()
+            if not statement:
+                raise ValueError(f"{where}: query {name!r} is empty")
+            found[name] = statement
+
+    for line in text.splitlines():
+        if line.startswith(_MARK):
+            close()
+            name, body = line[len(_MARK) :].strip(), []
+            if not name or name in found:
+                raise ValueError(f"{where}: query name {name!r} missing or repeated")
+        elif name is not None and not line.lstrip().startswith("--"):
+            body.append(line.rstrip())
+    close()
+    return found
+
+
+@lru_cache(maxsize=1)
+def all_queries() -> Mapping[str, str]:
+    """Every named statement of the package, read once."""
+    found: dict[str, str] = {}
+    for entry in sorted(resources.files("tickwork.store").joinpath("queries").iterdir(), key=str):
+        if entry.name.endswith(".sql"):
+            for name, statement in parse_queries(entry.read_text("utf-8"), entry.name).items():
+                if name in found:
+                    raise ValueError(f"{entry.name}: query {name!r} is named twice")
+                found[name] = statement
+    return MappingProxyType(found)
+
+
+@lru_cache(maxsize=4)
+def queries_for(dialect: str) -> Mapping[str, str]:
+    """The statements a dialect runs: its own variant of a name where it has one."""
+    shared: dict[str, str] = {}
+    own: dict[str, str] = {}
+    for name, statement in all_queries().items():
+        base, _, variant = name.partition("@")
+        if not variant:
+            shared[base] = statement
+        elif variant == dialect:
+            own[base] = statement
+    return MappingProxyType({**shared, **own})

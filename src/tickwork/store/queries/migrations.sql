@@ -1,0 +1,10 @@
+-- The table of applied migrations (see store/migrate.py).
+
+-- name: create_schema_migrations
+-- Applied migrations: the version and when (microseconds since the epoch on SQLite).
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)
+
+-- name: create_schema_migrations@postgres
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
