@@ -17,13 +17,8 @@ from tickwork.errors import StoreError
 from tickwork.models import AttemptOutcome, Node
 from tickwork.store import open_store
 from tickwork.store.base import ClaimRequest
-from tickwork.store.sqlite import (
-    MIN_SQLITE,
-    ROWS_PER_STATEMENT,
-    SQLiteStore,
-    _chunks,
-    check_sqlite_version,
-)
+from tickwork.store.sqlite import MIN_SQLITE, SQLiteStore, check_sqlite_version
+from tickwork.store.sqlite_bulk import ROWS_PER_STATEMENT, _chunks
 
 from .conftest import T0, at, every_second, make_schedule, worker
 

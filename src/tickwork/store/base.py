@@ -22,15 +22,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tickwork.models import (
     ApiToken,
-    AttemptOutcome,
     AuditEntry,
     FeedEvent,
-    FirePlan,
     LogRecord,
     Node,
     QueueMessage,
@@ -41,91 +38,30 @@ from tickwork.models import (
     TaskSpec,
     TaskStats,
 )
+from tickwork.store.records import (
+    ClaimRequest,
+    EventWatch,
+    FinishItem,
+    FirePlanner,
+    FireResult,
+    Gauges,
+    Heartbeat,
+    NextFire,
+    RetryPlanner,
+)
 
-#: Decides what firing a due schedule does: given the schedule (as locked in the
-#: transaction), its runs that are not over yet (pending, running, retrying), and now.
-FirePlanner = Callable[[Schedule, Sequence[Run], datetime], FirePlan]
-
-#: Decides when a run whose attempt was lost is retried (None: no retry, the run is lost).
-#: The run carries its retry policy (``Run.retry``, ``Run.node_defaults``).
-RetryPlanner = Callable[[Run, datetime], datetime | None]
-
-#: One attempt's end, as ``finish_attempts`` takes it: (run_id, node_id, attempt, outcome).
-FinishItem = tuple[str, str, int, AttemptOutcome]
-
-#: Computes a schedule's next fire time strictly after an instant (None: never again).
-NextFire = Callable[[Schedule, datetime], datetime | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Heartbeat:
-    """What a node learns when it renews its leases."""
-
-    #: Runs the node thought it held but no longer does (declared lost, cancelled, deleted).
-    lost: frozenset[str]
-    #: Runs it holds whose cancellation was requested (``cancel_run``, ``replace``).
-    cancel_requested: frozenset[str]
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimRequest:
-    """What a node can take, for ``Store.fire_and_claim`` (as ``claim_runs`` takes it)."""
-
-    node_id: str
-    lease_until: datetime
-    #: Free slots on the node.
-    limit: int
-    tasks: Collection[str]
-    task_limits: Mapping[str, int]
-    #: The part of the claimable runs of this fire the node takes at most (rounded up);
-    #: below 1 when peers should get their part of a burst.
-    share: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class FireResult:
-    """What ``Store.fire_and_claim`` did."""
-
-    #: Runs the fire created, in all statuses (those claimed as ``claimed`` has them).
-    fired: list[Run]
-    #: Runs claimed for the node in the same transaction (running, leased, attempt 1).
-    claimed: list[Run]
-    #: False only when the store knows no other run is waiting for the node: then a
-    #: ``claim_runs`` right after would find nothing.
-    more: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Gauges:
-    """The database's state for a metrics scrape (see ``Store.gauges``)."""
-
-    schedules: Mapping[str, int]
-    #: pending, running, retrying
-    runs_active: Mapping[str, int]
-    #: Seconds the oldest run due by now has waited (0 when none waits).
-    oldest_due_age: float
-    nodes: int
-    #: Threads still running a sync task their node gave up on (timed out or
-    #: cancelled), summed over the nodes alive (``Node.stuck_threads``).
-    stuck_threads: int = 0
-
-
-class EventWatch(ABC):
-    """Wakes a feed follower when the feed may have grown (PostgreSQL: ``LISTEN``;
-    SQLite: the file's change counter). A wake-up is a hint: the follower reads the
-    feed either way, so a missed or spurious one costs only latency."""
-
-    @abstractmethod
-    def wait(self, timeout: float) -> bool:
-        """Block up to ``timeout`` seconds; True when something may have changed."""
-
-    @abstractmethod
-    def interrupt(self) -> None:
-        """Make a blocked ``wait`` return soon."""
-
-    @abstractmethod
-    def close(self) -> None:
-        """Release the watch's connection. Idempotent."""
+__all__ = [
+    "ClaimRequest",
+    "EventWatch",
+    "FinishItem",
+    "FirePlanner",
+    "FireResult",
+    "Gauges",
+    "Heartbeat",
+    "NextFire",
+    "RetryPlanner",
+    "Store",
+]
 
 
 class Store(ABC):
