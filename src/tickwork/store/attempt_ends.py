@@ -17,16 +17,8 @@ from tickwork.limits import (
     cut_start,
     needs_cleaning,
 )
-from tickwork.models import (
-    AttemptOutcome,
-    Run,
-    RunStatus,
-)
-from tickwork.store.base import (
-    FinishItem,
-    Heartbeat,
-    RetryPlanner,
-)
+from tickwork.models import AttemptOutcome, Run, RunStatus
+from tickwork.store.base import FinishItem, Heartbeat, RetryPlanner
 from tickwork.store.codec import (
     _FAILED_STATUSES,
     _FINISHED_RUN_COLUMNS,

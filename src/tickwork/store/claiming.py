@@ -10,22 +10,10 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tickwork.models import (
-    ACTIVE_RUN_STATUSES,
-    Attempt,
-    PlannedRun,
-    Run,
-    Schedule,
-)
+from tickwork.models import ACTIVE_RUN_STATUSES, Attempt, PlannedRun, Run, Schedule
 from tickwork.policy import QueueKey, is_queue_head, queue_head, room, running_limit
-from tickwork.store.base import (
-    ClaimRequest,
-)
-from tickwork.store.codec import (
-    _WAITING,
-    RunAt,
-    _aware,
-)
+from tickwork.store.base import ClaimRequest
+from tickwork.store.codec import _WAITING, RunAt, _aware
 from tickwork.store.dialect import SqlCore, Tx
 
 

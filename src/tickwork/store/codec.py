@@ -12,9 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 
-from tickwork.errors import (
-    ValidationError,
-)
+from tickwork.errors import ValidationError
 from tickwork.models import (
     Attempt,
     LogRecord,

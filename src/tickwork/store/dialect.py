@@ -18,20 +18,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from tickwork.models import (
-    Attempt,
-    AuditEntry,
-    LogRecord,
-    Run,
-)
-from tickwork.store.codec import (
-    _A,
-    _R,
-    _WAITING,
-    CLAIMED_RUN_COLUMNS,
-    RUN_COLUMNS,
-    RowCodec,
-)
+from tickwork.models import Attempt, AuditEntry, LogRecord, Run
+from tickwork.store.codec import _A, _R, _WAITING, CLAIMED_RUN_COLUMNS, RUN_COLUMNS, RowCodec
 from tickwork.store.named_sql import queries_for
 
 

@@ -9,19 +9,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tickwork.models import (
-    ACTIVE_RUN_STATUSES,
-    Attempt,
-    FirePlan,
-    PlannedRun,
-    Run,
-    Schedule,
-)
-from tickwork.store.base import (
-    ClaimRequest,
-    FirePlanner,
-    FireResult,
-)
+from tickwork.models import ACTIVE_RUN_STATUSES, Attempt, FirePlan, PlannedRun, Run, Schedule
+from tickwork.store.base import ClaimRequest, FirePlanner, FireResult
 from tickwork.store.claiming import Claiming
 from tickwork.store.codec import (
     _WAITING,

@@ -6,16 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from tickwork.models import (
-    Node,
-    TaskSpec,
-)
-from tickwork.store.codec import (
-    NODE_COLUMNS,
-    _aware,
-    dumps,
-    loads,
-)
+from tickwork.models import Node, TaskSpec
+from tickwork.store.codec import NODE_COLUMNS, _aware, dumps, loads
 from tickwork.store.dialect import SqlCore, Tx
 
 

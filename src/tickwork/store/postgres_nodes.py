@@ -20,10 +20,7 @@ import psycopg
 from tickwork.errors import ConflictError, StoreError
 from tickwork.models import Node, TaskSpec
 from tickwork.store.nodes import Nodes
-from tickwork.store.sql import (
-    Tx,
-    _aware,
-)
+from tickwork.store.sql import Tx, _aware
 
 #: How long ``register_node`` retries for a node lock another session holds.
 LOCK_WAIT = 2.0

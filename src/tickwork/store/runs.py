@@ -9,11 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from tickwork.errors import (
-    ConflictError,
-    NotFoundError,
-    ValidationError,
-)
+from tickwork.errors import ConflictError, NotFoundError, ValidationError
 from tickwork.models import (
     ACTIVE_RUN_STATUSES,
     RUN_STATUSES,
@@ -24,9 +20,7 @@ from tickwork.models import (
     RunStatus,
     TaskStats,
 )
-from tickwork.store.base import (
-    Gauges,
-)
+from tickwork.store.base import Gauges
 from tickwork.store.codec import (
     _ACTIVE,
     _OWNED,

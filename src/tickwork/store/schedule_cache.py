@@ -10,14 +10,8 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from tickwork.models import (
-    Schedule,
-)
-from tickwork.store.codec import (
-    _S,
-    ScheduleAt,
-    _aware,
-)
+from tickwork.models import Schedule
+from tickwork.store.codec import _S, ScheduleAt, _aware
 from tickwork.store.dialect import SqlCore, Tx
 
 log = logging.getLogger("tickwork.store")

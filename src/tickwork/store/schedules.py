@@ -9,19 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from tickwork.errors import (
-    ConflictError,
-    NotFoundError,
-    PreconditionFailedError,
-)
-from tickwork.models import (
-    AuditEntry,
-    Schedule,
-    ScheduleStatus,
-)
-from tickwork.store.base import (
-    NextFire,
-)
+from tickwork.errors import ConflictError, NotFoundError, PreconditionFailedError
+from tickwork.models import AuditEntry, Schedule, ScheduleStatus
+from tickwork.store.base import NextFire
 from tickwork.store.codec import (
     _S,
     _SCHEDULE_KEPT_ON_UPDATE,
