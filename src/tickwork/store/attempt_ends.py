@@ -79,11 +79,8 @@ class AttemptEnds(SqlCore):
         """
         if not items:
             return []
-        cond, param = self._in("id", sorted({item[0] for item in items}))
-        current = {
-            row[RunAt.id]: row
-            for row in tx.execute(f"SELECT {_R} FROM runs WHERE {cond}{self._for_update}", (param,))
-        }
+        ids = self._list(sorted({item[0] for item in items}))
+        current = {row[RunAt.id]: row for row in tx.execute(self._sql("runs_to_end"), (ids,))}
         ts = self._ts
         t_now = ts(now)
         held: list[tuple[int, list[Any], AttemptOutcome, Any]] = []

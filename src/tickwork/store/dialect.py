@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from tickwork.models import Attempt, AuditEntry, LogRecord, Run
-from tickwork.store.codec import _A, _R, _WAITING, CLAIMED_RUN_COLUMNS, RUN_COLUMNS, RowCodec
+from tickwork.store.codec import _A, _R, _S, _WAITING, CLAIMED_RUN_COLUMNS, RUN_COLUMNS, RowCodec
 from tickwork.store.named_sql import queries_for
 
 
@@ -45,7 +45,10 @@ _AFTER: Final = _PRIORITY + 1
 @lru_cache(maxsize=4)
 def _statements(dialect: str) -> Mapping[str, str]:
     """A dialect's named statements, with the column lists they name filled in."""
-    return {name: sql.replace("{runs}", _R) for name, sql in queries_for(dialect).items()}
+    return {
+        name: sql.replace("{runs}", _R).replace("{schedules}", _S)
+        for name, sql in queries_for(dialect).items()
+    }
 
 
 class SqlCore(RowCodec):

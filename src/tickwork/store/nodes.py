@@ -83,7 +83,7 @@ class Nodes(SqlCore):
         try:
             t_until = self._ts(_aware(lease_until))
             with self._write() as tx:
-                rows = tx.execute(f"SELECT node_id, lease_until FROM leader{self._for_update}")
+                rows = tx.execute(self._sql("leader_locked"))
                 if not rows:
                     got = tx.execute(
                         "INSERT INTO leader (id, node_id, lease_until) VALUES (1, ?, ?)"

@@ -75,7 +75,7 @@ class Runs(SqlCore):
     def cancel_run(self, run_id: str, now: datetime, audit: AuditEntry | None = None) -> Run:
         now = _aware(now)
         with self._write() as tx:
-            rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?{self._for_update}", (run_id,))
+            rows = tx.execute(self._sql("run_to_cancel"), (run_id,))
             if not rows:
                 raise NotFoundError("run", run_id)
             status = rows[0][RunAt.status]

@@ -44,9 +44,7 @@ class ScheduleCache(SqlCore):
         """``(id, revision)`` of the active schedules due at ``t_now``, earliest first;
         with ``lock``, locked for this transaction."""
         return tx.execute(
-            "SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
-            f" ORDER BY next_fire_at, id LIMIT ?{self._skip_locked if lock else ''}",
-            (t_now, limit),
+            self._sql("due_schedules_locked" if lock else "due_schedules"), (t_now, limit)
         )
 
     def _schedule_rows(self, tx: Tx, ids: Collection[str]) -> Sequence[Sequence[Any]]:

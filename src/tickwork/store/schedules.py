@@ -84,9 +84,7 @@ class Schedules(SqlCore):
         caller's statement)."""
         if expected is None:
             return
-        rows = tx.execute(
-            f"SELECT version FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
-        )
+        rows = tx.execute(self._sql("schedule_version_locked"), (schedule_id,))
         if rows and int(rows[0][0]) != expected:
             raise PreconditionFailedError(
                 f"schedule {schedule_id!r} is at version {rows[0][0]}, not {expected}:"
@@ -179,9 +177,7 @@ class Schedules(SqlCore):
             self._check_version(tx, schedule_id, expected_version)
             # The runs first, the schedule last: the event feed takes a run event's
             # owner from its schedule's row.
-            rows = tx.execute(
-                f"SELECT {_S} FROM schedules WHERE id = ?{self._for_update}", (schedule_id,)
-            )
+            rows = tx.execute(self._sql("schedule_locked"), (schedule_id,))
             if not rows:
                 return False
             if audit is not None:

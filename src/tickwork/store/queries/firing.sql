@@ -12,3 +12,20 @@ ORDER BY scheduled_for, id
 SELECT {runs} FROM runs
 WHERE schedule_id = ANY(?::text[]) AND status IN ('pending', 'running', 'retrying')
 ORDER BY scheduled_for, id
+
+-- name: due_schedules
+-- (id, revision) of the active schedules due by now, earliest first, at most LIMIT:
+-- what reading ahead decodes. Parameters: now, limit.
+SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?
+ORDER BY next_fire_at, id LIMIT ?
+
+-- name: due_schedules_locked
+-- The same, for the fire: locked for its transaction. SQLite's write transaction
+-- already holds the whole file.
+SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?
+ORDER BY next_fire_at, id LIMIT ?
+
+-- name: due_schedules_locked@postgres
+-- Schedules another node is firing are skipped: it fires them.
+SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?
+ORDER BY next_fire_at, id LIMIT ? FOR UPDATE SKIP LOCKED
