@@ -587,7 +587,7 @@ class Store(ABC):
     ) -> set[tuple[str, int]]:
         """Store log lines (run id, record) of attempts still running, so ``get_run``
         shows them before the attempt ends, and delete those of the ``ended`` attempts
-        (run id, attempt) whose final logs ``finish_attempt`` stored; one transaction.
+        (run id, attempt) whose final logs ``finish_attempts`` stored; one transaction.
         ``get_run`` shows an attempt's live lines only while it has no final ones (so a
         lost attempt keeps its partial lines). Returns the ``ended`` attempts no longer
         running in the database (their end written, or taken over)."""
