@@ -20,12 +20,11 @@ Guarantees an implementation must keep, whatever the number of processes sharing
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from tickwork.models import (
-    ApiToken,
     AuditEntry,
     FeedEvent,
     LogRecord,
@@ -38,6 +37,7 @@ from tickwork.models import (
     TaskSpec,
     TaskStats,
 )
+from tickwork.store.base_access import AccessStore
 from tickwork.store.records import (
     ClaimRequest,
     EventWatch,
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 
-class Store(ABC):
+class Store(AccessStore):
     """Persistence of schedules, runs, attempts, logs, queues and nodes."""
 
     url: str
@@ -533,52 +533,6 @@ class Store(ABC):
     def release_lead(self, node_id: str) -> None:
         """Give up leadership if held."""
 
-    # -- tokens and audit --------------------------------------------------------------
-
-    @abstractmethod
-    def create_token(self, token: ApiToken, secret_hash: str, audit: AuditEntry | None) -> None:
-        """Store a token by the hash of its secret (never the secret)."""
-
-    @abstractmethod
-    def create_first_token(
-        self, token: ApiToken, secret_hash: str, audit: AuditEntry | None
-    ) -> bool:
-        """``create_token`` only when no token exists at all (checked in the same
-        transaction, so two first starts make one). False when one existed."""
-
-    @abstractmethod
-    def get_token(self, token_id: str) -> tuple[ApiToken, str] | None:
-        """The token and its secret's hash, or None."""
-
-    @abstractmethod
-    def touch_token(self, token_id: str, now: datetime) -> None:
-        """Record that the token was used at ``now``."""
-
-    @abstractmethod
-    def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
-        """Tokens, oldest first."""
-
-    @abstractmethod
-    def revoke_token(self, token_id: str, now: datetime, audit: AuditEntry | None) -> ApiToken:
-        """Revoke at once; ``NotFoundError`` / ``ConflictError`` (already revoked)."""
-
-    @abstractmethod
-    def record_audit(self, entry: AuditEntry) -> None:
-        """Write one audit entry on its own (for a change that is not the store's)."""
-
-    @abstractmethod
-    def list_audit(
-        self,
-        *,
-        actor: str | None = None,
-        target: str | None = None,
-        since: datetime | None = None,
-        before_id: int | None = None,
-        limit: int = 100,
-    ) -> list[AuditEntry]:
-        """Newest first (by id, which only grows: ``before_id`` pages without repeating
-        or skipping while entries are added)."""
-
     # -- a running attempt's log lines (SQL in store/sql_run_lines.py) ---------------
 
     @abstractmethod
@@ -591,18 +545,6 @@ class Store(ABC):
         ``get_run`` shows an attempt's live lines only while it has no final ones (so a
         lost attempt keeps its partial lines). Returns the ``ended`` attempts no longer
         running in the database (their end written, or taken over)."""
-
-    # -- what each dashboard user chose to see (SQL in store/sql_user_settings.py) ----
-
-    @abstractmethod
-    def user_settings(self, user: str) -> dict[str, str]:
-        """The settings ``user`` saved (name to value); empty when none."""
-
-    @abstractmethod
-    def set_user_settings(self, user: str, values: Mapping[str, str], now: datetime) -> None:
-        """Save ``values`` for ``user`` in one transaction, replacing those of the same
-        names and leaving the others. A name over 64 characters or a value over 256
-        raises ``ValidationError``."""
 
     # -- maintenance -----------------------------------------------------------------
 
