@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.models import RUN_STATUSES, Schedule
+from tickwork.store.sql_stats import indexed_schedule_counts
 
 if TYPE_CHECKING:
     from tickwork.store.sql import Tx
@@ -113,13 +114,13 @@ class DashboardSql:
 
     def count_schedules(self, owner: str | None = None) -> dict[str, int]:
         """Schedules per status (``active``, ``paused``, ``finished``), of ``owner`` if given."""
-        sql = "SELECT status, COUNT(*) FROM schedules"
-        params: list[Any] = []
-        if owner is not None:
-            sql += " WHERE owner = ?"
-            params.append(owner)
+        if owner is None:
+            with self._read(snapshot=True) as tx:
+                return indexed_schedule_counts(tx)
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(sql + " GROUP BY status", params)
+            rows = tx.execute(
+                "SELECT status, COUNT(*) FROM schedules WHERE owner = ? GROUP BY status", (owner,)
+            )
         counts = {"active": 0, "paused": 0, "finished": 0}
         counts.update({str(status): int(n) for status, n in rows})
         return counts
