@@ -5,12 +5,15 @@
     python benchmarks/big.py --db /tmp/big.db --keep  # build once, time again later
     python benchmarks/big.py --db /tmp/big.db --keep --only stats --only status \
         --rounds 7 --before /tmp/before               # A/B against another checkout
+        [--before-db /tmp/big-a.db]                   # A on a copy (older migrations)
 
 Builds the installation: one schedule and its run are made through tickwork (so every
 column is as tickwork writes it, the migrations' triggers included), then copied in SQL
 with new ids (schedules spread over the next day, every 1 min; runs over the last 30
 days, most succeeded, some failed, a few running). Then each command runs as a user
 runs it, in a fresh process, and its wall time and peak memory are printed as Markdown.
+Each command runs once unmeasured first, so that its modules load from their bytecode
+as in an installed package.
 
 With ``--before DIR`` (a checkout of tickwork, say ``git worktree add DIR COMMIT``) each
 command runs alternately from that checkout (A) and from this one (B), ``--rounds``
@@ -110,6 +113,9 @@ def timed(db: Path, *args: str, checkout: Path | None = None) -> tuple[float, fl
     """Seconds, peak MB and exit code of one CLI command in a fresh process (run from
     ``checkout`` when given, else from this one)."""
     env = dict(os.environ)
+    # As installed: modules load from their compiled bytecode (pip compiles it at
+    # install), not compiled again at each start as under PYTHONDONTWRITEBYTECODE.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     if checkout is not None:
         env["PYTHONPATH"] = f"{checkout / 'src'}{os.pathsep}{checkout}"
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -142,6 +148,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--before", type=Path, metavar="DIR", help="alternate with the checkout in DIR (A/B)"
     )
+    parser.add_argument(
+        "--before-db",
+        type=Path,
+        metavar="PATH",
+        help="the file the --before checkout reads (a copy of --db, when this checkout's "
+        "migrations would change --db beyond what that checkout knows)",
+    )
     args = parser.parse_args(argv)
     db = args.db or Path(tempfile.mkdtemp(prefix="tickwork-big-")) / "big.db"
     if not (args.keep and db.exists()):
@@ -156,8 +169,10 @@ def main(argv: list[str]) -> None:
         c for c in COMMANDS if not args.only or " ".join(c) in args.only or c[0] in args.only
     ]
     if args.before is not None:
-        compare(db, commands, args.rounds, args.before)
+        compare(db, commands, args.rounds, args.before, args.before_db or db)
         return
+    for command in commands:  # writes the bytecode of every module the commands load
+        timed(db, *command)
     baseline = timed(db, "--version")[0]
     print(f"| command | wall time | less start-up ({baseline:.2f} s) |")
     print("|---|---:|---:|")
@@ -188,19 +203,24 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def compare(db: Path, commands: list[list[str]], rounds: int, before: Path) -> None:
+def compare(
+    db: Path, commands: list[list[str]], rounds: int, before: Path, before_db: Path
+) -> None:
     """Each command from ``before`` (A) and from this checkout (B), alternately: wall
     time, and CPU time (what the command itself costs, less sensitive to the machine's
     other load)."""
     print("| command | figure | A (before) | B (this checkout) | A median | B median | B / A |")
     print("|---|---|---|---|---:|---:|---:|")
+    for checkout, file in ((before, before_db), (None, db)):  # bytecode written, migrated
+        for command in commands:
+            timed(file, *command, checkout=checkout)
     for command in [["--version"], *commands]:
         wall: dict[str, list[float]] = {"A": [], "B": []}
         cpu: dict[str, list[float]] = {"A": [], "B": []}
         for _ in range(rounds):
-            for name, checkout in (("A", before), ("B", None)):
+            for name, checkout, file in (("A", before, before_db), ("B", None, db)):
                 spent = cpu_seconds()
-                took, _peak, code = timed(db, *command, checkout=checkout)
+                took, _peak, code = timed(file, *command, checkout=checkout)
                 if code != 0:
                     print(f"<!-- {' '.join(command)} failed -->")
                 wall[name].append(took)
