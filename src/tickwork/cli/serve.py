@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.util
 import logging
 import math
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -51,13 +49,6 @@ if TYPE_CHECKING:
     import uvicorn
 
 log = logging.getLogger("tickwork.serve")
-
-#: Seconds a thread runs Python before one waiting for the interpreter lock may take
-#: it (Python's default: 0.005). The engine's thread waits for the lock at each step
-#: of a fire (its loop, its database thread, the task); behind a request-serving
-#: thread that holds it, each wait took up to the whole interval. Measured under 50
-#: clients reading: fire lag p50 30-55 ms at 0.005, 19-20 ms at 0.001, 10-19 ms here.
-SWITCH_INTERVAL: Final = 0.0002
 
 
 #: The settings of ``serve``: a node's, where to listen, and the API's limits. Secrets
@@ -156,7 +147,11 @@ def _server_class() -> type[uvicorn.Server]:
 
 def _http_protocol() -> str:
     """httptools (C) when installed: it parses a request in a fraction of h11's time."""
-    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "h11"
+    return "httptools"
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -312,7 +307,6 @@ def serve(
         scheduler = Scheduler(
             db, engine=True, registry=REGISTRY, engine_thread=True, **node_options(settings)
         )
-        sys.setswitchinterval(SWITCH_INTERVAL)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(scheduler, options, out))
     except TickworkError as exc:
