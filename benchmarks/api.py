@@ -5,6 +5,7 @@ API is busy.
     python benchmarks/api.py                 # everything (about 3 minutes)
     python benchmarks/api.py --quick         # shorter phases, for a smoke run
     python benchmarks/api.py --db sqlite     # one database only
+    python benchmarks/api.py --lag-only      # the fire lag phases only
 
 For each operation (create a schedule, get one, list 50, run one now), 50 clients on
 loopback send requests back to back over keep-alive connections for a few seconds;
@@ -312,12 +313,14 @@ def row(server: str, operation: str, r: dict[str, Any], floor_rps: float) -> str
     )
 
 
-async def bench_db(label: str, db: str, seconds: float, lag_seconds: int, floor_rps: float) -> None:
+async def bench_db(
+    label: str, db: str, seconds: float, lag_seconds: int, floor_rps: float, lag_only: bool
+) -> None:
     out = Path(tempfile.mkdtemp(prefix="tickwork-bench-api-"))
     with serve(db, out) as port:
         await setup(port)
         run = uuid.uuid4().hex[:6]
-        for name, op in ops(run).items():
+        for name, op in ops(run).items() if not lag_only else ():
             r = await load(port, op, seconds)
             print(row(label, name, r, floor_rps), flush=True)
         # Fire lag: idle first, then under load.
@@ -357,6 +360,7 @@ async def main(argv: list[str]) -> None:
         ),
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--lag-only", action="store_true", help="the fire lag phases only")
     args = parser.parse_args(argv)
     seconds = 3.0 if args.quick else 8.0
     lag_seconds = 5 if args.quick else 15
@@ -373,10 +377,12 @@ async def main(argv: list[str]) -> None:
         print(row("bare FastAPI (floor)", "GET /ping", r, floor_rps), flush=True)
     if args.db in ("sqlite", "both"):
         tmp = Path(tempfile.mkdtemp(prefix="tickwork-bench-api-db-"))
-        await bench_db("SQLite", f"sqlite:///{tmp / 'api.db'}", seconds, lag_seconds, floor_rps)
+        await bench_db(
+            "SQLite", f"sqlite:///{tmp / 'api.db'}", seconds, lag_seconds, floor_rps, args.lag_only
+        )
     if args.db in ("postgres", "both"):
         with pg_database(args.pg) as url:
-            await bench_db("PostgreSQL", url, seconds, lag_seconds, floor_rps)
+            await bench_db("PostgreSQL", url, seconds, lag_seconds, floor_rps, args.lag_only)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""Where a REST API request spends its time: the app alone, in-process over ASGI.
+
+    python benchmarks/api_profile.py                       # GET /schedules/{id}
+    python benchmarks/api_profile.py --list                # GET /schedules?limit=50
+    python benchmarks/api_profile.py --list --profile 40   # and the top 40 of cProfile
+
+``create_app`` over a started ``Scheduler`` on a fresh SQLite file with 50 schedules,
+called one request at a time with no HTTP server and no other thread busy: prints the
+wall and CPU time per request, then (``--profile N``) cProfile's N functions of most
+cumulative time. What HTTP adds is the floor of ``benchmarks/api.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import dataclasses
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import benchmarks.nodes_worker  # noqa: F401  (registers nodes:noop)
+from tickwork.api.app import create_app
+from tickwork.api.settings import ApiSettings
+from tickwork.engine.registry import REGISTRY
+from tickwork.engine.scheduler import Scheduler
+
+
+async def main(listing: bool, n: int, profile: int) -> None:
+    path = "/api/v1/schedules" if listing else "/api/v1/schedules/fixed-3"
+    db = Path(tempfile.mkdtemp(prefix="tickwork-api-profile-")) / "p.db"
+    async with Scheduler(f"sqlite:///{db}", engine=False, registry=REGISTRY) as scheduler:
+        for k in range(50):
+            await scheduler.add_schedule("nodes:noop", "manual", id=f"fixed-{k}", owner="admin")
+        settings = dataclasses.replace(ApiSettings(), admin_token="profile-token", rate_limit=0)
+        app = create_app(scheduler, settings)
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"limit=50" if listing else b"",
+            "root_path": "",
+            "headers": [(b"host", b"x"), (b"authorization", b"Bearer profile-token")],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        statuses: list[int] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        async def calls(count: int) -> None:
+            for _ in range(count):
+                await app(dict(scope), receive, send)
+
+        await calls(200)  # warm up
+        assert set(statuses) == {200}, statuses[:3]
+        wall, cpu = time.perf_counter(), time.process_time()
+        await calls(n)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"{path}: {wall / n * 1e6:,.0f} µs wall, {cpu / n * 1e6:,.0f} µs CPU per request")
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await calls(n)
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("cumulative").print_stats(profile)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--list", action="store_true", help="a page of 50 instead of one")
+    parser.add_argument("-n", type=int, default=0, help="requests (default 2,000; list 300)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    asyncio.run(main(args.list, args.n or (300 if args.list else 2000), args.profile))
