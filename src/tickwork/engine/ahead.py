@@ -114,6 +114,7 @@ class FireAhead:
         if prepared:
             self._learn_fire_cost(prepared[0] - started, len(result.fired))
         self._firing.take_fired(result)
+        core.waiting = result.more
         return len(result.fired) + len(result.claimed)
 
     async def read_ahead(self, wake_at: datetime, target: datetime, now: datetime) -> datetime:

@@ -73,6 +73,10 @@ class Core:
         #: and while maintenance looks for lost runs: a run claimed but not started yet
         #: is not taken for lost, whatever the clock did meanwhile.
         self.look = asyncio.Lock()
+        #: Whether runs may wait for a free slot of this node (the last look left some,
+        #: or an attempt ended to be retried at once): the finisher then refills the
+        #: slots its ends free; else it spares the database a claim that finds nothing.
+        self.waiting = False
         #: Live nodes sharing the database (this one included), seen at maintenance.
         self.peers = 1
 

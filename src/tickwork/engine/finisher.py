@@ -139,6 +139,8 @@ class Finisher:
         if when is None:
             with core.ended_lock:
                 core.ended.add(run.id)
+        elif when <= now:
+            core.waiting = True  # due again at once: its slot may take it
         self._idle.clear()
         self._ready.set()
 
@@ -185,6 +187,8 @@ class Finisher:
                     if item[3].status != "succeeded":
                         log_attempt_end(run, item[3].status, item[3].error, finished)
                     self._after_finish(run, finished)
+                if start is not None and len(claimed) < len(batch):
+                    core.waiting = False  # the claim took every run that waited
                 # After the batch left ``active``: a run retried at once may be claimed
                 # again here, under the same id.
                 if claimed and self.start is not None:
@@ -196,9 +200,16 @@ class Finisher:
 
     def _refill_slots(self, freed: int) -> bool:
         """Whether the ends' trip to the store also claims runs for the slots they
-        free: not when this node is stopping or executes no task."""
+        free: when runs may wait for them (``Core.waiting``), not when this node is
+        stopping or executes no task."""
         core = self._core
-        return self.start is not None and not core.stopping and freed > 0 and len(core.registry) > 0
+        return (
+            self.start is not None
+            and core.waiting
+            and not core.stopping
+            and freed > 0
+            and len(core.registry) > 0
+        )
 
     def _write_and_claim(
         self, items: Sequence[FinishItem], free: int

@@ -101,6 +101,9 @@ class Firing:
             for run in late:
                 self._start(run)
             moved += len(late)
+            more = len(late) >= free
+        if can_claim:  # else it did not look for waiting runs
+            core.waiting = more
         return moved
 
     def take_fired(self, result: FireResult) -> None:
