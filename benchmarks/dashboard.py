@@ -12,7 +12,9 @@ in as the admin (who sees everything):
 - over HTTP (httpx): time to first byte (the response's headers) and to the last byte
   of the HTML, 20 times each page after 3 warm-up requests;
 - in Debian's chromium (Playwright): the Navigation Timing of the page, first byte and
-  ``load`` (every script and stylesheet in, the charts drawn), 10 times each page.
+  ``load`` (every script and stylesheet in, the charts drawn), 30 times each page
+  (``--loads``), and where the time after the first byte goes: the HTML coming in,
+  parsing it, the deferred scripts up to ``DOMContentLoaded``'s end, and on to ``load``.
 
 Results are printed as Markdown (median and p95).
 """
@@ -187,11 +189,21 @@ def over_http(base: str, path: str, n: int = 20) -> dict[str, list[float]]:
     return {"ttfb": ttfb, "full": full}
 
 
-def in_browser(base: str, path: str, n: int = 10) -> dict[str, list[float]]:
+#: The browser's phases after the first byte (Navigation Timing), as (name, from, to).
+PHASES = (
+    ("HTML in", "responseStart", "responseEnd"),
+    ("parse", "responseEnd", "domInteractive"),
+    ("scripts", "domInteractive", "domContentLoadedEventEnd"),
+    ("to load", "domContentLoadedEventEnd", "loadEventEnd"),
+)
+
+
+def in_browser(base: str, path: str, n: int = 30) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     ttfb: list[float] = []
     load: list[float] = []
+    phases: dict[str, list[float]] = {name: [] for name, _, _ in PHASES}
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
@@ -218,8 +230,10 @@ def in_browser(base: str, path: str, n: int = 10) -> dict[str, list[float]]:
             if i >= 2:
                 ttfb.append((timing["responseStart"] - timing["startTime"]) / 1000)
                 load.append((timing["loadEventEnd"] - timing["startTime"]) / 1000)
+                for name, start, end in PHASES:
+                    phases[name].append((timing[end] - timing[start]) / 1000)
         browser.close()
-    return {"ttfb": ttfb, "full": load}
+    return {"ttfb": ttfb, "full": load, **phases}
 
 
 def fmt(values: list[float]) -> str:
@@ -233,6 +247,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--loads", type=int, default=30, help="browser loads per page")
     args = parser.parse_args()
     schedules, runs_per = (1_000, 100) if args.quick else (10_000, 100)
     folder = args.keep or Path(tempfile.mkdtemp(prefix="tw-dash-bench-"))
@@ -247,19 +262,23 @@ def main() -> None:
         print(f"\n{schedules:,} schedules, {schedules * runs_per:,} runs, SQLite, admin\n")
         print(
             "| page | over HTTP: first byte | over HTTP: whole page | browser: first byte"
-            " | browser: load |"
+            " | browser: load | after the first byte, medians: "
+            + ", ".join(name for name, _, _ in PHASES)
+            + " |"
         )
-        print("| --- | --- | --- | --- | --- |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for name, path in PAGES.items():
             http = over_http(base, path)
+            nan = [float("nan")]
             browser = (
-                {"ttfb": [float("nan")], "full": [float("nan")]}
+                {"ttfb": nan, "full": nan, **{p: nan for p, _, _ in PHASES}}
                 if args.no_browser
-                else in_browser(base, path)
+                else in_browser(base, path, args.loads)
             )
+            split = " / ".join(f"{statistics.median(browser[p]) * 1000:.0f}" for p, _, _ in PHASES)
             print(
                 f"| {name} | {fmt(http['ttfb'])} | {fmt(http['full'])} |"
-                f" {fmt(browser['ttfb'])} | {fmt(browser['full'])} |",
+                f" {fmt(browser['ttfb'])} | {fmt(browser['full'])} | {split} ms |",
                 flush=True,
             )
     finally:

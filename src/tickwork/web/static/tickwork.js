@@ -188,27 +188,38 @@
   var palette = { succeeded: "--ok", failed: "--danger", skipped: "--idle", missed: "--warn",
                   mean: "--accent", max: "--warn" };
 
-  function cssVar(name) {
-    return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
+  // Every colour the charts use, read in one style computation (each getComputedStyle
+  // read after a chart was added to the page would recompute the styles again).
+  function chartColours() {
+    var style = getComputedStyle(document.documentElement);
+    var colours = {};
+    ["--ok", "--danger", "--idle", "--warn", "--accent", "--muted", "--border"].forEach(function (name) {
+      colours[name] = style.getPropertyValue(name).trim() || "#888";
+    });
+    return colours;
   }
 
   function drawCharts(root) {
     if (typeof uPlot === "undefined") return;
-    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+    var els = Array.prototype.slice.call((root || document).querySelectorAll("[data-chart]"));
+    if (!els.length) return;
+    var colours = chartColours();
+    // All widths read before any chart is drawn: one layout, not one per chart.
+    var widths = els.map(function (el) { return Math.max(el.clientWidth || 300, 260); });
+    els.forEach(function (el, i) {
       var spec;
       try { spec = JSON.parse(el.getAttribute("data-chart")); } catch (e) { return; }
-      el.innerHTML = "";
+      el.textContent = "";
       var series = [{}];
       spec.series.forEach(function (name) {
-        series.push({ label: name, stroke: cssVar(palette[name] || "--accent"), width: 2,
+        series.push({ label: name, stroke: colours[palette[name] || "--accent"], width: 2,
                       points: { show: true, size: 5 } });
       });
-      var width = Math.max(el.clientWidth || 300, 260);
       /* global uPlot */
       new uPlot({
-        width: width, height: 200, series: series,
-        axes: [{ stroke: cssVar("--muted"), grid: { stroke: cssVar("--border") } },
-               { stroke: cssVar("--muted"), grid: { stroke: cssVar("--border") } }],
+        width: widths[i], height: 200, series: series,
+        axes: [{ stroke: colours["--muted"], grid: { stroke: colours["--border"] } },
+               { stroke: colours["--muted"], grid: { stroke: colours["--border"] } }],
         scales: { x: { time: true } }
       }, spec.data, el);
     });
