@@ -360,13 +360,13 @@ class Runs(SqlCore):
                 if ids:
                     cond, param = self._in("run_id", ids)
                     tx.execute(f"DELETE FROM run_logs WHERE {cond}", (param,))
-                    tx.execute(f"DELETE FROM run_live_logs WHERE {cond}", (param,))
                     tx.execute(f"DELETE FROM attempts WHERE {cond}", (param,))
                     cond, param = self._in("id", ids)
                     tx.execute(f"DELETE FROM runs WHERE {cond}", (param,))
             total += len(ids)
             if len(ids) < _DELETE_CHUNK:
                 break
+        self.delete_live_logs_of_deleted_runs(t_cut)
         self.delete_events_before(cutoff)  # the event feed is kept as long as runs
         with self._write() as tx:  # and so are the audit log and idempotency keys
             self._delete_access_before(tx, t_cut)

@@ -69,6 +69,17 @@ class RunLinesSql:
                 settled = {(run_id, int(n)) for run_id, n in over} & set(ended)
         return settled
 
+    def delete_live_logs_of_deleted_runs(self, t_cut: Any) -> None:
+        """After retention deleted runs: the live lines of runs that are gone (written
+        before the cutoff, ``t_cut`` as stored). Apart from the runs' own deletion, so
+        that deletion commits as soon as it would without these."""
+        with self._write() as tx:
+            tx.execute(
+                "DELETE FROM run_live_logs WHERE at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM runs r WHERE r.id = run_live_logs.run_id)",
+                (t_cut,),
+            )
+
     def _live_logs_tx(self, tx: Tx, run_id: str, final: Collection[int]) -> list[LogRecord]:
         """The live lines of the run's attempts that have no final lines (``final``: the
         attempts that have), in the order written."""
