@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.engine import tasks
@@ -108,3 +110,23 @@ async def test_fired_runs_carry_the_schedules_node_defaults(
         await eventually(fired_and_over, what="the fired run to time out")
         assert runs[0].trigger == "schedule" and runs[0].node_defaults == ("timeout",)
         assert runs[0].attempt == 1
+
+
+async def test_a_maintenance_pass_asked_for_waits_for_the_one_running(
+    db_url: str, clock: ManualClock
+) -> None:
+    """Two passes at once (the clock's and one asked for): the first to return has
+    finished the cleanup, rather than skipping it because the other one started it."""
+    async with Scheduler(
+        db_url, registry=tasks.registry, clock=clock, retention_days=0.001, cleanup_interval=600
+    ) as s:
+        assert s.engine is not None
+        await s.add_schedule("noop", "manual", id="m")
+        run = await s.run_now("m", wait=True, timeout=10)
+        clock.advance(700)
+        upkeep = s.engine.upkeep
+        passes = {asyncio.ensure_future(upkeep.maintenance_once()) for _ in range(2)}
+        _done, pending = await asyncio.wait(passes, return_when=asyncio.FIRST_COMPLETED)
+        with pytest.raises(NotFoundError):
+            await s.get_run(run.id)
+        await asyncio.gather(*pending)

@@ -38,6 +38,9 @@ class Upkeep:
         self.beat_now = asyncio.Event()
         self._never = asyncio.Event()  # a wait that only the clock ends
         self._last_cleanup: datetime | None = None
+        #: One pass at a time: a pass asked for while the clock's one runs waits for it,
+        #: so when it returns, what that pass decided (a cleanup) is committed.
+        self._maintaining = asyncio.Lock()
 
     @property
     def beat_interval(self) -> timedelta:
@@ -100,6 +103,10 @@ class Upkeep:
         """Take over the runs of dead nodes (every node does, so a dead leader's runs
         are not stranded until its leadership lapses: the store's locks make concurrent
         takeovers safe), and, as leader, apply retention."""
+        async with self._maintaining:
+            await self._maintain()
+
+    async def _maintain(self) -> None:
         core = self._core
         now = core.clock.now()
         lease_until = now + timedelta(seconds=core.config.lease_ttl)
