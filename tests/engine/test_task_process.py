@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -178,3 +179,92 @@ async def test_a_task_that_cannot_be_sent_to_a_process_fails_clearly() -> None:
         ex.shutdown()
     assert result.status == "failed"
     assert (result.error or "").startswith("cannot start the task's process: ")
+
+
+#: As GUARDED, but as on a system without a parent-death signal (only the watch is left),
+#: and the pipe stays open (its write end is held by the test as well as by the node).
+WATCH_ONLY = GUARDED.replace(
+    "from tickwork.engine.task_process import die_with_parent",
+    "from tickwork.engine import task_process\n"
+    "task_process._set_parent_death_signal = lambda sig: False\n"
+    "from tickwork.engine.task_process import die_with_parent",
+)
+
+#: A node that starts a guarded task process (given as argv[2]) and then only sleeps.
+NODE = """
+import subprocess, sys, time
+fd = int(sys.argv[1])
+subprocess.Popen([sys.executable, "-c", sys.argv[2], str(fd)], pass_fds=(fd,))
+time.sleep(120)
+"""
+
+
+def test_a_task_process_kills_its_group_when_its_node_dies_with_the_pipe_open(
+    cleanup: list[int],
+) -> None:
+    """Without the Linux signal and with the pipe still open elsewhere, the task process
+    notices its parent changed (the node died) and kills its group."""
+    read_end, write_end = os.pipe()
+    out_read, out_write = os.pipe()
+    node = subprocess.Popen(
+        [sys.executable, "-c", NODE, str(read_end), WATCH_ONLY],
+        pass_fds=(read_end,),
+        stdout=out_write,
+    )
+    os.close(read_end)
+    os.close(out_write)
+    try:
+        with os.fdopen(out_read) as out:
+            pids = [int(p) for p in out.readline().split()]
+            cleanup.extend(pids)
+            assert len(pids) == 2 and all(alive(p) for p in pids)
+            node.kill()
+            node.wait(5)
+            # The watch looks at the parent's pid every PARENT_CHECK (1 s).
+            assert gone_soon(pids, within=5.0) == []
+    finally:
+        os.close(write_end)
+        if node.poll() is None:
+            node.kill()
+            node.wait(5)
+
+
+#: Reports the parent-death signal the kernel will send (Linux prctl PR_GET_PDEATHSIG).
+REPORTS_SIGNAL = GUARDED.replace(
+    "print(os.getpid(), child.pid, flush=True)",
+    "import ctypes\n"
+    "sig = ctypes.c_int(0)\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)\n"
+    "print(os.getpid(), child.pid, sig.value, flush=True)",
+)
+
+
+def test_the_parent_death_signal_is_set_and_kills_the_group(cleanup: list[int]) -> None:
+    """On Linux the kernel sends the task process SIGTERM when its node dies; that
+    signal kills the task process's whole group (the pipe here stays open)."""
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REPORTS_SIGNAL, str(read_end)],
+        pass_fds=(read_end,),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(read_end)
+    try:
+        assert proc.stdout is not None
+        pid, child, sig = (int(p) for p in proc.stdout.readline().split())
+        cleanup.extend([pid, child])
+        expected = signal.SIGTERM if sys.platform.startswith("linux") else 0
+        assert sig == expected
+        assert alive(pid) and alive(child)
+        proc.send_signal(signal.SIGTERM)  # what the kernel sends when the node dies
+        assert proc.wait(5) == -9  # killed with its group
+        assert gone_soon([pid, child]) == []
+    finally:
+        os.close(write_end)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
