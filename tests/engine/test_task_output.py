@@ -67,6 +67,34 @@ async def test_records_from_any_logger_and_printed_lines_are_stored(name: str) -
         assert got[-1] == ("INFO", "stdout", "no newline at the end T")
 
 
+@pytest.mark.parametrize("name", ["talk_async", "talk_thread", "talk_process"])
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.WARNING])
+async def test_records_are_stored_at_the_level_the_node_logs_at(name: str, level: int) -> None:
+    """The node's level (``--log-level``, its root logger's) decides, on every executor:
+    at DEBUG a module logger's debug record is stored, at WARNING its info is not."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(level)
+    ex = Executors()
+    try:
+        result = await ex.run(
+            output_tasks.registry.require(name), ctx_for(name, f"r-{name}", tag="L"), 30
+        )
+    finally:
+        ex.shutdown()
+        root.setLevel(before)
+    assert result.status == "succeeded", result.error
+    got = lines(result.logs)
+    debug = ("DEBUG", "tests.engine.output_tasks", "debug from a module logger L")
+    info = ("INFO", "tests.engine.output_tasks", "info from a module logger L")
+    if level == logging.DEBUG:
+        assert debug in got and info in got
+    else:
+        assert debug not in got and info not in got
+    # Printed output is the task's own, stored whatever the level.
+    assert ("INFO", "stdout", "printed L") in got
+
+
 @pytest.mark.parametrize("name", ["chatter_async", "chatter_thread"])
 async def test_runs_executing_at_once_keep_their_own_records(name: str) -> None:
     ex = Executors(max_threads=8)
