@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.cli.conftest import ROOT, Cli, Worker, cli_env
+from tickwork.cli.serve import SERVE_SETTINGS
 from tickwork.cli.settings import (
     NODE_SETTINGS,
     Setting,
@@ -36,6 +37,8 @@ def three_values(s: Setting) -> list[tuple[Any, Any]]:
         return [("7", 7.0), ("2m", 120.0), (9, 9.0)]
     if s.kind == "bool":
         return [("off", False), ("on", True), (False, False)]
+    if s.kind == "str":
+        return [(" a.example", "a.example"), ("b.example", "b.example"), ("c", "c")]
     return [("7", 7.0), ("8.5", 8.5), (9, 9.0)]
 
 
@@ -49,46 +52,56 @@ def toml_value(raw: Any) -> str:
     return f'"{raw}"' if isinstance(raw, str) else str(raw).lower()
 
 
-@pytest.mark.parametrize("setting", NODE_SETTINGS, ids=lambda s: s.name)
+#: Every setting of ``worker`` and of ``serve`` (which has the worker's and its own).
+ALL_SETTINGS = SERVE_SETTINGS
+
+
+def test_serve_has_every_setting_of_worker() -> None:
+    assert set(NODE_SETTINGS) <= set(SERVE_SETTINGS)
+
+
+@pytest.mark.parametrize("setting", ALL_SETTINGS, ids=lambda s: s.name)
 def test_each_setting_from_each_source_in_order(setting: Setting, tmp_path: Path) -> None:
     (flag_raw, flag_v), (env_raw, env_v), (file_raw, file_v) = three_values(setting)
     file = write(tmp_path, f"{setting.name} = {toml_value(file_raw)}\n")
     env = {setting.env: str(env_raw)}
     flags = {setting.name: str(flag_raw)}
 
-    default = resolve(NODE_SETTINGS, {}, {}, None)
+    default = resolve(ALL_SETTINGS, {}, {}, None)
     assert default[setting.name] == setting.default and default.source(setting.name) == "default"
 
-    only_file = resolve(NODE_SETTINGS, {}, {}, file)
+    only_file = resolve(ALL_SETTINGS, {}, {}, file)
     assert only_file[setting.name] == file_v and only_file.source(setting.name) == "file"
 
-    env_over_file = resolve(NODE_SETTINGS, {}, env, file)
+    env_over_file = resolve(ALL_SETTINGS, {}, env, file)
     assert env_over_file[setting.name] == env_v and env_over_file.source(setting.name) == "env"
 
-    flag_over_all = resolve(NODE_SETTINGS, flags, env, file)
+    flag_over_all = resolve(ALL_SETTINGS, flags, env, file)
     assert flag_over_all[setting.name] == flag_v and flag_over_all.source(setting.name) == "flag"
 
     # The others stay at their defaults.
-    for other in NODE_SETTINGS:
+    for other in ALL_SETTINGS:
         if other is not setting:
             assert flag_over_all[other.name] == other.default
 
 
-@pytest.mark.parametrize("setting", NODE_SETTINGS, ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "setting", [s for s in ALL_SETTINGS if s.kind != "str"], ids=lambda s: s.name
+)
 def test_a_bad_value_names_the_setting_and_its_source(setting: Setting, tmp_path: Path) -> None:
     bad = "-5" if setting.kind in ("int", "float", "seconds") else "loud"
     with pytest.raises(SettingError) as from_flag:
-        resolve(NODE_SETTINGS, {setting.name: bad}, {}, None)
+        resolve(ALL_SETTINGS, {setting.name: bad}, {}, None)
     assert str(from_flag.value).startswith(f"{setting.name} = '{bad}' (from {setting.flag})")
     with pytest.raises(SettingError) as from_env:
-        resolve(NODE_SETTINGS, {}, {setting.env: bad}, None)
+        resolve(ALL_SETTINGS, {}, {setting.env: bad}, None)
     assert f"(from {setting.env})" in str(from_env.value)
     file = write(tmp_path, f'{setting.name} = "{bad}"\n')
     with pytest.raises(SettingError) as from_file:
-        resolve(NODE_SETTINGS, {}, {}, file)
+        resolve(ALL_SETTINGS, {}, {}, file)
     assert f"(from {file} (key {setting.name}))" in str(from_file.value)
     with pytest.raises(SettingError, match="not"):
-        resolve(NODE_SETTINGS, {setting.name: "many"}, {}, None)
+        resolve(ALL_SETTINGS, {setting.name: "many"}, {}, None)
 
 
 def test_the_file_refuses_unknown_keys_and_bad_toml(tmp_path: Path) -> None:
@@ -100,6 +113,8 @@ def test_the_file_refuses_unknown_keys_and_bad_toml(tmp_path: Path) -> None:
         resolve(NODE_SETTINGS, {}, {}, tmp_path / "missing.toml")
     with pytest.raises(SettingError, match=r"max_concurrent = 2.5 .*not an integer"):
         resolve(NODE_SETTINGS, {}, {}, write(tmp_path, "max_concurrent = 2.5\n"))
+    with pytest.raises(SettingError, match=r"host = 5 .*not a string"):
+        resolve(SERVE_SETTINGS, {}, {}, write(tmp_path, "host = 5\n"))
 
 
 def test_which_file_is_read(tmp_path: Path) -> None:
@@ -198,16 +213,19 @@ def test_a_worker_refuses_a_bad_setting_in_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "tickwork.db").exists()
 
 
-def test_worker_help_lists_every_setting() -> None:
+@pytest.mark.parametrize(
+    ("command", "settings"), [("worker", NODE_SETTINGS), ("serve", SERVE_SETTINGS)]
+)
+def test_help_lists_every_setting(command: str, settings: tuple[Setting, ...]) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tickwork.cli", "worker", "--help"],
+        [sys.executable, "-m", "tickwork.cli", command, "--help"],
         cwd=ROOT,
         env=cli_env() | {"COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=30,
     )
-    for s in NODE_SETTINGS:
+    for s in settings:
         assert s.flag in proc.stdout and s.env in proc.stdout, s.name
     assert "--config" in proc.stdout
 
