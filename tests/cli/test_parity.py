@@ -11,8 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import typer
 
-from tests.cli.conftest import ROOT, Cli, Worker, cli_env
+from tests.cli.conftest import ROOT, Cli, Worker, cli_env, wait_for
 from tickwork import ScheduleError, Scheduler
 
 
@@ -106,6 +107,38 @@ def test_cancel_a_waiting_run(kcli: Cli) -> None:
     again = cli.error("cancel", "--run", run["id"])
     assert again == f"error: run '{run['id']}' is already over (cancelled)"
     assert "run 'nope' not found" in cli.error("cancel", "--run", "nope").replace('"', "'")
+
+
+def test_cancel_a_running_run_stops_it_on_its_node(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:sleep", "--schedule", "manual", "--id", "long-sleep",
+         "--retries", "0", "--data", '{"seconds": 60}')  # fmt: skip
+    run = wcli.json("run", "--id", "long-sleep")
+    wait_for(
+        lambda: wcli.json("history", "--run", run["id"])["status"] == "running", 20, "the start"
+    )
+    said = wcli("cancel", "--run", run["id"]).stdout.strip()
+    assert said == f"run {run['id']} is running: its node was asked to stop it"
+    wait_for(
+        lambda: wcli.json("history", "--run", run["id"])["status"] == "cancelled",
+        20,
+        "the node to stop it",
+    )
+    (attempt,) = wcli.json("history", "--run", run["id"])["attempts"]
+    assert attempt["status"] == "cancelled"
+
+
+def test_global_options_for_a_server_after_the_command() -> None:
+    from tickwork.cli.main import _register_commands, app, hoist_global_options
+
+    _register_commands()
+    root = typer.main.get_command(app)
+    url = ["--url", "http://h:8000", "--token", "t"]
+    assert hoist_global_options(["list", *url], root) == [*url, "list"]
+    assert hoist_global_options(["queue", "read", "q", "--token=t", "--url=u", "--consume"],
+                                root) == ["--token=t", "--url=u", "queue", "read", "q",
+                                          "--consume"]  # fmt: skip
+    # After "--" nothing moves.
+    assert hoist_global_options(["list", "--", "--url", "u"], root) == ["list", "--", "--url", "u"]
 
 
 def test_backfill_creates_each_missing_fire_once(kcli: Cli) -> None:
