@@ -62,7 +62,10 @@ def test_reading_a_missing_sqlite_file_names_it(tmp_path: Path) -> None:
     path = tmp_path / "nope.db"
     missing = Cli(f"sqlite:///{path}")
     for command in (["list"], ["status"], ["history"], ["show", "--id", "x"], ["tasks"],
-                    ["queue", "read", "q"], ["cancel", "--run", "r"], ["stats"]):  # fmt: skip
+                    ["queue", "read", "q"], ["cancel", "--run", "r"], ["stats"], ["next"],
+                    ["pause"], ["run", "--id", "x"], ["cleanup", "--older-than-days", "1"],
+                    ["backfill", "--id", "x", "--start", "2026-01-01", "--end", "2026-01-02"],
+                    ["token", "list"]):  # fmt: skip
         assert f"database {path} does not exist" in missing.error(*command)
     assert not path.exists()
     # Creating commands create it.
