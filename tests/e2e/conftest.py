@@ -47,6 +47,19 @@ class Worker:
         self.proc.wait(10)
         self._out.close()
 
+    def interrupt_twice(self, timeout: float = 20) -> int:
+        """Ctrl-C, then Ctrl-C again once the node has said it is stopping (the person
+        wants out now): the exit code."""
+        self.proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        while "stopping" not in self.output():
+            assert time.monotonic() < deadline, "the worker did not take the first Ctrl-C"
+            time.sleep(0.02)
+        self.proc.send_signal(signal.SIGINT)
+        code = self.proc.wait(timeout)
+        self._out.close()
+        return code
+
     def terminate(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -1,5 +1,6 @@
-"""A worker SIGKILLed while a process-executor task (with a child of its own) runs: no
-process of the task outlives it, and the retry runs alone."""
+"""A worker SIGKILLed (or told to stop with Ctrl-C twice) while a process-executor task
+(with a child of its own) runs: no process of the task outlives it, and the retry runs
+alone."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.parametrize("how", ["SIGKILL", "Ctrl-C twice"])
 def test_a_killed_node_leaves_no_task_process_and_the_retry_runs_alone(
-    workers: Workers, sqlite_url: str
+    how: str, workers: Workers, sqlite_url: str
 ) -> None:
     first = workers.start(sqlite_url, "--import", "tests.e2e.process_tasks")
     task_pids: list[int] = []
@@ -36,7 +38,8 @@ def test_a_killed_node_leaves_no_task_process_and_the_retry_runs_alone(
                 "e2e:family",
                 "manual",
                 id="family",
-                data={"seconds": 2},
+                # Long enough, with Ctrl-C, for the second one to come while it runs.
+                data={"seconds": 2 if how == "SIGKILL" else 6},
                 retry={"max_attempts": 3, "delay": 0.5, "jitter": False},
             )
             run = client.run_now("family")
@@ -53,7 +56,11 @@ def test_a_killed_node_leaves_no_task_process_and_the_retry_runs_alone(
             task_pids += [start["pid"], start["child_pid"]]
             assert all(alive(p) for p in task_pids)
 
-            first.kill()
+            if how == "SIGKILL":
+                first.kill()
+            else:
+                assert first.interrupt_twice() == 1, first.output()
+                assert "exiting now; running runs will be retried" in first.output()
             killed = time.monotonic()
             while any(alive(p) for p in task_pids) and time.monotonic() - killed < 2:
                 time.sleep(0.02)
