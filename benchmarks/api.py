@@ -171,24 +171,25 @@ def serve(db: str, out: Path) -> Iterator[int]:
             [str(ROOT / "src"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
         ),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tickwork.cli", "--db", db, "serve", "--port", str(port),
-         "--import", "benchmarks.nodes_worker"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    SERVER_PIDS[port] = proc.pid
-    try:
-        wait_up(port, proc)
-        yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    # Its log (a line per request at INFO) goes to a file: a pipe nobody reads while the
+    # benchmark runs would fill and stall the server.
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tickwork.cli", "--db", db, "serve", "--port", str(port),
+             "--import", "benchmarks.nodes_worker"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )  # fmt: skip
+        SERVER_PIDS[port] = proc.pid
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        if proc.stderr is not None:
-            proc.stderr.close()
+            wait_up(port, proc, log=log)
+            yield port
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -208,11 +209,18 @@ def floor() -> Iterator[int]:
         proc.wait(30)
 
 
-def wait_up(port: int, proc: subprocess.Popen[bytes], path: str = "/health") -> None:
+def wait_up(
+    port: int, proc: subprocess.Popen[bytes], path: str = "/health", log: Any = None
+) -> None:
+    """Until ``port`` answers ``path``; the server's exit, with the end of its ``log``
+    (a file it writes its stderr to), is an error."""
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode() if proc.stderr else ""
+            err = ""
+            if log is not None:
+                log.seek(0)
+                err = log.read().decode(errors="replace")
             raise RuntimeError(f"the server exited with {proc.returncode}: {err[-2000:]}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())

@@ -224,6 +224,10 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
             host=options.host,
             port=options.port,
             log_level=options.log_level,
+            # No handlers of uvicorn's own: its records (start, requests, stop) reach
+            # the root logger's, in the node's format (--log-format json: every line
+            # on stderr is JSON, as collectors need).
+            log_config=None,
             lifespan="off",
             http=_http_protocol(),
             timeout_graceful_shutdown=math.ceil(options.shutdown_grace),
