@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tickwork.api.encode import schedule_json, schedule_page_json
+from tickwork.api.encode import page_json, schedule_json, schedule_page_json
 from tickwork.api.schemas import Page, ScheduleOut
 from tickwork.engine.registry import TaskRegistry, task
 from tickwork.engine.scheduler import Scheduler
@@ -67,3 +67,6 @@ async def test_schedule_bodies_are_those_of_the_response_model(tmp_path: Path) -
     expected = Page[ScheduleOut](items=[ScheduleOut.of(f) for f in found], next_cursor="next-one")
     assert _canonical(page) == _canonical(expected.model_dump_json().encode())
     assert json.loads(schedule_page_json([], None)) == {"items": [], "next_cursor": None}
+    # A page put together from bodies serialized one by one is the same bytes.
+    assert page_json([schedule_json(f) for f in found], "next-one") == page
+    assert page_json([], None) == schedule_page_json([], None)

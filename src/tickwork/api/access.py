@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tickwork.api.auth import Caller
+from tickwork.api.bodies import Body, ScheduleBodies
 from tickwork.engine.audit import acting_as
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import (
@@ -103,6 +104,40 @@ async def list_schedules(
     return await scheduler.list_schedules(
         status=status, task=task, tag=tag, owner=owner, q=q, after_id=after_id, limit=limit
     )
+
+
+async def get_schedule_body(
+    scheduler: Scheduler, caller: Caller, bodies: ScheduleBodies, schedule_id: str
+) -> Body:
+    """``get_schedule``'s schedule as its serialized body (see ``api/bodies.py``)."""
+    body = await bodies.one(scheduler, schedule_id)
+    if body is None or not (caller.admin or body.owner == caller.user):
+        raise NotFoundError("schedule", schedule_id)
+    return body
+
+
+async def list_schedule_bodies(
+    scheduler: Scheduler,
+    caller: Caller,
+    bodies: ScheduleBodies,
+    *,
+    status: ScheduleStatus | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    q: str | None = None,
+    after_id: str | None = None,
+    limit: int = 50,
+) -> list[tuple[str, Body]]:
+    """``list_schedules``'s page as ``(id, body)`` (see ``api/bodies.py``)."""
+    if not caller.admin:
+        if owner is not None and owner != caller.user:
+            return []
+        owner = caller.user
+    return await bodies.page(
+        scheduler, status=status, task=task, tag=tag, owner=owner, q=q, after_id=after_id,
+        limit=limit,
+    )  # fmt: skip
 
 
 def _owner_of_new(caller: Caller, fields: Mapping[str, Any]) -> str:

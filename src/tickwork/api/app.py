@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tickwork
+from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.errors import install_error_handlers
 from tickwork.api.protection import BodyLimit, RateLimit
 from tickwork.api.routes import runs, schedules, system
@@ -48,6 +49,7 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
     )
     app.state.scheduler = scheduler
     app.state.settings = settings
+    app.state.schedule_bodies = ScheduleBodies()
     install_error_handlers(app)
 
     api = APIRouter(prefix=API_PREFIX)

@@ -44,6 +44,20 @@ def schedule_page_json(items: Sequence[Schedule], next_cursor: str | None) -> by
     )
 
 
+def page_json(items: Sequence[bytes], next_cursor: str | None) -> bytes:
+    """The body of a ``Page`` of items serialized already (as ``schedule_page_json``
+    gives it)."""
+    return b"".join(
+        (
+            b'{"items":[',
+            b",".join(items),
+            b'],"next_cursor":',
+            json.dumps(next_cursor).encode(),
+            b"}",
+        )
+    )
+
+
 def model_json(model: BaseModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model)
 

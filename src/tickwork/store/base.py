@@ -38,6 +38,7 @@ from tickwork.models import (
     TaskStats,
 )
 from tickwork.store.base_access import AccessStore
+from tickwork.store.base_reads import ReadStore
 from tickwork.store.records import (
     ClaimRequest,
     EventWatch,
@@ -64,7 +65,7 @@ __all__ = [
 ]
 
 
-class Store(AccessStore):
+class Store(ReadStore, AccessStore):
     """Persistence of schedules, runs, attempts, logs, queues and nodes."""
 
     url: str

@@ -99,6 +99,8 @@ class SQLiteStore(SQLiteBulk, SqlStore):
     """``Store`` on a SQLite file (``sqlite:///path.db``)."""
 
     dialect = "sqlite"
+    #: WAL: a read waits for no writer, of this process or another (``ReadStore``).
+    reads_inline = True
 
     _tag_filter = "EXISTS (SELECT 1 FROM json_each(schedules.tags) WHERE json_each.value = ?)"
 

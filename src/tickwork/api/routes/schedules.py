@@ -8,7 +8,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from tickwork.api import access, paging
 from tickwork.api.auth import CallerDep
-from tickwork.api.encode import json_response, schedule_json, schedule_page_json
+from tickwork.api.bodies import ScheduleBodies
+from tickwork.api.encode import json_response, page_json, schedule_json
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import (
     BackfillBody,
@@ -44,6 +45,11 @@ IfMatch = Annotated[
 def _scheduler(request: Request) -> Scheduler:
     scheduler: Scheduler = request.app.state.scheduler
     return scheduler
+
+
+def _bodies(request: Request) -> ScheduleBodies:
+    bodies: ScheduleBodies = request.app.state.schedule_bodies
+    return bodies
 
 
 def etag(s: Schedule) -> str:
@@ -97,9 +103,10 @@ async def list_schedules(
     cursor: str | None = None,
 ) -> Response:
     """The caller's schedules by id, a page at a time."""
-    found = await access.list_schedules(
+    found = await access.list_schedule_bodies(
         _scheduler(request),
         caller,
+        _bodies(request),
         status=status,
         task=task,
         tag=tag,
@@ -110,15 +117,17 @@ async def list_schedules(
     )
     more = len(found) > limit
     items = found[:limit]
-    cursor_out = paging.encode("s", items[-1].id) if more else None
-    return json_response(schedule_page_json(items, cursor_out))
+    cursor_out = paging.encode("s", items[-1][0]) if more else None
+    return json_response(page_json([body.json for _, body in items], cursor_out))
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
 async def get_schedule(schedule_id: str, caller: CallerDep, request: Request) -> Response:
     """A schedule; its ``ETag`` goes in ``If-Match`` of a later change."""
-    s = await access.get_schedule(_scheduler(request), caller, schedule_id)
-    return _with_etag(s)
+    body = await access.get_schedule_body(
+        _scheduler(request), caller, _bodies(request), schedule_id
+    )
+    return json_response(body.json, 200, {"ETag": f'"{body.version}"'})
 
 
 @router.put(

@@ -14,3 +14,12 @@ SELECT {schedules} FROM schedules WHERE id = ?
 
 -- name: schedule_locked@postgres
 SELECT {schedules} FROM schedules WHERE id = ? FOR UPDATE
+
+-- name: schedule_revision
+-- A schedule's id and revision, the key of a decoded copy (see schedule_revisions).
+-- Parameters: the schedule id.
+SELECT id, revision FROM schedules WHERE id = ?
+
+-- name: schedule_revised
+-- A schedule's row, then its revision. Parameters: the schedule id.
+SELECT {schedules}, revision FROM schedules WHERE id = ?

@@ -1,0 +1,45 @@
+"""The store interface, part three: reads for a caller that keeps decoded schedules
+(the REST API), by the ``revision`` every write of a schedule row changes.
+``Store`` (``store/base.py``) inherits it; one transaction per method, no clock read."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+from tickwork.models import Schedule, ScheduleStatus
+
+#: A schedule as ``schedule_revisions`` gives it: (id, revision, record or None).
+Revised = tuple[str, int, Schedule | None]
+
+
+class ReadStore(ABC):
+    """Schedules read by revision (SQL in store/schedules.py)."""
+
+    #: True when small reads may run on the calling thread, the event loop's included:
+    #: they never wait for a lock (SQLite in WAL mode: readers wait for nobody) and
+    #: take no network round trip. A store that cannot promise it says False, and the
+    #: caller reads on a store thread.
+    reads_inline: bool = False
+
+    @abstractmethod
+    def schedule_revisions(
+        self,
+        held: Mapping[str, int],
+        *,
+        schedule_id: str | None = None,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Revised]:
+        """The schedules ``list_schedules`` gives for these filters (or the one
+        ``schedule_id``, if it exists), in its order, as ``(id, revision, record)``.
+
+        ``held`` maps ids to the revision the caller holds decoded: where the stored
+        revision is that one, the record is None and not read; else it is decoded
+        from the row, read in the same snapshot as the revisions.
+        """
