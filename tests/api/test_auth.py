@@ -8,6 +8,8 @@ import base64
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.api.conftest import ADMIN_TOKEN, Server, StartServer
+from tests.api.conftest import ADMIN_TOKEN, Server, StartServer, serve_env
 
 
 def _code(r: httpx.Response) -> tuple[int, str]:
@@ -229,3 +231,20 @@ def test_first_start_prints_an_admin_token_once(sqlite_url: str, serve_api: Star
     assert "tw_" not in "".join(again.stdout)
     assert _get(again, token, "/tokens").json()["items"][0]["user"] == "admin"
     assert token not in again.stderr() and token not in first.stderr()
+
+
+def test_a_token_revoked_by_another_process_is_refused_at_the_next_request(
+    db_server: Server,
+) -> None:
+    made = db_server.admin.post("/tokens", json={"user": "erin"}).json()
+    erin = db_server.client(made["token"])
+    for _ in range(3):  # the token's check is warm
+        assert erin.get("/schedules").status_code == 200
+    cli = subprocess.run(
+        [sys.executable, "-m", "tickwork.cli", "--db", db_server.db_url, "token", "revoke",
+         made["id"]],
+        capture_output=True, text=True, timeout=60, env=serve_env(),
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert _code(erin.get("/schedules")) == (401, "unauthorized")
+    assert _code(erin.get(f"/schedules/{made['id']}")) == (401, "unauthorized")
