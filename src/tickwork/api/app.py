@@ -20,6 +20,7 @@ import tickwork
 from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.errors import install_error_handlers
 from tickwork.api.protection import BodyLimit, RateLimit
+from tickwork.api.quick_reads import QuickReads
 from tickwork.api.routes import runs, schedules, system
 from tickwork.api.settings import ApiSettings
 from tickwork.engine.scheduler import Scheduler
@@ -52,11 +53,10 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
     app.state.schedule_bodies = ScheduleBodies()
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(schedules.router)
-    api.include_router(runs.router)
-    api.include_router(system.router)
-    app.include_router(api)
+    # Each router straight under the app: one level of inclusion to match through,
+    # not two (each level matches a request again).
+    for part in (schedules.router, runs.router, system.router):
+        app.include_router(part, prefix=API_PREFIX)
     for module_name, prefix in _OPTIONAL_ROUTERS:
         if importlib.util.find_spec(module_name) is None:
             continue
@@ -67,6 +67,7 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
 
     # Outermost last: the body limit and the rate limit answer before anything else
     # reads the request; CORS wraps them so refusals carry its headers too.
+    app.add_middleware(QuickReads, api=app)  # innermost: after every limit
     app.add_middleware(BodyLimit, max_body=settings.max_body)
     app.add_middleware(RateLimit, per_minute=settings.rate_limit)
     if settings.cors_origins:

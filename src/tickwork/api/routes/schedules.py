@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from tickwork.api import access, paging
-from tickwork.api.auth import CallerDep
-from tickwork.api.bodies import ScheduleBodies
+from tickwork.api.auth import Caller, CallerDep
 from tickwork.api.encode import json_response, page_json, schedule_json
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import (
@@ -45,11 +44,6 @@ IfMatch = Annotated[
 def _scheduler(request: Request) -> Scheduler:
     scheduler: Scheduler = request.app.state.scheduler
     return scheduler
-
-
-def _bodies(request: Request) -> ScheduleBodies:
-    bodies: ScheduleBodies = request.app.state.schedule_bodies
-    return bodies
 
 
 def etag(s: Schedule) -> str:
@@ -103,10 +97,29 @@ async def list_schedules(
     cursor: str | None = None,
 ) -> Response:
     """The caller's schedules by id, a page at a time."""
+    return await schedule_page(
+        request.app, caller, status=status, task=task, tag=tag, owner=owner, q=q,
+        limit=limit, cursor=cursor,
+    )  # fmt: skip
+
+
+async def schedule_page(
+    app: Any,
+    caller: Caller,
+    *,
+    status: ScheduleStatusName | None = None,
+    task: str | None = None,
+    tag: str | None = None,
+    owner: str | None = None,
+    q: str | None = None,
+    limit: int = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Response:
+    """The response of ``GET /schedules`` (``app``: the API's FastAPI app)."""
     found = await access.list_schedule_bodies(
-        _scheduler(request),
+        app.state.scheduler,
         caller,
-        _bodies(request),
+        app.state.schedule_bodies,
         status=status,
         task=task,
         tag=tag,
@@ -124,8 +137,13 @@ async def list_schedules(
 @router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
 async def get_schedule(schedule_id: str, caller: CallerDep, request: Request) -> Response:
     """A schedule; its ``ETag`` goes in ``If-Match`` of a later change."""
+    return await schedule_one(request.app, caller, schedule_id)
+
+
+async def schedule_one(app: Any, caller: Caller, schedule_id: str) -> Response:
+    """The response of ``GET /schedules/{id}`` (``app``: the API's FastAPI app)."""
     body = await access.get_schedule_body(
-        _scheduler(request), caller, _bodies(request), schedule_id
+        app.state.scheduler, caller, app.state.schedule_bodies, schedule_id
     )
     return json_response(body.json, 200, {"ETag": f'"{body.version}"'})
 

@@ -1,0 +1,71 @@
+"""The schedule reads answered before FastAPI's routing (``tickwork.api.quick_reads``)
+give exactly what the routes give: the same bytes and headers for a 200, and every
+other answer from the route itself."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.api.conftest import Server
+from tickwork.api.quick_reads import list_query
+
+_SAME_HEADERS = ("content-type", "content-length", "etag")
+
+
+def _same(a: httpx.Response, b: httpx.Response) -> None:
+    assert (a.status_code, a.content) == (b.status_code, b.content)
+    assert [a.headers.get(h) for h in _SAME_HEADERS] == [b.headers.get(h) for h in _SAME_HEADERS]
+
+
+def test_list_query_takes_only_what_it_reads_as_fastapi_does() -> None:
+    assert list_query(b"") == {}
+    assert list_query(b"limit=50&status=paused&q=a%20b&cursor=xyz&task=&tag=t&owner=o") == {
+        "limit": 50, "status": "paused", "q": "a b", "cursor": "xyz", "task": "", "tag": "t",
+        "owner": "o",
+    }  # fmt: skip
+    for passed_on in (
+        b"limit=0", b"limit=501", b"limit=-1", b"limit=+5", b"limit=5.0", b"limit= 5",
+        b"limit=abc", b"status=gone", b"limit=5&limit=6", b"colour=red",
+    ):  # fmt: skip
+        assert list_query(passed_on) is None, passed_on
+
+
+def test_quick_answers_are_the_routes_answers(db_server: Server) -> None:
+    c = db_server.admin
+    for k in range(5):
+        body = {"id": f"s{k}", "task": "api:echo", "schedule": "0 3 * * *", "tags": ["x"]}
+        assert c.post("/schedules", json=body).status_code == 201
+    assert c.post("/schedules/s1/pause").status_code == 200
+    # An unknown query parameter (FastAPI ignores it) sends a list through the route.
+    for query in ("limit=2", "limit=2&cursor=" + c.get("/schedules?limit=2").json()["next_cursor"],
+                  "status=paused", "tag=x&q=S3", ""):  # fmt: skip
+        quick = c.get(f"/schedules?{query}")
+        routed = c.get(f"/schedules?{query}&unknown=1")
+        assert quick.status_code == 200
+        _same(quick, routed)
+    # Two Authorization headers (the first one counts) send a get through the route.
+    token = f"Bearer {db_server.admin_token}"
+    raw = httpx.Client(base_url=db_server.api, timeout=30)
+    routed = raw.get("/schedules/s1", headers=[("Authorization", token), ("Authorization", "x")])
+    _same(c.get("/schedules/s1"), routed)
+    raw.close()
+
+
+def test_everything_but_a_200_is_the_routes_answer(db_server: Server) -> None:
+    c = db_server.admin
+    assert c.post("/schedules", json={"id": "mine", "task": "api:echo", "schedule": "5m"})
+    bob = db_server.client(db_server.user_token("bob"))
+    for client, path, status in (
+        (bob, "/schedules/mine", 404),  # another user's: as a missing one
+        (c, "/schedules/nope", 404),
+        (db_server.client(""), "/schedules/mine", 401),
+        (db_server.client("tw_forged"), "/schedules", 401),
+        (c, "/schedules?limit=0", 422),
+        (c, "/schedules?limit=abc", 422),
+        (c, "/schedules?status=gone", 422),
+        (c, "/schedules?cursor=nonsense", 422),
+    ):
+        r = client.get(path)
+        assert r.status_code == status, (path, r.text)
+        assert set(r.json()) == {"error"}, r.text
+    assert bob.get("/schedules").json() == {"items": [], "next_cursor": None}
