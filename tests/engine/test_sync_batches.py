@@ -5,6 +5,7 @@ trip to the store."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -117,3 +118,43 @@ async def test_a_run_retried_at_once_and_claimed_by_a_refill_keeps_its_slot(
 
         await eventually(over, what="the second attempt cancelled")
         assert engine.running_count == 0
+
+
+class _Growing(SyncThreads):
+    """The pool, noting which thread starts each of its threads."""
+
+    def __init__(self, max_threads: int) -> None:
+        super().__init__(max_threads)
+        self.started_from: list[str] = []
+
+    def _grow(self, taking: int = 0) -> threading.Thread | None:
+        thread = super()._grow(taking)
+        if thread is not None:
+            self.started_from.append(threading.current_thread().name)
+        return thread
+
+
+async def test_the_loop_starts_one_thread_and_each_new_thread_the_next() -> None:
+    """``Thread.start`` waits until the new thread runs: 32 of them in a row held the
+    loop through the first burst of a fresh node on a busy machine."""
+    pool = _Growing(8)
+    release = threading.Event()
+    inside = threading.Semaphore(0)
+
+    def job() -> None:
+        inside.release()
+        release.wait(10)
+
+    try:
+        jobs = [pool.submit(job, f"job {i}") for i in range(8)]
+        await asyncio.sleep(0)  # dispatched
+        loop_thread = threading.current_thread().name
+        for _ in range(8):  # all 8 run at once: the chain brought every thread up
+            assert await asyncio.to_thread(inside.acquire, True, 10)
+        release.set()
+        await asyncio.gather(*(j.future for j in jobs))
+    finally:
+        release.set()
+        pool.shutdown()
+    assert len(pool.started_from) == 8
+    assert pool.started_from.count(loop_thread) == 1

@@ -14,6 +14,11 @@ jobs submitted in one turn of the event loop are queued under one lock with one
 wake-up per idle thread needed, and the ends of jobs that finish while the loop is busy
 are resolved by one loop callback (one wake-up of the loop, not one per job). A thread
 that ends a job takes the next queued one at once.
+
+Threads are started one at a time: the loop starts at most one (``Thread.start`` waits
+until the new thread runs, a scheduling delay each on a busy machine), and each new
+thread starts the next one while work waits for a thread, before it takes a job. The
+first burst of a fresh node no longer holds the loop while 32 threads come up.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ class SyncThreads:
         self._queue: deque[ThreadJob] = deque()
         self._workers = 0  # threads counted against max_threads
         self._idle = 0
+        #: Threads started and not yet looking for work (counted in ``_workers``).
+        self._starting = 0
         self._serial = 0
         self._closed = False
         #: Jobs submitted in this turn of the loop, queued together at its end.
@@ -105,8 +112,9 @@ class SyncThreads:
             wake = min(free_idle, len(batch))
             if wake:
                 self._cond.notify(wake)
-            for _ in range(min(len(batch) - wake, self.max_threads - self._workers)):
-                self._start_worker()
+            thread = self._grow()
+        if thread is not None:
+            thread.start()
 
     def abandon(self, job: ThreadJob) -> bool:
         """Give up on ``job``: a queued one is dropped; a running one's thread leaves the
@@ -127,8 +135,9 @@ class SyncThreads:
             self.abandoned_total += 1
             stuck = self.stuck
             thread_name = job.thread.name
-            if self._queue and self._idle < len(self._queue):
-                self._start_worker()
+            thread = self._grow()
+        if thread is not None:
+            thread.start()
         log.warning(
             "%s: its task still runs in thread %s after the attempt ended; that thread "
             "is replaced and ends when the task returns (%d such thread(s) now)",
@@ -148,14 +157,21 @@ class SyncThreads:
         for job in dropped:
             job.loop.call_soon_threadsafe(job.future.cancel)
 
-    def _start_worker(self) -> None:
-        """Under the lock."""
+    def _grow(self, taking: int = 0) -> threading.Thread | None:
+        """Under the lock: a new thread (to start once the lock is released) when queued
+        jobs outnumber the idle threads (and ``taking``, the caller's own), there is room
+        under ``max_threads`` and no thread is starting already (it starts the next)."""
+        if (
+            self._starting
+            or self._closed
+            or self._workers >= self.max_threads
+            or len(self._queue) <= self._idle + taking
+        ):
+            return None
         self._workers += 1
+        self._starting += 1
         self._serial += 1
-        thread = threading.Thread(
-            target=self._work, name=f"{self._name}_{self._serial}", daemon=True
-        )
-        thread.start()
+        return threading.Thread(target=self._work, name=f"{self._name}_{self._serial}", daemon=True)
 
     def _hand_back(self) -> None:
         """On the loop: resolve the futures of every job ended since the last call."""
@@ -179,6 +195,11 @@ class SyncThreads:
     def _work(self) -> None:
         me = threading.current_thread()
         job: ThreadJob | None = None
+        with self._cond:
+            self._starting -= 1
+            thread = self._grow(taking=1)
+        if thread is not None:
+            thread.start()  # the next one, while work waits for a thread
         while True:
             with self._cond:
                 if job is not None:
