@@ -79,3 +79,29 @@ async def test_a_run_without_a_caller_starts_its_own_trace(
     assert run.trace_id is None
     (span,) = [s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == run.id]
     assert span.parent is None
+
+
+async def test_without_a_tracer_provider_only_runs_of_a_callers_trace_get_a_span(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """opentelemetry installed but not configured: a span of an attempt would be the
+    invalid span, made at a fifth of a short sync run's start; a run triggered with a
+    traceparent still gets one (its context may travel on with the task's requests)."""
+    from tickwork.engine import tracing
+
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    monkeypatch.setattr(tracing, "_provider_set", False)
+    spans_of: list[str | None] = []
+    original = tracing.attempt_span
+
+    def counted(run, node):  # type: ignore[no-untyped-def]
+        spans_of.append(run.trace_id)
+        return original(run, node)
+
+    monkeypatch.setattr(tracing, "attempt_span", counted)
+    async with Scheduler(db_url, registry=tasks.registry) as s:
+        await s.add_schedule("noop", "manual", id="n")
+        plain = await s.run_now("n", wait=True, timeout=10)
+        traced = await s.run_now("n", wait=True, timeout=10, traceparent=TRACEPARENT)
+    assert (plain.status, traced.status) == ("succeeded", "succeeded")
+    assert spans_of == [TRACE]

@@ -66,7 +66,7 @@ class Execution:
         task = core.registry.require(run.task)
         try:
             timeout = core.timeout_of(run)
-            if tracing.ENABLED:
+            if tracing.ENABLED and tracing.wanted(run):
                 with tracing.attempt_span(run, core.node_id) as span:
                     result = await core.executors.run(task, ctx, timeout)
                     tracing.end_span(span, result.status, result.error)

@@ -2,7 +2,10 @@
 
 Only when ``opentelemetry-api`` is installed (``pip install tickwork[otel]``), and it
 records only when the program configured an SDK and exporter; otherwise nothing here
-costs more than a flag test per attempt.
+costs more than a flag test per attempt. Installed but not configured (no tracer
+provider set), an attempt gets a span only when its run carries a trace id, whose
+context a task may pass on (headers of its requests); else its span would be the
+invalid one, made at the cost of a fifth of a short sync run's start.
 
 A run triggered with a W3C ``traceparent`` (``POST /api/v1/schedules/{id}/run`` takes
 the caller's header, ``Scheduler.run_now(traceparent=...)`` takes it from Python)
@@ -30,6 +33,23 @@ except ImportError:  # pragma: no cover - exercised where opentelemetry is absen
 
 #: Whether attempts are traced (opentelemetry-api is importable).
 ENABLED: Final = _trace is not None
+
+
+#: Whether a tracer provider was set (it is set once per process, never unset).
+_provider_set = False
+
+
+def wanted(run: Run) -> bool:
+    """Whether an attempt of ``run`` gets a span: a tracer provider is set (one that
+    records), or the run belongs to a caller's trace."""
+    global _provider_set
+    if _trace is None:
+        return False
+    if _provider_set or run.trace_id is not None:
+        return True
+    _provider_set = not isinstance(_trace.get_tracer_provider(), _trace.ProxyTracerProvider)
+    return _provider_set
+
 
 _TRACEPARENT: Final = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
