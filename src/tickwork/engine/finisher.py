@@ -8,10 +8,11 @@ While the main loop works off a burst with slots to spare, ends wait for it, up 
 failure saying why; one it cannot reach is retried until the lease has surely lapsed.
 
 The slots a batch of ends frees are refilled in the same trip to the store: the ends'
-transaction is followed by a claim of as many runs as are waiting (``refill``), started
-as soon as the trip returns, instead of a wake-up of the main loop and a look of its
-own. Short runs (a burst of them at the default concurrency) then start one batch
-after another at the pace of the database, not of the loop.
+transaction also claims as many runs as are waiting (``refill``,
+``Store.finish_and_claim``), started as soon as the trip returns, instead of a wake-up
+of the main loop and a look of its own. Short runs (a burst of them at the default
+concurrency) then start one batch after another at the pace of the database, not of
+the loop.
 """
 
 from __future__ import annotations
@@ -156,11 +157,11 @@ class Finisher:
             while self._pending:
                 batch = self._pending[:FINISH_BATCH]
                 del self._pending[:FINISH_BATCH]
+                start = self.start if self._refill_slots(len(batch)) else None
                 items = [item for item, _ in batch]
                 results: Sequence[Run | None] | None = None
                 claimed: Sequence[Run] = ()
                 try:
-                    start = self.start if self._refill_slots(len(batch)) else None
                     if start is not None:
                         # The slots of the batch's runs, held until their ends are written,
                         # go to the runs claimed in the same trip: the main loop counts
@@ -174,7 +175,14 @@ class Finisher:
                             self._refill_idle.set()
                     else:
                         results = await self._write_ends(items)
-                except Exception:
+                except Exception as exc:
+                    if start is not None:
+                        log.warning(
+                            "writing %d attempt end(s) with a claim failed (%s); writing "
+                            "them alone",
+                            len(items),
+                            exc,
+                        )
                     try:  # one transaction: nothing was written; written as before
                         results = await self._write_ends(items)
                     except Exception:  # the loop must outlive any surprise
@@ -214,25 +222,20 @@ class Finisher:
     def _write_and_claim(
         self, items: Sequence[FinishItem], free: int
     ) -> tuple[Sequence[Run | None], Sequence[Run]]:
-        """On a store thread: write the ends (raises as ``finish_attempts``: nothing
-        written), then claim up to ``free`` waiting runs (a failure there only leaves
-        them to the main loop)."""
+        """On a store thread: write the ends and claim up to ``free`` waiting runs, in
+        one transaction (raises as ``finish_attempts``: nothing written, and the caller
+        writes the ends alone)."""
         core = self._core
-        written = core.store.finish_attempts(items, core.clock.now())
-        try:
-            now = core.clock.now()
-            claimed = core.store.claim_runs(
-                core.node_id,
-                now,
-                now + timedelta(seconds=core.config.lease_ttl),
-                free,
-                core.registry.names(),
-                core.registry.limits(),
-            )
-        except Exception as exc:
-            log.warning("claiming after %d attempt end(s) failed: %s", len(items), exc)
-            claimed = []
-        return written, claimed
+        now = core.clock.now()
+        return core.store.finish_and_claim(
+            items,
+            now,
+            core.node_id,
+            now + timedelta(seconds=core.config.lease_ttl),
+            free,
+            core.registry.names(),
+            core.registry.limits(),
+        )
 
     async def _write_ends(self, items: Sequence[FinishItem]) -> Sequence[Run | None] | None:
         """Write attempt ends together; when the database refuses the batch (not because

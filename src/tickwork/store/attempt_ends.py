@@ -80,7 +80,9 @@ class AttemptEnds(SqlCore):
         if not items:
             return []
         ids = self._list(sorted({item[0] for item in items}))
-        current = {row[RunAt.id]: row for row in tx.execute(self._sql("runs_to_end"), (ids,))}
+        current = {
+            row[RunAt.id]: row for row in self._rows(tx, self._sql("runs_to_end"), (ids,), _R)
+        }
         ts = self._ts
         t_now = ts(now)
         held: list[tuple[int, list[Any], AttemptOutcome, Any]] = []

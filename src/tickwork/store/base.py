@@ -412,6 +412,23 @@ class Store(ReadStore, AccessStore):
         ``error`` on its ``error_queue``.
         """
 
+    def finish_and_claim(
+        self,
+        items: Sequence[FinishItem],
+        now: datetime,
+        node_id: str,
+        lease_until: datetime,
+        limit: int,
+        tasks: Collection[str],
+        task_limits: Mapping[str, int],
+    ) -> tuple[list[Run | None], list[Run]]:
+        """``finish_attempts`` then ``claim_runs`` (its arguments after ``now``): the slots
+        a batch of ends frees, refilled in the same trip, in one transaction where the
+        store can (one commit instead of two). Raises as ``finish_attempts``: nothing
+        written. By default: the two calls, one after the other."""
+        written = self.finish_attempts(items, now)
+        return written, self.claim_runs(node_id, now, lease_until, limit, tasks, task_limits)
+
     @abstractmethod
     def recover_lost(
         self, now: datetime, dead_nodes: Collection[str], retry: RetryPlanner

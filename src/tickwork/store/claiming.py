@@ -8,17 +8,34 @@ import math
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.models import ACTIVE_RUN_STATUSES, Attempt, PlannedRun, Run, Schedule
 from tickwork.policy import QueueKey, is_queue_head, queue_head, room, running_limit
-from tickwork.store.base import ClaimRequest
-from tickwork.store.codec import _WAITING, RunAt, _aware
+from tickwork.store.base import ClaimRequest, FinishItem
+from tickwork.store.codec import _R, _WAITING, RunAt, _aware
 from tickwork.store.dialect import SqlCore, Tx
+
+#: What ``Claiming._claim_in`` found: the claimed runs' rows, the earlier attempts of
+#: those retried (by run id), each run's rank in claim order (by run id).
+_Claimed = tuple[list[Sequence[Any]], dict[str, tuple[Attempt, ...]], dict[str, int]]
+#: The result columns of ``claim_candidates`` and ``claim_candidates_ranked``.
+_CANDIDATE: Final = "id, schedule_id, task, overlap, max_instances"
 
 
 class Claiming(SqlCore):
     """Claims, as ``claim_runs`` makes them and as a fire makes them for its node."""
+
+    if TYPE_CHECKING:  # written by AttemptEnds, another mixin of SqlStore
+
+        def _finish_batch(
+            self, tx: Tx, items: Sequence[FinishItem], now: datetime
+        ) -> list[Run | None]: ...
+
+    #: Whether ``mark_claimed`` returns the claimed runs (PostgreSQL: ``RETURNING``);
+    #: else they are read after it, in one step (SQLite, where ``RETURNING`` is a step
+    #: per row).
+    _returns_claimed: bool = True
 
     def claim_runs(
         self,
@@ -31,39 +48,77 @@ class Claiming(SqlCore):
     ) -> list[Run]:
         if limit <= 0 or not tasks:
             return []
-        t_now = self._ts(_aware(now))
         with self._write() as tx:
-            claimable = set(tasks)
-            full = self._full_tasks(tx, claimable, task_limits)
-            claimable -= full
-            claimed: list[tuple[str, int]] = []  # (run id, rank) in claim order
-            rows: list[tuple[Any, ...]] = []
-            ranked = False
-            while claimable and len(claimed) < limit:
-                want = limit - len(claimed)
-                candidates = self._claim_candidates(tx, t_now, claimable, want, ranked)
-                if not candidates:
-                    break
-                admitted, newly_full, schedule_full = self._admit(tx, candidates, task_limits)
-                if admitted:
-                    rows.extend(self._mark_claimed(tx, admitted, node_id, now, lease_until))
-                    base = len(claimed)
-                    claimed.extend((rid, base + i) for i, rid in enumerate(admitted))
-                if schedule_full and not ranked and len(candidates) == want:
-                    # Runs of full schedules took places in the plain query: look again
-                    # with the query that ranks within each schedule's room.
-                    ranked = True
-                    continue
-                # Only a task that filled up during this batch can have left room unused;
-                # drop it and look again. Each round removes a task, so this ends.
-                if not newly_full or len(candidates) < want:
-                    break
-                claimable -= newly_full
-            if not claimed:
-                return []
-            retried = [row[RunAt.id] for row in rows if row[RunAt.attempt] > 1]
-            earlier = self._attempts_of(tx, retried)
-        order = dict(claimed)
+            claimed = self._claim_in(tx, node_id, now, lease_until, limit, tasks, task_limits)
+        return self._claimed(claimed, node_id, now)  # decoded after the commit
+
+    def finish_and_claim(
+        self,
+        items: Sequence[FinishItem],
+        now: datetime,
+        node_id: str,
+        lease_until: datetime,
+        limit: int,
+        tasks: Collection[str],
+        task_limits: Mapping[str, int],
+    ) -> tuple[list[Run | None], list[Run]]:
+        """In one transaction: a commit (and a write of the pages both change) less than
+        ``finish_attempts`` and ``claim_runs`` one after the other."""
+        now = _aware(now)
+        claimed: _Claimed = ([], {}, {})
+        with self._write() as tx:
+            written = self._finish_batch(tx, items, now)
+            if limit > 0 and tasks:
+                claimed = self._claim_in(tx, node_id, now, lease_until, limit, tasks, task_limits)
+        return written, self._claimed(claimed, node_id, now)
+
+    def _claim_in(
+        self,
+        tx: Tx,
+        node_id: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+        tasks: Collection[str],
+        task_limits: Mapping[str, int],
+    ) -> _Claimed:
+        """``claim_runs`` in the transaction ``tx``: the rows of the runs it claimed, the
+        earlier attempts of those retried, and each run's rank in claim order."""
+        t_now = self._ts(_aware(now))
+        claimable = set(tasks)
+        full = self._full_tasks(tx, claimable, task_limits)
+        claimable -= full
+        claimed: list[tuple[str, int]] = []  # (run id, rank) in claim order
+        rows: list[Sequence[Any]] = []
+        ranked = False
+        while claimable and len(claimed) < limit:
+            want = limit - len(claimed)
+            candidates = self._claim_candidates(tx, t_now, claimable, want, ranked)
+            if not candidates:
+                break
+            admitted, newly_full, schedule_full = self._admit(tx, candidates, task_limits)
+            if admitted:
+                rows.extend(self._mark_claimed(tx, admitted, node_id, now, lease_until))
+                base = len(claimed)
+                claimed.extend((rid, base + i) for i, rid in enumerate(admitted))
+            if schedule_full and not ranked and len(candidates) == want:
+                # Runs of full schedules took places in the plain query: look again
+                # with the query that ranks within each schedule's room.
+                ranked = True
+                continue
+            # Only a task that filled up during this batch can have left room unused;
+            # drop it and look again. Each round removes a task, so this ends.
+            if not newly_full or len(candidates) < want:
+                break
+            claimable -= newly_full
+        if not claimed:
+            return [], {}, {}
+        retried = [row[RunAt.id] for row in rows if row[RunAt.attempt] > 1]
+        return rows, self._attempts_of(tx, retried), dict(claimed)
+
+    def _claimed(self, claimed: _Claimed, node_id: str, now: datetime) -> list[Run]:
+        """The runs ``_claim_in`` claimed, in claim order, each with its new attempt."""
+        rows, earlier, order = claimed
         started = _aware(now)
         runs = []
         for row in rows:
@@ -86,7 +141,7 @@ class Claiming(SqlCore):
 
     def _claim_candidates(
         self, tx: Tx, t_now: Any, tasks: set[str], want: int, ranked: bool
-    ) -> list[tuple[Any, ...]]:
+    ) -> list[Sequence[Any]]:
         """Waiting runs due by now, best first; for ``queue`` overlap only the oldest
         unfinished run of its schedule, so a queue runs in order.
 
@@ -101,14 +156,16 @@ class Claiming(SqlCore):
         """
         task_list = self._list(sorted(tasks))
         if not ranked:
-            return tx.execute(self._sql("claim_candidates"), (t_now, task_list, want))
+            return list(
+                self._rows(tx, self._sql("claim_candidates"), (t_now, task_list, want), _CANDIDATE)
+            )
         params: tuple[Any, ...] = (t_now, task_list, want)
         if self._skip_locked:  # the rows locked, then checked again
             params = (*params, t_now)
-        return tx.execute(self._sql("claim_candidates_ranked"), params)
+        return list(self._rows(tx, self._sql("claim_candidates_ranked"), params, _CANDIDATE))
 
     def _admit(
-        self, tx: Tx, candidates: list[tuple[Any, ...]], task_limits: Mapping[str, int]
+        self, tx: Tx, candidates: list[Sequence[Any]], task_limits: Mapping[str, int]
     ) -> tuple[list[str], set[str], bool]:
         """Decide exactly which candidates to claim, best first, within every limit:
         the ids admitted, the tasks found full, and whether a full schedule turned a
@@ -150,14 +207,16 @@ class Claiming(SqlCore):
 
     def _mark_claimed(
         self, tx: Tx, ids: list[str], node_id: str, now: datetime, lease_until: datetime
-    ) -> list[tuple[Any, ...]]:
+    ) -> list[Sequence[Any]]:
         id_list = self._list(ids)
         t_now = self._ts(_aware(now))
-        rows = tx.execute(
+        rows: Sequence[Sequence[Any]] = tx.execute(
             self._sql("mark_claimed"), (node_id, self._ts(_aware(lease_until)), t_now, id_list)
         )
+        if not self._returns_claimed:  # read in one step (see ``SqlCore._rows``)
+            rows = self._rows(tx, self._sql("claimed_runs"), (id_list,), _R)
         tx.execute(self._sql("start_claimed_attempts"), (t_now, node_id, id_list))
-        return rows
+        return list(rows)
 
     def _claim_fired(
         self,

@@ -111,6 +111,13 @@ class SqlCore(RowCodec):
     def _notify_tx(self, tx: Tx) -> None:
         """Tell other nodes, when this transaction commits, that work changed."""
 
+    def _rows(
+        self, tx: Tx, sql: str, params: Sequence[Any], columns: str
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of the SELECT ``sql``, whose result columns are named ``columns``
+        (comma-separated). SQLite's store reads them in one step (``SQLiteBulk._rows``)."""
+        return tx.execute(sql, params)
+
     def _lock_claim(
         self, tx: Tx, schedule_ids: list[str], tasks: list[str]
     ) -> tuple[set[str], set[str]]:
@@ -209,8 +216,8 @@ class SqlCore(RowCodec):
             return {}
         cond, param = self._in("run_id", run_ids)
         grouped: dict[str, list[Attempt]] = defaultdict(list)
-        for row in tx.execute(
-            f"SELECT {_A} FROM attempts WHERE {cond} ORDER BY run_id, number", (param,)
+        for row in self._rows(
+            tx, f"SELECT {_A} FROM attempts WHERE {cond} ORDER BY run_id, number", (param,), _A
         ):
             grouped[row[0]].append(self._attempt(row))
         return {k: tuple(v) for k, v in grouped.items()}
@@ -235,9 +242,11 @@ class SqlCore(RowCodec):
         if not keys:
             return {}
         cond, param = self._in(column, list(keys))
-        rows = tx.execute(
-            f"SELECT {column}, COUNT(*) FROM runs WHERE status = 'running' AND {cond}"
+        rows = self._rows(
+            tx,
+            f"SELECT {column}, COUNT(*) AS n FROM runs WHERE status = 'running' AND {cond}"
             f" GROUP BY {column}",
             (param,),
+            f"{column}, n",
         )
         return {k: int(n) for k, n in rows}

@@ -88,16 +88,24 @@ ORDER BY r.priority DESC, r.due_at, r.id
 FOR UPDATE OF r SKIP LOCKED
 
 -- name: mark_claimed
--- Claimed runs become running their next attempt on the node, leased.
--- Rows: the runs (RUN_COLUMNS). Parameters: node, lease_until, now, the ids (a JSON list).
+-- Claimed runs become running their next attempt on the node, leased. On SQLite no rows
+-- (read by claimed_runs in one step); on PostgreSQL the runs (RUN_COLUMNS).
+-- Parameters: node, lease_until, now, the ids (a JSON list).
 UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?,
   lease_until = ?, started_at = COALESCE(started_at, ?), finished_at = NULL
-WHERE id IN (SELECT value FROM json_each(?)) RETURNING {runs}
+WHERE id IN (SELECT value FROM json_each(?))
 
 -- name: mark_claimed@postgres
 UPDATE runs SET status = 'running', attempt = attempt + 1, node = ?,
   lease_until = ?, started_at = COALESCE(started_at, ?), finished_at = NULL
 WHERE id = ANY(?::text[]) RETURNING {runs}
+
+-- name: claimed_runs
+-- The runs just claimed (SQLite). Parameters: the ids (a JSON list).
+SELECT {runs} FROM runs WHERE id IN (SELECT value FROM json_each(?))
+
+-- name: claimed_runs@postgres
+SELECT {runs} FROM runs WHERE id = ANY(?::text[])
 
 -- name: start_claimed_attempts
 -- The running attempt of each claimed run. Parameters: now, node, the ids (a JSON list).
