@@ -158,3 +158,35 @@ async def test_the_loop_starts_one_thread_and_each_new_thread_the_next() -> None
         pool.shutdown()
     assert len(pool.started_from) == 8
     assert pool.started_from.count(loop_thread) == 1
+
+
+async def test_short_sync_runs_are_refilled_half_the_slots_at_a_time(
+    db_url: str, clock: ManualClock
+) -> None:
+    """Runs started together end together: their ends are written, and their slots
+    refilled, half the slots at a time, so one half's trip to the store overlaps the
+    other half's runs."""
+    n, slots = 60, 10
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, max_concurrent=slots) as s:
+        engine = s.engine
+        assert engine is not None
+        store = engine.store
+        trips: list[int] = []
+        original = store.finish_and_claim
+
+        def counted(items, *args, **kwargs):  # type: ignore[no-untyped-def]
+            trips.append(len(items))
+            return original(items, *args, **kwargs)
+
+        store.finish_and_claim = counted  # type: ignore[method-assign]
+        due = T0 + timedelta(seconds=5)
+        for i in range(n):
+            await s.add_schedule("sync_counted", due.isoformat(), id=f"h{i}")
+        clock.set(due)
+
+        async def all_done() -> bool:
+            return len(await s.list_runs(status="succeeded", limit=n + 1)) == n
+
+        await eventually(all_done, timeout=20, what=f"{n} runs succeeded")
+    assert trips and max(trips) <= slots // 2
+    assert engine.finisher.refilled > 0
