@@ -30,6 +30,13 @@ def _add_staggered(db_url: str) -> None:
     asyncio.run(add())
 
 
+def timed(cli: Cli, *args: str) -> float:
+    """Seconds ``tickwork ARGS`` took (it must succeed)."""
+    started = time.monotonic()
+    cli(*args, timeout=20)
+    return time.monotonic() - started
+
+
 def test_cli_writes_get_through_while_fires_are_dense(cli: Cli, tmp_path: Path) -> None:
     worker = Worker(cli.db_url, tmp_path / "worker.log")
     try:
@@ -42,21 +49,36 @@ def test_cli_writes_get_through_while_fires_are_dense(cli: Cli, tmp_path: Path) 
         )
         # The same write on an idle file: what starting the CLI costs on this machine
         # now (about a second on a busy one), so only waiting for the lock is judged.
+        # Each figure is the better of two tries (on a machine shared with other work a
+        # single start-up can take a second more); a write that waits for the lock
+        # waits both times.
         idle = Cli(cli.db_url.replace("tickwork.db", "idle.db"))
         idle("db", "upgrade")
-        started = time.monotonic()
-        idle("pause")
-        baseline = time.monotonic() - started
-        timings: dict[str, float] = {}
-        for name, args in (
-            ("pause one", ("pause", "--id", "s3")),
-            ("create", ("create", "--task", "cli:echo", "--schedule", "manual", "--id", "x")),
-            ("update", ("update", "--id", "s4", "--name", "renamed")),
-            ("pause all", ("pause",)),
-        ):
-            started = time.monotonic()
-            cli(*args, timeout=20)
-            timings[name] = time.monotonic() - started
+        baseline = min(timed(idle, "pause"), timed(idle, "pause"))
+
+        def fires_again() -> None:
+            seen = len(cli.json("history", "--schedule", "s9", "--limit", "1000"))
+            wait_for(
+                lambda: len(cli.json("history", "--schedule", "s9", "--limit", "1000")) > seen,
+                15,
+                "the schedules to fire again",
+            )
+
+        timings = {
+            "pause one": min(timed(cli, "pause", "--id", "s3"), timed(cli, "pause", "--id", "s5")),
+            "create": min(
+                timed(cli, "create", "--task", "cli:echo", "--schedule", "manual", "--id", "x"),
+                timed(cli, "create", "--task", "cli:echo", "--schedule", "manual", "--id", "y"),
+            ),
+            "update": min(
+                timed(cli, "update", "--id", "s4", "--name", "renamed"),
+                timed(cli, "update", "--id", "s6", "--name", "renamed"),
+            ),
+        }
+        first = timed(cli, "pause")
+        cli("resume")
+        fires_again()
+        timings["pause all"] = min(first, timed(cli, "pause"))
     finally:
         worker.kill()
     # Before: 'pause' waited for the lock up to its 10 s busy timeout and failed.
