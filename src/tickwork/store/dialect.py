@@ -16,10 +16,22 @@ from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from tickwork.models import Attempt, AuditEntry, LogRecord, Run
-from tickwork.store.codec import _A, _R, _S, _WAITING, CLAIMED_RUN_COLUMNS, RUN_COLUMNS, RowCodec
+from tickwork.store.codec import (
+    _A,
+    _Q,
+    _R,
+    _RR,
+    _S,
+    CLAIMED_RUN_COLUMNS,
+    NODE_COLUMNS,
+    RUN_COLUMNS,
+    SCHEDULE_COLUMNS,
+    RowCodec,
+)
 from tickwork.store.named_sql import queries_for
 
 
@@ -41,14 +53,38 @@ _DUE: Final = CLAIMED_RUN_COLUMNS.index("due_at")
 _PRIORITY: Final = CLAIMED_RUN_COLUMNS.index("priority")
 _AFTER: Final = _PRIORITY + 1
 
+#: The named statement counting running runs per value of a column (``_running_per``).
+_RUNNING_PER: Final = {"task": "running_per_task", "schedule_id": "running_per_schedule"}
+
+
+#: The column lists a named statement may name, filled in when the statements load.
+COLUMN_LISTS: Final = {
+    "{runs}": _R,
+    "{r.runs}": _RR,
+    "{run_values}": ", ".join("?" for _ in RUN_COLUMNS),
+    "{schedules}": _S,
+    "{schedule_values}": ", ".join("?" for _ in SCHEDULE_COLUMNS),
+    "{attempts}": _A,
+    "{queue_messages}": _Q,
+    "{nodes}": ", ".join(NODE_COLUMNS),
+}
+
 
 @lru_cache(maxsize=4)
-def _statements(dialect: str) -> Mapping[str, str]:
-    """A dialect's named statements, with the column lists they name filled in."""
-    return {
-        name: sql.replace("{runs}", _R).replace("{schedules}", _S)
-        for name, sql in queries_for(dialect).items()
-    }
+def statements(dialect: str) -> Mapping[str, str]:
+    """A dialect's named statements, with the column lists they name filled in: built
+    once per dialect, so running a fixed statement costs one dictionary lookup."""
+    found = {}
+    for name, sql in queries_for(dialect).items():
+        for token, columns in COLUMN_LISTS.items():
+            sql = sql.replace(token, columns)
+        found[name] = sql
+    return MappingProxyType(found)
+
+
+def shared_statement(name: str) -> str:
+    """A named statement that has no dialect variant, as both dialects run it."""
+    return statements("")[name]
 
 
 class SqlCore(RowCodec):
@@ -85,7 +121,7 @@ class SqlCore(RowCodec):
 
     def _sql(self, name: str) -> str:
         """The named statement ``name`` in this store's dialect."""
-        return _statements(self.dialect)[name]
+        return statements(self.dialect)[name]
 
     def _list(self, values: Collection[Any]) -> Any:
         """A list of values as one parameter (as ``_in`` passes it)."""
@@ -149,10 +185,7 @@ class SqlCore(RowCodec):
         """Insert run rows (``RUN_COLUMNS`` order), dropping conflicts; the ids inserted."""
         if not rows:
             return set()
-        placeholders = ", ".join("?" for _ in RUN_COLUMNS)
-        changed = tx.executemany(
-            f"INSERT INTO runs ({_R}) VALUES ({placeholders}) ON CONFLICT DO NOTHING", rows
-        )
+        changed = tx.executemany(self._sql("insert_runs"), rows)
         return self._inserted(tx, rows, changed)
 
     def _inserted(self, tx: Tx, rows: Sequence[Sequence[Any]], changed: int) -> set[str]:
@@ -198,27 +231,21 @@ class SqlCore(RowCodec):
         """Which of these fresh run ids are in the table: every run has a fresh id, so
         it is there iff its insert went through (a conflict on (schedule_id,
         scheduled_for) dropped it)."""
-        cond, param = self._in("id", ids)
-        return {r[0] for r in tx.execute(f"SELECT id FROM runs WHERE {cond}", (param,))}
+        return {r[0] for r in tx.execute(self._sql("runs_present"), (self._list(ids),))}
 
     def _insert_first_attempts(
         self, tx: Tx, run_ids: Sequence[str], t_started: Any, node: str | None
     ) -> None:
         """Attempt 1, running on ``node``, of runs claimed as they are created."""
         tx.executemany(
-            "INSERT INTO attempts (run_id, number, status, started_at, node)"
-            " VALUES (?, 1, 'running', ?, ?)",
-            [(run_id, t_started, node) for run_id in run_ids],
+            self._sql("insert_first_attempt"), [(run_id, t_started, node) for run_id in run_ids]
         )
 
     def _attempts_of(self, tx: Tx, run_ids: Collection[str]) -> dict[str, tuple[Attempt, ...]]:
         if not run_ids:
             return {}
-        cond, param = self._in("run_id", run_ids)
         grouped: dict[str, list[Attempt]] = defaultdict(list)
-        for row in self._rows(
-            tx, f"SELECT {_A} FROM attempts WHERE {cond} ORDER BY run_id, number", (param,), _A
-        ):
+        for row in self._rows(tx, self._sql("attempts_of_runs"), (self._list(run_ids),), _A):
             grouped[row[0]].append(self._attempt(row))
         return {k: tuple(v) for k, v in grouped.items()}
 
@@ -227,26 +254,15 @@ class SqlCore(RowCodec):
         return [self._run(row, attempts.get(row[0], ())) for row in rows]
 
     def _cancel_in_tx(self, tx: Tx, run_ids: Sequence[str], now: datetime, why: str) -> None:
-        cond, param = self._in("id", list(run_ids))
-        tx.execute(
-            "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
-            f" cancel_requested = TRUE, error = ? WHERE {cond} AND status IN {_WAITING}",
-            (self._ts(now), why, param),
-        )
-        tx.execute(
-            f"UPDATE runs SET cancel_requested = TRUE WHERE {cond} AND status = 'running'",
-            (param,),
-        )
+        ids = self._list(run_ids)
+        tx.execute(self._sql("cancel_waiting_runs"), (self._ts(now), why, ids))
+        tx.execute(self._sql("ask_running_runs_to_cancel"), (ids,))
 
     def _running_per(self, tx: Tx, column: str, keys: Collection[str]) -> dict[str, int]:
+        """Running runs per ``column`` value (``task`` or ``schedule_id``) among ``keys``."""
         if not keys:
             return {}
-        cond, param = self._in(column, list(keys))
         rows = self._rows(
-            tx,
-            f"SELECT {column}, COUNT(*) AS n FROM runs WHERE status = 'running' AND {cond}"
-            f" GROUP BY {column}",
-            (param,),
-            f"{column}, n",
+            tx, self._sql(_RUNNING_PER[column]), (self._list(keys),), f"{column}, n"
         )
         return {k: int(n) for k, n in rows}

@@ -9,7 +9,7 @@ one. Statements use ``?`` placeholders, as every statement of the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
@@ -67,3 +67,45 @@ def queries_for(dialect: str) -> Mapping[str, str]:
         elif variant == dialect:
             own[base] = statement
     return MappingProxyType({**shared, **own})
+
+
+def fill(statement: str, **slots: str) -> str:
+    """A named statement with its slots (``{where}``) filled by the text built for one
+    call. Only what truly varies is built so (the conditions of the filters a caller
+    gave, n rows of placeholders); the rest of the text stays as named."""
+    for slot, text in slots.items():
+        mark = "{" + slot + "}"
+        if statement.count(mark) != 1:
+            raise ValueError(f"the statement has no single slot {mark}: {statement[:60]!r}")
+        statement = statement.replace(mark, text)
+    return statement
+
+
+def all_of(conditions: Sequence[str]) -> str:
+    """The conditions joined by AND (``1 = 1`` for none): a ``{where}`` slot that
+    follows a ``WHERE`` of its own."""
+    return " AND ".join(conditions) if conditions else "1 = 1"
+
+
+def where(conditions: Sequence[str]) -> str:
+    """`` WHERE`` and the conditions joined by AND, or nothing for none: a ``{where}``
+    slot that takes the whole clause."""
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
+def values_rows(width: int, rows: int) -> str:
+    """``(?, ?), (?, ?)``: ``rows`` rows of ``width`` placeholders, for a multi-row
+    ``VALUES`` slot."""
+    return _values_rows(width, rows)
+
+
+@lru_cache(maxsize=256)
+def _values_rows(width: int, rows: int) -> str:
+    row = "(" + ", ".join(["?"] * width) + ")"
+    return ", ".join([row] * rows)
+
+
+def union_all(statement: str, copies: int) -> str:
+    """``copies`` copies of one named SELECT joined by ``UNION ALL`` (one per key, each
+    with parameters of its own)."""
+    return " UNION ALL ".join([statement] * copies)

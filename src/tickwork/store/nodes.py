@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from tickwork.models import Node, TaskSpec
-from tickwork.store.codec import NODE_COLUMNS, _aware, dumps, loads
+from tickwork.store.codec import _aware, dumps, loads
 from tickwork.store.dialect import SqlCore, Tx
 
 
@@ -18,10 +18,7 @@ class Nodes(SqlCore):
         ts = self._ts
         with self._write() as tx:
             tx.execute(
-                f"INSERT INTO nodes ({', '.join(NODE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, NULL)"
-                " ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,"
-                " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
-                " tasks = excluded.tasks, stopped_at = NULL",
+                self._sql("register_node"),
                 (
                     node.id,
                     node.host,
@@ -34,8 +31,7 @@ class Nodes(SqlCore):
             if node.tasks:
                 specs = {spec.name: spec for spec in task_specs}
                 tx.executemany(
-                    "INSERT INTO published_tasks (name, spec) VALUES (?, ?) ON CONFLICT (name)"
-                    " DO UPDATE SET spec = COALESCE(excluded.spec, published_tasks.spec)",
+                    self._sql("publish_task"),
                     [
                         (t, dumps(specs[t].to_dict(), "spec") if t in specs else None)
                         for t in sorted(set(node.tasks))
@@ -45,34 +41,27 @@ class Nodes(SqlCore):
     def deregister_node(self, node_id: str, now: datetime) -> None:
         t_now = self._ts(_aware(now))
         with self._write() as tx:
-            tx.execute("UPDATE nodes SET stopped_at = ? WHERE id = ?", (t_now, node_id))
+            tx.execute(self._sql("stop_node"), (t_now, node_id))
             # Whatever it still held is up for recovery from now on.
-            tx.execute(
-                "UPDATE runs SET lease_until = ? WHERE node = ? AND status = 'running'",
-                (t_now, node_id),
-            )
-            tx.execute("DELETE FROM leader WHERE node_id = ?", (node_id,))
+            tx.execute(self._sql("release_node_leases"), (t_now, node_id))
+            tx.execute(self._sql("leave_lead"), (node_id,))
 
     def list_nodes(self, *, include_stopped: bool = False) -> list[Node]:
-        sql = f"SELECT {', '.join(NODE_COLUMNS)}, stuck_threads FROM nodes"
-        if not include_stopped:
-            sql += " WHERE stopped_at IS NULL"
+        listed = "list_nodes" if include_stopped else "list_running_nodes"
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(sql + " ORDER BY id")
-            running = dict(
-                tx.execute("SELECT node, COUNT(*) FROM runs WHERE status = 'running' GROUP BY node")
-            )
-            leader = tx.execute("SELECT node_id FROM leader WHERE id = 1")
+            rows = tx.execute(self._sql(listed))
+            running = dict(tx.execute(self._sql("running_per_node")))
+            leader = tx.execute(self._sql("leader"))
         lead = leader[0][0] if leader else None
         return [self._node(r, lead, int(running.get(r[0], 0))) for r in rows]
 
     def known_tasks(self) -> set[str]:
         with self._read() as tx:
-            return {name for (name,) in tx.execute("SELECT name FROM published_tasks")}
+            return {name for (name,) in tx.execute(self._sql("published_task_names"))}
 
     def task_spec(self, name: str) -> TaskSpec | None:
         with self._read() as tx:
-            rows = tx.execute("SELECT spec FROM published_tasks WHERE name = ?", (name,))
+            rows = tx.execute(self._sql("published_task_spec"), (name,))
         if not rows or rows[0][0] is None:
             return None
         return TaskSpec.from_dict(loads(rows[0][0]))
@@ -85,20 +74,13 @@ class Nodes(SqlCore):
             with self._write() as tx:
                 rows = tx.execute(self._sql("leader_locked"))
                 if not rows:
-                    got = tx.execute(
-                        "INSERT INTO leader (id, node_id, lease_until) VALUES (1, ?, ?)"
-                        " ON CONFLICT (id) DO NOTHING RETURNING node_id",
-                        (node_id, t_until),
-                    )
+                    got = tx.execute(self._sql("take_free_lead"), (node_id, t_until))
                     return bool(got)
                 holder, until = rows[0][0], self._dt(rows[0][1])
                 assert until is not None
                 if holder != node_id and until >= now and not self._leader_gone(tx, holder):
                     return False
-                tx.execute(
-                    "UPDATE leader SET node_id = ?, lease_until = ? WHERE id = 1",
-                    (node_id, t_until),
-                )
+                tx.execute(self._sql("take_lead"), (node_id, t_until))
                 if holder != node_id:
                     self._notify_tx(tx)
                 return True
@@ -107,12 +89,12 @@ class Nodes(SqlCore):
 
     def _leader_gone(self, tx: Tx, node_id: str) -> bool:
         """Whether the database can tell at once that the lease holder is gone."""
-        rows = tx.execute("SELECT 1 FROM nodes WHERE id = ? AND stopped_at IS NOT NULL", (node_id,))
+        rows = tx.execute(self._sql("node_stopped"), (node_id,))
         return bool(rows)
 
     def release_lead(self, node_id: str) -> None:
         with self._write() as tx:
-            if tx.execute("DELETE FROM leader WHERE node_id = ? RETURNING id", (node_id,)):
+            if tx.execute(self._sql("release_lead"), (node_id,)):
                 self._notify_tx(tx)
 
     def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
@@ -120,8 +102,5 @@ class Nodes(SqlCore):
             stale_after = timedelta(seconds=stale_after)
         cutoff = self._ts(_aware(now) - stale_after)
         with self._read() as tx:
-            rows = tx.execute(
-                "SELECT id FROM nodes WHERE stopped_at IS NULL AND heartbeat_at < ? ORDER BY id",
-                (cutoff,),
-            )
+            rows = tx.execute(self._sql("silent_nodes"), (cutoff,))
         return [r[0] for r in rows]

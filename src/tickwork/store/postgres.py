@@ -138,9 +138,7 @@ class PostgresStore(PgNodeLocks, SqlStore):
     _skip_locked = " FOR UPDATE SKIP LOCKED"
     _for_update = " FOR UPDATE"
     # The dashboard's activity buckets and durations (see store/sql_dashboard.py).
-    _bucket_sql = "CAST(FLOOR(EXTRACT(EPOCH FROM (r.scheduled_for - ?)) / ?) AS INTEGER)"
     _bucket_unit = 1
-    _duration_sql = "EXTRACT(EPOCH FROM (r.finished_at - r.started_at))"
     _duration_unit = 1.0
     _tag_filter = "tags @> jsonb_build_array(?::text)"
 

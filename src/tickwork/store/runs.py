@@ -22,18 +22,15 @@ from tickwork.models import (
 )
 from tickwork.store.base import Gauges
 from tickwork.store.codec import (
-    _ACTIVE,
     _OWNED,
-    _Q,
-    _R,
-    _RR,
-    _WAITING,
     RunAt,
     _aware,
     _utc_run,
     loads,
 )
 from tickwork.store.dialect import SqlCore, Tx
+from tickwork.store.named_sql import all_of, fill
+from tickwork.store.named_sql import where as named_where
 from tickwork.store.sql_stats import (
     indexed_run_stats,
     indexed_status_counts,
@@ -84,7 +81,7 @@ class Runs(SqlCore):
             before = self._run(rows[0])
             self._cancel_in_tx(tx, [run_id], now, "cancelled")
             self._notify_tx(tx)
-            rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?", (run_id,))
+            rows = tx.execute(self._sql("run_by_id"), (run_id,))
             run = self._runs_with_attempts(tx, rows)[0]
             if audit is not None:
                 self._audit_tx(
@@ -101,15 +98,11 @@ class Runs(SqlCore):
 
     def get_run(self, run_id: str) -> Run | None:
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(f"SELECT {_R} FROM runs WHERE id = ?", (run_id,))
+            rows = tx.execute(self._sql("run_by_id"), (run_id,))
             if not rows:
                 return None
             run = self._runs_with_attempts(tx, rows)[0]
-            logs = tx.execute(
-                "SELECT at, level, logger, message, attempt FROM run_logs"
-                " WHERE run_id = ? ORDER BY id",
-                (run_id,),
-            )
+            logs = tx.execute(self._sql("final_log_lines"), (run_id,))
             records = []
             for at, level, logger, message, attempt in logs:
                 when = self._dt(at)
@@ -135,7 +128,7 @@ class Runs(SqlCore):
         where: list[str] = []
         params: list[Any] = []
         if owner is not None:
-            where.append("r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)")
+            where.append(_OWNED)
             params.append(owner)
         if before is not None:
             where.append("(r.scheduled_for < ? OR (r.scheduled_for = ? AND r.id < ?))")
@@ -165,13 +158,11 @@ class Runs(SqlCore):
                 "(r.scheduled_for < b.scheduled_for"
                 " OR (r.scheduled_for = b.scheduled_for AND r.id < b.id))"
             )
-        sql = f"SELECT {_RR} FROM runs r"
+        base = "list_runs"
         if before_id is not None:
-            sql += " JOIN runs b ON b.id = ?"
+            base = "list_runs_after_run"
             params.insert(0, before_id)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?"
+        sql = fill(self._sql(base), where=named_where(where))
         params.append(max(0, int(limit)))
         with self._read(snapshot=True) as tx:
             rows = tx.execute(sql, params)
@@ -180,12 +171,8 @@ class Runs(SqlCore):
     def active_runs(self, now: datetime) -> tuple[dict[str, int], dict[str, list[str]]]:
         # Each read is served by a partial index (runs_waiting, runs_running).
         with self._read(snapshot=True) as tx:
-            waiting = tx.execute(
-                "SELECT status, COUNT(*), SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END) FROM runs"
-                " WHERE status IN ('pending', 'retrying') GROUP BY status",
-                (self._ts(_aware(now)),),
-            )
-            running = tx.execute("SELECT node, id FROM runs WHERE status = 'running'")
+            waiting = tx.execute(self._sql("waiting_run_counts"), (self._ts(_aware(now)),))
+            running = tx.execute(self._sql("running_runs_by_node"))
         counts = {"pending": 0, "running": len(running), "retrying": 0, "backlog": 0}
         for status, n, due in waiting:
             counts[status] = int(n)
@@ -196,19 +183,14 @@ class Runs(SqlCore):
         return counts, by_node
 
     def count_runs(self, now: datetime, owner: str | None = None) -> dict[str, int]:
-        mine, params = ("", []) if owner is None else (f" AND {_OWNED}", [owner])
+        t_now = self._ts(_aware(now))
         with self._read(snapshot=True) as tx:
             if owner is None:
                 rows: Sequence[Sequence[Any]] = indexed_status_counts(tx)
+                backlog = tx.execute(self._sql("backlog"), (t_now,))
             else:
-                rows = tx.execute(
-                    f"SELECT status, COUNT(*) FROM runs r WHERE 1 = 1{mine} GROUP BY status",
-                    params,
-                )
-            backlog = tx.execute(
-                f"SELECT COUNT(*) FROM runs r WHERE status IN {_WAITING} AND due_at <= ?{mine}",
-                (self._ts(_aware(now)), *params),
-            )
+                rows = tx.execute(self._sql("owned_run_counts"), (owner,))
+                backlog = tx.execute(self._sql("owned_backlog"), (t_now, owner))
         counts = dict.fromkeys(RUN_STATUSES, 0)
         counts.update({status: int(n) for status, n in rows})
         counts["backlog"] = int(backlog[0][0])
@@ -217,12 +199,15 @@ class Runs(SqlCore):
     def task_stats(
         self, since: datetime | None = None, owner: str | None = None
     ) -> list[TaskStats]:
-        where, params = "1 = 1", []
+        conditions: list[str] = []
+        params: list[Any] = []
         if since is not None:
-            where, params = "r.scheduled_for >= ?", [self._ts(since)]
+            conditions.append("r.scheduled_for >= ?")
+            params.append(self._ts(since))
         if owner is not None:
-            where += f" AND {_OWNED}"
+            conditions.append(_OWNED)
             params.append(owner)
+        where = all_of(conditions)
         counts: dict[str, dict[str, int]] = {}
         with self._read(snapshot=True) as tx:
             if since is None and owner is None:
@@ -246,10 +231,7 @@ class Runs(SqlCore):
         are read (through the index on ``scheduled_for`` when ``since`` is given)."""
         counts: dict[str, dict[str, int]] = {}
         for task, status, n in tx.execute(
-            "SELECT r.task, r.status, COUNT(*)"
-            f" FROM runs r WHERE {where} AND r.status NOT IN ('skipped', 'missed')"
-            " GROUP BY r.task, r.status ORDER BY r.task",
-            params,
+            fill(self._sql("scanned_task_counts"), where=where), params
         ):
             counts.setdefault(task, {})[status] = int(n)
         return counts, self._duration_percentiles(tx, where, params)
@@ -259,12 +241,7 @@ class Runs(SqlCore):
     ) -> dict[str, tuple[float | None, float | None]]:
         """p50/p95 run duration per task over the runs matching ``where`` (alias ``r``)."""
         by_task: dict[str, list[float]] = defaultdict(list)
-        rows = tx.execute(
-            f"SELECT r.task, r.started_at, r.finished_at FROM runs r WHERE {where}"
-            " AND r.status IN ('succeeded', 'failed', 'timed_out')"
-            " AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL",
-            params,
-        )
+        rows = tx.execute(fill(self._sql("scanned_durations"), where=where), params)
         for task, started, finished in rows:
             s, f = self._dt(started), self._dt(finished)
             assert s is not None and f is not None
@@ -279,26 +256,15 @@ class Runs(SqlCore):
         self, name: str, *, consume: bool = True, limit: int = 100, owner: str | None = None
     ) -> list[QueueMessage]:
         limit = max(0, int(limit))
-        mine = ""
-        params: list[Any] = [name]
-        if owner is not None:
-            mine = " AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
-            params.append(owner)
-        params.append(limit)
+        params: list[Any] = [name, limit] if owner is None else [name, owner, limit]
         if consume:
             with self._write() as tx:
-                rows = tx.execute(
-                    "DELETE FROM queue_messages WHERE id IN (SELECT id FROM queue_messages"
-                    f" WHERE queue = ?{mine} ORDER BY id LIMIT ?{self._skip_locked})"
-                    f" RETURNING {_Q}",
-                    params,
-                )
+                consumed = "consume_queue" if owner is None else "consume_owned_queue"
+                rows = tx.execute(self._sql(consumed), params)
         else:
             with self._read() as tx:
-                rows = tx.execute(
-                    f"SELECT {_Q} FROM queue_messages WHERE queue = ?{mine} ORDER BY id LIMIT ?",
-                    params,
-                )
+                peeked = "peek_queue" if owner is None else "peek_owned_queue"
+                rows = tx.execute(self._sql(peeked), params)
         messages = []
         for mid, queue, run_id, schedule_id, kind, payload, created in sorted(rows):
             at = self._dt(created)
@@ -310,27 +276,12 @@ class Runs(SqlCore):
 
     def gauges(self, now: datetime, alive_since: datetime) -> Gauges:
         with self._read() as tx:
-            schedules = {
-                str(k): int(n)
-                for k, n in tx.execute("SELECT status, COUNT(*) FROM schedules GROUP BY status")
-            }
+            schedules = {str(k): int(n) for k, n in tx.execute(self._sql("gauge_schedules"))}
             # Each count matches a partial index's condition exactly, so it reads the index.
-            running = int(tx.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0])
-            waiting = {
-                str(k): int(n)
-                for k, n in tx.execute(
-                    f"SELECT status, COUNT(*) FROM runs WHERE status IN {_WAITING} GROUP BY status"
-                )
-            }
-            oldest = tx.execute(
-                f"SELECT MIN(due_at) FROM runs WHERE status IN {_WAITING} AND due_at <= ?",
-                (self._ts(now),),
-            )[0][0]
-            nodes, stuck = tx.execute(
-                "SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0) FROM nodes"
-                " WHERE stopped_at IS NULL AND heartbeat_at >= ?",
-                (self._ts(alive_since),),
-            )[0]
+            running = int(tx.execute(self._sql("gauge_running"))[0][0])
+            waiting = {str(k): int(n) for k, n in tx.execute(self._sql("gauge_waiting"))}
+            oldest = tx.execute(self._sql("gauge_oldest_due"), (self._ts(now),))[0][0]
+            nodes, stuck = tx.execute(self._sql("gauge_nodes"), (self._ts(alive_since),))[0]
         due = self._dt(oldest)
         return Gauges(
             schedules={k: schedules.get(k, 0) for k in ("active", "paused", "finished")},
@@ -352,17 +303,14 @@ class Runs(SqlCore):
                 ids = [
                     r[0]
                     for r in tx.execute(
-                        "SELECT id FROM runs WHERE scheduled_for < ? AND finished_at < ?"
-                        f" AND status NOT IN {_ACTIVE} LIMIT ?",
-                        (t_cut, t_cut, _DELETE_CHUNK),
+                        self._sql("runs_past_retention"), (t_cut, t_cut, _DELETE_CHUNK)
                     )
                 ]
                 if ids:
-                    cond, param = self._in("run_id", ids)
-                    tx.execute(f"DELETE FROM run_logs WHERE {cond}", (param,))
-                    tx.execute(f"DELETE FROM attempts WHERE {cond}", (param,))
-                    cond, param = self._in("id", ids)
-                    tx.execute(f"DELETE FROM runs WHERE {cond}", (param,))
+                    param = self._list(ids)
+                    tx.execute(self._sql("delete_log_lines_of_runs"), (param,))
+                    tx.execute(self._sql("delete_attempts_of_runs"), (param,))
+                    tx.execute(self._sql("delete_runs"), (param,))
             total += len(ids)
             if len(ids) < _DELETE_CHUNK:
                 break

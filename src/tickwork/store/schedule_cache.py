@@ -11,7 +11,7 @@ from itertools import islice
 from typing import Any
 
 from tickwork.models import Schedule
-from tickwork.store.codec import _S, ScheduleAt, _aware
+from tickwork.store.codec import ScheduleAt, _aware
 from tickwork.store.dialect import SqlCore, Tx
 
 log = logging.getLogger("tickwork.store")
@@ -49,8 +49,7 @@ class ScheduleCache(SqlCore):
 
     def _schedule_rows(self, tx: Tx, ids: Collection[str]) -> Sequence[Sequence[Any]]:
         """Rows (``SCHEDULE_COLUMNS``, then ``revision``) of these schedules, in any order."""
-        cond, param = self._in("id", ids)
-        return tx.execute(f"SELECT {_S}, revision FROM schedules WHERE {cond}", (param,))
+        return tx.execute(self._sql("schedule_rows_with_revision"), (self._list(ids),))
 
     def read_ahead(self, until: datetime, limit: int) -> int:
         """Decode now the active schedules due by ``until`` (earliest first, at most
@@ -100,11 +99,7 @@ class ScheduleCache(SqlCore):
                 unreadable.append(row[0])
         if unreadable:
             # One bad row must not hold up every other fire: it stops being due.
-            cond, param = self._in("id", unreadable)
-            tx.execute(
-                f"UPDATE schedules SET status = 'paused', revision = revision + 1 WHERE {cond}",
-                (param,),
-            )
+            tx.execute(self._sql("pause_unreadable_schedules"), (self._list(unreadable),))
         return [
             k if k is not None and k[0] == rev else read[sid]
             for (sid, rev), k in zip(due, found, strict=True)

@@ -14,10 +14,8 @@ from tickwork.models import AuditEntry, Schedule, ScheduleStatus
 from tickwork.store.base import NextFire
 from tickwork.store.base_reads import Revised
 from tickwork.store.codec import (
-    _S,
     _SCHEDULE_KEPT_ON_UPDATE,
     _SEARCHED,
-    _WAITING,
     SCHEDULE_COLUMNS,
     ScheduleAt,
     _aware,
@@ -25,11 +23,16 @@ from tickwork.store.codec import (
     utc,
     utc_schedule,
 )
-from tickwork.store.dialect import SqlCore, Tx
+from tickwork.store.dialect import SqlCore, Tx, shared_statement
+from tickwork.store.named_sql import fill
 
-#: A new schedule row, with its first revision (see ``new_revision``).
-INSERT_SCHEDULE: Final = (
-    f"INSERT INTO schedules ({_S}, revision) VALUES ({', '.join('?' for _ in SCHEDULE_COLUMNS)}, ?)"
+#: A new schedule row, with its first revision (see ``new_revision``); the same text on
+#: both databases, also run by a dialect's own add (``insert_schedule``).
+INSERT_SCHEDULE: Final = shared_statement("insert_schedule")
+#: The columns an update writes, in ``SCHEDULE_COLUMNS`` order, and its ``SET`` list.
+_UPDATED: Final = tuple(c for c in SCHEDULE_COLUMNS if c not in _SCHEDULE_KEPT_ON_UPDATE)
+_UPDATE_SCHEDULE: Final = fill(
+    shared_statement("update_schedule"), assignments=", ".join(f"{c} = ?" for c in _UPDATED)
 )
 
 
@@ -62,16 +65,10 @@ class Schedules(SqlCore):
         expected_version: int | None = None,
     ) -> Schedule:
         row = self._schedule_row(schedule)
-        sets = [c for c in SCHEDULE_COLUMNS if c not in _SCHEDULE_KEPT_ON_UPDATE]
-        values = [v for c, v in zip(SCHEDULE_COLUMNS, row, strict=True) if c in sets]
-        assignments = ", ".join(f"{c} = ?" for c in sets)
+        values = [v for c, v in zip(SCHEDULE_COLUMNS, row, strict=True) if c in _UPDATED]
         with self._write() as tx:
             self._check_version(tx, schedule.id, expected_version)
-            rows = tx.execute(
-                f"UPDATE schedules SET {assignments}, revision = revision + 1,"
-                f" version = version + 1 WHERE id = ? RETURNING {_S}",
-                (*values, schedule.id),
-            )
+            rows = tx.execute(_UPDATE_SCHEDULE, (*values, schedule.id))
             if not rows:
                 raise NotFoundError("schedule", schedule.id)
             stored = self._schedule(rows[0])
@@ -95,7 +92,7 @@ class Schedules(SqlCore):
 
     def get_schedule(self, schedule_id: str) -> Schedule | None:
         with self._read() as tx:
-            rows = tx.execute(f"SELECT {_S} FROM schedules WHERE id = ?", (schedule_id,))
+            rows = tx.execute(self._sql("schedule_by_id"), (schedule_id,))
         return self._schedule(rows[0]) if rows else None
 
     def _schedule_where(
@@ -143,9 +140,10 @@ class Schedules(SqlCore):
         if after_id is not None:
             where += " AND id > ?" if where else " WHERE id > ?"
             params.append(after_id)
-        sql = f"SELECT {_S} FROM schedules{where} ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
+        if limit is None:
+            sql = fill(self._sql("list_schedules"), where=where)
+        else:
+            sql = fill(self._sql("list_schedules_page"), where=where)
             params.append(max(0, int(limit)))
         with self._read() as tx:
             rows = tx.execute(sql, params)
@@ -202,13 +200,12 @@ class Schedules(SqlCore):
         self, limit: int, after: tuple[datetime, str] | None = None
     ) -> list[Schedule]:
         # Served by the index schedules_due (next_fire_at, id) WHERE status = 'active'.
-        sql = f"SELECT {_S} FROM schedules WHERE status = 'active' AND next_fire_at IS NOT NULL"
+        sql = self._sql("upcoming_schedules")
         params: list[Any] = []
         if after is not None:
-            sql += " AND (next_fire_at > ? OR (next_fire_at = ? AND id > ?))"
+            sql = self._sql("upcoming_schedules_after")
             t = self._ts(_aware(after[0]))
             params += [t, t, after[1]]
-        sql += " ORDER BY next_fire_at, id LIMIT ?"
         params.append(max(0, int(limit)))
         with self._read() as tx:
             rows = tx.execute(sql, params)
@@ -232,18 +229,9 @@ class Schedules(SqlCore):
             if audit is not None:
                 before = self._schedule(rows[0]).to_dict()
                 self._audit_tx(tx, [dataclasses.replace(audit, before=before)])
-            tx.execute(
-                "UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,"
-                " cancel_requested = TRUE, error = 'schedule deleted'"
-                f" WHERE schedule_id = ? AND status IN {_WAITING}",
-                (t, schedule_id),
-            )
-            tx.execute(
-                "UPDATE runs SET cancel_requested = TRUE"
-                " WHERE schedule_id = ? AND status = 'running'",
-                (schedule_id,),
-            )
-            tx.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,))
+            tx.execute(self._sql("cancel_waiting_runs_of_schedule"), (t, schedule_id))
+            tx.execute(self._sql("ask_running_runs_of_schedule_to_cancel"), (schedule_id,))
+            tx.execute(self._sql("delete_schedule"), (schedule_id,))
             self._notify_tx(tx)
         return True
 
@@ -260,15 +248,12 @@ class Schedules(SqlCore):
         now = _aware(now)
         with self._write() as tx:
             # Resuming also picks up a schedule paused by the engine without the flag.
-            sql = f"SELECT {_S} FROM schedules WHERE " + (
-                "paused = FALSE" if paused else "(paused = TRUE OR status = 'paused')"
-            )
-            params: list[Any] = []
-            if schedule_ids is not None:
-                cond, param = self._in("id", list(schedule_ids))
-                sql += f" AND {cond}"
-                params.append(param)
-            rows = tx.execute(sql + " ORDER BY id" + self._for_update, params)
+            if schedule_ids is None:
+                every = "schedules_to_pause" if paused else "schedules_to_resume"
+                rows = tx.execute(self._sql(every))
+            else:
+                listed = "listed_schedules_to_pause" if paused else "listed_schedules_to_resume"
+                rows = tx.execute(self._sql(listed), (self._list(schedule_ids),))
             changed: list[Schedule] = []
             entries: list[AuditEntry] = []
             for row in rows:
@@ -296,9 +281,7 @@ class Schedules(SqlCore):
             if changed:
                 ts = self._ts
                 tx.executemany(
-                    "UPDATE schedules SET paused = ?, paused_at = ?, status = ?,"
-                    " next_fire_at = ?, updated_at = ?, revision = revision + 1,"
-                    " version = version + 1 WHERE id = ?",
+                    self._sql("store_paused"),
                     [
                         (s.paused, ts(s.paused_at), s.status, ts(s.next_fire_at), ts(now), s.id)
                         for s in changed

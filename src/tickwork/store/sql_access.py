@@ -16,28 +16,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.errors import ConflictError, NotFoundError
 from tickwork.models import ApiToken, AuditEntry, Run, Schedule
+from tickwork.store.named_sql import fill
+from tickwork.store.named_sql import where as named_where
 
 if TYPE_CHECKING:
     from tickwork.store.sql import Tx
 
-_TOKEN_COLUMNS: Final = (
-    "id, user_name, created_at, admin, read_only, expires_at, last_used_at, revoked_at"
-)
-_AUDIT_COLUMNS: Final = "id, at, actor, action, target, before, after, reason"
-INSERT_AUDIT: Final = (
-    "INSERT INTO audit_log (at, actor, action, target, before, after, reason)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_TOKEN: Final = (
-    "INSERT INTO api_tokens (id, secret_hash, user_name, admin, read_only, created_at,"
-    " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+#: The filters of ``list_audit``, each a condition with one parameter.
+_AUDIT_FILTERS: Final = ("actor = ?", "target = ?", "at >= ?", "id < ?")
 
 
 class AccessSql:
     """Tokens, audit and idempotency keys, written once in SQL (a mixin of ``SqlStore``)."""
 
-    _for_update: str = ""
+    @abstractmethod
+    def _sql(self, name: str) -> str: ...
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Tx]: ...
@@ -81,7 +74,7 @@ class AccessSql:
     def _audit_tx(self, tx: Tx, entries: Sequence[AuditEntry]) -> None:
         """Write audit entries in the caller's transaction (so they commit with the change)."""
         if entries:
-            tx.executemany(INSERT_AUDIT, [self._audit_row(e) for e in entries])
+            tx.executemany(self._sql("insert_audit"), [self._audit_row(e) for e in entries])
 
     def record_audit(self, entry: AuditEntry) -> None:
         with self._write() as tx:
@@ -106,19 +99,12 @@ class AccessSql:
             where.append("target LIKE ? ESCAPE '\\'")
             params.append("%:" + like_escaped(target))
             target = None
-        for cond, value in (
-            ("actor = ?", actor),
-            ("target = ?", target),
-            ("at >= ?", None if since is None else self._ts(since)),
-            ("id < ?", before_id),
-        ):
+        values = (actor, target, None if since is None else self._ts(since), before_id)
+        for cond, value in zip(_AUDIT_FILTERS, values, strict=True):
             if value is not None:
                 where.append(cond)
                 params.append(value)
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM audit_log"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
+        sql = fill(self._sql("list_audit"), where=named_where(where))
         params.append(max(0, int(limit)))
         with self._read() as tx:
             rows = tx.execute(sql, params)
@@ -142,8 +128,8 @@ class AccessSql:
 
     def _delete_access_before(self, tx: Tx, cutoff: Any) -> None:
         """Retention: audit entries and idempotency keys older than ``cutoff``."""
-        tx.execute("DELETE FROM audit_log WHERE at < ?", (cutoff,))
-        tx.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (cutoff,))
+        tx.execute(self._sql("delete_audit_before"), (cutoff,))
+        tx.execute(self._sql("delete_idempotency_keys_before"), (cutoff,))
 
     # -- tokens ----------------------------------------------------------------------
 
@@ -174,7 +160,7 @@ class AccessSql:
 
     def create_token(self, token: ApiToken, secret_hash: str, audit: AuditEntry | None) -> None:
         with self._write() as tx:
-            tx.execute(_INSERT_TOKEN, self._token_params(token, secret_hash))
+            tx.execute(self._sql("insert_token"), self._token_params(token, secret_hash))
             if audit is not None:
                 self._audit_tx(tx, [dataclasses.replace(audit, after=token.to_dict())])
 
@@ -184,50 +170,38 @@ class AccessSql:
         with self._write() as tx:
             # PostgreSQL: two first starts at once; the table lock makes one of them see
             # the other's token (SQLite's write transaction is exclusive already).
-            if self._for_update:
-                tx.execute("LOCK TABLE api_tokens IN SHARE ROW EXCLUSIVE MODE")
-            if tx.execute("SELECT 1 FROM api_tokens LIMIT 1"):
+            tx.execute(self._sql("lock_tokens"))
+            if tx.execute(self._sql("any_token")):
                 return False
-            tx.execute(_INSERT_TOKEN, self._token_params(token, secret_hash))
+            tx.execute(self._sql("insert_token"), self._token_params(token, secret_hash))
             if audit is not None:
                 self._audit_tx(tx, [dataclasses.replace(audit, after=token.to_dict())])
         return True
 
     def get_token(self, token_id: str) -> tuple[ApiToken, str] | None:
         with self._read() as tx:
-            rows = tx.execute(
-                f"SELECT {_TOKEN_COLUMNS}, secret_hash FROM api_tokens WHERE id = ?", (token_id,)
-            )
+            rows = tx.execute(self._sql("token_with_secret"), (token_id,))
         return (self._api_token(rows[0]), str(rows[0][8])) if rows else None
 
     def touch_token(self, token_id: str, now: datetime) -> None:
         with self._write() as tx:
-            tx.execute(
-                "UPDATE api_tokens SET last_used_at = ? WHERE id = ?", (self._ts(now), token_id)
-            )
+            tx.execute(self._sql("touch_token"), (self._ts(now), token_id))
 
     def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
-        sql = f"SELECT {_TOKEN_COLUMNS} FROM api_tokens"
-        if not include_revoked:
-            sql += " WHERE revoked_at IS NULL"
+        listed = "list_tokens" if include_revoked else "list_live_tokens"
         with self._read() as tx:
-            rows = tx.execute(sql + " ORDER BY created_at, id")
+            rows = tx.execute(self._sql(listed))
         return [self._api_token(r) for r in rows]
 
     def revoke_token(self, token_id: str, now: datetime, audit: AuditEntry | None) -> ApiToken:
         with self._write() as tx:
-            rows = tx.execute(
-                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE id = ?{self._for_update}",
-                (token_id,),
-            )
+            rows = tx.execute(self._sql("token_locked"), (token_id,))
             if not rows:
                 raise NotFoundError("token", token_id)
             before = self._api_token(rows[0])
             if before.revoked_at is not None:
                 raise ConflictError(f"token {token_id!r} is already revoked")
-            tx.execute(
-                "UPDATE api_tokens SET revoked_at = ? WHERE id = ?", (self._ts(now), token_id)
-            )
+            tx.execute(self._sql("revoke_token"), (self._ts(now), token_id))
             after = dataclasses.replace(before, revoked_at=now)
             if audit is not None:
                 self._audit_tx(
@@ -249,11 +223,7 @@ class AccessSql:
         scope, value = key
         existing: str | None = None
         with self._write() as tx:
-            rows = tx.execute(
-                "SELECT schedule_id, run_id, created_at FROM idempotency_keys"
-                f" WHERE scope = ? AND key = ?{self._for_update}",
-                (scope, value),
-            )
+            rows = tx.execute(self._sql("idempotency_key_locked"), (scope, value))
             created = self._dt(rows[0][2]) if rows else None
             if created is not None and created >= window_start:
                 if rows[0][0] != schedule.id:
@@ -264,13 +234,10 @@ class AccessSql:
                 existing = str(rows[0][1])
             else:
                 if rows:  # older than the window: the key is free again
-                    tx.execute(
-                        "DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", (scope, value)
-                    )
+                    tx.execute(self._sql("delete_idempotency_key"), (scope, value))
                 self._insert_run_rows(tx, [self._run_row(run)])
                 tx.execute(
-                    "INSERT INTO idempotency_keys (scope, key, schedule_id, run_id, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    self._sql("insert_idempotency_key"),
                     (scope, value, schedule.id, run.id, self._ts(run.created_at)),
                 )
                 if audit is not None:

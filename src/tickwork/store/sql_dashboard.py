@@ -2,9 +2,10 @@
 the database, so a page over a million runs reads a few hundred rows, not the runs.
 
 ``SqlStore`` inherits this. Instants differ by dialect (SQLite: integer microseconds;
-PostgreSQL: ``timestamptz``): the ``_bucket_*`` and ``_duration_*`` attributes say how
-each cuts time into buckets and measures a duration (SQLite's defaults here, in integer
-arithmetic, which it does several times faster than floating point).
+PostgreSQL: ``timestamptz``): the named statement ``run_activity`` has a variant per
+dialect, and the ``_bucket_unit`` and ``_duration_unit`` attributes say in what units
+each cuts time into buckets and measures a duration (SQLite's in integer arithmetic,
+which it does several times faster than floating point).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.models import RUN_STATUSES, Schedule
+from tickwork.store.named_sql import fill, union_all
 from tickwork.store.sql_stats import indexed_schedule_counts
 
 if TYPE_CHECKING:
@@ -36,13 +38,13 @@ SCHEDULE_ORDER: Final = {
 class DashboardSql:
     """Counts, activity buckets and the newest runs of many schedules at once."""
 
-    #: The bucket of a run: its ``scheduled_for`` minus the start (first parameter) over
-    #: the width (second, in ``_bucket_unit`` per second). PostgreSQL overrides these.
-    _bucket_sql: str = "(r.scheduled_for - ?) / ?"
+    #: How ``run_activity`` (named SQL) measures: its bucket width in ``_bucket_unit``
+    #: per second, its durations in ``_duration_unit`` seconds. PostgreSQL overrides these.
     _bucket_unit: int = 1_000_000
-    #: A run's duration, and what it is in seconds.
-    _duration_sql: str = "(r.finished_at - r.started_at)"
     _duration_unit: float = 1e-6
+
+    @abstractmethod
+    def _sql(self, name: str) -> str: ...
 
     @abstractmethod
     def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
@@ -87,14 +89,11 @@ class DashboardSql:
         order = SCHEDULE_ORDER.get(sort, SCHEDULE_ORDER["name"])
         direction = " DESC" if descending else ""
         order_sql = ", ".join(f"{part.strip()}{direction}" for part in order.split(","))
-        from tickwork.store.sql import SCHEDULE_SELECT
-
+        count = fill(self._sql("count_schedules_where"), where=where)
+        page = fill(self._sql("schedule_page"), where=where, order=f"{order_sql}, id{direction}")
         with self._read(snapshot=True) as tx:
-            total = int(tx.execute(f"SELECT COUNT(*) FROM schedules{where}", params)[0][0])
-            rows = tx.execute(
-                f"{SCHEDULE_SELECT}{where} ORDER BY {order_sql}, id{direction} LIMIT ? OFFSET ?",
-                [*params, max(0, int(limit)), max(0, int(offset))],
-            )
+            total = int(tx.execute(count, params)[0][0])
+            rows = tx.execute(page, [*params, max(0, int(limit)), max(0, int(offset))])
         return [self._schedule(r) for r in rows], total
 
     def schedule_ids(
@@ -109,7 +108,7 @@ class DashboardSql:
         """The ids of every schedule matching the filters (a bulk action's targets)."""
         where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(f"SELECT id FROM schedules{where} ORDER BY id", params)
+            rows = tx.execute(fill(self._sql("schedule_ids_where"), where=where), params)
         return [str(r[0]) for r in rows]
 
     def count_schedules(self, owner: str | None = None) -> dict[str, int]:
@@ -118,9 +117,7 @@ class DashboardSql:
             with self._read(snapshot=True) as tx:
                 return indexed_schedule_counts(tx)
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(
-                "SELECT status, COUNT(*) FROM schedules WHERE owner = ? GROUP BY status", (owner,)
-            )
+            rows = tx.execute(self._sql("owned_schedule_counts"), (owner,))
         counts = {"active": 0, "paused": 0, "finished": 0}
         counts.update({str(status): int(n) for status, n in rows})
         return counts
@@ -132,17 +129,12 @@ class DashboardSql:
         and by status: ``(bucket, status, count, mean duration, max duration)``, where
         bucket k holds ``since + k * bucket_seconds`` to the next. Durations in seconds,
         of runs that started and finished."""
-        duration = self._duration_sql
-        sql = (
-            f"SELECT {self._bucket_sql} AS bucket, r.status, COUNT(*),"
-            f" AVG({duration}), MAX({duration}) FROM runs r WHERE r.scheduled_for >= ?"
-        )
         start = self._ts(since)
         params: list[Any] = [start, int(bucket_seconds) * self._bucket_unit, start]
+        sql = self._sql("run_activity")
         if owner is not None:
-            sql += " AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
+            sql = self._sql("owned_run_activity")
             params.append(owner)
-        sql += " GROUP BY bucket, r.status ORDER BY bucket"
         with self._read(snapshot=True) as tx:
             rows = tx.execute(sql, params)
         unit = self._duration_unit
@@ -169,17 +161,10 @@ class DashboardSql:
         if not ids:
             return out
         # One index seek per schedule (runs_schedule), however long its history.
-        mine = (
-            ""
-            if owner is None
-            else " AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
+        one = self._sql(
+            "recent_runs_of_schedule" if owner is None else "recent_owned_runs_of_schedule"
         )
-        one = (
-            "SELECT * FROM (SELECT r.schedule_id, r.id, r.status, r.scheduled_for FROM runs r"
-            f" WHERE r.schedule_id = ?{mine}"
-            " ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?) AS t{i}"
-        )
-        sql = " UNION ALL ".join(one.format(i=i) for i in range(len(ids)))
+        sql = union_all(one, len(ids))
         params: list[Any] = []
         for sid in ids:
             params += [sid] + ([] if owner is None else [owner]) + [max(1, int(per_schedule))]

@@ -34,7 +34,10 @@ class RunLinesSql:
     def _dt(self, value: Any) -> datetime | None: ...
 
     @abstractmethod
-    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]: ...
+    def _list(self, values: Collection[Any]) -> Any: ...
+
+    @abstractmethod
+    def _sql(self, name: str) -> str: ...
 
     def write_live_logs(
         self, lines: Sequence[tuple[str, LogRecord]], ended: Collection[tuple[str, int]] = ()
@@ -48,8 +51,7 @@ class RunLinesSql:
         with self._write() as tx:
             if lines:
                 tx.executemany(
-                    "INSERT INTO run_live_logs (run_id, attempt, at, level, logger, message)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    self._sql("insert_live_line"),
                     [
                         (run_id, r.attempt, self._ts(r.at), r.level, r.logger, r.message)
                         for run_id, r in lines
@@ -57,15 +59,11 @@ class RunLinesSql:
                 )
             if ended:
                 tx.executemany(
-                    "DELETE FROM run_live_logs WHERE run_id = ? AND attempt = ? AND EXISTS"
-                    " (SELECT 1 FROM run_logs l WHERE l.run_id = ? AND l.attempt = ?)",
+                    self._sql("delete_live_lines_stored"),
                     [(run_id, n, run_id, n) for run_id, n in ended],
                 )
-                cond, param = self._in("run_id", {run_id for run_id, _ in ended})
-                over = tx.execute(
-                    f"SELECT run_id, number FROM attempts WHERE {cond} AND status <> 'running'",
-                    (param,),
-                )
+                runs = self._list({run_id for run_id, _ in ended})
+                over = tx.execute(self._sql("attempts_over"), (runs,))
                 settled = {(run_id, int(n)) for run_id, n in over} & set(ended)
         return settled
 
@@ -74,21 +72,13 @@ class RunLinesSql:
         before the cutoff, ``t_cut`` as stored). Apart from the runs' own deletion, so
         that deletion commits as soon as it would without these."""
         with self._write() as tx:
-            tx.execute(
-                "DELETE FROM run_live_logs WHERE at < ? AND NOT EXISTS"
-                " (SELECT 1 FROM runs r WHERE r.id = run_live_logs.run_id)",
-                (t_cut,),
-            )
+            tx.execute(self._sql("delete_live_lines_of_deleted_runs"), (t_cut,))
 
     def _live_logs_tx(self, tx: Tx, run_id: str, final: Collection[int]) -> list[LogRecord]:
         """The live lines of the run's attempts that have no final lines (``final``: the
         attempts that have), in the order written."""
         records = []
-        for at, level, logger, message, attempt in tx.execute(
-            "SELECT at, level, logger, message, attempt FROM run_live_logs"
-            " WHERE run_id = ? ORDER BY attempt, id",
-            (run_id,),
-        ):
+        for at, level, logger, message, attempt in tx.execute(self._sql("live_lines"), (run_id,)):
             if attempt in final:
                 continue
             when = self._dt(at)

@@ -19,8 +19,9 @@ Schedules per status are counted the same way (migration ``0011_schedule_counts`
 all of them from the primary key's index, the paused and finished ones from
 ``schedules_inactive``, the active ones as the difference.
 
-The query texts repeat the indexes' ``WHERE`` terms word for word: that is how SQLite
-sees that a partial index applies.
+The statements are named SQL (``queries/stats.sql``, the same on both databases); their
+texts repeat the indexes' ``WHERE`` terms word for word: that is how SQLite sees that a
+partial index applies.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.models import RUN_STATUSES, TaskStats
+from tickwork.store.named_sql import all_queries
 
 if TYPE_CHECKING:
     from tickwork.store.sql import Tx
 
-#: The ``WHERE`` of ``runs_final``: every final status.
+#: The ``WHERE`` of ``runs_final``: every final status (as the named statements write it).
 FINAL: Final = (
     "r.status IN ('succeeded', 'failed', 'timed_out', 'lost', 'cancelled', 'skipped', 'missed')"
 )
@@ -45,41 +47,20 @@ DURATION: Final = "r.finished_at - r.started_at"
 #: Statuses a task's figures leave out: those runs never executed.
 NOT_EXECUTED: Final = ("skipped", "missed")
 
-
-def _counts_sql(with_not_executed: bool) -> str:
-    """Runs per task and status, from ``runs_final``, ``runs_waiting`` and
-    ``runs_running`` (one pass over each), in task order."""
-    but = "" if with_not_executed else " AND r.status NOT IN ('skipped', 'missed')"
-    return (
-        "SELECT task, status, n FROM ("
-        f"SELECT r.task, r.status, COUNT(*) AS n FROM runs r WHERE {FINAL}{but}"
-        " GROUP BY r.status, r.task"
-        " UNION ALL SELECT r.task, r.status, COUNT(*) AS n FROM runs r"
-        " WHERE r.status IN ('pending', 'retrying') GROUP BY r.status, r.task"
-        " UNION ALL SELECT r.task, r.status, COUNT(*) AS n FROM runs r"
-        " WHERE r.status = 'running' GROUP BY r.status, r.task"
-        ") c ORDER BY task"
-    )
-
-
-_COUNTS: Final = _counts_sql(with_not_executed=False)
-_ALL_COUNTS: Final = _counts_sql(with_not_executed=True)
-_BACKLOG: Final = (
-    "SELECT COUNT(*) FROM runs r WHERE r.status IN ('pending', 'retrying') AND r.due_at <= ?"
-)
-_UNTIMED: Final = (
-    f"SELECT COUNT(*) FROM runs r WHERE r.task = ? AND {EXECUTED} AND ({DURATION}) IS NULL"
-)
+_Q: Final = all_queries()
+_COUNTS: Final = _Q["task_status_counts"]
+_ALL_COUNTS: Final = _Q["every_task_status_count"]
+_BACKLOG: Final = _Q["backlog"]
+_UNTIMED: Final = _Q["untimed_runs"]
+_FROM_SHORTEST: Final = _Q["durations_from"]
+_FROM_LONGEST: Final = _Q["durations_from_longest"]
+_STATUS_COUNTS: Final = _Q["status_counts"]
+_SCHEDULE_COUNTS: Final = _Q["schedule_counts"]
 
 
 def _nth(tx: Tx, task: str, offset: int, descending: bool) -> list[Any]:
     """Two durations of ``task`` from ``offset`` on, in ascending or descending order."""
-    order = "DESC" if descending else ""
-    rows = tx.execute(
-        f"SELECT {DURATION} FROM runs r WHERE r.task = ? AND {EXECUTED}"
-        f" AND ({DURATION}) IS NOT NULL ORDER BY {DURATION} {order} LIMIT 2 OFFSET ?",
-        (task, offset),
-    )
+    rows = tx.execute(_FROM_LONGEST if descending else _FROM_SHORTEST, (task, offset))
     return [row[0] for row in rows]
 
 
@@ -176,21 +157,8 @@ def task_stats_of(counts: Counts, durations: Durations) -> list[TaskStats]:
 def indexed_status_counts(tx: Tx) -> list[tuple[str, int]]:
     """Runs per status over all runs, from ``runs_final``, ``runs_waiting`` and
     ``runs_running``."""
-    rows = tx.execute(
-        f"SELECT r.status, COUNT(*) FROM runs r WHERE {FINAL} GROUP BY r.status"
-        " UNION ALL SELECT r.status, COUNT(*) FROM runs r"
-        " WHERE r.status IN ('pending', 'retrying') GROUP BY r.status"
-        " UNION ALL SELECT 'running', COUNT(*) FROM runs r WHERE r.status = 'running'"
-    )
+    rows = tx.execute(_STATUS_COUNTS)
     return [(status, int(n)) for status, n in rows]
-
-
-#: Every schedule (from the primary key's index), then the inactive ones per status
-#: (from ``schedules_inactive``).
-_SCHEDULE_COUNTS: Final = (
-    "SELECT 'all', COUNT(*) FROM schedules"
-    " UNION ALL SELECT status, COUNT(*) FROM schedules WHERE status <> 'active' GROUP BY status"
-)
 
 
 def indexed_schedule_counts(tx: Tx) -> dict[str, int]:

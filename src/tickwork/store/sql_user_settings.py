@@ -34,9 +34,12 @@ class UserSettingsSql:
     @abstractmethod
     def _ts(self, dt: datetime | None) -> Any: ...
 
+    @abstractmethod
+    def _sql(self, name: str) -> str: ...
+
     def user_settings(self, user: str) -> dict[str, str]:
         with self._read() as tx:
-            rows = tx.execute("SELECT name, value FROM user_settings WHERE user_name = ?", (user,))
+            rows = tx.execute(self._sql("user_settings"), (user,))
         return {name: value for name, value in rows}
 
     def set_user_settings(self, user: str, values: Mapping[str, str], now: datetime) -> None:
@@ -50,8 +53,6 @@ class UserSettingsSql:
             return
         with self._write() as tx:
             tx.executemany(
-                "INSERT INTO user_settings (user_name, name, value, updated_at)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT (user_name, name)"
-                " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                self._sql("set_user_setting"),
                 [(user, name, value, self._ts(now)) for name, value in values.items()],
             )

@@ -49,7 +49,6 @@ from tickwork.store.sql import (
     new_revision,
     utc_schedule,
 )
-from tickwork.store.sql_access import INSERT_AUDIT
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
 from tickwork.store.url import SQLiteURL
 
@@ -233,7 +232,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             try:
                 conn.execute(INSERT_SCHEDULE, (*row, new_revision()))
                 if audit is not None:
-                    conn.execute(INSERT_AUDIT, self._audit_row(audit))
+                    conn.execute(self._sql("insert_audit"), self._audit_row(audit))
                 conn.execute("COMMIT")
             except BaseException as exc:
                 with suppress(sqlite3.Error):

@@ -6,3 +6,148 @@ SELECT {runs} FROM runs WHERE id = ?
 
 -- name: run_to_cancel@postgres
 SELECT {runs} FROM runs WHERE id = ? FOR UPDATE
+
+-- name: run_by_id
+-- One run. Parameters: the run id.
+SELECT {runs} FROM runs WHERE id = ?
+
+-- name: final_log_lines
+-- A run's log lines stored with its attempts' ends, in the order written.
+-- Parameters: the run id.
+SELECT at, level, logger, message, attempt FROM run_logs WHERE run_id = ? ORDER BY id
+
+-- name: list_runs
+-- Runs newest first: the filters' conditions (alias r) fill the slot {where}.
+-- Parameters: those of the conditions, then the limit.
+SELECT {r.runs} FROM runs r{where} ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?
+
+-- name: list_runs_after_run
+-- list_runs after a given run (alias b) in that order. Parameters: that run's id, those
+-- of the conditions, then the limit.
+SELECT {r.runs} FROM runs r JOIN runs b ON b.id = ?{where}
+ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?
+
+-- name: waiting_run_counts
+-- Waiting runs per status, and how many of them are due (partial index runs_waiting).
+-- Parameters: now.
+SELECT status, COUNT(*), SUM(CASE WHEN due_at <= ? THEN 1 ELSE 0 END) FROM runs
+WHERE status IN ('pending', 'retrying') GROUP BY status
+
+-- name: running_runs_by_node
+-- Every running run and its node (partial index runs_running). No parameters.
+SELECT node, id FROM runs WHERE status = 'running'
+
+-- name: owned_run_counts
+-- Runs per status of one owner's schedules. Parameters: the owner.
+SELECT status, COUNT(*) FROM runs r
+WHERE r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?) GROUP BY status
+
+-- name: backlog
+-- Waiting runs due by now. Parameters: now.
+SELECT COUNT(*) FROM runs r WHERE r.status IN ('pending', 'retrying') AND r.due_at <= ?
+
+-- name: owned_backlog
+-- The backlog of one owner's schedules. Parameters: now, the owner.
+SELECT COUNT(*) FROM runs r WHERE r.status IN ('pending', 'retrying') AND r.due_at <= ?
+  AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)
+
+-- name: scanned_task_counts
+-- Runs per task and status (but skipped and missed) read from the runs matching the
+-- slot {where} (alias r). Parameters: those of the condition.
+SELECT r.task, r.status, COUNT(*) FROM runs r
+WHERE {where} AND r.status NOT IN ('skipped', 'missed')
+GROUP BY r.task, r.status ORDER BY r.task
+
+-- name: scanned_durations
+-- Start and end of the runs that executed among those matching the slot {where}
+-- (alias r). Parameters: those of the condition.
+SELECT r.task, r.started_at, r.finished_at FROM runs r
+WHERE {where} AND r.status IN ('succeeded', 'failed', 'timed_out')
+  AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
+
+-- name: consume_queue
+-- Take (delete and return) the oldest messages of a queue. Parameters: the queue, the
+-- limit.
+DELETE FROM queue_messages WHERE id IN (
+  SELECT id FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?)
+RETURNING {queue_messages}
+
+-- name: consume_queue@postgres
+-- The same; messages another reader is taking are skipped, not waited for.
+DELETE FROM queue_messages WHERE id IN (
+  SELECT id FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)
+RETURNING {queue_messages}
+
+-- name: consume_owned_queue
+-- consume_queue over the messages of one owner's schedules. Parameters: the queue, the
+-- owner, the limit.
+DELETE FROM queue_messages WHERE id IN (
+  SELECT id FROM queue_messages WHERE queue = ?
+    AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?)
+RETURNING {queue_messages}
+
+-- name: consume_owned_queue@postgres
+DELETE FROM queue_messages WHERE id IN (
+  SELECT id FROM queue_messages WHERE queue = ?
+    AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?
+  FOR UPDATE SKIP LOCKED)
+RETURNING {queue_messages}
+
+-- name: peek_queue
+-- The oldest messages of a queue, left in it. Parameters: the queue, the limit.
+SELECT {queue_messages} FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?
+
+-- name: peek_owned_queue
+-- peek_queue over the messages of one owner's schedules. Parameters: the queue, the
+-- owner, the limit.
+SELECT {queue_messages} FROM queue_messages WHERE queue = ?
+  AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?
+
+-- name: gauge_schedules
+-- Schedules per status. No parameters.
+SELECT status, COUNT(*) FROM schedules GROUP BY status
+
+-- name: gauge_running
+-- Running runs (partial index runs_running). No parameters.
+SELECT COUNT(*) FROM runs WHERE status = 'running'
+
+-- name: gauge_waiting
+-- Waiting runs per status (partial index runs_waiting). No parameters.
+SELECT status, COUNT(*) FROM runs WHERE status IN ('pending', 'retrying') GROUP BY status
+
+-- name: gauge_oldest_due
+-- The due time of the oldest waiting run due by now. Parameters: now.
+SELECT MIN(due_at) FROM runs WHERE status IN ('pending', 'retrying') AND due_at <= ?
+
+-- name: gauge_nodes
+-- Nodes alive (a heartbeat since the cutoff) and their stuck threads. Parameters: the
+-- cutoff.
+SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0) FROM nodes
+WHERE stopped_at IS NULL AND heartbeat_at >= ?
+
+-- name: runs_past_retention
+-- Up to LIMIT finished runs scheduled and finished before the cutoff. Parameters: the
+-- cutoff twice, the limit.
+SELECT id FROM runs WHERE scheduled_for < ? AND finished_at < ?
+  AND status NOT IN ('pending', 'running', 'retrying') LIMIT ?
+
+-- name: delete_log_lines_of_runs
+-- Parameters: the run ids (a list).
+DELETE FROM run_logs WHERE run_id IN (SELECT value FROM json_each(?))
+
+-- name: delete_log_lines_of_runs@postgres
+DELETE FROM run_logs WHERE run_id = ANY(?::text[])
+
+-- name: delete_attempts_of_runs
+-- Parameters: the run ids (a list).
+DELETE FROM attempts WHERE run_id IN (SELECT value FROM json_each(?))
+
+-- name: delete_attempts_of_runs@postgres
+DELETE FROM attempts WHERE run_id = ANY(?::text[])
+
+-- name: delete_runs
+-- Parameters: the run ids (a list).
+DELETE FROM runs WHERE id IN (SELECT value FROM json_each(?))
+
+-- name: delete_runs@postgres
+DELETE FROM runs WHERE id = ANY(?::text[])
