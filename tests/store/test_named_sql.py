@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import ast
+import re
+import sqlite3
+from pathlib import Path
+from typing import Final
+
 import pytest
 
-from tickwork.store.named_sql import all_queries, parse_queries, queries_for
+import tickwork.store
+from tickwork.store import open_store
+from tickwork.store.dialect import statements
+from tickwork.store.named_sql import (
+    all_of,
+    all_queries,
+    fill,
+    parse_queries,
+    queries_for,
+    union_all,
+    values_rows,
+    where,
+)
 
 
 def test_blocks_are_named_and_comments_left_out() -> None:
@@ -23,3 +41,139 @@ def test_each_dialect_runs_its_own_variant_or_the_shared_text() -> None:
     assert "SKIP LOCKED" in postgres["claim_candidates"]
     assert "SKIP LOCKED" not in sqlite["claim_candidates"]
     assert "json_each" in sqlite["claim_candidates"]
+
+
+STORE = Path(tickwork.store.__file__).parent
+
+
+def _names_run_in_python() -> set[str]:
+    """Every literal given to ``_sql``, ``shared_statement`` or ``all_queries()[...]``
+    in the store's modules, and every string literal that names a statement (the values
+    of a table of names, such as ``_RUNNING_PER``)."""
+    found: set[str] = set()
+    for path in STORE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and node.args:
+                func = node.func
+                called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                arg = node.args[0]
+                if called in {"_sql", "shared_statement"} and isinstance(arg, ast.Constant):
+                    found.add(str(arg.value))
+            if (
+                isinstance(node, ast.Subscript)
+                and isinstance(node.slice, ast.Constant)
+                and ("all_queries" in ast.unparse(node.value) or ast.unparse(node.value) == "_Q")
+            ):
+                found.add(str(node.slice.value))
+    return found
+
+
+def _string_literals() -> set[str]:
+    return {
+        str(node.value)
+        for path in STORE.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+
+
+def test_every_named_statement_is_used_and_every_name_used_exists() -> None:
+    names = {name.partition("@")[0] for name in all_queries()}
+    used = _names_run_in_python()
+    assert len(used) > 100, sorted(used)
+    assert not sorted(used - names), "names run that no queries/*.sql defines"
+    literals = _string_literals()
+    assert not sorted(names - literals), "named statements that no module runs"
+
+
+#: Modules whose statements are still written in Python: each dialect's own statements
+#: (its hot paths in one statement, its bulk writes) and the event feed's joins they
+#: share; and ``dialect.py``'s ``_bulk_update`` (a table, its columns and keys per call).
+_OWN_SQL_STILL: Final = {
+    "sqlite.py",
+    "postgres.py",
+    "postgres_nodes.py",
+    "sqlite_bulk.py",
+    "feed.py",
+}
+
+
+def test_no_statement_is_built_in_python_outside_the_named_sql() -> None:
+    """A statement's text lives in ``queries/``: a module of the shared store holds no
+    SQL of its own (a dialect module's hooks are checked by their own tests)."""
+    shared = [p for p in STORE.glob("*.py") if p.name not in _OWN_SQL_STILL]
+    statement = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\s")
+    for path in shared:
+        tree = ast.parse(path.read_text())
+        exempt = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef) and node.name == "_bulk_update"
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in exempt:
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not statement.match(node.value), (path.name, node.value[:60])
+            if isinstance(node, ast.JoinedStr):
+                text = "".join(str(v.value) for v in node.values if isinstance(v, ast.Constant))
+                assert not statement.match(text), (path.name, text[:60])
+
+
+def test_fill_puts_each_slot_once_and_refuses_a_missing_one() -> None:
+    assert fill("SELECT a FROM t{where} LIMIT ?", where=where(["a = ?", "b = ?"])) == (
+        "SELECT a FROM t WHERE a = ? AND b = ? LIMIT ?"
+    )
+    assert fill("SELECT a FROM t{where}", where=where([])) == "SELECT a FROM t"
+    assert fill("SELECT a FROM t WHERE {where}", where=all_of([])) == (
+        "SELECT a FROM t WHERE 1 = 1"
+    )
+    with pytest.raises(ValueError, match="slot"):
+        fill("SELECT a FROM t", where="")
+    with pytest.raises(ValueError, match="slot"):
+        fill("SELECT {x} FROM {x}", x="a")
+    assert values_rows(2, 3) == "(?, ?), (?, ?), (?, ?)"
+    assert union_all("SELECT 1", 3) == "SELECT 1 UNION ALL SELECT 1 UNION ALL SELECT 1"
+
+
+#: What each slot is filled with to check that a statement prepares.
+_SLOTS = {"order": "id", "assignments": "name = ?", "values": "(?, ?)"}
+
+
+def _prepared_text(sql: str) -> str:
+    """A named statement with its slots filled by the smallest valid text."""
+    for slot in re.findall(r"\{(\w+)\}", sql):
+        text = ("1 = 1" if "WHERE {where}" in sql else "") if slot == "where" else _SLOTS[slot]
+        sql = fill(sql, **{slot: text})
+    return sql
+
+
+def test_every_statement_prepares_on_sqlite(sqlite_url: str) -> None:
+    open_store(sqlite_url).close()  # the schema, migrated
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        for name, sql in statements("sqlite").items():
+            text = _prepared_text(sql)
+            try:
+                conn.execute(f"EXPLAIN QUERY PLAN {text}", [None] * text.count("?"))
+            except sqlite3.Error as exc:  # pragma: no cover - the failure's message
+                pytest.fail(f"{name}: {exc}\n{text}")
+
+
+@pytest.mark.postgres
+def test_every_statement_prepares_on_postgres(pg_url: str) -> None:
+    import psycopg
+
+    open_store(pg_url).close()
+    dml = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\s", re.IGNORECASE)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for name, sql in statements("postgres").items():
+            if not dml.match(sql):
+                continue  # LOCK, CREATE: not preparable, run by every test that needs them
+            pieces = _prepared_text(sql).split("?")
+            text = pieces[0] + "".join(f"${i}{p}" for i, p in enumerate(pieces[1:], 1))
+            try:
+                conn.execute(f"PREPARE named_check AS {text}")
+                conn.execute("DEALLOCATE named_check")
+            except psycopg.Error as exc:  # pragma: no cover - the failure's message
+                pytest.fail(f"{name}: {exc}\n{text}")

@@ -46,18 +46,12 @@ class AttemptEnds(SqlCore):
         ids = list(run_ids)
         with self._write() as tx:
             # A node taken for dead (and its runs taken over) that beats again is back.
-            tx.execute(
-                "UPDATE nodes SET heartbeat_at = ?, stopped_at = NULL, stuck_threads = ?"
-                " WHERE id = ?",
-                (self._ts(_aware(now)), stuck_threads, node_id),
-            )
+            tx.execute(self._sql("node_beats"), (self._ts(_aware(now)), stuck_threads, node_id))
             held: list[tuple[Any, ...]] = []
             if ids:
-                cond, param = self._in("id", ids)
                 held = tx.execute(
-                    f"UPDATE runs SET lease_until = ? WHERE {cond}"
-                    " AND status = 'running' AND node = ? RETURNING id, cancel_requested",
-                    (self._ts(_aware(lease_until)), param, node_id),
+                    self._sql("renew_leases"),
+                    (self._ts(_aware(lease_until)), self._list(ids), node_id),
                 )
         kept = {rid for rid, _ in held}
         return Heartbeat(
@@ -153,11 +147,7 @@ class AttemptEnds(SqlCore):
             keys=("run_id", "number"),
         )
         if logs:
-            tx.executemany(
-                "INSERT INTO run_logs (run_id, attempt, at, level, logger, message)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                logs,
-            )
+            tx.executemany(self._sql("insert_final_log_line"), logs)
         attempts = self._attempts_of(tx, [values[0] for _, values, _, _ in held])
         finished: list[tuple[Run, Any]] = []
         for index, values, outcome, result in held:
@@ -182,16 +172,10 @@ class AttemptEnds(SqlCore):
         ]
         if not ended:
             return
-        cond, param = self._in(
-            "id", sorted({run.schedule_id for run, _ in ended if run.schedule_id})
-        )
+        ids = self._list(sorted({run.schedule_id for run, _ in ended if run.schedule_id}))
         queues = {
             sid: (result_queue, error_queue)
-            for sid, result_queue, error_queue in tx.execute(
-                f"SELECT id, result_queue, error_queue FROM schedules WHERE {cond}"
-                " AND (result_queue IS NOT NULL OR error_queue IS NOT NULL)",
-                (param,),
-            )
+            for sid, result_queue, error_queue in tx.execute(self._sql("outcome_queues"), (ids,))
         }
         if not queues:
             return
@@ -227,11 +211,7 @@ class AttemptEnds(SqlCore):
                 )
             )
         if rows:
-            tx.executemany(
-                "INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            tx.executemany(self._sql("insert_queue_message"), rows)
 
     def recover_lost(
         self, now: datetime, dead_nodes: Collection[str], retry: RetryPlanner
@@ -240,23 +220,13 @@ class AttemptEnds(SqlCore):
         t_now = self._ts(now)
         dead = set(dead_nodes)
         with self._write() as tx:
-            where = "lease_until < ?"
-            params: list[Any] = [t_now]
             if dead:
                 # Dead nodes leave the list of nodes; one that beats again comes back.
-                cond, param = self._in("id", sorted(dead))
-                tx.execute(
-                    f"UPDATE nodes SET stopped_at = ? WHERE {cond} AND stopped_at IS NULL",
-                    (t_now, param),
-                )
-                cond, param = self._in("node", sorted(dead))
-                where = f"({where} OR {cond})"
-                params.append(param)
-            rows = tx.execute(
-                f"SELECT {_R} FROM runs WHERE status = 'running' AND {where}"
-                f" ORDER BY id{self._skip_locked}",
-                params,
-            )
+                nodes = self._list(sorted(dead))
+                tx.execute(self._sql("stop_dead_nodes"), (t_now, nodes))
+                rows = tx.execute(self._sql("lapsed_or_orphaned_runs"), (t_now, nodes))
+            else:
+                rows = tx.execute(self._sql("lapsed_runs"), (t_now,))
             if not rows:
                 return []
             runs = [self._run(r) for r in rows]
@@ -290,18 +260,9 @@ class AttemptEnds(SqlCore):
                 attempt_updates.append((t_now, why, run.id, run.attempt))
                 if status == "lost":
                     final.append(run.replace(status="lost", error=why))
-            tx.executemany(
-                "UPDATE runs SET status = ?, due_at = COALESCE(?, due_at), finished_at = ?,"
-                " error = ?, lease_until = NULL WHERE id = ?",
-                run_updates,
-            )
-            tx.executemany(
-                "UPDATE attempts SET status = 'lost', finished_at = ?, error = ?"
-                " WHERE run_id = ? AND number = ? AND status = 'running'",
-                attempt_updates,
-            )
+            tx.executemany(self._sql("lose_run"), run_updates)
+            tx.executemany(self._sql("lose_attempt"), attempt_updates)
             self._enqueue_outcomes(tx, [(run, None) for run in final], now)
             self._notify_tx(tx)
-            cond, param = self._in("id", [r.id for r in runs])
-            after = tx.execute(f"SELECT {_R} FROM runs WHERE {cond} ORDER BY id", (param,))
+            after = tx.execute(self._sql("runs_by_ids"), (self._list([r.id for r in runs]),))
             return self._runs_with_attempts(tx, after)

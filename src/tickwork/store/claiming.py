@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tickwork.models import ACTIVE_RUN_STATUSES, Attempt, PlannedRun, Run, Schedule
 from tickwork.policy import QueueKey, is_queue_head, queue_head, room, running_limit
 from tickwork.store.base import ClaimRequest, FinishItem
-from tickwork.store.codec import _R, _WAITING, RunAt, _aware
+from tickwork.store.codec import _R, RunAt, _aware
 from tickwork.store.dialect import SqlCore, Tx
 
 #: What ``Claiming._claim_in`` found: the claimed runs' rows, the earlier attempts of
@@ -160,7 +160,7 @@ class Claiming(SqlCore):
                 self._rows(tx, self._sql("claim_candidates"), (t_now, task_list, want), _CANDIDATE)
             )
         params: tuple[Any, ...] = (t_now, task_list, want)
-        if self._skip_locked:  # the rows locked, then checked again
+        if self._claim_checks_again:  # the rows locked, then checked again
             params = (*params, t_now)
         return list(self._rows(tx, self._sql("claim_candidates_ranked"), params, _CANDIDATE))
 
@@ -245,11 +245,8 @@ class Claiming(SqlCore):
         ]
         if not candidates or claim.limit <= 0:
             return {}, True
-        task_cond, task_param = self._in("task", sorted(set(tasks)))
         if tx.execute(
-            f"SELECT 1 FROM runs WHERE status IN {_WAITING} AND due_at <= ? AND {task_cond}"
-            " LIMIT 1",
-            (self._ts(now), task_param),
+            self._sql("waiting_due_for_tasks"), (self._ts(now), self._list(sorted(set(tasks))))
         ):
             return {}, True  # older runs first: claim_runs ranks them with these
         candidates.sort(key=lambda c: (-c[0].priority, c[1].due_at, c[1].id))

@@ -247,7 +247,6 @@ _SCHEDULE_WIDTH: Final = len(SCHEDULE_COLUMNS)
 _make_run = record_maker(Run, (*RUN_COLUMNS, "attempts"))
 
 #: Every column of a schedule, in ``_schedule``'s order.
-SCHEDULE_SELECT: Final = f"SELECT {_S} FROM schedules"
 
 
 class RowCodec:

@@ -5,7 +5,8 @@ A dialect (``sqlite.py``, ``postgres.py``) supplies connections and transactions
 an instant and a list travel as parameters, and its locking: SQLite serializes every
 write transaction (``BEGIN IMMEDIATE``), so the statements are exact as they stand;
 PostgreSQL runs them concurrently and adds row locks with ``SKIP LOCKED`` where two
-nodes could otherwise step on each other (``_skip_locked``, ``_lock_claim``).
+nodes could otherwise step on each other (the ``@postgres`` variants of the named
+statements that lock, ``_lock_claim``).
 Statements use ``?`` placeholders; the PostgreSQL dialect rewrites them to ``%s``."""
 
 from __future__ import annotations
@@ -96,10 +97,9 @@ class SqlCore(RowCodec):
     dialect: str = ""
     #: Where the database is, with any password masked (``Store.url``).
     url: str
-    #: Appended to SELECTs that lock rows a concurrent node may skip (PostgreSQL).
-    _skip_locked: str = ""
-    #: Appended to SELECTs that lock rows and wait for them (PostgreSQL).
-    _for_update: str = ""
+    #: Whether a ranked claim locks the rows it chose and checks them again (PostgreSQL:
+    #: its ``claim_candidates_ranked`` takes ``now`` once more).
+    _claim_checks_again: bool = False
     #: A condition with one parameter: the schedule's ``tags`` contain the tag.
     _tag_filter: str
 
@@ -262,7 +262,5 @@ class SqlCore(RowCodec):
         """Running runs per ``column`` value (``task`` or ``schedule_id``) among ``keys``."""
         if not keys:
             return {}
-        rows = self._rows(
-            tx, self._sql(_RUNNING_PER[column]), (self._list(keys),), f"{column}, n"
-        )
+        rows = self._rows(tx, self._sql(_RUNNING_PER[column]), (self._list(keys),), f"{column}, n")
         return {k: int(n) for k, n in rows}

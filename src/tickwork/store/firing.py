@@ -13,7 +13,6 @@ from tickwork.models import ACTIVE_RUN_STATUSES, Attempt, FirePlan, PlannedRun, 
 from tickwork.store.base import ClaimRequest, FirePlanner, FireResult
 from tickwork.store.claiming import Claiming
 from tickwork.store.codec import (
-    _WAITING,
     _WAITING_STATUSES,
     RunAt,
     _aware,
@@ -35,21 +34,13 @@ class Firing(ScheduleCache, Claiming):
 
     def next_wakeup(self) -> datetime | None:
         with self._read() as tx:
-            rows = tx.execute(
-                "SELECT (SELECT next_fire_at FROM schedules WHERE status = 'active'"
-                " AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1),"
-                f" (SELECT due_at FROM runs WHERE status IN {_WAITING} ORDER BY due_at LIMIT 1)"
-            )
+            rows = tx.execute(self._sql("next_wakeup"))
         found = [t for t in (self._dt(v) for v in rows[0]) if t is not None]
         return min(found, default=None)
 
     def count_due(self, at: datetime, limit: int) -> int:
         with self._read() as tx:
-            rows = tx.execute(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM schedules WHERE status = 'active'"
-                " AND next_fire_at <= ? LIMIT ?) AS due",
-                (self._ts(_aware(at)), max(0, int(limit))),
-            )
+            rows = tx.execute(self._sql("count_due"), (self._ts(_aware(at)), max(0, int(limit))))
         return int(rows[0][0])
 
     def fire_due(

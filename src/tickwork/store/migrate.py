@@ -47,7 +47,7 @@ class Migrations(SqlCore):
         applied: list[int] = []
         with self._migrating() as tx:
             tx.execute(self._sql("create_schema_migrations"))
-            current = int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
+            current = int(tx.execute(self._sql("schema_version"))[0][0] or 0)
             latest = migrations[-1][0] if migrations else 0
             if current > latest:
                 raise StoreError(
@@ -58,9 +58,6 @@ class Migrations(SqlCore):
                 if version <= current:
                     continue
                 self._run_script(tx, script)
-                tx.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                    (version, self._ts(datetime.now(UTC))),
-                )
+                tx.execute(self._sql("record_migration"), (version, self._ts(datetime.now(UTC))))
                 applied.append(version)
         return applied

@@ -135,8 +135,7 @@ class PostgresStore(PgNodeLocks, SqlStore):
 
     dialect = "postgres"
 
-    _skip_locked = " FOR UPDATE SKIP LOCKED"
-    _for_update = " FOR UPDATE"
+    _claim_checks_again = True
     # The dashboard's activity buckets and durations (see store/sql_dashboard.py).
     _bucket_unit = 1
     _duration_unit = 1.0

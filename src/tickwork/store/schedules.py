@@ -172,9 +172,10 @@ class Schedules(SqlCore):
             if after_id is not None:
                 where += " AND id > ?" if where else " WHERE id > ?"
                 params.append(after_id)
-            sql = f"SELECT id, revision FROM schedules{where} ORDER BY id"
-            if limit is not None:
-                sql += " LIMIT ?"
+            if limit is None:
+                sql = fill(self._sql("schedule_revisions_where"), where=where)
+            else:
+                sql = fill(self._sql("schedule_revisions_page"), where=where)
                 params.append(max(0, int(limit)))
         with self._read() as tx:
             page = [(sid, int(rev)) for sid, rev in tx.execute(sql, params)]
@@ -184,8 +185,7 @@ class Schedules(SqlCore):
             elif len(stale) == 1:
                 rows = tx.execute(self._sql("schedule_revised"), (stale[0],))
             else:
-                cond, param = self._in("id", stale)
-                rows = tx.execute(f"SELECT {_S}, revision FROM schedules WHERE {cond}", (param,))
+                rows = tx.execute(self._sql("schedule_rows_with_revision"), (self._list(stale),))
         read = {row[0]: (int(row[ScheduleAt.revision]), self._schedule(row)) for row in rows}
         # Without one snapshot (PostgreSQL reads statement by statement), a row may have
         # changed since its revision was read: it is served as read, with its own

@@ -115,3 +115,13 @@ SELECT id, attempt, 'running', ?, ? FROM runs WHERE id IN (SELECT value FROM jso
 -- name: start_claimed_attempts@postgres
 INSERT INTO attempts (run_id, number, status, started_at, node)
 SELECT id, attempt, 'running', ?, ? FROM runs WHERE id = ANY(?::text[])
+
+-- name: waiting_due_for_tasks
+-- Whether any run of these tasks waits and is due (older runs are claimed first).
+-- Parameters: now, the tasks (a list).
+SELECT 1 FROM runs WHERE status IN ('pending', 'retrying') AND due_at <= ?
+  AND task IN (SELECT value FROM json_each(?)) LIMIT 1
+
+-- name: waiting_due_for_tasks@postgres
+SELECT 1 FROM runs WHERE status IN ('pending', 'retrying') AND due_at <= ?
+  AND task = ANY(?::text[]) LIMIT 1

@@ -29,3 +29,15 @@ ORDER BY next_fire_at, id LIMIT ?
 -- Schedules another node is firing are skipped: it fires them.
 SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?
 ORDER BY next_fire_at, id LIMIT ? FOR UPDATE SKIP LOCKED
+
+-- name: next_wakeup
+-- The earliest next fire of an active schedule and the earliest due time of a waiting
+-- run (each one index seek). No parameters.
+SELECT (SELECT next_fire_at FROM schedules WHERE status = 'active'
+    AND next_fire_at IS NOT NULL ORDER BY next_fire_at LIMIT 1),
+  (SELECT due_at FROM runs WHERE status IN ('pending', 'retrying') ORDER BY due_at LIMIT 1)
+
+-- name: count_due
+-- Active schedules due by a time, counted up to a limit. Parameters: the time, limit.
+SELECT COUNT(*) FROM (SELECT 1 FROM schedules WHERE status = 'active'
+  AND next_fire_at <= ? LIMIT ?) AS due

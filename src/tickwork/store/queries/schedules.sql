@@ -127,3 +127,12 @@ WHERE id IN (SELECT value FROM json_each(?))
 
 -- name: pause_unreadable_schedules@postgres
 UPDATE schedules SET status = 'paused', revision = revision + 1 WHERE id = ANY(?::text[])
+
+-- name: schedule_revisions_where
+-- (id, revision) of the schedules matching the filters (slot {where}) in id order.
+-- Parameters: those of the conditions.
+SELECT id, revision FROM schedules{where} ORDER BY id
+
+-- name: schedule_revisions_page
+-- schedule_revisions_where, at most LIMIT. Parameters: those of the conditions, limit.
+SELECT id, revision FROM schedules{where} ORDER BY id LIMIT ?
