@@ -12,6 +12,7 @@ import pytest
 
 import tickwork.store
 from tickwork.store import open_store
+from tickwork.store.codec import CLAIMED_RUN_COLUMNS, RUN_COLUMNS
 from tickwork.store.dialect import statements
 from tickwork.store.named_sql import (
     all_of,
@@ -23,6 +24,7 @@ from tickwork.store.named_sql import (
     values_rows,
     where,
 )
+from tickwork.store.sqlite_bulk import _UPDATE_WIDTH
 
 
 def test_blocks_are_named_and_comments_left_out() -> None:
@@ -35,9 +37,16 @@ def test_blocks_are_named_and_comments_left_out() -> None:
 
 
 def test_each_dialect_runs_its_own_variant_or_the_shared_text() -> None:
-    names = {name.partition("@")[0] for name in all_queries()}
+    shared = {name for name in all_queries() if "@" not in name}
+    own = {
+        dialect: {n.partition("@")[0] for n in all_queries() if n.endswith("@" + dialect)}
+        for dialect in ("sqlite", "postgres")
+    }
     sqlite, postgres = queries_for("sqlite"), queries_for("postgres")
-    assert set(sqlite) == set(postgres) == names
+    assert set(sqlite) == shared | own["sqlite"]
+    assert set(postgres) == shared | own["postgres"]
+    assert "read_events" in own["sqlite"] and "read_events" in own["postgres"]
+    assert "store_fired" in shared and "store_fired" in own["sqlite"]
     assert "SKIP LOCKED" in postgres["claim_candidates"]
     assert "SKIP LOCKED" not in sqlite["claim_candidates"]
     assert "json_each" in sqlite["claim_candidates"]
@@ -46,10 +55,13 @@ def test_each_dialect_runs_its_own_variant_or_the_shared_text() -> None:
 STORE = Path(tickwork.store.__file__).parent
 
 
+#: The calls whose first argument names a statement (``_update_rows``: its second).
+_RUNNERS: Final = {"_sql", "shared_statement", "_many", "_raw", "_update_rows"}
+
+
 def _names_run_in_python() -> set[str]:
-    """Every literal given to ``_sql``, ``shared_statement`` or ``all_queries()[...]``
-    in the store's modules, and every string literal that names a statement (the values
-    of a table of names, such as ``_RUNNING_PER``)."""
+    """Every literal given to a call of ``_RUNNERS`` or taken from ``all_queries()``
+    or ``statements(...)`` in the store's modules."""
     found: set[str] = set()
     for path in STORE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -57,12 +69,14 @@ def _names_run_in_python() -> set[str]:
                 func = node.func
                 called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
                 arg = node.args[0]
-                if called in {"_sql", "shared_statement"} and isinstance(arg, ast.Constant):
+                if called == "_update_rows" and len(node.args) > 1:
+                    arg = node.args[1]
+                if called in _RUNNERS and isinstance(arg, ast.Constant):
                     found.add(str(arg.value))
             if (
                 isinstance(node, ast.Subscript)
                 and isinstance(node.slice, ast.Constant)
-                and ("all_queries" in ast.unparse(node.value) or ast.unparse(node.value) == "_Q")
+                and re.search(r"all_queries\(|statements\(|^_Q$", ast.unparse(node.value))
             ):
                 found.add(str(node.slice.value))
     return found
@@ -86,34 +100,14 @@ def test_every_named_statement_is_used_and_every_name_used_exists() -> None:
     assert not sorted(names - literals), "named statements that no module runs"
 
 
-#: Modules whose statements are still written in Python: each dialect's own statements
-#: (its hot paths in one statement, its bulk writes) and the event feed's joins they
-#: share; and ``dialect.py``'s ``_bulk_update`` (a table, its columns and keys per call).
-_OWN_SQL_STILL: Final = {
-    "sqlite.py",
-    "postgres.py",
-    "postgres_nodes.py",
-    "sqlite_bulk.py",
-    "feed.py",
-}
-
-
 def test_no_statement_is_built_in_python_outside_the_named_sql() -> None:
-    """A statement's text lives in ``queries/``: a module of the shared store holds no
-    SQL of its own (a dialect module's hooks are checked by their own tests)."""
-    shared = [p for p in STORE.glob("*.py") if p.name not in _OWN_SQL_STILL]
+    """A statement's text lives in ``queries/``: no module of the store holds SQL of
+    its own (transaction control, PRAGMA, SET and LISTEN, which are no statements of
+    the data, aside)."""
+    modules = list(STORE.glob("*.py"))
     statement = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\s")
-    for path in shared:
-        tree = ast.parse(path.read_text())
-        exempt = {
-            id(inner)
-            for node in ast.walk(tree)
-            if isinstance(node, ast.FunctionDef) and node.name == "_bulk_update"
-            for inner in ast.walk(node)
-        }
-        for node in ast.walk(tree):
-            if id(node) in exempt:
-                continue
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 assert not statement.match(node.value), (path.name, node.value[:60])
             if isinstance(node, ast.JoinedStr):
@@ -138,24 +132,44 @@ def test_fill_puts_each_slot_once_and_refuses_a_missing_one() -> None:
 
 
 #: What each slot is filled with to check that a statement prepares.
-_SLOTS = {"order": "id", "assignments": "name = ?", "values": "(?, ?)"}
+_SLOTS = {"order": "id", "assignments": "name = ?", "columns": "1", "select": "SELECT 1"}
+#: The width of a row of each multi-row statement (slot ``values``), as SQLite's bulk
+#: writes fill it.
+_ROW_WIDTH = {
+    "bulk_insert_runs": len(RUN_COLUMNS),
+    "bulk_insert_claimed_runs": len(CLAIMED_RUN_COLUMNS),
+    "bulk_insert_first_attempts": 1,
+    **_UPDATE_WIDTH,
+}
 
 
-def _prepared_text(sql: str) -> str:
+def _prepared_text(name: str, sql: str) -> str:
     """A named statement with its slots filled by the smallest valid text."""
     for slot in re.findall(r"\{(\w+)\}", sql):
-        text = ("1 = 1" if "WHERE {where}" in sql else "") if slot == "where" else _SLOTS[slot]
+        if slot == "where":
+            text = "1 = 1" if "WHERE {where}" in sql else ""
+        elif slot == "values":
+            text = values_rows(_ROW_WIDTH[name], 2)
+        else:
+            text = _SLOTS[slot]
         sql = fill(sql, **{slot: text})
     return sql
+
+
+def _parameters(sql: str) -> int:
+    """How many parameters a SQLite statement takes: each plain ``?`` one more, each
+    numbered ``?N`` once."""
+    numbered = set(re.findall(r"\?(\d+)", sql))
+    return len(re.findall(r"\?(?!\d)", sql)) + len(numbered)
 
 
 def test_every_statement_prepares_on_sqlite(sqlite_url: str) -> None:
     open_store(sqlite_url).close()  # the schema, migrated
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
         for name, sql in statements("sqlite").items():
-            text = _prepared_text(sql)
+            text = _prepared_text(name, sql)
             try:
-                conn.execute(f"EXPLAIN QUERY PLAN {text}", [None] * text.count("?"))
+                conn.execute(f"EXPLAIN QUERY PLAN {text}", [None] * _parameters(text))
             except sqlite3.Error as exc:  # pragma: no cover - the failure's message
                 pytest.fail(f"{name}: {exc}\n{text}")
 
@@ -170,7 +184,7 @@ def test_every_statement_prepares_on_postgres(pg_url: str) -> None:
         for name, sql in statements("postgres").items():
             if not dml.match(sql):
                 continue  # LOCK, CREATE: not preparable, run by every test that needs them
-            pieces = _prepared_text(sql).split("?")
+            pieces = _prepared_text(name, sql).split("?")
             text = pieces[0] + "".join(f"${i}{p}" for i, p in enumerate(pieces[1:], 1))
             try:
                 conn.execute(f"PREPARE named_check AS {text}")

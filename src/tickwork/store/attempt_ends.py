@@ -21,7 +21,6 @@ from tickwork.models import AttemptOutcome, Run, RunStatus
 from tickwork.store.base import FinishItem, Heartbeat, RetryPlanner
 from tickwork.store.codec import (
     _FAILED_STATUSES,
-    _FINISHED_RUN_COLUMNS,
     _R,
     RunAt,
     _aware,
@@ -132,20 +131,8 @@ class AttemptEnds(SqlCore):
         results: list[Run | None] = [None] * len(items)
         if not held:
             return results
-        self._bulk_update(
-            tx,
-            "runs",
-            _FINISHED_RUN_COLUMNS,
-            run_updates,
-            also="lease_until = NULL",
-        )
-        self._bulk_update(
-            tx,
-            "attempts",
-            ("status", "finished_at", "error", "traceback"),
-            attempt_updates,
-            keys=("run_id", "number"),
-        )
+        self._update_rows(tx, "store_run_ends", run_updates)
+        self._update_rows(tx, "store_attempt_ends", attempt_updates)
         if logs:
             tx.executemany(self._sql("insert_final_log_line"), logs)
         attempts = self._attempts_of(tx, [values[0] for _, values, _, _ in held])

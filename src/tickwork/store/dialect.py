@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from tickwork.models import Attempt, AuditEntry, LogRecord, Run
 from tickwork.store.codec import (
     _A,
+    _FINISHED_RUN_COLUMNS,
     _Q,
     _R,
     _RR,
@@ -68,6 +69,13 @@ COLUMN_LISTS: Final = {
     "{attempts}": _A,
     "{queue_messages}": _Q,
     "{nodes}": ", ".join(NODE_COLUMNS),
+    "{claimed_runs}": ", ".join(CLAIMED_RUN_COLUMNS),
+    "{claimed_values}": ", ".join(f"column{i + 1}" for i in range(len(CLAIMED_RUN_COLUMNS))),
+    "{finished_run_sets}": ", ".join(f"{c} = ?" for c in _FINISHED_RUN_COLUMNS),
+    "{u.finished_run_sets}": ", ".join(
+        f"{c} = u.column{i + 1}" for i, c in enumerate(_FINISHED_RUN_COLUMNS)
+    ),
+    "{u.finished_run_key}": f"u.column{len(_FINISHED_RUN_COLUMNS) + 1}",
 }
 
 
@@ -165,21 +173,10 @@ class SqlCore(RowCodec):
         """
         return set(schedule_ids), set(tasks)
 
-    def _bulk_update(
-        self,
-        tx: Tx,
-        table: str,
-        columns: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-        *,
-        keys: Sequence[str] = ("id",),
-        also: str = "",
-    ) -> None:
-        """``UPDATE table SET columns (, also) WHERE keys`` for each row: the values of
-        ``columns``, then those of ``keys``. A row must not repeat another's keys."""
-        sets = ", ".join([f"{c} = ?" for c in columns] + ([also] if also else []))
-        where = " AND ".join(f"{k} = ?" for k in keys)
-        tx.executemany(f"UPDATE {table} SET {sets} WHERE {where}", rows)
+    def _update_rows(self, tx: Tx, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        """The named ``UPDATE`` ``name`` once per row (SQLite: many rows a statement).
+        A row must not repeat another's keys."""
+        tx.executemany(self._sql(name), rows)
 
     def _insert_run_rows(self, tx: Tx, rows: Sequence[Sequence[Any]]) -> set[str]:
         """Insert run rows (``RUN_COLUMNS`` order), dropping conflicts; the ids inserted."""

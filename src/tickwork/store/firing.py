@@ -287,10 +287,4 @@ class Firing(ScheduleCache, Claiming):
 
     def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
         """Store fired schedules' ``(next_fire_at, last_fire_at, execution_count, status, id)``."""
-        self._bulk_update(
-            tx,
-            "schedules",
-            ("next_fire_at", "last_fire_at", "execution_count", "status"),
-            updates,
-            also="revision = revision + 1",
-        )
+        self._update_rows(tx, "store_fired", updates)

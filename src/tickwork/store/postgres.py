@@ -53,10 +53,10 @@ from tickwork.errors import ConflictError, StoreError, StoreUnavailableError, Va
 from tickwork.limits import not_utf8
 from tickwork.models import AuditEntry, FeedEvent, Schedule
 from tickwork.store.base import EventWatch
-from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
+from tickwork.store.feed import DELETE_CHUNK, feed_event
+from tickwork.store.named_sql import fill
 from tickwork.store.postgres_nodes import PgNodeLocks, lock_key
 from tickwork.store.sql import (
-    INSERT_SCHEDULE,
     SqlStore,
     Tx,
     _aware,
@@ -66,6 +66,8 @@ from tickwork.store.sql import (
 )
 from tickwork.store.url import PostgresURL
 
+#: The channel of change notices (as the named statements ``notify_change`` and
+#: ``add_schedule_notify`` write it).
 CHANNEL = "tickwork"
 #: Notified by the feed's commit trigger with the transaction's last event id.
 EVENTS_CHANNEL = "tickwork_events"
@@ -75,18 +77,6 @@ IDLE_CHECK = 0.5
 REFILL_WAIT = 1.0
 #: How long ``wait_for_change`` blocks on the socket before looking at ``interrupt_wait``.
 WAIT_SLICE = 0.1
-
-_ADD_SCHEDULE = (
-    f"WITH ins AS ({INSERT_SCHEDULE} RETURNING id) SELECT pg_notify('{CHANNEL}', ?) FROM ins"
-)
-
-#: The same with its audit entry, in the one statement.
-_ADD_AUDITED_SCHEDULE = (
-    f"WITH ins AS ({INSERT_SCHEDULE} RETURNING id),"
-    " aud AS (INSERT INTO audit_log (at, actor, action, target, before, after, reason)"
-    " SELECT ?, ?, ?, ?, ?::jsonb, ?::jsonb, ? FROM ins)"
-    f" SELECT pg_notify('{CHANNEL}', ?) FROM ins"
-)
 
 
 _MIGRATION_KEY = lock_key("migrations", "")
@@ -279,52 +269,31 @@ class PostgresStore(PgNodeLocks, SqlStore):
         return f"{column} = ANY(?::{kind}[])", list(values)
 
     def _notify_tx(self, tx: Tx) -> None:
-        tx.execute(f"SELECT pg_notify('{CHANNEL}', ?)", (self._token,))
+        tx.execute(self._sql("notify_change"), (self._token,))
 
     def _lock_claim(
         self, tx: Tx, schedule_ids: list[str], tasks: list[str]
     ) -> tuple[set[str], set[str]]:
         schedules: set[str] = set()
         if schedule_ids:
-            cond, param = self._in("id", schedule_ids)
             schedules = {
-                row[0]
-                for row in tx.execute(
-                    f"SELECT id FROM schedules WHERE {cond} ORDER BY id"
-                    " FOR NO KEY UPDATE SKIP LOCKED",
-                    (param,),
-                )
+                row[0] for row in tx.execute(self._sql("lock_claimed_schedules"), (schedule_ids,))
             }
         locked_tasks: set[str] = set()
         for task in tasks:  # try-locks never wait, so their order cannot deadlock
-            if tx.execute("SELECT pg_try_advisory_xact_lock(?)", (lock_key("task", task),))[0][0]:
+            if tx.execute(self._sql("try_lock_task"), (lock_key("task", task),))[0][0]:
                 locked_tasks.add(task)
         return schedules, locked_tasks
 
     def _store_fired(self, tx: Tx, updates: Sequence[Sequence[Any]]) -> None:
         if updates:
             columns = [list(col) for col in zip(*updates, strict=True)]
-            tx.execute(
-                "UPDATE schedules s SET next_fire_at = u.n, last_fire_at = u.l,"
-                " execution_count = u.c, status = u.st, revision = s.revision + 1"
-                " FROM unnest(?::timestamptz[],"
-                " ?::timestamptz[], ?::integer[], ?::text[], ?::text[]) AS u(n, l, c, st, id)"
-                " WHERE s.id = u.id",
-                columns,
-            )
+            tx.execute(self._sql("store_fired"), columns)
 
     def _duration_percentiles(
         self, tx: Tx, where: str, params: Sequence[Any]
     ) -> dict[str, tuple[float | None, float | None]]:
-        seconds = "EXTRACT(EPOCH FROM r.finished_at - r.started_at)::float8"
-        rows = tx.execute(
-            f"SELECT r.task, percentile_cont(0.5) WITHIN GROUP (ORDER BY {seconds}),"
-            f" percentile_cont(0.95) WITHIN GROUP (ORDER BY {seconds})"
-            f" FROM runs r WHERE {where}"
-            " AND r.status IN ('succeeded', 'failed', 'timed_out')"
-            " AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL GROUP BY r.task",
-            params,
-        )
+        rows = tx.execute(fill(self._sql("scanned_duration_percentiles"), where=where), params)
         return {task: (p50, p95) for task, p50, p95 in rows}
 
     # -- hot paths in one statement ---------------------------------------------------
@@ -336,10 +305,12 @@ class PostgresStore(PgNodeLocks, SqlStore):
         try:
             with self._statement() as tx:
                 if audit is None:
-                    tx.execute(_ADD_SCHEDULE, (*row, new_revision(), self._token))
+                    tx.execute(
+                        self._sql("add_schedule_notify"), (*row, new_revision(), self._token)
+                    )
                 else:
                     tx.execute(
-                        _ADD_AUDITED_SCHEDULE,
+                        self._sql("add_audited_schedule_notify"),
                         (*row, new_revision(), *self._audit_row(audit), self._token),
                     )
         except ConflictError:
@@ -393,16 +364,16 @@ class PostgresStore(PgNodeLocks, SqlStore):
 
     def schema_version(self) -> int:
         with self._read() as tx:
-            if tx.execute("SELECT to_regclass('schema_migrations')")[0][0] is None:
+            if tx.execute(self._sql("migrations_table"))[0][0] is None:
                 return 0
-            return int(tx.execute("SELECT MAX(version) FROM schema_migrations")[0][0] or 0)
+            return int(tx.execute(self._sql("schema_version"))[0][0] or 0)
 
     @contextmanager
     def _migrating(self) -> Iterator[Tx]:
         with self._connection() as conn, conn.transaction():
             tx = _PgTx(conn)
             # One migrator at a time, across every process starting now.
-            tx.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_KEY,))
+            tx.execute(self._sql("lock_migrations"), (_MIGRATION_KEY,))
             yield tx
 
     def _run_script(self, tx: Tx, script: str) -> None:
@@ -416,20 +387,12 @@ class PostgresStore(PgNodeLocks, SqlStore):
         # plus the event's rank within its transaction.
         limit = max(0, int(limit))
         with self._read() as tx:
-            rows = tx.execute(
-                "WITH t AS (SELECT xid, last - n AS base FROM event_txns WHERE last > ?"
-                " ORDER BY last LIMIT ?),"
-                " e AS (SELECT t.base + row_number() OVER (PARTITION BY v.xid ORDER BY v.seq)"
-                " AS id, v.at, v.type, v.schedule_id, v.run_id, v.status, v.attempt, v.owner"
-                " FROM t JOIN events v ON v.xid = t.xid)"
-                f" {FEED_SELECT} FROM e{FEED_JOINS} WHERE e.id > ? ORDER BY e.id LIMIT ?",
-                (int(after), limit, int(after), limit),
-            )
+            rows = tx.execute(self._sql("read_events"), (int(after), limit, int(after), limit))
         return [feed_event(row, self._dt) for row in rows]
 
     def last_event_id(self) -> int:
         with self._read() as tx:
-            return int(tx.execute("SELECT last FROM event_clock WHERE id = 1")[0][0])
+            return int(tx.execute(self._sql("last_event_id"))[0][0])
 
     def watch_events(self) -> EventWatch:
         return _ListenWatch(self)
@@ -439,14 +402,11 @@ class PostgresStore(PgNodeLocks, SqlStore):
         while True:  # in chunks, each its own transaction
             with self._write() as tx:
                 xids = tx.execute(
-                    "DELETE FROM event_txns WHERE xid IN (SELECT xid FROM event_txns"
-                    " WHERE at < ? ORDER BY at LIMIT ?) RETURNING xid",
-                    (_aware(cutoff), DELETE_CHUNK),
+                    self._sql("delete_event_txns_before"), (_aware(cutoff), DELETE_CHUNK)
                 )
                 if xids:
                     done = tx.execute(
-                        "DELETE FROM events WHERE xid = ANY(?::xid8[]) RETURNING 1",
-                        ([str(x[0]) for x in xids],),
+                        self._sql("delete_events_of_txns"), ([str(x[0]) for x in xids],)
                     )
                     total += len(done)
             if len(xids) < DELETE_CHUNK:
@@ -456,7 +416,7 @@ class PostgresStore(PgNodeLocks, SqlStore):
 
     def notify_change(self) -> None:
         with self._statement() as tx:
-            tx.execute(f"SELECT pg_notify('{CHANNEL}', ?)", (self._token,))
+            tx.execute(self._sql("notify_change"), (self._token,))
 
     def wait_for_change(self, timeout: float) -> bool:
         """Wait on ``LISTEN tickwork`` for another store's notification.

@@ -13,16 +13,28 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 
 from tickwork.errors import ConflictError, StoreError
 from tickwork.models import Node, TaskSpec
+from tickwork.store.dialect import statements
 from tickwork.store.nodes import Nodes
 from tickwork.store.sql import Tx, _aware
 
+
 #: How long ``register_node`` retries for a node lock another session holds.
+def _raw(name: str) -> str:
+    """A named PostgreSQL statement for a plain psycopg connection (``%s`` placeholders):
+    the node lock's own connection runs outside the store's transactions."""
+    return statements("postgres")[name].replace("?", "%s")
+
+
+_TRY_NODE_LOCK: Final = _raw("try_node_lock")
+_NODE_LOCK_RETAKEN: Final = _raw("node_lock_retaken")
+_CONNECTION_ALIVE: Final = _raw("connection_alive")
+
 LOCK_WAIT = 2.0
 #: How long a node's lock must stay free before ``dead_nodes`` calls the node dead.
 LOCK_GRACE = 1.0
@@ -64,7 +76,7 @@ class _NodeLock:
                 conn = None
             if conn is not None:
                 try:
-                    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+                    row = conn.execute(_TRY_NODE_LOCK, (self.key,)).fetchone()
                     if row and row[0]:
                         self.conn = conn
                         return True
@@ -97,9 +109,7 @@ class _NodeLock:
             if self.take(wait=LOCK_CHECK):
                 assert self.conn is not None
                 with suppress(psycopg.Error):
-                    self.conn.execute(
-                        "UPDATE nodes SET lock_at = now() WHERE id = %s", (self.node_id,)
-                    )
+                    self.conn.execute(_NODE_LOCK_RETAKEN, (self.node_id,))
 
     def _alive(self, conn: psycopg.Connection[Any]) -> bool:
         """Wait for the socket (or LOCK_CHECK seconds), then check the connection."""
@@ -107,7 +117,7 @@ class _NodeLock:
             select.select([conn.fileno(), self._wake_r], [], [], LOCK_CHECK)
             if self.stop.is_set():
                 return True
-            conn.execute("SELECT 1")
+            conn.execute(_CONNECTION_ALIVE)
             return True
         except (OSError, ValueError, psycopg.Error):
             return False
@@ -155,10 +165,7 @@ class PgNodeLocks(Nodes):
                 self._node_locks[node.id] = held
         super().register_node(node, task_specs)
         with self._write() as tx:
-            tx.execute(
-                "UPDATE nodes SET lock_key = ?, lock_at = now() WHERE id = ?",
-                (held.key, node.id),
-            )
+            tx.execute(self._sql("node_lock_taken"), (held.key, node.id))
         held.watch()
 
     def deregister_node(self, node_id: str, now: datetime) -> None:
@@ -178,10 +185,7 @@ class PgNodeLocks(Nodes):
         """
         with self._write() as tx:
             rows = tx.execute(
-                "SELECT id, heartbeat_at < ?,"
-                " CASE WHEN lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time()"
-                " THEN pg_try_advisory_xact_lock(lock_key) END"
-                " FROM nodes WHERE stopped_at IS NULL",
+                self._sql("node_liveness"),
                 (cutoff if cutoff is not None else datetime.min.replace(tzinfo=UTC),),
             )
         stale = {nid for nid, old, free in rows if old and free is not False}
@@ -213,10 +217,5 @@ class PgNodeLocks(Nodes):
     def _leader_gone(self, tx: Tx, node_id: str) -> bool:
         """The leader's lock is free: its session ended (checked once: a false alarm
         only gives leadership to a live node, which the old leader notices at once)."""
-        rows = tx.execute(
-            "SELECT 1 FROM nodes WHERE id = ? AND (stopped_at IS NOT NULL"
-            " OR (lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time()"
-            " AND pg_try_advisory_xact_lock(lock_key)))",
-            (node_id,),
-        )
+        rows = tx.execute(self._sql("leader_gone"), (node_id,))
         return bool(rows)

@@ -39,9 +39,8 @@ from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.limits import not_utf8
 from tickwork.models import AuditEntry, FeedEvent, Schedule
 from tickwork.store.base import EventWatch
-from tickwork.store.feed import DELETE_CHUNK, FEED_JOINS, FEED_SELECT, feed_event
+from tickwork.store.feed import DELETE_CHUNK, feed_event
 from tickwork.store.sql import (
-    INSERT_SCHEDULE,
     SqlStore,
     Tx,
     from_micros,
@@ -230,7 +229,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
                     return None
                 raise
             try:
-                conn.execute(INSERT_SCHEDULE, (*row, new_revision()))
+                conn.execute(self._sql("insert_schedule"), (*row, new_revision()))
                 if audit is not None:
                     conn.execute(self._sql("insert_audit"), self._audit_row(audit))
                 conn.execute("COMMIT")
@@ -336,12 +335,9 @@ class SQLiteStore(SQLiteBulk, SqlStore):
 
     def schema_version(self) -> int:
         with self._read() as tx:
-            exists = tx.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-            )
-            if not exists:
+            if not tx.execute(self._sql("migrations_table")):
                 return 0
-            rows = tx.execute("SELECT MAX(version) FROM schema_migrations")
+            rows = tx.execute(self._sql("schema_version"))
         return int(rows[0][0] or 0)
 
     def _migrating(self) -> AbstractContextManager[Tx]:
@@ -362,7 +358,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
 
     def _leader_gone(self, tx: Tx, node_id: str) -> bool:
         """Stopped, or on this host with its process gone."""
-        rows = tx.execute("SELECT host, pid, stopped_at FROM nodes WHERE id = ?", (node_id,))
+        rows = tx.execute(self._sql("node_process"), (node_id,))
         if not rows:
             return False
         host, pid, stopped_at = rows[0]
@@ -372,15 +368,12 @@ class SQLiteStore(SQLiteBulk, SqlStore):
 
     def read_events(self, after: int, limit: int = 500) -> list[FeedEvent]:
         with self._read() as tx:
-            rows = tx.execute(
-                f"{FEED_SELECT} FROM events e{FEED_JOINS} WHERE e.id > ? ORDER BY e.id LIMIT ?",
-                (int(after), max(0, int(limit))),
-            )
+            rows = tx.execute(self._sql("read_events"), (int(after), max(0, int(limit))))
         return [feed_event(row, self._dt) for row in rows]
 
     def last_event_id(self) -> int:
         with self._read() as tx:
-            return int(tx.execute("SELECT COALESCE(MAX(id), 0) FROM events")[0][0])
+            return int(tx.execute(self._sql("last_event_id"))[0][0])
 
     def watch_events(self) -> EventWatch:
         return _FileWatch(self._path, self._busy_timeout)
@@ -390,11 +383,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         total = 0
         while True:  # in chunks: a write lock held briefly each time
             with self._write() as tx:
-                done = tx.execute(
-                    "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE at < ?"
-                    " AND id < (SELECT MAX(id) FROM events) ORDER BY id LIMIT ?) RETURNING id",
-                    (t_cut, DELETE_CHUNK),
-                )
+                done = tx.execute(self._sql("delete_events_before"), (t_cut, DELETE_CHUNK))
             total += len(done)
             if len(done) < DELETE_CHUNK:
                 return total

@@ -13,24 +13,27 @@ from collections.abc import Collection, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, Final, TypeVar
 
-from tickwork.store.codec import CLAIMED_RUN_COLUMNS, RUN_COLUMNS, SCHEDULE_COLUMNS, parse_json
-from tickwork.store.dialect import SqlCore, Tx
+from tickwork.store.codec import (
+    _FINISHED_RUN_COLUMNS,
+    CLAIMED_RUN_COLUMNS,
+    RUN_COLUMNS,
+    parse_json,
+)
+from tickwork.store.dialect import SqlCore, Tx, statements
+from tickwork.store.named_sql import fill, values_rows
 
 T = TypeVar("T")
 
-_R_COLUMNS: Final = ", ".join(RUN_COLUMNS)
-_CLAIMED_COLUMNS: Final = ", ".join(CLAIMED_RUN_COLUMNS)
-_CLAIMED_VALUES: Final = ", ".join(f"column{i + 1}" for i in range(len(CLAIMED_RUN_COLUMNS)))
-_S_COLUMNS: Final = ", ".join(SCHEDULE_COLUMNS)
-_DUE_REVISIONS_JSON: Final = (
-    "SELECT json_group_array(json_array(id, revision)) FROM"
-    " (SELECT id, revision FROM schedules WHERE status = 'active' AND next_fire_at <= ?"
-    " ORDER BY next_fire_at, id LIMIT ?)"
-)
-_SCHEDULE_ROWS_JSON: Final = (
-    f"SELECT json_group_array(json_array({_S_COLUMNS}, revision)) FROM schedules"
-    " WHERE id IN (SELECT value FROM json_each(?))"
-)
+_RUN_WIDTH: Final = len(RUN_COLUMNS)
+_CLAIMED_WIDTH: Final = len(CLAIMED_RUN_COLUMNS)
+_DUE_REVISIONS_JSON: Final = statements("sqlite")["due_revisions_json"]
+_SCHEDULE_ROWS_JSON: Final = statements("sqlite")["schedule_rows_json"]
+#: The width of a row of each multi-row ``UPDATE`` (``_update_rows``).
+_UPDATE_WIDTH: Final = {
+    "store_run_ends": len(_FINISHED_RUN_COLUMNS) + 1,
+    "store_attempt_ends": 6,
+    "store_fired": 5,
+}
 #: Parameters per multi-row statement at most (SQLite's default limit is 32,766; a
 #: build may set it lower, see ``SQLiteStore.open``).
 _MAX_PARAMETERS: Final = 30_000
@@ -41,13 +44,15 @@ ROWS_PER_STATEMENT: Final = 256
 
 @lru_cache(maxsize=256)
 def _as_json(sql: str, columns: str) -> str:
-    return f"SELECT json_group_array(json_array({columns})) FROM ({sql})"
+    """The named SELECT ``sql`` read as one JSON array (``rows_as_json``), built once."""
+    return fill(statements("sqlite")["rows_as_json"], columns=columns, select=sql)
 
 
-@lru_cache(maxsize=64)
-def _values(columns: int, rows: int) -> str:
-    row = "(" + ", ".join(["?"] * columns) + ")"
-    return ", ".join([row] * rows)
+@lru_cache(maxsize=128)
+def _many(name: str, width: int, rows: int) -> str:
+    """The named SQLite statement ``name`` for ``rows`` rows of ``width`` values: built
+    once per size (``_chunks`` makes a handful of sizes), then a cache lookup."""
+    return fill(statements("sqlite")[name], values=values_rows(width, rows))
 
 
 def _chunks(rows: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -85,8 +90,7 @@ class SQLiteBulk(SqlCore):
         changed = 0
         for chunk in _chunks(rows, self.max_parameters // len(RUN_COLUMNS)):
             changed += tx.executemany(
-                f"INSERT INTO runs ({_R_COLUMNS}) VALUES {_values(len(RUN_COLUMNS), len(chunk))}"
-                " ON CONFLICT DO NOTHING",
+                _many("bulk_insert_runs", _RUN_WIDTH, len(chunk)),
                 [[value for row in chunk for value in row]],
             )
         return self._inserted(tx, rows, changed)
@@ -101,41 +105,19 @@ class SQLiteBulk(SqlCore):
     ) -> set[str]:
         # The shared values once per statement: a third of the parameters to bind, and
         # of the SQLite work, of the full rows.
-        width = len(CLAIMED_RUN_COLUMNS)
         changed = 0
-        for chunk in _chunks(rows, (self.max_parameters - 3) // width):
+        for chunk in _chunks(rows, (self.max_parameters - 3) // _CLAIMED_WIDTH):
             changed += tx.executemany(
-                f"INSERT INTO runs ({_CLAIMED_COLUMNS}, status, attempt, started_at, node,"
-                " lease_until, cancel_requested, created_at)"
-                f" SELECT {_CLAIMED_VALUES}, 'running', 1, ?1, ?2, ?3, FALSE, ?1"
-                f" FROM (VALUES {_values(width, len(chunk))}) WHERE TRUE"
-                " ON CONFLICT DO NOTHING",
+                _many("bulk_insert_claimed_runs", _CLAIMED_WIDTH, len(chunk)),
                 [[t_now, node, t_lease, *(value for row in chunk for value in row)]],
             )
         return self._inserted(tx, rows, changed)
 
-    def _bulk_update(
-        self,
-        tx: Tx,
-        table: str,
-        columns: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-        *,
-        keys: Sequence[str] = ("id",),
-        also: str = "",
-    ) -> None:
-        width = len(columns) + len(keys)
-        sets = ", ".join(
-            [f"{c} = u.column{i + 1}" for i, c in enumerate(columns)] + ([also] if also else [])
-        )
-        where = " AND ".join(
-            f"{table}.{k} = u.column{len(columns) + i + 1}" for i, k in enumerate(keys)
-        )
+    def _update_rows(self, tx: Tx, name: str, rows: Sequence[Sequence[Any]]) -> None:
+        width = _UPDATE_WIDTH[name]
         for chunk in _chunks(rows, self.max_parameters // width):
             tx.executemany(
-                f"UPDATE {table} SET {sets} FROM (VALUES {_values(width, len(chunk))}) AS u"
-                f" WHERE {where}",
-                [[value for row in chunk for value in row]],
+                _many(name, width, len(chunk)), [[value for row in chunk for value in row]]
             )
 
     # Rows read by a fire, a claim or a batch of ends come as one JSON array: one step
@@ -164,7 +146,5 @@ class SQLiteBulk(SqlCore):
     ) -> None:
         for chunk in _chunks(run_ids, self.max_parameters - 2):
             tx.executemany(
-                "INSERT INTO attempts (run_id, number, status, started_at, node)"
-                f" SELECT column1, 1, 'running', ?, ? FROM (VALUES {_values(1, len(chunk))})",
-                [[t_started, node, *chunk]],
+                _many("bulk_insert_first_attempts", 1, len(chunk)), [[t_started, node, *chunk]]
             )

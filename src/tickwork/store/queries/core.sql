@@ -65,3 +65,39 @@ GROUP BY schedule_id
 -- name: running_per_schedule@postgres
 SELECT schedule_id, COUNT(*) AS n FROM runs
 WHERE status = 'running' AND schedule_id = ANY(?::text[]) GROUP BY schedule_id
+
+-- name: store_run_ends
+-- A run's outcome written (the columns of _FINISHED_RUN_COLUMNS), its lease let go.
+-- Parameters: those columns' values, the run id.
+UPDATE runs SET {finished_run_sets}, lease_until = NULL WHERE id = ?
+
+-- name: store_run_ends@sqlite
+-- The same for many runs in one statement: the slot {values} holds n rows of the same
+-- parameters.
+UPDATE runs SET {u.finished_run_sets}, lease_until = NULL
+FROM (VALUES {values}) AS u WHERE runs.id = {u.finished_run_key}
+
+-- name: store_attempt_ends
+-- An attempt's outcome. Parameters: status, finished at, error, traceback, run id,
+-- number.
+UPDATE attempts SET status = ?, finished_at = ?, error = ?, traceback = ?
+WHERE run_id = ? AND number = ?
+
+-- name: store_attempt_ends@sqlite
+-- The same for many attempts in one statement (slot {values}: n rows).
+UPDATE attempts SET status = u.column1, finished_at = u.column2, error = u.column3,
+  traceback = u.column4
+FROM (VALUES {values}) AS u WHERE attempts.run_id = u.column5 AND attempts.number = u.column6
+
+-- name: store_fired
+-- A fired schedule advanced. Parameters: next fire, last fire, execution count, status,
+-- id.
+UPDATE schedules SET next_fire_at = ?, last_fire_at = ?, execution_count = ?, status = ?,
+  revision = revision + 1
+WHERE id = ?
+
+-- name: store_fired@sqlite
+-- The same for many schedules in one statement (slot {values}: n rows).
+UPDATE schedules SET next_fire_at = u.column1, last_fire_at = u.column2,
+  execution_count = u.column3, status = u.column4, revision = revision + 1
+FROM (VALUES {values}) AS u WHERE schedules.id = u.column5
