@@ -131,9 +131,10 @@ class SqlCore(RowCodec):
         """The named statement ``name`` in this store's dialect."""
         return statements(self.dialect)[name]
 
+    @abstractmethod
     def _list(self, values: Collection[Any]) -> Any:
-        """A list of values as one parameter (as ``_in`` passes it)."""
-        return self._in("", values)[1]
+        """A list of values as one parameter: a JSON list on SQLite (``json_each(?)``),
+        an array on PostgreSQL (``= ANY(?::text[])``), as the named statements take it."""
 
     @abstractmethod
     def _write(self) -> AbstractContextManager[Tx]:
@@ -147,10 +148,6 @@ class SqlCore(RowCodec):
     def _seconds(self, value: Any) -> float:
         """A duration (``finished_at - started_at`` as the database computes it) in
         seconds, the same float as the difference of the two instants read back."""
-
-    @abstractmethod
-    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
-        """``column`` is one of ``values``: the condition and its one parameter."""
 
     def _notify_tx(self, tx: Tx) -> None:
         """Tell other nodes, when this transaction commits, that work changed."""

@@ -265,8 +265,8 @@ class PostgresStore(PgNodeLocks, SqlStore):
         # An interval, read as a timedelta: as EXTRACT(EPOCH ...)::float8 would give it.
         return float(value.total_seconds())
 
-    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
-        return f"{column} = ANY(?::{kind}[])", list(values)
+    def _list(self, values: Collection[Any]) -> Any:
+        return list(values)
 
     def _notify_tx(self, tx: Tx) -> None:
         tx.execute(self._sql("notify_change"), (self._token,))

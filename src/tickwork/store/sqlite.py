@@ -280,9 +280,8 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         # Integer microseconds: exactly the difference of the two instants read back.
         return timedelta(microseconds=int(value)).total_seconds()
 
-    def _in(self, column: str, values: Collection[Any], kind: str = "text") -> tuple[str, Any]:
-
-        return f"{column} IN (SELECT value FROM json_each(?))", json.dumps(list(values))
+    def _list(self, values: Collection[Any]) -> Any:
+        return json.dumps(list(values))
 
     # -- lifecycle -------------------------------------------------------------------
 
