@@ -12,7 +12,7 @@ import pytest
 from tickwork.models import AttemptOutcome, RetryPolicy
 from tickwork.store import Store, open_store
 from tickwork.store.base import FinishItem
-from tickwork.store.dialect import _statements
+from tickwork.store.dialect import statements
 
 from .conftest import at, make_run, make_schedule
 
@@ -112,7 +112,7 @@ def test_a_claim_reads_waiting_runs_in_claim_order_without_sorting_them(
     open_store(sqlite_url).close()  # migrated
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
         plan = conn.execute(
-            "EXPLAIN QUERY PLAN " + _statements("")["claim_candidates"], (0, '["t"]', 50)
+            "EXPLAIN QUERY PLAN " + statements("")["claim_candidates"], (0, '["t"]', 50)
         ).fetchall()
     details = " | ".join(row[3] for row in plan)
     assert "runs_claim_order" in details
