@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from tickwork.api.engine_status import engine_state
 from tickwork.api.metrics import DatabaseCollector, FeedMetrics
 from tickwork.engine.feed import EventFeed
 from tickwork.engine.scheduler import Scheduler
@@ -51,7 +52,7 @@ def _starting(app: FastAPI) -> asyncio.Lock:
 async def _start(app: FastAPI, scheduler: Scheduler) -> Live:
     registry = CollectorRegistry(auto_describe=True)
     metrics = FeedMetrics(registry)
-    database = DatabaseCollector(scheduler)
+    database = DatabaseCollector(scheduler, lambda: engine_state(app, scheduler))
     registry.register(database)
     feed = EventFeed(scheduler.store)
     feed.add_listener(metrics.observe)

@@ -12,7 +12,8 @@ Two sources, each for what it can count right:
 - Gauges (schedules per status, active runs, the oldest due run's age, live nodes)
   are read from the database at scrape time, from indexes (the schedules count reads
   its table), so every process reports the same truth and nothing drifts.
-  ``tickwork_leader`` is this process's own node: 1 while it leads.
+  ``tickwork_leader`` is this server's engine (``serve``'s engine process): 1 while
+  its node leads.
 
 Several ``serve`` processes report the same cluster-wide counters: aggregate them with
 ``max``, not ``sum``, or scrape one.
@@ -21,7 +22,7 @@ Several ``serve`` processes report the same cluster-wide counters: aggregate the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
@@ -31,6 +32,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from tickwork.api.engine_status import EngineState, leads
 from tickwork.errors import StoreError
 from tickwork.models import FeedEvent
 from tickwork.store.base import Gauges
@@ -120,30 +122,38 @@ class DatabaseCollector(Collector):
     """Gauges read from the database for each scrape (``refresh``, bounded in time, then
     the registry's text)."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: Scheduler, engine: Callable[[], EngineState]) -> None:
         self.scheduler = scheduler
+        self.engine = engine
         self.gauges: Gauges | None = None
+        self.leader = False
 
     async def refresh(self, timeout: float = TIMEOUT) -> None:
         """Read the gauges; None when the database does not answer within ``timeout``."""
         scheduler = self.scheduler
         now = scheduler.clock.now()
         engine = scheduler.engine
-        lease_ttl = engine.config.lease_ttl if engine is not None else 30.0
+        lease_ttl = engine.config.lease_ttl if engine is not None else scheduler._config.lease_ttl
         since = now - timedelta(seconds=lease_ttl)
+        state = self.engine()
+        store = scheduler.store
+
+        def read() -> tuple[Gauges, bool]:
+            gauges = store.gauges(now, since)
+            if engine is not None:
+                return gauges, bool(engine.is_leader)
+            return gauges, state.alive and leads(store, state.node)
+
         try:
-            self.gauges = await asyncio.wait_for(
-                asyncio.to_thread(scheduler.store.gauges, now, since), timeout
-            )
+            self.gauges, self.leader = await asyncio.wait_for(asyncio.to_thread(read), timeout)
         except (StoreError, TimeoutError):
-            self.gauges = None
+            self.gauges, self.leader = None, False
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # computed at scrape time: nothing to describe ahead
 
     def collect(self) -> Iterator[Metric]:
         g = self.gauges
-        engine = self.scheduler.engine
         yield GaugeMetricFamily(
             "tickwork_database_up",
             "1 when the database answered this scrape (the gauges below need it).",
@@ -151,8 +161,8 @@ class DatabaseCollector(Collector):
         )
         yield GaugeMetricFamily(
             "tickwork_leader",
-            "1 while this process's node is the leader (applies retention).",
-            value=1.0 if engine is not None and engine.is_leader else 0.0,
+            "1 while this server's engine (its node) is the leader (applies retention).",
+            value=1.0 if self.leader else 0.0,
         )
         if g is None:
             return

@@ -1,10 +1,12 @@
-"""``tickwork serve``: the engine and the REST API (and dashboard) in one process.
+"""``tickwork serve``: the engine and the REST API (and dashboard), one command.
 
 It is a node exactly like ``tickwork worker`` plus an HTTP server (uvicorn) on
-127.0.0.1:8000 by default. On the first SIGTERM/SIGINT it stops accepting
-connections, lets requests in flight finish (up to ``--shutdown-grace`` seconds),
-then stops the engine as the worker does (running runs get the grace period) and
-exits 0; a second signal exits at once.
+127.0.0.1:8000 by default. The node runs in a child process that ``serve`` starts,
+supervises and stops (``serve_engine``), so requests never hold the interpreter a fire
+waits for; the API uses the database as a client. On the first SIGTERM/SIGINT it stops
+accepting connections, lets requests in flight finish (up to ``--shutdown-grace``
+seconds) while the engine stops as the worker does (running runs get the grace
+period), and exits 0; a second signal exits at once (the engine process with it).
 
 When no API token exists and ``TICKWORK_ADMIN_TOKEN`` is unset, the first start makes
 an admin token and prints it once, with the dashboard's URL.
@@ -30,6 +32,7 @@ from tickwork.cli.client import globals_of
 from tickwork.cli.logging_setup import configure_logging
 from tickwork.cli.main import DEFAULT_DB, app
 from tickwork.cli.output import Output
+from tickwork.cli.serve_engine import EngineStartError, EngineSupervisor
 from tickwork.cli.settings import (
     NODE_SETTINGS,
     Setting,
@@ -156,7 +159,7 @@ def _http_protocol() -> str:
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop when installed (not on Windows): a request's turns of the loop
-    cost less, which leaves more of the interpreter to the engine's thread."""
+    cost less."""
     try:
         import uvloop
     except ImportError:
@@ -179,16 +182,14 @@ async def _first_admin_token(scheduler: Scheduler, options: ServeOptions) -> str
     return None if made is None else made[1]
 
 
-async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> None:
-    import uvicorn
-
-    from tickwork.api.app import create_app
-    from tickwork.api.live import start_live, stop_live
-
+async def _serve(
+    scheduler: Scheduler, engine: EngineSupervisor, options: ServeOptions, out: Output
+) -> None:
     loop = asyncio.get_running_loop()
     received: list[str] = []
     server: uvicorn.Server | None = None
     stopping = asyncio.Event()
+    engine_stop: asyncio.Future[None] | None = None
 
     def on_signal(sig: signal.Signals) -> None:
         received.append(sig.name)
@@ -202,6 +203,8 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
             stopping.set()
             if server is not None:
                 server.should_exit = True
+            nonlocal engine_stop
+            engine_stop = asyncio.ensure_future(engine.stop())  # both drain at once
             return
         log.warning("%s again: exiting now; running runs will be retried", sig.name)
         logging.shutdown()
@@ -211,13 +214,25 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
         loop.add_signal_handler(sig, on_signal, sig)
     try:
         try:
-            await scheduler.start()
+            await scheduler.start()  # migrates the database before the engine opens it
+            await engine.launch()
+            # The web stack imports while the engine process starts its node.
+            import uvicorn
+
+            from tickwork.api.app import create_app
+            from tickwork.api.live import start_live, stop_live
+
             first_token = await _first_admin_token(scheduler, options)
-        except BaseException:
+            node = await engine.ready()
+        except BaseException as exc:
+            await engine.stop(0)
             await scheduler.stop(0)
+            if isinstance(exc, EngineStartError):
+                out.fail(str(exc))
             raise
         api = create_app(scheduler, options.api)
         api.state.stopping = stopping  # long-lived responses (events) end when set
+        api.state.engine_process = engine  # for /health and /metrics
         await start_live(api)  # follow the event feed from now on (events, metrics)
         config = uvicorn.Config(
             api,
@@ -249,8 +264,8 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
             url = _url(options.host, port)
             print(
                 f"tickwork serve: {url} (API {url}api/v1, docs {url}docs); node "
-                f"{scheduler.node_id}, db {scheduler.store.url}, {len(tasks)} task(s): "
-                f"{', '.join(tasks) or 'none'}",
+                f"{node} (engine process {engine.pid}), db {scheduler.store.url}, "
+                f"{len(tasks)} task(s): {', '.join(tasks) or 'none'}",
                 flush=True,
             )
             if options.summary:
@@ -266,10 +281,13 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
             await serving
         finally:
             await stop_live(api)
+            if engine_stop is None:
+                engine_stop = asyncio.ensure_future(engine.stop())
+            await engine_stop
             await scheduler.stop(options.shutdown_grace)
         if not server.started and not received:
             out.fail(f"could not listen on {options.host}:{options.port} (see the log above)")
-        log.info("node %s stopped", scheduler.node_id)
+        log.info("node %s stopped", node)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -277,7 +295,8 @@ async def _serve(scheduler: Scheduler, options: ServeOptions, out: Output) -> No
 
 @app.command(
     "serve",
-    help="Run a node with the REST API and the dashboard (engine + HTTP in one process) "
+    help="Run a node with the REST API and the dashboard (the engine in a child process "
+    "that serve supervises) "
     "until SIGTERM or Ctrl-C. Each setting below also comes from the environment "
     "(TICKWORK_<NAME>) or the settings file (--config, or ./tickwork.toml); credentials "
     "come from the environment only: TICKWORK_ADMIN_TOKEN, TICKWORK_JWT_SECRET, "
@@ -308,10 +327,10 @@ def serve(
     configure_logging(settings["log_level"], settings["log_format"])
     import_task_modules(out, imports or [])
     try:
-        scheduler = Scheduler(
-            db, engine=True, registry=REGISTRY, engine_thread=True, **node_options(settings)
-        )
+        # The API's facade: the settings give the defaults it shows on new schedules.
+        scheduler = Scheduler(db, engine=False, registry=REGISTRY, **node_options(settings))
+        engine = EngineSupervisor(db, imports or [], settings)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve(scheduler, options, out))
+            runner.run(_serve(scheduler, engine, options, out))
     except TickworkError as exc:
         out.fail(f"{exc} (database {mask_password(db)})")

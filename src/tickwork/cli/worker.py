@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 
 import typer
 
@@ -60,7 +61,20 @@ def import_task_modules(out: Output, modules: list[str]) -> None:
             out.fail(f"cannot import {name!r}: {type(exc).__name__}: {exc}\n{detail}")
 
 
-async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
+async def run_node(
+    scheduler: Scheduler,
+    settings: Settings,
+    *,
+    announce: Callable[[Scheduler], None] | None = None,
+    second_signal_exits: bool = True,
+) -> None:
+    """Run ``scheduler``'s node until SIGTERM or SIGINT, then stop it gracefully.
+
+    ``announce`` is called once the node runs (default: the worker's banner). With
+    ``second_signal_exits`` false, a repeated signal changes nothing (``serve``'s engine
+    process: its parent and a process manager may both signal it, and leaving at once is
+    the parent's decision).
+    """
     grace: float = settings["shutdown_grace"]
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -68,6 +82,8 @@ async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
 
     def on_signal(sig: signal.Signals) -> None:
         received.append(sig.name)
+        if len(received) > 1 and not second_signal_exits:
+            return  # already stopping
         if len(received) == 1:
             log.info(
                 "%s: stopping; running runs get up to %g s to finish "
@@ -91,25 +107,33 @@ async def _serve(scheduler: Scheduler, out: Output, settings: Settings) -> None:
         except BaseException:
             await scheduler.stop(0)
             raise
-        tasks = sorted(scheduler.registry.names())
-        print(
-            f"tickwork worker: node {scheduler.node_id}, db {scheduler.store.url}, "
-            f"{len(tasks)} task(s): {', '.join(tasks) or 'none'}"
-            + (f"; settings from {settings.file}" if settings.file else ""),
-            flush=True,
-        )
-        print(f"settings: {settings.summary()}", flush=True)
-        if not tasks:
-            log.warning(
-                "no task is registered in this worker, so it fires schedules but runs "
-                "nothing: pass --import MODULE"
-            )
+        if announce is not None:
+            announce(scheduler)
+        else:
+            _banner(scheduler, settings)
         await stop.wait()
         await scheduler.stop(grace)
         log.info("node %s stopped", scheduler.node_id)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def _banner(scheduler: Scheduler, settings: Settings) -> None:
+    """The worker's first lines: its node, database, tasks and settings."""
+    tasks = sorted(scheduler.registry.names())
+    print(
+        f"tickwork worker: node {scheduler.node_id}, db {scheduler.store.url}, "
+        f"{len(tasks)} task(s): {', '.join(tasks) or 'none'}"
+        + (f"; settings from {settings.file}" if settings.file else ""),
+        flush=True,
+    )
+    print(f"settings: {settings.summary()}", flush=True)
+    if not tasks:
+        log.warning(
+            "no task is registered in this worker, so it fires schedules but runs "
+            "nothing: pass --import MODULE"
+        )
 
 
 #: ``--import MODULE``, shared by every command that runs a node (``worker``, ``serve``).
@@ -149,6 +173,6 @@ def worker(
     import_task_modules(out, imports or [])
     try:
         scheduler = Scheduler(db, engine=True, registry=REGISTRY, **node_options(settings))
-        asyncio.run(_serve(scheduler, out, settings))
+        asyncio.run(run_node(scheduler, settings))
     except TickworkError as exc:
         out.fail(f"{exc} (database {mask_password(db)})")

@@ -1,0 +1,281 @@
+"""``serve``'s engine: a node in a child process of its own, supervised by ``serve``.
+
+Why a process: a node on a thread of the API's interpreter waits for the interpreter
+lock at every step of a fire while requests hold it, so an API under load delayed
+fires by tens of times their idle lag. In a process of its own the engine has an
+interpreter to itself and the operating system shares the cores between the two.
+
+The parent (``EngineSupervisor``, in ``serve``) starts ``python -m
+tickwork.cli.serve_engine`` and writes it one JSON line on its stdin: the database, the
+modules to import, serve's resolved node settings and its own pid. The child runs a
+node exactly as ``tickwork worker`` does (``run_node``), logs to the same stderr, and
+answers one JSON line on its stdout once its node runs (``{"node": ID}``); anything
+else it would print goes to stderr.
+
+The child never outlives ``serve``: on Linux the kernel sends it SIGKILL when ``serve``
+dies (``PR_SET_PDEATHSIG``), and on every system a thread in it reads its stdin, whose
+other end only ``serve`` holds, and kills it at end of file. A SIGKILL of ``serve`` is
+thus a SIGKILL of its engine, as when both were one process: the runs it held are
+taken over by the next node. A signal (SIGTERM, SIGINT) stops the child gracefully, once
+(``serve`` forwards its own; a process manager may signal both).
+
+If the child dies while ``serve`` is not stopping, the supervisor logs it at ERROR and
+starts a new one after a backoff (1 s, doubling to 30 s; back to 1 s after a minute
+of life); ``/health`` answers 503 meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from tickwork.cli.settings import Settings
+
+log = logging.getLogger("tickwork.serve")
+
+#: Seconds between two starts of the engine after it died: first, then doubled up to...
+RESTART_FIRST: Final = 1.0
+RESTART_MAX: Final = 30.0
+#: ...and back to the first after the engine lived this long.
+RESTART_RESET: Final = 60.0
+#: Seconds a new engine process has to report its node running.
+START_TIMEOUT: Final = 60.0
+#: Seconds past the grace period before a stopping engine is killed.
+STOP_MARGIN: Final = 5.0
+
+
+class EngineStartError(RuntimeError):
+    """The engine process exited, or said nothing, before its node ran."""
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGKILL``."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class EngineSupervisor:
+    """Starts the engine process, restarts it when it dies, stops it with ``serve``.
+
+    ``alive`` and ``node_id`` are what ``/health`` and ``/metrics`` report
+    (``tickwork.api.engine_status.EngineProcess``).
+    """
+
+    def __init__(self, db: str, imports: Sequence[str], settings: Settings) -> None:
+        self._spec = json.dumps(
+            {
+                "db": db,
+                "imports": list(imports),
+                "values": dict(settings.values),
+                "sources": dict(settings.sources),
+                "file": None if settings.file is None else str(settings.file),
+                "parent": os.getpid(),
+            }
+        )
+        self._grace: float = settings["shutdown_grace"]
+        self._proc: asyncio.subprocess.Process | None = None
+        self._node: str | None = None
+        self._stopping = asyncio.Event()
+        self._supervising: asyncio.Task[None] | None = None
+        self._born = 0.0  # time.monotonic() at the last start
+        #: Times the engine process was started (the first included).
+        self.starts = 0
+
+    @property
+    def alive(self) -> bool:
+        """The engine process runs its node."""
+        proc = self._proc
+        return proc is not None and proc.returncode is None and self._node is not None
+
+    @property
+    def node_id(self) -> str | None:
+        """The node of the current engine process (or of the last, while none runs)."""
+        return self._node
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    async def launch(self) -> None:
+        """Start the engine process (it then starts its node while ``serve`` starts the
+        API); ``ready`` waits for its node."""
+        self.starts += 1
+        self._node = None
+        self._born = time.monotonic()
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tickwork.cli.serve_engine",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            cwd=os.getcwd(),
+        )
+        stdin = self._proc.stdin
+        assert stdin is not None
+        stdin.write(self._spec.encode() + b"\n")
+        await stdin.drain()  # the pipe stays open: its end of file means "serve died"
+
+    async def ready(self) -> str:
+        """Wait for the launched engine's node to run, then supervise it; the node's id.
+        ``EngineStartError`` when it fails (``serve`` then stops)."""
+        await self._wait_node()
+        self._supervising = asyncio.create_task(self._supervise(), name="tickwork-engine")
+        assert self._node is not None
+        return self._node
+
+    async def _wait_node(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise EngineStartError(
+                f"the engine process did not start its node in {START_TIMEOUT:g} s"
+            ) from None
+        try:
+            node = json.loads(line)["node"]
+        except (ValueError, KeyError, TypeError):
+            code = await proc.wait()
+            raise EngineStartError(
+                f"the engine process {describe_exit(code)} before its node ran (see the log above)"
+            ) from None
+        self._node = str(node)
+        log.info("engine process %d runs node %s", proc.pid, node)
+
+    async def _supervise(self) -> None:
+        """Wait for the engine process to end; unless ``serve`` is stopping, start a
+        new one after the backoff."""
+        delay = RESTART_FIRST
+        while True:
+            proc = self._proc
+            assert proc is not None
+            code = await proc.wait()
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - self._born >= RESTART_RESET:
+                delay = RESTART_FIRST
+            log.error(
+                "engine process %d (node %s) %s; serve has no engine: starting a new one in %g s",
+                proc.pid,
+                self._node,
+                describe_exit(code),
+                delay,
+            )
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._stopping.is_set():
+                    return
+                delay = min(RESTART_MAX, delay * 2)
+                try:
+                    await self.launch()
+                    await self._wait_node()
+                except (EngineStartError, OSError) as exc:
+                    log.error("%s; trying again in %g s", exc, delay)
+                    continue
+                break
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop the engine gracefully: SIGTERM, up to ``grace`` (the setting) plus a
+        margin for its running runs to finish, then SIGKILL."""
+        grace = self._grace if grace is None else grace
+        self._stopping.set()
+        if self._supervising is not None:
+            self._supervising.cancel()  # waiting for an exit, a backoff or a start
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervising
+            self._supervising = None
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), grace + STOP_MARGIN)
+            except TimeoutError:
+                log.warning("engine process %d did not stop in time: killing it", proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+        code = proc.returncode
+        if code not in (0, None):
+            log.warning("engine process %d %s while stopping", proc.pid, describe_exit(code))
+
+
+# -- the child ---------------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGKILL this process when ``serve`` dies: the kernel's parent-death signal, and a
+    thread that reads stdin (only ``serve`` holds its other end) until end of file."""
+    from tickwork.engine.task_process import _set_parent_death_signal
+
+    _set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != parent:  # serve died before the signal was set up
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while sys.stdin.buffer.read(4096):
+                pass
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="tickwork-parent", daemon=True).start()
+
+
+def child_main() -> None:
+    """The engine process: read the spec, run the node until signalled."""
+    spec: dict[str, Any] = json.loads(sys.stdin.buffer.readline())
+    _die_with_parent(int(spec["parent"]))
+    # Only the "node running" line goes to serve on stdout; any other output (a
+    # print at import time) goes to the shared stderr.
+    answer = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+
+    from tickwork.cli.logging_setup import configure_logging
+    from tickwork.cli.output import Output
+    from tickwork.cli.settings import node_options
+    from tickwork.cli.worker import import_task_modules, run_node
+    from tickwork.engine.registry import REGISTRY
+    from tickwork.engine.scheduler import Scheduler
+    from tickwork.errors import TickworkError
+
+    file = spec["file"]
+    settings = Settings(
+        values=spec["values"], sources=spec["sources"], file=None if file is None else Path(file)
+    )
+    configure_logging(settings["log_level"], settings["log_format"])
+    import_task_modules(Output(), spec["imports"])
+    scheduler = Scheduler(spec["db"], engine=True, registry=REGISTRY, **node_options(settings))
+
+    def announce(started: Scheduler) -> None:
+        answer.write(json.dumps({"node": started.node_id}) + "\n")
+
+    try:
+        asyncio.run(run_node(scheduler, settings, announce=announce, second_signal_exits=False))
+    except TickworkError as exc:
+        log.error("engine process: %s", exc)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    child_main()

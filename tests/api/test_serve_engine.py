@@ -1,0 +1,186 @@
+"""``tickwork serve`` runs its engine in a child process it supervises: the child
+executes the runs, dies with serve (even on SIGKILL), drains with it on SIGTERM, is
+restarted when it dies alone, and starts a run asked for over the API at once."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import statistics
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.api.conftest import Server, StartServer
+
+_ENGINE = re.compile(r"\(engine process (\d+)\)")
+
+
+def engine_pid(server: Server) -> int:
+    found = _ENGINE.search("".join(server.stdout))
+    assert found, server.output()
+    return int(found.group(1))
+
+
+def gone(pid: int) -> bool:
+    """The process is gone (or a zombie nobody reaped yet: it runs nothing)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until(what: str, check: Any, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def health(server: Server) -> httpx.Response:
+    return httpx.get(f"{server.url}/health", timeout=10)
+
+
+def finished(admin: httpx.Client, run_id: str, timeout: float = 20) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        run: dict[str, Any] = admin.get(f"/runs/{run_id}").json()
+        return run if run["status"] not in ("pending", "running", "retrying") else None
+
+    result: dict[str, Any] = wait_until(f"run {run_id} to end", done, timeout)
+    return result
+
+
+def test_the_engine_process_executes_the_schedules(sqlite_url: str, serve_api: StartServer) -> None:
+    server = serve_api(sqlite_url)
+    pid = engine_pid(server)
+    assert pid != server.proc.pid and not gone(pid)
+    body = health(server).json()
+    assert body["engine"] == "ok" and body["status"] == "ok"
+    node = body["node"]
+    assert node.split(":")[1] == str(pid)  # the node is the child's
+    admin = server.admin
+    r = admin.post(
+        "/schedules", json={"id": "tick", "task": "api:echo", "schedule": "every 1s", "data": {}}
+    )
+    assert r.status_code == 201, r.text
+
+    def two_succeeded() -> list[dict[str, Any]] | None:
+        items = admin.get("/runs", params={"schedule": "tick", "status": "succeeded"}).json()
+        return items["items"] if len(items["items"]) >= 2 else None
+
+    runs = wait_until("two fires", two_succeeded, 15)
+    for run in runs:
+        assert finished(admin, run["id"])["node"] == node
+    # tickwork_leader reports the engine's node, the only one: it leads.
+    wait_until("the engine to lead", lambda: health(server).json()["leader"], 10)
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert re.search(r"^tickwork_leader 1\.0$", text, re.M), text
+
+
+def test_sigkill_of_serve_leaves_no_engine_behind(sqlite_url: str, serve_api: StartServer) -> None:
+    server = serve_api(sqlite_url)
+    pid = engine_pid(server)
+    admin = server.admin
+    admin.post(
+        "/schedules",
+        json={"id": "slow", "task": "api:sleep", "schedule": "manual", "data": {"seconds": 30}},
+    )
+    run = admin.post("/schedules/slow/run").json()
+    wait_until(
+        "the run to start",
+        lambda: admin.get(f"/runs/{run['id']}").json()["status"] == "running",
+        10,
+    )
+    server.proc.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until("the engine process to die", lambda: gone(pid), 2.0)
+    assert time.monotonic() - killed < 2.0
+
+
+def test_sigterm_drains_the_requests_and_the_engine(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    server = serve_api(sqlite_url, args=("--shutdown-grace", "10"))
+    pid = engine_pid(server)
+    admin = server.admin
+    admin.post(
+        "/schedules",
+        json={"id": "slow", "task": "api:sleep", "schedule": "manual", "data": {"seconds": 1.5}},
+    )
+    run = admin.post("/schedules/slow/run").json()
+    wait_until(
+        "the run to start",
+        lambda: admin.get(f"/runs/{run['id']}").json()["status"] == "running",
+        10,
+    )
+    signalled = time.monotonic()
+    code = server.stop(signal.SIGTERM, timeout=20)
+    assert code == 0, server.output()
+    assert time.monotonic() - signalled < 10
+    assert gone(pid)
+    assert "engine process" in server.stderr() and "ERROR" not in server.stderr()
+    # The run finished in the engine before it stopped (not cancelled, not lost).
+    from tickwork.engine.sync import SyncScheduler
+
+    with SyncScheduler(server.db_url, engine=False) as client:
+        assert client.get_run(run["id"]).status == "succeeded"
+
+
+def test_a_dead_engine_process_is_restarted_and_runs_resume(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    server = serve_api(sqlite_url)
+    first = engine_pid(server)
+    old_node = health(server).json()["node"]
+    os.kill(first, signal.SIGKILL)
+    down = wait_until(
+        "/health to say the engine is down", lambda: health(server).status_code == 503, 5
+    )
+    assert down
+    assert health(server).json()["engine"] == "down"
+    body = wait_until(
+        "a new engine",
+        lambda: (b := health(server).json())["engine"] == "ok" and b["node"] != old_node and b,
+        20,
+    )
+    assert "ERROR" in server.stderr() and f"engine process {first}" in server.stderr()
+    admin = server.admin
+    admin.post("/schedules", json={"id": "now", "task": "api:echo", "schedule": "manual"})
+    run = admin.post("/schedules/now/run").json()
+    done = finished(admin, run["id"])
+    assert done["status"] == "succeeded" and done["node"] == body["node"]
+
+
+def _started_after(admin: httpx.Client, run_id: str, asked: float) -> float:
+    def started() -> float | None:
+        run = admin.get(f"/runs/{run_id}").json()
+        at = run.get("started_at")
+        return None if at is None else datetime.fromisoformat(at).timestamp()
+
+    at: float = wait_until("the run to start", started, 10)
+    return at - asked
+
+
+def test_run_now_starts_on_the_engine_process_at_once(db_url: str, serve_api: StartServer) -> None:
+    server = serve_api(db_url)
+    admin = server.admin
+    admin.post("/schedules", json={"id": "now", "task": "api:echo", "schedule": "manual"})
+    delays = []
+    for _ in range(7):
+        time.sleep(0.3)  # the engine idle, as when a person clicks "run now"
+        asked = time.time()
+        r = admin.post("/schedules/now/run")
+        assert r.status_code in (200, 201, 202), r.text
+        delays.append(_started_after(admin, r.json()["id"], asked))
+    # A change made by the API process wakes the engine process through the database:
+    # the SQLite file's change counter (polled every 50 ms), PostgreSQL's NOTIFY.
+    assert statistics.median(delays) < 0.15, delays
+    assert max(delays) < 1.0, delays
