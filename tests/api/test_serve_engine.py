@@ -126,7 +126,8 @@ def test_sigterm_drains_the_requests_and_the_engine(
     assert code == 0, server.output()
     assert time.monotonic() - signalled < 10
     assert gone(pid)
-    assert "engine process" in server.stderr() and "ERROR" not in server.stderr()
+    assert "ERROR" not in server.stderr() and "while stopping" not in server.stderr()
+    assert "Fatal" not in server.stderr(), server.stderr()
     # The run finished in the engine before it stopped (not cancelled, not lost).
     from tickwork.engine.sync import SyncScheduler
 
@@ -157,6 +158,10 @@ def test_a_dead_engine_process_is_restarted_and_runs_resume(
     run = admin.post("/schedules/now/run").json()
     done = finished(admin, run["id"])
     assert done["status"] == "succeeded" and done["node"] == body["node"]
+    # The new engine stops with serve as the first would have.
+    assert server.stop(signal.SIGTERM, timeout=20) == 0, server.output()
+    assert gone(int(body["node"].split(":")[1]))
+    assert "Fatal" not in server.stderr() and "while stopping" not in server.stderr()
 
 
 def _started_after(admin: httpx.Client, run_id: str, asked: float) -> float:

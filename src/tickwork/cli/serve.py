@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -90,6 +91,16 @@ SERVE_SETTINGS: Final = (
             "jwt_issuer", "str", "", "The issuer ('iss') JWTs must have, when set.", metavar="ISS"
         ),
         Setting(
+            "api_nice",
+            "int",
+            0,
+            "Linux: niceness the HTTP server adds to itself (0-19), so that under load the "
+            "engine process's fires get the CPU before requests; the engine keeps its own.",
+            minimum=0,
+            maximum=19,
+            metavar="N",
+        ),
+        Setting(
             "jwt_audience",
             "str",
             "",
@@ -108,6 +119,7 @@ class ServeOptions:
     port: int
     shutdown_grace: float
     log_level: str
+    api_nice: int = 0
     api: ApiSettings = field(default_factory=ApiSettings)
     #: The settings and where each came from, printed at start (no secret in it).
     summary: str = ""
@@ -167,6 +179,19 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def lower_priority(nice: int) -> None:
+    """Add ``nice`` to the niceness of this thread, the loop's, and so of every thread
+    it starts from now on (Linux keeps a niceness per thread). The engine process is
+    started from a thread made before (``EngineSupervisor``), so it keeps serve's first
+    priority: under load the scheduler gives the engine's fires the cores first."""
+    if nice <= 0:
+        return
+    if not sys.platform.startswith("linux"):
+        log.warning("api_nice is only applied on Linux (elsewhere the engine would get it too)")
+        return
+    os.nice(nice)
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
@@ -212,6 +237,7 @@ async def _serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    lower_priority(options.api_nice)
     try:
         try:
             await scheduler.start()  # migrates the database before the engine opens it
@@ -287,7 +313,7 @@ async def _serve(
             await scheduler.stop(options.shutdown_grace)
         if not server.started and not received:
             out.fail(f"could not listen on {options.host}:{options.port} (see the log above)")
-        log.info("node %s stopped", node)
+        log.info("node %s stopped", engine.node_id)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -319,6 +345,7 @@ def serve(
             port=settings["port"],
             shutdown_grace=settings["shutdown_grace"],
             log_level=settings["log_level"],
+            api_nice=settings["api_nice"],
             api=api_settings(settings, os.environ),
             summary=settings.summary(),
         )

@@ -32,10 +32,12 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -72,7 +74,10 @@ class EngineSupervisor:
     """Starts the engine process, restarts it when it dies, stops it with ``serve``.
 
     ``alive`` and ``node_id`` are what ``/health`` and ``/metrics`` report
-    (``tickwork.api.engine_status.EngineProcess``).
+    (``tickwork.api.engine_status.EngineProcess``). Engine processes are started from
+    one thread made with the supervisor, before ``serve`` lowers its own priority
+    (``api_nice``; on Linux a thread's priority passes to the processes it starts), so
+    a restarted engine keeps the priority of the first.
     """
 
     def __init__(self, db: str, imports: Sequence[str], settings: Settings) -> None:
@@ -87,19 +92,23 @@ class EngineSupervisor:
             }
         )
         self._grace: float = settings["shutdown_grace"]
-        self._proc: asyncio.subprocess.Process | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._node: str | None = None
         self._stopping = asyncio.Event()
         self._supervising: asyncio.Task[None] | None = None
         self._born = 0.0  # time.monotonic() at the last start
         #: Times the engine process was started (the first included).
         self.starts = 0
+        # The thread that starts engine processes: it lives as long as serve (on Linux
+        # the parent-death signal follows the thread that started the child).
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="tickwork-engine-start")
+        self._spawner.submit(lambda: None).result()
 
     @property
     def alive(self) -> bool:
         """The engine process runs its node."""
         proc = self._proc
-        return proc is not None and proc.returncode is None and self._node is not None
+        return proc is not None and proc.poll() is None and self._node is not None
 
     @property
     def node_id(self) -> str | None:
@@ -110,24 +119,26 @@ class EngineSupervisor:
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
+    def _popen(self) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tickwork.cli.serve_engine"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=os.getcwd(),
+        )
+        assert proc.stdin is not None
+        proc.stdin.write(self._spec.encode() + b"\n")
+        proc.stdin.flush()  # the pipe stays open: its end of file means "serve died"
+        return proc
+
     async def launch(self) -> None:
         """Start the engine process (it then starts its node while ``serve`` starts the
         API); ``ready`` waits for its node."""
         self.starts += 1
         self._node = None
         self._born = time.monotonic()
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tickwork.cli.serve_engine",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            cwd=os.getcwd(),
-        )
-        stdin = self._proc.stdin
-        assert stdin is not None
-        stdin.write(self._spec.encode() + b"\n")
-        await stdin.drain()  # the pipe stays open: its end of file means "serve died"
+        loop = asyncio.get_running_loop()
+        self._proc = await loop.run_in_executor(self._spawner, self._popen)
 
     async def ready(self) -> str:
         """Wait for the launched engine's node to run, then supervise it; the node's id.
@@ -141,17 +152,17 @@ class EngineSupervisor:
         proc = self._proc
         assert proc is not None and proc.stdout is not None
         try:
-            line = await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), START_TIMEOUT)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            proc.kill()  # its stdout closes: the read above ends
+            await asyncio.to_thread(proc.wait)
             raise EngineStartError(
                 f"the engine process did not start its node in {START_TIMEOUT:g} s"
             ) from None
         try:
             node = json.loads(line)["node"]
         except (ValueError, KeyError, TypeError):
-            code = await proc.wait()
+            code = await asyncio.to_thread(proc.wait)
             raise EngineStartError(
                 f"the engine process {describe_exit(code)} before its node ran (see the log above)"
             ) from None
@@ -165,7 +176,7 @@ class EngineSupervisor:
         while True:
             proc = self._proc
             assert proc is not None
-            code = await proc.wait()
+            code = await asyncio.to_thread(proc.wait)
             if self._stopping.is_set():
                 return
             if time.monotonic() - self._born >= RESTART_RESET:
@@ -177,6 +188,7 @@ class EngineSupervisor:
                 describe_exit(code),
                 delay,
             )
+            self._close(proc)
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
@@ -202,23 +214,28 @@ class EngineSupervisor:
                 await self._supervising
             self._supervising = None
         proc = self._proc
-        if proc is None:
-            return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), grace + STOP_MARGIN)
-            except TimeoutError:
-                log.warning("engine process %d did not stop in time: killing it", proc.pid)
+        if proc is not None:
+            if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.to_thread(proc.wait, grace + STOP_MARGIN)
+                except subprocess.TimeoutExpired:
+                    log.warning("engine process %d did not stop in time: killing it", proc.pid)
                     proc.kill()
-                await proc.wait()
-        if proc.stdin is not None:
-            proc.stdin.close()
-        code = proc.returncode
-        if code not in (0, None):
-            log.warning("engine process %d %s while stopping", proc.pid, describe_exit(code))
+                    await asyncio.to_thread(proc.wait)
+            code = proc.returncode
+            if code not in (0, None):
+                log.warning("engine process %d %s while stopping", proc.pid, describe_exit(code))
+            self._close(proc)
+        self._spawner.shutdown(wait=False)
+
+    @staticmethod
+    def _close(proc: subprocess.Popen[bytes]) -> None:
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
 
 # -- the child ---------------------------------------------------------------------------
@@ -234,8 +251,10 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     def watch() -> None:
+        # The file descriptor, not sys.stdin: a daemon thread blocked holding the
+        # buffer's lock would abort the interpreter's shutdown.
         with contextlib.suppress(OSError):
-            while sys.stdin.buffer.read(4096):
+            while os.read(0, 4096):
                 pass
         os.kill(os.getpid(), signal.SIGKILL)
 
