@@ -189,3 +189,28 @@ def test_run_now_starts_on_the_engine_process_at_once(db_url: str, serve_api: St
     # the SQLite file's change counter (polled every 50 ms), PostgreSQL's NOTIFY.
     assert statistics.median(delays) < 0.15, delays
     assert max(delays) < 1.0, delays
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
+
+
+def test_api_nice_lowers_the_server_and_never_the_engine(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    base = _nice(os.getpid())
+    server = serve_api(sqlite_url, args=("--api-nice", "5"))
+    assert _nice(server.proc.pid) == base + 5  # the server's main thread, the loop's
+    first = engine_pid(server)
+    assert _nice(first) == base
+    os.kill(first, signal.SIGKILL)
+    body = wait_until(
+        "a new engine",
+        lambda: (
+            (b := health(server).json())["engine"] == "ok"
+            and b["node"].split(":")[1] != str(first)
+            and b
+        ),
+        20,
+    )
+    assert _nice(int(body["node"].split(":")[1])) == base  # a restart keeps it too

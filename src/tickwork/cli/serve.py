@@ -91,6 +91,13 @@ SERVE_SETTINGS: Final = (
             "jwt_issuer", "str", "", "The issuer ('iss') JWTs must have, when set.", metavar="ISS"
         ),
         Setting(
+            "jwt_audience",
+            "str",
+            "",
+            "The audience ('aud') JWTs must have, when set.",
+            metavar="AUD",
+        ),
+        Setting(
             "api_nice",
             "int",
             0,
@@ -99,13 +106,6 @@ SERVE_SETTINGS: Final = (
             minimum=0,
             maximum=19,
             metavar="N",
-        ),
-        Setting(
-            "jwt_audience",
-            "str",
-            "",
-            "The audience ('aud') JWTs must have, when set.",
-            metavar="AUD",
         ),
     ),
 )
