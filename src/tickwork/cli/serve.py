@@ -24,7 +24,8 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
 
 import typer
 
@@ -142,6 +143,19 @@ def api_settings(settings: Settings, environ: Mapping[str, str]) -> ApiSettings:
 _SECRET_ENV: Final = frozenset(
     {"TICKWORK_ADMIN_TOKEN", "TICKWORK_JWT_SECRET", "TICKWORK_JWT_PUBLIC_KEY"}
 )
+
+
+class ApiScheduler(Scheduler):
+    """The API's facade: a change made through it also wakes serve's engine process
+    directly, as it would wake an engine of its own process."""
+
+    def __init__(self, process: EngineSupervisor, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._engine_process = process
+
+    def _changed(self, due_at: datetime | None = None) -> None:
+        super()._changed(due_at)
+        self._engine_process.wake(due_at)
 
 
 def _server_class() -> type[uvicorn.Server]:
@@ -355,8 +369,10 @@ def serve(
     import_task_modules(out, imports or [])
     try:
         # The API's facade: the settings give the defaults it shows on new schedules.
-        scheduler = Scheduler(db, engine=False, registry=REGISTRY, **node_options(settings))
         engine = EngineSupervisor(db, imports or [], settings)
+        scheduler = ApiScheduler(
+            engine, db, engine=False, registry=REGISTRY, **node_options(settings)
+        )
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(scheduler, engine, options, out))
     except TickworkError as exc:

@@ -36,8 +36,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -129,7 +130,21 @@ class EngineSupervisor:
         assert proc.stdin is not None
         proc.stdin.write(self._spec.encode() + b"\n")
         proc.stdin.flush()  # the pipe stays open: its end of file means "serve died"
+        os.set_blocking(proc.stdin.fileno(), False)  # wake-ups never wait (``wake``)
         return proc
+
+    def wake(self, due_at: datetime | None = None) -> None:
+        """Tell the engine process a change was made here (one line on its stdin: the
+        instant the new work is due, or empty for "look now"), so it looks at the
+        database at once instead of when it hears of the commit (SQLite: its next look
+        at the file's change counter, up to 50 ms later). Never blocks: when the pipe
+        is full the engine has wake-ups to read anyway."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or self._node is None:
+            return
+        line = b"\n" if due_at is None else due_at.isoformat().encode() + b"\n"
+        with contextlib.suppress(OSError, ValueError):  # full, closed, or being replaced
+            os.write(proc.stdin.fileno(), line)
 
     async def launch(self) -> None:
         """Start the engine process (it then starts its node while ``serve`` starts the
@@ -241,30 +256,61 @@ class EngineSupervisor:
 # -- the child ---------------------------------------------------------------------------
 
 
-def _die_with_parent(parent: int) -> None:
-    """SIGKILL this process when ``serve`` dies: the kernel's parent-death signal, and a
-    thread that reads stdin (only ``serve`` holds its other end) until end of file."""
-    from tickwork.engine.task_process import _set_parent_death_signal
+def _read_spec() -> dict[str, Any]:
+    """The first line of stdin (read from the descriptor: what follows it is wake-ups,
+    which the watcher reads)."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(0, 65536)
+        if not chunk:
+            sys.exit("tickwork.cli.serve_engine is started by tickwork serve")
+        data += chunk
+    spec: dict[str, Any] = json.loads(data.partition(b"\n")[0])
+    return spec
 
-    _set_parent_death_signal(signal.SIGKILL)
-    if os.getppid() != parent:  # serve died before the signal was set up
-        os.kill(os.getpid(), signal.SIGKILL)
 
-    def watch() -> None:
-        # The file descriptor, not sys.stdin: a daemon thread blocked holding the
-        # buffer's lock would abort the interpreter's shutdown.
+class ParentLink:
+    """The engine process's side of its stdin: wake-ups from ``serve``, and its death."""
+
+    def __init__(self, parent: int) -> None:
+        from tickwork.engine.task_process import _set_parent_death_signal
+
+        self.wake: Callable[[datetime | None], None] | None = None
+        _set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != parent:  # serve died before the signal was set up
+            os.kill(os.getpid(), signal.SIGKILL)
+        threading.Thread(target=self._watch, name="tickwork-parent", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Read wake-ups until end of file (only ``serve`` holds the pipe's other end),
+        then SIGKILL this process. The descriptor, not sys.stdin: a daemon thread
+        blocked holding the buffer's lock would abort the interpreter's shutdown."""
+        rest = b""
         with contextlib.suppress(OSError):
-            while os.read(0, 4096):
-                pass
+            while chunk := os.read(0, 65536):
+                *lines, rest = (rest + chunk).split(b"\n")
+                if lines and self.wake is not None:
+                    self.wake(_earliest(lines))
         os.kill(os.getpid(), signal.SIGKILL)
 
-    threading.Thread(target=watch, name="tickwork-parent", daemon=True).start()
+
+def _earliest(lines: list[bytes]) -> datetime | None:
+    """The earliest instant the wake-ups announce; None if one asks to look now."""
+    earliest: datetime | None = None
+    for line in lines:
+        try:
+            at = datetime.fromisoformat(line.decode())
+        except ValueError:
+            return None
+        if earliest is None or at < earliest:
+            earliest = at
+    return earliest
 
 
 def child_main() -> None:
     """The engine process: read the spec, run the node until signalled."""
-    spec: dict[str, Any] = json.loads(sys.stdin.buffer.readline())
-    _die_with_parent(int(spec["parent"]))
+    spec = _read_spec()
+    link = ParentLink(int(spec["parent"]))
     # Only the "node running" line goes to serve on stdout; any other output (a
     # print at import time) goes to the shared stderr.
     answer = os.fdopen(os.dup(1), "w", buffering=1)
@@ -287,6 +333,9 @@ def child_main() -> None:
     scheduler = Scheduler(spec["db"], engine=True, registry=REGISTRY, **node_options(settings))
 
     def announce(started: Scheduler) -> None:
+        engine = started.engine
+        if engine is not None:
+            link.wake = engine.wake  # thread-safe
         answer.write(json.dumps({"node": started.node_id}) + "\n")
 
     try:
