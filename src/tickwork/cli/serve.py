@@ -264,11 +264,15 @@ async def _serve(
 
             first_token = await _first_admin_token(scheduler, options)
             node = await engine.ready()
-        except BaseException as exc:
+        except EngineStartError as exc:
             await engine.stop(0)
             await scheduler.stop(0)
-            if isinstance(exc, EngineStartError):
-                out.fail(str(exc))
+            if received:
+                return  # stopped while starting: the engine ended as it was asked to
+            out.fail(str(exc))
+        except BaseException:
+            await engine.stop(0)
+            await scheduler.stop(0)
             raise
         api = create_app(scheduler, options.api)
         api.state.stopping = stopping  # long-lived responses (events) end when set
