@@ -127,9 +127,17 @@ class SqlCore(RowCodec):
         # Written by each dialect (``Store.delete_events_before``).
         def delete_events_before(self, cutoff: datetime) -> int: ...
 
+    #: This dialect's named statements, bound when a store class names its dialect.
+    _named: Mapping[str, str] = MappingProxyType({})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.dialect:
+            cls._named = statements(cls.dialect)
+
     def _sql(self, name: str) -> str:
-        """The named statement ``name`` in this store's dialect."""
-        return statements(self.dialect)[name]
+        """The named statement ``name`` in this store's dialect: one dictionary lookup."""
+        return self._named[name]
 
     @abstractmethod
     def _list(self, values: Collection[Any]) -> Any:
