@@ -22,22 +22,21 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tickwork.models import (
     AuditEntry,
     FeedEvent,
     LogRecord,
-    Node,
     QueueMessage,
     Run,
     RunStatus,
     Schedule,
     ScheduleStatus,
-    TaskSpec,
     TaskStats,
 )
 from tickwork.store.base_access import AccessStore
+from tickwork.store.base_nodes import NodeStore
 from tickwork.store.base_reads import ReadStore
 from tickwork.store.records import (
     ClaimRequest,
@@ -65,7 +64,7 @@ __all__ = [
 ]
 
 
-class Store(ReadStore, AccessStore):
+class Store(ReadStore, AccessStore, NodeStore):
     """Persistence of schedules, runs, attempts, logs, queues and nodes."""
 
     url: str
@@ -498,58 +497,6 @@ class Store(ReadStore, AccessStore):
         """Oldest messages first; with ``consume`` they are deleted in the same
         transaction, so two consumers never get the same message. ``owner``: only
         messages of that user's schedules."""
-
-    # -- nodes -----------------------------------------------------------------------
-
-    @abstractmethod
-    def register_node(self, node: Node, task_specs: Sequence[TaskSpec] = ()) -> None:
-        """Record a starting node and publish its task names, with each task's spec
-        (arguments and defaults; the newest publication of a name wins)."""
-
-    @abstractmethod
-    def deregister_node(self, node_id: str, now: datetime) -> None:
-        """Mark the node stopped (cleanly); it keeps no leases after this."""
-
-    @abstractmethod
-    def list_nodes(self, *, include_stopped: bool = False) -> list[Node]:
-        """Known nodes, with how many runs each has running and who leads."""
-
-    @abstractmethod
-    def known_tasks(self) -> set[str]:
-        """Task names published by any node, running or past."""
-
-    @abstractmethod
-    def task_spec(self, name: str) -> TaskSpec | None:
-        """The spec last published for a task, or None (unknown, or published without)."""
-
-    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
-        """Ids of nodes not stopped that are dead, for ``recover_lost``.
-
-        By default: nodes whose heartbeat is older than ``now - stale_after`` (seconds
-        or a timedelta). Implementations add what the database can tell at once: on
-        SQLite, nodes on this host (same ``socket.gethostname()``) whose process no
-        longer exists; on PostgreSQL, nodes whose session-level advisory lock, held by
-        a connection kept open for the node's life since ``register_node``, is free,
-        i.e. whose process died (there a held lock also outweighs a stale heartbeat:
-        the process lives, and if it hangs its runs' leases lapse). Read-only, but it
-        may take about a second on PostgreSQL to confirm a free lock.
-        """
-        if not isinstance(stale_after, timedelta):
-            stale_after = timedelta(seconds=stale_after)
-        cutoff = now - stale_after
-        return sorted(n.id for n in self.list_nodes() if n.heartbeat_at < cutoff)
-
-    @abstractmethod
-    def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:
-        """Take or renew the leadership lease. True only if ``node_id`` holds it until
-        ``lease_until``; any error means False (fail closed). Another node's lease is
-        taken over when it lapsed (``lease_until < now``) or, at once, when the
-        database can tell its holder is gone (stopped; on PostgreSQL its advisory lock
-        free; on SQLite its process gone from this host)."""
-
-    @abstractmethod
-    def release_lead(self, node_id: str) -> None:
-        """Give up leadership if held."""
 
     # -- a running attempt's log lines (SQL in store/sql_run_lines.py) ---------------
 
