@@ -151,6 +151,7 @@ class SyncScheduler:
     schedule_counts = _blocking(Scheduler.schedule_counts)
     schedule_ids = _blocking(Scheduler.schedule_ids)
     schedule_page = _blocking(Scheduler.schedule_page)
+    schedule_revisions = _blocking(Scheduler.schedule_revisions)
     stats = _blocking(Scheduler.stats)
     task_spec = _blocking(Scheduler.task_spec)
     upcoming_schedules = _blocking(Scheduler.upcoming_schedules)
