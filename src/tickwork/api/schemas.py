@@ -12,24 +12,28 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tickwork.models import ApiToken, AuditEntry, Node, QueueMessage, Run, Schedule, TaskSpec
+from tickwork.models import (
+    ApiToken,
+    AttemptStatus,
+    AuditEntry,
+    CatchupPolicy,
+    Node,
+    OverlapPolicy,
+    QueueMessage,
+    Run,
+    RunStatus,
+    RunTrigger,
+    Schedule,
+    ScheduleStatus,
+    TaskSpec,
+)
 
-Overlap = Literal["allow", "skip", "queue", "buffer_one", "replace"]
-Catchup = Literal["none", "all", "latest", "spread"]
-ScheduleStatusName = Literal["active", "paused", "finished"]
-RunStatusName = Literal[
-    "pending",
-    "running",
-    "retrying",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "cancelled",
-    "skipped",
-    "missed",
-    "lost",
-]
-Trigger = Literal["schedule", "manual", "catchup", "backfill"]
+# The API's names for the models' value sets (one definition, in ``tickwork.models``).
+Overlap = OverlapPolicy
+Catchup = CatchupPolicy
+ScheduleStatusName = ScheduleStatus
+RunStatusName = RunStatus
+Trigger = RunTrigger
 
 T = TypeVar("T")
 
@@ -166,7 +170,7 @@ class ScheduleOut(BaseModel):
 
 class AttemptOut(BaseModel):
     number: int
-    status: Literal["running", "succeeded", "failed", "timed_out", "cancelled", "lost"]
+    status: AttemptStatus
     started_at: datetime
     finished_at: datetime | None
     duration: float | None
