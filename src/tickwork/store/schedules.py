@@ -125,6 +125,15 @@ class Schedules(SqlCore):
                 params.append(value)
         return (" WHERE " + " AND ".join(where) if where else ""), params
 
+    def _page_where(self, after_id: str | None, **filters: str | None) -> tuple[str, list[Any]]:
+        """The filters' WHERE clause and parameters, starting after ``after_id`` (the
+        cursor of an id-ordered page) when given."""
+        where, params = self._schedule_where(**filters)
+        if after_id is not None:
+            where += " AND id > ?" if where else " WHERE id > ?"
+            params.append(after_id)
+        return where, params
+
     def list_schedules(
         self,
         *,
@@ -136,10 +145,9 @@ class Schedules(SqlCore):
         after_id: str | None = None,
         limit: int | None = None,
     ) -> list[Schedule]:
-        where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
-        if after_id is not None:
-            where += " AND id > ?" if where else " WHERE id > ?"
-            params.append(after_id)
+        where, params = self._page_where(
+            after_id, status=status, task=task, tag=tag, owner=owner, q=q
+        )
         if limit is None:
             sql = fill(self._sql("list_schedules"), where=where)
         else:
@@ -166,12 +174,9 @@ class Schedules(SqlCore):
         if schedule_id is not None:
             sql, params = self._sql("schedule_revision"), [schedule_id]
         else:
-            where, params = self._schedule_where(
-                status=status, task=task, tag=tag, owner=owner, q=q
+            where, params = self._page_where(
+                after_id, status=status, task=task, tag=tag, owner=owner, q=q
             )
-            if after_id is not None:
-                where += " AND id > ?" if where else " WHERE id > ?"
-                params.append(after_id)
             if limit is None:
                 sql = fill(self._sql("schedule_revisions_where"), where=where)
             else:
