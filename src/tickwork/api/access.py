@@ -84,28 +84,6 @@ async def get_schedule(scheduler: Scheduler, caller: Caller, schedule_id: str) -
     return s
 
 
-async def list_schedules(
-    scheduler: Scheduler,
-    caller: Caller,
-    *,
-    status: ScheduleStatus | None = None,
-    task: str | None = None,
-    tag: str | None = None,
-    owner: str | None = None,
-    q: str | None = None,
-    after_id: str | None = None,
-    limit: int = 50,
-) -> list[Schedule]:
-    """The caller's schedules (an admin's: everyone's, or ``owner``'s), ordered by id."""
-    if not caller.admin:
-        if owner is not None and owner != caller.user:
-            return []
-        owner = caller.user
-    return await scheduler.list_schedules(
-        status=status, task=task, tag=tag, owner=owner, q=q, after_id=after_id, limit=limit
-    )
-
-
 async def get_schedule_body(
     scheduler: Scheduler, caller: Caller, bodies: ScheduleBodies, schedule_id: str
 ) -> Body:
