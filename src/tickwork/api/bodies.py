@@ -89,12 +89,14 @@ class ScheduleBodies:
             limit=limit,
         )
         out: list[tuple[str, Body]] = []
+        held = self._bodies.get
+        hits = 0
         for sid, revision, record in revised:
             if record is not None:
                 self.misses += 1
                 out.append((sid, self._keep(sid, revision, record)))
                 continue
-            body = self._bodies.get(sid)
+            body = held(sid)
             if body is None or body.revision != revision:
                 # Replaced or dropped while the store read (on a store thread): read
                 # this one again, with nothing held.
@@ -102,8 +104,9 @@ class ScheduleBodies:
                 if body is None:
                     continue  # deleted since
             else:
-                self.hits += 1
+                hits += 1
             out.append((sid, body))
+        self.hits += hits
         return out
 
     async def _fresh(self, scheduler: Scheduler, schedule_id: str) -> Body | None:

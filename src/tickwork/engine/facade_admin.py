@@ -128,13 +128,17 @@ class AdminCalls(SchedulerBase):
 
         The token's row is read at every check, so a revocation by any process takes
         effect at the next request; on a store whose reads never wait (SQLite) on this
-        thread, where one indexed read costs less than the hop to a store thread."""
+        thread, on one that reads over the network without a thread (PostgreSQL)
+        awaited on this loop: one indexed read costs less than the hop to a store
+        thread."""
         token_id = tokens.token_id_of(secret)
         if token_id is None:
             return None
         store = self.store
         if store.reads_inline:
             found = store.get_token(token_id)
+        elif store.reads_async():
+            found = await store.get_token_async(token_id)
         else:
             found = await self._call(store.get_token, token_id)
         if found is None:

@@ -64,8 +64,9 @@ class ScheduleCalls(SchedulerBase):
         """``list_schedules`` (or the one ``schedule_id``) for a caller that keeps
         decoded schedules: ``(id, revision, record)``, the record None where ``held``
         has the stored revision (``Store.schedule_revisions``). On this thread when the
-        store's reads never wait (SQLite): the hop to a store thread and back costs
-        more than the read."""
+        store's reads never wait (SQLite), awaited on this loop when the store reads
+        over the network without a thread (PostgreSQL): the hop to a store thread and
+        back costs more than the read."""
         store = self.store
         call = functools.partial(
             store.schedule_revisions,
@@ -81,6 +82,8 @@ class ScheduleCalls(SchedulerBase):
         )
         if store.reads_inline:
             return call()
+        if store.reads_async():
+            return await store.schedule_revisions_async(*call.args, **call.keywords)
         return await self._call(call)
 
     async def upcoming_schedules(

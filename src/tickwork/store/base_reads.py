@@ -1,5 +1,6 @@
 """The store interface, part three: reads for a caller that keeps decoded schedules
-(the REST API), by the ``revision`` every write of a schedule row changes.
+(the REST API), by the ``revision`` every write of a schedule row changes, and their
+event-loop versions for a store that reads over the network (the API's hot reads).
 ``Store`` (``store/base.py``) inherits it; one transaction per method, no clock read."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
-from tickwork.models import Schedule, ScheduleStatus
+from tickwork.models import ApiToken, Schedule, ScheduleStatus
 
 #: A schedule as ``schedule_revisions`` gives it: (id, revision, record or None).
 Revised = tuple[str, int, Schedule | None]
@@ -43,3 +44,30 @@ class ReadStore(ABC):
         revision is that one, the record is None and not read; else it is decoded
         from the row, read in the same snapshot as the revisions.
         """
+
+    def reads_async(self) -> bool:
+        """True when ``schedule_revisions_async`` and ``get_token_async`` read on the
+        running event loop itself (a network round trip awaited, no thread): cheaper
+        than a hop to a store thread and back. False by default: the caller then runs
+        the synchronous method on a store thread."""
+        return False
+
+    async def schedule_revisions_async(
+        self,
+        held: Mapping[str, int],
+        *,
+        schedule_id: str | None = None,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Revised]:
+        """``schedule_revisions`` on the running event loop (when ``reads_async()``)."""
+        raise NotImplementedError
+
+    async def get_token_async(self, token_id: str) -> tuple[ApiToken, str] | None:
+        """``get_token`` on the running event loop (when ``reads_async()``)."""
+        raise NotImplementedError

@@ -32,6 +32,9 @@ How nodes share the work without waiting on one another:
   lending it, so a connection killed by a restart or ``pg_terminate_backend`` is
   replaced; driver errors become ``StoreUnavailableError`` (connection trouble,
   serialization failures, deadlocks: retry later) or ``StoreError``.
+- The REST API's hot reads (``schedule_revisions_async``, ``get_token_async``) are
+  awaited on the caller's event loop, on connections of their own
+  (store/postgres_reads.py): no hop to a store thread.
 """
 
 from __future__ import annotations
@@ -39,23 +42,24 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import psycopg
-from psycopg.types.string import TextLoader
 from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError, ValidationError
 from tickwork.limits import not_utf8
-from tickwork.models import AuditEntry, FeedEvent, Schedule
+from tickwork.models import ApiToken, AuditEntry, FeedEvent, Schedule, ScheduleStatus
 from tickwork.store.base import EventWatch
+from tickwork.store.base_reads import Revised
 from tickwork.store.feed import DELETE_CHUNK, feed_event
 from tickwork.store.named_sql import fill
 from tickwork.store.postgres_nodes import PgNodeLocks, lock_key
+from tickwork.store.postgres_reads import SESSION_UTC, AsyncConn, AsyncReads, fetch, text_json
 from tickwork.store.sql import (
     SqlStore,
     Tx,
@@ -75,6 +79,10 @@ EVENTS_CHANNEL = "tickwork_events"
 IDLE_CHECK = 0.5
 #: Seconds a call that met a broken connection waits for the pool to replace it.
 REFILL_WAIT = 1.0
+#: Connections for the reads awaited on the event loop: as many as the store threads
+#: that read before (a read is one short round trip; more would only add backends
+#: competing for the cores with the engine's).
+ASYNC_READERS = 4
 #: How long ``wait_for_change`` blocks on the socket before looking at ``interrupt_wait``.
 WAIT_SLICE = 0.1
 
@@ -113,11 +121,8 @@ class _PgTx:
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
-    # Instants come back in UTC; JSON comes back as text, decoded by the SQL core the
-    # same way for both dialects.
-    conn.execute("SET TIME ZONE 'UTC'")
-    conn.adapters.register_loader("jsonb", TextLoader)
-    conn.adapters.register_loader("json", TextLoader)
+    conn.execute(SESSION_UTC)
+    text_json(conn)
 
 
 class PostgresStore(PgNodeLocks, SqlStore):
@@ -143,6 +148,15 @@ class PostgresStore(PgNodeLocks, SqlStore):
         self._node_locks = {}
         self._node_lock = threading.Lock()
         self._last_used: dict[int, float] = {}
+        self._async_reads = self._new_async_reads()
+
+    def _new_async_reads(self) -> AsyncReads:
+        return AsyncReads(
+            self._conninfo,
+            min(ASYNC_READERS, self._settings.pool_max),
+            self._settings.pool_timeout,
+            self._translate,
+        )
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.url!r})"
@@ -317,6 +331,45 @@ class PostgresStore(PgNodeLocks, SqlStore):
             raise ConflictError(f"schedule {schedule.id!r} already exists") from None
         return utc_schedule(schedule)
 
+    # -- reads on the event loop (see store/postgres_reads.py) ------------------------
+
+    def reads_async(self) -> bool:
+        return self._pool is not None and self._async_reads.usable()
+
+    async def schedule_revisions_async(
+        self,
+        held: Mapping[str, int],
+        *,
+        schedule_id: str | None = None,
+        status: ScheduleStatus | None = None,
+        task: str | None = None,
+        tag: str | None = None,
+        owner: str | None = None,
+        q: str | None = None,
+        after_id: str | None = None,
+        limit: int | None = None,
+    ) -> list[Revised]:
+        sql, params = self._revisions_query(
+            schedule_id, after_id, limit, status=status, task=task, tag=tag, owner=owner, q=q
+        )
+
+        async def read(conn: AsyncConn) -> list[Revised]:
+            page: list[tuple[str, int]] = await fetch(conn, _pg(sql), params)
+            stale = self._stale_query(held, page)
+            if stale is None:
+                return [(sid, rev, None) for sid, rev in page]
+            return self._revised(held, page, await fetch(conn, _pg(stale[0]), stale[1]))
+
+        return await self._async_reads.read(read)
+
+    async def get_token_async(self, token_id: str) -> tuple[ApiToken, str] | None:
+        sql = _pg(self._sql("token_with_secret"))
+
+        async def read(conn: AsyncConn) -> tuple[ApiToken, str] | None:
+            return self._token_found(await fetch(conn, sql, (token_id,)))
+
+        return await self._async_reads.read(read)
+
     # -- lifecycle -------------------------------------------------------------------
 
     def open(self) -> None:
@@ -326,6 +379,7 @@ class PostgresStore(PgNodeLocks, SqlStore):
         # (a pool would only time out).
         probe = self._connect()
         probe.close()
+        self._async_reads = self._new_async_reads()
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             self._conninfo,
             min_size=self._settings.pool_min,
@@ -347,6 +401,7 @@ class PostgresStore(PgNodeLocks, SqlStore):
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
+        self._async_reads.close()
         with self._node_lock:
             locks = list(self._node_locks.values())
             self._node_locks.clear()

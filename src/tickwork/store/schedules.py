@@ -170,27 +170,56 @@ class Schedules(SqlCore):
         after_id: str | None = None,
         limit: int | None = None,
     ) -> list[Revised]:
-        params: list[Any]
-        if schedule_id is not None:
-            sql, params = self._sql("schedule_revision"), [schedule_id]
-        else:
-            where, params = self._page_where(
-                after_id, status=status, task=task, tag=tag, owner=owner, q=q
-            )
-            if limit is None:
-                sql = fill(self._sql("schedule_revisions_where"), where=where)
-            else:
-                sql = fill(self._sql("schedule_revisions_page"), where=where)
-                params.append(max(0, int(limit)))
+        sql, params = self._revisions_query(
+            schedule_id, after_id, limit, status=status, task=task, tag=tag, owner=owner, q=q
+        )
         with self._read() as tx:
-            page = [(sid, int(rev)) for sid, rev in tx.execute(sql, params)]
-            stale = [sid for sid, rev in page if held.get(sid) != rev]
-            if not stale:
-                rows: Sequence[Sequence[Any]] = ()
-            elif len(stale) == 1:
-                rows = tx.execute(self._sql("schedule_revised"), (stale[0],))
-            else:
-                rows = tx.execute(self._sql("schedule_rows_with_revision"), (self._list(stale),))
+            page: list[tuple[str, int]] = tx.execute(sql, params)
+            stale = self._stale_query(held, page)
+            if stale is None:
+                return [(sid, rev, None) for sid, rev in page]
+            rows = tx.execute(*stale)
+        return self._revised(held, page, rows)
+
+    # The three steps of ``schedule_revisions``, apart so that a dialect that reads
+    # without a thread (PostgreSQL on the event loop) runs the same statements.
+
+    def _revisions_query(
+        self,
+        schedule_id: str | None,
+        after_id: str | None,
+        limit: int | None,
+        **filters: str | None,
+    ) -> tuple[str, list[Any]]:
+        """The statement reading the ids and revisions of the page, and its parameters."""
+        if schedule_id is not None:
+            return self._sql("schedule_revision"), [schedule_id]
+        where, params = self._page_where(after_id, **filters)
+        if limit is None:
+            return fill(self._sql("schedule_revisions_where"), where=where), params
+        params.append(max(0, int(limit)))
+        return fill(self._sql("schedule_revisions_page"), where=where), params
+
+    def _stale_query(
+        self, held: Mapping[str, int], page: Sequence[tuple[str, int]]
+    ) -> tuple[str, Sequence[Any]] | None:
+        """The statement reading the rows of the page whose revision is not the one
+        held, or None when every one is held. (``page`` as the database gives it: ids
+        and revisions, both integers on both databases.)"""
+        get = held.get
+        stale = [sid for sid, rev in page if get(sid) != rev]
+        if not stale:
+            return None
+        if len(stale) == 1:
+            return self._sql("schedule_revised"), (stale[0],)
+        return self._sql("schedule_rows_with_revision"), (self._list(stale),)
+
+    def _revised(
+        self,
+        held: Mapping[str, int],
+        page: Sequence[tuple[str, int]],
+        rows: Sequence[Sequence[Any]],
+    ) -> list[Revised]:
         read = {row[0]: (int(row[ScheduleAt.revision]), self._schedule(row)) for row in rows}
         # Without one snapshot (PostgreSQL reads statement by statement), a row may have
         # changed since its revision was read: it is served as read, with its own

@@ -181,6 +181,10 @@ class AccessSql:
     def get_token(self, token_id: str) -> tuple[ApiToken, str] | None:
         with self._read() as tx:
             rows = tx.execute(self._sql("token_with_secret"), (token_id,))
+        return self._token_found(rows)
+
+    def _token_found(self, rows: Sequence[Sequence[Any]]) -> tuple[ApiToken, str] | None:
+        """``get_token``'s answer from the rows of ``token_with_secret``."""
         return (self._api_token(rows[0]), str(rows[0][8])) if rows else None
 
     def touch_token(self, token_id: str, now: datetime) -> None:

@@ -1,0 +1,136 @@
+"""PostgreSQL's reads on the event loop (store/postgres_reads.py): the same answers as
+the store thread's reads, a killed connection replaced within the read, one loop's
+connections never used from another, and none left open by ``close``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tickwork.models import ApiToken
+from tickwork.store import open_store
+from tickwork.store.postgres import PostgresStore
+
+from .conftest import T0, at, make_schedule
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[PostgresStore]:
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _backends(pg_url: str) -> int:
+    """Sessions on the test database, the one asking left out."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (pg_url.rsplit("/", 1)[1],),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _terminate_others(pg_url: str) -> int:
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (pg_url.rsplit("/", 1)[1],),
+        ).fetchall()
+    return len(rows)
+
+
+async def test_reads_on_the_loop_answer_as_the_store_thread_does(pg: PostgresStore) -> None:
+    for k in range(5):
+        pg.add_schedule(make_schedule(f"s{k}", owner="ann" if k % 2 else "bob"))
+    token = ApiToken(id="tok1", user="ann", created_at=T0, expires_at=at(3600))
+    pg.create_token(token, "hash-of-the-secret", None)
+    assert pg.reads_async()
+
+    everything = pg.schedule_revisions({})
+    assert [sid for sid, _, record in everything] == [f"s{k}" for k in range(5)]
+    assert all(record is not None for _, _, record in everything)
+    held = {sid: revision for sid, revision, _ in everything}
+    pg.set_paused(["s3"], True, T0, lambda s, now: None)  # its revision moves
+    del held["s1"]  # not held: read
+    calls: list[dict[str, object]] = [
+        {},
+        {"limit": 2},
+        {"after_id": "s1", "limit": 2},
+        {"owner": "ann"},
+        {"status": "paused"},
+        {"schedule_id": "s3"},
+        {"schedule_id": "s4"},
+        {"schedule_id": "missing"},
+    ]
+    for kwargs in calls:
+        for given in ({}, held):
+            expected = pg.schedule_revisions(given, **kwargs)  # type: ignore[arg-type]
+            got = await pg.schedule_revisions_async(given, **kwargs)  # type: ignore[arg-type]
+            assert got == expected, kwargs
+    read = {sid: record for sid, _, record in await pg.schedule_revisions_async(held)}
+    assert read["s1"] is not None and read["s3"] is not None and read["s3"].paused
+    assert read["s0"] is None and read["s2"] is None and read["s4"] is None
+
+    assert await pg.get_token_async("tok1") == pg.get_token("tok1")
+    assert (await pg.get_token_async("tok1") or (None, ""))[1] == "hash-of-the-secret"
+    assert await pg.get_token_async("nope") is None
+    pg.revoke_token("tok1", at(1), None)
+    found = await pg.get_token_async("tok1")
+    assert found is not None and found[0].revoked_at is not None
+
+
+async def test_a_killed_connection_is_replaced_within_the_read(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    pg.add_schedule(make_schedule("s1"))
+    for _ in range(3):
+        # Several reads at once open several connections; every one is then killed.
+        pages = await asyncio.gather(*(pg.schedule_revisions_async({}) for _ in range(4)))
+        assert all([sid for sid, _, _ in page] == ["s1"] for page in pages)
+        assert _terminate_others(pg_url) >= 1
+        await asyncio.sleep(0.05)
+    # The reads after each kill met dead connections and made them again, without
+    # failing and without keeping more than before.
+    pages = await asyncio.gather(*(pg.schedule_revisions_async({}) for _ in range(4)))
+    assert all([sid for sid, _, _ in page] == ["s1"] for page in pages)
+    assert await pg.get_token_async("none") is None
+
+
+def test_one_loops_connections_serve_no_other_loop(pg: PostgresStore) -> None:
+    pg.add_schedule(make_schedule("s1"))
+
+    async def first() -> bool:
+        await pg.schedule_revisions_async({})
+        return pg.reads_async()
+
+    async def other() -> bool:
+        return pg.reads_async()
+
+    assert not pg.reads_async()  # no loop running: a store thread reads
+    assert asyncio.run(first())
+    assert not asyncio.run(other())
+
+
+async def test_close_leaves_no_connection_open(pg_url: str) -> None:
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    store.add_schedule(make_schedule("s1"))
+    await asyncio.gather(*(store.schedule_revisions_async({}) for _ in range(3)))
+    store.close()
+    assert not store.reads_async()
+    for _ in range(50):  # the server ends a session a moment after its client left
+        if _backends(pg_url) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert _backends(pg_url) == 0
