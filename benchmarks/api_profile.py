@@ -5,10 +5,11 @@
     python benchmarks/api_profile.py --list --profile 40   # and the top 40 of cProfile
     python benchmarks/api_profile.py --db postgres         # on a fresh PostgreSQL database
     python benchmarks/api_profile.py --api-token           # as an API token's holder
+    python benchmarks/api_profile.py --clients 50          # 50 requests at a time
 
 ``create_app`` over a started ``Scheduler`` on a fresh SQLite file (or PostgreSQL
 database, made and dropped on the server of ``--pg``) with 50 schedules,
-called one request at a time with no HTTP server and no other thread busy: prints the
+called one request at a time (or ``--clients`` at a time) with no HTTP server and no other thread busy: prints the
 wall and CPU time per request (this process's: on PostgreSQL the server's backend
 works besides), then (``--profile N``) cProfile's N functions of most
 cumulative time. What HTTP adds is the floor of ``benchmarks/api.py``.
@@ -69,7 +70,9 @@ def backend_pids(url: str) -> list[int]:
     return [int(pid) for (pid,) in rows]
 
 
-async def main(url: str, listing: bool, n: int, profile: int, api_token: bool) -> None:
+async def main(
+    url: str, listing: bool, n: int, profile: int, api_token: bool, clients: int
+) -> None:
     path = "/api/v1/schedules" if listing else "/api/v1/schedules/fixed-3"
     async with Scheduler(url, engine=False, registry=REGISTRY) as scheduler:
         for k in range(50):
@@ -104,9 +107,12 @@ async def main(url: str, listing: bool, n: int, profile: int, api_token: bool) -
             if message["type"] == "http.response.start":
                 statuses.append(message["status"])
 
-        async def calls(count: int) -> None:
+        async def one_by_one(count: int) -> None:
             for _ in range(count):
                 await app(dict(scope), receive, send)
+
+        async def calls(count: int) -> None:
+            await asyncio.gather(*(one_by_one(count // clients) for _ in range(clients)))
 
         await calls(200)  # warm up
         assert set(statuses) == {200}, statuses[:3]
@@ -137,6 +143,9 @@ if __name__ == "__main__":
     parser.add_argument("--profile", type=int, default=0, metavar="N")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(
+        "--clients", type=int, default=1, help="requests at once (default 1: one at a time)"
+    )
+    parser.add_argument(
         "--pg",
         default=os.environ.get(
             "TICKWORK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -148,4 +157,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     with database(args.db, args.pg) as url:
         n = args.n or (300 if args.list else 2000)
-        asyncio.run(main(url, args.list, n, args.profile, args.api_token))
+        asyncio.run(main(url, args.list, n, args.profile, args.api_token, args.clients))

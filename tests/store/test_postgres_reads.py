@@ -1,15 +1,18 @@
 """PostgreSQL's reads on the event loop (store/postgres_reads.py): the same answers as
 the store thread's reads, a killed connection replaced within the read, one loop's
-connections never used from another, and none left open by ``close``."""
+connections never used from another, none left open by ``close``; reads asked
+together sharing round trips, never a result asked for before a write it must see."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
 
+from tickwork.errors import StoreUnavailableError
 from tickwork.models import ApiToken
 from tickwork.store import open_store
 from tickwork.store.postgres import PostgresStore
@@ -134,3 +137,60 @@ async def test_close_leaves_no_connection_open(pg_url: str) -> None:
             break
         await asyncio.sleep(0.02)
     assert _backends(pg_url) == 0
+
+
+async def test_reads_asked_together_share_round_trips(pg: PostgresStore) -> None:
+    for k in range(10):
+        pg.add_schedule(make_schedule(f"s{k}", owner="ann" if k % 2 else "bob"))
+    held = {sid: rev for sid, rev, _ in pg.schedule_revisions({})}
+    gets = [f"s{k % 12}" for k in range(40)]  # s10 and s11: missing
+    lists: list[dict[str, Any]] = [{"owner": "ann"}, {"limit": 3}, {"after_id": "s4"}] * 5
+    rounds = pg._batches.rounds
+    got = await asyncio.gather(
+        *(pg.schedule_revisions_async(held, schedule_id=sid) for sid in gets),
+        *(pg.schedule_revisions_async(held, **kwargs) for kwargs in lists),
+    )
+    expected = [pg.schedule_revisions(held, schedule_id=sid) for sid in gets] + [
+        pg.schedule_revisions(held, **kwargs) for kwargs in lists
+    ]
+    assert got == expected
+    # 55 reads, asked at once, in a few round trips (one per connection at most, as
+    # every read asked while those were on their way went out with the next one).
+    assert pg._batches.rounds - rounds <= 5
+
+
+async def test_a_read_sees_every_write_made_before_it_was_asked(pg: PostgresStore) -> None:
+    pg.add_schedule(make_schedule("s1"))
+    stop = asyncio.Event()
+
+    async def busy() -> None:  # keeps round trips on their way all along
+        while not stop.is_set():
+            await pg.schedule_revisions_async({}, schedule_id="s1")
+
+    others = [asyncio.create_task(busy()) for _ in range(6)]
+    try:
+        for k in range(30):
+            # Written on a thread (another connection) while the reads go on.
+            changed = await asyncio.to_thread(
+                pg.set_paused, ["s1"], k % 2 == 0, at(k), lambda s, now: now
+            )
+            assert changed
+            stored = pg.schedule_revisions({}, schedule_id="s1")[0][1]
+            ((_, revision, _),) = await pg.schedule_revisions_async({}, schedule_id="s1")
+            assert revision == stored
+    finally:
+        stop.set()
+        await asyncio.gather(*others)
+
+
+async def test_a_failed_round_trip_fails_every_read_in_it(pg_url: str) -> None:
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    store.add_schedule(make_schedule("s1"))
+    store.close()
+    results = await asyncio.gather(
+        *(store.schedule_revisions_async({}, schedule_id="s1") for _ in range(5)),
+        store.get_token_async("t"),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, StoreUnavailableError) for r in results), results

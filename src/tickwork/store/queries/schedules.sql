@@ -20,6 +20,14 @@ SELECT {schedules} FROM schedules WHERE id = ? FOR UPDATE
 -- Parameters: the schedule id.
 SELECT id, revision FROM schedules WHERE id = ?
 
+-- name: schedule_revisions_of
+-- The ids and revisions of these schedules (the gets of one round trip, see
+-- store/postgres_reads.py). Parameters: the ids (a list).
+SELECT id, revision FROM schedules WHERE id IN (SELECT value FROM json_each(?))
+
+-- name: schedule_revisions_of@postgres
+SELECT id, revision FROM schedules WHERE id = ANY(?::text[])
+
 -- name: schedule_revised
 -- A schedule's row, then its revision. Parameters: the schedule id.
 SELECT {schedules}, revision FROM schedules WHERE id = ?
