@@ -49,14 +49,15 @@ from tickwork.store.sql import (
     utc_schedule,
 )
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
+from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
 from tickwork.store.url import SQLiteURL
 
 #: How often ``wait_for_change`` looks at the file's change counter.
 POLL_INTERVAL = 0.05
 #: Commits ``try_add_schedule`` makes in a row before it leaves one to a store thread.
-#: Its connection never checkpoints (that is file I/O, not for the event loop); the
-#: pooled connections do, automatically, when they commit with the WAL past 1000
-#: pages, so this bounds how far past that the WAL grows.
+#: Its connection never checkpoints (that is file I/O, not for the event loop), nor
+#: waits for the checkpointer (``sqlite_wal``), which takes the write lock when the
+#: WAL is long.
 INLINE_RUN: Final = 64
 
 
@@ -124,6 +125,8 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         #: Parameters per multi-row statement at most; lowered on open to what this
         #: SQLite build allows.
         self.max_parameters = _MAX_PARAMETERS
+        #: Checkpoints the WAL off the commits' path (``sqlite_wal``).
+        self.checkpointer = Checkpointer(self._connect_checkpointer, self._write_lock)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.url!r})"
@@ -131,7 +134,12 @@ class SQLiteStore(SQLiteBulk, SqlStore):
     # -- connections -----------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        return self._new_connection(self._busy_timeout, 512, "PRAGMA cache_size = -32000")
+        return self._new_connection(
+            self._busy_timeout,
+            512,
+            "PRAGMA cache_size = -32000",
+            f"PRAGMA wal_autocheckpoint = {BACKSTOP_FRAMES}",  # see sqlite_wal
+        )
 
     def _new_connection(
         self, busy_timeout: float, cached_statements: int, *pragmas: str
@@ -191,9 +199,11 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             conn = self._take()
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                before = conn.total_changes
                 yield _SQLiteTx(conn)
-                conn.execute("COMMIT")  # checkpoints, when the WAL is past 1000 pages
+                conn.execute("COMMIT")  # the checkpointer copies the pages (sqlite_wal)
                 self._inline_run = 0
+                self.checkpointer.wrote(conn.total_changes - before)
             except sqlite3.Error as exc:
                 raise _translated(exc, self._path) from exc
             finally:
@@ -208,12 +218,17 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         For the event loop, whose thread must never wait on another thread's or
         process's lock: it gives up when another thread of this process is writing,
         when another process holds the file's write lock (busy timeout 0), when the
-        commit would fsync (``synchronous=full|extra``), and every ``INLINE_RUN``-th
-        time in a row (``inline_run_limit``, so that a pooled connection checkpoints the WAL).
+        commit would fsync (``synchronous=full|extra``), while the checkpointer waits
+        for the write lock (``sqlite_wal``), and every ``INLINE_RUN``-th time in a row
+        (``inline_run_limit``).
         Durable and exclusive exactly as ``add_schedule``: the same ``BEGIN IMMEDIATE``
         transaction, committed before it returns.
         """
-        if self._synchronous not in ("NORMAL", "OFF") or self._inline_run >= self.inline_run_limit:
+        if (
+            self._synchronous not in ("NORMAL", "OFF")
+            or self._inline_run >= self.inline_run_limit
+            or self.checkpointer.catching_up  # it waits for the write lock
+        ):
             return None
         row = self._schedule_row(schedule)  # its errors are add_schedule's
         if not self._write_lock.acquire(blocking=False):
@@ -229,10 +244,12 @@ class SQLiteStore(SQLiteBulk, SqlStore):
                     return None
                 raise
             try:
+                before = conn.total_changes
                 conn.execute(self._sql("insert_schedule"), (*row, new_revision()))
                 if audit is not None:
                     conn.execute(self._sql("insert_audit"), self._audit_row(audit))
                 conn.execute("COMMIT")
+                self.checkpointer.wrote(conn.total_changes - before)
             except BaseException as exc:
                 with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -254,6 +271,11 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         conn = self._new_connection(0, 64, "PRAGMA wal_autocheckpoint = 0")
         self._inline = conn
         return conn
+
+    def _connect_checkpointer(self) -> sqlite3.Connection:
+        """The checkpointer's connection (``sqlite_wal``): one that never checkpoints
+        by itself."""
+        return self._new_connection(self._busy_timeout, 4, "PRAGMA wal_autocheckpoint = 0")
 
     @contextmanager
     def _read(self, snapshot: bool = False) -> Iterator[Tx]:
@@ -321,6 +343,9 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             delay = min(delay * 2, 0.1)
 
     def close(self) -> None:
+        self.checkpointer.close()  # before its connection is closed
+        # A fresh one, should the store be opened again.
+        self.checkpointer = Checkpointer(self._connect_checkpointer, self._write_lock)
         with self._pool_lock:
             self._open = False
             conns, self._every, self._idle = self._every, [], []
