@@ -246,6 +246,40 @@ def test_a_batch_of_ends_is_guarded_per_attempt(store: Store) -> None:
     assert (retried.id, retried.attempt) == (runs["again"].id, 2)
 
 
+def test_ends_written_without_their_attempts_return_the_same_runs_otherwise(
+    store: Store,
+) -> None:
+    """``attempts=False`` (what the engine's finisher asks): the runs come back as
+    ``finish_attempts`` returns them but with no attempts, which are written as ever."""
+    for sid in ("a", "b", "c"):
+        store.add_schedule(make_schedule(sid, result_queue="results"))
+    first, second, third = fire_claim(store, 0).claimed
+    ok = AttemptOutcome(status="succeeded", result={"n": 1}, finished_at=at(0.5))
+    retry = AttemptOutcome(status="failed", error="x", retry_at=at(9))
+    one, two = store.finish_attempts(
+        [(first.id, "n1", 1, ok), (second.id, "n1", 1, retry)], at(1), attempts=False
+    )
+    assert one is not None and two is not None
+    assert (one.status, one.result, one.finished_at, one.attempts) == (
+        "succeeded",
+        {"n": 1},
+        at(0.5),
+        (),
+    )
+    assert (two.status, two.due_at, two.error, two.attempts) == ("retrying", at(9), "x", ())
+    for got in (one, two):
+        stored = store.get_run(got.id)
+        assert stored is not None and stored.replace(attempts=()) == got
+        assert [a.status for a in stored.attempts] == ["succeeded" if got is one else "failed"]
+    assert [m.payload["result"] for m in store.read_queue("results")] == [{"n": 1}]
+    written, claimed = store.finish_and_claim(
+        [(third.id, "n1", 1, ok)], at(10), "n1", at(40), 5, ["t"], {}, attempts=False
+    )
+    assert written[0] is not None and written[0].attempts == ()
+    # The claimed run (the retry) keeps its attempts: only the ends' are left out.
+    assert [(r.id, [a.number for a in r.attempts]) for r in claimed] == [(second.id, [1, 2])]
+
+
 def test_an_end_written_later_keeps_the_time_the_attempt_ended(store: Store) -> None:
     """Ends are written in batches, after the tasks ended: the run's finished_at (and so
     its duration in history and stats) is the attempt's own end, not the write's."""

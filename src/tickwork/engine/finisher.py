@@ -247,6 +247,7 @@ class Finisher:
             free,
             core.registry.names(),
             core.registry.limits(),
+            attempts=False,  # see _write_ends
         )
 
     async def _write_ends(self, items: Sequence[FinishItem]) -> Sequence[Run | None] | None:
@@ -255,7 +256,10 @@ class Finisher:
         that cannot be written holds back no other (see ``_write_unstorable``)."""
         store, clock = self._core.store, self._core.clock
         try:
-            return await self.store_retrying(store.finish_attempts, items, clock.now())
+            # The runs' attempts are not read: the finisher reads only the runs' fields.
+            return await self.store_retrying(
+                store.finish_attempts, items, clock.now(), attempts=False
+            )
         except Exception as exc:  # whatever it is, it must not hold back the other ends
             if len(items) == 1:
                 return [await self._write_unstorable(items[0], exc)]
@@ -265,7 +269,9 @@ class Finisher:
         results: list[Run | None] = []
         for item in items:
             try:
-                written = await self.store_retrying(store.finish_attempts, [item], clock.now())
+                written = await self.store_retrying(
+                    store.finish_attempts, [item], clock.now(), attempts=False
+                )
             except Exception as exc:
                 results.append(await self._write_unstorable(item, exc))
                 continue
@@ -294,6 +300,7 @@ class Finisher:
                 self._core.store.finish_attempts,
                 [(run_id, node_id, attempt, replacement)],
                 self._core.clock.now(),
+                attempts=False,
             )
         except Exception as again:
             log.error("run %s attempt %d: its failure cannot be stored: %s", run_id, attempt, again)

@@ -58,13 +58,18 @@ class AttemptEnds(SqlCore):
             cancel_requested=frozenset(rid for rid, flag in held if flag),
         )
 
-    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
+    def finish_attempts(
+        self, items: Sequence[FinishItem], now: datetime, *, attempts: bool = True
+    ) -> list[Run | None]:
         now = _aware(now)
         with self._write() as tx:
-            return self._finish_batch(tx, items, now)
+            return self._finish_batch(tx, items, now, attempts)
 
-    def _finish_batch(self, tx: Tx, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
-        """Attempt ends in a few statements for the whole batch, not a few per end.
+    def _finish_batch(
+        self, tx: Tx, items: Sequence[FinishItem], now: datetime, attempts: bool = True
+    ) -> list[Run | None]:
+        """Attempt ends in a few statements for the whole batch, not a few per end; the
+        runs' attempts read after them unless ``attempts`` is False.
 
         The runs are read (and, on PostgreSQL, locked) first; an end is written only
         where its run is still ``running`` with that attempt on that node, as
@@ -135,10 +140,10 @@ class AttemptEnds(SqlCore):
         self._update_rows(tx, "store_attempt_ends", attempt_updates)
         if logs:
             tx.executemany(self._sql("insert_final_log_line"), logs)
-        attempts = self._attempts_of(tx, [values[0] for _, values, _, _ in held])
+        of = self._attempts_of(tx, [values[0] for _, values, _, _ in held]) if attempts else {}
         finished: list[tuple[Run, Any]] = []
         for index, values, outcome, result in held:
-            run = self._run(values, attempts.get(values[0], ()))
+            run = self._run(values, of.get(values[0], ()))
             if outcome.logs:
                 run = run.replace(logs=_utc_logs(outcome.logs))
             results[index] = run

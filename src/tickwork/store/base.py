@@ -397,9 +397,13 @@ class Store(ReadStore, AccessStore, NodeStore):
         are stuck in tasks it gave up on (``Node.stuck_threads``)."""
 
     @abstractmethod
-    def finish_attempts(self, items: Sequence[FinishItem], now: datetime) -> list[Run | None]:
+    def finish_attempts(
+        self, items: Sequence[FinishItem], now: datetime, *, attempts: bool = True
+    ) -> list[Run | None]:
         """Record how attempts ended, with their logs, in one transaction: one commit
-        for a burst of endings instead of one each. Results are in the order of ``items``.
+        for a burst of endings instead of one each. Results are in the order of ``items``;
+        with ``attempts=False`` their ``attempts`` are left empty instead of read (the
+        engine reads only the runs' own fields).
 
         An end is written only if its run is still ``running`` with that attempt on
         that node; otherwise nothing is written for it and its result is None (a run
@@ -420,12 +424,14 @@ class Store(ReadStore, AccessStore, NodeStore):
         limit: int,
         tasks: Collection[str],
         task_limits: Mapping[str, int],
+        *,
+        attempts: bool = True,
     ) -> tuple[list[Run | None], list[Run]]:
         """``finish_attempts`` then ``claim_runs`` (its arguments after ``now``): the slots
         a batch of ends frees, refilled in the same trip, in one transaction where the
         store can (one commit instead of two). Raises as ``finish_attempts``: nothing
         written. By default: the two calls, one after the other."""
-        written = self.finish_attempts(items, now)
+        written = self.finish_attempts(items, now, attempts=attempts)
         return written, self.claim_runs(node_id, now, lease_until, limit, tasks, task_limits)
 
     @abstractmethod

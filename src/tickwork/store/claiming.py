@@ -29,7 +29,7 @@ class Claiming(SqlCore):
     if TYPE_CHECKING:  # written by AttemptEnds, another mixin of SqlStore
 
         def _finish_batch(
-            self, tx: Tx, items: Sequence[FinishItem], now: datetime
+            self, tx: Tx, items: Sequence[FinishItem], now: datetime, attempts: bool = True
         ) -> list[Run | None]: ...
 
     #: Whether ``mark_claimed`` returns the claimed runs (PostgreSQL: ``RETURNING``);
@@ -61,13 +61,15 @@ class Claiming(SqlCore):
         limit: int,
         tasks: Collection[str],
         task_limits: Mapping[str, int],
+        *,
+        attempts: bool = True,
     ) -> tuple[list[Run | None], list[Run]]:
         """In one transaction: a commit (and a write of the pages both change) less than
         ``finish_attempts`` and ``claim_runs`` one after the other."""
         now = _aware(now)
         claimed: _Claimed = ([], {}, {})
         with self._write() as tx:
-            written = self._finish_batch(tx, items, now)
+            written = self._finish_batch(tx, items, now, attempts)
             if limit > 0 and tasks:
                 claimed = self._claim_in(tx, node_id, now, lease_until, limit, tasks, task_limits)
         return written, self._claimed(claimed, node_id, now)
