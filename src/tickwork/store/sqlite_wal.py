@@ -6,19 +6,22 @@ copies the pages to the database file and fsyncs both files before it returns, s
 behind it) waits. A burst of runs writes that much every thousand runs or so.
 
 Here a thread of the store checkpoints (``PRAGMA wal_checkpoint(PASSIVE)``, on its own
-connection) once the store's commits have written some hundred pages since the last
-time, as ``CHECKPOINT_WEIGHT`` estimates them. A passive checkpoint takes no lock a
-writer or a reader needs: commits go on meanwhile, and the next one after a checkpoint
-of every page starts the WAL over from its beginning. Under commits that never pause
-(a burst) each pass leaves behind the pages committed while it ran, and the WAL would
-grow for good; so once it holds ``CATCH_UP_FRAMES``, the thread copies what its last
-pass left behind holding the store's write lock (a short pass, two fsyncs: the rest is
-copied), and the next commit starts the WAL over. The store's connections checkpoint
-by themselves only past ``BACKSTOP_FRAMES`` (should this thread fall behind), not at
-SQLite's default of 1000: in a burst that would be a checkpoint, and two fsyncs, at
-every commit once the WAL is past 1000 pages and this thread is between passes.
-Nothing about durability changes: a commit is
-durable in the WAL whether or not it was checkpointed.
+connection) once the store's commits have written about as many pages since the last
+time as SQLite's own checkpoints would copy (``CHECKPOINT_WEIGHT`` estimates them): as
+many fsyncs as before, none of them in a commit. (A write to the WAL may wait for an
+fsync of it under way, so checkpointing more often would cost the commits.) A passive
+checkpoint takes no lock a writer or a reader needs: commits go on meanwhile, and the
+next one after a checkpoint of every page starts the WAL over from its beginning.
+
+Under commits that never pause (a burst) each pass leaves behind the pages committed
+while it ran, and the WAL would grow for good; so once it holds ``CATCH_UP_FRAMES``,
+the thread copies what its last pass left behind holding the store's write lock (a
+short pass: the rest is copied), and the next commit starts the WAL over. The store's
+connections checkpoint by themselves only past ``BACKSTOP_FRAMES`` (should this thread
+fall behind), not at SQLite's default of 1000: in a burst that would be a checkpoint,
+and two fsyncs, at every commit once the WAL is past 1000 pages and this thread is
+between passes. Nothing about durability changes: a commit is durable in the WAL
+whether or not it was checkpointed.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ log = logging.getLogger("tickwork.store")
 #: (``sqlite3.Connection.total_changes``; a batch of 50 ends and claims changes some
 #: 300 rows on about 45 pages).
 COMMIT_WEIGHT: Final = 16
-#: The weight of commits between two checkpoints: about 150 pages of small commits,
-#: 70 of a burst's.
-CHECKPOINT_WEIGHT: Final = 500
+#: The weight of commits between two checkpoints: about 1000 pages of small commits,
+#: 600 of a burst's.
+CHECKPOINT_WEIGHT: Final = 4000
 #: Frames in the WAL (16 MB of 4 KB pages) from which a checkpoint is followed by a
 #: pass holding the write lock, so that the WAL starts over: about every 4,000 runs
 #: of a burst.
