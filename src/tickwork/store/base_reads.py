@@ -66,8 +66,8 @@ class ReadStore(ABC):
         limit: int | None = None,
     ) -> list[Revised]:
         """``schedule_revisions`` on the running event loop (when ``reads_async()``)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} reads on a store thread: see reads_async")
 
     async def get_token_async(self, token_id: str) -> tuple[ApiToken, str] | None:
         """``get_token`` on the running event loop (when ``reads_async()``)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} reads on a store thread: see reads_async")
