@@ -45,6 +45,11 @@ class FireAhead:
         self._fire_cost = FIRE_COST_START
         #: The time of the last fire prepared ahead (dense fires are held less long).
         self._last_fire_ahead: datetime | None = None
+        #: Fires whose work was done ahead and whose commit was then held (a look that
+        #: only ticks is not one): what tests and operators can wait on.
+        self.prepared = 0
+        #: Runs the last prepared fire created.
+        self.last_fired = 0
 
     def lead(self, due_at: datetime) -> tuple[timedelta, int]:
         """How long before ``due_at`` to prepare its fire, and how many schedules it
@@ -89,6 +94,7 @@ class FireAhead:
 
         def hold() -> bool:
             prepared.append(time.perf_counter())
+            self.prepared += 1
             come.wait()
             return commit
 
@@ -113,6 +119,7 @@ class FireAhead:
         result = await fire
         if prepared:
             self._learn_fire_cost(prepared[0] - started, len(result.fired))
+        self.last_fired = len(result.fired)
         self._firing.take_fired(result)
         core.waiting = result.more
         return len(result.fired) + len(result.claimed)
