@@ -16,6 +16,7 @@ from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.encode import schedule_json
 from tickwork.engine.registry import REGISTRY
 from tickwork.engine.scheduler import Scheduler
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 
 
 def _raw_update(db_url: str, sql: str) -> None:
@@ -101,17 +102,17 @@ async def test_bodies_are_made_once_per_revision_and_bounded(tmp_path: Path) -> 
         for k in range(3):
             await s.add_schedule("api:echo", "1h", id=f"s{k}", owner="admin")
         bodies = ScheduleBodies(size=2)
-        page = await bodies.page(s)
+        page = await bodies.page(s, ALL_SCHEDULES)
         assert [sid for sid, _ in page] == ["s0", "s1", "s2"]
         assert (bodies.hits, bodies.misses) == (0, 3)
         assert len(bodies.revisions) == 2  # the oldest dropped
         stored = await s.get_schedule("s2")
         assert page[2][1].json == schedule_json(stored)
-        assert (await bodies.page(s, after_id="s0")) == page[1:]
+        assert (await bodies.page(s, ScheduleFilter(after_id="s0"))) == page[1:]
         assert (bodies.hits, bodies.misses) == (2, 3)
         # s0 was dropped; keeping it drops s1 and then s2, which the store was told
         # were held: each is read again, not lost.
-        assert (await bodies.page(s)) == page
+        assert (await bodies.page(s, ALL_SCHEDULES)) == page
         assert (bodies.hits, bodies.misses) == (2, 6)
         await s.update_schedule("s2", name="renamed")
         body = await bodies.one(s, "s2")

@@ -16,6 +16,7 @@ from tickwork.errors import StoreUnavailableError
 from tickwork.models import ApiToken
 from tickwork.store import open_store
 from tickwork.store.postgres import PostgresStore
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 
 from .conftest import T0, at, make_schedule
 
@@ -66,21 +67,21 @@ async def test_reads_on_the_loop_answer_as_the_store_thread_does(pg: PostgresSto
     held = {sid: revision for sid, revision, _ in everything}
     pg.set_paused(["s3"], True, T0, lambda s, now: None)  # its revision moves
     del held["s1"]  # not held: read
-    calls: list[dict[str, object]] = [
-        {},
-        {"limit": 2},
-        {"after_id": "s1", "limit": 2},
-        {"owner": "ann"},
-        {"status": "paused"},
-        {"schedule_id": "s3"},
-        {"schedule_id": "s4"},
-        {"schedule_id": "missing"},
+    calls: list[tuple[ScheduleFilter, str | None]] = [
+        (ALL_SCHEDULES, None),
+        (ScheduleFilter(limit=2), None),
+        (ScheduleFilter(after_id="s1", limit=2), None),
+        (ScheduleFilter(owner="ann"), None),
+        (ScheduleFilter(status="paused"), None),
+        (ALL_SCHEDULES, "s3"),
+        (ALL_SCHEDULES, "s4"),
+        (ALL_SCHEDULES, "missing"),
     ]
-    for kwargs in calls:
+    for filters, sid in calls:
         for given in ({}, held):
-            expected = pg.schedule_revisions(given, **kwargs)  # type: ignore[arg-type]
-            got = await pg.schedule_revisions_async(given, **kwargs)  # type: ignore[arg-type]
-            assert got == expected, kwargs
+            expected = pg.schedule_revisions(given, filters, schedule_id=sid)
+            got = await pg.schedule_revisions_async(given, filters, schedule_id=sid)
+            assert got == expected, (filters, sid)
     read = {sid: record for sid, _, record in await pg.schedule_revisions_async(held)}
     assert read["s1"] is not None and read["s3"] is not None and read["s3"].paused
     assert read["s0"] is None and read["s2"] is None and read["s4"] is None
@@ -146,14 +147,18 @@ async def test_reads_asked_together_share_round_trips(pg: PostgresStore) -> None
         pg.add_schedule(make_schedule(f"s{k}", owner="ann" if k % 2 else "bob"))
     held = {sid: rev for sid, rev, _ in pg.schedule_revisions({})}
     gets = [f"s{k % 12}" for k in range(40)]  # s10 and s11: missing
-    lists: list[dict[str, Any]] = [{"owner": "ann"}, {"limit": 3}, {"after_id": "s4"}] * 5
+    lists = [
+        ScheduleFilter(owner="ann"),
+        ScheduleFilter(limit=3),
+        ScheduleFilter(after_id="s4"),
+    ] * 5
     rounds = pg._batches.rounds
     got = await asyncio.gather(
         *(pg.schedule_revisions_async(held, schedule_id=sid) for sid in gets),
-        *(pg.schedule_revisions_async(held, **kwargs) for kwargs in lists),
+        *(pg.schedule_revisions_async(held, filters) for filters in lists),
     )
     expected = [pg.schedule_revisions(held, schedule_id=sid) for sid in gets] + [
-        pg.schedule_revisions(held, **kwargs) for kwargs in lists
+        pg.schedule_revisions(held, filters) for filters in lists
     ]
     assert got == expected
     # 55 reads, asked at once, in a few round trips (one per connection at most, as

@@ -39,6 +39,7 @@ from tickwork.models import (
     ScheduleStatus,
     TaskSpec,
 )
+from tickwork.store.records import ScheduleFilter
 from tickwork.validation import SETTABLE_FIELDS
 
 #: What ``PUT`` resets a field it does not give to: a new schedule's value (retry and
@@ -95,27 +96,15 @@ async def get_schedule_body(
 
 
 async def list_schedule_bodies(
-    scheduler: Scheduler,
-    caller: Caller,
-    bodies: ScheduleBodies,
-    *,
-    status: ScheduleStatus | None = None,
-    task: str | None = None,
-    tag: str | None = None,
-    owner: str | None = None,
-    q: str | None = None,
-    after_id: str | None = None,
-    limit: int = 50,
+    scheduler: Scheduler, caller: Caller, bodies: ScheduleBodies, filters: ScheduleFilter
 ) -> list[tuple[str, Body]]:
-    """``list_schedules``'s page as ``(id, body)`` (see ``api/bodies.py``)."""
+    """``list_schedules``' page for ``filters`` as ``(id, body)``, within the caller's
+    schedules (see ``api/bodies.py``)."""
     if not caller.admin:
-        if owner is not None and owner != caller.user:
+        if filters.owner is not None and filters.owner != caller.user:
             return []
-        owner = caller.user
-    return await bodies.page(
-        scheduler, status=status, task=task, tag=tag, owner=owner, q=q, after_id=after_id,
-        limit=limit,
-    )  # fmt: skip
+        filters = filters.replace(owner=caller.user)
+    return await bodies.page(scheduler, filters)
 
 
 def _owner_of_new(caller: Caller, fields: Mapping[str, Any]) -> str:

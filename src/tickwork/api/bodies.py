@@ -16,7 +16,9 @@ from typing import Final
 
 from tickwork.api.encode import schedule_json
 from tickwork.engine.scheduler import Scheduler
-from tickwork.models import Schedule, ScheduleStatus
+from tickwork.models import Schedule
+from tickwork.store.base_reads import Revised
+from tickwork.store.records import ScheduleFilter
 
 #: Bodies kept at most (about 1 kB each); past it the oldest are dropped.
 MAX_BODIES: Final = 20_000
@@ -59,35 +61,19 @@ class ScheduleBodies:
 
     async def one(self, scheduler: Scheduler, schedule_id: str) -> Body | None:
         """The body of the schedule as stored now, or None when there is none."""
-        found = await self.page(scheduler, schedule_id=schedule_id)
+        revised = await scheduler.schedule_revisions(self.revisions, schedule_id=schedule_id)
+        found = await self._bodies_of(scheduler, revised)
         return found[0][1] if found else None
 
-    async def page(
-        self,
-        scheduler: Scheduler,
-        *,
-        schedule_id: str | None = None,
-        status: ScheduleStatus | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        after_id: str | None = None,
-        limit: int | None = None,
+    async def page(self, scheduler: Scheduler, filters: ScheduleFilter) -> list[tuple[str, Body]]:
+        """``(id, body)`` of the schedules ``Scheduler.list_schedules`` gives for
+        ``filters``, in its order, each as stored now."""
+        revised = await scheduler.schedule_revisions(self.revisions, filters)
+        return await self._bodies_of(scheduler, revised)
+
+    async def _bodies_of(
+        self, scheduler: Scheduler, revised: list[Revised]
     ) -> list[tuple[str, Body]]:
-        """``(id, body)`` of the schedules ``Scheduler.list_schedules`` gives for these
-        filters (or of the one ``schedule_id``), in its order, each as stored now."""
-        revised = await scheduler.schedule_revisions(
-            self.revisions,
-            schedule_id=schedule_id,
-            status=status,
-            task=task,
-            tag=tag,
-            owner=owner,
-            q=q,
-            after_id=after_id,
-            limit=limit,
-        )
         out: list[tuple[str, Body]] = []
         held = self._bodies.get
         hits = 0

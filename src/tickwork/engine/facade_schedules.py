@@ -3,7 +3,6 @@ and their next fire times (``add_schedule`` is ``Scheduler``'s own)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -13,6 +12,7 @@ from tickwork.errors import NotFoundError, PreconditionFailedError, ValidationEr
 from tickwork.models import Schedule, ScheduleStatus
 from tickwork.policy import next_fire
 from tickwork.store.base_reads import Revised
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.validation import build_schedule, parse_instant
 
 #: Fields whose change moves the next fire time.
@@ -51,40 +51,22 @@ class ScheduleCalls(SchedulerBase):
     async def schedule_revisions(
         self,
         held: Mapping[str, int],
+        filters: ScheduleFilter = ALL_SCHEDULES,
         *,
         schedule_id: str | None = None,
-        status: ScheduleStatus | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        after_id: str | None = None,
-        limit: int | None = None,
     ) -> list[Revised]:
-        """``list_schedules`` (or the one ``schedule_id``) for a caller that keeps
-        decoded schedules: ``(id, revision, record)``, the record None where ``held``
-        has the stored revision (``Store.schedule_revisions``). On this thread when the
-        store's reads never wait (SQLite), awaited on this loop when the store reads
-        over the network without a thread (PostgreSQL): the hop to a store thread and
-        back costs more than the read."""
+        """``list_schedules`` for ``filters`` (or the one ``schedule_id``) for a caller
+        that keeps decoded schedules: ``(id, revision, record)``, the record None where
+        ``held`` has the stored revision (``Store.schedule_revisions``). On this thread
+        when the store's reads never wait (SQLite), awaited on this loop when the store
+        reads over the network without a thread (PostgreSQL): the hop to a store thread
+        and back costs more than the read."""
         store = self.store
-        call = functools.partial(
-            store.schedule_revisions,
-            held,
-            schedule_id=schedule_id,
-            status=status,
-            task=task,
-            tag=tag,
-            owner=owner,
-            q=q,
-            after_id=after_id,
-            limit=limit,
-        )
         if store.reads_inline:
-            return call()
+            return store.schedule_revisions(held, filters, schedule_id=schedule_id)
         if store.reads_async():
-            return await store.schedule_revisions_async(*call.args, **call.keywords)
-        return await self._call(call)
+            return await store.schedule_revisions_async(held, filters, schedule_id=schedule_id)
+        return await self._call(store.schedule_revisions, held, filters, schedule_id=schedule_id)
 
     async def upcoming_schedules(
         self, limit: int, after: tuple[datetime, str] | None = None

@@ -8,7 +8,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
-from tickwork.models import ApiToken, Schedule, ScheduleStatus
+from tickwork.models import ApiToken, Schedule
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 
 #: A schedule as ``schedule_revisions`` gives it: (id, revision, record or None).
 Revised = tuple[str, int, Schedule | None]
@@ -27,18 +28,13 @@ class ReadStore(ABC):
     def schedule_revisions(
         self,
         held: Mapping[str, int],
+        filters: ScheduleFilter = ALL_SCHEDULES,
         *,
         schedule_id: str | None = None,
-        status: ScheduleStatus | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        after_id: str | None = None,
-        limit: int | None = None,
     ) -> list[Revised]:
-        """The schedules ``list_schedules`` gives for these filters (or the one
-        ``schedule_id``, if it exists), in its order, as ``(id, revision, record)``.
+        """The schedules ``list_schedules`` gives for ``filters`` (or the one
+        ``schedule_id``, if it exists, the filters then unused), in its order, as
+        ``(id, revision, record)``.
 
         ``held`` maps ids to the revision the caller holds decoded: where the stored
         revision is that one, the record is None and not read; else it is decoded
@@ -55,15 +51,9 @@ class ReadStore(ABC):
     async def schedule_revisions_async(
         self,
         held: Mapping[str, int],
+        filters: ScheduleFilter = ALL_SCHEDULES,
         *,
         schedule_id: str | None = None,
-        status: ScheduleStatus | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        after_id: str | None = None,
-        limit: int | None = None,
     ) -> list[Revised]:
         """``schedule_revisions`` on the running event loop (when ``reads_async()``)."""
         raise NotImplementedError(f"{type(self).__name__} reads on a store thread: see reads_async")

@@ -54,13 +54,14 @@ from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError, ValidationError
 from tickwork.limits import not_utf8
-from tickwork.models import ApiToken, AuditEntry, FeedEvent, Schedule, ScheduleStatus
+from tickwork.models import ApiToken, AuditEntry, FeedEvent, Schedule
 from tickwork.store.base import EventWatch
 from tickwork.store.base_reads import Revised
 from tickwork.store.feed import DELETE_CHUNK, feed_event
 from tickwork.store.named_sql import fill
 from tickwork.store.postgres_nodes import PgNodeLocks, lock_key
 from tickwork.store.postgres_reads import SESSION_UTC, AsyncReads, Batches, fetch, text_json
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.store.sql import (
     SqlStore,
     Tx,
@@ -342,15 +343,9 @@ class PostgresStore(PgNodeLocks, SqlStore):
     async def schedule_revisions_async(
         self,
         held: Mapping[str, int],
+        filters: ScheduleFilter = ALL_SCHEDULES,
         *,
         schedule_id: str | None = None,
-        status: ScheduleStatus | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        after_id: str | None = None,
-        limit: int | None = None,
     ) -> list[Revised]:
         # The statements that read the page go out with those of other requests made
         # meanwhile (``Batches``); rows read again, rarely (after a write), on their own.
@@ -358,9 +353,7 @@ class PostgresStore(PgNodeLocks, SqlStore):
         if schedule_id is not None:
             page = await self._batches.by_id(schedule_id)
         else:
-            sql, params = self._revisions_query(
-                None, after_id, limit, status=status, task=task, tag=tag, owner=owner, q=q
-            )
+            sql, params = self._revisions_query(filters)
             page = await self._batches.fetch(_pg(sql), params)
         stale = self._stale_query(held, page)
         if stale is None:

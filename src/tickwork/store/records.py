@@ -5,12 +5,14 @@ exports them with ``Store``."""
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from tickwork.models import AttemptOutcome, FirePlan, Run, Schedule
+from tickwork.models import AttemptOutcome, FirePlan, Run, Schedule, ScheduleStatus
 
 #: Decides what firing a due schedule does: given the schedule (as locked in the
 #: transaction), its runs that are not over yet (pending, running, retrying), and now.
@@ -25,6 +27,32 @@ FinishItem = tuple[str, str, int, AttemptOutcome]
 
 #: Computes a schedule's next fire time strictly after an instant (None: never again).
 NextFire = Callable[[Schedule, datetime], datetime | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFilter:
+    """Which schedules a list reads: ``list_schedules``' filters and its page, as one
+    value from the REST API down to the SQL (``Store.schedule_revisions``), instead of
+    seven keywords repeated at every layer. Frozen and hashable: it also keys what was
+    read with it (a kept page, a statement asked for by many requests)."""
+
+    status: ScheduleStatus | None = None
+    task: str | None = None
+    tag: str | None = None
+    owner: str | None = None
+    #: A case-insensitive substring of the id, name, description or task.
+    q: str | None = None
+    #: Only ids after this one (the cursor of an id-ordered page).
+    after_id: str | None = None
+    #: At most this many (None: every one).
+    limit: int | None = None
+
+    def replace(self, **changes: Any) -> ScheduleFilter:
+        return dataclasses.replace(self, **changes)
+
+
+#: Every schedule, in id order.
+ALL_SCHEDULES = ScheduleFilter()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from tickwork.store.codec import (
 )
 from tickwork.store.dialect import SqlCore, Tx, shared_statement
 from tickwork.store.named_sql import fill
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 
 #: A new schedule row, with its first revision (see ``new_revision``); the same text on
 #: both databases, also run by a dialect's own add (``insert_schedule``).
@@ -104,35 +105,34 @@ class Schedules(SqlCore):
         owner: str | None = None,
         q: str | None = None,
     ) -> tuple[str, list[Any]]:
-        """The WHERE clause ("" for none) and parameters of the schedule filters
-        that ``list_schedules`` and the dashboard's pages share."""
+        """The WHERE clause ("" for none) and parameters of the schedule filters, for
+        the dashboard's pages (which sort and count their own way)."""
+        filters = ScheduleFilter(status=status, task=task, tag=tag, owner=owner, q=q)  # type: ignore[arg-type]
+        return self._filter_where(filters)
+
+    def _filter_where(self, filters: ScheduleFilter) -> tuple[str, list[Any]]:
+        """The WHERE clause ("" for none) and parameters of ``filters`` (their
+        ``limit`` aside): the conditions, and ``id > after_id`` when a page starts
+        after one."""
         where: list[str] = []
         params: list[Any] = []
-        if q:
-            pattern = "%" + like_escaped(q.lower()) + "%"
+        if filters.q:
+            pattern = "%" + like_escaped(filters.q.lower()) + "%"
             where.append(
                 "(" + " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")"
             )
             params.extend([pattern] * len(_SEARCHED))
         for cond, value in (
-            ("status = ?", status),
-            ("task = ?", task),
-            (self._tag_filter, tag),
-            ("owner = ?", owner),
+            ("status = ?", filters.status),
+            ("task = ?", filters.task),
+            (self._tag_filter, filters.tag),
+            ("owner = ?", filters.owner),
+            ("id > ?", filters.after_id),
         ):
             if value is not None:
                 where.append(cond)
                 params.append(value)
         return (" WHERE " + " AND ".join(where) if where else ""), params
-
-    def _page_where(self, after_id: str | None, **filters: str | None) -> tuple[str, list[Any]]:
-        """The filters' WHERE clause and parameters, starting after ``after_id`` (the
-        cursor of an id-ordered page) when given."""
-        where, params = self._schedule_where(**filters)
-        if after_id is not None:
-            where += " AND id > ?" if where else " WHERE id > ?"
-            params.append(after_id)
-        return where, params
 
     def list_schedules(
         self,
@@ -145,9 +145,9 @@ class Schedules(SqlCore):
         after_id: str | None = None,
         limit: int | None = None,
     ) -> list[Schedule]:
-        where, params = self._page_where(
-            after_id, status=status, task=task, tag=tag, owner=owner, q=q
-        )
+        # The Store interface's keywords (base.py), gathered once into the record.
+        filters = ScheduleFilter(status, task, tag, owner, q, after_id, limit)
+        where, params = self._filter_where(filters)
         if limit is None:
             sql = fill(self._sql("list_schedules"), where=where)
         else:
@@ -160,19 +160,11 @@ class Schedules(SqlCore):
     def schedule_revisions(
         self,
         held: Mapping[str, int],
+        filters: ScheduleFilter = ALL_SCHEDULES,
         *,
         schedule_id: str | None = None,
-        status: ScheduleStatus | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-        after_id: str | None = None,
-        limit: int | None = None,
     ) -> list[Revised]:
-        sql, params = self._revisions_query(
-            schedule_id, after_id, limit, status=status, task=task, tag=tag, owner=owner, q=q
-        )
+        sql, params = self._revisions_query(filters, schedule_id)
         with self._read() as tx:
             page: list[tuple[str, int]] = tx.execute(sql, params)
             stale = self._stale_query(held, page)
@@ -185,19 +177,15 @@ class Schedules(SqlCore):
     # without a thread (PostgreSQL on the event loop) runs the same statements.
 
     def _revisions_query(
-        self,
-        schedule_id: str | None,
-        after_id: str | None,
-        limit: int | None,
-        **filters: str | None,
+        self, filters: ScheduleFilter, schedule_id: str | None = None
     ) -> tuple[str, list[Any]]:
         """The statement reading the ids and revisions of the page, and its parameters."""
         if schedule_id is not None:
             return self._sql("schedule_revision"), [schedule_id]
-        where, params = self._page_where(after_id, **filters)
-        if limit is None:
+        where, params = self._filter_where(filters)
+        if filters.limit is None:
             return fill(self._sql("schedule_revisions_where"), where=where), params
-        params.append(max(0, int(limit)))
+        params.append(max(0, int(filters.limit)))
         return fill(self._sql("schedule_revisions_page"), where=where), params
 
     def _stale_query(

@@ -28,6 +28,7 @@ from tickwork.api.schemas import (
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import PreconditionFailedError
 from tickwork.models import Schedule
+from tickwork.store.records import ScheduleFilter
 
 router = APIRouter(tags=["schedules"], responses=ERROR_RESPONSES)
 
@@ -116,17 +117,11 @@ async def schedule_page(
     cursor: str | None = None,
 ) -> Response:
     """The response of ``GET /schedules`` (``app``: the API's FastAPI app)."""
+    filters = ScheduleFilter(
+        status, task, tag, owner, q, after_id=paging.schedule_cursor(cursor), limit=limit + 1
+    )
     found = await access.list_schedule_bodies(
-        app.state.scheduler,
-        caller,
-        app.state.schedule_bodies,
-        status=status,
-        task=task,
-        tag=tag,
-        owner=owner,
-        q=q,
-        after_id=paging.schedule_cursor(cursor),
-        limit=limit + 1,
+        app.state.scheduler, caller, app.state.schedule_bodies, filters
     )
     more = len(found) > limit
     items = found[:limit]
