@@ -14,27 +14,10 @@ import typer
 from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
 from tickwork.cli.schedule_options import (
-    Catchup,
-    Data,
-    Description,
-    EndAt,
-    ErrorQueue,
-    Jitter,
-    MaxExecutions,
-    MaxInstances,
-    MisfireGrace,
-    Name,
-    Once,
-    Overlap,
-    Priority,
-    ResultQueue,
-    Retries,
-    RetryDelay,
-    StartAt,
-    Tags,
-    Timeout,
-    Tz,
+    GIVEN,
+    ScheduleOptions,
     schedule_fields,
+    with_schedule_options,
 )
 from tickwork.cli.schedule_views import schedules_table, show_schedule
 from tickwork.engine.scheduler import Scheduler
@@ -44,6 +27,7 @@ SCHEDULE_STATUSES = ("active", "paused", "finished")
 
 
 @app.command("create", help="Create a schedule for a task (known to a node or to this process).")
+@with_schedule_options
 def create(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", help="Task name, e.g. 'reports:daily'."),
@@ -54,52 +38,11 @@ def create(
         "'in 10m') or 'manual'.",
     ),
     id: str | None = typer.Option(None, "--id", help="Schedule id (default: generated)."),
-    name: Name = None,
-    description: Description = None,
-    data: Data = None,
-    tz: Tz = None,
-    once: Once = False,
-    overlap: Overlap = None,
-    max_instances: MaxInstances = None,
-    catchup: Catchup = None,
-    misfire_grace: MisfireGrace = None,
-    retries: Retries = None,
-    retry_delay: RetryDelay = None,
-    timeout: Timeout = None,
-    max_executions: MaxExecutions = None,
-    start_at: StartAt = None,
-    end_at: EndAt = None,
-    jitter: Jitter = None,
-    priority: Priority = None,
-    tags: Tags = None,
-    result_queue: ResultQueue = None,
-    error_queue: ErrorQueue = None,
+    options: ScheduleOptions = GIVEN,
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
 ) -> None:
     out = globals_of(ctx).out
-    fields = schedule_fields(
-        out,
-        name=name,
-        description=description,
-        data=data,
-        tz=tz,
-        once=once,
-        overlap=overlap,
-        max_instances=max_instances,
-        catchup=catchup,
-        misfire_grace=misfire_grace,
-        retries=retries,
-        retry_delay=retry_delay,
-        timeout=timeout,
-        max_executions=max_executions,
-        start_at=start_at,
-        end_at=end_at,
-        jitter=jitter,
-        priority=priority,
-        tags=tags,
-        result_queue=result_queue,
-        error_queue=error_queue,
-    )
+    fields = schedule_fields(out, **options)
     if paused:
         fields["paused"] = True
 
@@ -115,31 +58,13 @@ def create(
 
 
 @app.command("update", help="Change a schedule: only the options given change.")
+@with_schedule_options
 def update(
     ctx: typer.Context,
     id: str = typer.Option(..., "--id", help="The schedule to change."),
     task: str | None = typer.Option(None, "--task", help="Run another task."),
     schedule: str | None = typer.Option(None, "--schedule", help="A new expression."),
-    name: Name = None,
-    description: Description = None,
-    data: Data = None,
-    tz: Tz = None,
-    once: Once = False,
-    overlap: Overlap = None,
-    max_instances: MaxInstances = None,
-    catchup: Catchup = None,
-    misfire_grace: MisfireGrace = None,
-    retries: Retries = None,
-    retry_delay: RetryDelay = None,
-    timeout: Timeout = None,
-    max_executions: MaxExecutions = None,
-    start_at: StartAt = None,
-    end_at: EndAt = None,
-    jitter: Jitter = None,
-    priority: Priority = None,
-    tags: Tags = None,
-    result_queue: ResultQueue = None,
-    error_queue: ErrorQueue = None,
+    options: ScheduleOptions = GIVEN,
     paused: bool | None = typer.Option(
         None, "--paused/--active", help="Pause it, or make it active again."
     ),
@@ -156,35 +81,13 @@ def update(
     ),
 ) -> None:
     out = globals_of(ctx).out
-    if clear_tags and tags:
+    if clear_tags and options["tags"]:
         out.fail("give --clear-tags or --tag, not both (--tag already replaces all tags)")
-    if node_timeout and timeout is not None:
+    if node_timeout and options["timeout"] is not None:
         out.fail("give --timeout or --node-timeout, not both")
-    if node_retry and (retries is not None or retry_delay is not None):
+    if node_retry and (options["retries"] is not None or options["retry_delay"] is not None):
         out.fail("give --retries/--retry-delay or --node-retry, not both")
-    fields = schedule_fields(
-        out,
-        name=name,
-        description=description,
-        data=data,
-        tz=tz,
-        once=once,
-        overlap=overlap,
-        max_instances=max_instances,
-        catchup=catchup,
-        misfire_grace=misfire_grace,
-        retries=retries,
-        retry_delay=retry_delay,
-        timeout=timeout,
-        max_executions=max_executions,
-        start_at=start_at,
-        end_at=end_at,
-        jitter=jitter,
-        priority=priority,
-        tags=tags,
-        result_queue=result_queue,
-        error_queue=error_queue,
-    )
+    fields = schedule_fields(out, **options)
     if task is not None:
         fields["task"] = task
     if schedule is not None:

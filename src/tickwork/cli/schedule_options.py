@@ -4,6 +4,10 @@ leaves tickwork's defaults."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import typer
@@ -127,6 +131,63 @@ ErrorQueue = Annotated[
     str | None,
     typer.Option("--error-queue", metavar="QUEUE", help="Queue that receives final errors."),
 ]
+
+#: The shared options in their order in ``--help``: (parameter, annotation, default).
+SHARED: tuple[tuple[str, Any, Any], ...] = (
+    ("name", Name, None),
+    ("description", Description, None),
+    ("data", Data, None),
+    ("tz", Tz, None),
+    ("once", Once, False),
+    ("overlap", Overlap, None),
+    ("max_instances", MaxInstances, None),
+    ("catchup", Catchup, None),
+    ("misfire_grace", MisfireGrace, None),
+    ("retries", Retries, None),
+    ("retry_delay", RetryDelay, None),
+    ("timeout", Timeout, None),
+    ("max_executions", MaxExecutions, None),
+    ("start_at", StartAt, None),
+    ("end_at", EndAt, None),
+    ("jitter", Jitter, None),
+    ("priority", Priority, None),
+    ("tags", Tags, None),
+    ("result_queue", ResultQueue, None),
+    ("error_queue", ErrorQueue, None),
+)
+
+#: What a command decorated with ``with_schedule_options`` receives as ``options``.
+ScheduleOptions = Mapping[str, Any]
+#: The placeholder default of ``options`` (the decorator always passes them).
+GIVEN: ScheduleOptions = MappingProxyType({})
+
+
+def with_schedule_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the shared options in place of its parameter ``options``, declared
+    ``options: ScheduleOptions = GIVEN``, which receives them as one mapping by name.
+    Typer reads a command's options from its signature: this way ``create`` and
+    ``update`` declare them once."""
+    signature = inspect.signature(command, eval_str=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if parameter.name != "options":
+            parameters.append(parameter)
+            continue
+        parameters.extend(
+            inspect.Parameter(name, parameter.kind, default=default, annotation=annotation)
+            for name, annotation, default in SHARED
+        )
+    if len(parameters) == len(signature.parameters):
+        raise TypeError(f"{command.__name__} has no parameter 'options'")
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        options = {name: kwargs.pop(name) for name, _, _ in SHARED}
+        command(*args, options=options, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
 
 
 def schedule_fields(
