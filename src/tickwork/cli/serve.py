@@ -259,6 +259,7 @@ async def _serve(
             # The web stack imports while the engine process starts its node.
             import uvicorn
 
+            from tickwork.api import heap
             from tickwork.api.app import create_app
             from tickwork.api.live import start_live, stop_live
 
@@ -295,6 +296,7 @@ async def _serve(
         server = _server_class()(config)
         if stopping.is_set():
             server.should_exit = True
+        heap.settle()  # the app's objects out of the collector's walks (api/heap.py)
         serving = asyncio.create_task(server.serve())
         # uvicorn exposes a flag, not an event, for "listening".
         while not server.started and not serving.done():  # noqa: ASYNC110
@@ -324,6 +326,7 @@ async def _serve(
         try:
             await serving
         finally:
+            heap.release()
             await stop_live(api)
             if engine_stop is None:
                 engine_stop = asyncio.ensure_future(engine.stop())
