@@ -4,18 +4,22 @@ another process changed a schedule, in any way, shows the change at once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 import tests.api.api_tasks  # noqa: F401  (registers api:echo)
 from tests.api.conftest import Server
+from tickwork.api import paging
 from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.encode import schedule_json
 from tickwork.engine.registry import REGISTRY
 from tickwork.engine.scheduler import Scheduler
+from tickwork.models import Schedule
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 
 
@@ -119,3 +123,40 @@ async def test_bodies_are_made_once_per_revision_and_bounded(tmp_path: Path) -> 
         assert body is not None and body.json == schedule_json(await s.get_schedule("s2"))
         assert body.version == 2 and bodies.misses == 7
         assert await bodies.one(s, "missing") is None
+
+
+async def test_a_kept_page_is_served_only_while_the_store_answers_the_same(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    async with Scheduler(url, engine=False, registry=REGISTRY) as s:
+        for k in range(3):
+            await s.add_schedule("api:echo", "1h", id=f"s{k}", owner="admin")
+        bodies = ScheduleBodies()
+
+        async def page(filters: ScheduleFilter) -> dict[str, Any]:
+            listed: dict[str, Any] = json.loads(await bodies.page_json(s, filters))
+            return listed
+
+        def expected(items: list[Schedule], cursor: str | None) -> dict[str, Any]:
+            return {"items": [json.loads(schedule_json(i)) for i in items], "next_cursor": cursor}
+
+        two = ScheduleFilter(limit=2)
+        first = await page(two)
+        stored = [await s.get_schedule(f"s{k}") for k in range(3)]
+        assert first == expected(stored[:2], paging.encode("s", "s1"))
+        assert (await page(two)) == first and bodies.page_hits == 1
+        assert (await page(ScheduleFilter(limit=2, after_id="s1"))) == expected(stored[2:], None)
+
+        await s.update_schedule("s1", name="renamed")  # a row of the page: a new body
+        renamed = await s.get_schedule("s1")
+        assert (await page(two)) == expected([stored[0], renamed], paging.encode("s", "s1"))
+        assert bodies.page_hits == 1
+        assert (await page(two))["items"][1]["name"] == "renamed" and bodies.page_hits == 2
+
+        await s.delete_schedule("s0")  # the page moves up: s2 joins it, no cursor
+        assert (await page(two)) == expected([renamed, stored[2]], None)
+        await s.add_schedule("api:echo", "1h", id="s00", owner="admin")  # one ahead of it
+        added = await s.get_schedule("s00")
+        assert (await page(two)) == expected([added, renamed], paging.encode("s", "s1"))
+        assert bodies.page_hits == 2

@@ -20,6 +20,7 @@ from typing import Any
 
 from tickwork.api.auth import Caller
 from tickwork.api.bodies import Body, ScheduleBodies
+from tickwork.api.encode import page_json
 from tickwork.engine.audit import acting_as
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import (
@@ -95,16 +96,16 @@ async def get_schedule_body(
     return body
 
 
-async def list_schedule_bodies(
+async def list_schedules_json(
     scheduler: Scheduler, caller: Caller, bodies: ScheduleBodies, filters: ScheduleFilter
-) -> list[tuple[str, Body]]:
-    """``list_schedules``' page for ``filters`` as ``(id, body)``, within the caller's
-    schedules (see ``api/bodies.py``)."""
+) -> bytes:
+    """The body of ``list_schedules``' page for ``filters`` (``filters.limit``: the
+    page's size) within the caller's schedules (see ``api/bodies.py``)."""
     if not caller.admin:
         if filters.owner is not None and filters.owner != caller.user:
-            return []
+            return page_json([], None)
         filters = filters.replace(owner=caller.user)
-    return await bodies.page(scheduler, filters)
+    return await bodies.page_json(scheduler, filters)
 
 
 def _owner_of_new(caller: Caller, fields: Mapping[str, Any]) -> str:

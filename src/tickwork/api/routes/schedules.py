@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from tickwork.api import access, paging
 from tickwork.api.auth import Caller, CallerDep
-from tickwork.api.encode import json_response, page_json, schedule_json
+from tickwork.api.encode import json_response, schedule_json
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import (
     BackfillBody,
@@ -118,15 +118,11 @@ async def schedule_page(
 ) -> Response:
     """The response of ``GET /schedules`` (``app``: the API's FastAPI app)."""
     filters = ScheduleFilter(
-        status, task, tag, owner, q, after_id=paging.schedule_cursor(cursor), limit=limit + 1
+        status, task, tag, owner, q, after_id=paging.schedule_cursor(cursor), limit=limit
     )
-    found = await access.list_schedule_bodies(
-        app.state.scheduler, caller, app.state.schedule_bodies, filters
-    )
-    more = len(found) > limit
-    items = found[:limit]
-    cursor_out = paging.encode("s", items[-1][0]) if more else None
-    return json_response(page_json([body.json for _, body in items], cursor_out))
+    state = app.state
+    body = await access.list_schedules_json(state.scheduler, caller, state.schedule_bodies, filters)
+    return json_response(body)
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleOut)
