@@ -4,7 +4,8 @@
 
 -- name: claim_candidates
 -- Waiting runs due by now, best first (priority, due time, id), at most LIMIT; under
--- overlap "queue" only the oldest unfinished run of its schedule (the queue head).
+-- overlap "queue" only the oldest unfinished run of its schedule (the queue head; its
+-- statuses as runs_active states them, migration 0014).
 -- Rows: (id, schedule_id, task, overlap, max_instances).
 -- Parameters: now, the tasks (a JSON list), limit.
 SELECT w.id, w.schedule_id, w.task, ws.overlap, ws.max_instances
@@ -13,7 +14,7 @@ WHERE w.status IN ('pending', 'retrying') AND w.due_at <= ?
   AND w.task IN (SELECT value FROM json_each(?))
   AND (ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS (
     SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id
-      AND e.status IN ('pending', 'running', 'retrying')
+      AND (e.status IN ('pending', 'running') OR e.status = 'retrying')
       AND (e.scheduled_for < w.scheduled_for
         OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))
 ORDER BY w.priority DESC, w.due_at, w.id LIMIT ?
@@ -52,7 +53,7 @@ SELECT c.id, c.schedule_id, c.task, c.overlap, c.max_instances FROM (
     AND w.task IN (SELECT value FROM json_each(?))
     AND (ws.overlap IS NULL OR ws.overlap <> 'queue' OR NOT EXISTS (
       SELECT 1 FROM runs e WHERE e.schedule_id = w.schedule_id
-        AND e.status IN ('pending', 'running', 'retrying')
+        AND (e.status IN ('pending', 'running') OR e.status = 'retrying')
         AND (e.scheduled_for < w.scheduled_for
           OR (e.scheduled_for = w.scheduled_for AND e.id < w.id))))
 ) c WHERE c.room IS NULL OR c.rn <= c.room

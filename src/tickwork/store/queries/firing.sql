@@ -2,10 +2,12 @@
 
 -- name: unfinished_runs
 -- The runs of the fired schedules that are not over (pending, running, retrying),
--- oldest first: what the overlap policy counts. Parameters: the schedule ids (a JSON list).
+-- oldest first: what the overlap policy counts. The statuses as runs_active states them
+-- (migration 0014: the index serves only that form). Parameters: the schedule ids (a JSON
+-- list).
 SELECT {runs} FROM runs
 WHERE schedule_id IN (SELECT value FROM json_each(?))
-  AND status IN ('pending', 'running', 'retrying')
+  AND (status IN ('pending', 'running') OR status = 'retrying')
 ORDER BY scheduled_for, id
 
 -- name: unfinished_runs@postgres
