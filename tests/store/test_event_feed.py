@@ -144,3 +144,35 @@ async def test_a_follower_sees_what_another_connection_commits(db_url: str) -> N
         await feed.stop()
         reader.close()
         writer.close()
+
+
+async def test_a_reader_cancelled_again_while_it_stops_waiting_leaves_the_feed_whole(
+    sqlite_url: str,
+) -> None:
+    """A server cancels a dropped client's request at every await until it ends (an
+    AnyIO cancel scope): the reader's wait ends cleanly and the feed still wakes the
+    other readers and stops at once."""
+    reader = open_store(sqlite_url)
+    writer = open_store(sqlite_url)
+    feed = EventFeed(reader, poll=5.0)
+    try:
+        await feed.start()
+        start = feed.last_id
+        # Many readers dropped at once (a server stopping) contend for the feed's
+        # wake-up as each stops waiting.
+        dropped = [asyncio.create_task(feed.wait(start, 30)) for _ in range(8)]
+        await asyncio.sleep(0.05)
+        for _ in range(5):  # cancelled, and again while they are stopping
+            for task in dropped:
+                task.cancel()
+            await asyncio.sleep(0)
+        for task in dropped:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        other = asyncio.create_task(feed.wait(start, 5))
+        await asyncio.to_thread(writer.add_schedule, make_schedule("w1"))
+        assert await asyncio.wait_for(other, 5)
+    finally:
+        await asyncio.wait_for(feed.stop(), 5)
+        reader.close()
+        writer.close()

@@ -50,7 +50,11 @@ class EventFeed:
         #: The id of the newest event read; readers wait for it to move.
         self.last_id = 0
         self._listeners: list[FeedListener] = []
-        self._moved = asyncio.Condition()
+        #: Set when ``last_id`` moves or the feed stops, then replaced by a new one: a
+        #: reader waits on the one current when it looked. No lock: a reader cancelled
+        #: while it stops waiting (a dropped client, cancelled at every await by the
+        #: server) leaves nothing held for the others.
+        self._moved = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._watch: EventWatch | None = None
@@ -90,8 +94,7 @@ class EventFeed:
         if self._watch is not None:
             self._watch.close()
             self._watch = None
-        async with self._moved:
-            self._moved.notify_all()
+        self._notify()
 
     def _watch_thread(self, loop: asyncio.AbstractEventLoop, watch: EventWatch) -> None:
         while not self._stopping.is_set():
@@ -132,8 +135,7 @@ class EventFeed:
                 continue
             if events:
                 self._take(events)
-                async with self._moved:
-                    self._moved.notify_all()
+                self._notify()
                 if len(events) >= BATCH:
                     continue
             with contextlib.suppress(TimeoutError):
@@ -169,15 +171,19 @@ class EventFeed:
     async def wait(self, after: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for an event with an id above ``after``; True
         when there is one (False on timeout or when the feed stopped)."""
-        if self.last_id > after:
-            return True
-        if self.closed:
-            return False
-        try:
-            async with self._moved:
-                await asyncio.wait_for(
-                    self._moved.wait_for(lambda: self.last_id > after or self.closed), timeout
-                )
-        except TimeoutError:
-            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.last_id <= after and not self.closed:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            moved = self._moved
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await moved.wait()
         return self.last_id > after
+
+    def _notify(self) -> None:
+        """Wake every reader waiting now."""
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
