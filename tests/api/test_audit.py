@@ -19,7 +19,7 @@ def tickwork(db_url: str, *args: str, expect: int = 0) -> subprocess.CompletedPr
     proc = subprocess.run(
         [sys.executable, "-m", "tickwork.cli", "--db", db_url, *args],
         cwd=ROOT,
-        env=serve_env(),
+        env=serve_env({"COLUMNS": "200"}),  # a table as wide as its cells, on any terminal
         capture_output=True,
         text=True,
         timeout=60,

@@ -191,7 +191,8 @@ def _lock_holder_pids(pg_url: str, node_id: str) -> list[int]:
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND classid = %s AND objid = %s AND objsubid = 1",
+            " AND classid = %s AND objid = %s AND objsubid = 1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             (key >> 32, key & 0xFFFFFFFF),
         ).fetchall()
     return [r[0] for r in rows]
