@@ -88,3 +88,14 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'tickwork.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep a report's captured output to text UTF-8 can carry: the poison tests log lone
+    surrogates, and pytest-xdist sends each report to the controller as UTF-8 (a
+    surrogate there stops the worker and loses the rest of its tests)."""
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]
