@@ -30,7 +30,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -39,7 +39,9 @@ from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.limits import not_utf8
 from tickwork.models import AuditEntry, FeedEvent, Schedule
 from tickwork.store.base import EventWatch
+from tickwork.store.base_reads import Revised
 from tickwork.store.feed import DELETE_CHUNK, feed_event
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.store.sql import (
     SqlStore,
     Tx,
@@ -49,6 +51,7 @@ from tickwork.store.sql import (
     utc_schedule,
 )
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
+from tickwork.store.sqlite_pages import KeptPages, file_version
 from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
 from tickwork.store.url import SQLiteURL
 
@@ -112,6 +115,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         self._idle: list[sqlite3.Connection] = []
         self._every: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
+        self._pages = KeptPages()
         self._write_lock = threading.Lock()
         self._open = False
         self._watch: sqlite3.Connection | None = None
@@ -342,6 +346,38 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 
+    def schedule_revisions(
+        self,
+        held: Mapping[str, int],
+        filters: ScheduleFilter = ALL_SCHEDULES,
+        *,
+        schedule_id: str | None = None,
+    ) -> list[Revised]:
+        """As on any store; a page read again while the file has not changed, every
+        row of it held, is answered without a read (``sqlite_pages``)."""
+        sql, params = self._revisions_query(filters, schedule_id)
+        key = (sql, tuple(params))
+        conn = self._take()
+        try:
+            version = file_version(conn)  # before the read: a commit after it shows
+            page: Sequence[tuple[str, int]] | None = self._pages.get(conn, version, key)
+            if page is not None and self._stale_query(held, page) is None:
+                return [(sid, rev, None) for sid, rev in page]
+            conn.execute("BEGIN")
+            tx = _SQLiteTx(conn)
+            page = tx.execute(sql, params)
+            stale = self._stale_query(held, page)
+            rows = tx.execute(*stale) if stale is not None else []
+            conn.execute("COMMIT")
+            self._pages.put(conn, version, key, page)
+        except sqlite3.Error as exc:
+            raise _translated(exc, self._path) from exc
+        finally:
+            self._give_back(conn)
+        if stale is None:
+            return [(sid, rev, None) for sid, rev in page]
+        return self._revised(held, page, rows)
+
     def close(self) -> None:
         self.checkpointer.close()  # before its connection is closed
         # A fresh one, should the store be opened again.
@@ -353,6 +389,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         if self._watch is not None:
             conns.append(self._watch)
             self._watch = None
+        self._pages.forget(conns)
         for conn in conns:
             with suppress(sqlite3.Error):  # closing never matters
                 conn.close()
