@@ -15,39 +15,47 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from tickwork.models import AttemptOutcome, FirePlan, Run, Schedule
 from tickwork.policy import plan_fire
 from tickwork.schedule import parse_schedule
-from tickwork.store import open_store
+from tickwork.store import Store, open_store
 from tickwork.store.base import ClaimRequest
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+Planner = Callable[[Schedule, Sequence[Run], datetime], FirePlan]
+
+
+def one_time_schedules(store: Store, n: int) -> Planner:
+    """Add ``n`` one-time schedules due at ``T0``; returns the planner that fires them."""
+    for i in range(n):
+        store.add_schedule(
+            Schedule(
+                id=f"s{i}",
+                task="t",
+                schedule=T0.isoformat(),
+                next_fire_at=T0,
+                created_at=T0,
+                updated_at=T0,
+                anchor=T0,
+            )
+        )
+    parsed = parse_schedule(T0.isoformat())
+
+    def plan(s: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
+        return plan_fire(s, parsed, active, now, lambda: uuid.uuid4().hex)
+
+    return plan
 
 
 def main(n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/fire.db")
         try:
-            for i in range(n):
-                store.add_schedule(
-                    Schedule(
-                        id=f"s{i}",
-                        task="t",
-                        schedule=T0.isoformat(),
-                        next_fire_at=T0,
-                        created_at=T0,
-                        updated_at=T0,
-                        anchor=T0,
-                    )
-                )
-            parsed = parse_schedule(T0.isoformat())
-
-            def plan(s: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
-                return plan_fire(s, parsed, active, now, lambda: uuid.uuid4().hex)
-
+            plan = one_time_schedules(store, n)
             now = T0 + timedelta(seconds=1)
             claim = ClaimRequest("n1", now + timedelta(seconds=30), n, {"t"}, {})
             c0 = time.process_time()

@@ -17,17 +17,16 @@ import json
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
-from tickwork.models import AttemptOutcome, FirePlan, Run, Schedule
-from tickwork.policy import plan_fire
-from tickwork.schedule import parse_schedule
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.store_fire import T0, one_time_schedules
+from tickwork.models import AttemptOutcome
 from tickwork.store import open_store
 from tickwork.store.base import ClaimRequest
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SCHEDULES = 1000
 SLOTS = 100
 HALF = SLOTS // 2
@@ -37,23 +36,7 @@ def main(trips: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(f"sqlite:///{tmp}/trips.db")
         try:
-            for i in range(SCHEDULES):
-                store.add_schedule(
-                    Schedule(
-                        id=f"s{i}",
-                        task="t",
-                        schedule=T0.isoformat(),
-                        next_fire_at=T0,
-                        created_at=T0,
-                        updated_at=T0,
-                        anchor=T0,
-                    )
-                )
-            parsed = parse_schedule(T0.isoformat())
-
-            def plan(s: Schedule, active: Sequence[Run], now: datetime) -> FirePlan:
-                return plan_fire(s, parsed, active, now, lambda: uuid.uuid4().hex)
-
+            plan = one_time_schedules(store, SCHEDULES)
             now = T0 + timedelta(seconds=1)
             lease = now + timedelta(seconds=30)
             store.read_ahead(now, SCHEDULES)
