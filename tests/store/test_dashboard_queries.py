@@ -11,6 +11,7 @@ import pytest
 from tests.store.conftest import T0, at, make_run, make_schedule
 from tickwork.errors import ValidationError
 from tickwork.store import Store
+from tickwork.store.records import ScheduleFilter
 
 
 def seed(store: Store) -> None:
@@ -48,18 +49,18 @@ def test_a_page_is_sorted_counted_and_cut_in_the_database(store: Store) -> None:
     assert [s.id for s in items] == ["s0"]
     items, _ = store.schedule_page(sort="next")
     assert [s.id for s in items][:2] == ["s2", "s0"]  # soonest first, none last
-    items, total = store.schedule_page(owner="bob", sort="created", descending=True)
+    items, total = store.schedule_page(ScheduleFilter(owner="bob"), sort="created", descending=True)
     assert [s.id for s in items] == ["s3", "s2"] and total == 2
-    items, total = store.schedule_page(q="ALP")
+    items, total = store.schedule_page(ScheduleFilter(q="ALP"))
     assert [s.id for s in items] == ["s1"] and total == 1
-    items, total = store.schedule_page(tag="x", task="b")
+    items, total = store.schedule_page(ScheduleFilter(tag="x", task="b"))
     assert [s.id for s in items] == ["s1"] and total == 1
 
 
 def test_ids_matching_and_counts(store: Store) -> None:
     seed(store)
-    assert store.schedule_ids(task="a") == ["s0", "s2"]
-    assert store.schedule_ids(owner="ann", status="paused") == ["s1"]
+    assert store.schedule_ids(ScheduleFilter(task="a")) == ["s0", "s2"]
+    assert store.schedule_ids(ScheduleFilter(owner="ann", status="paused")) == ["s1"]
     assert store.count_schedules() == {"active": 2, "paused": 1, "finished": 1}
     assert store.count_schedules("bob") == {"active": 1, "paused": 0, "finished": 1}
 
@@ -107,8 +108,8 @@ def test_a_nul_in_a_filter_is_bad_input_not_a_failing_database(store: Store, db_
         return  # SQLite compares such text as it is
     for call in (
         lambda: store.list_runs(task="a\x00b"),
-        lambda: store.schedule_page(q="a\x00b"),
-        lambda: store.schedule_ids(tag="a\x00b"),
+        lambda: store.schedule_page(ScheduleFilter(q="a\x00b")),
+        lambda: store.schedule_ids(ScheduleFilter(tag="a\x00b")),
     ):
         with pytest.raises(ValidationError, match="NUL"):
             call()

@@ -20,6 +20,7 @@ from tickwork.models import (
     Schedule,
     ScheduleStatus,
 )
+from tickwork.store.records import ScheduleFilter
 
 log = logging.getLogger("tickwork")
 
@@ -196,13 +197,10 @@ class AdminCalls(SchedulerBase):
         limit: int = 50,
     ) -> tuple[list[Schedule], int]:
         """One page of the matching schedules in ``sort`` order, and how many match."""
+        filters = ScheduleFilter(status=status, task=task, tag=tag, owner=owner, q=q)
         return await self._call(
             self.store.schedule_page,
-            status=status,
-            task=task,
-            tag=tag,
-            owner=owner,
-            q=q,
+            filters,
             sort=sort,
             descending=descending,
             offset=offset,
@@ -219,9 +217,8 @@ class AdminCalls(SchedulerBase):
         q: str | None = None,
     ) -> list[str]:
         """The ids of every schedule matching the filters."""
-        return await self._call(
-            self.store.schedule_ids, status=status, task=task, tag=tag, owner=owner, q=q
-        )
+        filters = ScheduleFilter(status=status, task=task, tag=tag, owner=owner, q=q)
+        return await self._call(self.store.schedule_ids, filters)
 
     async def count_schedules(self, owner: str | None = None) -> dict[str, int]:
         """Schedules per status."""

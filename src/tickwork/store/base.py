@@ -39,6 +39,7 @@ from tickwork.store.base_access import AccessStore
 from tickwork.store.base_nodes import NodeStore
 from tickwork.store.base_reads import ReadStore
 from tickwork.store.records import (
+    ALL_SCHEDULES,
     ClaimRequest,
     EventWatch,
     FinishItem,
@@ -48,6 +49,7 @@ from tickwork.store.records import (
     Heartbeat,
     NextFire,
     RetryPlanner,
+    ScheduleFilter,
 )
 
 __all__ = [
@@ -158,31 +160,19 @@ class Store(ReadStore, AccessStore, NodeStore):
     @abstractmethod
     def schedule_page(
         self,
+        filters: ScheduleFilter = ALL_SCHEDULES,
         *,
-        status: str | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
         sort: str = "name",
         descending: bool = False,
         offset: int = 0,
         limit: int = 50,
     ) -> tuple[list[Schedule], int]:
-        """One page of the schedules ``list_schedules``' filters match, ordered by
-        ``sort`` (``name``, ``next``, ``task``, ``created``, ``status``; ties by id), and
-        how many match in all."""
+        """One page of the schedules ``filters`` match, ordered by ``sort`` (``name``,
+        ``next``, ``task``, ``created``, ``status``; ties by id), and how many match in
+        all. The page is ``offset`` and ``limit``; ``filters.limit`` plays no part."""
 
     @abstractmethod
-    def schedule_ids(
-        self,
-        *,
-        status: str | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-    ) -> list[str]:
+    def schedule_ids(self, filters: ScheduleFilter = ALL_SCHEDULES) -> list[str]:
         """The ids of every schedule the filters match, in id order."""
 
     def active_runs(self, now: datetime) -> tuple[dict[str, int], dict[str, list[str]]]:

@@ -96,20 +96,6 @@ class Schedules(SqlCore):
             rows = tx.execute(self._sql("schedule_by_id"), (schedule_id,))
         return self._schedule(rows[0]) if rows else None
 
-    def _schedule_where(
-        self,
-        *,
-        status: str | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-    ) -> tuple[str, list[Any]]:
-        """The WHERE clause ("" for none) and parameters of the schedule filters, for
-        the dashboard's pages (which sort and count their own way)."""
-        filters = ScheduleFilter(status=status, task=task, tag=tag, owner=owner, q=q)  # type: ignore[arg-type]
-        return self._filter_where(filters)
-
     def _filter_where(self, filters: ScheduleFilter) -> tuple[str, list[Any]]:
         """The WHERE clause ("" for none) and parameters of ``filters`` (their
         ``limit`` aside): the conditions, and ``id > after_id`` when a page starts

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.models import RUN_STATUSES, Schedule
 from tickwork.store.named_sql import fill, union_all
+from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.store.sql_stats import indexed_schedule_counts
 
 if TYPE_CHECKING:
@@ -59,25 +60,13 @@ class DashboardSql:
     def _schedule(self, row: Sequence[Any]) -> Schedule: ...
 
     @abstractmethod
-    def _schedule_where(
-        self,
-        *,
-        status: str | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-    ) -> tuple[str, list[Any]]:
-        """The WHERE clause (``""`` for none) and parameters of ``list_schedules``' filters."""
+    def _filter_where(self, filters: ScheduleFilter) -> tuple[str, list[Any]]:
+        """The WHERE clause (``""`` for none) and parameters of ``filters``."""
 
     def schedule_page(
         self,
+        filters: ScheduleFilter = ALL_SCHEDULES,
         *,
-        status: str | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
         sort: str = "name",
         descending: bool = False,
         offset: int = 0,
@@ -85,7 +74,7 @@ class DashboardSql:
     ) -> tuple[list[Schedule], int]:
         """One page of the schedules matching the filters, in ``sort`` order, and how many
         match in all: the database sorts and counts, so a page reads only its rows."""
-        where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
+        where, params = self._filter_where(filters)
         order = SCHEDULE_ORDER.get(sort, SCHEDULE_ORDER["name"])
         direction = " DESC" if descending else ""
         order_sql = ", ".join(f"{part.strip()}{direction}" for part in order.split(","))
@@ -96,17 +85,9 @@ class DashboardSql:
             rows = tx.execute(page, [*params, max(0, int(limit)), max(0, int(offset))])
         return [self._schedule(r) for r in rows], total
 
-    def schedule_ids(
-        self,
-        *,
-        status: str | None = None,
-        task: str | None = None,
-        tag: str | None = None,
-        owner: str | None = None,
-        q: str | None = None,
-    ) -> list[str]:
+    def schedule_ids(self, filters: ScheduleFilter = ALL_SCHEDULES) -> list[str]:
         """The ids of every schedule matching the filters (a bulk action's targets)."""
-        where, params = self._schedule_where(status=status, task=task, tag=tag, owner=owner, q=q)
+        where, params = self._filter_where(filters)
         with self._read(snapshot=True) as tx:
             rows = tx.execute(fill(self._sql("schedule_ids_where"), where=where), params)
         return [str(r[0]) for r in rows]
