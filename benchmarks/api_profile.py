@@ -44,10 +44,11 @@ from tickwork.engine.scheduler import Scheduler
 
 @contextlib.contextmanager
 def database(db: str, pg: str) -> Iterator[str]:
-    """The URL of a fresh database: a SQLite file, or a PostgreSQL database (dropped
-    after)."""
+    """The URL of a fresh database: a SQLite file, or a PostgreSQL database (either
+    removed after)."""
     if db == "sqlite":
-        yield f"sqlite:///{Path(tempfile.mkdtemp(prefix='tickwork-api-profile-')) / 'p.db'}"
+        with tempfile.TemporaryDirectory(prefix="tickwork-api-profile-") as tmp:
+            yield f"sqlite:///{Path(tmp) / 'p.db'}"
         return
     from benchmarks.api import pg_database
 
