@@ -134,10 +134,9 @@ class _Growing(SyncThreads):
         return thread
 
 
-async def test_the_loop_starts_one_thread_and_each_new_thread_the_next() -> None:
-    """``Thread.start`` waits until the new thread runs: 32 of them in a row held the
-    loop through the first burst of a fresh node on a busy machine."""
-    pool = _Growing(8)
+async def _all_run_at_once(pool: SyncThreads, count: int) -> None:
+    """Submit ``count`` jobs that block until released; each must be running before any
+    is released (a thread each), then the pool is shut down."""
     release = threading.Event()
     inside = threading.Semaphore(0)
 
@@ -146,16 +145,22 @@ async def test_the_loop_starts_one_thread_and_each_new_thread_the_next() -> None
         release.wait(10)
 
     try:
-        jobs = [pool.submit(job, f"job {i}") for i in range(8)]
-        await asyncio.sleep(0)  # dispatched
-        loop_thread = threading.current_thread().name
-        for _ in range(8):  # all 8 run at once: the chain brought every thread up
+        jobs = [pool.submit(job, f"job {i}") for i in range(count)]
+        for _ in range(count):
             assert await asyncio.to_thread(inside.acquire, True, 10)
         release.set()
         await asyncio.gather(*(j.future for j in jobs))
     finally:
         release.set()
         pool.shutdown()
+
+
+async def test_the_loop_starts_one_thread_and_each_new_thread_the_next() -> None:
+    """``Thread.start`` waits until the new thread runs: 32 of them in a row held the
+    loop through the first burst of a fresh node on a busy machine."""
+    pool = _Growing(8)
+    await _all_run_at_once(pool, 8)
+    loop_thread = threading.current_thread().name
     assert len(pool.started_from) == 8
     assert pool.started_from.count(loop_thread) == 1
 
@@ -225,22 +230,7 @@ async def test_idle_threads_woken_one_at_a_time_all_run_long_jobs_at_once() -> N
     """Jobs that block get a thread each all the same: the chain of wake-ups reaches
     every idle thread."""
     pool, _cond = await _idle_pool(8)
-    release = threading.Event()
-    inside = threading.Semaphore(0)
-
-    def job() -> None:
-        inside.release()
-        release.wait(10)
-
-    try:
-        jobs = [pool.submit(job, f"job {i}") for i in range(8)]
-        for _ in range(8):  # all 8 run at once
-            assert await asyncio.to_thread(inside.acquire, True, 10)
-        release.set()
-        await asyncio.gather(*(j.future for j in jobs))
-    finally:
-        release.set()
-        pool.shutdown()
+    await _all_run_at_once(pool, 8)
 
 
 async def test_short_sync_runs_are_refilled_half_the_slots_at_a_time(
