@@ -15,6 +15,7 @@ import pytest
 from tickwork.models import AttemptOutcome, TaskStats
 from tickwork.store import Store, open_store
 from tickwork.store.dialect import statements
+from tickwork.store.named_sql import fill
 from tickwork.store.sql_stats import DURATION, EXECUTED, FINAL
 
 from .conftest import at, finish_one, make_run, make_schedule
@@ -172,3 +173,77 @@ def test_stats_over_all_runs_read_the_indexes_only(sqlite_url: str) -> None:
             assert "TEMP B-TREE" not in plan, (name, plan)
     finally:
         conn.close()
+
+
+#: The plan each statement that reads runs_final or runs_duration takes on SQLite. A
+#: partial index serves a query only when the query states the index's condition, and
+#: migration 0015 wrote both conditions anew (comparisons and lists of two joined by OR):
+#: a statement that states the old form, or another, reads every run instead.
+_STATS_PLANS = {
+    "task_status_counts": "SEARCH r USING COVERING INDEX runs_final (status=?)",
+    "every_task_status_count": "SEARCH r USING COVERING INDEX runs_final (status=?)",
+    "status_counts": "SEARCH r USING COVERING INDEX runs_final (status=?)",
+    "untimed_runs": "SEARCH r USING INDEX runs_duration (task=? AND <expr>=?)",
+    "durations_from": "SEARCH r USING INDEX runs_duration (task=?)",
+    "durations_from_longest": "SEARCH r USING INDEX runs_duration (task=?)",
+}
+#: The scanned durations (``since`` or ``owner`` given) seek the runs those select; over
+#: every run (a condition that is always true) they walk runs_duration.
+_SCANNED_PLANS = {
+    "r.scheduled_for >= ?": "SEARCH r USING INDEX runs_scheduled_for (scheduled_for>?)",
+    "r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)": (
+        "SEARCH r USING INDEX runs_schedule (schedule_id=?)"
+    ),
+    "1 = 1": "SCAN r USING INDEX runs_duration",
+}
+
+
+def _plan(conn: sqlite3.Connection, sql: str) -> str:
+    params = [None] * sql.count("?")
+    return " | ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+
+
+def test_each_statement_that_reads_the_indexes_of_finished_runs_states_their_condition(
+    sqlite_url: str,
+) -> None:
+    open_store(sqlite_url).close()  # the schema, migrated
+    named = statements("sqlite")
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        for name, want in _STATS_PLANS.items():
+            plan = _plan(conn, named[name])
+            assert want in plan, (name, plan)
+            assert "MULTI-INDEX" not in plan, (name, plan)  # one walk of the index
+        for where, want in _SCANNED_PLANS.items():
+            plan = _plan(conn, fill(named["scanned_durations"], where=where))
+            assert want in plan and "MULTI-INDEX" not in plan, (where, plan)
+
+
+def test_a_list_of_runs_in_one_final_status_is_read_newest_first(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """runs_final's condition (status = 'succeeded' OR ...) serves a query for one of
+    its statuses too; the lists of runs, newest first, still walk runs_scheduled_for
+    (sorting every succeeded run to show the newest 100 would cost more)."""
+    ran: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)  # type: ignore[arg-type]
+        conn.set_trace_callback(ran.append)
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    store = open_store(sqlite_url)
+    try:
+        for status in ("succeeded", "failed", "timed_out", "lost", "cancelled", "missed"):
+            store.list_runs(status=status)  # type: ignore[arg-type]
+            store.list_runs(status=status, task="t")  # type: ignore[arg-type]
+    finally:
+        store.close()
+    monkeypatch.undo()
+    lists = [sql for sql in ran if "ORDER BY r.scheduled_for DESC" in sql]
+    assert len(lists) == 12, ran
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as conn:
+        for sql in lists:
+            plan = _plan(conn, sql)
+            assert plan.startswith("SCAN r USING INDEX runs_scheduled_for"), (sql, plan)

@@ -186,7 +186,7 @@ class Runs(SqlCore):
         t_now = self._ts(_aware(now))
         with self._read(snapshot=True) as tx:
             if owner is None:
-                rows: Sequence[Sequence[Any]] = indexed_status_counts(tx)
+                rows: Sequence[Sequence[Any]] = indexed_status_counts(tx, self._sql)
                 backlog = tx.execute(self._sql("backlog"), (t_now,))
             else:
                 rows = tx.execute(self._sql("owned_run_counts"), (owner,))
@@ -211,7 +211,7 @@ class Runs(SqlCore):
         counts: dict[str, dict[str, int]] = {}
         with self._read(snapshot=True) as tx:
             if since is None and owner is None:
-                counts, durations = indexed_task_stats(tx, self._seconds)
+                counts, durations = indexed_task_stats(tx, self._sql, self._seconds)
             else:
                 counts, durations = self._scanned_task_stats(tx, where, params)
         return task_stats_of(counts, durations)
@@ -222,7 +222,7 @@ class Runs(SqlCore):
         if since is not None or owner is not None:
             return self.task_stats(since, owner), self.count_runs(now, owner)
         with self._read(snapshot=True) as tx:
-            return indexed_run_stats(tx, self._seconds, self._ts(_aware(now)))
+            return indexed_run_stats(tx, self._sql, self._seconds, self._ts(_aware(now)))
 
     def _scanned_task_stats(
         self, tx: Tx, where: str, params: Sequence[Any]

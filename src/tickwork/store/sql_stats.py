@@ -19,9 +19,12 @@ Schedules per status are counted the same way (migration ``0011_schedule_counts`
 all of them from the primary key's index, the paused and finished ones from
 ``schedules_inactive``, the active ones as the difference.
 
-The statements are named SQL (``queries/stats.sql``, the same on both databases); their
-texts repeat the indexes' ``WHERE`` terms word for word: that is how SQLite sees that a
-partial index applies.
+The statements are named SQL (``queries/stats.sql``); their texts repeat the indexes'
+``WHERE`` terms word for word: that is how SQLite sees that a partial index applies. On
+SQLite the indexes name their statuses by comparisons and lists of two joined by OR
+(migration ``0015``: an ``IN`` list of three or more costs SQLite a temporary b-tree at
+each run a claim or an end changes), on PostgreSQL by ``IN`` lists; each database runs
+its own text (``sql``, the store's lookup of its dialect's statements).
 """
 
 from __future__ import annotations
@@ -35,37 +38,37 @@ from tickwork.store.named_sql import all_queries
 if TYPE_CHECKING:
     from tickwork.store.sql import Tx
 
-#: The ``WHERE`` of ``runs_final``: every final status (as the named statements write it).
+#: The ``WHERE`` of SQLite's ``runs_final``: every final status (as the named statements
+#: write it; PostgreSQL's index and statements name them in an ``IN`` list).
 FINAL: Final = (
-    "r.status IN ('succeeded', 'failed', 'timed_out', 'lost', 'cancelled', 'skipped', 'missed')"
+    "(r.status = 'succeeded' OR r.status = 'failed' OR r.status = 'timed_out'"
+    " OR r.status = 'lost' OR r.status = 'cancelled' OR r.status = 'skipped'"
+    " OR r.status = 'missed')"
 )
-#: The ``WHERE`` of ``runs_duration``: the statuses whose run executed.
-EXECUTED: Final = "r.status IN ('succeeded', 'failed', 'timed_out')"
+#: The ``WHERE`` of SQLite's ``runs_duration``: the statuses whose run executed.
+EXECUTED: Final = "(r.status IN ('succeeded', 'failed') OR r.status = 'timed_out')"
 #: The key of ``runs_duration``: in integer microseconds (SQLite), an interval (PostgreSQL).
 DURATION: Final = "r.finished_at - r.started_at"
 
 #: Statuses a task's figures leave out: those runs never executed.
 NOT_EXECUTED: Final = ("skipped", "missed")
 
-_Q: Final = all_queries()
-_COUNTS: Final = _Q["task_status_counts"]
-_ALL_COUNTS: Final = _Q["every_task_status_count"]
-_BACKLOG: Final = _Q["backlog"]
-_UNTIMED: Final = _Q["untimed_runs"]
-_FROM_SHORTEST: Final = _Q["durations_from"]
-_FROM_LONGEST: Final = _Q["durations_from_longest"]
-_STATUS_COUNTS: Final = _Q["status_counts"]
-_SCHEDULE_COUNTS: Final = _Q["schedule_counts"]
+#: The store's lookup of a named statement in its dialect (``SqlCore._sql``).
+Sql = Callable[[str], str]
+
+_SCHEDULE_COUNTS: Final = all_queries()["schedule_counts"]
 
 
-def _nth(tx: Tx, task: str, offset: int, descending: bool) -> list[Any]:
+def _nth(tx: Tx, sql: Sql, task: str, offset: int, descending: bool) -> list[Any]:
     """Two durations of ``task`` from ``offset`` on, in ascending or descending order."""
-    rows = tx.execute(_FROM_LONGEST if descending else _FROM_SHORTEST, (task, offset))
+    rows = tx.execute(
+        sql("durations_from_longest" if descending else "durations_from"), (task, offset)
+    )
     return [row[0] for row in rows]
 
 
 def indexed_percentile(
-    tx: Tx, task: str, n: int, q: float, seconds: Callable[[Any], float]
+    tx: Tx, sql: Sql, task: str, n: int, q: float, seconds: Callable[[Any], float]
 ) -> float | None:
     """The ``q`` percentile of ``task``'s ``n`` durations: the two closest ranks read
     from the index, interpolated as ``percentile`` does over the sorted list."""
@@ -75,10 +78,10 @@ def indexed_percentile(
     lo = int(pos)
     hi = min(lo + 1, n - 1)
     if lo <= n - 1 - hi:
-        got = _nth(tx, task, lo, descending=False)
+        got = _nth(tx, sql, task, lo, descending=False)
         low, high = got[0], got[-1] if hi > lo else got[0]
     else:
-        got = _nth(tx, task, n - 1 - hi, descending=True)
+        got = _nth(tx, sql, task, n - 1 - hi, descending=True)
         high, low = got[0], got[-1] if hi > lo else got[0]
     a, b = seconds(low), seconds(high)
     return a + (b - a) * (pos - lo)
@@ -95,35 +98,37 @@ def _by_task(rows: Any) -> Counts:
     return counts
 
 
-def _durations(tx: Tx, counts: Counts, seconds: Callable[[Any], float]) -> Durations:
+def _durations(tx: Tx, sql: Sql, counts: Counts, seconds: Callable[[Any], float]) -> Durations:
     """p50/p95 duration per task of ``counts``, from ``runs_duration``."""
     durations: Durations = {}
     for task, by_status in counts.items():
         executed = sum(by_status.get(s, 0) for s in ("succeeded", "failed", "timed_out"))
         if not executed:
             continue
-        n = executed - int(tx.execute(_UNTIMED, (task,))[0][0])
+        n = executed - int(tx.execute(sql("untimed_runs"), (task,))[0][0])
         if n > 0:
             durations[task] = (
-                indexed_percentile(tx, task, n, 0.5, seconds),
-                indexed_percentile(tx, task, n, 0.95, seconds),
+                indexed_percentile(tx, sql, task, n, 0.5, seconds),
+                indexed_percentile(tx, sql, task, n, 0.95, seconds),
             )
     return durations
 
 
-def indexed_task_stats(tx: Tx, seconds: Callable[[Any], float]) -> tuple[Counts, Durations]:
+def indexed_task_stats(
+    tx: Tx, sql: Sql, seconds: Callable[[Any], float]
+) -> tuple[Counts, Durations]:
     """Counts per task and status (but skipped and missed), in task order, and p50/p95
     duration per task: over all runs, from the indexes only."""
-    counts = _by_task(tx.execute(_COUNTS))
-    return counts, _durations(tx, counts, seconds)
+    counts = _by_task(tx.execute(sql("task_status_counts")))
+    return counts, _durations(tx, sql, counts, seconds)
 
 
 def indexed_run_stats(
-    tx: Tx, seconds: Callable[[Any], float], now: Any
+    tx: Tx, sql: Sql, seconds: Callable[[Any], float], now: Any
 ) -> tuple[list[TaskStats], dict[str, int]]:
     """``indexed_task_stats`` as ``TaskStats`` and the runs per status (with
     ``backlog``: waiting and due by ``now``, a database instant), from one count."""
-    every = _by_task(tx.execute(_ALL_COUNTS))
+    every = _by_task(tx.execute(sql("every_task_status_count")))
     runs = dict.fromkeys(RUN_STATUSES, 0)
     counts: Counts = {}
     for task, by_status in every.items():
@@ -132,8 +137,8 @@ def indexed_run_stats(
         executed = {k: v for k, v in by_status.items() if k not in NOT_EXECUTED}
         if executed:
             counts[task] = executed
-    runs["backlog"] = int(tx.execute(_BACKLOG, (now,))[0][0])
-    return task_stats_of(counts, _durations(tx, counts, seconds)), runs
+    runs["backlog"] = int(tx.execute(sql("backlog"), (now,))[0][0])
+    return task_stats_of(counts, _durations(tx, sql, counts, seconds)), runs
 
 
 def task_stats_of(counts: Counts, durations: Durations) -> list[TaskStats]:
@@ -154,10 +159,10 @@ def task_stats_of(counts: Counts, durations: Durations) -> list[TaskStats]:
     ]
 
 
-def indexed_status_counts(tx: Tx) -> list[tuple[str, int]]:
+def indexed_status_counts(tx: Tx, sql: Sql) -> list[tuple[str, int]]:
     """Runs per status over all runs, from ``runs_final``, ``runs_waiting`` and
     ``runs_running``."""
-    rows = tx.execute(_STATUS_COUNTS)
+    rows = tx.execute(sql("status_counts"))
     return [(status, int(n)) for status, n in rows]
 
 
