@@ -20,12 +20,16 @@ until the new thread runs, a scheduling delay each on a busy machine), and each 
 thread starts the next one while work waits for a thread, before it takes a job. The
 first burst of a fresh node no longer holds the loop while 32 threads come up.
 
-Idle threads are woken the same way, one at a time: a batch wakes one, and a thread
-that takes a job wakes the next while jobs remain queued (at most one woken and not
-yet running at any time). Short jobs are then worked off by the few threads that are
-up (a burst of 50 jobs of a few microseconds each woke 32 threads, which fought for the
-GIL with the store's thread: some 60 µs of CPU per job); long ones still get a thread
-each, one wake-up after the other.
+A batch wakes a thread only when none is at work: the threads at work take queued
+jobs one after the other as they end theirs. More are woken only when the queue stalls:
+jobs wait and no thread has taken one for ``STALL`` seconds (a timer of the loop looks,
+while jobs wait), because every thread is on a job that takes time. Then the pool
+spills: idle threads are woken (and new ones started) one at a time, each woken thread
+waking the next while jobs remain, until the queue is empty. Short jobs are worked off
+by one thread, as they arrive, without the other threads fighting it and the store's
+thread for the GIL (50 jobs of some 20 µs each, on 32 threads woken one after the
+other, took some 15 ms where one thread takes 1-2); jobs that block get a thread each,
+the first after ``STALL``, the others as fast as threads wake.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
@@ -42,6 +47,10 @@ log = logging.getLogger("tickwork.engine")
 
 #: Seconds an idle thread waits for work before it ends.
 IDLE_EXIT: Final = 60.0
+#: Seconds without a job taken, while jobs wait, after which more threads are woken.
+STALL: Final = 0.005
+#: Seconds the ends of jobs may be kept back while their thread goes on to queued jobs.
+HAND_BACK_WAIT: Final = 0.001
 
 
 class ThreadJob:
@@ -71,9 +80,10 @@ class SyncThreads:
     """At most ``max_threads`` threads working for live attempts, plus the abandoned
     ones still running."""
 
-    def __init__(self, max_threads: int, name: str = "tickwork-task") -> None:
+    def __init__(self, max_threads: int, name: str = "tickwork-task", stall: float = STALL) -> None:
         self.max_threads = max(1, max_threads)
         self._name = name
+        self.stall = stall
         self._cond = threading.Condition()
         self._queue: deque[ThreadJob] = deque()
         self._workers = 0  # threads counted against max_threads
@@ -84,11 +94,24 @@ class SyncThreads:
         self._starting = 0
         self._serial = 0
         self._closed = False
+        #: When a thread last took a job (or jobs were queued to an empty queue).
+        self._last_take = 0.0
+        #: Set while the queue stalled and has not been emptied since: every thread
+        #: that takes a job wakes (or starts) the next while jobs remain.
+        self._spilling = False
+        #: The loop's timer that looks for a stalled queue, while jobs wait.
+        self._timer: asyncio.TimerHandle | None = None
         #: Jobs submitted in this turn of the loop, queued together at its end.
         self._batch: list[ThreadJob] = []
         #: Ended jobs, with their outcome, not handed back to their loop yet.
         self._ended: list[tuple[ThreadJob, Any, BaseException | None]] = []
         self._ended_lock = threading.Lock()
+        #: When the oldest of ``_ended`` ended.
+        self._ended_since = 0.0
+        #: Set while a hand-back of ``_ended`` is on its way to the loop.
+        self._posted = False
+        #: The loop the jobs come from (set at the first dispatch).
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: Abandoned threads whose task has not returned yet.
         self.stuck = 0
         #: Threads abandoned since start (each replaced by a new one).
@@ -104,8 +127,7 @@ class SyncThreads:
         return job
 
     def _dispatch(self) -> None:
-        """On the loop: queue the batch; wake the idle threads it needs, start more up to
-        ``max_threads``."""
+        """On the loop: queue the batch; wake (or start) a thread if none is at work."""
         batch = [job for job in self._batch if not job.future.done()]  # not abandoned
         self._batch = []
         if not batch:
@@ -115,11 +137,41 @@ class SyncThreads:
                 for job in batch:
                     job.future.cancel()
                 return
+            self._loop = batch[0].loop
+            if not self._queue:
+                self._last_take = time.monotonic()  # the stall is counted from now
             self._queue.extend(batch)
-            self._wake_next()
-            thread = self._grow()
+            thread = None
+            if self._spilling:
+                self._wake_next()
+                thread = self._grow()
+            elif self._workers - self._idle + self._waking == 0:  # no thread at work
+                if self._idle > 0:
+                    self._wake_next()
+                else:
+                    thread = self._grow()
         if thread is not None:
             thread.start()
+        if self._timer is None:
+            self._timer = batch[0].loop.call_later(self.stall, self._look, batch[0].loop)
+
+    def _look(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop, every ``stall`` seconds while jobs wait: when no thread took one
+        meanwhile, spill (see the module docstring); hand back the ends kept so far."""
+        self._timer = None
+        with self._cond:
+            if self._closed or not self._queue:
+                return
+            thread = None
+            if time.monotonic() - self._last_take >= self.stall:
+                self._spilling = True
+                self._wake_next()
+                thread = self._grow()
+        if thread is not None:
+            thread.start()
+        if self._ended:
+            self._hand_back()
+        self._timer = loop.call_later(self.stall, self._look, loop)
 
     def abandon(self, job: ThreadJob) -> bool:
         """Give up on ``job``: a queued one is dropped; a running one's thread leaves the
@@ -189,27 +241,48 @@ class SyncThreads:
         """On the loop: resolve the futures of every job ended since the last call."""
         with self._ended_lock:
             ended, self._ended = self._ended, []
+            self._posted = False
         for job, value, error in ended:
             _resolve(job.future, value, error)
 
     def _ended_job(self, job: ThreadJob, value: Any, error: BaseException | None) -> None:
-        """In a thread: hand a job's outcome back; the first of a batch wakes the loop."""
+        """In a thread: keep a job's outcome to hand back. The kept ones go to the loop
+        now (one wake-up for them all) unless jobs are queued, which this thread takes
+        next, and the oldest kept ended less than ``HAND_BACK_WAIT`` ago: whoever takes
+        the last queued job, or goes idle, or the loop's timer, hands them back."""
+        now = time.monotonic()
         with self._ended_lock:
-            first = not self._ended
+            if not self._ended:
+                self._ended_since = now
             self._ended.append((job, value, error))
-        if first:
-            try:
-                job.loop.call_soon_threadsafe(self._hand_back)
-            except RuntimeError:  # a closed loop: nobody waits
-                with self._ended_lock:
-                    self._ended.clear()
+            if self._posted or (self._queue and now - self._ended_since < HAND_BACK_WAIT):
+                return
+            self._posted = True
+        self._post(job.loop)
+
+    def _flush(self) -> None:
+        """In a thread: hand back the ends kept so far, if any and none is on its way."""
+        loop = self._loop
+        with self._ended_lock:
+            if not self._ended or self._posted or loop is None:
+                return
+            self._posted = True
+        self._post(loop)
+
+    def _post(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.call_soon_threadsafe(self._hand_back)
+        except RuntimeError:  # a closed loop: nobody waits
+            with self._ended_lock:
+                self._ended.clear()
+                self._posted = False
 
     def _work(self) -> None:
         me = threading.current_thread()
         job: ThreadJob | None = None
         with self._cond:
             self._starting -= 1
-            thread = self._grow(taking=1)
+            thread = self._grow(taking=1) if self._spilling else None
         if thread is not None:
             thread.start()  # the next one, while work waits for a thread
         while True:
@@ -221,6 +294,7 @@ class SyncThreads:
                         log.info("thread %s: its abandoned task returned; it ends", me.name)
                         return
                 while not self._queue:
+                    self._flush()  # nothing left to take: the kept ends go now
                     if self._closed:
                         self._workers -= 1
                         return
@@ -235,7 +309,14 @@ class SyncThreads:
                         return
                 job = self._queue.popleft()
                 job.thread = me
-                self._wake_next()  # jobs remain: one more thread for them
+                self._last_take = time.monotonic()
+                last = not self._queue
+                if last:
+                    self._spilling = False
+                elif self._spilling:
+                    self._wake_next()  # jobs remain: one more thread for them
+            if last:
+                self._flush()  # this job may take long: the kept ends go first
             value: Any = None
             error: BaseException | None = None
             try:
