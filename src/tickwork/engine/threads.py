@@ -47,7 +47,9 @@ log = logging.getLogger("tickwork.engine")
 
 #: Seconds an idle thread waits for work before it ends.
 IDLE_EXIT: Final = 60.0
-#: Seconds without a job taken, while jobs wait, after which more threads are woken.
+#: Seconds without a job taken, while jobs wait, after which more threads are woken:
+#: the interpreter's switch interval, the longest a ready thread waits for the GIL (a
+#: thread that waits for it is not stalled).
 STALL: Final = 0.005
 #: Seconds the ends of jobs may be kept back while their thread goes on to queued jobs.
 HAND_BACK_WAIT: Final = 0.001
