@@ -118,6 +118,25 @@ def test_retention_deletes_old_events_and_ids_never_go_back(store: Store) -> Non
     assert len(store.read_events(0)) <= 1
 
 
+def test_a_commit_before_a_watch_first_waits_is_not_lost(db_url: str) -> None:
+    """A follower reads the newest event id, then its watch thread first waits: a commit
+    in between must wake it (it was folded into the file watch's starting point, and
+    the follower saw it only at its next poll, seconds later)."""
+    reader = open_store(db_url)
+    writer = open_store(db_url)
+    watch = reader.watch_events()
+    try:
+        writer.add_schedule(make_schedule("early"))
+        assert watch.wait(2.0)  # may have been missed: the follower reads again
+        assert not watch.wait(0.2)  # nothing since
+        writer.add_schedule(make_schedule("later"))
+        assert watch.wait(2.0)
+    finally:
+        watch.close()
+        reader.close()
+        writer.close()
+
+
 async def test_a_follower_sees_what_another_connection_commits(db_url: str) -> None:
     reader = open_store(db_url)
     writer = open_store(db_url)

@@ -513,6 +513,9 @@ class _FileWatch(EventWatch):
                     check_same_thread=False,
                 )
                 self._version = self._read_version()
+                # A commit made before this starting point (after the follower read the
+                # newest event id) moves no counter from here on: look once.
+                return True
             while True:
                 if self._interrupt.is_set():
                     self._interrupt.clear()
