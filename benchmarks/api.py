@@ -324,8 +324,11 @@ def row(server: str, operation: str, r: dict[str, Any], floor_rps: float) -> str
 async def bench_db(
     label: str, db: str, seconds: float, lag_seconds: int, floor_rps: float, lag_only: bool
 ) -> None:
-    out = Path(tempfile.mkdtemp(prefix="tickwork-bench-api-"))
-    with serve(db, out) as port:
+    with (
+        tempfile.TemporaryDirectory(prefix="tickwork-bench-api-") as folder,
+        serve(db, Path(folder)) as port,
+    ):
+        out = Path(folder)
         await setup(port)
         run = uuid.uuid4().hex[:6]
         for name, op in ops(run).items() if not lag_only else ():
@@ -344,8 +347,8 @@ async def bench_db(
 
         busy = await load(port, mixed, busy_end.timestamp() - time.time())
         await asyncio.sleep(2)
-    idle = lags_between(out, start.timestamp(), idle_end.timestamp())
-    loaded = lags_between(out, idle_end.timestamp(), busy_end.timestamp())
+        idle = lags_between(out, start.timestamp(), idle_end.timestamp())
+        loaded = lags_between(out, idle_end.timestamp(), busy_end.timestamp())
     ratio = pct(loaded, 99) / pct(idle, 99) if idle and loaded else float("nan")
     print(
         f"\nFire lag on {label}, 200 schedules every second: idle p50 {ms(pct(idle, 50))}, "
@@ -384,10 +387,9 @@ async def main(argv: list[str]) -> None:
         floor_rps = r["rps"]
         print(row("bare FastAPI (floor)", "GET /ping", r, floor_rps), flush=True)
     if args.db in ("sqlite", "both"):
-        tmp = Path(tempfile.mkdtemp(prefix="tickwork-bench-api-db-"))
-        await bench_db(
-            "SQLite", f"sqlite:///{tmp / 'api.db'}", seconds, lag_seconds, floor_rps, args.lag_only
-        )
+        with tempfile.TemporaryDirectory(prefix="tickwork-bench-api-db-") as tmp:
+            url = f"sqlite:///{Path(tmp) / 'api.db'}"
+            await bench_db("SQLite", url, seconds, lag_seconds, floor_rps, args.lag_only)
     if args.db in ("postgres", "both"):
         with pg_database(args.pg) as url:
             await bench_db("PostgreSQL", url, seconds, lag_seconds, floor_rps, args.lag_only)

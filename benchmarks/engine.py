@@ -451,14 +451,18 @@ async def main(argv: list[str]) -> None:
     if args.scenarios[:1] == ["_measure"]:
         await _measure(args.scenarios[1])
         return
-    quick = args.quick
-    tmp = Path(tempfile.mkdtemp(prefix="tickwork-bench-"))
+    with tempfile.TemporaryDirectory(prefix="tickwork-bench-") as tmp:
+        await scenarios(args.scenarios, args.quick, Path(tmp))
+
+
+async def scenarios(names: list[str], quick: bool, tmp: Path) -> None:
+    """The scenarios asked for, their databases in ``tmp``."""
     print(
         f"# tickwork engine benchmark ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, "
         f"Python {sys.version.split()[0]}, SQLite WAL synchronous=NORMAL)\n"
     )
 
-    if "burst" in args.scenarios:
+    if "burst" in names:
         print("## Burst: one-time runs due at the same instant\n")
         print(
             "| scheduler | runs | started | lag p50 | lag p99 | lag max | all started after | adds/s |"
@@ -487,7 +491,7 @@ async def main(argv: list[str]) -> None:
                     )
         print()
 
-    if "sustained" in args.scenarios:
+    if "sustained" in names:
         n, secs = (100, 10) if quick else (500, 30)
         print(f"## Sustained: {n} schedules every second for {secs} s\n")
         print("| scheduler | runs done / due | lag p50 | lag p99 |")
@@ -503,7 +507,7 @@ async def main(argv: list[str]) -> None:
         )
         print(f"| ratio (lag p99) | | | {ap['p99'] / tw['p99']:.1f}x |\n", flush=True)
 
-    if "concurrency" in args.scenarios:
+    if "concurrency" in names:
         n = 500 if quick else 2000
         print(f"## Concurrency: {n} async tasks of 1 s due at once (max_concurrent={n})\n")
         tw = await isolated("tw_concurrency", n, fresh_db(tmp, "tw-conc"))
@@ -515,7 +519,7 @@ async def main(argv: list[str]) -> None:
             flush=True,
         )
 
-    if "worker" in args.scenarios:
+    if "worker" in names:
         print(
             "## Worker: one-time schedules due at once, added by another process "
             "(default settings: max_concurrent 100, 32 threads)\n"
@@ -551,7 +555,7 @@ async def main(argv: list[str]) -> None:
                 )
         print()
 
-    if "scale" in args.scenarios:
+    if "scale" in names:
         print("## Scale: stored schedules\n")
         print(
             "| scheduler | schedules | adds/s (one call each) | start to first fire | RSS | idle CPU |"
