@@ -117,3 +117,81 @@ def test_a_claim_reads_waiting_runs_in_claim_order_without_sorting_them(
     details = " | ".join(row[3] for row in plan)
     assert "runs_claim_order" in details
     assert "TEMP B-TREE FOR ORDER BY" not in details
+
+
+def test_brief_ends_carry_the_fields_the_end_wrote_and_write_as_ever(store: Store) -> None:
+    """``brief=True`` (what the engine's finisher asks): each result has the run's
+    identity and what its end wrote, its other fields at their defaults; the ends,
+    their attempts and their queue messages are written as without it."""
+    results = make_schedule("r", result_queue="results", data={"k": 1})
+    errors = make_schedule("e", error_queue="errors")
+    plain = make_schedule("p")
+    for schedule in (results, errors, plain):
+        store.add_schedule(schedule)
+    store.insert_runs(
+        [
+            make_run(results, at(0)),
+            make_run(errors, at(0)),
+            make_run(plain, at(0)),
+            make_run(None, at(0)),  # no schedule
+            make_run(plain, at(0.5)),
+        ]
+    )
+    claimed = store.claim_runs("n1", at(1), at(1) + LEASE, 4, ["t"], {})
+    by_schedule = {run.schedule_id: run for run in claimed}
+    ok = AttemptOutcome("succeeded", result={"n": 1}, finished_at=at(1.5))
+    failed = AttemptOutcome("failed", error="boom", traceback="tb", finished_at=at(1.25))
+    retry = AttemptOutcome("failed", error="again", retry_at=at(9))
+    items: list[FinishItem] = [
+        (by_schedule["r"].id, "n1", 1, ok),
+        (by_schedule["e"].id, "n1", 1, failed),
+        (by_schedule["p"].id, "n1", 1, retry),
+        (by_schedule[None].id, "n1", 1, ok),
+        (by_schedule["r"].id, "n1", 1, failed),  # named twice: the first counts
+        (by_schedule["e"].id, "n2", 1, ok),  # not this node's
+    ]
+    written, again = store.finish_and_claim(
+        items, at(2), "n1", at(2) + LEASE, 5, ["t"], {}, brief=True
+    )
+    assert [r.status if r else None for r in written] == [
+        "succeeded",
+        "failed",
+        "retrying",
+        "succeeded",
+        None,
+        None,
+    ]
+    for got in written[:4]:
+        assert got is not None
+        stored = store.get_run(got.id)
+        assert stored is not None
+        for name in (
+            "id",
+            "schedule_id",
+            "task",
+            "scheduled_for",
+            "status",
+            "attempt",
+            "due_at",
+            "started_at",
+            "finished_at",
+            "error",
+            "traceback",
+            "node",
+        ):
+            assert getattr(got, name) == getattr(stored, name), name
+        assert (got.result, got.data, got.attempts, got.logs) == (None, {}, (), ())
+        assert [a.status for a in stored.attempts] == [got.status.replace("retrying", "failed")]
+    assert written[1] is not None and written[1].duration == 0.25
+    assert written[2] is not None and written[2].due_at == at(9)
+    assert store.get_run(by_schedule["r"].id).result == {"n": 1}  # type: ignore[union-attr]
+    assert [m.payload["result"] for m in store.read_queue("results")] == [{"n": 1}]
+    assert [(m.payload["run_id"], m.payload["error"]) for m in store.read_queue("errors")] == [
+        (by_schedule["e"].id, "boom")
+    ]
+    # The run waiting since 0.5 is claimed in the same trip (the retry is due at 9).
+    assert [r.scheduled_for for r in again] == [at(0.5)]
+    # finish_attempts takes it too; without queues on the schedules, none is written.
+    (last,) = store.finish_attempts([(again[0].id, "n1", 1, ok)], at(3), brief=True)
+    assert last is not None and (last.status, last.finished_at) == ("succeeded", at(1.5))
+    assert store.read_queue("results") == []  # read above; nothing new

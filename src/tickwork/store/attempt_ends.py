@@ -4,9 +4,9 @@ lapsed or their node died."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from tickwork.limits import (
     MAX_ERROR_CHARS,
@@ -17,7 +17,7 @@ from tickwork.limits import (
     cut_start,
     needs_cleaning,
 )
-from tickwork.models import AttemptOutcome, Run, RunStatus
+from tickwork.models import AttemptOutcome, RetryPolicy, Run, RunStatus, record_maker
 from tickwork.store.base import FinishItem, Heartbeat, RetryPlanner
 from tickwork.store.codec import (
     _FAILED_STATUSES,
@@ -29,6 +29,34 @@ from tickwork.store.codec import (
     utc,
 )
 from tickwork.store.dialect import SqlCore, Tx
+
+#: The result columns of ``runs_to_end_brief``.
+_BRIEF: Final = (
+    "id, schedule_id, task, scheduled_for, status, attempt, due_at, started_at, node,"
+    " result_queue, error_queue"
+)
+#: A ``brief`` result of ``finish_attempts``: the run's identity and what its end
+#: wrote; the other fields at their defaults (``data`` empty, ``result`` None, no
+#: attempts nor logs, ``retry`` one shared default policy: records are frozen).
+_brief_run = record_maker(
+    Run,
+    (
+        "id",
+        "schedule_id",
+        "task",
+        "scheduled_for",
+        "status",
+        "attempt",
+        "due_at",
+        "started_at",
+        "finished_at",
+        "error",
+        "traceback",
+        "node",
+        "retry",
+    ),
+)
+_DEFAULT_RETRY: Final = RetryPolicy()
 
 
 class AttemptEnds(SqlCore):
@@ -59,31 +87,49 @@ class AttemptEnds(SqlCore):
         )
 
     def finish_attempts(
-        self, items: Sequence[FinishItem], now: datetime, *, attempts: bool = True
+        self,
+        items: Sequence[FinishItem],
+        now: datetime,
+        *,
+        attempts: bool = True,
+        brief: bool = False,
     ) -> list[Run | None]:
         now = _aware(now)
         with self._write() as tx:
-            return self._finish_batch(tx, items, now, attempts)
+            return self._finish_batch(tx, items, now, attempts, brief)
 
     def _finish_batch(
-        self, tx: Tx, items: Sequence[FinishItem], now: datetime, attempts: bool = True
+        self,
+        tx: Tx,
+        items: Sequence[FinishItem],
+        now: datetime,
+        attempts: bool = True,
+        brief: bool = False,
     ) -> list[Run | None]:
         """Attempt ends in a few statements for the whole batch, not a few per end; the
-        runs' attempts read after them unless ``attempts`` is False.
+        runs' attempts read after them unless ``attempts`` is False or ``brief``.
 
         The runs are read (and, on PostgreSQL, locked) first; an end is written only
         where its run is still ``running`` with that attempt on that node, as
         ``finish_attempts`` guards each. A run named twice counts once (the first).
+        ``brief``: only the columns an end reads and writes back are read, with the
+        schedules' outcome queues (no lookup of them after), and the results are
+        ``_brief_run`` records.
         """
         if not items:
             return []
         ids = self._list(sorted({item[0] for item in items}))
-        current = {
-            row[RunAt.id]: row for row in self._rows(tx, self._sql("runs_to_end"), (ids,), _R)
-        }
+        if brief:
+            found = self._rows(tx, self._sql("runs_to_end_brief"), (ids,), _BRIEF)
+            at_status, at_attempt, at_due, at_started, at_node = 4, 5, 6, 7, 8
+        else:
+            found = self._rows(tx, self._sql("runs_to_end"), (ids,), _R)
+            at_status, at_attempt, at_due = RunAt.status, RunAt.attempt, RunAt.due_at
+            at_started, at_node = RunAt.started_at, RunAt.node
+        current = {row[0]: row for row in found}
         ts = self._ts
         t_now = ts(now)
-        held: list[tuple[int, list[Any], AttemptOutcome, Any]] = []
+        held: list[tuple[int, Sequence[Any], tuple[Any, ...], AttemptOutcome, Any]] = []
         run_updates: list[tuple[Any, ...]] = []
         attempt_updates: list[tuple[Any, ...]] = []
         logs: list[tuple[Any, ...]] = []
@@ -93,19 +139,14 @@ class AttemptEnds(SqlCore):
             if (
                 row is None
                 or run_id in seen
-                or row[RunAt.status] != "running"
-                or row[RunAt.node] != node_id
-                or row[RunAt.attempt] != attempt
+                or row[at_status] != "running"
+                or row[at_node] != node_id
+                or row[at_attempt] != attempt
             ):
                 continue
             seen.add(run_id)
             retrying = outcome.retry_at is not None
             t_end = t_now if outcome.finished_at is None else ts(_aware(outcome.finished_at))
-            values = list(row)
-            values[RunAt.status] = "retrying" if retrying else outcome.status
-            if retrying:
-                values[RunAt.due_at] = ts(utc(outcome.retry_at))
-            values[RunAt.finished_at] = None if retrying else t_end
             result = outcome.result
             result_text = None
             if not retrying and result is not None:
@@ -115,24 +156,33 @@ class AttemptEnds(SqlCore):
                     result_text = dumps(result, "result")
             error = cut_end(outcome.error, MAX_ERROR_CHARS)
             trace = cut_start(outcome.traceback, MAX_TRACEBACK_CHARS)
-            values[RunAt.result] = result_text
-            values[RunAt.error] = error
-            values[RunAt.traceback] = trace
-            values[RunAt.lease_until] = None
-            run_updates.append((*values[RunAt.status : RunAt.traceback + 1], run_id))
-            attempt_updates.append((outcome.status, t_end, error, trace, run_id, attempt))
-            logs.extend(
-                (
-                    run_id,
-                    log.attempt,
-                    ts(_aware(log.at)),
-                    log.level,
-                    clean_text(log.logger),
-                    clean_text(log.message),
-                )
-                for log in outcome.logs
+            # The columns of _FINISHED_RUN_COLUMNS, then the run id.
+            update = (
+                "retrying" if retrying else outcome.status,
+                row[at_attempt],
+                ts(utc(outcome.retry_at)) if retrying else row[at_due],
+                row[at_started],
+                None if retrying else t_end,
+                result_text,
+                error,
+                trace,
+                run_id,
             )
-            held.append((index, values, outcome, result))
+            run_updates.append(update)
+            attempt_updates.append((outcome.status, t_end, error, trace, run_id, attempt))
+            if outcome.logs:
+                logs.extend(
+                    (
+                        run_id,
+                        log.attempt,
+                        ts(_aware(log.at)),
+                        log.level,
+                        clean_text(log.logger),
+                        clean_text(log.message),
+                    )
+                    for log in outcome.logs
+                )
+            held.append((index, row, update, outcome, result))
         results: list[Run | None] = [None] * len(items)
         if not held:
             return results
@@ -140,23 +190,64 @@ class AttemptEnds(SqlCore):
         self._update_rows(tx, "store_attempt_ends", attempt_updates)
         if logs:
             tx.executemany(self._sql("insert_final_log_line"), logs)
-        of = self._attempts_of(tx, [values[0] for _, values, _, _ in held]) if attempts else {}
         finished: list[tuple[Run, Any]] = []
-        for index, values, outcome, result in held:
-            run = self._run(values, of.get(values[0], ()))
-            if outcome.logs:
-                run = run.replace(logs=_utc_logs(outcome.logs))
-            results[index] = run
-            if run.status != "retrying":
-                finished.append((run, result))
-        self._enqueue_outcomes(tx, finished, now)
+        queues: dict[str, tuple[str | None, str | None]] | None = None
+        if brief:
+            queues = {}
+            dt = self._dt
+            for index, row, update, _, result in held:
+                run = _brief_run(
+                    (
+                        row[0],
+                        row[1],
+                        row[2],
+                        dt(row[3]),
+                        update[0],
+                        update[1],
+                        dt(update[2]),
+                        dt(update[3]),
+                        dt(update[4]),
+                        update[6],
+                        update[7],
+                        row[8],
+                        _DEFAULT_RETRY,
+                    )
+                )
+                results[index] = run
+                if run.status != "retrying":
+                    finished.append((run, result))
+                if row[9] is not None or row[10] is not None:
+                    queues[row[1]] = (row[9], row[10])
+        else:
+            of = self._attempts_of(tx, [row[0] for _, row, _, _, _ in held]) if attempts else {}
+            for index, row, update, outcome, result in held:
+                values = list(row)
+                values[RunAt.status : RunAt.traceback + 1] = update[:-1]
+                values[RunAt.lease_until] = None
+                run = self._run(values, of.get(row[0], ()))
+                if outcome.logs:
+                    run = run.replace(logs=_utc_logs(outcome.logs))
+                results[index] = run
+                if run.status != "retrying":
+                    finished.append((run, result))
+        self._enqueue_outcomes(tx, finished, now, queues)
         if len(finished) < len(held):
             self._notify_tx(tx)  # retries are due later: wake whoever will claim them
         return results
 
-    def _enqueue_outcomes(self, tx: Tx, finished: Sequence[tuple[Run, Any]], now: datetime) -> None:
+    def _enqueue_outcomes(
+        self,
+        tx: Tx,
+        finished: Sequence[tuple[Run, Any]],
+        now: datetime,
+        queues: Mapping[str, tuple[str | None, str | None]] | None = None,
+    ) -> None:
         """Put finished runs (with their results) on their schedules' result or error
-        queues, where the schedule has one: one lookup and one insert for the lot."""
+        queues, where the schedule has one: one lookup (unless ``queues``, the
+        schedules that have one with their result and error queues, is given) and one
+        insert for the lot."""
+        if queues is not None and not queues:
+            return  # no schedule of these runs has a queue
         ended = [
             (run, result)
             for run, result in finished
@@ -164,11 +255,14 @@ class AttemptEnds(SqlCore):
         ]
         if not ended:
             return
-        ids = self._list(sorted({run.schedule_id for run, _ in ended if run.schedule_id}))
-        queues = {
-            sid: (result_queue, error_queue)
-            for sid, result_queue, error_queue in tx.execute(self._sql("outcome_queues"), (ids,))
-        }
+        if queues is None:
+            ids = self._list(sorted({run.schedule_id for run, _ in ended if run.schedule_id}))
+            queues = {
+                sid: (result_queue, error_queue)
+                for sid, result_queue, error_queue in tx.execute(
+                    self._sql("outcome_queues"), (ids,)
+                )
+            }
         if not queues:
             return
         rows: list[tuple[Any, ...]] = []

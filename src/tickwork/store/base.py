@@ -388,12 +388,22 @@ class Store(ReadStore, AccessStore, NodeStore):
 
     @abstractmethod
     def finish_attempts(
-        self, items: Sequence[FinishItem], now: datetime, *, attempts: bool = True
+        self,
+        items: Sequence[FinishItem],
+        now: datetime,
+        *,
+        attempts: bool = True,
+        brief: bool = False,
     ) -> list[Run | None]:
         """Record how attempts ended, with their logs, in one transaction: one commit
         for a burst of endings instead of one each. Results are in the order of ``items``;
         with ``attempts=False`` their ``attempts`` are left empty instead of read (the
-        engine reads only the runs' own fields).
+        engine reads only the runs' own fields). With ``brief=True`` a result carries
+        only the run's ``id``, ``schedule_id``, ``task``, ``scheduled_for``, ``node`` and
+        what the end wrote (``status``, ``attempt``, ``due_at``, ``started_at``,
+        ``finished_at``, ``error``, ``traceback``); its other fields are at their
+        defaults (``result`` None, no attempts nor logs): what the engine's finisher
+        reads, for less work than decoding the whole run.
 
         An end is written only if its run is still ``running`` with that attempt on
         that node; otherwise nothing is written for it and its result is None (a run
@@ -416,12 +426,13 @@ class Store(ReadStore, AccessStore, NodeStore):
         task_limits: Mapping[str, int],
         *,
         attempts: bool = True,
+        brief: bool = False,
     ) -> tuple[list[Run | None], list[Run]]:
         """``finish_attempts`` then ``claim_runs`` (its arguments after ``now``): the slots
         a batch of ends frees, refilled in the same trip, in one transaction where the
         store can (one commit instead of two). Raises as ``finish_attempts``: nothing
         written. By default: the two calls, one after the other."""
-        written = self.finish_attempts(items, now, attempts=attempts)
+        written = self.finish_attempts(items, now, attempts=attempts, brief=brief)
         return written, self.claim_runs(node_id, now, lease_until, limit, tasks, task_limits)
 
     @abstractmethod

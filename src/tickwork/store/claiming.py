@@ -10,7 +10,14 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from tickwork.models import ACTIVE_RUN_STATUSES, Attempt, PlannedRun, Run, Schedule
+from tickwork.models import (
+    ACTIVE_RUN_STATUSES,
+    Attempt,
+    PlannedRun,
+    Run,
+    Schedule,
+    record_maker,
+)
 from tickwork.policy import QueueKey, is_queue_head, queue_head, room, running_limit
 from tickwork.store.base import ClaimRequest, FinishItem
 from tickwork.store.codec import _R, RunAt, _aware
@@ -21,6 +28,10 @@ from tickwork.store.dialect import SqlCore, Tx
 _Claimed = tuple[list[Sequence[Any]], dict[str, tuple[Attempt, ...]], dict[str, int]]
 #: The result columns of ``claim_candidates`` and ``claim_candidates_ranked``.
 _CANDIDATE: Final = "id, schedule_id, task, overlap, max_instances"
+#: ``Attempt`` from all its fields in order, built as fast as a claim needs.
+_attempt = record_maker(
+    Attempt, ("number", "status", "started_at", "finished_at", "node", "error", "traceback")
+)
 
 
 class Claiming(SqlCore):
@@ -29,7 +40,12 @@ class Claiming(SqlCore):
     if TYPE_CHECKING:  # written by AttemptEnds, another mixin of SqlStore
 
         def _finish_batch(
-            self, tx: Tx, items: Sequence[FinishItem], now: datetime, attempts: bool = True
+            self,
+            tx: Tx,
+            items: Sequence[FinishItem],
+            now: datetime,
+            attempts: bool = True,
+            brief: bool = False,
         ) -> list[Run | None]: ...
 
     #: Whether ``mark_claimed`` returns the claimed runs (PostgreSQL: ``RETURNING``);
@@ -63,13 +79,14 @@ class Claiming(SqlCore):
         task_limits: Mapping[str, int],
         *,
         attempts: bool = True,
+        brief: bool = False,
     ) -> tuple[list[Run | None], list[Run]]:
         """In one transaction: a commit (and a write of the pages both change) less than
         ``finish_attempts`` and ``claim_runs`` one after the other."""
         now = _aware(now)
         claimed: _Claimed = ([], {}, {})
         with self._write() as tx:
-            written = self._finish_batch(tx, items, now, attempts)
+            written = self._finish_batch(tx, items, now, attempts, brief)
             if limit > 0 and tasks:
                 claimed = self._claim_in(tx, node_id, now, lease_until, limit, tasks, task_limits)
         return written, self._claimed(claimed, node_id, now)
@@ -122,16 +139,23 @@ class Claiming(SqlCore):
         """The runs ``_claim_in`` claimed, in claim order, each with its new attempt."""
         rows, earlier, order = claimed
         started = _aware(now)
+        # The runs' new attempts differ only by their number: one (frozen) record per
+        # number, shared, instead of one per run.
+        only: dict[int, tuple[Attempt]] = {}
         runs = []
-        for row in rows:
+        run = self._run
+        for row in sorted(rows, key=lambda r: order[r[RunAt.id]]):
             number = row[RunAt.attempt]
-            current = Attempt(number=number, status="running", started_at=started, node=node_id)
+            current = only.get(number)
+            if current is None:
+                current = only[number] = (
+                    _attempt((number, "running", started, None, node_id, None, None)),
+                )
             if row[RunAt.id] in earlier:
                 previous = tuple(a for a in earlier[row[RunAt.id]] if a.number != number)
-                runs.append(self._run(row, (*previous, current)))
+                runs.append(run(row, (*previous, *current)))
             else:
-                runs.append(self._run(row, (current,)))
-        runs.sort(key=lambda r: order[r.id])
+                runs.append(run(row, current))
         return runs
 
     def _full_tasks(self, tx: Tx, tasks: set[str], task_limits: Mapping[str, int]) -> set[str]:

@@ -45,7 +45,7 @@ from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.store.sql import (
     SqlStore,
     Tx,
-    from_micros,
+    from_micros_or_none,
     micros,
     new_revision,
     utc_schedule,
@@ -299,8 +299,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
     def _ts(self, dt: datetime | None) -> Any:
         return None if dt is None else micros(dt)
 
-    def _dt(self, value: Any) -> datetime | None:
-        return None if value is None else from_micros(value)
+    _dt = staticmethod(from_micros_or_none)
 
     def _seconds(self, value: Any) -> float:
         # Integer microseconds: exactly the difference of the two instants read back.

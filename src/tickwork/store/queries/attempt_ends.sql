@@ -8,6 +8,24 @@ SELECT {runs} FROM runs WHERE id IN (SELECT value FROM json_each(?))
 -- name: runs_to_end@postgres
 SELECT {runs} FROM runs WHERE id = ANY(?::text[]) FOR UPDATE
 
+-- name: runs_to_end_brief
+-- runs_to_end for brief results (see AttemptEnds._finish_batch): only what an end reads
+-- and writes back, with the result and error queues of the run's schedule (NULL when
+-- it has none), so no lookup of them follows.
+-- Rows: (id, schedule_id, task, scheduled_for, status, attempt, due_at, started_at,
+-- node, result_queue, error_queue). Parameters: the run ids (a JSON list).
+SELECT r.id, r.schedule_id, r.task, r.scheduled_for, r.status, r.attempt, r.due_at,
+  r.started_at, r.node, s.result_queue, s.error_queue
+FROM runs r LEFT JOIN schedules s ON s.id = r.schedule_id
+WHERE r.id IN (SELECT value FROM json_each(?))
+
+-- name: runs_to_end_brief@postgres
+-- The same, the runs locked (not their schedules).
+SELECT r.id, r.schedule_id, r.task, r.scheduled_for, r.status, r.attempt, r.due_at,
+  r.started_at, r.node, s.result_queue, s.error_queue
+FROM runs r LEFT JOIN schedules s ON s.id = r.schedule_id
+WHERE r.id = ANY(?::text[]) FOR UPDATE OF r
+
 -- name: node_beats
 -- A node's heartbeat; a node taken for dead that beats again is back.
 -- Parameters: heartbeat at, stuck threads, node id.
