@@ -248,6 +248,7 @@ class Finisher:
             core.registry.names(),
             core.registry.limits(),
             attempts=False,  # see _write_ends
+            brief=True,
         )
 
     async def _write_ends(self, items: Sequence[FinishItem]) -> Sequence[Run | None] | None:
@@ -256,9 +257,10 @@ class Finisher:
         that cannot be written holds back no other (see ``_write_unstorable``)."""
         store, clock = self._core.store, self._core.clock
         try:
-            # The runs' attempts are not read: the finisher reads only the runs' fields.
+            # Brief runs: the finisher reads only their identity and what the end
+            # wrote (status, due_at, error, duration), not their attempts nor data.
             return await self.store_retrying(
-                store.finish_attempts, items, clock.now(), attempts=False
+                store.finish_attempts, items, clock.now(), attempts=False, brief=True
             )
         except Exception as exc:  # whatever it is, it must not hold back the other ends
             if len(items) == 1:
@@ -270,7 +272,7 @@ class Finisher:
         for item in items:
             try:
                 written = await self.store_retrying(
-                    store.finish_attempts, [item], clock.now(), attempts=False
+                    store.finish_attempts, [item], clock.now(), attempts=False, brief=True
                 )
             except Exception as exc:
                 results.append(await self._write_unstorable(item, exc))
@@ -301,6 +303,7 @@ class Finisher:
                 [(run_id, node_id, attempt, replacement)],
                 self._core.clock.now(),
                 attempts=False,
+                brief=True,
             )
         except Exception as again:
             log.error("run %s attempt %d: its failure cannot be stored: %s", run_id, attempt, again)
