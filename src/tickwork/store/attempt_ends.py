@@ -38,24 +38,22 @@ _BRIEF: Final = (
 #: A ``brief`` result of ``finish_attempts``: the run's identity and what its end
 #: wrote; the other fields at their defaults (``data`` empty, ``result`` None, no
 #: attempts nor logs, ``retry`` one shared default policy: records are frozen).
-_brief_run = record_maker(
-    Run,
-    (
-        "id",
-        "schedule_id",
-        "task",
-        "scheduled_for",
-        "status",
-        "attempt",
-        "due_at",
-        "started_at",
-        "finished_at",
-        "error",
-        "traceback",
-        "node",
-        "retry",
-    ),
+BRIEF_FIELDS: Final = (
+    "id",
+    "schedule_id",
+    "task",
+    "scheduled_for",
+    "status",
+    "attempt",
+    "due_at",
+    "started_at",
+    "finished_at",
+    "error",
+    "traceback",
+    "node",
+    "retry",
 )
+_brief_run = record_maker(Run, BRIEF_FIELDS)
 _DEFAULT_RETRY: Final = RetryPolicy()
 
 
