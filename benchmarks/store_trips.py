@@ -51,7 +51,7 @@ def main(trips: int) -> dict[str, float]:
                     (rid, "n1", 1, AttemptOutcome("succeeded", finished_at=now)) for rid in ending
                 ]
                 _written, claimed = store.finish_and_claim(
-                    ends, now, "n1", lease, len(ends), ("t",), {}, attempts=False, brief=True
+                    ends, now, "n1", lease, len(ends), ("t",), {}, brief=True
                 )
                 running.extend(r.id for r in claimed)
             c1 = time.process_time()

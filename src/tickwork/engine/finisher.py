@@ -247,8 +247,7 @@ class Finisher:
             free,
             core.registry.names(),
             core.registry.limits(),
-            attempts=False,  # see _write_ends
-            brief=True,
+            brief=True,  # see _write_ends
         )
 
     async def _write_ends(self, items: Sequence[FinishItem]) -> Sequence[Run | None] | None:
@@ -259,9 +258,7 @@ class Finisher:
         try:
             # Brief runs: the finisher reads only their identity and what the end
             # wrote (status, due_at, error, duration), not their attempts nor data.
-            return await self.store_retrying(
-                store.finish_attempts, items, clock.now(), attempts=False, brief=True
-            )
+            return await self.store_retrying(store.finish_attempts, items, clock.now(), brief=True)
         except Exception as exc:  # whatever it is, it must not hold back the other ends
             if len(items) == 1:
                 return [await self._write_unstorable(items[0], exc)]
@@ -272,7 +269,7 @@ class Finisher:
         for item in items:
             try:
                 written = await self.store_retrying(
-                    store.finish_attempts, [item], clock.now(), attempts=False, brief=True
+                    store.finish_attempts, [item], clock.now(), brief=True
                 )
             except Exception as exc:
                 results.append(await self._write_unstorable(item, exc))
@@ -302,7 +299,6 @@ class Finisher:
                 self._core.store.finish_attempts,
                 [(run_id, node_id, attempt, replacement)],
                 self._core.clock.now(),
-                attempts=False,
                 brief=True,
             )
         except Exception as again:
