@@ -1,7 +1,8 @@
 """PostgreSQL's reads on the event loop (store/postgres_reads.py): the same answers as
 the store thread's reads, a killed connection replaced within the read, one loop's
 connections never used from another, none left open by ``close``; reads asked
-together sharing round trips, never a result asked for before a write it must see."""
+together sharing round trips, never a result asked for before a write it must see, a
+statement PostgreSQL refuses failing only the reads it serves."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tickwork.errors import StoreUnavailableError
+from tickwork.errors import StoreError, StoreUnavailableError, ValidationError
 from tickwork.models import ApiToken
 from tickwork.store import open_store
 from tickwork.store.postgres import PostgresStore
@@ -201,3 +202,111 @@ async def test_a_failed_round_trip_fails_every_read_in_it(pg_url: str) -> None:
         return_exceptions=True,
     )
     assert all(isinstance(r, StoreUnavailableError) for r in results), results
+
+
+#: Statements PostgreSQL refuses for what they were asked, and what the store makes of
+#: each (a value it refuses is bad input; a missing table, a failing store).
+REFUSED = [
+    ("SELECT %s::int", ("x",), ValidationError),
+    ("SELECT 1 / %s", (0,), ValidationError),
+    ("SELECT id FROM no_such_table WHERE id = %s", ("s1",), StoreError),
+]
+
+
+@pytest.mark.parametrize("position", [0, 1, 2])
+@pytest.mark.parametrize(("bad_sql", "bad_params", "error"), REFUSED)
+async def test_a_refused_statement_fails_only_its_own_reads(
+    pg: PostgresStore,
+    position: int,
+    bad_sql: str,
+    bad_params: tuple[Any, ...],
+    error: type[Exception],
+) -> None:
+    pg.add_schedule(make_schedule("s1", owner="ann"))
+    held = {sid: rev for sid, rev, _ in pg.schedule_revisions({})}  # no read after the round
+    batches = pg._batches
+    with pytest.raises(error) as alone:  # what it fails with when asked alone
+        await batches.fetch(bad_sql, bad_params)
+    assert not isinstance(alone.value, StoreUnavailableError)
+    pid = (await batches.fetch("SELECT pg_backend_pid()", ()))[0][0]
+
+    good = [("SELECT %s::int + 1", (1,)), ("SELECT pg_backend_pid()", ())]
+    asked = [*good]
+    asked.insert(position, (bad_sql, bad_params))
+    rounds = batches.rounds
+    results = await asyncio.gather(
+        pg.schedule_revisions_async(held, schedule_id="s1"),
+        *(batches.fetch(sql, params) for sql, params in asked),
+        pg.schedule_revisions_async(held, ScheduleFilter(owner="ann")),
+        pg.get_token_async("none"),
+        return_exceptions=True,
+    )
+    assert batches.rounds - rounds == 1  # all asked in one round trip
+    by_id, *fetched, page, token = results
+    failed = fetched.pop(position)
+    assert type(failed) is type(alone.value), failed
+    assert fetched == [[(2,)], [(pid,)]]  # on the same connection, after the failure
+    assert [sid for sid, _, _ in by_id] == ["s1"]
+    assert [sid for sid, _, _ in page] == ["s1"]
+    assert token is None
+
+    # The connection is kept, sound: the next round reads on it.
+    assert await batches.fetch("SELECT pg_backend_pid()", ()) == [(pid,)]
+    assert pg._async_reads._open == 1
+
+
+async def test_a_refused_id_fails_the_ids_read_with_it_only(pg: PostgresStore) -> None:
+    """The ids are read in one statement: an id PostgreSQL cannot hold (a NUL) fails
+    them all, and nothing else."""
+    pg.add_schedule(make_schedule("s1", owner="ann"))
+    with pytest.raises(ValidationError) as alone:
+        await pg.schedule_revisions_async({}, schedule_id="s\x00")
+    rounds = pg._batches.rounds
+    bad, other, page, token = await asyncio.gather(
+        pg.schedule_revisions_async({}, schedule_id="s\x00"),
+        pg.schedule_revisions_async({}, schedule_id="s1"),
+        pg.schedule_revisions_async({}, ScheduleFilter(owner="ann")),
+        pg.get_token_async("none"),
+        return_exceptions=True,
+    )
+    assert pg._batches.rounds - rounds == 1
+    assert type(bad) is type(alone.value)
+    assert type(other) is type(alone.value)
+    assert [sid for sid, _, _ in page] == ["s1"]
+    assert token is None
+    again = await pg.schedule_revisions_async({}, schedule_id="s1")
+    assert [sid for sid, _, _ in again] == ["s1"]
+
+
+async def test_a_round_broken_after_a_refused_statement_answers_each_read_once(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """The connection breaks mid-round: the statements answered before (the refused one
+    too) are not made again; those after are made on a new connection."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        for name in ("bad_runs", "good_runs", "kills"):
+            admin.execute(f"CREATE SEQUENCE {name}")  # counts survive a killed statement
+    batches = pg._batches
+    await batches.fetch("SELECT 1", ())  # the connection the round starts on
+    rounds = batches.rounds
+    bad, good, killer, after = await asyncio.gather(
+        batches.fetch("SELECT nextval('bad_runs') / %s", (0,)),
+        batches.fetch("SELECT nextval('good_runs')", ()),
+        batches.fetch(
+            "SELECT CASE WHEN nextval('kills') = 1 THEN pg_terminate_backend(pg_backend_pid()) END",
+            (),
+        ),
+        batches.fetch("SELECT 2", ()),
+        return_exceptions=True,
+    )
+    assert batches.rounds - rounds == 1
+    assert isinstance(bad, ValidationError), bad
+    assert good == [(1,)]
+    assert killer == [(None,)]  # made again: the second time, it kills nothing
+    assert after == [(2,)]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        counts = admin.execute(
+            "SELECT (SELECT last_value FROM bad_runs), (SELECT last_value FROM good_runs),"
+            " (SELECT last_value FROM kills)"
+        ).fetchone()
+    assert counts == (1, 1, 2)

@@ -96,6 +96,16 @@ class AsyncReads:
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def translated(self, exc: Exception) -> Exception:
+        """``exc`` as the store raises it: a read answered apart from ``read`` (one
+        statement of a round) fails as it would have alone."""
+        try:
+            with self._translate():
+                raise exc
+        except Exception as out:
+            return out
+        return exc  # pragma: no cover (the translation lets nothing through)
+
     async def _get(self) -> AsyncConn:
         loop = asyncio.get_running_loop()
         if self._loop is None:
@@ -143,12 +153,7 @@ class AsyncReads:
     def _put(self, conn: AsyncConn) -> None:
         """Back to the idle ones when it is idle and sound; closed otherwise (a read
         cancelled mid-way leaves its connection in an unknown state)."""
-        if (
-            self._closed
-            or conn.closed
-            or conn.broken
-            or conn.info.transaction_status != pq.TransactionStatus.IDLE
-        ):
+        if self._closed or not _sound(conn):
             conn.pgconn.finish()
             self._open -= 1
         else:
@@ -175,6 +180,16 @@ class AsyncReads:
         self._drop_idle()
 
 
+def _sound(conn: AsyncConn) -> bool:
+    """Open and idle: fit for the next statement. Autocommit, a statement's error leaves
+    no transaction behind to roll back."""
+    return (
+        not conn.closed
+        and not conn.broken
+        and conn.info.transaction_status == pq.TransactionStatus.IDLE
+    )
+
+
 async def fetch(conn: AsyncConn, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     """The rows of one statement (psycopg's placeholders already in ``sql``)."""
     cur = conn.cursor()
@@ -193,6 +208,11 @@ class Batches:
     page with the same filters, a token) once for all who asked. Each read still
     answers with the rows as they were after it was asked for (the statement is sent
     after every read it serves was asked for), never with a result on its way already.
+
+    A statement that fails on a sound connection (a value PostgreSQL refuses) fails only
+    the reads it serves (all the ids of ``by_ids``), and the round goes on: one bad
+    request never fails the others. A broken connection fails the round, made again
+    on a new one (``AsyncReads.read``) from the first statement not yet answered.
     """
 
     def __init__(self, reads: AsyncReads, by_ids: str) -> None:
@@ -246,16 +266,17 @@ class Batches:
                 ids, self._ids = self._ids, {}
                 statements, self._statements = self._statements, {}
             if ids:
-                rows = await fetch(conn, self._by_ids, (list(ids),))
+                rows = await self._rows(conn, self._by_ids, (list(ids),))
                 found: dict[str, list[tuple[Any, ...]]] = {}
-                for row in rows:
-                    found.setdefault(row[0], []).append(row)
+                if not isinstance(rows, Exception):
+                    for row in rows:
+                        found.setdefault(row[0], []).append(row)
                 for key, futures in ids.items():
-                    _answer(futures, found.get(key, []))
+                    _answer(futures, rows if isinstance(rows, Exception) else found.get(key, []))
                 ids = {}
             while statements:
                 (sql, params), futures = next(iter(statements.items()))
-                rows = await fetch(conn, sql, params)
+                rows = await self._rows(conn, sql, params)
                 del statements[(sql, params)]
                 _answer(futures, rows)
 
@@ -277,8 +298,24 @@ class Batches:
             if not isinstance(exc, Exception):
                 raise
 
+    async def _rows(
+        self, conn: AsyncConn, sql: str, params: Sequence[Any]
+    ) -> list[tuple[Any, ...]] | Exception:
+        """The rows, or the error of a statement the connection is not to blame for
+        (raised when it is: the round is made again on a new connection)."""
+        try:
+            return await fetch(conn, sql, params)
+        except Exception as exc:
+            if not _sound(conn):
+                raise
+            return self._reads.translated(exc)
 
-def _answer(futures: list[asyncio.Future[T]], value: T) -> None:
+
+def _answer(futures: list[asyncio.Future[T]], value: T | Exception) -> None:
     for future in futures:
-        if not future.done():
+        if future.done():
+            continue
+        if isinstance(value, Exception):
+            future.set_exception(value)
+        else:
             future.set_result(value)
