@@ -132,6 +132,26 @@ def sync_counted(ctx: RunContext) -> str:
     return ctx.run_id
 
 
+#: ``sync_first_quick``: how many have started and ended (under ``counting``).
+quick_started = 0
+quick_ended = 0
+
+
+@task("sync_first_quick", registry=registry)
+def sync_first_quick(ctx: RunContext) -> str:
+    """A sync task whose first run returns at once and the others after 0.2 s: the
+    first end reaches the finisher alone, well before the rest."""
+    global quick_started, quick_ended
+    with counting:
+        quick_started += 1
+        first = quick_started == 1
+    if not first:
+        time.sleep(0.2)
+    with counting:
+        quick_ended += 1
+    return ctx.run_id
+
+
 #: Set to let the second attempt of ``fails_then_waits`` return.
 second_release = threading.Event()
 

@@ -277,13 +277,15 @@ async def test_idle_threads_woken_one_at_a_time_all_run_long_jobs_at_once() -> N
     await _all_run_at_once(pool, 8)
 
 
-async def test_short_sync_runs_are_refilled_half_the_slots_at_a_time(
+async def test_a_refilling_trip_writes_every_end_waiting_when_it_leaves(
     db_url: str, clock: ManualClock
 ) -> None:
-    """Runs started together end together: their ends are written, and their slots
-    refilled, half the slots at a time, so one half's trip to the store overlaps the
-    other half's runs."""
-    n, slots = 60, 10
+    """The ends that come back while a trip is in the database all go in the next one
+    (not a part of them, the rest a trip later): the first run ends alone and its trip
+    is held until the other runs of the slots have ended; the next trip writes all of
+    them and refills their slots."""
+    n, slots = 20, 10
+    tasks.quick_started = tasks.quick_ended = 0
     async with Scheduler(db_url, registry=tasks.registry, clock=clock, max_concurrent=slots) as s:
         engine = s.engine
         assert engine is not None
@@ -291,19 +293,23 @@ async def test_short_sync_runs_are_refilled_half_the_slots_at_a_time(
         trips: list[int] = []
         original = store.finish_and_claim
 
-        def counted(items, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def held(items, *args, **kwargs):  # type: ignore[no-untyped-def]
             trips.append(len(items))
+            if len(trips) == 1:  # on a store thread: the other runs end meanwhile
+                deadline = time.monotonic() + 10
+                while tasks.quick_ended < slots and time.monotonic() < deadline:
+                    time.sleep(0.005)
             return original(items, *args, **kwargs)
 
-        store.finish_and_claim = counted  # type: ignore[method-assign]
+        store.finish_and_claim = held  # type: ignore[method-assign]
         due = T0 + timedelta(seconds=5)
         for i in range(n):
-            await s.add_schedule("sync_counted", due.isoformat(), id=f"h{i}")
+            await s.add_schedule("sync_first_quick", due.isoformat(), id=f"q{i}")
         clock.set(due)
 
         async def all_done() -> bool:
             return len(await s.list_runs(status="succeeded", limit=n + 1)) == n
 
         await eventually(all_done, timeout=20, what=f"{n} runs succeeded")
-    assert trips and max(trips) <= slots // 2
-    assert engine.finisher.refilled > 0
+    assert trips[:2] == [1, slots - 1]
+    assert engine.finisher.refilled == n - slots

@@ -14,11 +14,10 @@ of the main loop and a look of its own. Short runs (a burst of them at the defau
 concurrency) then start one batch after another at the pace of the database, not of
 the loop.
 
-A refilling trip takes at most half the node's slots' ends (``refill_batch``). Runs
-that start together end together; written all at once, their ends and the next runs'
-starts would take turns, the database idle while the loop and the threads work and
-the other way round. In two halves they overlap: while one half's ends and claim are
-in the database, the other half's runs start, execute and end.
+A trip writes every end waiting when it leaves (at most ``FINISH_BATCH``): the ends
+that come back while it is in the database wait for the next one, so a burst of short
+runs sorts itself into trips as large as the database is slow, each one's fixed cost
+(its transaction, the claim's reads) shared by as many runs as it can be.
 """
 
 from __future__ import annotations
@@ -162,9 +161,8 @@ class Finisher:
             self._ready.clear()
             while self._pending:
                 start = self.start if self._refill_slots(len(self._pending)) else None
-                size = FINISH_BATCH if start is None else self.refill_batch()
-                batch = self._pending[:size]
-                del self._pending[:size]
+                batch = self._pending[:FINISH_BATCH]
+                del self._pending[:FINISH_BATCH]
                 items = [item for item, _ in batch]
                 results: Sequence[Run | None] | None = None
                 claimed: Sequence[Run] = ()
@@ -212,11 +210,6 @@ class Finisher:
                     self.refilled += len(claimed)
                 if len(claimed) < len(batch):
                     self._wake()  # slots left free: the main loop looks for more
-
-    def refill_batch(self) -> int:
-        """The most ends a refilling trip writes: half the node's slots (see the module
-        docstring), at least one, at most ``FINISH_BATCH``."""
-        return max(1, min(FINISH_BATCH, (self._core.config.max_concurrent + 1) // 2))
 
     def _refill_slots(self, freed: int) -> bool:
         """Whether the ends' trip to the store also claims runs for the slots they
