@@ -145,12 +145,20 @@ def test_the_listener_recovers_after_its_connection_is_killed(
     assert _wake_latency(pg, other.notify_change) < 0.1
 
 
-def test_a_held_lock_outweighs_a_stale_heartbeat(pg: PostgresStore, other: PostgresStore) -> None:
+def test_a_held_lock_outweighs_a_stale_heartbeat(
+    pg: PostgresStore, other: PostgresStore, pg_url: str
+) -> None:
     pg.register_node(Node("slow", "h", os.getpid(), T0, T0))  # beats rarely, lives
     assert other.dead_nodes(at(3600), 30) == []
-    # A node of a closed store: its session ended, so its lock is free.
+    # A node of a closed store: its session ended, so its lock is free. The server
+    # ends the session a moment after the client closed it (on a loaded machine, after
+    # the next statement): until then the lock is held and the node alive.
     other.register_node(Node("closed", "h", 1, T0, T0))
     other.close()
+    deadline = time.monotonic() + 10
+    while _lock_holder_pids(pg_url, "closed"):
+        assert time.monotonic() < deadline, "the closed store's session never ended"
+        time.sleep(0.01)
     started = time.monotonic()
     assert pg.dead_nodes(at(3600), 30) == ["closed"]  # stale and free: no grace needed
     assert time.monotonic() - started < 0.5
