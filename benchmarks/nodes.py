@@ -57,6 +57,7 @@ import psutil
 import psycopg
 
 import benchmarks.nodes_worker  # noqa: F401  (registers nodes:noop in this process too)
+import tickwork
 from tickwork import SyncScheduler
 from tickwork.engine.ids import new_id
 from tickwork.models import Run
@@ -550,7 +551,11 @@ def main(argv: list[str]) -> int:
     commit = (
         args.revision
         or subprocess.run(
-            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True
+            # The tree of the code measured (PYTHONPATH may point at another checkout).
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(tickwork.__file__).parent,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     )
     load = os.getloadavg()[0]
