@@ -2,7 +2,7 @@
 the store thread's reads, a killed connection replaced within the read, one loop's
 connections never used from another, none left open by ``close``; reads asked
 together sharing round trips, never a result asked for before a write it must see, a
-statement PostgreSQL refuses failing only the reads it serves."""
+statement PostgreSQL refuses failing only the reads it serves (an id, only its own)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tickwork.errors import StoreError, StoreUnavailableError, ValidationError
 from tickwork.models import ApiToken
 from tickwork.store import open_store
 from tickwork.store.postgres import PostgresStore
+from tickwork.store.postgres_reads import Batches
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 
 from .conftest import T0, at, make_schedule
@@ -255,27 +256,87 @@ async def test_a_refused_statement_fails_only_its_own_reads(
     assert pg._async_reads._open == 1
 
 
-async def test_a_refused_id_fails_the_ids_read_with_it_only(pg: PostgresStore) -> None:
-    """The ids are read in one statement: an id PostgreSQL cannot hold (a NUL) fails
-    them all, and nothing else."""
+#: Ids PostgreSQL cannot be asked for, each refused on its own path: a NUL (psycopg's
+#: DataError) and a lone surrogate (no UTF-8 for it), both before the statement is sent.
+REFUSED_IDS = ["s\x00", "s\udcff"]
+
+
+@pytest.mark.parametrize("position", [0, 1, 3])
+@pytest.mark.parametrize("bad_id", REFUSED_IDS)
+async def test_a_refused_id_fails_only_its_own_reads(
+    pg: PostgresStore, bad_id: str, position: int
+) -> None:
+    """The ids of a round are read in one statement; when it fails, each id is read
+    alone: the refused one fails its own readers, the others get their rows."""
     pg.add_schedule(make_schedule("s1", owner="ann"))
-    with pytest.raises(ValidationError) as alone:
-        await pg.schedule_revisions_async({}, schedule_id="s\x00")
+    pg.add_schedule(make_schedule("s2", owner="bob"))
+    held = {sid: rev for sid, rev, _ in pg.schedule_revisions({})}  # no read after the round
+    with pytest.raises(ValidationError) as alone:  # what it fails with when asked alone
+        await pg.schedule_revisions_async(held, schedule_id=bad_id)
+    pid = (await pg._batches.fetch("SELECT pg_backend_pid()", ()))[0][0]
+
+    asked = ["s1", "s2", "missing", "s1"]
+    asked.insert(position, bad_id)
+    asked.append(bad_id)  # a second reader of the refused id
     rounds = pg._batches.rounds
-    bad, other, page, token = await asyncio.gather(
-        pg.schedule_revisions_async({}, schedule_id="s\x00"),
-        pg.schedule_revisions_async({}, schedule_id="s1"),
-        pg.schedule_revisions_async({}, ScheduleFilter(owner="ann")),
+    *by_id, page, token = await asyncio.gather(
+        *(pg.schedule_revisions_async(held, schedule_id=sid) for sid in asked),
+        pg.schedule_revisions_async(held, ScheduleFilter(owner="ann")),
         pg.get_token_async("none"),
         return_exceptions=True,
     )
-    assert pg._batches.rounds - rounds == 1
-    assert type(bad) is type(alone.value)
-    assert type(other) is type(alone.value)
+    assert pg._batches.rounds - rounds == 1  # the ids read again within the round
+    for sid, got in zip(asked, by_id, strict=True):
+        if sid == bad_id:
+            assert type(got) is ValidationError, got
+            assert str(got) == str(alone.value)
+        elif sid == "missing":
+            assert got == []
+        else:
+            assert got == [(sid, held[sid], None)], (sid, got)
     assert [sid for sid, _, _ in page] == ["s1"]
     assert token is None
-    again = await pg.schedule_revisions_async({}, schedule_id="s1")
-    assert [sid for sid, _, _ in again] == ["s1"]
+
+    # The connection is kept, sound: the next round reads on it.
+    assert await pg._batches.fetch("SELECT pg_backend_pid()", ()) == [(pid,)]
+    assert pg._async_reads._open == 1
+
+
+async def test_a_connection_broken_while_the_ids_are_read_alone_reads_each_once(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """An id refused makes the ids be read one by one; the connection breaks on one of
+    them: the ids answered before are not read again, the others are read on a new
+    connection."""
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("CREATE TABLE reads (id text)")  # a killed statement's rows go too
+        admin.execute("CREATE SEQUENCE kills")  # counts survive a killed statement
+        admin.execute(
+            "CREATE FUNCTION seen(sid text) RETURNS boolean LANGUAGE plpgsql AS $$"
+            " BEGIN INSERT INTO reads VALUES (sid);"
+            " IF sid = 's2' AND nextval('kills') = 1 THEN"
+            " PERFORM pg_terminate_backend(pg_backend_pid()); END IF;"
+            " RETURN true; END $$"
+        )
+    # The ids' statement of the store, reading rows that record their reads.
+    batches = Batches(pg._async_reads, "SELECT id, seen(id) FROM unnest(%s::text[]) AS t(id)")
+    await batches.fetch("SELECT 1", ())  # the connection the round starts on
+    asked = ["s\x00", "s1", "s2", "s3"]
+    bad, *good, after = await asyncio.gather(
+        *(batches.by_id(sid) for sid in asked),
+        batches.fetch("SELECT 2", ()),
+        return_exceptions=True,
+    )
+    assert batches.rounds == 2
+    assert isinstance(bad, ValidationError), bad
+    assert good == [[("s1", True)], [("s2", True)], [("s3", True)]]
+    assert after == [(2,)]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        reads = admin.execute("SELECT id, count(*) FROM reads GROUP BY id ORDER BY id").fetchall()
+        kills = admin.execute("SELECT last_value FROM kills").fetchone()
+    # s1 alone, before the break; s2 and s3 together, on the new connection.
+    assert reads == [("s1", 1), ("s2", 1), ("s3", 1)]
+    assert kills == (2,)
 
 
 async def test_a_round_broken_after_a_refused_statement_answers_each_read_once(

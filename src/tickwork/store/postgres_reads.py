@@ -210,9 +210,10 @@ class Batches:
     after every read it serves was asked for), never with a result on its way already.
 
     A statement that fails on a sound connection (a value PostgreSQL refuses) fails only
-    the reads it serves (all the ids of ``by_ids``), and the round goes on: one bad
-    request never fails the others. A broken connection fails the round, made again
-    on a new one (``AsyncReads.read``) from the first statement not yet answered.
+    the reads it serves, and the round goes on: one bad request never fails the others.
+    When the ids' statement fails, each id is read again alone, so that an id refused
+    fails only its own readers. A broken connection fails the round, made again on a
+    new one (``AsyncReads.read``) from the first statement not yet answered.
     """
 
     def __init__(self, reads: AsyncReads, by_ids: str) -> None:
@@ -267,13 +268,24 @@ class Batches:
                 statements, self._statements = self._statements, {}
             if ids:
                 rows = await self._rows(conn, self._by_ids, (list(ids),))
-                found: dict[str, list[tuple[Any, ...]]] = {}
-                if not isinstance(rows, Exception):
-                    for row in rows:
-                        found.setdefault(row[0], []).append(row)
-                for key, futures in ids.items():
-                    _answer(futures, rows if isinstance(rows, Exception) else found.get(key, []))
-                ids = {}
+                if isinstance(rows, Exception) and len(ids) > 1:
+                    # Most likely one id it cannot hold: each id alone then, so that
+                    # only that id's readers get an error (a cost paid on failure only).
+                    while ids:
+                        key, futures = next(iter(ids.items()))
+                        one = await self._rows(conn, self._by_ids, ([key],))
+                        del ids[key]  # answered: not read again after a broken connection
+                        _answer(futures, one)
+                else:
+                    found: dict[str, list[tuple[Any, ...]]] = {}
+                    if not isinstance(rows, Exception):
+                        for row in rows:
+                            found.setdefault(row[0], []).append(row)
+                    for key, futures in ids.items():
+                        _answer(
+                            futures, rows if isinstance(rows, Exception) else found.get(key, [])
+                        )
+                    ids = {}
             while statements:
                 (sql, params), futures = next(iter(statements.items()))
                 rows = await self._rows(conn, sql, params)
