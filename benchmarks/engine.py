@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import psutil
 
 from benchmarks import bench_tasks
-from tickwork import Scheduler, parse_schedule
+from tickwork import EngineConfig, Scheduler, parse_schedule
 
 
 def pct(values: list[float], q: float) -> float:
@@ -187,9 +187,9 @@ def _read_lags(path: Path) -> list[float]:
     return lags
 
 
-async def _worker_child(kind: str, db: Path) -> None:
-    """A worker with default settings until its stdin closes; tasks append their start to
-    ``$TICKWORK_BENCH_FILE``."""
+async def _worker_child(kind: str, db: Path, max_concurrent: int) -> None:
+    """A worker with default settings (but ``max_concurrent``) until its stdin closes;
+    tasks append their start to ``$TICKWORK_BENCH_FILE``."""
     loop = asyncio.get_running_loop()
     if kind == "aps":
         from apscheduler.executors.pool import ThreadPoolExecutor
@@ -209,7 +209,9 @@ async def _worker_child(kind: str, db: Path) -> None:
         print(f"cpu={sum(psutil.Process().cpu_times()[:2]) - cpu:.3f}", flush=True)
         sched.shutdown(wait=False)
         return
-    async with Scheduler(f"sqlite:///{db}", registry=bench_tasks.registry):
+    async with Scheduler(
+        f"sqlite:///{db}", registry=bench_tasks.registry, max_concurrent=max_concurrent
+    ):
         print("ready", flush=True)
         cpu = sum(psutil.Process().cpu_times()[:2])
         await loop.run_in_executor(None, sys.stdin.read)
@@ -219,9 +221,14 @@ async def _worker_child(kind: str, db: Path) -> None:
 async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
     """``n`` one-time schedules due at once, added by this process while a worker process
     (default settings: max_concurrent 100) waits; how late their tasks start there.
-    ``kind``: "sync" or "async" (the task, a line appended to a file), or "aps"
-    (APScheduler 3.11, its default thread pool executor: 10 threads; its jobs are added
-    before the worker starts, as it does not see jobs another process adds)."""
+    ``kind``: "sync" or "async" (the task, a line appended to a file), "floor" (the
+    async task on a worker whose ``max_concurrent`` is ``n``: every run is claimed by the
+    fire, none waits for a slot, so no end is written before the last start; what the
+    machine allows the default settings at best), or "aps" (APScheduler 3.11, its
+    default thread pool executor: 10 threads; its jobs are added before the worker
+    starts, as it does not see jobs another process adds)."""
+    task_kind = "async" if kind == "floor" else kind
+    max_concurrent = n if kind == "floor" else EngineConfig().max_concurrent
     out = _starts_file(db)
     out.unlink(missing_ok=True)
     env = {**os.environ, "TICKWORK_BENCH_FILE": str(out)}
@@ -252,6 +259,7 @@ async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
         "_worker",
         kind,
         str(db),
+        str(max_concurrent),
         cwd=ROOT,
         env=env,
         stdin=asyncio.subprocess.PIPE,
@@ -263,7 +271,7 @@ async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
         async with Scheduler(f"sqlite:///{db}", engine=False) as client:
             t0 = time.perf_counter()
             for i in range(n):
-                await client.add_schedule(f"bench:append_{kind}", due.isoformat(), id=f"w{i}")
+                await client.add_schedule(f"bench:append_{task_kind}", due.isoformat(), id=f"w{i}")
             add_seconds = time.perf_counter() - t0
     added_before_due = time.time() < due.timestamp()
     deadline = due.timestamp() + 60
@@ -446,7 +454,7 @@ async def main(argv: list[str]) -> None:
         await _scale_child(Path(args.scenarios[1]))
         return
     if args.scenarios[:1] == ["_worker"]:
-        await _worker_child(args.scenarios[1], Path(args.scenarios[2]))
+        await _worker_child(args.scenarios[1], Path(args.scenarios[2]), int(args.scenarios[3]))
         return
     if args.scenarios[:1] == ["_measure"]:
         await _measure(args.scenarios[1])
@@ -536,6 +544,7 @@ async def scenarios(names: list[str], quick: bool, tmp: Path) -> None:
                 ("aps", "APScheduler 3.11 (thread pool, 10 threads)", "sync"),
                 ("sync", "tickwork", "sync"),
                 ("async", "tickwork", "async"),
+                ("floor", f"tickwork, max_concurrent {n:,} (the floor)", "async"),
             ):
                 if kind == "aps" and n > 1000:
                     continue  # its adds alone (about 100/s) would take minutes
