@@ -33,3 +33,19 @@ def test_the_http_servers_lines_are_in_the_nodes_format(
     loggers = {e["logger"] for e in lines}
     assert {"tickwork.engine", "uvicorn.error", "uvicorn.access"} <= loggers, loggers
     assert any(e["logger"] == "uvicorn.access" and request in e["message"] for e in lines)
+
+
+def test_without_the_access_log_requests_are_not_logged_and_the_rest_is(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """``--no-access-log``: no line per request (a proxy in front logs them); the
+    server's start and stop and the engine's lines are still there."""
+    server = serve_api(sqlite_url, args=("--no-access-log",))
+    assert server.admin.get("/schedules").status_code == 200
+    assert server.admin.get("/schedules/missing").status_code == 404
+    assert server.stop(signal.SIGTERM) == 0
+    stderr = server.stderr()
+    assert "uvicorn.access" not in stderr, stderr
+    assert "GET /api/v1/schedules" not in stderr, stderr
+    assert " uvicorn.error: " in stderr, stderr  # the HTTP server's own lines
+    assert " tickwork.engine: " in stderr, stderr

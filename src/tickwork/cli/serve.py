@@ -99,6 +99,12 @@ SERVE_SETTINGS: Final = (
             metavar="AUD",
         ),
         Setting(
+            "access_log",
+            "bool",
+            True,
+            "One line per HTTP request in the log, at INFO (off: a proxy in front logs them).",
+        ),
+        Setting(
             "api_nice",
             "int",
             0,
@@ -120,6 +126,7 @@ class ServeOptions:
     port: int
     shutdown_grace: float
     log_level: str
+    access_log: bool = True
     api_nice: int = 0
     api: ApiSettings = field(default_factory=ApiSettings)
     #: The settings and where each came from, printed at start (no secret in it).
@@ -288,6 +295,7 @@ async def _serve(
             # the root logger's, in the node's format (--log-format json: every line
             # on stderr is JSON, as collectors need).
             log_config=None,
+            access_log=options.access_log,
             lifespan="off",
             http=_http_protocol(),
             timeout_graceful_shutdown=math.ceil(options.shutdown_grace),
@@ -366,6 +374,7 @@ def serve(
             port=settings["port"],
             shutdown_grace=settings["shutdown_grace"],
             log_level=settings["log_level"],
+            access_log=settings["access_log"],
             api_nice=settings["api_nice"],
             api=api_settings(settings, os.environ),
             summary=settings.summary(),
