@@ -51,12 +51,12 @@ from tickwork.store.sql import (
     utc_schedule,
 )
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
+from tickwork.store.sqlite_errors import busy, translate, translated
 from tickwork.store.sqlite_pages import KeptPages, file_version
 from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
+from tickwork.store.sqlite_watch import FileWatch
 from tickwork.store.url import SQLiteURL
 
-#: How often ``wait_for_change`` looks at the file's change counter.
-POLL_INTERVAL = 0.05
 #: Commits ``try_add_schedule`` makes in a row before it leaves one to a store thread.
 #: Its connection never checkpoints (that is file I/O, not for the event loop), nor
 #: waits for the checkpointer (``sqlite_wal``), which takes the write lock when the
@@ -118,9 +118,8 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         self._pages = KeptPages()
         self._write_lock = threading.Lock()
         self._open = False
-        self._watch: sqlite3.Connection | None = None
-        self._watch_version: int | None = None
-        self._interrupt = threading.Event()
+        #: ``wait_for_change``'s connection, opened at its first wait.
+        self._watch = FileWatch(self._path, self._busy_timeout, look_first=False)
         # try_add_schedule's connection: used only while holding _write_lock.
         self._inline: sqlite3.Connection | None = None
         self._inline_run = 0  # its commits since a pooled connection last committed
@@ -209,7 +208,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
                 self._inline_run = 0
                 self.checkpointer.wrote(conn.total_changes - before)
             except sqlite3.Error as exc:
-                raise _translated(exc, self._path) from exc
+                raise translated(exc, self._path) from exc
             finally:
                 self._give_back(conn)
 
@@ -244,7 +243,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if _busy(exc):
+                if busy(exc):
                     return None
                 raise
             try:
@@ -257,14 +256,14 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             except BaseException as exc:
                 with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                if isinstance(exc, sqlite3.OperationalError) and busy(exc):
                     return None  # rolled back: nothing was written
                 raise
             self._inline_run += 1
         except sqlite3.IntegrityError:
             raise ConflictError(f"schedule {schedule.id!r} already exists") from None
         except sqlite3.Error as exc:
-            raise _translated(exc, self._path) from exc
+            raise translated(exc, self._path) from exc
         finally:
             self._write_lock.release()
         return utc_schedule(schedule)
@@ -290,7 +289,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             yield _SQLiteTx(conn)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise _translated(exc, self._path) from exc
+            raise translated(exc, self._path) from exc
         finally:
             self._give_back(conn)
 
@@ -316,7 +315,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         check_sqlite_version(sqlite3.sqlite_version_info)
         self._open = True
         try:
-            with _translate(self._path), self._connection() as conn:
+            with translate(self._path), self._connection() as conn:
                 # Multi-row statements stay under this build's limit on parameters.
                 self.max_parameters = min(
                     self.max_parameters, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
@@ -370,7 +369,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             conn.execute("COMMIT")
             self._pages.put(conn, version, key, page)
         except sqlite3.Error as exc:
-            raise _translated(exc, self._path) from exc
+            raise translated(exc, self._path) from exc
         finally:
             self._give_back(conn)
         if stale is None:
@@ -385,9 +384,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             self._open = False
             conns, self._every, self._idle = self._every, [], []
             self._inline = None
-        if self._watch is not None:
-            conns.append(self._watch)
-            self._watch = None
+        self._watch.close()
         self._pages.forget(conns)
         for conn in conns:
             with suppress(sqlite3.Error):  # closing never matters
@@ -436,7 +433,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             return int(tx.execute(self._sql("last_event_id"))[0][0])
 
     def watch_events(self) -> EventWatch:
-        return _FileWatch(self._path, self._busy_timeout)
+        return FileWatch(self._path, self._busy_timeout, look_first=True)
 
     def delete_events_before(self, cutoff: datetime) -> int:
         t_cut = micros(cutoff)
@@ -454,92 +451,13 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         """Nothing to do: every commit changes the file, which ``wait_for_change`` watches."""
 
     def wait_for_change(self, timeout: float) -> bool:
-        """Poll the file's change counter (``PRAGMA data_version``) every 50 ms.
-
-        The counter moves when any other connection commits, in this process or
-        another, so commits made through this store wake it too.
-        """
-        deadline = time.monotonic() + max(0.0, timeout)
-        with _translate(self._path):
-            if self._watch is None:
-                self._watch = sqlite3.connect(
-                    self._path,
-                    timeout=self._busy_timeout,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                self._watch_version = self._data_version()
-            while True:
-                if self._interrupt.is_set():
-                    self._interrupt.clear()
-                    return False
-                version = self._data_version()
-                if version != self._watch_version:
-                    self._watch_version = version
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._interrupt.wait(min(POLL_INTERVAL, remaining))
-
-    def _data_version(self) -> int:
-        assert self._watch is not None
-        return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
+        """Poll the file's change counter (``PRAGMA data_version``, ``sqlite_watch``): it
+        moves when any other connection commits, in this process or another, so commits
+        made through this store wake it too."""
+        return self._watch.wait(timeout)
 
     def interrupt_wait(self) -> None:
-        self._interrupt.set()
-
-
-class _FileWatch(EventWatch):
-    """Polls the file's change counter (``PRAGMA data_version``) on a connection of its
-    own: the counter moves when any other connection commits, in any process."""
-
-    def __init__(self, path: str, busy_timeout: float) -> None:
-        self._path = path
-        self._busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._version: int | None = None
-        self._interrupt = threading.Event()
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + max(0.0, timeout)
-        with _translate(self._path):
-            if self._conn is None:
-                self._conn = sqlite3.connect(
-                    self._path,
-                    timeout=self._busy_timeout,
-                    isolation_level=None,
-                    check_same_thread=False,
-                )
-                self._version = self._read_version()
-                # A commit made before this starting point (after the follower read the
-                # newest event id) moves no counter from here on: look once.
-                return True
-            while True:
-                if self._interrupt.is_set():
-                    self._interrupt.clear()
-                    return False
-                version = self._read_version()
-                if version != self._version:
-                    self._version = version
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._interrupt.wait(min(POLL_INTERVAL, remaining))
-
-    def _read_version(self) -> int:
-        assert self._conn is not None
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-
-    def interrupt(self) -> None:
-        self._interrupt.set()
-
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with suppress(sqlite3.Error):
-                conn.close()
+        self._watch.interrupt()
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -572,31 +490,3 @@ def _pid_alive(pid: int) -> bool:
         return state not in (b"Z", b"X")
     except (OSError, IndexError):
         return True
-
-
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    """Whether SQLite refused because a lock is held (SQLITE_BUSY or SQLITE_LOCKED)."""
-    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-
-
-def _translated(exc: sqlite3.Error, path: str) -> Exception:
-    """The tickwork error for a ``sqlite3`` error."""
-    text = str(exc)
-    if isinstance(exc, sqlite3.IntegrityError):
-        return ConflictError(text)
-    if isinstance(exc, sqlite3.OperationalError) and any(
-        word in text for word in ("locked", "busy", "unable to open", "disk I/O")
-    ):
-        return StoreUnavailableError(f"SQLite database {path!r}: {text}")
-    return StoreError(f"SQLite database {path!r}: {text}")
-
-
-@contextmanager
-def _translate(path: str) -> Iterator[None]:
-    """Turn ``sqlite3`` errors into tickwork's."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise _translated(exc, path) from exc
-    except UnicodeEncodeError as exc:
-        raise not_utf8(exc) from None
