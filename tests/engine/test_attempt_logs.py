@@ -86,6 +86,43 @@ async def test_a_timed_out_attempt_is_logged(
     assert "attempt 1 timed_out: timed out after 0.1 s; run timed_out" in record.getMessage()
 
 
+async def test_a_lost_attempt_is_logged_once_with_its_reason(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run whose node's lease lapsed is taken over: the node that takes it says so once,
+    with the reason stored on the attempt ("attempt 1 lost: ..."), not said twice."""
+    caplog.set_level(logging.INFO)
+    clock = ManualClock(T0)
+    async with Scheduler(db_url, registry=output_tasks.registry, clock=clock, engine=False) as c:
+        await c.add_schedule(
+            "fenced",
+            "manual",
+            id="g",
+            data={"fail_times": 0},
+            retry={"max_attempts": 2, "delay": 0},
+        )
+        run = await c.run_now("g")
+        # A node that claims the run and is never heard of again.
+        claimed = c.store.claim_runs("ghost", T0, T0 + timedelta(seconds=1), 1, {"fenced"}, {})
+        assert [r.id for r in claimed] == [run.id]
+    async with Scheduler(db_url, registry=output_tasks.registry, clock=clock) as s:
+
+        async def logged() -> bool:
+            clock.advance(5)  # past the lease, then to the node's next maintenance
+            return bool(run_records(caplog, run.id))
+
+        await eventually(logged, what="the lost attempt logged")
+        (record, *_) = run_records(caplog, run.id)
+        reason = f"the lease of node ghost lapsed at {(T0 + timedelta(seconds=1)).isoformat()}"
+        assert record.status == "lost"  # type: ignore[attr-defined]
+        assert record.error == f"attempt 1 lost: {reason}"  # type: ignore[attr-defined]
+        assert record.getMessage().startswith(
+            f"run {run.id} (schedule g, task fenced) attempt 1 lost: {reason}; retrying at "
+        ), record.getMessage()
+        stored = await s.get_run(run.id)
+        assert stored.attempts[0].error == f"attempt 1 lost: {reason}"
+
+
 async def test_the_fence_grows_with_every_attempt(node: tuple[Scheduler, ManualClock]) -> None:
     s, clock = node
     await s.add_schedule(

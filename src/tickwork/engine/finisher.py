@@ -70,6 +70,8 @@ def log_attempt_end(run: Run, status: str, error: str | None, finished: Run | No
     """
     where = f"run {run.id} (schedule {run.schedule_id or '-'}, task {run.task})"
     line = first_line(error)
+    # A takeover's reason already starts so ("attempt 2 lost: node ... died"): not twice.
+    said = line.removeprefix(f"attempt {run.attempt} {status}: ")
     fields = {
         "run_id": run.id,
         "schedule_id": run.schedule_id,
@@ -85,7 +87,7 @@ def log_attempt_end(run: Run, status: str, error: str | None, finished: Run | No
             where,
             run.attempt,
             status,
-            line,
+            said,
             extra=fields,
         )
         return
@@ -98,7 +100,7 @@ def log_attempt_end(run: Run, status: str, error: str | None, finished: Run | No
     asked = status == "cancelled" and finished.status == "cancelled"
     level = logging.INFO if asked else logging.WARNING
     run_log.log(
-        level, "%s attempt %d %s: %s; %s", where, run.attempt, status, line, then, extra=fields
+        level, "%s attempt %d %s: %s; %s", where, run.attempt, status, said, then, extra=fields
     )
 
 
