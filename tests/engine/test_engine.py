@@ -473,3 +473,30 @@ async def test_the_main_loop_outlives_an_unexpected_error(
             return len(await runs_of(s, "once", "succeeded")) == 1
 
         await eventually(fired, what="the run after the back-off")
+
+
+async def test_a_node_never_takes_itself_for_dead(db_url: str, clock: ManualClock) -> None:
+    """After a jump of its clock (a suspended host, a paused VM), a node's own heartbeat is
+    older than the lease when its maintenance looks for dead nodes: the node does not
+    take over its own runs (they still execute here), nor mark itself stopped."""
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, shutdown_grace=0.5) as s:
+        engine = s.engine
+        assert engine is not None
+        await s.add_schedule("slow_async", "manual", id="m", data={"seconds": 30})
+        run = await s.run_now("m")
+
+        async def running() -> bool:
+            return (await s.get_run(run.id)).status == "running"
+
+        await eventually(running, what="the run executing")
+        # The node's last heartbeat as the jump leaves it: an hour before the clock.
+        await asyncio.to_thread(
+            engine.store.heartbeat, engine.node_id, T0 - timedelta(hours=1), T0, [], 0
+        )
+        await engine.upkeep.maintenance_once()
+        got = await s.get_run(run.id)
+        assert (got.status, got.attempt, got.node) == ("running", 1, engine.node_id)
+        assert [a.status for a in got.attempts] == ["running"]
+        (node,) = [n for n in await s.nodes() if n.id == engine.node_id]
+        assert node.stopped_at is None
+        assert engine.running_count == 1

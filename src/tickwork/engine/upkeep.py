@@ -115,6 +115,10 @@ class Upkeep:
         except StoreError:
             self.is_leader = False  # fail closed
         dead = await core.db(core.store.dead_nodes, now, timedelta(seconds=core.config.lease_ttl))
+        # This node is alive, whatever its heartbeat says: after a jump of the clock (a
+        # suspended host) it is older than the lease, and the runs executing here would
+        # be taken over (the beat below renews it and their leases).
+        dead = [node for node in dead if node != core.node_id]
         nodes = await core.db(core.store.list_nodes)
         core.peers = max(1, sum(1 for n in nodes if n.stopped_at is None and n.id not in dead))
         async with core.look:
