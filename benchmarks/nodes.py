@@ -541,8 +541,13 @@ def main(argv: list[str]) -> int:
     unknown = set(args.scenarios) - set(everything)
     if unknown:
         parser.error(f"unknown scenario(s) {sorted(unknown)}: pick from {everything}")
+    with tempfile.TemporaryDirectory(prefix="tickwork-nodes-") as tmp:
+        return scenarios(args, Path(tmp))
+
+
+def scenarios(args: argparse.Namespace, tmp: Path) -> int:
+    """Run the scenarios asked for; the workers' files go in ``tmp``."""
     quick = args.quick
-    tmp = Path(tempfile.mkdtemp(prefix="tickwork-nodes-"))
     with psycopg.connect(args.pg, autocommit=True) as conn:
         server = conn.execute("SHOW server_version").fetchone()
         sync = conn.execute("SHOW synchronous_commit").fetchone()
