@@ -6,8 +6,11 @@ never interleave.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import sys
 import time
 
 from tickwork import RunContext, task
@@ -54,3 +57,19 @@ def sync_slow(ctx: RunContext, *, seconds: float = 2.0) -> str:
     time.sleep(seconds)
     _record(ctx, phase="done")
     return "slept"
+
+
+@task("e2e:exit")
+def exit_now(ctx: RunContext) -> None:
+    """Calls ``sys.exit`` (a script turned into a task, say): its run fails, not the node."""
+    _record(ctx, phase="exit")
+    sys.exit(3)
+
+
+@task("e2e:deaf")
+async def deaf(ctx: RunContext) -> None:
+    """Ignores its cancellation for good: the node gives it up and still exits."""
+    _record(ctx, phase="start")
+    while True:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -163,3 +164,40 @@ def fails_then_waits(ctx: RunContext) -> int:
         raise RuntimeError("first attempt fails")
     second_release.wait(30)
     return ctx.attempt
+
+
+class _OwnBaseException(BaseException):
+    """Not an ``Exception``: what a library's control-flow signal may look like."""
+
+
+#: What ``raise_base`` raises, by the name it is given.
+BASE_EXCEPTIONS: dict[str, BaseException] = {
+    "SystemExit": SystemExit(3),
+    "KeyboardInterrupt": KeyboardInterrupt(),
+    "GeneratorExit": GeneratorExit(),
+    "_OwnBaseException": _OwnBaseException("not an Exception"),
+}
+
+
+@task("raise_base", registry=registry)
+async def raise_base(*, name: str) -> None:
+    """An async task raising a ``BaseException`` that is no ``Exception`` (sys.exit()...)."""
+    raise BASE_EXCEPTIONS[name]
+
+
+@task("raise_base_sync", registry=registry)
+def raise_base_sync(*, name: str) -> None:
+    raise BASE_EXCEPTIONS[name]
+
+
+#: Set to let ``deaf`` tasks return.
+deaf_release = asyncio.Event()
+
+
+@task("deaf", registry=registry)
+async def deaf() -> str:
+    """An async task that ignores its cancellation until released."""
+    while not deaf_release.is_set():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.01)
+    return "released"

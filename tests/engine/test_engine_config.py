@@ -34,6 +34,8 @@ from tickwork.errors import NotFoundError, ValidationError
         ("fire_ahead", -0.1),
         ("fire_ahead", 5),
         ("fire_ahead", True),
+        ("stop_grace", 0),
+        ("stop_grace", "5"),
         ("default_retry", {"max_attempts": 2}),
     ],
 )

@@ -319,7 +319,7 @@ def child_main() -> None:
     from tickwork.cli.logging_setup import configure_logging
     from tickwork.cli.output import Output
     from tickwork.cli.settings import node_options
-    from tickwork.cli.worker import import_task_modules, run_node
+    from tickwork.cli.worker import import_task_modules, run_node, run_to_end
     from tickwork.engine.registry import REGISTRY
     from tickwork.engine.scheduler import Scheduler
     from tickwork.errors import TickworkError
@@ -339,7 +339,7 @@ def child_main() -> None:
         answer.write(json.dumps({"node": started.node_id}) + "\n")
 
     try:
-        asyncio.run(run_node(scheduler, settings, announce=announce, second_signal_exits=False))
+        run_to_end(run_node(scheduler, settings, announce=announce, second_signal_exits=False))
     except TickworkError as exc:
         log.error("engine process: %s", exc)
         sys.exit(1)

@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
 
 import typer
 
@@ -36,6 +37,10 @@ from tickwork.errors import TickworkError
 from tickwork.store.url import mask_password
 
 log = logging.getLogger("tickwork.worker")
+
+#: Seconds the tasks still running once the node stopped get to end after one more
+#: cancellation, before the process leaves them (``run_to_end``).
+LEFT_WAIT: Final = 1.0
 
 
 def import_task_modules(out: Output, modules: list[str]) -> None:
@@ -119,6 +124,41 @@ async def run_node(
             loop.remove_signal_handler(sig)
 
 
+def run_to_end(main: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(main)``, except that tasks still running once ``main`` returned do
+    not keep the process: ``asyncio.run`` waits for every task to end after cancelling
+    it, and an async task given up by the node (it ignores its cancellation, see
+    ``EngineConfig.stop_grace``) never does. Each gets ``LEFT_WAIT`` seconds more, then
+    the process exits (0: the node stopped as asked) without finalizing them, which
+    would run their code again outside the loop."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            if left:
+                _done, pending = loop.run_until_complete(asyncio.wait(left, timeout=LEFT_WAIT))
+                if pending:
+                    log.warning(
+                        "exiting with %d async task(s) still running: they ignore their "
+                        "cancellation",
+                        len(pending),
+                    )
+                    logging.shutdown()
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(0)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
 def _banner(scheduler: Scheduler, settings: Settings) -> None:
     """The worker's first lines: its node, database, tasks and settings."""
     tasks = sorted(scheduler.registry.names())
@@ -173,6 +213,6 @@ def worker(
     import_task_modules(out, imports or [])
     try:
         scheduler = Scheduler(db, engine=True, registry=REGISTRY, **node_options(settings))
-        asyncio.run(run_node(scheduler, settings))
+        run_to_end(run_node(scheduler, settings))
     except TickworkError as exc:
         out.fail(f"{exc} (database {mask_password(db)})")

@@ -52,6 +52,7 @@ _RULES: Final[dict[str, tuple[Any, str]]] = {
     "max_concurrent": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     "lease_ttl": (lambda v: v > 0, "positive"),
     "shutdown_grace": (lambda v: v >= 0, "a number of seconds >= 0"),
+    "stop_grace": (lambda v: v > 0, "a positive number of seconds"),
     "retention_days": (lambda v: v > 0, "positive"),
     "cleanup_interval": (lambda v: v > 0, "positive"),
     "default_timeout": (lambda v: v > 0, "a positive number of seconds"),
@@ -90,6 +91,11 @@ class EngineConfig:
     #: Seconds before a fire time at which its fire is prepared, its commit held until
     #: that time (0: fire at the time; see ``engine.ahead``).
     fire_ahead: float = 0.1
+    #: Seconds an async task has to end once cancelled (its timeout, a cancel request,
+    #: the node's shutdown, a takeover). One that ignores ``asyncio.CancelledError`` is
+    #: then given up: its attempt is recorded and its slot freed, and the coroutine is
+    #: left running on the event loop, where nothing can stop it.
+    stop_grace: float = 5.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

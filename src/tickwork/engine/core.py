@@ -32,6 +32,9 @@ class Active:
     task: asyncio.Task[None]
     #: Why we stopped it, if we did: "cancel" (asked), "lost" (lease gone), "shutdown".
     stop_reason: str | None = None
+    #: Set when its task did not end within ``stop_grace`` of being cancelled: its
+    #: attempt was recorded without it, and whatever it does later is ignored.
+    given_up: bool = False
 
 
 class Core:

@@ -4,25 +4,43 @@ Each run gets an asyncio task that runs its attempt through ``Executors`` (on th
 loop, in a thread, or in a child process) and hands the outcome to the ``Finisher``.
 A run is stopped early when asked (``request_cancel``), when another node took it over
 (``stop_lost``), or when the node shuts down; its attempt is recorded accordingly.
+
+Stopping an async task is asking it: it is cancelled, and a coroutine may catch
+``CancelledError`` and go on. One that has not ended ``EngineConfig.stop_grace`` seconds
+after its cancellation (its timeout's included) is *given up* (``_give_up``): its
+attempt is recorded as the stop meant it (timed out, cancelled, interrupted), its slot
+freed, and whatever it does later ignored. It goes on running on the loop: nothing can
+stop it there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import traceback as tb
 from collections.abc import Callable
 
 from tickwork.engine import tracing
 from tickwork.engine.context import RunContext
 from tickwork.engine.core import Active, Core
 from tickwork.engine.events import Event
-from tickwork.engine.executors import AttemptResult
+from tickwork.engine.executors import AttemptResult, in_a_task
+from tickwork.engine.task_process import describe
 from tickwork.models import Run
 
 log = logging.getLogger("tickwork.engine")
 
 #: Receives an attempt's end: the run, its result, and whether a retry may follow.
 FinishFn = Callable[[Run, AttemptResult, bool], None]
+
+_INTERRUPTED = "interrupted: the node shut down before the run finished"
+#: What stopped a run, by ``Active.stop_reason`` (and "timeout"), for the log.
+_STOPS = {
+    "timeout": "timeout",
+    "cancel": "cancellation on request",
+    "lost": "takeover by another node",
+    "shutdown": "interruption by the node's shutdown",
+}
 
 
 class Execution:
@@ -31,6 +49,9 @@ class Execution:
     def __init__(self, core: Core, finish: FinishFn) -> None:
         self._core = core
         self._finish = finish
+        core.executors.on_timeout = self._timed_out
+        #: The tasks given up and still running, with their run ids.
+        self._given_up: dict[asyncio.Task[None], str] = {}
 
     def start(self, run: Run) -> None:
         core = self._core
@@ -73,20 +94,94 @@ class Execution:
             else:
                 result = await core.executors.run(task, ctx, timeout)
         except asyncio.CancelledError:
+            if not self._ours(run):
+                return
             active = core.active.get(run.id)
             reason = active.stop_reason if active else "shutdown"
             if reason == "lost":
                 core.active.pop(run.id, None)
                 return
-            message = (
-                "cancelled on request"
-                if reason == "cancel"
-                else "interrupted: the node shut down before the run finished"
-            )
-            result = AttemptResult("cancelled", error=message)
-            self._finish(run, result, reason == "shutdown")
+            message = "cancelled on request" if reason == "cancel" else _INTERRUPTED
+            self._finish(run, AttemptResult("cancelled", error=message), reason == "shutdown")
             return
-        self._finish(run, result, result.status in ("failed", "timed_out"))
+        except Exception as exc:  # the engine's own failure: the run must still end
+            log.exception("run %s (task %s): executing its attempt failed", run.id, run.task)
+            result = AttemptResult("failed", error=f"tickwork could not execute it: {exc!r}")
+        except BaseException as exc:
+            # A sync task's GeneratorExit: thrown into this coroutine from its thread's
+            # future, it closes the executor's frame on the way (PEP 380) and lands here.
+            if not in_a_task():
+                raise  # this coroutine is being closed, not run: it must let go
+            result = AttemptResult("failed", error=describe(exc), traceback=tb.format_exc())
+        if self._ours(run):
+            self._finish(run, result, result.status in ("failed", "timed_out"))
+
+    def _ours(self, run: Run) -> bool:
+        """Whether the current task's attempt still counts: not if it was given up (its
+        end is recorded, and the run may be executing again here, as a retry)."""
+        if not self._given_up:
+            return True
+        task = asyncio.current_task()
+        if task not in self._given_up:
+            return True
+        self._given_up.pop(task)
+        log.warning(
+            "run %s (task %s) attempt %d ended after it was given up; its outcome is ignored",
+            run.id,
+            run.task,
+            run.attempt,
+        )
+        return False
+
+    @property
+    def given_up(self) -> int:
+        """Async tasks given up (they ignored their cancellation) and still running."""
+        return len(self._given_up)
+
+    def _timed_out(self, ctx: RunContext) -> None:
+        """Told by the executors that an attempt's timeout cancelled it."""
+        active = self._core.active.get(ctx.run_id)
+        if active is not None and active.ctx is ctx:
+            self._watch(active, "timeout")
+
+    def _watch(self, active: Active, reason: str) -> None:
+        """Give the cancelled attempt ``stop_grace`` seconds to end."""
+        loop = self._core.loop
+        assert loop is not None
+        loop.call_later(self._core.config.stop_grace, self._give_up, active, reason)
+
+    def _give_up(self, active: Active, reason: str) -> None:
+        """Record the attempt of a task that ignored its cancellation as the stop meant
+        it, and free its slot; the task runs on, ignored (see ``_ours``)."""
+        core = self._core
+        run = active.run
+        if active.task.done() or core.active.get(run.id) is not active or active.given_up:
+            return
+        active.given_up = True
+        self._given_up[active.task] = run.id
+        grace = core.config.stop_grace
+        log.error(
+            "run %s (task %s) attempt %d did not stop within %g s of its %s: the task "
+            "ignores asyncio.CancelledError; it is given up, and left running on the event "
+            "loop",
+            run.id,
+            run.task,
+            run.attempt,
+            grace,
+            _STOPS[reason],
+        )
+        if reason == "lost":  # another node has the run: nothing to record here
+            core.active.pop(run.id, None)
+            return
+        ignored = f"; the task ignored its cancellation for {grace:g} s and was left running"
+        if reason == "timeout":
+            timeout = core.timeout_of(run)
+            result = AttemptResult("timed_out", error=f"timed out after {timeout:g} s{ignored}")
+        elif reason == "cancel":
+            result = AttemptResult("cancelled", error=f"cancelled on request{ignored}")
+        else:
+            result = AttemptResult("cancelled", error=f"{_INTERRUPTED}{ignored}")
+        self._finish(run, result, reason != "cancel")
 
     def request_cancel(self, run_id: str) -> bool:
         """Stop a run executing here now (its cancellation is already stored)."""
@@ -114,11 +209,11 @@ class Execution:
         for active in list(self._core.active.values()):
             if active.task in still:
                 self._stop(active, "shutdown")
-        if still:
-            await asyncio.wait(still, timeout=10)
+        if still:  # each ends, or is given up after stop_grace
+            await asyncio.wait(still, timeout=self._core.config.stop_grace + 1)
 
-    @staticmethod
-    def _stop(active: Active, reason: str) -> None:
+    def _stop(self, active: Active, reason: str) -> None:
         active.stop_reason = reason
         active.ctx.cancelled.set()
         active.task.cancel()
+        self._watch(active, reason)

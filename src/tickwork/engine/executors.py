@@ -17,6 +17,7 @@ import asyncio
 import contextvars
 import math
 import traceback as tb
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -53,6 +54,15 @@ def _args(task: TaskDef, ctx: RunContext) -> tuple[tuple[Any, ...], dict[str, An
     return ((ctx,) if task.takes_ctx else ()), ctx.data
 
 
+def in_a_task() -> bool:
+    """Whether the caller runs in a task of a running loop (not in the ``close()`` of
+    a coroutine the garbage collector finalizes)."""
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:  # no running loop
+        return False
+
+
 #: Timeouts of async and thread attempts are checked in steps of this many seconds, or
 #: of ``DEADLINE_STEP_SHARE`` of the timeout when that is longer.
 DEADLINE_GRAIN: Final = 0.01
@@ -60,11 +70,12 @@ DEADLINE_STEP_SHARE: Final = 0.001
 
 
 class _Deadline:
-    __slots__ = ("expired", "slot", "task")
+    __slots__ = ("ctx", "expired", "slot", "task")
 
-    def __init__(self, task: asyncio.Task[Any], slot: tuple[float, int]) -> None:
+    def __init__(self, task: asyncio.Task[Any], slot: tuple[float, int], ctx: RunContext) -> None:
         self.task = task
         self.slot = slot
+        self.ctx = ctx
         self.expired = False
 
 
@@ -81,14 +92,16 @@ class _Deadlines:
 
     def __init__(self) -> None:
         self._slots: dict[tuple[float, int], set[_Deadline]] = {}
+        #: Told of each attempt cancelled for its timeout (see ``Executors.on_timeout``).
+        self.on_expired: Callable[[RunContext], None] | None = None
 
-    def add(self, seconds: float) -> _Deadline:
+    def add(self, seconds: float, ctx: RunContext) -> _Deadline:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
         step = max(DEADLINE_GRAIN, seconds * DEADLINE_STEP_SHARE)
         slot = (step, math.ceil((loop.time() + seconds) / step))
-        entry = _Deadline(task, slot)
+        entry = _Deadline(task, slot, ctx)
         entries = self._slots.get(slot)
         if entries is None:
             self._slots[slot] = {entry}
@@ -110,6 +123,8 @@ class _Deadlines:
         for entry in self._slots.pop(slot, ()):
             entry.expired = True
             entry.task.cancel()
+            if self.on_expired is not None:
+                self.on_expired(entry.ctx)
 
 
 class Executors:
@@ -123,6 +138,16 @@ class Executors:
 
     def shutdown(self) -> None:
         self.threads.shutdown()
+
+    @property
+    def on_timeout(self) -> Callable[[RunContext], None] | None:
+        """Called with an attempt's context when its timeout cancels it: an async task
+        can ignore the cancellation, and the caller then gives it up (``Execution``)."""
+        return self._deadlines.on_expired
+
+    @on_timeout.setter
+    def on_timeout(self, hook: Callable[[RunContext], None] | None) -> None:
+        self._deadlines.on_expired = hook
 
     async def run(self, task: TaskDef, ctx: RunContext, timeout: float) -> AttemptResult:
         """Execute one attempt; never raises except ``CancelledError`` (propagated after
@@ -145,7 +170,7 @@ class Executors:
                     f"run {ctx.run_id} ({ctx.task}) attempt {ctx.attempt}",
                 )
                 awaitable = job.future
-            deadline = self._deadlines.add(timeout)
+            deadline = self._deadlines.add(timeout, ctx)
             try:
                 value = await awaitable
             except asyncio.CancelledError:
@@ -162,7 +187,12 @@ class Executors:
                     error=f"timed out after {timeout:g} s",
                     logs=capture.result(),
                 )
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt...: the task's own
+                # doing (the node's signals never reach a task), and not the node's end:
+                # left alone, asyncio would stop the loop with it, or leave the run
+                # executing for good.
+                if isinstance(exc, GeneratorExit) and not in_a_task():
+                    raise  # this coroutine is being closed, not run: it must let go
                 return AttemptResult(
                     "failed",
                     error=_describe(exc),

@@ -1,0 +1,141 @@
+"""A task that breaks the rules of an attempt ends its own run, and only that: one that
+raises what is no ``Exception`` (``sys.exit()``, ``KeyboardInterrupt``...), or an async
+task that ignores its cancellation (given up ``stop_grace`` after its timeout, a cancel
+request or the node's shutdown). The node goes on with the other runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.engine import tasks
+from tests.engine.conftest import eventually
+from tickwork import EngineConfig, Scheduler
+from tickwork.models import Run
+
+#: What the stored error of each exception starts with.
+ERRORS = {
+    "SystemExit": "SystemExit: 3",
+    "KeyboardInterrupt": "KeyboardInterrupt",
+    "GeneratorExit": "GeneratorExit",
+    "_OwnBaseException": "_OwnBaseException: not an Exception",
+}
+
+
+@pytest.mark.parametrize("task", ["raise_base", "raise_base_sync"])
+@pytest.mark.parametrize("name", sorted(ERRORS))
+async def test_a_base_exception_fails_its_run_and_the_node_goes_on(
+    db_url: str, task: str, name: str
+) -> None:
+    """Before: SystemExit and KeyboardInterrupt stopped the node's event loop (a worker
+    exited without a word, its run left ``running``); the others left the run executing
+    for good, its slot taken and its lease renewed."""
+    async with Scheduler(db_url, registry=tasks.registry, shutdown_grace=1) as s:
+        await s.add_schedule(
+            task, "manual", id="bad", data={"name": name}, retry={"max_attempts": 1}
+        )
+        await s.add_schedule("add", "manual", id="good", data={"a": 1, "b": 2})
+        bad = await s.run_now("bad", wait=True, timeout=10)
+        assert bad.status == "failed"
+        assert bad.error == ERRORS[name]
+        assert bad.traceback is not None and name in bad.traceback
+        good = await s.run_now("good", wait=True, timeout=10)
+        assert (good.status, good.result) == ("succeeded", 3)
+
+
+@pytest.fixture
+async def deaf_node(sqlite_url: str) -> AsyncIterator[Scheduler]:
+    """A node with one slot and a short ``stop_grace``: a slot held by a task that
+    ignores its cancellation would hold back every other run."""
+    tasks.deaf_release.clear()
+    config = EngineConfig(max_concurrent=1, stop_grace=0.3, shutdown_grace=0.1)
+    async with Scheduler(sqlite_url, registry=tasks.registry, config=config) as s:
+        await s.add_schedule("add", "manual", id="good", data={"a": 2, "b": 2})
+        yield s
+        tasks.deaf_release.set()
+
+
+async def _status(s: Scheduler, run: Run, *statuses: str) -> None:
+    async def reached() -> bool:
+        return (await s.get_run(run.id)).status in statuses
+
+    await eventually(reached, timeout=5, what=f"run {run.id} {'/'.join(statuses)}")
+
+
+async def test_an_async_task_ignoring_its_timeout_is_given_up(
+    deaf_node: Scheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: the attempt never ended; the node's one slot stayed taken."""
+    s = deaf_node
+    await s.add_schedule("deaf", "manual", id="deaf", timeout=0.2, retry={"max_attempts": 1})
+    with caplog.at_level(logging.WARNING, logger="tickwork"):
+        started = time.monotonic()
+        deaf = await s.run_now("deaf")
+        await _status(s, deaf, "timed_out")
+        assert time.monotonic() - started < 3
+        run = await s.get_run(deaf.id)
+        assert run.error == (
+            "timed out after 0.2 s; the task ignored its cancellation for 0.3 s and was "
+            "left running"
+        )
+        assert [a.status for a in run.attempts] == ["timed_out"]
+        good = await s.run_now("good", wait=True, timeout=5)  # the slot is free again
+        assert good.status == "succeeded"
+        assert s.engine is not None and s.engine.execution.given_up == 1
+
+        # When it ends at last, its outcome is ignored: the run stays as recorded.
+        tasks.deaf_release.set()
+
+        async def forgotten() -> bool:
+            assert s.engine is not None
+            return s.engine.execution.given_up == 0
+
+        await eventually(forgotten, timeout=5, what="the given-up task's end")
+        run = await s.get_run(deaf.id)
+        assert (run.status, [a.status for a in run.attempts]) == ("timed_out", ["timed_out"])
+    said = [r.getMessage() for r in caplog.records]
+    assert any("did not stop within 0.3 s of its timeout" in m for m in said), said
+    assert any("ended after it was given up; its outcome is ignored" in m for m in said), said
+
+
+async def test_an_async_task_ignoring_a_cancel_request_is_given_up(deaf_node: Scheduler) -> None:
+    s = deaf_node
+    await s.add_schedule("deaf", "manual", id="deaf", retry={"max_attempts": 3})
+    deaf = await s.run_now("deaf")
+    await _status(s, deaf, "running")
+    await s.cancel_run(deaf.id)
+    await _status(s, deaf, "cancelled")
+    run = await s.get_run(deaf.id)
+    assert run.error == (
+        "cancelled on request; the task ignored its cancellation for 0.3 s and was left running"
+    )
+    assert (await s.run_now("good", wait=True, timeout=5)).status == "succeeded"
+
+
+async def test_an_async_task_ignoring_the_shutdown_is_given_up(sqlite_url: str) -> None:
+    """Before: the node's stop waited 10 s for the task, then left the run ``running``
+    until its lease lapsed."""
+    tasks.deaf_release.clear()
+    config = EngineConfig(stop_grace=0.3, shutdown_grace=0.1)
+    try:
+        async with Scheduler(sqlite_url, registry=tasks.registry, config=config) as s:
+            await s.add_schedule("deaf", "manual", id="deaf", retry={"max_attempts": 3})
+            deaf = await s.run_now("deaf")
+            await _status(s, deaf, "running")
+            started = time.monotonic()
+            await s.stop()
+            assert time.monotonic() - started < 3
+        async with Scheduler(sqlite_url, engine=False) as client:
+            run = await client.get_run(deaf.id)
+        assert run.status == "retrying"  # interrupted by the shutdown: retried by a node up
+        assert run.error == (
+            "interrupted: the node shut down before the run finished; the task ignored its "
+            "cancellation for 0.3 s and was left running"
+        )
+    finally:
+        tasks.deaf_release.set()
+        await asyncio.sleep(0.05)  # its loop is this test's: let it end here
