@@ -201,3 +201,10 @@ async def deaf() -> str:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(0.01)
     return "released"
+
+
+@task("block_loop", registry=registry)
+async def block_loop(*, seconds: float) -> str:
+    """An async task calling blocking code: the whole event loop waits."""
+    time.sleep(seconds)  # noqa: ASYNC251 (the blocking this task is for)
+    return "done"

@@ -139,3 +139,24 @@ async def test_an_async_task_ignoring_the_shutdown_is_given_up(sqlite_url: str) 
     finally:
         tasks.deaf_release.set()
         await asyncio.sleep(0.05)  # its loop is this test's: let it end here
+
+
+async def test_a_task_blocking_the_event_loop_is_named_with_its_line(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing can preempt it; what the node can do is say which run, and where."""
+    async with Scheduler(sqlite_url, registry=tasks.registry, shutdown_grace=1) as s:
+        assert s.engine is not None
+        watch = s.engine.loop_watch
+        watch.blocked_after, watch.every = 0.3, 0.05
+        await s.add_schedule("block_loop", "manual", id="blk", data={"seconds": 0.8})
+        await s.add_schedule("add", "manual", id="good", data={"a": 1})
+        with caplog.at_level(logging.WARNING, logger="tickwork.engine"):
+            run = await s.run_now("blk", wait=True, timeout=10)
+            assert (await s.run_now("good", wait=True, timeout=10)).status == "succeeded"
+        assert watch.blocks == 1
+    said = [r.getMessage() for r in caplog.records if r.name == "tickwork.engine"]
+    named = [m for m in said if f"by run {run.id} (task block_loop)" in m]
+    assert len(named) == 1, said
+    assert "tasks.py" in named[0] and "time.sleep(seconds)" in named[0]
+    assert any(m.startswith("the event loop runs again after 0.") for m in said), said

@@ -16,6 +16,7 @@ stop it there.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import traceback as tb
 from collections.abc import Callable
@@ -33,6 +34,8 @@ log = logging.getLogger("tickwork.engine")
 #: Receives an attempt's end: the run, its result, and whether a retry may follow.
 FinishFn = Callable[[Run, AttemptResult, bool], None]
 
+#: The context ``_give_up`` runs in: no run's (see ``_watch``).
+_NO_RUN = contextvars.Context()
 _INTERRUPTED = "interrupted: the node shut down before the run finished"
 #: What stopped a run, by ``Active.stop_reason`` (and "timeout"), for the log.
 _STOPS = {
@@ -148,7 +151,11 @@ class Execution:
         """Give the cancelled attempt ``stop_grace`` seconds to end."""
         loop = self._core.loop
         assert loop is not None
-        loop.call_later(self._core.config.stop_grace, self._give_up, active, reason)
+        # In a context of its own: a deadline's timer runs in the context of the attempt
+        # that created it, whose log capture must not take another run's lines.
+        loop.call_later(
+            self._core.config.stop_grace, self._give_up, active, reason, context=_NO_RUN
+        )
 
     def _give_up(self, active: Active, reason: str) -> None:
         """Record the attempt of a task that ignored its cancellation as the stop meant

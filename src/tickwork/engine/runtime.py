@@ -11,7 +11,8 @@ another process committing a change. Its parts, each deciding one thing:
 - ``ahead``: reading ahead and firing ahead of a fire time (the one optimisation);
 - ``execution``: starting and stopping the attempts of claimed runs;
 - ``finisher``: writing attempt ends, many per transaction;
-- ``upkeep``: heartbeats (leases), maintenance (lost runs, leadership, retention).
+- ``upkeep``: heartbeats (leases), maintenance (lost runs, leadership, retention);
+- ``loop_watch``: saying which run blocks the event loop, and where.
 
 Every transition is one store transaction: the runs of a fire and the schedule's
 advance; a claim; an attempt's end with its logs and queue message. A node that dies
@@ -43,12 +44,13 @@ from tickwork.engine.execution import Execution
 from tickwork.engine.executors import Executors
 from tickwork.engine.finisher import Finisher, first_line, log_attempt_end
 from tickwork.engine.firing import Firing, parsed_schedule
+from tickwork.engine.loop_watch import LoopWatch
 from tickwork.engine.registry import TaskRegistry
 from tickwork.engine.storecalls import StoreCalls
 from tickwork.engine.upkeep import Upkeep
 from tickwork.engine.wakeups import ChangeWatcher, Wakeups
 from tickwork.errors import StoreError
-from tickwork.models import Node
+from tickwork.models import Node, Run
 from tickwork.store.base import Store
 
 __all__ = ["Engine", "EngineConfig", "first_line", "log_attempt_end", "parsed_schedule"]
@@ -78,6 +80,7 @@ class Engine:
         self.ahead = FireAhead(core, self.firing)
         self.upkeep = Upkeep(core, self.execution, self.wake)
         self.watcher = ChangeWatcher(core, self._changed_elsewhere)
+        self.loop_watch = LoopWatch(self._run_of)
         self._loops: list[asyncio.Task[None]] = []
         self._store_failures = 0
         #: How many times the main loop has looked at the store (fire, claim, next wake-up).
@@ -122,6 +125,17 @@ class Engine:
         """Make the main loop look at the store now (thread-safe); see ``Wakeups.wake``."""
         self.wakeups.wake(due_at)
 
+    def _run_of(self, task: asyncio.Task[object]) -> Run | None:
+        """The run an asyncio task executes (for the loop watch's thread: the loop is
+        blocked, so ``active`` does not change while it is read)."""
+        try:
+            for active in list(self.core.active.values()):
+                if active.task is task:
+                    return active.run
+        except RuntimeError:  # changed after all: the loop runs again
+            pass
+        return None
+
     def _changed_elsewhere(self) -> None:
         self.wakeups.wake()
         self.upkeep.changed_elsewhere()
@@ -145,6 +159,7 @@ class Engine:
         # after their leases lapse.
         await self.upkeep.maintenance_once()
         self.watcher.start()
+        self.loop_watch.start()
         self._loops = [
             asyncio.create_task(self._main_loop(), name="tickwork-main"),
             asyncio.create_task(self.upkeep.heartbeat_loop(), name="tickwork-heartbeat"),
@@ -179,6 +194,7 @@ class Engine:
             loop_task.cancel()
         await asyncio.gather(*self._loops[1:], return_exceptions=True)
         await self.watcher.stop()
+        self.loop_watch.stop()
         try:
             if self.upkeep.is_leader:
                 await core.db(core.store.release_lead, core.node_id)
