@@ -26,12 +26,13 @@ from fastapi.responses import StreamingResponse
 
 from tickwork.api.access import can_see_event
 from tickwork.api.auth import Caller, current_caller
+from tickwork.api.known_query import known_query_only
 from tickwork.api.live import ensure_live
 from tickwork.engine.feed import EventFeed
 from tickwork.errors import ValidationError
 from tickwork.models import FeedEvent
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], dependencies=[Depends(known_query_only)])
 
 #: Seconds of silence after which a keep-alive comment is sent.
 KEEP_ALIVE: Final = 15.0

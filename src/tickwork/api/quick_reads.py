@@ -7,9 +7,10 @@ sits inside the rate limit, body limit and CORS, recognizes the two reads by the
 path, and answers them with the very functions their routes call (``schedule_one``,
 ``schedule_page``: same caller, scoping, body, ETag, cursor). It answers only what it
 is sure of: a 200. Anything else, be it a missing or foreign schedule, a bad
-credential, a query parameter it does not parse exactly as FastAPI would, or any
-error, passes the request on untouched to the FastAPI app, whose route then gives
-the answer and error shape it always gave.
+credential, a query parameter it does not parse exactly as FastAPI would (or one the
+route does not take, which the route refuses), or any error, passes the request on
+untouched to the FastAPI app, whose route then gives the answer and error shape it
+always gave.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def list_query(query: bytes) -> dict[str, Any] | None:
         elif name in _STRINGS:
             found[name] = value
         else:
-            return None  # unknown: FastAPI ignores it, but it is rare: no shortcut
+            return None  # unknown: the route refuses it (``known_query``)
     return found
 
 
@@ -97,8 +98,8 @@ class QuickReads:
             one = None
         elif path.startswith(_ONE_PREFIX) and "/" not in path[len(_ONE_PREFIX) :]:
             query, one = None, path[len(_ONE_PREFIX) :]
-            if not one:
-                query = None
+            if not one or scope.get("query_string"):
+                one = None  # a query parameter it takes none of: the route refuses it
         else:
             await self.app(scope, receive, send)
             return

@@ -5,18 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tickwork.api import access, paging
 from tickwork.api.auth import CallerDep
 from tickwork.api.encode import json_response
+from tickwork.api.known_query import known_query_only
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import Page, RunOut, RunStatusName
 from tickwork.engine.scheduler import Scheduler
 from tickwork.models import Run
 from tickwork.validation import parse_instant
 
-router = APIRouter(tags=["runs"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    tags=["runs"], responses=ERROR_RESPONSES, dependencies=[Depends(known_query_only)]
+)
 
 Limit = Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from tickwork.api import access, paging
 from tickwork.api.auth import Caller, CallerDep
 from tickwork.api.encode import json_response, schedule_json
+from tickwork.api.known_query import known_query_only
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import (
     BackfillBody,
@@ -30,7 +31,9 @@ from tickwork.errors import PreconditionFailedError
 from tickwork.models import Schedule
 from tickwork.store.records import ScheduleFilter
 
-router = APIRouter(tags=["schedules"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    tags=["schedules"], responses=ERROR_RESPONSES, dependencies=[Depends(known_query_only)]
+)
 
 IfMatch = Annotated[
     str | None,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from tickwork.api import access, paging
 from tickwork.api.auth import CallerDep
+from tickwork.api.known_query import known_query_only
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import (
     AuditOut,
@@ -28,7 +29,7 @@ from tickwork.engine.tokens import parse_expiry
 from tickwork.schedule import parse_schedule
 from tickwork.validation import parse_instant
 
-router = APIRouter(responses=ERROR_RESPONSES)
+router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(known_query_only)])
 
 
 def _scheduler(request: Request) -> Scheduler:

@@ -1,0 +1,43 @@
+"""A query parameter an endpoint does not take is refused, naming it: a typo in a filter
+must not answer as if no filter had been asked for."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Server
+
+
+def test_a_misspelt_filter_is_refused_with_the_parameters_the_endpoint_takes(
+    server: Server,
+) -> None:
+    """Before: ``/runs?staus=failed`` answered every run, the succeeded ones too."""
+    c = server.admin
+    assert c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "manual"})
+    assert c.post("/schedules/s/run").status_code in (200, 201, 202)
+    r = c.get("/runs?staus=failed")
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["details"]["field"] == "staus"
+    assert error["message"] == (
+        "unknown query parameter 'staus': GET /api/v1/runs takes cursor, limit, schedule, "
+        "since, status, task, until"
+    )
+    assert c.get("/runs?status=failed").json()["items"] == []  # spelt right: a filter
+
+
+def test_every_kind_of_endpoint_refuses_what_it_does_not_take(server: Server) -> None:
+    c = server.admin
+    assert c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "5m"})
+    for method, path, unknown in (
+        ("GET", "/schedules?colour=red&limit=5", "'colour'"),
+        ("GET", "/schedules/s?verbose=1", "'verbose'"),
+        ("POST", "/schedules/s/pause?all=1", "'all'"),
+        ("GET", "/tasks?x=1&y=2", "'x', 'y'"),
+        ("GET", "/audit?who=me", "'who'"),
+    ):
+        r = c.request(method, path)
+        assert r.status_code == 422, (path, r.text)
+        assert unknown in r.json()["error"]["message"], r.text
+    assert "takes no query parameter" in c.get("/tasks?x=1").json()["error"]["message"]
+    # Nothing was done by the refused requests.
+    assert c.get("/schedules/s").json()["paused"] is False
