@@ -164,6 +164,13 @@ def test_backfill_creates_each_missing_fire_once(kcli: Cli) -> None:
     assert "end is before start" in cli.error(
         "backfill", "--id", "hourly", "--start", "2026-01-06", "--end", "2026-01-05"
     )
+    # A range the schedule never fires in is a mistake, not "every fire has a run".
+    assert cli.error(
+        "backfill", "--id", "hourly", "--start", "2026-01-05T09:10", "--end", "2026-01-05T09:50"
+    ).strip() == (
+        "error: no fire time of schedule 'hourly' falls between 2026-01-05T09:10:00+01:00 "
+        "and 2026-01-05T09:50:00+01:00; its first after the start is 2026-01-05T10:00:00+01:00"
+    )
 
 
 def test_tasks_without_and_with_a_node(cli: Cli, tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ def backfill(
         out.emit_json([r.to_dict() for r in runs])
         return
     if not runs:
-        out.line(f"no run to create: every fire time of {id} in that range already has one")
+        out.line(f"no run to create: every fire time of {id} in that range has one already")
         return
     out.line(f"created {len(runs)} backfill run(s) for schedule {id}")
     runs_table(out, runs)

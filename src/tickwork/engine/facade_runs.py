@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from tickwork.engine.facade import SchedulerBase, parsed_schedule
 from tickwork.engine.ids import new_id
@@ -168,7 +169,8 @@ class RunCalls(SchedulerBase):
         self, schedule_id: str, start: datetime | str, end: datetime | str
     ) -> list[Run]:
         """Create a run (trigger ``backfill``) for every fire time in [start, end] that has
-        none yet; the unique key makes a repeated backfill add nothing."""
+        none yet; the unique key makes a repeated backfill add nothing. A range with no
+        fire time at all is a ``ValidationError``."""
         s = await self.get_schedule(schedule_id)
         begin = parse_instant(start, "start", s.timezone)
         finish = parse_instant(end, "end", s.timezone)
@@ -187,6 +189,18 @@ class RunCalls(SchedulerBase):
                     field="end",
                 )
             t = parsed.next_after(t)
+        if not times:  # a range the schedule never fires in: surely not what was meant
+            zone = ZoneInfo(s.timezone)  # the zone naive times were read in
+
+            def local(instant: datetime) -> str:
+                return instant.astimezone(zone).isoformat()
+
+            after = f"; its first after the start is {local(t)}" if t is not None else ""
+            raise ValidationError(
+                f"no fire time of schedule {s.id!r} falls between {local(begin)} and "
+                f"{local(finish)}{after}",
+                field="start",
+            )
         now = self.clock.now()
         runs = [
             Run(
