@@ -41,3 +41,9 @@ def test_every_kind_of_endpoint_refuses_what_it_does_not_take(server: Server) ->
     assert "takes no query parameter" in c.get("/tasks?x=1").json()["error"]["message"]
     # Nothing was done by the refused requests.
     assert c.get("/schedules/s").json()["paused"] is False
+
+
+def test_a_caller_without_a_credential_hears_that_first(server: Server) -> None:
+    r = server.client("").get("/runs?staus=failed")
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "unauthorized"

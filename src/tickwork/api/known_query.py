@@ -3,7 +3,8 @@
 FastAPI ignores a query parameter no route declares, so a typo (``?staus=failed``)
 answers as if no filter had been asked for: every run, not the failed ones. Each API
 router depends on ``known_query_only``, which refuses such a request with a 422 that
-names the parameter and lists the ones the endpoint takes.
+names the parameter and lists the ones the endpoint takes (after a 401 for a caller
+without a valid credential: every API route is authenticated).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from tickwork.api.auth import current_caller
 from tickwork.errors import ValidationError
 
 #: The attribute of a route that keeps the query parameters it declares, found once.
@@ -46,6 +48,9 @@ async def known_query_only(request: Request) -> None:
     unknown = sorted(name for name in given if name not in known)
     if not unknown:
         return
+    # Every API route is authenticated: a caller without a credential learns that first,
+    # not what the endpoint takes (the caller is kept for the route).
+    await current_caller(request)
     takes = f"takes {', '.join(sorted(known))}" if known else "takes no query parameter"
     listed = ", ".join(repr(name) for name in unknown)
     noun = "parameter" if len(unknown) == 1 else "parameters"
