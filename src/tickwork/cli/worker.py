@@ -129,12 +129,14 @@ def run_to_end(main: Coroutine[Any, Any, None]) -> None:
     not keep the process: ``asyncio.run`` waits for every task to end after cancelling
     it, and an async task given up by the node (it ignores its cancellation, see
     ``EngineConfig.stop_grace``) never does. Each gets ``LEFT_WAIT`` seconds more, then
-    the process exits (0: the node stopped as asked) without finalizing them, which
-    would run their code again outside the loop."""
+    the process exits (0 when the node stopped as asked, else 1) without finalizing
+    them, which would run their code again outside the loop."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    stopped = False
     try:
         loop.run_until_complete(main)
+        stopped = True
     finally:
         try:
             left = asyncio.all_tasks(loop)
@@ -151,7 +153,8 @@ def run_to_end(main: Coroutine[Any, Any, None]) -> None:
                     logging.shutdown()
                     sys.stdout.flush()
                     sys.stderr.flush()
-                    os._exit(0)
+                    os._exit(0 if stopped else 1)  # 1: main failed (its error was not
+                    # raised: the process leaves here)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
         finally:
