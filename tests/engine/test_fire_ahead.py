@@ -4,12 +4,16 @@ held until it, so runs start at their time; nothing shows, and nothing runs, ear
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from datetime import timedelta
+
+import pytest
 
 from tests.engine import tasks
 from tests.engine.conftest import T0, eventually
 from tickwork import Scheduler
 from tickwork.clock import ManualClock
+from tickwork.engine import firing
 from tickwork.engine.config import EngineConfig
 
 DUE = T0 + timedelta(seconds=10)
@@ -123,3 +127,39 @@ async def test_all_that_is_due_at_a_time_is_prepared_in_one_fire(
         await eventually(started, what="300 runs started")
         # Cut to fire_batch, the prepared fire would take 10 and leave 290 for 29 more.
         assert (engine.ahead.prepared, engine.ahead.last_fired) == (1, 300)
+
+
+async def test_a_node_that_fired_gives_its_peer_a_head_start_on_the_rest(
+    db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a peer alive, the node whose prepared fire creates the runs claims its
+    share (half) and leaves the peer time to claim the rest. Its next look came at once
+    after the fire and took the rest too: under load one node ran every run."""
+    monkeypatch.setattr(firing, "PEER_HEAD_START", 5.0)  # the peer's wake-up, with room
+    tasks.calls.clear()
+    config = EngineConfig(maintenance_interval=3600)  # peers counted at start only
+    async with (
+        Scheduler(db_url, registry=tasks.registry, clock=clock, config=config) as first,
+        Scheduler(db_url, registry=tasks.registry, clock=clock, config=config) as second,
+    ):
+        assert first.engine is not None and second.engine is not None
+        await first.engine.upkeep.maintenance_once()  # it started before the second
+        assert (first.engine.core.peers, second.engine.core.peers) == (2, 2)
+        for i in range(4):
+            await first.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
+        clock.set(DUE - timedelta(seconds=0.05))
+
+        async def prepared() -> bool:
+            return first.engine.ahead.prepared + second.engine.ahead.prepared > 0  # type: ignore[union-attr]
+
+        await eventually(prepared, what="a fire prepared")
+        clock.set(DUE)
+
+        async def split() -> bool:
+            runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
+            return len(runs) == 4 and all(r.status == "succeeded" for r in runs)
+
+        await eventually(split, timeout=4, what="4 runs succeeded within the head start")
+        runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
+        nodes = Counter(r.node for r in runs)
+    assert sorted(nodes.values()) == [2, 2], nodes

@@ -121,6 +121,9 @@ class FireAhead:
             self._learn_fire_cost(prepared[0] - started, len(result.fired))
         self.last_fired = len(result.fired)
         self._firing.take_fired(result)
+        if result.fired and result.more:
+            # The main loop's next tick would claim what this fire left to peers.
+            await self._firing.leave_to_peers()
         core.waiting = result.more
         return len(result.fired) + len(result.claimed)
 

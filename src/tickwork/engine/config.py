@@ -15,7 +15,9 @@ from tickwork.models import DEFAULT_TIMEOUT, RetryPolicy
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
 BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
-PEER_CLAIM_SPREAD: Final = 0.01  # seconds; see ``Firing.tick``
+#: Seconds a node that fired waits before claiming what it left to its peers (see
+#: ``Firing.leave_to_peers``).
+PEER_HEAD_START: Final = 0.01
 FINISH_BATCH: Final = 500  # attempt ends committed per transaction at most
 #: Runs fired or claimed in one tick from which the engine counts as working off a burst.
 BURST_RUNS: Final = 100

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from tickwork.engine.config import FIRST_FIRE_BATCH, PEER_CLAIM_SPREAD
+from tickwork.engine.config import FIRST_FIRE_BATCH, PEER_HEAD_START
 from tickwork.engine.core import Core
 from tickwork.engine.events import Event
 from tickwork.engine.ids import new_id
@@ -83,11 +82,8 @@ class Firing:
             moved += burst_moved
             free = core.free_slots()  # all started by now
         if more and free > 0 and len(core.registry) and not core.stopping:
-            if result.fired and core.peers > 1:
-                # The node that fires would otherwise always claim first and take every
-                # run; a short random pause lets peers woken by the same change (NOTIFY)
-                # take their part, so work spreads over the nodes.
-                await asyncio.sleep(random.uniform(0, PEER_CLAIM_SPREAD))
+            if result.fired:
+                await self.leave_to_peers()
             now = core.clock.now()
             late = await core.db(
                 core.store.claim_runs,
@@ -105,6 +101,21 @@ class Firing:
         if can_claim:  # else it did not look for waiting runs
             core.waiting = more
         return moved
+
+    async def leave_to_peers(self) -> None:
+        """After a fire that left runs waiting, before this node claims them: with
+        peers, a head start for them (``PEER_HEAD_START``). The node that fires is
+        awake and would otherwise always claim first and take every run; the pause lets
+        peers woken by the same fire time or change (NOTIFY) take their part, so work
+        spreads over the nodes. Runs no peer takes start that much later.
+
+        Meanwhile the finisher does not refill this node's slots from waiting runs (the
+        caller sets ``Core.waiting`` after).
+        """
+        core = self._core
+        if core.peers > 1:
+            core.waiting = False
+            await asyncio.sleep(PEER_HEAD_START)
 
     def take_fired(self, result: FireResult) -> None:
         """On the loop: announce what a fire recorded without running, start what it
