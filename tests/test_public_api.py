@@ -142,3 +142,10 @@ def test_sync_scheduler_offers_every_scheduler_call() -> None:
         blocking = inspect.signature(getattr(SyncScheduler, name))
         assert list(blocking.parameters) == list(signature.parameters), name
     assert inspect.signature(SyncScheduler.__init__) == inspect.signature(Scheduler.__init__)
+
+
+def test_sync_scheduler_offers_the_stuck_counts() -> None:
+    """What a node reports of the tasks it gave up on, readable in a synchronous program."""
+    for name in ("stuck_threads", "stuck_coroutines"):
+        assert isinstance(vars(Scheduler)[name], property), name
+        assert isinstance(vars(SyncScheduler).get(name), property), name

@@ -275,6 +275,9 @@ class Node:
     #: Threads still running a sync task the node gave up on (timed out, cancelled), as
     #: of its last heartbeat: each was replaced, but holds what its task holds.
     stuck_threads: int = 0
+    #: Async tasks the node gave up on (they ignored their cancellation for
+    #: ``stop_grace``) still running on its event loop, as of its last heartbeat.
+    stuck_coroutines: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return _json_dict(dataclasses.asdict(self))

@@ -12,16 +12,21 @@ import json
 import queue
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.conftest import Server, StartServer
+from tests.api.conftest import ROOT, Server, StartServer, serve_env
+from tickwork.models import Node
+from tickwork.store import open_store
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -312,10 +317,44 @@ def test_metrics_count_known_runs_and_read_gauges_from_the_database(server: Serv
     assert metric(text, "tickwork_oldest_due_run_age_seconds") == 0
     assert metric(text, "tickwork_nodes") == 1
     assert metric(text, "tickwork_stuck_threads") == 0
+    assert metric(text, "tickwork_stuck_coroutines") == 0
     assert metric(text, "tickwork_database_up") == 1
     assert metric(text, "tickwork_leader") in (0, 1)
     assert "tickwork_fire_delay_seconds_bucket" in text
     assert "tickwork_schedule_fires_total" in text or "tickwork_schedule_fires" in text
+
+
+def test_a_nodes_stuck_tasks_reach_its_listing_the_gauges_and_status(server: Server) -> None:
+    """What a node's heartbeat wrote of the tasks it gave up on (threads, coroutines) is
+    in ``GET /nodes``, in the gauges summed over the nodes alive (the server's own node
+    has none), and in ``tickwork status`` through the server."""
+    now = datetime.now(UTC)
+    store = open_store(server.db_url)
+    try:  # a node on another host, as its own heartbeat would have written it
+        store.register_node(Node("vm:9:deaf", "elsewhere", 1, now, now))
+        store.heartbeat(
+            "vm:9:deaf", now, now + timedelta(seconds=30), [], stuck_threads=1, stuck_coroutines=2
+        )
+    finally:
+        store.close()
+    nodes = {n["id"]: n for n in server.admin.get("/nodes").json()["items"]}
+    assert (nodes["vm:9:deaf"]["stuck_threads"], nodes["vm:9:deaf"]["stuck_coroutines"]) == (1, 2)
+    assert all(n["stuck_coroutines"] == 0 for i, n in nodes.items() if i != "vm:9:deaf")
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    assert metric(text, "tickwork_stuck_threads") == 1
+    assert metric(text, "tickwork_stuck_coroutines") == 2
+    status = subprocess.run(
+        [sys.executable, "-m", "tickwork.cli", "--url", server.url,
+         "--token", server.admin_token or "", "status"],
+        cwd=ROOT, env=serve_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    assert (
+        "node vm:9:deaf: 2 coroutine(s) still running an async task that ignored its "
+        "cancellation (timeout, cancel request, takeover or shutdown); let the task return "
+        "on asyncio.CancelledError"
+    ) in status.stdout.splitlines()
 
 
 def test_health_is_ok_with_the_database(server: Server) -> None:

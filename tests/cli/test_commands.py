@@ -9,10 +9,12 @@ import select
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.cli.conftest import ROOT, Cli, Worker, cli_env
+from tickwork.models import Node
+from tickwork.store import open_store
 
 
 def test_db_upgrade_and_cleanup_on_a_new_database(cli: Cli) -> None:
@@ -31,6 +33,33 @@ def test_status_without_nodes(cli: Cli) -> None:
     assert cli.json("list") == []
     assert cli.json("history") == []
     assert "no runs yet" in cli("stats").stdout
+
+
+def test_status_warns_of_the_tasks_a_node_gave_up_on(cli: Cli) -> None:
+    """A node whose heartbeat reported threads or coroutines still running tasks it gave
+    up on is named, with what is stuck and what to do about a coroutine."""
+    now = datetime.now(UTC)
+    store = open_store(cli.db_url)
+    try:  # two nodes on another host, as their own heartbeats would have written them
+        for node in ("vm:1:calm", "vm:2:deaf"):
+            store.register_node(Node(node, "elsewhere", 1, now, now))
+        lease = now + timedelta(seconds=30)
+        store.heartbeat("vm:2:deaf", now, lease, [], stuck_threads=1, stuck_coroutines=2)
+    finally:
+        store.close()
+    said = [line for line in cli("status").stdout.splitlines() if line.startswith("node ")]
+    assert said == [
+        "node vm:2:deaf: 1 thread(s) still running a sync task whose attempt ended (timed "
+        "out or cancelled); each was replaced",
+        "node vm:2:deaf: 2 coroutine(s) still running an async task that ignored its "
+        "cancellation (timeout, cancel request, takeover or shutdown); let the task return "
+        "on asyncio.CancelledError",
+    ]
+    nodes = cli.json("status")["nodes"]
+    assert [(n["id"], n["stuck_threads"], n["stuck_coroutines"]) for n in nodes] == [
+        ("vm:1:calm", 0, 0),
+        ("vm:2:deaf", 1, 2),
+    ]
 
 
 def test_db_defaults_to_tickwork_db_env(tmp_path: Path) -> None:

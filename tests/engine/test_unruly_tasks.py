@@ -9,12 +9,14 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
 from tests.engine import tasks
 from tests.engine.conftest import eventually
 from tickwork import EngineConfig, Scheduler
+from tickwork.clock import ManualClock
 from tickwork.models import Run
 
 #: What the stored error of each exception starts with.
@@ -114,6 +116,50 @@ async def test_an_async_task_ignoring_a_cancel_request_is_given_up(deaf_node: Sc
         "cancelled on request; the task ignored its cancellation for 0.3 s and was left running"
     )
     assert (await s.run_now("good", wait=True, timeout=5)).status == "succeeded"
+
+
+async def test_a_given_up_coroutine_is_reported_until_it_ends(
+    db_url: str, clock: ManualClock
+) -> None:
+    """A given-up task still running shows in ``Scheduler.stuck_coroutines``, in its
+    node's row from the next heartbeat on (the clock's: every ``lease_ttl / 3``), and in
+    the gauges of the nodes alive; all go back to 0 once it ends. Before: it was only
+    logged."""
+    tasks.deaf_release.clear()
+    config = EngineConfig(max_concurrent=1, stop_grace=0.3, shutdown_grace=0.1, lease_ttl=30)
+    beat = timedelta(seconds=10)
+    try:
+        async with Scheduler(db_url, registry=tasks.registry, clock=clock, config=config) as s:
+
+            async def reported() -> tuple[int, int]:
+                (node,) = await s.nodes()
+                now = clock.now()
+                gauges = await asyncio.to_thread(s.store.gauges, now, now - 3 * beat)
+                return node.stuck_coroutines, gauges.stuck_coroutines
+
+            await s.add_schedule("deaf", "manual", id="deaf", retry={"max_attempts": 1})
+            deaf = await s.run_now("deaf")
+            await _status(s, deaf, "running")
+            await s.cancel_run(deaf.id)
+            await _status(s, deaf, "cancelled")  # given up, stop_grace after the request
+            assert s.stuck_coroutines == 1
+            assert await reported() == (0, 0)  # no heartbeat since
+            clock.advance(beat.total_seconds())
+
+            async def beaten(count: int) -> bool:
+                return await reported() == (count, count)
+
+            await eventually(lambda: beaten(1), what="the heartbeat to report 1 coroutine")
+            tasks.deaf_release.set()
+
+            async def ended() -> bool:
+                return s.stuck_coroutines == 0
+
+            await eventually(ended, what="the given-up task's end")
+            clock.advance(beat.total_seconds())
+            await eventually(lambda: beaten(0), what="the heartbeat to report none")
+    finally:
+        tasks.deaf_release.set()
 
 
 async def test_an_async_task_ignoring_the_shutdown_is_given_up(sqlite_url: str) -> None:

@@ -1,8 +1,13 @@
-"""``Store.gauges``: what a metrics scrape reads, on SQLite and PostgreSQL."""
+"""``Store.gauges``: what a metrics scrape reads, on SQLite and PostgreSQL; and the stuck
+counts a node's heartbeat writes, that the gauges sum."""
 
 from __future__ import annotations
 
+import pytest
+
 from tickwork.models import Node
+from tickwork.store import migrate as migrations
+from tickwork.store import open_store
 from tickwork.store.base import Store
 
 from .conftest import T0, at
@@ -21,3 +26,51 @@ def test_stuck_threads_are_summed_over_the_nodes_alive(store: Store) -> None:
     # A node whose heartbeat lapsed is not alive: its count goes with it.
     gauges = store.gauges(at(60), alive_since=at(11))
     assert (gauges.nodes, gauges.stuck_threads) == (0, 0)
+
+
+def test_stuck_coroutines_are_summed_over_the_nodes_alive(store: Store) -> None:
+    for node in ("n1", "n2", "n3"):
+        store.register_node(Node(node, "h", 1, T0, T0))
+    store.heartbeat("n1", at(10), at(40), [], stuck_threads=1, stuck_coroutines=4)
+    store.heartbeat("n2", at(10), at(40), [], stuck_coroutines=2)
+    store.heartbeat("n3", at(10), at(40), [], stuck_coroutines=9)
+    store.deregister_node("n3", at(11))  # stopped: its event loop ended with its process
+    gauges = store.gauges(at(12), alive_since=at(5))
+    assert (gauges.nodes, gauges.stuck_threads, gauges.stuck_coroutines) == (2, 1, 6)
+    gauges = store.gauges(at(60), alive_since=at(11))
+    assert (gauges.nodes, gauges.stuck_coroutines) == (0, 0)
+
+
+def test_each_heartbeat_writes_both_stuck_counts(store: Store) -> None:
+    """A beat sets the counts as of now, both at once; the nodes read them back."""
+    store.register_node(Node("n1", "h", 1, T0, T0))
+    store.heartbeat("n1", at(10), at(40), [], stuck_threads=3, stuck_coroutines=2)
+    (node,) = store.list_nodes()
+    assert (node.stuck_threads, node.stuck_coroutines) == (3, 2)
+    store.heartbeat("n1", at(20), at(50), [], stuck_threads=3)  # the coroutines ended
+    (node,) = store.list_nodes(include_stopped=True)
+    assert (node.stuck_threads, node.stuck_coroutines) == (3, 0)
+
+
+def test_the_nodes_of_an_older_schema_have_no_stuck_coroutines_after_upgrade(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0016 adds the column to the rows already there, at 0."""
+    every = migrations.load_migrations
+
+    def up_to_15(dialect: str) -> list[tuple[int, str]]:
+        return [(v, sql) for v, sql in every(dialect) if v <= 15]
+
+    monkeypatch.setattr(migrations, "load_migrations", up_to_15)
+    old = open_store(db_url)
+    try:
+        assert old.schema_version() == 15
+        old.register_node(Node("n1", "h", 1, T0, T0))
+        monkeypatch.setattr(migrations, "load_migrations", every)
+        assert old.upgrade() == [16]
+        (node,) = old.list_nodes()
+        assert (node.id, node.stuck_threads, node.stuck_coroutines) == ("n1", 0, 0)
+        old.heartbeat("n1", at(10), at(40), [], stuck_coroutines=1)
+        assert [n.stuck_coroutines for n in old.list_nodes()] == [1]
+    finally:
+        old.close()

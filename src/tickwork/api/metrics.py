@@ -190,6 +190,13 @@ class DatabaseCollector(Collector):
             " cancelled (replaced in the pool; each ends when its task returns).",
             value=g.stuck_threads,
         )
+        yield GaugeMetricFamily(
+            "tickwork_stuck_coroutines",
+            "Async tasks of the nodes alive given up after they ignored their cancellation"
+            " for stop_grace, still running on their event loop (each ends when its task"
+            " returns).",
+            value=g.stuck_coroutines,
+        )
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -329,6 +329,8 @@ class NodeOut(BaseModel):
     stopped_at: datetime | None
     #: Threads still running a sync task whose attempt ended (each was replaced).
     stuck_threads: int = 0
+    #: Async tasks given up after they ignored their cancellation, still running.
+    stuck_coroutines: int = 0
 
     @classmethod
     def of(cls, n: Node) -> NodeOut:

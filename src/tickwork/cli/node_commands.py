@@ -74,6 +74,12 @@ def status(ctx: typer.Context) -> None:
                 f"node {n.id}: {n.stuck_threads} thread(s) still running a sync task whose "
                 "attempt ended (timed out or cancelled); each was replaced"
             )
+        if n.stuck_coroutines:
+            out.line(
+                f"node {n.id}: {n.stuck_coroutines} coroutine(s) still running an async task "
+                "that ignored its cancellation (timeout, cancel request, takeover or shutdown); "
+                "let the task return on asyncio.CancelledError"
+            )
     schedules = stats.get("schedules", {})
     out.line(
         f"runs running: {running}   backlog (due, waiting): {backlog}   "

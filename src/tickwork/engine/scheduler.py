@@ -121,6 +121,15 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
         that keeps growing says a task ignores ``ctx.cancelled``."""
         return 0 if self.engine is None else self.engine.executors.threads.stuck
 
+    @property
+    def stuck_coroutines(self) -> int:
+        """Async tasks of this process's node given up after they ignored their
+        cancellation (timeout, cancel request, takeover, shutdown) and still running on
+        its event loop: they hold no slot, but each holds what its task holds, and a
+        count that keeps growing says a task catches ``asyncio.CancelledError`` and goes
+        on instead of returning."""
+        return 0 if self.engine is None else self.engine.execution.given_up
+
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -121,6 +121,11 @@ class SyncScheduler:
         """``Scheduler.stuck_threads``."""
         return self._scheduler.stuck_threads
 
+    @property
+    def stuck_coroutines(self) -> int:
+        """``Scheduler.stuck_coroutines``."""
+        return self._scheduler.stuck_coroutines
+
     # Every coroutine method of ``Scheduler``, blocking, with its exact signature.
     active_runs = _blocking(Scheduler.active_runs)
     add_schedule = _blocking(Scheduler.add_schedule)

@@ -75,6 +75,7 @@ class Upkeep:
                 now + timedelta(seconds=core.config.lease_ttl),
                 list(core.active),
                 core.executors.threads.stuck,
+                self._execution.given_up,
             )
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)

@@ -67,11 +67,15 @@ class AttemptEnds(SqlCore):
         lease_until: datetime,
         run_ids: Collection[str],
         stuck_threads: int = 0,
+        stuck_coroutines: int = 0,
     ) -> Heartbeat:
         ids = list(run_ids)
         with self._write() as tx:
             # A node taken for dead (and its runs taken over) that beats again is back.
-            tx.execute(self._sql("node_beats"), (self._ts(_aware(now)), stuck_threads, node_id))
+            tx.execute(
+                self._sql("node_beats"),
+                (self._ts(_aware(now)), stuck_threads, stuck_coroutines, node_id),
+            )
             held: list[tuple[Any, ...]] = []
             if ids:
                 held = tx.execute(

@@ -381,10 +381,12 @@ class Store(ReadStore, AccessStore, NodeStore):
         lease_until: datetime,
         run_ids: Collection[str],
         stuck_threads: int = 0,
+        stuck_coroutines: int = 0,
     ) -> Heartbeat:
         """Renew the node's heartbeat (clearing ``stopped_at`` if it was taken for dead)
         and the leases of ``run_ids`` it still holds, and record how many of its threads
-        are stuck in tasks it gave up on (``Node.stuck_threads``)."""
+        and coroutines are stuck in tasks it gave up on (``Node.stuck_threads``,
+        ``Node.stuck_coroutines``), in the same statement."""
 
     @abstractmethod
     def finish_attempts(

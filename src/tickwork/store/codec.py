@@ -99,7 +99,10 @@ CLAIMED_RUN_COLUMNS: Final = tuple(c for c in RUN_COLUMNS if c not in _SHARED_BY
 ATTEMPT_COLUMNS: Final = ("run_id", *stored_fields(Attempt))
 
 #: A node's row: the fields of ``Node`` that are not computed when nodes are listed.
-NODE_COLUMNS: Final = stored_fields(Node, leave_out=("is_leader", "running", "stuck_threads"))
+#: The stuck counts are left out too: only a heartbeat writes them (``node_beats``).
+NODE_COLUMNS: Final = stored_fields(
+    Node, leave_out=("is_leader", "running", "stuck_threads", "stuck_coroutines")
+)
 
 #: A queue message's row: every field of ``QueueMessage``.
 QUEUE_COLUMNS: Final = stored_fields(QueueMessage)
@@ -492,7 +495,8 @@ class RowCodec:
         )
 
     def _node(self, row: Sequence[Any], leader: str | None, running: int) -> Node:
-        """A node from its row (``NODE_COLUMNS``, then ``stuck_threads`` when read)."""
+        """A node from its row (``NODE_COLUMNS``, then ``stuck_threads`` and
+        ``stuck_coroutines`` when read)."""
         id_, host, pid, started_at, heartbeat_at, tasks, stopped_at, *more = row
         started, beat = self._dt(started_at), self._dt(heartbeat_at)
         assert started is not None and beat is not None
@@ -507,4 +511,5 @@ class RowCodec:
             is_leader=id_ == leader,
             running=running,
             stuck_threads=int(more[0]) if more else 0,
+            stuck_coroutines=int(more[1]) if len(more) > 1 else 0,
         )

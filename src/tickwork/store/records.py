@@ -106,6 +106,9 @@ class Gauges:
     #: Threads still running a sync task their node gave up on (timed out or
     #: cancelled), summed over the nodes alive (``Node.stuck_threads``).
     stuck_threads: int = 0
+    #: Async tasks their node gave up on (they ignored their cancellation) still running,
+    #: summed over the nodes alive (``Node.stuck_coroutines``).
+    stuck_coroutines: int = 0
 
 
 class EventWatch(ABC):

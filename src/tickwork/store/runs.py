@@ -281,7 +281,9 @@ class Runs(SqlCore):
             running = int(tx.execute(self._sql("gauge_running"))[0][0])
             waiting = {str(k): int(n) for k, n in tx.execute(self._sql("gauge_waiting"))}
             oldest = tx.execute(self._sql("gauge_oldest_due"), (self._ts(now),))[0][0]
-            nodes, stuck = tx.execute(self._sql("gauge_nodes"), (self._ts(alive_since),))[0]
+            nodes, threads, coroutines = tx.execute(
+                self._sql("gauge_nodes"), (self._ts(alive_since),)
+            )[0]
         due = self._dt(oldest)
         return Gauges(
             schedules={k: schedules.get(k, 0) for k in ("active", "paused", "finished")},
@@ -292,7 +294,8 @@ class Runs(SqlCore):
             },
             oldest_due_age=max(0.0, (now - due).total_seconds()) if due is not None else 0.0,
             nodes=int(nodes),
-            stuck_threads=int(stuck),
+            stuck_threads=int(threads),
+            stuck_coroutines=int(coroutines),
         )
 
     def delete_runs_before(self, cutoff: datetime) -> int:

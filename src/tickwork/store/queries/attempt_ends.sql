@@ -28,8 +28,9 @@ WHERE r.id = ANY(?::text[]) FOR UPDATE OF r
 
 -- name: node_beats
 -- A node's heartbeat; a node taken for dead that beats again is back.
--- Parameters: heartbeat at, stuck threads, node id.
-UPDATE nodes SET heartbeat_at = ?, stopped_at = NULL, stuck_threads = ? WHERE id = ?
+-- Parameters: heartbeat at, stuck threads, stuck coroutines, node id.
+UPDATE nodes SET heartbeat_at = ?, stopped_at = NULL, stuck_threads = ?, stuck_coroutines = ?
+WHERE id = ?
 
 -- name: renew_leases
 -- The leases of these runs the node still holds, renewed. Rows: (id, cancel_requested).

@@ -35,11 +35,11 @@ DELETE FROM leader WHERE node_id = ?
 
 -- name: list_nodes
 -- Every node. No parameters.
-SELECT {nodes}, stuck_threads FROM nodes ORDER BY id
+SELECT {nodes}, stuck_threads, stuck_coroutines FROM nodes ORDER BY id
 
 -- name: list_running_nodes
 -- The nodes not stopped. No parameters.
-SELECT {nodes}, stuck_threads FROM nodes WHERE stopped_at IS NULL ORDER BY id
+SELECT {nodes}, stuck_threads, stuck_coroutines FROM nodes WHERE stopped_at IS NULL ORDER BY id
 
 -- name: running_per_node
 -- No parameters.

@@ -122,10 +122,10 @@ SELECT status, COUNT(*) FROM runs WHERE status IN ('pending', 'retrying') GROUP 
 SELECT MIN(due_at) FROM runs WHERE status IN ('pending', 'retrying') AND due_at <= ?
 
 -- name: gauge_nodes
--- Nodes alive (a heartbeat since the cutoff) and their stuck threads. Parameters: the
--- cutoff.
-SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0) FROM nodes
-WHERE stopped_at IS NULL AND heartbeat_at >= ?
+-- Nodes alive (a heartbeat since the cutoff), their stuck threads and stuck coroutines.
+-- Parameters: the cutoff.
+SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0), COALESCE(SUM(stuck_coroutines), 0)
+FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= ?
 
 -- name: runs_past_retention
 -- Up to LIMIT finished runs scheduled and finished before the cutoff. Parameters: the
