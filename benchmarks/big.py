@@ -133,7 +133,9 @@ def timed(db: Path, *args: str, checkout: Path | None = None) -> tuple[float, fl
     return took, max(peak, before) / 1024, proc.returncode
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
+    """Exit code 1 when a timed command failed (each failure is printed where it
+    happened)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -156,6 +158,11 @@ def main(argv: list[str]) -> None:
         "migrations would change --db beyond what that checkout knows)",
     )
     args = parser.parse_args(argv)
+    # Checked before the build (minutes): a wrong path would time this checkout as A.
+    if args.before is not None and not (args.before / "src" / "tickwork").is_dir():
+        parser.error(f"--before {args.before}: not a tickwork checkout (no src/tickwork there)")
+    if args.before_db is not None and not args.before_db.is_file():
+        parser.error(f"--before-db {args.before_db}: no such file")
     db = args.db or Path(tempfile.mkdtemp(prefix="tickwork-big-")) / "big.db"
     if not (args.keep and db.exists()):
         db.unlink(missing_ok=True)
@@ -169,8 +176,8 @@ def main(argv: list[str]) -> None:
         c for c in COMMANDS if not args.only or " ".join(c) in args.only or c[0] in args.only
     ]
     if args.before is not None:
-        compare(db, commands, args.rounds, args.before, args.before_db or db)
-        return
+        return compare(db, commands, args.rounds, args.before, args.before_db or db)
+    failed = False
     for command in commands:  # writes the bytecode of every module the commands load
         timed(db, *command)
     baseline = timed(db, "--version")[0]
@@ -179,12 +186,14 @@ def main(argv: list[str]) -> None:
     for command in commands:
         for _ in range(args.rounds):
             took, _peak, code = timed(db, *command)
+            failed |= code != 0
             mark = "" if code == 0 else " (failed)"
             print(
                 f"| `tickwork {' '.join(command)}` | {took:.2f} s{mark} "
                 f"| {took - baseline:.2f} s |",
                 flush=True,
             )
+    return 1 if failed else 0
 
 
 COMMANDS: list[list[str]] = [
@@ -203,12 +212,11 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def compare(
-    db: Path, commands: list[list[str]], rounds: int, before: Path, before_db: Path
-) -> None:
+def compare(db: Path, commands: list[list[str]], rounds: int, before: Path, before_db: Path) -> int:
     """Each command from ``before`` (A) and from this checkout (B), alternately: wall
     time, and CPU time (what the command itself costs, less sensitive to the machine's
     other load)."""
+    failed = False
     print("| command | figure | A (before) | B (this checkout) | A median | B median | B / A |")
     print("|---|---|---|---|---:|---:|---:|")
     for checkout, file in ((before, before_db), (None, db)):  # bytecode written, migrated
@@ -223,6 +231,7 @@ def compare(
                 took, _peak, code = timed(file, *command, checkout=checkout)
                 if code != 0:
                     print(f"<!-- {' '.join(command)} failed -->")
+                    failed = True
                 wall[name].append(took)
                 cpu[name].append(cpu_seconds() - spent)
         for figure, values in (("wall", wall), ("CPU", cpu)):
@@ -234,7 +243,8 @@ def compare(
                 f"| {ma:.2f} s | {mb:.2f} s | {mb / ma:.2f} |",
                 flush=True,
             )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
