@@ -124,10 +124,8 @@ class Execution:
         end is recorded, and the run may be executing again here, as a retry)."""
         if not self._given_up:
             return True
-        task = asyncio.current_task()
-        if task not in self._given_up:
+        if asyncio.current_task() not in self._given_up:
             return True
-        self._given_up.pop(task)
         log.warning(
             "run %s (task %s) attempt %d ended after it was given up; its outcome is ignored",
             run.id,
@@ -135,6 +133,9 @@ class Execution:
             run.attempt,
         )
         return False
+
+    def _forget_given_up(self, task: asyncio.Task[None]) -> None:
+        self._given_up.pop(task, None)
 
     @property
     def given_up(self) -> int:
@@ -166,6 +167,9 @@ class Execution:
             return
         active.given_up = True
         self._given_up[active.task] = run.id
+        # Counted until it ends, whichever way (``_ours`` is not reached when the
+        # coroutine is closed rather than run to its end).
+        active.task.add_done_callback(self._forget_given_up)
         grace = core.config.stop_grace
         log.error(
             "run %s (task %s) attempt %d did not stop within %g s of its %s: the task "
