@@ -11,7 +11,7 @@ import pytest
 
 from tests.engine import tasks
 from tests.engine.conftest import T0, eventually
-from tickwork import Scheduler
+from tickwork import Scheduler, TaskRegistry, task
 from tickwork.clock import ManualClock
 from tickwork.engine import firing
 from tickwork.engine.config import EngineConfig
@@ -144,7 +144,7 @@ async def test_a_node_that_fired_gives_its_peer_a_head_start_on_the_rest(
     ):
         assert first.engine is not None and second.engine is not None
         await first.engine.upkeep.maintenance_once()  # it started before the second
-        assert (first.engine.core.peers, second.engine.core.peers) == (2, 2)
+        assert first.engine.core.shares["noop"] == second.engine.core.shares["noop"] == 0.5
         for i in range(4):
             await first.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
         clock.set(DUE - timedelta(seconds=0.05))
@@ -163,3 +163,45 @@ async def test_a_node_that_fired_gives_its_peer_a_head_start_on_the_rest(
         runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
         nodes = Counter(r.node for r in runs)
     assert sorted(nodes.values()) == [2, 2], nodes
+
+
+async def test_runs_of_a_task_no_peer_runs_are_claimed_whole_and_at_once(
+    db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live peer that does not run the task gets no share of its runs, and no head
+    start: they would wait for it in vain."""
+    monkeypatch.setattr(firing, "PEER_HEAD_START", 2.0)
+    tasks.calls.clear()
+    others = TaskRegistry()
+
+    @task("other", registry=others)
+    async def other() -> None:
+        pass
+
+    config = EngineConfig(maintenance_interval=3600)
+    async with (
+        Scheduler(db_url, registry=tasks.registry, clock=clock, config=config) as first,
+        Scheduler(db_url, registry=others, clock=clock, config=config) as second,
+    ):
+        assert first.engine is not None and second.engine is not None
+        await first.engine.upkeep.maintenance_once()  # it started before the second
+        assert len(await first.nodes()) == 2
+        assert first.engine.core.shares == second.engine.core.shares == {}
+        for i in range(4):
+            await first.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
+        clock.set(DUE - timedelta(seconds=0.05))
+
+        async def prepared() -> bool:  # by either: a node fires what it cannot run
+            return first.engine.ahead.prepared + second.engine.ahead.prepared > 0  # type: ignore[union-attr]
+
+        await eventually(prepared, what="a fire prepared")
+        clock.set(DUE)
+
+        async def done() -> bool:
+            runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
+            return len(runs) == 4 and all(r.status == "succeeded" for r in runs)
+
+        # Well within the head start: no run waited for the peer.
+        await eventually(done, timeout=1.5, what="4 runs succeeded")
+        runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
+        assert {r.node for r in runs} == {first.engine.core.node_id}

@@ -3,6 +3,7 @@ transaction, exactly as ``claim_runs`` would claim them, on SQLite and PostgreSQ
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -24,14 +25,14 @@ def fire_claim(
     limit: int = 100,
     tasks: tuple[str, ...] = ("t",),
     task_limits: Mapping[str, int] | None = None,
-    share: float = 1.0,
+    shares: Mapping[str, float] | None = None,
 ) -> FireResult:
     now = at(seconds)
     return store.fire_and_claim(
         now,
         every_second(),
         1000,
-        ClaimRequest(node, now + LEASE, limit, tasks, task_limits or {}, share),
+        ClaimRequest(node, now + LEASE, limit, tasks, task_limits or {}, shares or {}),
     )
 
 
@@ -176,9 +177,21 @@ def test_task_limits_count_running_runs_everywhere(store: Store) -> None:
 def test_a_share_leaves_peers_their_part(store: Store) -> None:
     for i in range(4):
         store.add_schedule(make_schedule(f"s{i}"))
-    result = fire_claim(store, 0, share=0.5)
+    result = fire_claim(store, 0, shares={"t": 0.5})
     assert len(result.claimed) == 2 and result.more is True
     assert len(store.claim_runs("n2", at(0), at(30), 10, ["t"], {})) == 2
+
+
+def test_a_share_is_per_task_and_a_task_no_peer_runs_is_taken_whole(store: Store) -> None:
+    """A peer that runs only ``t`` gets its part of ``t``'s runs; ``u``, which only this
+    node runs, is claimed whole (left behind, it would wait for this node alone)."""
+    for i in range(4):
+        store.add_schedule(make_schedule(f"t{i}"))
+        store.add_schedule(make_schedule(f"u{i}", task="u"))
+    result = fire_claim(store, 0, tasks=("t", "u"), shares={"t": 0.5})
+    assert Counter(r.task for r in result.claimed) == {"t": 2, "u": 4}
+    assert result.more is True
+    assert [r.task for r in store.claim_runs("n2", at(0), at(30), 10, ["t"], {})] == ["t", "t"]
 
 
 def test_a_fire_that_collides_claims_nothing_for_the_dropped_run(store: Store) -> None:
@@ -322,7 +335,7 @@ def test_a_fire_prepared_ahead_commits_only_when_held_returns_true(store: Store)
         return wait
 
     now = at(0)
-    claim = ClaimRequest("n1", now + LEASE, 100, ("t",), {}, 1.0)
+    claim = ClaimRequest("n1", now + LEASE, 100, ("t",), {})
     dropped = store.fire_and_claim(now, every_second(), 100, claim, hold=hold(False))
     assert (dropped.fired, dropped.claimed) == ([], [])
     assert store.list_runs(schedule_id="a", limit=10) == []

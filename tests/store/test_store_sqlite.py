@@ -217,7 +217,7 @@ def test_a_fire_and_its_ends_span_many_multi_row_statements(lite: SQLiteStore) -
     for i in range(50):
         lite.add_schedule(make_schedule(f"s{i}", data={"i": i}))
     result = lite.fire_and_claim(
-        at(0), every_second(), 1000, ClaimRequest("n1", at(30), 100, ("t",), {}, 1.0)
+        at(0), every_second(), 1000, ClaimRequest("n1", at(30), 100, ("t",), {})
     )
     assert len(result.fired) == len(result.claimed) == 50
     for s in lite.list_schedules():

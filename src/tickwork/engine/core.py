@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,8 +81,10 @@ class Core:
         #: or an attempt ended to be retried at once): the finisher then refills the
         #: slots its ends free; else it spares the database a claim that finds nothing.
         self.waiting = False
-        #: Live nodes sharing the database (this one included), seen at maintenance.
-        self.peers = 1
+        #: Per task of this node that live peers run too: the part of a fire's runs of
+        #: it this node takes (1 / the live nodes running it, this one included), seen
+        #: at maintenance. Empty when no peer runs any of them.
+        self.shares: Mapping[str, float] = {}
 
     def free_slots(self) -> int:
         """Slots this node may fill now (a run holds its slot until its end is written)."""
@@ -106,7 +109,7 @@ class Core:
             tasks=self.registry.names(),
             task_limits=self.registry.limits(),
             # With peers, take a fair part of a burst and leave them the rest.
-            share=1.0 if self.peers <= 1 else 1.0 / self.peers,
+            shares=self.shares,
         )
 
     def timeout_of(self, run: Run) -> float:

@@ -113,7 +113,7 @@ class Firing:
         caller sets ``Core.waiting`` after).
         """
         core = self._core
-        if core.peers > 1:
+        if core.shares:  # a peer runs some task of this node
             core.waiting = False
             await asyncio.sleep(PEER_HEAD_START)
 

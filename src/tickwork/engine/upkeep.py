@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -121,7 +122,14 @@ class Upkeep:
         # be taken over (the beat below renews it and their leases).
         dead = [node for node in dead if node != core.node_id]
         nodes = await core.db(core.store.list_nodes)
-        core.peers = max(1, sum(1 for n in nodes if n.stopped_at is None and n.id not in dead))
+        mine = set(core.registry.names())
+        running_it = Counter(
+            task
+            for n in nodes
+            if n.stopped_at is None and n.id not in dead
+            for task in set(n.tasks) & mine
+        )
+        core.shares = {task: 1.0 / count for task, count in running_it.items() if count > 1}
         async with core.look:
             if core.active:
                 # Renew first: the clock may have jumped past a heartbeat (a ManualClock,

@@ -5,7 +5,7 @@ which runs a fire hands its node at once."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -277,8 +277,13 @@ class Claiming(SqlCore):
             return {}, True  # older runs first: claim_runs ranks them with these
         candidates.sort(key=lambda c: (-c[0].priority, c[1].due_at, c[1].id))
         places = claim.limit
-        if claim.share < 1:
-            places = min(places, max(1, math.ceil(len(candidates) * claim.share)))
+        # Per task shared with live peers: how many of its runs this node takes.
+        caps: dict[str, int] = {}
+        if claim.shares:
+            for task, count in Counter(s.task for s, _ in candidates).items():
+                share = claim.shares.get(task, 1.0)
+                if share < 1:
+                    caps[task] = max(1, math.ceil(count * share))
         limited = sorted({s.task for s, _ in candidates if s.task in claim.task_limits})
         allowed_tasks: set[str] = set()
         task_running: dict[str, int] = {}
@@ -300,6 +305,9 @@ class Claiming(SqlCore):
             if len(taken) >= places:
                 left_behind = True
                 break
+            if caps.get(s.task) == 0:  # the rest of this task is left to peers
+                left_behind = True
+                continue
             running = sched_running.get(s.id, 0)
             full = room(s.overlap, s.max_instances, running) == 0
             if s.overlap == "queue":
@@ -320,5 +328,7 @@ class Claiming(SqlCore):
                     continue
                 task_running[s.task] = task_running.get(s.task, 0) + 1
             sched_running[s.id] = running + 1
+            if s.task in caps:
+                caps[s.task] -= 1
             taken[p.id] = len(taken)
         return taken, left_behind

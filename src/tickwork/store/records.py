@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -75,9 +75,10 @@ class ClaimRequest:
     limit: int
     tasks: Collection[str]
     task_limits: Mapping[str, int]
-    #: The part of the claimable runs of this fire the node takes at most (rounded up);
-    #: below 1 when peers should get their part of a burst.
-    share: float = 1.0
+    #: Per task, the part of this fire's claimable runs of that task the node takes at
+    #: most (rounded up): below 1 when live peers run the task too and should get their
+    #: part of a burst. A task not named is taken whole.
+    shares: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
