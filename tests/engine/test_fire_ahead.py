@@ -15,6 +15,7 @@ from tickwork import Scheduler, TaskRegistry, task
 from tickwork.clock import ManualClock
 from tickwork.engine import firing
 from tickwork.engine.config import EngineConfig
+from tickwork.models import Run
 
 DUE = T0 + timedelta(seconds=10)
 
@@ -129,6 +130,34 @@ async def test_all_that_is_due_at_a_time_is_prepared_in_one_fire(
         assert (engine.ahead.prepared, engine.ahead.last_fired) == (1, 300)
 
 
+async def _fire_four_between(
+    first: Scheduler, second: Scheduler, clock: ManualClock, within: float = 5.0
+) -> list[Run]:
+    """Four ``noop`` runs due at ``DUE``, fired ahead by either node (a node fires what
+    it cannot run too); returns them once all succeeded, within ``within`` seconds."""
+    assert first.engine is not None and second.engine is not None
+    engines = (first.engine, second.engine)
+    for i in range(4):
+        await first.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
+    clock.set(DUE - timedelta(seconds=0.05))
+
+    async def prepared() -> bool:
+        return sum(e.ahead.prepared for e in engines) > 0
+
+    await eventually(prepared, what="a fire prepared")
+    clock.set(DUE)
+
+    async def runs() -> list[Run]:
+        return [r for i in range(4) for r in await first.list_runs(f"a{i}")]
+
+    async def done() -> bool:
+        got = await runs()
+        return len(got) == 4 and all(r.status == "succeeded" for r in got)
+
+    await eventually(done, timeout=within, what="4 runs succeeded")
+    return await runs()
+
+
 async def test_a_node_that_fired_gives_its_peer_a_head_start_on_the_rest(
     db_url: str, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -145,23 +174,7 @@ async def test_a_node_that_fired_gives_its_peer_a_head_start_on_the_rest(
         assert first.engine is not None and second.engine is not None
         await first.engine.upkeep.maintenance_once()  # it started before the second
         assert first.engine.core.shares["noop"] == second.engine.core.shares["noop"] == 0.5
-        for i in range(4):
-            await first.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
-        clock.set(DUE - timedelta(seconds=0.05))
-
-        async def prepared() -> bool:
-            return first.engine.ahead.prepared + second.engine.ahead.prepared > 0  # type: ignore[union-attr]
-
-        await eventually(prepared, what="a fire prepared")
-        clock.set(DUE)
-
-        async def split() -> bool:
-            runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
-            return len(runs) == 4 and all(r.status == "succeeded" for r in runs)
-
-        await eventually(split, what="4 runs succeeded")
-        runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
-        nodes = Counter(r.node for r in runs)
+        nodes = Counter(r.node for r in await _fire_four_between(first, second, clock))
     assert sorted(nodes.values()) == [2, 2], nodes
 
 
@@ -187,21 +200,6 @@ async def test_runs_of_a_task_no_peer_runs_are_claimed_whole_and_at_once(
         await first.engine.upkeep.maintenance_once()  # it started before the second
         assert len(await first.nodes()) == 2
         assert first.engine.core.shares == second.engine.core.shares == {}
-        for i in range(4):
-            await first.add_schedule("noop", DUE.isoformat(), id=f"a{i}")
-        clock.set(DUE - timedelta(seconds=0.05))
-
-        async def prepared() -> bool:  # by either: a node fires what it cannot run
-            return first.engine.ahead.prepared + second.engine.ahead.prepared > 0  # type: ignore[union-attr]
-
-        await eventually(prepared, what="a fire prepared")
-        clock.set(DUE)
-
-        async def done() -> bool:
-            runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
-            return len(runs) == 4 and all(r.status == "succeeded" for r in runs)
-
         # Well within the head start: no run waited for the peer.
-        await eventually(done, timeout=1.5, what="4 runs succeeded")
-        runs = [r for i in range(4) for r in await first.list_runs(f"a{i}")]
+        runs = await _fire_four_between(first, second, clock, within=1.5)
         assert {r.node for r in runs} == {first.engine.core.node_id}
