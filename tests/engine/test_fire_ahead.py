@@ -4,8 +4,9 @@ held until it, so runs start at their time; nothing shows, and nothing runs, ear
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -94,6 +95,84 @@ async def test_a_node_stopping_before_the_time_rolls_its_prepared_fire_back(
 
         await eventually(fired, what="the fire on the next node")
     assert len(tasks.calls) == 1
+
+
+#: The wall-clock instant each run of ``stamp`` started (tests on the real clock).
+stamps: list[float] = []
+stamping = TaskRegistry()
+
+
+@task("stamp", registry=stamping)
+async def stamp() -> None:
+    stamps.append(time.time())
+
+
+async def test_on_the_real_clock_a_prepared_fire_commits_at_its_time_and_not_before(
+    db_url: str,
+) -> None:
+    """The store thread waits for the fire time itself (``ahead._Hold``): nothing is
+    visible nor started before it, the runs start at it."""
+    stamps.clear()
+    config = EngineConfig(fire_ahead=0.4)
+    async with Scheduler(db_url, registry=stamping, config=config) as s:
+        engine = s.engine
+        assert engine is not None
+        due = (datetime.now(UTC) + timedelta(seconds=0.8)).replace(microsecond=0)
+        due += timedelta(seconds=1)  # a whole second: exact in both databases
+        for i in range(3):
+            await s.add_schedule("stamp", due.isoformat(), id=f"a{i}")
+
+        async def prepared() -> bool:
+            return engine.ahead.prepared > 0
+
+        await eventually(prepared, what="the fire prepared")
+        assert [await s.list_runs(f"a{i}") for i in range(3)] == [[]] * 3
+        assert stamps == []
+        assert datetime.now(UTC) < due
+
+        async def done() -> bool:
+            runs = [r for i in range(3) for r in await s.list_runs(f"a{i}")]
+            return len(runs) == 3 and all(r.status == "succeeded" for r in runs)
+
+        await eventually(done, what="3 runs succeeded")
+        for i in range(3):
+            (run,) = await s.list_runs(f"a{i}")
+            assert run.scheduled_for == run.started_at == due
+    assert len(stamps) == 3 and min(stamps) >= due.timestamp()
+
+
+async def test_on_the_real_clock_a_node_stopping_while_its_fire_is_held_rolls_it_back_at_once(
+    db_url: str,
+) -> None:
+    """A stop releases the store thread waiting for the fire time: the fire is rolled
+    back then, not when its time comes, and the next node fires it."""
+    stamps.clear()
+    config = EngineConfig(fire_ahead=1.0)
+    due = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
+    async with Scheduler(db_url, registry=stamping, config=config) as s:
+        engine = s.engine
+        assert engine is not None
+        await s.add_schedule("stamp", due.isoformat(), id="a")
+
+        async def prepared() -> bool:
+            return engine.ahead.prepared > 0
+
+        await eventually(prepared, what="the fire prepared")
+        stopping = time.monotonic()
+        until_due = (due - datetime.now(UTC)).total_seconds()
+        assert until_due > 0.3
+    assert time.monotonic() - stopping < until_due - 0.2  # not held until its time
+    assert stamps == []
+    async with Scheduler(db_url, registry=stamping) as s:
+        assert await s.list_runs("a") == []
+        schedule = await s.get_schedule("a")
+        assert (schedule.status, schedule.next_fire_at) == ("active", due)
+
+        async def fired() -> bool:
+            return [r.status for r in await s.list_runs("a")] == ["succeeded"]
+
+        await eventually(fired, what="the fire on the next node")
+    assert len(stamps) == 1
 
 
 async def test_all_that_is_due_at_a_time_is_prepared_in_one_fire(

@@ -43,6 +43,14 @@ def test_the_checkpointer_starts_the_wal_over(store: SQLiteStore, db_path: Path)
     assert len(store.list_schedules()) == 1500
 
 
+def test_the_checkpointer_is_ready_after_the_first_commit(store: SQLiteStore) -> None:
+    """Its thread starts, and opens its connection, at the first commit: not in the
+    commit that first needs a checkpoint (a burst's fire), whose runs would wait."""
+    store.add_schedule(make_schedule("s"))
+    assert store.checkpointer.connected.wait(10)
+    assert store.checkpointer.done == 0
+
+
 def test_a_closed_store_stops_its_checkpointer_and_a_reopened_one_starts_again(
     store: SQLiteStore, db_path: Path
 ) -> None:

@@ -16,8 +16,11 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+from tickwork.clock import SystemClock
 from tickwork.engine.config import (
     BURST_RUNS,
     DENSE_FIRE_AHEAD,
@@ -73,6 +76,9 @@ class FireAhead:
         work = FIRE_COST_FIXED + min(due, size) * self._fire_cost * 1.25
         return timedelta(seconds=min(READ_AHEAD, max(floor, work))), size
 
+    def _count_prepared(self) -> None:
+        self.prepared += 1
+
     def _learn_fire_cost(self, seconds: float, runs: int) -> None:
         if runs >= BURST_RUNS:
             self._fire_cost = 0.7 * self._fire_cost + 0.3 * (seconds / runs)
@@ -87,17 +93,8 @@ class FireAhead:
         """
         core = self._core
         free = core.free_slots()
-        come = threading.Event()
-        commit = False
         started = time.perf_counter()
-        prepared: list[float] = []
-
-        def hold() -> bool:
-            prepared.append(time.perf_counter())
-            self.prepared += 1
-            come.wait()
-            return commit
-
+        hold = _Hold(core, due_at, self._count_prepared)
         self._firing.fires += 1
         self._last_fire_ahead = due_at
         fire = asyncio.ensure_future(
@@ -112,13 +109,16 @@ class FireAhead:
             )
         )
         try:
-            await core.clock.sleep_until(due_at, core.abandon)
-            commit = not core.stopping
+            if hold.on_its_own:
+                await _first_of(fire, core.abandon)
+            else:
+                await core.clock.sleep_until(due_at, core.abandon)
+                hold.release(commit=not core.stopping)
         finally:
-            come.set()
+            hold.release(commit=False)  # stopped or cancelled first (else: no effect)
         result = await fire
-        if prepared:
-            self._learn_fire_cost(prepared[0] - started, len(result.fired))
+        if hold.prepared_at is not None:
+            self._learn_fire_cost(hold.prepared_at - started, len(result.fired))
         self.last_fired = len(result.fired)
         self._firing.take_fired(result)
         if result.fired and result.more:
@@ -147,3 +147,56 @@ class FireAhead:
         except Exception:
             log.exception("reading ahead failed")
         return target
+
+
+class _Hold:
+    """The ``hold`` of a prepared fire (``Store.fire_and_claim``): called on the store
+    thread once the fire's work is done, it returns at the fire time, True to commit,
+    False to roll back.
+
+    On the real clock the store thread waits for the time itself, a timed wait of its
+    own accurate to a fraction of a millisecond, and commits at once; the loop only
+    releases it early, when the node stops. Waited on by the loop's timer and then
+    handed over, the commit came 1-5 ms late: the loop's timers keep to the
+    millisecond, and its thread may wait for the GIL on waking. An injected clock only
+    the loop sees move (``ManualClock``) is waited on by the loop, which releases the
+    thread at the time.
+    """
+
+    def __init__(self, core: Core, due_at: datetime, prepared: Callable[[], None]) -> None:
+        self._core = core
+        self._due_at = due_at
+        self._prepared = prepared
+        #: Whether the store thread waits for the time itself (see the class).
+        self.on_its_own = type(core.clock) is SystemClock
+        self._released = threading.Event()
+        self._commit = False
+        #: When the fire's work was done (``time.perf_counter``); None: it never was.
+        self.prepared_at: float | None = None
+
+    def __call__(self) -> bool:
+        """On the store thread."""
+        self.prepared_at = time.perf_counter()
+        self._prepared()
+        if self.on_its_own:
+            left = (self._due_at - self._core.clock.now()).total_seconds()
+            if left > 0 and self._released.wait(left):
+                return False  # released before the time: the node stops
+            return not self._core.stopping
+        self._released.wait()
+        return self._commit
+
+    def release(self, commit: bool) -> None:
+        """On the loop: let the store thread go on; the first call decides."""
+        if not self._released.is_set():
+            self._commit = commit
+            self._released.set()
+
+
+async def _first_of(fire: asyncio.Future[Any], event: asyncio.Event) -> None:
+    """Return when ``fire`` is done or ``event`` is set, whichever is first."""
+    setting = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((fire, setting), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        setting.cancel()

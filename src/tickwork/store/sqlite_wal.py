@@ -26,6 +26,7 @@ whether or not it was checkpointed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -51,7 +52,7 @@ BACKSTOP_FRAMES: Final = 10_000
 
 
 class Checkpointer:
-    """Checkpoints the WAL on its own thread, started at the first need.
+    """Checkpoints the WAL on its own thread, started at the store's first commit.
 
     ``wrote`` is called after each commit with the rows it changed, holding ``lock``
     (the store's write lock); ``connect`` opens the connection the thread uses.
@@ -78,21 +79,26 @@ class Checkpointer:
         self.catching_up = False
         #: Set when no checkpoint is due nor running.
         self.idle = threading.Event()
+        #: Set once the thread has its connection open.
+        self.connected = threading.Event()
         self.idle.set()
 
     def wrote(self, changes: int) -> None:
         """A commit changed ``changes`` rows: checkpoint once enough was written."""
+        if self._thread is None and not self._stop:
+            # Started at the first commit, its connection opened at once: neither then
+            # costs the commit that first needs a checkpoint (a burst's fire), whose
+            # runs wait for the store thread and the GIL those would take.
+            self._thread = threading.Thread(
+                target=self._run, name="tickwork-wal-checkpoint", daemon=True
+            )
+            self._thread.start()
         self._weight += COMMIT_WEIGHT + changes
         if self._weight < self.every or self._stop:
             return
         self._weight = 0
         self.idle.clear()
         self._due.set()
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="tickwork-wal-checkpoint", daemon=True
-            )
-            self._thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread (a checkpoint under way finishes first)."""
@@ -105,6 +111,9 @@ class Checkpointer:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
+            with contextlib.suppress(sqlite3.Error):  # else opened at the first checkpoint
+                conn = self._connect()
+                self.connected.set()
             while True:
                 self._due.wait()
                 if self._stop:
@@ -113,6 +122,7 @@ class Checkpointer:
                 try:
                     if conn is None:
                         conn = self._connect()
+                        self.connected.set()
                     self._checkpoint(conn)
                     self.done += 1
                 except sqlite3.Error as exc:  # the commits' own checkpoint still works
