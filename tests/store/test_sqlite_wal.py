@@ -4,14 +4,18 @@ longer copies them to the database file while every writer waits."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.store.conftest import make_schedule
+from tickwork.errors import StoreUnavailableError
 from tickwork.store import open_store
 from tickwork.store.sqlite import SQLiteStore
+from tickwork.store.sqlite_wal import Checkpointer
 
 
 @pytest.fixture
@@ -49,6 +53,30 @@ def test_the_checkpointer_is_ready_after_the_first_commit(store: SQLiteStore) ->
     store.add_schedule(make_schedule("s"))
     assert store.checkpointer.connected.wait(10)
     assert store.checkpointer.done == 0
+
+
+def test_a_checkpointer_that_cannot_open_its_connection_keeps_its_thread() -> None:
+    """Opening its connection fails as the store's connections do (the file cannot be
+    opened): each pass fails quietly, the commits' own checkpoints still work, and the
+    thread is there for the next pass."""
+    attempts: list[int] = []
+
+    def cannot_open() -> sqlite3.Connection:
+        attempts.append(1)
+        raise StoreUnavailableError("cannot open SQLite database 'x.db': disk I/O error")
+
+    checkpointer = Checkpointer(cannot_open, threading.Lock(), every=10)
+    try:
+        checkpointer.wrote(100)  # starts the thread, and a checkpoint is due
+        assert checkpointer.idle.wait(10)
+        checkpointer.wrote(100)
+        assert checkpointer.idle.wait(10)
+        thread = checkpointer._thread
+        assert thread is not None and thread.is_alive()
+        assert len(attempts) >= 2 and checkpointer.done == 0
+        assert not checkpointer.connected.is_set()
+    finally:
+        checkpointer.close()
 
 
 def test_a_closed_store_stops_its_checkpointer_and_a_reopened_one_starts_again(

@@ -33,6 +33,8 @@ import threading
 from collections.abc import Callable
 from typing import Final
 
+from tickwork.errors import StoreError
+
 log = logging.getLogger("tickwork.store")
 
 #: The pages a commit writes, estimated without asking SQLite: ``COMMIT_WEIGHT`` for
@@ -111,7 +113,7 @@ class Checkpointer:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            with contextlib.suppress(sqlite3.Error):  # else opened at the first checkpoint
+            with contextlib.suppress(sqlite3.Error, StoreError):  # else at the first checkpoint
                 conn = self._connect()
                 self.connected.set()
             while True:
@@ -125,7 +127,7 @@ class Checkpointer:
                         self.connected.set()
                     self._checkpoint(conn)
                     self.done += 1
-                except sqlite3.Error as exc:  # the commits' own checkpoint still works
+                except (sqlite3.Error, StoreError) as exc:  # the commits' own ones still work
                     log.debug("WAL checkpoint failed: %s", exc)
                 if not self._due.is_set():
                     self.idle.set()
