@@ -113,11 +113,11 @@ async def test_on_the_real_clock_a_prepared_fire_commits_at_its_time_and_not_bef
     """The store thread waits for the fire time itself (``ahead._Hold``): nothing is
     visible nor started before it, the runs start at it."""
     stamps.clear()
-    config = EngineConfig(fire_ahead=0.4)
+    config = EngineConfig(fire_ahead=1.0)  # held for about a second: time to look
     async with Scheduler(db_url, registry=stamping, config=config) as s:
         engine = s.engine
         assert engine is not None
-        due = (datetime.now(UTC) + timedelta(seconds=0.8)).replace(microsecond=0)
+        due = (datetime.now(UTC) + timedelta(seconds=1.2)).replace(microsecond=0)
         due += timedelta(seconds=1)  # a whole second: exact in both databases
         for i in range(3):
             await s.add_schedule("stamp", due.isoformat(), id=f"a{i}")
