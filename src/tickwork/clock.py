@@ -81,14 +81,22 @@ class ManualClock:
             return
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters.append((when, fut))
-        waker: asyncio.Future[Any] = asyncio.ensure_future(wake.wait())
         try:
-            await asyncio.wait([fut, waker], return_when=asyncio.FIRST_COMPLETED)
+            await first_of(fut, wake)
         finally:
-            waker.cancel()
             if not fut.done():
                 fut.cancel()
             self._waiters = [(w, f) for (w, f) in self._waiters if f is not fut]
+
+
+async def first_of(fut: asyncio.Future[Any], event: asyncio.Event) -> None:
+    """Return when ``fut`` is done or ``event`` is set, whichever is first (``fut`` is
+    left as it is)."""
+    setting = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait((fut, setting), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        setting.cancel()
 
 
 def _resolve(fut: asyncio.Future[Any]) -> None:

@@ -18,9 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
-from tickwork.clock import SystemClock
+from tickwork.clock import SystemClock, first_of
 from tickwork.engine.config import (
     BURST_RUNS,
     DENSE_FIRE_AHEAD,
@@ -110,7 +109,7 @@ class FireAhead:
         )
         try:
             if hold.on_its_own:
-                await _first_of(fire, core.abandon)
+                await first_of(fire, core.abandon)
             else:
                 await core.clock.sleep_until(due_at, core.abandon)
                 hold.release(commit=not core.stopping)
@@ -191,12 +190,3 @@ class _Hold:
         if not self._released.is_set():
             self._commit = commit
             self._released.set()
-
-
-async def _first_of(fire: asyncio.Future[Any], event: asyncio.Event) -> None:
-    """Return when ``fire`` is done or ``event`` is set, whichever is first."""
-    setting = asyncio.ensure_future(event.wait())
-    try:
-        await asyncio.wait((fire, setting), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        setting.cancel()
