@@ -521,3 +521,36 @@ async def test_the_time_display_is_saved_for_the_user_not_the_browser(
         "time_mode": "utc",
         "browser_zone": "Asia/Tokyo",
     }
+
+
+async def test_a_refused_name_tag_or_description_is_named_on_the_form(
+    dashboard: Dashboard,
+) -> None:
+    """The schedule's own checks (lengths, NUL) refuse these fields: the form says which
+    and why, and keeps what was typed."""
+    client = await dashboard.signed_in("alice")
+    async with client:
+        form = await client.get("/schedules/new")
+        for field, value, said in (
+            ("name", "N" * 1500, "1500 characters long"),
+            ("name", "a\x00b", "NUL character"),
+            ("tags", "t" * 1200, "1200 characters long"),
+            ("description", "D" * 10050, "10050 characters long"),
+        ):
+            r = await client.post(
+                "/schedules/new",
+                data={
+                    "csrf": csrf_of(form.text),
+                    "task": "reports:daily",
+                    "schedule": "0 2 * * *",
+                    "timezone": "UTC",
+                    "data": "{}",
+                    field: value,
+                },
+            )
+            assert r.status_code == 400, field
+            error = re.search(rf'<p class="error" id="{field}-err"[^>]*>([^<]*)</p>', r.text)
+            assert error and said in unescape(error[1]), (field, r.text[-3000:])
+            if "\x00" not in value:
+                assert f'value="{value}"' in r.text  # what was typed stays
+        assert await dashboard.scheduler.list_schedules() == []

@@ -20,7 +20,7 @@ from tickwork.errors import NotFoundError, PermissionDeniedError, TickworkError,
 from tickwork.models import TaskSpec
 from tickwork.schedule import ScheduleError, parse_schedule
 from tickwork.web import data
-from tickwork.web.forms import POLICY_DEFAULTS, form_values, read_form
+from tickwork.web.forms import FIELDS_WITH_ERRORS, POLICY_DEFAULTS, form_values, read_form
 from tickwork.web.render import SECURITY_HEADERS, TEMPLATES, redirect, render
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in, writer
 from tickwork.web.timefmt import format_instant, zone
@@ -74,6 +74,7 @@ async def _form_page(
         nav="Schedules",
         v=values,
         errors=errors,
+        shown_fields=FIELDS_WITH_ERRORS,
         editing=editing,
         tasks=tasks,
         defaults=POLICY_DEFAULTS,

@@ -27,6 +27,24 @@ POLICY_DEFAULTS: Final = {
     "max_executions": "",
 }
 
+#: The fields the form shows an error under; an error about any other is shown at the
+#: top of the form, so a refused form always says why.
+FIELDS_WITH_ERRORS: Final = frozenset(
+    (
+        "task",
+        "schedule",
+        "timezone",
+        "data",
+        "name",
+        "id",
+        "tags",
+        "description",
+        "start_at",
+        "end_at",
+        *POLICY_DEFAULTS,
+    )
+)
+
 
 @dataclass
 class ScheduleForm:
