@@ -332,8 +332,10 @@ async def test_delete_and_backfill(dashboard: Dashboard) -> None:
                 "end": "2026-03-01T00:00",
             },
         )
-        assert r.status_code == 303
-        assert "end is before start" in unescape((await client.get("/schedules/hourly")).text)
+        # Refused on the page itself, the panel open with the range as typed.
+        assert r.status_code == 400
+        assert "end is before start" in unescape(r.text)
+        assert 'value="2026-03-02T00:00"' in r.text and 'value="2026-03-01T00:00"' in r.text
         r = await client.post("/schedules/hourly/delete", data={"csrf": csrf_of(page.text)})
         assert r.status_code == 200 and "Delete schedule hourly?" in r.text  # asked first
         assert await dashboard.scheduler.get_schedule("hourly")
@@ -554,3 +556,24 @@ async def test_a_refused_name_tag_or_description_is_named_on_the_form(
             if "\x00" not in value:
                 assert f'value="{value}"' in r.text  # what was typed stays
         assert await dashboard.scheduler.list_schedules() == []
+
+
+async def test_a_refused_run_now_keeps_the_data_typed(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "nightly")
+        page = await client.get("/schedules/nightly")
+        for typed, said in (
+            ('{"region": eu}', "not valid JSON"),
+            ("[1, 2]", "must be a JSON object"),
+            ('{"nope": 1}', "takes no argument 'nope'"),
+        ):
+            r = await client.post(
+                "/schedules/nightly/run", data={"csrf": csrf_of(page.text), "data": typed}
+            )
+            assert r.status_code == 400, typed
+            text = unescape(r.text)
+            assert said in text
+            assert re.search(r"<details open>\s*<summary>Run now with data", r.text)
+            assert f">{typed}</textarea>" in text
+        assert await dashboard.scheduler.list_runs("nightly") == []

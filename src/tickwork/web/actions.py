@@ -19,7 +19,7 @@ from tickwork.api.auth import Caller
 from tickwork.errors import NotFoundError, PermissionDeniedError, TickworkError, ValidationError
 from tickwork.models import TaskSpec
 from tickwork.schedule import ScheduleError, parse_schedule
-from tickwork.web import data
+from tickwork.web import data, pages
 from tickwork.web.forms import FIELDS_WITH_ERRORS, POLICY_DEFAULTS, form_values, read_form
 from tickwork.web.render import SECURITY_HEADERS, TEMPLATES, redirect, render
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in, writer
@@ -276,15 +276,40 @@ async def schedule_action(request: Request, schedule_id: str, action: str) -> Re
                 try:
                     extra = json.loads(raw)
                 except ValueError as e:
-                    return redirect(page, f"Run now: the data is not valid JSON ({e}).", "error")
+                    return await _panel_refused(
+                        request,
+                        caller,
+                        schedule_id,
+                        run_form={"data": raw},
+                        error=f"the data is not valid JSON ({e})",
+                    )
                 if not isinstance(extra, dict):
-                    return redirect(page, "Run now: the data must be a JSON object.", "error")
-            run = await access.run_schedule(scheduler, caller, schedule_id, data=extra)
+                    return await _panel_refused(
+                        request,
+                        caller,
+                        schedule_id,
+                        run_form={"data": raw},
+                        error="the data must be a JSON object",
+                    )
+            try:
+                run = await access.run_schedule(scheduler, caller, schedule_id, data=extra)
+            except ValidationError as e:
+                return await _panel_refused(
+                    request, caller, schedule_id, run_form={"data": raw}, error=str(e)
+                )
             return redirect(f"/runs/{quote(run.id, safe='')}", "Run started.")
         if action == "backfill":
-            runs = await access.backfill(
-                scheduler, caller, schedule_id, posted.get("start", ""), posted.get("end", "")
-            )
+            start, end = posted.get("start", ""), posted.get("end", "")
+            try:
+                runs = await access.backfill(scheduler, caller, schedule_id, start, end)
+            except ValidationError as e:
+                return await _panel_refused(
+                    request,
+                    caller,
+                    schedule_id,
+                    backfill_form={"start": start, "end": end},
+                    error=str(e),
+                )
             return redirect(
                 page, f"Backfill created {len(runs)} run{'s' if len(runs) != 1 else ''}."
             )
@@ -315,6 +340,28 @@ async def schedule_action(request: Request, schedule_id: str, action: str) -> Re
         status_code=404,
         title="Not found",
         message=f"No action {action!r}.",
+    )
+
+
+async def _panel_refused(
+    request: Request,
+    caller: Caller,
+    schedule_id: str,
+    *,
+    error: str,
+    run_form: dict[str, str] | None = None,
+    backfill_form: dict[str, str] | None = None,
+) -> Response:
+    """A refused Run now or Backfill: the schedule's page again, the panel open with
+    what was typed and why it was refused (a redirect would lose what was typed)."""
+    s = await data.schedule_or_none(scheduler_of(request), caller, schedule_id)
+    if s is None:
+        return _refused(request, caller, NotFoundError("schedule", schedule_id))
+    for form in (run_form, backfill_form):
+        if form is not None:
+            form["error"] = error
+    return await pages.render_schedule(
+        request, caller, s, status_code=400, run_form=run_form, backfill_form=backfill_form
     )
 
 

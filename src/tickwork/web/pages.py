@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse, Response
 from tickwork.api import access
 from tickwork.api.auth import Caller
 from tickwork.errors import NotFoundError, PermissionDeniedError
-from tickwork.models import RUN_STATUSES
+from tickwork.models import RUN_STATUSES, Schedule
 from tickwork.web import data
 from tickwork.web.live import run_state
 from tickwork.web.render import SECURITY_HEADERS, render
@@ -130,10 +130,24 @@ async def schedule_page(request: Request, schedule_id: str) -> Response:
     caller = await current_caller(request)
     if caller is None:
         return to_sign_in(request)
-    scheduler = scheduler_of(request)
-    s = await data.schedule_or_none(scheduler, caller, schedule_id)
+    s = await data.schedule_or_none(scheduler_of(request), caller, schedule_id)
     if s is None:
         return not_found(request, caller, f"schedule {schedule_id!r}")
+    return await render_schedule(request, caller, s)
+
+
+async def render_schedule(
+    request: Request,
+    caller: Caller,
+    s: Schedule,
+    *,
+    status_code: int = 200,
+    run_form: dict[str, str] | None = None,
+    backfill_form: dict[str, str] | None = None,
+) -> Response:
+    """A schedule's page; a refused Run now or Backfill comes back on it with its panel
+    open, what was typed in it, and why it was refused."""
+    scheduler = scheduler_of(request)
     p = request.query_params
     status = p.get("status") or None
     since = _day(p.get("since"), s.timezone)
@@ -156,6 +170,7 @@ async def schedule_page(request: Request, schedule_id: str) -> Response:
         request,
         "schedule.html",
         caller,
+        status_code=status_code,
         title=s.name or s.id,
         nav="Schedules",
         live_url=f"/ui/events?schedule={s.id}",
@@ -168,6 +183,8 @@ async def schedule_page(request: Request, schedule_id: str) -> Response:
         pause_reason=data.pause_reason(history) if s.paused else None,
         statuses=RUN_STATUSES,
         f={k: p.get(k, "") for k in ("status", "since", "until")},
+        run_form=run_form,
+        backfill_form=backfill_form,
     )
 
 
