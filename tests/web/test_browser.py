@@ -302,6 +302,28 @@ def test_a_live_refresh_keeps_the_rows_being_selected(
     expect(page.locator("tr[data-id='sel-b'] .strip a")).to_have_count(1)
 
 
+def test_a_revoked_session_leaves_an_open_page_for_the_sign_in_page(
+    context: BrowserContext, server: Server
+) -> None:
+    """The open page's stream stops with the token, and its live refresh, which now
+    answers with the sign-in page, takes the whole page there instead of emptying the
+    rows; signing in again comes back to the page."""
+    token = server.user_token("revoked")
+    create(server, token, task="reports:daily", schedule="manual", id="soon-revoked")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules?q=soon")
+    expect(page.locator("tr[data-id='soon-revoked']")).to_be_visible()
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    revoked = server.admin.delete(f"/tokens/{token.split('_')[1]}")
+    assert revoked.status_code == 200, revoked.text
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fschedules%3Fq%3Dsoon$"))
+    page.get_by_label("Token").fill(server.user_token("revoked"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/schedules\?q=soon$"))
+    expect(page.locator("tr[data-id='soon-revoked']")).to_be_visible()
+
+
 def test_keyboard_only_sign_in_and_pause(
     context: BrowserContext, server: Server, tokens: Tokens
 ) -> None:

@@ -577,3 +577,25 @@ async def test_a_refused_run_now_keeps_the_data_typed(dashboard: Dashboard) -> N
             assert re.search(r"<details open>\s*<summary>Run now with data", r.text)
             assert f">{typed}</textarea>" in text
         assert await dashboard.scheduler.list_runs("nightly") == []
+
+
+async def test_a_live_refresh_without_a_session_sends_the_page_to_sign_in(
+    dashboard: Dashboard,
+) -> None:
+    """htmx follows redirects itself: a 303 to the sign-in page would be swapped into
+    the page's live parts; it gets a 401 telling it to load the sign-in page instead,
+    with the page it was on to come back to."""
+    async with dashboard.client() as client:
+        r = await client.get(
+            "/schedules?q=x",
+            headers={
+                "HX-Request": "true",
+                "HX-Current-URL": "http://testserver/schedules?q=x&page=2",
+            },
+        )
+        assert r.status_code == 401
+        assert r.headers["hx-redirect"] == "/login?next=%2Fschedules%3Fq%3Dx%26page%3D2"
+        r = await client.get(
+            "/", headers={"HX-Request": "true", "HX-Current-URL": "https://evil.example//x"}
+        )
+        assert r.headers["hx-redirect"] == "/login?next=%2F"

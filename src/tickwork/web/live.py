@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -22,12 +23,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from tickwork.api import access
-from tickwork.api.auth import Caller
+from tickwork.api.auth import Caller, authenticate
 from tickwork.api.live import ensure_live
 from tickwork.engine.feed import EventFeed
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import NotFoundError
 from tickwork.models import FeedEvent, Run
+from tickwork.web.session import session_token
 from tickwork.web.signin import current_caller, scheduler_of
 
 router = APIRouter()
@@ -95,7 +97,16 @@ async def _stream(
     stopping = getattr(request.app.state, "stopping", None)  # set by serve on SIGTERM
     last_state = rendered_state
     silent = 0.0
+    checked = time.monotonic()
     while not feed.closed and not (isinstance(stopping, asyncio.Event) and stopping.is_set()):
+        if time.monotonic() - checked >= TICK:
+            # The session's token is checked again, as every request checks it: once it
+            # is revoked or expired, nothing more is sent, and a last change sends the
+            # page to fetch its live parts, which answer with the sign-in page.
+            checked = time.monotonic()
+            if not await _still_signed_in(request, scheduler):
+                yield f"event: change\ndata: {json.dumps({'type': 'session.ended'})}\n\n"
+                return
         found = await feed.after(after)
         if found:
             chunk = []
@@ -129,6 +140,13 @@ async def _stream(
         if silent >= KEEPALIVE:
             silent = 0.0
             yield ": keep-alive\n\n"
+
+
+async def _still_signed_in(request: Request, scheduler: Scheduler) -> bool:
+    token = session_token(request)
+    return token is not None and (
+        await authenticate(scheduler, request.app.state.settings, token) is not None
+    )
 
 
 async def _run_state(scheduler: Scheduler, caller: Caller, run_id: str) -> str | None:

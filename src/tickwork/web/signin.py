@@ -50,6 +50,15 @@ async def current_caller(request: Request) -> Caller | None:
 
 def to_sign_in(request: Request) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.headers.get("hx-request") == "true":
+        # A page's live refresh after its session ended: the whole page goes to the
+        # sign-in page (and back to itself after), instead of a refresh that finds
+        # none of its parts in the sign-in page and empties them.
+        page = urlsplit(request.headers.get("hx-current-url", ""))
+        target = safe_next(page.path + (f"?{page.query}" if page.query else ""))
+        return Response(
+            status_code=401, headers={"HX-Redirect": f"/login?next={quote(target, safe='')}"}
+        )
     return redirect(f"/login?next={quote(target, safe='')}")
 
 
