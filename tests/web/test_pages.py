@@ -4,7 +4,9 @@ actions, and the headers every page carries."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from html import unescape
+from zoneinfo import ZoneInfo
 
 from tests.web.conftest import Dashboard, csrf_of
 
@@ -599,3 +601,26 @@ async def test_a_live_refresh_without_a_session_sends_the_page_to_sign_in(
             "/", headers={"HX-Request": "true", "HX-Current-URL": "https://evil.example//x"}
         )
         assert r.headers["hx-redirect"] == "/login?next=%2F"
+
+
+async def test_a_log_lines_time_is_in_the_zone_of_the_pages_other_times(
+    dashboard: Dashboard,
+) -> None:
+    """The schedule is in Europe/Paris: its run's times and its log lines' times are
+    written there, and in UTC when the user chose UTC."""
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "nightly")
+        run = await dashboard.scheduler.run_now("nightly", wait=True, timeout=20)
+        assert run.logs
+        page = await client.get(f"/runs/{run.id}")
+        for mode, zone in (("schedule", "Europe/Paris"), ("utc", "UTC")):
+            for record in run.logs:
+                at = record.at.astimezone(UTC)
+                local = at.astimezone(ZoneInfo(zone)).strftime("%H:%M:%S.%f")[:-3]
+                assert f'<time datetime="{at.isoformat()}" data-clock>{local}</time>' in page.text
+            if mode == "schedule":
+                await client.post(
+                    "/preferences", data={"csrf": csrf_of(page.text), "time": "utc", "next": "/"}
+                )
+                page = await client.get(f"/runs/{run.id}")

@@ -98,6 +98,9 @@ def render(
     def t(dt: datetime | None, zone: str | None = None) -> Markup:
         return timefmt.time_tag(dt, prefs, zone)
 
+    def clock(dt: datetime, zone: str | None = None) -> Markup:
+        return timefmt.clock_tag(dt, prefs, zone)
+
     def rel(dt: datetime | None) -> Markup:
         return timefmt.relative_tag(dt, now)
 
@@ -120,6 +123,7 @@ def render(
         live_url=live_url,
         now=now,
         t=t,
+        clock=clock,
         rel=rel,
         query=query,
         **context,

@@ -49,10 +49,15 @@
       year: "numeric", month: "2-digit", day: "2-digit",
       hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
     });
+    // A log line's time of day, to the millisecond, as the server writes it.
+    var clock = new Intl.DateTimeFormat(undefined, {
+      hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3,
+      hourCycle: "h23"
+    });
     (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
       var at = Date.parse(el.getAttribute("datetime"));
       if (!isNaN(at) && !el.hasAttribute("data-local")) {
-        el.textContent = fmt.format(new Date(at));
+        el.textContent = (el.hasAttribute("data-clock") ? clock : fmt).format(new Date(at));
         el.setAttribute("data-local", "1");
       }
     });
