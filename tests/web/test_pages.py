@@ -624,3 +624,31 @@ async def test_a_log_lines_time_is_in_the_zone_of_the_pages_other_times(
                     "/preferences", data={"csrf": csrf_of(page.text), "time": "utc", "next": "/"}
                 )
                 page = await client.get(f"/runs/{run.id}")
+
+
+async def test_lists_of_runs_show_each_run_in_its_schedules_zone(dashboard: Dashboard) -> None:
+    """The runs page and the overview's latest failures write a run's time as its own
+    page does: in its schedule's zone (in UTC when the user chose UTC)."""
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(
+            dashboard,
+            client,
+            "in-tokyo",
+            task="demo:fail",
+            timezone="Asia/Tokyo",
+            data="{}",
+            retries="1",
+        )
+        run = await dashboard.scheduler.run_now("in-tokyo", wait=True, timeout=20)
+        assert run.status == "failed"
+        at = run.scheduled_for.astimezone(UTC)
+        tokyo = at.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M:%S JST")
+        utc = at.strftime("%Y-%m-%d %H:%M:%S UTC")
+        page = await client.get("/runs")
+        assert f'<time datetime="{at.isoformat()}">{tokyo}</time>' in page.text
+        overview = await client.get("/")
+        assert f'<time datetime="{at.isoformat()}">{tokyo}</time>' in overview.text
+        await client.post("/preferences", data={"csrf": csrf_of(page.text), "time": "utc"})
+        page = await client.get("/runs")
+        assert f'<time datetime="{at.isoformat()}">{utc}</time>' in page.text

@@ -220,6 +220,18 @@ async def schedule_or_none(
         return None
 
 
+async def run_zones(scheduler: Scheduler, caller: Caller, runs: Sequence[Run]) -> dict[str, str]:
+    """The time zone of each run's schedule, so a list of runs of many schedules shows
+    each run's times in its schedule's zone, as the run's own page does (a deleted
+    schedule's runs: UTC)."""
+    zones: dict[str, str] = {}
+    for schedule_id in dict.fromkeys(r.schedule_id for r in runs if r.schedule_id):
+        s = await schedule_or_none(scheduler, caller, schedule_id)
+        if s is not None:
+            zones[schedule_id] = s.timezone
+    return zones
+
+
 def describe(s: Schedule) -> str:
     """The schedule in plain English, or why it cannot be read."""
     try:

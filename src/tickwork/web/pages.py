@@ -83,6 +83,7 @@ async def overview(request: Request) -> Response:
         live_url="/ui/events",
         view=view,
         nodes=nodes,
+        zones=await data.run_zones(scheduler, caller, view.failures),
     )
 
 
@@ -214,6 +215,7 @@ async def runs_page(request: Request) -> Response:
         nav="Runs",
         live_url="/ui/events",
         runs=runs[:50],
+        zones=await data.run_zones(scheduler, caller, runs[:50]),
         more=len(runs) > 50,
         statuses=RUN_STATUSES,
         tasks=await data.task_names(scheduler, caller),
