@@ -15,6 +15,7 @@ an admin token and prints it once, with the dashboard's URL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -218,6 +219,14 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+async def _listen(server: uvicorn.Server) -> None:
+    """``server.serve()``, returning when it cannot listen: uvicorn then logs the reason
+    and raises ``SystemExit``, which would escape the event loop and leave the engine
+    process running (``_serve`` reports it and stops the engine)."""
+    with contextlib.suppress(SystemExit):
+        await server.serve()
+
+
 async def _first_admin_token(scheduler: Scheduler, options: ServeOptions) -> str | None:
     """A new admin token's secret when nobody could sign in otherwise (no token exists
     and ``TICKWORK_ADMIN_TOKEN`` is unset); None otherwise."""
@@ -270,7 +279,6 @@ async def _serve(
             from tickwork.api.app import create_app
             from tickwork.api.live import start_live, stop_live
 
-            first_token = await _first_admin_token(scheduler, options)
             node = await engine.ready()
         except EngineStartError as exc:
             await engine.stop(0)
@@ -305,7 +313,7 @@ async def _serve(
         if stopping.is_set():
             server.should_exit = True
         heap.settle()  # the app's objects out of the collector's walks (api/heap.py)
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(_listen(server))
         # uvicorn exposes a flag, not an event, for "listening".
         while not server.started and not serving.done():  # noqa: ASYNC110
             await asyncio.sleep(0.02)
@@ -324,6 +332,9 @@ async def _serve(
             )
             if options.summary:
                 print(f"settings: {options.summary}", flush=True)
+            # Made once the server listens: a start that fails before it would make
+            # the only admin token and never show it.
+            first_token = await _first_admin_token(scheduler, options)
             if first_token is not None:
                 print(
                     "\nNo API token existed, so this admin token was made. It is shown this "
@@ -341,7 +352,11 @@ async def _serve(
             await engine_stop
             await scheduler.stop(options.shutdown_grace)
         if not server.started and not received:
-            out.fail(f"could not listen on {options.host}:{options.port} (see the log above)")
+            out.fail(
+                f"could not listen on {options.host}:{options.port} (the reason is in the log "
+                "above): give another --port or --host (TICKWORK_PORT, TICKWORK_HOST), or stop "
+                "what listens there"
+            )
         log.info("node %s stopped", engine.node_id)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
