@@ -91,6 +91,34 @@ def test_worker_on_a_read_only_file_fails_at_once(open_dir: Path) -> None:
     assert took < baseline + 1.0, (took, baseline)
 
 
+def _bound_by_modes() -> tuple[str, ...]:
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: no unwritable directory for root")
+    return AS_ROOT_BOUND_BY_MODES
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["worker"]])
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("missing/x.db", "the directory {dir}/missing does not exist: create it"),
+        ("closed/x.db", "the directory {dir}/closed is not writable by this user"),
+        ("closed", "{dir}/closed is a directory: give the path of a file in it"),
+    ],
+)
+def test_a_database_that_cannot_be_opened_says_why(
+    open_dir: Path, command: list[str], where: str, expected: str
+) -> None:
+    """Before: SQLite's "unable to open database file", naming no cause."""
+    (open_dir / "closed").mkdir(mode=0o555)
+    prefix = _bound_by_modes() if where.startswith("closed/") else ()
+    _took, proc = _run(["--db", f"sqlite:///{open_dir}/{where}", *command], prefix)
+    line = _one_error_line(proc)
+    assert expected.format(dir=open_dir) in line, line
+
+
 def _disk_full() -> None:
     # The file size limit the kernel enforces: a write past it fails with EFBIG, as a
     # full disk's does with ENOSPC; SQLite reports either as an I/O error.

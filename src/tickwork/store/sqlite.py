@@ -51,7 +51,7 @@ from tickwork.store.sql import (
     utc_schedule,
 )
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
-from tickwork.store.sqlite_errors import busy, translate, translated
+from tickwork.store.sqlite_errors import busy, open_failure, translate, translated
 from tickwork.store.sqlite_pages import KeptPages, file_version
 from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
 from tickwork.store.sqlite_watch import FileWatch
@@ -162,9 +162,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             for pragma in pragmas:
                 conn.execute(pragma)
         except sqlite3.Error as exc:
-            raise StoreUnavailableError(
-                f"cannot open SQLite database {self._path!r}: {exc}"
-            ) from exc
+            raise StoreUnavailableError(open_failure(self._path, exc)) from exc
         with self._pool_lock:
             self._every.append(conn)
         return conn
