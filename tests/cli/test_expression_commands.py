@@ -165,6 +165,22 @@ class TestNext:
         assert code == 1 and out == ""
         assert message in err
 
+    @pytest.mark.parametrize(
+        ("args", "named"),
+        [
+            (["--tz", "Europe/Paris"], "--tz is"),
+            (["--schedule", "daily", "--key", "abc"], "--key is"),
+            (["--start-at", "2030-01-01", "--tz", "UTC"], "--tz, --start-at are"),
+        ],
+    )
+    def test_without_expression_the_options_of_an_expression_are_refused(
+        self, args: list[str], named: str
+    ) -> None:
+        """Before: silently ignored, the stored schedules' fires printed in their zones."""
+        code, out, err = run("next", *args)
+        assert code == 1 and out == ""
+        assert f"error: {named} for an expression" in err
+
     def test_without_expression_asks_the_stored_schedules(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:

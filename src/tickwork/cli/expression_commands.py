@@ -106,6 +106,18 @@ def next_(
     if expression is None:
         from tickwork.cli.stored_next import next_for_stored_schedules
 
+        # A stored schedule has its own zone, key and start: these would be ignored.
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("tz", "key", "start_at")
+            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+        ]
+        if given:
+            globals_of(ctx).out.fail(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for an expression "
+                f"(tickwork next EXPR {given[0]} ...): a stored schedule uses its own"
+            )
+
         next_for_stored_schedules(ctx, schedule_id, count, after)
         return
     out = globals_of(ctx).out
