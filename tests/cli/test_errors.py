@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import ROOT, Cli, cli_env
+from tickwork import Scheduler, TaskRegistry, task
 
 
 def test_unknown_task_lists_the_known_ones(wcli: Cli) -> None:
@@ -115,3 +122,41 @@ def test_worker_with_a_bad_log_level(cli: Cli) -> None:
     assert cli.error("worker", "--log-level", "loud") == (
         "error: log_level = 'loud' (from --log-level): not one of debug, info, warning, error"
     )
+
+
+def test_ctrl_c_while_waiting_for_a_run_names_the_run_that_goes_on(cli: Cli) -> None:
+    """Before: "error: interrupted", the run's id never printed."""
+    registry = TaskRegistry()
+
+    @task("cli:nowhere", registry=registry)
+    def nowhere() -> None: ...
+
+    async def add() -> None:
+        async with Scheduler(cli.db_url, engine=False, registry=registry) as client:
+            await client.add_schedule("cli:nowhere", "manual", id="waits")
+
+    asyncio.run(add())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwork.cli", "--db", cli.db_url, "run", "--id", "waits",
+         "--wait"],
+        cwd=ROOT,
+        env=cli_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    # No node has the task: the command warns, then waits for the run.
+    assert "no running node has task 'cli:nowhere'" in proc.stderr.readline()
+    [pending] = cli.json("history", "--schedule", "waits")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and out == ""
+    assert err.strip() == (
+        f"error: interrupted: stopped waiting for run {pending['id']}, which goes on "
+        f"(tickwork history --run {pending['id']})"
+    )
+    assert cli.json("history", "--run", pending["id"])["status"] == "pending"

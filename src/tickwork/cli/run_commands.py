@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -125,6 +126,12 @@ def run(
             return created
         try:
             return await scheduler.wait_for_run(created.id, timeout=timeout)
+        except asyncio.CancelledError:  # Ctrl-C: only the waiting stops
+            out.fail(
+                f"interrupted: stopped waiting for run {created.id}, which goes on "
+                f"(tickwork history --run {created.id})",
+                code=130,
+            )
         except RunTimeoutError:
             current = await scheduler.get_run(created.id)
             if out.json:
