@@ -30,6 +30,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.conftest import PG_URL
 from tests.e2e.conftest import ROOT, Worker, Workers, wait_for
 from tickwork import SyncScheduler
 from tickwork.errors import StoreError
@@ -307,6 +308,46 @@ def test_dropped_connections_under_load_lose_and_double_nothing(
             run = client.get_run(run_id)
             assert run.status == "succeeded", run
             assert executed[run_id] == 1 or any(a.status == "lost" for a in run.attempts)
+
+
+def test_workers_resume_at_once_after_the_database_refused_them_for_seconds(
+    workers: Workers, pg_url: str
+) -> None:
+    """The database refuses every connection for 6 s while two workers fire 1 s
+    schedules: both keep running, and fire again within seconds of its return, every
+    second run once (before: each worker's pool closed itself a second into the outage,
+    and the workers heartbeat-failed for good)."""
+    db = pg_url.rsplit("/", 1)[1]
+    with _client(pg_url) as client:
+        # A call waits 2 s for a connection: several fail within the outage.
+        pool = [_start(workers, pg_url + "?pool_timeout=2", client) for _ in range(2)]
+        start = _add_ticks(client, "o", max_instances=30)
+    wait_for(lambda: datetime.now(UTC) > start + timedelta(seconds=3), 15, "ticks")
+    with psycopg.connect(PG_URL, autocommit=True) as admin:  # only another db can close db
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+        try:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (db,),
+            )
+            time.sleep(6.0)
+        finally:
+            admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+    back = datetime.now(UTC)
+    assert all(w.proc.poll() is None for w in pool), "a worker died"
+
+    def fired_since_back() -> bool:
+        sql = f"SELECT count(*) FROM runs WHERE status = 'succeeded' AND started_at > '{back}'"
+        return _count(pg_url, sql) >= TICKS
+
+    wait_for(fired_since_back, 10, "runs started after the database came back")
+    with _client(pg_url) as client:
+        wait_for(lambda: datetime.now(UTC) > back + timedelta(seconds=3), 10, "ticks")
+        _stop_ticks(client)
+        for w in pool:
+            assert w.terminate() == 0, w.output()
+        runs = _check_every_second_once(client, workers, "o", start)
+    assert len(runs) >= TICKS * 12
 
 
 def test_run_now_reaches_an_idle_worker_through_notify_and_status_shows_nodes(

@@ -3,10 +3,12 @@ to: the pool keeps its size however often it happens."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import psycopg
 
+from tests.conftest import PG_URL
 from tickwork.errors import StoreUnavailableError
 from tickwork.store.url import open_store
 
@@ -46,5 +48,76 @@ def test_killed_connections_do_not_grow_the_pool(pg_url: str) -> None:
         # Before: one more connection after each kill (7 here), kept for good.
         assert _backends(admin, db) <= max(before, 2)
     finally:
+        admin.close()
+        store.close()
+
+
+def test_the_store_answers_again_after_an_outage_longer_than_the_pool_waits(pg_url: str) -> None:
+    """The database refuses every connection for a few seconds: calls fail meanwhile,
+    and the store answers again once it is back (before: the pool closed itself when
+    its refill did not come within a second, and the node never recovered)."""
+    db = pg_url.rsplit("/", 1)[1]
+    store = open_store(pg_url + "?pool_timeout=1")
+    admin = psycopg.connect(PG_URL, autocommit=True)  # another database: only it may close db
+    try:
+        store.list_nodes()
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db,),
+        )
+        down_until = time.monotonic() + 3.0
+        while time.monotonic() < down_until:
+            with contextlib.suppress(StoreUnavailableError):
+                store.list_nodes()
+            time.sleep(0.1)
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                store.list_nodes()
+                break
+            except StoreUnavailableError as exc:
+                assert time.monotonic() < deadline, f"the store never answered again: {exc}"
+                time.sleep(0.2)
+    finally:
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        admin.close()
+        store.close()
+
+
+def test_the_store_answers_within_seconds_of_the_end_of_a_long_outage(pg_url: str) -> None:
+    """Calls go on failing through a 16 s outage (a node's loops keep asking); once the
+    database is back the store answers within a few seconds (before: the pool's delay
+    between tries had doubled to 16 s, and it answered 15 s later)."""
+    db = pg_url.rsplit("/", 1)[1]
+    store = open_store(pg_url + "?pool_timeout=1")
+    admin = psycopg.connect(PG_URL, autocommit=True)
+    try:
+        store.list_nodes()
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db,),
+        )
+        down_until = time.monotonic() + 16.0
+        while time.monotonic() < down_until:
+            with contextlib.suppress(StoreUnavailableError):
+                store.list_nodes()
+            time.sleep(0.1)
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        back = time.monotonic()
+        while True:
+            try:
+                store.list_nodes()
+                break
+            except StoreUnavailableError:
+                time.sleep(0.1)
+            assert time.monotonic() - back < 15.0, "the store never answered again"
+        assert time.monotonic() - back < 4.0
+    finally:
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
         admin.close()
         store.close()

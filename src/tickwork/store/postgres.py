@@ -81,6 +81,10 @@ EVENTS_CHANNEL = "tickwork_events"
 IDLE_CHECK = 0.5
 #: Seconds a call that met a broken connection waits for the pool to replace it.
 REFILL_WAIT = 1.0
+#: Seconds the pool keeps trying to open a connection (1 s, then 2 s apart) before it
+#: starts again from a 1 s delay (``_reconnect_again``): its own delay doubles without
+#: bound, so after a 40 s outage the next try came up to 25 s after the server was back.
+RECONNECT_ROUND = 5.0
 #: Connections for the reads awaited on the event loop. Two: while both are on their
 #: way, the reads asked for gather into the next round trip (``Batches``); more
 #: connections sent smaller batches, at more CPU per read (50 clients on loopback:
@@ -97,6 +101,31 @@ _MIGRATION_KEY = lock_key("migrations", "")
 def _pg(sql: str) -> str:
     """Our ``?`` placeholders as psycopg's ``%s``."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _await_refill(pool: ConnectionPool[psycopg.Connection[Any]], timeout: float) -> None:
+    """Wait up to ``timeout`` for ``pool`` to hold ``min_size`` idle connections again.
+
+    Not ``ConnectionPool.wait``: it closes the pool when the time runs out, so a
+    database down for longer than ``timeout`` left the node with a closed pool for good.
+    """
+    deadline = time.monotonic() + timeout
+    while not pool.closed and time.monotonic() < deadline:
+        stats = pool.get_stats()
+        if stats["pool_available"] >= stats["pool_min"]:
+            return
+        time.sleep(0.01)
+
+
+def _reconnect_again(pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+    """A round of tries to open a connection failed: start another at once.
+
+    ``check`` lets the pool grow when it holds no connection, and the new round tries
+    at once, then 1 s and 2 s later: a node tries every second or two however long the
+    database was away, and works again within about two seconds of its return.
+    """
+    if not pool.closed:
+        pool.check()
 
 
 class _PgTx:
@@ -231,8 +260,7 @@ class PostgresStore(PgNodeLocks, SqlStore):
             # more (as did ``pool.check()``, replacing the same connections again), and
             # each killed connection grew the pool by one, up to pool_max, for good.
             # Idle connections killed with it are checked before use (``_healthy``).
-            with suppress(Exception):
-                pool.wait(min(REFILL_WAIT, self._settings.pool_timeout))
+            _await_refill(pool, min(REFILL_WAIT, self._settings.pool_timeout))
             raise
 
     def _healthy(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> psycopg.Connection[Any]:
@@ -383,6 +411,8 @@ class PostgresStore(PgNodeLocks, SqlStore):
             kwargs={"autocommit": True},
             configure=_configure,
             timeout=self._settings.pool_timeout,
+            reconnect_timeout=RECONNECT_ROUND,
+            reconnect_failed=_reconnect_again,
             open=False,
             name="tickwork",
         )
