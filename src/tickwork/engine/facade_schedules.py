@@ -110,7 +110,8 @@ class ScheduleCalls(SchedulerBase):
     async def delete_schedule(
         self, schedule_id: str, *, expected_version: int | None = None
     ) -> None:
-        """Delete the schedule; waiting runs are cancelled, history is kept.
+        """Delete the schedule; waiting runs are cancelled, running ones are stopped as
+        ``cancel_run`` stops them, history is kept.
         ``expected_version`` as for ``update_schedule``."""
         audit = self._audit("schedule.deleted", f"schedule:{schedule_id}")
         deleted = await self._call(
