@@ -65,7 +65,8 @@ def expected_version(if_match: str | None) -> tuple[int | None, bool]:
     if value.startswith("W/"):
         value = value[2:]
     value = value.strip('"')
-    if value.isdigit() and len(value) < 19:
+    # ASCII digits only: ``str.isdigit`` is also true of "²", which ``int`` refuses.
+    if value.isascii() and value.isdigit() and len(value) < 19:
         return int(value), False
     raise PreconditionFailedError(f"If-Match {if_match!r} does not match the schedule's ETag")
 
