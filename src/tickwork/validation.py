@@ -61,6 +61,12 @@ SETTABLE_FIELDS: Final = (
     "owner",
 )
 
+#: The instants a user may give (``start_at``, a backfill's range, a filter): a day
+#: inside what ``datetime`` holds, so the local time of one in any zone, and a day's
+#: step either side of it, can still be computed.
+_EARLIEST: Final = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST: Final = datetime(9999, 12, 30, tzinfo=UTC)
+
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
 _RETRY_KEYS: Final = ("max_attempts", "delay", "backoff", "max_delay", "jitter")
 
@@ -76,9 +82,11 @@ def check_id(value: Any, field: str = "id") -> str:
 
 
 def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | None:
-    """An aware UTC datetime from a datetime or ISO-8601 string (naive = in ``timezone``)."""
+    """An aware UTC datetime from a datetime or ISO-8601 string (naive = in ``timezone``),
+    between ``_EARLIEST`` and ``_LATEST``."""
     if value is None or value == "":
         return None
+    shown = value  # as the user wrote it, for the message
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -88,9 +96,21 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
             ) from None
     if not isinstance(value, datetime):
         raise ValidationError(f"{field} must be a datetime or ISO-8601 string", field=field)
+    if not isinstance(shown, str):
+        shown = value.isoformat()
     if value.tzinfo is None:
         value = value.replace(tzinfo=validate_timezone(timezone))
-    instant: datetime = value.astimezone(UTC)
+    instant: datetime | None
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError:  # past the year 9999 or before the year 1 once in UTC
+        instant = None
+    if instant is None or not _EARLIEST <= instant <= _LATEST:
+        raise ValidationError(
+            f"{field} {echo(shown)} is out of range: give an instant between "
+            f"{_EARLIEST.date().isoformat()} and {_LATEST.date().isoformat()} (UTC)",
+            field=field,
+        )
     return instant
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.conftest import Server
 
@@ -29,3 +30,44 @@ def test_if_match_with_digits_that_are_not_ascii_is_412(server: Server) -> None:
         _error(c.put("/schedules/s", json=body, headers=headers), 412)
         _error(c.delete("/schedules/s", headers=headers), 412)
     assert c.get("/schedules/s").json()["version"] == 1
+
+
+@pytest.mark.parametrize(
+    "instant",
+    ["9999-12-31T23:59:59Z", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+14:00"],
+)
+def test_instants_past_the_calendar_are_422_naming_the_field(server: Server, instant: str) -> None:
+    c = server.admin
+    c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "0 * * * *"})
+    for r, field in (
+        (c.get("/runs", params={"since": instant}), "since"),
+        (c.get("/runs", params={"until": instant}), "until"),
+        (c.get("/audit", params={"since": instant}), "since"),
+        (c.get("/schedules/s/next", params={"after": instant}), "after"),
+        (
+            c.post("/schedules", json={"task": "api:echo", "schedule": "1h", "start_at": instant}),
+            "start_at",
+        ),
+        (c.post("/schedules/s/backfill", json={"start": instant, "end": instant}), "start"),
+        (
+            c.post("/schedules/s/backfill", json={"start": "2026-01-01T00:00:00Z", "end": instant}),
+            "end",
+        ),
+    ):
+        e = _error(r, 422)
+        assert e["details"]["field"] == field and "out of range" in e["message"], e
+
+
+def test_a_one_time_schedule_whose_local_time_is_past_9999_is_422(server: Server) -> None:
+    c = server.admin
+    for body in (
+        {"schedule": "9999-12-31T23:59:59Z", "timezone": "Pacific/Kiritimati"},
+        {"schedule": "0001-01-01T00:00:00Z", "timezone": "America/New_York"},
+    ):
+        e = _error(c.post("/validate", json=body), 422)
+        assert e["details"]["field"] == "schedule" and "out of range" in e["message"]
+
+
+def test_a_token_expiring_past_9999_is_422(server: Server) -> None:
+    e = _error(server.admin.post("/tokens", json={"user": "u", "expires": "P9999Y"}), 422)
+    assert e["details"]["field"] == "expires" and "9999" in e["message"]

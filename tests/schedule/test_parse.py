@@ -4,6 +4,7 @@ but ScheduleError for any string."""
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -106,6 +107,16 @@ class TestTimezone:
     def test_empty_or_not_a_string(self, name: Any) -> None:
         with pytest.raises(ScheduleError, match="time zone"):
             parse_schedule("* * * * *", name)
+
+    @pytest.mark.parametrize(
+        ("expr", "name"),
+        [("9999-12-31T23:59:59Z", "Pacific/Kiritimati"), ("0001-01-01T00:00Z", "Etc/GMT+5")],
+    )
+    def test_a_one_time_instant_without_a_local_time_in_the_zone(
+        self, expr: str, name: str
+    ) -> None:
+        with pytest.raises(ScheduleError, match=re.escape(f"out of range in time zone {name}")):
+            parse_schedule(expr, name)
 
 
 class TestStartAt:

@@ -97,6 +97,12 @@ class AdminCalls(SchedulerBase):
         if expires_in is not None and expires_in <= timedelta(0):
             raise ValidationError("expiry must be in the future", field="expires")
         now = self.clock.now()
+        try:
+            expires_at = None if expires_in is None else now + expires_in
+        except OverflowError:
+            raise ValidationError(
+                "expiry is too far in the future (past the year 9999)", field="expires"
+            ) from None
         token_id, secret = tokens.new_token()
         token = ApiToken(
             id=token_id,
@@ -104,7 +110,7 @@ class AdminCalls(SchedulerBase):
             created_at=now,
             admin=admin,
             read_only=read_only,
-            expires_at=None if expires_in is None else now + expires_in,
+            expires_at=expires_at,
         )
         audit = self._audit("token.created", f"token:{token_id}")
         if only_if_none:

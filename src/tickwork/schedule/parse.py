@@ -128,6 +128,12 @@ def _parse(
     if kind == "once":
         relative = low in ("now", "in") or low.startswith("in ")
         at, _ = parse_once(text, zone, base() if relative else None)
+        try:
+            at.astimezone(tz)  # its wall time is what describe() and next_after() give
+        except OverflowError:
+            raise ScheduleError(
+                f"one-time schedule {text!r} is out of range in time zone {timezone}"
+            ) from None
         anchor = start if start is not None or not relative else base()
         return OnceSchedule(expr, timezone, tz, anchor, key, at)
     if kind == "interval":
