@@ -7,9 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 
-from tests.api.conftest import Server
+from tests.api.conftest import Server, StartServer
+
+JWT_SECRET = "odd-input-jwt-secret-0123456789abcdef"
 
 
 def _error(r: httpx.Response, status: int) -> dict[str, Any]:
@@ -71,3 +74,36 @@ def test_a_one_time_schedule_whose_local_time_is_past_9999_is_422(server: Server
 def test_a_token_expiring_past_9999_is_422(server: Server) -> None:
     e = _error(server.admin.post("/tokens", json={"user": "u", "expires": "P9999Y"}), 422)
     assert e["details"]["field"] == "expires" and "9999" in e["message"]
+
+
+def test_nul_characters_are_422_naming_the_field_on_every_database(
+    db_url: str, serve_api: StartServer
+) -> None:
+    server = serve_api(db_url, env={"TICKWORK_JWT_SECRET": JWT_SECRET})
+    c = server.admin
+    c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "1h"})
+    for r, field in (
+        (c.get("/schedules", params={"q": "\x00"}), "q"),
+        (c.get("/schedules", params={"owner": "a\x00"}), "owner"),
+        (c.get("/runs", params={"task": "\x00"}), "task"),
+        (c.get("/audit", params={"actor": "\x00"}), "actor"),
+        (c.get("/schedules/a%00b"), "schedule_id"),
+        (c.get("/schedules/a%00b/runs"), "schedule_id"),
+        (c.get("/runs/%00"), "run_id"),
+        (c.post("/runs/%00/cancel"), "run_id"),
+        (c.get("/queues/%00/messages"), "name"),
+        (c.delete("/tokens/%00"), "token_id"),
+        (c.post("/tokens", json={"user": "a\x00b"}), "user"),
+        (c.post("/schedules/s/pause", json={"reason": "a\x00b"}), "reason"),
+        (c.post("/pause", json={"reason": "a\x00b"}), "reason"),
+    ):
+        e = _error(r, 422)
+        assert e["details"]["field"] == field and "NUL" in e["message"], e
+    assert c.get("/schedules/s").json()["paused"] is False
+    # Credentials first: without one, a 401 whatever the parameters.
+    _error(server.client("").get("/runs/%00"), 401)
+    # A JWT whose subject no database can keep as an owner is no credential.
+    forged = jwt.encode({"sub": "x\x00y"}, JWT_SECRET, algorithm="HS256")
+    _error(server.client(forged).get("/schedules"), 401)
+    fine = jwt.encode({"sub": "xy"}, JWT_SECRET, algorithm="HS256")
+    assert server.client(fine).get("/schedules").status_code == 200

@@ -20,6 +20,8 @@ from tickwork.api.errors import unauthorized
 from tickwork.api.settings import ApiSettings
 from tickwork.engine.scheduler import Scheduler
 from tickwork.engine.tokens import PREFIX, same_secret
+from tickwork.errors import ValidationError
+from tickwork.limits import check_text
 
 log = logging.getLogger("tickwork.api.auth")
 
@@ -94,11 +96,21 @@ def _jwt_caller(settings: ApiSettings, token: str) -> Caller | None:
         log.info("JWT refused: %s", type(exc).__name__)
         return None
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub.strip():
+    if not isinstance(sub, str) or not sub.strip() or not _storable(sub):
         return None
     return Caller(
         user=sub, admin=is_admin_claims(claims), read_only=claims.get("read_only") is True
     )
+
+
+def _storable(user: str) -> bool:
+    """Whether a user name can be an owner and an audit actor on every database (no
+    NUL, no lone surrogate, at most 200 characters, as a token's user)."""
+    try:
+        check_text(user, "sub", 200)
+    except ValidationError:
+        return False
+    return True
 
 
 def is_admin_claims(claims: dict[str, Any]) -> bool:

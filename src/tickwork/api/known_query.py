@@ -4,7 +4,10 @@ FastAPI ignores a query parameter no route declares, so a typo (``?staus=failed`
 answers as if no filter had been asked for: every run, not the failed ones. Each API
 router depends on ``known_query_only``, which refuses such a request with a 422 that
 names the parameter and lists the ones the endpoint takes (after a 401 for a caller
-without a valid credential: every API route is authenticated).
+without a valid credential: every API route is authenticated). A query or path
+parameter holding a NUL character is refused the same way, naming it: no database
+stores one, and PostgreSQL refuses to even compare one, so without this a lookup
+would answer 404 on SQLite and an error about storing on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -36,21 +39,37 @@ def _known(route: APIRoute) -> frozenset[str]:
     return names
 
 
+def _with_nul(request: Request) -> tuple[str, str] | None:
+    """(kind, name) of the first query or path parameter holding a NUL character."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            return "query", name
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            return "path", name
+    return None
+
+
 async def known_query_only(request: Request) -> None:
-    """Refuse a query parameter the route does not declare."""
+    """Refuse a query parameter the route does not declare, and a parameter holding a
+    NUL character."""
     given = request.query_params
-    if not given:
+    if not given and not request.path_params:
         return
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
     known = _known(route)
     unknown = sorted(name for name in given if name not in known)
-    if not unknown:
+    nul = _with_nul(request)
+    if not unknown and nul is None:
         return
     # Every API route is authenticated: a caller without a credential learns that first,
     # not what the endpoint takes (the caller is kept for the route).
     await current_caller(request)
+    if not unknown and nul is not None:
+        kind, name = nul
+        raise ValidationError(f"{kind} parameter {name!r} contains a NUL character", field=name)
     takes = f"takes {', '.join(sorted(known))}" if known else "takes no query parameter"
     listed = ", ".join(repr(name) for name in unknown)
     noun = "parameter" if len(unknown) == 1 else "parameters"

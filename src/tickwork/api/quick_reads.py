@@ -44,6 +44,8 @@ def list_query(query: bytes) -> dict[str, Any] | None:
     for name, value in pairs:
         if name in found:
             return None  # repeated: left to FastAPI's rules
+        if "\x00" in value:
+            return None  # the route refuses a NUL, naming the parameter
         if name == "limit":
             if not _LIMIT.fullmatch(value) or not 1 <= int(value) <= paging.MAX_LIMIT:
                 return None
@@ -98,8 +100,8 @@ class QuickReads:
             one = None
         elif path.startswith(_ONE_PREFIX) and "/" not in path[len(_ONE_PREFIX) :]:
             query, one = None, path[len(_ONE_PREFIX) :]
-            if not one or scope.get("query_string"):
-                one = None  # a query parameter it takes none of: the route refuses it
+            if not one or scope.get("query_string") or "\x00" in one:
+                one = None  # a query parameter it takes none of, a NUL: the route refuses it
         else:
             await self.app(scope, receive, send)
             return

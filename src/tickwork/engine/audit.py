@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 
+from tickwork.limits import MAX_DESCRIPTION, check_text
+
 _ACTOR: ContextVar[tuple[str, str | None] | None] = ContextVar("tickwork_actor", default=None)
 
 
@@ -36,7 +38,10 @@ def current_actor() -> tuple[str, str | None]:
 
 @contextmanager
 def acting_as(actor: str, reason: str | None = None) -> Iterator[None]:
-    """Changes made inside are recorded as ``actor``'s, with ``reason``."""
+    """Changes made inside are recorded as ``actor``'s, with ``reason`` (text every
+    database can keep: a reason with a NUL is refused here, naming it)."""
+    if reason is not None:
+        check_text(reason, "reason", MAX_DESCRIPTION)
     token = _ACTOR.set((actor, reason))
     try:
         yield

@@ -12,6 +12,7 @@ from typing import Any, Final
 from tickwork.engine import tokens
 from tickwork.engine.facade import SchedulerBase
 from tickwork.errors import StoreError, ValidationError
+from tickwork.limits import check_text
 from tickwork.models import (
     ApiToken,
     AuditEntry,
@@ -94,6 +95,7 @@ class AdminCalls(SchedulerBase):
         stored. ``only_if_none``: only when no token exists (None otherwise)."""
         if not isinstance(user, str) or not user.strip() or len(user) > 200:
             raise ValidationError("user must be a non-empty name", field="user")
+        check_text(user, "user")  # a NUL or a lone surrogate no database can keep
         if expires_in is not None and expires_in <= timedelta(0):
             raise ValidationError("expiry must be in the future", field="expires")
         now = self.clock.now()
