@@ -27,7 +27,12 @@ class TickworkError(Exception):
 
 
 class ScheduleError(TickworkError, ValueError):
-    """A schedule expression or time zone is invalid; the message names the bad part."""
+    """A schedule expression or time zone is invalid; the message names the bad part.
+    ``field`` names the field at fault: ``schedule`` (the expression) or ``timezone``."""
+
+    def __init__(self, message: str, *, field: str = "schedule") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ValidationError(TickworkError, ValueError):

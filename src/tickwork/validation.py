@@ -303,7 +303,9 @@ def _settable_values(
             )
     if "timezone" in c:
         if not isinstance(c["timezone"], str):
-            raise ScheduleError("timezone must be an IANA zone name such as 'Europe/Paris'")
+            raise ScheduleError(
+                "timezone must be an IANA zone name such as 'Europe/Paris'", field="timezone"
+            )
         validate_timezone(c["timezone"])
         values["timezone"] = c["timezone"]
     tz = values.get("timezone", timezone)

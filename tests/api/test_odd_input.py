@@ -107,3 +107,31 @@ def test_nul_characters_are_422_naming_the_field_on_every_database(
     _error(server.client(forged).get("/schedules"), 401)
     fine = jwt.encode({"sub": "xy"}, JWT_SECRET, algorithm="HS256")
     assert server.client(fine).get("/schedules").status_code == 200
+
+
+def test_time_zone_errors_name_the_timezone_field(server: Server) -> None:
+    c = server.admin
+    c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "1h"})
+    for r in (
+        c.post("/schedules", json={"task": "api:echo", "schedule": "1h", "timezone": "Mars/X"}),
+        c.post("/schedules", json={"task": "api:echo", "schedule": "1h", "timezone": ""}),
+        c.patch("/schedules/s", json={"timezone": None}),
+        c.post("/validate", json={"schedule": "1h", "timezone": "Mars/X"}),
+    ):
+        e = _error(r, 422)
+        assert e["code"] == "invalid_schedule" and e["details"]["field"] == "timezone", e
+    e = _error(c.post("/validate", json={"schedule": "0 0 32 * *"}), 422)
+    assert e["details"]["field"] == "schedule"
+
+
+def test_body_errors_name_the_body_and_the_field(server: Server) -> None:
+    c = server.admin
+    headers = {"content-type": "application/json"}
+    e = _error(c.post("/validate", content=b'{"schedule": "1h"', headers=headers), 422)
+    assert e["details"]["field"] == "body" and "not valid JSON" in e["message"], e
+    c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "1h"})
+    e = _error(c.post("/schedules/s/backfill", json={"start": 1, "end": "2026-01-01"}), 422)
+    assert e["details"]["field"] == "start", e
+    assert [p["field"] for p in e["details"]["errors"]] == ["start"]
+    e = _error(c.post("/schedules", json={"task": "api:echo", "schedule": "1h", "end_at": []}), 422)
+    assert e["details"]["field"] == "end_at", e

@@ -105,8 +105,17 @@ class TestTimezone:
 
     @pytest.mark.parametrize("name", ["", " ", None, 3])
     def test_empty_or_not_a_string(self, name: Any) -> None:
-        with pytest.raises(ScheduleError, match="time zone"):
+        with pytest.raises(ScheduleError, match="time zone") as info:
             parse_schedule("* * * * *", name)
+        assert info.value.field == "timezone"
+
+    def test_the_error_names_the_timezone_field_and_an_expression_the_schedule(self) -> None:
+        with pytest.raises(ScheduleError) as info:
+            parse_schedule("* * * * *", "Mars/Base")
+        assert info.value.field == "timezone"
+        with pytest.raises(ScheduleError) as info:
+            parse_schedule("* * 32 * *", "UTC")
+        assert info.value.field == "schedule"
 
     @pytest.mark.parametrize(
         ("expr", "name"),

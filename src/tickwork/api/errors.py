@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -101,7 +101,7 @@ def tickwork_error_response(exc: TickworkError) -> JSONResponse:
     if isinstance(exc, ValidationError):
         return error_response(422, "validation_error", str(exc), {"field": exc.field})
     if isinstance(exc, ScheduleError):
-        return error_response(422, "invalid_schedule", str(exc), {"field": "schedule"})
+        return error_response(422, "invalid_schedule", str(exc), {"field": exc.field})
     if isinstance(exc, NotFoundError):
         return error_response(404, "not_found", str(exc), {"kind": exc.kind, "id": exc.ident})
     if isinstance(exc, PreconditionFailedError):
@@ -118,19 +118,40 @@ def tickwork_error_response(exc: TickworkError) -> JSONResponse:
     return error_response(500, "internal_error", "the server could not do this; see its log")
 
 
+#: What pydantic adds to the location of an error in a field that is a union
+#: (``start_at: datetime | str``): the member tried, not a part of the request.
+_UNION_MEMBERS: Final = frozenset({"datetime", "str"})
+
+
 def _field_of(loc: Sequence[Any]) -> str:
     """``("body", "retry", "delay")`` -> ``retry.delay``; query and path names as is."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
+    if len(parts) > 1 and parts[-1] in _UNION_MEMBERS:
+        parts = parts[:-1]
     return ".".join(parts) or "body"
 
 
+def _problem(err: Mapping[str, Any]) -> dict[str, str]:
+    """One of FastAPI's validation errors as ``{"field", "message"}``."""
+    loc = err.get("loc", ())
+    if err.get("type") == "json_invalid":  # loc is ("body", <character position>)
+        where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        reason = (err.get("ctx") or {}).get("error")
+        return {
+            "field": "body",
+            "message": f"not valid JSON{where}" + (f": {reason}" if reason else ""),
+        }
+    return {"field": _field_of(loc), "message": str(err.get("msg", "invalid"))}
+
+
 def validation_response(exc: RequestValidationError) -> JSONResponse:
-    problems = []
+    problems: list[dict[str, str]] = []
     for err in exc.errors():
-        field = _field_of(err.get("loc", ()))
-        problems.append({"field": field, "message": str(err.get("msg", "invalid"))})
+        problem = _problem(err)
+        if not any(p["field"] == problem["field"] for p in problems):  # one per field
+            problems.append(problem)
     first = problems[0] if problems else {"field": "body", "message": "invalid request"}
     message = f"{first['field']}: {first['message']}"
     if len(problems) > 1:

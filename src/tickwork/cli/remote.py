@@ -87,7 +87,8 @@ def error_of(response: httpx.Response) -> TickworkError:
     if code == "not_found" and "kind" in details and "id" in details:
         return NotFoundError(str(details["kind"]), str(details["id"]))
     if code == "invalid_schedule":
-        return ScheduleError(message)
+        field = details.get("field")
+        return ScheduleError(message, field=field if isinstance(field, str) else "schedule")
     if code == "validation_error":
         field = details.get("field")
         return ValidationError(message, field=field if isinstance(field, str) else None)

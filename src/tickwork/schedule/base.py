@@ -39,15 +39,18 @@ def _zoneinfo(name: str) -> ZoneInfo:
 def validate_timezone(name: object) -> ZoneInfo:
     """The ``ZoneInfo`` for an IANA name; ``ScheduleError`` when there is none."""
     if not isinstance(name, str):
-        raise ScheduleError(f"time zone must be a string, not {type(name).__name__}")
+        raise ScheduleError(
+            f"time zone must be a string, not {type(name).__name__}", field="timezone"
+        )
     if not name.strip():
-        raise ScheduleError("time zone must not be empty")
+        raise ScheduleError("time zone must not be empty", field="timezone")
     try:
         return _zoneinfo(name)
     except Exception:  # ZoneInfoNotFoundError, ValueError (bad key), OSError (a directory)
         hint = suggest_timezone(name)
         raise ScheduleError(
-            f"unknown time zone {echo(name)}" + (f": did you mean {hint}?" if hint else "")
+            f"unknown time zone {echo(name)}" + (f": did you mean {hint}?" if hint else ""),
+            field="timezone",
         ) from None
 
 
