@@ -30,6 +30,21 @@ def test_rate_limit_is_per_token_with_retry_after(sqlite_url: str, serve_api: St
     assert alice.get("/schedules").status_code == 200
 
 
+def test_made_up_credentials_count_against_the_address(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    server = serve_api(sqlite_url, env={"TICKWORK_RATE_LIMIT": "5"})
+    alice = server.client(server.user_token("alice"))  # the address's 1st request
+    assert alice.get("/schedules").status_code == 200  # alice's 1st: the address's 2nd
+    # A different made-up token each time: each a new credential, but not one known to
+    # be valid, so all count against the address (3 left of 5).
+    codes = [server.client(f"made-up-{i}").get("/schedules").status_code for i in range(6)]
+    assert codes == [401] * 3 + [429] * 3, codes
+    assert server.client("").get("/schedules").status_code == 429
+    # A credential known to be valid keeps its own budget.
+    assert alice.get("/schedules").status_code == 200
+
+
 def test_bodies_over_the_limit_are_413(sqlite_url: str, serve_api: StartServer) -> None:
     server = serve_api(sqlite_url, env={"TICKWORK_MAX_BODY": "2000"})
     admin = server.admin

@@ -94,7 +94,12 @@ class RateLimit:
     """At most ``per_minute`` requests a minute per credential (the bearer token, by a
     hash of it; a client without one by its address), as a token bucket: a burst of
     ``per_minute`` at once, then one every ``60 / per_minute`` seconds. Over it: 429
-    with ``Retry-After``. Buckets are in memory, per process."""
+    with ``Retry-After``. Buckets are in memory, per process.
+
+    A credential is known to be valid only once a request with it was answered other
+    than 401; until then its requests also count against the client's address. So a
+    client cannot escape the limit by sending a different made-up credential with each
+    request, while a valid credential keeps its own budget whoever shares its address."""
 
     def __init__(
         self,
@@ -107,16 +112,21 @@ class RateLimit:
         self.rate = per_minute / 60.0
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        #: Credentials' keys last answered other than 401 -> when.
+        self._valid: dict[str, float] = {}
         self._swept = clock()
 
-    def _key(self, scope: Scope) -> str:
+    def _keys(self, scope: Scope) -> tuple[str, str | None]:
+        """(the request's bucket: its credential's, else its address's; its address's
+        when it carries a credential)."""
+        client = scope.get("client")
+        address = f"a:{client[0] if client else '?'}"
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
-                return "t:" + hashlib.sha256(value).hexdigest()
+                return "t:" + hashlib.sha256(value).hexdigest(), address
             if name == b"cookie" and b"tickwork_session" in value:
-                return "c:" + hashlib.sha256(value).hexdigest()
-        client = scope.get("client")
-        return f"a:{client[0] if client else '?'}"
+                return "c:" + hashlib.sha256(value).hexdigest(), address
+        return address, None
 
     def take(self, key: str) -> float:
         """0 when the request may go; else seconds until it could."""
@@ -137,12 +147,17 @@ class RateLimit:
         self._swept = now
         refill = self.capacity / self.rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill}
+        self._valid = {k: at for k, at in self._valid.items() if now - at < refill}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.capacity <= 0 or scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        wait = self.take(self._key(scope))
+        key, address = self._keys(scope)
+        unproven = address is not None and key not in self._valid
+        wait = self.take(address) if unproven and address is not None else 0.0
+        if wait == 0:
+            wait = self.take(key)
         if wait > 0:
             retry = str(max(1, math.ceil(wait)))
             await _send_error(
@@ -153,4 +168,16 @@ class RateLimit:
                 [(b"retry-after", retry.encode())],
             )
             return
-        await self.app(scope, receive, send)
+        if address is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def noting_validity(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if message["status"] == 401:
+                    self._valid.pop(key, None)
+                else:
+                    self._valid[key] = self.clock()
+            await send(message)
+
+        await self.app(scope, receive, noting_validity)
