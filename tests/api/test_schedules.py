@@ -4,6 +4,7 @@ cursors, PUT upsert, PATCH, DELETE, ETag/If-Match, pause/resume, run, backfill, 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -197,3 +198,26 @@ def test_pause_resume_next_run_backfill(db_server: Server) -> None:
         ]
         == "start"
     )
+
+
+def test_concurrent_unconditional_changes_all_apply(db_server: Server) -> None:
+    """PUT and PATCH without If-Match never answer 412, however many race: each is
+    applied over whatever version it meets (the last one wins)."""
+    n = 8
+    body = {"task": "api:echo", "schedule": "1h"}
+
+    def put(i: int) -> int:
+        with httpx.Client(base_url=db_server.api, headers=db_server.admin.headers) as c:
+            return c.put("/schedules/raced", json={**body, "name": f"p{i}"}).status_code
+
+    def patch(i: int) -> int:
+        with httpx.Client(base_url=db_server.api, headers=db_server.admin.headers) as c:
+            return c.patch("/schedules/raced", json={"description": f"d{i}"}).status_code
+
+    with ThreadPoolExecutor(n) as pool:
+        puts = sorted(pool.map(put, range(n)))
+        assert puts == [200] * (n - 1) + [201], puts
+        patches = list(pool.map(patch, range(n)))
+        assert patches == [200] * n, patches
+    s = db_server.admin.get("/schedules/raced").json()
+    assert s["version"] == 2 * n and s["description"] in {f"d{i}" for i in range(n)}

@@ -24,6 +24,7 @@ from tickwork.api.encode import page_json
 from tickwork.engine.audit import acting_as
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import (
+    ConflictError,
     NotFoundError,
     PermissionDeniedError,
     PreconditionFailedError,
@@ -150,16 +151,24 @@ async def replace_schedule(
     (409: ids are shared by all users). Neither says whose the id is, nor anything of
     the schedule that has it."""
     require_write(caller)
-    current: Schedule | None
-    try:
-        current = await scheduler.get_schedule(schedule_id)
-    except NotFoundError:
-        current = None
-    if current is None or not _mine(caller, current):
+    current: Schedule | None = None
+    for attempt in (1, 2):
+        try:
+            current = await scheduler.get_schedule(schedule_id)
+        except NotFoundError:
+            current = None
+        if current is not None and _mine(caller, current):
+            break
         if expected_version is not None or match_any:
             raise PreconditionFailedError(f"schedule {schedule_id!r} does not exist (If-Match)")
-        created = await create_schedule(scheduler, caller, {**fields, "id": schedule_id})
+        try:
+            created = await create_schedule(scheduler, caller, {**fields, "id": schedule_id})
+        except ConflictError:
+            if attempt == 2:
+                raise
+            continue  # created since it was read (by a PUT racing this one?): read again
         return created, True
+    assert current is not None
     changes: dict[str, Any] = dict(_DEFAULTS)
     changes.update(fields)
     changes.pop("id", None)

@@ -15,6 +15,9 @@ from tickwork.store.base_reads import Revised
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.validation import build_schedule, parse_instant
 
+#: Reads and writes an unconditional update makes when other changes keep committing
+#: between its read and its write (each failure is another writer's success).
+_UPDATE_ATTEMPTS: Final = 20
 #: Fields whose change moves the next fire time.
 _TIMING_FIELDS: Final = frozenset(
     {"schedule", "timezone", "start_at", "end_at", "max_executions", "paused"}
@@ -81,7 +84,22 @@ class ScheduleCalls(SchedulerBase):
         """Change settable fields; timing fields recompute the next fire from now.
 
         ``expected_version``: the ``version`` the caller read; if the schedule changed
-        since, ``PreconditionFailedError`` and nothing changes."""
+        since, ``PreconditionFailedError`` and nothing changes. Without it, a change
+        committed by someone else between this call's read and its write does not fail
+        the call: the changes are applied again over the new version."""
+        for attempt in range(1, _UPDATE_ATTEMPTS + 1):
+            try:
+                return await self._update_once(schedule_id, expected_version, changes)
+            except PreconditionFailedError:
+                if expected_version is not None or attempt == _UPDATE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _update_once(
+        self, schedule_id: str, expected_version: int | None, changes: Mapping[str, Any]
+    ) -> Schedule:
+        """One read and one write of ``update_schedule``; the write is refused when the
+        stored version is no longer the one read."""
         current = await self.get_schedule(schedule_id)
         if expected_version is not None and current.version != expected_version:
             raise PreconditionFailedError(
