@@ -135,3 +135,19 @@ def test_body_errors_name_the_body_and_the_field(server: Server) -> None:
     assert [p["field"] for p in e["details"]["errors"]] == ["start"]
     e = _error(c.post("/schedules", json={"task": "api:echo", "schedule": "1h", "end_at": []}), 422)
     assert e["details"]["field"] == "end_at", e
+
+
+def test_a_body_that_is_not_sent_as_json_says_so(server: Server) -> None:
+    c = server.admin
+    body = b'{"schedule": "1h"}'
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", ""):
+        r = c.post("/validate", content=body, headers={"content-type": content_type})
+        e = _error(r, 422)
+        assert e["details"]["field"] == "body", e
+        assert "Content-Type: application/json" in e["message"], e
+    ok = c.post("/validate", content=body, headers={"content-type": "application/json"})
+    assert ok.status_code == 200, ok.text
+    e = _error(c.post("/validate", json=[1]), 422)
+    assert "Content-Type" not in e["message"], e
+    e = _error(c.post("/validate"), 422)
+    assert e["message"] == "body: Field required", e

@@ -146,10 +146,34 @@ def _problem(err: Mapping[str, Any]) -> dict[str, str]:
     return {"field": _field_of(loc), "message": str(err.get("msg", "invalid"))}
 
 
-def validation_response(exc: RequestValidationError) -> JSONResponse:
+def _is_json(content_type: str) -> bool:
+    """Whether FastAPI reads a body of this media type as JSON."""
+    mime = content_type.partition(";")[0].strip().lower()
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json")
+    )
+
+
+def validation_response(
+    exc: RequestValidationError, content_type: str | None = None
+) -> JSONResponse:
+    """422 naming the first field at fault. ``content_type``: the request's; a body
+    sent as something other than JSON (``curl -d`` sends a form) is said to be that,
+    not to be "not a valid dictionary"."""
     problems: list[dict[str, str]] = []
     for err in exc.errors():
         problem = _problem(err)
+        if (
+            content_type is not None
+            and not _is_json(content_type)
+            and tuple(err.get("loc", ())) == ("body",)
+            and err.get("type") != "missing"
+        ):
+            shown = content_type or "none"
+            problem["message"] = (
+                f"the body must be JSON sent with 'Content-Type: application/json', "
+                f"not Content-Type {shown!r}"
+            )
         if not any(p["field"] == problem["field"] for p in problems):  # one per field
             problems.append(problem)
     first = problems[0] if problems else {"field": "body", "message": "invalid request"}
@@ -174,7 +198,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return validation_response(exc)
+        return validation_response(exc, request.headers.get("content-type", ""))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
