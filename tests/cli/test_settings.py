@@ -14,6 +14,7 @@ from tests.cli.conftest import ROOT, Cli, Worker, cli_env
 from tickwork.cli.serve import SERVE_SETTINGS
 from tickwork.cli.settings import (
     NODE_SETTINGS,
+    SERVE_ONLY_KEYS,
     Setting,
     SettingError,
     config_path,
@@ -287,3 +288,37 @@ def test_every_command_finds_the_database_the_settings_file_names(tmp_path: Path
     other = f"sqlite:///{tmp_path / 'from-env.db'}"
     tickwork("db", "upgrade", env={"TICKWORK_DB": other})
     assert f"database: {other}" in tickwork("status", env={"TICKWORK_DB": other})
+
+
+def test_the_keys_of_serve_are_known_without_loading_it() -> None:
+    own = {s.name for s in SERVE_SETTINGS} - {s.name for s in NODE_SETTINGS}
+    assert own == set(SERVE_ONLY_KEYS)
+
+
+def test_a_file_with_serve_settings_serves_every_command(tmp_path: Path) -> None:
+    """The file is shared: before, a key of serve's (``port``) stopped worker, list and
+    every command but serve with "unknown key(s) port"."""
+    write(tmp_path, 'db = "sqlite:///from-file.db"\nport = 9000\nhost = "0.0.0.0"\n')
+
+    def tickwork(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tickwork.cli", *args],
+            cwd=tmp_path,
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    upgraded = tickwork("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    listed = tickwork("list")
+    assert listed.returncode == 0 and "no schedules" in listed.stdout, listed.stderr
+    banner = run_worker(tmp_path, "worker")
+    assert "db sqlite:///from-file.db" in banner and "port=" not in banner
+    # A key no command knows is still refused, by every command.
+    write(tmp_path, "prot = 9000\n")
+    refused = tickwork("list")
+    assert refused.returncode == 1
+    assert "unknown key(s) prot; known: " in refused.stderr and "port" in refused.stderr

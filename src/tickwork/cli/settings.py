@@ -42,6 +42,20 @@ CONFIG_ENV: Final = "TICKWORK_CONFIG"
 CONFIG_FILE: Final = "tickwork.toml"
 #: Keys of the settings file read outside any command's table.
 FILE_ONLY_KEYS: Final = ("db",)
+#: The keys of ``serve``'s own settings. They are declared with ``serve``, a module no
+#: other command imports, yet the file is shared: every command accepts them (and
+#: ignores them) without loading the server.
+SERVE_ONLY_KEYS: Final = (
+    "host",
+    "port",
+    "rate_limit",
+    "max_body",
+    "cors_origins",
+    "jwt_issuer",
+    "jwt_audience",
+    "access_log",
+    "api_nice",
+)
 
 Kind = Literal["int", "float", "seconds", "bool", "str", "choice"]
 Source = Literal["flag", "env", "file", "default"]
@@ -171,7 +185,8 @@ def declare(*settings: Setting) -> tuple[Setting, ...]:
 
 
 def declared_names() -> list[str]:
-    return sorted({*_DECLARED, *FILE_ONLY_KEYS})
+    """Every key the settings file may hold, whichever commands this process loaded."""
+    return sorted({*_DECLARED, *FILE_ONLY_KEYS, *SERVE_ONLY_KEYS})
 
 
 @dataclass(frozen=True)
@@ -252,15 +267,15 @@ def read_file(path: Path) -> dict[str, Any]:
         raise SettingError(
             f"settings file {path} is not valid TOML: {exc}", field="config"
         ) from None
-    unknown = sorted(k for k in data if k not in _DECLARED and k not in FILE_ONLY_KEYS)
+    known = declared_names()
+    unknown = sorted(k for k in data if k not in known)
     if unknown:
         hints = [
-            f"{k} (did you mean {k.replace('-', '_')}?)" if k.replace("-", "_") in _DECLARED else k
+            f"{k} (did you mean {k.replace('-', '_')}?)" if k.replace("-", "_") in known else k
             for k in unknown
         ]
         raise SettingError(
-            f"settings file {path}: unknown key(s) {', '.join(hints)}; "
-            f"known: {', '.join(declared_names())}",
+            f"settings file {path}: unknown key(s) {', '.join(hints)}; known: {', '.join(known)}",
             field="config",
         )
     return data
