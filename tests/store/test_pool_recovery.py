@@ -121,3 +121,29 @@ def test_the_store_answers_within_seconds_of_the_end_of_a_long_outage(pg_url: st
         admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
         admin.close()
         store.close()
+
+
+def test_the_change_watch_says_so_when_it_listens_again_after_an_outage(pg_url: str) -> None:
+    """Notifications sent while it could not listen are lost: once it listens again,
+    ``wait_for_change`` reports a change (before: it went on waiting, and a lone node
+    backing off did not learn that the database was back)."""
+    db = pg_url.rsplit("/", 1)[1]
+    store = open_store(pg_url)
+    admin = psycopg.connect(PG_URL, autocommit=True)
+    try:
+        assert store.wait_for_change(0.1) is False  # listening, nothing changed
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db,),
+        )
+        assert store.wait_for_change(1.0) is True  # its connection was lost
+        assert store.wait_for_change(0.2) is False  # cannot listen again yet
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        assert store.wait_for_change(1.0) is True
+        assert store.wait_for_change(0.1) is False
+    finally:
+        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        admin.close()
+        store.close()

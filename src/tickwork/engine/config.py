@@ -15,6 +15,10 @@ from tickwork.models import DEFAULT_TIMEOUT, RetryPolicy
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
 BLOCKED_RECHECK: Final = 1.0  # due work that cannot be claimed now is retried this often
 MIN_BEAT_GAP: Final = 1.0  # seconds between early heartbeats
+#: The longest (seconds) the main loop waits before trying an unavailable store again,
+#: and a failed heartbeat before the next: a node notices the database's return within
+#: seconds, however long it was away, for a few calls that fail fast while it is down.
+STORE_RETRY_MAX: Final = 5.0
 #: Seconds a node that fired waits before claiming what it left to its peers (see
 #: ``Firing.leave_to_peers``).
 PEER_HEAD_START: Final = 0.01

@@ -36,6 +36,7 @@ from tickwork.engine.config import (
     IDLE_RECHECK,
     SHUTDOWN_DRAIN,
     STOP_MAIN_WAIT,
+    STORE_RETRY_MAX,
     EngineConfig,
 )
 from tickwork.engine.core import Core
@@ -274,9 +275,10 @@ class Engine:
             await self.wakeups.sleep_until(target)
 
     async def _store_trouble(self, exc: Exception) -> None:
-        """Back off after a failed look at the store (longer after each in a row)."""
+        """Back off after a failed look at the store (1 s, 2 s, 4 s, then every
+        ``STORE_RETRY_MAX``): nothing else wakes a lone node when the database is back."""
         self._store_failures += 1
-        delay = min(0.5 * 2 ** min(self._store_failures, 6), 30.0)
+        delay = min(0.5 * 2 ** min(self._store_failures, 4), STORE_RETRY_MAX)
         if isinstance(exc, StoreError):
             log.warning("store unavailable (%s); retrying in %.1f s", exc, delay)
         else:

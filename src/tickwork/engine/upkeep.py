@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from tickwork.engine.config import MIN_BEAT_GAP
+from tickwork.engine.config import MIN_BEAT_GAP, STORE_RETRY_MAX
 from tickwork.engine.core import Core
 from tickwork.engine.events import Event
 from tickwork.engine.execution import Execution
@@ -56,16 +56,21 @@ class Upkeep:
 
     async def heartbeat_loop(self) -> None:
         clock = self._core.clock
+        # After a failed beat, the next comes sooner: leases run out meanwhile.
+        retry = min(self.beat_interval, timedelta(seconds=STORE_RETRY_MAX))
+        beaten = True
         while True:
             # Every third of the lease, or sooner when asked, but at most once a second.
-            await clock.sleep_until(clock.now() + self.beat_interval, self.beat_now)
+            wait = self.beat_interval if beaten else retry
+            await clock.sleep_until(clock.now() + wait, self.beat_now)
             if self.beat_now.is_set():
                 await clock.sleep_until(clock.now() + timedelta(seconds=MIN_BEAT_GAP), self._never)
             self.beat_now.clear()
-            await self.beat()
+            beaten = await self.beat()
 
-    async def beat(self) -> None:
-        """Renew this node's leases; stop the runs taken over, cancel those asked."""
+    async def beat(self) -> bool:
+        """Renew this node's leases; stop the runs taken over, cancel those asked.
+        False when the store could not be reached."""
         core = self._core
         now = core.clock.now()
         try:
@@ -80,14 +85,15 @@ class Upkeep:
             )
         except StoreError as exc:
             log.warning("heartbeat failed: %s", exc)
-            return
+            return False
         except Exception:  # the loop must outlive any surprise, or leases lapse
             log.exception("heartbeat failed")
-            return
+            return False
         for run_id in beat.lost:
             self._execution.stop_lost(run_id)
         for run_id in beat.cancel_requested:
             self._execution.request_cancel(run_id)
+        return True
 
     async def maintenance_loop(self) -> None:
         clock = self._core.clock

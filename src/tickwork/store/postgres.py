@@ -176,6 +176,8 @@ class PostgresStore(PgNodeLocks, SqlStore):
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._token = uuid.uuid4().hex  # tells our own notifications from others'
         self._listen: psycopg.Connection[Any] | None = None
+        #: Set when listening again failed: notifications go unheard until it succeeds.
+        self._deaf = False
         self._interrupt = threading.Event()
         self._node_locks = {}
         self._node_lock = threading.Lock()
@@ -505,7 +507,8 @@ class PostgresStore(PgNodeLocks, SqlStore):
         Notifications sent through this store are ignored. When the listening
         connection is lost, returns True (a change may have been missed) and listens
         again on the next call; while the server cannot be reached it waits out the
-        timeout and returns False.
+        timeout and returns False, and once it listens again it returns True: changes
+        made meanwhile were not heard, and a node backing off learns the database is back.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         if self._listen is None:
@@ -513,10 +516,14 @@ class PostgresStore(PgNodeLocks, SqlStore):
                 conn = self._connect()
                 conn.execute(f"LISTEN {CHANNEL}")
             except (StoreError, psycopg.Error):
+                self._deaf = True
                 self._interrupt.wait(max(0.0, deadline - time.monotonic()))
                 self._interrupt.clear()
                 return False
             self._listen = conn
+            if self._deaf:
+                self._deaf = False
+                return True
         conn = self._listen
         try:
             while True:
