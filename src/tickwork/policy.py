@@ -88,10 +88,20 @@ def retry_at(run: Run, policy: RetryPolicy, now: datetime) -> datetime | None:
 def first_fire(parsed: FireTimes, schedule: Schedule, created_at: datetime) -> datetime | None:
     """The first fire of a new schedule: ``start_at`` is inclusive; otherwise from the
     creation time (intervals anchor there, so they fire at once). A one-time schedule
-    whose instant passed less than ``misfire_grace`` ago still fires."""
+    whose instant passed less than ``misfire_grace`` ago still fires.
+
+    A recurring schedule whose ``start_at`` lies further back than ``misfire_grace``
+    starts at the first fire within the grace: the fire times before it were not missed
+    (the schedule did not exist), and catching them up would record a run for each, one
+    per second for a year of an ``every 1s`` schedule. ``start_at`` still anchors its
+    intervals; backfill runs past fire times on purpose.
+    """
+    grace = timedelta(seconds=schedule.misfire_grace)
     start = schedule.start_at or created_at
     if schedule.start_at is None and parsed.kind == "once":
-        start -= timedelta(seconds=schedule.misfire_grace)
+        start -= grace
+    elif parsed.kind != "once" and start < created_at - grace:
+        start = created_at - grace
     first = parsed.next_after(start - timedelta(microseconds=1))
     return _within_end(first, schedule)
 

@@ -172,6 +172,29 @@ class TestFiring:
             (ok,) = [r for r in runs if r.status == "succeeded"]
             assert ok.scheduled_for == T0 + timedelta(minutes=10) and ok.trigger == "catchup"
 
+    async def test_a_start_at_long_past_records_no_fire_from_before_the_schedule(
+        self, scheduler: Scheduler, clock: ManualClock
+    ) -> None:
+        # every 1s from a day back: not 86,400 missed runs, the first fire within the grace
+        clock.advance(seconds=0.5)
+        await scheduler.add_schedule(
+            "noop",
+            "every 1s",
+            id="old",
+            start_at=T0 - timedelta(days=1),
+            misfire_grace=2,
+            overlap="allow",
+            max_instances=2,
+        )
+
+        async def ran() -> bool:
+            return len(await runs_of(scheduler, "old", "succeeded")) == 2
+
+        await eventually(ran, what="the fires within the grace")
+        runs = await runs_of(scheduler, "old")
+        assert sorted(r.scheduled_for for r in runs) == [T0 - timedelta(seconds=1), T0]
+        assert {r.status for r in runs} == {"succeeded"}
+
     async def test_max_executions_finishes(self, scheduler: Scheduler, clock: ManualClock) -> None:
         await scheduler.add_schedule("noop", "every 1s", id="m", max_executions=2)
 

@@ -211,6 +211,28 @@ class TestLimits:
         assert first_fire(Every(60), s, T0) == T0 + timedelta(minutes=2)
         assert next_fire(Every(60), s, T0) == T0 + timedelta(minutes=2)
 
+    def test_a_start_at_long_past_owes_no_fire_before_the_grace(self) -> None:
+        # Created a day after its start_at: the fires of that day were never missed.
+        created = T0 + timedelta(days=1, seconds=5)
+        s = sched(start_at=T0, misfire_grace=30)
+        first = first_fire(Every(1), s, created)
+        assert first == created - timedelta(seconds=30)  # within the grace: on time
+        assert first_fire(Every(60), s, created) == T0 + timedelta(days=1)  # still anchored
+        assert first_fire(Every(3600), s, created) == T0 + timedelta(days=1)  # 5 s ago
+        later = created + timedelta(seconds=40)  # the day's last fire 45 s ago: not owed
+        assert first_fire(Every(3600), s, later) == T0 + timedelta(days=1, hours=1)
+        # Within the grace, start_at is kept (inclusive) as before.
+        near = sched(start_at=created - timedelta(seconds=10), misfire_grace=30)
+        assert first_fire(Every(1, created - timedelta(seconds=10)), near, created) == (
+            created - timedelta(seconds=10)
+        )
+
+    def test_a_start_at_long_past_leaves_a_one_time_schedule_as_it_was(self) -> None:
+        s = sched(start_at=T0, misfire_grace=30)
+        assert first_fire(Once(T0 + timedelta(hours=1)), s, T0 + timedelta(days=1)) == (
+            T0 + timedelta(hours=1)
+        )
+
     def test_once_within_grace_at_creation_still_fires(self) -> None:
         s = sched(misfire_grace=30)
         assert first_fire(Once(T0), s, T0 + timedelta(seconds=20)) == T0
