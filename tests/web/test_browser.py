@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -251,6 +252,24 @@ def test_the_live_stream_carries_only_the_callers_events(server: Server, tokens:
                 if line.startswith("data: "):
                     assert "schedule.paused" in line and "franks" in line
                     break
+
+
+def test_a_resume_point_that_is_not_an_event_id_streams_from_now(
+    server: Server, tokens: Tokens
+) -> None:
+    """A position the stream cannot use (digits ``int`` cannot read, a number longer than
+    any event id) is passed over, as a missing one is: not a server error."""
+    with httpx.Client(base_url=server.url, timeout=20) as browser_like:
+        r = browser_like.post("/login", data={"token": tokens("odd-ids"), "next": "/"})
+        assert r.status_code == 303
+        asked: list[dict[str, Any]] = [
+            {"params": {"after": bad}} for bad in ("\u00b2", "\u0663", "9" * 40, "-1", "1e3")
+        ]
+        asked += [{"headers": {"Last-Event-ID": bad}} for bad in (b"\xb2", b"9" * 40)]
+        for request in asked:
+            with browser_like.stream("GET", "/ui/events", **request) as stream:
+                assert stream.status_code == 200, request
+                assert stream.headers["content-type"].startswith("text/event-stream")
 
 
 def test_the_stream_pauses_while_the_tab_is_hidden(

@@ -50,11 +50,18 @@ def _frame(event: FeedEvent) -> str:
     return f"id: {event.id}\nevent: change\ndata: {json.dumps(data)}\n\n"
 
 
+#: Digits a feed position has at most (event ids are 64-bit integers).
+_POSITION_DIGITS: Final = 18
+
+
 def _position(*candidates: str | None) -> int | None:
-    """The first feed position given as a non-negative integer."""
+    """The first feed position given as a non-negative integer; anything else (``²`` and
+    other digits ``int`` cannot read or reads as another number, a number no event id
+    reaches) is passed over, as an absent one is."""
     for text in candidates:
-        if text and text.strip().isdigit():
-            return int(text.strip())
+        digits = (text or "").strip()
+        if digits.isascii() and digits.isdigit() and len(digits) <= _POSITION_DIGITS:
+            return int(digits)
     return None
 
 
