@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from tickwork.engine.config import MIN_BEAT_GAP, STORE_RETRY_MAX
-from tickwork.engine.core import Core
+from tickwork.engine.core import Active, Core
 from tickwork.engine.events import Event
 from tickwork.engine.execution import Execution
 from tickwork.engine.finisher import log_attempt_end
@@ -89,10 +89,40 @@ class Upkeep:
         except Exception:  # the loop must outlive any surprise, or leases lapse
             log.exception("heartbeat failed")
             return False
+        ended: list[Active] = []
         for run_id in beat.lost:
-            self._execution.stop_lost(run_id)
+            active = core.active.get(run_id)
+            if active is not None and (active.task.done() or active.given_up):
+                ended.append(active)  # no task to stop: its end is the finisher's
+            else:
+                self._execution.stop_lost(run_id)
         for run_id in beat.cancel_requested:
             self._execution.request_cancel(run_id)
+        for active in ended:
+            if await self._taken_over(active.run):
+                log.warning(
+                    "run %s was taken over by another node; the end of its attempt %d "
+                    "here is not recorded",
+                    active.run.id,
+                    active.run.attempt,
+                )
+        return True
+
+    async def _taken_over(self, run: Run) -> bool:
+        """Whether a run whose attempt ended here, and that this node no longer holds,
+        was taken over (its attempt recorded ``lost``), not ended by this node's own
+        end: the finisher writes it, and lets go of the run only once back from the
+        database, so a heartbeat in between no longer holds the run either."""
+        core = self._core
+        try:
+            stored = await core.db(core.store.get_run, run.id)
+        except Exception:  # cannot tell: said, as for a takeover
+            return True
+        if stored is None:
+            return False  # deleted (with its schedule, or by retention)
+        for attempt in stored.attempts:
+            if attempt.number == run.attempt:
+                return attempt.status == "lost"
         return True
 
     async def maintenance_loop(self) -> None:
