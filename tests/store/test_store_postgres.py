@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +20,7 @@ from tickwork.errors import ConflictError, StoreUnavailableError
 from tickwork.models import AttemptOutcome, Node
 from tickwork.store import open_store
 from tickwork.store.postgres import PostgresStore, lock_key
+from tickwork.store.url import TCP_DEFAULTS
 
 from .conftest import T0, at, every_second, make_run, make_schedule, worker
 
@@ -295,3 +298,56 @@ def test_a_claim_skips_runs_another_claimer_holds(pg: PostgresStore, pg_url: str
     assert [r.id for r in pg.claim_runs("n1", at(10), at(40), 3, ["t"], {})] == [
         r.id for r in best[:3]
     ]
+
+
+def _effective(conn: psycopg.Connection[object]) -> tuple[dict[str, str], dict[str, int]]:
+    """The connection's libpq settings named in ``TCP_DEFAULTS``, and what its socket
+    really carries."""
+    info = {o.keyword.decode(): (o.val or b"").decode() for o in conn.pgconn.info}
+    sock = socket.socket(fileno=os.dup(conn.pgconn.socket))  # closing it closes the dup
+    try:
+        tcp = socket.IPPROTO_TCP
+        carried = {
+            "keepalives": int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0),
+            "keepalives_idle": sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
+            "keepalives_interval": sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
+            "keepalives_count": sock.getsockopt(tcp, socket.TCP_KEEPCNT),
+            "tcp_user_timeout": sock.getsockopt(tcp, socket.TCP_USER_TIMEOUT),
+        }
+    finally:
+        sock.close()
+    return {name: info[name] for name in TCP_DEFAULTS}, carried
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux socket options")
+def test_connections_notice_a_silent_peer_within_the_lease(pg: PostgresStore) -> None:
+    """Keepalives and a user timeout on every connection (pooled, listening): a peer cut
+    off by a partition is noticed in seconds (before: when the kernel gave up, minutes)."""
+    expected = {name: int(value) for name, value in TCP_DEFAULTS.items()}
+    with pg._connection() as conn:
+        assert _effective(conn) == (dict(TCP_DEFAULTS), expected)
+    listen = pg._connect()
+    try:
+        assert _effective(listen) == (dict(TCP_DEFAULTS), expected)
+    finally:
+        listen.close()
+    # Down within the default lease: idle, then every probe unanswered.
+    assert (
+        expected["keepalives_idle"] + expected["keepalives_interval"] * expected["keepalives_count"]
+        < 30
+    )
+    assert expected["tcp_user_timeout"] < 30_000
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux socket options")
+def test_the_url_s_own_tcp_settings_win(pg_url: str) -> None:
+    store = open_store(pg_url + "?keepalives_idle=42&tcp_user_timeout=0")
+    assert isinstance(store, PostgresStore)
+    try:
+        with store._connection() as conn:
+            settings, carried = _effective(conn)
+    finally:
+        store.close()
+    assert settings == {**TCP_DEFAULTS, "keepalives_idle": "42", "tcp_user_timeout": "0"}
+    assert carried["keepalives_idle"] == 42 and carried["tcp_user_timeout"] == 0
+    assert carried["keepalives_count"] == int(TCP_DEFAULTS["keepalives_count"])

@@ -8,6 +8,7 @@ Accepted forms::
     postgresql://user:pw@host:5432/db   also postgres:// and postgresql+psycopg://
     postgresql://…?pool_max=20          options: pool_min, pool_max, pool_timeout (s);
                                         every other query parameter goes to libpq
+                                        (``TCP_DEFAULTS`` unless the URL sets them)
 
 An in-memory SQLite database (``sqlite:///:memory:``) is refused: each connection would
 see its own empty database, and tickwork uses several connections and processes.
@@ -16,6 +17,7 @@ see its own empty database, and tickwork uses several connections and processes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from tickwork.errors import ValidationError
@@ -23,6 +25,16 @@ from tickwork.store.base import Store
 
 SQLITE_SCHEMES = ("sqlite",)
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgres+psycopg")
+#: libpq settings of every PostgreSQL connection, unless the URL sets them: a server
+#: gone without a word (a network partition, a dead host) is noticed within about 20 s,
+#: well inside the default lease (30 s), not when the kernel gives up minutes later.
+TCP_DEFAULTS: Final = {
+    "keepalives": "1",
+    "keepalives_idle": "10",  # seconds of silence before the first probe
+    "keepalives_interval": "3",  # seconds between probes
+    "keepalives_count": "3",  # probes unanswered before the connection is dropped
+    "tcp_user_timeout": "20000",  # milliseconds sent data may stay unacknowledged
+}
 
 
 def mask_password(url: str) -> str:
@@ -113,6 +125,8 @@ def _parse_postgres(
     if pool_min < 1 or pool_max < pool_min:
         raise _bad(url, "need 1 <= pool_min <= pool_max")
     options.setdefault("connect_timeout", "5")
+    for name, value in TCP_DEFAULTS.items():
+        options.setdefault(name, value)
     # Not urlunsplit: it drops the "//" of a URL without a host (postgresql:///db, the
     # local socket), and libpq then reads the options as part of a host name.
     conninfo = f"postgresql://{parts.netloc}{parts.path}?{urlencode(options)}"
