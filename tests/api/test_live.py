@@ -117,6 +117,11 @@ class Stream:
                 break
         return out
 
+    def ended(self, timeout: float) -> bool:
+        """Whether the server ended the response within ``timeout`` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def close(self) -> None:
         self._closed = True
         with contextlib.suppress(OSError):
@@ -240,6 +245,23 @@ def test_a_user_receives_only_the_events_of_their_own_schedules(server: Server) 
     assert {e["data"]["owner"] for e in alice_saw} == {"alice"}
     assert peeked == []  # another user's schedule: nothing, as for a missing one
     assert {e["data"]["schedule_id"] for e in admin_saw} == {"a1", "b1"}  # an admin: all
+
+
+def test_a_stream_ends_when_its_token_is_revoked(server: Server) -> None:
+    """A revoked token is refused from the next request on: an open stream, which
+    makes no more requests, ends too, and carries nothing of what follows."""
+    made = server.client().post("/tokens", json={"user": "carol"})
+    assert made.status_code == 201, made.text
+    carol = server.client(made.json()["token"])
+    with stream(server, made.json()["token"]) as live:
+        r = carol.post("/schedules", json={"id": "c1", "task": "api:echo", "schedule": "manual"})
+        assert r.status_code == 201, r.text
+        live.until(lambda e: e["event"] == "schedule.created")
+        revoked = server.client().delete(f"/tokens/{made.json()['id']}")
+        assert revoked.status_code == 200, revoked.text
+        assert live.ended(10), "the stream went on after its token was revoked"
+        server.client().post("/schedules/c1/pause", json={})
+        assert live.drain(0.5) == []
 
 
 @pytest.mark.postgres

@@ -17,6 +17,7 @@ the connection and a client notices a dead one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Final
@@ -25,18 +26,19 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from tickwork.api.access import can_see_event
-from tickwork.api.auth import Caller, current_caller
+from tickwork.api.auth import Caller, authenticate, bearer_of, current_caller
 from tickwork.api.known_query import known_query_only
 from tickwork.api.live import ensure_live
 from tickwork.engine.feed import EventFeed
-from tickwork.errors import ValidationError
+from tickwork.errors import StoreUnavailableError, ValidationError
 from tickwork.models import FeedEvent
 
 router = APIRouter(tags=["events"], dependencies=[Depends(known_query_only)])
 
 #: Seconds of silence after which a keep-alive comment is sent.
 KEEP_ALIVE: Final = 15.0
-#: How often a waiting stream checks that the server is not stopping (seconds).
+#: How often a stream checks that the server is not stopping and that its credential
+#: still holds (seconds).
 CHECK: Final = 1.0
 
 
@@ -67,7 +69,16 @@ async def _stream(
     yield "retry: 2000\n: connected\n\n"
     stopping = getattr(request.app.state, "stopping", None)  # set by serve on SIGTERM
     silent = 0.0
+    loop = asyncio.get_running_loop()
+    checked = loop.time()
     while not feed.closed and not (stopping is not None and stopping.is_set()):
+        if loop.time() - checked >= CHECK:
+            # The credential is checked again, as every request checks it: once it is
+            # revoked or expired, nothing more is sent (a reconnect is then a 401).
+            checked = loop.time()
+            if not await _still_valid(request):
+                yield ": the credentials were revoked or expired\n\n"
+                return
         events = await feed.after(after)
         if events:
             chunk: list[str] = []
@@ -89,6 +100,19 @@ async def _stream(
         if silent >= KEEP_ALIVE:
             silent = 0.0
             yield ": keep-alive\n\n"
+
+
+async def _still_valid(request: Request) -> bool:
+    """Whether the stream's credential still stands for a caller; a database that
+    cannot answer now does not end the stream (it is asked again at the next check)."""
+    bearer = bearer_of(request)
+    if bearer is None:
+        return False
+    try:
+        caller = await authenticate(request.app.state.scheduler, request.app.state.settings, bearer)
+    except StoreUnavailableError:
+        return True
+    return caller is not None
 
 
 @router.get(
