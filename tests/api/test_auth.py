@@ -182,6 +182,9 @@ def test_hs256_jwts(sqlite_url: str, serve_api: StartServer) -> None:
         ),
         "alg none": jwt.encode(_claims(), None, algorithm="none"),  # type: ignore[arg-type]
         "tampered": good[:-3] + ("abc" if not good.endswith("abc") else "xyz"),
+        # A read_only claim that is not a boolean: refused, not taken for a writer.
+        "read_only 'yes'": jwt.encode(_claims(read_only="yes"), secret, algorithm="HS256"),
+        "read_only 1": jwt.encode(_claims(read_only=1), secret, algorithm="HS256"),
     }
     for why, token in refused.items():
         assert _code(_get(server, token)) == (401, "unauthorized"), why
@@ -190,6 +193,9 @@ def test_hs256_jwts(sqlite_url: str, serve_api: StartServer) -> None:
     assert _get(server, ro).status_code == 200
     r = httpx.post(f"{server.api}/schedules/j/pause", headers={"Authorization": f"Bearer {ro}"})
     assert r.status_code == 403
+    writer = jwt.encode(_claims(read_only=False), secret, algorithm="HS256")
+    r = httpx.post(f"{server.api}/schedules/j/pause", headers={"Authorization": f"Bearer {writer}"})
+    assert r.status_code == 200, r.text
     assert secret not in server.output() and good not in server.output()
 
 

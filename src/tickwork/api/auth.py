@@ -98,9 +98,13 @@ def _jwt_caller(settings: ApiSettings, token: str) -> Caller | None:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip() or not _storable(sub):
         return None
-    return Caller(
-        user=sub, admin=is_admin_claims(claims), read_only=claims.get("read_only") is True
-    )
+    read_only = claims.get("read_only", False)
+    if not isinstance(read_only, bool):
+        # "yes", 1, "false": which the issuer meant is a guess, and guessing "no" would
+        # let a token meant to be read-only write.
+        log.info("JWT refused: its read_only claim is %s, not true or false", type(read_only))
+        return None
+    return Caller(user=sub, admin=is_admin_claims(claims), read_only=read_only)
 
 
 def _storable(user: str) -> bool:
