@@ -385,6 +385,8 @@ def test_health_is_ok_with_the_database(server: Server) -> None:
     body = r.json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert isinstance(body["schema_version"], int) and body["node"]
+    head = httpx.head(f"{server.url}/health", timeout=10)  # load balancers send HEAD
+    assert head.status_code == 200 and head.content == b""
 
 
 @pytest.mark.postgres

@@ -26,8 +26,9 @@ log = logging.getLogger("tickwork.api")
 TIMEOUT: Final = 3.0
 
 
-@router.get(
+@router.api_route(
     "/health",
+    methods=["GET", "HEAD"],  # load balancers' checks often send HEAD
     summary="Health: is the database reachable?",
     responses={503: {"description": "The database does not answer."}},
 )
