@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Page, expect
 
 from tests.api.conftest import Server
 from tests.web.browsing import ON_BOTH_DATABASES, Tokens, api, create, sign_in
@@ -512,3 +513,101 @@ def test_the_time_display_follows_the_user_to_another_browser(
     finally:
         here.close()
         there.close()
+
+
+#: The innermost elements that reach past the right edge of the window, outside any box
+#: that scrolls: what makes a page wider than the screen.
+WIDENING = """() => {
+  const edge = window.innerWidth + 1;
+  const past = (el) => el.getBoundingClientRect().right > edge;
+  const scrolls = (el) => el.closest(".table-wrap, pre") !== null;
+  return Array.from(document.querySelectorAll("body *"))
+    .filter((el) => past(el) && !scrolls(el) && !Array.from(el.children).some(past))
+    .map((el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+         (el.className ? "." + String(el.className).split(" ").join(".") : ""))
+    .slice(0, 5);
+}"""
+
+
+def test_long_unbroken_text_never_widens_a_page_on_a_phone(
+    browser: Browser, server: Server, tokens: Tokens
+) -> None:
+    """Names, tags, descriptions, reasons, errors, log lines, data and results of
+    hundreds of characters without a space, on a 390-px screen: every page stays as
+    wide as the screen (the text wraps, or a table scrolls in its own box)."""
+    word = "w" * 500
+    user = "u" * 200
+    token = tokens(user)
+    long_id = "i" * 200
+    create(
+        server,
+        token,
+        task="reports:daily",
+        schedule="manual",
+        id=long_id,
+        name=word,
+        description=word,
+        tags=[word],
+        data={"region": word},
+    )
+    create(
+        server,
+        token,
+        task="demo:fail",
+        schedule="manual",
+        id="f" * 200,
+        data={"why": word},
+        retry={"max_attempts": 1},
+    )
+    client = api(server, token)
+    ok = client.post(f"/schedules/{long_id}/run", json={}).json()
+    failed = client.post(f"/schedules/{'f' * 200}/run", json={}).json()
+    for run in (ok, failed):
+        deadline = time.monotonic() + 20
+        while client.get(f"/runs/{run['id']}").json()["status"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, run
+            time.sleep(0.1)
+    server.client().post("/tokens", json={"user": word[:200]})  # for the Tokens page
+    too_wide: list[tuple[str, int, list[str]]] = []
+
+    def measure(page: Page, what: str) -> None:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > page.evaluate("window.innerWidth"):
+            too_wide.append((what[:60], width, page.evaluate(WIDENING)))
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = phone.new_page()
+        sign_in(page, server, token)
+        # Paused through the page: its note and the flash that says so hold the reason.
+        page.goto(f"{server.url}/schedules/{long_id}")
+        page.get_by_label("Reason").fill(word)
+        page.get_by_role("button", name="Pause").click()
+        expect(page.locator("#pause-reason")).to_have_text(word)
+        measure(page, "just paused")
+        for path in (
+            "/",
+            "/schedules",
+            f"/schedules?q={word}",
+            f"/schedules/{long_id}",
+            f"/schedules/{long_id}/edit",
+            "/runs",
+            f"/runs/{ok['id']}",
+            f"/runs/{failed['id']}",
+            f"/runs/{failed['id']}?q={word}",
+            f"/schedules/{word[:200]}",  # not found, saying which
+            "/tasks",
+            "/nodes",
+        ):
+            page.goto(server.url + path)
+            expect(page.locator("main")).to_be_visible()
+            measure(page, path)
+        page.context.clear_cookies()
+        sign_in(page, server, server.admin_token or "")
+        for path in ("/audit", "/tokens"):
+            page.goto(server.url + path)
+            expect(page.locator("main")).to_be_visible()
+            measure(page, path)
+        assert not too_wide, "\n".join(map(str, too_wide))
+    finally:
+        phone.close()
