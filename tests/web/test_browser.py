@@ -611,3 +611,50 @@ def test_long_unbroken_text_never_widens_a_page_on_a_phone(
         assert not too_wide, "\n".join(map(str, too_wide))
     finally:
         phone.close()
+
+
+def test_a_nul_in_a_dashboard_address_answers_a_dashboard_page_or_fragment(
+    server: Server, tokens: Tokens
+) -> None:
+    """Over HTTP, against ``tickwork serve``: a NUL character (``%00``) in a dashboard
+    address is refused with a dashboard page, or the fragment an htmx request swaps in;
+    the REST API keeps its JSON error shape."""
+    token = tokens("alice")
+    with httpx.Client(base_url=server.url, timeout=30) as web:
+        r = web.post("/login", data={"token": token, "next": "/"})
+        assert r.status_code == 303, r.text
+        for address in ("/schedules?q=a%00b", "/runs?task=%00", "/schedules/a%00b"):
+            page = web.get(address)
+            assert page.status_code == 400, (address, page.text[:300])
+            assert page.headers["content-type"].startswith("text/html"), address
+            assert "Content-Security-Policy" in page.headers
+            assert "NUL character" in page.text
+            assert '<nav aria-label="Main">' in page.text  # the dashboard's page, signed in
+        # The form's live check: a fragment to show under the field, not a page.
+        check = web.get(
+            "/ui/validate",
+            params={"schedule": "every 2s\x00", "timezone": "UTC"},
+            headers={"HX-Request": "true", "HX-Current-URL": f"{server.url}/schedules/new"},
+        )
+        assert check.status_code == 400, check.text[:300]
+        assert check.headers["content-type"].startswith("text/html")
+        assert check.text.lstrip().startswith('<p class="error" role="alert">')
+        assert "NUL character" in check.text and "<html" not in check.text
+    # The REST API refuses the same addresses in its own JSON error shape.
+    rest = api(server, token)
+    for answer in (rest.get("/schedules", params={"q": "a\x00b"}), rest.get("/schedules/a%00b")):
+        assert answer.status_code >= 400, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        assert set(answer.json()) == {"error"}, answer.text
+
+
+def test_a_nul_typed_in_the_schedule_field_is_named_under_it(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.goto(f"{server.url}/schedules/new")
+    page.get_by_label("Schedule").fill("every 2s\x00")
+    expect(page.locator("#schedule-help")).to_contain_text("NUL character")
+    page.get_by_label("Schedule").fill("every 2s")
+    expect(page.locator("#schedule-ok")).to_contain_text("interval")

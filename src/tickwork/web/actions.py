@@ -20,12 +20,13 @@ from tickwork.errors import NotFoundError, PermissionDeniedError, TickworkError,
 from tickwork.models import TaskSpec
 from tickwork.schedule import ScheduleError, parse_schedule
 from tickwork.web import data, pages
+from tickwork.web.address import DashboardRoute
 from tickwork.web.forms import FIELDS_WITH_ERRORS, POLICY_DEFAULTS, form_values, read_form
-from tickwork.web.render import SECURITY_HEADERS, TEMPLATES, redirect, render
+from tickwork.web.render import fragment, redirect, render
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in, writer
 from tickwork.web.timefmt import format_instant, zone
 
-router = APIRouter()
+router = APIRouter(route_class=DashboardRoute)
 BULK_ACTIONS = {
     "pause": "Paused",
     "resume": "Resumed",
@@ -197,15 +198,10 @@ async def validate(request: Request) -> Response:
     if caller is None:
         return Response(status_code=401)
     p = request.query_params
-    return _fragment(
+    return fragment(
         "_validate.html",
         preview=validation_preview(p.get("schedule", ""), p.get("timezone", "UTC")),
     )
-
-
-def _fragment(template: str, **context: Any) -> Response:
-    html = TEMPLATES.get_template(template).render(**context)
-    return Response(html, media_type="text/html", headers=SECURITY_HEADERS)
 
 
 async def _task(request: Request, caller: Caller, name: str) -> TaskSpec | None:
@@ -221,7 +217,7 @@ async def task_help(request: Request) -> Response:
     caller = await current_caller(request)
     if caller is None:
         return Response(status_code=401)
-    return _fragment(
+    return fragment(
         "_task_help.html", task=await _task(request, caller, request.query_params.get("task", ""))
     )
 
@@ -237,17 +233,17 @@ async def check_data(request: Request) -> Response:
     try:
         value = json.loads(raw)
     except ValueError as e:
-        return _fragment("_data_help.html", error=f"not valid JSON: {e}", ok=False)
+        return fragment("_data_help.html", error=f"not valid JSON: {e}", ok=False)
     if not isinstance(value, dict):
-        return _fragment("_data_help.html", error="data must be a JSON object", ok=False)
+        return fragment("_data_help.html", error="data must be a JSON object", ok=False)
     task = await _task(request, caller, p.get("task", ""))
     if task is None:
-        return _fragment("_data_help.html", error=None, ok=False)
+        return fragment("_data_help.html", error=None, ok=False)
     try:
         task.check_data(value)
     except ValidationError as e:
-        return _fragment("_data_help.html", error=str(e), ok=False)
-    return _fragment("_data_help.html", error=None, ok=True)
+        return fragment("_data_help.html", error=str(e), ok=False)
+    return fragment("_data_help.html", error=None, ok=True)
 
 
 # -- one schedule's actions ---------------------------------------------------------------

@@ -29,10 +29,11 @@ from tickwork.engine.feed import EventFeed
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import NotFoundError
 from tickwork.models import FeedEvent, Run
+from tickwork.web.address import DashboardRoute
 from tickwork.web.session import session_token
 from tickwork.web.signin import current_caller, scheduler_of
 
-router = APIRouter()
+router = APIRouter(route_class=DashboardRoute)
 #: Seconds of silence after which a keep-alive comment is sent.
 KEEPALIVE: Final = 15.0
 #: How often a quiet stream checks that its client is still there and the server is

@@ -16,12 +16,13 @@ from tickwork.api.auth import Caller
 from tickwork.errors import NotFoundError, PermissionDeniedError
 from tickwork.models import RUN_STATUSES, Schedule
 from tickwork.web import data
+from tickwork.web.address import DashboardRoute
 from tickwork.web.live import run_state
 from tickwork.web.render import SECURITY_HEADERS, render
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in
 from tickwork.web.timefmt import dst_notes
 
-router = APIRouter()
+router = APIRouter(route_class=DashboardRoute)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 

@@ -134,6 +134,12 @@ def render(
     return response
 
 
+def fragment(template: str, *, status_code: int = 200, **context: Any) -> Response:
+    """A part of a page that htmx swaps in (a form's live check): no layout, no caller."""
+    html = TEMPLATES.get_template(template).render(**context)
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
 def _flashes(request: Request) -> list[tuple[str, str]]:
     raw = request.cookies.get(FLASH_COOKIE)
     if not raw:

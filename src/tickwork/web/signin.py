@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from tickwork.api.auth import Caller, authenticate
 from tickwork.engine.scheduler import Scheduler
 from tickwork.engine.user_settings import save_user_settings, user_settings
+from tickwork.web.address import DashboardRoute
 from tickwork.web.render import redirect, render
 from tickwork.web.session import (
     SETTINGS_STATE,
@@ -24,7 +25,7 @@ from tickwork.web.session import (
     set_session,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=DashboardRoute)
 
 
 def scheduler_of(request: Request) -> Scheduler:

@@ -8,9 +8,10 @@ from typing import Final
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from tickwork.web.address import DashboardRoute
 from tickwork.web.render import static_files, static_version
 
-router = APIRouter()
+router = APIRouter(route_class=DashboardRoute)
 TYPES: Final = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
