@@ -10,6 +10,7 @@ import psycopg
 
 from tests.conftest import PG_URL
 from tickwork.errors import StoreUnavailableError
+from tickwork.store.base import Store
 from tickwork.store.url import open_store
 
 
@@ -20,6 +21,26 @@ def _backends(admin: psycopg.Connection[object], db: str) -> int:
     ).fetchone()
     assert row is not None
     return int(row[0])  # type: ignore[call-overload]
+
+
+def _refuse_while_asked(
+    admin: psycopg.Connection[object], db: str, store: Store, seconds: float
+) -> None:
+    """The database ``db`` refuses every connection (its open ones closed) for
+    ``seconds`` while the store keeps being asked, as a node's loops go on asking;
+    then it lets them in again."""
+    admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = %s AND pid <> pg_backend_pid()",
+        (db,),
+    )
+    down_until = time.monotonic() + seconds
+    while time.monotonic() < down_until:
+        with contextlib.suppress(StoreUnavailableError):
+            store.list_nodes()
+        time.sleep(0.1)
+    admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
 
 
 def test_killed_connections_do_not_grow_the_pool(pg_url: str) -> None:
@@ -61,18 +82,7 @@ def test_the_store_answers_again_after_an_outage_longer_than_the_pool_waits(pg_u
     admin = psycopg.connect(PG_URL, autocommit=True)  # another database: only it may close db
     try:
         store.list_nodes()
-        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (db,),
-        )
-        down_until = time.monotonic() + 3.0
-        while time.monotonic() < down_until:
-            with contextlib.suppress(StoreUnavailableError):
-                store.list_nodes()
-            time.sleep(0.1)
-        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        _refuse_while_asked(admin, db, store, 3.0)
         deadline = time.monotonic() + 10.0
         while True:
             try:
@@ -96,18 +106,7 @@ def test_the_store_answers_within_seconds_of_the_end_of_a_long_outage(pg_url: st
     admin = psycopg.connect(PG_URL, autocommit=True)
     try:
         store.list_nodes()
-        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS false')
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = %s AND pid <> pg_backend_pid()",
-            (db,),
-        )
-        down_until = time.monotonic() + 16.0
-        while time.monotonic() < down_until:
-            with contextlib.suppress(StoreUnavailableError):
-                store.list_nodes()
-            time.sleep(0.1)
-        admin.execute(f'ALTER DATABASE "{db}" ALLOW_CONNECTIONS true')
+        _refuse_while_asked(admin, db, store, 16.0)
         back = time.monotonic()
         while True:
             try:
