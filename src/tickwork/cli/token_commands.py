@@ -30,13 +30,23 @@ app.add_typer(token_app)
 def create(
     ctx: typer.Context,
     user: str = typer.Option(..., "--user", help="The user the token acts as."),
-    admin: bool = typer.Option(False, "--admin", help="An admin token: sees and may do all."),
-    read_only: bool = typer.Option(False, "--read-only", help="May only read."),
+    admin: bool = typer.Option(
+        False, "--admin", help="An admin token: sees and may do all (not with --read-only)."
+    ),
+    read_only: bool = typer.Option(
+        False, "--read-only", help="May only read its user's schedules (not with --admin)."
+    ),
     expires: str | None = typer.Option(
         None, "--expires", metavar="DURATION", help="Lifetime: 30d, 12h, 1w, PT1H... (none: never)."
     ),
 ) -> None:
     out = globals_of(ctx).out
+    if admin and read_only:
+        out.fail(
+            "give --admin or --read-only, not both: an admin token may change anything, "
+            "a read-only one nothing",
+            code=2,
+        )
     try:
         lifetime = None if expires is None else parse_expiry(expires)
     except ValidationError as exc:

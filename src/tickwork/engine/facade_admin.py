@@ -96,6 +96,13 @@ class AdminCalls(SchedulerBase):
         if not isinstance(user, str) or not user.strip() or len(user) > 200:
             raise ValidationError("user must be a non-empty name", field="user")
         check_text(user, "user")  # a NUL or a lone surrogate no database can keep
+        if admin and read_only:
+            # The roles exclude each other: such a token would be listed as an admin
+            # while refused every change.
+            raise ValidationError(
+                "a token is admin or read-only, not both: admin and read_only were both set",
+                field="read_only",
+            )
         if expires_in is not None and expires_in <= timedelta(0):
             raise ValidationError("expiry must be in the future", field="expires")
         now = self.clock.now()

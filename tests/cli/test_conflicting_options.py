@@ -1,0 +1,44 @@
+"""Options that contradict each other are refused (exit 2, both named), never settled
+silently."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import ADMIN_TOKEN, Server, start_server
+from tests.cli.conftest import Cli
+
+
+@pytest.fixture
+def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
+    """``tickwork serve`` on this test's own SQLite file."""
+    started = start_server(sqlite_url, tmp_path)
+    yield started
+    started.stop(signal.SIGTERM, 10)
+
+
+def test_an_admin_token_cannot_be_read_only(cli: Cli) -> None:
+    message = cli.error("token", "create", "--user", "a", "--admin", "--read-only", code=2)
+    assert "--admin" in message and "--read-only" in message
+    assert cli.json("token", "list") == []  # nothing was made
+    # Each alone is what it says.
+    cli("token", "create", "--user", "boss", "--admin")
+    cli("token", "create", "--user", "reader", "--read-only")
+    roles = {t["user"]: (t["role"], t["admin"], t["read_only"]) for t in cli.json("token", "list")}
+    assert roles == {"boss": ("admin", True, False), "reader": ("read-only", False, True)}
+
+
+def test_the_api_refuses_the_same_token(server: Server) -> None:
+    answer = server.admin.post("/tokens", json={"user": "a", "admin": True, "read_only": True})
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["details"]["field"] == "read_only"
+    assert "admin" in error["message"] and "read-only" in error["message"]
+    assert [t for t in server.admin.get("/tokens").json()["items"] if t["user"] == "a"] == []
+    remote = Cli("", {"TICKWORK_URL": server.url, "TICKWORK_TOKEN": ADMIN_TOKEN})
+    message = remote.error("token", "create", "--user", "a", "--admin", "--read-only", code=2)
+    assert "--admin" in message and "--read-only" in message
