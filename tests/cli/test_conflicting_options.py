@@ -1,8 +1,10 @@
 """Options that contradict each other are refused (exit 2, both named), never settled
-silently."""
+silently; and ``update --help`` claims no default, since update leaves alone what it is
+not given."""
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,3 +44,19 @@ def test_the_api_refuses_the_same_token(server: Server) -> None:
     remote = Cli("", {"TICKWORK_URL": server.url, "TICKWORK_TOKEN": ADMIN_TOKEN})
     message = remote.error("token", "create", "--user", "a", "--admin", "--read-only", code=2)
     assert "--admin" in message and "--read-only" in message
+
+
+def _help(cli: Cli, command: str) -> str:
+    """``tickwork COMMAND --help`` on one line, without the box drawing."""
+    text = cli(command, "--help", timeout=60).stdout
+    return re.sub(r"[\s│╭╮╰╯─]+", " ", text)
+
+
+def test_update_help_claims_no_default(cli: Cli) -> None:
+    update = _help(cli, "update")
+    assert "default" not in update.replace("--default-", ""), update
+    assert "only the options given change" in update
+    # create says what a new schedule gets.
+    create = _help(cli, "create")
+    for default in ("(default: UTC)", "(default: skip)", "(default: latest)", "(default: 30)"):
+        assert default in create, create

@@ -27,7 +27,7 @@ SCHEDULE_STATUSES = ("active", "paused", "finished")
 
 
 @app.command("create", help="Create a schedule for a task (known to a node or to this process).")
-@with_schedule_options
+@with_schedule_options(for_update=False)
 def create(
     ctx: typer.Context,
     task: str = typer.Option(..., "--task", help="Task name, e.g. 'reports:daily'."),
@@ -57,8 +57,11 @@ def create(
     show_schedule(out, created, upcoming=upcoming, title=f"created schedule {created.id}")
 
 
-@app.command("update", help="Change a schedule: only the options given change.")
-@with_schedule_options
+@app.command(
+    "update",
+    help="Change a schedule: only the options given change; every other setting stays as it is.",
+)
+@with_schedule_options(for_update=True)
 def update(
     ctx: typer.Context,
     id: str = typer.Option(..., "--id", help="The schedule to change."),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Any
 
@@ -16,144 +17,168 @@ from tickwork.cli.client import parse_data
 from tickwork.cli.output import Output
 from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES
 
-Name = Annotated[str | None, typer.Option("--name", help="A human name.")]
-Description = Annotated[str | None, typer.Option("--description", help="What it is for.")]
-Data = Annotated[
-    str | None,
-    typer.Option(
-        "--data",
+
+@dataclass(frozen=True)
+class _Shared:
+    """One shared option: ``create_default`` ends its help for ``create`` only, since
+    ``update`` leaves a field it is not given as it is."""
+
+    name: str
+    kind: Any
+    decls: tuple[str, ...]
+    help: str
+    create_default: str | None = None
+    metavar: str | None = None
+    default: Any = None
+
+    def parameter(self, *, for_update: bool) -> tuple[Any, Any]:
+        """The annotation and default of this option's parameter in ``create`` or
+        ``update``."""
+        text = self.help
+        if self.create_default is not None and not for_update:
+            text = f"{text} (default: {self.create_default})."
+        elif not text.endswith("."):
+            text += "."
+        option = typer.Option(*self.decls, metavar=self.metavar, help=text)
+        return Annotated[self.kind, option], self.default
+
+
+#: The shared options in their order in ``--help``.
+SHARED: tuple[_Shared, ...] = (
+    _Shared("name", str | None, ("--name",), "A human name."),
+    _Shared("description", str | None, ("--description",), "What it is for."),
+    _Shared(
+        "data",
+        str | None,
+        ("--data",),
+        'A JSON object passed to the task as keyword arguments, e.g. \'{"region": "eu"}\'.',
         metavar="JSON",
-        help='A JSON object passed to the task as keyword arguments, e.g. \'{"region": "eu"}\'.',
     ),
-]
-Tz = Annotated[
-    str | None,
-    typer.Option(
-        "--tz", help="IANA time zone of the expression and of naive times (default: UTC)."
+    _Shared(
+        "tz",
+        str | None,
+        ("--tz",),
+        "IANA time zone of the expression and of naive times",
+        create_default="UTC",
     ),
-]
-Once = Annotated[
-    bool,
-    typer.Option(
-        "--once",
-        help="Fire only once: sets max_executions=1, so '--schedule \"0 9 * * *\" --once' "
+    _Shared(
+        "once",
+        bool,
+        ("--once",),
+        "Fire only once: sets max_executions=1, so '--schedule \"0 9 * * *\" --once' "
         "fires at the next 09:00 and is then finished. One-time expressions "
         "('2026-12-25 09:00', 'in 10m', 'now') fire once anyway.",
+        default=False,
     ),
-]
-Overlap = Annotated[
-    str | None,
-    typer.Option(
-        "--overlap",
-        help=f"When the previous run still runs: {', '.join(OVERLAP_POLICIES)} (default: skip).",
+    _Shared(
+        "overlap",
+        str | None,
+        ("--overlap",),
+        f"When the previous run still runs: {', '.join(OVERLAP_POLICIES)}",
+        create_default="skip",
     ),
-]
-MaxInstances = Annotated[
-    int | None,
-    typer.Option("--max-instances", help="Runs at once with --overlap allow (default: 1)."),
-]
-Catchup = Annotated[
-    str | None,
-    typer.Option(
-        "--catchup",
-        help=f"Fires missed while no node ran: {', '.join(CATCHUP_POLICIES)} (default: latest).",
+    _Shared(
+        "max_instances",
+        int | None,
+        ("--max-instances",),
+        "Runs at once with --overlap allow",
+        create_default="1",
     ),
-]
-MisfireGrace = Annotated[
-    float | None,
-    typer.Option(
-        "--misfire-grace",
+    _Shared(
+        "catchup",
+        str | None,
+        ("--catchup",),
+        f"Fires missed while no node ran: {', '.join(CATCHUP_POLICIES)}",
+        create_default="latest",
+    ),
+    _Shared(
+        "misfire_grace",
+        float | None,
+        ("--misfire-grace",),
+        "A fire late by at most this much is on time",
+        create_default="30",
         metavar="SECONDS",
-        help="A fire late by at most this much is on time (default: 30).",
     ),
-]
-Retries = Annotated[
-    int | None,
-    typer.Option(
-        "--retries",
+    _Shared(
+        "retries",
+        int | None,
+        ("--retries",),
+        "Retries after a failed first attempt (retry.max_attempts = N + 1)",
+        create_default="the task's, else the executing node's retry policy, 2 retries unless set",
         metavar="N",
-        help="Retries after a failed first attempt (retry.max_attempts = N + 1) (default: the "
-        "task's, else the executing node's retry policy, 2 retries unless set).",
     ),
-]
-RetryDelay = Annotated[
-    float | None,
-    typer.Option(
-        "--retry-delay",
+    _Shared(
+        "retry_delay",
+        float | None,
+        ("--retry-delay",),
+        "Delay before the first retry, doubled each time, with full jitter",
+        create_default="5",
         metavar="SECONDS",
-        help="Delay before the first retry, doubled each time, with full jitter (default: 5).",
     ),
-]
-Timeout = Annotated[
-    float | None,
-    typer.Option(
-        "--timeout",
+    _Shared(
+        "timeout",
+        float | None,
+        ("--timeout",),
+        "Stop an attempt after this long",
+        create_default="the task's, else the executing node's --default-timeout, 300 unless set",
         metavar="SECONDS",
-        help="Stop an attempt after this long (default: the task's, else the executing "
-        "node's --default-timeout, 300 unless set).",
     ),
-]
-MaxExecutions = Annotated[
-    int | None,
-    typer.Option("--max-executions", metavar="N", help="Finished after N fires."),
-]
-StartAt = Annotated[
-    str | None,
-    typer.Option(
-        "--start-at", metavar="ISO", help="First possible fire (inclusive); naive = in --tz."
+    _Shared(
+        "max_executions",
+        int | None,
+        ("--max-executions",),
+        "Finished after N fires",
+        metavar="N",
     ),
-]
-EndAt = Annotated[
-    str | None,
-    typer.Option("--end-at", metavar="ISO", help="No fire after this; naive = in --tz."),
-]
-Jitter = Annotated[
-    float | None,
-    typer.Option(
-        "--jitter",
+    _Shared(
+        "start_at",
+        str | None,
+        ("--start-at",),
+        "First possible fire (inclusive); naive = in --tz",
+        metavar="ISO",
+    ),
+    _Shared(
+        "end_at",
+        str | None,
+        ("--end-at",),
+        "No fire after this; naive = in --tz",
+        metavar="ISO",
+    ),
+    _Shared(
+        "jitter",
+        float | None,
+        ("--jitter",),
+        "Delay each fire by up to this much (stable per schedule and fire time)",
         metavar="SECONDS",
-        help="Delay each fire by up to this much (stable per schedule and fire time).",
     ),
-]
-Priority = Annotated[
-    int | None,
-    typer.Option("--priority", help="Higher runs first when more are due than slots (default: 0)."),
-]
-Tags = Annotated[
-    list[str] | None,
-    typer.Option("--tag", metavar="TAG", help="A tag (repeatable); update replaces them all."),
-]
-ResultQueue = Annotated[
-    str | None,
-    typer.Option("--result-queue", metavar="QUEUE", help="Queue that receives results."),
-]
-ErrorQueue = Annotated[
-    str | None,
-    typer.Option("--error-queue", metavar="QUEUE", help="Queue that receives final errors."),
-]
-
-#: The shared options in their order in ``--help``: (parameter, annotation, default).
-SHARED: tuple[tuple[str, Any, Any], ...] = (
-    ("name", Name, None),
-    ("description", Description, None),
-    ("data", Data, None),
-    ("tz", Tz, None),
-    ("once", Once, False),
-    ("overlap", Overlap, None),
-    ("max_instances", MaxInstances, None),
-    ("catchup", Catchup, None),
-    ("misfire_grace", MisfireGrace, None),
-    ("retries", Retries, None),
-    ("retry_delay", RetryDelay, None),
-    ("timeout", Timeout, None),
-    ("max_executions", MaxExecutions, None),
-    ("start_at", StartAt, None),
-    ("end_at", EndAt, None),
-    ("jitter", Jitter, None),
-    ("priority", Priority, None),
-    ("tags", Tags, None),
-    ("result_queue", ResultQueue, None),
-    ("error_queue", ErrorQueue, None),
+    _Shared(
+        "priority",
+        int | None,
+        ("--priority",),
+        "Higher runs first when more are due than slots",
+        create_default="0",
+    ),
+    _Shared(
+        "tags",
+        list[str] | None,
+        ("--tag",),
+        "A tag (repeatable); update replaces them all",
+        metavar="TAG",
+    ),
+    _Shared(
+        "result_queue",
+        str | None,
+        ("--result-queue",),
+        "Queue that receives results",
+        metavar="QUEUE",
+    ),
+    _Shared(
+        "error_queue",
+        str | None,
+        ("--error-queue",),
+        "Queue that receives final errors",
+        metavar="QUEUE",
+    ),
 )
 
 #: What a command decorated with ``with_schedule_options`` receives as ``options``.
@@ -162,27 +187,36 @@ ScheduleOptions = Mapping[str, Any]
 GIVEN: ScheduleOptions = MappingProxyType({})
 
 
-def with_schedule_options(command: Callable[..., None]) -> Callable[..., None]:
-    """Give ``command`` the shared options in place of its parameter ``options``, declared
-    ``options: ScheduleOptions = GIVEN``, which receives them as one mapping by name.
-    Typer reads a command's options from its signature: this way ``create`` and
-    ``update`` declare them once."""
+def with_schedule_options(
+    *, for_update: bool
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give the command the shared options in place of its parameter ``options``,
+    declared ``options: ScheduleOptions = GIVEN``, which receives them as one mapping by
+    name. Typer reads a command's options from its signature: this way ``create`` and
+    ``update`` declare them once. ``for_update``: help without ``create``'s defaults."""
+    return functools.partial(_with_options, for_update=for_update)
+
+
+def _with_options(command: Callable[..., None], *, for_update: bool) -> Callable[..., None]:
     signature = inspect.signature(command, eval_str=True)
     parameters: list[inspect.Parameter] = []
     for parameter in signature.parameters.values():
         if parameter.name != "options":
             parameters.append(parameter)
             continue
-        parameters.extend(
-            inspect.Parameter(name, parameter.kind, default=default, annotation=annotation)
-            for name, annotation, default in SHARED
-        )
+        for option in SHARED:
+            annotation, default = option.parameter(for_update=for_update)
+            parameters.append(
+                inspect.Parameter(
+                    option.name, parameter.kind, default=default, annotation=annotation
+                )
+            )
     if len(parameters) == len(signature.parameters):
         raise TypeError(f"{command.__name__} has no parameter 'options'")
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        options = {name: kwargs.pop(name) for name, _, _ in SHARED}
+        options = {option.name: kwargs.pop(option.name) for option in SHARED}
         command(*args, options=options, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
