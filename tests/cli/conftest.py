@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +33,26 @@ def cli_env() -> dict[str, str]:
 
 
 class Cli:
-    """Runs ``tickwork --db URL ...`` and returns the finished process."""
+    """Runs ``tickwork --db URL ...`` and returns the finished process. With ``db_url``
+    empty, no ``--db`` is given; ``env`` adds variables (``TICKWORK_URL``...)."""
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, env: Mapping[str, str] | None = None) -> None:
         self.db_url = db_url
+        self.env = dict(env or {})
 
     def __call__(
         self, *args: str, expect: int | None = 0, timeout: float = 30
     ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [sys.executable, "-m", "tickwork.cli", "--db", self.db_url, *args],
+            [
+                sys.executable,
+                "-m",
+                "tickwork.cli",
+                *(["--db", self.db_url] if self.db_url else []),
+                *args,
+            ],
             cwd=ROOT,
-            env=cli_env(),
+            env=cli_env() | self.env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

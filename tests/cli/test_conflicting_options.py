@@ -13,6 +13,7 @@ import pytest
 
 from tests.api.conftest import ADMIN_TOKEN, Server, start_server
 from tests.cli.conftest import Cli
+from tickwork.store import open_store
 
 
 @pytest.fixture
@@ -60,3 +61,30 @@ def test_update_help_claims_no_default(cli: Cli) -> None:
     create = _help(cli, "create")
     for default in ("(default: UTC)", "(default: skip)", "(default: latest)", "(default: 30)"):
         assert default in create, create
+
+
+def test_json_and_format_table_conflict(cli: Cli) -> None:
+    message = cli.error("--json", "list", "--format", "table", code=2)
+    assert "--json" in message and "--format table" in message
+    message = cli.error("list", "--format", "table", "--json", code=2)
+    assert "--json" in message and "--format table" in message
+    # Agreeing forms are fine.
+    assert cli.json("list", "--format", "json") == []
+    assert cli.json("list") == []
+
+
+def test_db_and_url_conflict(sqlite_url: str) -> None:
+    open_store(sqlite_url).close()
+    both = Cli(sqlite_url)
+    message = both.error("--url", "http://127.0.0.1:9", "list", code=2)
+    assert "--db" in message and "--url" in message
+    message = both.error("list", "--url", "http://127.0.0.1:9", code=2)
+    assert "--db" in message and "--url" in message
+    # Both only in the environment: either could be meant.
+    env = Cli("", {"TICKWORK_DB": sqlite_url, "TICKWORK_URL": "http://127.0.0.1:9"})
+    message = env.error("list", code=2)
+    assert "TICKWORK_DB" in message and "TICKWORK_URL" in message
+    # A flag beats the other from the environment.
+    assert env.json("--db", sqlite_url, "list") == []
+    dead = env.error("--url", "http://127.0.0.1:9", "list")
+    assert "cannot reach the tickwork server at http://127.0.0.1:9" in dead

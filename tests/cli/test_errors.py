@@ -103,7 +103,7 @@ def test_bad_filters(cli: Cli) -> None:
 
 def test_a_server_that_does_not_answer_is_named(cli: Cli) -> None:
     # --url sends the command to a server (tests/api/test_cli_remote.py); none listens here.
-    message = cli.error("--url", "http://127.0.0.1:9", "list")
+    message = Cli("").error("--url", "http://127.0.0.1:9", "list")
     assert "cannot reach the tickwork server at http://127.0.0.1:9" in message
     assert "--token is for a tickwork server" in cli.error("--token", "t", "list")
 

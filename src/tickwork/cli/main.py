@@ -55,13 +55,17 @@ def tickwork_version() -> str:
 def _globals(
     ctx: typer.Context,
     db: str = typer.Option(
-        None, "--db", envvar="TICKWORK_DB", help="Database URL (default: sqlite:///tickwork.db)."
+        None,
+        "--db",
+        envvar="TICKWORK_DB",
+        help="Database URL (default: sqlite:///tickwork.db); not with --url.",
     ),
     url: str = typer.Option(
         None,
         "--url",
         envvar="TICKWORK_URL",
-        help="A tickwork server's URL (http://host:8000): commands go through its REST API.",
+        help="A tickwork server's URL (http://host:8000): commands go through its REST API; "
+        "not with --db (a flag beats the other's variable).",
     ),
     token: str = typer.Option(
         None, "--token", envvar="TICKWORK_TOKEN", help="API token for --url."
@@ -109,18 +113,33 @@ def _file_db() -> str | None:
 def _remote(
     ctx: typer.Context, db: str | None, url: str | None, token: str | None
 ) -> tuple[str | None, str | None]:
-    """The server to use and its token: ``--url`` (or ``TICKWORK_URL``) unless ``--db``
-    is given on the command line and the URL only comes from the environment (a flag
-    beats the environment). Without a server, only a ``--token`` typed on the command
-    line is kept (to be refused), so a ``TICKWORK_TOKEN`` in the environment does not
-    get in the way of ``--db``."""
+    """The server to use and its token. ``--db`` and ``--url`` name two places to work
+    on: both on the command line, or both only in the environment (``TICKWORK_DB`` and
+    ``TICKWORK_URL``), is a usage error naming both, since either could be meant; one
+    typed beats the other from the environment (a flag beats the environment). Without
+    a server, only a ``--token`` typed on the command line is kept (to be refused), so
+    a ``TICKWORK_TOKEN`` in the environment does not get in the way of ``--db``."""
 
     def typed(name: str) -> bool:
         source = ctx.get_parameter_source(name)
         return source is not None and source.name == "COMMANDLINE"
 
-    if url is not None and db is not None and typed("db") and not typed("url"):
-        url = None
+    if url is not None and db is not None:
+        out = Output()
+        if typed("db") and typed("url"):
+            out.fail(
+                "give --db or --url, not both: --db works on a database directly, --url "
+                "through a tickwork server's API",
+                code=2,
+            )
+        if not typed("db") and not typed("url"):
+            out.fail(
+                "TICKWORK_DB and TICKWORK_URL are both set in the environment: give --db "
+                "URL or --url URL to choose, or unset one of them",
+                code=2,
+            )
+        if typed("db"):
+            url = None
     if url is None:
         return None, token if typed("token") else None
     return url, token
