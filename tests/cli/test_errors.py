@@ -48,8 +48,8 @@ def test_bad_timezone(wcli: Cli) -> None:
 def test_bad_policy_names_the_field(wcli: Cli) -> None:
     message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--overlap", "maybe")
     assert "overlap" in message and "skip" in message
-    message = wcli.error("create", "--task", "cli:echo", "--schedule", "5m", "--retries", "-1")
-    assert message == "error: --retries must be >= 0, not -1"
+    proc = wcli("create", "--task", "cli:echo", "--schedule", "5m", "--retries", "-1", expect=2)
+    assert "Invalid value for '--retries'" in proc.stderr
     message = wcli.error(
         "create", "--task", "cli:echo", "--schedule", "5m", "--once", "--max-executions", "3"
     )

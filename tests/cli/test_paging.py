@@ -50,7 +50,7 @@ def test_list_pages_with_limit_and_after(cli: Cli) -> None:
         if "--after" not in proc.stderr:
             break
     assert seen == [f"s{i:03d}" for i in range(25)]
-    assert "--limit must be at least 1" in cli.error("list", "--limit", "0")
+    assert "--limit must be between 1 and 100000" in cli.error("list", "--limit", "0", code=2)
 
 
 def test_next_merges_fires_in_time_order_across_pages(cli: Cli) -> None:

@@ -178,6 +178,8 @@ def show(
 
 #: Schedules ``list`` shows at most, unless ``--limit`` says otherwise.
 LIST_PAGE = 1000
+#: The most ``--limit`` may ask for: more are read a page at a time with ``--after``.
+LIST_MAX = 100_000
 
 
 @app.command("list", help="List schedules, a page at a time (--limit, --after).")
@@ -204,8 +206,8 @@ def list_(
         out.fail("give --json or --format table, not both: they ask for two formats", code=2)
     if status is not None and status not in SCHEDULE_STATUSES:
         out.fail(f"--status {status!r} is not one of {', '.join(SCHEDULE_STATUSES)}")
-    if limit < 1:
-        out.fail(f"--limit must be at least 1, not {limit}")
+    if not 1 <= limit <= LIST_MAX:
+        out.fail(f"--limit must be between 1 and {LIST_MAX}, not {limit}", code=2)
 
     async def action(scheduler: Scheduler) -> list[Schedule]:
         return await scheduler.list_schedules(

@@ -9,7 +9,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 
@@ -30,6 +30,9 @@ class _Shared:
     create_default: str | None = None
     metavar: str | None = None
     default: Any = None
+    #: The least and the greatest value (None: no bound): out of range is a usage error
+    #: naming the option.
+    bounds: tuple[float | None, float | None] = (None, None)
 
     def parameter(self, *, for_update: bool) -> tuple[Any, Any]:
         """The annotation and default of this option's parameter in ``create`` or
@@ -39,9 +42,21 @@ class _Shared:
             text = f"{text} (default: {self.create_default})."
         elif not text.endswith("."):
             text += "."
-        option = typer.Option(*self.decls, metavar=self.metavar, help=text)
+        least, greatest = self.bounds
+        option = typer.Option(
+            *self.decls,
+            metavar=self.metavar,
+            help=text,
+            min=least,
+            max=greatest,
+        )
         return Annotated[self.kind, option], self.default
 
+
+#: The bounds the REST API puts on these fields (``tickwork.api.schemas``): a value is
+#: refused alike on the database and through a server, and never reaches the database
+#: as a number it cannot store (SQLite's integers end at 2**63).
+SECONDS: Final = (0, 10**9)
 
 #: The shared options in their order in ``--help``.
 SHARED: tuple[_Shared, ...] = (
@@ -83,6 +98,7 @@ SHARED: tuple[_Shared, ...] = (
         ("--max-instances",),
         "Runs at once with --overlap allow",
         create_default="1",
+        bounds=(1, 10_000),
     ),
     _Shared(
         "catchup",
@@ -98,6 +114,7 @@ SHARED: tuple[_Shared, ...] = (
         "A fire late by at most this much is on time",
         create_default="30",
         metavar="SECONDS",
+        bounds=SECONDS,
     ),
     _Shared(
         "retries",
@@ -106,6 +123,7 @@ SHARED: tuple[_Shared, ...] = (
         "Retries after a failed first attempt (retry.max_attempts = N + 1)",
         create_default="the task's, else the executing node's retry policy, 2 retries unless set",
         metavar="N",
+        bounds=(0, 999),
     ),
     _Shared(
         "retry_delay",
@@ -114,6 +132,7 @@ SHARED: tuple[_Shared, ...] = (
         "Delay before the first retry, doubled each time, with full jitter",
         create_default="5",
         metavar="SECONDS",
+        bounds=SECONDS,
     ),
     _Shared(
         "timeout",
@@ -122,6 +141,7 @@ SHARED: tuple[_Shared, ...] = (
         "Stop an attempt after this long",
         create_default="the task's, else the executing node's --default-timeout, 300 unless set",
         metavar="SECONDS",
+        bounds=SECONDS,
     ),
     _Shared(
         "max_executions",
@@ -129,6 +149,7 @@ SHARED: tuple[_Shared, ...] = (
         ("--max-executions",),
         "Finished after N fires",
         metavar="N",
+        bounds=(1, 10**12),
     ),
     _Shared(
         "start_at",
@@ -150,6 +171,7 @@ SHARED: tuple[_Shared, ...] = (
         ("--jitter",),
         "Delay each fire by up to this much (stable per schedule and fire time)",
         metavar="SECONDS",
+        bounds=SECONDS,
     ),
     _Shared(
         "priority",
@@ -157,6 +179,7 @@ SHARED: tuple[_Shared, ...] = (
         ("--priority",),
         "Higher runs first when more are due than slots",
         create_default="0",
+        bounds=(-(10**6), 10**6),
     ),
     _Shared(
         "tags",

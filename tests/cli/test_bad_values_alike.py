@@ -1,0 +1,77 @@
+"""Values no schedule can hold are refused the same way on the database (``--db``) and
+through a server (``--url``): a usage error naming the option, never a traceback, and
+never a value one side keeps and the other refuses."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import ADMIN_TOKEN, Server, start_server
+from tests.cli.conftest import Cli
+
+
+@pytest.fixture
+def server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
+    """``tickwork serve`` on this test's own SQLite file (its tasks: ``api:*``)."""
+    started = start_server(sqlite_url, tmp_path)
+    yield started
+    started.stop(signal.SIGTERM, 10)
+
+
+def both(server: Server) -> dict[str, Cli]:
+    """The CLI on the server's database, and through the server."""
+    remote = Cli("", {"TICKWORK_URL": server.url, "TICKWORK_TOKEN": ADMIN_TOKEN})
+    return {"db": Cli(server.db_url), "url": remote}
+
+
+def refused(proc: subprocess.CompletedProcess[str], option: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert option in proc.stderr, proc.stderr
+
+
+#: (option, value): each past what the REST API takes for that field; before, on the
+#: database some were kept and some failed with a traceback (SQLite's integers end at
+#: 2**63).
+OUT_OF_RANGE = [
+    ("--priority", "99999999999999999999"),
+    ("--priority", "-1000001"),
+    ("--max-instances", "99999999999999999999"),
+    ("--max-instances", "10001"),
+    ("--max-executions", "99999999999999999999"),
+    ("--retries", "1000"),
+    ("--retry-delay", "1e300"),
+    ("--misfire-grace", "1e300"),
+    ("--jitter", "1e10"),
+    ("--timeout", "1e300"),
+]
+
+
+@pytest.mark.timeout(300)
+def test_numbers_out_of_range(server: Server) -> None:
+    clis = both(server)
+    clis["db"]("create", "--task", "api:echo", "--schedule", "manual", "--id", "s")
+    for option, value in OUT_OF_RANGE:
+        for cli in clis.values():
+            created = cli("create", "--task", "api:echo", "--schedule", "manual", option, value,
+                          expect=None)  # fmt: skip
+            refused(created, f"'{option}'")
+            updated = cli("update", "--id", "s", option, value, expect=None)
+            refused(updated, f"'{option}'")
+    assert [s["id"] for s in clis["db"].json("list")] == ["s"]
+    # The edges themselves are fine, alike.
+    for where, cli in clis.items():
+        cli("create", "--task", "api:echo", "--schedule", "manual", "--id", f"edge-{where}",
+            "--priority", "-1000000", "--max-instances", "10000", "--retries", "999",
+            "--max-executions", "1000000000000", "--timeout", "1000000000")  # fmt: skip
+
+
+def test_list_limit_out_of_range(server: Server) -> None:
+    for cli in both(server).values():
+        message = cli.error("list", "--limit", "99999999999999999999", code=2)
+        assert "--limit must be between 1 and 100000" in message
