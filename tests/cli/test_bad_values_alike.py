@@ -75,3 +75,22 @@ def test_list_limit_out_of_range(server: Server) -> None:
     for cli in both(server).values():
         message = cli.error("list", "--limit", "99999999999999999999", code=2)
         assert "--limit must be between 1 and 100000" in message
+
+
+def test_an_empty_queue_name(server: Server) -> None:
+    messages = {w: cli.error("queue", "read", "", code=2) for w, cli in both(server).items()}
+    assert messages["db"] == messages["url"]
+    assert "NAME is empty" in messages["db"]
+
+
+def test_revoked_tokens_are_listed_from_the_database_only(server: Server) -> None:
+    clis = both(server)
+    made = clis["db"].json("token", "create", "--user", "gone")
+    clis["db"]("token", "revoke", made["id"])
+    listed = clis["db"].json("token", "list", "--revoked")
+    assert [t["id"] for t in listed if t["revoked_at"]] == [made["id"]]
+    # The API lists the tokens in force only: through it, --revoked would show none of
+    # them under a "revoked" column.
+    message = clis["url"].error("token", "list", "--revoked")
+    assert "token list --revoked works on the database itself" in message
+    assert made["id"] not in clis["url"]("token", "list").stdout

@@ -32,6 +32,8 @@ def read(
     limit: int = typer.Option(100, "--limit", min=1, max=10_000, help="At most this many."),
 ) -> None:
     out = globals_of(ctx).out
+    if not name.strip():
+        out.fail("NAME is empty: give the queue's name (a schedule's --result-queue)", code=2)
 
     messages: list[QueueMessage] = with_client(
         ctx, lambda scheduler: scheduler.read_queue(name, consume=consume, limit=limit)

@@ -431,6 +431,8 @@ class RemoteScheduler:
         return record(ApiToken, data), str(data["token"])
 
     async def list_tokens(self, include_revoked: bool = False) -> list[ApiToken]:
+        if include_revoked:  # the API lists only tokens in force
+            raise RemoteError(_DATABASE_ONLY.format(what="token list --revoked"))
         data = await self._request("GET", "/tokens")
         return [record(ApiToken, t) for t in data["items"]]
 
