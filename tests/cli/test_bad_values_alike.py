@@ -94,3 +94,10 @@ def test_revoked_tokens_are_listed_from_the_database_only(server: Server) -> Non
     message = clis["url"].error("token", "list", "--revoked")
     assert "token list --revoked works on the database itself" in message
     assert made["id"] not in clis["url"]("token", "list").stdout
+
+
+def test_once_with_another_max_executions_is_a_usage_error(server: Server) -> None:
+    for cli in both(server).values():
+        message = cli.error("create", "--task", "api:echo", "--schedule", "manual", "--once",
+                            "--max-executions", "3", code=2)  # fmt: skip
+        assert "--once" in message and "--max-executions 3" in message

@@ -51,7 +51,15 @@ def test_bad_policy_names_the_field(wcli: Cli) -> None:
     proc = wcli("create", "--task", "cli:echo", "--schedule", "5m", "--retries", "-1", expect=2)
     assert "Invalid value for '--retries'" in proc.stderr
     message = wcli.error(
-        "create", "--task", "cli:echo", "--schedule", "5m", "--once", "--max-executions", "3"
+        "create",
+        "--task",
+        "cli:echo",
+        "--schedule",
+        "5m",
+        "--once",
+        "--max-executions",
+        "3",
+        code=2,
     )
     assert "--once" in message
 

@@ -156,7 +156,6 @@ class TestNext:
             (["60 * * * *"], "minute 60 out of range 0-59"),
             (["* * * * *", "--count", "0"], "--count must be between 1 and 1000"),
             (["* * * * *", "--after", "yesterday"], "--after 'yesterday' is not an ISO-8601"),
-            (["* * * * *", "--schedule", "abc"], "give an expression or --schedule ID, not both"),
             (["* * * * *", "--tz", "Nowhere/City"], "unknown time zone 'Nowhere/City'"),
         ],
     )
@@ -164,6 +163,11 @@ class TestNext:
         code, out, err = run("next", *args)
         assert code == 1 and out == ""
         assert message in err
+
+    def test_an_expression_and_a_stored_schedule_are_a_usage_error(self) -> None:
+        code, out, err = run("next", "* * * * *", "--schedule", "abc")
+        assert code == 2 and out == ""
+        assert "give an expression or --schedule ID, not both" in err
 
     @pytest.mark.parametrize(
         ("args", "named"),
@@ -178,7 +182,7 @@ class TestNext:
     ) -> None:
         """Before: silently ignored, the stored schedules' fires printed in their zones."""
         code, out, err = run("next", *args)
-        assert code == 1 and out == ""
+        assert code == 2 and out == ""
         assert f"error: {named} for an expression" in err
 
     def test_without_expression_asks_the_stored_schedules(

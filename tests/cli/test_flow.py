@@ -242,7 +242,7 @@ def test_update_replaces_or_clears_tags(wcli: Cli) -> None:
     wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "tagged", "--tag", "a")
     assert wcli.json("update", "--id", "tagged", "--tag", "b", "--tag", "c")["tags"] == ["b", "c"]
     assert wcli.json("update", "--id", "tagged", "--clear-tags")["tags"] == []
-    error = wcli.error("update", "--id", "tagged", "--clear-tags", "--tag", "d")
+    error = wcli.error("update", "--id", "tagged", "--clear-tags", "--tag", "d", code=2)
     assert "not both" in error
     assert wcli.json("show", "--id", "tagged")["tags"] == []
 

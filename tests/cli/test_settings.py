@@ -246,7 +246,9 @@ def test_a_workers_default_timeout_applies_to_schedules_that_set_none(
         assert cli.json("run", "--id", "s", "--wait")["status"] == "succeeded"
         back = cli.json("update", "--id", "s", "--node-timeout")
         assert back["node_defaults"] == ["timeout"] and back["timeout"] == 300
-        assert "not both" in cli.error("update", "--id", "s", "--node-timeout", "--timeout", "1")
+        assert "not both" in cli.error(
+            "update", "--id", "s", "--node-timeout", "--timeout", "1", code=2
+        )
     finally:
         assert worker.terminate() == 0
 

@@ -115,14 +115,15 @@ def next_(
         if given:
             globals_of(ctx).out.fail(
                 f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for an expression "
-                f"(tickwork next EXPR {given[0]} ...): a stored schedule uses its own"
+                f"(tickwork next EXPR {given[0]} ...): a stored schedule uses its own",
+                code=2,
             )
 
         next_for_stored_schedules(ctx, schedule_id, count, after)
         return
     out = globals_of(ctx).out
     if schedule_id is not None:
-        out.fail("give an expression or --schedule ID, not both")
+        out.fail("give an expression or --schedule ID, not both", code=2)
     if not 1 <= count <= MAX_COUNT:
         out.fail(f"--count must be between 1 and {MAX_COUNT}, not {count}")
     try:

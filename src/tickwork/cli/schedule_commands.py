@@ -85,11 +85,11 @@ def update(
 ) -> None:
     out = globals_of(ctx).out
     if clear_tags and options["tags"]:
-        out.fail("give --clear-tags or --tag, not both (--tag already replaces all tags)")
+        out.fail("give --clear-tags or --tag, not both (--tag already replaces all tags)", code=2)
     if node_timeout and options["timeout"] is not None:
-        out.fail("give --timeout or --node-timeout, not both")
+        out.fail("give --timeout or --node-timeout, not both", code=2)
     if node_retry and (options["retries"] is not None or options["retry_delay"] is not None):
-        out.fail("give --retries/--retry-delay or --node-retry, not both")
+        out.fail("give --retries/--retry-delay or --node-retry, not both", code=2)
     fields = schedule_fields(out, **options)
     if task is not None:
         fields["task"] = task

@@ -296,7 +296,11 @@ def schedule_fields(
         fields["data"] = parsed
     if once:
         if max_executions not in (None, 1):
-            out.fail(f"--once means --max-executions 1; it conflicts with {max_executions}")
+            out.fail(
+                f"--once means --max-executions 1; it conflicts with --max-executions "
+                f"{max_executions}",
+                code=2,
+            )
         fields["max_executions"] = 1
     retry: dict[str, Any] = {}
     if retries is not None:
