@@ -11,7 +11,7 @@ Every error tickwork raises on purpose derives from ``TickworkError``::
     │   └── PreconditionFailedError       the record changed since the caller read it
     ├── PermissionDeniedError             the caller may read but not do this
     ├── StoreError                        the database failed or cannot be reached
-    │   └── StoreUnavailableError         the database cannot be reached right now
+    │   └── StoreUnavailableError         the database cannot be used right now (locked, disk full)
     └── RunTimeoutError (also TimeoutError) waiting for a run took longer than asked
 
 Drivers' exceptions never cross the store boundary: the store translates them.
@@ -83,7 +83,13 @@ class StoreError(TickworkError):
 
 
 class StoreUnavailableError(StoreError):
-    """The database cannot be reached right now (retry later)."""
+    """The database cannot be reached or written right now (retry later). ``reason``,
+    when known, says why in a few words that name no path nor host (``the disk is
+    full``), for answers that must not show the database's address."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RunTimeoutError(TickworkError, TimeoutError):

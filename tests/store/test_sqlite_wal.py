@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.store.conftest import make_schedule
+from tests.small_disk import small_disk
+from tests.store.conftest import T0, make_schedule
 from tickwork.errors import StoreUnavailableError
 from tickwork.store import open_store
 from tickwork.store.sqlite import SQLiteStore
@@ -93,3 +94,32 @@ def test_a_closed_store_stops_its_checkpointer_and_a_reopened_one_starts_again(
         store.add_schedule(make_schedule(f"t{i:04}"))
     assert store.checkpointer is not first
     assert store.checkpointer.idle.wait(10) and store.checkpointer.done >= 1
+
+
+def test_a_full_disk_gives_the_wal_back(tmp_path: Path) -> None:
+    """A WAL that fills the disk between two checkpoints (a small disk, a checkpointer
+    behind) would fail every commit for good: the first commit refused for a full disk
+    has the WAL checkpointed and truncated, and the next one fits."""
+    with small_disk(tmp_path / "disk", "2m") as disk:
+        store = open_store(f"sqlite:///{disk}/t.db")
+        assert isinstance(store, SQLiteStore)
+        try:
+            store.checkpointer.every = 10**9  # behind: no checkpoint of its own
+            pad = {"pad": "x" * 20_000}  # the same pages over and over: the file stays
+            store.add_schedule(make_schedule("s", metadata=pad))
+            store.delete_schedule("s", T0)
+            with sqlite3.connect(disk / "t.db") as conn:  # the file as large as it gets
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            with pytest.raises(StoreUnavailableError, match="no room left") as caught:
+                for _ in range(1000):
+                    store.add_schedule(make_schedule("s", metadata=pad))
+                    store.delete_schedule("s", T0)
+            assert caught.value.reason == "the disk holding the database is full"
+            assert store.checkpointer.idle.wait(30)
+            assert store.checkpointer.reclaims == 1
+            store.delete_schedule("s", T0)
+            store.add_schedule(make_schedule("s2"))
+            assert [s.id for s in store.list_schedules()] == ["s2"]
+            assert Path(f"{disk}/t.db-wal").stat().st_size < 100_000
+        finally:
+            store.close()

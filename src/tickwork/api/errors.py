@@ -111,7 +111,8 @@ def tickwork_error_response(exc: TickworkError) -> JSONResponse:
     if isinstance(exc, PermissionDeniedError):
         return error_response(403, "forbidden", str(exc))
     if isinstance(exc, StoreUnavailableError):
-        return error_response(503, "unavailable", "the database cannot be reached right now")
+        why = f": {exc.reason}" if exc.reason else ""  # a reason names no path
+        return error_response(503, "unavailable", f"the database cannot be used right now{why}")
     if isinstance(exc, TimeoutError):
         return error_response(504, "timeout", str(exc))
     log.error("store or engine error: %s", exc)

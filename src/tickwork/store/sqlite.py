@@ -51,7 +51,7 @@ from tickwork.store.sql import (
     utc_schedule,
 )
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
-from tickwork.store.sqlite_errors import busy, open_failure, translate, translated
+from tickwork.store.sqlite_errors import busy, full, open_failure, translate, translated
 from tickwork.store.sqlite_pages import KeptPages, file_version
 from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
 from tickwork.store.sqlite_watch import FileWatch
@@ -206,6 +206,8 @@ class SQLiteStore(SQLiteBulk, SqlStore):
                 self._inline_run = 0
                 self.checkpointer.wrote(conn.total_changes - before)
             except sqlite3.Error as exc:
+                if full(exc):  # the WAL may be what fills the disk
+                    self.checkpointer.reclaim()
                 raise translated(exc, self._path) from exc
             finally:
                 self._give_back(conn)

@@ -1,6 +1,6 @@
-"""SQLite's errors as tickwork's: a lock held or a file out of reach is
-``StoreUnavailableError`` (retried), a broken unique key ``ConflictError``, the rest
-``StoreError``, each naming the file."""
+"""SQLite's errors as tickwork's: a lock held, a full disk, a file out of reach or made
+read-only is ``StoreUnavailableError`` (retried: an operator can cure each one), a
+broken unique key ``ConflictError``, the rest ``StoreError``, each naming the file."""
 
 from __future__ import annotations
 
@@ -8,9 +8,21 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Final
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError
 from tickwork.limits import not_utf8
+
+#: SQLite's primary result codes that waiting (or an operator) cures, with the reason
+#: given with the error: what to look at, in a few words.
+_PASSING: Final = {
+    sqlite3.SQLITE_BUSY: "another process holds the database's write lock",
+    sqlite3.SQLITE_LOCKED: "another process holds the database's write lock",
+    sqlite3.SQLITE_FULL: "the disk holding the database is full",
+    sqlite3.SQLITE_IOERR: "the disk holding the database fails to read or write",
+    sqlite3.SQLITE_CANTOPEN: "the database file cannot be opened",
+    sqlite3.SQLITE_READONLY: "the database file cannot be written (read-only)",
+}
 
 
 def busy(exc: sqlite3.OperationalError) -> bool:
@@ -18,16 +30,43 @@ def busy(exc: sqlite3.OperationalError) -> bool:
     return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def full(exc: sqlite3.Error) -> bool:
+    """Whether SQLite refused because the disk is full (SQLITE_FULL)."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF == sqlite3.SQLITE_FULL
+
+
 def translated(exc: sqlite3.Error, path: str) -> Exception:
-    """The tickwork error for a ``sqlite3`` error."""
+    """The tickwork error for a ``sqlite3`` error.
+
+    SQLite's own words for a full disk (``database or disk is full``) or a read-only
+    file do not say what to do: the message adds it. Both are passing troubles, like a
+    lock held: a node retries its writes until space is freed or the mode fixed.
+    """
     text = str(exc)
     if isinstance(exc, sqlite3.IntegrityError):
         return ConflictError(text)
-    if isinstance(exc, sqlite3.OperationalError) and any(
-        word in text for word in ("locked", "busy", "unable to open", "disk I/O")
-    ):
-        return StoreUnavailableError(f"SQLite database {path!r}: {text}")
-    return StoreError(f"SQLite database {path!r}: {text}")
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    reason = _PASSING.get(code)
+    if reason is None:
+        return StoreError(f"SQLite database {path!r}: {text}")
+    hinted = f"SQLite database {path!r}: {text}{_hint(code, path)}"
+    return StoreUnavailableError(hinted, reason=reason)
+
+
+def _hint(code: int, path: str) -> str:
+    """What to do about a passing error, when SQLite's words do not say it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if code == sqlite3.SQLITE_FULL:
+        return (
+            f" (the file system of {folder} has no room left: free space there; writes"
+            " are retried until they fit)"
+        )
+    if code == sqlite3.SQLITE_READONLY:
+        return (
+            f" (the file, its -wal or -shm file or {folder} is not writable by this"
+            " process: fix the permissions or the mount; writes are retried)"
+        )
+    return ""
 
 
 @contextmanager

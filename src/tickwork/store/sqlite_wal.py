@@ -22,6 +22,12 @@ fall behind), not at SQLite's default of 1000: in a burst that would be a checkp
 and two fsyncs, at every commit once the WAL is past 1000 pages and this thread is
 between passes. Nothing about durability changes: a commit is durable in the WAL
 whether or not it was checkpointed.
+
+On a full disk a commit fails while the WAL may hold pages already committed: the
+store asks this thread for a checkpoint that also truncates the WAL
+(``PRAGMA wal_checkpoint(TRUNCATE)``, ``reclaim``), which copies them into the database
+file and gives the WAL's space back. The next commit then fits if the WAL was what
+filled the disk, and once space is freed otherwise.
 """
 
 from __future__ import annotations
@@ -84,21 +90,39 @@ class Checkpointer:
         #: Set once the thread has its connection open.
         self.connected = threading.Event()
         self.idle.set()
+        #: Set by ``reclaim``: the next pass truncates the WAL.
+        self._truncate = False
+        #: Passes that truncated the WAL (after a write found the disk full).
+        self.reclaims = 0
 
-    def wrote(self, changes: int) -> None:
-        """A commit changed ``changes`` rows: checkpoint once enough was written."""
+    def _start(self) -> None:
         if self._thread is None and not self._stop:
-            # Started at the first commit, its connection opened at once: neither then
-            # costs the commit that first needs a checkpoint (a burst's fire), whose
-            # runs wait for the store thread and the GIL those would take.
             self._thread = threading.Thread(
                 target=self._run, name="tickwork-wal-checkpoint", daemon=True
             )
             self._thread.start()
+
+    def wrote(self, changes: int) -> None:
+        """A commit changed ``changes`` rows: checkpoint once enough was written."""
+        if self._thread is None:
+            # Started at the first commit, its connection opened at once: neither then
+            # costs the commit that first needs a checkpoint (a burst's fire), whose
+            # runs wait for the store thread and the GIL those would take.
+            self._start()
         self._weight += COMMIT_WEIGHT + changes
         if self._weight < self.every or self._stop:
             return
         self._weight = 0
+        self.idle.clear()
+        self._due.set()
+
+    def reclaim(self) -> None:
+        """A commit failed on a full disk: checkpoint every page and truncate the WAL,
+        so that its space goes back to the file system (see the module's docstring)."""
+        if self._stop:
+            return
+        self._start()
+        self._truncate = True
         self.idle.clear()
         self._due.set()
 
@@ -135,6 +159,13 @@ class Checkpointer:
             self.idle.set()
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        if self._truncate:
+            self._truncate = False
+            # Waits (busy timeout) for readers of older pages; writers wait meanwhile,
+            # and a full disk fails them anyway.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            self.reclaims += 1
+            return
         # The frames counted are those of the pass's start; commits may have added more.
         _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames >= CATCH_UP_FRAMES:
