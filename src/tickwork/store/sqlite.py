@@ -320,6 +320,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
                 self.max_parameters = min(
                     self.max_parameters, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
                 )
+                self._check_ours(conn)
                 mode = self._switch_to_wal(conn)
                 if str(mode).lower() != "wal":
                     raise StoreError(f"cannot switch {self._path!r} to WAL (got {mode})")
@@ -396,6 +397,21 @@ class SQLiteStore(SQLiteBulk, SqlStore):
                 return 0
             rows = tx.execute(self._sql("schema_version"))
         return int(rows[0][0] or 0)
+
+    def _check_ours(self, conn: sqlite3.Connection) -> None:
+        """A file with tables but not tickwork's (``schedules`` and
+        ``schema_migrations``) is another program's: refused before anything is
+        written to it (its journal mode included), rather than given tickwork's tables
+        beside its own. An empty file is taken."""
+        tables = [str(row[0]) for row in conn.execute(self._sql("table_names"))]
+        if not tables or {"schedules", "schema_migrations"} <= set(tables):
+            return
+        shown = ", ".join(tables[:5]) + (f" and {len(tables) - 5} more" if len(tables) > 5 else "")
+        raise StoreError(
+            f"SQLite database {self._path!r} is not a tickwork database: it has tables"
+            f" of another program ({shown}); tickwork adds none to it. Give tickwork a"
+            " file of its own (a new path is created)"
+        )
 
     def _migrating(self) -> AbstractContextManager[Tx]:
         return self._write()  # BEGIN IMMEDIATE: one migrator at a time

@@ -5,6 +5,11 @@
 -- No parameters.
 SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'
 
+-- name: table_names@sqlite
+-- The file's own tables (not SQLite's), by name. No parameters.
+SELECT name FROM sqlite_master
+WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name
+
 -- name: node_process@sqlite
 -- Where a node runs and whether it stopped. Parameters: node id.
 SELECT host, pid, stopped_at FROM nodes WHERE id = ?
