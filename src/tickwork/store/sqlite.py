@@ -52,6 +52,7 @@ from tickwork.store.sql import (
 )
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
 from tickwork.store.sqlite_errors import busy, full, open_failure, translate, translated
+from tickwork.store.sqlite_file import FileIdentity, connect_uri
 from tickwork.store.sqlite_pages import KeptPages, file_version
 from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
 from tickwork.store.sqlite_watch import FileWatch
@@ -118,6 +119,10 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         self._pages = KeptPages()
         self._write_lock = threading.Lock()
         self._open = False
+        #: Set by ``open`` until its first connection is made (``_new_connection``).
+        self._may_create = False
+        #: The files as opened: a write stops once one was deleted or replaced.
+        self._files = FileIdentity(self._path)
         #: ``wait_for_change``'s connection, opened at its first wait.
         self._watch = FileWatch(self._path, self._busy_timeout, look_first=False)
         # try_add_schedule's connection: used only while holding _write_lock.
@@ -147,10 +152,17 @@ class SQLiteStore(SQLiteBulk, SqlStore):
     def _new_connection(
         self, busy_timeout: float, cached_statements: int, *pragmas: str
     ) -> sqlite3.Connection:
-        """A connection of this store (known to ``close``), with its settings."""
+        """A connection of this store (known to ``close``), with its settings. Only the
+        first one ``open`` makes may create the file: a later one, on a file deleted
+        meanwhile, would make a new empty database beside the old WAL, and delete that
+        WAL (``sqlite_file``)."""
+        create, self._may_create = self._may_create, False
+        if self._files.noted:
+            self._files.check(now=True)
         try:
             conn = sqlite3.connect(
-                self._path,
+                self._path if create else connect_uri(self._path),
+                uri=not create,
                 timeout=busy_timeout,
                 isolation_level=None,  # we issue BEGIN/COMMIT ourselves
                 check_same_thread=False,  # pooled: used by one thread at a time
@@ -197,6 +209,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
     def _write(self) -> Iterator[Tx]:
         # Threads of this process queue here; processes queue on BEGIN IMMEDIATE.
         with self._write_lock:
+            self._files.check()  # a clock read, and now and then a look at the files
             conn = self._take()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -239,6 +252,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         try:
             if not self._open:
                 raise StoreError(f"store {self.url} is not open")
+            self._files.check()
             conn = self._inline if self._inline is not None else self._connect_inline()
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -314,6 +328,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             return
         check_sqlite_version(sqlite3.sqlite_version_info)
         self._open = True
+        self._may_create = True
         try:
             with translate(self._path), self._connection() as conn:
                 # Multi-row statements stay under this build's limit on parameters.
@@ -325,6 +340,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
                 if str(mode).lower() != "wal":
                     raise StoreError(f"cannot switch {self._path!r} to WAL (got {mode})")
             self.upgrade()
+            self._files.note()  # the -wal and -shm files exist once a read was made
         except BaseException:
             self.close()
             raise
@@ -385,6 +401,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
             self._open = False
             conns, self._every, self._idle = self._every, [], []
             self._inline = None
+        self._files = FileIdentity(self._path)  # an open again may create the file
         self._watch.close()
         self._pages.forget(conns)
         for conn in conns:

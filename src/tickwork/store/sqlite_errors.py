@@ -56,6 +56,11 @@ def translated(exc: sqlite3.Error, path: str) -> Exception:
 def _hint(code: int, path: str) -> str:
     """What to do about a passing error, when SQLite's words do not say it."""
     folder = os.path.dirname(os.path.abspath(path))
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (
+            " (another connection holds its write lock past the busy timeout: a long"
+            " transaction, a backup, a sqlite3 shell; writes are retried)"
+        )
     if code == sqlite3.SQLITE_FULL:
         return (
             f" (the file system of {folder} has no room left: free space there; writes"

@@ -15,6 +15,7 @@ from contextlib import suppress
 
 from tickwork.store.base import EventWatch
 from tickwork.store.sqlite_errors import translate
+from tickwork.store.sqlite_file import connect_uri
 
 #: How often a wait looks at the file's change counter.
 POLL_INTERVAL = 0.05
@@ -45,7 +46,8 @@ class FileWatch(EventWatch):
         with translate(self._path):
             if self._conn is None:
                 self._conn = sqlite3.connect(
-                    self._path,
+                    connect_uri(self._path),  # a watch never creates the file
+                    uri=True,
                     timeout=self._busy_timeout,
                     isolation_level=None,
                     check_same_thread=False,
