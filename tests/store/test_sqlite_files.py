@@ -1,12 +1,14 @@
 """The files of a SQLite store deleted or replaced under it (``store/sqlite_file.py``):
 its writes stop with an error that says so, instead of going on, without a word, into
 a file no other process sees; its reads go on; and a file put back as it was is
-written again."""
+written again. And a fresh file opened by many processes at once."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from tests.store.conftest import make_schedule
 from tickwork.errors import StoreUnavailableError
 from tickwork.store import open_store
+from tickwork.store.migrate import load_migrations
 from tickwork.store.sqlite import SQLiteStore
 from tickwork.store.sqlite_file import CHECK_INTERVAL
 
@@ -78,3 +81,41 @@ def test_a_file_put_back_is_written_again(store: SQLiteStore, db: Path, tmp_path
     time.sleep(CHECK_INTERVAL + 0.1)
     store.add_schedule(make_schedule("after"))
     assert [s.id for s in store.list_schedules()] == ["after", "before"]
+
+
+START_AT_ONCE = """
+import sys, time
+from tickwork.store import open_store
+from tickwork.store.migrate import load_migrations
+at = float(sys.argv[2])
+while time.time() < at:
+    pass
+store = open_store(sys.argv[1])
+print(store.schema_version())
+store.close()
+"""
+
+
+def test_processes_opening_a_fresh_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Eight processes start on a file that does not exist yet, at the same instant:
+    each opens it (one switches it to WAL, one applies the migrations, under the
+    file's write lock) and finds it complete."""
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    at = str(time.time() + 1.5)  # after every interpreter has started
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", START_AT_ONCE, url, at],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outputs = [proc.communicate(timeout=60) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 8, outputs
+    latest = len(load_migrations("sqlite"))
+    assert {out.strip() for out, _err in outputs} == {str(latest)}
+    with sqlite3.connect(tmp_path / "fresh.db") as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+    conn.close()
+    assert versions == list(range(1, latest + 1))
