@@ -208,3 +208,46 @@ async def block_loop(*, seconds: float) -> str:
     """An async task calling blocking code: the whole event loop waits."""
     time.sleep(seconds)  # noqa: ASYNC251 (the blocking this task is for)
     return "done"
+
+
+class _StrRaises(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+
+class _StrReturnsInt(Exception):
+    def __str__(self) -> str:
+        return 42  # type: ignore[return-value]
+
+
+class _Unprintable(Exception):
+    """Neither ``str`` nor ``repr`` works: each raises the exception itself."""
+
+    def __str__(self) -> str:
+        raise self
+
+    def __repr__(self) -> str:
+        raise self
+
+
+#: What ``raise_unprintable`` raises, by the name it is given.
+UNPRINTABLE: dict[str, type[Exception]] = {
+    "_StrRaises": _StrRaises,
+    "_StrReturnsInt": _StrReturnsInt,
+    "_Unprintable": _Unprintable,
+}
+
+
+@task("raise_unprintable", registry=registry)
+async def raise_unprintable(*, name: str) -> None:
+    raise UNPRINTABLE[name]("text")
+
+
+@task("raise_unprintable_sync", registry=registry)
+def raise_unprintable_sync(*, name: str) -> None:
+    raise UNPRINTABLE[name]("text")
+
+
+@task("raise_unprintable_process", registry=registry, executor="process")
+def raise_unprintable_process(*, name: str) -> None:
+    raise UNPRINTABLE[name]("text")

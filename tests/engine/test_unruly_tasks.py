@@ -49,6 +49,30 @@ async def test_a_base_exception_fails_its_run_and_the_node_goes_on(
         assert (good.status, good.result) == ("succeeded", 3)
 
 
+@pytest.mark.parametrize(
+    "task", ["raise_unprintable", "raise_unprintable_sync", "raise_unprintable_process"]
+)
+@pytest.mark.parametrize("name", sorted(tasks.UNPRINTABLE))
+async def test_an_exception_without_text_fails_its_run_with_its_type(
+    db_url: str, task: str, name: str
+) -> None:
+    """An exception whose ``__str__`` raises or returns no string. Before: the attempt
+    ended with the error of describing it (``tickwork could not execute it:
+    RuntimeError(...)``), the process executor's with ``the task process exited with code
+    1 without a result``; one whose ``__repr__`` failed too left its run ``running`` for
+    good, its slot taken."""
+    async with Scheduler(db_url, registry=tasks.registry, shutdown_grace=1) as s:
+        await s.add_schedule(
+            task, "manual", id="bad", data={"name": name}, retry={"max_attempts": 1}
+        )
+        await s.add_schedule("add", "manual", id="good", data={"a": 1, "b": 2})
+        bad = await s.run_now("bad", wait=True, timeout=10)
+        assert (bad.status, bad.error) == ("failed", f"{name}: <exception str() failed>")
+        assert bad.traceback is not None and "raise UNPRINTABLE[name]" in bad.traceback
+        good = await s.run_now("good", wait=True, timeout=10)
+        assert (good.status, good.result) == ("succeeded", 3)
+
+
 @pytest.fixture
 async def deaf_node(sqlite_url: str) -> AsyncIterator[Scheduler]:
     """A node with one slot and a short ``stop_grace``: a slot held by a task that

@@ -109,7 +109,8 @@ class Execution:
             return
         except Exception as exc:  # the engine's own failure: the run must still end
             log.exception("run %s (task %s): executing its attempt failed", run.id, run.task)
-            result = AttemptResult("failed", error=f"tickwork could not execute it: {exc!r}")
+            error = f"tickwork could not execute it: {describe(exc)}"
+            result = AttemptResult("failed", error=error)
         except BaseException as exc:
             # A sync task's GeneratorExit: thrown into this coroutine from its thread's
             # future, it closes the executor's frame on the way (PEP 380) and lands here.

@@ -53,9 +53,20 @@ LIVE_SEND: Final = 0.5
 _MP = multiprocessing.get_context("spawn")
 
 
+#: An exception's text when its ``__str__`` fails (the words ``traceback`` uses).
+STR_FAILED: Final = "<exception str() failed>"
+
+
 def describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """``Type: message`` (``Type`` alone without one). Never raises: the exception is a
+    task's, whose ``__str__`` may raise or return no string, and its attempt must still
+    end with an error that says what was raised."""
+    try:
+        text = str(exc)
+    except BaseException:  # whatever it raises, the attempt's end must not
+        text = STR_FAILED
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def check_json(value: Any) -> str | None:
