@@ -73,3 +73,11 @@ async def deaf(ctx: RunContext) -> None:
     while True:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(0.05)
+
+
+@task("e2e:chdir")
+def chdir(ctx: RunContext, *, to: str) -> str:
+    """Changes the working directory of the whole node (a script turned into a task)."""
+    os.chdir(to)
+    _record(ctx, phase="chdir")
+    return os.getcwd()

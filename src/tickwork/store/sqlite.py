@@ -110,7 +110,9 @@ class SQLiteStore(SQLiteBulk, SqlStore):
     def __init__(self, url: SQLiteURL) -> None:
         super().__init__()
         self.url = url.display
-        self._path = url.path
+        # Absolute from the start: every connection, opened whenever one is needed, must
+        # open this file, even after a task changed the process's working directory.
+        self._path = os.path.abspath(url.path)
         self._synchronous = url.synchronous
         self._busy_timeout = url.busy_timeout
         self._idle: list[sqlite3.Connection] = []

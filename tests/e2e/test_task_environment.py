@@ -1,0 +1,53 @@
+"""A real worker whose task changes what the whole process shares: its working
+directory. The node's database is the one it opened, whatever the task does."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import ROOT, Workers, wait_for
+from tickwork import SyncScheduler
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+
+
+def test_a_task_changing_the_working_directory_leaves_a_relative_sqlite_path_alone(
+    workers: Workers, sqlite_url: str, tmp_path: Path
+) -> None:
+    """The worker is given its database as a path relative to its working directory.
+    Before: once a task had changed that directory, each new connection of the node
+    looked for the file from there: it failed to open, or opened (and created) another
+    file without tables; fires, heartbeats and ends failed (``store unavailable``), and
+    runs stayed ``running``."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    worker = workers.start(f"sqlite:///{os.path.relpath(path, ROOT)}")
+    with SyncScheduler(sqlite_url, engine=False) as client:
+        wait_for(lambda: "e2e:chdir" in client.known_tasks(), 20, "the worker")
+        elsewhere = tmp_path / "elsewhere" / "deeper"
+        elsewhere.mkdir(parents=True)
+        client.add_schedule(
+            "e2e:chdir",
+            "manual",
+            id="chdir",
+            data={"to": str(elsewhere)},
+            retry={"max_attempts": 1},
+        )
+        moved = client.run_now("chdir", wait=True, timeout=20)
+        assert (moved.status, moved.result) == ("succeeded", str(elsewhere))
+        # Enough at once that the node opens new connections.
+        ids = [f"every{i}" for i in range(30)]
+        for sid in ids:
+            client.add_schedule("e2e:sync_slow", "every 1s", id=sid, data={"seconds": 0.3})
+
+        def ended() -> Counter[str]:
+            return Counter(r.status for sid in ids for r in client.list_runs(sid))
+
+        wait_for(lambda: ended()["succeeded"] >= 90, 20, f"runs to succeed: {ended()}")
+        assert set(ended()) <= {"succeeded", "running", "skipped"}, ended()
+    assert worker.terminate() == 0, worker.output()
+    assert "store unavailable" not in worker.output()
+    assert list(elsewhere.iterdir()) == []
