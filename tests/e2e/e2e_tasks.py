@@ -81,3 +81,18 @@ def chdir(ctx: RunContext, *, to: str) -> str:
     os.chdir(to)
     _record(ctx, phase="chdir")
     return os.getcwd()
+
+
+@task("e2e:close_streams")
+def close_streams(ctx: RunContext) -> str:
+    """Closes ``sys.stdout`` and ``sys.stderr``, as a script done with its output might."""
+    print("done with my output")
+    sys.stdout.close()
+    sys.stderr.close()
+    _record(ctx, phase="closed")
+    return "closed"
+
+
+@task("e2e:fail")
+def fail(ctx: RunContext) -> None:
+    raise RuntimeError(f"failing on purpose (attempt {ctx.attempt})")

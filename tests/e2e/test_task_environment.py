@@ -51,3 +51,24 @@ def test_a_task_changing_the_working_directory_leaves_a_relative_sqlite_path_alo
     assert worker.terminate() == 0, worker.output()
     assert "store unavailable" not in worker.output()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_task_closing_stdout_and_stderr_leaves_the_nodes_log_alone(
+    workers: Workers, sqlite_url: str
+) -> None:
+    """Before: ``sys.stderr.close()`` closed the node's own stderr: its log fell silent
+    (a later failure went unsaid) and on SIGTERM it exited 1, ``lost sys.stderr``."""
+    worker = workers.start(sqlite_url)
+    with SyncScheduler(sqlite_url, engine=False) as client:
+        wait_for(lambda: "e2e:close_streams" in client.known_tasks(), 20, "the worker")
+        client.add_schedule("e2e:close_streams", "manual", id="close")
+        client.add_schedule("e2e:fail", "manual", id="fail", retry={"max_attempts": 1})
+        closed = client.run_now("close", wait=True, timeout=20)
+        assert (closed.status, closed.result) == ("succeeded", "closed")
+        assert [r.message for r in closed.logs] == ["done with my output"]
+        failed = client.run_now("fail", wait=True, timeout=20)
+        assert failed.status == "failed"
+        said = f"run {failed.id} (schedule fail, task e2e:fail) attempt 1 failed"
+        wait_for(lambda: said in worker.output(), 5, "the node to log the failure")
+    assert worker.terminate() == 0, worker.output()
+    assert "stopped" in worker.output().splitlines()[-1]

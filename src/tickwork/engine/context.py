@@ -159,6 +159,12 @@ class StreamRouter:
         for line in lines:
             self.write(line)
 
+    def close(self) -> None:
+        """Closes the stream only outside a run: the node logs to it after the task
+        (a closed stderr left its log silent, and its exit failing)."""
+        if current_capture.get() is None:
+            self.stream.close()
+
     def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer, ...
         return getattr(self.stream, name)
 
