@@ -96,3 +96,17 @@ async def fenced(ctx: RunContext, *, fail_times: int) -> int:
 @task("naps", registry=registry)
 async def naps(*, seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+class _NoText:
+    """A log message whose ``str`` fails."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+@task("odd_logs_process", registry=registry, executor="process")
+def odd_logs_process() -> str:
+    log.warning(_NoText())
+    log.warning("%d apples", "some")  # the wrong argument for its format
+    return "logged"

@@ -128,3 +128,21 @@ async def test_printing_outside_a_run_reaches_the_stream(
     out = capsys.readouterr().out
     assert "not in a run" in out
     assert "printed in" not in out  # a run's output went to the run only
+
+
+async def test_a_record_whose_message_cannot_be_made_is_stored_and_fails_nothing() -> None:
+    """Before: a message whose ``str`` raised failed the task at its logging call
+    (``RuntimeError: no text``); ``logging`` alone only reports such a record. (On the
+    process executor: its process has no other handler, whose ``handleError`` pytest
+    makes raise.)"""
+    ex = Executors()
+    try:
+        name = "odd_logs_process"
+        result = await ex.run(output_tasks.registry.require(name), ctx_for(name, "r-odd"), 30)
+    finally:
+        ex.shutdown()
+    assert (result.status, result.error) == ("succeeded", None)
+    assert [r.message for r in result.logs] == [
+        "<log message of type _NoText: str() failed>",
+        "%d apples",
+    ]

@@ -51,7 +51,7 @@ class LogCapture:
         try:
             message = record.getMessage()
         except Exception:  # a bad format string must not break the task
-            message = str(record.msg)
+            message = _unformatted(record.msg)
         if record.exc_info and record.exc_info[0] is not None:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
         if self.run_id is not None and "run_id" not in record.__dict__:
@@ -124,6 +124,15 @@ class LogCapture:
                     )
                 )
             return tuple(records)
+
+
+def _unformatted(msg: object) -> str:
+    """A record's message that could not be formatted with its arguments, as text; a
+    logging call never fails its task (with ``logging`` alone it does not either)."""
+    try:
+        return str(msg)
+    except Exception:
+        return f"<log message of type {type(msg).__name__}: str() failed>"
 
 
 current_capture: ContextVar[LogCapture | None] = ContextVar("tickwork_log_capture", default=None)
