@@ -251,3 +251,19 @@ def raise_unprintable_sync(*, name: str) -> None:
 @task("raise_unprintable_process", registry=registry, executor="process")
 def raise_unprintable_process(*, name: str) -> None:
     raise UNPRINTABLE[name]("text")
+
+
+@task("raise_cancelled", registry=registry)
+async def raise_cancelled(*, how: str) -> None:
+    """A ``CancelledError`` that is no stop of the node's: raised by the task, or from
+    awaiting a future something else cancelled."""
+    if how == "raise":
+        raise asyncio.CancelledError("given up on the upstream")
+    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    future.cancel()
+    await future
+
+
+@task("raise_cancelled_sync", registry=registry)
+def raise_cancelled_sync(*, how: str) -> None:
+    raise asyncio.CancelledError("given up on the upstream")

@@ -73,6 +73,30 @@ async def test_an_exception_without_text_fails_its_run_with_its_type(
         assert (good.status, good.result) == ("succeeded", 3)
 
 
+@pytest.mark.parametrize(
+    ("task", "how"),
+    [("raise_cancelled", "raise"), ("raise_cancelled", "await"), ("raise_cancelled_sync", "raise")],
+)
+async def test_a_cancelled_error_of_the_tasks_own_fails_its_run(
+    db_url: str, task: str, how: str
+) -> None:
+    """Nothing stopped the run: the task raised ``CancelledError`` itself, or awaited a
+    future something else cancelled. Before: the attempt was recorded ``cancelled``,
+    ``interrupted: the node shut down before the run finished``, and never retried."""
+    async with Scheduler(db_url, registry=tasks.registry, shutdown_grace=1) as s:
+        await s.add_schedule(
+            task, "manual", id="bad", data={"how": how}, retry={"max_attempts": 2, "delay": 0}
+        )
+        bad = await s.run_now("bad", wait=True, timeout=10)
+        assert [a.status for a in bad.attempts] == ["failed", "failed"]
+        text = "given up on the upstream" if how == "raise" else ""
+        assert (bad.status, bad.error) == ("failed", f"CancelledError{': ' if text else ''}{text}")
+        assert bad.traceback is not None and "CancelledError" in bad.traceback
+        await s.add_schedule("add", "manual", id="good", data={"a": 1, "b": 2})
+        good = await s.run_now("good", wait=True, timeout=10)
+        assert (good.status, good.result) == ("succeeded", 3)
+
+
 @pytest.fixture
 async def deaf_node(sqlite_url: str) -> AsyncIterator[Scheduler]:
     """A node with one slot and a short ``stop_grace``: a slot held by a task that

@@ -173,13 +173,22 @@ class Executors:
             deadline = self._deadlines.add(timeout, ctx)
             try:
                 value = await awaitable
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
+                current = asyncio.current_task()
+                if not deadline.expired and current is not None and not current.cancelling():
+                    # Not a stop: the task raised it (or awaited what someone else
+                    # cancelled). Its failure, not a shutdown's interruption.
+                    return AttemptResult(
+                        "failed",
+                        error=_describe(exc),
+                        traceback=tb.format_exc(),
+                        logs=capture.result(),
+                    )
                 ctx.cancelled.set()
                 if job is not None:
                     self.threads.abandon(job)  # its thread must not hold a slot for good
                 if not deadline.expired:
                     raise
-                current = asyncio.current_task()
                 if current is not None:
                     current.uncancel()
                 return AttemptResult(
