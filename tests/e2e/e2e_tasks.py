@@ -96,3 +96,38 @@ def close_streams(ctx: RunContext) -> str:
 @task("e2e:fail")
 def fail(ctx: RunContext) -> None:
     raise RuntimeError(f"failing on purpose (attempt {ctx.attempt})")
+
+
+def _wait_child(pid: int) -> int | None:
+    """The exit code of child ``pid`` within 10 s, or None."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    return None
+
+
+@task("e2e:fork")
+def fork(ctx: RunContext) -> dict[str, int | None]:
+    """Forks, and its child returns from the task as if it were the parent."""
+    pid = os.fork()
+    if pid == 0:
+        return {"child": None}
+    _record(ctx, phase="forked", child_pid=pid)
+    return {"child": _wait_child(pid)}
+
+
+@task("e2e:fork_async")
+async def fork_async(ctx: RunContext) -> dict[str, int | None]:
+    pid = os.fork()
+    if pid == 0:
+        raise SystemExit(4)  # out of the task, as sys.exit(4) would
+    _record(ctx, phase="forked", child_pid=pid)
+    return {"child": await asyncio.to_thread(_wait_child, pid)}
+
+
+@task("e2e:fork_process", executor="process")
+def fork_process(ctx: RunContext) -> dict[str, int | None]:
+    return fork(ctx)

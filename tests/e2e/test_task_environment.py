@@ -3,10 +3,12 @@ directory. The node's database is the one it opened, whatever the task does."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.e2e.conftest import ROOT, Workers, wait_for
@@ -72,3 +74,35 @@ def test_a_task_closing_stdout_and_stderr_leaves_the_nodes_log_alone(
         wait_for(lambda: said in worker.output(), 5, "the node to log the failure")
     assert worker.terminate() == 0, worker.output()
     assert "stopped" in worker.output().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("task", "code"), [("e2e:fork", 0), ("e2e:fork_async", 4), ("e2e:fork_process", 0)]
+)
+def test_a_forked_child_leaving_its_task_exits_and_the_run_ends(
+    workers: Workers, sqlite_url: str, task: str, code: int
+) -> None:
+    """The task forks; its child returns from the task (or raises out of it) instead of
+    ending with ``os._exit``. Before: on the thread executor the child went on as a copy
+    of the node, its thread waiting for work for good, and the task waiting for its
+    child, so the run stayed ``running`` until its timeout and the copy was left behind;
+    on the async executor the copy ran the node's event loop; on the process executor
+    the child sent its own result for the attempt's."""
+    worker = workers.start(sqlite_url)
+    try:
+        with SyncScheduler(sqlite_url, engine=False) as client:
+            wait_for(lambda: task in client.known_tasks(), 20, "the worker")
+            client.add_schedule(task, "manual", id="fork", retry={"max_attempts": 1})
+            client.add_schedule("e2e:tick", "manual", id="tick")
+            run = client.run_now("fork", wait=True, timeout=20)
+            assert (run.status, run.result) == ("succeeded", {"child": code}), run.error
+            (forked,) = [e for e in workers.executions() if e.get("phase") == "forked"]
+            said = f"run {run.id}: process {forked['child_pid']}, forked by the task, returned"
+            wait_for(lambda: said in worker.output(), 5, "the child's warning")
+            assert client.run_now("tick", wait=True, timeout=20).status == "succeeded"
+        assert worker.terminate() == 0, worker.output()
+    finally:  # the copies of the node, had they been left behind
+        for line in workers.executions():
+            if "child_pid" in line:
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(line["child_pid"]).kill()

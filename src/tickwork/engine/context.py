@@ -138,7 +138,9 @@ def _unformatted(msg: object) -> str:
 current_capture: ContextVar[LogCapture | None] = ContextVar("tickwork_log_capture", default=None)
 
 
-class _CaptureHandler(logging.Handler):
+class CaptureHandler(logging.Handler):
+    """Hands each record to the capture of the run whose code emitted it."""
+
     def emit(self, record: logging.LogRecord) -> None:
         capture = current_capture.get()
         if capture is not None:
@@ -199,7 +201,7 @@ def install_log_capture() -> None:
         if _installed:
             return
         root = logging.getLogger()
-        root.handlers = [_CaptureHandler(level=logging.DEBUG), *root.handlers]
+        root.handlers = [CaptureHandler(level=logging.DEBUG), *root.handlers]
         # Task loggers pass INFO and above even when the root logger is at WARNING.
         logging.getLogger("tickwork.task").setLevel(logging.INFO)
         _installed = True

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tickwork.engine import forks
 from tickwork.engine.context import (
     LogCapture,
     RunContext,
@@ -202,6 +203,8 @@ class Executors:
                 # executing for good.
                 if isinstance(exc, GeneratorExit) and not in_a_task():
                     raise  # this coroutine is being closed, not run: it must let go
+                if forks.forked_run is not None:  # a child the task forked, leaving it
+                    forks.leave(exc)
                 return AttemptResult(
                     "failed",
                     error=_describe(exc),
@@ -210,6 +213,8 @@ class Executors:
                 )
             finally:
                 self._deadlines.remove(deadline)
+            if forks.forked_run is not None:  # a child the task forked, leaving it
+                forks.leave()
             reason = check_json(value)
             if reason is not None:
                 return AttemptResult("failed", error=reason, logs=capture.result())

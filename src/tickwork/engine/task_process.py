@@ -30,6 +30,7 @@ import time
 import traceback as tb
 from typing import Any, Final
 
+from tickwork.engine import forks
 from tickwork.engine.context import (
     LogCapture,
     RunContext,
@@ -277,12 +278,16 @@ def _child_main(
         value: JSON | Any = fn(*args, **ctx.data)
         if asyncio.iscoroutine(value):
             value = asyncio.run(value)
+        if forks.forked_run is not None:  # a child the task forked, leaving it
+            forks.leave()
         reason = check_json(value)
         if reason is not None:
             message = {"status": "failed", "error": reason}
         else:
             message = {"status": "succeeded", "result": value}
     except BaseException as exc:
+        if forks.forked_run is not None:
+            forks.leave(exc)
         message = {"status": "failed", "error": describe(exc), "traceback": tb.format_exc()}
     logs: tuple[LogRecord, ...] = capture.result()
     message["logs"] = logs

@@ -43,6 +43,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Final
 
+from tickwork.engine import forks
+
 log = logging.getLogger("tickwork.engine")
 
 #: Seconds an idle thread waits for work before it ends.
@@ -325,4 +327,6 @@ class SyncThreads:
                 value = job.fn()
             except BaseException as exc:  # handed to the awaiting attempt
                 error = exc
+            if forks.forked_run is not None:  # a child the task forked, leaving it
+                forks.leave(error)
             self._ended_job(job, value, error)
