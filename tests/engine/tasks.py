@@ -59,8 +59,11 @@ async def not_json() -> object:
 
 
 @task("big_result", registry=registry)
-def big_result(*, size: int = 0, depth: int = 0) -> object:
-    """A result of ``size`` characters, or nested ``depth`` levels deep."""
+def big_result(*, size: int = 0, depth: int = 0, digits: int = 0) -> object:
+    """A result of ``size`` characters, nested ``depth`` levels deep, or an integer of
+    ``digits`` digits."""
+    if digits:
+        return 10 ** (digits - 1)
     if depth:
         value: object = []
         for _ in range(depth):

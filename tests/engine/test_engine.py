@@ -338,6 +338,23 @@ class TestExecution:
         assert run.status == "failed"
         assert f"deeper than {MAX_JSON_DEPTH} levels" in (run.error or ""), run.error
 
+    async def test_an_integer_too_long_for_json_fails_its_attempt(
+        self, scheduler: Scheduler
+    ) -> None:
+        """Python writes no integer of more than 4300 digits as text. Before: the attempt
+        succeeded, and its end failed to be stored (costing its batch of ends a second
+        trip), ``the end of this attempt (succeeded) could not be stored``."""
+        await scheduler.add_schedule(
+            "big_result", "manual", id="digits", data={"digits": 5000}, retry={"max_attempts": 1}
+        )
+        run = await scheduler.run_now("digits", wait=True, timeout=10)
+        assert run.status == "failed"
+        assert (run.error or "").startswith(
+            "the task returned a value that is not JSON: Exceeds the limit (4300 digits)"
+        ), run.error
+        ok = await scheduler.run_now("digits", data={"digits": 4300}, wait=True, timeout=10)
+        assert (ok.status, ok.result) == ("succeeded", 10**4299)
+
     async def test_async_timeout_cancels(self, scheduler: Scheduler) -> None:
         await scheduler.add_schedule(
             "slow_async", "manual", id="t", timeout=0.2, retry={"max_attempts": 1}

@@ -70,10 +70,15 @@ def describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+#: Integers from this size on are encoded to be checked: Python writes none of more than
+#: ``sys.get_int_max_str_digits()`` digits (4300) as text, JSON included.
+_BIG: Final = 1 << 64
+
+
 def check_json(value: Any) -> str | None:
     """None when ``value`` is JSON-serializable within the limits a result is stored
     with (``MAX_RESULT_BYTES``, ``MAX_JSON_DEPTH``), else the reason."""
-    if value is None or type(value) in (int, bool):
+    if value is None or type(value) is bool or (type(value) is int and -_BIG < value < _BIG):
         return None  # most tasks return one of these: no need to encode
     if type(value) is str:
         if len(value) * 4 <= MAX_RESULT_BYTES:
