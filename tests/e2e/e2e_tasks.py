@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 
@@ -131,3 +132,12 @@ async def fork_async(ctx: RunContext) -> dict[str, int | None]:
 @task("e2e:fork_process", executor="process")
 def fork_process(ctx: RunContext) -> dict[str, int | None]:
     return fork(ctx)
+
+
+@task("e2e:take_signals")
+async def take_signals(ctx: RunContext) -> str:
+    """Replaces the handlers of SIGTERM and SIGINT (on the loop's thread, where it can)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, lambda *_: None)
+    _record(ctx, phase="took")
+    return "taken"

@@ -106,3 +106,18 @@ def test_a_forked_child_leaving_its_task_exits_and_the_run_ends(
             if "child_pid" in line:
                 with contextlib.suppress(psutil.Error):
                     psutil.Process(line["child_pid"]).kill()
+
+
+def test_a_task_replacing_the_nodes_signal_handlers_does_not_keep_it_from_stopping(
+    workers: Workers, sqlite_url: str
+) -> None:
+    """Before: after the task, SIGTERM was ignored: the worker went on for good."""
+    worker = workers.start(sqlite_url)
+    with SyncScheduler(sqlite_url, engine=False) as client:
+        wait_for(lambda: "e2e:take_signals" in client.known_tasks(), 20, "the worker")
+        client.add_schedule("e2e:take_signals", "manual", id="take")
+        assert client.run_now("take", wait=True, timeout=20).status == "succeeded"
+        for name in ("SIGTERM", "SIGINT"):
+            said = f"the node's handler of {name} was replaced"
+            wait_for(lambda said=said: said in worker.output(), 5, f"{name} to be put back")
+    assert worker.terminate(timeout=15) == 0, worker.output()

@@ -8,12 +8,20 @@ happens, naming the culprit. A timer of the loop stamps the time every
 ``LOOP_BLOCKED`` seconds old logs a warning with the run whose task the loop is in (if
 it is in one) and the line it is blocked on. When the loop runs again, it logs how
 long it was blocked.
+
+The same thread keeps the loop's signal handlers its own. A signal the loop handles
+(``loop.add_signal_handler``: SIGTERM and SIGINT of a worker) reaches it through a
+handler of the ``signal`` module; a task calling ``signal.signal`` for it on the loop's
+thread replaced that handler, and the node no longer heard the signal: a worker told to
+stop went on. Once such a replacement is seen, the loop's handler is put back, with a
+warning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 import threading
 import time
@@ -24,6 +32,12 @@ from typing import Final
 from tickwork.models import Run
 
 log = logging.getLogger("tickwork.engine")
+
+#: The ``signal`` handler behind every signal an asyncio loop handles (None where asyncio
+#: has none: not on Unix).
+_LOOP_SIGNAL_HANDLER: Final = getattr(
+    getattr(asyncio, "unix_events", None), "_sighandler_noop", None
+)
 
 #: Seconds between two stamps of the loop, and two looks of the thread.
 LOOP_STAMP: Final = 0.25
@@ -54,6 +68,8 @@ class LoopWatch:
         self._blocked_since: float | None = None
         #: Blocks reported since start.
         self.blocks = 0
+        #: Signal handlers of the loop put back since start.
+        self.signals_restored = 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -91,6 +107,7 @@ class LoopWatch:
                 return  # left without stop(): nothing to watch any more
             if not loop.is_running():
                 continue  # between two run_until_complete calls: not blocked
+            self._look_at_signals(loop)
             stamp = self._stamp
             age = time.monotonic() - stamp
             if age < self.blocked_after or self._blocked_since is not None:
@@ -129,3 +146,33 @@ class LoopWatch:
                 age,
                 where,
             )
+
+    def _look_at_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the watch's thread: have the loop put back a handler of its replaced."""
+        for sig in self._replaced_signals(loop):
+            loop.call_soon_threadsafe(self._restore_signal, sig)
+
+    @staticmethod
+    def _replaced_signals(loop: asyncio.AbstractEventLoop) -> list[int]:
+        """Signals the loop handles whose ``signal`` handler is no longer the loop's."""
+        if _LOOP_SIGNAL_HANDLER is None:
+            return []
+        try:
+            handled = list(getattr(loop, "_signal_handlers", None) or ())
+        except RuntimeError:  # changed by the loop's thread meanwhile: the next look
+            return []
+        return [sig for sig in handled if signal.getsignal(sig) is not _LOOP_SIGNAL_HANDLER]
+
+    def _restore_signal(self, sig: int) -> None:
+        """On the loop (the main thread: only it can have set the handler)."""
+        if sig not in self._replaced_signals(asyncio.get_running_loop()):
+            return  # put back already, or no longer the loop's
+        replaced_by = signal.getsignal(sig)
+        signal.signal(sig, _LOOP_SIGNAL_HANDLER)
+        self.signals_restored += 1
+        log.warning(
+            "the node's handler of %s was replaced (by %r: a task calling signal.signal?) "
+            "and is put back: a task must leave the node's signals alone",
+            signal.Signals(sig).name,
+            replaced_by,
+        )
