@@ -270,3 +270,15 @@ async def raise_cancelled(*, how: str) -> None:
 @task("raise_cancelled_sync", registry=registry)
 def raise_cancelled_sync(*, how: str) -> None:
     raise asyncio.CancelledError("given up on the upstream")
+
+
+def _text_of_its_own() -> type[str]:
+    class Text(str):
+        """A ``str`` to JSON, but a class pickle cannot find by its name."""
+
+    return Text
+
+
+@task("unpicklable_result_process", registry=registry, executor="process")
+def unpicklable_result_process() -> str:
+    return _text_of_its_own()("JSON, but no pickle")

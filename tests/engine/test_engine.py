@@ -355,6 +355,21 @@ class TestExecution:
         ok = await scheduler.run_now("digits", data={"digits": 4300}, wait=True, timeout=10)
         assert (ok.status, ok.result) == ("succeeded", 10**4299)
 
+    async def test_a_result_its_process_cannot_send_fails_with_the_reason(
+        self, scheduler: Scheduler
+    ) -> None:
+        """Before: the task's process died sending it, and the attempt failed with
+        ``the task process exited with code 1 without a result``."""
+        await scheduler.add_schedule(
+            "unpicklable_result_process", "manual", id="unpicklable", retry={"max_attempts": 1}
+        )
+        run = await scheduler.run_now("unpicklable", wait=True, timeout=20)
+        assert run.status == "failed"
+        assert (run.error or "").startswith(
+            "the task's result cannot be sent to its node: AttributeError: Can't pickle local "
+            "object '_text_of_its_own.<locals>.Text'"
+        ), run.error
+
     async def test_async_timeout_cancels(self, scheduler: Scheduler) -> None:
         await scheduler.add_schedule(
             "slow_async", "manual", id="t", timeout=0.2, retry={"max_attempts": 1}

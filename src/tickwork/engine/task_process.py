@@ -297,7 +297,13 @@ def _child_main(
     logs: tuple[LogRecord, ...] = capture.result()
     message["logs"] = logs
     try:
-        sender.send_last(message)
+        try:
+            sender.send_last(message)
+        except (OSError, EOFError):
+            raise  # the node is gone: no one to tell
+        except Exception as exc:  # its result cannot be pickled (a str subclass of its own...)
+            error = f"the task's result cannot be sent to its node: {describe(exc)}"
+            sender.send_last({"status": "failed", "error": error, "logs": logs})
     finally:
         conn.close()
 
