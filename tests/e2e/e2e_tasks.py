@@ -141,3 +141,20 @@ async def take_signals(ctx: RunContext) -> str:
     signal.signal(signal.SIGINT, lambda *_: None)
     _record(ctx, phase="took")
     return "taken"
+
+
+@task("e2e:configure_logging")
+def configure_logging(ctx: RunContext) -> str:
+    """Configures logging for itself, as a script turned into a task might: the root
+    logger's handlers replaced, every logger it does not name disabled."""
+    import logging.config
+
+    logging.config.dictConfig({"version": 1, "root": {"level": "INFO", "handlers": []}})
+    _record(ctx, phase="configured")
+    return "configured"
+
+
+@task("e2e:log_info")
+def log_info(ctx: RunContext) -> str:
+    ctx.logger.info("a line of mine")
+    return "logged"

@@ -121,3 +121,25 @@ def test_a_task_replacing_the_nodes_signal_handlers_does_not_keep_it_from_stoppi
             said = f"the node's handler of {name} was replaced"
             wait_for(lambda said=said: said in worker.output(), 5, f"{name} to be put back")
     assert worker.terminate(timeout=15) == 0, worker.output()
+
+
+def test_a_task_reconfiguring_logging_leaves_the_capture_of_runs_alone(
+    workers: Workers, sqlite_url: str
+) -> None:
+    """Before: once a task had called ``dictConfig``, no run's log records were stored
+    (the capturing handler was gone from the root logger), and tickwork's own loggers
+    were disabled."""
+    worker = workers.start(sqlite_url)
+    with SyncScheduler(sqlite_url, engine=False) as client:
+        wait_for(lambda: "e2e:configure_logging" in client.known_tasks(), 20, "the worker")
+        client.add_schedule("e2e:configure_logging", "manual", id="configure")
+        client.add_schedule("e2e:log_info", "manual", id="log")
+        assert client.run_now("configure", wait=True, timeout=20).status == "succeeded"
+        said = "logging was reconfigured (by a task?); put back: the capture of runs' log "
+        said += "records; tickwork's loggers, disabled"
+        wait_for(lambda: said in worker.output(), 5, "the capture to be put back")
+        logged = client.run_now("log", wait=True, timeout=20)
+        assert [(r.logger, r.message) for r in logged.logs] == [
+            ("tickwork.task.e2e:log_info", "a line of mine")
+        ]
+    assert worker.terminate() == 0, worker.output()

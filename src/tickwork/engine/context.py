@@ -207,6 +207,38 @@ def install_log_capture() -> None:
         _installed = True
 
 
+def warn(logger: logging.Logger, message: str) -> None:
+    """``logger.warning(message)``, or, when the root logger has no handler but the
+    capture's (a task's own process; a task removed the node's), the line on stderr."""
+    if any(type(h) is not CaptureHandler for h in logging.getLogger().handlers):
+        logger.warning(message)
+    elif sys.__stderr__ is not None:
+        print(f"WARNING {logger.name}: {message}", file=sys.__stderr__, flush=True)
+
+
+def keep_log_capture() -> list[str]:
+    """Undo what a task's reconfiguration of logging did to the node's: the capturing
+    handler removed from the root logger (``dictConfig``, ``basicConfig(force=True)``,
+    ``root.handlers.clear()``: no run's records were stored any more), tickwork's loggers
+    disabled (``dictConfig`` disables the loggers it does not name: the node's warnings
+    went unsaid). What was put back, for a warning; called by the loop watch."""
+    done: list[str] = []
+    with _install_lock:
+        if not _installed:
+            return done
+        root = logging.getLogger()
+        if not any(type(h) is CaptureHandler for h in root.handlers):
+            root.handlers = [CaptureHandler(level=logging.DEBUG), *root.handlers]
+            done.append("the capture of runs' log records")
+    canaries = (logging.getLogger("tickwork"), logging.getLogger("tickwork.engine"))
+    if any(logger.disabled for logger in canaries):
+        for name, logger in list(logging.Logger.manager.loggerDict.items()):
+            if name.split(".")[0] == "tickwork" and isinstance(logger, logging.Logger):
+                logger.disabled = False
+        done.append("tickwork's loggers, disabled")
+    return done
+
+
 _CREATE_LOCK: Final = threading.Lock()
 
 

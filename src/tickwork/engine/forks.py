@@ -20,7 +20,7 @@ import os
 import sys
 from typing import NoReturn
 
-from tickwork.engine.context import CaptureHandler, current_capture
+from tickwork.engine.context import current_capture, warn
 
 log = logging.getLogger("tickwork.engine")
 
@@ -58,10 +58,7 @@ def leave(error: BaseException | None = None) -> NoReturn:
             f"it; it exits (code {code}) instead of going on as a copy of the node: a "
             "forked child must end with os._exit() or exec"
         )
-        if any(type(h) is not CaptureHandler for h in logging.getLogger().handlers):
-            log.warning(said)
-        elif sys.__stderr__ is not None:  # a task's own process: no log but stderr
-            print(f"WARNING tickwork.engine: {said}", file=sys.__stderr__)
+        warn(log, said)  # in a task's own process, on stderr
         for stream in (sys.__stdout__, sys.__stderr__):
             if stream is not None:
                 stream.flush()

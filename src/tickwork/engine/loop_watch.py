@@ -14,7 +14,9 @@ The same thread keeps the loop's signal handlers its own. A signal the loop hand
 handler of the ``signal`` module; a task calling ``signal.signal`` for it on the loop's
 thread replaced that handler, and the node no longer heard the signal: a worker told to
 stop went on. Once such a replacement is seen, the loop's handler is put back, with a
-warning.
+warning. So does the log capture: a task that reconfigured logging (``dictConfig``,
+``basicConfig(force=True)``) had taken the capture of every run's records away, or
+silenced tickwork's own loggers (``context.keep_log_capture``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import traceback
 from collections.abc import Callable
 from typing import Final
 
+from tickwork.engine.context import keep_log_capture, warn
 from tickwork.models import Run
 
 log = logging.getLogger("tickwork.engine")
@@ -70,6 +73,8 @@ class LoopWatch:
         self.blocks = 0
         #: Signal handlers of the loop put back since start.
         self.signals_restored = 0
+        #: Times the log capture or tickwork's loggers were put back since start.
+        self.logging_restored = 0
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -108,6 +113,11 @@ class LoopWatch:
             if not loop.is_running():
                 continue  # between two run_until_complete calls: not blocked
             self._look_at_signals(loop)
+            restored = keep_log_capture()
+            if restored:
+                self.logging_restored += 1
+                # The node's own handlers may be gone too: said on stderr then.
+                warn(log, f"logging was reconfigured (by a task?); put back: {'; '.join(restored)}")
             stamp = self._stamp
             age = time.monotonic() - stamp
             if age < self.blocked_after or self._blocked_since is not None:
