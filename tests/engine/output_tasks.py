@@ -110,3 +110,12 @@ def odd_logs_process() -> str:
     log.warning(_NoText())
     log.warning("%d apples", "some")  # the wrong argument for its format
     return "logged"
+
+
+@task("progress_bar", registry=registry, executor="thread")
+def progress_bar(*, steps: int) -> int:
+    """Redraws one line of stderr at every step, as progress bars do, ending it at last."""
+    for i in range(1, steps + 1):
+        sys.stderr.write(f"\r{i:>8}/{steps} |" + "#" * (60 * i // steps) + "|")
+    sys.stderr.write("\n")
+    return steps

@@ -82,8 +82,12 @@ class LogCapture:
             partial = self._partial
             if partial is None:
                 partial = self._partial = {}
-            *lines, rest = (partial.get(stream, "") + text).split("\n")
-            partial[stream] = rest
+            joined = partial.get(stream, "") + text
+            if "\n" not in text:  # the line goes on (print writes its end apart)
+                partial[stream] = _unfinished(joined)
+                return
+            *lines, rest = joined.split("\n")
+            partial[stream] = _unfinished(rest)
         now = time.time()
         level = "INFO" if stream == "stdout" else "WARNING"
         for line in lines:
@@ -93,6 +97,7 @@ class LogCapture:
         with self._lock:
             partial, self._partial = self._partial or {}, None
         for stream, rest in partial.items():
+            rest = rest.rstrip("\r")
             if rest:
                 self._append(time.time(), "INFO" if stream == "stdout" else "WARNING", stream, rest)
 
@@ -133,6 +138,20 @@ def _unformatted(msg: object) -> str:
         return str(msg)
     except Exception:
         return f"<log message of type {type(msg).__name__}: str() failed>"
+
+
+def _unfinished(line: str) -> str:
+    """A printed line not ended yet, as it is kept: what follows its last carriage return
+    (a progress bar redraws itself so; a trailing one may start a CRLF), and at most one
+    character over ``MAX_LOG_MESSAGE`` (the line is cut to that anyway). Bounded, so a
+    task printing without end of line neither grows its node's memory nor makes each
+    print copy all it printed before."""
+    redrawn = line.rfind("\r", 0, len(line) - 1)
+    if redrawn >= 0:
+        line = line[redrawn + 1 :]
+    if len(line) > MAX_LOG_MESSAGE + 1:
+        line = line[: MAX_LOG_MESSAGE + 1]
+    return line
 
 
 current_capture: ContextVar[LogCapture | None] = ContextVar("tickwork_log_capture", default=None)
