@@ -262,6 +262,11 @@ async def raise_cancelled(*, how: str) -> None:
     awaiting a future something else cancelled."""
     if how == "raise":
         raise asyncio.CancelledError("given up on the upstream")
+    if how == "cancel_itself":
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()
+        await asyncio.sleep(0)
     future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     future.cancel()
     await future

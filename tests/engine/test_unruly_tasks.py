@@ -97,6 +97,27 @@ async def test_a_cancelled_error_of_the_tasks_own_fails_its_run(
         assert (good.status, good.result) == ("succeeded", 3)
 
 
+async def test_a_task_cancelling_its_own_asyncio_task_fails_its_run(db_url: str) -> None:
+    """``asyncio.current_task().cancel()`` in the task's code (a library's cancel scope
+    letting it out, say). Before: the attempt was recorded ``cancelled``, ``interrupted:
+    the node shut down before the run finished``, and never retried."""
+    async with Scheduler(db_url, registry=tasks.registry, shutdown_grace=1) as s:
+        await s.add_schedule(
+            "raise_cancelled",
+            "manual",
+            id="bad",
+            data={"how": "cancel_itself"},
+            retry={"max_attempts": 2, "delay": 0},
+        )
+        bad = await s.run_now("bad", wait=True, timeout=10)
+        assert [a.status for a in bad.attempts] == ["failed", "failed"]
+        assert bad.error == (
+            "CancelledError: the run's asyncio task was cancelled, not by the node"
+        )
+        await s.add_schedule("add", "manual", id="good", data={"a": 1, "b": 2})
+        assert (await s.run_now("good", wait=True, timeout=10)).status == "succeeded"
+
+
 @pytest.fixture
 async def deaf_node(sqlite_url: str) -> AsyncIterator[Scheduler]:
     """A node with one slot and a short ``stop_grace``: a slot held by a task that

@@ -96,10 +96,16 @@ class Execution:
                     tracing.end_span(span, result.status, result.error)
             else:
                 result = await core.executors.run(task, ctx, timeout)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             if not self._ours(run):
                 return
             active = core.active.get(run.id)
+            if active is not None and active.stop_reason is None and not core.stopping:
+                # No stop of the node's: the task's code cancelled the run's asyncio task.
+                error = f"{describe(exc)}: the run's asyncio task was cancelled, not by the node"
+                result = AttemptResult("failed", error=error, traceback=tb.format_exc())
+                self._finish(run, result, True)
+                return
             reason = active.stop_reason if active else "shutdown"
             if reason == "lost":
                 core.active.pop(run.id, None)
