@@ -112,12 +112,10 @@ class LoopWatch:
                 return  # left without stop(): nothing to watch any more
             if not loop.is_running():
                 continue  # between two run_until_complete calls: not blocked
-            self._look_at_signals(loop)
-            restored = keep_log_capture()
-            if restored:
-                self.logging_restored += 1
-                # The node's own handlers may be gone too: said on stderr then.
-                warn(log, f"logging was reconfigured (by a task?); put back: {'; '.join(restored)}")
+            try:
+                self._keep_the_nodes(loop)
+            except Exception:  # a look must never end the watch
+                log.exception("looking at the node's signal handlers and logging failed")
             stamp = self._stamp
             age = time.monotonic() - stamp
             if age < self.blocked_after or self._blocked_since is not None:
@@ -157,10 +155,16 @@ class LoopWatch:
                 where,
             )
 
-    def _look_at_signals(self, loop: asyncio.AbstractEventLoop) -> None:
-        """On the watch's thread: have the loop put back a handler of its replaced."""
+    def _keep_the_nodes(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the watch's thread: have the loop put back a handler of its replaced, and
+        put back the log capture (see the module docstring)."""
         for sig in self._replaced_signals(loop):
             loop.call_soon_threadsafe(self._restore_signal, sig)
+        restored = keep_log_capture()
+        if restored:
+            self.logging_restored += 1
+            # The node's own handlers may be gone too: said on stderr then.
+            warn(log, f"logging was reconfigured (by a task?); put back: {'; '.join(restored)}")
 
     @staticmethod
     def _replaced_signals(loop: asyncio.AbstractEventLoop) -> list[int]:
