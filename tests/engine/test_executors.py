@@ -119,3 +119,22 @@ def test_ctx_cancelled_is_one_event_whichever_thread_asks_first() -> None:
         t.join()
     assert len({id(e) for e in seen}) == 1
     assert ctx.logger.name == "tickwork.task.sleepy"
+
+
+async def test_attempts_ended_while_the_loop_was_blocked_are_not_timed_out() -> None:
+    """Another task blocks the loop past the attempts' deadlines; the attempts themselves
+    were done within them (the async one's sleep over, the sync one's thread returned).
+    Before: the deadline's cancellation ran before their ends, and both were recorded
+    ``timed_out``: one blocking task timed out the innocent runs beside it."""
+    ex = Executors()
+    try:
+        attempts = [
+            asyncio.create_task(ex.run(registry.require(name), ctx_for(name, seconds=0.05), 0.2))
+            for name in ("sleepy", "sync_sleepy")
+        ]
+        await asyncio.sleep(0.01)  # both started, their deadlines set
+        time.sleep(0.4)  # noqa: ASYNC251 (the blocking task beside them)
+        results = await asyncio.gather(*attempts)
+    finally:
+        ex.shutdown()
+    assert [(r.status, r.result) for r in results] == [("succeeded", "woke"), ("succeeded", "woke")]

@@ -121,6 +121,16 @@ class _Deadlines:
         return sum(len(entries) for entries in self._slots.values())
 
     def _expire(self, slot: tuple[float, int]) -> None:
+        if not self._slots.get(slot):
+            self._slots.pop(slot, None)
+            return
+        # After one more turn of the loop: an attempt whose end is due already (its sleep
+        # was over, its thread had handed its value back) ends rather than times out.
+        # Due together only when the loop was held past both (another task blocked it):
+        # the cancellation, run first, took the end of an attempt within its timeout.
+        asyncio.get_running_loop().call_soon(self._expire_now, slot)
+
+    def _expire_now(self, slot: tuple[float, int]) -> None:
         for entry in self._slots.pop(slot, ()):
             entry.expired = True
             entry.task.cancel()
