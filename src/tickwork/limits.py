@@ -36,6 +36,24 @@ MAX_DESCRIPTION: Final = 10_000
 MAX_TAGS: Final = 100
 #: What a NUL character in a task's text or JSON is stored as.
 NUL_REPLACEMENT: Final = "\ufffd"
+#: Seconds of a duration a user gives (jitter, timeout, misfire grace, catch-up spread,
+#: retry delays): about 31 years, so an instant plus it stays within what ``datetime``
+#: holds and every database stores it alike.
+MAX_SECONDS: Final = 10**9
+#: A schedule's ``max_instances``.
+MAX_INSTANCES: Final = 10_000
+#: A schedule's ``max_executions``: what the databases' 32-bit integer column holds.
+MAX_EXECUTIONS: Final = 2**31 - 1
+#: A schedule's ``priority``, either side of 0.
+MAX_PRIORITY: Final = 10**6
+#: A retry policy's ``max_attempts`` and ``backoff``.
+MAX_ATTEMPTS: Final = 1000
+MAX_BACKOFF: Final = 100
+#: Integers inside JSON a user gives: a signed 64-bit integer, what JSON readers other
+#: than Python's (PostgreSQL's operators, SQLite's JSON functions, most languages) keep
+#: exactly.
+JSON_INT_MIN: Final = -(2**63)
+JSON_INT_MAX: Final = 2**63 - 1
 
 
 def echo(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
@@ -124,12 +142,41 @@ def json_depth_over(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def json_shape_error(value: Any, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """What keeps a user's value from being stored as the same JSON on every database,
+    or None: nesting deeper than ``limit``, an object key that is not a string (JSON
+    text would turn ``1`` into ``"1"`` behind the caller's back), an integer outside the
+    signed 64-bit range. Iterative, like ``json_depth_over``."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            for key in item:
+                if not isinstance(key, str):
+                    return f"has a key that is not a string: {echo(key)}"
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        elif isinstance(item, int) and not JSON_INT_MIN <= item <= JSON_INT_MAX:
+            return (
+                f"holds the integer {echo(item)}, outside the signed 64-bit range "
+                "that JSON readers keep exactly (send it as a string)"
+            )
+        else:
+            continue
+        if depth > limit:
+            return f"is nested deeper than {limit} levels"
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
 def check_json_value(value: Any, field: str, max_bytes: int = MAX_DATA_BYTES) -> str:
     """The JSON text of a user's value, or a ``ValidationError`` naming ``field`` when it
     is not JSON, nests deeper than ``MAX_JSON_DEPTH``, is larger than ``max_bytes`` or
-    holds a NUL character."""
-    if json_depth_over(value):
-        raise ValidationError(f"{field} is nested deeper than {MAX_JSON_DEPTH} levels", field=field)
+    holds a NUL character, a key that is not a string or an integer beyond 64 bits."""
+    problem = json_shape_error(value)
+    if problem is not None:
+        raise ValidationError(f"{field} {problem}", field=field)
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:

@@ -10,12 +10,18 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from tickwork.errors import ScheduleError, ValidationError
 from tickwork.limits import (
+    MAX_ATTEMPTS,
+    MAX_BACKOFF,
     MAX_DESCRIPTION,
+    MAX_EXECUTIONS,
+    MAX_INSTANCES,
+    MAX_PRIORITY,
+    MAX_SECONDS,
     MAX_SHORT_TEXT,
     MAX_TAGS,
     check_json_value,
@@ -114,24 +120,51 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
     return instant
 
 
-def _number(value: Any, field: str, *, minimum: float = 0, allow_zero: bool = True) -> float:
+def seconds(
+    value: Any,
+    field: str,
+    *,
+    minimum: float = 0,
+    allow_zero: bool = True,
+    maximum: float = MAX_SECONDS,
+) -> float:
+    """A duration a user gave (a number of seconds or a ``timedelta``) as seconds, or a
+    ``ValidationError`` naming ``field``: not a number (a ``bool`` is none), not finite,
+    below ``minimum`` (or zero when not allowed), or above ``maximum``."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(
-            f"{field} must be a number of seconds, not {echo(value)}", field=field
+            f"{field} must be a number of seconds or a timedelta, not {echo(value)}",
+            field=field,
         )
     number = float(value)
     if not math.isfinite(number) or number < minimum or (not allow_zero and number == 0):
         bound = f"> {minimum:g}" if not allow_zero else f">= {minimum:g}"
         raise ValidationError(f"{field} must be {bound}, not {echo(value)}", field=field)
+    if number > maximum:
+        raise ValidationError(
+            f"{field} must be at most {maximum:.0f} seconds, not {echo(value)}", field=field
+        )
     return number
 
 
-def _integer(value: Any, field: str, *, minimum: int, optional: bool = False) -> int | None:
+def integer(
+    value: Any,
+    field: str,
+    *,
+    minimum: int,
+    maximum: int,
+    optional: bool = False,
+) -> int | None:
+    """An integer a user gave within [minimum, maximum] (a ``bool`` is none), or a
+    ``ValidationError`` naming ``field``; None too when ``optional``."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise ValidationError(
-            f"{field} must be an integer >= {minimum}, not {echo(value)}", field=field
+            f"{field} must be an integer from {minimum} to {maximum}, not {echo(value)}",
+            field=field,
         )
     return value
 
@@ -180,12 +213,29 @@ def parse_retry(value: Any, base: RetryPolicy | None = None) -> RetryPolicy:
     if not isinstance(merged["jitter"], bool):
         raise ValidationError("retry.jitter must be true or false", field="retry.jitter")
     return RetryPolicy(
-        max_attempts=_integer(merged["max_attempts"], "retry.max_attempts", minimum=1) or 1,
-        delay=_number(merged["delay"], "retry.delay"),
-        backoff=_number(merged["backoff"], "retry.backoff", minimum=1),
-        max_delay=_number(merged["max_delay"], "retry.max_delay"),
+        max_attempts=integer(
+            merged["max_attempts"], "retry.max_attempts", minimum=1, maximum=MAX_ATTEMPTS
+        )
+        or 1,
+        delay=seconds(merged["delay"], "retry.delay"),
+        backoff=_backoff(merged["backoff"]),
+        max_delay=seconds(merged["max_delay"], "retry.max_delay"),
         jitter=merged["jitter"],
     )
+
+
+def _backoff(value: Any) -> float:
+    """A retry policy's ``backoff``: the factor each delay grows by, 1 to ``MAX_BACKOFF``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 1 <= value <= MAX_BACKOFF
+    ):
+        raise ValidationError(
+            f"retry.backoff must be a number from 1 to {MAX_BACKOFF}, not {echo(value)}",
+            field="retry.backoff",
+        )
+    return float(value)
 
 
 def _tags(value: Any) -> tuple[str, ...]:
@@ -286,7 +336,12 @@ def _settable_values(
             raise ValidationError("task must be a non-empty task name", field="task")
         values["task"] = check_text(c["task"].strip(), "task")
     if "schedule" in c:
-        if not isinstance(c["schedule"], str) or not c["schedule"].strip():
+        if not isinstance(c["schedule"], str):
+            raise ScheduleError(
+                "schedule must be an expression such as '0 2 * * *', '5m' or 'manual', "
+                f"not {echo(c['schedule'])}"
+            )
+        if not c["schedule"].strip():
             raise ScheduleError("schedule must be a non-empty expression")
         try:
             values["schedule"] = check_text(c["schedule"].strip(), "schedule")
@@ -316,7 +371,7 @@ def _settable_values(
         if key in c:
             values[key] = json_object(c[key], key)
     if "jitter" in c:
-        values["jitter"] = _number(c["jitter"] or 0, "jitter")
+        values["jitter"] = seconds(c["jitter"] or 0, "jitter")
     if "paused" in c:
         if not isinstance(c["paused"], bool):
             raise ValidationError("paused must be true or false", field="paused")
@@ -326,14 +381,20 @@ def _settable_values(
     if "catchup" in c:
         values["catchup"] = _choice(c["catchup"], "catchup", CATCHUP_POLICIES)
     if "catchup_spread" in c:
-        values["catchup_spread"] = _number(c["catchup_spread"], "catchup_spread")
+        values["catchup_spread"] = seconds(c["catchup_spread"], "catchup_spread")
     if "misfire_grace" in c:
-        values["misfire_grace"] = _number(c["misfire_grace"], "misfire_grace")
+        values["misfire_grace"] = seconds(c["misfire_grace"], "misfire_grace")
     if "max_instances" in c:
-        values["max_instances"] = _integer(c["max_instances"], "max_instances", minimum=1)
+        values["max_instances"] = integer(
+            c["max_instances"], "max_instances", minimum=1, maximum=MAX_INSTANCES
+        )
     if "max_executions" in c:
-        values["max_executions"] = _integer(
-            c["max_executions"], "max_executions", minimum=1, optional=True
+        values["max_executions"] = integer(
+            c["max_executions"],
+            "max_executions",
+            minimum=1,
+            maximum=MAX_EXECUTIONS,
+            optional=True,
         )
     # None: left to the node that executes each run (see ``node_defaults``); the record
     # keeps tickwork's defaults until the scheduler fills in its own.
@@ -343,13 +404,12 @@ def _settable_values(
         values["timeout"] = (
             DEFAULT_TIMEOUT
             if c["timeout"] is None
-            else _number(c["timeout"], "timeout", allow_zero=False)
+            else seconds(c["timeout"], "timeout", allow_zero=False)
         )
     if "priority" in c:
-        priority = c["priority"]
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise ValidationError("priority must be an integer", field="priority")
-        values["priority"] = priority
+        values["priority"] = integer(
+            c["priority"], "priority", minimum=-MAX_PRIORITY, maximum=MAX_PRIORITY
+        )
     for key in ("result_queue", "error_queue", "owner"):
         if key in c:
             values[key] = _optional_str(c[key], key)
