@@ -39,6 +39,7 @@ AttemptEndStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
 OVERLAP_POLICIES: Final = ("allow", "skip", "queue", "buffer_one", "replace")
 CATCHUP_POLICIES: Final = ("none", "all", "latest", "spread")
+SCHEDULE_STATUSES: Final = ("active", "paused", "finished")
 RUN_STATUSES: Final = (
     "pending",
     "running",

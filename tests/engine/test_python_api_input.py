@@ -1,7 +1,7 @@
 """Bad input through the Python API fails at the call, with a ``ValidationError`` (or
-``ScheduleError``) naming the argument and the problem, and stores nothing: never an
-``OverflowError`` from the database or a value the engine chokes on at the schedule's
-first fire."""
+``ScheduleError``) naming the argument and the problem, and stores nothing: never a
+``TypeError`` from a comparison, an ``OverflowError`` from the database or a value the
+engine chokes on at the schedule's first fire."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.engine.conftest import T0
 from tickwork import ScheduleError, Scheduler, ValidationError
 
 #: (schedule field, bad value, field named, words of the message)
@@ -104,10 +105,74 @@ async def test_durations_may_be_timedeltas(scheduler: Scheduler) -> None:
     )
     assert (s.timeout, s.jitter, s.misfire_grace) == (600.0, 1.5, 0.0)
     assert (s.retry.delay, s.retry.max_delay) == (2.0, 7200.0)
-    run = await scheduler.run_now(s.id, wait=True, timeout=10)
+    run = await scheduler.run_now(s.id, wait=True, timeout=timedelta(seconds=10))
     assert run.status == "succeeded"
 
 
 async def test_an_expression_that_is_not_text_is_named(scheduler: Scheduler) -> None:
     with pytest.raises(ScheduleError, match=r"not datetime\.timedelta\(seconds=300\)"):
         await scheduler.add_schedule("noop", timedelta(minutes=5))  # type: ignore[arg-type]
+
+
+#: (call on a scheduler with schedule "m" and run ``run_id``, field, words)
+BAD_CALLS: list[tuple[str, str, str]] = [
+    ("s.next_fire_times('m', '5')", "count", "integer from 1 to 1000, not '5'"),
+    ("s.next_fire_times('m', True)", "count", "not True"),
+    ("s.next_fire_times('m', 2.5)", "count", "not 2.5"),
+    ("s.list_runs(limit='5')", "limit", "integer from 1 to 10000, not '5'"),
+    ("s.list_runs(limit=True)", "limit", "not True"),
+    ("s.list_runs(since='yesterday')", "since", "'yesterday' is not an ISO-8601 date-time"),
+    ("s.list_schedules(status='activ')", "status", "'activ' is not one of active"),
+    ("s.list_schedules(limit=0)", "limit", "not 0"),
+    ("s.list_schedules(limit='3')", "limit", "not '3'"),
+    ("s.read_queue('q', limit=0)", "limit", "not 0"),
+    ("s.read_queue(None)", "name", "the name of a queue"),
+    ("s.read_queue('q', consume='no')", "consume", "True or False"),
+    ("s.run_now('m', wait=True, timeout='5')", "timeout", "not '5'"),
+    ("s.run_now('m', wait='yes')", "wait", "True or False"),
+    ("s.wait_for_run(run_id, timeout=-1)", "timeout", "must be >= 0"),
+    ("s.update_schedule('m', expected_version='1', name='x')", "expected_version", "not '1'"),
+    ("s.delete_schedule('m', expected_version=1.0)", "expected_version", "not 1.0"),
+    ("s.add_schedule('noop', 'manual', id='m', replace_existing='no')", "replace_existing", ""),
+    ("s.audit_log(limit='3')", "limit", "not '3'"),
+    ("s.audit_log(since='soon')", "since", "not an ISO-8601 date-time"),
+    ("s.stats(since=5)", "since", "a datetime or ISO-8601 string"),
+    ("s.cleanup('3')", "older_than_days", "not '3'"),
+    ("s.cleanup(-1)", "older_than_days", "days >= 0, not -1"),
+]
+
+
+@pytest.mark.parametrize(("call", "field", "words"), BAD_CALLS, ids=[c for c, _, _ in BAD_CALLS])
+async def test_a_bad_argument_is_refused_naming_it(
+    scheduler: Scheduler, call: str, field: str, words: str
+) -> None:
+    await scheduler.add_schedule("noop", "manual", id="m")
+    run = await scheduler.run_now("m", wait=True, timeout=10)
+    before = await scheduler.get_schedule("m")
+    with pytest.raises(ValidationError) as refused:
+        await eval(call, {"s": scheduler, "run_id": run.id})
+    assert refused.value.field == field
+    assert words in str(refused.value)
+    assert await scheduler.get_schedule("m") == before
+    assert [r.id for r in await scheduler.list_runs()] == [run.id]  # no run added
+
+
+async def test_instants_to_filter_on_may_be_iso_text_or_naive_utc(scheduler: Scheduler) -> None:
+    await scheduler.add_schedule("noop", "manual", id="m")
+    run = await scheduler.run_now("m", wait=True, timeout=10)  # scheduled for T0
+    naive = T0.replace(tzinfo=None)
+    assert [r.id for r in await scheduler.list_runs(since=naive)] == [run.id]
+    assert await scheduler.list_runs(since=naive + timedelta(seconds=1)) == []
+    assert [r.id for r in await scheduler.list_runs(until="2026-03-02T09:00:01Z")] == [run.id]
+    assert await scheduler.list_runs(until="2026-03-02T09:00:00") == []  # until is excluded
+    assert (await scheduler.stats(since="2026-03-02"))["runs"]["succeeded"] == 1
+
+
+async def test_cleanup_with_an_age_beyond_the_calendar_deletes_nothing(
+    scheduler: Scheduler,
+) -> None:
+    await scheduler.add_schedule("noop", "manual", id="m")
+    await scheduler.run_now("m", wait=True, timeout=10)
+    assert await scheduler.cleanup(10**9) == 0
+    assert await scheduler.cleanup(0) == 0  # the run is not older than now
+    assert len(await scheduler.list_runs()) == 1

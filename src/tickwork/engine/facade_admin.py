@@ -22,6 +22,7 @@ from tickwork.models import (
     ScheduleStatus,
 )
 from tickwork.store.records import ScheduleFilter
+from tickwork.validation import integer, parse_instant
 
 log = logging.getLogger("tickwork")
 
@@ -36,17 +37,25 @@ class AdminCalls(SchedulerBase):
     async def read_queue(
         self, name: str, consume: bool = True, limit: int = 100, *, owner: str | None = None
     ) -> list[QueueMessage]:
-        """Messages of a queue, oldest first (``owner``: only of that user's schedules)."""
+        """Messages of a queue, oldest first (``owner``: only of that user's schedules);
+        ``consume``: removed as they are read."""
+        if not isinstance(name, str) or not name:
+            raise ValidationError("name must be the name of a queue", field="name")
+        if not isinstance(consume, bool):
+            raise ValidationError("consume must be True or False", field="consume")
+        integer(limit, "limit", minimum=1, maximum=10_000)
         return await self._call(
             self.store.read_queue, name, consume=consume, limit=limit, owner=owner
         )
 
     async def stats(
-        self, since: datetime | None = None, *, owner: str | None = None
+        self, since: datetime | str | None = None, *, owner: str | None = None
     ) -> dict[str, Any]:
         """Per-task run counts, success rate and p50/p95 duration; runs per status.
-        ``owner``: over that user's schedules only."""
-        tasks, runs = await self._call(self.store.run_stats, self.clock.now(), since, owner)
+        ``since`` (a datetime or ISO-8601 string, naive = UTC): of runs scheduled since
+        then. ``owner``: over that user's schedules only."""
+        start = parse_instant(since, "since")
+        tasks, runs = await self._call(self.store.run_stats, self.clock.now(), start, owner)
         schedules = await self.schedule_counts(owner=owner)
         return {"tasks": [t.to_dict() for t in tasks], "runs": runs, "schedules": schedules}
 
@@ -72,9 +81,19 @@ class AdminCalls(SchedulerBase):
         return await self._call(self.store.list_nodes, include_stopped=include_stopped)
 
     async def cleanup(self, older_than_days: float | None = None) -> int:
-        """Delete finished runs older than ``retention_days``; returns how many."""
+        """Delete finished runs older than ``older_than_days`` (default
+        ``retention_days``); returns how many."""
         days = self._config.retention_days if older_than_days is None else older_than_days
-        cutoff = self.clock.now() - timedelta(days=days)
+        if isinstance(days, bool) or not isinstance(days, int | float) or not days >= 0:
+            raise ValidationError(
+                f"older_than_days must be a number of days >= 0, not {days!r}",
+                field="older_than_days",
+            )
+        now = self.clock.now()
+        try:
+            cutoff = now - timedelta(days=days)
+        except OverflowError:  # further back than the calendar: nothing is that old
+            return 0
         return await self._call(self.store.delete_runs_before, cutoff)
 
     async def upgrade(self) -> list[int]:
@@ -185,13 +204,12 @@ class AdminCalls(SchedulerBase):
     ) -> list[AuditEntry]:
         """Audit entries, newest first. ``target`` is ``kind:id`` (``schedule:daily``)
         or a bare id, which matches any kind."""
-        if limit < 1 or limit > 10_000:
-            raise ValidationError("limit must be between 1 and 10000", field="limit")
+        integer(limit, "limit", minimum=1, maximum=10_000)
         return await self._call(
             self.store.list_audit,
             actor=actor,
             target=target,
-            since=since,
+            since=parse_instant(since, "since"),
             before_id=before_id,
             limit=limit,
         )

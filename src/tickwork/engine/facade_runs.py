@@ -13,7 +13,7 @@ from tickwork.engine.facade import SchedulerBase, parsed_schedule
 from tickwork.engine.ids import new_id
 from tickwork.errors import ConflictError, NotFoundError, RunTimeoutError, ValidationError
 from tickwork.models import JSON, AuditEntry, Run, RunStatus, Schedule
-from tickwork.validation import json_object, parse_instant
+from tickwork.validation import integer, json_object, parse_instant, seconds
 
 MAX_BACKFILL: Final = 10_000
 #: How long an Idempotency-Key of ``run_now`` returns the run it made.
@@ -28,7 +28,7 @@ class RunCalls(SchedulerBase):
         schedule_id: str,
         data: dict[str, JSON] | None = None,
         wait: bool = False,
-        timeout: float | None = None,
+        timeout: float | timedelta | None = None,
         traceparent: str | None = None,
         *,
         idempotency_key: str | None = None,
@@ -45,6 +45,9 @@ class RunCalls(SchedulerBase):
         from tickwork.engine.tracing import trace_id_of
 
         trace_id = trace_id_of(traceparent)
+        if not isinstance(wait, bool):
+            raise ValidationError("wait must be True or False", field="wait")
+        timeout = _wait_timeout(timeout)
         s = await self.get_schedule(schedule_id)
         if data is not None and not isinstance(data, dict):
             raise ValidationError("data must be a JSON object", field="data")
@@ -101,8 +104,10 @@ class RunCalls(SchedulerBase):
                     raise
         raise AssertionError("unreachable")
 
-    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
-        """Return the run once it is over (succeeded, failed, ...)."""
+    async def wait_for_run(self, run_id: str, timeout: float | timedelta | None = None) -> Run:
+        """Return the run once it is over (succeeded, failed, ...); ``timeout`` (seconds
+        or a ``timedelta``) bounds the wait (``RunTimeoutError``)."""
+        timeout = _wait_timeout(timeout)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         delay = 0.01
@@ -129,23 +134,24 @@ class RunCalls(SchedulerBase):
         limit: int = 100,
         *,
         task: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
         before_id: str | None = None,
         owner: str | None = None,
         before: tuple[datetime, str] | None = None,
     ) -> list[Run]:
         """Runs, newest ``scheduled_for`` first; ``owner``: of that user's schedules;
-        ``before`` (scheduled_for, id) pages (see ``Store.list_runs``)."""
-        if limit < 1 or limit > 10_000:
-            raise ValidationError("limit must be between 1 and 10000", field="limit")
+        ``before`` (scheduled_for, id) pages (see ``Store.list_runs``). ``since`` and
+        ``until`` (datetimes or ISO-8601 strings, naive = UTC): runs with
+        ``since <= scheduled_for < until``."""
+        integer(limit, "limit", minimum=1, maximum=10_000)
         return await self._call(
             self.store.list_runs,
             schedule_id=schedule_id,
             task=task,
             status=status,
-            since=since,
-            until=until,
+            since=parse_instant(since, "since"),
+            until=parse_instant(until, "until"),
             before_id=before_id,
             limit=limit,
             owner=owner,
@@ -228,3 +234,8 @@ class RunCalls(SchedulerBase):
         inserted = await self._call(self.store.insert_runs, runs, audit)
         self._changed()
         return inserted
+
+
+def _wait_timeout(timeout: object) -> float | None:
+    """The seconds a caller waits for a run at most (None: as long as it takes)."""
+    return None if timeout is None else seconds(timeout, "timeout")

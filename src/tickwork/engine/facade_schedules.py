@@ -9,15 +9,17 @@ from typing import Any, Final
 
 from tickwork.engine.facade import SchedulerBase, parsed_schedule
 from tickwork.errors import NotFoundError, PreconditionFailedError, ValidationError
-from tickwork.models import Schedule, ScheduleStatus
+from tickwork.models import SCHEDULE_STATUSES, Schedule, ScheduleStatus
 from tickwork.policy import next_fire
 from tickwork.store.base_reads import Revised
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
-from tickwork.validation import build_schedule, parse_instant
+from tickwork.validation import build_schedule, integer, parse_instant
 
 #: Reads and writes an unconditional update makes when other changes keep committing
 #: between its read and its write (each failure is another writer's success).
 _UPDATE_ATTEMPTS: Final = 20
+#: The most records one list call returns (``limit``).
+MAX_LIST: Final = 2**31 - 1
 #: Fields whose change moves the next fire time.
 _TIMING_FIELDS: Final = frozenset(
     {"schedule", "timezone", "start_at", "end_at", "max_executions", "paused"}
@@ -39,7 +41,15 @@ class ScheduleCalls(SchedulerBase):
         limit: int | None = None,
     ) -> list[Schedule]:
         """Schedules matching every filter given, ordered by id (``after_id`` pages);
-        ``q`` is a case-insensitive search in id, name, description and task."""
+        ``q`` is a case-insensitive search in id, name, description and task; ``limit``
+        None: all of them."""
+        if status is not None and status not in SCHEDULE_STATUSES:
+            raise ValidationError(
+                f"status {status!r} is not one of {', '.join(SCHEDULE_STATUSES)}",
+                field="status",
+            )
+        if limit is not None:
+            integer(limit, "limit", minimum=1, maximum=MAX_LIST)
         return await self._call(
             self.store.list_schedules,
             status=status,
@@ -87,6 +97,7 @@ class ScheduleCalls(SchedulerBase):
         since, ``PreconditionFailedError`` and nothing changes. Without it, a change
         committed by someone else between this call's read and its write does not fail
         the call: the changes are applied again over the new version."""
+        _check_version(expected_version)
         for attempt in range(1, _UPDATE_ATTEMPTS + 1):
             try:
                 return await self._update_once(schedule_id, expected_version, changes)
@@ -131,6 +142,7 @@ class ScheduleCalls(SchedulerBase):
         """Delete the schedule; waiting runs are cancelled, running ones are stopped as
         ``cancel_run`` stops them, history is kept.
         ``expected_version`` as for ``update_schedule``."""
+        _check_version(expected_version)
         audit = self._audit("schedule.deleted", f"schedule:{schedule_id}")
         deleted = await self._call(
             self.store.delete_schedule, schedule_id, self.clock.now(), audit, expected_version
@@ -170,8 +182,7 @@ class ScheduleCalls(SchedulerBase):
     ) -> list[datetime]:
         """The schedule's next ``count`` fire times (empty when paused or finished); with
         ``after`` (naive = in the schedule's zone), its fire times strictly after it."""
-        if count < 1 or count > 1000:
-            raise ValidationError("count must be between 1 and 1000", field="count")
+        integer(count, "count", minimum=1, maximum=1000)
         s = await self.get_schedule(schedule_id)
         if s.status != "active" or s.next_fire_at is None:
             return []
@@ -198,3 +209,8 @@ class ScheduleCalls(SchedulerBase):
 
 def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:
     return next_fire(parsed_schedule(schedule), schedule, after)
+
+
+def _check_version(version: object) -> None:
+    if version is not None:
+        integer(version, "expected_version", minimum=0, maximum=2**63 - 1)

@@ -209,6 +209,10 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
         existing id is updated instead (an upsert).
         """
         schedule_id = check_id(id) if id is not None else new_id()
+        if not isinstance(replace_existing, bool):
+            raise ValidationError(
+                "replace_existing must be True or False", field="replace_existing"
+            )
         if replace_existing and await self._call(self.store.get_schedule, schedule_id) is not None:
             return await self.update_schedule(schedule_id, task=task, schedule=schedule, **fields)
         now = self.clock.now()
