@@ -45,23 +45,21 @@ class ManualClock:
     """
 
     def __init__(self, start: datetime | None = None) -> None:
-        start = start or datetime(2026, 1, 1, tzinfo=UTC)
-        if start.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self._now = start.astimezone(UTC)
+        self._now = _aware(start or datetime(2026, 1, 1, tzinfo=UTC))
         self._waiters: list[tuple[datetime, asyncio.Future[Any]]] = []
 
     def now(self) -> datetime:
         return self._now
 
     def set(self, when: datetime) -> None:
-        if when.tzinfo is None:
-            raise ValueError("ManualClock needs an aware datetime")
-        self._now = when.astimezone(UTC)
+        self._now = _aware(when)
         self._release()
 
-    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
-        self._now = self._now + timedelta(seconds=seconds, **kwargs)
+    def advance(self, seconds: float | timedelta = 0, **kwargs: float) -> datetime:
+        """Move the time forward by ``seconds`` (a number or a ``timedelta``) plus any
+        ``timedelta`` keyword (``minutes=5``); returns the new time."""
+        step = seconds if isinstance(seconds, timedelta) else timedelta(seconds=seconds)
+        self._now = self._now + step + timedelta(**kwargs)
         self._release()
         return self._now
 
@@ -102,3 +100,10 @@ async def first_of(fut: asyncio.Future[Any], event: asyncio.Event) -> None:
 def _resolve(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def _aware(when: object) -> datetime:
+    """``when`` in UTC; a ``ValueError`` for anything but an aware datetime."""
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise ValueError(f"ManualClock needs an aware datetime, not {when!r}")
+    return when.astimezone(UTC)

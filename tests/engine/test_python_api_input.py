@@ -6,13 +6,20 @@ engine chokes on at the schedule's first fire."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.engine.conftest import T0
-from tickwork import ScheduleError, Scheduler, ValidationError
+from tickwork import (
+    ManualClock,
+    ScheduleError,
+    Scheduler,
+    TaskRegistry,
+    ValidationError,
+    task,
+)
 
 #: (schedule field, bad value, field named, words of the message)
 BAD_FIELDS: list[tuple[str, Any, str, str]] = [
@@ -176,3 +183,124 @@ async def test_cleanup_with_an_age_beyond_the_calendar_deletes_nothing(
     assert await scheduler.cleanup(10**9) == 0
     assert await scheduler.cleanup(0) == 0  # the run is not older than now
     assert len(await scheduler.list_runs()) == 1
+
+
+# -- @task ------------------------------------------------------------------------------
+
+
+def _fn() -> None:
+    return None
+
+
+BAD_TASKS: list[tuple[dict[str, Any], str, str]] = [
+    ({"name": ""}, "task", "a task name must be a non-empty string, not ''"),
+    ({"name": " padded "}, "task", "starts or ends with a space"),
+    ({"name": "a\x00b"}, "task", "contains a control character"),
+    ({"name": "line\nbreak"}, "task", "contains a control character"),
+    ({"name": "x" * 201}, "task", "longer than 200 characters"),
+    ({"name": "t", "timeout": "30"}, "timeout", "not '30'"),
+    ({"name": "t", "timeout": math.nan}, "timeout", "must be > 0, not nan"),
+    ({"name": "t", "timeout": 1e300}, "timeout", "at most 1000000000 seconds"),
+    ({"name": "t", "retries": True}, "retries", "integer from 0 to 999, not True"),
+    ({"name": "t", "retries": 1.5}, "retries", "not 1.5"),
+    ({"name": "t", "concurrency": 0}, "concurrency", "integer from 1 to 1000000, not 0"),
+    ({"name": "t", "concurrency": 2.0}, "concurrency", "not 2.0"),
+    ({"name": "t", "registry": {}}, "registry", "must be a TaskRegistry"),
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "words"), BAD_TASKS, ids=[repr(o)[:50] for o, _, _ in BAD_TASKS]
+)
+def test_a_bad_task_option_is_refused_at_the_decorator(
+    options: dict[str, Any], field: str, words: str
+) -> None:
+    registry = TaskRegistry()
+    options = {"registry": registry, **options}
+    name = options.pop("name")
+    with pytest.raises(ValidationError) as refused:
+        task(name, **options)(_fn)
+    assert refused.value.field == field and words in str(refused.value)
+    assert len(registry) == 0
+
+
+def test_a_task_whose_parameter_no_run_can_pass_is_refused() -> None:
+    registry = TaskRegistry()
+
+    def positional(ctx: object, region: str, /) -> None:
+        return None
+
+    with pytest.raises(ValidationError, match="parameter 'region' is positional-only"):
+        task("p", registry=registry)(positional)
+
+    def with_default(ctx: object, region: str = "eu", /) -> None:
+        return None
+
+    task("d", timeout=timedelta(minutes=1), registry=registry)(with_default)
+    assert registry.require("d").timeout == 60.0
+
+
+async def test_a_unicode_task_name_works_end_to_end(sqlite_url: str) -> None:
+    registry = TaskRegistry()
+
+    @task("rapports:été", registry=registry)
+    async def summer() -> str:
+        return "ok"
+
+    async with Scheduler(sqlite_url, registry=registry) as scheduler:
+        await scheduler.add_schedule("rapports:été", "manual", id="summer")
+        run = await scheduler.run_now("summer", wait=True, timeout=10)
+        assert (run.task, run.result) == ("rapports:été", "ok")
+
+
+# -- Scheduler(...) and ManualClock -------------------------------------------------------------
+
+BAD_OPTIONS: list[tuple[dict[str, Any], str, str]] = [
+    ({"max_concurrent": "5"}, "max_concurrent", "integer from 1 to 100000, not '5'"),
+    ({"lease_ttl": "30"}, "lease_ttl", "number of seconds or a timedelta, not '30'"),
+    ({"lease_ttl": 1e300}, "lease_ttl", "at most 1000000000 seconds"),
+    ({"cleanup_interval": "1"}, "cleanup_interval", "not '1'"),
+    ({"shutdown_grace": -1}, "shutdown_grace", "must be >= 0"),
+    ({"retention_days": "3"}, "retention_days", "not '3'"),
+    ({"retention_days": 1e300}, "retention_days", "from 0 to 36525"),
+    ({"store_threads": 0}, "store_threads", "not 0"),
+    ({"registry": {}}, "registry", "must be a TaskRegistry"),
+    ({"clock": "now"}, "clock", "must be a Clock"),
+    ({"engine": "no"}, "engine", "True or False"),
+]
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "words"), BAD_OPTIONS, ids=[repr(o)[:50] for o, _, _ in BAD_OPTIONS]
+)
+def test_a_bad_scheduler_option_is_refused_at_construction(
+    sqlite_url: str, options: dict[str, Any], field: str, words: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Scheduler(sqlite_url, **options)
+    assert refused.value.field == field and words in str(refused.value)
+
+
+async def test_scheduler_durations_may_be_timedeltas(sqlite_url: str) -> None:
+    scheduler = Scheduler(
+        sqlite_url,
+        lease_ttl=timedelta(seconds=20),
+        shutdown_grace=timedelta(0),
+        cleanup_interval=timedelta(hours=2),
+        default_timeout=timedelta(minutes=1),
+    )
+    async with scheduler:
+        assert scheduler.engine is not None
+        config = scheduler.engine.config
+        assert (config.lease_ttl, config.shutdown_grace) == (20.0, 0.0)
+        assert (config.cleanup_interval, config.default_timeout) == (7200.0, 60.0)
+
+
+def test_manual_clock_takes_aware_datetimes_and_timedelta_steps() -> None:
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    assert clock.advance(timedelta(minutes=1)) == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    assert clock.advance(30, minutes=1) == datetime(2026, 1, 1, 0, 2, 30, tzinfo=UTC)
+    with pytest.raises(ValueError, match="aware datetime, not '2026-01-01'"):
+        ManualClock("2026-01-01")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="aware datetime"):
+        clock.set(datetime(2026, 1, 2))

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import functools
 import inspect
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Final, Literal, TypeVar, overload
 
 from tickwork.errors import UnknownTaskError, ValidationError
+from tickwork.limits import MAX_ATTEMPTS, echo
 from tickwork.models import TaskSpec
+from tickwork.validation import integer, seconds
 
 Executor = Literal["async", "thread", "process"]
 EXECUTORS: tuple[Executor, ...] = ("async", "thread", "process")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Characters of a task name (what the REST API takes).
+MAX_TASK_NAME: Final = 200
+#: A task's ``concurrency`` at most (runs at once over all nodes).
+MAX_CONCURRENCY: Final = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,25 @@ class TaskRegistry:
 REGISTRY = TaskRegistry()
 
 
+def check_task_name(name: Any) -> str:
+    """A task name as schedules can name it through every door: 1 to ``MAX_TASK_NAME``
+    characters, no control character, no space at either end (the name a schedule
+    gives is trimmed, so a padded name could never be found)."""
+    if not isinstance(name, str) or not name:
+        raise ValidationError(
+            f"a task name must be a non-empty string, not {echo(name)}", field="task"
+        )
+    if len(name) > MAX_TASK_NAME:
+        raise ValidationError(
+            f"task name {echo(name)} is longer than {MAX_TASK_NAME} characters", field="task"
+        )
+    if name != name.strip():
+        raise ValidationError(f"task name {echo(name)} starts or ends with a space", field="task")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        raise ValidationError(f"task name {echo(name)} contains a control character", field="task")
+    return name
+
+
 def make_task(
     fn: Callable[..., Any],
     name: str | None = None,
@@ -117,9 +144,11 @@ def make_task(
     """Build a ``TaskDef``, checking the options."""
     if not callable(fn):
         raise ValidationError(f"task {name!r} is not callable", field="task")
-    task_name = name or f"{fn.__module__}:{fn.__qualname__}"
-    if not task_name or not isinstance(task_name, str):
-        raise ValidationError("a task name must be a non-empty string", field="task")
+    task_name = check_task_name(
+        f"{fn.__module__}:{getattr(fn, '__qualname__', type(fn).__qualname__)}"
+        if name is None
+        else name
+    )
     is_async = inspect.iscoroutinefunction(fn)
     chosen: Executor = executor or ("async" if is_async else "thread")
     if chosen not in EXECUTORS:
@@ -134,14 +163,12 @@ def make_task(
         raise ValidationError(
             f"task {task_name!r} is async: use executor 'async' or 'process'", field="executor"
         )
-    if timeout is not None and timeout <= 0:
-        raise ValidationError("timeout must be positive", field="timeout")
-    if retries is not None and retries < 0:
-        raise ValidationError("retries must be >= 0", field="retries")
-    if concurrency is not None and concurrency < 1:
-        raise ValidationError(
-            "concurrency must be >= 1 (or None for no limit)", field="concurrency"
-        )
+    if timeout is not None:
+        timeout = seconds(timeout, "timeout", allow_zero=False)
+    if retries is not None:
+        retries = integer(retries, "retries", minimum=0, maximum=MAX_ATTEMPTS - 1)
+    if concurrency is not None:
+        concurrency = integer(concurrency, "concurrency", minimum=1, maximum=MAX_CONCURRENCY)
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())
     takes_ctx = (
@@ -153,6 +180,13 @@ def make_task(
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
         )
     )
+    for p in params[1 if takes_ctx else 0 :]:
+        if p.kind is inspect.Parameter.POSITIONAL_ONLY and p.default is p.empty:
+            raise ValidationError(
+                f"task {task_name!r}: parameter {p.name!r} is positional-only, but a "
+                "run passes its data as keyword arguments (and the context as 'ctx')",
+                field="task",
+            )
     return TaskDef(
         name=task_name,
         fn=fn,
@@ -193,6 +227,8 @@ def task(
     ``concurrency`` limits how many runs of the task execute at once over all nodes.
     """
     target = registry if registry is not None else REGISTRY
+    if not isinstance(target, TaskRegistry):
+        raise ValidationError("registry must be a TaskRegistry", field="registry")
     if callable(name):
         target.add(make_task(name))
         return name

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
@@ -37,7 +38,7 @@ from tickwork.models import (
 )
 from tickwork.store import open_store
 from tickwork.store.base import Store
-from tickwork.validation import check_id, new_schedule, parse_retry
+from tickwork.validation import check_id, integer, new_schedule, parse_retry, seconds
 
 if TYPE_CHECKING:
     from tickwork.engine.runtime import Engine
@@ -46,6 +47,10 @@ log = logging.getLogger("tickwork")
 T = TypeVar("T")
 
 DEFAULT_URL: Final = "sqlite:///tickwork.db"
+#: ``max_concurrent``, ``max_threads`` and ``store_threads`` at most.
+MAX_NODE_COUNT: Final = 100_000
+#: ``retention_days`` at most: a century.
+MAX_RETENTION_DAYS: Final = 36_525
 #: Seconds of adds committed on the loop's thread (``Scheduler._add``) between two
 #: chances for the rest of the loop to run.
 INLINE_YIELD_EVERY: Final = 0.001
@@ -68,23 +73,48 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
         registry: TaskRegistry | None = None,
         clock: Clock | None = None,
         max_concurrent: int = DEFAULT_MAX_CONCURRENT,
-        lease_ttl: float = DEFAULT_LEASE_TTL,
-        shutdown_grace: float = 30.0,
+        lease_ttl: float | timedelta = DEFAULT_LEASE_TTL,
+        shutdown_grace: float | timedelta = 30.0,
         retention_days: float = DEFAULT_RETENTION_DAYS,
-        cleanup_interval: float = 3600.0,
-        default_timeout: float = DEFAULT_TIMEOUT,
+        cleanup_interval: float | timedelta = 3600.0,
+        default_timeout: float | timedelta = DEFAULT_TIMEOUT,
         default_retry: RetryPolicy | dict[str, Any] | None = None,
         max_threads: int = 32,
         store_threads: int = 4,
         engine_thread: bool = False,
         config: EngineConfig | None = None,
     ) -> None:
-        if max_concurrent < 1:
-            raise ValidationError("max_concurrent must be >= 1", field="max_concurrent")
-        if lease_ttl <= 0:
-            raise ValidationError("lease_ttl must be positive", field="lease_ttl")
-        if cleanup_interval <= 0:
-            raise ValidationError("cleanup_interval must be positive", field="cleanup_interval")
+        # Checked here, before anything compares them, so a wrong type is an error
+        # naming the argument (durations: seconds or a timedelta).
+        max_concurrent = _count(max_concurrent, "max_concurrent")
+        lease_ttl = seconds(lease_ttl, "lease_ttl", allow_zero=False)
+        shutdown_grace = seconds(shutdown_grace, "shutdown_grace")
+        cleanup_interval = seconds(cleanup_interval, "cleanup_interval", allow_zero=False)
+        default_timeout = seconds(default_timeout, "default_timeout", allow_zero=False)
+        max_threads = _count(max_threads, "max_threads")
+        store_threads = _count(store_threads, "store_threads")
+        if (
+            isinstance(retention_days, bool)
+            or not isinstance(retention_days, int | float)
+            or not 0 < retention_days <= MAX_RETENTION_DAYS
+        ):
+            raise ValidationError(
+                f"retention_days must be a number of days from 0 to {MAX_RETENTION_DAYS} "
+                f"(not included), not {retention_days!r}",
+                field="retention_days",
+            )
+        if registry is not None and not isinstance(registry, TaskRegistry):
+            raise ValidationError("registry must be a TaskRegistry", field="registry")
+        if clock is not None and not (
+            callable(getattr(clock, "now", None)) and callable(getattr(clock, "sleep_until", None))
+        ):
+            raise ValidationError(
+                "clock must be a Clock (SystemClock, ManualClock, or one with now() "
+                "and sleep_until())",
+                field="clock",
+            )
+        if not isinstance(engine, bool) or not isinstance(engine_thread, bool):
+            raise ValidationError("engine and engine_thread must be True or False", field="engine")
         self.url = url
         self.registry = registry if registry is not None else REGISTRY
         self.clock: Clock = clock or SystemClock()
@@ -100,7 +130,7 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
             shutdown_grace=shutdown_grace,
             retention_days=retention_days,
             cleanup_interval=cleanup_interval,
-            default_timeout=_positive(default_timeout, "default_timeout"),
+            default_timeout=default_timeout,
             default_retry=parse_retry(default_retry),
             max_threads=max_threads,
         )
@@ -260,10 +290,9 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
         return self.events.subscribe(callback)
 
 
-def _positive(value: float, name: str) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or not value > 0:
-        raise ValidationError(f"{name} must be a positive number of seconds", field=name)
-    return float(value)
+def _count(value: Any, name: str) -> int:
+    """A count of things a node uses (slots, threads)."""
+    return integer(value, name, minimum=1, maximum=MAX_NODE_COUNT) or 0
 
 
 class EngineLoop:
