@@ -10,13 +10,20 @@ call::
         run = scheduler.run_now("daily", wait=True, timeout=60)
 
 Every coroutine method of ``Scheduler`` is available under the same name and takes
-the same arguments; ``subscribe`` callbacks run on the background thread.
+the same arguments, from any thread but the background one: ``subscribe`` callbacks run
+there, so one that calls the ``SyncScheduler`` back would wait for itself, and is
+refused (an ``async def`` callback may await ``scheduler.scheduler``'s methods).
+
+A ``SyncScheduler`` still started when the interpreter exits is stopped then, as
+leaving its ``with`` block would stop it: running runs get ``shutdown_grace`` to
+finish, and the node is recorded stopped rather than left for its lease to lapse.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -27,6 +34,45 @@ from tickwork.engine.scheduler import Scheduler
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+log = logging.getLogger("tickwork")
+
+#: The ``SyncScheduler``s started and not yet stopped, stopped at the interpreter's exit.
+_STARTED: set[SyncScheduler] = set()
+_exit_hook_lock = threading.Lock()
+_exit_hook_registered = False
+
+
+def _stop_started_at_exit() -> None:
+    """Stop every ``SyncScheduler`` still started: the interpreter is exiting."""
+    for scheduler in list(_STARTED):
+        try:
+            scheduler.stop()
+        except Exception:  # exiting anyway: say what was not stopped cleanly
+            log.exception("could not stop a SyncScheduler at the interpreter's exit")
+
+
+def _register_exit_hook() -> None:
+    """Run ``_stop_started_at_exit`` when the interpreter exits, before the thread pools
+    the scheduler's store calls use refuse new work: ``threading._register_atexit``
+    (what ``concurrent.futures`` itself uses) runs its hooks in the reverse order of
+    registration, and this one is registered after the pools' module is imported.
+    ``atexit`` would run too late for that."""
+    global _exit_hook_registered
+    with _exit_hook_lock:
+        if _exit_hook_registered:
+            return
+        register = getattr(threading, "_register_atexit", None)
+        try:
+            if register is not None:
+                register(_stop_started_at_exit)
+            else:  # pragma: no cover - every supported Python has it
+                import atexit
+
+                atexit.register(_stop_started_at_exit)
+        except RuntimeError:  # the interpreter is already exiting
+            return
+        _exit_hook_registered = True
 
 
 def _blocking(
@@ -88,10 +134,13 @@ class SyncScheduler:
         except BaseException:
             self._shutdown_loop()
             raise
+        _register_exit_hook()
+        _STARTED.add(self)
 
     def stop(self, grace: float | None = None) -> None:
         if self._thread is None:
             return
+        _STARTED.discard(self)
         try:
             self._submit(self._scheduler.stop(grace))
         finally:
@@ -110,6 +159,13 @@ class SyncScheduler:
         if self._loop is None:
             coro.close()
             raise RuntimeError("the scheduler is not started: use 'with SyncScheduler(...)'")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "a SyncScheduler method was called on the scheduler's own event loop (from "
+                "a subscribe callback or an async task it runs), where it would wait for "
+                "itself forever: there, await the methods of SyncScheduler.scheduler"
+            )
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:

@@ -1,0 +1,153 @@
+"""A ``Scheduler`` and a ``SyncScheduler`` as programs use them: in scripts that never
+stop them, from threads, from their own callbacks, after they are closed, and two on
+one file in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import threading
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tickwork import (
+    Event,
+    ManualClock,
+    RunContext,
+    Scheduler,
+    SyncScheduler,
+    TaskRegistry,
+    task,
+)
+
+registry = TaskRegistry()
+fired: Counter[str] = Counter()
+
+
+@task("echo", registry=registry)
+def echo(**data: object) -> dict[str, object]:
+    return data
+
+
+@task("count", registry=registry)
+async def count(ctx: RunContext) -> str:
+    fired[ctx.scheduled_for.isoformat()] += 1
+    return ctx.node
+
+
+def test_a_sync_scheduler_called_back_from_its_own_loop_refuses_instead_of_hanging(
+    sqlite_url: str,
+) -> None:
+    with SyncScheduler(sqlite_url, registry=registry, engine=False) as scheduler:
+        scheduler.add_schedule("echo", "manual", id="m")
+        seen: list[str] = []
+
+        def callback(event: Event) -> None:
+            try:
+                seen.append(scheduler.get_schedule("m").name)
+            except RuntimeError as exc:
+                seen.append(str(exc))
+
+        async def async_callback(event: Event) -> None:
+            seen.append((await scheduler.scheduler.get_schedule("m")).name)
+
+        scheduler.subscribe(callback)
+        scheduler.subscribe(async_callback)
+        caller = threading.Thread(target=lambda: scheduler.update_schedule("m", name="new"))
+        caller.start()
+        caller.join(10)
+        assert not caller.is_alive(), "the update waited for its own callback"
+        scheduler.get_schedule("m")  # the loop is not stuck either
+        assert len(seen) == 2
+        assert any("own event loop" in s and "SyncScheduler.scheduler" in s for s in seen)
+        assert "new" in seen  # the async callback awaited the Scheduler
+
+
+def test_a_sync_scheduler_serves_many_threads_and_restarts_after_stop(sqlite_url: str) -> None:
+    scheduler = SyncScheduler(sqlite_url, registry=registry)
+    with scheduler:
+        scheduler.add_schedule("echo", "manual", id="m")
+        results: list[object] = []
+
+        def run(i: int) -> None:
+            results.append(scheduler.run_now("m", data={"i": i}, wait=True, timeout=30).result)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(r["i"] for r in results) == list(range(8))  # type: ignore[index]
+    with pytest.raises(RuntimeError, match="not started: use 'with SyncScheduler"):
+        scheduler.get_schedule("m")
+    with scheduler:  # started again, on the same file
+        assert len(scheduler.list_runs("m")) == 8
+
+
+def test_a_script_that_never_stops_its_sync_scheduler_stops_it_at_exit(tmp_path: Path) -> None:
+    """The node lets the running run finish and records itself stopped, instead of dying
+    with the interpreter and leaving the run to be found lost when its lease lapses."""
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from tickwork import SyncScheduler, TaskRegistry, task
+
+            registry = TaskRegistry()
+
+            @task("slow", registry=registry)
+            def slow() -> str:
+                time.sleep(0.5)
+                return "done"
+
+            scheduler = SyncScheduler({url!r}, registry=registry, shutdown_grace=20)
+            scheduler.start()
+            scheduler.add_schedule("slow", "manual", id="slow")
+            run = scheduler.run_now("slow")
+            while scheduler.get_run(run.id).status != "running":
+                time.sleep(0.01)
+            print("exiting", flush=True)
+            """
+        )
+    )
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "exiting\n" and "Traceback" not in proc.stderr
+    with SyncScheduler(url, engine=False) as client:
+        (run,) = client.list_runs("slow")
+        assert (run.status, run.result, len(run.attempts)) == ("succeeded", "done", 1)
+        assert client.nodes() == []  # none running
+        (node,) = client.nodes(include_stopped=True)
+        assert node.stopped_at is not None
+
+
+async def test_two_schedulers_on_one_file_in_one_process_fire_each_time_once(
+    sqlite_url: str,
+) -> None:
+    fired.clear()
+    clock = ManualClock(datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC))
+    async with (
+        Scheduler(sqlite_url, registry=registry, clock=clock) as a,
+        Scheduler(sqlite_url, registry=registry, clock=clock) as b,
+    ):
+        assert a.node_id != b.node_id
+        await a.add_schedule("count", "* * * * *", id="c")
+        for minute in range(1, 6):
+            clock.advance(60)
+            for _ in range(500):
+                runs = await b.list_runs("c")
+                if len(runs) == minute and all(r.done for r in runs):
+                    break
+                await asyncio.sleep(0.01)
+        runs = await a.list_runs("c")
+        assert [r.status for r in runs] == ["succeeded"] * 5
+        assert sorted(fired.values()) == [1] * 5
+        manual = await b.run_now("c", wait=True, timeout=10)
+        assert manual.status == "succeeded" and manual.node in (a.node_id, b.node_id)
