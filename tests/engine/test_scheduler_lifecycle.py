@@ -1,6 +1,6 @@
 """A ``Scheduler`` and a ``SyncScheduler`` as programs use them: in scripts that never
-stop them, from threads, from their own callbacks, after they are closed, and two on
-one file in one process."""
+stop them, from threads, from their own callbacks, after they are closed, two on one
+file in one process, and an async one used from another event loop than its node's."""
 
 from __future__ import annotations
 
@@ -151,3 +151,22 @@ async def test_two_schedulers_on_one_file_in_one_process_fire_each_time_once(
         assert sorted(fired.values()) == [1] * 5
         manual = await b.run_now("c", wait=True, timeout=10)
         assert manual.status == "succeeded" and manual.node in (a.node_id, b.node_id)
+
+
+def test_a_node_used_from_another_event_loop_is_refused(sqlite_url: str) -> None:
+    scheduler = Scheduler(sqlite_url, registry=registry)
+    asyncio.run(scheduler.start())  # the node's loop ends with this asyncio.run
+    with pytest.raises(RuntimeError, match="runs on the event loop it was started on"):
+        asyncio.run(scheduler.add_schedule("echo", "manual", id="m"))
+    asyncio.run(scheduler.stop())  # releases the store; its node's loop is gone
+    with pytest.raises(RuntimeError, match="not started"):
+        asyncio.run(scheduler.list_schedules())
+
+    async def in_one_loop() -> tuple[list[str], list[str]]:
+        async with Scheduler(sqlite_url, registry=registry, engine=False) as again:
+            live = [n.id for n in await again.nodes()]
+            return [s.id for s in await again.list_schedules()], live
+
+    schedules, live_nodes = asyncio.run(in_one_loop())
+    assert schedules == []  # nothing was stored by the refused call
+    assert live_nodes == []  # the abandoned node is recorded stopped

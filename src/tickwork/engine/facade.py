@@ -10,6 +10,7 @@ dashboard's summaries).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -48,19 +49,40 @@ class SchedulerBase:
     _store: Store | None
     _db: StoreCalls | None
     _engine_loop: EngineLoop | None
+    #: The event loop this process's node runs on, when it runs on the caller's.
+    _home_loop: asyncio.AbstractEventLoop | None
     _touched: dict[str, float]
 
     @property
     def store(self) -> Store:
         if self._store is None:
             raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
+        if self._home_loop is not None:
+            self._check_loop()
         return self._store
 
     async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """``fn(*args, **kwargs)`` on a store thread (the store is synchronous)."""
         if self._db is None:
             raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
+        if self._home_loop is not None:
+            self._check_loop()
         return await self._db(fn, *args, **kwargs)
+
+    def _check_loop(self) -> None:
+        """Refuse a call from another event loop than the node's: its work would wait
+        for a node whose loop is gone (``asyncio.run(scheduler.start())`` then another
+        ``asyncio.run(...)``) or belongs to another thread."""
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # a synchronous caller (the store's own helpers)
+            current = None
+        if current is not None and current is not self._home_loop:
+            raise RuntimeError(
+                "this Scheduler's node runs on the event loop it was started on, not on "
+                "this one: start it and use it within one asyncio.run(...) (async with "
+                "Scheduler(...) inside it), or use SyncScheduler from synchronous code"
+            )
 
     def _changed(self, due_at: datetime | None = None) -> None:
         """Tell this process's engine; ``due_at``: the change only adds work due then."""

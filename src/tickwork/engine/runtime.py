@@ -205,6 +205,14 @@ class Engine:
             log.warning("could not deregister node %s: %s", core.node_id, exc)
         core.executors.shutdown()
 
+    def abandon(self) -> None:
+        """Stop the threads of a node whose event loop closed before ``stop`` (its tasks
+        went with the loop): the change watcher and the loop watch. Runs it had started
+        are found lost when their leases lapse, as a dead node's are."""
+        self.core.stopping = True
+        self.watcher.join(5)
+        self.loop_watch.stop()
+
     # -- the main loop -----------------------------------------------------------------
 
     async def _main_loop(self) -> None:

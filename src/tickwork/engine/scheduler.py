@@ -140,6 +140,7 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
         self._engine_db: StoreCalls | None = None
         self._engine_thread = engine_thread
         self._engine_loop: EngineLoop | None = None
+        self._home_loop: asyncio.AbstractEventLoop | None = None
         self.engine: Engine | None = None
         self._yielded_at = 0.0  # time.monotonic() when _add last let the loop run
         self._touched: dict[str, float] = {}  # token id -> time.monotonic() of last write
@@ -187,9 +188,23 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
                 await self._engine_loop.run(engine.start())
             else:
                 await engine.start()
+                self._home_loop = asyncio.get_running_loop()
             self.engine = engine
 
     async def stop(self, grace: float | None = None) -> None:
+        home = self._home_loop
+        if home is not None and home is not asyncio.get_running_loop():
+            if not home.is_closed():
+                self._check_loop()  # refused: the node's loop still runs, elsewhere
+            self._home_loop = None
+            if self.engine is not None:
+                # The node's loop is gone, and its tasks with it: stop its threads and
+                # say it stopped, so it is not counted as a live node.
+                log.warning("the event loop of node %s closed before it stopped", self.node_id)
+                engine, self.engine = self.engine, None
+                await asyncio.to_thread(engine.abandon)
+                await self._call(self.store.deregister_node, self.node_id, self.clock.now())
+        self._home_loop = None
         if self.engine is not None:
             if self._engine_loop is not None:
                 await self._engine_loop.run(self.engine.stop(grace))

@@ -106,6 +106,12 @@ class ChangeWatcher:
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5)
 
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to end (once the node is stopping), on this thread."""
+        self._core.store.interrupt_wait()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _watch(self) -> None:
         core = self._core
         while not core.stopping:
