@@ -4,7 +4,11 @@ How each fenced block is treated, by its language tag (a page added to docs/ is 
 up by the glob below, with no change here):
 
 - ``python``: saved to a fresh temporary directory and run there with ``python FILE``; it
-  must exit 0. A block whose first line is ``# test_NAME.py ...`` is a test module: saved
+  must exit 0. What the page says a line gives is checked too: a ``print(...)`` line
+  whose comment follows it (``print(run.status)  # succeeded``) must print that line,
+  in order with the other such lines; an expression statement at the top level whose
+  comment is a Python literal (``s.kind  # "cron"``) must equal it. Any other comment
+  is prose. A block whose first line is ``# test_NAME.py ...`` is a test module: saved
   under that name and run with ``python -m pytest``.
 - ``bash`` / ``sh``: the shell blocks of one page run in order, as a reader pastes them,
   in one temporary directory of their own (so ``./tickwork.db`` is a fresh database)
@@ -27,6 +31,8 @@ example is an untested one.
 
 from __future__ import annotations
 
+import ast
+import io
 import os
 import re
 import signal
@@ -34,6 +40,7 @@ import socket
 import subprocess
 import sys
 import time
+import tokenize
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +116,8 @@ def env_for(directory: Path) -> dict[str, str]:
     return env
 
 
-def run_checked(args: list[str], cwd: Path, what: str) -> None:
+def run_checked(args: list[str], cwd: Path, what: str) -> str:
+    """Run ``args``; it must exit 0 without a traceback. Its stdout."""
     proc = subprocess.run(
         args,
         cwd=cwd,
@@ -122,6 +130,7 @@ def run_checked(args: list[str], cwd: Path, what: str) -> None:
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, (
         f"{what} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
     )
+    return proc.stdout
 
 
 # -- the convention itself ------------------------------------------------------------------
@@ -156,6 +165,68 @@ def test_a_skip_marker_is_right_before_a_fence() -> None:
 PYTHON = [b for b in ALL_BLOCKS if b.lang == "python"]
 
 
+def _comments(code: str) -> dict[int, str]:
+    """Line number (1-based) -> the text of the comment that ends that line."""
+    found: dict[int, str] = {}
+    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+        if tok.type == tokenize.COMMENT:
+            found[tok.start[0]] = tok.string[1:].strip()
+    return found
+
+
+def _is_print(node: ast.Expr) -> bool:
+    call = node.value
+    return (
+        isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "print"
+    )
+
+
+def expected_prints(code: str) -> list[str]:
+    """What the ``print(...)`` lines followed by a comment say they print, in order."""
+    comments = _comments(code)
+    expected = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Expr) and _is_print(node) and node.end_lineno in comments:
+            expected.append((node.lineno, comments[node.end_lineno]))
+    return [text for _, text in sorted(expected)]
+
+
+def with_checked_values(code: str) -> str:
+    """``code`` with an ``assert`` after each top-level expression statement whose
+    comment is a Python literal: the value the page says it has."""
+    comments = _comments(code)
+    lines = code.splitlines()
+    checks: dict[int, str] = {}  # the line after which to check, the check
+    for node in ast.parse(code).body:
+        if not isinstance(node, ast.Expr) or node.end_lineno not in comments:
+            continue
+        if _is_print(node):
+            continue  # what it prints is checked, not its value
+        try:
+            value = ast.literal_eval(comments[node.end_lineno])
+        except (ValueError, SyntaxError):
+            continue  # prose, not a value
+        source = ast.get_source_segment(code, node.value)
+        checks[node.end_lineno] = (
+            f"assert (_said := ({source})) == {value!r}, 'line {node.lineno}: ' + repr(_said)"
+        )
+    out = []
+    for number, line in enumerate(lines, start=1):
+        out.append(line)
+        if number in checks:
+            out.append(checks[number])
+    return "\n".join(out) + "\n"
+
+
+def check_printed(stdout: str, expected: list[str], where: str) -> None:
+    """Each expected line is printed, in order (other lines may come between)."""
+    printed = iter(stdout.splitlines())
+    for line in expected:
+        assert any(got.rstrip() == line for got in printed), (
+            f"{where}: the page says a line prints {line!r}; it printed:\n{stdout}"
+        )
+
+
 @pytest.mark.timeout(BLOCK_TIMEOUT + 60)
 @pytest.mark.parametrize("block", PYTHON, ids=[b.where for b in PYTHON])
 def test_python_example(block: Block, tmp_path: Path) -> None:
@@ -173,8 +244,9 @@ def test_python_example(block: Block, tmp_path: Path) -> None:
         )
         return
     path = tmp_path / "example.py"
-    path.write_text(block.code)
-    run_checked([sys.executable, path.name], tmp_path, f"python {block.where}")
+    path.write_text(with_checked_values(block.code))
+    stdout = run_checked([sys.executable, path.name], tmp_path, f"python {block.where}")
+    check_printed(stdout, expected_prints(block.code), block.where)
 
 
 # -- toml -----------------------------------------------------------------------------------
@@ -325,3 +397,26 @@ def test_the_runner_catches_a_failing_example_and_serves_in_the_background(
     with pytest.raises(AssertionError, match="NameError"):
         python = Block(page, 1, "python", "print(undefined)\n", None)
         test_python_example(python, tmp_path)
+
+
+def test_the_runner_checks_what_a_page_says_a_line_prints_or_is(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    good = (
+        "import json\n"
+        "for n in (1, 2):\n"
+        "    print(n * 10)  # 20\n"
+        'print(json.dumps({"a": 1}))  # {"a": 1}\n'
+        "1 + 1  # 2\n"
+        "'tick' + 'work'  # 'tickwork'\n"
+        "len('abc')  # three characters, said in prose\n"
+    )
+    assert expected_prints(good) == ["20", '{"a": 1}']
+    for name in ("good", "print", "value"):
+        (tmp_path / name).mkdir()
+    test_python_example(Block(page, 1, "python", good, None), tmp_path / "good")
+    with pytest.raises(AssertionError, match="says a line prints '30'"):
+        wrong = "print(10 * 2)  # 30\n"
+        test_python_example(Block(page, 1, "python", wrong, None), tmp_path / "print")
+    with pytest.raises(AssertionError, match="line 2: 'cron'"):
+        wrong = "kind = 'cron'\nkind  # 'interval'\n"
+        test_python_example(Block(page, 1, "python", wrong, None), tmp_path / "value")
