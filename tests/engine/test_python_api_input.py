@@ -146,6 +146,11 @@ BAD_CALLS: list[tuple[str, str, str]] = [
     ("s.stats(since=5)", "since", "a datetime or ISO-8601 string"),
     ("s.cleanup('3')", "older_than_days", "not '3'"),
     ("s.cleanup(-1)", "older_than_days", "days >= 0, not -1"),
+    ("s.get_schedule(None)", "schedule_id", "must be a string, not None"),
+    ("s.run_now(5)", "schedule_id", "must be a string, not 5"),
+    ("s.get_run(None)", "run_id", "must be a string, not None"),
+    ("s.cancel_run(None)", "run_id", "must be a string, not None"),
+    ("s.delete_schedule(None)", "schedule_id", "must be a string, not None"),
 ]
 
 
@@ -162,6 +167,14 @@ async def test_a_bad_argument_is_refused_naming_it(
     assert words in str(refused.value)
     assert await scheduler.get_schedule("m") == before
     assert [r.id for r in await scheduler.list_runs()] == [run.id]  # no run added
+
+
+async def test_a_forgotten_await_is_named(scheduler: Scheduler) -> None:
+    await scheduler.add_schedule("noop", "manual", id="m")
+    schedule = scheduler.get_schedule("m")  # the caller forgot to await it
+    with pytest.raises(ValidationError, match="an awaitable; did you forget 'await'"):
+        await scheduler.run_now(schedule)  # type: ignore[arg-type]
+    assert await scheduler.list_runs() == []
 
 
 async def test_instants_to_filter_on_may_be_iso_text_or_naive_utc(scheduler: Scheduler) -> None:

@@ -11,6 +11,7 @@ dashboard's summaries).
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -19,6 +20,7 @@ from tickwork.engine.audit import current_actor
 from tickwork.engine.events import Event, EventBus
 from tickwork.engine.registry import TaskRegistry
 from tickwork.errors import NotFoundError, UnknownTaskError, ValidationError
+from tickwork.limits import echo
 from tickwork.models import JSON, AuditEntry, RetryPolicy, Schedule, ScheduleStatus, TaskSpec
 from tickwork.policy import first_fire, next_fire
 from tickwork.schedule import ParsedSchedule
@@ -184,7 +186,7 @@ class SchedulerBase:
         }
 
     async def get_schedule(self, schedule_id: str) -> Schedule:
-        found = await self._call(self.store.get_schedule, schedule_id)
+        found = await self._call(self.store.get_schedule, id_arg(schedule_id, "schedule_id"))
         if found is None:
             raise NotFoundError("schedule", schedule_id)
         return found
@@ -196,3 +198,17 @@ def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
     from tickwork.engine.firing import parsed_schedule as parsed
 
     return parsed(schedule)
+
+
+def id_arg(value: Any, field: str) -> str:
+    """An id a caller passed, or a ``ValidationError`` naming ``field``: an id is text
+    (``None`` or a number finds nothing and says so; a coroutine is a forgotten
+    ``await``, closed here so that Python does not warn about it later as well)."""
+    if isinstance(value, str):
+        return value
+    hint = ""
+    if inspect.isawaitable(value):
+        hint = ": it is an awaitable; did you forget 'await'?"
+        if inspect.iscoroutine(value):
+            value.close()
+    raise ValidationError(f"{field} must be a string, not {echo(value)}{hint}", field=field)

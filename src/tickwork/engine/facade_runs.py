@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from tickwork.engine.facade import SchedulerBase, parsed_schedule
+from tickwork.engine.facade import SchedulerBase, id_arg, parsed_schedule
 from tickwork.engine.ids import new_id
 from tickwork.errors import ConflictError, NotFoundError, RunTimeoutError, ValidationError
 from tickwork.models import JSON, AuditEntry, Run, RunStatus, Schedule
@@ -122,7 +122,7 @@ class RunCalls(SchedulerBase):
             delay = min(delay * 1.5, 0.25)
 
     async def get_run(self, run_id: str) -> Run:
-        found = await self._call(self.store.get_run, run_id)
+        found = await self._call(self.store.get_run, id_arg(run_id, "run_id"))
         if found is None:
             raise NotFoundError("run", run_id)
         return found
@@ -160,6 +160,7 @@ class RunCalls(SchedulerBase):
 
     async def cancel_run(self, run_id: str) -> Run:
         """Cancel a waiting run at once, or ask the node running it to stop it."""
+        id_arg(run_id, "run_id")
         audit = self._audit("run.cancelled", f"run:{run_id}")
         run = await self._call(self.store.cancel_run, run_id, self.clock.now(), audit)
         engine = self.engine

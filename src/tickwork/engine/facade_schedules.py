@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from tickwork.engine.facade import SchedulerBase, parsed_schedule
+from tickwork.engine.facade import SchedulerBase, id_arg, parsed_schedule
 from tickwork.errors import NotFoundError, PreconditionFailedError, ValidationError
 from tickwork.models import SCHEDULE_STATUSES, Schedule, ScheduleStatus
 from tickwork.policy import next_fire
@@ -142,6 +142,7 @@ class ScheduleCalls(SchedulerBase):
         """Delete the schedule; waiting runs are cancelled, running ones are stopped as
         ``cancel_run`` stops them, history is kept.
         ``expected_version`` as for ``update_schedule``."""
+        id_arg(schedule_id, "schedule_id")
         _check_version(expected_version)
         audit = self._audit("schedule.deleted", f"schedule:{schedule_id}")
         deleted = await self._call(
