@@ -317,3 +317,10 @@ def test_manual_clock_takes_aware_datetimes_and_timedelta_steps() -> None:
         ManualClock("2026-01-01")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="aware datetime"):
         clock.set(datetime(2026, 1, 2))
+
+
+def test_a_subscriber_that_cannot_be_called_is_refused(sqlite_url: str) -> None:
+    """Not at each event later, where the error would only be logged."""
+    with pytest.raises(ValidationError, match="callback must be callable") as refused:
+        Scheduler(sqlite_url).subscribe(None)  # type: ignore[arg-type]
+    assert refused.value.field == "callback"

@@ -301,7 +301,13 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
     # -- events ------------------------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback(event)`` for each event of this process; returns unsubscribe."""
+        """Call ``callback(event)`` for each event of this process (an ``async def``
+        callback is awaited in a task of its own); returns unsubscribe."""
+        if not callable(callback):
+            raise ValidationError(
+                f"callback must be callable (a function taking an Event), not {callback!r}",
+                field="callback",
+            )
         return self.events.subscribe(callback)
 
 
