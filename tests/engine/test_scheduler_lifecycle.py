@@ -20,6 +20,7 @@ from tickwork import (
     ManualClock,
     RunContext,
     Scheduler,
+    StoreUnavailableError,
     SyncScheduler,
     TaskRegistry,
     task,
@@ -170,3 +171,21 @@ def test_a_node_used_from_another_event_loop_is_refused(sqlite_url: str) -> None
     schedules, live_nodes = asyncio.run(in_one_loop())
     assert schedules == []  # nothing was stored by the refused call
     assert live_nodes == []  # the abandoned node is recorded stopped
+
+
+async def test_a_failed_start_leaves_nothing_open_and_may_be_tried_again(tmp_path: Path) -> None:
+    missing = tmp_path / "not-yet"
+    scheduler = Scheduler(f"sqlite:///{missing / 't.db'}", registry=registry)
+
+    def store_threads() -> int:
+        return sum(t.name.startswith("tickwork-db") for t in threading.enumerate())
+
+    before = store_threads()
+    for _ in range(3):
+        with pytest.raises(StoreUnavailableError, match="does not exist"):
+            await scheduler.start()
+    assert store_threads() == before
+    missing.mkdir()
+    async with scheduler:  # the same object, once the directory exists
+        await scheduler.add_schedule("echo", "manual", id="m")
+        assert (await scheduler.run_now("m", wait=True, timeout=10)).status == "succeeded"

@@ -164,8 +164,17 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Open the store (applying migrations) and, with ``engine=True``, start this
+        process's node. A start that fails leaves nothing open: it may be tried again."""
         if self._store is not None:
             return
+        try:
+            await self._start()
+        except BaseException:
+            await self._release()
+            raise
+
+    async def _start(self) -> None:
         self._db = StoreCalls(self._store_threads)
         self._store = await self._db(open_store, self.url)
         if self._run_engine:
@@ -190,6 +199,22 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
                 await engine.start()
                 self._home_loop = asyncio.get_running_loop()
             self.engine = engine
+
+    async def _release(self) -> None:
+        """Close what a failed start opened (its node never started)."""
+        if self._engine_loop is not None:
+            self._engine_loop.close()
+            self._engine_loop = None
+        if self._engine_db is not None:
+            self._engine_db.shutdown()
+            self._engine_db = None
+        db, store = self._db, self._store
+        self._db = self._store = None
+        self._home_loop = None
+        if db is not None:
+            if store is not None:
+                await db(store.close)
+            db.shutdown()
 
     async def stop(self, grace: float | None = None) -> None:
         home = self._home_loop
