@@ -46,3 +46,11 @@ def test_a_documented_call_matches_the_method(name: str, args: str) -> None:
         if default:  # "limit=100" is a default; "task=" only names a keyword
             expected = parameters[param].default
             assert ast.literal_eval(default) == expected, f"{name}({param}): {expected!r}"
+
+
+@pytest.mark.parametrize("method", ["__init__", "add_schedule"])
+def test_every_keyword_of_the_scheduler_is_on_the_page(method: str) -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    for name, param in inspect.signature(getattr(Scheduler, method)).parameters.items():
+        if name != "self" and param.kind is not param.VAR_KEYWORD:
+            assert f"`{name}`" in text or f"{name}=" in text, f"{method}: {name} is not on the page"
