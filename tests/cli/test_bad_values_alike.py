@@ -44,6 +44,7 @@ OUT_OF_RANGE = [
     ("--max-instances", "99999999999999999999"),
     ("--max-instances", "10001"),
     ("--max-executions", "99999999999999999999"),
+    ("--max-executions", "2147483648"),
     ("--retries", "1000"),
     ("--retry-delay", "1e300"),
     ("--misfire-grace", "1e300"),
@@ -68,7 +69,7 @@ def test_numbers_out_of_range(server: Server) -> None:
     for where, cli in clis.items():
         cli("create", "--task", "api:echo", "--schedule", "manual", "--id", f"edge-{where}",
             "--priority", "-1000000", "--max-instances", "10000", "--retries", "999",
-            "--max-executions", "1000000000000", "--timeout", "1000000000")  # fmt: skip
+            "--max-executions", "2147483647", "--timeout", "1000000000")  # fmt: skip
 
 
 def test_list_limit_out_of_range(server: Server) -> None:

@@ -149,7 +149,7 @@ SHARED: tuple[_Shared, ...] = (
         ("--max-executions",),
         "Finished after N fires",
         metavar="N",
-        bounds=(1, 10**12),
+        bounds=(1, 2**31 - 1),  # the databases' integer column
     ),
     _Shared(
         "start_at",
