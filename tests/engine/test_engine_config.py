@@ -36,6 +36,10 @@ from tickwork.errors import NotFoundError, ValidationError
         ("fire_ahead", True),
         ("stop_grace", 0),
         ("stop_grace", "5"),
+        ("stop_grace", float("inf")),
+        ("lease_ttl", 1e300),
+        ("cleanup_interval", float("nan")),
+        ("retention_days", 1e9),
         ("default_retry", {"max_attempts": 2}),
     ],
 )

@@ -6,10 +6,12 @@ found in one file.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Final
 
 from tickwork.errors import ValidationError
+from tickwork.limits import MAX_SECONDS
 from tickwork.models import DEFAULT_TIMEOUT, RetryPolicy
 
 IDLE_RECHECK: Final = 60.0  # seconds; the longest sleep without a wake-up
@@ -49,20 +51,27 @@ DENSE_FIRE_AHEAD: Final = 0.01
 STOP_MAIN_WAIT: Final = 10.0
 
 
+#: The most days ``retention_days`` may be.
+MAX_RETENTION_DAYS: Final = 36_525
+_SECONDS_ABOVE_0: Final = f"more than 0 and at most {MAX_SECONDS} seconds"
+_SECONDS_FROM_0: Final = f"from 0 to {MAX_SECONDS} seconds"
+
+
 def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A finite int or float (a bool is none): NaN passes no comparison, inf some."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 #: Per field: the test a value must pass, and what the error says it must be.
 _RULES: Final[dict[str, tuple[Any, str]]] = {
     "max_concurrent": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
-    "lease_ttl": (lambda v: v > 0, "positive"),
-    "shutdown_grace": (lambda v: v >= 0, "a number of seconds >= 0"),
-    "stop_grace": (lambda v: v > 0, "a positive number of seconds"),
-    "retention_days": (lambda v: v > 0, "positive"),
-    "cleanup_interval": (lambda v: v > 0, "positive"),
-    "default_timeout": (lambda v: v > 0, "a positive number of seconds"),
-    "maintenance_interval": (lambda v: v > 0, "positive or None"),
+    "lease_ttl": (lambda v: 0 < v <= MAX_SECONDS, _SECONDS_ABOVE_0),
+    "shutdown_grace": (lambda v: 0 <= v <= MAX_SECONDS, _SECONDS_FROM_0),
+    "stop_grace": (lambda v: 0 < v <= MAX_SECONDS, _SECONDS_ABOVE_0),
+    "retention_days": (lambda v: 0 < v <= MAX_RETENTION_DAYS, "positive, at most a century"),
+    "cleanup_interval": (lambda v: 0 < v <= MAX_SECONDS, _SECONDS_ABOVE_0),
+    "default_timeout": (lambda v: 0 < v <= MAX_SECONDS, _SECONDS_ABOVE_0),
+    "maintenance_interval": (lambda v: 0 < v <= MAX_SECONDS, "positive or None"),
     "max_threads": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     "fire_batch": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
     "read_ahead": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 from tickwork.clock import Clock, SystemClock
-from tickwork.engine.config import EngineConfig, engine_config
+from tickwork.engine.config import MAX_RETENTION_DAYS, EngineConfig, engine_config
 from tickwork.engine.events import EventBus, Subscriber
 from tickwork.engine.facade_admin import AdminCalls
 from tickwork.engine.facade_runs import RunCalls
@@ -49,8 +49,7 @@ T = TypeVar("T")
 DEFAULT_URL: Final = "sqlite:///tickwork.db"
 #: ``max_concurrent``, ``max_threads`` and ``store_threads`` at most.
 MAX_NODE_COUNT: Final = 100_000
-#: ``retention_days`` at most: a century.
-MAX_RETENTION_DAYS: Final = 36_525
+
 #: Seconds of adds committed on the loop's thread (``Scheduler._add``) between two
 #: chances for the rest of the loop to run.
 INLINE_YIELD_EVERY: Final = 0.001
