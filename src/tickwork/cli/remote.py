@@ -378,7 +378,9 @@ class RemoteScheduler:
         by_node: dict[str, list[str]] = {}
         for run in await self.list_runs(status="running", limit=10_000):
             by_node.setdefault(run.node or "", []).append(run.id)
-        return {k: int(v) for k, v in data["runs"].items()}, by_node
+        # The figures Scheduler.active_runs gives; /stats counts every status.
+        runs = data["runs"]
+        return {k: int(runs.get(k, 0)) for k in _ACTIVE_COUNTS}, by_node
 
     async def schedule_counts(self, *, owner: str | None = None) -> dict[str, int]:
         """Schedules per status (those with any), from the server's figures."""
@@ -457,6 +459,9 @@ class RemoteScheduler:
     async def upgrade(self) -> list[int]:
         raise RemoteError(_DATABASE_ONLY.format(what="db upgrade"))
 
+
+#: The run counts ``tickwork status`` shows, in ``Scheduler.active_runs``'s order.
+_ACTIVE_COUNTS: Final = ("pending", "running", "retrying", "backlog")
 
 _DATABASE_ONLY: Final = (
     "{what} works on the database itself, not through a server: use --db URL (or TICKWORK_DB)"

@@ -6,6 +6,8 @@ their tasks, with their arguments and defaults, when they start).
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from tickwork.cli.client import globals_of, with_client
@@ -23,6 +25,15 @@ def arguments(spec: TaskSpec) -> str:
     return ", ".join(parts)
 
 
+def _json(spec: TaskSpec) -> dict[str, Any]:
+    """The spec as the REST API gives it: a timeout is a number of seconds (``1.0``) however
+    the task declared it (``timeout=1``), so the output is the same through a server."""
+    d = spec.to_dict()
+    if d["timeout"] is not None:
+        d["timeout"] = float(d["timeout"])
+    return d
+
+
 @app.command("tasks", help="Known tasks: their arguments, executor, defaults and nodes.")
 def tasks(ctx: typer.Context) -> None:
     out = globals_of(ctx).out
@@ -34,7 +45,7 @@ def tasks(ctx: typer.Context) -> None:
     specs, nodes = with_client(ctx, action)
     running = {spec.name: [n.id for n in nodes if spec.name in n.tasks] for spec in specs}
     if out.json:
-        out.emit_json([spec.to_dict() | {"nodes": running[spec.name]} for spec in specs])
+        out.emit_json([_json(spec) | {"nodes": running[spec.name]} for spec in specs])
         return
     if not specs:
         out.line(

@@ -1,6 +1,7 @@
-"""Values no schedule can hold are refused the same way on the database (``--db``) and
-through a server (``--url``): a usage error naming the option, never a traceback, and
-never a value one side keeps and the other refuses."""
+"""The CLI answers the same on the database (``--db``) and through a server (``--url``):
+values no schedule can hold are refused alike (a usage error naming the option, never a
+traceback, never a value one side keeps and the other refuses), and what ``tests/api/
+test_cli_remote.py`` does not compare (``status``, ``tasks`` as JSON) prints the same."""
 
 from __future__ import annotations
 
@@ -102,3 +103,26 @@ def test_once_with_another_max_executions_is_a_usage_error(server: Server) -> No
         message = cli.error("create", "--task", "api:echo", "--schedule", "manual", "--once",
                             "--max-executions", "3", code=2)  # fmt: skip
         assert "--once" in message and "--max-executions 3" in message
+
+
+@pytest.fixture
+def cli_server(sqlite_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A server that also knows the CLI test tasks (``cli:short_timeout`` declares
+    ``timeout=1``, an int)."""
+    started = start_server(sqlite_url, tmp_path, args=("--import", "tests.cli.cli_tasks"))
+    yield started
+    started.stop(signal.SIGTERM, 10)
+
+
+def test_status_and_tasks_print_the_same_json_through_a_server(cli_server: Server) -> None:
+    clis = both(cli_server)
+    clis["db"]("create", "--task", "cli:echo", "--schedule", "manual", "--id", "e")
+    assert clis["db"].json("run", "--id", "e", "--wait")["status"] == "succeeded"
+    # Before: through a server, status also counted finished runs (succeeded: 1...).
+    runs = {where: cli.json("status")["runs"] for where, cli in clis.items()}
+    assert runs["db"] == runs["url"] == {"pending": 0, "running": 0, "retrying": 0, "backlog": 0}
+    # Before: "timeout": 1 on the database, 1.0 through the server.
+    tasks = {where: cli.json("tasks") for where, cli in clis.items()}
+    assert tasks["db"] == tasks["url"]
+    short = next(t for t in tasks["db"] if t["name"] == "cli:short_timeout")
+    assert short["timeout"] == 1.0 and isinstance(short["timeout"], float)
