@@ -88,3 +88,19 @@ def test_db_and_url_conflict(sqlite_url: str) -> None:
     assert env.json("--db", sqlite_url, "list") == []
     dead = env.error("--url", "http://127.0.0.1:9", "list")
     assert "cannot reach the tickwork server at http://127.0.0.1:9" in dead
+
+
+def test_history_of_one_run_takes_no_list_filters(cli: Cli) -> None:
+    # Before: the filters were ignored and the run shown whatever its status.
+    message = cli.error("history", "--run", "r1", "--status", "failed", code=2)
+    assert "--run" in message and "--status" in message
+    message = cli.error("history", "--schedule", "s", "--limit", "3", "--run", "r1", code=2)
+    assert "--run" in message and "--schedule, --limit" in message
+    # Alone, --run looks the run up.
+    assert cli.error("history", "--run", "r1") == "error: run 'r1' not found"
+
+
+def test_run_timeout_without_wait_is_a_usage_error(cli: Cli) -> None:
+    assert "--timeout only makes sense with --wait" in cli.error(
+        "run", "--id", "x", "--timeout", "5", code=2
+    )

@@ -110,7 +110,7 @@ def run(
     out = globals_of(ctx).out
     extra = parse_data(out, data)
     if timeout is not None and not wait:
-        out.fail("--timeout only makes sense with --wait")
+        out.fail("--timeout only makes sense with --wait", code=2)
 
     async def action(scheduler: Scheduler) -> Run:
         schedule = await scheduler.get_schedule(id)
@@ -172,6 +172,18 @@ def history(
     if status is not None and status not in RUN_STATUSES:
         out.fail(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}")
     if run_id is not None:
+        # One run in full: the list's filters would be silently ignored.
+        given = [
+            f"--{name}"
+            for name in ("schedule", "task", "status", "limit")
+            if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"
+        ]
+        if given:
+            out.fail(
+                f"give --run or {', '.join(given)}, not both: --run shows one run in full, "
+                f"{given[0]} filters the list of runs",
+                code=2,
+            )
         found = with_client(ctx, lambda scheduler: scheduler.get_run(run_id))
         if out.json:
             out.emit_json(found.to_dict())
