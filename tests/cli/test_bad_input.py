@@ -242,3 +242,10 @@ def test_bad_db_urls_from_python(url: str) -> None:
         assert "\n" not in str(caught.value)
 
     asyncio.run(go())
+
+
+def test_cleanup_reaching_before_the_calendar(cli: Cli) -> None:
+    # Before: a traceback (OverflowError) for an age past year 1.
+    proc = cli("cleanup", "--older-than-days", "1e300", expect=2)
+    assert "Traceback" not in proc.stderr and "'--older-than-days'" in proc.stderr
+    assert cli.json("cleanup", "--older-than-days", "365000")["deleted"] == 0

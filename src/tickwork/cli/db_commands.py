@@ -38,6 +38,11 @@ def upgrade(ctx: typer.Context) -> None:
         out.line(f"{mask_password(g.db)} is up to date")
 
 
+#: The oldest ``cleanup`` may reach back (a thousand years): further would be before
+#: the calendar's first day.
+MAX_DAYS = 365_000
+
+
 @app.command(
     "cleanup",
     help="Delete finished runs (with their attempts and logs) older than N days; "
@@ -46,7 +51,12 @@ def upgrade(ctx: typer.Context) -> None:
 def cleanup(
     ctx: typer.Context,
     older_than_days: float = typer.Option(
-        30, "--older-than-days", min=0, metavar="N", help="Age of the runs to delete."
+        30,
+        "--older-than-days",
+        min=0,
+        max=MAX_DAYS,
+        metavar="N",
+        help="Age of the runs to delete.",
     ),
 ) -> None:
     out = globals_of(ctx).out
