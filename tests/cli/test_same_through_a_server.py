@@ -126,3 +126,12 @@ def test_status_and_tasks_print_the_same_json_through_a_server(cli_server: Serve
     assert tasks["db"] == tasks["url"]
     short = next(t for t in tasks["db"] if t["name"] == "cli:short_timeout")
     assert short["timeout"] == 1.0 and isinstance(short["timeout"], float)
+
+
+def test_without_a_good_token_the_server_refusal_says_how_to_give_one(server: Server) -> None:
+    none = Cli("", {"TICKWORK_URL": server.url})
+    assert "--token T or TICKWORK_TOKEN" in none.error("list")
+    wrong = Cli("", {"TICKWORK_URL": server.url, "TICKWORK_TOKEN": "wrong"})
+    message = wrong.error("list")
+    assert "credentials" in message and "--token T or TICKWORK_TOKEN" in message
+

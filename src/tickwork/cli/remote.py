@@ -102,6 +102,8 @@ def error_of(response: httpx.Response) -> TickworkError:
         return StoreUnavailableError(message)
     if code == "timeout":
         return RunTimeoutError(message)
+    if response.status_code == 401:  # the server's words are for HTTP clients
+        return RemoteError(f"{message} (give the CLI a token: --token T or TICKWORK_TOKEN)")
     if response.status_code == 429:
         wait = response.headers.get("Retry-After")
         return RemoteError(message + (f" (retry after {wait} s)" if wait else ""))
