@@ -135,3 +135,18 @@ def test_without_a_good_token_the_server_refusal_says_how_to_give_one(server: Se
     message = wrong.error("list")
     assert "credentials" in message and "--token T or TICKWORK_TOKEN" in message
 
+
+
+def test_an_empty_task_or_schedule_is_named_alike(server: Server) -> None:
+    clis = both(server)
+    clis["db"]("create", "--task", "api:echo", "--schedule", "manual", "--id", "s")
+    for args, option in (
+        (["create", "--task", " ", "--schedule", "5m"], "--task is empty"),
+        (["create", "--task", "api:echo", "--schedule", ""], "--schedule is empty"),
+        (["update", "--id", "s", "--task", ""], "--task is empty"),
+        (["update", "--id", "s", "--schedule", "  "], "--schedule is empty"),
+    ):
+        # Before: "schedule must be a non-empty expression" on the database, "schedule:
+        # String should have at least 1 character" through the server.
+        messages = {w: cli.error(*args, code=2) for w, cli in clis.items()}
+        assert messages["db"] == messages["url"] and option in messages["db"], messages

@@ -13,6 +13,7 @@ import typer
 
 from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
+from tickwork.cli.output import Output
 from tickwork.cli.schedule_options import (
     GIVEN,
     ScheduleOptions,
@@ -24,6 +25,19 @@ from tickwork.engine.scheduler import Scheduler
 from tickwork.models import Run, Schedule
 
 SCHEDULE_STATUSES = ("active", "paused", "finished")
+
+
+def refuse_empty(out: Output, *, task: str | None, schedule: str | None) -> None:
+    """An empty ``--task`` or ``--schedule`` is refused here, in the same words on the
+    database and through a server (whose schema would answer in its own)."""
+    if task is not None and not task.strip():
+        out.fail("--task is empty: give a task's name ('tickwork tasks' lists them)", code=2)
+    if schedule is not None and not schedule.strip():
+        out.fail(
+            "--schedule is empty: give an expression such as '0 2 * * *', '5m' or 'manual' "
+            "('tickwork validate EXPR' checks one)",
+            code=2,
+        )
 
 
 @app.command("create", help="Create a schedule for a task (known to a node or to this process).")
@@ -42,6 +56,7 @@ def create(
     paused: bool = typer.Option(False, "--paused", help="Create it paused."),
 ) -> None:
     out = globals_of(ctx).out
+    refuse_empty(out, task=task, schedule=schedule)
     fields = schedule_fields(out, **options)
     if paused:
         fields["paused"] = True
@@ -84,6 +99,7 @@ def update(
     ),
 ) -> None:
     out = globals_of(ctx).out
+    refuse_empty(out, task=task, schedule=schedule)
     if clear_tags and options["tags"]:
         out.fail("give --clear-tags or --tag, not both (--tag already replaces all tags)", code=2)
     if node_timeout and options["timeout"] is not None:
