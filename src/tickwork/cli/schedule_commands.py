@@ -208,7 +208,7 @@ def list_(
     tag: str | None = typer.Option(None, "--tag", help="Only those with this tag."),
     fmt: str = typer.Option("table", "--format", help="table or json (same as --json)."),
     limit: int = typer.Option(
-        LIST_PAGE, "--limit", help=f"At most this many, in id order (default {LIST_PAGE})."
+        LIST_PAGE, "--limit", help=f"At most this many (1 to {LIST_MAX}), in id order."
     ),
     after: str | None = typer.Option(
         None, "--after", metavar="ID", help="Those whose id comes after ID (the next page)."

@@ -73,7 +73,9 @@ def create(
 @token_app.command("list", help="Tokens: id, user, role, created, last used, expiry.")
 def list_tokens(
     ctx: typer.Context,
-    revoked: bool = typer.Option(False, "--revoked", help="Include revoked tokens."),
+    revoked: bool = typer.Option(
+        False, "--revoked", help="Include revoked tokens (on the database: not with --url)."
+    ),
 ) -> None:
     out = globals_of(ctx).out
     tokens: list[ApiToken] = with_client(ctx, lambda s: s.list_tokens(include_revoked=revoked))
