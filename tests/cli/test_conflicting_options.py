@@ -104,3 +104,8 @@ def test_run_timeout_without_wait_is_a_usage_error(cli: Cli) -> None:
     assert "--timeout only makes sense with --wait" in cli.error(
         "run", "--id", "x", "--timeout", "5", code=2
     )
+
+
+def test_a_node_refuses_a_server_url_naming_where_it_came_from() -> None:
+    message = Cli("", {"TICKWORK_URL": "http://127.0.0.1:9"}).error("worker")
+    assert "TICKWORK_URL" in message and "--db" in message

@@ -44,8 +44,8 @@ class Globals:
         """For commands that work on the database itself (``worker``, ``serve``)."""
         if self.url is not None:
             self.out.fail(
-                "--url (a tickwork server) is for commands that go through its API: "
-                "this one works on the database itself, give --db URL (or TICKWORK_DB)"
+                "--url (or TICKWORK_URL: a tickwork server) is for commands that go through "
+                "its API: this one works on the database itself, give --db URL (or TICKWORK_DB)"
             )
         if self.token is not None:
             self.out.fail("--token is for a tickwork server: give its --url too")
