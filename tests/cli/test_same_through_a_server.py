@@ -150,3 +150,18 @@ def test_an_empty_task_or_schedule_is_named_alike(server: Server) -> None:
         # String should have at least 1 character" through the server.
         messages = {w: cli.error(*args, code=2) for w, cli in clis.items()}
         assert messages["db"] == messages["url"] and option in messages["db"], messages
+
+
+def test_data_with_a_lone_surrogate_is_refused_alike(server: Server) -> None:
+    clis = both(server)
+    clis["db"]("create", "--task", "api:echo", "--schedule", "manual", "--id", "s")
+    bad = '{"a": "\\ud800"}'  # valid JSON text, but no UTF-8 can hold what it means
+    for args in (
+        ["create", "--task", "api:echo", "--schedule", "manual", "--data", bad],
+        ["update", "--id", "s", "--data", bad],
+        ["run", "--id", "s", "--data", bad],
+    ):
+        # Before: through a server, a traceback (UnicodeEncodeError) sending it.
+        messages = {w: cli.error(*args) for w, cli in clis.items()}
+        assert messages["db"] == messages["url"], messages
+        assert "data is not valid UTF-8 text" in messages["db"]

@@ -19,7 +19,7 @@ import typer
 from tickwork.cli.output import Output
 from tickwork.engine.audit import acting_as, default_actor
 from tickwork.errors import TickworkError, UnknownTaskError, ValidationError
-from tickwork.limits import MAX_JSON_DEPTH
+from tickwork.limits import MAX_JSON_DEPTH, check_json_value
 from tickwork.store.url import SQLiteURL, mask_password, parse_url
 
 if TYPE_CHECKING:
@@ -143,4 +143,10 @@ def parse_data(out: Output, text: str | None, option: str = "--data") -> dict[st
         out.fail(f"{option} is nested too deeply (at most {MAX_JSON_DEPTH} levels)")
     if not isinstance(value, dict):
         out.fail(f'{option} must be a JSON object such as \'{{"region": "eu"}}\'')
+    try:
+        # Here, not only where it is stored: a lone surrogate ("\ud800") cannot even be
+        # sent to a server, and NUL, size and depth are named alike both ways.
+        check_json_value(value, "data")
+    except ValidationError as exc:
+        out.fail(str(exc))
     return value
