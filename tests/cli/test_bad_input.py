@@ -249,3 +249,14 @@ def test_cleanup_reaching_before_the_calendar(cli: Cli) -> None:
     proc = cli("cleanup", "--older-than-days", "1e300", expect=2)
     assert "Traceback" not in proc.stderr and "'--older-than-days'" in proc.stderr
     assert cli.json("cleanup", "--older-than-days", "365000")["deleted"] == 0
+
+
+def test_a_queue_name_with_brackets_is_shown_as_it_is(wcli: Cli) -> None:
+    # Before: the table's title took the name for Rich markup: '[/x]' failed with a
+    # traceback (MarkupError), '[bold]' vanished.
+    name = "[/x] [bold]q"
+    wcli("create", "--task", "cli:echo", "--schedule", "manual", "--id", "brackets",
+         "--result-queue", name)  # fmt: skip
+    wcli("run", "--id", "brackets", "--wait")
+    shown = wcli("queue", "read", name)
+    assert shown.stdout.splitlines()[0] == f"queue {name}", shown.stdout

@@ -38,6 +38,12 @@ def _width() -> int | None:
     return None if sys.stdout.isatty() else 200
 
 
+def _plain(title: str | None) -> str | None:
+    """A title as it reads: it may hold a user's words (a queue's name), whose brackets
+    Rich would take for markup (``[/x]`` even fails)."""
+    return None if title is None else escape(title)
+
+
 @dataclass
 class Output:
     json: bool = False
@@ -53,7 +59,7 @@ class Output:
     def table(
         self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
     ) -> None:
-        table = Table(title=title, title_justify="left")
+        table = Table(title=_plain(title), title_justify="left")
         for col in columns:
             table.add_column(col, overflow="fold")
         for row in rows:
@@ -62,7 +68,7 @@ class Output:
 
     def fields(self, pairs: Sequence[tuple[str, Any]], title: str | None = None) -> None:
         """A two-column table of ``name: value`` for one record."""
-        table = Table(title=title, title_justify="left", show_header=False)
+        table = Table(title=_plain(title), title_justify="left", show_header=False)
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
         for name, value in pairs:
