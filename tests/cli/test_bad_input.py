@@ -260,3 +260,11 @@ def test_a_queue_name_with_brackets_is_shown_as_it_is(wcli: Cli) -> None:
     wcli("run", "--id", "brackets", "--wait")
     shown = wcli("queue", "read", name)
     assert shown.stdout.splitlines()[0] == f"queue {name}", shown.stdout
+
+
+def test_a_retention_past_the_calendar_is_refused_before_the_node_starts(cli: Cli) -> None:
+    # Before: the node started, then failed with a traceback (OverflowError) at its
+    # first cleanup.
+    assert cli.error("worker", "--retention-days", "1e300") == (
+        "error: retention_days = '1e300' (from --retention-days): must be <= 365000"
+    )

@@ -423,6 +423,8 @@ NODE_SETTINGS: Final = declare(
         "Finished runs (with their attempts and logs) older than this many days are deleted.",
         minimum=0,
         exclusive_minimum=True,
+        # A thousand years: further back would be before the calendar's first day.
+        maximum=365_000,
         metavar="DAYS",
     ),
     Setting(
