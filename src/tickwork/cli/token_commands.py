@@ -37,7 +37,10 @@ def create(
         False, "--read-only", help="May only read its user's schedules (not with --admin)."
     ),
     expires: str | None = typer.Option(
-        None, "--expires", metavar="DURATION", help="Lifetime: 30d, 12h, 1w, PT1H... (none: never)."
+        None,
+        "--expires",
+        metavar="DURATION",
+        help="Lifetime: 30d, 12h, 1w, PT1H... (a month counts 30 days, a year 360; none: never).",
     ),
 ) -> None:
     out = globals_of(ctx).out
