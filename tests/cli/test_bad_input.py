@@ -268,3 +268,20 @@ def test_a_retention_past_the_calendar_is_refused_before_the_node_starts(cli: Cl
     assert cli.error("worker", "--retention-days", "1e300") == (
         "error: retention_days = '1e300' (from --retention-days): must be <= 365000"
     )
+
+
+def test_a_token_whose_secret_cannot_be_printed_is_revoked(cli: Cli) -> None:
+    # Before: a traceback, and a token left in force whose secret no one had.
+    for json_flag in ([], ["--json"]):
+        with open("/dev/full", "w") as full:
+            proc = subprocess.run(
+                [sys.executable, "-m", "tickwork.cli", "--db", cli.db_url, *json_flag,
+                 "token", "create", "--user", "lost"],
+                cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL, stdout=full,
+                stderr=subprocess.PIPE, text=True, timeout=30,
+            )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "cannot print the token's secret" in proc.stderr and "was revoked" in proc.stderr
+    assert cli.json("token", "list") == []
+    assert [t["user"] for t in cli.json("token", "list", "--revoked")] == ["lost", "lost"]

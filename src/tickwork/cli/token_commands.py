@@ -6,7 +6,10 @@ A token's secret is printed once, when it is made; the database keeps only its h
 
 from __future__ import annotations
 
+import os
+import sys
 from datetime import datetime
+from typing import NoReturn
 
 import typer
 
@@ -61,15 +64,29 @@ def create(
     )
     assert made is not None
     token, secret = made
-    if out.json:
-        out.emit_json({**token.to_dict(), "token": secret})
-        return
-    out.line(secret)
+    try:
+        if out.json:
+            out.emit_json({**token.to_dict(), "token": secret})
+            return
+        out.line(secret)
+    except OSError as exc:
+        _revoke_unshown(ctx, token, exc)
     expiry = f", expires {when(token.expires_at)}" if token.expires_at else ""
     typer.echo(
         f"token {token.id} for {token.user} ({token.role}{expiry}); the secret above is "
         "shown this once: use it as 'Authorization: Bearer <token>'",
         err=True,
+    )
+
+
+def _revoke_unshown(ctx: typer.Context, token: ApiToken, exc: OSError) -> NoReturn:
+    """The secret could not be written (a full disk, a closed pipe): no one can ever
+    use the token, so it is revoked rather than left in force, and the error says so."""
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # what stdout still holds is lost
+    with_client(ctx, lambda s: s.revoke_token(token.id))
+    globals_of(ctx).out.fail(
+        f"cannot print the token's secret ({exc.strerror or exc}): token {token.id} was "
+        "revoked, since no one could use it; make another"
     )
 
 
