@@ -285,3 +285,21 @@ def test_a_token_whose_secret_cannot_be_printed_is_revoked(cli: Cli) -> None:
         assert "cannot print the token's secret" in proc.stderr and "was revoked" in proc.stderr
     assert cli.json("token", "list") == []
     assert [t["user"] for t in cli.json("token", "list", "--revoked")] == ["lost", "lost"]
+
+
+def test_consumed_messages_that_cannot_be_printed_go_to_stderr(wcli: Cli) -> None:
+    # Before: a traceback, and the messages, already removed from the queue, lost.
+    wcli("create", "--task", "cli:echo", "--schedule", "manual", "--id", "to-full",
+         "--result-queue", "to-full", "--data", '{"keep": "me"}')  # fmt: skip
+    wcli("run", "--id", "to-full", "--wait")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tickwork.cli", "--db", wcli.db_url, "queue", "read",
+             "to-full", "--consume"],
+            cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL, stdout=full,
+            stderr=subprocess.PIPE, text=True, timeout=30,
+        )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "cannot print the 1 consumed message(s)" in proc.stderr
+    assert '"keep": "me"' in proc.stderr  # the result echoes the data
+    assert wcli.json("queue", "read", "to-full") == []

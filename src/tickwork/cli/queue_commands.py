@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from typing import NoReturn
 
 import typer
 
 from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
-from tickwork.cli.output import when
+from tickwork.cli.output import Output, when
 from tickwork.models import QueueMessage
 
 queue_app = typer.Typer(
@@ -38,6 +41,26 @@ def read(
     messages: list[QueueMessage] = with_client(
         ctx, lambda scheduler: scheduler.read_queue(name, consume=consume, limit=limit)
     )
+    try:
+        _show(out, name, messages, consume)
+    except OSError as exc:
+        _rescue(out, messages if consume else [], exc)
+
+
+def _rescue(out: Output, consumed: list[QueueMessage], exc: OSError) -> NoReturn:
+    """Stdout failed (a full disk, a closed pipe). Consumed messages are gone from the
+    queue: they go to stderr instead, so they are not lost with stdout."""
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # what stdout still holds is lost
+    if not consumed:
+        out.fail(f"cannot print the messages ({exc.strerror or exc}); they stay in the queue")
+    sys.stderr.write(json.dumps([m.to_dict() for m in consumed], indent=2, default=str) + "\n")
+    out.fail(
+        f"cannot print the {len(consumed)} consumed message(s) ({exc.strerror or exc}): "
+        "they are removed from the queue, and written above on stderr as JSON"
+    )
+
+
+def _show(out: Output, name: str, messages: list[QueueMessage], consume: bool) -> None:
     if out.json:
         out.emit_json([m.to_dict() for m in messages])
         return
