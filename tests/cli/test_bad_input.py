@@ -303,3 +303,16 @@ def test_consumed_messages_that_cannot_be_printed_go_to_stderr(wcli: Cli) -> Non
     assert "cannot print the 1 consumed message(s)" in proc.stderr
     assert '"keep": "me"' in proc.stderr  # the result echoes the data
     assert wcli.json("queue", "read", "to-full") == []
+
+
+@pytest.mark.parametrize("args", [["list"], ["--json", "list"], ["validate", "5m"]])
+def test_output_on_a_full_disk_is_one_error_line(cli: Cli, args: list[str]) -> None:
+    # Before: a traceback ending in OSError: [Errno 28] No space left on device.
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tickwork.cli", "--db", cli.db_url, *args],
+            cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL, stdout=full,
+            stderr=subprocess.PIPE, text=True, timeout=30,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr == "error: cannot write the output (No space left on device)\n"

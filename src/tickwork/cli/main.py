@@ -19,7 +19,7 @@ from typing import Any, Final
 import typer
 
 from tickwork.cli.client import Globals
-from tickwork.cli.output import Output
+from tickwork.cli.output import Output, OutputFailed
 from tickwork.limits import MAX_ECHO_CHARS
 
 DEFAULT_DB = "sqlite:///tickwork.db"
@@ -285,4 +285,11 @@ def main() -> None:
         raise SystemExit(2)
     _register_commands(command_name(sys.argv[1:]))
     root = typer.main.get_command(app)
-    root(args=hoist_global_options(sys.argv[1:], root), prog_name="tickwork")
+    try:
+        root(args=hoist_global_options(sys.argv[1:], root), prog_name="tickwork")
+    except OutputFailed as exc:
+        # Stdout is on a full disk, say: a traceback would say nothing more, and what
+        # the command changed is done.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  # what stdout still holds is lost
+        print(f"error: cannot write the output ({exc.strerror or exc})", file=sys.stderr)
+        raise SystemExit(1) from None

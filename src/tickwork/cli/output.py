@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, NoReturn
@@ -44,6 +45,21 @@ def _plain(title: str | None) -> str | None:
     return None if title is None else escape(title)
 
 
+class OutputFailed(OSError):
+    """Stdout refused what a command printed (a full disk...); ``main`` reports it in
+    one line. A closed pipe stays a ``BrokenPipeError``, which Click handles."""
+
+
+@contextmanager
+def _stdout() -> Iterator[None]:
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputFailed(exc.errno, exc.strerror) from exc
+
+
 @dataclass
 class Output:
     json: bool = False
@@ -53,8 +69,9 @@ class Output:
         return Console(highlight=False, soft_wrap=True, width=_width())
 
     def emit_json(self, value: Any) -> None:
-        sys.stdout.write(json.dumps(value, default=_default, indent=2) + "\n")
-        sys.stdout.flush()
+        with _stdout():
+            sys.stdout.write(json.dumps(value, default=_default, indent=2) + "\n")
+            sys.stdout.flush()
 
     def table(
         self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None
@@ -64,7 +81,8 @@ class Output:
             table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*("" if v is None else escape(str(v)) for v in row))
-        self.console.print(table)
+        with _stdout():
+            self.console.print(table)
 
     def fields(self, pairs: Sequence[tuple[str, Any]], title: str | None = None) -> None:
         """A two-column table of ``name: value`` for one record."""
@@ -73,12 +91,14 @@ class Output:
         table.add_column("value", overflow="fold")
         for name, value in pairs:
             table.add_row(name, "" if value is None else escape(str(value)))
-        self.console.print(table)
+        with _stdout():
+            self.console.print(table)
 
     def line(self, text: str) -> None:
         """A plain line for people (Rich markup is not interpreted)."""
-        self.console.print(text, markup=False)
-        sys.stdout.flush()
+        with _stdout():
+            self.console.print(text, markup=False)
+            sys.stdout.flush()
 
     def warn(self, message: str) -> None:
         """``warning: message`` on stderr; the command goes on."""
