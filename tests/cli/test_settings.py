@@ -38,6 +38,8 @@ def three_values(s: Setting) -> list[tuple[Any, Any]]:
         return [("7", 7.0), ("2m", 120.0), (9, 9.0)]
     if s.kind == "bool":
         return [("off", False), ("on", True), (False, False)]
+    if s.name == "trusted_proxies":  # checked: addresses or networks
+        return [(" 10.0.0.1", "10.0.0.1"), ("10.0.0.0/8", "10.0.0.0/8"), ("::1", "::1")]
     if s.kind == "str":
         return [(" a.example", "a.example"), ("b.example", "b.example"), ("c", "c")]
     return [("7", 7.0), ("8.5", 8.5), (9, 9.0)]

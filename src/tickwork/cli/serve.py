@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
 import math
 import os
@@ -55,6 +56,31 @@ if TYPE_CHECKING:
     import uvicorn
 
 log = logging.getLogger("tickwork.serve")
+
+
+#: Proxies believed by default: one on this host, as the deployment guide's nginx.
+DEFAULT_TRUSTED_PROXIES: Final = "127.0.0.1,::1"
+
+
+def check_trusted_proxies(value: str) -> None:
+    """Refuse what is not an address, a network or ``*`` alone: the HTTP server takes an
+    entry it cannot read for a name no client has, so a typo would silently believe no
+    proxy (every client one address, the proxy's)."""
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    if "*" in entries:
+        if len(entries) > 1:
+            raise ValueError("'*' (any proxy) stands alone, not beside addresses")
+        return
+    for entry in entries:
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError as exc:
+            raise ValueError(
+                f"{entry!r} is not an IP address, a network (10.0.0.0/8) or '*' ({exc})"
+            ) from None
 
 
 #: The settings of ``serve``: a node's, where to listen, and the API's limits. Secrets
@@ -106,6 +132,16 @@ SERVE_SETTINGS: Final = (
             "One line per HTTP request in the log, at INFO (off: a proxy in front logs them).",
         ),
         Setting(
+            "trusted_proxies",
+            "str",
+            DEFAULT_TRUSTED_PROXIES,
+            "Addresses or networks of the proxies in front, comma-separated ('*': any), "
+            "whose X-Forwarded-For and X-Forwarded-Proto are believed: the client's "
+            "address (rate limit, access log) is then the one they forwarded.",
+            metavar="ADDRESSES",
+            check=check_trusted_proxies,
+        ),
+        Setting(
             "api_nice",
             "int",
             0,
@@ -129,6 +165,7 @@ class ServeOptions:
     log_level: str
     access_log: bool = True
     api_nice: int = 0
+    trusted_proxies: str = DEFAULT_TRUSTED_PROXIES
     api: ApiSettings = field(default_factory=ApiSettings)
     #: The settings and where each came from, printed at start (no secret in it).
     summary: str = ""
@@ -304,6 +341,12 @@ async def _serve(
             # on stderr is JSON, as collectors need).
             log_config=None,
             access_log=options.access_log,
+            # Said here, not left to uvicorn's FORWARDED_ALLOW_IPS: one setting, named
+            # and checked as tickwork's others.
+            proxy_headers=True,
+            forwarded_allow_ips=[
+                e.strip() for e in options.trusted_proxies.split(",") if e.strip()
+            ],
             lifespan="off",
             http=_http_protocol(),
             timeout_graceful_shutdown=math.ceil(options.shutdown_grace),
@@ -391,6 +434,7 @@ def serve(
             log_level=settings["log_level"],
             access_log=settings["access_log"],
             api_nice=settings["api_nice"],
+            trusted_proxies=settings["trusted_proxies"],
             api=api_settings(settings, os.environ),
             summary=settings.summary(),
         )

@@ -55,6 +55,7 @@ SERVE_ONLY_KEYS: Final = (
     "jwt_audience",
     "access_log",
     "api_nice",
+    "trusted_proxies",
 )
 
 Kind = Literal["int", "float", "seconds", "bool", "str", "choice"]
@@ -87,6 +88,8 @@ class Setting:
     fold_case: bool = True
     #: Shown in help instead of the kind (``SECONDS``, ``N``, ``HOST``...).
     metavar: str | None = None
+    #: A further check of the converted value: raises ``ValueError`` saying what is wrong.
+    check: Callable[[Any], None] | None = None
 
     @property
     def flag(self) -> str:
@@ -159,6 +162,8 @@ class Setting:
                 raise ValueError(f"must be {'>' if self.exclusive_minimum else '>='} {low:g}")
             if high is not None and value > high:
                 raise ValueError(f"must be <= {high:g}")
+        if self.check is not None:
+            self.check(value)
 
     def describe_default(self) -> str:
         if self.default is None:
