@@ -136,7 +136,6 @@ def test_without_a_good_token_the_server_refusal_says_how_to_give_one(server: Se
     assert "credentials" in message and "--token T or TICKWORK_TOKEN" in message
 
 
-
 def test_an_empty_task_or_schedule_is_named_alike(server: Server) -> None:
     clis = both(server)
     clis["db"]("create", "--task", "api:echo", "--schedule", "manual", "--id", "s")
