@@ -12,6 +12,18 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The limits of the Python API, so a schedule it made is one the API takes back (PUT).
+from tickwork.limits import (
+    MAX_ATTEMPTS,
+    MAX_BACKOFF,
+    MAX_DESCRIPTION,
+    MAX_EXECUTIONS,
+    MAX_INSTANCES,
+    MAX_PRIORITY,
+    MAX_SECONDS,
+    MAX_SHORT_TEXT,
+    MAX_TAGS,
+)
 from tickwork.models import (
     ApiToken,
     AttemptStatus,
@@ -41,16 +53,16 @@ T = TypeVar("T")
 _FORBID = ConfigDict(extra="forbid", strict=True)
 #: JSON numbers tickwork accepts for seconds and counts (a bound keeps arithmetic on
 #: datetimes finite; the validation layer checks the meaning).
-_SECONDS = Field(default=None, ge=0, le=10**9)
+_SECONDS = Field(default=None, ge=0, le=MAX_SECONDS)
 
 
 class Retry(BaseModel):
     """A retry policy; fields left out keep their defaults."""
 
     model_config = _FORBID
-    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+    max_attempts: int | None = Field(default=None, ge=1, le=MAX_ATTEMPTS)
     delay: float | None = _SECONDS
-    backoff: float | None = Field(default=None, ge=1, le=100)
+    backoff: float | None = Field(default=None, ge=1, le=MAX_BACKOFF)
     max_delay: float | None = _SECONDS
     jitter: bool | None = None
 
@@ -59,10 +71,10 @@ class ScheduleFields(BaseModel):
     """The settable fields of a schedule; every one optional (PATCH)."""
 
     model_config = _FORBID
-    task: str | None = Field(default=None, min_length=1, max_length=200)
-    schedule: str | None = Field(default=None, min_length=1, max_length=500)
-    name: str | None = Field(default=None, max_length=500)
-    description: str | None = Field(default=None, max_length=10_000)
+    task: str | None = Field(default=None, min_length=1, max_length=MAX_SHORT_TEXT)
+    schedule: str | None = Field(default=None, min_length=1, max_length=MAX_SHORT_TEXT)
+    name: str | None = Field(default=None, max_length=MAX_SHORT_TEXT)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
     timezone: str | None = Field(default=None, max_length=100)
     data: dict[str, Any] | None = None
     start_at: datetime | str | None = None
@@ -73,16 +85,16 @@ class ScheduleFields(BaseModel):
     catchup: Catchup | None = None
     catchup_spread: float | None = _SECONDS
     misfire_grace: float | None = _SECONDS
-    max_instances: int | None = Field(default=None, ge=1, le=10_000)
-    max_executions: int | None = Field(default=None, ge=1, le=10**12)
+    max_instances: int | None = Field(default=None, ge=1, le=MAX_INSTANCES)
+    max_executions: int | None = Field(default=None, ge=1, le=MAX_EXECUTIONS)
     retry: Retry | None = None
-    timeout: float | None = Field(default=None, gt=0, le=10**9)
-    priority: int | None = Field(default=None, ge=-(10**6), le=10**6)
-    result_queue: str | None = Field(default=None, max_length=200)
-    error_queue: str | None = Field(default=None, max_length=200)
-    tags: list[str] | None = Field(default=None, max_length=100)
+    timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS)
+    priority: int | None = Field(default=None, ge=-MAX_PRIORITY, le=MAX_PRIORITY)
+    result_queue: str | None = Field(default=None, max_length=MAX_SHORT_TEXT)
+    error_queue: str | None = Field(default=None, max_length=MAX_SHORT_TEXT)
+    tags: list[str] | None = Field(default=None, max_length=MAX_TAGS)
     metadata: dict[str, Any] | None = None
-    owner: str | None = Field(default=None, max_length=200)
+    owner: str | None = Field(default=None, max_length=MAX_SHORT_TEXT)
 
     def changes(self) -> dict[str, Any]:
         """The fields the request gave (``null`` included), as the Scheduler takes them."""
@@ -99,15 +111,15 @@ class ScheduleCreate(ScheduleFields):
     """A new schedule: ``task`` and ``schedule`` are required, ``id`` optional."""
 
     id: str | None = Field(default=None, max_length=200)
-    task: str = Field(min_length=1, max_length=200)
-    schedule: str = Field(min_length=1, max_length=500)
+    task: str = Field(min_length=1, max_length=MAX_SHORT_TEXT)
+    schedule: str = Field(min_length=1, max_length=MAX_SHORT_TEXT)
 
 
 class ScheduleReplace(ScheduleFields):
     """``PUT /schedules/{id}``: the whole schedule (the id is the path's)."""
 
-    task: str = Field(min_length=1, max_length=200)
-    schedule: str = Field(min_length=1, max_length=500)
+    task: str = Field(min_length=1, max_length=MAX_SHORT_TEXT)
+    schedule: str = Field(min_length=1, max_length=MAX_SHORT_TEXT)
 
 
 class RetryOut(BaseModel):
@@ -266,7 +278,7 @@ class PausedOut(BaseModel):
 
 class ValidateBody(BaseModel):
     model_config = _FORBID
-    schedule: str = Field(max_length=500)
+    schedule: str = Field(max_length=MAX_SHORT_TEXT)
     timezone: str = Field(default="UTC", max_length=100)
     count: int = Field(default=5, ge=1, le=100)
 
