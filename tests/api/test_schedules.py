@@ -157,6 +157,45 @@ def test_put_upserts_patch_and_if_match(db_server: Server) -> None:
     _error(c.delete("/schedules/up"), 404)
 
 
+def test_if_match_takes_a_list_and_compares_strongly(db_server: Server) -> None:
+    """RFC 9110: If-Match holds when any entity-tag of its list matches the ETag by
+    strong comparison; a weak one never does; ``*`` matches any current schedule."""
+    c = db_server.admin
+    assert c.put("/schedules/m", json={"task": "api:echo", "schedule": "5m"}).status_code == 201
+
+    def patch(if_match: str, name: str) -> httpx.Response:
+        return c.patch("/schedules/m", json={"name": name}, headers={"If-Match": if_match})
+
+    r = patch('"1", "99"', "listed")
+    assert r.status_code == 200, r.text
+    assert r.headers["ETag"] == '"2"' and r.json()["name"] == "listed"
+    assert patch('"99","2"', "second in the list").status_code == 200
+    e = _error(patch('"1", "2"', "stale list"), 412)
+    assert "version 3" in e["message"]
+    e = _error(patch('W/"3"', "weak"), 412)  # weak: never matches, even the current one
+    assert "weak" in e["message"] and '"3"' in e["message"]
+    e = _error(patch('"3', "broken"), 412)
+    assert "closing quote" in e["message"]
+    assert patch('W/"3", "3"', "strong beside weak").status_code == 200
+    assert patch("*", "any").json()["version"] == 5
+    put = c.put(
+        "/schedules/m",
+        json={"task": "api:echo", "schedule": "1m"},
+        headers={"If-Match": '"4", "5"'},
+    )
+    assert put.status_code == 200 and put.headers["ETag"] == '"6"', put.text
+    _error(c.put("/schedules/m", json={"task": "api:echo", "schedule": "2m"},
+                 headers={"If-Match": 'W/"6"'}), 412)  # fmt: skip
+    _error(c.delete("/schedules/m", headers={"If-Match": 'W/"6"'}), 412)
+    _error(c.delete("/schedules/m", headers={"If-Match": '"5", "7"'}), 412)
+    got = c.get("/schedules/m").json()
+    assert (got["version"], got["schedule"], got["name"]) == (6, "1m", "")
+    assert c.delete("/schedules/m", headers={"If-Match": '"5", "6"'}).status_code == 204
+    # Gone: a condition on a missing schedule is its 404, as without the condition.
+    _error(c.patch("/schedules/m", json={"name": "x"}, headers={"If-Match": '"6"'}), 404)
+    _error(c.delete("/schedules/m", headers={"If-Match": "*"}), 404)
+
+
 def test_pause_resume_next_run_backfill(db_server: Server) -> None:
     c = db_server.admin
     c.post("/schedules", json={"id": "m", "task": "api:echo", "schedule": "0 * * * *"})

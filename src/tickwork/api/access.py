@@ -14,13 +14,14 @@ Changes are made ``acting_as`` the caller, so the audit log names them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from tickwork.api.auth import Caller
 from tickwork.api.bodies import Body, ScheduleBodies
 from tickwork.api.encode import page_json
+from tickwork.api.if_match import IfMatch
 from tickwork.engine.audit import acting_as
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import (
@@ -43,6 +44,8 @@ from tickwork.models import (
 )
 from tickwork.store.records import ScheduleFilter
 from tickwork.validation import SETTABLE_FIELDS
+
+_T = TypeVar("_T")
 
 #: What ``PUT`` resets a field it does not give to: a new schedule's value (retry and
 #: timeout: None, left to the node that runs it, as for a new schedule).
@@ -139,8 +142,7 @@ async def replace_schedule(
     caller: Caller,
     schedule_id: str,
     fields: Mapping[str, Any],
-    expected_version: int | None = None,
-    match_any: bool = False,
+    condition: IfMatch | None = None,
 ) -> tuple[Schedule, bool]:
     """``PUT``: create the schedule with this id, or replace all its settings (fields
     not given go back to their defaults). Returns it and whether it was created.
@@ -159,7 +161,7 @@ async def replace_schedule(
             current = None
         if current is not None and _mine(caller, current):
             break
-        if expected_version is not None or match_any:
+        if condition is not None:
             raise PreconditionFailedError(f"schedule {schedule_id!r} does not exist (If-Match)")
         try:
             created = await create_schedule(scheduler, caller, {**fields, "id": schedule_id})
@@ -177,11 +179,7 @@ async def replace_schedule(
         changes.pop("owner", None)
     elif owner != current.owner and not caller.admin:
         raise PermissionDeniedError("only an admin may set a schedule's owner")
-    with acting_as(caller.user):
-        updated = await scheduler.update_schedule(
-            schedule_id, expected_version=expected_version, **changes
-        )
-    return updated, False
+    return await _conditional_update(scheduler, caller, current, changes, condition), False
 
 
 async def update_schedule(
@@ -189,7 +187,7 @@ async def update_schedule(
     caller: Caller,
     schedule_id: str,
     changes: Mapping[str, Any],
-    expected_version: int | None = None,
+    condition: IfMatch | None = None,
 ) -> Schedule:
     """``PATCH``: change only the fields given."""
     require_write(caller)
@@ -197,25 +195,63 @@ async def update_schedule(
     if "owner" in changes and changes["owner"] != current.owner and not caller.admin:
         raise PermissionDeniedError("only an admin may set a schedule's owner")
     if not changes:
-        if expected_version is not None and expected_version != current.version:
-            raise PreconditionFailedError(
-                f"schedule {schedule_id!r} is at version {current.version}, not "
-                f"{expected_version}: it changed since it was read"
-            )
+        if condition is not None:
+            condition.version_for(schedule_id, current.version)
         return current
-    with acting_as(caller.user):
-        return await scheduler.update_schedule(
-            schedule_id, expected_version=expected_version, **changes
-        )
+    return await _conditional_update(scheduler, caller, current, changes, condition)
+
+
+async def _conditional_update(
+    scheduler: Scheduler,
+    caller: Caller,
+    current: Schedule,
+    changes: Mapping[str, Any],
+    condition: IfMatch | None,
+) -> Schedule:
+    async def update(expected: int | None) -> Schedule:
+        with acting_as(caller.user):
+            return await scheduler.update_schedule(current.id, expected_version=expected, **changes)
+
+    return await _if_matching(scheduler, caller, current, condition, update)
 
 
 async def delete_schedule(
-    scheduler: Scheduler, caller: Caller, schedule_id: str, expected_version: int | None = None
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    condition: IfMatch | None = None,
 ) -> None:
     require_write(caller)
-    await get_schedule(scheduler, caller, schedule_id)
-    with acting_as(caller.user):
-        await scheduler.delete_schedule(schedule_id, expected_version=expected_version)
+    current = await get_schedule(scheduler, caller, schedule_id)
+
+    async def delete(expected: int | None) -> None:
+        with acting_as(caller.user):
+            await scheduler.delete_schedule(schedule_id, expected_version=expected)
+
+    await _if_matching(scheduler, caller, current, condition, delete)
+
+
+async def _if_matching(
+    scheduler: Scheduler,
+    caller: Caller,
+    current: Schedule,
+    condition: IfMatch | None,
+    change: Callable[[int | None], Awaitable[_T]],
+) -> _T:
+    """``change(expected_version)`` if ``condition`` holds for the schedule's version.
+    The engine refuses a write that meets another version than the one matched; the
+    condition is then checked against the newer one, which may match too (a list)."""
+    while True:
+        expected = None if condition is None else condition.version_for(current.id, current.version)
+        try:
+            return await change(expected)
+        except PreconditionFailedError:
+            if expected is None:
+                raise
+            newer = await get_schedule(scheduler, caller, current.id)
+            if newer.version == current.version:
+                raise
+            current = newer
 
 
 async def pause_schedule(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from tickwork.api import access, paging
 from tickwork.api.auth import Caller, CallerDep
 from tickwork.api.encode import json_response, schedule_json
+from tickwork.api.if_match import IfMatch
 from tickwork.api.known_query import known_query_only
 from tickwork.api.routes import ERROR_RESPONSES
 from tickwork.api.schemas import (
@@ -27,7 +28,6 @@ from tickwork.api.schemas import (
     ScheduleStatusName,
 )
 from tickwork.engine.scheduler import Scheduler
-from tickwork.errors import PreconditionFailedError
 from tickwork.models import Schedule
 from tickwork.store.records import ScheduleFilter
 
@@ -35,12 +35,14 @@ router = APIRouter(
     tags=["schedules"], responses=ERROR_RESPONSES, dependencies=[Depends(known_query_only)]
 )
 
-IfMatch = Annotated[
+IfMatchHeader = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        description="The ETag of GET /schedules/{id}: the change is refused with 412 "
-        "if the schedule changed since.",
+        description="The ETag of GET /schedules/{id} (or a comma-separated list of "
+        "ETags, or *): the change is refused with 412 unless one of them matches the "
+        "schedule's current ETag by strong comparison (RFC 9110), so a change made "
+        'since it was read is never silently undone. A weak ETag (W/"3") never matches.',
     ),
 ]
 
@@ -52,23 +54,6 @@ def _scheduler(request: Request) -> Scheduler:
 
 def etag(s: Schedule) -> str:
     return f'"{s.version}"'
-
-
-def expected_version(if_match: str | None) -> tuple[int | None, bool]:
-    """(version, match_any) from an If-Match header; a value that names no version of
-    ours can match nothing: 412."""
-    if if_match is None:
-        return None, False
-    value = if_match.strip()
-    if value == "*":
-        return None, True
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip('"')
-    # ASCII digits only: ``str.isdigit`` is also true of "²", which ``int`` refuses.
-    if value.isascii() and value.isdigit() and len(value) < 19:
-        return int(value), False
-    raise PreconditionFailedError(f"If-Match {if_match!r} does not match the schedule's ETag")
 
 
 def _with_etag(s: Schedule, status_code: int = 200, created: bool = False) -> Response:
@@ -153,15 +138,15 @@ async def put_schedule(
     body: ScheduleReplace,
     caller: CallerDep,
     request: Request,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
 ) -> Response:
     """Create the schedule with this id (201), or replace all its settings (200):
     fields left out go back to their defaults."""
-    version, match_any = expected_version(if_match)
+    condition = IfMatch.parse(if_match)
     fields = body.changes()
     fields["task"], fields["schedule"] = body.task, body.schedule
     s, created = await access.replace_schedule(
-        _scheduler(request), caller, schedule_id, fields, version, match_any
+        _scheduler(request), caller, schedule_id, fields, condition
     )
     return _with_etag(s, 201 if created else 200, created=created)
 
@@ -172,23 +157,21 @@ async def patch_schedule(
     body: ScheduleFields,
     caller: CallerDep,
     request: Request,
-    if_match: IfMatch = None,
+    if_match: IfMatchHeader = None,
 ) -> Response:
     """Change the fields given; the others keep their values."""
-    version, _ = expected_version(if_match)
     s = await access.update_schedule(
-        _scheduler(request), caller, schedule_id, body.changes(), version
+        _scheduler(request), caller, schedule_id, body.changes(), IfMatch.parse(if_match)
     )
     return _with_etag(s)
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)
 async def delete_schedule(
-    schedule_id: str, caller: CallerDep, request: Request, if_match: IfMatch = None
+    schedule_id: str, caller: CallerDep, request: Request, if_match: IfMatchHeader = None
 ) -> Response:
     """Delete a schedule: its waiting runs are cancelled, its history is kept."""
-    version, _ = expected_version(if_match)
-    await access.delete_schedule(_scheduler(request), caller, schedule_id, version)
+    await access.delete_schedule(_scheduler(request), caller, schedule_id, IfMatch.parse(if_match))
     return Response(status_code=204)
 
 
