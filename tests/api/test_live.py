@@ -204,6 +204,38 @@ def test_events_carry_ids_names_and_data_and_resume_after_a_dropped_connection(
         assert q.until(lambda e: e["event"] == "schedule.paused")[0]["id"] == resumed[0]["id"]
 
 
+def test_a_resume_point_beyond_the_newest_event_resumes_from_the_newest(
+    db_server: Server,
+) -> None:
+    """A ``Last-Event-ID`` ahead of every event (the database was recreated since the
+    client's last event) streams what comes next, not silence until the ids catch up;
+    the same for ``?last_event_id=`` and the dashboard's stream (``after``)."""
+    admin, token = db_server.admin, db_server.admin_token or ""
+    body = {"task": "api:echo", "schedule": "manual"}
+    assert admin.post("/schedules", json={"id": "before", **body}).status_code == 201
+    ahead = str(10**15)
+    with (
+        stream(db_server, token, **{"Last-Event-ID": ahead}) as by_header,
+        stream(db_server, token, f"/events?last_event_id={ahead}") as by_query,
+        httpx.Client(base_url=db_server.url, timeout=10) as browser,
+    ):
+        assert by_header.status == by_query.status == 200
+        assert browser.post("/login", data={"token": token, "next": "/"}).status_code == 303
+        with browser.stream("GET", "/ui/events", params={"after": ahead}) as page:
+            assert page.status_code == 200
+            assert admin.post("/schedules", json={"id": "after", **body}).status_code == 201
+            for got in (by_header, by_query):
+                first = got.until(lambda e: e["event"] == "schedule.created", timeout=10)[0]
+                assert first["event"] == "schedule.created"
+                assert first["data"]["schedule_id"] == "after"
+            seen = ""
+            for line in page.iter_lines():  # a read timeout here: the silent stream
+                seen += line + "\n"
+                if line.startswith("data: ") and '"after"' in line:
+                    break
+        assert "schedule.created" in seen and '"before"' not in seen
+
+
 def test_a_malformed_last_event_id_is_a_clear_422(server: Server) -> None:
     r = server.admin.get("/events", headers={"Last-Event-ID": "yesterday"})
     assert r.status_code == 422

@@ -3,7 +3,8 @@
 Every event comes from the database's feed (``EventFeed``), so a run executed by any
 node reaches every ``serve`` process, and a client that reconnects with
 ``Last-Event-ID`` (or ``?last_event_id=``) gets what it missed, from memory when the
-process still holds it, else from the database (kept as long as runs).
+process still holds it, else from the database (kept as long as runs); an id beyond the
+newest event resumes from the newest (see ``resume_after``).
 
 Each message::
 
@@ -28,7 +29,7 @@ from fastapi.responses import StreamingResponse
 from tickwork.api.access import can_see_event
 from tickwork.api.auth import Caller, authenticate, bearer_of, current_caller
 from tickwork.api.known_query import known_query_only
-from tickwork.api.live import ensure_live
+from tickwork.api.live import ensure_live, resume_after
 from tickwork.engine.feed import EventFeed
 from tickwork.errors import StoreUnavailableError, ValidationError
 from tickwork.models import FeedEvent
@@ -133,10 +134,10 @@ async def stream_events(
 ) -> StreamingResponse:
     """What happens to the caller's schedules and runs, as it happens: `schedule.*` and
     `run.*` events, each with an increasing `id`. Send `Last-Event-ID` (browsers do on
-    reconnect) to receive what was missed since that event."""
+    reconnect) to receive what was missed since that event; an id beyond the newest
+    event (the database was recreated) resumes from the newest."""
     feed = (await ensure_live(request.app)).feed
-    resume = _resume_point(last_event_id_header, last_event_id)
-    after = feed.last_id if resume is None else resume
+    after = await resume_after(feed, _resume_point(last_event_id_header, last_event_id))
     return StreamingResponse(
         _stream(request, feed, caller, after, schedule),
         media_type="text/event-stream",

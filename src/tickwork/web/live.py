@@ -8,7 +8,8 @@ carries nothing the caller may not see, and events of schedules the caller canno
 are not sent at all. Message ids are the feed's: a reconnecting browser (or a tab shown
 again) resumes after the last one it got, and a page passes the feed position it was
 rendered at (``after``), so a change made between the render and the stream's start is
-not missed. A running run's page also gets a change when its stored log grows.
+not missed; a position beyond the newest event resumes from the newest. A running
+run's page also gets a change when its stored log grows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from tickwork.api import access
 from tickwork.api.auth import Caller, authenticate
-from tickwork.api.live import ensure_live
+from tickwork.api.live import ensure_live, resume_after
 from tickwork.engine.feed import EventFeed
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import NotFoundError
@@ -74,13 +75,14 @@ async def events(request: Request) -> Response:
     feed = (await ensure_live(request.app)).feed
     p = request.query_params
     resume = _position(request.headers.get("last-event-id"), p.get("last_event_id"), p.get("after"))
+    after = await resume_after(feed, resume)
     return StreamingResponse(
         _stream(
             request,
             scheduler_of(request),
             feed,
             caller,
-            feed.last_id if resume is None else resume,
+            after,
             schedule=p.get("schedule") or None,
             run=p.get("run") or None,
             rendered_state=p.get("state") or None,
