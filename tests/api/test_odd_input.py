@@ -4,6 +4,8 @@ the ends of the calendar, NUL characters in parameters and names, broken JSON)."
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import httpx
@@ -151,3 +153,36 @@ def test_a_body_that_is_not_sent_as_json_says_so(server: Server) -> None:
     assert "Content-Type" not in e["message"], e
     e = _error(c.post("/validate"), 422)
     assert e["message"] == "body: Field required", e
+
+
+def _cursor(kind: str, key: Any) -> str:
+    """A cursor as the API makes them, around a key it never gave out."""
+    raw = json.dumps([kind, key]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_tampered_cursors_are_422_naming_the_cursor_on_every_database(
+    db_server: Server,
+) -> None:
+    """A cursor holds a key: one no list gives out (an id with a NUL or a lone
+    surrogate, an audit entry past the 64-bit ids) is refused alike on SQLite and
+    PostgreSQL, never a 500 nor a page from a made-up position."""
+    c = db_server.admin
+    for sid in ("s", "t"):
+        c.post("/schedules", json={"id": sid, "task": "api:echo", "schedule": "manual"})
+    for path, cursor in (
+        ("/schedules", _cursor("s", "a\x00b")),
+        ("/schedules", _cursor("s", "\ud800")),
+        ("/runs", _cursor("r", [0, "x\x00"])),
+        ("/schedules/s/runs", _cursor("r", [0, "\udfff"])),
+        ("/audit", _cursor("a", 2**70)),
+        ("/audit", _cursor("a", 2**63)),
+        ("/audit", _cursor("a", -1)),
+        ("/audit", _cursor("s", "s")),  # another list's
+    ):
+        e = _error(c.get(path, params={"cursor": cursor}), 422)
+        assert e["details"]["field"] == "cursor", (path, e)
+        assert e["message"] == "cursor is not one this list gave out", (path, e)
+    # The cursors the lists give out still page on.
+    page = c.get("/audit", params={"limit": 1}).json()
+    assert c.get("/audit", params={"cursor": page["next_cursor"]}).status_code == 200

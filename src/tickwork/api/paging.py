@@ -18,6 +18,8 @@ from tickwork.errors import ValidationError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+#: Audit entry ids are 64-bit integers: a larger key is no entry's.
+_MAX_ID = 2**63 - 1
 
 
 def encode(kind: str, key: Any) -> str:
@@ -33,17 +35,30 @@ def decode(kind: str, cursor: str) -> Any:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         found = None
     if not isinstance(found, list) or len(found) != 2 or found[0] != kind:
-        raise ValidationError("cursor is not one this list gave out", field="cursor")
+        raise _not_ours()
     return found[1]
+
+
+def _not_ours() -> ValidationError:
+    return ValidationError("cursor is not one this list gave out", field="cursor")
+
+
+def _id_key(key: Any) -> str:
+    """An id from a cursor: text every database can compare (no NUL, no lone surrogate,
+    which no id has), so a tampered cursor is refused alike on SQLite and PostgreSQL."""
+    if not isinstance(key, str) or "\x00" in key:
+        raise _not_ours()
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _not_ours() from None
+    return key
 
 
 def schedule_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
-    key = decode("s", cursor)
-    if not isinstance(key, str):
-        raise ValidationError("cursor is not one this list gave out", field="cursor")
-    return key
+    return _id_key(decode("s", cursor))
 
 
 def run_cursor(cursor: str | None) -> tuple[datetime, str] | None:
@@ -54,10 +69,8 @@ def run_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         micros, run_id = key
         when = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=int(micros))
     except (TypeError, ValueError, OverflowError):
-        raise ValidationError("cursor is not one this list gave out", field="cursor") from None
-    if not isinstance(run_id, str):
-        raise ValidationError("cursor is not one this list gave out", field="cursor")
-    return when, run_id
+        raise _not_ours() from None
+    return when, _id_key(run_id)
 
 
 def run_key(scheduled_for: datetime, run_id: str) -> str:
@@ -70,6 +83,6 @@ def audit_cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
     key = decode("a", cursor)
-    if not isinstance(key, int) or isinstance(key, bool):
-        raise ValidationError("cursor is not one this list gave out", field="cursor")
+    if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key <= _MAX_ID:
+        raise _not_ours()
     return key
