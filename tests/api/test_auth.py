@@ -47,6 +47,28 @@ def test_no_bad_or_forged_credentials_are_401(server: Server) -> None:
     assert server.client(alice).get("/schedules").status_code == 200
 
 
+def test_a_401_says_what_is_wrong_with_the_authorization_header(server: Server) -> None:
+    """A header that is not one ``Bearer <credential>`` is named as such, not taken for
+    no credentials at all; its value (maybe a secret) is never echoed."""
+    for headers, expected in (
+        ([], "no credentials"),
+        ([("Authorization", "")], "the Authorization header is empty"),
+        ([("Authorization", "Basic dXNlcjpwYXNz")], "scheme is not Bearer"),
+        ([("Authorization", f"Token {ADMIN_TOKEN}")], "scheme is not Bearer"),
+        ([("Authorization", ADMIN_TOKEN)], "no scheme before the credential"),
+        ([("Authorization", "Bearer")], "no credential after Bearer"),
+        ([("Authorization", "Bearer nonsense")], "invalid, expired or revoked"),
+    ):
+        for path in ("/schedules", "/runs"):  # the quick read and a routed one
+            r = httpx.get(f"{server.api}{path}", headers=headers)
+            assert _code(r) == (401, "unauthorized"), (headers, r.text)
+            message = r.json()["error"]["message"]
+            assert expected in message, (headers, message)
+            assert "dXNlcjpwYXNz" not in message and ADMIN_TOKEN not in message
+    tab = httpx.get(f"{server.api}/schedules", headers={"Authorization": f"Bearer\t{ADMIN_TOKEN}"})
+    assert tab.status_code == 200, tab.text
+
+
 def test_read_only_tokens_only_read(server: Server) -> None:
     server.admin.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "1h"})
     server.admin.patch("/schedules/s", json={"owner": "reader"})

@@ -128,13 +128,27 @@ def is_admin_claims(claims: dict[str, Any]) -> bool:
 
 
 def bearer_of(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
+    """The bearer credential of the request's ``Authorization`` header, if it has one."""
+    return read_bearer(request)[0]
+
+
+def read_bearer(request: Request) -> tuple[str | None, str]:
+    """(the bearer credential, "") or (None, what is wrong with the header), for a 401
+    that says it. The header's value is never quoted: it may hold a secret."""
+    header = request.headers.get("authorization")  # the first, if sent twice
+    if header is None:
+        return None, "no credentials"
+    parts = header.split(None, 1)
+    if not parts:
+        return None, "the Authorization header is empty"
+    credential = parts[1].strip() if len(parts) > 1 else ""
+    if parts[0].lower() != "bearer":
+        if not credential:
+            return None, "the Authorization header has no scheme before the credential"
+        return None, "the Authorization header's scheme is not Bearer"
+    if not credential:
+        return None, "the Authorization header has no credential after Bearer"
+    return credential, ""
 
 
 async def current_caller(request: Request) -> Caller:
@@ -142,9 +156,9 @@ async def current_caller(request: Request) -> Caller:
     cached = getattr(request.state, "caller", None)
     if isinstance(cached, Caller):
         return cached
-    bearer = bearer_of(request)
+    bearer, problem = read_bearer(request)
     if bearer is None:
-        raise unauthorized("no credentials")
+        raise unauthorized(problem)
     caller = await authenticate(request.app.state.scheduler, request.app.state.settings, bearer)
     if caller is None:
         raise unauthorized("invalid, expired or revoked credentials")
