@@ -196,6 +196,46 @@ def test_if_match_takes_a_list_and_compares_strongly(db_server: Server) -> None:
     _error(c.delete("/schedules/m", headers={"If-Match": "*"}), 404)
 
 
+def test_if_match_lets_one_of_concurrent_changes_from_one_version_through(
+    db_server: Server,
+) -> None:
+    c = db_server.admin
+    assert c.put("/schedules/race", json={"task": "api:echo", "schedule": "5m"}).status_code == 201
+
+    def patch(i: int) -> int:
+        with db_server.client() as own:
+            r = own.patch(
+                "/schedules/race", json={"name": f"n{i}"}, headers={"If-Match": '"1", "99"'}
+            )
+            return r.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(patch, range(8)))
+    assert codes == [200] + [412] * 7, codes
+    assert c.get("/schedules/race").json()["version"] == 2
+
+
+def test_a_schedule_always_has_an_owner(db_server: Server) -> None:
+    """Only an admin gives a schedule to another user, and only to a user: a null or
+    blank owner, which would leave it to no one, is refused as on creation."""
+    c = db_server.admin
+    alice = db_server.client(db_server.user_token("alice"))
+    body = {"task": "api:echo", "schedule": "1h"}
+    assert alice.post("/schedules", json={"id": "mine", **body}).status_code == 201
+    for owner in (None, "", "   "):
+        e = _error(c.patch("/schedules/mine", json={"owner": owner}), 422)
+        assert e["details"]["field"] == "owner" and "user name" in e["message"], e
+        if owner is not None:  # PUT: a null owner is one left out, which keeps it
+            e = _error(c.put("/schedules/mine", json={**body, "owner": owner}), 422)
+            assert e["details"]["field"] == "owner", e
+        e = _error(c.post("/schedules", json={**body, "owner": owner or " "}), 422)
+        assert e["details"]["field"] == "owner", e
+    assert c.put("/schedules/mine", json={**body, "owner": None}).json()["owner"] == "alice"
+    assert alice.get("/schedules/mine").json()["owner"] == "alice"
+    _error(alice.patch("/schedules/mine", json={"owner": None}), 403)
+    assert c.patch("/schedules/mine", json={"owner": "bob"}).json()["owner"] == "bob"
+
+
 def test_pause_resume_next_run_backfill(db_server: Server) -> None:
     c = db_server.admin
     c.post("/schedules", json={"id": "m", "task": "api:echo", "schedule": "0 * * * *"})

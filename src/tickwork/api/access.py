@@ -14,6 +14,7 @@ Changes are made ``acting_as`` the caller, so the audit log names them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -116,11 +117,20 @@ def _owner_of_new(caller: Caller, fields: Mapping[str, Any]) -> str:
     owner = fields.get("owner")
     if owner is None or owner == caller.user:
         return caller.user
+    _check_new_owner(caller, owner)
+    return str(owner)
+
+
+def _check_new_owner(caller: Caller, owner: Any) -> None:
+    """A schedule may pass to another user only by an admin, and only to a user: an
+    owner that is null or blank would leave it to nobody but the admins."""
     if not caller.admin:
         raise PermissionDeniedError("only an admin may set a schedule's owner")
     if not isinstance(owner, str) or not owner.strip():
-        raise ValidationError("owner must be a user name", field="owner")
-    return owner
+        raise ValidationError(
+            f"owner must be a user name, not {json.dumps(owner)}: a schedule always has one",
+            field="owner",
+        )
 
 
 async def create_schedule(
@@ -177,8 +187,8 @@ async def replace_schedule(
     owner = fields.get("owner")
     if owner is None:
         changes.pop("owner", None)
-    elif owner != current.owner and not caller.admin:
-        raise PermissionDeniedError("only an admin may set a schedule's owner")
+    elif owner != current.owner:
+        _check_new_owner(caller, owner)
     return await _conditional_update(scheduler, caller, current, changes, condition), False
 
 
@@ -192,8 +202,8 @@ async def update_schedule(
     """``PATCH``: change only the fields given."""
     require_write(caller)
     current = await get_schedule(scheduler, caller, schedule_id)
-    if "owner" in changes and changes["owner"] != current.owner and not caller.admin:
-        raise PermissionDeniedError("only an admin may set a schedule's owner")
+    if "owner" in changes and changes["owner"] != current.owner:
+        _check_new_owner(caller, changes["owner"])
     if not changes:
         if condition is not None:
             condition.version_for(schedule_id, current.version)
