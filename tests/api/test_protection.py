@@ -83,6 +83,30 @@ def test_cors_only_for_the_configured_origins(sqlite_url: str, serve_api: StartS
     assert "ETag" in r.headers["access-control-expose-headers"]
 
 
+def test_cors_lets_a_browser_send_every_header_the_api_reads(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """A browser asks before sending a header that is not simple: each the API reads
+    (Last-Event-ID to resume events, traceparent to join a trace...) must be allowed."""
+    server = serve_api(sqlite_url, env={"TICKWORK_CORS_ORIGINS": "https://ops.example"})
+    for path, method, headers in (
+        ("/events", "GET", "authorization,last-event-id"),
+        ("/schedules/s/run", "POST", "authorization,content-type,idempotency-key,traceparent"),
+        ("/schedules/s", "PATCH", "authorization,content-type,if-match"),
+    ):
+        pre = httpx.options(
+            f"{server.api}{path}",
+            headers={
+                "Origin": "https://ops.example",
+                "Access-Control-Request-Method": method,
+                "Access-Control-Request-Headers": headers,
+            },
+        )
+        assert pre.status_code == 200, (path, pre.text)
+        allowed = pre.headers["access-control-allow-headers"].lower()
+        assert all(h in allowed for h in headers.split(",")), (path, allowed)
+
+
 def test_without_cors_setting_no_cors_headers(server: Server) -> None:
     r = server.client(headers={"Origin": "https://ops.example"}).get("/schedules")
     assert "access-control-allow-origin" not in r.headers

@@ -75,7 +75,15 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+            # Every request header a route reads: a browser asks before sending one.
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "traceparent",
+            ],
             expose_headers=["ETag", "Location", "Retry-After"],
         )
     return app
