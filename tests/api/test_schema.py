@@ -10,6 +10,7 @@ unknown task or a schedule that does not exist.
 
 from __future__ import annotations
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -80,3 +81,15 @@ def test_the_api_keeps_to_its_schema_under_generated_requests(fuzzed_server: Ser
     assert operations >= 20
     assert not failures, "\n\n".join(failures)
     assert sent >= 1500, sent
+
+
+def test_the_schema_documents_every_error_status_a_route_answers(server: Server) -> None:
+    """Every route under /api/v1 can meet a database that does not answer (503); the
+    event stream answers 401, 422 and 429 before it starts, as any route."""
+    paths = httpx.get(f"{server.url}/openapi.json", timeout=10).json()["paths"]
+    for path, operations in paths.items():
+        if not path.startswith("/api/v1/"):
+            continue
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            assert {"401", "422", "429", "503"} <= documented, (method, path, documented)

@@ -30,11 +30,16 @@ from tickwork.api.access import can_see_event
 from tickwork.api.auth import Caller, authenticate, bearer_of, current_caller
 from tickwork.api.known_query import known_query_only
 from tickwork.api.live import ensure_live, resume_after
+from tickwork.api.routes import STREAM_ERROR_RESPONSES
 from tickwork.engine.feed import EventFeed
 from tickwork.errors import StoreUnavailableError, ValidationError
 from tickwork.models import FeedEvent
 
-router = APIRouter(tags=["events"], dependencies=[Depends(known_query_only)])
+router = APIRouter(
+    tags=["events"],
+    responses=STREAM_ERROR_RESPONSES,
+    dependencies=[Depends(known_query_only)],
+)
 
 #: Seconds of silence after which a keep-alive comment is sent.
 KEEP_ALIVE: Final = 15.0

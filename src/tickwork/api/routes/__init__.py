@@ -17,5 +17,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Body too large"),
         (422, "Invalid input; details.field names it"),
         (429, "Rate limited; see Retry-After"),
+        (503, "The database cannot be reached right now"),
     )
+}
+
+#: Those an event stream can answer before it starts.
+STREAM_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: ERROR_RESPONSES[status] for status in (401, 422, 429, 503)
 }
