@@ -123,12 +123,16 @@ class Stream:
         return not self._thread.is_alive()
 
     def close(self) -> None:
+        """End the read, then close the reader and the socket: the socket's descriptor
+        stays open while its file is (a warning when collected)."""
         self._closed = True
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
         if self._thread.is_alive():
             self._thread.join(10)
+        with contextlib.suppress(OSError):
+            self.file.close()
+        self.sock.close()
 
 
 @contextmanager
