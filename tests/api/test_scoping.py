@@ -131,3 +131,25 @@ def test_another_users_things_are_404_like_missing_ones(db_server: Server) -> No
     assert admin.get(f"/runs/{run['id']}").status_code == 200
     assert admin.post("/pause").json()["changed"] == 3
     assert admin.post("/resume").json()["changed"] == 3
+
+
+def test_an_admin_finds_a_deleted_schedules_runs_by_its_id(db_server: Server) -> None:
+    """Deleting a schedule keeps its history: an admin, who alone sees it then, lists
+    its runs with ``?schedule=`` as before; an id nothing ever had is still a 404, and
+    the schedule's owner still gets the 404 of a schedule gone."""
+    admin = db_server.admin
+    alice = db_server.client(db_server.user_token("alice"))
+    r = alice.post("/schedules", json={"id": "gone", "task": "api:echo", "schedule": "manual"})
+    assert r.status_code == 201, r.text
+    run = alice.post("/schedules/gone/run", json={}).json()
+    _wait_done(alice, run["id"])
+    assert alice.delete("/schedules/gone").status_code == 204
+    for path, params in (("/runs", {"schedule": "gone"}), ("/schedules/gone/runs", {})):
+        found = admin.get(path, params=params)
+        assert found.status_code == 200, (path, found.text)
+        assert [x["id"] for x in found.json()["items"]] == [run["id"]]
+        filtered = admin.get(path, params={**params, "status": "failed"})
+        assert filtered.status_code == 200 and filtered.json()["items"] == []
+        assert alice.get(path, params=params).status_code == 404
+    never = admin.get("/runs", params={"schedule": "never-was"})
+    assert never.status_code == 404 and never.json()["error"]["code"] == "not_found"

@@ -366,9 +366,16 @@ async def list_runs(
     before: tuple[datetime, str] | None = None,
     limit: int = 50,
 ) -> list[Run]:
-    """The caller's runs, newest first; a schedule the caller cannot see is a 404."""
+    """The caller's runs, newest first; a schedule the caller cannot see is a 404.
+
+    A deleted schedule's runs are kept, and an admin (who alone sees them) still finds
+    them by its id; an id that names neither a schedule nor any run is a 404."""
     if schedule_id is not None:
-        await get_schedule(scheduler, caller, schedule_id)
+        try:
+            await get_schedule(scheduler, caller, schedule_id)
+        except NotFoundError:
+            if not caller.admin or not await scheduler.list_runs(schedule_id, None, 1):
+                raise
     return await scheduler.list_runs(
         schedule_id,
         status,
