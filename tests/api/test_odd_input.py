@@ -139,6 +139,21 @@ def test_body_errors_name_the_body_and_the_field(server: Server) -> None:
     assert e["details"]["field"] == "end_at", e
 
 
+def test_a_body_the_json_parser_cannot_read_says_why(server: Server) -> None:
+    """Not UTF-8, or nested past what the parser reads: the 422 says which, not only
+    that the body could not be parsed."""
+    c = server.admin
+    headers = {"content-type": "application/json"}
+    for body, expected in (
+        (b'{"task": "\xff"}', "not UTF-8 text: byte 10"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"a":' * 3000, "nested too deeply"),
+    ):
+        e = _error(c.post("/schedules", content=body, headers=headers), 422)
+        assert e["details"]["field"] == "body", e
+        assert expected in e["message"], (body[:20], e)
+
+
 def test_a_body_that_is_not_sent_as_json_says_so(server: Server) -> None:
     c = server.admin
     body = b'{"schedule": "1h"}'

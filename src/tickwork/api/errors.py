@@ -186,6 +186,17 @@ def validation_response(
     )
 
 
+def _unreadable_body(exc: StarletteHTTPException) -> str:
+    """Why FastAPI could not read a JSON body, from what its parser raised: its own
+    message ("There was an error parsing the body") names no reason."""
+    cause = exc.__cause__
+    if isinstance(cause, RecursionError):
+        return "the JSON is nested too deeply to read (arrays or objects inside each other)"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"not UTF-8 text: byte {cause.start} cannot be decoded"
+    return str(exc.detail)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Every error of ``app`` in the JSON shape."""
 
@@ -205,11 +216,12 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
         if status == 400:  # a body FastAPI cannot even decode (not UTF-8, not JSON)
+            problem = _unreadable_body(exc)
             return error_response(
                 422,
                 "validation_error",
-                f"body: {exc.detail}",
-                {"field": "body", "errors": [{"field": "body", "message": str(exc.detail)}]},
+                f"body: {problem}",
+                {"field": "body", "errors": [{"field": "body", "message": problem}]},
             )
         code = _HTTP_CODES.get(status, "error")
         if status == 404:
