@@ -140,6 +140,7 @@ class SyncScheduler:
     def stop(self, grace: float | None = None) -> None:
         if self._thread is None:
             return
+        self._refuse_own_loop()  # before anything is torn down
         _STARTED.discard(self)
         try:
             self._submit(self._scheduler.stop(grace))
@@ -159,14 +160,20 @@ class SyncScheduler:
         if self._loop is None:
             coro.close()
             raise RuntimeError("the scheduler is not started: use 'with SyncScheduler(...)'")
-        if threading.current_thread() is self._thread:
+        try:
+            self._refuse_own_loop()
+        except RuntimeError:
             coro.close()
+            raise
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _refuse_own_loop(self) -> None:
+        if threading.current_thread() is self._thread:
             raise RuntimeError(
                 "a SyncScheduler method was called on the scheduler's own event loop (from "
                 "a subscribe callback or an async task it runs), where it would wait for "
                 "itself forever: there, await the methods of SyncScheduler.scheduler"
             )
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback(event)`` for each event (on the background thread)."""
