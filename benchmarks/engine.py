@@ -251,8 +251,9 @@ async def tw_worker(kind: str, n: int, db: Path) -> dict[str, Any]:
             )
         add_seconds = time.perf_counter() - t0
         adder.shutdown(wait=False)
-    async with Scheduler(f"sqlite:///{db}", engine=False) as client:
-        pass  # the database exists (migrated) before the worker opens it
+    if kind != "aps":  # APScheduler's file is its own: tickwork refuses another's tables
+        async with Scheduler(f"sqlite:///{db}", engine=False):
+            pass  # the database exists (migrated) before the worker opens it
     worker = await asyncio.create_subprocess_exec(
         sys.executable,
         str(Path(__file__)),
