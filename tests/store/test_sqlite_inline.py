@@ -7,6 +7,7 @@ nothing, and that an add it does make is the same durable row ``add_schedule`` m
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from tickwork.errors import ConflictError, StoreError
 from tickwork.models import FirePlan, Run, Schedule
 from tickwork.store import open_store
 from tickwork.store.sqlite import INLINE_RUN, SQLiteStore
-from tickwork.store.sqlite_wal import CATCH_UP_FRAMES
+from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, CATCH_UP_FRAMES
 
 #: Holds the file's write lock from another process until told to let go.
 LOCK_HOLDER = """
@@ -153,17 +154,32 @@ def test_a_run_of_inline_adds_leaves_one_to_a_pooled_connection(store: SQLiteSto
 def test_the_wal_is_checkpointed_however_many_adds_go_inline(
     store: SQLiteStore, db_path: Path
 ) -> None:
-    for i in range(3000):
-        add_inline(store, make_schedule(f"s{i:05}", metadata={"pad": "x" * 200}))
-    wal = Path(f"{db_path}-wal").stat().st_size
-    # Without checkpoints these adds fill some 60 MB of WAL, and 41 MB if only the
-    # connections' backstop checkpoints (BACKSTOP_FRAMES). With the checkpointer the WAL
-    # restarts from its beginning at the first pass past CATCH_UP_FRAMES: some 16-21 MB
-    # on an idle machine, up to some 26 MB when its thread waits for the CPU, as the
-    # adds go on meanwhile (a checkpoint comes about every 1000 pages of these adds).
-    assert store.checkpointer.catch_ups >= 1
-    assert wal < 2 * CATCH_UP_FRAMES * 4120, wal
-    assert len(store.list_schedules()) == 3000
+    # Adds that never pause leave each passive checkpoint behind the newest pages, so
+    # the WAL would never start over: past CATCH_UP_FRAMES the checkpointer must get
+    # the write lock among them. Some 1,000 of these adds bring that pass on an idle
+    # machine; the bound leaves its thread time to get the CPU on a busy one.
+    added = 0
+    while store.checkpointer.catch_ups == 0:
+        assert added < 30_000, "no pass holding the write lock: the WAL never starts over"
+        add_inline(store, make_schedule(f"s{added:05}", metadata={"pad": "x" * 200}))
+        added += 1
+    # Every page is copied: the next commit starts the WAL over from its beginning (once
+    # no other pass holds a lock it needs), so 200 more adds (some 1,100 pages) leave it
+    # well below CATCH_UP_FRAMES. Without the pass it would hold every page since the
+    # first add.
+    assert store.checkpointer.idle.wait(10)
+    for i in range(200):
+        add_inline(store, make_schedule(f"t{i:05}", metadata={"pad": "x" * 200}))
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # reads the file
+        _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        conn.close()
+    assert frames < CATCH_UP_FRAMES // 2, frames
+    # Whatever the CPU, the connections' own checkpoints bound the file.
+    assert Path(f"{db_path}-wal").stat().st_size < 1.05 * BACKSTOP_FRAMES * 4120
+    assert len(store.list_schedules()) == added + 200
 
 
 def test_a_closed_store_refuses(store: SQLiteStore) -> None:
