@@ -113,6 +113,13 @@ def test_revoked_and_expired_tokens_are_refused_at_once(server: Server) -> None:
     assert carol.get("/schedules").status_code == 200
     time.sleep(1.2)
     assert _code(carol.get("/schedules")) == (401, "unauthorized")
+    # A year is a calendar one: the same day a year later, not 360 or 365 days.
+    year = admin.post("/tokens", json={"user": "erin", "expires": "1y"}).json()
+    made_at = datetime.fromisoformat(year["created_at"])
+    expires_at = datetime.fromisoformat(year["expires_at"])
+    leap_day = (made_at.month, made_at.day) == (2, 29)
+    a_year_on = made_at.replace(year=made_at.year + 1, day=28 if leap_day else made_at.day)
+    assert abs(expires_at - a_year_on) < timedelta(seconds=1)
     # Bad expiry, not admin, unknown token.
     assert admin.post("/tokens", json={"user": "x", "expires": "soon"}).status_code == 422
     dave = server.client(server.user_token("dave"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NoReturn
 
 import typer
@@ -43,7 +43,7 @@ def create(
         None,
         "--expires",
         metavar="DURATION",
-        help="Lifetime: 30d, 12h, 1w, PT1H... (a month counts 30 days, a year 360; none: never).",
+        help="Lifetime: 30d, 12h, 1w, PT1H... (months and years by the calendar; none: never).",
     ),
 ) -> None:
     out = globals_of(ctx).out
@@ -54,7 +54,7 @@ def create(
             code=2,
         )
     try:
-        lifetime = None if expires is None else parse_expiry(expires)
+        lifetime = None if expires is None else parse_expiry(expires, datetime.now(UTC))
     except ValidationError as exc:
         out.fail(f"--{exc}")
     made = with_client(

@@ -8,11 +8,12 @@ password a person chose.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import re
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from tickwork.errors import ScheduleError, ValidationError
@@ -43,14 +44,20 @@ def same_secret(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def parse_expiry(text: str) -> timedelta:
-    """A token's lifetime from an interval (``30d``, ``12h``, ``1w``, ``PT1H``; a month
-    counts 30 days). ``ValidationError`` naming ``expires`` when it is not one."""
+def parse_expiry(text: str, now: datetime) -> timedelta:
+    """A token's lifetime from an interval (``30d``, ``12h``, ``1w``, ``PT1H``, ``1y``)
+    given at ``now``: months and years are calendar ones, so a token made for ``1y``
+    expires on the same day a year later (on 28 February from a 29th). ``ValidationError``
+    naming ``expires`` when it is not an interval."""
     try:
         step = parse_interval(text.strip())
     except ScheduleError as exc:
         raise ValidationError(f"expires: {exc}", field="expires") from None
+    now = now.astimezone(UTC)
     try:
-        return timedelta(days=step.days + 30 * step.months, seconds=step.seconds)
-    except OverflowError:
+        year, month0 = divmod(now.year * 12 + now.month - 1 + step.months, 12)
+        day = min(now.day, calendar.monthrange(year, month0 + 1)[1])
+        then = now.replace(year=year, month=month0 + 1, day=day)
+        return then - now + timedelta(days=step.days, seconds=step.seconds)
+    except (ValueError, OverflowError):  # past the year 9999
         raise ValidationError(f"expires {text!r} is too long", field="expires") from None

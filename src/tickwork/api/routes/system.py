@@ -122,9 +122,10 @@ async def audit(
 @router.post("/tokens", status_code=201, response_model=TokenCreated, tags=["tokens"])
 async def create_token(body: TokenCreate, caller: CallerDep, request: Request) -> TokenCreated:
     """Make an API token (admin); the secret is in this answer only."""
-    expires = None if body.expires is None else parse_expiry(body.expires)
+    scheduler = _scheduler(request)
+    expires = None if body.expires is None else parse_expiry(body.expires, scheduler.clock.now())
     token, secret = await access.create_token(
-        _scheduler(request),
+        scheduler,
         caller,
         body.user,
         admin=body.admin,
