@@ -19,12 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.conftest import ROOT, Server, StartServer, serve_env
+from tests.going_back import go_back, keep_a_copy
 from tickwork.models import Node
 from tickwork.store import open_store
 
@@ -238,6 +240,39 @@ def test_a_resume_point_beyond_the_newest_event_resumes_from_the_newest(
                 if line.startswith("data: ") and '"after"' in line:
                     break
         assert "schedule.created" in seen and '"before"' not in seen
+
+
+def test_open_streams_go_on_when_the_database_goes_back_under_the_server(
+    db_server: Server, tmp_path: Path
+) -> None:
+    """Restored from an older backup (SQLite) or recreated (PostgreSQL) under a running
+    server, the database hands out ids its streams had passed: an open stream goes on
+    with the events that come next, and so does a client reconnecting with the id of an
+    event of the database as it was."""
+    admin, token = db_server.admin, db_server.admin_token or ""
+    body = {"task": "api:echo", "schedule": "manual"}
+    assert admin.post("/schedules", json={"id": "kept", **body}).status_code == 201
+    backup = tmp_path / "backup.db"
+    keep_a_copy(db_server.db_url, backup)
+    with stream(db_server, token) as live:
+        for i in range(30):
+            assert admin.post("/schedules", json={"id": f"gone{i}", **body}).status_code == 201
+        high = live.until(lambda e: e["data"]["schedule_id"] == "gone29")[-1]["id"]
+        go_back(db_server.db_url, backup)
+        # The events committed before the server notices (within a second) are passed
+        # over: make some until one arrives.
+        made = 0
+        deadline = time.monotonic() + 20
+        while not (seen := live.drain(0.3)):
+            assert time.monotonic() < deadline, "the open stream stayed silent"
+            r = admin.post("/schedules", json={"id": f"new{made}", **body})
+            assert r.status_code == 201, r.text
+            made += 1
+        assert seen[0]["id"] < high and seen[0]["data"]["schedule_id"].startswith("new")
+    with stream(db_server, token, **{"Last-Event-ID": str(high)}) as again:
+        assert admin.post("/schedules", json={"id": "later", **body}).status_code == 201
+        first = again.until(lambda e: e["event"] == "schedule.created", timeout=10)[0]
+        assert first["data"]["schedule_id"] == "later" and first["id"] < high
 
 
 def test_a_malformed_last_event_id_is_a_clear_422(server: Server) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from tests.going_back import go_back, keep_a_copy
 from tickwork.engine.feed import EventFeed
 from tickwork.models import AttemptOutcome, FeedEvent
 from tickwork.store import Store, open_store
@@ -193,5 +195,63 @@ async def test_a_reader_cancelled_again_while_it_stops_waiting_leaves_the_feed_w
         assert await asyncio.wait_for(other, 5)
     finally:
         await asyncio.wait_for(feed.stop(), 5)
+        reader.close()
+        writer.close()
+
+
+async def _next_batch(feed: EventFeed, after: int, era: int) -> tuple[list[FeedEvent], int, int]:
+    """What a stream reads next from ``after`` in ``era`` (as ``GET /events`` does)."""
+    for _ in range(100):
+        after, era = feed.reposition(after, era)
+        events = await feed.after(after)
+        if events:
+            return events, events[-1].id, era
+        await feed.wait(after, 0.2)
+    raise AssertionError(f"nothing after {after} within 20 s (feed at {feed.last_id})")
+
+
+async def test_a_database_gone_back_is_followed_from_its_newest_event(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Restored from an older backup or recreated under a running follower, the database
+    hands out ids the follower had passed: the follower starts over from the database's
+    newest event, and a reader still at its old position moves there with it, instead
+    of hearing nothing until the ids pass where the old database had come to."""
+    writer = open_store(db_url)
+    writer.add_schedule(make_schedule("old"))
+    backup = tmp_path / "backup.db"
+    keep_a_copy(db_url, backup)
+    reader = open_store(db_url)
+    feed = EventFeed(reader, poll=0.2)
+    try:
+        await feed.start()
+        after, era = feed.last_id, feed.era
+        for i in range(5):
+            await asyncio.to_thread(writer.add_schedule, make_schedule(f"lost{i}"))
+        events, after, era = await _next_batch(feed, after, era)
+        while after < await asyncio.to_thread(writer.last_event_id):
+            more, after, era = await _next_batch(feed, after, era)
+            events += more
+        assert [e.schedule_id for e in events] == [f"lost{i}" for i in range(5)]
+        high = after
+
+        writer.close()
+        await asyncio.to_thread(go_back, db_url, backup)
+        writer = open_store(db_url)
+        assert writer.last_event_id() < high
+        # A reader waiting at its old position is woken when the feed starts over (the
+        # events committed before the feed noticed, within a poll, are passed over).
+        assert await feed.wait(high, 20.0)
+        assert feed.era == 1
+        await asyncio.to_thread(writer.add_schedule, make_schedule("new"))
+
+        events, after, era = await _next_batch(feed, high, era)
+        assert [(e.type, e.schedule_id) for e in events] == [("schedule.created", "new")]
+        assert era == feed.era == 1 and feed.last_id == after < high
+        await asyncio.to_thread(writer.add_schedule, make_schedule("newer"))
+        events, _, _ = await _next_batch(feed, after, era)
+        assert [e.schedule_id for e in events] == ["newer"]
+    finally:
+        await feed.stop()
         reader.close()
         writer.close()

@@ -70,7 +70,12 @@ def _resume_point(header: str | None, query: str | None) -> int | None:
 
 
 async def _stream(
-    request: Request, feed: EventFeed, caller: Caller, after: int, schedule: str | None
+    request: Request,
+    feed: EventFeed,
+    caller: Caller,
+    after: int,
+    era: int,
+    schedule: str | None,
 ) -> AsyncIterator[str]:
     yield "retry: 2000\n: connected\n\n"
     stopping = getattr(request.app.state, "stopping", None)  # set by serve on SIGTERM
@@ -85,6 +90,7 @@ async def _stream(
             if not await _still_valid(request):
                 yield ": the credentials were revoked or expired\n\n"
                 return
+        after, era = feed.reposition(after, era)  # the database went back: from its newest
         events = await feed.after(after)
         if events:
             chunk: list[str] = []
@@ -142,9 +148,10 @@ async def stream_events(
     reconnect) to receive what was missed since that event; an id beyond the newest
     event (the database was recreated) resumes from the newest."""
     feed = (await ensure_live(request.app)).feed
+    era = feed.era
     after = await resume_after(feed, _resume_point(last_event_id_header, last_event_id))
     return StreamingResponse(
-        _stream(request, feed, caller, after, schedule),
+        _stream(request, feed, caller, after, era, schedule),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -8,6 +8,12 @@ that reads what is new, keeps the newest events in memory for the readers that a
 caught up, and hands each batch to the listeners (metrics). A reader further behind
 (a client resuming after an hour) is served from the database.
 
+The newest event id only goes up, unless the database itself goes back: restored from
+an older backup, or recreated. The feed then finds nothing after its position while
+the database's newest is below it, and starts over from that newest (a new ``era``):
+readers move there too (``reposition``), rather than wait, silent, for the ids to pass
+their old positions.
+
 Nothing here runs on the engine's path: the engine's statements write the feed through
 the triggers, and following it costs one indexed read per wake-up.
 """
@@ -49,6 +55,11 @@ class EventFeed:
         self._ids: list[int] = []
         #: The id of the newest event read; readers wait for it to move.
         self.last_id = 0
+        #: How many times the feed started over (the database went back); a reader's
+        #: position from an earlier era says nothing of this one.
+        self.era = 0
+        #: The position this era started at.
+        self.era_start = 0
         self._listeners: list[FeedListener] = []
         #: Set when ``last_id`` moves or the feed stops, then replaced by a new one: a
         #: reader waits on the one current when it looked. No lock: a reader cancelled
@@ -123,10 +134,18 @@ class EventFeed:
         return remove
 
     async def _follow(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = self.poll
+        looked = loop.time()
         while True:
             try:
                 events = await asyncio.to_thread(self.store.read_events, self.last_id, BATCH)
+                if not events and loop.time() - looked >= self.poll:
+                    # Nothing new: at most once a poll, whether the database went back.
+                    looked = loop.time()
+                    newest = await asyncio.to_thread(self.store.last_event_id)
+                    if newest < self.last_id:
+                        self._start_over(newest)
                 backoff = self.poll
             except StoreError as exc:
                 log.warning("cannot read the event feed: %s", exc)
@@ -141,6 +160,21 @@ class EventFeed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
             self._wake.clear()
+
+    def _start_over(self, newest: int) -> None:
+        """The database's newest event is below the feed's position: it was restored
+        from an older backup or recreated. Follow it from its newest event on."""
+        log.warning(
+            "the event feed went back from event %d to %d (the database was restored or"
+            " recreated): following it from there; open streams go on from there too",
+            self.last_id,
+            newest,
+        )
+        self._recent.clear()
+        self._ids.clear()
+        self.last_id = self.era_start = newest
+        self.era += 1
+        self._notify()
 
     def _take(self, events: Sequence[FeedEvent]) -> None:
         self._recent.extend(events)
@@ -168,12 +202,20 @@ class EventFeed:
             return self._recent[start : start + limit]
         return await asyncio.to_thread(self.store.read_events, after, limit)
 
+    def reposition(self, after: int, era: int) -> tuple[int, int]:
+        """Where a reader stands, and in which era, that was at ``after`` in ``era``:
+        there, in the same era; else where the feed started over (what came after that
+        reaches it)."""
+        return (after, era) if era == self.era else (self.era_start, self.era)
+
     async def wait(self, after: int, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for an event with an id above ``after``; True
-        when there is one (False on timeout or when the feed stopped)."""
+        when there is one, or when the feed started over meanwhile (a reader then
+        ``reposition``s); False on timeout or when the feed stopped."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self.last_id <= after and not self.closed:
+        era = self.era
+        while self.last_id <= after and not self.closed and self.era == era:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
@@ -181,7 +223,7 @@ class EventFeed:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await moved.wait()
-        return self.last_id > after
+        return self.last_id > after or self.era != era
 
     def _notify(self) -> None:
         """Wake every reader waiting now."""

@@ -75,6 +75,7 @@ async def events(request: Request) -> Response:
     feed = (await ensure_live(request.app)).feed
     p = request.query_params
     resume = _position(request.headers.get("last-event-id"), p.get("last_event_id"), p.get("after"))
+    era = feed.era
     after = await resume_after(feed, resume)
     return StreamingResponse(
         _stream(
@@ -83,6 +84,7 @@ async def events(request: Request) -> Response:
             feed,
             caller,
             after,
+            era,
             schedule=p.get("schedule") or None,
             run=p.get("run") or None,
             rendered_state=p.get("state") or None,
@@ -98,6 +100,7 @@ async def _stream(
     feed: EventFeed,
     caller: Caller,
     after: int,
+    era: int,
     *,
     schedule: str | None,
     run: str | None,
@@ -117,6 +120,7 @@ async def _stream(
             if not await _still_signed_in(request, scheduler):
                 yield f"event: change\ndata: {json.dumps({'type': 'session.ended'})}\n\n"
                 return
+        after, era = feed.reposition(after, era)  # the database went back: from its newest
         found = await feed.after(after)
         if found:
             chunk = []
