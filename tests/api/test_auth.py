@@ -131,6 +131,20 @@ def test_revoked_and_expired_tokens_are_refused_at_once(server: Server) -> None:
     assert _code(admin.delete("/tokens/nope")) == (404, "not_found")
 
 
+def test_revoking_a_token_again_is_a_409_that_changes_and_records_nothing(
+    server: Server,
+) -> None:
+    admin = server.admin
+    made = admin.post("/tokens", json={"user": "bob"}).json()
+    first = admin.delete(f"/tokens/{made['id']}")
+    assert first.status_code == 200 and first.json()["revoked_at"] is not None
+    again = admin.delete(f"/tokens/{made['id']}")
+    assert _code(again) == (409, "conflict")
+    assert again.json()["error"]["message"] == f"token {made['id']!r} is already revoked"
+    audited = admin.get("/audit", params={"target": f"token:{made['id']}"}).json()["items"]
+    assert sorted(e["action"] for e in audited) == ["token.created", "token.revoked"]
+
+
 def _rsa() -> tuple[Any, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.public_key().public_bytes(

@@ -98,6 +98,16 @@ def test_revoked_tokens_are_listed_from_the_database_only(server: Server) -> Non
     assert made["id"] not in clis["url"]("token", "list").stdout
 
 
+def test_revoking_a_token_again_fails_alike(server: Server) -> None:
+    clis = both(server)
+    for where, cli in clis.items():
+        made = clis["db"].json("token", "create", "--user", f"twice-{where}")
+        cli("token", "revoke", made["id"])
+        assert cli.error("token", "revoke", made["id"]) == (
+            f"error: token {made['id']!r} is already revoked"
+        )
+
+
 def test_once_with_another_max_executions_is_a_usage_error(server: Server) -> None:
     for cli in both(server).values():
         message = cli.error("create", "--task", "api:echo", "--schedule", "manual", "--once",
