@@ -24,3 +24,14 @@ async def sleep(ctx: RunContext, *, seconds: float = 5.0) -> str:
 def report(ctx: RunContext, *, region: str, rows: int = 10) -> dict[str, Any]:
     """Its data has a required argument: the API refuses a schedule without it."""
     return {"region": region, "rows": rows}
+
+
+@task("api:slow_to_stop")
+async def slow_to_stop(ctx: RunContext, *, seconds: float = 3.0) -> str:
+    """Takes ``seconds`` to clean up once cancelled: a cancel leaves it running that long."""
+    try:
+        await asyncio.sleep(300)
+    except asyncio.CancelledError:
+        await asyncio.sleep(seconds)
+        raise
+    return "never cancelled"

@@ -9,6 +9,7 @@ import getpass
 import json
 import subprocess
 import sys
+import time
 from typing import Any
 
 from tests.api.conftest import ROOT, Server, serve_env
@@ -121,3 +122,27 @@ def test_cli_tokens_work_on_a_running_server_and_revoke_at_once(db_server: Serve
     )
     actions = [e["action"] for e in json.loads(tickwork(db, "--json", "audit").stdout)]
     assert actions.count("token.created") == 2 and "token.revoked" in actions
+
+
+def test_cancelling_a_run_still_stopping_again_is_not_audited_again(db_server: Server) -> None:
+    """A run asked to stop, whose task has not exited yet, cancelled again: the same
+    answer (200, still running, cancel requested), and one audit entry."""
+    admin = db_server.admin
+    body = {"id": "slow", "task": "api:slow_to_stop", "schedule": "manual"}
+    assert admin.post("/schedules", json=body).status_code == 201
+    run = admin.post("/schedules/slow/run", json={}).json()
+    deadline = time.monotonic() + 15
+    while admin.get(f"/runs/{run['id']}").json()["status"] != "running":
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.05)
+    first = admin.post(f"/runs/{run['id']}/cancel")
+    again = admin.post(f"/runs/{run['id']}/cancel")
+    assert first.status_code == again.status_code == 200, again.text
+    for answer in (first.json(), again.json()):
+        assert (answer["status"], answer["cancel_requested"]) == ("running", True)
+    audited = admin.get("/audit", params={"target": f"run:{run['id']}"}).json()["items"]
+    assert [e["action"] for e in audited] == ["run.cancelled"]
+    while admin.get(f"/runs/{run['id']}").json()["status"] == "running":
+        assert time.monotonic() < deadline + 15, "the run did not stop"
+        time.sleep(0.1)
+    assert admin.get(f"/runs/{run['id']}").json()["status"] == "cancelled"

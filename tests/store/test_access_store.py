@@ -69,6 +69,22 @@ def test_changes_write_their_audit_entry_in_the_same_transaction(store: Store) -
     assert store.list_audit(actor="bob") == []
 
 
+def test_cancelling_a_run_still_stopping_again_changes_and_records_nothing(
+    store: Store,
+) -> None:
+    """A second cancel of a running run its node has not stopped yet answers as the
+    first did, and is not audited as a cancel of its own."""
+    store.insert_runs([make_run(None, T0)])
+    (running,) = store.claim_runs("n1", at(1), at(60), 1, ("t",), {})
+    first = store.cancel_run(running.id, at(2), audit("run.cancelled", f"run:{running.id}"))
+    assert (first.status, first.cancel_requested) == ("running", True)
+    events = store.last_event_id()
+    again = store.cancel_run(running.id, at(3), audit("run.cancelled", f"run:{running.id}"))
+    assert again == first
+    assert [e.action for e in store.list_audit(limit=10)] == ["run.cancelled"]
+    assert store.last_event_id() == events
+
+
 def test_a_failed_change_writes_no_audit_entry(store: Store) -> None:
     store.add_schedule(make_schedule("a"))
     with pytest.raises(ConflictError):

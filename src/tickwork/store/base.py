@@ -451,8 +451,9 @@ class Store(ReadStore, AccessStore, NodeStore):
     @abstractmethod
     def cancel_run(self, run_id: str, now: datetime, audit: AuditEntry | None = None) -> Run:
         """Cancel a run: pending/retrying ones end ``cancelled`` at once; running ones
-        get ``cancel_requested`` (their node cancels them). Raises ``NotFoundError``,
-        or ``ConflictError`` when the run is already over."""
+        get ``cancel_requested`` (their node cancels them). A running run asked before
+        is returned as it is, with nothing written (no audit entry). Raises
+        ``NotFoundError``, or ``ConflictError`` when the run is already over."""
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run | None:

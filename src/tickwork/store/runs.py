@@ -79,6 +79,10 @@ class Runs(SqlCore):
             if status not in ACTIVE_RUN_STATUSES:
                 raise ConflictError(f"run {run_id!r} is already over ({status})")
             before = self._run(rows[0])
+            if before.status == "running" and before.cancel_requested:
+                # Asked before and still stopping: the same answer, nothing written again
+                # (no second audit entry for a cancel that changes nothing).
+                return self._runs_with_attempts(tx, rows)[0]
             self._cancel_in_tx(tx, [run_id], now, "cancelled")
             self._notify_tx(tx)
             rows = tx.execute(self._sql("run_by_id"), (run_id,))
