@@ -196,6 +196,55 @@ def test_if_match_takes_a_list_and_compares_strongly(db_server: Server) -> None:
     _error(c.delete("/schedules/m", headers={"If-Match": "*"}), 404)
 
 
+def test_if_match_is_honoured_by_pause_resume_run_and_backfill(db_server: Server) -> None:
+    """Every route that acts on one schedule takes If-Match as PATCH does: a stale ETag
+    is a 412 that changes, runs and records nothing; a matching one goes through. The
+    routes that act on every schedule refuse it (412), rather than ignore it."""
+    c = db_server.admin
+    body = {"task": "api:echo", "schedule": "0 3 * * *", "timezone": "UTC"}
+    assert c.put("/schedules/cond", json=body).status_code == 201
+    stale, current = '"0"', '"1"'
+    window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T23:59:59Z"}
+    refused = {
+        "pause": c.post("/schedules/cond/pause", json={}, headers={"If-Match": stale}),
+        "resume": c.post("/schedules/cond/resume", json={}, headers={"If-Match": stale}),
+        "run": c.post("/schedules/cond/run", json={}, headers={"If-Match": stale}),
+        "backfill": c.post("/schedules/cond/backfill", json=window, headers={"If-Match": stale}),
+        "weak": c.post("/schedules/cond/pause", json={}, headers={"If-Match": 'W/"1"'}),
+    }
+    for what, r in refused.items():
+        e = _error(r, 412)
+        assert e["code"] == "precondition_failed", what
+        assert "version 1" in e["message"], (what, e)
+    got = c.get("/schedules/cond")
+    assert (got.json()["status"], got.headers["ETag"]) == ("active", current)
+    assert c.get("/schedules/cond/runs").json()["items"] == []
+    audited = c.get("/audit", params={"target": "schedule:cond"}).json()["items"]
+    assert [e["action"] for e in audited] == ["schedule.created"]
+
+    paused = c.post("/schedules/cond/pause", json={}, headers={"If-Match": current})
+    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    assert paused.headers["ETag"] == '"2"'
+    _error(c.post("/schedules/cond/resume", json={}, headers={"If-Match": current}), 412)
+    resumed = c.post("/schedules/cond/resume", json={}, headers={"If-Match": '"1", "2"'})
+    assert resumed.status_code == 200 and resumed.headers["ETag"] == '"3"'
+    run = c.post("/schedules/cond/run", json={}, headers={"If-Match": '"3"'})
+    assert run.status_code == 202 and run.json()["schedule_version"] == 3
+    filled = c.post("/schedules/cond/backfill", json=window, headers={"If-Match": "*"})
+    assert filled.status_code == 200 and filled.json()["created"] == 2
+    assert c.get("/schedules/cond").headers["ETag"] == '"3"'  # runs change no setting
+    # On every schedule at once there is no ETag to match: refused, nothing paused.
+    for path in ("/pause", "/resume"):
+        e = _error(c.post(path, json={}, headers={"If-Match": "*"}), 412)
+        assert "one schedule" in e["message"]
+    assert c.get("/schedules/cond").json()["status"] == "active"
+    # Who may ask is answered first: a user's If-Match on /pause is a 403, as without it.
+    bob = db_server.client(db_server.user_token("bob"))
+    assert _error(bob.post("/pause", json={}, headers={"If-Match": "*"}), 403)
+    # A condition on another user's schedule is its 404, as without the condition.
+    _error(bob.post("/schedules/cond/pause", json={}, headers={"If-Match": '"3"'}), 404)
+
+
 def test_if_match_lets_one_of_concurrent_changes_from_one_version_through(
     db_server: Server,
 ) -> None:

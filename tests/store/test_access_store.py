@@ -95,9 +95,18 @@ def test_a_failed_change_writes_no_audit_entry(store: Store) -> None:
         )
     with pytest.raises(PreconditionFailedError):
         store.delete_schedule("a", at(1), audit("schedule.deleted", "schedule:a"), 7)
+    with pytest.raises(PreconditionFailedError):
+        store.set_paused(["a"], True, at(1), next_second, audit("schedule.paused", "*"), 7)
     assert store.get_schedule("a").name == ""  # type: ignore[union-attr]
+    assert store.get_schedule("a").paused is False  # type: ignore[union-attr]
     assert store.list_audit() == []
     assert store.update_schedule(make_schedule("a", name="x"), None, 1).version == 2
+    (paused,) = store.set_paused(["a"], True, at(2), next_second, None, 2)
+    assert paused.version == 3
+    # Already paused: nothing to change, but the condition is still checked first.
+    with pytest.raises(PreconditionFailedError):
+        store.set_paused(["a"], True, at(3), next_second, None, 2)
+    assert store.set_paused(["a"], True, at(3), next_second, None, 3) == []
 
 
 def test_fired_and_claimed_runs_record_the_schedule_version(store: Store) -> None:

@@ -265,22 +265,42 @@ async def _if_matching(
 
 
 async def pause_schedule(
-    scheduler: Scheduler, caller: Caller, schedule_id: str, reason: str | None = None
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    reason: str | None = None,
+    condition: IfMatch | None = None,
 ) -> Schedule:
-    require_write(caller)
-    await get_schedule(scheduler, caller, schedule_id)
-    with acting_as(caller.user, reason):
-        await scheduler.pause(schedule_id)
-    return await scheduler.get_schedule(schedule_id)
+    return await _set_paused(scheduler, caller, schedule_id, True, reason, condition)
 
 
 async def resume_schedule(
-    scheduler: Scheduler, caller: Caller, schedule_id: str, reason: str | None = None
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    reason: str | None = None,
+    condition: IfMatch | None = None,
+) -> Schedule:
+    return await _set_paused(scheduler, caller, schedule_id, False, reason, condition)
+
+
+async def _set_paused(
+    scheduler: Scheduler,
+    caller: Caller,
+    schedule_id: str,
+    paused: bool,
+    reason: str | None,
+    condition: IfMatch | None,
 ) -> Schedule:
     require_write(caller)
-    await get_schedule(scheduler, caller, schedule_id)
-    with acting_as(caller.user, reason):
-        await scheduler.resume(schedule_id)
+    current = await get_schedule(scheduler, caller, schedule_id)
+    change = scheduler.pause if paused else scheduler.resume
+
+    async def set_paused(expected: int | None) -> None:
+        with acting_as(caller.user, reason):
+            await change(schedule_id, expected_version=expected)
+
+    await _if_matching(scheduler, caller, current, condition, set_paused)
     return await scheduler.get_schedule(schedule_id)
 
 
@@ -305,15 +325,25 @@ async def run_schedule(
     data: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     traceparent: str | None = None,
+    condition: IfMatch | None = None,
 ) -> Run:
     """A manual run; the same ``idempotency_key`` from the same user within 24 hours
-    returns the run made the first time; ``traceparent`` puts it in the caller's trace."""
+    returns the run made the first time; ``traceparent`` puts it in the caller's trace;
+    with ``condition`` (``If-Match``), made only from a version it matches."""
     require_write(caller)
-    await get_schedule(scheduler, caller, schedule_id)
-    with acting_as(caller.user):
-        return await scheduler.run_now(
-            schedule_id, data=data, idempotency_key=idempotency_key, traceparent=traceparent
-        )
+    current = await get_schedule(scheduler, caller, schedule_id)
+
+    async def run(expected: int | None) -> Run:
+        with acting_as(caller.user):
+            return await scheduler.run_now(
+                schedule_id,
+                data=data,
+                idempotency_key=idempotency_key,
+                traceparent=traceparent,
+                expected_version=expected,
+            )
+
+    return await _if_matching(scheduler, caller, current, condition, run)
 
 
 async def backfill(
@@ -322,11 +352,16 @@ async def backfill(
     schedule_id: str,
     start: datetime | str,
     end: datetime | str,
+    condition: IfMatch | None = None,
 ) -> list[Run]:
     require_write(caller)
-    await get_schedule(scheduler, caller, schedule_id)
-    with acting_as(caller.user):
-        return await scheduler.backfill(schedule_id, start, end)
+    current = await get_schedule(scheduler, caller, schedule_id)
+
+    async def backfill_runs(expected: int | None) -> list[Run]:
+        with acting_as(caller.user):
+            return await scheduler.backfill(schedule_id, start, end, expected_version=expected)
+
+    return await _if_matching(scheduler, caller, current, condition, backfill_runs)
 
 
 async def next_fire_times(

@@ -19,12 +19,18 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from tickwork.engine.audit import current_actor
 from tickwork.engine.events import Event, EventBus
 from tickwork.engine.registry import TaskRegistry
-from tickwork.errors import NotFoundError, UnknownTaskError, ValidationError
+from tickwork.errors import (
+    NotFoundError,
+    PreconditionFailedError,
+    UnknownTaskError,
+    ValidationError,
+)
 from tickwork.limits import echo
 from tickwork.models import JSON, AuditEntry, RetryPolicy, Schedule, ScheduleStatus, TaskSpec
 from tickwork.policy import first_fire, next_fire
 from tickwork.schedule import ParsedSchedule
 from tickwork.store.base import Store
+from tickwork.validation import integer
 
 if TYPE_CHECKING:
     from tickwork.clock import Clock
@@ -198,6 +204,22 @@ def parsed_schedule(schedule: Schedule) -> ParsedSchedule:
     from tickwork.engine.firing import parsed_schedule as parsed
 
     return parsed(schedule)
+
+
+def check_version(version: object) -> None:
+    """A caller's ``expected_version``, or a ``ValidationError`` naming it."""
+    if version is not None:
+        integer(version, "expected_version", minimum=0, maximum=2**63 - 1)
+
+
+def still_at_version(schedule: Schedule, expected_version: int | None) -> None:
+    """``PreconditionFailedError`` unless ``schedule`` (as read) is at
+    ``expected_version`` (None: any)."""
+    if expected_version is not None and schedule.version != expected_version:
+        raise PreconditionFailedError(
+            f"schedule {schedule.id!r} is at version {schedule.version}, not "
+            f"{expected_version}: it changed since it was read"
+        )
 
 
 def id_arg(value: Any, field: str) -> str:

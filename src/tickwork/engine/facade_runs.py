@@ -9,7 +9,13 @@ from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from tickwork.engine.facade import SchedulerBase, id_arg, parsed_schedule
+from tickwork.engine.facade import (
+    SchedulerBase,
+    check_version,
+    id_arg,
+    parsed_schedule,
+    still_at_version,
+)
 from tickwork.engine.ids import new_id
 from tickwork.errors import ConflictError, NotFoundError, RunTimeoutError, ValidationError
 from tickwork.models import JSON, AuditEntry, Run, RunStatus, Schedule
@@ -32,6 +38,7 @@ class RunCalls(SchedulerBase):
         traceparent: str | None = None,
         *,
         idempotency_key: str | None = None,
+        expected_version: int | None = None,
     ) -> Run:
         """Trigger a run now, outside the schedule; ``data`` is merged over the schedule's.
 
@@ -39,7 +46,10 @@ class RunCalls(SchedulerBase):
         bounds the wait (``RunTimeoutError``). ``traceparent`` (a W3C trace context):
         the run joins that trace; its id is stored as ``run.trace_id``. With
         ``idempotency_key``, the same key from the same actor within 24 hours returns
-        the run made the first time instead of making another.
+        the run made the first time instead of making another. With
+        ``expected_version`` (the ``version`` the caller read), a schedule changed since
+        is a ``PreconditionFailedError`` and no run is made: the run is made from the
+        very version read (its ``schedule_version``).
         """
         # Imported here: opentelemetry (when installed) costs every client's start.
         from tickwork.engine.tracing import trace_id_of
@@ -48,7 +58,9 @@ class RunCalls(SchedulerBase):
         if not isinstance(wait, bool):
             raise ValidationError("wait must be True or False", field="wait")
         timeout = _wait_timeout(timeout)
+        check_version(expected_version)
         s = await self.get_schedule(schedule_id)
+        still_at_version(s, expected_version)
         if data is not None and not isinstance(data, dict):
             raise ValidationError("data must be a JSON object", field="data")
         merged = dict(s.data) | dict(data or {})
@@ -173,12 +185,20 @@ class RunCalls(SchedulerBase):
         return run
 
     async def backfill(
-        self, schedule_id: str, start: datetime | str, end: datetime | str
+        self,
+        schedule_id: str,
+        start: datetime | str,
+        end: datetime | str,
+        *,
+        expected_version: int | None = None,
     ) -> list[Run]:
         """Create a run (trigger ``backfill``) for every fire time in [start, end] that has
         none yet; the unique key makes a repeated backfill add nothing. A range with no
-        fire time at all is a ``ValidationError``."""
+        fire time at all is a ``ValidationError``. ``expected_version`` as for
+        ``run_now``."""
+        check_version(expected_version)
         s = await self.get_schedule(schedule_id)
+        still_at_version(s, expected_version)
         begin = parse_instant(start, "start", s.timezone)
         finish = parse_instant(end, "end", s.timezone)
         if begin is None or finish is None:

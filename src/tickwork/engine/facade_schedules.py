@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from tickwork.engine.facade import SchedulerBase, id_arg, parsed_schedule
+from tickwork.engine.facade import SchedulerBase, check_version, id_arg, parsed_schedule
 from tickwork.errors import NotFoundError, PreconditionFailedError, ValidationError
 from tickwork.models import SCHEDULE_STATUSES, Schedule, ScheduleStatus
 from tickwork.policy import next_fire
@@ -97,7 +97,7 @@ class ScheduleCalls(SchedulerBase):
         since, ``PreconditionFailedError`` and nothing changes. Without it, a change
         committed by someone else between this call's read and its write does not fail
         the call: the changes are applied again over the new version."""
-        _check_version(expected_version)
+        check_version(expected_version)
         for attempt in range(1, _UPDATE_ATTEMPTS + 1):
             try:
                 return await self._update_once(schedule_id, expected_version, changes)
@@ -143,7 +143,7 @@ class ScheduleCalls(SchedulerBase):
         ``cancel_run`` stops them, history is kept.
         ``expected_version`` as for ``update_schedule``."""
         id_arg(schedule_id, "schedule_id")
-        _check_version(expected_version)
+        check_version(expected_version)
         audit = self._audit("schedule.deleted", f"schedule:{schedule_id}")
         deleted = await self._call(
             self.store.delete_schedule, schedule_id, self.clock.now(), audit, expected_version
@@ -153,15 +153,29 @@ class ScheduleCalls(SchedulerBase):
         self._changed()
         self._emit("schedule.deleted", schedule_id)
 
-    async def pause(self, id: str | None = None) -> list[Schedule]:
-        """Pause one schedule, or all (``id=None``). Runs already waiting or running go on."""
-        return await self._set_paused(id, True)
+    async def pause(
+        self, id: str | None = None, *, expected_version: int | None = None
+    ) -> list[Schedule]:
+        """Pause one schedule, or all (``id=None``). Runs already waiting or running go on.
+        ``expected_version`` (one schedule) as for ``update_schedule``."""
+        return await self._set_paused(id, True, expected_version)
 
-    async def resume(self, id: str | None = None) -> list[Schedule]:
-        """Resume one schedule, or all; fire times passed while paused are not caught up."""
-        return await self._set_paused(id, False)
+    async def resume(
+        self, id: str | None = None, *, expected_version: int | None = None
+    ) -> list[Schedule]:
+        """Resume one schedule, or all; fire times passed while paused are not caught up.
+        ``expected_version`` (one schedule) as for ``update_schedule``."""
+        return await self._set_paused(id, False, expected_version)
 
-    async def _set_paused(self, schedule_id: str | None, paused: bool) -> list[Schedule]:
+    async def _set_paused(
+        self, schedule_id: str | None, paused: bool, expected_version: int | None
+    ) -> list[Schedule]:
+        check_version(expected_version)
+        if schedule_id is None and expected_version is not None:
+            raise ValidationError(
+                "expected_version is the version of one schedule: give its id",
+                field="expected_version",
+            )
         if schedule_id is not None:
             await self.get_schedule(schedule_id)
         action = "schedule.paused" if paused else "schedule.resumed"
@@ -172,6 +186,7 @@ class ScheduleCalls(SchedulerBase):
             self.clock.now(),
             _next_fire,
             self._audit(action, "schedule:*"),
+            expected_version,
         )
         self._changed()
         for s in changed:
@@ -210,8 +225,3 @@ class ScheduleCalls(SchedulerBase):
 
 def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:
     return next_fire(parsed_schedule(schedule), schedule, after)
-
-
-def _check_version(version: object) -> None:
-    if version is not None:
-        integer(version, "expected_version", minimum=0, maximum=2**63 - 1)

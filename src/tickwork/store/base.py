@@ -240,8 +240,13 @@ class Store(ReadStore, AccessStore, NodeStore):
         now: datetime,
         next_fire: NextFire,
         audit: AuditEntry | None = None,
+        expected_version: int | None = None,
     ) -> list[Schedule]:
         """Pause or resume the given schedules (None: all). Returns those that changed.
+
+        ``expected_version`` (with one schedule id): the ``version`` the caller read;
+        a schedule found at another one raises ``PreconditionFailedError`` and nothing
+        changes, checked in the same transaction (as ``update_schedule`` does).
 
         Each changed schedule's ``version`` goes up by one and, with ``audit``, gets
         an audit entry of its own (target, before and after filled in) in the same

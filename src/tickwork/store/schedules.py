@@ -250,11 +250,16 @@ class Schedules(SqlCore):
         now: datetime,
         next_fire: NextFire,
         audit: AuditEntry | None = None,
+        expected_version: int | None = None,
     ) -> list[Schedule]:
         if schedule_ids is not None and not schedule_ids:
             return []
+        if expected_version is not None and (schedule_ids is None or len(schedule_ids) != 1):
+            raise ValueError("expected_version is the version of one schedule")
         now = _aware(now)
         with self._write() as tx:
+            if schedule_ids is not None:
+                self._check_version(tx, schedule_ids[0], expected_version)
             # Resuming also picks up a schedule paused by the engine without the flag.
             if schedule_ids is None:
                 every = "schedules_to_pause" if paused else "schedules_to_resume"

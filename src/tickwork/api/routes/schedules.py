@@ -28,6 +28,7 @@ from tickwork.api.schemas import (
     ScheduleStatusName,
 )
 from tickwork.engine.scheduler import Scheduler
+from tickwork.errors import PreconditionFailedError
 from tickwork.models import Schedule
 from tickwork.store.records import ScheduleFilter
 
@@ -181,10 +182,15 @@ async def pause_schedule(
     caller: CallerDep,
     request: Request,
     body: PauseBody | None = None,
+    if_match: IfMatchHeader = None,
 ) -> Response:
     """Stop new fires (runs already waiting or running go on); ``reason`` is recorded."""
     s = await access.pause_schedule(
-        _scheduler(request), caller, schedule_id, None if body is None else body.reason
+        _scheduler(request),
+        caller,
+        schedule_id,
+        None if body is None else body.reason,
+        IfMatch.parse(if_match),
     )
     return _with_etag(s)
 
@@ -195,10 +201,15 @@ async def resume_schedule(
     caller: CallerDep,
     request: Request,
     body: PauseBody | None = None,
+    if_match: IfMatchHeader = None,
 ) -> Response:
     """Fire again from now on (fire times passed while paused are not caught up)."""
     s = await access.resume_schedule(
-        _scheduler(request), caller, schedule_id, None if body is None else body.reason
+        _scheduler(request),
+        caller,
+        schedule_id,
+        None if body is None else body.reason,
+        IfMatch.parse(if_match),
     )
     return _with_etag(s)
 
@@ -225,6 +236,7 @@ async def run_schedule(
             "stored as the run's trace_id).",
         ),
     ] = None,
+    if_match: IfMatchHeader = None,
 ) -> Response:
     """Run now, outside the schedule; ``data`` is merged over the schedule's."""
     run = await access.run_schedule(
@@ -234,16 +246,23 @@ async def run_schedule(
         None if body is None else body.data,
         idempotency_key,
         traceparent,
+        IfMatch.parse(if_match),
     )
     return json_response(RunOut.of(run), 202)
 
 
 @router.post("/schedules/{schedule_id}/backfill", response_model=BackfillOut)
 async def backfill(
-    schedule_id: str, body: BackfillBody, caller: CallerDep, request: Request
+    schedule_id: str,
+    body: BackfillBody,
+    caller: CallerDep,
+    request: Request,
+    if_match: IfMatchHeader = None,
 ) -> BackfillOut:
     """A run for every fire time in [start, end] that has none yet."""
-    runs = await access.backfill(_scheduler(request), caller, schedule_id, body.start, body.end)
+    runs = await access.backfill(
+        _scheduler(request), caller, schedule_id, body.start, body.end, IfMatch.parse(if_match)
+    )
     return BackfillOut(created=len(runs), runs=[RunOut.of(r) for r in runs])
 
 
@@ -269,20 +288,51 @@ async def next_fire_times(
     return NextOut(schedule_id=schedule_id, next=times)
 
 
+NoIfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Refused with 412: an ETag is the version of one schedule, and this "
+        "changes them all (send If-Match to /schedules/{id}/pause or /resume).",
+    ),
+]
+
+
+def _no_if_match(caller: Caller, if_match: str | None, path: str) -> None:
+    """A condition on every schedule at once cannot hold: refused rather than ignored
+    (after the checks of who may ask, which answer first)."""
+    access.require_admin(caller)
+    access.require_write(caller)
+    if if_match is not None:
+        raise PreconditionFailedError(
+            f"If-Match {if_match!r} names a version of one schedule, and POST {path} "
+            "changes every schedule, which has no ETag: nothing was changed (send "
+            "If-Match to POST /schedules/{id}" + path + " for one schedule)"
+        )
+
+
 @router.post("/pause", response_model=PausedOut)
 async def pause_all(
-    caller: CallerDep, request: Request, body: PauseBody | None = None
+    caller: CallerDep,
+    request: Request,
+    body: PauseBody | None = None,
+    if_match: NoIfMatchHeader = None,
 ) -> PausedOut:
     """Pause every schedule (admin)."""
+    _no_if_match(caller, if_match, "/pause")
     ids = await access.pause_all(_scheduler(request), caller, None if body is None else body.reason)
     return PausedOut(changed=len(ids), ids=ids)
 
 
 @router.post("/resume", response_model=PausedOut)
 async def resume_all(
-    caller: CallerDep, request: Request, body: PauseBody | None = None
+    caller: CallerDep,
+    request: Request,
+    body: PauseBody | None = None,
+    if_match: NoIfMatchHeader = None,
 ) -> PausedOut:
     """Resume every schedule (admin)."""
+    _no_if_match(caller, if_match, "/resume")
     ids = await access.resume_all(
         _scheduler(request), caller, None if body is None else body.reason
     )
