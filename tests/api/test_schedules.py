@@ -349,3 +349,28 @@ def test_concurrent_unconditional_changes_all_apply(db_server: Server) -> None:
         assert patches == [200] * n, patches
     s = db_server.admin.get("/schedules/raced").json()
     assert s["version"] == 2 * n and s["description"] in {f"d{i}" for i in range(n)}
+
+
+def test_a_large_float_in_data_comes_back_a_float_on_either_database(db_server: Server) -> None:
+    """``1e20`` in a schedule's data is the same JSON value from SQLite and PostgreSQL
+    (PostgreSQL gave back ``100000000000000000000``: an int, and one too large for the
+    API, which then refused a run with extra data), and so is what the task receives."""
+    c = db_server.admin
+    data = {"big": 1e20, "huge": -1.5e300, "int": 2**63 - 1, "small": 1e-7}
+    r = c.post("/schedules", json={"id": "f", "task": "api:echo", "schedule": "manual",
+                                   "data": data})  # fmt: skip
+    assert r.status_code == 201, r.text
+    for body in (r.json(), c.get("/schedules/f").json()):
+        assert body["data"] == data
+        assert {k: type(v) for k, v in body["data"].items()} == {
+            k: type(v) for k, v in data.items()
+        }
+    r = c.post("/schedules/f/run", json={"data": {"extra": 1}})
+    assert r.status_code == 202, r.text
+    run = r.json()
+    deadline = time.monotonic() + 15
+    while (got := c.get(f"/runs/{run['id']}").json())["status"] != "succeeded":
+        assert time.monotonic() < deadline, got
+        time.sleep(0.05)
+    assert got["result"]["data"] == {**data, "extra": 1}
+    assert type(got["result"]["data"]["big"]) is float

@@ -138,13 +138,43 @@ parse_json: Final = _decode
 
 
 def dumps(value: Any, what: str = "value") -> str:
-    """JSON text of a value; ``ValidationError`` when it is not JSON."""
+    """JSON text of a value; ``ValidationError`` when it is not JSON.
+
+    A float of 1e16 or more is written with an exponent (``1e+20``), which PostgreSQL's
+    ``jsonb`` keeps as a decimal and gives back as ``100000000000000000000``: an int, where
+    SQLite, which keeps the text, gives back the float. Such floats are written out in
+    full instead (``100000000000000000000.0``), which both give back as the same float.
+    """
     if not value and isinstance(value, dict):
         return "{}"
     try:
-        return _ENCODER.encode(value)
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} is not JSON: {exc}", field=what) from None
+    if "e+" in text:  # such a float, or a string with "e+" in it (rare either way)
+        return _in_full(value)
+    return text
+
+
+def _in_full(value: Any) -> str:
+    """``_ENCODER``'s text of a value known to be JSON, but with every float written
+    without an exponent when it has a positive one."""
+    if isinstance(value, float):
+        text = _ENCODER.encode(value)
+        return f"{value:.1f}" if "e+" in text else text
+    if isinstance(value, dict):
+        items = (f"{_ENCODER.encode(_key(k))}:{_in_full(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_in_full(v) for v in value) + "]"
+    return _ENCODER.encode(value)
+
+
+def _key(key: Any) -> str:
+    """A dict key as the JSON encoder writes it (keys are strings in JSON)."""
+    if isinstance(key, str):
+        return key
+    return str(_ENCODER.encode(key))
 
 
 def like_escaped(text: str) -> str:
