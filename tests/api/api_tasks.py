@@ -35,3 +35,11 @@ async def slow_to_stop(ctx: RunContext, *, seconds: float = 3.0) -> str:
         await asyncio.sleep(seconds)
         raise
     return "never cancelled"
+
+
+@task("api:fail_once")
+async def fail_once(ctx: RunContext) -> int:
+    """Fails its first attempt, succeeds the next."""
+    if ctx.attempt == 1:
+        raise RuntimeError("first attempt fails")
+    return ctx.attempt

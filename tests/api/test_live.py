@@ -417,6 +417,38 @@ def test_metrics_count_known_runs_and_read_gauges_from_the_database(server: Serv
     assert "tickwork_schedule_fires_total" in text or "tickwork_schedule_fires" in text
 
 
+def test_metrics_count_the_attempts_retried_beside_the_runs_finished(server: Server) -> None:
+    """A run whose attempts fail before one succeeds is one run finished and, for each
+    attempt that failed and was followed by another, one retry: what an operator alerts
+    on when tasks grow flaky, though every run ends well."""
+    admin = server.admin
+    body = {"id": "flaky", "task": "api:fail_once", "schedule": "manual",
+            "retry": {"max_attempts": 3, "delay": 0.05, "jitter": False}}  # fmt: skip
+    assert admin.post("/schedules", json=body).status_code == 201
+    httpx.get(f"{server.url}/metrics", timeout=10)  # counting started before the runs
+    runs = [run_now(admin, "flaky")["id"] for _ in range(2)]
+    deadline = time.monotonic() + 20
+    while any(admin.get(f"/runs/{r}").json()["status"] != "succeeded" for r in runs):
+        assert time.monotonic() < deadline, [admin.get(f"/runs/{r}").json() for r in runs]
+        time.sleep(0.1)
+    assert [admin.get(f"/runs/{r}").json()["attempt"] for r in runs] == [2, 2]
+
+    def counts(text: str) -> tuple[float, float]:
+        try:
+            finished = metric(
+                text, "tickwork_runs_finished_total", task="api:fail_once", status="succeeded"
+            )
+        except AssertionError:
+            return (0.0, 0.0)
+        return finished, metric(text, "tickwork_run_retries_total", task="api:fail_once")
+
+    deadline = time.monotonic() + 10
+    while counts(text := httpx.get(f"{server.url}/metrics", timeout=10).text) != (2.0, 2.0):
+        assert time.monotonic() < deadline, text
+        time.sleep(0.1)
+    assert "# TYPE tickwork_run_retries_total counter" in text
+
+
 def test_a_nodes_stuck_tasks_reach_its_listing_the_gauges_and_status(server: Server) -> None:
     """What a node's heartbeat wrote of the tasks it gave up on (threads, coroutines) is
     in ``GET /nodes``, in the gauges summed over the nodes alive (the server's own node

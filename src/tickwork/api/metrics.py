@@ -2,10 +2,10 @@
 
 Two sources, each for what it can count right:
 
-- Counters and histograms (runs finished, durations, fire delays, fires by outcome)
-  come from the database's event feed, which this process follows anyway for
-  ``/api/v1/events``. The feed holds every node's events, so one ``serve`` process
-  reports the whole cluster, ``tickwork worker`` nodes included; nothing is added to
+- Counters and histograms (runs finished, attempts retried, durations, fire delays,
+  fires by outcome) come from the database's event feed, which this process follows
+  anyway for ``/api/v1/events``. The feed holds every node's events, so one ``serve``
+  process reports the whole cluster, ``tickwork worker`` nodes included; nothing is added to
   the engine's path. They count from the process's start, as Prometheus counters do.
   Counting from the runs table instead would go down when retention deletes old runs,
   which a counter must never do.
@@ -85,6 +85,13 @@ class FeedMetrics:
             buckets=DELAY_BUCKETS,
             registry=registry,
         )
+        self.retries = Counter(
+            "tickwork_run_retries",
+            "Attempts that ended without success (failed, timed out, or lost with their"
+            " node) and were followed by another attempt, by task.",
+            ["task"],
+            registry=registry,
+        )
         self.fires = Counter(
             "tickwork_schedule_fires",
             "Fire times of schedules, by what became of them: started, skipped (overlap),"
@@ -106,6 +113,8 @@ class FeedMetrics:
                     if e.started_at is not None and e.scheduled_for is not None:
                         delay = (e.started_at - e.scheduled_for).total_seconds()
                         self.fire_delay.observe(max(0.0, delay))
+            elif status == "retrying":
+                self.retries.labels(task).inc()
             elif status in ("skipped", "missed"):
                 if fire:
                     self.fires.labels(status).inc()
