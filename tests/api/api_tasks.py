@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from tickwork import RunContext, task
@@ -43,3 +44,11 @@ async def fail_once(ctx: RunContext) -> int:
     if ctx.attempt == 1:
         raise RuntimeError("first attempt fails")
     return ctx.attempt
+
+
+@task("api:block_loop")
+async def block_loop(ctx: RunContext, *, seconds: float = 3.0) -> str:
+    """Blocks its node's event loop (a sync sleep in an async task): the node neither
+    fires nor renews its heartbeat meanwhile."""
+    time.sleep(seconds)  # noqa: ASYNC251 - blocking the loop is the point
+    return "unblocked"

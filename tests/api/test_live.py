@@ -492,6 +492,36 @@ def test_health_is_ok_with_the_database(server: Server) -> None:
     assert head.status_code == 200 and head.content == b""
 
 
+def test_health_is_503_while_the_engine_is_alive_but_stalled(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """An engine process that lives but whose node renews no heartbeat (an async task
+    blocks its event loop) fires nothing and lets its leases lapse: ``/health`` says so
+    with 503 and ``"engine": "stalled"`` once a ``lease_ttl`` has passed without a
+    heartbeat, and 200 again once the node beats."""
+    server = serve_api(sqlite_url, env={"TICKWORK_LEASE_TTL": "1"})
+    admin = server.admin
+    assert httpx.get(f"{server.url}/health", timeout=10).status_code == 200
+    body = {"id": "block", "task": "api:block_loop", "schedule": "manual",
+            "data": {"seconds": 4}, "retry": {"max_attempts": 1}}  # fmt: skip
+    assert admin.post("/schedules", json=body).status_code == 201
+    run = run_now(admin, "block")["id"]
+    deadline = time.monotonic() + 10
+    while (r := httpx.get(f"{server.url}/health", timeout=10)).status_code == 200:
+        assert time.monotonic() < deadline, "the stalled engine was never reported"
+        time.sleep(0.1)
+    assert r.status_code == 503
+    assert r.json()["engine"] == "stalled" and r.json()["database"] == "ok", r.json()
+    assert r.json()["leader"] is False
+    deadline = time.monotonic() + 20
+    while (r := httpx.get(f"{server.url}/health", timeout=10)).status_code != 200:
+        assert time.monotonic() < deadline, r.json()
+        time.sleep(0.1)
+    assert r.json()["engine"] == "ok"
+    assert admin.get(f"/runs/{run}").json()["status"] != "pending"
+    assert "has not renewed its heartbeat" in server.output()
+
+
 @pytest.mark.postgres
 def test_health_is_503_when_the_database_is_gone(pg_url: str, serve_api: StartServer) -> None:
     import psycopg

@@ -3,7 +3,10 @@
 For load balancers and orchestrators: no credentials needed, and the answer says no
 more than whether this process can serve (the database's URL and errors stay in the
 log). ``engine`` is ``ok`` while ``serve``'s engine process runs its node, ``down``
-while it is being restarted (503), ``none`` for an API without an engine of its own.
+while it is being restarted (503), ``stalled`` (503) while the process lives but its
+node has not renewed its heartbeat for ``lease_ttl`` (its event loop blocked by a task,
+say: it fires nothing, and its runs' leases lapse), ``none`` for an API without an
+engine of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 import tickwork
-from tickwork.api.engine_status import engine_state, leads
+from tickwork.api.engine_status import engine_state
 from tickwork.errors import StoreError
+from tickwork.models import Node
 
 router = APIRouter(tags=["monitoring"])
 log = logging.getLogger("tickwork.api")
@@ -29,12 +33,15 @@ TIMEOUT: Final = 3.0
 @router.api_route(
     "/health",
     methods=["GET", "HEAD"],  # load balancers' checks often send HEAD
-    summary="Health: is the database reachable?",
-    responses={503: {"description": "The database does not answer."}},
+    summary="Health: is the database reachable and the engine running?",
+    responses={
+        503: {"description": "The database does not answer, or the engine is down or stalled."}
+    },
 )
 async def health(request: Request) -> JSONResponse:
     """`{"status": "ok", ...}` with 200 when the database answers within 3 seconds and
-    the engine runs; `{"status": "unavailable", ...}` with 503 otherwise."""
+    the engine runs and renews its heartbeat; `{"status": "unavailable", ...}` with 503
+    otherwise."""
     scheduler = request.app.state.scheduler
     state = engine_state(request.app, scheduler)
     engine = scheduler.engine
@@ -44,14 +51,17 @@ async def health(request: Request) -> JSONResponse:
         "engine": "none" if not state.present else "ok" if state.alive else "down",
     }
 
-    def check() -> tuple[int, bool]:
-        version = scheduler.store.schema_version()
-        if engine is not None:
-            return version, bool(engine.is_leader)
-        return version, state.alive and leads(scheduler.store, state.node)
+    store = scheduler.store
+    lease_ttl = engine.config.lease_ttl if engine is not None else scheduler._config.lease_ttl
+
+    def check() -> tuple[int, Node | None]:
+        version = store.schema_version()
+        if state.node is None or not state.alive:
+            return version, None
+        return version, next((n for n in store.list_nodes() if n.id == state.node), None)
 
     try:
-        version, leader = await asyncio.wait_for(asyncio.to_thread(check), TIMEOUT)
+        version, node = await asyncio.wait_for(asyncio.to_thread(check), TIMEOUT)
     except (StoreError, TimeoutError) as exc:
         log.warning(
             "health check: the database does not answer: %s",
@@ -61,10 +71,29 @@ async def health(request: Request) -> JSONResponse:
             {"status": "unavailable", "database": "unreachable", "leader": False, **body},
             status_code=503,
         )
-    body["leader"] = leader
+    if engine is not None:
+        body["leader"] = bool(engine.is_leader)
+    else:
+        body["leader"] = node is not None and node.is_leader
     if state.present and not state.alive:
         return JSONResponse(
             {"status": "unavailable", "database": "ok", "schema_version": version, **body},
             status_code=503,
         )
+    if node is not None:
+        silent = (scheduler.clock.now() - node.heartbeat_at).total_seconds()
+        if silent > lease_ttl:
+            log.warning(
+                "health check: the engine's node %s has not renewed its heartbeat for"
+                " %.1f s (lease_ttl %g s): its event loop is blocked (a task that does not"
+                " await?) or it cannot write to the database",
+                node.id,
+                silent,
+                lease_ttl,
+            )
+            body.update(engine="stalled", leader=False)
+            return JSONResponse(
+                {"status": "unavailable", "database": "ok", "schema_version": version, **body},
+                status_code=503,
+            )
     return JSONResponse({"status": "ok", "database": "ok", "schema_version": version, **body})
