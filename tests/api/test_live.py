@@ -408,6 +408,7 @@ def test_metrics_count_known_runs_and_read_gauges_from_the_database(server: Serv
     assert metric(text, "tickwork_schedules", status="paused") == 1
     assert metric(text, "tickwork_runs_active", state="running") == 0
     assert metric(text, "tickwork_oldest_due_run_age_seconds") == 0
+    assert metric(text, "tickwork_oldest_due_fire_age_seconds") == 0
     assert metric(text, "tickwork_nodes") == 1
     assert metric(text, "tickwork_stuck_threads") == 0
     assert metric(text, "tickwork_stuck_coroutines") == 0

@@ -10,7 +10,7 @@ from tickwork.store import migrate as migrations
 from tickwork.store import open_store
 from tickwork.store.base import Store
 
-from .conftest import T0, at
+from .conftest import T0, at, make_schedule
 
 
 def test_stuck_threads_are_summed_over_the_nodes_alive(store: Store) -> None:
@@ -74,3 +74,16 @@ def test_the_nodes_of_an_older_schema_have_no_stuck_coroutines_after_upgrade(
         assert [n.stuck_coroutines for n in old.list_nodes()] == [1]
     finally:
         old.close()
+
+
+def test_the_oldest_fire_time_not_fired_of_an_active_schedule_is_its_age(store: Store) -> None:
+    """Fires that no node made show as the age of the oldest one: paused and finished
+    schedules, and fire times still ahead, do not count."""
+    assert store.gauges(at(100), alive_since=at(70)).oldest_due_fire_age == 0
+    store.add_schedule(make_schedule("late", next_fire_at=at(10)))
+    store.add_schedule(make_schedule("later", next_fire_at=at(40)))
+    store.add_schedule(make_schedule("ahead", next_fire_at=at(500)))
+    store.add_schedule(make_schedule("paused", status="paused", paused=True, next_fire_at=at(1)))
+    store.add_schedule(make_schedule("done", status="finished", next_fire_at=at(2)))
+    assert store.gauges(at(100), alive_since=at(70)).oldest_due_fire_age == 90
+    assert store.gauges(at(5), alive_since=at(0)).oldest_due_fire_age == 0

@@ -9,9 +9,10 @@ Two sources, each for what it can count right:
   the engine's path. They count from the process's start, as Prometheus counters do.
   Counting from the runs table instead would go down when retention deletes old runs,
   which a counter must never do.
-- Gauges (schedules per status, active runs, the oldest due run's age, live nodes)
-  are read from the database at scrape time, from indexes (the schedules count reads
-  its table), so every process reports the same truth and nothing drifts.
+- Gauges (schedules per status, active runs, the ages of the oldest due run and of the
+  oldest fire time not fired, live nodes) are read from the database at scrape time,
+  from indexes (the schedules count reads its table), so every process reports the
+  same truth and nothing drifts.
   ``tickwork_leader`` is this server's engine (``serve``'s engine process): 1 while
   its node leads.
 
@@ -191,6 +192,12 @@ class DatabaseCollector(Collector):
             "tickwork_oldest_due_run_age_seconds",
             "How long the oldest run that is due has been waiting for a node (0: none).",
             value=g.oldest_due_age,
+        )
+        yield GaugeMetricFamily(
+            "tickwork_oldest_due_fire_age_seconds",
+            "How long the oldest fire time of an active schedule has passed without being"
+            " fired (0: none): no node fires, or the firing is behind.",
+            value=g.oldest_due_fire_age,
         )
         yield GaugeMetricFamily("tickwork_nodes", "Nodes alive.", value=g.nodes)
         yield GaugeMetricFamily(

@@ -539,7 +539,8 @@ class Store(ReadStore, AccessStore, NodeStore):
     def gauges(self, now: datetime, alive_since: datetime) -> Gauges:
         """What a metrics scrape shows of the database now, from indexes where they
         exist: schedules per status, waiting and running runs, the age of the oldest
-        waiting run that is due, and the nodes alive (not stopped, heartbeat since
+        waiting run that is due, the age of the oldest fire time of an active schedule
+        not fired yet, and the nodes alive (not stopped, heartbeat since
         ``alive_since``)."""
 
     # -- the event feed --------------------------------------------------------------

@@ -110,6 +110,9 @@ class Gauges:
     #: Async tasks their node gave up on (they ignored their cancellation) still running,
     #: summed over the nodes alive (``Node.stuck_coroutines``).
     stuck_coroutines: int = 0
+    #: Seconds the oldest fire time of an active schedule has passed unfired (0 when
+    #: every schedule due was fired): no node fires, or the firing is behind.
+    oldest_due_fire_age: float = 0.0
 
 
 class EventWatch(ABC):

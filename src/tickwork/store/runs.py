@@ -285,10 +285,11 @@ class Runs(SqlCore):
             running = int(tx.execute(self._sql("gauge_running"))[0][0])
             waiting = {str(k): int(n) for k, n in tx.execute(self._sql("gauge_waiting"))}
             oldest = tx.execute(self._sql("gauge_oldest_due"), (self._ts(now),))[0][0]
+            fire = tx.execute(self._sql("gauge_oldest_due_fire"), (self._ts(now),))[0][0]
             nodes, threads, coroutines = tx.execute(
                 self._sql("gauge_nodes"), (self._ts(alive_since),)
             )[0]
-        due = self._dt(oldest)
+        due, unfired = self._dt(oldest), self._dt(fire)
         return Gauges(
             schedules={k: schedules.get(k, 0) for k in ("active", "paused", "finished")},
             runs_active={
@@ -297,6 +298,9 @@ class Runs(SqlCore):
                 "retrying": waiting.get("retrying", 0),
             },
             oldest_due_age=max(0.0, (now - due).total_seconds()) if due is not None else 0.0,
+            oldest_due_fire_age=(
+                max(0.0, (now - unfired).total_seconds()) if unfired is not None else 0.0
+            ),
             nodes=int(nodes),
             stuck_threads=int(threads),
             stuck_coroutines=int(coroutines),

@@ -121,6 +121,11 @@ SELECT status, COUNT(*) FROM runs WHERE status IN ('pending', 'retrying') GROUP 
 -- The due time of the oldest waiting run due by now. Parameters: now.
 SELECT MIN(due_at) FROM runs WHERE status IN ('pending', 'retrying') AND due_at <= ?
 
+-- name: gauge_oldest_due_fire
+-- The oldest fire time of an active schedule not fired by now (index on next_fire_at):
+-- fires no node made. Parameters: now.
+SELECT MIN(next_fire_at) FROM schedules WHERE status = 'active' AND next_fire_at <= ?
+
 -- name: gauge_nodes
 -- Nodes alive (a heartbeat since the cutoff), their stuck threads and stuck coroutines.
 -- Parameters: the cutoff.
