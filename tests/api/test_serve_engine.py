@@ -49,6 +49,14 @@ def health(server: Server) -> httpx.Response:
     return httpx.get(f"{server.url}/health", timeout=10)
 
 
+def restarts(server: Server) -> float:
+    """``tickwork_engine_restarts_total`` of the server's ``/metrics``."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    found = re.search(r"^tickwork_engine_restarts_total (\S+)$", text, re.MULTILINE)
+    assert found, text
+    return float(found.group(1))
+
+
 def finished(admin: httpx.Client, run_id: str, timeout: float = 20) -> dict[str, Any]:
     def done() -> dict[str, Any] | None:
         run: dict[str, Any] = admin.get(f"/runs/{run_id}").json()
@@ -141,6 +149,7 @@ def test_a_dead_engine_process_is_restarted_and_runs_resume(
     server = serve_api(sqlite_url)
     first = engine_pid(server)
     old_node = health(server).json()["node"]
+    assert restarts(server) == 0
     os.kill(first, signal.SIGKILL)
     down = wait_until(
         "/health to say the engine is down", lambda: health(server).status_code == 503, 5
@@ -153,6 +162,7 @@ def test_a_dead_engine_process_is_restarted_and_runs_resume(
         20,
     )
     assert "ERROR" in server.stderr() and f"engine process {first}" in server.stderr()
+    assert restarts(server) == 1  # for alerts on an engine that keeps dying
     admin = server.admin
     admin.post("/schedules", json={"id": "now", "task": "api:echo", "schedule": "manual"})
     run = admin.post("/schedules/now/run").json()

@@ -26,6 +26,9 @@ class EngineProcess(Protocol):
     @property
     def node_id(self) -> str | None: ...
 
+    #: Times the engine process was started, the first included.
+    starts: int
+
 
 @dataclass(frozen=True)
 class EngineState:
@@ -34,6 +37,8 @@ class EngineState:
     present: bool
     alive: bool
     node: str | None
+    #: Times a dead engine process was replaced by a new one (``serve``'s engine only).
+    restarts: int = 0
 
 
 def engine_state(app: FastAPI, scheduler: Scheduler) -> EngineState:
@@ -45,7 +50,7 @@ def engine_state(app: FastAPI, scheduler: Scheduler) -> EngineState:
     process: EngineProcess | None = getattr(app.state, "engine_process", None)
     if process is None:
         return EngineState(False, False, None)
-    return EngineState(True, process.alive, process.node_id)
+    return EngineState(True, process.alive, process.node_id, max(0, process.starts - 1))
 
 
 def leads(store: Store, node: str | None) -> bool:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
@@ -137,6 +137,7 @@ class DatabaseCollector(Collector):
         self.engine = engine
         self.gauges: Gauges | None = None
         self.leader = False
+        self.state: EngineState | None = None
 
     async def refresh(self, timeout: float = TIMEOUT) -> None:
         """Read the gauges; None when the database does not answer within ``timeout``."""
@@ -145,7 +146,7 @@ class DatabaseCollector(Collector):
         engine = scheduler.engine
         lease_ttl = engine.config.lease_ttl if engine is not None else scheduler._config.lease_ttl
         since = now - timedelta(seconds=lease_ttl)
-        state = self.engine()
+        state = self.state = self.engine()
         store = scheduler.store
 
         def read() -> tuple[Gauges, bool]:
@@ -174,6 +175,14 @@ class DatabaseCollector(Collector):
             "1 while this server's engine (its node) is the leader (applies retention).",
             value=1.0 if self.leader else 0.0,
         )
+        engine = self.state
+        if engine is not None and engine.present:
+            yield CounterMetricFamily(
+                "tickwork_engine_restarts",
+                "Engine processes this server started to replace one that died (starts that"
+                " failed included).",
+                value=engine.restarts,
+            )
         if g is None:
             return
         schedules = GaugeMetricFamily(
