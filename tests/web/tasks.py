@@ -43,3 +43,11 @@ def steps(ctx: RunContext, *, gate: str) -> str:
         elif n == 2:
             log.warning("third step done")
     return "done"
+
+
+@task("demo:fail-first")
+def fail_first(ctx: RunContext) -> str:
+    """Fails its first attempt and succeeds on the next: a run seen while it retries."""
+    if ctx.attempt == 1:
+        raise RuntimeError("the first attempt always fails")
+    return f"succeeded on attempt {ctx.attempt}"

@@ -446,6 +446,36 @@ def test_a_live_refresh_keeps_what_is_being_typed(
 
 
 @ON_BOTH_DATABASES
+def test_a_retrying_runs_page_shows_its_end_live_under_its_traceback(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    """The traceback of the failed attempt is shown open: that is not a panel the user
+    opened, so the page still follows the run to its end."""
+    token = tokens("alice")
+    s = create(
+        server,
+        token,
+        task="demo:fail-first",
+        schedule="manual",
+        id="fails-first",
+        retry={"max_attempts": 2, "delay": 4, "jitter": False},
+    )
+    run = api(server, token).post(f"/schedules/{s['id']}/run", json={}).json()
+    deadline = time.monotonic() + 20
+    while api(server, token).get(f"/runs/{run['id']}").json()["status"] != "retrying":
+        assert time.monotonic() < deadline, "the run never retried"
+        time.sleep(0.1)
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/runs/{run['id']}")
+    expect(page.locator("#traceback")).to_contain_text("the first attempt always fails")
+    expect(page.locator("#run-view .status").first).to_have_text("retrying")
+    page.evaluate("window.notReloaded = true")
+    expect(page.locator("#run-view .status").first).to_have_text("succeeded", timeout=20_000)
+    expect(page.locator("#result")).to_contain_text("succeeded on attempt 2")
+    assert page.evaluate("window.notReloaded") is True
+
+
 def test_a_running_runs_lines_appear_live(
     context: BrowserContext, server: Server, tokens: Tokens, tmp_path: Path
 ) -> None:

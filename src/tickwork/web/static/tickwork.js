@@ -264,7 +264,9 @@
       var busy = Array.prototype.some.call(
         elt.querySelectorAll("input[type=text], textarea, input[type=datetime-local]"),
         function (f) { return f.value !== ""; });
-      if (busy || elt.querySelector("details[open]")) e.preventDefault();
+      // A panel the page shows open by itself (a failed attempt's traceback) is not one
+      // the user opened: it does not hold the refresh back.
+      if (busy || elt.querySelector("details[open]:not([data-open-default])")) e.preventDefault();
     });
   });
 })();
