@@ -476,6 +476,37 @@ def test_a_retrying_runs_page_shows_its_end_live_under_its_traceback(
     assert page.evaluate("window.notReloaded") is True
 
 
+def test_cancel_a_running_run_from_its_page(
+    context: BrowserContext, server: Server, tokens: Tokens, tmp_path: Path
+) -> None:
+    token = tokens("alice")
+    s = create(
+        server,
+        token,
+        task="demo:steps",
+        schedule="manual",
+        id="to-cancel",
+        data={"gate": str(tmp_path / "never")},
+    )
+    run = api(server, token).post(f"/schedules/{s['id']}/run", json={}).json()
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/runs/{run['id']}")
+    expect(page.locator("#logs")).to_contain_text("first step done", timeout=20_000)
+    questions: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    page.get_by_role("button", name="Cancel run").click()
+    expect(page.locator("#run-view .status").first).to_have_text("cancelled", timeout=20_000)
+    assert questions and run["id"] in questions[0]
+    expect(page.get_by_role("button", name="Cancel run")).to_have_count(0)
+    assert api(server, token).get(f"/runs/{run['id']}").json()["status"] == "cancelled"
+
+
 def test_a_running_runs_lines_appear_live(
     context: BrowserContext, server: Server, tokens: Tokens, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@ actions, and the headers every page carries."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC
 from html import unescape
@@ -346,6 +347,51 @@ async def test_delete_and_backfill(dashboard: Dashboard) -> None:
         )
         assert r.status_code == 303 and r.headers["location"] == "/schedules"
         assert (await client.get("/schedules/hourly")).status_code == 404
+
+
+async def test_cancel_a_waiting_run_asks_first_and_only_its_owner_may(
+    dashboard: Dashboard,
+) -> None:
+    alice = await dashboard.signed_in("alice")
+    bob = await dashboard.signed_in("bob")
+    reader = await dashboard.signed_in("reader")
+    async with alice, bob, reader:
+        # A run waiting an hour for its second attempt.
+        await _create(
+            dashboard,
+            alice,
+            "later",
+            task="demo:fail",
+            data="{}",
+            schedule="manual",
+            retries="2",
+            retry_delay="3600",
+        )
+        waiting = await dashboard.scheduler.run_now("later")
+        for _ in range(200):
+            if (await dashboard.scheduler.get_run(waiting.id)).status == "retrying":
+                break
+            await asyncio.sleep(0.05)
+        page = f"/runs/{waiting.id}"
+        html = (await alice.get(page)).text
+        assert ">Cancel run<" in html and f'data-confirm="Cancel run {waiting.id}?' in html
+        assert ">Cancel run<" not in (await reader.get(page)).text
+        r = await reader.post(f"{page}/cancel", data={"csrf": csrf_of(html), "confirmed": "1"})
+        assert r.status_code == 403
+        other = (await bob.get("/runs")).text
+        r = await bob.post(f"{page}/cancel", data={"csrf": csrf_of(other), "confirmed": "1"})
+        assert r.status_code == 404
+        r = await alice.post(f"{page}/cancel", data={"csrf": csrf_of(html)})
+        assert r.status_code == 200 and f"Cancel run {waiting.id}?" in r.text  # asked first
+        assert (await dashboard.scheduler.get_run(waiting.id)).status == "retrying"
+        r = await alice.post(f"{page}/cancel", data={"csrf": csrf_of(html), "confirmed": "1"})
+        assert r.status_code == 303 and r.headers["location"] == page
+        assert (await dashboard.scheduler.get_run(waiting.id)).status == "cancelled"
+        html = (await alice.get(page)).text
+        assert "Run cancelled." in html and ">Cancel run<" not in html
+        r = await alice.post(f"{page}/cancel", data={"csrf": csrf_of(html), "confirmed": "1"})
+        assert r.status_code == 303
+        assert "already over" in unescape((await alice.get(page)).text)
 
 
 async def test_run_page_filters_and_downloads_logs(dashboard: Dashboard) -> None:

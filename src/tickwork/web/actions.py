@@ -1,5 +1,5 @@
 """The dashboard's writes: create and edit a schedule, pause, resume, run now, backfill,
-delete, the bulk actions of the list, and tokens. Every post passes the session's CSRF
+delete, the bulk actions of the list, cancel a run, and tokens. Every post passes the session's CSRF
 check and goes through the API's access rules, so a read-only caller is refused here
 even if a control were shown."""
 
@@ -16,7 +16,13 @@ from fastapi.responses import Response
 
 from tickwork.api import access
 from tickwork.api.auth import Caller
-from tickwork.errors import NotFoundError, PermissionDeniedError, TickworkError, ValidationError
+from tickwork.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    TickworkError,
+    ValidationError,
+)
 from tickwork.models import TaskSpec
 from tickwork.schedule import ScheduleError, parse_schedule
 from tickwork.web import data, pages
@@ -361,6 +367,42 @@ async def _panel_refused(
     )
 
 
+# -- one run ---------------------------------------------------------------------------
+
+
+@router.post("/runs/{run_id}/cancel", include_in_schema=False)
+async def cancel_run(request: Request, run_id: str) -> Response:
+    """Cancel a waiting run, or ask the node running it to stop it (after a question)."""
+    posted = await _posted(request)
+    caller = await writer(request, posted.get("csrf"))
+    if not isinstance(caller, Caller):
+        return caller
+    scheduler = scheduler_of(request)
+    page = f"/runs/{quote(run_id, safe='')}"
+    try:
+        if posted.get("confirmed") != "1":
+            await access.get_run(scheduler, caller, run_id)
+            return _confirm(
+                request,
+                caller,
+                f"{page}/cancel",
+                [("csrf", posted.get("csrf", ""))],
+                title=f"Cancel run {run_id}?",
+                message=f"Cancel run {run_id}? {pages.CANCEL_EFFECT}",
+                button="Cancel run",
+                back=page,
+                back_label="Keep it",
+            )
+        run = await access.cancel_run(scheduler, caller, run_id)
+    except ConflictError as e:
+        return redirect(page, f"Not cancelled: {e}.", "error")
+    except TickworkError as e:
+        return _refused(request, caller, e)
+    if run.status == "cancelled":
+        return redirect(page, "Run cancelled.")
+    return redirect(page, "Cancel requested: the node running it is stopping it.")
+
+
 # -- bulk actions over the list -----------------------------------------------------------
 
 
@@ -440,6 +482,7 @@ def _confirm(
     message: str,
     button: str,
     back: str,
+    back_label: str = "Cancel",
 ) -> Response:
     """The server's own confirmation, for a browser whose script did not ask."""
     return render(
@@ -452,6 +495,7 @@ def _confirm(
         fields=fields,
         button=button,
         back=back,
+        back_label=back_label,
     )
 
 

@@ -5,6 +5,7 @@ audit, tokens. Each reads through the API's access rules (``tickwork.web.data`` 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Final
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,11 @@ from tickwork.web.timefmt import dst_notes
 
 router = APIRouter(route_class=DashboardRoute)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: What cancelling a run does, said in the question asked first.
+CANCEL_EFFECT: Final = (
+    "A waiting run never starts; a running one is stopped (an async task is cancelled,"
+    " a task in its own process is killed) and is not retried."
+)
 
 
 def _int(value: str | None, default: int, lo: int, hi: int) -> int:
@@ -257,6 +263,7 @@ async def run_page(request: Request, run_id: str) -> Response:
         zone=zone,
         logs=logs,
         levels=LOG_LEVELS,
+        cancel_effect=CANCEL_EFFECT,
         f={"level": level, "q": q},
     )
 
