@@ -67,6 +67,21 @@ def test_pause_with_a_reason_then_resume(
     expect(page.get_by_role("button", name="Pause")).to_be_visible()
 
 
+def test_run_now_is_one_click_on_a_schedules_page(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    """Pause, Resume, Run now, Edit and Delete are there to press, not folded away."""
+    s = create(server, tokens("alice"), task="reports:daily", schedule="manual", id="one-click")
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.goto(f"{server.url}/schedules/{s['id']}")
+    for name in ("Pause", "Edit", "Delete"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
+    page.get_by_role("button", name="Run now", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/runs/[^/]+$"))
+    expect(page.locator("#result")).to_contain_text('"region": "eu"', timeout=20_000)
+
+
 def test_run_now_with_data_shows_its_result(
     context: BrowserContext, server: Server, tokens: Tokens
 ) -> None:
