@@ -48,6 +48,29 @@ def test_create_through_the_form_and_watch_its_run_appear_live(
 
 
 @ON_BOTH_DATABASES
+def test_a_schedules_next_and_last_fire_follow_its_fires_live(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    """Next fire never stays in the past, nor Last fire and Fires so far behind, while
+    the page is open."""
+    token = tokens("alice")
+    s = create(server, token, task="reports:daily", schedule="every 2s", id="ticking")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules/{s['id']}")
+    fires = page.locator("//dt[text()='Fires so far']/following-sibling::dd[1]")
+    last = page.locator("//dt[text()='Last fire']/following-sibling::dd[1]/time")
+    nxt = page.locator("//dt[text()='Next fire']/following-sibling::dd[1]/time")
+    before = int(fires.inner_text())
+    first_next = nxt.get_attribute("datetime")
+    page.evaluate("window.notReloaded = true")
+    expect(fires).not_to_have_text(str(before), timeout=20_000)
+    expect(fires).not_to_have_text(str(before + 1), timeout=20_000)
+    expect(nxt).not_to_have_attribute("datetime", first_next or "", timeout=20_000)
+    assert last.get_attribute("datetime")
+    assert page.evaluate("window.notReloaded") is True
+
+
 def test_pause_with_a_reason_then_resume(
     context: BrowserContext, server: Server, tokens: Tokens
 ) -> None:
