@@ -7,6 +7,7 @@ import asyncio
 import re
 from datetime import UTC
 from html import unescape
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from tests.web.conftest import Dashboard, csrf_of
@@ -21,6 +22,45 @@ async def test_a_page_needs_a_session_and_a_bad_token_is_refused(dashboard: Dash
         assert r.status_code == 401
         assert "not valid" in r.text
         assert "tickwork_session" not in r.headers.get("set-cookie", "")
+
+
+async def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(
+    dashboard: Dashboard,
+) -> None:
+    """Signed out meanwhile (in another tab, or the token revoked): the post changes
+    nothing, and signing in leads back to the page the form was on, not to the form's
+    address, which only takes posts."""
+    alice = await dashboard.signed_in("alice")
+    async with alice:
+        await _create(dashboard, alice, "nightly")
+        csrf = csrf_of((await alice.get("/schedules/nightly")).text)
+    async with dashboard.client() as signed_out:
+        for action, referer, back in (
+            (
+                "pause",
+                "http://testserver/schedules/nightly?status=failed",
+                "/schedules/nightly?status=failed",
+            ),
+            ("run", "http://elsewhere.example/schedules/nightly", "/"),
+            ("delete", None, "/"),
+        ):
+            r = await signed_out.post(
+                f"/schedules/nightly/{action}",
+                data={"csrf": csrf, "confirmed": "1"},
+                headers={"Referer": referer} if referer else {},
+            )
+            assert r.status_code == 303
+            assert r.headers["location"] == f"/login?next={quote(back, safe='')}", action
+        login = await signed_out.get(r.headers["location"])
+        assert "You were signed out before that was sent" in unescape(login.text)
+        r = await signed_out.post(
+            "/login", data={"token": dashboard.tokens["alice"], "next": "/schedules/nightly"}
+        )
+        assert r.headers["location"] == "/schedules/nightly"
+        assert (await signed_out.get("/schedules/nightly")).status_code == 200
+    s = await dashboard.scheduler.get_schedule("nightly")
+    assert not s.paused
+    assert await dashboard.scheduler.list_runs("nightly") == []
 
 
 async def test_sign_in_sets_an_httponly_samesite_cookie_and_sign_out_ends_it(

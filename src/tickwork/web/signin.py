@@ -60,7 +60,23 @@ def to_sign_in(request: Request) -> Response:
         return Response(
             status_code=401, headers={"HX-Redirect": f"/login?next={quote(target, safe='')}"}
         )
+    if request.method not in ("GET", "HEAD"):
+        # A form sent after the session ended: its address only takes posts, so signing in
+        # leads back to the page the form was on (this site's only), to send it again.
+        return redirect(
+            f"/login?next={quote(_page_of_form(request), safe='')}",
+            "You were signed out before that was sent, and nothing was changed: sign in,"
+            " then send it again.",
+            "error",
+        )
     return redirect(f"/login?next={quote(target, safe='')}")
+
+
+def _page_of_form(request: Request) -> str:
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.headers.get("host", "") or not referer.path:
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
 def safe_next(target: str | None) -> str:
