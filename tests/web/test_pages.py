@@ -259,6 +259,21 @@ async def test_a_read_only_token_sees_no_write_control_and_cannot_write(
         assert not (await dashboard.scheduler.get_schedule("nightly")).paused
 
 
+async def test_a_schedule_without_fire_times_says_why(dashboard: Dashboard) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(dashboard, client, "by-hand", schedule="manual")
+        await _create(dashboard, client, "held")
+        await dashboard.scheduler.pause("held")
+        for sid, why in (
+            ("by-hand", "None: a manual schedule runs only when started (Run now)."),
+            ("held", "None: the schedule is paused."),
+        ):
+            page = (await client.get(f"/schedules/{sid}")).text
+            found = re.search(r'<p class="muted" id="no-fires">([^<]*)</p>', page)
+            assert found and unescape(found[1]) == why, sid
+
+
 async def test_pause_with_a_reason_is_shown_then_resume(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("alice")
     async with client:
