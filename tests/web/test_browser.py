@@ -757,3 +757,22 @@ def test_a_nul_typed_in_the_schedule_field_is_named_under_it(
     expect(page.locator("#schedule-help")).to_contain_text("NUL character")
     page.get_by_label("Schedule").fill("every 2s")
     expect(page.locator("#schedule-ok")).to_contain_text("interval")
+
+
+def test_the_forms_next_fire_times_start_at_the_start_typed(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    """An interval counts from its start, and nothing fires before it: the times shown
+    under the field are the ones the schedule will have."""
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.goto(f"{server.url}/schedules/new")
+    page.get_by_label("Schedule").fill("every 10m")
+    page.get_by_label("Time zone").fill("Asia/Tokyo")
+    page.get_by_label("Start at").fill("2030-01-02T03:04:05")
+    expect(page.locator("#schedule-help")).to_contain_text(
+        "Next: 2030-01-02 03:04:05 JST · 2030-01-02 03:14:05 JST"
+    )
+    # Changed first, the expression is checked with the start already typed.
+    page.get_by_label("Schedule").fill("0 9 * * *")
+    expect(page.locator("#schedule-help")).to_contain_text("Next: 2030-01-02 09:00:00 JST")

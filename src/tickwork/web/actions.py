@@ -25,6 +25,7 @@ from tickwork.errors import (
 )
 from tickwork.models import TaskSpec
 from tickwork.schedule import ScheduleError, parse_schedule
+from tickwork.validation import parse_instant
 from tickwork.web import data, pages
 from tickwork.web.address import DashboardRoute
 from tickwork.web.forms import FIELDS_WITH_ERRORS, POLICY_DEFAULTS, form_values, read_form
@@ -86,7 +87,9 @@ async def _form_page(
         tasks=tasks,
         defaults=POLICY_DEFAULTS,
         zones=data.zone_names(),
-        preview=validation_preview(values.get("schedule", ""), values.get("timezone", "UTC")),
+        preview=validation_preview(
+            values.get("schedule", ""), values.get("timezone", "UTC"), values.get("start_at", "")
+        ),
     )
 
 
@@ -178,13 +181,19 @@ def _field_of(e: ValidationError) -> str:
     return {"max_attempts": "retries", "retry": "retries"}.get(name, name)
 
 
-def validation_preview(expr: str, tz: str) -> dict[str, Any]:
-    """What the form shows under the expression: its meaning and next 5 fires, or the error."""
+def validation_preview(expr: str, tz: str, start_at: str = "") -> dict[str, Any]:
+    """What the form shows under the expression: its meaning and next 5 fires (from the
+    start typed, if any: the first fire an interval has, and none before it), or the
+    error."""
     expr = expr.strip()
     if not expr:
         return {"empty": True}
     try:
-        parsed = parse_schedule(expr, timezone=tz or "UTC")
+        start = parse_instant(start_at.strip(), "start_at", tz or "UTC")
+    except ValidationError:
+        start = None  # named under its own field when the form is sent
+    try:
+        parsed = parse_schedule(expr, timezone=tz or "UTC", start_at=start)
     except ScheduleError as e:
         return {"error": str(e)}
     times = []
@@ -206,7 +215,9 @@ async def validate(request: Request) -> Response:
     p = request.query_params
     return fragment(
         "_validate.html",
-        preview=validation_preview(p.get("schedule", ""), p.get("timezone", "UTC")),
+        preview=validation_preview(
+            p.get("schedule", ""), p.get("timezone", "UTC"), p.get("start_at", "")
+        ),
     )
 
 
