@@ -564,6 +564,50 @@ async def test_bad_input_is_never_a_server_error(dashboard: Dashboard) -> None:
                 assert not r.headers["location"].startswith("//"), path
 
 
+async def test_the_edit_form_shows_start_and_end_in_the_schedules_zone(
+    dashboard: Dashboard,
+) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(
+            dashboard,
+            client,
+            "tokyo",
+            timezone="Asia/Tokyo",
+            start_at="2030-01-02T03:04:05",
+            end_at="2030-06-01T00:00:00",
+        )
+        form = (await client.get("/schedules/tokyo/edit")).text
+        assert 'value="2030-01-02T03:04:05+09:00"' in form
+        assert 'value="2030-06-01T00:00:00+09:00"' in form
+        page = await client.get("/schedules/tokyo")
+        r = await client.post(
+            "/schedules/tokyo/edit",
+            data={**_form_fields(form), "csrf": csrf_of(page.text)},
+        )
+        assert r.status_code == 303
+        s = await dashboard.scheduler.get_schedule("tokyo")
+        assert s.start_at is not None and s.start_at.isoformat() == "2030-01-01T18:04:05+00:00"
+        assert s.version == 1  # sent back as shown, nothing changed
+
+
+def _form_fields(html: str) -> dict[str, str]:
+    """The values a form page would send as it is (text fields and selected options)."""
+    fields = {
+        m[1]: unescape(m[2])
+        for m in re.finditer(r'<input[^>]* name="([^"]+)" value="([^"]*)"', html)
+    }
+    for m in re.finditer(r'<textarea[^>]* name="([^"]+)"[^>]*>([^<]*)</textarea>', html):
+        fields[m[1]] = unescape(m[2])
+    for m in re.finditer(r'<select[^>]* name="([^"]+)"[^>]*>(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected', m[2]) or re.search(
+            r"<option[^>]* selected[^>]*>([^<]*)<", m[2]
+        )
+        if chosen:
+            fields[m[1]] = unescape(chosen[1])
+    return fields
+
+
 async def test_timeout_and_retry_left_empty_are_the_nodes(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("alice")
     async with client:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, Schedule
 from tickwork.schedule import ScheduleError, parse_schedule
@@ -84,8 +86,9 @@ def form_values(schedule: Schedule | None) -> dict[str, str]:
         "timezone": schedule.timezone,
         "data": json.dumps(schedule.data, indent=2, sort_keys=True),
         "tags": ", ".join(schedule.tags),
-        "start_at": schedule.start_at.isoformat() if schedule.start_at else "",
-        "end_at": schedule.end_at.isoformat() if schedule.end_at else "",
+        # In the schedule's zone, as the fields' hint says they are read.
+        "start_at": _local(schedule.start_at, schedule.timezone),
+        "end_at": _local(schedule.end_at, schedule.timezone),
         "overlap": schedule.overlap,
         "catchup": schedule.catchup,
         "misfire_grace": _num(schedule.misfire_grace),
@@ -97,6 +100,15 @@ def form_values(schedule: Schedule | None) -> dict[str, str]:
         "jitter": _num(schedule.jitter),
         "max_executions": "" if schedule.max_executions is None else str(schedule.max_executions),
     }
+
+
+def _local(at: datetime | None, zone: str) -> str:
+    if at is None:
+        return ""
+    try:
+        return at.astimezone(ZoneInfo(zone)).isoformat()
+    except (ZoneInfoNotFoundError, ValueError):
+        return at.isoformat()
 
 
 def _num(v: float) -> str:
