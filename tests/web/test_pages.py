@@ -274,6 +274,27 @@ async def test_a_schedule_without_fire_times_says_why(dashboard: Dashboard) -> N
             assert found and unescape(found[1]) == why, sid
 
 
+async def test_an_unchanged_edit_says_so_and_a_read_only_one_is_refused(
+    dashboard: Dashboard,
+) -> None:
+    alice = await dashboard.signed_in("alice")
+    reader = await dashboard.signed_in("reader")
+    async with alice, reader:
+        await _create(dashboard, alice, "nightly")
+        for client, status, said in (
+            (reader, 400, "this token is read-only: it may not change anything"),
+            (alice, 303, None),
+        ):
+            form = (await client.get("/schedules/nightly/edit")).text
+            r = await client.post("/schedules/nightly/edit", data=_form_fields(form))
+            assert r.status_code == status
+            if said is not None:
+                assert said in unescape(r.text) and "Schedule saved" not in r.text
+        page = (await alice.get(r.headers["location"])).text
+        assert "Nothing to save: no field was changed." in page
+        assert (await dashboard.scheduler.get_schedule("nightly")).version == 1
+
+
 async def test_pause_with_a_reason_is_shown_then_resume(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("alice")
     async with client:

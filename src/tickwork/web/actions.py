@@ -163,6 +163,7 @@ async def save_schedule(request: Request, schedule_id: str) -> Response:
     form = read_form(posted, creating=False, current=current)
     if form.ok:
         try:
+            access.require_write(caller)  # refused even when nothing changed
             if form.fields:
                 await access.update_schedule(scheduler, caller, current.id, form.fields)
         except ValidationError as e:
@@ -170,7 +171,10 @@ async def save_schedule(request: Request, schedule_id: str) -> Response:
         except TickworkError as e:
             form.errors["_"] = str(e)
         else:
-            return redirect(f"/schedules/{quote(current.id, safe='')}", "Schedule saved.")
+            return redirect(
+                f"/schedules/{quote(current.id, safe='')}",
+                "Schedule saved." if form.fields else "Nothing to save: no field was changed.",
+            )
     return await _form_page(
         request, caller, values=form.values, errors=form.errors, editing=current.id, status_code=400
     )
