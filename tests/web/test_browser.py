@@ -776,3 +776,25 @@ def test_the_forms_next_fire_times_start_at_the_start_typed(
     # Changed first, the expression is checked with the start already typed.
     page.get_by_label("Schedule").fill("0 9 * * *")
     expect(page.locator("#schedule-help")).to_contain_text("Next: 2030-01-02 09:00:00 JST")
+
+
+def test_an_address_with_no_page_answers_the_dashboards_404_page(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    """A mistyped address, or a form's address opened as a page, answers a page of the
+    dashboard; a client of the REST API keeps its JSON errors."""
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    for address in ("/schedule/nightly", "/schedules/nightly/pause"):
+        answer = page.goto(server.url + address)
+        assert answer is not None and answer.status == 404
+        expect(page.get_by_role("heading", name="No such page")).to_be_visible()
+        expect(page.get_by_role("alert")).to_have_text(f"There is no page at {address}.")
+        expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    with httpx.Client(base_url=server.url) as plain:
+        r = plain.get("/schedule/nightly")
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        r = plain.get("/schedules/nightly/pause")
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+        r = plain.get("/api/v1/nowhere", headers={"Accept": "text/html"})
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"

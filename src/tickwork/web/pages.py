@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from tickwork.api import access
 from tickwork.api.auth import Caller
@@ -362,3 +364,40 @@ async def tokens_page(request: Request) -> Response:
     return render(
         request, "tokens.html", caller, title="Tokens", nav="Tokens", tokens=tokens, secret=None
     )
+
+
+class BrowserPageRoute(DashboardRoute):
+    """Matches only a browser's request for a page (``Accept: text/html``) outside the
+    REST API: every other client keeps the API's JSON 404 and 405."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("type") != "http" or scope.get("path", "").startswith("/api/"):
+            return Match.NONE, {}
+        accept = dict(scope.get("headers", ())).get(b"accept", b"")
+        if b"text/html" not in accept:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+async def no_such_page(request: Request, address: str) -> Response:
+    """A dashboard address with no page (mistyped, or a form's address, which takes only
+    its post): the dashboard's own 404 page rather than the API's JSON."""
+    caller = await current_caller(request)
+    return render(
+        request,
+        "error.html",
+        caller,
+        status_code=404,
+        title="No such page",
+        message=f"There is no page at {request.url.path}.",
+    )
+
+
+# Last of all the dashboard's routes: only what nothing else matched comes here.
+router.add_api_route(
+    "/{address:path}",
+    no_such_page,
+    methods=["GET", "HEAD"],
+    include_in_schema=False,
+    route_class_override=BrowserPageRoute,
+)
