@@ -514,6 +514,7 @@ def test_health_is_503_while_the_engine_is_alive_but_stalled(
     assert r.status_code == 503
     assert r.json()["engine"] == "stalled" and r.json()["database"] == "ok", r.json()
     assert r.json()["leader"] is False
+    assert metric(httpx.get(f"{server.url}/metrics", timeout=10).text, "tickwork_leader") == 0
     deadline = time.monotonic() + 20
     while (r := httpx.get(f"{server.url}/health", timeout=10)).status_code != 200:
         assert time.monotonic() < deadline, r.json()

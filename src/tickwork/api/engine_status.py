@@ -3,17 +3,20 @@
 ``tickwork serve`` runs its engine in a process of its own and sets
 ``app.state.engine_process`` to its supervisor (``EngineProcess``); an app built around
 a ``Scheduler`` that runs its engine in-process (``engine=True``) reports that one.
-``/health`` says whether the engine runs; ``tickwork_leader`` whether its node leads.
+``/health`` says whether the engine runs and its node beats; ``tickwork_leader`` whether
+its node leads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from fastapi import FastAPI
 
 from tickwork.engine.scheduler import Scheduler
+from tickwork.models import Node
 from tickwork.store.base import Store
 
 
@@ -53,9 +56,16 @@ def engine_state(app: FastAPI, scheduler: Scheduler) -> EngineState:
     return EngineState(True, process.alive, process.node_id, max(0, process.starts - 1))
 
 
-def leads(store: Store, node: str | None) -> bool:
-    """Whether ``node`` holds the leadership (a read of the database; call it off the
-    event loop)."""
-    if node is None:
-        return False
-    return any(n.id == node and n.is_leader for n in store.list_nodes())
+def engine_node(store: Store, state: EngineState) -> Node | None:
+    """The node of this server's engine as the database lists it; None while the engine
+    is down or its node is not listed yet (a read of the database; call it off the event
+    loop)."""
+    if state.node is None or not state.alive:
+        return None
+    return next((n for n in store.list_nodes() if n.id == state.node), None)
+
+
+def silent_for(node: Node, now: datetime) -> float:
+    """Seconds since ``node`` last renewed its heartbeat: past ``lease_ttl`` it is
+    stalled (it fires nothing, its leases lapse, and it leads no more)."""
+    return (now - node.heartbeat_at).total_seconds()

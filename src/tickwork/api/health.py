@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 import tickwork
-from tickwork.api.engine_status import engine_state
+from tickwork.api.engine_status import engine_node, engine_state, silent_for
 from tickwork.errors import StoreError
 from tickwork.models import Node
 
@@ -55,10 +55,7 @@ async def health(request: Request) -> JSONResponse:
     lease_ttl = engine.config.lease_ttl if engine is not None else scheduler._config.lease_ttl
 
     def check() -> tuple[int, Node | None]:
-        version = store.schema_version()
-        if state.node is None or not state.alive:
-            return version, None
-        return version, next((n for n in store.list_nodes() if n.id == state.node), None)
+        return store.schema_version(), engine_node(store, state)
 
     try:
         version, node = await asyncio.wait_for(asyncio.to_thread(check), TIMEOUT)
@@ -81,7 +78,7 @@ async def health(request: Request) -> JSONResponse:
             status_code=503,
         )
     if node is not None:
-        silent = (scheduler.clock.now() - node.heartbeat_at).total_seconds()
+        silent = silent_for(node, scheduler.clock.now())
         if silent > lease_ttl:
             log.warning(
                 "health check: the engine's node %s has not renewed its heartbeat for"

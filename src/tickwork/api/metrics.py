@@ -14,7 +14,7 @@ Two sources, each for what it can count right:
   from indexes (the schedules count reads its table), so every process reports the
   same truth and nothing drifts.
   ``tickwork_leader`` is this server's engine (``serve``'s engine process): 1 while
-  its node leads.
+  its node leads and renews its heartbeat.
 
 Several ``serve`` processes report the same cluster-wide counters: aggregate them with
 ``max``, not ``sum``, or scrape one.
@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from tickwork.api.engine_status import EngineState, leads
+from tickwork.api.engine_status import EngineState, engine_node, silent_for
 from tickwork.errors import StoreError
 from tickwork.models import FeedEvent
 from tickwork.store.base import Gauges
@@ -153,7 +153,10 @@ class DatabaseCollector(Collector):
             gauges = store.gauges(now, since)
             if engine is not None:
                 return gauges, bool(engine.is_leader)
-            return gauges, state.alive and leads(store, state.node)
+            node = engine_node(store, state)  # a stalled node leads no more
+            return gauges, node is not None and node.is_leader and (
+                silent_for(node, now) <= lease_ttl
+            )
 
         try:
             self.gauges, self.leader = await asyncio.wait_for(asyncio.to_thread(read), timeout)
