@@ -184,6 +184,25 @@ def test_bulk_pause_of_everything_matching_a_filter(
     }
 
 
+def test_a_bulk_pause_records_its_reason(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("bulkreason")
+    for name in ("sync-a", "sync-b"):
+        create(server, token, task="reports:daily", schedule="0 4 * * *", id=name)
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules")
+    page.get_by_label("Select sync-a").check()
+    page.get_by_label("Select sync-b").check()
+    page.get_by_label("Reason for Pause").fill("warehouse migration")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Pause selected").click()
+    expect(page.get_by_role("status")).to_contain_text("Paused 2 schedules")
+    page.goto(f"{server.url}/schedules/sync-b")
+    expect(page.locator("#pause-reason")).to_have_text("warehouse migration")
+
+
 def test_switch_the_time_display(context: BrowserContext, server: Server, tokens: Tokens) -> None:
     token = tokens("zoned")
     create(
