@@ -470,6 +470,22 @@ def test_delete_asks_first(context: BrowserContext, server: Server, tokens: Toke
     assert api(server, token).get("/schedules/doomed").status_code == 404
 
 
+def test_a_schedule_deleted_elsewhere_leaves_its_open_page_for_the_list(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    token = tokens("alice")
+    s = create(server, token, task="reports:daily", schedule="manual", id="doomed")
+    page = context.new_page()
+    sign_in(page, server, token)
+    page.goto(f"{server.url}/schedules/{s['id']}")
+    expect(page.locator("body")).to_have_attribute("data-live", "on")
+    assert api(server, token).delete(f"/schedules/{s['id']}").status_code == 204
+    expect(page).to_have_url(re.compile(r"/schedules$"))
+    expect(page.get_by_role("status")).to_have_text(
+        "Schedule doomed no longer exists: it was deleted."
+    )
+
+
 def test_a_schedule_paused_elsewhere_shows_paused_live(
     context: BrowserContext, server: Server, tokens: Tokens
 ) -> None:

@@ -21,7 +21,7 @@ from tickwork.models import RUN_STATUSES, Schedule
 from tickwork.web import data
 from tickwork.web.address import DashboardRoute
 from tickwork.web.live import run_state
-from tickwork.web.render import SECURITY_HEADERS, render
+from tickwork.web.render import SECURITY_HEADERS, live_redirect, render
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in
 from tickwork.web.timefmt import dst_notes
 
@@ -142,6 +142,12 @@ async def schedule_page(request: Request, schedule_id: str) -> Response:
         return to_sign_in(request)
     s = await data.schedule_or_none(scheduler_of(request), caller, schedule_id)
     if s is None:
+        if request.headers.get("hx-request") == "true":
+            # The open page's live refresh: deleted meanwhile (here or anywhere), the
+            # page goes to the list and says so, rather than go on showing it.
+            return live_redirect(
+                "/schedules", f"Schedule {schedule_id} no longer exists: it was deleted.", "error"
+            )
         return not_found(request, caller, f"schedule {schedule_id!r}")
     return await render_schedule(request, caller, s)
 

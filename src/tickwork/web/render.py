@@ -157,12 +157,25 @@ def redirect(url: str, flash: str | None = None, kind: str = "ok") -> Response:
     """303 to ``url``; ``flash`` is shown once on the page it leads to."""
     response = RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
     if flash:
-        response.set_cookie(
-            FLASH_COOKIE,
-            base64.urlsafe_b64encode(json.dumps([[kind, flash]]).encode()).decode(),
-            max_age=60,
-            httponly=True,
-            samesite="lax",
-            path="/",
-        )
+        set_flash(response, flash, kind)
     return response
+
+
+def live_redirect(url: str, flash: str, kind: str = "ok", status_code: int = 404) -> Response:
+    """The answer to a page's live refresh that finds its page gone: the whole page goes
+    to ``url`` (htmx follows ``HX-Redirect``), which shows ``flash`` once."""
+    response = Response(status_code=status_code, headers={**SECURITY_HEADERS, "HX-Redirect": url})
+    set_flash(response, flash, kind)
+    return response
+
+
+def set_flash(response: Response, flash: str, kind: str = "ok") -> None:
+    """``flash`` is shown once on the next page rendered."""
+    response.set_cookie(
+        FLASH_COOKIE,
+        base64.urlsafe_b64encode(json.dumps([[kind, flash]]).encode()).decode(),
+        max_age=60,
+        httponly=True,
+        samesite="lax",
+        path="/",
+    )

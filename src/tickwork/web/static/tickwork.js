@@ -246,6 +246,15 @@
     afterContent(document);
     window.setInterval(tickRelative, 1000);
     document.body.addEventListener("htmx:afterSwap", function (e) { afterContent(e.target); });
+    // Several live parts refreshed at once may each answer "leave for that page"
+    // (HX-Redirect): the page follows the first one only.
+    var leaving = false;
+    document.body.addEventListener("htmx:beforeOnLoad", function (e) {
+      var xhr = e.detail && e.detail.xhr;
+      if (!xhr || !xhr.getResponseHeader("HX-Redirect")) return;
+      if (leaving) e.preventDefault();
+      leaving = true;
+    });
     // A live refresh never wipes what someone is doing: rows being selected, a field
     // being typed in, a panel opened.
     document.body.addEventListener("htmx:beforeRequest", function (e) {
