@@ -818,3 +818,34 @@ async def test_lists_of_runs_show_each_run_in_its_schedules_zone(dashboard: Dash
         await client.post("/preferences", data={"csrf": csrf_of(page.text), "time": "utc"})
         page = await client.get("/runs")
         assert f'<time datetime="{at.isoformat()}">{utc}</time>' in page.text
+
+
+async def test_the_runs_date_filter_is_read_in_the_zone_times_are_shown_in(
+    dashboard: Dashboard,
+) -> None:
+    """Times shown in the browser's zone: a day typed in the runs' filter is that day
+    there, and the filter says which zone it reads."""
+
+    def shown(html: str) -> list[str]:
+        return re.findall(r'<time datetime="([^"]+)"', html.split('id="runs"', 1)[1])
+
+    async with await dashboard.signed_in("alice") as alice:
+        await _create(dashboard, alice, "hourly", schedule="0 * * * *", timezone="UTC")
+        await dashboard.scheduler.backfill(
+            "hourly", "2026-03-01T00:00:00+00:00", "2026-03-02T12:00:00+00:00"
+        )
+        page = (await alice.get("/runs")).text
+        assert "From (UTC)" in page
+        r = await alice.get("/runs", params={"since": "2026-03-01", "until": "2026-03-01"})
+        times = shown(r.text)
+        assert len(times) == 24 and times[0].startswith("2026-03-01T23:00")
+        await alice.post(
+            "/preferences",
+            data={"csrf": csrf_of(page), "time": "browser", "zone": "America/Los_Angeles"},
+        )
+        r = await alice.get("/runs", params={"since": "2026-03-01", "until": "2026-03-01"})
+        assert "From (America/Los_Angeles)" in r.text
+        times = shown(r.text)
+        # 2026-03-01 in Los Angeles (UTC-8): 08:00 UTC that day to 07:00 UTC the next.
+        assert len(times) == 24
+        assert times[0].startswith("2026-03-02T07:00") and times[-1].startswith("2026-03-01T08:00")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Final
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -22,6 +22,7 @@ from tickwork.web import data
 from tickwork.web.address import DashboardRoute
 from tickwork.web.live import run_state
 from tickwork.web.render import SECURITY_HEADERS, live_redirect, render
+from tickwork.web.session import Preferences, preferences
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in
 from tickwork.web.timefmt import dst_notes
 
@@ -54,6 +55,18 @@ def _day(value: str | None, zone: str, end: bool = False) -> datetime | None:
     if end and len(value) <= 10:
         parsed += timedelta(days=1)
     return parsed.astimezone(UTC)
+
+
+def filter_zone(prefs: Preferences) -> str:
+    """The zone a day typed in the runs' filter is read in: the browser's when times are
+    shown in it, else UTC (runs of many schedules have no one zone of their own)."""
+    if prefs.time_mode == "browser" and prefs.browser_zone:
+        try:
+            ZoneInfo(prefs.browser_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return "UTC"
+        return prefs.browser_zone
+    return "UTC"
 
 
 def run_cursor(value: str | None) -> tuple[datetime, str] | None:
@@ -212,13 +225,14 @@ async def runs_page(request: Request) -> Response:
     scheduler = scheduler_of(request)
     p = request.query_params
     status = p.get("status") or None
+    days_zone = filter_zone(preferences(request, caller.user))
     runs = await access.list_runs(
         scheduler,
         caller,
         status=status if status in RUN_STATUSES else None,  # type: ignore[arg-type]
         task=p.get("task") or None,
-        since=_day(p.get("since"), "UTC"),
-        until=_day(p.get("until"), "UTC", end=True),
+        since=_day(p.get("since"), days_zone),
+        until=_day(p.get("until"), days_zone, end=True),
         before=run_cursor(p.get("before")),
         limit=51,
     )
@@ -234,6 +248,7 @@ async def runs_page(request: Request) -> Response:
         more=len(runs) > 50,
         statuses=RUN_STATUSES,
         tasks=await data.task_names(scheduler, caller),
+        days_zone=days_zone,
         f={k: p.get(k, "") for k in ("status", "task", "since", "until")},
     )
 
