@@ -421,6 +421,34 @@ class TestExecution:
         final = await scheduler.wait_for_run(run.id, timeout=15)
         assert final.status == "cancelled"
 
+    async def test_a_run_stopped_before_its_task_first_ran_ends_and_frees_its_slot(
+        self, scheduler: Scheduler
+    ) -> None:
+        """A cancellation that reaches the node in the turn of the loop that started the
+        run (a claim and a cancel back from the store together), before its asyncio task
+        first ran: an asyncio task cancelled then never runs its coroutine at all, and
+        the attempt was never recorded, the run left running and its slot taken for good."""
+        engine = scheduler.engine
+        assert engine is not None
+        asked: list[bool] = []
+
+        def cancel_at_start(event: Event) -> None:
+            if event.type == "run.started":  # called by the start, the task not run yet
+                asked.append(engine.request_cancel(str(event.run_id)))
+
+        scheduler.subscribe(cancel_at_start)
+        await scheduler.add_schedule("slow_async", "manual", id="c0", data={"seconds": 30})
+        run = await scheduler.run_now("c0")
+        final = await scheduler.wait_for_run(run.id, timeout=30)
+        assert asked == [True]
+        assert final.status == "cancelled"
+        assert final.attempts[-1].status == "cancelled"
+
+        async def slot_free() -> bool:
+            return engine.running_count == 0
+
+        await eventually(slot_free, timeout=30, what="the run's slot freed")
+
     async def test_events_are_delivered(self, scheduler: Scheduler) -> None:
         seen: list[Event] = []
         scheduler.subscribe(seen.append)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import traceback as tb
 from collections.abc import Callable
@@ -233,5 +234,15 @@ class Execution:
     def _stop(self, active: Active, reason: str) -> None:
         active.stop_reason = reason
         active.ctx.cancelled.set()
-        active.task.cancel()
+        task = active.task
+        coro = task.get_coro()
+        if inspect.iscoroutine(coro) and inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            # Started in this turn of the loop and not run yet: cancelled now, its
+            # coroutine would never run, and the attempt never end. Cancelled after its
+            # first step instead (already queued, so it runs before this).
+            loop = self._core.loop
+            assert loop is not None
+            loop.call_soon(task.cancel)
+        else:
+            task.cancel()
         self._watch(active, reason)
