@@ -103,10 +103,15 @@ async def test_a_run_retried_at_once_and_claimed_by_a_refill_keeps_its_slot(
         try:
 
             async def second_attempt_running() -> bool:
+                # Started here, not only stored: the refill's claim is committed (and
+                # can be read) before the finisher is back on the loop to start it.
+                here = engine.core.active.get(run.id)
+                if here is None or here.run.attempt != 2:
+                    return False
                 got = await s.get_run(run.id)
                 return got.status == "running" and got.attempt == 2
 
-            await eventually(second_attempt_running, what="the second attempt running")
+            await eventually(second_attempt_running, timeout=30, what="the second attempt running")
             assert engine.finisher.refilled >= 1  # claimed by the refill
             assert engine.running_count == 1  # and tracked as executing here
             assert engine.request_cancel(run.id)
@@ -116,8 +121,13 @@ async def test_a_run_retried_at_once_and_claimed_by_a_refill_keeps_its_slot(
         async def over() -> bool:
             return (await s.get_run(run.id)).status == "cancelled"
 
-        await eventually(over, what="the second attempt cancelled")
-        assert engine.running_count == 0
+        await eventually(over, timeout=30, what="the second attempt cancelled")
+
+        async def slot_free() -> bool:
+            return engine.running_count == 0
+
+        # Its end is committed (and can be read) before the finisher frees its slot.
+        await eventually(slot_free, timeout=30, what="the second attempt's slot freed")
 
 
 class _Growing(SyncThreads):
