@@ -55,16 +55,24 @@ def test_a_sync_scheduler_called_back_from_its_own_loop_refuses_instead_of_hangi
                 except RuntimeError as exc:
                     seen.append(str(exc))
 
+        awaited = threading.Event()
+
         async def async_callback(event: Event) -> None:
-            seen.append((await scheduler.scheduler.get_schedule("m")).name)
+            try:
+                seen.append((await scheduler.scheduler.get_schedule("m")).name)
+            finally:
+                awaited.set()
 
         scheduler.subscribe(callback)
         scheduler.subscribe(async_callback)
         caller = threading.Thread(target=lambda: scheduler.update_schedule("m", name="new"))
         caller.start()
-        caller.join(10)
+        caller.join(30)
         assert not caller.is_alive(), "the update waited for its own callback"
         scheduler.get_schedule("m")  # the loop is not stuck either
+        # A task of its own, which the update does not wait for: its read may still be
+        # in the store when the update returns.
+        assert awaited.wait(30), "the async callback never ended"
         assert len(seen) == 3
         assert sum("own event loop" in s and "SyncScheduler.scheduler" in s for s in seen) == 2
         assert "new" in seen  # the async callback awaited the Scheduler
