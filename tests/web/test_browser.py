@@ -500,6 +500,9 @@ def test_a_schedule_paused_elsewhere_shows_paused_live(
     expect(page.locator("#state")).to_have_text("paused")
     expect(page.locator("#pause-note")).to_contain_text("from the CLI")
     expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    history = page.locator("section", has=page.get_by_role("heading", name="Change history"))
+    expect(history).to_contain_text("schedule.paused")
+    expect(history).to_contain_text("from the CLI")
     assert page.evaluate("window.__sameDocument === true")
 
 
