@@ -71,6 +71,7 @@ def test_a_schedules_next_and_last_fire_follow_its_fires_live(
     assert page.evaluate("window.notReloaded") is True
 
 
+@ON_BOTH_DATABASES
 def test_pause_with_a_reason_then_resume(
     context: BrowserContext, server: Server, tokens: Tokens
 ) -> None:
@@ -583,6 +584,7 @@ def test_cancel_a_running_run_from_its_page(
     assert api(server, token).get(f"/runs/{run['id']}").json()["status"] == "cancelled"
 
 
+@ON_BOTH_DATABASES
 def test_a_running_runs_lines_appear_live(
     context: BrowserContext, server: Server, tokens: Tokens, tmp_path: Path
 ) -> None:
