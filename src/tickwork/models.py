@@ -225,6 +225,9 @@ class Run:
     traceback: str | None = None
     node: str | None = None
     trace_id: str | None = None
+    #: The span id (16 hex digits) of the caller's span that triggered the run, from
+    #: its ``traceparent``: the parent of every attempt's span.
+    parent_span_id: str | None = None
     logs: tuple[LogRecord, ...] = ()
     priority: int = 0
     lease_until: datetime | None = None

@@ -56,6 +56,7 @@ def test_a_run_and_a_schedule_survive_their_rows(store: Store) -> None:
         traceback="tb",
         node="n",
         trace_id="trace",
+        parent_span_id="span",
         priority=7,
         lease_until=at(5),
         cancel_requested=True,

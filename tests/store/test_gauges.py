@@ -67,7 +67,7 @@ def test_the_nodes_of_an_older_schema_have_no_stuck_coroutines_after_upgrade(
         assert old.schema_version() == 15
         old.register_node(Node("n1", "h", 1, T0, T0))
         monkeypatch.setattr(migrations, "load_migrations", every)
-        assert old.upgrade() == [16]
+        assert old.upgrade()[0] == 16  # and any migration after it
         (node,) = old.list_nodes()
         assert (node.id, node.stuck_threads, node.stuck_coroutines) == ("n1", 0, 0)
         old.heartbeat("n1", at(10), at(40), [], stuck_coroutines=1)

@@ -88,7 +88,7 @@ _FINISHED_RUN_COLUMNS: Final = RUN_COLUMNS[RunAt.status : RunAt.traceback + 1]
 #: leased, started and created at the fire's time, nothing else set yet.
 _SHARED_BY_CLAIMED: Final = frozenset(
     {"status", "attempt", "started_at", "finished_at", "result", "error", "traceback", "node"}
-    | {"trace_id", "lease_until", "cancel_requested", "created_at"}
+    | {"trace_id", "parent_span_id", "lease_until", "cancel_requested", "created_at"}
 )
 
 #: The columns of a run claimed by its fire that differ from run to run (see
@@ -440,6 +440,7 @@ class RowCodec:
             traceback,
             node,
             trace_id,
+            parent_span_id,
             priority,
             lease_until,
             cancel_requested,
@@ -468,6 +469,7 @@ class RowCodec:
                 traceback,
                 node,
                 trace_id,
+                parent_span_id,
                 priority,
                 dt(lease_until),
                 bool(cancel_requested),
@@ -500,6 +502,7 @@ class RowCodec:
             r.traceback,
             r.node,
             r.trace_id,
+            r.parent_span_id,
             r.priority,
             ts(r.lease_until),
             r.cancel_requested,
