@@ -542,7 +542,7 @@ def test_health_is_503_when_the_database_is_gone(pg_url: str, serve_api: StartSe
     assert metric(scrape.text, "tickwork_database_up") == 0
 
 
-def test_a_traceparent_sent_with_a_run_becomes_the_runs_trace_id(server: Server) -> None:
+def test_a_traceparent_sent_with_a_run_becomes_the_runs_trace_context(server: Server) -> None:
     admin = server.admin
     assert (
         admin.post(
@@ -551,6 +551,7 @@ def test_a_traceparent_sent_with_a_run_becomes_the_runs_trace_id(server: Server)
         == 201
     )
     run = run_now(admin, "t", traceparent=f"00-{TRACE}-00f067aa0ba902b7-01")
-    assert admin.get(f"/runs/{run['id']}").json()["trace_id"] == TRACE
+    stored = admin.get(f"/runs/{run['id']}").json()
+    assert (stored["trace_id"], stored["parent_span_id"]) == (TRACE, "00f067aa0ba902b7")
     r = admin.post("/schedules/t/run", json={}, headers={"traceparent": "nonsense"})
     assert r.status_code == 422 and "traceparent" in r.json()["error"]["message"]

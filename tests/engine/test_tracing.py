@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from opentelemetry import trace
@@ -12,11 +14,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.engine import tasks
 from tickwork import Scheduler
-from tickwork.engine.tracing import trace_id_of
+from tickwork.engine.tracing import _parent_span_id, trace_context_of, trace_id_of
 from tickwork.errors import ValidationError
+from tickwork.models import Run
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-TRACEPARENT = f"00-{TRACE}-00f067aa0ba902b7-01"
+#: The caller's span: the one whose request triggered the run.
+CALLER_SPAN = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE}-{CALLER_SPAN}-01"
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -45,10 +50,18 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 def test_a_traceparent_gives_its_trace_id_and_a_bad_one_is_named() -> None:
     assert trace_id_of(TRACEPARENT) == TRACE
+    assert trace_context_of(TRACEPARENT) == (TRACE, CALLER_SPAN)
+    assert trace_context_of(f"00-{TRACE.upper()}-{CALLER_SPAN.upper()}-00 ") == (
+        TRACE,
+        CALLER_SPAN,
+    )
+    assert trace_context_of(None) is None and trace_context_of(" ") is None
     assert trace_id_of(None) is None and trace_id_of("") is None
     for bad in ("00-xyz", f"00-{'0' * 32}-00f067aa0ba902b7-01", f"ff-{TRACE}-00f067aa0ba902b7-01"):
         with pytest.raises(ValidationError, match="traceparent"):
             trace_id_of(bad)
+        with pytest.raises(ValidationError, match="traceparent"):
+            trace_context_of(bad)
 
 
 async def test_each_attempt_is_a_span_in_the_callers_trace(
@@ -59,16 +72,57 @@ async def test_each_attempt_is_a_span_in_the_callers_trace(
     )
     run = await scheduler.run_now("f", wait=True, timeout=10, traceparent=TRACEPARENT)
     assert run.status == "succeeded" and run.attempt == 2
-    assert run.trace_id == TRACE  # stored on the run
+    assert (run.trace_id, run.parent_span_id) == (TRACE, CALLER_SPAN)  # stored on the run
     mine = [s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == run.id]
     assert [s.attributes["tickwork.attempt"] for s in mine] == [1, 2]
     assert {format(s.context.trace_id, "032x") for s in mine} == {TRACE}
-    assert len({s.parent.span_id for s in mine if s.parent}) == 1  # one parent per run
+    # Both attempts, the retry too, are children of the caller's span.
+    assert [s.parent and format(s.parent.span_id, "016x") for s in mine] == [CALLER_SPAN] * 2
+    assert all(s.parent and s.parent.is_remote for s in mine)
     assert [s.status.status_code for s in mine] == [
         trace.StatusCode.ERROR,
         trace.StatusCode.OK,
     ]
     assert mine[0].name == "run flaky" and mine[0].attributes["tickwork.schedule_id"] == "f"
+
+
+async def test_an_attempt_on_the_process_executor_is_under_the_callers_span(
+    scheduler: Scheduler, spans: InMemorySpanExporter
+) -> None:
+    """The span is the node's, around the child process that runs the task."""
+    await scheduler.add_schedule("process_square", "manual", id="p", data={"x": 3})
+    run = await scheduler.run_now("p", wait=True, timeout=30, traceparent=TRACEPARENT)
+    assert run.status == "succeeded" and run.result["square"] == 9  # type: ignore[index]
+    (span,) = [s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == run.id]
+    assert format(span.context.trace_id, "032x") == TRACE
+    assert span.parent is not None and format(span.parent.span_id, "016x") == CALLER_SPAN
+
+
+async def test_a_run_stored_with_only_a_trace_id_still_gets_a_span_in_that_trace(
+    scheduler: Scheduler, spans: InMemorySpanExporter
+) -> None:
+    """Runs stored before tickwork kept the caller's span (their ``parent_span_id`` is
+    empty after the upgrade) stay in their trace, under a parent derived from the run."""
+    s = await scheduler.add_schedule("add", "manual", id="a", data={"a": 1, "b": 2})
+    now = datetime.now(UTC)
+    stored = Run(
+        id="before-the-upgrade",
+        schedule_id=s.id,
+        task="add",
+        scheduled_for=now,
+        trigger="manual",
+        data={"a": 1, "b": 2},
+        due_at=now,
+        created_at=now,
+        trace_id=TRACE,
+    )
+    await asyncio.to_thread(scheduler.store.insert_runs, [stored])
+    scheduler.engine.wake()  # type: ignore[union-attr]
+    run = await scheduler.wait_for_run(stored.id, timeout=10)
+    assert run.status == "succeeded" and run.parent_span_id is None
+    (span,) = [s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == run.id]
+    assert format(span.context.trace_id, "032x") == TRACE
+    assert span.parent is not None and span.parent.span_id == _parent_span_id(run.id)
 
 
 async def test_a_run_without_a_caller_starts_its_own_trace(

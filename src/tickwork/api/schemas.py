@@ -233,6 +233,11 @@ class RunOut(BaseModel):
         default_factory=list,
         description="Settings taken from the executing node's defaults (timeout, retry).",
     )
+    parent_span_id: str | None = Field(
+        default=None,
+        description="The span id of the caller's traceparent that triggered the run: its "
+        "attempts' spans are children of that span.",
+    )
 
     @classmethod
     def of(cls, r: Run) -> RunOut:

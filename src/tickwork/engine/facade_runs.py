@@ -44,7 +44,8 @@ class RunCalls(SchedulerBase):
 
         With ``wait`` returns the finished run (whichever node ran it); ``timeout``
         bounds the wait (``RunTimeoutError``). ``traceparent`` (a W3C trace context):
-        the run joins that trace; its id is stored as ``run.trace_id``. With
+        the run joins that trace, its attempts' spans under the caller's span (the trace
+        id is stored as ``run.trace_id``, the span id as ``run.parent_span_id``). With
         ``idempotency_key``, the same key from the same actor within 24 hours returns
         the run made the first time instead of making another. With
         ``expected_version`` (the ``version`` the caller read), a schedule changed since
@@ -52,9 +53,9 @@ class RunCalls(SchedulerBase):
         very version read (its ``schedule_version``).
         """
         # Imported here: opentelemetry (when installed) costs every client's start.
-        from tickwork.engine.tracing import trace_id_of
+        from tickwork.engine.tracing import trace_context_of
 
-        trace_id = trace_id_of(traceparent)
+        trace_id, parent_span_id = trace_context_of(traceparent) or (None, None)
         if not isinstance(wait, bool):
             raise ValidationError("wait must be True or False", field="wait")
         timeout = _wait_timeout(timeout)
@@ -82,6 +83,7 @@ class RunCalls(SchedulerBase):
             node_defaults=s.node_defaults,
             created_at=now,
             trace_id=trace_id,
+            parent_span_id=parent_span_id,
             schedule_version=s.version,
         )
         audit = self._audit("schedule.run", f"schedule:{s.id}", after={"data": merged})

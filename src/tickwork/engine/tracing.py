@@ -9,10 +9,13 @@ invalid one, made at the cost of a fifth of a short sync run's start.
 
 A run triggered with a W3C ``traceparent`` (``POST /api/v1/schedules/{id}/run`` takes
 the caller's header, ``Scheduler.run_now(traceparent=...)`` takes it from Python)
-stores its trace id in ``run.trace_id``. Each attempt's span then belongs to that
-trace, under one parent per run whose span id is derived from the run id, so every
-attempt of a run (retries, on any node) groups under the same parent in the trace.
-Runs of the schedule start a new trace per attempt.
+stores its trace id in ``run.trace_id`` and the caller's span id (the header's
+parent-id) in ``run.parent_span_id``. Each attempt's span is then a child of the
+caller's span, so every attempt of the run (retries, on any node) appears under the
+span that triggered it in a trace viewer. A run stored with a trace id but no span id
+(stored before tickwork kept it) gets a parent whose span id is derived from the run
+id: its attempts stay in the caller's trace, grouped under one parent that no
+exporter reports. Runs of the schedule start a new trace per attempt.
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ _TRACEPARENT: Final = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-
 def trace_id_of(traceparent: str | None) -> str | None:
     """The trace id (32 hex digits) of a W3C ``traceparent`` header; None when absent.
     A malformed one is a ``ValidationError`` naming it."""
+    found = trace_context_of(traceparent)
+    return None if found is None else found[0]
+
+
+def trace_context_of(traceparent: str | None) -> tuple[str, str] | None:
+    """The trace id (32 hex digits) and the caller's span id (the parent-id, 16 hex
+    digits) of a W3C ``traceparent`` header; None when absent. A malformed one is a
+    ``ValidationError`` naming it."""
     if traceparent is None or traceparent.strip() == "":
         return None
     match = _TRACEPARENT.match(traceparent.strip().lower())
@@ -71,10 +82,11 @@ def trace_id_of(traceparent: str | None) -> str | None:
             " (version-traceid-parentid-flags, e.g. 00-<32 hex>-<16 hex>-01)",
             field="traceparent",
         )
-    return match.group(2)
+    return match.group(2), match.group(3)
 
 
 def _parent_span_id(run_id: str) -> int:
+    """The parent of the attempts of a run stored with a trace id but no span id."""
     value = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
     return value or 1
 
@@ -89,7 +101,9 @@ def attempt_span(run: Run, node: str) -> Iterator[Any]:
     if run.trace_id:
         parent = _trace.SpanContext(
             trace_id=int(run.trace_id, 16),
-            span_id=_parent_span_id(run.id),
+            span_id=(
+                int(run.parent_span_id, 16) if run.parent_span_id else _parent_span_id(run.id)
+            ),
             is_remote=True,
             trace_flags=_trace.TraceFlags(_trace.TraceFlags.SAMPLED),
         )

@@ -232,8 +232,8 @@ async def run_schedule(
         str | None,
         Header(
             max_length=512,
-            description="W3C trace context: the run joins the caller's trace (its id is "
-            "stored as the run's trace_id).",
+            description="W3C trace context: the run joins the caller's trace, its attempts' "
+            "spans under the caller's span (stored as the run's trace_id and parent_span_id).",
         ),
     ] = None,
     if_match: IfMatchHeader = None,
