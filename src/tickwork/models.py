@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 from tickwork.errors import ValidationError
+from tickwork.limits import echo
 
 JSON = Any
 """A value that ``json.dumps`` accepts: dict, list, str, int, float, bool or None."""
@@ -427,6 +428,110 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: The JSON types a task parameter can accept, by the names JSON Schema gives them.
+JSON_TYPES: Final = ("integer", "number", "string", "boolean", "array", "object", "null")
+
+_TYPE_PHRASES: Final = {
+    "integer": "an integer",
+    "number": "a number",
+    "string": "a string",
+    "boolean": "true or false",
+    "array": "an array",
+    "object": "an object",
+    "null": "null",
+}
+_PYTHON_NAMES: Final = {
+    "integer": "int",
+    "number": "float",
+    "string": "str",
+    "boolean": "bool",
+    "array": "list",
+    "object": "dict",
+    "null": "None",
+}
+
+
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded JSON value (``integer`` for an int, never for a bool)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as a message quotes it: ``'x'``, ``3``, ``true``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return echo(value)
+
+
+def _what(value: Any) -> str:
+    """A value a task parameter refused, as a message names it: ``the string 'x'``."""
+    kind = json_type(value)
+    if kind == "string":
+        return f"the string {echo(value)}"
+    if kind in ("integer", "number"):
+        return f"the number {echo(value)}"
+    if kind in ("boolean", "null"):
+        return _shown(value)
+    return _TYPE_PHRASES.get(kind, f"a {kind}")
+
+
+@dataclass(frozen=True, slots=True)
+class ArgType:
+    """What one task parameter accepts, derived from its annotation: a value of one of
+    ``types`` (``number`` includes integers), or one of ``values`` (a ``Literal``)."""
+
+    types: tuple[str, ...] = ()
+    values: tuple[JSON, ...] = ()
+
+    def accepts(self, value: Any) -> bool:
+        kind = json_type(value)
+        if kind in self.types or (kind == "integer" and "number" in self.types):
+            return True
+        return any(type(v) is type(value) and v == value for v in self.values)
+
+    def describe(self) -> str:
+        """``an integer or null``, ``one of 'fast', 'slow'``: what a message says."""
+        parts = [_TYPE_PHRASES.get(t, t) for t in self.types]
+        if self.values:
+            shown = ", ".join(_shown(v) for v in self.values)
+            parts.append(f"one of {shown}" if len(self.values) > 1 else shown)
+        if len(parts) <= 1:
+            return "".join(parts)
+        return f"{', '.join(parts[:-1])} or {parts[-1]}"
+
+    def annotation(self) -> str:
+        """The Python spelling: ``int | None``, ``Literal['fast', 'slow']``."""
+        parts = [_PYTHON_NAMES.get(t, t) for t in self.types if t != "null"]
+        if self.values:
+            parts.insert(0, f"Literal[{', '.join(repr(v) for v in self.values)}]")
+        if "null" in self.types:
+            parts.append("None")
+        return " | ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"types": list(self.types), "values": list(self.values)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ArgType:
+        return cls(types=tuple(d.get("types", ())), values=tuple(d.get("values", ())))
+
+
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """What a node publishes about a task, so a client that cannot import the task
@@ -443,9 +548,14 @@ class TaskSpec:
     timeout: float | None = None
     retries: int | None = None
     concurrency: int | None = None
+    #: What each argument whose annotation JSON can meet accepts; an argument missing
+    #: here is not checked (no annotation, ``Any``, a class; a spec published by a
+    #: tickwork without types checks names only).
+    types: dict[str, ArgType] = field(default_factory=dict, hash=False)
 
     def check_data(self, data: dict[str, Any]) -> None:
-        """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments."""
+        """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments
+        or a value is not of the type its parameter is annotated with."""
         if not self.accepts_any:
             for key in data:
                 if key not in self.arguments:
@@ -460,6 +570,14 @@ class TaskSpec:
                 f"task {self.name!r} needs data for {', '.join(map(repr, missing))}",
                 field="data",
             )
+        for key, value in data.items():
+            accepted = self.types.get(key)
+            if accepted is not None and not accepted.accepts(value):
+                raise ValidationError(
+                    f"data.{key} must be {accepted.describe()}, not {_what(value)} "
+                    f"(task {self.name!r} takes {key}: {accepted.annotation()})",
+                    field=f"data.{key}",
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -471,6 +589,7 @@ class TaskSpec:
             "timeout": self.timeout,
             "retries": self.retries,
             "concurrency": self.concurrency,
+            "types": {name: t.to_dict() for name, t in self.types.items()},
         }
 
     @classmethod
@@ -484,6 +603,11 @@ class TaskSpec:
             timeout=d.get("timeout"),
             retries=d.get("retries"),
             concurrency=d.get("concurrency"),
+            types={
+                name: ArgType.from_dict(t)
+                for name, t in (d.get("types") or {}).items()
+                if isinstance(t, dict)
+            },
         )
 
 

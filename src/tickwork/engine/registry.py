@@ -1,7 +1,8 @@
 """Tasks: the ``@task`` decorator and the registry that maps names to callables.
 
 Schedule data arrives as keyword arguments, so a schedule whose data does not fit the
-task's signature is refused when it is created, not when it first fires at 2 am.
+task's signature (a name it does not take, a value its annotation does not accept) is
+refused when it is created, not when it first fires at 2 am.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, TypeVar, overload
 
+from tickwork.engine.argument_types import argument_types
 from tickwork.errors import UnknownTaskError, ValidationError
 from tickwork.limits import MAX_ATTEMPTS, echo
 from tickwork.models import TaskSpec
@@ -62,6 +64,7 @@ class TaskDef:
             timeout=self.timeout,
             retries=self.retries,
             concurrency=self.concurrency,
+            types=argument_types(self.fn, (p for p in params if p.kind in keyword)),
         )
 
     def check_data(self, data: dict[str, Any]) -> None:
