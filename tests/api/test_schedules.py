@@ -59,6 +59,34 @@ def test_invalid_input_names_the_field(server: Server) -> None:
     assert "X/Y" in e["message"]
 
 
+def test_data_of_the_wrong_type_is_refused_naming_its_key(server: Server) -> None:
+    """``api:report`` takes ``region: str`` and ``rows: int``: a string for ``rows`` is
+    refused by every route that takes data, not found when the run fails."""
+    c = server.admin
+    body = {"id": "r", "task": "api:report", "schedule": "0 3 * * *"}
+    e = _error(c.post("/schedules", json=body | {"data": {"region": "eu", "rows": "x"}}), 422)
+    assert e["code"] == "validation_error" and e["details"]["field"] == "data.rows"
+    assert e["message"].startswith("data.rows must be an integer, not the string 'x'")
+    put = {k: v for k, v in body.items() if k != "id"} | {"data": {"region": 1}}
+    e = _error(c.put("/schedules/r", json=put), 422)
+    assert e["details"]["field"] == "data.region"
+    assert e["message"].startswith("data.region must be a string, not the number 1")
+    assert c.post("/schedules", json=body | {"data": {"region": "eu"}}).status_code == 201
+    e = _error(c.patch("/schedules/r", json={"data": {"region": "eu", "rows": True}}), 422)
+    assert e["details"]["field"] == "data.rows" and "not true" in e["message"]
+    e = _error(c.post("/schedules/r/run", json={"data": {"rows": 2.5}}), 422)
+    assert e["details"]["field"] == "data.rows" and "not the number 2.5" in e["message"]
+    assert c.get("/schedules/r").json()["data"] == {"region": "eu"}
+    assert c.get("/schedules/r/runs").json()["items"] == []
+    tasks = {t["name"]: t for t in c.get("/tasks").json()["items"]}
+    assert tasks["api:report"]["types"] == {
+        "region": {"types": ["string"], "values": []},
+        "rows": {"types": ["integer"], "values": []},
+    }
+    assert tasks["api:report"]["arguments"] == ["region", "rows"]
+    assert tasks["api:echo"]["types"] == {} and tasks["api:echo"]["accepts_any"] is True
+
+
 def test_fastapi_own_errors_have_the_shape(server: Server) -> None:
     c = server.admin
     assert _error(c.get("/nowhere"), 404)["code"] == "not_found"

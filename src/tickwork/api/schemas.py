@@ -300,6 +300,14 @@ class NextOut(BaseModel):
     next: list[datetime]
 
 
+class ArgTypeOut(BaseModel):
+    """What one argument accepts: a value of one of ``types`` (JSON types; ``number``
+    includes integers) or one of ``values``."""
+
+    types: list[str]
+    values: list[Any]
+
+
 class TaskOut(BaseModel):
     name: str
     arguments: list[str]
@@ -309,6 +317,8 @@ class TaskOut(BaseModel):
     timeout: float | None
     retries: int | None
     concurrency: int | None
+    #: Arguments whose values are checked, by name; the others take any value.
+    types: dict[str, ArgTypeOut] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, spec: TaskSpec) -> TaskOut:
