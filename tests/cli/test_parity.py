@@ -185,8 +185,13 @@ def test_tasks_without_and_with_a_node(cli: Cli, tmp_path: Path) -> None:
         assert listed["cli:short_timeout"]["timeout"] == 1
         assert listed["cli:echo"]["accepts_any"] is True
         assert len(listed["cli:echo"]["nodes"]) == 1
+        assert listed["cli:sleep"]["types"] == {"seconds": {"types": ["number"], "values": []}}
         table = cli("tasks").stdout
-        assert "cli:sleep" in table and "seconds=…" in table and "**data" in table
+        assert "cli:sleep" in table and "seconds: float = …" in table and "**data" in table
+        # This process has not imported the tasks: it checks the types the node published.
+        assert cli.error(
+            "create", "--task", "cli:sleep", "--schedule", "manual", "--data", '{"seconds": "x"}'
+        ).startswith("error: data.seconds must be a number, not the string 'x'")
     finally:
         assert worker.terminate() == 0
 

@@ -18,8 +18,15 @@ from tickwork.models import Node, TaskSpec
 
 
 def arguments(spec: TaskSpec) -> str:
-    """``region, dry_run=…, **data``: required ones bare, optional ones with ``=…``."""
-    parts = [a if a in spec.required else f"{a}=…" for a in spec.arguments]
+    """``region: str, dry_run: bool = …, **data``: each with the type its values are
+    checked against, if any; optional ones with ``=…``."""
+    parts = []
+    for a in spec.arguments:
+        accepted = spec.types.get(a)
+        typed = f"{a}: {accepted.annotation()}" if accepted is not None else a
+        if a not in spec.required:
+            typed += " = …" if accepted is not None else "=…"
+        parts.append(typed)
     if spec.accepts_any:
         parts.append("**data")
     return ", ".join(parts)
