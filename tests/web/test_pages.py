@@ -726,6 +726,57 @@ async def test_a_refused_name_tag_or_description_is_named_on_the_form(
         assert await dashboard.scheduler.list_schedules() == []
 
 
+async def test_data_of_the_wrong_type_is_named_under_the_data_field(dashboard: Dashboard) -> None:
+    """``reports:daily`` takes ``rows: int``: the form says so under Data as it is typed,
+    when it is sent (create and edit), and when a run is started with such data."""
+    client = await dashboard.signed_in("alice")
+    said = "data.rows must be an integer, not the string &#39;many&#39;"
+    async with client:
+        r = await client.get("/ui/task", params={"task": "reports:daily"})
+        assert "<code>rows</code> (int)" in r.text and "<code>region</code> (str)" in r.text
+        r = await client.get(
+            "/ui/check-data", params={"task": "reports:daily", "data": '{"rows": "many"}'}
+        )
+        assert said in r.text and "Data fits the task" not in r.text
+        form = await client.get("/schedules/new")
+        r = await client.post(
+            "/schedules/new",
+            data={
+                "csrf": csrf_of(form.text),
+                "task": "reports:daily",
+                "schedule": "0 2 * * *",
+                "timezone": "UTC",
+                "data": '{"rows": "many"}',
+            },
+        )
+        assert r.status_code == 400
+        error = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', r.text)
+        assert error and said in error[1], r.text[-3000:]
+        assert await dashboard.scheduler.list_schedules() == []
+        await _create(dashboard, client, "nightly")
+        page = await client.get("/schedules/nightly/edit")
+        r = await client.post(
+            "/schedules/nightly/edit",
+            data={
+                "csrf": csrf_of(page.text),
+                "task": "reports:daily",
+                "schedule": "0 2 * * *",
+                "timezone": "Europe/Paris",
+                "data": '{"region": "us", "rows": "many"}',
+            },
+        )
+        assert r.status_code == 400
+        error = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', r.text)
+        assert error and said in error[1], r.text[-3000:]
+        page = await client.get("/schedules/nightly")
+        r = await client.post(
+            "/schedules/nightly/run", data={"csrf": csrf_of(page.text), "data": '{"rows": "many"}'}
+        )
+        assert r.status_code == 400 and said in r.text
+        assert (await dashboard.scheduler.get_schedule("nightly")).data == {"region": "us"}
+        assert await dashboard.scheduler.list_runs("nightly") == []
+
+
 async def test_a_refused_run_now_keeps_the_data_typed(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("alice")
     async with client:

@@ -182,6 +182,8 @@ async def save_schedule(request: Request, schedule_id: str) -> Response:
 
 def _field_of(e: ValidationError) -> str:
     name = getattr(e, "field", None) or "_"
+    if name.startswith("data."):  # one key of the data (data.top): shown under Data
+        return "data"
     return {"max_attempts": "retries", "retry": "retries"}.get(name, name)
 
 
