@@ -52,7 +52,7 @@ async def health(request: Request) -> JSONResponse:
     }
 
     store = scheduler.store
-    lease_ttl = engine.config.lease_ttl if engine is not None else scheduler._config.lease_ttl
+    lease_ttl = scheduler.config.lease_ttl
 
     def check() -> tuple[int, Node | None]:
         return store.schema_version(), engine_node(store, state)

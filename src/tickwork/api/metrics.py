@@ -144,7 +144,7 @@ class DatabaseCollector(Collector):
         scheduler = self.scheduler
         now = scheduler.clock.now()
         engine = scheduler.engine
-        lease_ttl = engine.config.lease_ttl if engine is not None else scheduler._config.lease_ttl
+        lease_ttl = scheduler.config.lease_ttl
         since = now - timedelta(seconds=lease_ttl)
         state = self.state = self.engine()
         store = scheduler.store

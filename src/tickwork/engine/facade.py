@@ -62,6 +62,12 @@ class SchedulerBase:
     _touched: dict[str, float]
 
     @property
+    def config(self) -> EngineConfig:
+        """The engine settings this scheduler was made with (its node's, when it runs
+        one; ``lease_ttl`` tells a reader how long a node may stay silent)."""
+        return self._config
+
+    @property
     def store(self) -> Store:
         if self._store is None:
             raise RuntimeError("the scheduler is not started: use 'async with Scheduler(...)'")
