@@ -517,7 +517,9 @@ async def test_admin_pages_tokens_and_audit(dashboard: Dashboard) -> None:
         tokens = await dashboard.scheduler.list_tokens()
         carols = next(t for t in tokens if t.user == "carol")
         assert carols.read_only and carols.expires_at is not None
-        r = await admin.post(f"/tokens/{carols.id}/revoke", data={"csrf": csrf_of(page.text)})
+        r = await admin.post(
+            f"/tokens/{carols.id}/revoke", data={"csrf": csrf_of(page.text), "confirmed": "1"}
+        )
         assert r.status_code == 303
         async with dashboard.client() as carol:
             r = await carol.post("/login", data={"token": secret[1], "next": "/"})

@@ -570,12 +570,39 @@ def expiry(text: str) -> timedelta | None:
 
 @router.post("/tokens/{token_id}/revoke", include_in_schema=False)
 async def revoke_token(request: Request, token_id: str) -> Response:
+    """Revoke a token, after a question: the page's script asks it, else the server's
+    own confirmation page does (a token revoked stops working at once)."""
     posted = await _posted(request)
     caller = await writer(request, posted.get("csrf"))
     if not isinstance(caller, Caller):
         return caller
+    scheduler = scheduler_of(request)
     try:
-        await access.revoke_token(scheduler_of(request), caller, token_id)
+        if posted.get("confirmed") != "1":
+            tokens = await access.list_tokens(scheduler, caller)
+            token = next((t for t in tokens if t.id == token_id), None)
+            if token is None:  # the list holds active tokens only
+                raise ConflictError(f"no active token {token_id!r}")
+            yours = (
+                " It is the token you are signed in with: you will be signed out."
+                if caller.token_id == token.id
+                else ""
+            )
+            return _confirm(
+                request,
+                caller,
+                f"/tokens/{quote(token_id, safe='')}/revoke",
+                [("csrf", posted.get("csrf", ""))],
+                title=f"Revoke token {token_id}?",
+                message=f"Revoke token {token_id} of {token.user} ({token.role})?"
+                f" It stops working at once.{yours}",
+                button="Revoke",
+                back="/tokens",
+                back_label="Keep it",
+            )
+        await access.revoke_token(scheduler, caller, token_id)
+    except ConflictError as e:
+        return redirect("/tokens", f"Not revoked: {e}.", "error")
     except TickworkError as e:
         return _refused(request, caller, e)
     return redirect("/tokens", f"Revoked token {token_id}.")

@@ -1,0 +1,102 @@
+"""The dashboard's forms in a real browser (Debian's chromium driven by Playwright)
+against ``tickwork serve``, with and without the page's script: questions before
+destructive actions, every bad field named at once, and a form too large to send."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Dialog, expect
+
+from tests.api.conftest import Server, start_server
+from tests.web.browsing import TIMEOUT_MS, Tokens, sign_in
+
+pytestmark = [pytest.mark.e2e]
+
+#: The server's body limit here: a form with a few kilobytes of data passes it.
+MAX_BODY = 20_000
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``tickwork serve`` for the module, with a small body limit."""
+    tmp = tmp_path_factory.mktemp("web-forms")
+    s = start_server(
+        f"sqlite:///{tmp / 'tickwork.db'}",
+        tmp,
+        args=("--import", "tests.web.tasks"),
+        env={"TICKWORK_RATE_LIMIT": "0", "TICKWORK_MAX_BODY": str(MAX_BODY)},
+    )
+    yield s
+    s.stop()
+
+
+@contextlib.contextmanager
+def no_script(browser: Browser) -> Iterator[BrowserContext]:
+    """A browser whose pages run no script: plain HTML forms only."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+def _admin_token(server: Server) -> str:
+    assert server.admin_token is not None
+    return server.admin_token
+
+
+def test_revoke_asks_once_with_the_script(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    tokens("carol")
+    page = context.new_page()
+    sign_in(page, server, _admin_token(server))
+    page.goto(f"{server.url}/tokens")
+    row = page.get_by_role("row").filter(has_text="carol")
+    questions: list[str] = []
+
+    def dismiss(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    row.get_by_role("button", name="Revoke").click()
+    page.wait_for_timeout(300)
+    assert len(questions) == 1 and "of carol (user)? It stops working at once." in questions[0]
+    expect(row.get_by_role("cell", name="active")).to_be_visible()
+
+    def accept(dialog: Dialog) -> None:
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    row.get_by_role("button", name="Revoke").click()
+    # Asked by the script, the server's own question is skipped: straight to the list.
+    expect(page.get_by_role("status")).to_contain_text("Revoked token")
+    expect(page).to_have_url(re.compile(r"/tokens$"))
+    assert len(questions) == 2
+    expect(page.get_by_role("row").filter(has_text="carol")).to_have_count(0)
+
+
+def test_revoke_asks_on_a_page_of_its_own_without_the_script(
+    browser: Browser, server: Server, tokens: Tokens
+) -> None:
+    tokens("dave")
+    with no_script(browser) as ctx:
+        page = ctx.new_page()
+        sign_in(page, server, _admin_token(server))
+        page.goto(f"{server.url}/tokens")
+        page.get_by_role("row").filter(has_text="dave").get_by_role("button", name="Revoke").click()
+        expect(page.get_by_role("heading", name=re.compile(r"^Revoke token"))).to_be_visible()
+        expect(page.get_by_role("alert")).to_contain_text("of dave (user)? It stops working")
+        page.get_by_role("link", name="Keep it").click()
+        expect(page.get_by_role("row").filter(has_text="dave")).to_contain_text("active")
+        page.get_by_role("row").filter(has_text="dave").get_by_role("button", name="Revoke").click()
+        page.get_by_role("button", name="Revoke").click()
+        expect(page.get_by_role("status")).to_contain_text("Revoked token")
+        expect(page.get_by_role("row").filter(has_text="dave")).to_have_count(0)
