@@ -287,3 +287,16 @@ def _text_of_its_own() -> type[str]:
 @task("unpicklable_result_process", registry=registry, executor="process")
 def unpicklable_result_process() -> str:
     return _text_of_its_own()("JSON, but no pickle")
+
+
+@task("process_trace_context", registry=registry, executor="process")
+def process_trace_context() -> dict[str, str]:
+    """The trace context current in the child process while the task runs."""
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+        "sampled": str(context.trace_flags.sampled),
+    }

@@ -98,6 +98,22 @@ async def test_an_attempt_on_the_process_executor_is_under_the_callers_span(
     assert span.parent is not None and format(span.parent.span_id, "016x") == CALLER_SPAN
 
 
+async def test_a_task_in_a_child_process_runs_under_its_attempts_span(
+    scheduler: Scheduler, spans: InMemorySpanExporter
+) -> None:
+    """The spans a process-executor task makes, and the context its requests carry,
+    are under its attempt: the child continues the attempt's span."""
+    await scheduler.add_schedule("process_trace_context", "manual", id="c")
+    run = await scheduler.run_now("c", wait=True, timeout=30, traceparent=TRACEPARENT)
+    assert run.status == "succeeded", run.error
+    (span,) = [s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == run.id]
+    assert run.result == {
+        "trace_id": TRACE,
+        "span_id": format(span.context.span_id, "016x"),
+        "sampled": "True",
+    }
+
+
 async def test_a_run_stored_with_only_a_trace_id_still_gets_a_span_in_that_trace(
     scheduler: Scheduler, spans: InMemorySpanExporter
 ) -> None:

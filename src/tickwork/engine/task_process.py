@@ -119,9 +119,22 @@ async def run_in_process(
     }
     # The child stores records at the level this node logs at (its root logger's).
     level = logging.getLogger().getEffectiveLevel()
+    # The attempt's span (current here when tracing) goes on in the child.
+    from tickwork.engine import tracing  # loaded by the node already; not by a child
+
+    traceparent = tracing.current_traceparent() if tracing.ENABLED else None
     proc = _MP.Process(
         target=_child_main,
-        args=(task.fn, task.takes_ctx, payload, results_in, alive, os.getpid(), level),
+        args=(
+            task.fn,
+            task.takes_ctx,
+            payload,
+            results_in,
+            alive,
+            os.getpid(),
+            level,
+            traceparent,
+        ),
         name=f"tickwork-run-{ctx.run_id}",
         daemon=True,
     )
@@ -259,6 +272,16 @@ def die_with_parent(alive: multiprocessing.connection.Connection, parent_pid: in
     ).start()
 
 
+def _span_of_attempt(traceparent: str | None) -> contextlib.AbstractContextManager[None]:
+    """The attempt's span made current in the child (opentelemetry is imported only
+    when the node traced the attempt)."""
+    if traceparent is None:
+        return contextlib.nullcontext()
+    from tickwork.engine import tracing
+
+    return tracing.continued(traceparent)
+
+
 def _child_main(
     fn: Any,
     takes_ctx: bool,
@@ -267,6 +290,7 @@ def _child_main(
     alive: multiprocessing.connection.Connection,
     parent_pid: int,
     level: int,
+    traceparent: str | None = None,
 ) -> None:
     """Entry point of the child process: run the task, send back one message."""
     die_with_parent(alive, parent_pid)
@@ -280,9 +304,10 @@ def _child_main(
     message: dict[str, Any]
     try:
         args = (ctx,) if takes_ctx else ()
-        value: JSON | Any = fn(*args, **ctx.data)
-        if asyncio.iscoroutine(value):
-            value = asyncio.run(value)
+        with _span_of_attempt(traceparent):
+            value: JSON | Any = fn(*args, **ctx.data)
+            if asyncio.iscoroutine(value):
+                value = asyncio.run(value)
         if forks.forked_run is not None:  # a child the task forked, leaving it
             forks.leave()
         reason = check_json(value)

@@ -16,6 +16,9 @@ span that triggered it in a trace viewer. A run stored with a trace id but no sp
 (stored before tickwork kept it) gets a parent whose span id is derived from the run
 id: its attempts stay in the caller's trace, grouped under one parent that no
 exporter reports. Runs of the schedule start a new trace per attempt.
+
+A task on the process executor runs under its attempt's span too: the child process is
+given the span's ``traceparent`` and makes it current (``continued``).
 """
 
 from __future__ import annotations
@@ -128,6 +131,39 @@ def attempt_span(run: Run, node: str) -> Iterator[Any]:
         set_status_on_exception=False,
     ) as span:
         yield span
+
+
+def current_traceparent() -> str | None:
+    """The W3C ``traceparent`` of the span current here (an attempt's, around its
+    executor), for a child process to continue; None when there is none."""
+    if _trace is None:
+        return None
+    context = _trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+@contextmanager
+def continued(traceparent: str | None) -> Iterator[None]:
+    """In a task's child process: the attempt's span (``current_traceparent`` in the
+    node) is the current span while the task runs, so the spans the task makes, and the
+    trace context its instrumented requests carry, are under its attempt."""
+    if _trace is None or traceparent is None:
+        yield
+        return
+    match = _TRACEPARENT.match(traceparent)
+    if match is None:
+        yield
+        return
+    parent = _trace.SpanContext(
+        trace_id=int(match.group(2), 16),
+        span_id=int(match.group(3), 16),
+        is_remote=True,
+        trace_flags=_trace.TraceFlags(int(match.group(4), 16)),
+    )
+    with _trace.use_span(_trace.NonRecordingSpan(parent), end_on_exit=False):
+        yield
 
 
 def end_span(span: Any, status: str, error: str | None) -> None:
