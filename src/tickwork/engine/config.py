@@ -49,6 +49,11 @@ DENSE_FIRES: Final = 0.5
 DENSE_FIRE_AHEAD: Final = 0.01
 #: The longest a stopping node waits for the main loop's store call in flight.
 STOP_MAIN_WAIT: Final = 10.0
+#: A store call out longer than a sixth of ``lease_ttl`` (half the time between two
+#: heartbeats), but at least the first and at most the second of these seconds, is said
+#: in a warning (see ``engine.store_watch``).
+STORE_CALL_SLOW_MIN: Final = 1.0
+STORE_CALL_SLOW_MAX: Final = 5.0
 
 
 #: The most days ``retention_days`` may be.
@@ -130,6 +135,11 @@ class EngineConfig:
     def maintenance_every(self) -> float:
         """Seconds between two maintenance passes."""
         return self.maintenance_interval or max(self.lease_ttl / 2, 0.5)
+
+    @property
+    def store_call_slow(self) -> float:
+        """Seconds a store call may wait for the database before a warning says so."""
+        return min(max(self.lease_ttl / 6, STORE_CALL_SLOW_MIN), STORE_CALL_SLOW_MAX)
 
 
 def engine_config(config: EngineConfig | None, **settings: Any) -> EngineConfig:

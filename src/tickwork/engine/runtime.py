@@ -12,7 +12,8 @@ another process committing a change. Its parts, each deciding one thing:
 - ``execution``: starting and stopping the attempts of claimed runs;
 - ``finisher``: writing attempt ends, many per transaction;
 - ``upkeep``: heartbeats (leases), maintenance (lost runs, leadership, retention);
-- ``loop_watch``: saying which run blocks the event loop, and where.
+- ``loop_watch``: saying which run blocks the event loop, and where;
+- ``store_watch``: saying which store call the database keeps waiting.
 
 Every transition is one store transaction: the runs of a fire and the schedule's
 advance; a claim; an attempt's end with its logs and queue message. A node that dies
@@ -47,6 +48,7 @@ from tickwork.engine.finisher import Finisher, first_line, log_attempt_end
 from tickwork.engine.firing import Firing, parsed_schedule
 from tickwork.engine.loop_watch import LoopWatch
 from tickwork.engine.registry import TaskRegistry
+from tickwork.engine.store_watch import StoreCallWatch
 from tickwork.engine.storecalls import StoreCalls
 from tickwork.engine.upkeep import Upkeep
 from tickwork.engine.wakeups import ChangeWatcher, Wakeups
@@ -82,6 +84,8 @@ class Engine:
         self.upkeep = Upkeep(core, self.execution, self.wake)
         self.watcher = ChangeWatcher(core, self._changed_elsewhere)
         self.loop_watch = LoopWatch(self._run_of)
+        slow = config.store_call_slow
+        self.store_watch = StoreCallWatch(db, slow, min(slow / 4, 1.0))
         self._loops: list[asyncio.Task[None]] = []
         self._store_failures = 0
         #: How many times the main loop has looked at the store (fire, claim, next wake-up).
@@ -155,10 +159,18 @@ class Engine:
             heartbeat_at=now,
             tasks=tuple(core.registry.names()),
         )
-        await core.db(core.store.register_node, node, [t.spec for t in core.registry])
-        # A restart resumes at once: runs of dead processes are taken over now, not
-        # after their leases lapse.
-        await self.upkeep.maintenance_once()
+        # Watched from the first call: a database that keeps a starting node waiting is
+        # said too.
+        watching = asyncio.create_task(self.store_watch.run(), name="tickwork-store-watch")
+        try:
+            await core.db(core.store.register_node, node, [t.spec for t in core.registry])
+            # A restart resumes at once: runs of dead processes are taken over now, not
+            # after their leases lapse.
+            await self.upkeep.maintenance_once()
+        except BaseException:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
+            raise
         self.watcher.start()
         self.loop_watch.start()
         self._loops = [
@@ -167,6 +179,7 @@ class Engine:
             asyncio.create_task(self.upkeep.maintenance_loop(), name="tickwork-maintenance"),
             asyncio.create_task(self.finisher.run(), name="tickwork-finisher"),
             asyncio.create_task(core.executors.live.run(core.store, core.db), name="tickwork-live"),
+            watching,
         ]
         log.info("node %s started with %d task(s)", core.node_id, len(core.registry))
 
