@@ -5,15 +5,19 @@ test_cli_remote.py`` does not compare (``status``, ``tasks`` as JSON) prints the
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.api.conftest import ADMIN_TOKEN, Server, start_server
 from tests.cli.conftest import Cli
+from tests.store.conftest import make_schedule
+from tickwork.store import open_store
 
 
 @pytest.fixture
@@ -174,3 +178,26 @@ def test_data_with_a_lone_surrogate_is_refused_alike(server: Server) -> None:
         messages = {w: cli.error(*args) for w, cli in clis.items()}
         assert messages["db"] == messages["url"], messages
         assert "data is not valid UTF-8 text" in messages["db"]
+
+
+def test_overdue_fires_are_counted_alike_through_a_server(server: Server) -> None:
+    """The server's engine is held (SIGSTOP) so that nothing fires the schedules stored
+    as overdue; both ways count them and age the oldest alike."""
+    (node,) = server.admin.get("/nodes").json()["items"]
+    engine = int(node["pid"])
+    os.kill(engine, signal.SIGSTOP)
+    try:
+        now = datetime.now(UTC)
+        store = open_store(server.db_url)
+        try:
+            for sid, ago in (("late-1", timedelta(hours=2)), ("late-2", timedelta(minutes=9))):
+                store.add_schedule(make_schedule(sid, "api:echo", next_fire_at=now - ago))
+        finally:
+            store.close()
+        clis = both(server)
+        overdue = {where: cli.json("status")["overdue"] for where, cli in clis.items()}
+    finally:
+        os.kill(engine, signal.SIGCONT)
+    for where in ("db", "url"):
+        assert overdue[where]["schedules"] == 2 and overdue[where]["grace"] == 60, overdue
+        assert 7199 < overdue[where]["oldest_seconds"] < 7260, overdue

@@ -87,3 +87,14 @@ def test_the_oldest_fire_time_not_fired_of_an_active_schedule_is_its_age(store: 
     store.add_schedule(make_schedule("done", status="finished", next_fire_at=at(2)))
     assert store.gauges(at(100), alive_since=at(70)).oldest_due_fire_age == 90
     assert store.gauges(at(5), alive_since=at(0)).oldest_due_fire_age == 0
+
+
+def test_overdue_fires_count_the_active_schedules_not_fired_by_then(store: Store) -> None:
+    store.add_schedule(make_schedule("a", next_fire_at=at(0)))
+    store.add_schedule(make_schedule("b", next_fire_at=at(30)))
+    store.add_schedule(make_schedule("c", next_fire_at=at(90)))
+    store.add_schedule(make_schedule("p", next_fire_at=at(-60), paused=True, status="paused"))
+    assert store.overdue_fires(at(-1)) == (0, None)
+    assert store.overdue_fires(at(0)) == (1, at(0))
+    assert store.overdue_fires(at(60)) == (2, at(0))
+    assert store.overdue_fires(at(600)) == (3, at(0))

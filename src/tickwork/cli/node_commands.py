@@ -10,13 +10,31 @@ import typer
 from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
 from tickwork.cli.output import relative, seconds, when
+from tickwork.engine.config import EngineConfig
+from tickwork.engine.facade_admin import OVERDUE_GRACE
 from tickwork.engine.scheduler import Scheduler
 from tickwork.store.url import mask_password
 from tickwork.validation import parse_instant
 
+#: A node whose heartbeat is older than this (seconds; the default lease) is not alive.
+LEASE_TTL = EngineConfig().lease_ttl
 
-@app.command("status", help="Nodes (leader, running runs), runs running now, and the backlog.")
-def status(ctx: typer.Context) -> None:
+
+@app.command(
+    "status",
+    help="Nodes (leader, running runs), runs running now, the backlog, and schedules whose "
+    "fire is overdue.",
+)
+def status(
+    ctx: typer.Context,
+    grace: float = typer.Option(
+        OVERDUE_GRACE,
+        "--grace",
+        min=0,
+        metavar="SECONDS",
+        help="A fire not made this long after its time counts as overdue.",
+    ),
+) -> None:
     g = globals_of(ctx)
     out = g.out
     # Where the figures come from: the database, or the server (--url) that read them.
@@ -24,30 +42,39 @@ def status(ctx: typer.Context) -> None:
 
     async def action(
         scheduler: Scheduler,
-    ) -> tuple[list[Any], dict[str, int], dict[str, list[str]], dict[str, int]]:
+    ) -> tuple[list[Any], dict[str, int], dict[str, list[str]], dict[str, int], tuple[int, float]]:
         # From indexes only: fast however many finished runs the database keeps.
         runs, by_node = await scheduler.active_runs()
-        return await scheduler.nodes(), runs, by_node, await scheduler.schedule_counts()
+        nodes = await scheduler.nodes()
+        counts = await scheduler.schedule_counts()
+        return nodes, runs, by_node, counts, await scheduler.overdue_fires(grace)
 
-    nodes, runs, by_node, schedule_counts = with_client(ctx, action)
+    nodes, runs, by_node, schedule_counts, (overdue, overdue_age) = with_client(ctx, action)
     stats: dict[str, Any] = {"schedules": schedule_counts}
     leader = next((n.id for n in nodes if n.is_leader), None)
     running = runs.get("running", 0)
     backlog = runs.get("backlog", 0)
+    now = datetime.now(UTC)
+    alive = [n.id for n in nodes if (now - n.heartbeat_at).total_seconds() <= LEASE_TTL]
     if out.json:
         out.emit_json(
             {
                 "db" if source == "database" else "server": where,
                 "nodes": [n.to_dict() | {"running_runs": by_node.get(n.id, [])} for n in nodes],
+                "nodes_alive": alive,
                 "leader": leader,
                 "running": running,
                 "backlog": backlog,
                 "runs": runs,
                 "schedules": stats.get("schedules", {}),
+                "overdue": {
+                    "schedules": overdue,
+                    "oldest_seconds": round(overdue_age, 3),
+                    "grace": grace,
+                },
             }
         )
         return
-    now = datetime.now(UTC)
     out.line(f"{source}: {where}")
     if nodes:
         out.table(
@@ -89,6 +116,21 @@ def status(ctx: typer.Context) -> None:
         "schedules: "
         + ", ".join(f"{schedules.get(k, 0)} {k}" for k in ("active", "paused", "finished"))
     )
+    if nodes and not alive:
+        out.line(
+            f"no node is alive: none has renewed its heartbeat in the last {LEASE_TTL:g} s "
+            "(each died or is stalled)"
+        )
+    if overdue:
+        out.line(
+            f"overdue: {overdue} schedule(s) past their fire time by more than "
+            f"{seconds(grace)}, the oldest by {seconds(overdue_age)}"
+            + (
+                "; no node is alive to fire them: start one with 'tickwork worker --import MODULE'"
+                if not alive
+                else "; the nodes alive are not firing them (behind, or stalled)"
+            )
+        )
 
 
 def _ids(run_ids: list[str], shown: int = 3) -> str:

@@ -16,7 +16,7 @@ import time
 import types
 import typing
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
@@ -399,6 +399,17 @@ class RemoteScheduler:
         ]
         keyed = sorted((((s.next_fire_at, s.id), s) for s in active), key=lambda ks: ks[0])
         return [s for key, s in keyed if after is None or key > after][:limit]
+
+    async def overdue_fires(self, grace: float = 60.0) -> tuple[int, float]:
+        """What ``Scheduler.overdue_fires`` says, over the active schedules the token
+        sees (the server has no count of its own: they are listed)."""
+        now = datetime.now(UTC)
+        late = [
+            s.next_fire_at
+            for s in await self.list_schedules(status="active")
+            if s.next_fire_at is not None and (now - s.next_fire_at).total_seconds() >= grace
+        ]
+        return len(late), max(0.0, (now - min(late)).total_seconds()) if late else 0.0
 
     async def nodes(self, include_stopped: bool = False) -> list[Node]:
         data = await self._request("GET", "/nodes")

@@ -29,6 +29,9 @@ log = logging.getLogger("tickwork")
 #: A token's ``last_used_at`` is written at most this often (a write per request would
 #: make every read a write).
 TOKEN_TOUCH_EVERY: Final = 60.0
+#: Seconds past its time a fire not made counts as overdue (``overdue_fires``): the
+#: default ``misfire_grace`` is 30 s, a node fires in well under a second.
+OVERDUE_GRACE: Final = 60.0
 
 
 class AdminCalls(SchedulerBase):
@@ -74,6 +77,17 @@ class AdminCalls(SchedulerBase):
         """Schedules per status (those with any)."""
         counts = await self._call(self.store.count_schedules, owner)
         return {k: v for k, v in counts.items() if v}
+
+    async def overdue_fires(self, grace: float = OVERDUE_GRACE) -> tuple[int, float]:
+        """Active schedules whose next fire is more than ``grace`` seconds past, and how
+        many seconds past the oldest is (0.0 when none): fires no node made, because
+        none is alive or the firing is behind (what ``tickwork status`` says)."""
+        if isinstance(grace, bool) or not isinstance(grace, int | float) or not grace >= 0:
+            raise ValidationError(f"grace must be seconds >= 0, not {grace!r}", field="grace")
+        now = self.clock.now()
+        count, oldest = await self._call(self.store.overdue_fires, now - timedelta(seconds=grace))
+        age = 0.0 if oldest is None else max(0.0, (now - oldest).total_seconds())
+        return count, age
 
     async def nodes(self, include_stopped: bool = False) -> list[Node]:
         """Known nodes (running; with ``include_stopped`` also stopped ones), with how

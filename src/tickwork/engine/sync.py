@@ -209,6 +209,7 @@ class SyncScheduler:
     list_tokens = _blocking(Scheduler.list_tokens)
     next_fire_times = _blocking(Scheduler.next_fire_times)
     nodes = _blocking(Scheduler.nodes)
+    overdue_fires = _blocking(Scheduler.overdue_fires)
     pause = _blocking(Scheduler.pause)
     read_queue = _blocking(Scheduler.read_queue)
     recent_runs = _blocking(Scheduler.recent_runs)

@@ -543,6 +543,12 @@ class Store(ReadStore, AccessStore, NodeStore):
         not fired yet, and the nodes alive (not stopped, heartbeat since
         ``alive_since``)."""
 
+    @abstractmethod
+    def overdue_fires(self, before: datetime) -> tuple[int, datetime | None]:
+        """Active schedules whose next fire time is at or before ``before`` (not fired
+        by then), and the oldest such fire time: what ``tickwork status`` says is
+        overdue. From the index of active schedules' next fires."""
+
     # -- the event feed --------------------------------------------------------------
 
     @abstractmethod

@@ -306,6 +306,11 @@ class Runs(SqlCore):
             stuck_coroutines=int(coroutines),
         )
 
+    def overdue_fires(self, before: datetime) -> tuple[int, datetime | None]:
+        with self._read() as tx:
+            count, oldest = tx.execute(self._sql("overdue_fires"), (self._ts(_aware(before)),))[0]
+        return int(count), self._dt(oldest)
+
     def delete_runs_before(self, cutoff: datetime) -> int:
         t_cut = self._ts(_aware(cutoff))
         total = 0

@@ -126,6 +126,11 @@ SELECT MIN(due_at) FROM runs WHERE status IN ('pending', 'retrying') AND due_at 
 -- fires no node made. Parameters: now.
 SELECT MIN(next_fire_at) FROM schedules WHERE status = 'active' AND next_fire_at <= ?
 
+-- name: overdue_fires
+-- Active schedules whose next fire is at or before a time, and the oldest such fire
+-- (index on next_fire_at). Parameters: the time.
+SELECT COUNT(*), MIN(next_fire_at) FROM schedules WHERE status = 'active' AND next_fire_at <= ?
+
 -- name: gauge_nodes
 -- Nodes alive (a heartbeat since the cutoff), their stuck threads and stuck coroutines.
 -- Parameters: the cutoff.
