@@ -495,3 +495,30 @@ def test_status_drops_a_killed_node(workers: Workers, pg_url: str) -> None:
         wait_for(lambda: ids[victim.proc.pid] not in _node_ids(client).values(), 10, "death")
         listed = [n["id"] for n in _status(pg_url)["nodes"]]
         assert listed == [ids[survivor.proc.pid]]
+
+
+def test_a_killed_node_leaves_the_listing_and_the_gauge_at_once(
+    workers: Workers, pg_url: str
+) -> None:
+    """Its session lock is free once its process dies: it is neither listed nor counted
+    alive from then on, though its heartbeat is within its 60 s lease and no node is up
+    to mark it stopped (it used to be both, for up to the lease)."""
+    with _client(pg_url) as client:
+        victim = _start(workers, pg_url, client, ttl=60.0)
+        store = open_store(pg_url)
+        try:
+            now = datetime.now(UTC)
+            assert store.gauges(now, now - timedelta(seconds=60)).nodes == 1
+            victim.kill()
+            killed = time.monotonic()
+            wait_for(lambda: client.nodes() == [], 10, "the killed node to leave the listing")
+            assert time.monotonic() - killed < 5
+            now = datetime.now(UTC)
+            assert store.gauges(now, now - timedelta(seconds=60)).nodes == 0
+            assert _status(pg_url)["nodes"] == []
+            # Only its lock says so: its row is neither stopped nor silent for a lease.
+            (row,) = store.list_nodes(include_stopped=True)
+            assert row.stopped_at is None
+            assert (now - row.heartbeat_at).total_seconds() < 30
+        finally:
+            store.close()

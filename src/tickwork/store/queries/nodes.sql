@@ -41,6 +41,19 @@ SELECT {nodes}, stuck_threads, stuck_coroutines FROM nodes ORDER BY id
 -- The nodes not stopped. No parameters.
 SELECT {nodes}, stuck_threads, stuck_coroutines FROM nodes WHERE stopped_at IS NULL ORDER BY id
 
+-- name: list_running_nodes@postgres
+-- The nodes not stopped, less those whose session lock no session holds: their process
+-- died (its session ended), though no node has marked them stopped yet. A lock taken
+-- before the server last started means nothing (a restart frees them all): such a node
+-- is listed. The lock is looked up in pg_locks, never taken. No parameters.
+SELECT {nodes}, stuck_threads, stuck_coroutines FROM nodes WHERE stopped_at IS NULL
+  AND NOT (lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time() AND NOT EXISTS (
+    SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = ((nodes.lock_key >> 32) & 4294967295)::oid
+      AND l.objid = (nodes.lock_key & 4294967295)::oid))
+ORDER BY id
+
 -- name: running_per_node
 -- No parameters.
 SELECT node, COUNT(*) FROM runs WHERE status = 'running' GROUP BY node

@@ -137,6 +137,18 @@ SELECT COUNT(*), MIN(next_fire_at) FROM schedules WHERE status = 'active' AND ne
 SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0), COALESCE(SUM(stuck_coroutines), 0)
 FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= ?
 
+-- name: gauge_nodes@postgres
+-- As gauge_nodes, less the nodes whose session lock no session holds (see
+-- list_running_nodes@postgres): a killed node is not counted once its session ended.
+-- Parameters: the cutoff.
+SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0), COALESCE(SUM(stuck_coroutines), 0)
+FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= ?
+  AND NOT (lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time() AND NOT EXISTS (
+    SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = ((nodes.lock_key >> 32) & 4294967295)::oid
+      AND l.objid = (nodes.lock_key & 4294967295)::oid))
+
 -- name: runs_past_retention
 -- Up to LIMIT finished runs scheduled and finished before the cutoff. Parameters: the
 -- cutoff twice, the limit.
