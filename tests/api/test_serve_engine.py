@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import statistics
 import time
 from datetime import datetime
@@ -226,3 +227,34 @@ def test_api_nice_lowers_the_server_and_never_the_engine(
         20,
     )
     assert _nice(int(body["node"].split(":")[1])) == base  # a restart keeps it too
+
+
+def store_call_oldest(server: Server) -> float:
+    """``tickwork_store_call_oldest_seconds`` of the server's ``/metrics``."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    found = re.search(r"^tickwork_store_call_oldest_seconds (\S+)$", text, re.MULTILINE)
+    assert found, text
+    return float(found.group(1))
+
+
+def test_a_store_call_the_database_keeps_waiting_is_in_the_log_and_the_metrics(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """Another connection holds the file's write lock: the engine process's writes
+    (heartbeats every second with a lease of 3 s) wait for it. Its log names the call
+    while it waits and /metrics ages it; both say when it returned."""
+    server = serve_api(sqlite_url, env={"TICKWORK_LEASE_TTL": "3"})
+    assert store_call_oldest(server) == 0.0
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        waited = wait_until("a slow store call in /metrics", lambda: store_call_oldest(server), 8)
+        assert waited >= 1.0
+        wait_until("its warning", lambda: "has waited" in server.output(), 5)
+        said = [line for line in server.output().splitlines() if "has waited" in line]
+        assert re.search(r"store call \w+ has waited \d+\.\d s for the database", said[0]), said
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    wait_until("the calls to return", lambda: store_call_oldest(server) == 0.0, 8)
+    wait_until("their return", lambda: "returned after" in server.output(), 5)

@@ -10,9 +10,11 @@ import sqlite3
 import threading
 
 import pytest
+from fastapi import FastAPI
 
 from tests.engine import tasks
 from tickwork import Scheduler
+from tickwork.api.engine_status import engine_state
 from tickwork.engine.config import EngineConfig
 from tickwork.engine.store_watch import StoreCallWatch
 from tickwork.engine.storecalls import StoreCalls
@@ -44,8 +46,14 @@ async def test_a_store_call_held_by_another_connections_lock_is_said_while_it_wa
                 assert not maintaining.done()  # said while it waits, not after
                 (said,) = [m for m in _said(caplog) if "store call try_lead" in m]
                 assert "for the database" in said
+                # What /metrics reports of an engine in this process.
+                assert engine_state(FastAPI(), s).store_call_oldest >= 0.3
                 holder.execute("COMMIT")
                 await asyncio.wait_for(maintaining, 10)
+                while watch.slow_since is not None:
+                    assert loop.time() < deadline + 5
+                    await asyncio.sleep(0.02)
+                assert engine_state(FastAPI(), s).store_call_oldest == 0.0
         finally:
             holder.close()
     returned = [m for m in _said(caplog) if m.startswith("store call try_lead returned after")]
@@ -63,15 +71,22 @@ async def test_a_call_is_said_at_each_doubling_of_its_wait_and_its_return_once()
             await asyncio.sleep(0.001)
         (call,) = calls.out.values()
         assert call.name == "wait"
+        told: list[float | None] = []
+        watch.on_slow = told.append
         counts = []
         for after in (0.5, 0.99, 1.0, 1.5, 1.99, 2.0, 3.0, 3.9, 4.0, 7.9, 8.0):
             watch.look(now=call.started + after)
             counts.append(watch.warnings)
+            if after == 0.99:
+                assert told == [] and watch.slow_since is None
         assert counts == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4]
+        assert len(told) == 1 and told[0] == watch.slow_since is not None  # once per call
         release.set()
         assert await waiting is True
         assert calls.out == {}
         assert calls.oldest() == 0.0
+        watch.look()
+        assert told[1:] == [None] and watch.slow_since is None
     finally:
         release.set()
         calls.shutdown()

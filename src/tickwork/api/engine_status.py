@@ -9,6 +9,7 @@ its node leads.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -32,6 +33,9 @@ class EngineProcess(Protocol):
     #: Times the engine process was started, the first included.
     starts: int
 
+    @property
+    def store_call_oldest(self) -> float: ...
+
 
 @dataclass(frozen=True)
 class EngineState:
@@ -42,6 +46,9 @@ class EngineState:
     node: str | None
     #: Times a dead engine process was replaced by a new one (``serve``'s engine only).
     restarts: int = 0
+    #: Seconds the engine's oldest store call has waited for the database, once past
+    #: the warning threshold (``engine.store_watch``); 0.0 when none has.
+    store_call_oldest: float = 0.0
 
 
 def engine_state(app: FastAPI, scheduler: Scheduler) -> EngineState:
@@ -49,11 +56,19 @@ def engine_state(app: FastAPI, scheduler: Scheduler) -> EngineState:
     API over a database that nodes elsewhere serve)."""
     engine = scheduler.engine
     if engine is not None:
-        return EngineState(True, True, scheduler.node_id)
+        since = engine.store_watch.slow_since
+        oldest = 0.0 if since is None else max(0.0, time.time() - since)
+        return EngineState(True, True, scheduler.node_id, store_call_oldest=oldest)
     process: EngineProcess | None = getattr(app.state, "engine_process", None)
     if process is None:
         return EngineState(False, False, None)
-    return EngineState(True, process.alive, process.node_id, max(0, process.starts - 1))
+    return EngineState(
+        True,
+        process.alive,
+        process.node_id,
+        max(0, process.starts - 1),
+        process.store_call_oldest,
+    )
 
 
 def engine_node(store: Store, state: EngineState) -> Node | None:

@@ -15,6 +15,9 @@ Two sources, each for what it can count right:
   same truth and nothing drifts.
   ``tickwork_leader`` is this server's engine (``serve``'s engine process): 1 while
   its node leads and renews its heartbeat.
+- ``tickwork_store_call_oldest_seconds`` is what this server's engine says of its own
+  database calls (``engine.store_watch``), not read from the database: the database is
+  what keeps such a call waiting.
 
 Several ``serve`` processes report the same cluster-wide counters: aggregate them with
 ``max``, not ``sum``, or scrape one.
@@ -185,6 +188,13 @@ class DatabaseCollector(Collector):
                 "Engine processes this server started to replace one that died (starts that"
                 " failed included).",
                 value=engine.restarts,
+            )
+            yield GaugeMetricFamily(
+                "tickwork_store_call_oldest_seconds",
+                "Seconds the oldest database call of this server's engine has waited, once"
+                " it waited past the warning threshold (a sixth of lease_ttl, 1 to 5 s);"
+                " 0 while every call answers sooner.",
+                value=engine.store_call_oldest,
             )
         if g is None:
             return

@@ -9,8 +9,10 @@ The parent (``EngineSupervisor``, in ``serve``) starts ``python -m
 tickwork.cli.serve_engine`` and writes it one JSON line on its stdin: the database, the
 modules to import, serve's resolved node settings and its own pid. The child runs a
 node exactly as ``tickwork worker`` does (``run_node``), logs to the same stderr, and
-answers one JSON line on its stdout once its node runs (``{"node": ID}``); anything
-else it would print goes to stderr.
+answers one JSON line on its stdout once its node runs (``{"node": ID}``), then one
+each time the oldest of its store calls out past the warning threshold changes
+(``{"store_call_since": UNIX_TIME | null}``, see ``engine.store_watch``) for
+``tickwork_store_call_oldest_seconds``; anything else it would print goes to stderr.
 
 The child never outlives ``serve``: on Linux the kernel sends it SIGKILL when ``serve``
 dies (``PR_SET_PDEATHSIG``), and on every system a thread in it reads its stdin, whose
@@ -98,6 +100,11 @@ class EngineSupervisor:
         self._stopping = asyncio.Event()
         self._supervising: asyncio.Task[None] | None = None
         self._born = 0.0  # time.monotonic() at the last start
+        #: When (``time.time()``) the engine's oldest store call out past the warning
+        #: threshold began, as its process last said (None: none is).
+        self._store_call_since: float | None = None
+        #: The engine processes whose reports a thread reads (by pid).
+        self._reading: set[int] = set()
         #: Times the engine process was started (the first included).
         self.starts = 0
         # The thread that starts engine processes: it lives as long as serve (on Linux
@@ -115,6 +122,13 @@ class EngineSupervisor:
     def node_id(self) -> str | None:
         """The node of the current engine process (or of the last, while none runs)."""
         return self._node
+
+    @property
+    def store_call_oldest(self) -> float:
+        """Seconds the engine's oldest store call has waited for the database, once past
+        the warning threshold (0.0: none has, or no engine runs)."""
+        since = self._store_call_since
+        return 0.0 if since is None or not self.alive else max(0.0, time.time() - since)
 
     @property
     def pid(self) -> int | None:
@@ -151,6 +165,7 @@ class EngineSupervisor:
         API); ``ready`` waits for its node."""
         self.starts += 1
         self._node = None
+        self._store_call_since = None
         self._born = time.monotonic()
         loop = asyncio.get_running_loop()
         self._proc = await loop.run_in_executor(self._spawner, self._popen)
@@ -183,6 +198,28 @@ class EngineSupervisor:
             ) from None
         self._node = str(node)
         log.info("engine process %d runs node %s", proc.pid, node)
+        self._reading.add(proc.pid)
+        threading.Thread(
+            target=self._read_reports, args=(proc,), name="tickwork-engine-reports", daemon=True
+        ).start()
+
+    def _read_reports(self, proc: subprocess.Popen[bytes]) -> None:
+        """On a thread of its own: what the engine process says once its node runs,
+        until it exits (end of file; the thread then closes the pipe, which a close
+        from another thread would wait on)."""
+        stdout = proc.stdout
+        assert stdout is not None
+        with contextlib.suppress(OSError, ValueError):
+            for line in stdout:
+                try:
+                    report = json.loads(line)
+                    since = report["store_call_since"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if proc is self._proc:
+                    self._store_call_since = None if since is None else float(since)
+        with contextlib.suppress(OSError, ValueError):
+            stdout.close()
 
     async def _supervise(self) -> None:
         """Wait for the engine process to end; unless ``serve`` is stopping, start a
@@ -245,9 +282,10 @@ class EngineSupervisor:
             self._close(proc)
         self._spawner.shutdown(wait=False)
 
-    @staticmethod
-    def _close(proc: subprocess.Popen[bytes]) -> None:
-        for pipe in (proc.stdin, proc.stdout):
+    def _close(self, proc: subprocess.Popen[bytes]) -> None:
+        """Close its pipes; a stdout whose reports a thread reads is closed by it."""
+        pipes = [proc.stdin] if proc.pid in self._reading else [proc.stdin, proc.stdout]
+        for pipe in pipes:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
@@ -332,11 +370,19 @@ def child_main() -> None:
     import_task_modules(Output(), spec["imports"])
     scheduler = Scheduler(spec["db"], engine=True, registry=REGISTRY, **node_options(settings))
 
+    def report_slow(since: float | None) -> None:
+        with contextlib.suppress(OSError, ValueError):  # serve is gone: so are we, soon
+            answer.write(json.dumps({"store_call_since": since}) + "\n")
+
     def announce(started: Scheduler) -> None:
         engine = started.engine
         if engine is not None:
             link.wake = engine.wake  # thread-safe
         answer.write(json.dumps({"node": started.node_id}) + "\n")
+        if engine is not None:
+            engine.store_watch.on_slow = report_slow
+            if engine.store_watch.slow_since is not None:
+                report_slow(engine.store_watch.slow_since)
 
     try:
         run_to_end(run_node(scheduler, settings, announce=announce, second_signal_exits=False))

@@ -12,6 +12,11 @@ returns, ``StoreCalls`` logs how long it took.
 
 Its times are the real clock's (``time.monotonic``), never the engine's ``Clock``: a
 call waits on the database in real time, whatever a ``ManualClock`` says.
+
+``slow_since`` is when the oldest call out past ``slow_after`` began (wall clock,
+``time.time()``; None while every call out is younger), what ``/metrics`` reports as
+``tickwork_store_call_oldest_seconds``; ``on_slow`` is told each change of it (``serve``'s
+engine process passes it on to the process that serves ``/metrics``).
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
-from tickwork.engine.storecalls import StoreCalls
+from tickwork.engine.storecalls import StoreCall, StoreCalls
 
 log = logging.getLogger("tickwork.engine")
 
@@ -36,6 +42,11 @@ class StoreCallWatch:
         self.every = every
         #: Warnings said since start.
         self.warnings = 0
+        #: When (``time.time()``) the oldest call out past ``slow_after`` began.
+        self.slow_since: float | None = None
+        #: Told each change of ``slow_since`` (on the event loop).
+        self.on_slow: Callable[[float | None], None] | None = None
+        self._slow_key: int | None = None
 
     async def run(self) -> None:
         while True:
@@ -49,9 +60,8 @@ class StoreCallWatch:
         """Say each call out past its next threshold (``slow_after`` times 1, 2, 4...) at
         ``now`` (``time.monotonic()``, the default)."""
         calls = self._calls.out.copy()  # one step under the GIL: the threads change it
-        if not calls:
-            return
         now = time.monotonic() if now is None else now
+        self._note_slow(calls, now)
         for key, call in sorted(calls.items()):
             waited = now - call.started
             if waited < self.slow_after * 2**call.said:
@@ -69,3 +79,19 @@ class StoreCallWatch:
                 waited,
                 f" ({others} other call{'s' if others > 1 else ''} out)" if others else "",
             )
+
+    def _note_slow(self, calls: dict[int, StoreCall], now: float) -> None:
+        """Keep ``slow_since`` for the oldest call out, once it is past ``slow_after``."""
+        oldest = min(calls.items(), key=lambda kc: kc[1].started, default=None)
+        key = None
+        if oldest is not None and now - oldest[1].started >= self.slow_after:
+            key = oldest[0]
+        if key == self._slow_key:
+            return
+        self._slow_key = key
+        if oldest is None or key is None:
+            self.slow_since = None
+        else:
+            self.slow_since = time.time() - (now - oldest[1].started)
+        if self.on_slow is not None:
+            self.on_slow(self.slow_since)
