@@ -36,7 +36,7 @@ from tickwork.models import (
     RetryPolicy,
     Schedule,
 )
-from tickwork.schedule import ParsedSchedule, validate_timezone
+from tickwork.schedule import ParsedSchedule, parse_schedule, validate_timezone
 from tickwork.schedule.parse import parse_stored
 
 #: Fields a user may set; the rest of ``Schedule`` is maintained by tickwork.
@@ -432,3 +432,43 @@ def _check(result: Schedule, now: datetime) -> ParsedSchedule:
     return parse_stored(
         result.schedule, result.timezone, result.start_at, result.id, result.anchor or now
     )
+
+
+def field_problems(changes: Mapping[str, Any], timezone: str = "UTC") -> dict[str, str]:
+    """Every field of ``changes`` that ``build_schedule`` would refuse, with why, each
+    checked on its own: a build stops at the first, a form names them all at once.
+
+    Keyed by the field each error names (``retry.delay``, ``end_at``); instants are read
+    in the zone ``changes`` gives, else in ``timezone``. Fields valid one by one are
+    also checked together: the end after the start, the expression from the start."""
+    problems: dict[str, str] = {}
+
+    def check(part: Mapping[str, Any], zone: str, key: str) -> dict[str, Any]:
+        try:
+            return _settable_values(part, zone, None)
+        except (ValidationError, ScheduleError) as exc:
+            problems.setdefault(exc.field or key, str(exc))
+            return {}
+
+    values: dict[str, Any] = {}
+    if "timezone" in changes:
+        values.update(check({"timezone": changes["timezone"]}, timezone, "timezone"))
+    zone = values.get("timezone", timezone)
+    for key, value in changes.items():
+        if key == "timezone":
+            continue
+        if key == "retry" and isinstance(value, Mapping) and value:
+            for name, part in value.items():  # each of its settings named on its own
+                check({key: {name: part}}, zone, key)
+            continue
+        values.update(check({key: value}, zone, key))
+    start, end = values.get("start_at"), values.get("end_at")
+    if start is not None and end is not None and end < start:
+        problems.setdefault("end_at", "end_at is before start_at")
+    expr = values.get("schedule")
+    if expr and "timezone" not in problems:  # from the start, when that one is valid
+        try:
+            parse_schedule(expr, timezone=zone, start_at=start)
+        except ScheduleError as exc:
+            problems.setdefault(exc.field, str(exc))
+    return problems
