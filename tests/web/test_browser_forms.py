@@ -100,3 +100,36 @@ def test_revoke_asks_on_a_page_of_its_own_without_the_script(
         page.get_by_role("button", name="Revoke").click()
         expect(page.get_by_role("status")).to_contain_text("Revoked token")
         expect(page.get_by_role("row").filter(has_text="dave")).to_have_count(0)
+
+
+def test_every_bad_field_is_named_at_once_and_what_was_typed_stays(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    page.goto(f"{server.url}/schedules/new")
+    page.get_by_label("Task").select_option("reports:daily")
+    page.get_by_label("Schedule").fill("0 2 * * *")
+    page.get_by_label("Data").fill('{"rows": "many"}')
+    page.get_by_label("Name").fill("N" * 1500)
+    page.get_by_label("Start at").fill("2026-06-02T00:00")
+    page.get_by_label("End at").fill("2026-06-01T00:00")
+    page.get_by_label("Priority (default 0)").fill("5000000")
+    page.get_by_role("button", name="Create").click()
+    expect(page.locator("#form-errors")).to_have_text(
+        "Not saved: 4 fields to correct, each named below. What you typed is kept."
+    )
+    expect(page.locator("#data-error")).to_contain_text("data.rows must be an integer")
+    expect(page.locator("#name-err")).to_contain_text("1500 characters long")
+    expect(page.locator("#end_at-err")).to_have_text("end_at is before start_at")
+    expect(page.locator("#priority-err")).to_contain_text("from -1000000 to 1000000")
+    expect(page.get_by_label("Data")).to_have_value('{"rows": "many"}')
+    expect(page.get_by_label("End at")).to_have_value("2026-06-01T00:00")
+    expect(page.get_by_label("Priority (default 0)")).to_have_attribute("aria-invalid", "true")
+    # Corrected, all in one go: saved.
+    page.get_by_label("Data").fill('{"rows": 5}')
+    page.get_by_label("Name").fill("fixed")
+    page.get_by_label("End at").fill("2026-06-03T00:00")
+    page.get_by_label("Priority (default 0)").fill("5")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="fixed")).to_be_visible()

@@ -1,13 +1,12 @@
 """The dashboard's writes: create and edit a schedule, pause, resume, run now, backfill,
-delete, the bulk actions of the list, cancel a run, and tokens. Every post passes the session's CSRF
-check and goes through the API's access rules, so a read-only caller is refused here
-even if a control were shown."""
+delete, the bulk actions of the list, and cancel a run (tokens: ``tickwork.web.tokens``).
+Every post passes the session's CSRF check and goes through the API's access rules, so
+a read-only caller is refused here even if a control were shown."""
 
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -28,7 +27,13 @@ from tickwork.schedule import ScheduleError, parse_schedule
 from tickwork.validation import parse_instant
 from tickwork.web import data, pages
 from tickwork.web.address import DashboardRoute
-from tickwork.web.forms import FIELDS_WITH_ERRORS, POLICY_DEFAULTS, form_values, read_form
+from tickwork.web.forms import (
+    FIELDS_WITH_ERRORS,
+    POLICY_DEFAULTS,
+    form_field,
+    form_values,
+    read_form,
+)
 from tickwork.web.render import fragment, redirect, render
 from tickwork.web.signin import current_caller, scheduler_of, to_sign_in, writer
 from tickwork.web.timefmt import format_instant, zone
@@ -42,12 +47,12 @@ BULK_ACTIONS = {
 }
 
 
-async def _posted(request: Request) -> dict[str, str]:
+async def posted_form(request: Request) -> dict[str, str]:
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-def _refused(request: Request, caller: Caller, e: TickworkError) -> Response:
+def refused(request: Request, caller: Caller, e: TickworkError) -> Response:
     status = (
         403
         if isinstance(e, PermissionDeniedError)
@@ -71,8 +76,10 @@ async def _form_page(
     errors: dict[str, str],
     editing: str | None,
     status_code: int = 200,
+    tasks: list[TaskSpec] | None = None,
 ) -> Response:
-    tasks = await access.list_tasks(scheduler_of(request), caller)
+    if tasks is None:
+        tasks = await access.list_tasks(scheduler_of(request), caller)
     return render(
         request,
         "form.html",
@@ -105,23 +112,30 @@ async def new_schedule(request: Request) -> Response:
 
 @router.post("/schedules/new", include_in_schema=False)
 async def create_schedule(request: Request) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     caller = await writer(request, posted.get("csrf"))
     if not isinstance(caller, Caller):
         return caller
-    form = read_form(posted, creating=True)
+    tasks = await access.list_tasks(scheduler_of(request), caller)
+    form = read_form(posted, creating=True, tasks=tasks)
     if form.ok:
         fields = dict(form.fields)
         try:
             created = await access.create_schedule(scheduler_of(request), caller, fields)
-        except ValidationError as e:
-            form.errors[_field_of(e)] = str(e)
+        except (ValidationError, ScheduleError) as e:
+            form.errors[form_field(e.field)] = str(e)
         except TickworkError as e:
             form.errors["_"] = str(e)
         else:
             return redirect(f"/schedules/{quote(created.id, safe='')}", "Schedule created.")
     return await _form_page(
-        request, caller, values=form.values, errors=form.errors, editing=None, status_code=400
+        request,
+        caller,
+        values=form.values,
+        errors=form.errors,
+        editing=None,
+        status_code=400,
+        tasks=tasks,
     )
 
 
@@ -145,7 +159,7 @@ async def edit_schedule(request: Request, schedule_id: str) -> Response:
 
 @router.post("/schedules/{schedule_id}/edit", include_in_schema=False)
 async def save_schedule(request: Request, schedule_id: str) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     caller = await writer(request, posted.get("csrf"))
     if not isinstance(caller, Caller):
         return caller
@@ -160,14 +174,15 @@ async def save_schedule(request: Request, schedule_id: str) -> Response:
             title="Not found",
             message=f"No schedule {schedule_id!r}.",
         )
-    form = read_form(posted, creating=False, current=current)
+    tasks = await access.list_tasks(scheduler, caller)
+    form = read_form(posted, creating=False, current=current, tasks=tasks)
     if form.ok:
         try:
             access.require_write(caller)  # refused even when nothing changed
             if form.fields:
                 await access.update_schedule(scheduler, caller, current.id, form.fields)
-        except ValidationError as e:
-            form.errors[_field_of(e)] = str(e)
+        except (ValidationError, ScheduleError) as e:
+            form.errors[form_field(e.field)] = str(e)
         except TickworkError as e:
             form.errors["_"] = str(e)
         else:
@@ -176,15 +191,14 @@ async def save_schedule(request: Request, schedule_id: str) -> Response:
                 "Schedule saved." if form.fields else "Nothing to save: no field was changed.",
             )
     return await _form_page(
-        request, caller, values=form.values, errors=form.errors, editing=current.id, status_code=400
+        request,
+        caller,
+        values=form.values,
+        errors=form.errors,
+        editing=current.id,
+        status_code=400,
+        tasks=tasks,
     )
-
-
-def _field_of(e: ValidationError) -> str:
-    name = getattr(e, "field", None) or "_"
-    if name.startswith("data."):  # one key of the data (data.top): shown under Data
-        return "data"
-    return {"max_attempts": "retries", "retry": "retries"}.get(name, name)
 
 
 def validation_preview(expr: str, tz: str, start_at: str = "") -> dict[str, Any]:
@@ -196,8 +210,8 @@ def validation_preview(expr: str, tz: str, start_at: str = "") -> dict[str, Any]
         return {"empty": True}
     try:
         start = parse_instant(start_at.strip(), "start_at", tz or "UTC")
-    except ValidationError:
-        start = None  # named under its own field when the form is sent
+    except (ValidationError, ScheduleError):  # a bad zone: named with the expression
+        start = None  # else named under its own field when the form is sent
     try:
         parsed = parse_schedule(expr, timezone=tz or "UTC", start_at=start)
     except ScheduleError as e:
@@ -274,7 +288,7 @@ async def check_data(request: Request) -> Response:
 
 @router.post("/schedules/{schedule_id}/{action}", include_in_schema=False)
 async def schedule_action(request: Request, schedule_id: str, action: str) -> Response:
-    posted = await _posted(request)
+    posted = await posted_form(request)
     caller = await writer(request, posted.get("csrf"))
     if not isinstance(caller, Caller):
         return caller
@@ -319,23 +333,33 @@ async def schedule_action(request: Request, schedule_id: str, action: str) -> Re
             return redirect(f"/runs/{quote(run.id, safe='')}", "Run started.")
         if action == "backfill":
             start, end = posted.get("start", ""), posted.get("end", "")
-            try:
-                runs = await access.backfill(scheduler, caller, schedule_id, start, end)
-            except ValidationError as e:
-                return await _panel_refused(
-                    request,
-                    caller,
-                    schedule_id,
-                    backfill_form={"start": start, "end": end},
-                    error=str(e),
-                )
-            return redirect(
-                page, f"Backfill created {len(runs)} run{'s' if len(runs) != 1 else ''}."
+            current = await access.get_schedule(scheduler, caller, schedule_id)
+            problems = _range_problems(start, end, current.timezone)
+            if not problems:
+                try:
+                    runs = await access.backfill(scheduler, caller, schedule_id, start, end)
+                except ValidationError as e:
+                    problems[e.field if e.field in ("start", "end") else "_"] = str(e)
+                else:
+                    return redirect(
+                        page, f"Backfill created {len(runs)} run{'s' if len(runs) != 1 else ''}."
+                    )
+            return await _panel_refused(
+                request,
+                caller,
+                schedule_id,
+                backfill_form={
+                    "start": start,
+                    "end": end,
+                    "start_error": problems.get("start", ""),
+                    "end_error": problems.get("end", ""),
+                },
+                error=problems.get("_", ""),
             )
         if action == "delete":
             if posted.get("confirmed") != "1":
                 await access.get_schedule(scheduler, caller, schedule_id)
-                return _confirm(
+                return confirm(
                     request,
                     caller,
                     f"/schedules/{quote(schedule_id, safe='')}/delete",
@@ -351,7 +375,7 @@ async def schedule_action(request: Request, schedule_id: str, action: str) -> Re
     except ValidationError as e:
         return redirect(page, f"{action.capitalize()}: {e}", "error")
     except TickworkError as e:
-        return _refused(request, caller, e)
+        return refused(request, caller, e)
     return render(
         request,
         "error.html",
@@ -375,7 +399,7 @@ async def _panel_refused(
     what was typed and why it was refused (a redirect would lose what was typed)."""
     s = await data.schedule_or_none(scheduler_of(request), caller, schedule_id)
     if s is None:
-        return _refused(request, caller, NotFoundError("schedule", schedule_id))
+        return refused(request, caller, NotFoundError("schedule", schedule_id))
     for form in (run_form, backfill_form):
         if form is not None:
             form["error"] = error
@@ -384,13 +408,27 @@ async def _panel_refused(
     )
 
 
+def _range_problems(start: str, end: str, timezone: str) -> dict[str, str]:
+    """Each end of a backfill's range that cannot be read (in the schedule's zone)."""
+    problems: dict[str, str] = {}
+    for name, value in (("start", start), ("end", end)):
+        if not value.strip():
+            problems[name] = f"give the {name} of the range"
+            continue
+        try:
+            parse_instant(value, name, timezone)
+        except ValidationError as e:
+            problems[name] = str(e)
+    return problems
+
+
 # -- one run ---------------------------------------------------------------------------
 
 
 @router.post("/runs/{run_id}/cancel", include_in_schema=False)
 async def cancel_run(request: Request, run_id: str) -> Response:
     """Cancel a waiting run, or ask the node running it to stop it (after a question)."""
-    posted = await _posted(request)
+    posted = await posted_form(request)
     caller = await writer(request, posted.get("csrf"))
     if not isinstance(caller, Caller):
         return caller
@@ -399,7 +437,7 @@ async def cancel_run(request: Request, run_id: str) -> Response:
     try:
         if posted.get("confirmed") != "1":
             await access.get_run(scheduler, caller, run_id)
-            return _confirm(
+            return confirm(
                 request,
                 caller,
                 f"{page}/cancel",
@@ -414,7 +452,7 @@ async def cancel_run(request: Request, run_id: str) -> Response:
     except ConflictError as e:
         return redirect(page, f"Not cancelled: {e}.", "error")
     except TickworkError as e:
-        return _refused(request, caller, e)
+        return refused(request, caller, e)
     if run.status == "cancelled":
         return redirect(page, "Run cancelled.")
     return redirect(page, "Cancel requested: the node running it is stopping it.")
@@ -453,7 +491,7 @@ async def bulk(request: Request) -> Response:
         kept = [(k, str(v)) for k, v in form.multi_items() if k != "confirmed"]
         verb = {"pause": "Pause", "resume": "Resume", "run": "Run", "delete": "Delete"}[action]
         n = len(ids)
-        return _confirm(
+        return confirm(
             request,
             caller,
             "/schedules",
@@ -480,7 +518,7 @@ async def bulk(request: Request) -> Response:
                 await access.delete_schedule(scheduler, caller, sid)
             done += 1
         except PermissionDeniedError as e:
-            return _refused(request, caller, e)
+            return refused(request, caller, e)
         except TickworkError as e:
             failed.append(f"{sid}: {e}")
     message = f"{BULK_ACTIONS[action]} {done} schedule{'s' if done != 1 else ''}."
@@ -489,7 +527,7 @@ async def bulk(request: Request) -> Response:
     return redirect(back, message, "error" if failed else "ok")
 
 
-def _confirm(
+def confirm(
     request: Request,
     caller: Caller,
     action: str,
@@ -514,95 +552,3 @@ def _confirm(
         back=back,
         back_label=back_label,
     )
-
-
-# -- tokens (admin) -------------------------------------------------------------------------
-
-
-@router.post("/tokens", include_in_schema=False)
-async def create_token(request: Request) -> Response:
-    posted = await _posted(request)
-    caller = await writer(request, posted.get("csrf"))
-    if not isinstance(caller, Caller):
-        return caller
-    scheduler = scheduler_of(request)
-    role = posted.get("role", "user")
-    try:
-        token, secret = await access.create_token(
-            scheduler,
-            caller,
-            posted.get("user", "").strip(),
-            admin=role == "admin",
-            read_only=role == "read-only",
-            expires_in=expiry(posted.get("expires", "")),
-        )
-        tokens = await access.list_tokens(scheduler, caller)
-    except ValidationError as e:
-        return redirect("/tokens", f"Token not created: {e}", "error")
-    except TickworkError as e:
-        return _refused(request, caller, e)
-    return render(
-        request,
-        "tokens.html",
-        caller,
-        title="Tokens",
-        nav="Tokens",
-        tokens=tokens,
-        secret={"user": token.user, "token": secret},
-    )
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def expiry(text: str) -> timedelta | None:
-    """``30d``, ``12h``, ``2w``...; empty: the token never expires."""
-    text = text.strip().lower()
-    if not text:
-        return None
-    match = re.fullmatch(r"(\d+)\s*([smhdw])", text)
-    if match is None:
-        raise ValidationError(
-            f"expiry {text!r} is not a duration like 30d, 12h or 2w", field="expires"
-        )
-    return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
-
-
-@router.post("/tokens/{token_id}/revoke", include_in_schema=False)
-async def revoke_token(request: Request, token_id: str) -> Response:
-    """Revoke a token, after a question: the page's script asks it, else the server's
-    own confirmation page does (a token revoked stops working at once)."""
-    posted = await _posted(request)
-    caller = await writer(request, posted.get("csrf"))
-    if not isinstance(caller, Caller):
-        return caller
-    scheduler = scheduler_of(request)
-    try:
-        if posted.get("confirmed") != "1":
-            tokens = await access.list_tokens(scheduler, caller)
-            token = next((t for t in tokens if t.id == token_id), None)
-            if token is None:  # the list holds active tokens only
-                raise ConflictError(f"no active token {token_id!r}")
-            yours = (
-                " It is the token you are signed in with: you will be signed out."
-                if caller.token_id == token.id
-                else ""
-            )
-            return _confirm(
-                request,
-                caller,
-                f"/tokens/{quote(token_id, safe='')}/revoke",
-                [("csrf", posted.get("csrf", ""))],
-                title=f"Revoke token {token_id}?",
-                message=f"Revoke token {token_id} of {token.user} ({token.role})?"
-                f" It stops working at once.{yours}",
-                button="Revoke",
-                back="/tokens",
-                back_label="Keep it",
-            )
-        await access.revoke_token(scheduler, caller, token_id)
-    except ConflictError as e:
-        return redirect("/tokens", f"Not revoked: {e}.", "error")
-    except TickworkError as e:
-        return _refused(request, caller, e)
-    return redirect("/tokens", f"Revoked token {token_id}.")

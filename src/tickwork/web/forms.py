@@ -4,14 +4,16 @@ value named next to its field."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, Schedule
+from tickwork.errors import UnknownTaskError, ValidationError
+from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, Schedule, TaskSpec
 from tickwork.schedule import ScheduleError, parse_schedule
+from tickwork.validation import check_id, field_problems
 
 #: The fields of the form, with what an empty one means on create.
 POLICY_DEFAULTS: Final = {
@@ -115,13 +117,39 @@ def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
+#: The form's field where an error about a schedule's field is shown, when not its own.
+_FORM_FIELD: Final = {
+    "retry": "retries",
+    "max_attempts": "retries",
+    "retry.max_attempts": "retries",
+    "retry.delay": "retry_delay",
+}
+
+
+def form_field(name: str | None) -> str:
+    """The form's field an error naming the schedule's field ``name`` is shown under:
+    one key of the data (``data.rows``) under Data; ``_`` (the form's top) for none."""
+    if not name:
+        return "_"
+    if name.startswith("data."):
+        return "data"
+    return _FORM_FIELD.get(name, name)
+
+
 def read_form(
-    posted: Mapping[str, str], *, creating: bool, current: Schedule | None = None
+    posted: Mapping[str, str],
+    *,
+    creating: bool,
+    current: Schedule | None = None,
+    tasks: Sequence[TaskSpec] | None = None,
 ) -> ScheduleForm:
     """Check every field and build the keyword arguments of a create or an update.
 
-    On edit only the fields whose value changed are sent, so an untouched field never
-    overwrites a change made meanwhile by someone else.
+    Every bad field is named at once, each under its own field: the form's own checks,
+    then the schedule's (``field_problems``) on the fields those passed, then, given
+    the known ``tasks``, the task and its data. On edit only the fields whose value
+    changed are sent, so an untouched field never overwrites a change made meanwhile
+    by someone else.
     """
     values = {k: str(posted.get(k, "")).strip() for k in form_values(None)}
     for name in ("overlap", "catchup", "timezone"):
@@ -194,9 +222,45 @@ def read_form(
         f["retry"] = retry  # merged over the defaults
     elif not creating and not values["retries"] and not values["retry_delay"]:
         f["retry"] = None  # back to the node's default
+    _schedule_checks(form, zone_name)
     if current is not None and not creating:
         form.fields = _changed_only(f, current)
+    if tasks is not None and (creating or {"task", "data"} & form.fields.keys()):
+        _task_checks(form, tasks, f.get("data"))  # as the engine does: on a change of either
     return form
+
+
+def _schedule_checks(form: ScheduleForm, zone_name: str) -> None:
+    """The schedule's own checks of each field the form's checks let through."""
+    errors, f = form.errors, form.fields
+    if "id" in f:
+        try:
+            check_id(f["id"])
+        except ValidationError as e:
+            errors.setdefault("id", str(e))
+    checked = {k: v for k, v in f.items() if k != "id" and form_field(k) not in errors}
+    if "timezone" in errors:
+        checked.pop("timezone", None)
+    for name, message in field_problems(checked, "UTC").items():
+        errors.setdefault(form_field(name), message)
+
+
+def _task_checks(
+    form: ScheduleForm, tasks: Sequence[TaskSpec], data: dict[str, Any] | None
+) -> None:
+    """The task is known, and the data fits it (when the data is an object)."""
+    name = form.values["task"]
+    if not name or "task" in form.errors:
+        return
+    spec = next((t for t in tasks if t.name == name), None)
+    if spec is None:
+        form.errors["task"] = str(UnknownTaskError(name, [t.name for t in tasks]))
+        return
+    if data is not None and "data" not in form.errors:
+        try:
+            spec.check_data(data)
+        except ValidationError as e:
+            form.errors["data"] = str(e)
 
 
 def _number(form: ScheduleForm, name: str, *, minimum: float, keep: bool = True) -> float | None:

@@ -383,7 +383,15 @@ async def tokens_page(request: Request) -> Response:
             request, "error.html", caller, status_code=403, title="Refused", message=str(e)
         )
     return render(
-        request, "tokens.html", caller, title="Tokens", nav="Tokens", tokens=tokens, secret=None
+        request,
+        "tokens.html",
+        caller,
+        title="Tokens",
+        nav="Tokens",
+        tokens=tokens,
+        secret=None,
+        typed={},
+        errors={},
     )
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tickwork.web import actions, live, pages, signin, static_files
+from tickwork.web import actions, live, pages, signin, static_files, tokens
 
 router = APIRouter()
 router.include_router(static_files.router)
 router.include_router(signin.router)
 router.include_router(live.router)
+router.include_router(tokens.router)
 router.include_router(actions.router)  # before pages: /schedules/new before /schedules/{id}
 router.include_router(pages.router)
