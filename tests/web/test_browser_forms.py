@@ -133,3 +133,35 @@ def test_every_bad_field_is_named_at_once_and_what_was_typed_stays(
     page.get_by_label("Priority (default 0)").fill("5")
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("heading", name="fixed")).to_be_visible()
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["script", "no-script"])
+def test_a_form_over_the_body_limit_says_so_on_the_form(
+    browser: Browser, server: Server, tokens: Tokens, script: bool
+) -> None:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=script)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = ctx.new_page()
+        sign_in(page, server, tokens("erin"))
+        page.goto(f"{server.url}/schedules/new")
+        page.get_by_label("Task").select_option("reports:daily")
+        page.get_by_label("Schedule").fill("0 2 * * *")
+        page.get_by_label("Data").fill('{"region": "' + "x" * MAX_BODY + '"}')
+        with page.expect_response(re.compile(r"/schedules/new$")) as answer:
+            page.get_by_role("button", name="Create").click()
+        assert answer.value.status == 413
+        expect(page.get_by_role("heading", name="New schedule")).to_be_visible()
+        expect(page.get_by_role("alert").first).to_contain_text(
+            "Not saved: this server accepts at most 19.5 KiB (20,000 bytes) in one form,"
+            " and the form sent is 19."
+        )
+        # Shortened, it is saved.
+        page.get_by_label("Task").select_option("reports:daily")
+        page.get_by_label("Schedule").fill("0 2 * * *")
+        page.get_by_label("Data").fill('{"region": "eu"}')
+        page.get_by_label("Name").fill(f"short enough {script}")
+        page.get_by_role("button", name="Create").click()
+        expect(page.get_by_role("heading", name=f"short enough {script}")).to_be_visible()
+    finally:
+        ctx.close()

@@ -4,7 +4,8 @@
 ``Scheduler`` (the caller owns its life: ``tickwork serve`` starts it before serving
 and stops it after). Routers other parts provide (live events, ``/health``,
 ``/metrics``, the dashboard at ``/``) are included when their module is installed:
-each module exposes ``router``.
+each module exposes ``router``, and may expose ``too_large_answer`` (a
+``protection.TooLargeAnswer``) to answer its own requests over the body limit.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 import tickwork
 from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.errors import install_error_handlers
-from tickwork.api.protection import BodyLimit, RateLimit
+from tickwork.api.protection import BodyLimit, RateLimit, TooLargeAnswer
 from tickwork.api.quick_reads import QuickReads
 from tickwork.api.routes import runs, schedules, system
 from tickwork.api.settings import ApiSettings
@@ -57,6 +58,7 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
     # not two (each level matches a request again).
     for part in (schedules.router, runs.router, system.router):
         app.include_router(part, prefix=API_PREFIX)
+    too_large: list[TooLargeAnswer] = []
     for module_name, prefix in _OPTIONAL_ROUTERS:
         if importlib.util.find_spec(module_name) is None:
             continue
@@ -64,11 +66,14 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
         router = getattr(module, "router", None)
         if isinstance(router, APIRouter):
             app.include_router(router, prefix=prefix)
+        answer = getattr(module, "too_large_answer", None)
+        if callable(answer):
+            too_large.append(answer)
 
     # Outermost last: the body limit and the rate limit answer before anything else
     # reads the request; CORS wraps them so refusals carry its headers too.
     app.add_middleware(QuickReads, api=app)  # innermost: after every limit
-    app.add_middleware(BodyLimit, max_body=settings.max_body)
+    app.add_middleware(BodyLimit, max_body=settings.max_body, answers=too_large)
     app.add_middleware(RateLimit, per_minute=settings.rate_limit)
     if settings.cors_origins:
         app.add_middleware(

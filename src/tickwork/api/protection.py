@@ -1,7 +1,8 @@
 """Limits every request meets before a route: body size (413) and rate (429).
 
 Both are plain ASGI middleware, so they answer before FastAPI reads anything, in the
-API's JSON error shape.
+API's JSON error shape; a part of the app with pages of its own (the dashboard) may
+answer a body over the limit its own way (``TooLargeAnswer``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, TypeAlias
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,12 @@ from tickwork.api.errors import error_body
 #: Paths a monitoring system polls: never rate limited.
 UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
 _WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+#: Another answer than the JSON error to a request whose body is over the limit, for a
+#: part of the app with pages of its own: given the request's scope, the limit, and the
+#: body's size when its ``Content-Length`` said it, the ASGI app that answers (it is
+#: given no body), or None to leave the request to the JSON error.
+TooLargeAnswer: TypeAlias = Callable[[Scope, int, int | None], ASGIApp | None]
 
 
 async def _send_error(
@@ -40,27 +47,43 @@ async def _send_error(
     await send({"type": "http.response.body", "body": body})
 
 
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
 class BodyLimit:
     """Refuse request bodies over ``max_body`` bytes with 413: at once when
-    ``Content-Length`` says so, else as soon as the streamed body passes the limit."""
+    ``Content-Length`` says so, else as soon as the streamed body passes the limit.
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    The refusal is the API's JSON error, unless one of ``answers`` takes the request
+    (the dashboard answers its own forms with a page)."""
+
+    def __init__(self, app: ASGIApp, max_body: int, answers: Sequence[TooLargeAnswer] = ()) -> None:
         self.app = app
         self.max_body = max_body
+        self.answers = tuple(answers)
+
+    async def _refuse(self, scope: Scope, send: Send, size: int | None) -> None:
+        for answer in self.answers:
+            other = answer(scope, self.max_body, size)
+            if other is not None:
+                await other(scope, _no_body, send)
+                return
+        message = f"the request body is larger than {self.max_body} bytes"
+        await _send_error(send, 413, "payload_too_large", message, [])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        message = f"the request body is larger than {self.max_body} bytes"
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_body
+                    length: int | None = int(value)
                 except ValueError:
-                    too_big = False
-                if too_big:
-                    await _send_error(send, 413, "payload_too_large", message, [])
+                    length = None
+                if length is not None and length > self.max_body:
+                    await self._refuse(scope, send, length)
                     return
         # Read the body here (bounded), then hand it on: a route never sees more.
         chunks: list[bytes] = []
@@ -73,7 +96,7 @@ class BodyLimit:
             chunk = msg.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                await _send_error(send, 413, "payload_too_large", message, [])
+                await self._refuse(scope, send, None)
                 return
             chunks.append(chunk)
             more = bool(msg.get("more_body"))

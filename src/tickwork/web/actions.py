@@ -68,7 +68,7 @@ def refused(request: Request, caller: Caller, e: TickworkError) -> Response:
 # -- the form ---------------------------------------------------------------------------
 
 
-async def _form_page(
+async def form_page(
     request: Request,
     caller: Caller,
     *,
@@ -107,7 +107,7 @@ async def new_schedule(request: Request) -> Response:
         return to_sign_in(request)
     values = form_values(None)
     values["task"] = request.query_params.get("task", "")
-    return await _form_page(request, caller, values=values, errors={}, editing=None)
+    return await form_page(request, caller, values=values, errors={}, editing=None)
 
 
 @router.post("/schedules/new", include_in_schema=False)
@@ -128,7 +128,7 @@ async def create_schedule(request: Request) -> Response:
             form.errors["_"] = str(e)
         else:
             return redirect(f"/schedules/{quote(created.id, safe='')}", "Schedule created.")
-    return await _form_page(
+    return await form_page(
         request,
         caller,
         values=form.values,
@@ -154,7 +154,7 @@ async def edit_schedule(request: Request, schedule_id: str) -> Response:
             title="Not found",
             message=f"No schedule {schedule_id!r}.",
         )
-    return await _form_page(request, caller, values=form_values(s), errors={}, editing=s.id)
+    return await form_page(request, caller, values=form_values(s), errors={}, editing=s.id)
 
 
 @router.post("/schedules/{schedule_id}/edit", include_in_schema=False)
@@ -190,7 +190,7 @@ async def save_schedule(request: Request, schedule_id: str) -> Response:
                 f"/schedules/{quote(current.id, safe='')}",
                 "Schedule saved." if form.fields else "Nothing to save: no field was changed.",
             )
-    return await _form_page(
+    return await form_page(
         request,
         caller,
         values=form.values,

@@ -64,7 +64,7 @@ def to_sign_in(request: Request) -> Response:
         # A form sent after the session ended: its address only takes posts, so signing in
         # leads back to the page the form was on (this site's only), to send it again.
         return redirect(
-            f"/login?next={quote(_page_of_form(request), safe='')}",
+            f"/login?next={quote(page_of_form(request), safe='')}",
             "You were signed out before that was sent, and nothing was changed: sign in,"
             " then send it again.",
             "error",
@@ -72,7 +72,8 @@ def to_sign_in(request: Request) -> Response:
     return redirect(f"/login?next={quote(target, safe='')}")
 
 
-def _page_of_form(request: Request) -> str:
+def page_of_form(request: Request) -> str:
+    """The page of this site a form was sent from (its ``Referer``), else ``/``."""
     referer = urlsplit(request.headers.get("referer", ""))
     if referer.netloc != request.headers.get("host", "") or not referer.path:
         return "/"
