@@ -117,9 +117,13 @@ def test_an_oversize_schedule_form_shows_the_form_again_with_why(server: Server)
         assert r.text.startswith('<p class="error" role="alert">Not saved:')
 
 
-def test_a_form_sent_without_a_session_leads_to_sign_in(server: Server) -> None:
-    r = httpx.post(f"{server.url}/schedules/new", data={"data": "x" * 5000})
-    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+def test_a_form_sent_without_a_session_says_so_too(server: Server) -> None:
+    """The sign-in form, or a form whose session ended: signing in would not help."""
+    for path in ("/login", "/schedules/new"):
+        r = httpx.post(f"{server.url}{path}", data={"token": "x" * 5000})
+        assert r.status_code == 413, path
+        assert SAID in unescape(r.text) and "<h1>Form too large</h1>" in r.text
+        assert "Sign out" not in r.text
 
 
 def test_the_rest_api_and_other_clients_keep_the_json_413(server: Server) -> None:

@@ -18,6 +18,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tickwork.api.auth import Caller
+from tickwork.web.forms import form_values
 from tickwork.web.render import fragment, render
 
 #: Paths of the app that are not the dashboard's, besides everything under ``/api/``.
@@ -74,39 +76,19 @@ def too_large_answer(scope: Scope, limit: int, size: int | None) -> ASGIApp | No
 
 
 async def _page(request: Request, limit: int, size: int | None) -> Response:
-    # Imported here: the pages import the routes' modules, which need the app's parts.
-    from tickwork.web import actions, data, signin
-    from tickwork.web.forms import form_values
+    # Imported here: the sign-in module imports the routes' parts, which need the app's.
+    from tickwork.web import signin
 
     message = too_large_message(limit, size)
     if request.headers.get("hx-request") == "true":
         return fragment("_refused.html", status_code=413, message=message)
+    # Signed out (or the sign-in form itself): the error page all the same, as sending
+    # the form again after signing in would be refused again.
     caller = await signin.current_caller(request)
-    if caller is None:
-        return signin.to_sign_in(request)
-    errors = {"_": message}
-    path = request.url.path
-    if request.method == "POST" and path == "/schedules/new":
-        return await actions.form_page(
-            request,
-            caller,
-            values=form_values(None),
-            errors=errors,
-            editing=None,
-            status_code=413,
-        )
-    edit = _EDIT.match(path)
-    if request.method == "POST" and edit:
-        s = await data.schedule_or_none(signin.scheduler_of(request), caller, edit[1])
-        if s is not None:
-            return await actions.form_page(
-                request,
-                caller,
-                values=form_values(s),
-                errors=errors,
-                editing=s.id,
-                status_code=413,
-            )
+    if caller is not None and request.method == "POST":
+        again = await _form_again(request, caller, message)
+        if again is not None:
+            return again
     return render(
         request,
         "error.html",
@@ -116,4 +98,24 @@ async def _page(request: Request, limit: int, size: int | None) -> Response:
         message=message,
         back=signin.page_of_form(request),
         back_label="Back to the page",
+    )
+
+
+async def _form_again(request: Request, caller: Caller, message: str) -> Response | None:
+    """The schedule form (new, or the edit of a schedule the caller sees) with
+    ``message`` at its top; None for any other address."""
+    from tickwork.web import actions, data, signin
+
+    path = request.url.path
+    if path == "/schedules/new":
+        values, editing = form_values(None), None
+    elif edit := _EDIT.match(path):
+        s = await data.schedule_or_none(signin.scheduler_of(request), caller, edit[1])
+        if s is None:
+            return None
+        values, editing = form_values(s), s.id
+    else:
+        return None
+    return await actions.form_page(
+        request, caller, values=values, errors={"_": message}, editing=editing, status_code=413
     )
