@@ -275,3 +275,30 @@ async def test_a_task_blocking_the_event_loop_is_named_with_its_line(
     assert len(named) == 1, said
     assert "tasks.py" in named[0] and "time.sleep(seconds)" in named[0]
     assert any(m.startswith("the event loop runs again after 0.") for m in said), said
+
+
+async def test_a_block_is_counted_once_however_slowly_its_end_is_logged(
+    sqlite_url: str,
+) -> None:
+    """Saying that the loop runs again may take a while (a slow log stream): the watch
+    must not take the stamp from before the block for a second block meanwhile."""
+
+    class SlowStream(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("the event loop runs again"):
+                time.sleep(0.2)  # the watch looks 4 times meanwhile
+
+    slow = SlowStream(logging.WARNING)
+    engine_log = logging.getLogger("tickwork.engine")
+    engine_log.addHandler(slow)
+    try:
+        async with Scheduler(sqlite_url, registry=tasks.registry, shutdown_grace=1) as s:
+            assert s.engine is not None
+            watch = s.engine.loop_watch
+            watch.blocked_after, watch.every = 0.3, 0.05
+            await s.add_schedule("block_loop", "manual", id="blk", data={"seconds": 0.6})
+            await s.run_now("blk", wait=True, timeout=10)
+            await asyncio.sleep(0.3)  # looks after the end was said
+            assert watch.blocks == 1
+    finally:
+        engine_log.removeHandler(slow)

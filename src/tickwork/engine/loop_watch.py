@@ -95,11 +95,14 @@ class LoopWatch:
     def _tick(self) -> None:
         """On the loop: stamp the time, and say so if the loop was blocked till now."""
         now = time.monotonic()
+        # The stamp first: saying the block is over may take a while (a slow log
+        # stream), and the watch must not meanwhile see the block's old stamp as the
+        # start of another one.
+        self._stamp = now
         since = self._blocked_since
         if since is not None:
             self._blocked_since = None
             log.warning("the event loop runs again after %.1f s blocked", now - since)
-        self._stamp = now
         assert self._loop is not None
         self._timer = self._loop.call_later(self.every, self._tick)
 
@@ -120,6 +123,8 @@ class LoopWatch:
             age = time.monotonic() - stamp
             if age < self.blocked_after or self._blocked_since is not None:
                 continue
+            if self._stamp != stamp:
+                continue  # the loop stamped meanwhile (then ended the last block)
             self._blocked_since = stamp
             self.blocks += 1
             try:
