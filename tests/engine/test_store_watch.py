@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from tests.engine import tasks
 from tickwork import Scheduler
 from tickwork.api.engine_status import engine_state
-from tickwork.engine.config import EngineConfig
+from tickwork.engine.config import READ_AHEAD, EngineConfig
 from tickwork.engine.store_watch import StoreCallWatch
 from tickwork.engine.storecalls import StoreCalls
 
@@ -106,7 +106,9 @@ async def test_a_call_that_returns_in_time_is_never_said(
 
 
 @pytest.mark.parametrize(
-    ("lease_ttl", "slow"), [(0.5, 1.0), (6, 1.0), (12, 2.0), (30, 5.0), (600, 5.0)]
+    ("lease_ttl", "slow"), [(0.5, 2.0), (6, 2.0), (12, 2.0), (18, 3.0), (30, 5.0), (600, 5.0)]
 )
 def test_the_threshold_is_a_sixth_of_the_lease_within_bounds(lease_ttl: float, slow: float) -> None:
     assert EngineConfig(lease_ttl=lease_ttl).store_call_slow == slow
+    # A fire prepared ahead holds its store call until its time: that is never said.
+    assert EngineConfig(lease_ttl=lease_ttl).store_call_slow > READ_AHEAD

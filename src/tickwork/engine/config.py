@@ -51,8 +51,10 @@ DENSE_FIRE_AHEAD: Final = 0.01
 STOP_MAIN_WAIT: Final = 10.0
 #: A store call out longer than a sixth of ``lease_ttl`` (half the time between two
 #: heartbeats), but at least the first and at most the second of these seconds, is said
-#: in a warning (see ``engine.store_watch``).
-STORE_CALL_SLOW_MIN: Final = 1.0
+#: in a warning (see ``engine.store_watch``). At least: a fire prepared ahead holds its
+#: store call until the fire time, up to ``READ_AHEAD``, and that is no wait for the
+#: database.
+STORE_CALL_SLOW_MIN: Final = READ_AHEAD + 1.0
 STORE_CALL_SLOW_MAX: Final = 5.0
 
 
