@@ -12,8 +12,8 @@ from dataclasses import MISSING, dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
+from tickwork.data_types import ArgType as ArgType
 from tickwork.errors import ValidationError
-from tickwork.limits import echo
 
 JSON = Any
 """A value that ``json.dumps`` accepts: dict, list, str, int, float, bool or None."""
@@ -428,110 +428,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-#: The JSON types a task parameter can accept, by the names JSON Schema gives them.
-JSON_TYPES: Final = ("integer", "number", "string", "boolean", "array", "object", "null")
-
-_TYPE_PHRASES: Final = {
-    "integer": "an integer",
-    "number": "a number",
-    "string": "a string",
-    "boolean": "true or false",
-    "array": "an array",
-    "object": "an object",
-    "null": "null",
-}
-_PYTHON_NAMES: Final = {
-    "integer": "int",
-    "number": "float",
-    "string": "str",
-    "boolean": "bool",
-    "array": "list",
-    "object": "dict",
-    "null": "None",
-}
-
-
-def json_type(value: Any) -> str:
-    """The JSON type of a decoded JSON value (``integer`` for an int, never for a bool)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
-def _shown(value: Any) -> str:
-    """A JSON value as a message quotes it: ``'x'``, ``3``, ``true``, ``null``."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return echo(value)
-
-
-def _what(value: Any) -> str:
-    """A value a task parameter refused, as a message names it: ``the string 'x'``."""
-    kind = json_type(value)
-    if kind == "string":
-        return f"the string {echo(value)}"
-    if kind in ("integer", "number"):
-        return f"the number {echo(value)}"
-    if kind in ("boolean", "null"):
-        return _shown(value)
-    return _TYPE_PHRASES.get(kind, f"a {kind}")
-
-
-@dataclass(frozen=True, slots=True)
-class ArgType:
-    """What one task parameter accepts, derived from its annotation: a value of one of
-    ``types`` (``number`` includes integers), or one of ``values`` (a ``Literal``)."""
-
-    types: tuple[str, ...] = ()
-    values: tuple[JSON, ...] = ()
-
-    def accepts(self, value: Any) -> bool:
-        kind = json_type(value)
-        if kind in self.types or (kind == "integer" and "number" in self.types):
-            return True
-        return any(type(v) is type(value) and v == value for v in self.values)
-
-    def describe(self) -> str:
-        """``an integer or null``, ``one of 'fast', 'slow'``: what a message says."""
-        parts = [_TYPE_PHRASES.get(t, t) for t in self.types]
-        if self.values:
-            shown = ", ".join(_shown(v) for v in self.values)
-            parts.append(f"one of {shown}" if len(self.values) > 1 else shown)
-        if len(parts) <= 1:
-            return "".join(parts)
-        return f"{', '.join(parts[:-1])} or {parts[-1]}"
-
-    def annotation(self) -> str:
-        """The Python spelling: ``int | None``, ``Literal['fast', 'slow']``."""
-        parts = [_PYTHON_NAMES.get(t, t) for t in self.types if t != "null"]
-        if self.values:
-            parts.insert(0, f"Literal[{', '.join(repr(v) for v in self.values)}]")
-        if "null" in self.types:
-            parts.append("None")
-        return " | ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"types": list(self.types), "values": list(self.values)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ArgType:
-        return cls(types=tuple(d.get("types", ())), values=tuple(d.get("values", ())))
-
-
 @dataclass(frozen=True, slots=True)
 class TaskSpec:
     """What a node publishes about a task, so a client that cannot import the task
@@ -548,9 +444,10 @@ class TaskSpec:
     timeout: float | None = None
     retries: int | None = None
     concurrency: int | None = None
-    #: What each argument whose annotation JSON can meet accepts; an argument missing
-    #: here is not checked (no annotation, ``Any``, a class; a spec published by a
-    #: tickwork without types checks names only).
+    #: What each argument whose annotation JSON can meet accepts, its elements
+    #: included; an argument missing here is not checked (no annotation, ``Any``, a
+    #: class; a spec published by a tickwork without types checks names only, one
+    #: published by a tickwork without element types checks the outer kinds only).
     types: dict[str, ArgType] = field(default_factory=dict, hash=False)
 
     def check_data(self, data: dict[str, Any]) -> None:
@@ -572,11 +469,14 @@ class TaskSpec:
             )
         for key, value in data.items():
             accepted = self.types.get(key)
-            if accepted is not None and not accepted.accepts(value):
+            found = accepted.problem(value) if accepted is not None else None
+            if found is not None:
+                assert accepted is not None
+                path, wrong = found
                 raise ValidationError(
-                    f"data.{key} must be {accepted.describe()}, not {_what(value)} "
+                    f"data.{key}{path} {wrong} "
                     f"(task {self.name!r} takes {key}: {accepted.annotation()})",
-                    field=f"data.{key}",
+                    field=f"data.{key}{path}",
                 )
 
     def to_dict(self) -> dict[str, Any]:

@@ -75,7 +75,8 @@ class TestDerived:
             "level": ((), (1, 2, True)),
             "size": (("integer",), ("auto",)),
             "sloppy": (("integer", "null"), ()),
-        }  # anything, plain, region, options, either: not checked
+            "options": (("object", "null"), ()),
+        }  # anything, plain, region, either: not checked
 
     def test_an_annotation_that_cannot_be_resolved_leaves_only_its_parameter_unchecked(
         self,
@@ -145,7 +146,7 @@ class TestCheck:
                 "ratio": 2,  # an integer is a number
                 "title": "t",
                 "dry": True,
-                "rows": [1, "elements are not checked"],
+                "rows": [1, 2],
                 "pair": [1, 2],
                 "items": [],
                 "extra": {"a": [1]},
@@ -159,7 +160,7 @@ class TestCheck:
                 "anything": {"x": 1},
                 "plain": [1],
                 "region": "eu",
-                "options": {"depth": "not checked"},
+                "options": {"depth": 3},
                 "either": "not checked",
             }
         )
@@ -186,7 +187,13 @@ registry = TaskRegistry()
 
 
 @task("report", registry=registry)
-def report(ctx: RunContext, *, top: int = 5, mode: Literal["fast", "slow"] = "fast") -> int:
+def report(
+    ctx: RunContext,
+    *,
+    top: int = 5,
+    mode: Literal["fast", "slow"] = "fast",
+    limits: dict[str, list[float]] | None = None,
+) -> int:
     return top
 
 
@@ -219,6 +226,31 @@ class TestEveryDoorOfThePythonApi:
             await client.add_schedule("report", "manual", id="c", data={"top": 3})
             with pytest.raises(ValidationError, match=r"data\.top must be an integer"):
                 await client.run_now("c", data={"top": "3"})
+            with pytest.raises(ValidationError) as err:
+                await client.run_now("c", data={"limits": {"cpu": [0.5, "1"]}})
+            assert err.value.field == "data.limits.cpu[1]"
+            assert str(err.value) == (
+                "data.limits.cpu[1] must be a number, not the string '1' "
+                "(task 'report' takes limits: dict[str, list[float]] | None)"
+            )
+
+    async def test_a_wrong_value_inside_the_data_is_refused_naming_its_path(
+        self, db_url: str, clock: ManualClock
+    ) -> None:
+        async with Scheduler(db_url, registry=registry, clock=clock, shutdown_grace=1) as s:
+            with pytest.raises(ValidationError) as err:
+                await s.add_schedule(
+                    "report", "manual", id="r", data={"limits": {"cpu": [1, True]}}
+                )
+            assert err.value.field == "data.limits.cpu[1]"
+            assert str(err.value).startswith("data.limits.cpu[1] must be a number, not true")
+            await s.add_schedule("report", "manual", id="r", data={"limits": {"cpu": [1, 2.5]}})
+            with pytest.raises(ValidationError, match=r"^data\.limits\.mem must be an array"):
+                await s.update_schedule("r", data={"limits": {"mem": 4}})
+            with pytest.raises(ValidationError, match=r"^data\.limits\.cpu\[0\] must be a"):
+                await s.run_now("r", data={"limits": {"cpu": [None]}})
+            assert (await s.get_schedule("r")).data == {"limits": {"cpu": [1, 2.5]}}
+            assert await s.list_runs("r") == []
 
 
 def test_annotations_are_resolved_in_the_tasks_module() -> None:
