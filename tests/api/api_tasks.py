@@ -22,7 +22,9 @@ async def sleep(ctx: RunContext, *, seconds: float = 5.0) -> str:
 
 
 @task("api:report")
-def report(ctx: RunContext, *, region: str, rows: int = 10) -> dict[str, Any]:
+def report(
+    ctx: RunContext, *, region: str, rows: int = 10, filters: dict[str, list[int]] | None = None
+) -> dict[str, Any]:
     """Its data has a required argument: the API refuses a schedule without it."""
     return {"region": region, "rows": rows}
 

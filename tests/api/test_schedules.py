@@ -80,11 +80,44 @@ def test_data_of_the_wrong_type_is_refused_naming_its_key(server: Server) -> Non
     assert c.get("/schedules/r/runs").json()["items"] == []
     tasks = {t["name"]: t for t in c.get("/tasks").json()["items"]}
     assert tasks["api:report"]["types"] == {
-        "region": {"types": ["string"], "values": []},
-        "rows": {"types": ["integer"], "values": []},
+        "region": {"types": ["string"], "values": [], "annotation": "str"},
+        "rows": {"types": ["integer"], "values": [], "annotation": "int"},
+        "filters": {
+            "types": ["object", "null"],
+            "values": [],
+            "additional_properties": {
+                "types": ["array"],
+                "values": [],
+                "items": {"types": ["integer"], "values": []},
+            },
+            "annotation": "dict[str, list[int]] | None",
+        },
     }
-    assert tasks["api:report"]["arguments"] == ["region", "rows"]
+    assert tasks["api:report"]["arguments"] == ["region", "rows", "filters"]
     assert tasks["api:echo"]["types"] == {} and tasks["api:echo"]["accepts_any"] is True
+
+
+def test_a_wrong_value_inside_the_data_is_refused_naming_its_path(server: Server) -> None:
+    """``api:report`` takes ``filters: dict[str, list[int]] | None``: a string among the
+    integers of one filter is named by its path, by every route that takes data."""
+    c = server.admin
+    body = {"id": "f", "task": "api:report", "schedule": "manual"}
+    bad = {"region": "eu", "filters": {"ids": [1, 2, "3"]}}
+    e = _error(c.post("/schedules", json=body | {"data": bad}), 422)
+    assert e["code"] == "validation_error" and e["details"]["field"] == "data.filters.ids[2]"
+    assert e["message"] == (
+        "data.filters.ids[2] must be an integer, not the string '3' "
+        "(task 'api:report' takes filters: dict[str, list[int]] | None)"
+    )
+    ok = {"region": "eu", "filters": {"ids": [1, 2]}}
+    assert c.post("/schedules", json=body | {"data": ok}).status_code == 201
+    e = _error(c.patch("/schedules/f", json={"data": {"region": "eu", "filters": {"a": 1}}}), 422)
+    assert e["details"]["field"] == "data.filters.a"
+    assert e["message"].startswith("data.filters.a must be an array, not the number 1")
+    e = _error(c.post("/schedules/f/run", json={"data": {"filters": {"ids": [None]}}}), 422)
+    assert e["details"]["field"] == "data.filters.ids[0]" and "not null" in e["message"]
+    assert c.get("/schedules/f").json()["data"] == ok
+    assert c.get("/schedules/f/runs").json()["items"] == []
 
 
 def test_fastapi_own_errors_have_the_shape(server: Server) -> None:

@@ -300,12 +300,33 @@ class NextOut(BaseModel):
     next: list[datetime]
 
 
-class ArgTypeOut(BaseModel):
-    """What one argument accepts: a value of one of ``types`` (JSON types; ``number``
-    includes integers) or one of ``values``."""
+def _unset(value: Any) -> bool:
+    return value is None
+
+
+class PartTypeOut(BaseModel):
+    """What a value (or one part of it) accepts: one of ``types`` (JSON types; ``number``
+    includes integers; ``any`` is anything) or one of ``values``. An array's elements
+    are each ``items``, or one per position ``prefix_items``; an object's values are
+    each ``additional_properties``, or its keys are ``properties``, of which
+    ``required`` must be there and no other may (a ``TypedDict`` named ``title``).
+    Those keys are left out when the parts are not checked."""
 
     types: list[str]
     values: list[Any]
+    items: PartTypeOut | None = Field(default=None, exclude_if=_unset)
+    prefix_items: list[PartTypeOut] | None = Field(default=None, exclude_if=_unset)
+    properties: dict[str, PartTypeOut] | None = Field(default=None, exclude_if=_unset)
+    required: list[str] | None = Field(default=None, exclude_if=_unset)
+    additional_properties: PartTypeOut | None = Field(default=None, exclude_if=_unset)
+    title: str | None = Field(default=None, exclude_if=_unset)
+
+
+class ArgTypeOut(PartTypeOut):
+    """What one argument accepts, and its Python spelling (``annotation``:
+    ``list[int]``, ``dict[str, float] | None``)."""
+
+    annotation: str
 
 
 class TaskOut(BaseModel):
@@ -322,7 +343,12 @@ class TaskOut(BaseModel):
 
     @classmethod
     def of(cls, spec: TaskSpec) -> TaskOut:
-        return cls.model_validate(spec.to_dict())
+        d = spec.to_dict()
+        d["types"] = {
+            name: d["types"][name] | {"annotation": t.annotation()}
+            for name, t in spec.types.items()
+        }
+        return cls.model_validate(d)
 
 
 class QueueMessageOut(BaseModel):
