@@ -180,18 +180,27 @@ def test_tasks_without_and_with_a_node(cli: Cli, tmp_path: Path) -> None:
     try:
         worker.wait_ready()
         listed = {t["name"]: t for t in cli.json("tasks")}
-        assert listed["cli:sleep"]["arguments"] == ["seconds"]
+        assert listed["cli:sleep"]["arguments"] == ["seconds", "laps"]
         assert listed["cli:sleep"]["required"] == []
         assert listed["cli:short_timeout"]["timeout"] == 1
         assert listed["cli:echo"]["accepts_any"] is True
         assert len(listed["cli:echo"]["nodes"]) == 1
-        assert listed["cli:sleep"]["types"] == {"seconds": {"types": ["number"], "values": []}}
+        assert listed["cli:sleep"]["types"]["seconds"] == {"types": ["number"], "values": []}
+        assert listed["cli:sleep"]["types"]["laps"]["additional_properties"]["items"] == {
+            "types": ["number"],
+            "values": [],
+        }
         table = cli("tasks").stdout
         assert "cli:sleep" in table and "seconds: float = …" in table and "**data" in table
+        assert "laps: dict[str, list[float]] | None = …" in table
         # This process has not imported the tasks: it checks the types the node published.
         assert cli.error(
             "create", "--task", "cli:sleep", "--schedule", "manual", "--data", '{"seconds": "x"}'
         ).startswith("error: data.seconds must be a number, not the string 'x'")
+        laps = '{"laps": {"warm": [1, 2], "cool": [0.5, "x"]}}'
+        assert cli.error(
+            "create", "--task", "cli:sleep", "--schedule", "manual", "--data", laps
+        ).startswith("error: data.laps.cool[1] must be a number, not the string 'x'")
     finally:
         assert worker.terminate() == 0
 
