@@ -14,7 +14,15 @@ from tickwork import RunContext, task
 
 
 @task("reports:daily")
-def daily(ctx: RunContext, *, region: str = "eu", rows: int = 3) -> dict[str, Any]:
+def daily(
+    ctx: RunContext,
+    *,
+    region: str = "eu",
+    rows: int = 3,
+    limits: dict[str, list[int]] | None = None,
+) -> dict[str, Any]:
+    """``limits`` (late rows allowed, by region) is there for its type, which is shown
+    and checked."""
     log = logging.getLogger("reports")
     # WARNING and ERROR: stored whatever the node's log level (INFO lines follow it).
     log.warning("building the %s report", region)

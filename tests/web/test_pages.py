@@ -779,6 +779,35 @@ async def test_data_of_the_wrong_type_is_named_under_the_data_field(dashboard: D
         assert await dashboard.scheduler.list_runs("nightly") == []
 
 
+async def test_a_wrong_value_inside_the_data_is_named_by_its_path(dashboard: Dashboard) -> None:
+    """``reports:daily`` takes ``limits: dict[str, list[int]] | None``: the form shows that
+    type, and a string among the integers is named by its path under Data, as it is
+    typed and when the form is sent."""
+    client = await dashboard.signed_in("alice")
+    data = '{"limits": {"eu": [1, 2], "us": [3, "x"]}}'
+    said = "data.limits.us[1] must be an integer, not the string &#39;x&#39;"
+    async with client:
+        r = await client.get("/ui/task", params={"task": "reports:daily"})
+        assert "<code>limits</code> (dict[str, list[int]] | None)" in r.text
+        r = await client.get("/ui/check-data", params={"task": "reports:daily", "data": data})
+        assert said in r.text and "Data fits the task" not in r.text
+        form = await client.get("/schedules/new")
+        r = await client.post(
+            "/schedules/new",
+            data={
+                "csrf": csrf_of(form.text),
+                "task": "reports:daily",
+                "schedule": "0 2 * * *",
+                "timezone": "UTC",
+                "data": data,
+            },
+        )
+        assert r.status_code == 400
+        error = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', r.text)
+        assert error and said in error[1], r.text[-3000:]
+        assert await dashboard.scheduler.list_schedules() == []
+
+
 async def test_a_refused_run_now_keeps_the_data_typed(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("alice")
     async with client:
