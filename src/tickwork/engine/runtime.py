@@ -41,6 +41,7 @@ from tickwork.engine.config import (
     EngineConfig,
 )
 from tickwork.engine.core import Core
+from tickwork.engine.data_drift import changed_checks, published_specs, warn_misfits
 from tickwork.engine.events import EventBus
 from tickwork.engine.execution import Execution
 from tickwork.engine.executors import Executors
@@ -163,7 +164,9 @@ class Engine:
         # said too.
         watching = asyncio.create_task(self.store_watch.run(), name="tickwork-store-watch")
         try:
-            await core.db(core.store.register_node, node, [t.spec for t in core.registry])
+            specs = [t.spec for t in core.registry]
+            published = await core.db(published_specs, core.store, [s.name for s in specs])
+            await core.db(core.store.register_node, node, specs)
             # A restart resumes at once: runs of dead processes are taken over now, not
             # after their leases lapse.
             await self.upkeep.maintenance_once()
@@ -180,6 +183,10 @@ class Engine:
             asyncio.create_task(self.finisher.run(), name="tickwork-finisher"),
             asyncio.create_task(core.executors.live.run(core.store, core.db), name="tickwork-live"),
             watching,
+            asyncio.create_task(
+                warn_misfits(core.store, core.db, changed_checks(published, specs)),
+                name="tickwork-data-drift",
+            ),
         ]
         log.info("node %s started with %d task(s)", core.node_id, len(core.registry))
 
