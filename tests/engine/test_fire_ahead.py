@@ -3,6 +3,7 @@ held until it, so runs start at their time; nothing shows, and nothing runs, ear
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections import Counter
@@ -294,3 +295,46 @@ async def test_runs_of_a_task_no_peer_runs_are_claimed_whole_and_at_once(
         # Well within the head start: no run waited for the peer.
         runs = await _fire_four_between(first, second, clock, within=1.5)
         assert {r.node for r in runs} == {first.engine.core.node_id}
+
+
+async def test_a_run_due_just_ahead_neither_holds_the_node_nor_spins_it(
+    db_url: str, clock: ManualClock
+) -> None:
+    """A wake-up time that is a run's due time (a jittered start, a retry), not a
+    fire's, has nothing to prepare: the node sleeps until it as until any other, and
+    starts what comes meanwhile. (On an injected clock it waited for that time, which
+    never came; on the real clock it would have asked the store again and again.)"""
+    tasks.calls.clear()
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock) as s:
+        engine = s.engine
+        assert engine is not None
+        await s.add_schedule("noop", "manual", id="soon")
+        await s.add_schedule("noop", "manual", id="now")
+        now = clock.now()
+        soon = Run(
+            id="due-soon",
+            schedule_id="soon",
+            task="noop",
+            scheduled_for=now,
+            trigger="manual",
+            due_at=now + timedelta(seconds=engine.config.fire_ahead / 2),
+            created_at=now,
+        )
+        fires = engine.firing.fires
+        await asyncio.to_thread(s.store.insert_runs, [soon])
+        engine.wake()
+
+        async def looked_ahead() -> bool:
+            return engine.firing.fires > fires
+
+        await eventually(looked_ahead, what="a fire prepared for the run's due time")
+        run = await s.run_now("now", wait=True, timeout=10)
+        assert run.status == "succeeded"
+        # Closer to the time than a fire is prepared ahead, even a dense one's.
+        clock.set(soon.due_at - timedelta(seconds=0.001))
+        settled = engine.firing.fires
+        await asyncio.sleep(0.3)
+        assert engine.firing.fires - settled <= 2  # asleep: not asking again and again
+        assert (await s.get_run("due-soon")).status == "pending"  # its time has not come
+        clock.set(soon.due_at)
+        assert (await s.wait_for_run("due-soon", timeout=10)).status == "succeeded"

@@ -52,6 +52,10 @@ class FireAhead:
         self.prepared = 0
         #: Runs the last prepared fire created.
         self.last_fired = 0
+        #: A wake-up time a prepared fire found no schedule due at: a run's due time (a
+        #: jittered start, a retry), not a fire's. Not prepared again: the main loop
+        #: sleeps until it like any other.
+        self._nothing_due_at: datetime | None = None
 
     def lead(self, due_at: datetime) -> tuple[timedelta, int]:
         """How long before ``due_at`` to prepare its fire, and how many schedules it
@@ -74,6 +78,11 @@ class FireAhead:
         size = max(batch, min(due, max(config.read_ahead, batch)))
         work = FIRE_COST_FIXED + min(due, size) * self._fire_cost * 1.25
         return timedelta(seconds=min(READ_AHEAD, max(floor, work))), size
+
+    def worth_preparing(self, due_at: datetime) -> bool:
+        """Whether a fire at ``due_at`` may have anything to prepare (it had, unless a
+        fire prepared for that time found no schedule due then)."""
+        return self._nothing_due_at != due_at
 
     def _count_prepared(self) -> None:
         self.prepared += 1
@@ -111,11 +120,19 @@ class FireAhead:
             if hold.on_its_own:
                 await first_of(fire, core.abandon)
             else:
-                await core.clock.sleep_until(due_at, core.abandon)
+                # Until the time, or until the store returns without holding (nothing
+                # was due then): an injected clock may never reach the time by itself.
+                until = asyncio.ensure_future(core.clock.sleep_until(due_at, core.abandon))
+                try:
+                    await asyncio.wait((fire, until), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    until.cancel()
                 hold.release(commit=not core.stopping)
         finally:
             hold.release(commit=False)  # stopped or cancelled first (else: no effect)
         result = await fire
+        if hold.prepared_at is None:
+            self._nothing_due_at = due_at  # no schedule was due then: nothing held
         if hold.prepared_at is not None:
             self._learn_fire_cost(hold.prepared_at - started, len(result.fired))
         self.last_fired = len(result.fired)

@@ -284,7 +284,7 @@ class Engine:
                 target = min(wake_at, now + timedelta(seconds=IDLE_RECHECK))
                 target = await self.ahead.read_ahead(wake_at, target, now)
                 ahead, size = self.ahead.lead(wake_at)
-                if ahead and core.can_claim():
+                if ahead and core.can_claim() and self.ahead.worth_preparing(wake_at):
                     if now < wake_at - ahead:
                         target = min(target, wake_at - ahead)  # look again then
                     else:
