@@ -9,7 +9,7 @@ from html import unescape
 
 import httpx
 
-from tests.web.conftest import Dashboard, csrf_of
+from tests.web.conftest import Dashboard, post_form
 
 
 def field_error(html: str, error_id: str) -> str:
@@ -19,8 +19,20 @@ def field_error(html: str, error_id: str) -> str:
 
 
 async def _new_form(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
-    form = await client.get("/schedules/new")
-    return await client.post("/schedules/new", data={"csrf": csrf_of(form.text), **fields})
+    return await post_form(client, "/schedules/new", fields)
+
+
+async def _made(client: httpx.AsyncClient, schedule_id: str, expression: str) -> None:
+    """A schedule of ``reports:daily`` made through the form, for a test to change."""
+    r = await _new_form(
+        client,
+        task="reports:daily",
+        schedule=expression,
+        timezone="UTC",
+        data="{}",
+        id=schedule_id,
+    )
+    assert r.status_code == 303, r.text[-3000:]
 
 
 async def test_every_bad_field_of_a_new_schedule_is_named_at_once(dashboard: Dashboard) -> None:
@@ -108,24 +120,11 @@ async def test_an_unknown_task_and_a_bad_zone_and_range_are_named_together(
 async def test_every_bad_field_of_an_edit_is_named_at_once(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("alice")
     async with client:
-        form = await client.get("/schedules/new")
-        r = await client.post(
-            "/schedules/new",
-            data={
-                "csrf": csrf_of(form.text),
-                "task": "reports:daily",
-                "schedule": "0 2 * * *",
-                "timezone": "UTC",
-                "data": "{}",
-                "id": "nightly",
-            },
-        )
-        assert r.status_code == 303
-        page = await client.get("/schedules/nightly/edit")
-        r = await client.post(
+        await _made(client, "nightly", "0 2 * * *")
+        r = await post_form(
+            client,
             "/schedules/nightly/edit",
-            data={
-                "csrf": csrf_of(page.text),
+            {
                 "task": "reports:daily",
                 "schedule": "0 2 * * *",
                 "timezone": "UTC",
@@ -151,12 +150,8 @@ async def test_every_bad_field_of_an_edit_is_named_at_once(dashboard: Dashboard)
 async def test_every_bad_field_of_the_token_form_is_named_at_once(dashboard: Dashboard) -> None:
     admin = await dashboard.signed_in("admin")
     async with admin:
-        page = await admin.get("/tokens")
         before = await dashboard.scheduler.list_tokens()
-        r = await admin.post(
-            "/tokens",
-            data={"csrf": csrf_of(page.text), "user": "", "role": "root", "expires": "forever"},
-        )
+        r = await post_form(admin, "/tokens", {"user": "", "role": "root", "expires": "forever"})
         assert r.status_code == 400
         assert field_error(r.text, "user-err") == "name the user the token acts as"
         assert field_error(r.text, "role-err") == "one of user, read-only, admin"
@@ -164,14 +159,8 @@ async def test_every_bad_field_of_the_token_form_is_named_at_once(dashboard: Das
         assert "Token not created: 3 fields to correct" in r.text
         assert 'value="forever"' in r.text
         for lifetime in ("9999y", "99999999999999d"):
-            r = await admin.post(
-                "/tokens",
-                data={
-                    "csrf": csrf_of(page.text),
-                    "user": "carol",
-                    "role": "read-only",
-                    "expires": lifetime,
-                },
+            r = await post_form(
+                admin, "/tokens", {"user": "carol", "role": "read-only", "expires": lifetime}
             )
             assert r.status_code == 400, lifetime
             assert field_error(r.text, "user-err") == ""
@@ -180,33 +169,19 @@ async def test_every_bad_field_of_the_token_form_is_named_at_once(dashboard: Das
             assert re.search(r'<option value="read-only" selected>', r.text)
         assert await dashboard.scheduler.list_tokens() == before
         # The dashboard reads a lifetime as the CLI and the REST API do (months too).
-        r = await admin.post(
-            "/tokens",
-            data={"csrf": csrf_of(page.text), "user": "carol", "role": "user", "expires": "1mo"},
-        )
+        r = await post_form(admin, "/tokens", {"user": "carol", "role": "user", "expires": "1mo"})
         assert r.status_code == 200 and 'id="new-secret"' in r.text
 
 
 async def test_both_ends_of_a_bad_backfill_range_are_named(dashboard: Dashboard) -> None:
     client = await dashboard.signed_in("alice")
     async with client:
-        form = await client.get("/schedules/new")
-        r = await client.post(
-            "/schedules/new",
-            data={
-                "csrf": csrf_of(form.text),
-                "task": "reports:daily",
-                "schedule": "0 * * * *",
-                "timezone": "UTC",
-                "data": "{}",
-                "id": "hourly",
-            },
-        )
-        assert r.status_code == 303
-        page = await client.get("/schedules/hourly")
-        r = await client.post(
-            "/schedules/hourly/backfill",
-            data={"csrf": csrf_of(page.text), "start": "soon", "end": ""},
+        await _made(client, "hourly", "0 * * * *")
+        r = await post_form(
+            client,
+            "/schedules/hourly",
+            {"start": "soon", "end": ""},
+            to="/schedules/hourly/backfill",
         )
         assert r.status_code == 400
         assert "start 'soon' is not an ISO-8601 date-time" in field_error(r.text, "bf-start-err")

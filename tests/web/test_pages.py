@@ -10,7 +10,7 @@ from html import unescape
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from tests.web.conftest import Dashboard, csrf_of
+from tests.web.conftest import Dashboard, csrf_of, post_form
 
 
 async def test_a_page_needs_a_session_and_a_bad_token_is_refused(dashboard: Dashboard) -> None:
@@ -791,16 +791,10 @@ async def test_a_wrong_value_inside_the_data_is_named_by_its_path(dashboard: Das
         assert "<code>limits</code> (dict[str, list[int]] | None)" in r.text
         r = await client.get("/ui/check-data", params={"task": "reports:daily", "data": data})
         assert said in r.text and "Data fits the task" not in r.text
-        form = await client.get("/schedules/new")
-        r = await client.post(
+        r = await post_form(
+            client,
             "/schedules/new",
-            data={
-                "csrf": csrf_of(form.text),
-                "task": "reports:daily",
-                "schedule": "0 2 * * *",
-                "timezone": "UTC",
-                "data": data,
-            },
+            {"task": "reports:daily", "schedule": "0 2 * * *", "timezone": "UTC", "data": data},
         )
         assert r.status_code == 400
         error = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', r.text)
