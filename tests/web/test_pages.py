@@ -728,6 +728,12 @@ async def test_a_refused_name_tag_or_description_is_named_on_the_form(
         assert await dashboard.scheduler.list_schedules() == []
 
 
+def _data_error(html: str) -> str:
+    """The error shown under the form's Data field ("" when there is none)."""
+    found = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', html)
+    return found[1] if found else ""
+
+
 async def test_data_of_the_wrong_type_is_named_under_the_data_field(dashboard: Dashboard) -> None:
     """``reports:daily`` takes ``rows: int``: the form says so under Data as it is typed,
     when it is sent (create and edit), and when a run is started with such data."""
@@ -740,36 +746,19 @@ async def test_data_of_the_wrong_type_is_named_under_the_data_field(dashboard: D
             "/ui/check-data", params={"task": "reports:daily", "data": '{"rows": "many"}'}
         )
         assert said in r.text and "Data fits the task" not in r.text
-        form = await client.get("/schedules/new")
-        r = await client.post(
-            "/schedules/new",
-            data={
-                "csrf": csrf_of(form.text),
-                "task": "reports:daily",
-                "schedule": "0 2 * * *",
-                "timezone": "UTC",
-                "data": '{"rows": "many"}',
-            },
-        )
+        fields = {"task": "reports:daily", "schedule": "0 2 * * *", "timezone": "UTC"}
+        r = await post_form(client, "/schedules/new", fields | {"data": '{"rows": "many"}'})
         assert r.status_code == 400
-        error = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', r.text)
-        assert error and said in error[1], r.text[-3000:]
+        assert said in _data_error(r.text), r.text[-3000:]
         assert await dashboard.scheduler.list_schedules() == []
         await _create(dashboard, client, "nightly")
-        page = await client.get("/schedules/nightly/edit")
-        r = await client.post(
+        r = await post_form(
+            client,
             "/schedules/nightly/edit",
-            data={
-                "csrf": csrf_of(page.text),
-                "task": "reports:daily",
-                "schedule": "0 2 * * *",
-                "timezone": "Europe/Paris",
-                "data": '{"region": "us", "rows": "many"}',
-            },
+            fields | {"timezone": "Europe/Paris", "data": '{"region": "us", "rows": "many"}'},
         )
         assert r.status_code == 400
-        error = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', r.text)
-        assert error and said in error[1], r.text[-3000:]
+        assert said in _data_error(r.text), r.text[-3000:]
         page = await client.get("/schedules/nightly")
         r = await client.post(
             "/schedules/nightly/run", data={"csrf": csrf_of(page.text), "data": '{"rows": "many"}'}
@@ -797,8 +786,7 @@ async def test_a_wrong_value_inside_the_data_is_named_by_its_path(dashboard: Das
             {"task": "reports:daily", "schedule": "0 2 * * *", "timezone": "UTC", "data": data},
         )
         assert r.status_code == 400
-        error = re.search(r'<p class="error" id="data-error"[^>]*>([^<]*)</p>', r.text)
-        assert error and said in error[1], r.text[-3000:]
+        assert said in _data_error(r.text), r.text[-3000:]
         assert await dashboard.scheduler.list_schedules() == []
 
 
