@@ -283,6 +283,22 @@ class Node:
     #: Async tasks the node gave up on (they ignored their cancellation for
     #: ``stop_grace``) still running on its event loop, as of its last heartbeat.
     stuck_coroutines: int = 0
+    #: The lease (seconds) the node renews: silent longer than this, it is not alive.
+    #: None for a node registered by a tickwork that did not record it.
+    lease_ttl: float | None = None
+
+    def lease(self, fallback: float = DEFAULT_LEASE_TTL) -> float:
+        """The node's own ``lease_ttl``, or ``fallback`` when it was not recorded."""
+        return fallback if self.lease_ttl is None else self.lease_ttl
+
+    def silent_for(self, now: datetime) -> float:
+        """Seconds since the node last renewed its heartbeat."""
+        return (now - self.heartbeat_at).total_seconds()
+
+    def alive_at(self, now: datetime, fallback: float = DEFAULT_LEASE_TTL) -> bool:
+        """Not stopped, and its heartbeat renewed within its own lease (a node's lease
+        is its own setting: a peer's or a reader's says nothing about it)."""
+        return self.stopped_at is None and self.silent_for(now) <= self.lease(fallback)
 
     def to_dict(self) -> dict[str, Any]:
         return _json_dict(dataclasses.asdict(self))

@@ -9,6 +9,7 @@ from tickwork.models import Node
 from tickwork.store import migrate as migrations
 from tickwork.store import open_store
 from tickwork.store.base import Store
+from tickwork.store.sql import SqlStore
 
 from .conftest import T0, at, make_schedule
 
@@ -65,7 +66,13 @@ def test_the_nodes_of_an_older_schema_have_no_stuck_coroutines_after_upgrade(
     old = open_store(db_url)
     try:
         assert old.schema_version() == 15
-        old.register_node(Node("n1", "h", 1, T0, T0))
+        assert isinstance(old, SqlStore)
+        with old._write() as tx:  # the row as tickwork wrote it then
+            tx.execute(
+                "INSERT INTO nodes (id, host, pid, started_at, heartbeat_at, tasks)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                ("n1", "h", 1, old._ts(T0), old._ts(T0), "[]"),
+            )
         monkeypatch.setattr(migrations, "load_migrations", every)
         assert old.upgrade()[0] == 16  # and any migration after it
         (node,) = old.list_nodes()

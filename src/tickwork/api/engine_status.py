@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from fastapi import FastAPI
@@ -78,9 +77,3 @@ def engine_node(store: Store, state: EngineState) -> Node | None:
     if state.node is None or not state.alive:
         return None
     return next((n for n in store.list_nodes() if n.id == state.node), None)
-
-
-def silent_for(node: Node, now: datetime) -> float:
-    """Seconds since ``node`` last renewed its heartbeat: past ``lease_ttl`` it is
-    stalled (it fires nothing, its leases lapse, and it leads no more)."""
-    return (now - node.heartbeat_at).total_seconds()

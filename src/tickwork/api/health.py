@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 import tickwork
-from tickwork.api.engine_status import engine_node, engine_state, silent_for
+from tickwork.api.engine_status import engine_node, engine_state
 from tickwork.errors import StoreError
 from tickwork.models import Node
 
@@ -78,7 +78,8 @@ async def health(request: Request) -> JSONResponse:
             status_code=503,
         )
     if node is not None:
-        silent = silent_for(node, scheduler.clock.now())
+        silent = node.silent_for(scheduler.clock.now())
+        lease_ttl = node.lease(lease_ttl)  # as the node registered it
         if silent > lease_ttl:
             log.warning(
                 "health check: the engine's node %s has not renewed its heartbeat for"

@@ -36,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from tickwork.api.engine_status import EngineState, engine_node, silent_for
+from tickwork.api.engine_status import EngineState, engine_node
 from tickwork.errors import StoreError
 from tickwork.models import FeedEvent
 from tickwork.store.base import Gauges
@@ -157,9 +157,7 @@ class DatabaseCollector(Collector):
             if engine is not None:
                 return gauges, bool(engine.is_leader)
             node = engine_node(store, state)  # a stalled node leads no more
-            return gauges, node is not None and node.is_leader and (
-                silent_for(node, now) <= lease_ttl
-            )
+            return gauges, node is not None and node.is_leader and node.alive_at(now, lease_ttl)
 
         try:
             self.gauges, self.leader = await asyncio.wait_for(asyncio.to_thread(read), timeout)

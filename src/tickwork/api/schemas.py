@@ -384,6 +384,8 @@ class NodeOut(BaseModel):
     stuck_threads: int = 0
     #: Async tasks given up after they ignored their cancellation, still running.
     stuck_coroutines: int = 0
+    #: The lease (seconds) the node renews; null for a node of an older tickwork.
+    lease_ttl: float | None = None
 
     @classmethod
     def of(cls, n: Node) -> NodeOut:

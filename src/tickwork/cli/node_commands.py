@@ -10,14 +10,10 @@ import typer
 from tickwork.cli.client import globals_of, with_client
 from tickwork.cli.main import app
 from tickwork.cli.output import relative, seconds, when
-from tickwork.engine.config import EngineConfig
 from tickwork.engine.facade_admin import OVERDUE_GRACE
 from tickwork.engine.scheduler import Scheduler
 from tickwork.store.url import mask_password
 from tickwork.validation import parse_instant
-
-#: A node whose heartbeat is older than this (seconds; the default lease) is not alive.
-LEASE_TTL = EngineConfig().lease_ttl
 
 
 @app.command(
@@ -55,7 +51,9 @@ def status(
     running = runs.get("running", 0)
     backlog = runs.get("backlog", 0)
     now = datetime.now(UTC)
-    alive = [n.id for n in nodes if (now - n.heartbeat_at).total_seconds() <= LEASE_TTL]
+    # Each node by its own lease: a worker started with --lease-ttl 5 that is silent
+    # for 10 s is not alive, one with --lease-ttl 120 silent for 40 s is.
+    alive = [n.id for n in nodes if n.alive_at(now)]
     if out.json:
         out.emit_json(
             {
@@ -118,7 +116,7 @@ def status(
     )
     if nodes and not alive:
         out.line(
-            f"no node is alive: none has renewed its heartbeat in the last {LEASE_TTL:g} s "
+            "no node is alive: none has renewed its heartbeat within its lease_ttl "
             "(each died or is stalled)"
         )
     if overdue:

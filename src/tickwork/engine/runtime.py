@@ -159,6 +159,7 @@ class Engine:
             started_at=now,
             heartbeat_at=now,
             tasks=tuple(core.registry.names()),
+            lease_ttl=core.config.lease_ttl,
         )
         # Watched from the first call: a database that keeps a starting node waiting is
         # said too.

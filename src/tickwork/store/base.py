@@ -540,8 +540,9 @@ class Store(ReadStore, AccessStore, NodeStore):
         """What a metrics scrape shows of the database now, from indexes where they
         exist: schedules per status, waiting and running runs, the age of the oldest
         waiting run that is due, the age of the oldest fire time of an active schedule
-        not fired yet, and the nodes alive (not stopped, heartbeat since
-        ``alive_since``)."""
+        not fired yet, and the nodes alive (not stopped, heartbeat renewed within the
+        node's own ``lease_ttl``, or since ``alive_since`` for a node registered
+        without one)."""
 
     @abstractmethod
     def overdue_fires(self, before: datetime) -> tuple[int, datetime | None]:

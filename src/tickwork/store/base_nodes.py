@@ -39,19 +39,20 @@ class NodeStore(ABC):
     def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
         """Ids of nodes not stopped that are dead, for ``recover_lost``.
 
-        By default: nodes whose heartbeat is older than ``now - stale_after`` (seconds
-        or a timedelta). Implementations add what the database can tell at once: on
-        SQLite, nodes on this host (same ``socket.gethostname()``) whose process no
-        longer exists; on PostgreSQL, nodes whose session-level advisory lock, held by
+        By default: nodes silent for longer than their own ``lease_ttl`` (as registered:
+        a node renews its heartbeat every third of it), or than ``stale_after`` (seconds
+        or a timedelta) for a node registered without one. Implementations add what the
+        database can tell at once: on SQLite, nodes on this host (same
+        ``socket.gethostname()``) whose process no longer exists; on PostgreSQL, nodes
+        whose session-level advisory lock, held by
         a connection kept open for the node's life since ``register_node``, is free,
         i.e. whose process died (there a held lock also outweighs a stale heartbeat:
         the process lives, and if it hangs its runs' leases lapse). Read-only, but it
         may take about a second on PostgreSQL to confirm a free lock.
         """
-        if not isinstance(stale_after, timedelta):
-            stale_after = timedelta(seconds=stale_after)
-        cutoff = now - stale_after
-        return sorted(n.id for n in self.list_nodes() if n.heartbeat_at < cutoff)
+        if isinstance(stale_after, timedelta):
+            stale_after = stale_after.total_seconds()
+        return sorted(n.id for n in self.list_nodes() if n.silent_for(now) > n.lease(stale_after))
 
     @abstractmethod
     def try_lead(self, node_id: str, now: datetime, lease_until: datetime) -> bool:

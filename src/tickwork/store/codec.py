@@ -530,7 +530,7 @@ class RowCodec:
     def _node(self, row: Sequence[Any], leader: str | None, running: int) -> Node:
         """A node from its row (``NODE_COLUMNS``, then ``stuck_threads`` and
         ``stuck_coroutines`` when read)."""
-        id_, host, pid, started_at, heartbeat_at, tasks, stopped_at, *more = row
+        id_, host, pid, started_at, heartbeat_at, tasks, stopped_at, lease_ttl, *more = row
         started, beat = self._dt(started_at), self._dt(heartbeat_at)
         assert started is not None and beat is not None
         return Node(
@@ -545,4 +545,5 @@ class RowCodec:
             running=running,
             stuck_threads=int(more[0]) if more else 0,
             stuck_coroutines=int(more[1]) if len(more) > 1 else 0,
+            lease_ttl=None if lease_ttl is None else float(lease_ttl),
         )

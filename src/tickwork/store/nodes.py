@@ -26,6 +26,7 @@ class Nodes(SqlCore):
                     ts(_aware(node.started_at)),
                     ts(_aware(node.heartbeat_at)),
                     dumps(sorted(node.tasks), "tasks"),
+                    node.lease_ttl,
                 ),
             )
             if node.tasks:
@@ -98,9 +99,11 @@ class Nodes(SqlCore):
                 self._notify_tx(tx)
 
     def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
-        if not isinstance(stale_after, timedelta):
-            stale_after = timedelta(seconds=stale_after)
-        cutoff = self._ts(_aware(now) - stale_after)
+        fallback = _seconds(stale_after)
         with self._read() as tx:
-            rows = tx.execute(self._sql("silent_nodes"), (cutoff,))
+            rows = tx.execute(self._sql("silent_nodes"), (self._ts(_aware(now)), fallback))
         return [r[0] for r in rows]
+
+
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

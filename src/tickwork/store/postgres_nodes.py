@@ -175,8 +175,9 @@ class PgNodeLocks(Nodes):
         if held is not None:
             held.close()  # ends the session: the lock is released
 
-    def _node_liveness(self, cutoff: datetime | None) -> tuple[set[str], set[str]]:
-        """Nodes not stopped: (heartbeat older than ``cutoff`` and no lock held, lock free).
+    def _node_liveness(self, now: datetime | None, fallback: float) -> tuple[set[str], set[str]]:
+        """Nodes not stopped: (silent for longer than their lease as of ``now``, ``fallback``
+        seconds for a node registered without one, and no lock held; lock free).
 
         The lock is probed with a transaction-level try-lock: granted only if the
         node's session does not hold it, released at commit so the node can take it
@@ -186,7 +187,7 @@ class PgNodeLocks(Nodes):
         with self._write() as tx:
             rows = tx.execute(
                 self._sql("node_liveness"),
-                (cutoff if cutoff is not None else datetime.min.replace(tzinfo=UTC),),
+                (now if now is not None else datetime.min.replace(tzinfo=UTC), fallback),
             )
         stale = {nid for nid, old, free in rows if old and free is not False}
         free = {nid for nid, _, free in rows if free}
@@ -205,13 +206,14 @@ class PgNodeLocks(Nodes):
         free both times counts: a dead process is known within about a second, a live
         node is not declared dead for a blip.
         """
-        if not isinstance(stale_after, timedelta):
-            stale_after = timedelta(seconds=stale_after)
-        dead, free = self._node_liveness(_aware(now) - stale_after)
+        if isinstance(stale_after, timedelta):
+            stale_after = stale_after.total_seconds()
+        fallback = stale_after
+        dead, free = self._node_liveness(_aware(now), fallback)
         suspects = free - dead
         if suspects:
             time.sleep(LOCK_GRACE)
-            dead |= suspects & self._node_liveness(None)[1]
+            dead |= suspects & self._node_liveness(None, fallback)[1]
         return sorted(dead)
 
     def _leader_gone(self, tx: Tx, node_id: str) -> bool:

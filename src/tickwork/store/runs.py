@@ -286,8 +286,9 @@ class Runs(SqlCore):
             waiting = {str(k): int(n) for k, n in tx.execute(self._sql("gauge_waiting"))}
             oldest = tx.execute(self._sql("gauge_oldest_due"), (self._ts(now),))[0][0]
             fire = tx.execute(self._sql("gauge_oldest_due_fire"), (self._ts(now),))[0][0]
+            fallback = (now - alive_since).total_seconds()
             nodes, threads, coroutines = tx.execute(
-                self._sql("gauge_nodes"), (self._ts(alive_since),)
+                self._sql("gauge_nodes"), (self._ts(now), fallback)
             )[0]
         due, unfired = self._dt(oldest), self._dt(fire)
         return Gauges(

@@ -10,10 +10,10 @@ SELECT node_id, lease_until FROM leader FOR UPDATE
 -- name: register_node
 -- A node registered, or registered again under its id. Parameters: NODE_COLUMNS but
 -- stopped_at.
-INSERT INTO nodes ({nodes}) VALUES (?, ?, ?, ?, ?, ?, NULL)
+INSERT INTO nodes ({nodes}) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)
 ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
   started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
-  tasks = excluded.tasks, stopped_at = NULL
+  tasks = excluded.tasks, stopped_at = NULL, lease_ttl = excluded.lease_ttl
 
 -- name: publish_task
 -- A task name known to the database, with its spec when the node has one.
@@ -88,5 +88,12 @@ SELECT 1 FROM nodes WHERE id = ? AND stopped_at IS NOT NULL
 DELETE FROM leader WHERE node_id = ? RETURNING id
 
 -- name: silent_nodes
--- Nodes not stopped whose last heartbeat is before the cutoff. Parameters: the cutoff.
-SELECT id FROM nodes WHERE stopped_at IS NULL AND heartbeat_at < ? ORDER BY id
+-- Nodes not stopped silent for longer than their own lease: their last heartbeat is
+-- before now less their lease_ttl (the fallback, in seconds, for a node registered
+-- without one). Parameters: now, the fallback.
+SELECT id FROM nodes WHERE stopped_at IS NULL
+  AND heartbeat_at < ? - CAST(COALESCE(lease_ttl, ?) * 1000000 AS INTEGER) ORDER BY id
+
+-- name: silent_nodes@postgres
+SELECT id FROM nodes WHERE stopped_at IS NULL
+  AND heartbeat_at < ? - COALESCE(lease_ttl, ?) * interval '1 second' ORDER BY id

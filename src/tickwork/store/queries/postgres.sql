@@ -107,9 +107,10 @@ SELECT 1
 UPDATE nodes SET lock_key = ?, lock_at = now() WHERE id = ?
 
 -- name: node_liveness@postgres
--- Nodes not stopped: whether the heartbeat is older than the cutoff, and whether the
--- lock is free (NULL: no lock taken since the server started). Parameters: the cutoff.
-SELECT id, heartbeat_at < ?,
+-- Nodes not stopped: whether the node is silent for longer than its own lease (the
+-- fallback, in seconds, for a node registered without one), and whether the lock is
+-- free (NULL: no lock taken since the server started). Parameters: now, the fallback.
+SELECT id, heartbeat_at < ? - COALESCE(lease_ttl, ?) * interval '1 second',
   CASE WHEN lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time()
     THEN pg_try_advisory_xact_lock(lock_key) END
 FROM nodes WHERE stopped_at IS NULL

@@ -132,17 +132,20 @@ SELECT MIN(next_fire_at) FROM schedules WHERE status = 'active' AND next_fire_at
 SELECT COUNT(*), MIN(next_fire_at) FROM schedules WHERE status = 'active' AND next_fire_at <= ?
 
 -- name: gauge_nodes
--- Nodes alive (a heartbeat since the cutoff), their stuck threads and stuck coroutines.
--- Parameters: the cutoff.
+-- Nodes alive (a heartbeat within their own lease: see silent_nodes), their stuck
+-- threads and stuck coroutines. Parameters: now, the lease (seconds) of a node
+-- registered without one.
 SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0), COALESCE(SUM(stuck_coroutines), 0)
-FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= ?
+FROM nodes WHERE stopped_at IS NULL
+  AND heartbeat_at >= ? - CAST(COALESCE(lease_ttl, ?) * 1000000 AS INTEGER)
 
 -- name: gauge_nodes@postgres
 -- As gauge_nodes, less the nodes whose session lock no session holds (see
 -- list_running_nodes@postgres): a killed node is not counted once its session ended.
--- Parameters: the cutoff.
+-- Parameters: now, the lease (seconds) of a node registered without one.
 SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0), COALESCE(SUM(stuck_coroutines), 0)
-FROM nodes WHERE stopped_at IS NULL AND heartbeat_at >= ?
+FROM nodes WHERE stopped_at IS NULL
+  AND heartbeat_at >= ? - COALESCE(lease_ttl, ?) * interval '1 second'
   AND NOT (lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time() AND NOT EXISTS (
     SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
