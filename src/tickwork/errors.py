@@ -20,6 +20,14 @@ Drivers' exceptions never cross the store boundary: the store translates them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
+
+
+class FieldProblem(NamedTuple):
+    """One field a request got wrong, and why: an entry of ``problems``."""
+
+    field: str | None
+    message: str
 
 
 class TickworkError(Exception):
@@ -28,19 +36,51 @@ class TickworkError(Exception):
 
 class ScheduleError(TickworkError, ValueError):
     """A schedule expression or time zone is invalid; the message names the bad part.
-    ``field`` names the field at fault: ``schedule`` (the expression) or ``timezone``."""
+    ``field`` names the field at fault: ``schedule`` (the expression) or ``timezone``.
+    ``problems``: as for ``ValidationError``."""
 
-    def __init__(self, message: str, *, field: str = "schedule") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str = "schedule",
+        problems: Iterable[FieldProblem] = (),
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.problems = _with_first(FieldProblem(field, message), problems)
 
 
 class ValidationError(TickworkError, ValueError):
-    """A field is invalid. ``field`` names it so edges (CLI, API) can point at it."""
+    """A field is invalid. ``field`` names it so edges (CLI, API) can point at it.
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    ``problems`` names every field found wrong with the same request, this one first:
+    a schedule refused by ``add_schedule`` or ``update_schedule`` lists all its bad
+    fields at once, so they can be fixed in one go (one entry when only one is wrong)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        problems: Iterable[FieldProblem] = (),
+    ) -> None:
         super().__init__(message)
         self.field = field
+        self.problems = _with_first(FieldProblem(field, message), problems)
+
+
+def _with_first(first: FieldProblem, others: Iterable[FieldProblem]) -> tuple[FieldProblem, ...]:
+    """``first`` then ``others``, one problem per field (the first one named wins)."""
+    found = {first.field: first}
+    for problem in others:
+        found.setdefault(problem.field, problem)
+    return tuple(found.values())
+
+
+def add_problems(error: ValidationError | ScheduleError, others: Iterable[FieldProblem]) -> None:
+    """Add to ``error.problems`` those of ``others`` about a field it does not name yet."""
+    error.problems = _with_first(error.problems[0], (*error.problems[1:], *others))
 
 
 class UnknownTaskError(ValidationError):

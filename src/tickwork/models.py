@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Final, Literal, TypeVar
 
 from tickwork.data_types import ArgType as ArgType
-from tickwork.errors import ValidationError
+from tickwork.errors import FieldProblem, ValidationError
 
 JSON = Any
 """A value that ``json.dumps`` accepts: dict, list, str, int, float, bool or None."""
@@ -468,20 +468,35 @@ class TaskSpec:
 
     def check_data(self, data: dict[str, Any]) -> None:
         """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments
-        or a value is not of the type its parameter is annotated with."""
+        or a value is not of the type its parameter is annotated with; its ``problems``
+        name every key at fault (``data_problems``)."""
+        problems = self.data_problems(data)
+        if problems:
+            first = problems[0]
+            raise ValidationError(first.message, field=first.field, problems=problems[1:])
+
+    def data_problems(self, data: dict[str, Any]) -> list[FieldProblem]:
+        """What is wrong with ``data`` for this task: keys it takes no argument for
+        and required ones missing (field ``data``), then each value not of its
+        parameter's type (field ``data.<key>`` and the path to the wrong part)."""
+        problems: list[FieldProblem] = []
         if not self.accepts_any:
             for key in data:
                 if key not in self.arguments:
-                    raise ValidationError(
-                        f"task {self.name!r} takes no argument {key!r} "
-                        f"(it takes: {', '.join(self.arguments) or 'none'})",
-                        field="data",
+                    problems.append(
+                        FieldProblem(
+                            "data",
+                            f"task {self.name!r} takes no argument {key!r} "
+                            f"(it takes: {', '.join(self.arguments) or 'none'})",
+                        )
                     )
+                    break
         missing = [n for n in self.required if n not in data]
-        if missing:
-            raise ValidationError(
-                f"task {self.name!r} needs data for {', '.join(map(repr, missing))}",
-                field="data",
+        if missing and not problems:
+            problems.append(
+                FieldProblem(
+                    "data", f"task {self.name!r} needs data for {', '.join(map(repr, missing))}"
+                )
             )
         for key, value in data.items():
             accepted = self.types.get(key)
@@ -489,11 +504,14 @@ class TaskSpec:
             if found is not None:
                 assert accepted is not None
                 path, wrong = found
-                raise ValidationError(
-                    f"data.{key}{path} {wrong} "
-                    f"(task {self.name!r} takes {key}: {accepted.annotation()})",
-                    field=f"data.{key}{path}",
+                problems.append(
+                    FieldProblem(
+                        f"data.{key}{path}",
+                        f"data.{key}{path} {wrong} "
+                        f"(task {self.name!r} takes {key}: {accepted.annotation()})",
+                    )
                 )
+        return problems
 
     def to_dict(self) -> dict[str, Any]:
         return {

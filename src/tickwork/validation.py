@@ -466,7 +466,7 @@ def field_problems(changes: Mapping[str, Any], timezone: str = "UTC") -> dict[st
     if start is not None and end is not None and end < start:
         problems.setdefault("end_at", "end_at is before start_at")
     expr = values.get("schedule")
-    if expr and "timezone" not in problems:  # from the start, when that one is valid
+    if expr:  # from the start, in the fallback zone when the one given is refused
         try:
             parse_schedule(expr, timezone=zone, start_at=start)
         except ScheduleError as exc:

@@ -201,3 +201,36 @@ def test_overdue_fires_are_counted_alike_through_a_server(server: Server) -> Non
     for where in ("db", "url"):
         assert overdue[where]["schedules"] == 2 and overdue[where]["grace"] == 60, overdue
         assert 7199 < overdue[where]["oldest_seconds"] < 7260, overdue
+
+
+def test_every_bad_field_of_a_create_or_update_is_named_alike(server: Server) -> None:
+    """A refused create or update prints one line per field at fault, naming it, and
+    exits 1, on the database and through a server alike (before: only the first)."""
+    clis = both(server)
+    clis["db"]("create", "--task", "api:report", "--schedule", "manual", "--id", "r",
+               "--data", '{"region": "eu"}')  # fmt: skip
+    for args in (
+        ["create", "--task", "api:report", "--schedule", "0 0 32 * *", "--tz", "Mars/Base",
+         "--data", '{"region": 1, "filters": {"ids": [1, "2"]}}'],
+        ["update", "--id", "r", "--schedule", "0 0 32 * *", "--tz", "Mars/Base",
+         "--data", '{"region": 1, "filters": {"ids": [1, "2"]}}'],
+    ):  # fmt: skip
+        outputs = {}
+        for where, cli in clis.items():
+            proc = cli(*args, expect=1)
+            assert "Traceback" not in proc.stderr, proc.stderr
+            outputs[where] = proc.stderr.splitlines()
+        assert outputs["db"] == outputs["url"], outputs
+        assert outputs["db"] == [
+            "error: timezone: unknown time zone 'Mars/Base'",
+            "error: schedule: day-of-month 32 out of range 1-31",
+            "error: data.region must be a string, not the number 1 "
+            "(task 'api:report' takes region: str)",
+            "error: data.filters.ids[1] must be an integer, not the string '2' "
+            "(task 'api:report' takes filters: dict[str, list[int]] | None)",
+        ], outputs
+    # One field at fault: its message alone, as ever.
+    for cli in clis.values():
+        assert cli.error("update", "--id", "r", "--tz", "Mars/Base") == (
+            "error: unknown time zone 'Mars/Base'"
+        )

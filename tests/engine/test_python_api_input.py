@@ -79,6 +79,48 @@ async def test_a_bad_field_is_refused_at_add_and_update_and_nothing_is_stored(
     assert await scheduler.get_schedule("good") == good
 
 
+async def test_every_bad_field_is_named_at_once(scheduler: Scheduler) -> None:
+    """The error names the first field at fault as ever; ``problems`` names each, so
+    all can be fixed at once (a form, a script reporting to its user)."""
+    with pytest.raises(ValidationError) as refused:
+        await scheduler.add_schedule(
+            "add",
+            "0 0 32 * *",
+            id="two words",
+            timezone="Mars/Base",
+            data={"a": "1", "c": 2},
+            retry={"delay": -1, "backoff": 0},
+            start_at="2026-05-02T00:00:00Z",
+            end_at="2026-05-01T00:00:00Z",
+        )
+    error = refused.value
+    assert error.field == "id" and str(error).startswith("id 'two words' is invalid")
+    assert error.problems[0] == ("id", str(error))
+    assert {p.field: p.message for p in error.problems} == {
+        "id": "id 'two words' is invalid: use 1-200 characters of letters, digits and "
+        ". _ : @ - (starting with a letter or digit)",
+        "timezone": "unknown time zone 'Mars/Base'",
+        "schedule": "day-of-month 32 out of range 1-31",
+        "retry.delay": "retry.delay must be >= 0, not -1",
+        "retry.backoff": "retry.backoff must be a number from 1 to 100, not 0",
+        "end_at": "end_at is before start_at",
+        "data": "task 'add' takes no argument 'c' (it takes: a, b)",
+        "data.a": "data.a must be an integer, not the string '1' (task 'add' takes a: int)",
+    }
+    assert await scheduler.list_schedules() == []
+
+    good = await scheduler.add_schedule("add", "manual", id="good", data={"a": 1})
+    with pytest.raises(ValidationError) as changed:
+        await scheduler.update_schedule("good", timeout=0, tags=[""], data={"b": "x"})
+    assert changed.value.field == "timeout"
+    assert [p.field for p in changed.value.problems] == ["timeout", "tags", "data", "data.b"]
+    assert await scheduler.get_schedule("good") == good
+    # One field at fault: a list of one, the error itself.
+    with pytest.raises(ValidationError) as one:
+        await scheduler.update_schedule("good", timeout=0)
+    assert one.value.problems == (("timeout", str(one.value)),)
+
+
 async def test_the_largest_accepted_values_are_stored_and_fire(scheduler: Scheduler) -> None:
     """The bounds are what both databases store and the engine computes with."""
     s = await scheduler.add_schedule(

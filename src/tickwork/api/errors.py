@@ -11,8 +11,8 @@ response never carries a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickwork.errors import (
     ConflictError,
+    FieldProblem,
     NotFoundError,
     PermissionDeniedError,
     PreconditionFailedError,
@@ -92,16 +93,26 @@ def unauthorized(message: str = "missing or invalid credentials") -> ApiError:
     )
 
 
+def problem_list(problems: Iterable[FieldProblem]) -> list[dict[str, str | None]]:
+    """``details.problems``: each field at fault and why, as JSON objects."""
+    return [{"field": p.field, "message": p.message} for p in problems]
+
+
 def tickwork_error_response(exc: TickworkError) -> JSONResponse:
-    """The response for one of tickwork's errors."""
+    """The response for one of tickwork's errors. A refused field's ``details`` name it
+    (``field``, the first at fault, whose message is the error's) and every other one
+    found wrong with the same request (``problems``, the first one included)."""
     if isinstance(exc, UnknownTaskError):
         return error_response(
-            422, "unknown_task", str(exc), {"field": "task", "known": list(exc.known)}
+            422,
+            "unknown_task",
+            str(exc),
+            {"field": "task", "known": list(exc.known), "problems": problem_list(exc.problems)},
         )
-    if isinstance(exc, ValidationError):
-        return error_response(422, "validation_error", str(exc), {"field": exc.field})
-    if isinstance(exc, ScheduleError):
-        return error_response(422, "invalid_schedule", str(exc), {"field": exc.field})
+    if isinstance(exc, ValidationError | ScheduleError):
+        code = "validation_error" if isinstance(exc, ValidationError) else "invalid_schedule"
+        details = {"field": exc.field, "problems": problem_list(exc.problems)}
+        return error_response(422, code, str(exc), details)
     if isinstance(exc, NotFoundError):
         return error_response(404, "not_found", str(exc), {"kind": exc.kind, "id": exc.ident})
     if isinstance(exc, PreconditionFailedError):
@@ -156,14 +167,17 @@ def _is_json(content_type: str) -> bool:
 
 
 def validation_response(
-    exc: RequestValidationError, content_type: str | None = None
+    exc: RequestValidationError,
+    content_type: str | None = None,
+    more: Sequence[FieldProblem] = (),
 ) -> JSONResponse:
-    """422 naming the first field at fault. ``content_type``: the request's; a body
-    sent as something other than JSON (``curl -d`` sends a form) is said to be that,
-    not to be "not a valid dictionary"."""
-    problems: list[dict[str, str]] = []
+    """422 naming the first field at fault, and in ``problems`` every one (``more``:
+    those found in the fields the body's shape let through). ``content_type``: the
+    request's; a body sent as something other than JSON (``curl -d`` sends a form) is
+    said to be that, not to be "not a valid dictionary"."""
+    problems: list[dict[str, str | None]] = []
     for err in exc.errors():
-        problem = _problem(err)
+        problem: dict[str, str | None] = dict(_problem(err))
         if (
             content_type is not None
             and not _is_json(content_type)
@@ -177,13 +191,50 @@ def validation_response(
             )
         if not any(p["field"] == problem["field"] for p in problems):  # one per field
             problems.append(problem)
+    for extra in problem_list(more):
+        if not any(p["field"] == extra["field"] for p in problems):
+            problems.append(extra)
     first = problems[0] if problems else {"field": "body", "message": "invalid request"}
     message = f"{first['field']}: {first['message']}"
     if len(problems) > 1:
         message += f" (and {len(problems) - 1} more)"
-    return error_response(
-        422, "validation_error", message, {"field": first["field"], "errors": problems}
-    )
+    # ``errors``: the name these had before every 422 gave ``problems``.
+    details = {"field": first["field"], "problems": problems, "errors": problems}
+    return error_response(422, "validation_error", message, details)
+
+
+#: A further check of a body whose shape FastAPI refused: the problems of the fields
+#: it let through (the request, the body, the top-level fields refused).
+BodyCheck = Callable[[Request, Mapping[str, Any], frozenset[str]], Awaitable[list[FieldProblem]]]
+_BODY_CHECKS: dict[Any, BodyCheck] = {}
+
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+
+
+def check_body_with(check: BodyCheck) -> Callable[[_Endpoint], _Endpoint]:
+    """Have ``check`` look at the rest of a body of this endpoint whose shape FastAPI
+    refused, so one answer names every field at fault, not only the misshapen ones."""
+
+    def register(endpoint: _Endpoint) -> _Endpoint:
+        _BODY_CHECKS[endpoint] = check
+        return endpoint
+
+    return register
+
+
+async def _more_problems(request: Request, exc: RequestValidationError) -> list[FieldProblem]:
+    """What the endpoint's ``BodyCheck`` finds in the fields FastAPI let through."""
+    check = _BODY_CHECKS.get(request.scope.get("endpoint"))
+    if check is None or not isinstance(exc.body, Mapping):
+        return []
+    refused: set[str] = set()
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if loc[:1] == ("body",):
+            if len(loc) == 1:  # the body as a whole: nothing to look into
+                return []
+            refused.add(str(loc[1]))
+    return await check(request, exc.body, frozenset(refused))
 
 
 def _unreadable_body(exc: StarletteHTTPException) -> str:
@@ -210,18 +261,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return validation_response(exc, request.headers.get("content-type", ""))
+        more = await _more_problems(request, exc)
+        return validation_response(exc, request.headers.get("content-type", ""), more)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
         if status == 400:  # a body FastAPI cannot even decode (not UTF-8, not JSON)
             problem = _unreadable_body(exc)
+            problems = [{"field": "body", "message": problem}]
             return error_response(
                 422,
                 "validation_error",
                 f"body: {problem}",
-                {"field": "body", "errors": [{"field": "body", "message": problem}]},
+                {"field": "body", "problems": problems, "errors": problems},
             )
         code = _HTTP_CODES.get(status, "error")
         if status == 404:

@@ -456,10 +456,37 @@ class TokenCreated(TokenOut):
     token: str = Field(description="The secret: shown this once, never stored.")
 
 
+class FieldProblemOut(BaseModel):
+    """One field at fault and why."""
+
+    field: str | None = Field(
+        description="The field: a body field (retry.delay, data.limits.cpu[1]), a "
+        "query or path parameter, or body for the body as a whole."
+    )
+    message: str
+
+
+class ErrorDetails(BaseModel):
+    """What an error is about; which keys are there depends on the error."""
+
+    model_config = ConfigDict(extra="allow")
+    field: str | None = Field(
+        default=None, description="422: the (first) field at fault; the message is about it."
+    )
+    problems: list[FieldProblemOut] | None = Field(
+        default=None,
+        description="422: every field found wrong in the request, the first one included, "
+        "so that all can be fixed at once.",
+    )
+    known: list[str] | None = Field(default=None, description="unknown_task: the known tasks.")
+    kind: str | None = Field(default=None, description="404: what was looked for.")
+    id: str | None = Field(default=None, description="404: the id not found.")
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
-    details: dict[str, Any]
+    details: ErrorDetails
 
 
 class ErrorOut(BaseModel):

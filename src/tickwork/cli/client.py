@@ -18,7 +18,7 @@ import typer
 
 from tickwork.cli.output import Output
 from tickwork.engine.audit import acting_as, default_actor
-from tickwork.errors import TickworkError, UnknownTaskError, ValidationError
+from tickwork.errors import ScheduleError, TickworkError, UnknownTaskError, ValidationError
 from tickwork.limits import MAX_JSON_DEPTH, check_json_value
 from tickwork.store.url import SQLiteURL, mask_password, parse_url
 
@@ -117,18 +117,32 @@ def with_client(
 
     try:
         return asyncio.run(go())
-    except UnknownTaskError as exc:
-        hint = (
-            ""
-            if exc.known
-            else " (a task becomes known when a node that imports it starts: "
-            "tickwork worker --import MODULE)"
-        )
-        g.out.fail(f"{exc}{hint}")
+    except (ValidationError, ScheduleError) as exc:
+        first, *more = refusal_lines(exc)
+        g.out.fail(first, more=more)
     except TickworkError as exc:
         g.out.fail(str(exc))
     except KeyboardInterrupt:
         g.out.fail("interrupted", code=130)
+
+
+def refusal_lines(exc: ValidationError | ScheduleError) -> list[str]:
+    """What to print of a refusal: its message, as always, when one field is at
+    fault; else one line per field, each naming it (``timezone: unknown time zone``).
+    An unknown task on a database that knows none says how a task becomes known."""
+    hint = (
+        " (a task becomes known when a node that imports it starts: "
+        "tickwork worker --import MODULE)"
+    )
+    if len(exc.problems) < 2:
+        unknown = isinstance(exc, UnknownTaskError) and not exc.known
+        return [f"{exc}{hint if unknown else ''}"]
+    lines = []
+    for field, message in exc.problems:
+        line = message if field is None or message.startswith(field) else f"{field}: {message}"
+        none_known = field == "task" and message.endswith("known tasks: none")
+        lines.append(line + (hint if none_known else ""))
+    return lines
 
 
 def parse_data(out: Output, text: str | None, option: str = "--data") -> dict[str, Any] | None:

@@ -106,11 +106,12 @@ class Output:
             f"[yellow]warning:[/yellow] {escape(message)}"
         )
 
-    def fail(self, message: str, code: int = 1) -> NoReturn:
-        """Print ``error: message`` on stderr and exit with ``code``."""
-        Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[red]error:[/red] {escape(message)}"
-        )
+    def fail(self, message: str, code: int = 1, *, more: Sequence[str] = ()) -> NoReturn:
+        """Print ``error: message`` on stderr (and a line ``error: ...`` for each of
+        ``more``) and exit with ``code``."""
+        console = Console(stderr=True, highlight=False, soft_wrap=True)
+        for line in (message, *more):
+            console.print(f"[red]error:[/red] {escape(line)}")
         raise typer.Exit(code)
 
 

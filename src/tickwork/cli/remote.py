@@ -26,6 +26,7 @@ import tickwork
 from tickwork.api import paging
 from tickwork.errors import (
     ConflictError,
+    FieldProblem,
     NotFoundError,
     PermissionDeniedError,
     PreconditionFailedError,
@@ -35,6 +36,7 @@ from tickwork.errors import (
     TickworkError,
     UnknownTaskError,
     ValidationError,
+    add_problems,
 )
 from tickwork.models import (
     ApiToken,
@@ -71,6 +73,19 @@ class _UnknownTask(UnknownTaskError):
         self.known = sorted(known)
 
 
+def _problems(details: dict[str, Any]) -> list[FieldProblem]:
+    """The fields at fault an error's ``details.problems`` names (none from a server
+    that did not list them)."""
+    found = details.get("problems")
+    if not isinstance(found, list):
+        return []
+    return [
+        FieldProblem(p.get("field") if isinstance(p.get("field"), str) else None, str(p["message"]))
+        for p in found
+        if isinstance(p, dict) and "message" in p
+    ]
+
+
 def error_of(response: httpx.Response) -> TickworkError:
     """The tickwork error an error response stands for."""
     try:
@@ -83,15 +98,23 @@ def error_of(response: httpx.Response) -> TickworkError:
     if not isinstance(details, dict):
         details = {}
     if code == "unknown_task":
-        return _UnknownTask(message, [str(k) for k in details.get("known", [])])
+        unknown = _UnknownTask(message, [str(k) for k in details.get("known", [])])
+        add_problems(unknown, _problems(details))
+        return unknown
     if code == "not_found" and "kind" in details and "id" in details:
         return NotFoundError(str(details["kind"]), str(details["id"]))
     if code == "invalid_schedule":
         field = details.get("field")
-        return ScheduleError(message, field=field if isinstance(field, str) else "schedule")
+        return ScheduleError(
+            message,
+            field=field if isinstance(field, str) else "schedule",
+            problems=_problems(details),
+        )
     if code == "validation_error":
         field = details.get("field")
-        return ValidationError(message, field=field if isinstance(field, str) else None)
+        return ValidationError(
+            message, field=field if isinstance(field, str) else None, problems=_problems(details)
+        )
     if code == "conflict":
         return ConflictError(message)
     if code == "precondition_failed":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -20,17 +20,21 @@ from tickwork.engine.audit import current_actor
 from tickwork.engine.events import Event, EventBus
 from tickwork.engine.registry import TaskRegistry
 from tickwork.errors import (
+    FieldProblem,
     NotFoundError,
     PreconditionFailedError,
+    ScheduleError,
+    TickworkError,
     UnknownTaskError,
     ValidationError,
+    add_problems,
 )
 from tickwork.limits import echo
 from tickwork.models import JSON, AuditEntry, RetryPolicy, Schedule, ScheduleStatus, TaskSpec
 from tickwork.policy import first_fire, next_fire
 from tickwork.schedule import ParsedSchedule
 from tickwork.store.base import Store
-from tickwork.validation import integer
+from tickwork.validation import check_id, field_problems, integer, json_object
 
 if TYPE_CHECKING:
     from tickwork.clock import Clock
@@ -142,6 +146,20 @@ class SchedulerBase:
             raise UnknownTaskError(name, known)
         return TaskSpec(name=name, accepts_any=True)  # published before specs existed
 
+    async def _refuse(
+        self,
+        error: ValidationError | ScheduleError,
+        changes: Mapping[str, Any],
+        current: Schedule | None = None,
+        *,
+        schedule_id: Any = None,
+    ) -> None:
+        """Add to ``error``, raised by a write of ``changes``, every other problem of
+        theirs (``schedule_problems``), so the caller can fix them all at once."""
+        add_problems(
+            error, await schedule_problems(self, changes, current, schedule_id=schedule_id)
+        )
+
     @staticmethod
     def _task_defaults(spec: TaskSpec) -> dict[str, Any]:
         defaults: dict[str, Any] = {}
@@ -202,6 +220,47 @@ class SchedulerBase:
         if found is None:
             raise NotFoundError("schedule", schedule_id)
         return found
+
+
+async def schedule_problems(
+    scheduler: SchedulerBase,
+    changes: Mapping[str, Any],
+    current: Schedule | None = None,
+    *,
+    schedule_id: Any = None,
+) -> list[FieldProblem]:
+    """Every field of ``changes`` (to a new schedule with ``schedule_id``, or to
+    ``current``) that ``add_schedule`` or ``update_schedule`` would refuse, each checked
+    on its own (``validation.field_problems``), and the id, the task known, the data
+    fitting the task. A write stops at the first; its error lists these all, and so
+    does the REST API when a body's shape was refused before its meaning was read."""
+    found: list[FieldProblem] = []
+    if schedule_id is not None:
+        try:
+            check_id(schedule_id)
+        except ValidationError as exc:
+            found.append(FieldProblem(exc.field, str(exc)))
+    zone = current.timezone if current is not None else "UTC"
+    bad = field_problems(changes, zone)
+    found += [FieldProblem(name, message) for name, message in bad.items()]
+    task = changes["task"] if "task" in changes else getattr(current, "task", None)
+    if "task" in bad or not isinstance(task, str) or not task.strip():
+        return found
+    if "task" not in changes and "data" not in changes:
+        return found  # the stored data fits the stored task
+    try:
+        spec = await scheduler.task_spec(task.strip())
+    except UnknownTaskError as exc:
+        return [*found, FieldProblem("task", str(exc))]
+    except TickworkError:  # the store failed: the problems found so far
+        return found
+    if "data" in bad:
+        return found
+    if "data" in changes:
+        data = json_object(changes["data"], "data")
+    else:
+        data = current.data if current is not None else {}
+    return found + spec.data_problems(data)
 
 
 def parsed_schedule(schedule: Schedule) -> ParsedSchedule:

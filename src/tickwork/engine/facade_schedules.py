@@ -8,7 +8,12 @@ from datetime import datetime
 from typing import Any, Final
 
 from tickwork.engine.facade import SchedulerBase, check_version, id_arg, parsed_schedule
-from tickwork.errors import NotFoundError, PreconditionFailedError, ValidationError
+from tickwork.errors import (
+    NotFoundError,
+    PreconditionFailedError,
+    ScheduleError,
+    ValidationError,
+)
 from tickwork.models import SCHEDULE_STATUSES, Schedule, ScheduleStatus
 from tickwork.policy import next_fire
 from tickwork.store.base_reads import Revised
@@ -96,7 +101,8 @@ class ScheduleCalls(SchedulerBase):
         ``expected_version``: the ``version`` the caller read; if the schedule changed
         since, ``PreconditionFailedError`` and nothing changes. Without it, a change
         committed by someone else between this call's read and its write does not fail
-        the call: the changes are applied again over the new version."""
+        the call: the changes are applied again over the new version. An invalid change
+        raises naming its first bad field; the error's ``problems`` name them all."""
         check_version(expected_version)
         for attempt in range(1, _UPDATE_ATTEMPTS + 1):
             try:
@@ -118,9 +124,13 @@ class ScheduleCalls(SchedulerBase):
                 f"{expected_version}: it changed since it was read"
             )
         now = self.clock.now()
-        record = self._show_node_defaults(build_schedule(current, changes, now))
-        if "task" in changes or "data" in changes:
-            (await self.task_spec(record.task)).check_data(record.data)
+        try:
+            record = self._show_node_defaults(build_schedule(current, changes, now))
+            if "task" in changes or "data" in changes:
+                (await self.task_spec(record.task)).check_data(record.data)
+        except (ValidationError, ScheduleError) as exc:
+            await self._refuse(exc, changes, current)
+            raise
         if _TIMING_FIELDS & set(changes) or (
             "paused" in changes and record.paused != current.paused
         ):

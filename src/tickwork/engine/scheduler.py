@@ -26,7 +26,7 @@ from tickwork.engine.facade_schedules import ScheduleCalls
 from tickwork.engine.ids import new_id, node_id
 from tickwork.engine.registry import REGISTRY, TaskRegistry
 from tickwork.engine.storecalls import StoreCalls
-from tickwork.errors import ConflictError, ValidationError
+from tickwork.errors import ConflictError, ScheduleError, ValidationError
 from tickwork.models import (
     DEFAULT_LEASE_TTL,
     DEFAULT_MAX_CONCURRENT,
@@ -274,26 +274,27 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
         (``tickwork.validation.SETTABLE_FIELDS``).
 
         Refuses unknown tasks (with the known ones listed), data that does not fit the
-        task's signature, and any invalid field, naming it. With ``replace_existing`` an
+        task's signature, and any invalid field, naming it; the error's ``problems``
+        name every field at fault. With ``replace_existing`` an
         existing id is updated instead (an upsert).
         """
-        schedule_id = check_id(id) if id is not None else new_id()
+        given = {"task": task, "schedule": schedule, **fields}
+        try:
+            schedule_id = check_id(id) if id is not None else new_id()
+        except ValidationError as exc:
+            await self._refuse(exc, given, schedule_id=id)
+            raise
         if not isinstance(replace_existing, bool):
             raise ValidationError(
                 "replace_existing must be True or False", field="replace_existing"
             )
         if replace_existing and await self._call(self.store.get_schedule, schedule_id) is not None:
-            return await self.update_schedule(schedule_id, task=task, schedule=schedule, **fields)
-        now = self.clock.now()
-        if not isinstance(task, str) or not task.strip():
-            raise ValidationError("task must be a non-empty task name", field="task")
-        spec = await self.task_spec(task.strip())
-        changes: dict[str, Any] = self._task_defaults(spec) | {"task": task, "schedule": schedule}
-        changes.update(fields)
-        record, parsed = new_schedule(schedule_id, changes, now)
-        record = self._show_node_defaults(record)
-        spec.check_data(record.data)
-        record = record.replace(**self._timing(parsed, record, now, first=True))
+            return await self.update_schedule(schedule_id, **given)
+        try:
+            record = await self._new_record(schedule_id, given)
+        except (ValidationError, ScheduleError) as exc:
+            await self._refuse(exc, given, schedule_id=id)
+            raise
         audit = self._audit("schedule.created", f"schedule:{schedule_id}", after=record.to_dict())
         try:
             stored = await self._add(record, audit)
@@ -304,6 +305,19 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
         if self.events.has_subscribers:
             self._emit("schedule.created", stored.id, task=stored.task, schedule=stored.schedule)
         return stored
+
+    async def _new_record(self, schedule_id: str, given: dict[str, Any]) -> Schedule:
+        """The record of a new schedule of the fields ``given``, with its first fire;
+        raises on the first field at fault (``add_schedule`` then names them all)."""
+        now = self.clock.now()
+        task = given["task"]
+        if not isinstance(task, str) or not task.strip():
+            raise ValidationError("task must be a non-empty task name", field="task")
+        spec = await self.task_spec(task.strip())
+        record, parsed = new_schedule(schedule_id, self._task_defaults(spec) | given, now)
+        record = self._show_node_defaults(record)
+        spec.check_data(record.data)
+        return record.replace(**self._timing(parsed, record, now, first=True))
 
     async def _add(self, record: Schedule, audit: AuditEntry) -> Schedule:
         """Commit a new schedule: on this thread when the store can do it without

@@ -15,7 +15,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Conflict"),
         (412, "Changed since read (If-Match)"),
         (413, "Body too large"),
-        (422, "Invalid input; details.field names it"),
+        (422, "Invalid input; details.field names the first field at fault, details.problems each"),
         (429, "Rate limited; see Retry-After"),
         (503, "The database cannot be reached right now"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from tickwork.api import access, paging
 from tickwork.api.auth import Caller, CallerDep
 from tickwork.api.encode import json_response, schedule_json
+from tickwork.api.errors import check_body_with
 from tickwork.api.if_match import IfMatch
 from tickwork.api.known_query import known_query_only
 from tickwork.api.routes import ERROR_RESPONSES
@@ -27,10 +29,12 @@ from tickwork.api.schemas import (
     ScheduleReplace,
     ScheduleStatusName,
 )
+from tickwork.engine.facade import schedule_problems
 from tickwork.engine.scheduler import Scheduler
-from tickwork.errors import PreconditionFailedError
+from tickwork.errors import FieldProblem, PreconditionFailedError
 from tickwork.models import Schedule
 from tickwork.store.records import ScheduleFilter
+from tickwork.validation import SETTABLE_FIELDS
 
 router = APIRouter(
     tags=["schedules"], responses=ERROR_RESPONSES, dependencies=[Depends(known_query_only)]
@@ -66,7 +70,30 @@ def _with_etag(s: Schedule, status_code: int = 200, created: bool = False) -> Re
     return json_response(schedule_json(s), status_code, headers)
 
 
+async def _rest_of_new(
+    request: Request, body: Mapping[str, Any], refused: frozenset[str]
+) -> list[FieldProblem]:
+    """The problems of a new schedule's fields whose shape was right (POST, PUT)."""
+    fields = {
+        k: v for k, v in body.items() if k in SETTABLE_FIELDS and k not in refused and v is not None
+    }
+    given_id = (
+        body.get("id") if "id" not in refused and "schedule_id" not in request.path_params else None
+    )
+    return await schedule_problems(_scheduler(request), fields, schedule_id=given_id)
+
+
+async def _rest_of_changes(
+    request: Request, body: Mapping[str, Any], refused: frozenset[str]
+) -> list[FieldProblem]:
+    """The problems of a change's fields whose shape was right (PATCH; read in UTC,
+    and data checked only against a task it names)."""
+    fields = {k: v for k, v in body.items() if k in SETTABLE_FIELDS and k not in refused}
+    return await schedule_problems(_scheduler(request), fields)
+
+
 @router.post("/schedules", status_code=201, response_model=ScheduleOut)
+@check_body_with(_rest_of_new)
 async def create_schedule(body: ScheduleCreate, caller: CallerDep, request: Request) -> Response:
     """Create a schedule owned by the caller (an admin may set ``owner``)."""
     fields = body.changes()
@@ -134,6 +161,7 @@ async def schedule_one(app: Any, caller: Caller, schedule_id: str) -> Response:
     response_model=ScheduleOut,
     responses={201: {"model": ScheduleOut, "description": "Created"}},
 )
+@check_body_with(_rest_of_new)
 async def put_schedule(
     schedule_id: str,
     body: ScheduleReplace,
@@ -153,6 +181,7 @@ async def put_schedule(
 
 
 @router.patch("/schedules/{schedule_id}", response_model=ScheduleOut)
+@check_body_with(_rest_of_changes)
 async def patch_schedule(
     schedule_id: str,
     body: ScheduleFields,
