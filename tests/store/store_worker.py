@@ -107,19 +107,28 @@ def main(argv: list[str]) -> None:
             done += len(got)
             idle = 0 if got else idle + 1
         print(json.dumps(done), flush=True)
-    elif mode == "node":
+    elif mode in ("node", "node-forks"):
+        # A node that registers, then waits to be killed. Its pid as given (second
+        # argument) stands for a pid another process has taken since. ``node-forks``
+        # then forks a child that outlives it, and says the child's pid.
         node_id = args[0]
         now = at(0)
         store.register_node(
             Node(
                 id=node_id,
                 host=socket.gethostname(),
-                pid=os.getpid(),
+                pid=int(args[1]) if len(args) > 1 else os.getpid(),
                 started_at=now,
                 heartbeat_at=now,
                 tasks=("t",),
             )
         )
+        if mode == "node-forks":
+            child = os.fork()
+            if child == 0:
+                time.sleep(3600)  # until killed
+                os._exit(0)
+            print(child, flush=True)
         print("ready", flush=True)
         time.sleep(3600)  # until killed
     elif mode == "add":

@@ -42,12 +42,12 @@ class NodeStore(ABC):
         By default: nodes silent for longer than their own ``lease_ttl`` (as registered:
         a node renews its heartbeat every third of it), or than ``stale_after`` (seconds
         or a timedelta) for a node registered without one. Implementations add what the
-        database can tell at once: on SQLite, nodes on this host (same
-        ``socket.gethostname()``) whose process no longer exists; on PostgreSQL, nodes
-        whose session-level advisory lock, held by
-        a connection kept open for the node's life since ``register_node``, is free,
-        i.e. whose process died (there a held lock also outweighs a stale heartbeat:
-        the process lives, and if it hangs its runs' leases lapse). Read-only, but it
+        database can tell at once: on SQLite, nodes whose lock file (held for the
+        node's life since ``register_node``) is free under this kernel; on PostgreSQL,
+        nodes whose session-level advisory lock, held by a connection kept open for the
+        node's life since ``register_node``, is free, i.e. whose process died (there a
+        held lock also outweighs a stale heartbeat: the process lives, and if it hangs
+        its runs' leases lapse). Read-only, but it
         may take about a second on PostgreSQL to confirm a free lock.
         """
         if isinstance(stale_after, timedelta):
@@ -60,7 +60,7 @@ class NodeStore(ABC):
         ``lease_until``; any error means False (fail closed). Another node's lease is
         taken over when it lapsed (``lease_until < now``) or, at once, when the
         database can tell its holder is gone (stopped; on PostgreSQL its advisory lock
-        free; on SQLite its process gone from this host)."""
+        free; on SQLite its lock file free)."""
 
     @abstractmethod
     def release_lead(self, node_id: str) -> None:

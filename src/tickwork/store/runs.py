@@ -287,9 +287,7 @@ class Runs(SqlCore):
             oldest = tx.execute(self._sql("gauge_oldest_due"), (self._ts(now),))[0][0]
             fire = tx.execute(self._sql("gauge_oldest_due_fire"), (self._ts(now),))[0][0]
             fallback = (now - alive_since).total_seconds()
-            nodes, threads, coroutines = tx.execute(
-                self._sql("gauge_nodes"), (self._ts(now), fallback)
-            )[0]
+            nodes, threads, coroutines = self._nodes_gauge(tx, now, fallback)
         due, unfired = self._dt(oldest), self._dt(fire)
         return Gauges(
             schedules={k: schedules.get(k, 0) for k in ("active", "paused", "finished")},
@@ -306,6 +304,14 @@ class Runs(SqlCore):
             stuck_threads=int(threads),
             stuck_coroutines=int(coroutines),
         )
+
+    def _nodes_gauge(self, tx: Tx, now: datetime, fallback: float) -> tuple[int, int, int]:
+        """The nodes alive as of ``now`` (``fallback``: the lease of a node registered
+        without one), and their stuck threads and coroutines."""
+        nodes, threads, coroutines = tx.execute(
+            self._sql("gauge_nodes"), (self._ts(now), fallback)
+        )[0]
+        return int(nodes), int(threads), int(coroutines)
 
     def overdue_fires(self, before: datetime) -> tuple[int, datetime | None]:
         with self._read() as tx:

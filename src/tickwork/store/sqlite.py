@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -53,6 +52,7 @@ from tickwork.store.sql import (
 from tickwork.store.sqlite_bulk import _MAX_PARAMETERS, SQLiteBulk
 from tickwork.store.sqlite_errors import busy, full, open_failure, translate, translated
 from tickwork.store.sqlite_file import FileIdentity, connect_uri
+from tickwork.store.sqlite_nodes import NodeLock, SQLiteNodeLocks
 from tickwork.store.sqlite_pages import KeptPages, file_version
 from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
 from tickwork.store.sqlite_watch import FileWatch
@@ -98,7 +98,7 @@ class _SQLiteTx:
             raise not_utf8(exc) from None
 
 
-class SQLiteStore(SQLiteBulk, SqlStore):
+class SQLiteStore(SQLiteNodeLocks, SQLiteBulk, SqlStore):
     """``Store`` on a SQLite file (``sqlite:///path.db``)."""
 
     dialect = "sqlite"
@@ -120,6 +120,9 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         self._pool_lock = threading.Lock()
         self._pages = KeptPages()
         self._write_lock = threading.Lock()
+        #: The lock files of the nodes registered through this store (``sqlite_nodes``).
+        self._node_locks: dict[str, NodeLock] = {}
+        self._node_locks_lock = threading.Lock()
         self._open = False
         #: Set by ``open`` until its first connection is made (``_new_connection``).
         self._may_create = False
@@ -396,6 +399,7 @@ class SQLiteStore(SQLiteBulk, SqlStore):
         return self._revised(held, page, rows)
 
     def close(self) -> None:
+        self.release_node_locks()
         self.checkpointer.close()  # before its connection is closed
         # A fresh one, should the store be opened again.
         self.checkpointer = Checkpointer(self._connect_checkpointer, self._write_lock)
@@ -438,23 +442,6 @@ class SQLiteStore(SQLiteBulk, SqlStore):
     def _run_script(self, tx: Tx, script: str) -> None:
         for statement in _statements(script):
             tx.execute(statement)
-
-    def dead_nodes(self, now: datetime, stale_after: timedelta | float) -> list[str]:
-        """Stale heartbeats, plus nodes on this host whose process no longer exists."""
-        dead = set(super().dead_nodes(now, stale_after))
-        host = socket.gethostname()
-        for node in self.list_nodes():
-            if node.host == host and not _pid_alive(node.pid):
-                dead.add(node.id)
-        return sorted(dead)
-
-    def _leader_gone(self, tx: Tx, node_id: str) -> bool:
-        """Stopped, or on this host with its process gone."""
-        rows = tx.execute(self._sql("node_process"), (node_id,))
-        if not rows:
-            return False
-        host, pid, stopped_at = rows[0]
-        return stopped_at is not None or (host == socket.gethostname() and not _pid_alive(pid))
 
     # -- the event feed --------------------------------------------------------------
 
@@ -507,21 +494,3 @@ def _statements(script: str) -> Iterator[str]:
             buffer = ""
     if buffer.strip():
         raise StoreError(f"incomplete statement in migration: {buffer.strip()[:80]}")
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether a process with that pid exists on this host (a zombie counts as dead)."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        return state not in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True

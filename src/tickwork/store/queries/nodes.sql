@@ -96,4 +96,5 @@ SELECT id FROM nodes WHERE stopped_at IS NULL
 
 -- name: silent_nodes@postgres
 SELECT id FROM nodes WHERE stopped_at IS NULL
-  AND heartbeat_at < ? - COALESCE(lease_ttl, ?) * interval '1 second' ORDER BY id
+  AND heartbeat_at < ?::timestamptz - COALESCE(lease_ttl, ?::double precision) * interval '1 second'
+ORDER BY id

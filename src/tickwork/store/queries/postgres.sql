@@ -110,7 +110,8 @@ UPDATE nodes SET lock_key = ?, lock_at = now() WHERE id = ?
 -- Nodes not stopped: whether the node is silent for longer than its own lease (the
 -- fallback, in seconds, for a node registered without one), and whether the lock is
 -- free (NULL: no lock taken since the server started). Parameters: now, the fallback.
-SELECT id, heartbeat_at < ? - COALESCE(lease_ttl, ?) * interval '1 second',
+SELECT id,
+  heartbeat_at < ?::timestamptz - COALESCE(lease_ttl, ?::double precision) * interval '1 second',
   CASE WHEN lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time()
     THEN pg_try_advisory_xact_lock(lock_key) END
 FROM nodes WHERE stopped_at IS NULL

@@ -145,7 +145,7 @@ FROM nodes WHERE stopped_at IS NULL
 -- Parameters: now, the lease (seconds) of a node registered without one.
 SELECT COUNT(*), COALESCE(SUM(stuck_threads), 0), COALESCE(SUM(stuck_coroutines), 0)
 FROM nodes WHERE stopped_at IS NULL
-  AND heartbeat_at >= ? - COALESCE(lease_ttl, ?) * interval '1 second'
+  AND heartbeat_at >= ?::timestamptz - COALESCE(lease_ttl, ?::double precision) * interval '1 second'
   AND NOT (lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time() AND NOT EXISTS (
     SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

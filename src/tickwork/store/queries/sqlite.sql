@@ -14,6 +14,16 @@ WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name
 -- Where a node runs and whether it stopped. Parameters: node id.
 SELECT host, pid, stopped_at FROM nodes WHERE id = ?
 
+-- name: running_node_processes@sqlite
+-- Where each node not stopped runs (see store/sqlite_nodes.py). No parameters.
+SELECT id, host, pid FROM nodes WHERE stopped_at IS NULL
+
+-- name: gauge_node_rows@sqlite
+-- The nodes gauge_nodes counts, one row each, for their lock files to be looked at.
+-- Parameters: now, the lease (seconds) of a node registered without one.
+SELECT id, host, pid, stuck_threads, stuck_coroutines FROM nodes WHERE stopped_at IS NULL
+  AND heartbeat_at >= ? - CAST(COALESCE(lease_ttl, ?) * 1000000 AS INTEGER)
+
 -- name: read_events@sqlite
 -- Events after a position, each joined to its run's and (for schedule events) its
 -- schedule's row. Parameters: after, limit.
