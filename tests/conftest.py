@@ -8,7 +8,9 @@ from the server's template. Without a server they skip with the reason, unless
 
 from __future__ import annotations
 
+import compileall
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,7 @@ if _PROFILE:
 elif os.environ.get("TICKWORK_REQUIRE_PG") == "1" or os.environ.get("CI"):
     settings.load_profile("ci")
 
+ROOT = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("TICKWORK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("TICKWORK_REQUIRE_PG") == "1"
 
@@ -99,3 +102,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
         for title, text in report.sections
     ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the project's modules once, before any test starts a process. Where
+    PYTHONDONTWRITEBYTECODE is set, Python never saves what it compiles, so each of the
+    hundreds of ``tickwork`` processes the tests start would compile again every module
+    of tickwork it imports (about 0.1 s of CPU a process); compiled here, they read it."""
+    if not sys.dont_write_bytecode:
+        return  # Python saves it itself, at the first import
+    for name in ("src", "tests", "benchmarks", "examples"):
+        compileall.compile_dir(ROOT / name, quiet=1)
