@@ -6,7 +6,9 @@ values a ``Literal`` allows and, for an array or an object, what its elements mu
 It is published with the task's spec, so a process without the task's code checks the
 same; the published form of a type without elements is the one tickwork always wrote
 (``{"types": [...], "values": [...]}``) and the element keys are added beside it, so
-older specs read as before and older readers still check the outer kind.
+older specs read as before and older readers still check the outer kind. So is
+``"tuple": true`` for a ``tuple[int, ...]``: a reader that does not know it checks the
+same and only spells it ``list[int]``.
 
 The check stops at the first problem and names its path (``[3]``, ``.cpu``); it visits
 each part of the value at most once, because a type has at most one shape per JSON
@@ -16,7 +18,7 @@ than the type, which is at most ``MAX_TYPE_DEPTH`` containers deep.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from tickwork.limits import MAX_ECHO_CHARS, echo
@@ -107,7 +109,9 @@ class ArgType:
     position, ``prefix_items`` (``tuple[int, str]``); an object's values are each
     ``additional_properties`` (``dict[str, float]``), or its keys are ``properties``, of
     which ``required`` must be there and no other key may (a ``TypedDict`` named
-    ``title``). ``None`` for any of them: not checked."""
+    ``title``). ``None`` for any of them: not checked. ``variadic_tuple``: the array is
+    annotated as a tuple of any length (``tuple[int, ...]``); it is checked as a list
+    is, and only spelled differently (so it takes no part in comparing checks)."""
 
     types: tuple[str, ...] = ()
     values: tuple[JSON, ...] = ()
@@ -117,6 +121,7 @@ class ArgType:
     required: tuple[str, ...] = ()
     additional_properties: ArgType | None = None
     title: str | None = None
+    variadic_tuple: bool = field(default=False, compare=False)
 
     def accepts(self, value: Any) -> bool:
         """Whether the value is of one of the kinds (its elements aside)."""
@@ -204,6 +209,8 @@ class ArgType:
         if kind == "array" and self.prefix_items is not None:
             inside = ", ".join(t.annotation() for t in self.prefix_items)
             return f"tuple[{inside or '()'}]"
+        if kind == "array" and self.variadic_tuple:
+            return "tuple" if self.items is None else f"tuple[{self.items.annotation()}, ...]"
         if kind == "array" and self.items is not None:
             return f"list[{self.items.annotation()}]"
         if kind == "object" and self.title is not None:
@@ -227,6 +234,8 @@ class ArgType:
             d["additional_properties"] = self.additional_properties.to_dict()
         if self.title is not None:
             d["title"] = self.title
+        if self.variadic_tuple:
+            d["tuple"] = True
         return d
 
     @classmethod
@@ -235,8 +244,9 @@ class ArgType:
         elements are not checked). Parts deeper than ``MAX_TYPE_DEPTH`` are dropped."""
         types = tuple(str(t) for t in d.get("types") or ())
         values = tuple(d.get("values") or ())
+        variadic = d.get("tuple") is True
         if depth >= MAX_TYPE_DEPTH:
-            return cls(types=types, values=values)
+            return cls(types=types, values=values, variadic_tuple=variadic)
 
         def inner(x: Any) -> ArgType:
             return cls.from_dict(x, depth + 1) if isinstance(x, dict) else ANY
@@ -259,6 +269,7 @@ class ArgType:
             required=tuple(str(k) for k in d.get("required") or ()),
             additional_properties=inner(additional) if isinstance(additional, dict) else None,
             title=title if isinstance(title, str) else None,
+            variadic_tuple=variadic,
         )
 
 

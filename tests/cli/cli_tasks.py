@@ -21,9 +21,14 @@ def fail(ctx: RunContext) -> None:
 
 @task("cli:sleep")
 async def sleep(
-    ctx: RunContext, *, seconds: float = 2.0, laps: dict[str, list[float]] | None = None
+    ctx: RunContext,
+    *,
+    seconds: float = 2.0,
+    laps: dict[str, list[float]] | None = None,
+    splits: tuple[float, ...] = (),
 ) -> str:
-    """``laps`` (named lists of pauses) is there for its type: the CLI checks it."""
+    """``laps`` (named lists of pauses) and ``splits`` are there for their types: the
+    CLI checks them, and ``tickwork tasks`` spells them."""
     await asyncio.sleep(seconds)
     return f"slept {seconds:g} s"
 

@@ -180,7 +180,7 @@ def test_tasks_without_and_with_a_node(cli: Cli, tmp_path: Path) -> None:
     try:
         worker.wait_ready()
         listed = {t["name"]: t for t in cli.json("tasks")}
-        assert listed["cli:sleep"]["arguments"] == ["seconds", "laps"]
+        assert listed["cli:sleep"]["arguments"] == ["seconds", "laps", "splits"]
         assert listed["cli:sleep"]["required"] == []
         assert listed["cli:short_timeout"]["timeout"] == 1
         assert listed["cli:echo"]["accepts_any"] is True
@@ -193,6 +193,14 @@ def test_tasks_without_and_with_a_node(cli: Cli, tmp_path: Path) -> None:
         table = cli("tasks").stdout
         assert "cli:sleep" in table and "seconds: float = …" in table and "**data" in table
         assert "laps: dict[str, list[float]] | None = …" in table
+        # A tuple of any length is checked as a list and spelled as it was written.
+        assert listed["cli:sleep"]["types"]["splits"] == {
+            "types": ["array"],
+            "values": [],
+            "items": {"types": ["number"], "values": []},
+            "tuple": True,
+        }
+        assert "splits: tuple[float, ...] = …" in table
         # This process has not imported the tasks: it checks the types the node published.
         assert cli.error(
             "create", "--task", "cli:sleep", "--schedule", "manual", "--data", '{"seconds": "x"}'

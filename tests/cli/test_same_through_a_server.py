@@ -140,6 +140,14 @@ def test_status_and_tasks_print_the_same_json_through_a_server(cli_server: Serve
     assert tasks["db"] == tasks["url"]
     short = next(t for t in tasks["db"] if t["name"] == "cli:short_timeout")
     assert short["timeout"] == 1.0 and isinstance(short["timeout"], float)
+    # A tuple of any length is spelled as such, by the API and on either side.
+    (sleep,) = (
+        t for t in cli_server.admin.get("/tasks").json()["items"] if t["name"] == "cli:sleep"
+    )
+    assert sleep["types"]["splits"]["annotation"] == "tuple[float, ...]"
+    assert sleep["types"]["splits"]["tuple"] is True
+    for cli in clis.values():
+        assert "splits: tuple[float, ...] = …" in cli("tasks").stdout
 
 
 def test_without_a_good_token_the_server_refusal_says_how_to_give_one(server: Server) -> None:

@@ -80,7 +80,7 @@ class TestRead:
         [
             ("items", "list[int]"),
             ("names", "list[str]"),
-            ("flags", "list[bool]"),
+            ("flags", "tuple[bool, ...]"),
             ("pair", "tuple[int, str]"),
             ("limits", "dict[str, float] | None"),
             ("by_id", "dict[str, str] | None"),  # JSON's keys are strings, whatever K says
@@ -102,6 +102,28 @@ class TestRead:
     )
     def test_the_full_type_is_shown(self, name: str, spelled: str) -> None:
         assert SPEC.types[name].annotation() == spelled
+
+    def test_tuples_are_spelled_as_written(self) -> None:
+        def fn(
+            *,
+            counts: tuple[int, ...] | None = None,
+            spans: dict[str, tuple[float, ...]] | None = None,
+            anything: tuple = (),  # type: ignore[type-arg]
+            pair: list[tuple[int, str]] = [],  # noqa: B006 - never called
+        ) -> None:
+            pass
+
+        spec = make_task(fn, "t").spec
+        assert {name: t.annotation() for name, t in spec.types.items()} == {
+            "counts": "tuple[int, ...] | None",
+            "spans": "dict[str, tuple[float, ...]] | None",
+            "anything": "tuple",
+            "pair": "list[tuple[int, str]]",
+        }
+        again = TaskSpec.from_dict(spec.to_dict())
+        assert [t.annotation() for t in again.types.values()] == [
+            t.annotation() for t in spec.types.values()
+        ]
 
     def test_a_set_is_not_checked_json_has_none(self) -> None:
         assert "ids" not in SPEC.types
@@ -260,6 +282,24 @@ class TestPublished:
         again = TaskSpec.from_dict(published)
         assert again == SPEC
         assert refusal({"jobs": [{"name": 1}]}, again).field == "data.jobs[0].name"
+
+    def test_a_tuple_of_any_length_is_published_as_before_and_marked(self) -> None:
+        """``tuple[bool, ...]`` is published as the previous tickwork published it (a
+        list of booleans, which it reads and checks), with ``"tuple": true`` beside it
+        for the spelling; the form without it, as the previous tickwork wrote it, reads
+        as before: checked the same, spelled ``list[bool]``."""
+        flags = SPEC.types["flags"]
+        published = SPEC.to_dict()["types"]["flags"]
+        before = {"types": ["array"], "values": [], "items": {"types": ["boolean"], "values": []}}
+        assert published == before | {"tuple": True}
+        assert ArgType.from_dict(published).annotation() == "tuple[bool, ...]"
+        older = ArgType.from_dict(before)
+        assert older.annotation() == "list[bool]" and older == flags  # the same checks
+        wrong = ("[1]", "must be true or false, not the number 1")
+        assert older.problem([True, 1]) == flags.problem([True, 1]) == wrong
+        again = TaskSpec.from_dict(SPEC.to_dict())
+        assert again.types["flags"].annotation() == "tuple[bool, ...]"
+        assert refusal({"flags": [True, 1]}, again).field == "data.flags[1]"
 
     def test_a_type_without_elements_is_published_as_before(self) -> None:
         assert SPEC.to_dict()["types"]["anything"] == {"types": ["array"], "values": []}

@@ -310,7 +310,8 @@ class PartTypeOut(BaseModel):
     are each ``items``, or one per position ``prefix_items``; an object's values are
     each ``additional_properties``, or its keys are ``properties``, of which
     ``required`` must be there and no other may (a ``TypedDict`` named ``title``).
-    Those keys are left out when the parts are not checked."""
+    Those keys are left out when the parts are not checked; ``tuple`` is there, true,
+    for a ``tuple[int, ...]``."""
 
     types: list[str]
     values: list[Any]
@@ -320,6 +321,13 @@ class PartTypeOut(BaseModel):
     required: list[str] | None = Field(default=None, exclude_if=_unset)
     additional_properties: PartTypeOut | None = Field(default=None, exclude_if=_unset)
     title: str | None = Field(default=None, exclude_if=_unset)
+    variadic_tuple: bool | None = Field(
+        default=None,
+        alias="tuple",
+        exclude_if=_unset,
+        description="true: an array annotated as a tuple of any length (tuple[int, ...]), "
+        "checked as a list is",
+    )
 
 
 class ArgTypeOut(PartTypeOut):

@@ -134,7 +134,9 @@ class _Reading:
         """``t``, or only its kinds when it has more than ``_MAX_PARTS`` parts."""
         if self.size(t) <= _MAX_PARTS:
             return t
-        return ArgType(types=t.types, values=t.values, title=t.title)
+        return ArgType(
+            types=t.types, values=t.values, title=t.title, variadic_tuple=t.variadic_tuple
+        )
 
 
 def _accepted(annotation: Any, reading: _Reading, depth: int = 0) -> ArgType | None:
@@ -147,7 +149,7 @@ def _read(annotation: Any, reading: _Reading, depth: int) -> ArgType | None:
     if annotation is None or isinstance(annotation, type):
         plain = _PLAIN.get(annotation)
         if plain is not None:
-            return ArgType(types=(plain,))
+            return ArgType(types=(plain,), variadic_tuple=annotation is tuple)
     if typing.is_typeddict(annotation):
         return _typed_dict(annotation, reading, depth)
     origin = typing.get_origin(annotation)
@@ -168,8 +170,9 @@ def _read(annotation: Any, reading: _Reading, depth: int) -> ArgType | None:
     if kind not in ("array", "object"):
         return None
     args = typing.get_args(annotation)
+    variadic = origin is tuple and (not args or (len(args) == 2 and args[1] is Ellipsis))
     if depth >= MAX_TYPE_DEPTH or not args:
-        return ArgType(types=(kind,))
+        return ArgType(types=(kind,), variadic_tuple=variadic)
 
     def inner(a: Any) -> ArgType:
         return _accepted(a, reading, depth + 1) or ANY
@@ -178,13 +181,14 @@ def _read(annotation: Any, reading: _Reading, depth: int) -> ArgType | None:
         each = inner(args[-1])
         t = ArgType(types=(kind,), additional_properties=None if each is ANY else each)
         return reading.bounded(t)
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+    if variadic:  # tuple[int, ...]: checked as list[int] is
         args = args[:1]
     elif origin is tuple:  # tuple[int, str]; tuple[()] is the empty array
         t = ArgType(types=(kind,), prefix_items=tuple(inner(a) for a in args if a != ()))
         return reading.bounded(t)
     each = inner(args[0])
-    return reading.bounded(ArgType(types=(kind,), items=None if each is ANY else each))
+    t = ArgType(types=(kind,), items=None if each is ANY else each, variadic_tuple=variadic)
+    return reading.bounded(t)
 
 
 def _typed_dict(annotation: Any, reading: _Reading, depth: int) -> ArgType:
@@ -244,6 +248,9 @@ def _union(members: list[ArgType]) -> ArgType:
             objects.append(m)
     array = arrays[0] if len(arrays) == 1 else ArgType()
     obj = objects[0] if len(objects) == 1 else ArgType()
+    # Spelled a tuple when every array it may be is one (list[int] | tuple[int, ...]
+    # is one shape of array, spelled as a list).
+    tuples = [m.variadic_tuple for m in members if "array" in m.types]
     return ArgType(
         types=tuple(kinds),
         values=tuple(allowed),
@@ -253,6 +260,7 @@ def _union(members: list[ArgType]) -> ArgType:
         required=obj.required,
         additional_properties=obj.additional_properties,
         title=obj.title,
+        variadic_tuple=bool(tuples) and all(tuples),
     )
 
 
