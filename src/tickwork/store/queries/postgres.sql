@@ -1,6 +1,7 @@
--- Statements only PostgreSQL runs (see store/postgres.py and store/postgres_nodes.py):
--- its hot paths in one autocommit statement, its locks, its event feed. Each name has
--- only a @postgres block; the channel 'tickwork' is postgres.CHANNEL.
+-- Statements only PostgreSQL runs (see store/postgres.py, store/postgres_nodes.py and
+-- store/postgres_listen.py): its hot paths in one autocommit statement, its locks, its
+-- event feed. Each name has only a @postgres block; the channel 'tickwork' is
+-- postgres_listen.CHANNEL.
 
 -- name: add_schedule_notify@postgres
 -- A new schedule and the notice to other nodes, in one statement.
