@@ -11,6 +11,7 @@ import contextlib
 import json
 import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -540,6 +541,9 @@ def test_health_is_503_when_the_database_is_gone(pg_url: str, serve_api: StartSe
     scrape = httpx.get(f"{server.url}/metrics", timeout=15)
     assert scrape.status_code == 200
     assert metric(scrape.text, "tickwork_database_up") == 0
+    # Its engine process waits for the database that is gone: a SIGTERM would wait out
+    # the grace and the kill of that process (some 10 s), which this test is not about.
+    server.stop(signal.SIGKILL)
 
 
 def test_a_traceparent_sent_with_a_run_becomes_the_runs_trace_context(server: Server) -> None:
