@@ -50,10 +50,11 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 def test_a_traceparent_gives_its_trace_id_and_a_bad_one_is_named() -> None:
     assert trace_id_of(TRACEPARENT) == TRACE
-    assert trace_context_of(TRACEPARENT) == (TRACE, CALLER_SPAN)
+    assert trace_context_of(TRACEPARENT) == (TRACE, CALLER_SPAN, 1)
     assert trace_context_of(f"00-{TRACE.upper()}-{CALLER_SPAN.upper()}-00 ") == (
         TRACE,
         CALLER_SPAN,
+        0,
     )
     assert trace_context_of(None) is None and trace_context_of(" ") is None
     assert trace_id_of(None) is None and trace_id_of("") is None
@@ -84,6 +85,37 @@ async def test_each_attempt_is_a_span_in_the_callers_trace(
         trace.StatusCode.OK,
     ]
     assert mine[0].name == "run flaky" and mine[0].attributes["tickwork.schedule_id"] == "f"
+
+
+async def test_a_caller_that_did_not_sample_its_span_gets_no_attempt_recorded(
+    scheduler: Scheduler, spans: InMemorySpanExporter
+) -> None:
+    """The SDK's default sampler follows the parent: a ``traceparent`` whose flags say
+    not sampled (``-00``) leaves every attempt unsampled, the retry on another claim
+    too, as the caller chose (they used to be exported, under a parent the backend
+    never got). The task still sees the trace's context, flagged not sampled."""
+    await scheduler.add_schedule(
+        "flaky", "manual", id="f", data={"fail_times": 1}, retry={"delay": 0.01, "jitter": False}
+    )
+    unsampled = f"00-{TRACE}-{CALLER_SPAN}-00"
+    run = await scheduler.run_now("f", wait=True, timeout=10, traceparent=unsampled)
+    assert run.status == "succeeded" and run.attempt == 2
+    assert (run.trace_id, run.parent_span_id, run.trace_flags) == (TRACE, CALLER_SPAN, 0)
+    assert [
+        s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == run.id
+    ] == []
+    await scheduler.add_schedule("process_trace_context", "manual", id="c")
+    seen = await scheduler.run_now("c", wait=True, timeout=30, traceparent=unsampled)
+    assert seen.status == "succeeded", seen.error
+    assert seen.result is not None and (seen.result["trace_id"], seen.result["sampled"]) == (  # type: ignore[index]
+        TRACE,
+        "False",
+    )
+    # A sampled caller, the same way: recorded.
+    sampled = await scheduler.run_now("f", wait=True, timeout=10, traceparent=TRACEPARENT)
+    assert sampled.trace_flags == 1
+    mine = [s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == sampled.id]
+    assert [s.attributes["tickwork.attempt"] for s in mine] == [1, 2]
 
 
 async def test_an_attempt_on_the_process_executor_is_under_the_callers_span(

@@ -1,6 +1,6 @@
-"""A run's trace context (``trace_id`` and the caller's ``parent_span_id``): stored with
-the run, kept by every claim, retry and takeover of it, on SQLite and PostgreSQL; and
-the runs stored before the column existed."""
+"""A run's trace context (``trace_id``, the caller's ``parent_span_id`` and its
+``trace_flags``): stored with the run, kept by every claim, retry and takeover of it,
+on SQLite and PostgreSQL; and the runs stored before the columns existed."""
 
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ def _claim(store: Store, seconds: float, node: str = "n1") -> list[Run]:
 def test_the_callers_span_stays_with_the_run_through_retries_and_takeovers(
     store: Store,
 ) -> None:
-    run = make_run(None, at(0), trace_id=TRACE, parent_span_id=SPAN)
+    run = make_run(None, at(0), trace_id=TRACE, parent_span_id=SPAN, trace_flags=0)
     assert store.insert_runs([run]) == [run]
     (first,) = _claim(store, 0)
     assert (first.attempt, first.trace_id, first.parent_span_id) == (1, TRACE, SPAN)
+    assert first.trace_flags == 0  # the caller did not sample: kept, not taken for None
     failed = AttemptOutcome("failed", error="boom", retry_at=at(1))
     retrying = finish_one(store, run.id, "n1", 1, failed, at(0.5))
     assert retrying is not None and retrying.status == "retrying"
@@ -42,9 +43,11 @@ def test_the_callers_span_stays_with_the_run_through_retries_and_takeovers(
     assert (lost.status, lost.parent_span_id) == ("retrying", SPAN)
     (third,) = _claim(store, 2, node="n2")
     assert (third.attempt, third.trace_id, third.parent_span_id) == (3, TRACE, SPAN)
+    assert (retrying.trace_flags, second.trace_flags, third.trace_flags) == (0, 0, 0)
     stored = store.get_run(run.id)
     assert stored is not None and (stored.trace_id, stored.parent_span_id) == (TRACE, SPAN)
     assert [r.parent_span_id for r in store.list_runs()] == [SPAN]
+    assert [r.trace_flags for r in store.list_runs()] == [0]
 
 
 def test_runs_a_fire_makes_have_no_caller(store: Store) -> None:
@@ -59,7 +62,7 @@ def test_runs_a_fire_makes_have_no_caller(store: Store) -> None:
     for fired in result.fired:
         stored = store.get_run(fired.id)
         assert stored is not None
-        assert (stored.trace_id, stored.parent_span_id) == (None, None)
+        assert (stored.trace_id, stored.parent_span_id, stored.trace_flags) == (None, None, None)
 
 
 def test_a_run_stored_before_the_column_keeps_its_trace_id_after_upgrade(
@@ -94,5 +97,38 @@ def test_a_run_stored_before_the_column_keeps_its_trace_id_after_upgrade(
         assert (stored.trace_id, stored.parent_span_id) == (TRACE, None)
         (claimed,) = _claim(old, 0)
         assert (claimed.id, claimed.trace_id, claimed.parent_span_id) == ("old", TRACE, None)
+    finally:
+        old.close()
+
+
+def test_a_run_stored_before_the_flags_column_counts_as_sampled_after_upgrade(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0019 adds ``trace_flags`` to the runs already there, empty: their
+    attempts are traced as the caller's sampled ones, as they were."""
+    every = migrations.load_migrations
+
+    def up_to_18(dialect: str) -> list[tuple[int, str]]:
+        return [(v, sql) for v, sql in every(dialect) if v <= 18]
+
+    monkeypatch.setattr(migrations, "load_migrations", up_to_18)
+    old = open_store(db_url)
+    try:
+        assert old.schema_version() == 18
+        t0 = (
+            f"'{T0.isoformat()}'"
+            if db_url.startswith("postgres")
+            else f"{int(T0.timestamp())}000000"
+        )
+        by_hand(
+            db_url,
+            "INSERT INTO runs (id, task, scheduled_for, trigger, due_at, created_at, trace_id,"
+            f" parent_span_id) VALUES ('old', 't', {t0}, 'manual', {t0}, {t0}, '{TRACE}',"
+            f" '{SPAN}')",
+        )
+        monkeypatch.setattr(migrations, "load_migrations", every)
+        assert old.upgrade()[0] == 19
+        (claimed,) = _claim(old, 0)
+        assert (claimed.id, claimed.parent_span_id, claimed.trace_flags) == ("old", SPAN, None)
     finally:
         old.close()

@@ -238,6 +238,11 @@ class RunOut(BaseModel):
         description="The span id of the caller's traceparent that triggered the run: its "
         "attempts' spans are children of that span.",
     )
+    trace_flags: int | None = Field(
+        default=None,
+        description="The trace flags of the caller's traceparent (1: sampled): a "
+        "parent-based sampler records the run's attempts only if the caller sampled.",
+    )
 
     @classmethod
     def of(cls, r: Run) -> RunOut:

@@ -45,7 +45,9 @@ class RunCalls(SchedulerBase):
         With ``wait`` returns the finished run (whichever node ran it); ``timeout``
         bounds the wait (``RunTimeoutError``). ``traceparent`` (a W3C trace context):
         the run joins that trace, its attempts' spans under the caller's span (the trace
-        id is stored as ``run.trace_id``, the span id as ``run.parent_span_id``). With
+        id is stored as ``run.trace_id``, the span id as ``run.parent_span_id``, its
+        flags as ``run.trace_flags``: a caller's span not sampled leaves the attempts
+        unsampled under a parent-based sampler). With
         ``idempotency_key``, the same key from the same actor within 24 hours returns
         the run made the first time instead of making another. With
         ``expected_version`` (the ``version`` the caller read), a schedule changed since
@@ -55,7 +57,7 @@ class RunCalls(SchedulerBase):
         # Imported here: opentelemetry (when installed) costs every client's start.
         from tickwork.engine.tracing import trace_context_of
 
-        trace_id, parent_span_id = trace_context_of(traceparent) or (None, None)
+        trace_id, parent_span_id, trace_flags = trace_context_of(traceparent) or (None, None, None)
         if not isinstance(wait, bool):
             raise ValidationError("wait must be True or False", field="wait")
         timeout = _wait_timeout(timeout)
@@ -84,6 +86,7 @@ class RunCalls(SchedulerBase):
             created_at=now,
             trace_id=trace_id,
             parent_span_id=parent_span_id,
+            trace_flags=trace_flags,
             schedule_version=s.version,
         )
         audit = self._audit("schedule.run", f"schedule:{s.id}", after={"data": merged})

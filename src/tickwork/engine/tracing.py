@@ -9,10 +9,12 @@ invalid one, made at the cost of a fifth of a short sync run's start.
 
 A run triggered with a W3C ``traceparent`` (``POST /api/v1/schedules/{id}/run`` takes
 the caller's header, ``Scheduler.run_now(traceparent=...)`` takes it from Python)
-stores its trace id in ``run.trace_id`` and the caller's span id (the header's
-parent-id) in ``run.parent_span_id``. Each attempt's span is then a child of the
-caller's span, so every attempt of the run (retries, on any node) appears under the
-span that triggered it in a trace viewer. A run stored with a trace id but no span id
+stores its trace id in ``run.trace_id``, the caller's span id (the header's
+parent-id) in ``run.parent_span_id`` and its trace flags in ``run.trace_flags``. Each
+attempt's span is then a child of the caller's span, so every attempt of the run
+(retries, on any node) appears under the span that triggered it in a trace viewer, and
+is sampled or not as the caller's span was when the tracer provider's sampler follows
+the parent (``ParentBased``, the SDK's default). A run stored with a trace id but no span id
 (stored before tickwork kept it) gets a parent whose span id is derived from the run
 id: its attempts stay in the caller's trace, grouped under one parent that no
 exporter reports. Runs of the schedule start a new trace per attempt.
@@ -67,10 +69,10 @@ def trace_id_of(traceparent: str | None) -> str | None:
     return None if found is None else found[0]
 
 
-def trace_context_of(traceparent: str | None) -> tuple[str, str] | None:
-    """The trace id (32 hex digits) and the caller's span id (the parent-id, 16 hex
-    digits) of a W3C ``traceparent`` header; None when absent. A malformed one is a
-    ``ValidationError`` naming it."""
+def trace_context_of(traceparent: str | None) -> tuple[str, str, int] | None:
+    """The trace id (32 hex digits), the caller's span id (the parent-id, 16 hex
+    digits) and the trace flags (1: sampled) of a W3C ``traceparent`` header; None when
+    absent. A malformed one is a ``ValidationError`` naming it."""
     if traceparent is None or traceparent.strip() == "":
         return None
     match = _TRACEPARENT.match(traceparent.strip().lower())
@@ -85,7 +87,7 @@ def trace_context_of(traceparent: str | None) -> tuple[str, str] | None:
             " (version-traceid-parentid-flags, e.g. 00-<32 hex>-<16 hex>-01)",
             field="traceparent",
         )
-    return match.group(2), match.group(3)
+    return match.group(2), match.group(3), int(match.group(4), 16)
 
 
 def _parent_span_id(run_id: str) -> int:
@@ -108,7 +110,11 @@ def attempt_span(run: Run, node: str) -> Iterator[Any]:
                 int(run.parent_span_id, 16) if run.parent_span_id else _parent_span_id(run.id)
             ),
             is_remote=True,
-            trace_flags=_trace.TraceFlags(_trace.TraceFlags.SAMPLED),
+            # As the caller sent them: a parent-based sampler records the attempts only
+            # if the caller sampled its span. Runs stored without them count as sampled.
+            trace_flags=_trace.TraceFlags(
+                _trace.TraceFlags.SAMPLED if run.trace_flags is None else run.trace_flags
+            ),
         )
         context = _trace.set_span_in_context(_trace.NonRecordingSpan(parent))
     tracer = _trace.get_tracer("tickwork")

@@ -83,6 +83,10 @@ class Run:
     #: The span id (16 hex digits) of the caller's span that triggered the run, from
     #: its ``traceparent``: the parent of every attempt's span.
     parent_span_id: str | None = None
+    #: The caller's W3C trace flags from its ``traceparent`` (1: sampled), so that a
+    #: parent-based sampler records the attempts only if the caller recorded its span.
+    #: None: no caller's trace, or a run stored before tickwork kept them (sampled).
+    trace_flags: int | None = None
     logs: tuple[LogRecord, ...] = ()
     priority: int = 0
     lease_until: datetime | None = None

@@ -88,7 +88,8 @@ _FINISHED_RUN_COLUMNS: Final = RUN_COLUMNS[RunAt.status : RunAt.traceback + 1]
 #: leased, started and created at the fire's time, nothing else set yet.
 _SHARED_BY_CLAIMED: Final = frozenset(
     {"status", "attempt", "started_at", "finished_at", "result", "error", "traceback", "node"}
-    | {"trace_id", "parent_span_id", "lease_until", "cancel_requested", "created_at"}
+    | {"trace_id", "parent_span_id", "trace_flags", "lease_until", "cancel_requested"}
+    | {"created_at"}
 )
 
 #: The columns of a run claimed by its fire that differ from run to run (see
@@ -441,6 +442,7 @@ class RowCodec:
             node,
             trace_id,
             parent_span_id,
+            trace_flags,
             priority,
             lease_until,
             cancel_requested,
@@ -470,6 +472,7 @@ class RowCodec:
                 node,
                 trace_id,
                 parent_span_id,
+                trace_flags,
                 priority,
                 dt(lease_until),
                 bool(cancel_requested),
@@ -503,6 +506,7 @@ class RowCodec:
             r.node,
             r.trace_id,
             r.parent_span_id,
+            r.trace_flags,
             r.priority,
             ts(r.lease_until),
             r.cancel_requested,

@@ -209,9 +209,9 @@ class SqlCore(RowCodec):
         ``running`` its first attempt on ``node``, started and created at ``t_now`` and
         leased until ``t_lease``, so only the columns that differ travel per row.
         Conflicts are dropped; returns the ids inserted."""
-        # RUN_COLUMNS from status to parent_span_id, then from lease_until to created_at.
+        # RUN_COLUMNS from status to trace_flags, then from lease_until to created_at.
         started = ("running", 1)
-        unfinished = (t_now, None, None, None, None, node, None, None)
+        unfinished = (t_now, None, None, None, None, node, None, None, None)
         leased = (t_lease, False, t_now)
         return self._insert_run_rows(
             tx,
