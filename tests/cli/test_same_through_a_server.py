@@ -146,8 +146,10 @@ def test_status_and_tasks_print_the_same_json_through_a_server(cli_server: Serve
     )
     assert sleep["types"]["splits"]["annotation"] == "tuple[float, ...]"
     assert sleep["types"]["splits"]["tuple"] is True
+    # The defaults the node published, as JSON.
+    assert sleep["defaults"] == {"seconds": 2.0, "laps": None, "splits": []}
     for cli in clis.values():
-        assert "splits: tuple[float, ...] = …" in cli("tasks").stdout
+        assert "splits: tuple[float, ...] = []" in cli("tasks").stdout
 
 
 def test_without_a_good_token_the_server_refusal_says_how_to_give_one(server: Server) -> None:

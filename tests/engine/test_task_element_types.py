@@ -331,3 +331,68 @@ class TestPublished:
         assert t.prefix_items == (ANY, ArgType(types=("integer",)))
         assert t.problem([{"a": 1}, 2]) is None
         assert t.problem([1, "2"]) == ("[1]", "must be an integer, not the string '2'")
+
+
+class TestDefaultsPublished:
+    """The defaults a node publishes with a task: what ``tickwork tasks``, ``GET /tasks``
+    and the dashboard show an argument left out of the data will be."""
+
+    def test_json_defaults_are_published_and_read_back(self) -> None:
+        def fn(
+            *,
+            region: str = "eu",
+            top: int = 3,
+            rate: float = 0.5,
+            dry: bool = False,
+            nothing: None = None,
+            ids: tuple[int, ...] = (1, 2),
+            limits: dict[str, list[int]] | None = None,
+            named: dict[str, Any] = {"a": [1, {"b": None}]},  # noqa: B006
+            needed: str,
+        ) -> None:
+            pass
+
+        spec = make_task(fn, "t").spec
+        assert spec.defaults == {
+            "region": "eu",
+            "top": 3,
+            "rate": 0.5,
+            "dry": False,
+            "nothing": None,
+            "ids": [1, 2],  # a tuple as JSON has it
+            "limits": None,
+            "named": {"a": [1, {"b": None}]},
+        }
+        assert "needed" not in spec.defaults
+        again = TaskSpec.from_dict(spec.to_dict())
+        assert again.defaults == spec.defaults
+
+    def test_a_default_json_cannot_carry_or_too_long_to_show_is_left_out(self) -> None:
+        def fn(
+            *,
+            when: object = object(),
+            nan: float = float("nan"),
+            keyed: dict[int, str] = {1: "a"},  # noqa: B006
+            long: str = "x" * 500,
+            deep: list[Any] = [[[[[[[[[[1]]]]]]]]]],  # noqa: B006
+            short: str = "ok",
+        ) -> None:
+            pass
+
+        spec = make_task(fn, "t").spec
+        assert spec.defaults == {"short": "ok"}
+        assert set(spec.arguments) - set(spec.required) == {
+            "when",
+            "nan",
+            "keyed",
+            "long",
+            "deep",
+            "short",
+        }
+
+    def test_a_spec_published_without_defaults_reads_with_none(self) -> None:
+        published = SPEC.to_dict()
+        del published["defaults"]
+        assert TaskSpec.from_dict(published).defaults == {}
+        published["defaults"] = "not an object"
+        assert TaskSpec.from_dict(published).defaults == {}

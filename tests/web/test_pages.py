@@ -777,7 +777,7 @@ async def test_a_wrong_value_inside_the_data_is_named_by_its_path(dashboard: Das
     said = "data.limits.us[1] must be an integer, not the string &#39;x&#39;"
     async with client:
         r = await client.get("/ui/task", params={"task": "reports:daily"})
-        assert "<code>limits</code> (dict[str, list[int]] | None)" in r.text
+        assert "<code>limits</code> (dict[str, list[int]] | None, default null)" in r.text
         r = await client.get("/ui/check-data", params={"task": "reports:daily", "data": data})
         assert said in r.text and "Data fits the task" not in r.text
         r = await post_form(
@@ -913,3 +913,17 @@ async def test_the_runs_date_filter_is_read_in_the_zone_times_are_shown_in(
         # 2026-03-01 in Los Angeles (UTC-8): 08:00 UTC that day to 07:00 UTC the next.
         assert len(times) == 24
         assert times[0].startswith("2026-03-02T07:00") and times[-1].startswith("2026-03-01T08:00")
+
+
+async def test_the_task_help_and_the_tasks_page_show_each_default(dashboard: Dashboard) -> None:
+    """What an argument left out of the data will be, as JSON (what Data takes)."""
+    client = await dashboard.signed_in("alice")
+    async with client:
+        r = await client.get("/ui/task", params={"task": "reports:daily"})
+        assert '<code>region</code> (str, default "eu")' in r.text
+        assert "<code>rows</code> (int, default 3)" in r.text
+        r = await client.get("/ui/task", params={"task": "demo:steps"})
+        assert "<code>gate</code> (str, required)" in r.text
+        r = await client.get("/tasks")
+        assert '<code>region: str = "eu"</code>' in r.text
+        assert "<code>gate: str</code>*" in r.text

@@ -353,6 +353,9 @@ class TaskOut(BaseModel):
     concurrency: int | None
     #: Arguments whose values are checked, by name; the others take any value.
     types: dict[str, ArgTypeOut] = Field(default_factory=dict)
+    #: The default of each optional argument that can be shown (as JSON); an optional
+    #: argument missing here has a default the node does not publish.
+    defaults: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, spec: TaskSpec) -> TaskOut:

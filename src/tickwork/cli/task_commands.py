@@ -6,6 +6,7 @@ their tasks, with their arguments and defaults, when they start).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import typer
@@ -18,14 +19,17 @@ from tickwork.models import Node, TaskSpec
 
 
 def arguments(spec: TaskSpec) -> str:
-    """``region: str, dry_run: bool = …, **data``: each with the type its values are
-    checked against, if any; optional ones with ``=…``."""
+    """``region: str = "eu", dry_run: bool = false, pattern = …, **data``: each with the
+    type its values are checked against, if any; optional ones with their default as
+    JSON (as ``--data`` takes it), or ``…`` when the node did not publish it."""
     parts = []
     for a in spec.arguments:
         accepted = spec.types.get(a)
         typed = f"{a}: {accepted.annotation()}" if accepted is not None else a
         if a not in spec.required:
-            typed += " = …" if accepted is not None else "=…"
+            shown = a in spec.defaults
+            default = json.dumps(spec.defaults[a], ensure_ascii=False) if shown else "…"
+            typed += f" = {default}" if accepted is not None else f"={default}"
         parts.append(typed)
     if spec.accepts_any:
         parts.append("**data")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import math
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,41 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: Characters of a task name (what the REST API takes).
 MAX_TASK_NAME: Final = 200
+#: Characters of JSON a published default takes at most; a longer one is not shown.
+MAX_SHOWN_DEFAULT: Final = 200
+
+
+def _json_exact(value: object, depth: int = 0) -> bool:
+    """Whether JSON carries ``value`` as it is (a tuple as its list): no NaN, no key
+    that is not a string, nothing JSON has no word for."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth >= 8:
+        return False
+    if isinstance(value, (list, tuple)):
+        return all(_json_exact(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_exact(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def shown_defaults(params: list[inspect.Parameter]) -> dict[str, Any]:
+    """The defaults a node publishes with a task, so ``tickwork tasks``, ``GET /tasks``
+    and the dashboard show what an argument left out of the data will be. Only values
+    JSON carries exactly and briefly: a default that is an object, or a long text,
+    would be shown wrong or crowd the table, and is only said to exist."""
+    shown: dict[str, Any] = {}
+    for p in params:
+        if p.default is p.empty or not _json_exact(p.default):
+            continue
+        text = json.dumps(p.default, ensure_ascii=False)
+        if len(text) <= MAX_SHOWN_DEFAULT:
+            shown[p.name] = json.loads(text)  # a copy: tuples become lists
+    return shown
+
+
 #: A task's ``concurrency`` at most (runs at once over all nodes).
 MAX_CONCURRENCY: Final = 1_000_000
 
@@ -65,6 +102,7 @@ class TaskDef:
             retries=self.retries,
             concurrency=self.concurrency,
             types=argument_types(self.fn, (p for p in params if p.kind in keyword)),
+            defaults=shown_defaults([p for p in params if p.kind in keyword]),
         )
 
     def check_data(self, data: dict[str, Any]) -> None:

@@ -31,6 +31,10 @@ class TaskSpec:
     #: class; a spec published by a tickwork without types checks names only, one
     #: published by a tickwork without element types checks the outer kinds only).
     types: dict[str, ArgType] = field(default_factory=dict, hash=False)
+    #: The default value of each optional argument that JSON carries exactly and that
+    #: is short enough to show (``registry.shown_defaults``); the others are only known to
+    #: have one. For people choosing data: the task applies its defaults itself.
+    defaults: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def check_data(self, data: dict[str, Any]) -> None:
         """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments
@@ -90,6 +94,7 @@ class TaskSpec:
             "retries": self.retries,
             "concurrency": self.concurrency,
             "types": {name: t.to_dict() for name, t in self.types.items()},
+            "defaults": dict(self.defaults),
         }
 
     @classmethod
@@ -108,4 +113,6 @@ class TaskSpec:
                 for name, t in (d.get("types") or {}).items()
                 if isinstance(t, dict)
             },
+            # A spec published by a tickwork without defaults has none to show.
+            defaults=dict(defaults) if isinstance(defaults := d.get("defaults"), dict) else {},
         )
