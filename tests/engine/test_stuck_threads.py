@@ -31,7 +31,15 @@ async def test_hung_sync_tasks_do_not_starve_the_others(
     ) as s:
         assert s.engine is not None and s.engine.executors.threads.max_threads == 32
         await s.add_schedule(
-            "hang_sync", "manual", id="hang", timeout=0.3, retry={"max_attempts": 1}
+            "hang_sync",
+            "manual",
+            id="hang",
+            timeout=0.3,
+            retry={"max_attempts": 1},
+            # Every thread of the pool hung at once, then 8 more on the threads that
+            # replace them (run one at a time, the 40 took 12 s).
+            overlap="allow",
+            max_instances=32,
         )
         await s.add_schedule("sync_echo", "manual", id="echo")
         hung = [await s.run_now("hang") for _ in range(40)]
