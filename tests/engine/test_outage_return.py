@@ -32,7 +32,7 @@ async def test_a_lone_node_fires_within_seconds_of_the_database_return(
     caplog.set_level(logging.WARNING, logger="tickwork")
     db = pg_url.rsplit("/", 1)[1]
     admin = psycopg.connect(PG_URL, autocommit=True)  # another database: only db closes
-    url = pg_url + "?pool_timeout=1"  # a call fails after a second while it is down
+    url = pg_url + "?pool_timeout=0.3"  # a call fails after 0.3 s while it is down
     try:
         async with Scheduler(url, registry=tasks.registry, clock=clock, shutdown_grace=1) as s:
             await s.add_schedule("noop", "every 1m", id="tick")
@@ -49,7 +49,7 @@ async def test_a_lone_node_fires_within_seconds_of_the_database_return(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
                 (db,),
             )
-            # Each failed look costs a second of real time; the clock then ends its
+            # Each failed look costs 0.3 s of real time; the clock then ends its
             # back-off, whatever its length, until the loop has failed FAILED_LOOKS times.
             for n in range(1, FAILED_LOOKS + 1):
                 await eventually(partial(failed_looks, n), timeout=10, what=f"failed look {n}")
