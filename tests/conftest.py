@@ -112,4 +112,5 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if not sys.dont_write_bytecode:
         return  # Python saves it itself, at the first import
     for name in ("src", "tests", "benchmarks", "examples"):
-        compileall.compile_dir(ROOT / name, quiet=1)
+        if (ROOT / name).is_dir():
+            compileall.compile_dir(ROOT / name, quiet=1)
