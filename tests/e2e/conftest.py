@@ -102,6 +102,21 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
     pool.stop_all()
 
 
+def cli_status(url: str) -> dict[str, Any]:
+    """``tickwork status --json`` on the database at ``url``, as an operator runs it."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tickwork.cli", "--db", url, "--json", "status"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    status: dict[str, Any] = json.loads(out.stdout)
+    return status
+
+
 def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -14,12 +14,9 @@ Which node runs what is chosen with ``tests.e2e.pg_tasks``: only workers started
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -31,7 +28,7 @@ import psycopg
 import pytest
 
 from tests.conftest import PG_URL
-from tests.e2e.conftest import ROOT, Worker, Workers, wait_for
+from tests.e2e.conftest import Worker, Workers, cli_status, wait_for
 from tickwork import SyncScheduler
 from tickwork.errors import StoreError
 from tickwork.models import Node, Run
@@ -203,20 +200,6 @@ def _count(url: str, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _status(url: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "tickwork.cli", "--db", url, "--json", "status"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    status: dict[str, Any] = json.loads(out.stdout)
-    return status
-
-
 def _lost_at(client: SyncScheduler, run_id: str) -> datetime | None:
     """When the run's first attempt was recorded ``lost``, if it was."""
     attempts = client.get_run(run_id).attempts
@@ -382,7 +365,7 @@ def test_run_now_reaches_an_idle_worker_through_notify_and_status_shows_nodes(
         for _ in range(4):
             client.run_now("slow")
         wait_for(lambda: len(_log_of(workers, "slow", "start")) == 4, 10, "4 running runs")
-        status = _status(pg_url)
+        status = cli_status(pg_url)
         running = Counter(r.node for r in client.list_runs("slow", status="running"))
         ids = _node_ids(client)
         nodes = {n["id"]: n for n in status["nodes"]}
@@ -493,7 +476,7 @@ def test_status_drops_a_killed_node(workers: Workers, pg_url: str) -> None:
         ids = _node_ids(client)
         victim.kill()
         wait_for(lambda: ids[victim.proc.pid] not in _node_ids(client).values(), 10, "death")
-        listed = [n["id"] for n in _status(pg_url)["nodes"]]
+        listed = [n["id"] for n in cli_status(pg_url)["nodes"]]
         assert listed == [ids[survivor.proc.pid]]
 
 
@@ -515,7 +498,7 @@ def test_a_killed_node_leaves_the_listing_and_the_gauge_at_once(
             assert time.monotonic() - killed < 5
             now = datetime.now(UTC)
             assert store.gauges(now, now - timedelta(seconds=60)).nodes == 0
-            assert _status(pg_url)["nodes"] == []
+            assert cli_status(pg_url)["nodes"] == []
             # Only its lock says so: its row is neither stopped nor silent for a lease.
             (row,) = store.list_nodes(include_stopped=True)
             assert row.stopped_at is None

@@ -6,38 +6,20 @@ it stopped."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.conftest import start_server
-from tests.e2e.conftest import ROOT, Workers, wait_for
+from tests.e2e.conftest import Workers, cli_status, wait_for
 from tickwork import SyncScheduler
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 LEASE_TTL = "60"
-
-
-def _status(url: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "tickwork.cli", "--db", url, "--json", "status"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    status: dict[str, Any] = json.loads(out.stdout)
-    return status
 
 
 def _nodes_gauge(metrics: str) -> float:
@@ -63,13 +45,13 @@ def test_a_killed_worker_leaves_the_api_the_status_and_the_gauge_at_once(
         wait_for(lambda: victim.proc.pid in listed() and len(listed()) == 2, 30, "both nodes")
         served = next(nid for pid, nid in listed().items() if pid != victim.proc.pid)
         assert _nodes_gauge(httpx.get(f"{server.url}/metrics", timeout=10).text) == 2
-        assert sorted(_status(url)["nodes_alive"]) == sorted(listed().values())
+        assert sorted(cli_status(url)["nodes_alive"]) == sorted(listed().values())
 
         victim.kill()
         killed = time.monotonic()
         assert list(listed().values()) == [served]
         assert _nodes_gauge(httpx.get(f"{server.url}/metrics", timeout=10).text) == 1
-        status = _status(url)
+        status = cli_status(url)
         assert [n["id"] for n in status["nodes"]] == [served]
         assert status["nodes_alive"] == [served]
         with SyncScheduler(url, engine=False) as client:

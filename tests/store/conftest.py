@@ -18,6 +18,9 @@ import pytest
 
 from tickwork.models import AttemptOutcome, FirePlan, PlannedRun, Run, Schedule
 from tickwork.store import Store, open_store
+from tickwork.store import migrate as migrations
+from tickwork.store.sql import SqlStore
+from tickwork.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 WORKER = Path(__file__).with_name("store_worker.py")
@@ -122,6 +125,53 @@ def every_second(status: str = "pending") -> Planner:
         )
 
     return plan
+
+
+@pytest.fixture
+def lite(sqlite_url: str) -> Iterator[SQLiteStore]:
+    """An opened store on SQLite alone, for what only SQLite has (its files, its locks)."""
+    store = open_store(sqlite_url)
+    assert isinstance(store, SQLiteStore)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def open_at_version(db_url: str, version: int) -> SqlStore:
+    """A store whose schema stops at ``version``, as a tickwork of that time left it;
+    its ``upgrade()`` applies every migration since. An upgrade test writes the rows of
+    then in between (``old_node``, ``by_hand`` with ``sql_instant``)."""
+    every = migrations.load_migrations
+
+    def up_to(dialect: str) -> list[tuple[int, str]]:
+        return [(v, sql) for v, sql in every(dialect) if v <= version]
+
+    migrations.load_migrations = up_to
+    try:
+        store = open_store(db_url)
+    finally:
+        migrations.load_migrations = every
+    assert isinstance(store, SqlStore) and store.schema_version() == version
+    return store
+
+
+def old_node(store: SqlStore, node_id: str = "n1") -> None:
+    """A node row with only the columns every schema had, as an older tickwork wrote it."""
+    with store._write() as tx:
+        tx.execute(
+            "INSERT INTO nodes (id, host, pid, started_at, heartbeat_at, tasks)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (node_id, "h", 1, store._ts(T0), store._ts(T0), "[]"),
+        )
+
+
+def sql_instant(db_url: str, when: datetime) -> str:
+    """``when`` as an SQL literal of the column type each database stores instants in:
+    timestamptz, or microseconds since the epoch on SQLite."""
+    if db_url.startswith("postgres"):
+        return f"'{when.isoformat()}'"
+    return str(int(when.timestamp() * 1_000_000))
 
 
 def by_hand(db_url: str, *statements: str) -> None:

@@ -3,15 +3,10 @@ counts a node's heartbeat writes, that the gauges sum."""
 
 from __future__ import annotations
 
-import pytest
-
 from tickwork.models import Node
-from tickwork.store import migrate as migrations
-from tickwork.store import open_store
 from tickwork.store.base import Store
-from tickwork.store.sql import SqlStore
 
-from .conftest import T0, at, make_schedule
+from .conftest import T0, at, make_schedule, old_node, open_at_version
 
 
 def test_stuck_threads_are_summed_over_the_nodes_alive(store: Store) -> None:
@@ -53,27 +48,11 @@ def test_each_heartbeat_writes_both_stuck_counts(store: Store) -> None:
     assert (node.stuck_threads, node.stuck_coroutines) == (3, 0)
 
 
-def test_the_nodes_of_an_older_schema_have_no_stuck_coroutines_after_upgrade(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_nodes_of_an_older_schema_have_no_stuck_coroutines_after_upgrade(db_url: str) -> None:
     """Migration 0016 adds the column to the rows already there, at 0."""
-    every = migrations.load_migrations
-
-    def up_to_15(dialect: str) -> list[tuple[int, str]]:
-        return [(v, sql) for v, sql in every(dialect) if v <= 15]
-
-    monkeypatch.setattr(migrations, "load_migrations", up_to_15)
-    old = open_store(db_url)
+    old = open_at_version(db_url, 15)
     try:
-        assert old.schema_version() == 15
-        assert isinstance(old, SqlStore)
-        with old._write() as tx:  # the row as tickwork wrote it then
-            tx.execute(
-                "INSERT INTO nodes (id, host, pid, started_at, heartbeat_at, tasks)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                ("n1", "h", 1, old._ts(T0), old._ts(T0), "[]"),
-            )
-        monkeypatch.setattr(migrations, "load_migrations", every)
+        old_node(old)
         assert old.upgrade()[0] == 16  # and any migration after it
         (node,) = old.list_nodes()
         assert (node.id, node.stuck_threads, node.stuck_coroutines) == ("n1", 0, 0)

@@ -5,15 +5,11 @@ older schema, registered without one, falls back to the reader's lease."""
 
 from __future__ import annotations
 
-import pytest
-
 from tickwork.models import DEFAULT_LEASE_TTL, Node
-from tickwork.store import migrate as migrations
-from tickwork.store import open_store
 from tickwork.store.base import Store
 from tickwork.store.sql import SqlStore
 
-from .conftest import T0, at
+from .conftest import T0, at, old_node, open_at_version
 
 
 def _nodes(store: Store) -> None:
@@ -73,27 +69,13 @@ def test_a_listed_node_is_alive_within_its_own_lease(store: Store) -> None:
 
 
 def test_the_nodes_of_an_older_schema_fall_back_to_the_default_lease_after_upgrade(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str,
 ) -> None:
     """Migration 0018 adds ``lease_ttl`` to the nodes already there, empty: they are
     judged by the reader's lease (30 s by default) until they register again."""
-    every = migrations.load_migrations
-
-    def up_to_17(dialect: str) -> list[tuple[int, str]]:
-        return [(v, sql) for v, sql in every(dialect) if v <= 17]
-
-    monkeypatch.setattr(migrations, "load_migrations", up_to_17)
-    old = open_store(db_url)
+    old = open_at_version(db_url, 17)
     try:
-        assert old.schema_version() == 17
-        assert isinstance(old, SqlStore)
-        with old._write() as tx:  # the row as tickwork wrote it then
-            tx.execute(
-                "INSERT INTO nodes (id, host, pid, started_at, heartbeat_at, tasks)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                ("n1", "h", 1, old._ts(T0), old._ts(T0), "[]"),
-            )
-        monkeypatch.setattr(migrations, "load_migrations", every)
+        old_node(old)
         assert old.upgrade()[0] == 18
         (node,) = old.list_nodes()
         assert (node.id, node.lease_ttl, node.lease()) == ("n1", None, DEFAULT_LEASE_TTL)

@@ -6,14 +6,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from tickwork.models import AttemptOutcome, Run
-from tickwork.store import Store, open_store
-from tickwork.store import migrate as migrations
+from tickwork.store import Store
 from tickwork.store.base import ClaimRequest
 
-from .conftest import T0, at, by_hand, every_second, finish_one, make_run, make_schedule
+from .conftest import (
+    T0,
+    at,
+    by_hand,
+    every_second,
+    finish_one,
+    make_run,
+    make_schedule,
+    open_at_version,
+    sql_instant,
+)
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -66,31 +73,18 @@ def test_runs_a_fire_makes_have_no_caller(store: Store) -> None:
 
 
 def test_a_run_stored_before_the_column_keeps_its_trace_id_after_upgrade(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str,
 ) -> None:
     """Migration 0017 adds ``parent_span_id`` to the runs already there, empty: a run
     triggered with a traceparent before it keeps its trace id, with no span id."""
-    every = migrations.load_migrations
-
-    def up_to_16(dialect: str) -> list[tuple[int, str]]:
-        return [(v, sql) for v, sql in every(dialect) if v <= 16]
-
-    monkeypatch.setattr(migrations, "load_migrations", up_to_16)
-    old = open_store(db_url)
+    old = open_at_version(db_url, 16)
     try:
-        assert old.schema_version() == 16
-        # As each database stores an instant: timestamptz, or microseconds on SQLite.
-        t0 = (
-            f"'{T0.isoformat()}'"
-            if db_url.startswith("postgres")
-            else f"{int(T0.timestamp())}000000"
-        )
+        t0 = sql_instant(db_url, T0)
         by_hand(
             db_url,
             "INSERT INTO runs (id, task, scheduled_for, trigger, due_at, created_at, trace_id)"
             f" VALUES ('old', 't', {t0}, 'manual', {t0}, {t0}, '{TRACE}')",
         )
-        monkeypatch.setattr(migrations, "load_migrations", every)
         assert old.upgrade()[0] == 17
         stored = old.get_run("old")
         assert stored is not None and stored.scheduled_for == T0
@@ -102,31 +96,19 @@ def test_a_run_stored_before_the_column_keeps_its_trace_id_after_upgrade(
 
 
 def test_a_run_stored_before_the_flags_column_counts_as_sampled_after_upgrade(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str,
 ) -> None:
     """Migration 0019 adds ``trace_flags`` to the runs already there, empty: their
     attempts are traced as the caller's sampled ones, as they were."""
-    every = migrations.load_migrations
-
-    def up_to_18(dialect: str) -> list[tuple[int, str]]:
-        return [(v, sql) for v, sql in every(dialect) if v <= 18]
-
-    monkeypatch.setattr(migrations, "load_migrations", up_to_18)
-    old = open_store(db_url)
+    old = open_at_version(db_url, 18)
     try:
-        assert old.schema_version() == 18
-        t0 = (
-            f"'{T0.isoformat()}'"
-            if db_url.startswith("postgres")
-            else f"{int(T0.timestamp())}000000"
-        )
+        t0 = sql_instant(db_url, T0)
         by_hand(
             db_url,
             "INSERT INTO runs (id, task, scheduled_for, trigger, due_at, created_at, trace_id,"
             f" parent_span_id) VALUES ('old', 't', {t0}, 'manual', {t0}, {t0}, '{TRACE}',"
             f" '{SPAN}')",
         )
-        monkeypatch.setattr(migrations, "load_migrations", every)
         assert old.upgrade()[0] == 19
         (claimed,) = _claim(old, 0)
         assert (claimed.id, claimed.parent_span_id, claimed.trace_flags) == ("old", SPAN, None)

@@ -16,21 +16,10 @@ import pytest
 
 from tickwork.errors import ConflictError
 from tickwork.models import DEFAULT_LEASE_TTL, Node
-from tickwork.store import open_store
 from tickwork.store.sqlite import SQLiteStore
 from tickwork.store.sqlite_nodes import Liveness, liveness, lock_path
 
 from .conftest import T0, at, worker
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[SQLiteStore]:
-    store = open_store(sqlite_url)
-    assert isinstance(store, SQLiteStore)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @contextmanager

@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -21,16 +20,6 @@ from tickwork.store.sqlite import MIN_SQLITE, SQLiteStore, check_sqlite_version
 from tickwork.store.sqlite_bulk import ROWS_PER_STATEMENT, _chunks
 
 from .conftest import T0, at, every_second, make_schedule, worker
-
-
-@pytest.fixture
-def lite(sqlite_url: str) -> Iterator[SQLiteStore]:
-    store = open_store(sqlite_url)
-    assert isinstance(store, SQLiteStore)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _pragma(store: SQLiteStore, name: str) -> object:
