@@ -194,7 +194,7 @@ def history(
     async def action(scheduler: Scheduler) -> list[Run]:
         runs = await scheduler.list_runs(
             schedule_id=schedule,
-            status=status,  # type: ignore[arg-type]  # checked above
+            status=status,  # checked above
             limit=limit,
             task=task,
         )

@@ -3,7 +3,7 @@ tuples, and the defaults of a schedule's and a node's settings."""
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 JSON = Any
 """A value that ``json.dumps`` accepts: dict, list, str, int, float, bool or None."""
@@ -28,21 +28,10 @@ AttemptStatus = Literal["running", "succeeded", "failed", "timed_out", "cancelle
 #: How a node reports an attempt ended (``lost`` is decided by recovery, never reported).
 AttemptEndStatus = Literal["succeeded", "failed", "timed_out", "cancelled"]
 
-OVERLAP_POLICIES: Final = ("allow", "skip", "queue", "buffer_one", "replace")
-CATCHUP_POLICIES: Final = ("none", "all", "latest", "spread")
-SCHEDULE_STATUSES: Final = ("active", "paused", "finished")
-RUN_STATUSES: Final = (
-    "pending",
-    "running",
-    "retrying",
-    "succeeded",
-    "failed",
-    "timed_out",
-    "cancelled",
-    "skipped",
-    "missed",
-    "lost",
-)
+OVERLAP_POLICIES: Final[tuple[OverlapPolicy, ...]] = get_args(OverlapPolicy)
+CATCHUP_POLICIES: Final[tuple[CatchupPolicy, ...]] = get_args(CatchupPolicy)
+SCHEDULE_STATUSES: Final[tuple[ScheduleStatus, ...]] = get_args(ScheduleStatus)
+RUN_STATUSES: Final[tuple[RunStatus, ...]] = get_args(RunStatus)
 #: A run in one of these may still execute; it counts against overlap and limits.
 ACTIVE_RUN_STATUSES: Final = frozenset({"pending", "running", "retrying"})
 #: A run in one of these is over for good.

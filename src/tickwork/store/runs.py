@@ -195,7 +195,7 @@ class Runs(SqlCore):
             else:
                 rows = tx.execute(self._sql("owned_run_counts"), (owner,))
                 backlog = tx.execute(self._sql("owned_backlog"), (t_now, owner))
-        counts = dict.fromkeys(RUN_STATUSES, 0)
+        counts: dict[str, int] = dict.fromkeys(RUN_STATUSES, 0)
         counts.update({status: int(n) for status, n in rows})
         counts["backlog"] = int(backlog[0][0])
         return counts

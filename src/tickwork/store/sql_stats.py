@@ -129,7 +129,7 @@ def indexed_run_stats(
     """``indexed_task_stats`` as ``TaskStats`` and the runs per status (with
     ``backlog``: waiting and due by ``now``, a database instant), from one count."""
     every = _by_task(tx.execute(sql("every_task_status_count")))
-    runs = dict.fromkeys(RUN_STATUSES, 0)
+    runs: dict[str, int] = dict.fromkeys(RUN_STATUSES, 0)
     counts: Counts = {}
     for task, by_status in every.items():
         for status, n in by_status.items():

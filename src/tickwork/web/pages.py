@@ -185,7 +185,7 @@ async def render_schedule(
         scheduler,
         caller,
         schedule_id=s.id,
-        status=status if status in RUN_STATUSES else None,  # type: ignore[arg-type]
+        status=status if status in RUN_STATUSES else None,
         since=since,
         until=until,
         before=run_cursor(p.get("before")),
@@ -229,7 +229,7 @@ async def runs_page(request: Request) -> Response:
     runs = await access.list_runs(
         scheduler,
         caller,
-        status=status if status in RUN_STATUSES else None,  # type: ignore[arg-type]
+        status=status if status in RUN_STATUSES else None,
         task=p.get("task") or None,
         since=_day(p.get("since"), days_zone),
         until=_day(p.get("until"), days_zone, end=True),
