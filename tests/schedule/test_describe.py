@@ -82,6 +82,12 @@ def test_cron_names_the_zone_unless_utc() -> None:
         ("1d", "Every day at 09:00, from 2026-01-05 (Europe/Paris)"),
         ("2w", "Every 2 weeks at 09:00, from 2026-01-05 (Europe/Paris)"),
         ("1mo", "Every month on day 5 at 09:00, from 2026-01-05 (Europe/Paris)"),
+        # A step with an exact part moves the time of day, one with days the day of
+        # the month: neither is named as if it stayed.
+        ("1d2h", "Every 1 day and 2 hours, from 2026-01-05 09:00 (Europe/Paris)"),
+        ("P1DT2H", "Every 1 day and 2 hours, from 2026-01-05 09:00 (Europe/Paris)"),
+        ("1mo1d", "Every 1 month and 1 day at 09:00, from 2026-01-05 (Europe/Paris)"),
+        ("1mo12h", "Every 1 month and 12 hours, from 2026-01-05 09:00 (Europe/Paris)"),
     ],
 )
 def test_interval(expr: str, text: str) -> None:

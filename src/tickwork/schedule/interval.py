@@ -267,7 +267,9 @@ class IntervalSchedule(ParsedSchedule):
             return text
         local = self.start_at.astimezone(self.tz)
         when = f"{local:%H:%M}" if local.second == 0 else f"{local:%H:%M:%S}"
-        if self.step.months:
+        if self.step.seconds:  # an exact part moves the time of day at each step
+            return f"{text}, from {local:%Y-%m-%d} {when} ({self.timezone})"
+        if self.step.months and not self.step.days:  # days would move the day too
             text += f" on day {local.day}" + (
                 " (or the month's last day)" if local.day > 28 else ""
             )
