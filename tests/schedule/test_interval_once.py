@@ -249,6 +249,14 @@ class TestOnce:
         s = parse_schedule("in 1 day", "America/New_York", now=datetime(2024, 3, 9, 12, tzinfo=UTC))
         assert s.next_after(NOW - timedelta(days=365)) == datetime(2024, 3, 10, 11, tzinfo=UTC)
 
+    def test_now_without_a_base_fires_at_the_time_it_was_read(self) -> None:
+        # The clock is read once: "now" is both the instant and the earliest fire.
+        before = datetime.now(UTC)
+        s = parse_schedule("now")
+        assert isinstance(s, OnceSchedule)
+        t = s.next_after(before - US)
+        assert t is not None and t == s.at and before <= t <= datetime.now(UTC)
+
     def test_in_is_relative_to_start_at(self) -> None:
         s = parse_schedule("in 10m", start_at="2030-01-01T00:00:00Z", now=NOW)
         assert s.next_after(NOW) == datetime(2030, 1, 1, 0, 10, tzinfo=UTC)
@@ -262,6 +270,12 @@ class TestOnce:
             parse_schedule("2026-13-01T00:00")
         with pytest.raises(ScheduleError, match="not a valid ISO-8601"):
             parse_schedule("2026-12-25T25:00")
+
+    def test_an_offset_out_of_range_is_named_plainly(self) -> None:
+        with pytest.raises(ScheduleError) as info:
+            parse_schedule("2026-12-25T09:00:00+25:00")
+        message = str(info.value)
+        assert "offset +25:00" in message and "timedelta" not in message
 
     def test_describe(self) -> None:
         assert (

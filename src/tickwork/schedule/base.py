@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import zoneinfo
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from zoneinfo import ZoneInfo
 
 from tickwork.errors import ScheduleError
@@ -82,7 +83,18 @@ def parse_iso_datetime(text: str, what: str) -> datetime:
     try:
         return datetime.fromisoformat(value)
     except ValueError as exc:
-        raise ScheduleError(f"{what} {text!r} is not a valid ISO-8601 date-time ({exc})") from None
+        reason = str(exc)
+        offset = _OFFSET.search(value)
+        if reason.startswith("offset must be") and offset is not None:
+            # Python's own words name a timedelta repr; the user wrote an offset.
+            reason = f"offset {offset.group(0)} is out of range -23:59 to +23:59"
+        raise ScheduleError(
+            f"{what} {text!r} is not a valid ISO-8601 date-time ({reason})"
+        ) from None
+
+
+#: The UTC offset that ends an ISO-8601 date-time (``+05:30``, ``-0800``).
+_OFFSET: Final = re.compile(r"[+-]\d\d:?\d\d(?::?\d\d(?:\.\d+)?)?$")
 
 
 def aware_in_zone(dt: datetime, zone: Zone) -> datetime:

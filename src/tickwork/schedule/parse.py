@@ -111,13 +111,19 @@ def _parse(
         raise ScheduleError(f"the schedule expression is too long ({len(text)} characters)")
     low = " ".join(text.lower().split())
 
+    read: list[datetime] = []
+
     def base() -> datetime:
         if start is not None:
             return start
         if now is not None:
             assert isinstance(now, datetime)
             return now.astimezone(UTC)
-        return datetime.now(UTC)  # the one clock read of the schedule layer
+        # The one clock read of the schedule layer, read once: "now" is both the
+        # instant and the earliest fire, so two reads microseconds apart never fire.
+        if not read:
+            read.append(datetime.now(UTC))
+        return read[0]
 
     if kind is None:
         kind = _recognise(low, text)
