@@ -235,7 +235,7 @@ def cancel(
 
 @app.command(
     "backfill",
-    help="Create a run for every fire time of a schedule in [--start, --end] that has none "
+    help="Create a run for every past fire time of a schedule in [--start, --end] that has none "
     "yet (trigger 'backfill'); nodes run them. Naive times are in the schedule's zone.",
 )
 def backfill(

@@ -197,10 +197,10 @@ class RunCalls(SchedulerBase):
         *,
         expected_version: int | None = None,
     ) -> list[Run]:
-        """Create a run (trigger ``backfill``) for every fire time in [start, end] that has
-        none yet; the unique key makes a repeated backfill add nothing. A range with no
-        fire time at all is a ``ValidationError``. ``expected_version`` as for
-        ``run_now``."""
+        """Create a run (trigger ``backfill``) for every past fire time in [start, end]
+        that has none yet; the unique key makes a repeated backfill add nothing. Fire
+        times still to come are left to the schedule. A range with no past fire time is
+        a ``ValidationError``. ``expected_version`` as for ``run_now``."""
         check_version(expected_version)
         s = await self.get_schedule(schedule_id)
         still_at_version(s, expected_version)
@@ -211,9 +211,13 @@ class RunCalls(SchedulerBase):
         if finish < begin:
             raise ValidationError("end is before start", field="end")
         parsed = parsed_schedule(s)
+        now = self.clock.now()
+        # Past fire times only: a run for one still to come would run it early and take
+        # the schedule's own fire (one run per scheduled time).
+        last = min(finish, now)
         times: list[datetime] = []
         t = parsed.next_after(begin - timedelta(microseconds=1))
-        while t is not None and t <= finish:
+        while t is not None and t <= last:
             times.append(t)
             if len(times) > MAX_BACKFILL:
                 raise ValidationError(
@@ -227,13 +231,20 @@ class RunCalls(SchedulerBase):
             def local(instant: datetime) -> str:
                 return instant.astimezone(zone).isoformat()
 
+            if t is not None and t <= finish:
+                raise ValidationError(
+                    f"backfill runs past fire times only: the first fire time of schedule "
+                    f"{s.id!r} in the range, {local(t)}, is still to come (run_now runs "
+                    "the task at once)",
+                    field="start",
+                )
+
             after = f"; its first after the start is {local(t)}" if t is not None else ""
             raise ValidationError(
                 f"no fire time of schedule {s.id!r} falls between {local(begin)} and "
                 f"{local(finish)}{after}",
                 field="start",
             )
-        now = self.clock.now()
         runs = [
             Run(
                 id=new_id(),

@@ -288,7 +288,7 @@ async def backfill(
     request: Request,
     if_match: IfMatchHeader = None,
 ) -> BackfillOut:
-    """A run for every fire time in [start, end] that has none yet."""
+    """A run for every past fire time in [start, end] that has none yet."""
     runs = await access.backfill(
         _scheduler(request), caller, schedule_id, body.start, body.end, IfMatch.parse(if_match)
     )
