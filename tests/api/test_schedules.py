@@ -436,3 +436,27 @@ def test_a_large_float_in_data_comes_back_a_float_on_either_database(db_server: 
         time.sleep(0.05)
     assert got["result"]["data"] == {**data, "extra": 1}
     assert type(got["result"]["data"]["big"]) is float
+
+
+def test_put_again_changes_nothing_and_keeps_the_interval(server: Server) -> None:
+    """PUT is idempotent: the same body again is no change (same version, no audit
+    entry), and a PUT that changes a field other than the timing ones does not restart
+    an interval from now (a deploy that PUTs its schedules would else postpone them)."""
+    c = server.admin
+    body = {"task": "api:echo", "schedule": "every 1h", "tags": ["a"], "data": {"x": 1}}
+    first = c.put("/schedules/again", json=body)
+    assert first.status_code == 201, first.text
+    deadline = time.monotonic() + 10
+    while (before := c.get("/schedules/again").json())["last_fire_at"] is None:
+        assert time.monotonic() < deadline, before  # its first fire is at once
+        time.sleep(0.02)
+    same = c.put("/schedules/again", json=body)
+    assert same.status_code == 200, same.text
+    assert same.headers["ETag"] == '"1"' and same.json() == before
+    renamed = c.put("/schedules/again", json={**body, "name": "hourly"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "hourly"
+    assert renamed.headers["ETag"] == '"2"'
+    for key in ("anchor", "next_fire_at"):
+        assert renamed.json()[key] == before[key], key
+    audit = c.get("/audit", params={"target": "schedule:again"}).json()["items"]
+    assert [e["action"] for e in audit] == ["schedule.updated", "schedule.created"]
