@@ -197,6 +197,9 @@ class SchedulerBase:
                     f"(more than misfire_grace={record.misfire_grace:g} s ago)",
                     field="schedule",
                 )
+            count, most = record.execution_count, record.max_executions
+            if most is not None and count >= most:  # a changed one that used its fires
+                nxt = None
         else:
             start = record.start_at
             after = now if start is None or start <= now else start - timedelta(microseconds=1)

@@ -16,6 +16,7 @@ from tickwork.errors import (
 )
 from tickwork.models import SCHEDULE_STATUSES, Schedule, ScheduleStatus
 from tickwork.policy import next_fire
+from tickwork.schedule.once import is_relative
 from tickwork.store.base_reads import Revised
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.validation import build_schedule, integer, parse_instant
@@ -124,8 +125,14 @@ class ScheduleCalls(SchedulerBase):
                 f"{expected_version}: it changed since it was read"
             )
         now = self.clock.now()
+        expression = changes.get("schedule")
+        new_expression = "schedule" in changes and expression != current.schedule
+        base = current
+        if new_expression and isinstance(expression, str) and "start_at" not in changes:
+            # "now" and "in 1h" count from the change, as they would from an add.
+            base = current.replace(anchor=now) if is_relative(expression) else current
         try:
-            record = self._show_node_defaults(build_schedule(current, changes, now))
+            record = self._show_node_defaults(build_schedule(base, changes, now))
             if "task" in changes or "data" in changes:
                 (await self.task_spec(record.task)).check_data(record.data)
         except (ValidationError, ScheduleError) as exc:
@@ -138,7 +145,10 @@ class ScheduleCalls(SchedulerBase):
                 record = record.replace(anchor=record.start_at or now)
             if record.paused and not current.paused:
                 record = record.replace(paused_at=now)
-            record = self._with_timing(record, now, first=False)
+            # A new one-time instant is timed as an add times it: one within the misfire
+            # grace still fires, one further back is refused rather than never fired.
+            once = new_expression and parsed_schedule(record).kind == "once"
+            record = self._with_timing(record, now, first=once)
         record = record.replace(updated_at=now)
         audit = self._audit("schedule.updated", f"schedule:{schedule_id}", current.to_dict())
         stored = await self._call(self.store.update_schedule, record, audit, current.version)

@@ -11,13 +11,19 @@ from tickwork.schedule.interval import add_steps, parse_interval
 from tickwork.schedule.zones import Zone, instant_of, to_datetime
 
 
+def is_relative(text: str) -> bool:
+    """Whether a one-time expression counts from a base time (``now``, ``in 10m``)."""
+    low = " ".join(text.lower().split())
+    return low in ("now", "in") or low.startswith("in ")
+
+
 def parse_once(text: str, zone: Zone, base: datetime | None) -> tuple[datetime, bool]:
     """``(instant as aware UTC, relative)`` of a one-time expression. ``base`` is what
     ``now`` and ``in ...`` count from; None when the expression must be absolute."""
     low = " ".join(text.lower().split())
     if low == "in":
         raise ScheduleError("'in' needs an interval after it, e.g. 'in 10m'")
-    if low == "now" or low.startswith("in "):
+    if is_relative(low):
         if base is None:
             raise ScheduleError(f"{text.strip()!r} needs a base time")
         if low == "now":

@@ -19,7 +19,7 @@ from tickwork.limits import echo
 from tickwork.schedule.base import ParsedSchedule, coerce_instant, validate_timezone
 from tickwork.schedule.cron import CronSchedule, compile_cron
 from tickwork.schedule.interval import IntervalSchedule, parse_interval
-from tickwork.schedule.once import ManualSchedule, OnceSchedule, parse_once
+from tickwork.schedule.once import ManualSchedule, OnceSchedule, is_relative, parse_once
 from tickwork.schedule.zones import zone_for
 
 KINDS: Final = ("cron", "interval", "once", "manual")
@@ -132,7 +132,7 @@ def _parse(
             raise ScheduleError(f"a manual schedule is written 'manual', not {text!r}")
         return ManualSchedule(expr, timezone, tz, start, key)
     if kind == "once":
-        relative = low in ("now", "in") or low.startswith("in ")
+        relative = is_relative(low)
         at, _ = parse_once(text, zone, base() if relative else None)
         try:
             at.astimezone(tz)  # its wall time is what describe() and next_after() give

@@ -1,0 +1,67 @@
+"""Changing a schedule's expression: a relative one-time expression (``now``, ``in 1h``)
+counts from the change, as it would from an add, and a one-time instant long past is
+refused as an add refuses it, instead of leaving a schedule that never fires."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.engine.conftest import T0, eventually
+from tickwork import ManualClock, Scheduler, ValidationError
+
+
+async def test_in_counts_from_the_change(scheduler: Scheduler, clock: ManualClock) -> None:
+    await scheduler.add_schedule("noop", "in 10m", id="later")
+    clock.advance(minutes=3)
+    s = await scheduler.update_schedule("later", schedule="in 1h")
+    assert s.next_fire_at == T0 + timedelta(minutes=63)
+    assert s.status == "active"
+
+
+async def test_a_fired_one_time_schedule_changed_to_now_fires_again(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    await scheduler.add_schedule("noop", "in 1m", id="again")
+    clock.advance(minutes=2)
+
+    async def fired() -> bool:
+        return (await scheduler.get_schedule("again")).status == "finished"
+
+    await eventually(fired, what="the first fire")
+    clock.advance(minutes=5)
+    s = await scheduler.update_schedule("again", schedule="now")
+    assert (s.status, s.next_fire_at) == ("active", clock.now())
+
+    async def ran_twice() -> bool:
+        runs = await scheduler.list_runs(schedule_id="again")
+        return sorted(r.status for r in runs) == ["succeeded", "succeeded"]
+
+    await eventually(ran_twice, what="the second run")
+
+
+async def test_an_unchanged_relative_expression_keeps_its_time(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    # A form that sends every field again must not move the fire.
+    await scheduler.add_schedule("noop", "in 10m", id="kept")
+    clock.advance(minutes=3)
+    s = await scheduler.update_schedule("kept", schedule="in 10m", name="renamed")
+    assert s.next_fire_at == T0 + timedelta(minutes=10)
+
+
+async def test_a_one_time_instant_long_past_is_refused(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    await scheduler.add_schedule("noop", "in 10m", id="past")
+    before = await scheduler.get_schedule("past")
+    with pytest.raises(ValidationError, match="in the past") as info:
+        await scheduler.update_schedule("past", schedule="2026-03-01T09:00")
+    assert info.value.field == "schedule"
+    after = await scheduler.get_schedule("past")
+    assert (after.schedule, after.next_fire_at, after.version) == (
+        before.schedule,
+        before.next_fire_at,
+        before.version,
+    )
