@@ -89,6 +89,18 @@ def test_an_empty_queue_name(server: Server) -> None:
     assert "NAME is empty" in messages["db"]
 
 
+def test_queue_read_takes_a_limit_past_one_page_of_the_api(server: Server) -> None:
+    """``--limit`` goes to 10000 on both sides: through a server the messages are read
+    a page at a time, so a limit past the API's largest page (500) is no error."""
+    clis = both(server)
+    clis["db"]("create", "--task", "api:echo", "--schedule", "manual", "--id", "q",
+               "--result-queue", "out")  # fmt: skip
+    for _ in range(3):
+        clis["db"]("run", "--id", "q", "--wait")
+    read = {w: cli.json("queue", "read", "out", "--limit", "600") for w, cli in clis.items()}
+    assert len(read["db"]) == 3 and read["url"] == read["db"]
+
+
 def test_revoked_tokens_are_listed_from_the_database_only(server: Server) -> None:
     clis = both(server)
     made = clis["db"].json("token", "create", "--user", "gone")

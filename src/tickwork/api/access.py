@@ -468,12 +468,27 @@ async def list_tasks(scheduler: Scheduler, caller: Caller) -> list[TaskSpec]:
 
 
 async def read_queue(
-    scheduler: Scheduler, caller: Caller, name: str, consume: bool, limit: int = 100
-) -> list[QueueMessage]:
-    """A queue's messages of the caller's schedules (consuming is a write)."""
+    scheduler: Scheduler,
+    caller: Caller,
+    name: str,
+    consume: bool,
+    limit: int = 100,
+    after: int = 0,
+) -> tuple[list[QueueMessage], bool]:
+    """A queue's messages of the caller's schedules after the id ``after`` (consuming
+    is a write), and whether more follow them."""
     if consume:
         require_write(caller)
-    return await scheduler.read_queue(name, consume, limit, owner=_owner_filter(caller))
+    owner = _owner_filter(caller)
+    if not consume:  # one more than asked says whether another page follows
+        found = await scheduler.read_queue(name, False, limit + 1, owner=owner, after=after)
+        return found[:limit], len(found) > limit
+    taken = await scheduler.read_queue(name, True, limit, owner=owner, after=after)
+    if len(taken) < limit:
+        return taken, False
+    # Taking one more would remove it unseen: look whether one follows instead.
+    rest = await scheduler.read_queue(name, False, 1, owner=owner, after=taken[-1].id)
+    return taken, bool(rest)
 
 
 async def stats(scheduler: Scheduler, caller: Caller) -> dict[str, Any]:

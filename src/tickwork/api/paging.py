@@ -1,7 +1,7 @@
 """Cursors of the API's lists: where the last page ended, by a key that never changes.
 
 A cursor is the sort key of the last item served (a schedule's id; a run's
-``(scheduled_for, id)``; an audit entry's id), base64url-encoded JSON. The next page
+``(scheduled_for, id)``; an audit entry's or a queue message's id), base64url-encoded JSON. The next page
 starts strictly after that key, so items added meanwhile never make an item repeat
 or be skipped, and a deleted item does not break the cursor.
 """
@@ -80,9 +80,17 @@ def run_key(scheduled_for: datetime, run_id: str) -> str:
 
 
 def audit_cursor(cursor: str | None) -> int | None:
+    return _int_cursor("a", cursor)
+
+
+def queue_cursor(cursor: str | None) -> int | None:
+    return _int_cursor("q", cursor)
+
+
+def _int_cursor(kind: str, cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    key = decode("a", cursor)
+    key = decode(kind, cursor)
     if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key <= _MAX_ID:
         raise _not_ours()
     return key

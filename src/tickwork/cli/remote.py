@@ -379,12 +379,10 @@ class RemoteScheduler:
     async def read_queue(
         self, name: str, *, consume: bool = True, limit: int = 100
     ) -> list[QueueMessage]:
-        data = await self._request(
-            "GET",
-            f"/queues/{_q(name)}/messages",
-            params={"consume": "true" if consume else "false", "limit": limit},
-        )
-        return [record(QueueMessage, m) for m in data["items"]]
+        # A page at a time: --limit goes beyond the API's largest page.
+        params = {"consume": "true" if consume else "false"}
+        items = await self._all(f"/queues/{_q(name)}/messages", params, limit)
+        return [record(QueueMessage, m) for m in items]
 
     # -- the rest ------------------------------------------------------------------------
 

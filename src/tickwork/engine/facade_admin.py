@@ -38,17 +38,25 @@ class AdminCalls(SchedulerBase):
     """Queues, stats, nodes, tokens, audit and the dashboard's summaries."""
 
     async def read_queue(
-        self, name: str, consume: bool = True, limit: int = 100, *, owner: str | None = None
+        self,
+        name: str,
+        consume: bool = True,
+        limit: int = 100,
+        *,
+        owner: str | None = None,
+        after: int = 0,
     ) -> list[QueueMessage]:
-        """Messages of a queue, oldest first (``owner``: only of that user's schedules);
+        """Messages of a queue, oldest first (``owner``: only of that user's schedules;
+        ``after``: only those with a greater id, where a previous read ended);
         ``consume``: removed as they are read."""
         if not isinstance(name, str) or not name:
             raise ValidationError("name must be the name of a queue", field="name")
         if not isinstance(consume, bool):
             raise ValidationError("consume must be True or False", field="consume")
         integer(limit, "limit", minimum=1, maximum=10_000)
+        integer(after, "after", minimum=0, maximum=2**63 - 1)
         return await self._call(
-            self.store.read_queue, name, consume=consume, limit=limit, owner=owner
+            self.store.read_queue, name, consume=consume, limit=limit, owner=owner, after=after
         )
 
     async def stats(

@@ -507,11 +507,18 @@ class Store(ReadStore, AccessStore, NodeStore):
 
     @abstractmethod
     def read_queue(
-        self, name: str, *, consume: bool = True, limit: int = 100, owner: str | None = None
+        self,
+        name: str,
+        *,
+        consume: bool = True,
+        limit: int = 100,
+        owner: str | None = None,
+        after: int = 0,
     ) -> list[QueueMessage]:
         """Oldest messages first; with ``consume`` they are deleted in the same
         transaction, so two consumers never get the same message. ``owner``: only
-        messages of that user's schedules."""
+        messages of that user's schedules; ``after``: only messages with a greater id
+        (where the previous page ended)."""
 
     # -- a running attempt's log lines (SQL in store/sql_run_lines.py) ---------------
 

@@ -257,10 +257,17 @@ class Runs(SqlCore):
         return out
 
     def read_queue(
-        self, name: str, *, consume: bool = True, limit: int = 100, owner: str | None = None
+        self,
+        name: str,
+        *,
+        consume: bool = True,
+        limit: int = 100,
+        owner: str | None = None,
+        after: int = 0,
     ) -> list[QueueMessage]:
         limit = max(0, int(limit))
-        params: list[Any] = [name, limit] if owner is None else [name, owner, limit]
+        after = max(0, int(after))
+        params: list[Any] = [name, after, limit] if owner is None else [name, after, owner, limit]
         if consume:
             with self._write() as tx:
                 consumed = "consume_queue" if owner is None else "consume_owned_queue"

@@ -67,12 +67,17 @@ async def read_queue(
     caller: CallerDep,
     request: Request,
     consume: bool = False,
-    limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = 100,
+    limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
 ) -> Page[QueueMessageOut]:
-    """Results or errors put on a queue by the caller's schedules, oldest first;
-    ``consume=true`` removes the messages returned."""
-    found = await access.read_queue(_scheduler(request), caller, name, consume, limit)
-    return Page[QueueMessageOut](items=[QueueMessageOut.of(m) for m in found], next_cursor=None)
+    """Results or errors put on a queue by the caller's schedules, oldest first, a page
+    at a time; ``consume=true`` removes the messages returned."""
+    after = paging.queue_cursor(cursor) or 0
+    found, more = await access.read_queue(_scheduler(request), caller, name, consume, limit, after)
+    return Page[QueueMessageOut](
+        items=[QueueMessageOut.of(m) for m in found],
+        next_cursor=paging.encode("q", found[-1].id) if more and found else None,
+    )
 
 
 @router.get("/stats", response_model=StatsOut, tags=["stats"])

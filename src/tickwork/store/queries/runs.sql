@@ -68,41 +68,43 @@ WHERE {where} AND (r.status IN ('succeeded', 'failed') OR r.status = 'timed_out'
   AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
 
 -- name: consume_queue
--- Take (delete and return) the oldest messages of a queue. Parameters: the queue, the
--- limit.
+-- Take (delete and return) the oldest messages of a queue after an id. Parameters: the
+-- queue, the id (0: from the first), the limit.
 DELETE FROM queue_messages WHERE id IN (
-  SELECT id FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?)
+  SELECT id FROM queue_messages WHERE queue = ? AND id > ? ORDER BY id LIMIT ?)
 RETURNING {queue_messages}
 
 -- name: consume_queue@postgres
 -- The same; messages another reader is taking are skipped, not waited for.
 DELETE FROM queue_messages WHERE id IN (
-  SELECT id FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED)
+  SELECT id FROM queue_messages WHERE queue = ? AND id > ? ORDER BY id LIMIT ?
+  FOR UPDATE SKIP LOCKED)
 RETURNING {queue_messages}
 
 -- name: consume_owned_queue
 -- consume_queue over the messages of one owner's schedules. Parameters: the queue, the
--- owner, the limit.
+-- id, the owner, the limit.
 DELETE FROM queue_messages WHERE id IN (
-  SELECT id FROM queue_messages WHERE queue = ?
+  SELECT id FROM queue_messages WHERE queue = ? AND id > ?
     AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?)
 RETURNING {queue_messages}
 
 -- name: consume_owned_queue@postgres
 DELETE FROM queue_messages WHERE id IN (
-  SELECT id FROM queue_messages WHERE queue = ?
+  SELECT id FROM queue_messages WHERE queue = ? AND id > ?
     AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?
   FOR UPDATE SKIP LOCKED)
 RETURNING {queue_messages}
 
 -- name: peek_queue
--- The oldest messages of a queue, left in it. Parameters: the queue, the limit.
-SELECT {queue_messages} FROM queue_messages WHERE queue = ? ORDER BY id LIMIT ?
+-- The oldest messages of a queue after an id, left in it. Parameters: the queue, the id
+-- (0: from the first), the limit.
+SELECT {queue_messages} FROM queue_messages WHERE queue = ? AND id > ? ORDER BY id LIMIT ?
 
 -- name: peek_owned_queue
--- peek_queue over the messages of one owner's schedules. Parameters: the queue, the
--- owner, the limit.
-SELECT {queue_messages} FROM queue_messages WHERE queue = ?
+-- peek_queue over the messages of one owner's schedules. Parameters: the queue, the id,
+-- the owner, the limit.
+SELECT {queue_messages} FROM queue_messages WHERE queue = ? AND id > ?
   AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?
 
 -- name: gauge_schedules
