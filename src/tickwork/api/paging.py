@@ -1,9 +1,9 @@
 """Cursors of the API's lists: where the last page ended, by a key that never changes.
 
 A cursor is the sort key of the last item served (a schedule's id; a run's
-``(scheduled_for, id)``; an audit entry's or a queue message's id), base64url-encoded JSON. The next page
-starts strictly after that key, so items added meanwhile never make an item repeat
-or be skipped, and a deleted item does not break the cursor.
+``(scheduled_for, id)``; an audit entry's or a queue message's id), base64url-encoded
+JSON. The next page starts strictly after that key, so items added meanwhile never make
+an item repeat or be skipped, and a deleted item does not break the cursor.
 """
 
 from __future__ import annotations
