@@ -1,10 +1,11 @@
-"""Changing a schedule's expression: a relative one-time expression (``now``, ``in 1h``)
-counts from the change, as it would from an add, and a one-time instant long past is
-refused as an add refuses it, instead of leaving a schedule that never fires."""
+"""Timing an added or changed schedule: a relative one-time expression (``now``, ``in 1h``)
+counts from the change, as it would from an add; a one-time instant long past, or an
+``end_at`` before the first fire of a new schedule, is refused instead of leaving a
+schedule that never fires."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -65,3 +66,28 @@ async def test_a_one_time_instant_long_past_is_refused(
         before.next_fire_at,
         before.version,
     )
+
+
+@pytest.mark.parametrize(
+    ("expression", "end"),
+    [
+        ("*/5 * * * *", T0 - timedelta(days=1)),  # ended before it was added
+        ("0 12 * * *", T0 + timedelta(hours=1)),  # ends before its first fire
+        ("in 1h", T0 + timedelta(minutes=10)),  # not "in the past": past its end
+    ],
+)
+async def test_an_add_that_could_never_fire_names_end_at(
+    scheduler: Scheduler, expression: str, end: datetime
+) -> None:
+    with pytest.raises(ValidationError, match="would never fire: end_at") as info:
+        await scheduler.add_schedule("noop", expression, id="never", end_at=end)
+    assert info.value.field == "end_at"
+    assert await scheduler.list_schedules() == []
+
+
+async def test_end_at_may_still_be_moved_into_the_past_to_end_a_schedule(
+    scheduler: Scheduler,
+) -> None:
+    await scheduler.add_schedule("noop", "*/5 * * * *", id="ending")
+    s = await scheduler.update_schedule("ending", end_at=T0 - timedelta(minutes=1))
+    assert (s.status, s.next_fire_at) == ("finished", None)

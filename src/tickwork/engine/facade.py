@@ -191,6 +191,17 @@ class SchedulerBase:
         """``next_fire_at``, ``status`` and ``paused_at`` of a new or changed schedule."""
         if first:
             nxt = first_fire(parsed, record, now)
+            end = record.end_at
+            if nxt is None and end is not None and parsed.kind != "manual":
+                # Refused as a one-time instant in the past is: it could never fire.
+                unbounded = first_fire(parsed, record.replace(end_at=None), now)
+                if unbounded is not None:
+                    raise ValidationError(
+                        f"the schedule would never fire: end_at "
+                        f"{end.astimezone(parsed.tz).isoformat()} is before its first fire "
+                        f"time {unbounded.astimezone(parsed.tz).isoformat()}",
+                        field="end_at",
+                    )
             if nxt is None and parsed.kind == "once":
                 raise ValidationError(
                     f"the one-time schedule {record.schedule!r} is in the past "
