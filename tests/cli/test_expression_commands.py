@@ -199,6 +199,16 @@ class TestNext:
         assert calls == [("daily", 3, None), (None, 5, "2030-01-01T00:00")]
 
 
+@pytest.mark.parametrize("command", ["validate", "next"])
+def test_an_expression_in_several_words_is_told_to_be_quoted(command: str) -> None:
+    # The shell splits an unquoted cron expression into words (and expands its '*').
+    code, out, err = run(command, "0", "9", "1", "1", "*")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"error: EXPR is one argument: quote it, e.g. tickwork {command} '0 9 1 1 *'"
+    )
+
+
 def test_a_real_process() -> None:
     """The console script's entry function, in a real process (module imported first)."""
     code = (

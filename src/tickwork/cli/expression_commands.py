@@ -32,6 +32,17 @@ def _parse(
         out.fail(str(exc))
 
 
+def _one_expression(out: Output, command: str, words: list[str] | None) -> str | None:
+    """The expression given as one argument; several words are a usage error that says
+    to quote it (the shell splits an unquoted cron expression and expands its ``*``)."""
+    if not words:
+        return None
+    if len(words) > 1:
+        quoted = " ".join(words).replace("'", "'\\''")
+        out.fail(f"EXPR is one argument: quote it, e.g. tickwork {command} '{quoted}'", code=2)
+    return words[0]
+
+
 def _fires(schedule: ParsedSchedule, after: datetime, count: int) -> list[datetime]:
     return list(schedule.fire_times(after, limit=count))
 
@@ -48,12 +59,15 @@ def _print_times(out: Output, times: list[datetime]) -> None:
 )
 def validate(
     ctx: typer.Context,
-    expression: str = typer.Argument(..., metavar="EXPR", help="A schedule expression."),
+    words: list[str] = typer.Argument(
+        ..., metavar="EXPR", help="A schedule expression (quoted: one argument)."
+    ),
     tz: str = typer.Option("UTC", "--tz", help=_TZ_HELP),
     key: str | None = typer.Option(None, "--key", help=_KEY_HELP),
     start_at: str | None = typer.Option(None, "--start-at", help=_START_HELP),
 ) -> None:
     out = globals_of(ctx).out
+    expression = _one_expression(out, "validate", words) or ""
     now = datetime.now(UTC)
     schedule = _parse(out, expression, tz, key, start_at, now)
     times = _fires(schedule, now, VALIDATE_COUNT)
@@ -86,8 +100,10 @@ def validate(
 )
 def next_(
     ctx: typer.Context,
-    expression: str | None = typer.Argument(
-        None, metavar="[EXPR]", help="A schedule expression; omit it for stored schedules."
+    words: list[str] | None = typer.Argument(
+        None,
+        metavar="[EXPR]",
+        help="A schedule expression (quoted: one argument); omit it for stored schedules.",
     ),
     tz: str = typer.Option("UTC", "--tz", help=_TZ_HELP),
     after: str | None = typer.Option(
@@ -103,6 +119,7 @@ def next_(
     key: str | None = typer.Option(None, "--key", help=_KEY_HELP),
     start_at: str | None = typer.Option(None, "--start-at", help=_START_HELP),
 ) -> None:
+    expression = _one_expression(globals_of(ctx).out, "next", words)
     if expression is None:
         from tickwork.cli.stored_next import next_for_stored_schedules
 
