@@ -96,6 +96,11 @@ def _hash(key: str, field: Field) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
+#: The day forms that name one day (``L``, ``LW``, ``15W``, ``5L``, ``5#2``), never a
+#: bound of a range.
+_SPECIAL: Final = re.compile(r"(?i)\w*[LW]|\w+#\w*")
+
+
 def _value(token: str, field: Field) -> int:
     """One number or name of ``field``, range-checked."""
     upper = token.upper()
@@ -115,6 +120,12 @@ def _value(token: str, field: Field) -> int:
 
 
 def _range(a_text: str, b_text: str, field: Field) -> tuple[int, int]:
+    for side in (a_text, b_text):
+        if _SPECIAL.fullmatch(side) and field in (DOM, DOW):
+            # 'L-3' (three days before the last) and '15W-20' are other crons' dialects.
+            raise ScheduleError(
+                f"{field.name} {a_text}-{b_text}: {side!r} cannot be part of a range"
+            )
     a = _value(a_text, field)
     b = _value(b_text, field)
     if field is DOW and b == 0 and a > 0:
