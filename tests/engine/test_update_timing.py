@@ -91,3 +91,17 @@ async def test_end_at_may_still_be_moved_into_the_past_to_end_a_schedule(
     await scheduler.add_schedule("noop", "*/5 * * * *", id="ending")
     s = await scheduler.update_schedule("ending", end_at=T0 - timedelta(minutes=1))
     assert (s.status, s.next_fire_at) == ("finished", None)
+
+
+async def test_a_schedule_resumed_with_no_fire_left_is_finished(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    await scheduler.add_schedule("noop", "in 10m", id="gone")
+    await scheduler.add_schedule("noop", "manual", id="by-hand")
+    await scheduler.pause()
+    clock.advance(hours=1)  # the one-time instant passes while paused: not caught up
+    await scheduler.resume()
+    gone = await scheduler.get_schedule("gone")
+    assert (gone.status, gone.next_fire_at) == ("finished", None)
+    by_hand = await scheduler.get_schedule("by-hand")  # a manual one can always be run
+    assert (by_hand.status, by_hand.next_fire_at) == ("active", None)

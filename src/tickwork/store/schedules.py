@@ -278,6 +278,9 @@ class Schedules(SqlCore):
                 elif s.status == "paused":
                     s = s.replace(paused=False, paused_at=None, status="active", updated_at=now)
                     s = s.replace(next_fire_at=utc(next_fire(s, now)))
+                    if s.next_fire_at is None and not _is_manual(s.schedule):
+                        # Its last fire time passed while paused (not caught up).
+                        s = s.replace(status="finished")
                 else:  # a finished schedule stays finished
                     s = s.replace(paused=False, paused_at=None, updated_at=now)
                 s = s.replace(version=s.version + 1)
@@ -303,3 +306,8 @@ class Schedules(SqlCore):
                 self._audit_tx(tx, entries)
                 self._notify_tx(tx)
         return changed
+
+
+def _is_manual(expression: str) -> bool:
+    """A ``manual`` schedule never has a next fire and is still active: it can be run."""
+    return expression.strip().lower() == "manual"
