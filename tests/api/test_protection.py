@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 
-from tests.api.conftest import Server, StartServer
+from tests.api.conftest import ROOT, Server, StartServer, serve_env
 from tickwork import Scheduler
 
 
@@ -108,6 +110,31 @@ def test_cors_lets_a_browser_send_every_header_the_api_reads(
         assert pre.status_code == 200, (path, pre.text)
         allowed = pre.headers["access-control-allow-headers"].lower()
         assert all(h in allowed for h in headers.split(",")), (path, allowed)
+
+
+def test_a_cors_origin_no_browser_sends_is_refused(sqlite_url: str) -> None:
+    """A browser's Origin is scheme://host[:port], lowercase, with no path: an entry
+    written otherwise (no scheme, a trailing slash) would match no request, and CORS
+    would silently stay off for the site it was meant for."""
+    for origin, said in (
+        ("ops.example", "no scheme"),
+        ("https://ops.example/", "no path"),
+        ("https://OPS.example", "lowercase"),
+        ("https://ops.example, *", "'*' (any origin) stands alone"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tickwork.cli", "--db", sqlite_url, "serve", "--port", "0",
+             "--cors-origins", f"https://fine.example:8443,{origin}"],
+            cwd=ROOT,
+            env=serve_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )  # fmt: skip
+        assert proc.returncode != 0, (origin, proc.stderr)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        assert "cors_origins" in proc.stderr and said in proc.stderr, (origin, proc.stderr)
 
 
 def test_without_cors_setting_no_cors_headers(server: Server) -> None:

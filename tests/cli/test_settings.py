@@ -40,6 +40,9 @@ def three_values(s: Setting) -> list[tuple[Any, Any]]:
         return [("off", False), ("on", True), (False, False)]
     if s.name == "trusted_proxies":  # checked: addresses or networks
         return [(" 10.0.0.1", "10.0.0.1"), ("10.0.0.0/8", "10.0.0.0/8"), ("::1", "::1")]
+    if s.name == "cors_origins":  # checked: origins as a browser sends them
+        return [(" https://a.example", "https://a.example"), ("http://b.example:8080",
+                "http://b.example:8080"), ("*", "*")]  # fmt: skip
     if s.kind == "str":
         return [(" a.example", "a.example"), ("b.example", "b.example"), ("c", "c")]
     return [("7", 7.0), ("8.5", 8.5), (9, 9.0)]

@@ -83,6 +83,28 @@ def check_trusted_proxies(value: str) -> None:
             ) from None
 
 
+def check_cors_origins(value: str) -> None:
+    """Refuse an origin no browser sends: CORS compares the ``Origin`` header exactly,
+    so an entry without its scheme, with a path or a trailing slash, or in capitals would
+    match no request, and the site it names would silently get no CORS headers."""
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    if "*" in entries:
+        if len(entries) > 1:
+            raise ValueError("'*' (any origin) stands alone, not beside origins")
+        return
+    for entry in entries:
+        scheme, sep, rest = entry.partition("://")
+        if not sep or scheme not in ("http", "https"):
+            problem = "no scheme: write it as https://host[:port]"
+        elif not rest or any(c in rest for c in "/?#@ "):
+            problem = "an origin is https://host[:port], with no path (nor a trailing slash)"
+        elif entry != entry.lower():
+            problem = "a browser sends its origin in lowercase"
+        else:
+            continue
+        raise ValueError(f"{entry!r} is no origin a browser sends ({problem})")
+
+
 #: The settings of ``serve``: a node's, where to listen, and the API's limits. Secrets
 #: (``TICKWORK_ADMIN_TOKEN``, ``TICKWORK_JWT_SECRET``, ``TICKWORK_JWT_PUBLIC_KEY``) come
 #: from the environment only, so they are never in a file nor in the settings summary.
@@ -112,8 +134,10 @@ SERVE_SETTINGS: Final = (
             "cors_origins",
             "str",
             "",
-            "Origins allowed to call the API from a browser, comma-separated (none: no CORS).",
+            "Origins allowed to call the API from a browser, comma-separated, each as a "
+            "browser sends it (https://host[:port]; '*': any; none: no CORS).",
             metavar="ORIGINS",
+            check=check_cors_origins,
         ),
         Setting(
             "jwt_issuer", "str", "", "The issuer ('iss') JWTs must have, when set.", metavar="ISS"
