@@ -33,3 +33,12 @@ async def test_a_range_wholly_to_come_is_refused(scheduler: Scheduler) -> None:
     message = str(info.value)
     assert "past fire times" in message and "run_now" in message
     assert await scheduler.list_runs(schedule_id="hourly", status="pending") == []
+
+
+async def test_a_manual_schedule_is_told_to_use_run_now(scheduler: Scheduler) -> None:
+    await scheduler.add_schedule("noop", "manual", id="by-hand")
+    with pytest.raises(ValidationError) as info:
+        await scheduler.backfill("by-hand", T0 - 3 * HOUR, T0)
+    assert str(info.value) == (
+        "schedule 'by-hand' is manual: it has no fire times to backfill (run_now runs it)"
+    )

@@ -211,6 +211,10 @@ class RunCalls(SchedulerBase):
         if finish < begin:
             raise ValidationError("end is before start", field="end")
         parsed = parsed_schedule(s)
+        if parsed.kind == "manual":
+            raise ValidationError(
+                f"schedule {s.id!r} is manual: it has no fire times to backfill (run_now runs it)"
+            )
         now = self.clock.now()
         # Past fire times only: a run for one still to come would run it early and take
         # the schedule's own fire (one run per scheduled time).
