@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from tickwork.engine.audit import current_actor
 from tickwork.engine.events import Event, EventBus
@@ -30,7 +30,16 @@ from tickwork.errors import (
     add_problems,
 )
 from tickwork.limits import echo
-from tickwork.models import JSON, AuditEntry, RetryPolicy, Schedule, ScheduleStatus, TaskSpec
+from tickwork.models import (
+    JSON,
+    RUN_STATUSES,
+    AuditEntry,
+    RetryPolicy,
+    RunStatus,
+    Schedule,
+    ScheduleStatus,
+    TaskSpec,
+)
 from tickwork.policy import first_fire, next_fire
 from tickwork.schedule import ParsedSchedule
 from tickwork.store.base import Store
@@ -313,3 +322,29 @@ def id_arg(value: Any, field: str) -> str:
         if inspect.iscoroutine(value):
             value.close()
     raise ValidationError(f"{field} must be a string, not {echo(value)}{hint}", field=field)
+
+
+def filter_arg(value: Any, field: str) -> str | None:
+    """A text filter a caller passed (None: no filter), or a ``ValidationError`` naming
+    ``field``: a list or a number would otherwise reach the database as a parameter."""
+    return None if value is None else id_arg(value, field)
+
+
+def run_statuses_arg(value: Any) -> list[RunStatus] | None:
+    """The ``status`` filter of ``list_runs``: one run status or a collection of them."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        given: list[Any] = [value]
+    elif isinstance(value, Collection) and not isinstance(value, bytes | Mapping):
+        given = list(value)
+    else:
+        raise ValidationError(
+            f"status must be a run status or a list of them, not {echo(value)}", field="status"
+        )
+    for one in given:
+        if not isinstance(one, str) or one not in RUN_STATUSES:
+            raise ValidationError(
+                f"status {echo(one)} is not one of {', '.join(RUN_STATUSES)}", field="status"
+            )
+    return cast("list[RunStatus]", given)

@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 from tickwork.engine.facade import (
     SchedulerBase,
     check_version,
+    filter_arg,
     id_arg,
     parsed_schedule,
+    run_statuses_arg,
     still_at_version,
 )
 from tickwork.engine.ids import new_id
@@ -164,9 +166,9 @@ class RunCalls(SchedulerBase):
         integer(limit, "limit", minimum=1, maximum=10_000)
         return await self._call(
             self.store.list_runs,
-            schedule_id=schedule_id,
-            task=task,
-            status=status,
+            schedule_id=filter_arg(schedule_id, "schedule_id"),
+            task=filter_arg(task, "task"),
+            status=run_statuses_arg(status),
             since=parse_instant(since, "since"),
             until=parse_instant(until, "until"),
             before_id=before_id,

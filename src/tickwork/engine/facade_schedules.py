@@ -7,7 +7,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from tickwork.engine.facade import SchedulerBase, check_version, id_arg, parsed_schedule
+from tickwork.engine.facade import (
+    SchedulerBase,
+    check_version,
+    filter_arg,
+    id_arg,
+    parsed_schedule,
+)
 from tickwork.errors import (
     NotFoundError,
     PreconditionFailedError,
@@ -59,11 +65,11 @@ class ScheduleCalls(SchedulerBase):
         return await self._call(
             self.store.list_schedules,
             status=status,
-            task=task,
-            tag=tag,
-            owner=owner,
-            q=q,
-            after_id=after_id,
+            task=filter_arg(task, "task"),
+            tag=filter_arg(tag, "tag"),
+            owner=filter_arg(owner, "owner"),
+            q=filter_arg(q, "q"),
+            after_id=filter_arg(after_id, "after_id"),
             limit=limit,
         )
 
