@@ -105,3 +105,13 @@ async def test_a_schedule_resumed_with_no_fire_left_is_finished(
     assert (gone.status, gone.next_fire_at) == ("finished", None)
     by_hand = await scheduler.get_schedule("by-hand")  # a manual one can always be run
     assert (by_hand.status, by_hand.next_fire_at) == ("active", None)
+
+
+async def test_fire_times_after_a_time_count_the_fires_before_it(scheduler: Scheduler) -> None:
+    # Three fires in all (10:00, 11:00, 12:00): after 11:30 only 12:00 is left.
+    hours = [T0 + timedelta(hours=h) for h in (1, 2, 3)]
+    await scheduler.add_schedule("noop", "1h", id="three", max_executions=3, start_at=hours[0])
+    assert await scheduler.next_fire_times("three", 10) == hours
+    later = await scheduler.next_fire_times("three", 10, after=hours[1] + timedelta(minutes=30))
+    assert later == hours[2:]
+    assert await scheduler.next_fire_times("three", 10, after=hours[2]) == []

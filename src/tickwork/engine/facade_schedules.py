@@ -22,6 +22,7 @@ from tickwork.errors import (
 )
 from tickwork.models import SCHEDULE_STATUSES, Schedule, ScheduleStatus
 from tickwork.policy import next_fire
+from tickwork.schedule import ParsedSchedule
 from tickwork.schedule.once import is_relative
 from tickwork.store.base_reads import Revised
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
@@ -230,14 +231,20 @@ class ScheduleCalls(SchedulerBase):
             return []
         parsed = parsed_schedule(s)
         begin = parse_instant(after, "after", s.timezone)
+        executions = s.execution_count + 1
         if begin is not None:
+            if s.max_executions is not None and begin > s.next_fire_at:
+                # The fires up to ``begin`` use executions too: count them (as far as
+                # there are executions left, and at most _COUNTED_FIRES).
+                executions = _fires_until(parsed, s, begin, executions)
+                if executions > s.max_executions:
+                    return []
             first = next_fire(parsed, s, begin)
             if first is None:
                 return []
             times = [first]
         else:
             times = [s.next_fire_at.astimezone(parsed.tz)]
-        executions = s.execution_count + 1
         while len(times) < count:
             if s.max_executions is not None and executions >= s.max_executions:
                 break
@@ -247,6 +254,27 @@ class ScheduleCalls(SchedulerBase):
             times.append(nxt)
             executions += 1
         return times
+
+
+#: How many fire times ``next_fire_times`` steps through to reach its ``after``.
+_COUNTED_FIRES: Final = 100_000
+
+
+def _fires_until(parsed: ParsedSchedule, s: Schedule, begin: datetime, ordinal: int) -> int:
+    """The ordinal (1 = the schedule's first execution) of the first fire after
+    ``begin``, given ``ordinal``, that of the fire at ``s.next_fire_at`` (before
+    ``begin``). Stops counting once past ``max_executions`` or after _COUNTED_FIRES."""
+    assert s.next_fire_at is not None and s.max_executions is not None
+    t = s.next_fire_at
+    for _ in range(_COUNTED_FIRES):
+        if ordinal > s.max_executions:
+            break
+        nxt = next_fire(parsed, s, t)
+        if nxt is None or nxt > begin:
+            break
+        t = nxt
+        ordinal += 1
+    return ordinal + 1
 
 
 def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:
