@@ -54,3 +54,9 @@ async def block_loop(ctx: RunContext, *, seconds: float = 3.0) -> str:
     fires nor renews its heartbeat meanwhile."""
     time.sleep(seconds)  # noqa: ASYNC251 - blocking the loop is the point
     return "unblocked"
+
+
+@task("api:careful", timeout=45, retries=4)
+async def careful(ctx: RunContext) -> str:
+    """Declares its own timeout and retries: a schedule left without them takes them."""
+    return "done"

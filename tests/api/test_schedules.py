@@ -460,3 +460,26 @@ def test_put_again_changes_nothing_and_keeps_the_interval(server: Server) -> Non
         assert renamed.json()[key] == before[key], key
     audit = c.get("/audit", params={"target": "schedule:again"}).json()["items"]
     assert [e["action"] for e in audit] == ["schedule.updated", "schedule.created"]
+
+
+def test_put_again_keeps_the_timeout_and_retries_the_task_declares(server: Server) -> None:
+    """Fields a PUT leaves out go back to what a new schedule of that task gets: the
+    task's own timeout and retries (``@task(timeout=..., retries=...)``), not the node's
+    defaults, so the same body again changes neither."""
+    c = server.admin
+    body = {"task": "api:careful", "schedule": "manual"}
+    made = c.put("/schedules/careful", json=body)
+    assert made.status_code == 201, made.text
+    assert (made.json()["timeout"], made.json()["retry"]["max_attempts"]) == (45.0, 5)
+    again = c.put("/schedules/careful", json=body)
+    assert again.status_code == 200 and again.headers["ETag"] == '"1"', again.text
+    assert again.json() == made.json()
+    # A PUT that gives them changes them; one that leaves them out again restores the task's.
+    mine = c.put("/schedules/careful", json={**body, "timeout": 9, "retry": {"max_attempts": 2}})
+    assert (mine.json()["timeout"], mine.json()["retry"]["max_attempts"]) == (9.0, 2)
+    back = c.put("/schedules/careful", json=body).json()
+    assert (back["timeout"], back["retry"], back["node_defaults"]) == (
+        made.json()["timeout"],
+        made.json()["retry"],
+        made.json()["node_defaults"],
+    )

@@ -51,7 +51,8 @@ from tickwork.validation import SETTABLE_FIELDS, build_schedule
 _T = TypeVar("_T")
 
 #: What ``PUT`` resets a field it does not give to: a new schedule's value (retry and
-#: timeout: None, left to the node that runs it, as for a new schedule).
+#: timeout: None, left to the node that runs it, unless the task declares its own:
+#: ``_task_defaults``).
 _DEFAULTS: dict[str, Any] = {
     name: getattr(Schedule(id="x", task="x", schedule="x"), name)
     for name in SETTABLE_FIELDS
@@ -184,6 +185,7 @@ async def replace_schedule(
         return created, True
     assert current is not None
     changes: dict[str, Any] = dict(_DEFAULTS)
+    changes.update(await _task_defaults(scheduler, fields.get("task")))
     changes.update(fields)
     changes.pop("id", None)
     owner = fields.get("owner")
@@ -197,6 +199,19 @@ async def replace_schedule(
             condition.version_for(schedule_id, current.version)
         return current, False
     return await _conditional_update(scheduler, caller, current, changes, condition), False
+
+
+async def _task_defaults(scheduler: Scheduler, task: Any) -> dict[str, Any]:
+    """What a new schedule of ``task`` gets for the fields it leaves out beyond
+    ``_DEFAULTS`` (the task's own timeout and retries); none for a task not known (the
+    update then names it)."""
+    if not isinstance(task, str):
+        return {}
+    try:
+        spec = await scheduler.task_spec(task)
+    except ValidationError:  # UnknownTaskError among them
+        return {}
+    return spec.schedule_defaults()
 
 
 def _differing(

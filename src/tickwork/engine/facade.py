@@ -34,7 +34,6 @@ from tickwork.models import (
     JSON,
     RUN_STATUSES,
     AuditEntry,
-    RetryPolicy,
     RunStatus,
     Schedule,
     ScheduleStatus,
@@ -171,12 +170,7 @@ class SchedulerBase:
 
     @staticmethod
     def _task_defaults(spec: TaskSpec) -> dict[str, Any]:
-        defaults: dict[str, Any] = {}
-        if spec.timeout is not None:
-            defaults["timeout"] = spec.timeout
-        if spec.retries is not None:
-            defaults["retry"] = RetryPolicy(max_attempts=spec.retries + 1)
-        return defaults
+        return spec.schedule_defaults()
 
     def _show_node_defaults(self, record: Schedule) -> Schedule:
         """Fields the schedule leaves to the node hold this process's defaults: what a

@@ -8,6 +8,7 @@ from typing import Any
 
 from tickwork.data_types import ArgType
 from tickwork.errors import FieldProblem, ValidationError
+from tickwork.models.schedules import RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,16 @@ class TaskSpec:
     #: is short enough to show (``registry.shown_defaults``); the others are only known to
     #: have one. For people choosing data: the task applies its defaults itself.
     defaults: dict[str, Any] = field(default_factory=dict, hash=False)
+
+    def schedule_defaults(self) -> dict[str, Any]:
+        """The ``timeout`` and ``retry`` of a new schedule of this task that sets
+        neither: the task's own, where it declares them (else the node's apply)."""
+        defaults: dict[str, Any] = {}
+        if self.timeout is not None:
+            defaults["timeout"] = self.timeout
+        if self.retries is not None:
+            defaults["retry"] = RetryPolicy(max_attempts=self.retries + 1)
+        return defaults
 
     def check_data(self, data: dict[str, Any]) -> None:
         """Raise ``ValidationError`` when ``data`` cannot be passed as keyword arguments
