@@ -483,3 +483,18 @@ def test_put_again_keeps_the_timeout_and_retries_the_task_declares(server: Serve
         made.json()["retry"],
         made.json()["node_defaults"],
     )
+
+
+def test_put_replaces_the_whole_retry_policy(server: Server) -> None:
+    """A PUT's ``retry`` is the whole policy, as in a create: the keys it leaves out take
+    their defaults, not the values the schedule had before."""
+    c = server.admin
+    body = {"task": "api:echo", "schedule": "manual"}
+    first = c.put("/schedules/rp", json={**body, "retry": {"max_attempts": 7, "backoff": 3}})
+    assert first.status_code == 201, first.text
+    created = c.post("/schedules", json={**body, "id": "rp-new", "retry": {"delay": 10}})
+    assert created.status_code == 201, created.text
+    put = c.put("/schedules/rp", json={**body, "retry": {"delay": 10}})
+    assert put.status_code == 200, put.text
+    assert put.json()["retry"] == created.json()["retry"]
+    assert put.json()["retry"]["max_attempts"] == 3 and put.json()["retry"]["backoff"] == 2

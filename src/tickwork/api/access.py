@@ -39,6 +39,7 @@ from tickwork.models import (
     AuditEntry,
     Node,
     QueueMessage,
+    RetryPolicy,
     Run,
     RunStatus,
     Schedule,
@@ -187,6 +188,10 @@ async def replace_schedule(
     changes: dict[str, Any] = dict(_DEFAULTS)
     changes.update(await _task_defaults(scheduler, fields.get("task")))
     changes.update(fields)
+    if isinstance(fields.get("retry"), Mapping):
+        # The whole policy, as a create reads it: the keys not given are the defaults,
+        # not merged over the policy the schedule had.
+        changes["retry"] = {**RetryPolicy().to_dict(), **fields["retry"]}
     changes.pop("id", None)
     owner = fields.get("owner")
     if owner is None:
