@@ -177,6 +177,9 @@ class TestOverlap:
         assert [r.status for r in plan(s, self.now, [running()]).runs] == ["pending"]
         waiting = [running(), running("w", "pending")]
         assert [r.status for r in plan(s, self.now, waiting).runs] == ["skipped"]
+        # A run between attempts waits too: the fire is the one too many.
+        between = [running("r", "retrying")]
+        assert [r.status for r in plan(s, self.now, between).runs] == ["skipped"]
 
     def test_replace_cancels_active_runs_and_starts_the_new_one(self) -> None:
         p = plan(sched(overlap="replace"), self.now, [running(), running("w", "pending")])
