@@ -483,6 +483,12 @@ def test_put_again_keeps_the_timeout_and_retries_the_task_declares(server: Serve
         made.json()["retry"],
         made.json()["node_defaults"],
     )
+    # null is a field left out, in a PUT as in a create.
+    c.put("/schedules/careful", json={**body, "timeout": 9, "retry": {"max_attempts": 2}})
+    nulls = c.put("/schedules/careful", json={**body, "timeout": None, "retry": None}).json()
+    created = c.post("/schedules", json={**body, "id": "careful-new", "timeout": None}).json()
+    assert (nulls["timeout"], nulls["retry"]) == (created["timeout"], created["retry"])
+    assert (nulls["timeout"], nulls["retry"]["max_attempts"]) == (45.0, 5)
 
 
 def test_put_replaces_the_whole_retry_policy(server: Server) -> None:

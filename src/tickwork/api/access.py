@@ -187,7 +187,8 @@ async def replace_schedule(
     assert current is not None
     changes: dict[str, Any] = dict(_DEFAULTS)
     changes.update(await _task_defaults(scheduler, fields.get("task")))
-    changes.update(fields)
+    # null is a field left out, as in a create (``create_schedule``).
+    changes.update({k: v for k, v in fields.items() if v is not None})
     if isinstance(fields.get("retry"), Mapping):
         # The whole policy, as a create reads it: the keys not given are the defaults,
         # not merged over the policy the schedule had.
