@@ -1,12 +1,17 @@
-"""How the CLI writes times and durations for people."""
+"""How the CLI writes times, durations and other people's text for people."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import typer
 
-from tickwork.cli.output import relative, seconds, short, when
+from tickwork.cli.output import Output, relative, seconds, short, when
+
+#: Text a task or a user may store: a colour, a screen clear, a window title (OSC) and a
+#: carriage return that would overwrite what came before it on the line.
+HOSTILE = "\x1b[31mred\x1b[0m \x1b[2J\x1b]0;pwned\x07\rOVER\x9b1m"
 
 
 @pytest.mark.parametrize(
@@ -39,3 +44,20 @@ def test_relative_and_short() -> None:
     assert relative(now, now) == "now"
     assert short("first line\nsecond", 60) == "first line"
     assert short("x" * 80, 10) == "x" * 9 + "…"
+
+
+def test_control_characters_of_stored_text_are_shown_not_obeyed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = Output()
+    out.table(["name"], [[HOSTILE]], title=HOSTILE)
+    out.fields([("error", HOSTILE)])
+    out.line(f"run failed: {HOSTILE}\nsecond line\tok")
+    out.warn(HOSTILE)
+    with pytest.raises(typer.Exit):
+        out.fail(HOSTILE)
+    captured = capsys.readouterr()
+    for stream in (captured.out, captured.err):
+        assert not any((ord(c) < 32 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F for c in stream)
+        assert "\\x1b[31mred\\x1b[0m \\x1b[2J\\x1b]0;pwned\\x07\\x0dOVER\\x9b1m" in stream
+    assert "\nsecond line" in captured.out  # a newline stays one

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,10 +40,21 @@ def _width() -> int | None:
     return None if sys.stdout.isatty() else 200
 
 
+#: Control characters but the newline and the tab (C0, DEL, C1).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``): a task's
+    error, its output or a schedule's name is shown, never obeyed by the terminal (a
+    colour, a cleared screen, a new window title, a line overwritten by ``\\r``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _plain(title: str | None) -> str | None:
     """A title as it reads: it may hold a user's words (a queue's name), whose brackets
     Rich would take for markup (``[/x]`` even fails)."""
-    return None if title is None else escape(title)
+    return None if title is None else escape(visible(title))
 
 
 class OutputFailed(OSError):
@@ -80,7 +92,7 @@ class Output:
         for col in columns:
             table.add_column(col, overflow="fold")
         for row in rows:
-            table.add_row(*("" if v is None else escape(str(v)) for v in row))
+            table.add_row(*("" if v is None else escape(visible(str(v))) for v in row))
         with _stdout():
             self.console.print(table)
 
@@ -90,20 +102,20 @@ class Output:
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
         for name, value in pairs:
-            table.add_row(name, "" if value is None else escape(str(value)))
+            table.add_row(name, "" if value is None else escape(visible(str(value))))
         with _stdout():
             self.console.print(table)
 
     def line(self, text: str) -> None:
         """A plain line for people (Rich markup is not interpreted)."""
         with _stdout():
-            self.console.print(text, markup=False)
+            self.console.print(visible(text), markup=False)
             sys.stdout.flush()
 
     def warn(self, message: str) -> None:
         """``warning: message`` on stderr; the command goes on."""
         Console(stderr=True, highlight=False, soft_wrap=True).print(
-            f"[yellow]warning:[/yellow] {escape(message)}"
+            f"[yellow]warning:[/yellow] {escape(visible(message))}"
         )
 
     def fail(self, message: str, code: int = 1, *, more: Sequence[str] = ()) -> NoReturn:
@@ -111,7 +123,7 @@ class Output:
         ``more``) and exit with ``code``."""
         console = Console(stderr=True, highlight=False, soft_wrap=True)
         for line in (message, *more):
-            console.print(f"[red]error:[/red] {escape(line)}")
+            console.print(f"[red]error:[/red] {escape(visible(line))}")
         raise typer.Exit(code)
 
 
