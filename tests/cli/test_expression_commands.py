@@ -67,6 +67,20 @@ class TestValidate:
         assert body["kind"] == kind and body["timezone"] == "America/New_York"
         assert body["next"]
 
+    def test_what_fires_at_once_is_listed(self) -> None:
+        # "now" and an interval (anchored now) fire as soon as they are added.
+        before = datetime.now(UTC)
+        code, out, err = run("--json", "validate", "now")
+        assert code == 0, err
+        (only,) = json.loads(out)["next"]
+        assert before <= datetime.fromisoformat(only) <= datetime.now(UTC)
+        code, out, err = run("--json", "next", "5m", "-n", "2")
+        assert code == 0, err
+        first, second = (datetime.fromisoformat(t) for t in json.loads(out))
+        assert before <= first <= datetime.now(UTC) and second - first == timedelta(minutes=5)
+        code, out, _ = run("validate", "now")
+        assert "no fire time" not in out
+
     def test_manual(self) -> None:
         code, out, _ = run("validate", "manual")
         assert code == 0

@@ -6,7 +6,7 @@ Both read an expression in a zone and print its fire times; neither opens the da
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import typer
 
@@ -17,6 +17,7 @@ from tickwork.schedule import ParsedSchedule, ScheduleError, parse_schedule, to_
 
 MAX_COUNT = 1000
 VALIDATE_COUNT = 5
+_US = timedelta(microseconds=1)
 
 _TZ_HELP = "IANA time zone the expression is read in (and naive --after/--start-at)."
 _KEY_HELP = "The schedule id hashed values (H) derive from (default: none)."
@@ -70,7 +71,7 @@ def validate(
     expression = _one_expression(out, "validate", words) or ""
     now = datetime.now(UTC)
     schedule = _parse(out, expression, tz, key, start_at, now)
-    times = _fires(schedule, now, VALIDATE_COUNT)
+    times = _fires(schedule, now - _US, VALIDATE_COUNT)  # "now" and "5m" fire at once
     description = schedule.describe()
     if out.json:
         out.emit_json(
@@ -148,7 +149,8 @@ def next_(
     except ScheduleError as exc:
         out.fail(str(exc))
     schedule = _parse(out, expression, tz, key, start_at, begin)
-    times = _fires(schedule, begin, count)
+    # Strictly after --after; without it, from now on: "now" and "5m" fire at once.
+    times = _fires(schedule, begin if after is not None else begin - _US, count)
     if out.json:
         out.emit_json([t.isoformat() for t in times])
         return
