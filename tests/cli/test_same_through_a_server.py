@@ -256,3 +256,27 @@ def test_every_bad_field_of_a_create_or_update_is_named_alike(server: Server) ->
         assert cli.error("update", "--id", "r", "--tz", "Mars/Base") == (
             "error: unknown time zone 'Mars/Base'"
         )
+
+
+def test_an_id_no_record_can_have_is_not_found_alike(server: Server) -> None:
+    """An empty id, or one holding '/', names no record: through a server it is the same
+    "not found" as on the database, not a traceback nor another route's answer."""
+    clis = both(server)
+    for ident in ("", "a/b"):
+        for args in (
+            ["show", "--id", ident],
+            ["run", "--id", ident],
+            ["pause", "--id", ident],
+            ["resume", "--id", ident],
+            ["update", "--id", ident, "--priority", "1"],
+            ["delete", "--id", ident, "--confirm"],
+            ["backfill", "--id", ident, "--start", "2026-01-01T00:00:00Z",
+             "--end", "2026-01-02T00:00:00Z"],
+            ["next", "--schedule", ident],
+            ["history", "--run", ident],
+            ["cancel", "--run", ident],
+            ["token", "revoke", ident],
+        ):  # fmt: skip
+            said = {where: cli.error(*args) for where, cli in clis.items()}
+            assert said["url"] == said["db"], (args, said)
+            assert "Traceback" not in said["url"] and "not found" in said["url"], (args, said)

@@ -230,6 +230,8 @@ class RemoteScheduler:
             raise RemoteError(f"cannot reach the tickwork server at {self.url}: {exc}") from None
         if response.status_code >= 400:
             raise error_of(response)
+        if response.is_redirect:  # no API route redirects: a path that names none
+            raise RemoteError(f"no such resource: {method} /api/v1{path}")
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -261,7 +263,7 @@ class RemoteScheduler:
         return record(Schedule, await self._request("POST", "/schedules", body=body))
 
     async def get_schedule(self, schedule_id: str) -> Schedule:
-        return record(Schedule, await self._request("GET", f"/schedules/{_q(schedule_id)}"))
+        return record(Schedule, await self._request("GET", _schedule_path(schedule_id)))
 
     async def list_schedules(
         self,
@@ -283,11 +285,11 @@ class RemoteScheduler:
         return [record(Schedule, item) for item in items]
 
     async def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
-        data = await self._request("PATCH", f"/schedules/{_q(schedule_id)}", body=changes)
+        data = await self._request("PATCH", _schedule_path(schedule_id), body=changes)
         return record(Schedule, data)
 
     async def delete_schedule(self, schedule_id: str) -> None:
-        await self._request("DELETE", f"/schedules/{_q(schedule_id)}")
+        await self._request("DELETE", _schedule_path(schedule_id))
 
     async def pause(self, id: str | None = None) -> list[Schedule]:
         return await self._pause_or_resume("pause", id)
@@ -302,7 +304,7 @@ class RemoteScheduler:
             return [await self.get_schedule(i) for i in ids]
         before = await self.get_schedule(schedule_id)
         after = record(
-            Schedule, await self._request("POST", f"/schedules/{_q(schedule_id)}/{verb}", body={})
+            Schedule, await self._request("POST", f"{_schedule_path(schedule_id)}/{verb}", body={})
         )
         return [after] if after.paused != before.paused else []
 
@@ -311,14 +313,14 @@ class RemoteScheduler:
     ) -> list[datetime]:
         data = await self._request(
             "GET",
-            f"/schedules/{_q(schedule_id)}/next",
+            f"{_schedule_path(schedule_id)}/next",
             params={"count": count, "after": _iso(after)},
         )
         return [datetime.fromisoformat(t) for t in data["next"]]
 
     async def backfill(self, schedule_id: str, start: Any, end: Any) -> list[Run]:
         body = {"start": _iso(start), "end": _iso(end)}
-        data = await self._request("POST", f"/schedules/{_q(schedule_id)}/backfill", body=body)
+        data = await self._request("POST", f"{_schedule_path(schedule_id)}/backfill", body=body)
         return [record(Run, r) for r in data["runs"]]
 
     # -- runs ----------------------------------------------------------------------------
@@ -332,7 +334,7 @@ class RemoteScheduler:
     ) -> Run:
         body = {} if data is None else {"data": data}
         run = record(
-            Run, await self._request("POST", f"/schedules/{_q(schedule_id)}/run", body=body)
+            Run, await self._request("POST", f"{_schedule_path(schedule_id)}/run", body=body)
         )
         return await self.wait_for_run(run.id, timeout) if wait else run
 
@@ -350,7 +352,7 @@ class RemoteScheduler:
             pause = min(1.0, pause * 1.5)
 
     async def get_run(self, run_id: str) -> Run:
-        return record(Run, await self._request("GET", f"/runs/{_q(run_id)}"))
+        return record(Run, await self._request("GET", _run_path(run_id)))
 
     async def list_runs(
         self,
@@ -374,7 +376,7 @@ class RemoteScheduler:
         return [record(Run, item) for item in await self._all("/runs", params, limit)]
 
     async def cancel_run(self, run_id: str) -> Run:
-        return record(Run, await self._request("POST", f"/runs/{_q(run_id)}/cancel", body={}))
+        return record(Run, await self._request("POST", f"{_run_path(run_id)}/cancel", body={}))
 
     async def read_queue(
         self, name: str, *, consume: bool = True, limit: int = 100
@@ -473,7 +475,7 @@ class RemoteScheduler:
         return [record(ApiToken, t) for t in data["items"]]
 
     async def revoke_token(self, token_id: str) -> ApiToken:
-        return record(ApiToken, await self._request("DELETE", f"/tokens/{_q(token_id)}"))
+        return record(ApiToken, await self._request("DELETE", f"/tokens/{_id('token', token_id)}"))
 
     async def audit_log(
         self,
@@ -505,6 +507,23 @@ _DATABASE_ONLY: Final = (
 def _q(segment: str) -> str:
     """A path segment, escaped (ids may hold any character)."""
     return quote(segment, safe="")
+
+
+def _id(kind: str, ident: str) -> str:
+    """The path segment of a record's id. One no record can have, empty or holding a
+    '/' (the server would read another path), is not found at once, as the database
+    answers it: sent, it would reach another route."""
+    if not ident or "/" in ident:
+        raise NotFoundError(kind, ident)
+    return _q(ident)
+
+
+def _schedule_path(schedule_id: str) -> str:
+    return "/schedules/" + _id("schedule", schedule_id)
+
+
+def _run_path(run_id: str) -> str:
+    return "/runs/" + _id("run", run_id)
 
 
 def _iso(value: Any) -> Any:
