@@ -47,3 +47,22 @@ def test_a_caller_without_a_credential_hears_that_first(server: Server) -> None:
     r = server.client("").get("/runs?staus=failed")
     assert r.status_code == 401, r.text
     assert r.json()["error"]["code"] == "unauthorized"
+
+
+def test_an_empty_filter_is_refused_naming_it(server: Server) -> None:
+    """``?task=`` matched no item (no task is named ''): a list that answered empty for
+    a filter left blank, where the user meant no filter or forgot the value."""
+    c = server.admin
+    assert c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "5m"})
+    for path, name in (
+        ("/schedules?task=", "task"),
+        ("/schedules?tag=", "tag"),
+        ("/schedules?owner=", "owner"),
+        ("/runs?task=", "task"),
+        ("/audit?actor=", "actor"),
+        ("/audit?target=", "target"),
+    ):
+        r = c.get(path)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["details"]["field"] == name, r.text
+    assert [s["id"] for s in c.get("/schedules?task=api:echo").json()["items"]] == ["s"]

@@ -280,3 +280,18 @@ def test_an_id_no_record_can_have_is_not_found_alike(server: Server) -> None:
             said = {where: cli.error(*args) for where, cli in clis.items()}
             assert said["url"] == said["db"], (args, said)
             assert "Traceback" not in said["url"] and "not found" in said["url"], (args, said)
+
+
+def test_an_empty_filter_is_refused_alike(server: Server) -> None:
+    """``list --task ''`` listed nothing, as if no schedule had that task: a blank filter
+    (an unset variable in a script) is named instead, on both sides."""
+    for args, option in (
+        (["list", "--task", ""], "--task"),
+        (["list", "--tag", " "], "--tag"),
+        (["history", "--task", ""], "--task"),
+        (["audit", "--actor", ""], "--actor"),
+        (["audit", "--target", ""], "--target"),
+    ):
+        said = {w: cli.error(*args, code=2) for w, cli in both(server).items()}
+        assert said["db"] == said["url"], said
+        assert f"{option} is empty" in said["db"], said

@@ -12,9 +12,15 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from tickwork.errors import ValidationError
+
+#: A list's filter by a name: one left blank (``?task=``) would match nothing, so it is
+#: refused naming the parameter rather than answered with an empty list.
+Filter = Annotated[str | None, Query(min_length=1)]
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

@@ -29,6 +29,7 @@ _LIST_PATH: Final = "/api/v1/schedules"
 _ONE_PREFIX: Final = _LIST_PATH + "/"
 _STATUSES: Final = frozenset({"active", "paused", "finished"})
 _STRINGS: Final = frozenset({"task", "tag", "owner", "q", "cursor"})
+_FILTERS: Final = frozenset({"task", "tag", "owner"})
 #: What FastAPI reads as the int ``limit`` without doubt (no sign, no spaces).
 _LIMIT: Final = re.compile(r"[0-9]{1,4}")
 
@@ -55,6 +56,8 @@ def list_query(query: bytes) -> dict[str, Any] | None:
                 return None
             found[name] = value
         elif name in _STRINGS:
+            if not value and name in _FILTERS:
+                return None  # blank: the route refuses it (``paging.Filter``)
             found[name] = value
         else:
             return None  # unknown: the route refuses it (``known_query``)

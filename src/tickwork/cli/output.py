@@ -118,6 +118,13 @@ class Output:
             f"[yellow]warning:[/yellow] {escape(visible(message))}"
         )
 
+    def refuse_blank(self, *options: tuple[str, str | None]) -> None:
+        """Fail as a usage error naming the first of ``options`` (flag, value) given
+        blank: a filter left empty (an unset variable in a script) would match nothing."""
+        for flag, value in options:
+            if value is not None and not value.strip():
+                self.fail(f"{flag} is empty: give a value, or leave {flag} out", code=2)
+
     def fail(self, message: str, code: int = 1, *, more: Sequence[str] = ()) -> NoReturn:
         """Print ``error: message`` on stderr (and a line ``error: ...`` for each of
         ``more``) and exit with ``code``."""

@@ -169,6 +169,7 @@ def history(
     ),
 ) -> None:
     out = globals_of(ctx).out
+    out.refuse_blank(("--task", task))
     if status is not None and status not in RUN_STATUSES:
         out.fail(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}")
     if run_id is not None:

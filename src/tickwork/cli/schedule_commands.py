@@ -215,6 +215,7 @@ def list_(
     ),
 ) -> None:
     out = globals_of(ctx).out
+    out.refuse_blank(("--task", task), ("--tag", tag))
     if fmt not in ("table", "json"):
         out.fail(f"--format {fmt!r} is not one of table, json")
     source = ctx.get_parameter_source("fmt")

@@ -153,6 +153,7 @@ def audit(
     limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="At most this many."),
 ) -> None:
     out = globals_of(ctx).out
+    out.refuse_blank(("--actor", actor), ("--target", target))
     try:
         start: datetime | None = None if since is None else parse_instant(since, "--since")
     except ValidationError as exc:

@@ -46,7 +46,7 @@ async def list_runs(
     caller: CallerDep,
     request: Request,
     schedule: str | None = None,
-    task: str | None = None,
+    task: paging.Filter = None,
     status: RunStatusName | None = None,
     since: Annotated[
         str | None, Query(description="ISO-8601; scheduled_for >= since", max_length=64)

@@ -97,9 +97,9 @@ async def nodes(caller: CallerDep, request: Request) -> Page[NodeOut]:
 async def audit(
     caller: CallerDep,
     request: Request,
-    actor: str | None = None,
+    actor: paging.Filter = None,
     target: Annotated[
-        str | None, Query(description="kind:id (schedule:daily) or a bare id")
+        str | None, Query(description="kind:id (schedule:daily) or a bare id", min_length=1)
     ] = None,
     since: Annotated[str | None, Query(description="ISO-8601", max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
