@@ -38,7 +38,7 @@ def test_every_kind_of_endpoint_refuses_what_it_does_not_take(server: Server) ->
         r = c.request(method, path)
         assert r.status_code == 422, (path, r.text)
         assert unknown in r.json()["error"]["message"], r.text
-    assert "takes no query parameter" in c.get("/tasks?x=1").json()["error"]["message"]
+    assert "takes no query parameter" in c.get("/stats?x=1").json()["error"]["message"]
     # Nothing was done by the refused requests.
     assert c.get("/schedules/s").json()["paused"] is False
 

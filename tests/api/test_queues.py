@@ -71,3 +71,25 @@ def test_queue_messages_default_to_pages_of_50(server: Server) -> None:
     route = spec["paths"]["/api/v1/queues/{name}/messages"]["get"]
     limit = next(p for p in route["parameters"] if p["name"] == "limit")
     assert limit["schema"]["default"] == 50 and limit["schema"]["maximum"] == 500
+
+
+def test_tasks_and_nodes_page_like_every_list(server: Server) -> None:
+    """``/tasks`` and ``/nodes`` are lists too: ``limit`` and ``cursor`` page them (by
+    name, by node id), where before either parameter was refused as unknown."""
+    c = server.admin
+    every = [t["name"] for t in c.get("/tasks", params={"limit": 500}).json()["items"]]
+    assert len(every) >= 3 and every == sorted(every)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = c.get("/tasks", params=params)
+        assert page.status_code == 200, page.text
+        seen += [t["name"] for t in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    assert seen == every
+    nodes = c.get("/nodes", params={"limit": 1}).json()
+    assert len(nodes["items"]) == 1 and nodes["next_cursor"] is None  # one node here
+    assert c.get("/tasks", params={"cursor": "nope"}).status_code == 422

@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
 
@@ -21,6 +22,8 @@ from tickwork.errors import ValidationError
 #: A list's filter by a name: one left blank (``?task=``) would match nothing, so it is
 #: refused naming the parameter rather than answered with an empty list.
 Filter = Annotated[str | None, Query(min_length=1)]
+
+_T = TypeVar("_T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -65,6 +68,19 @@ def schedule_cursor(cursor: str | None) -> str | None:
     if cursor is None:
         return None
     return _id_key(decode("s", cursor))
+
+
+def name_page(
+    kind: str, items: Sequence[_T], name: Callable[[_T], str], cursor: str | None, limit: int
+) -> tuple[list[_T], str | None]:
+    """A page of a short list read whole (tasks, nodes), ordered by ``name``: the
+    ``limit`` items after the cursor's name, and the cursor of the next page."""
+    after = None if cursor is None else _id_key(decode(kind, cursor))
+    ordered = sorted(items, key=name)
+    rest = [i for i in ordered if after is None or name(i) > after]
+    page = rest[:limit]
+    more = len(rest) > limit
+    return page, encode(kind, name(page[-1])) if more and page else None
 
 
 def run_cursor(cursor: str | None) -> tuple[datetime, str] | None:

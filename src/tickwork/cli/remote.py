@@ -435,15 +435,13 @@ class RemoteScheduler:
         return len(late), max(0.0, (now - min(late)).total_seconds()) if late else 0.0
 
     async def nodes(self, include_stopped: bool = False) -> list[Node]:
-        data = await self._request("GET", "/nodes")
-        return [record(Node, n) for n in data["items"]]
+        return [record(Node, n) for n in await self._all("/nodes", {})]
 
     async def known_tasks(self) -> list[str]:
         return sorted(spec.name for spec in await self.tasks())
 
     async def tasks(self) -> list[TaskSpec]:
-        data = await self._request("GET", "/tasks")
-        return [TaskSpec.from_dict(t) for t in data["items"]]
+        return [TaskSpec.from_dict(t) for t in await self._all("/tasks", {})]
 
     async def task_spec(self, name: str) -> TaskSpec:
         for spec in await self.tasks():

@@ -54,11 +54,17 @@ async def validate(body: ValidateBody, caller: CallerDep, request: Request) -> V
 
 
 @router.get("/tasks", response_model=Page[TaskOut], tags=["tasks"])
-async def list_tasks(caller: CallerDep, request: Request) -> Page[TaskOut]:
+async def list_tasks(
+    caller: CallerDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[TaskOut]:
     """Tasks a schedule may name (registered here or published by any node), with
-    their parameters."""
+    their parameters, by name."""
     specs = await access.list_tasks(_scheduler(request), caller)
-    return Page[TaskOut](items=[TaskOut.of(s) for s in specs], next_cursor=None)
+    page, more = paging.name_page("t", specs, lambda s: s.name, cursor, limit)
+    return Page[TaskOut](items=[TaskOut.of(s) for s in page], next_cursor=more)
 
 
 @router.get("/queues/{name}/messages", response_model=Page[QueueMessageOut], tags=["queues"])
@@ -87,10 +93,16 @@ async def stats(caller: CallerDep, request: Request) -> StatsOut:
 
 
 @router.get("/nodes", response_model=Page[NodeOut], tags=["stats"])
-async def nodes(caller: CallerDep, request: Request) -> Page[NodeOut]:
-    """Running nodes, with the leader and how many runs each is running."""
+async def nodes(
+    caller: CallerDep,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=paging.MAX_LIMIT)] = paging.DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page[NodeOut]:
+    """Running nodes, with the leader and how many runs each is running, by id."""
     found = await access.nodes(_scheduler(request), caller)
-    return Page[NodeOut](items=[NodeOut.of(n) for n in found], next_cursor=None)
+    page, more = paging.name_page("n", found, lambda n: n.id, cursor, limit)
+    return Page[NodeOut](items=[NodeOut.of(n) for n in page], next_cursor=more)
 
 
 @router.get("/audit", response_model=Page[AuditOut], tags=["audit"])
