@@ -741,7 +741,8 @@ async def test_data_of_the_wrong_type_is_named_under_the_data_field(dashboard: D
     said = "data.rows must be an integer, not the string &#39;many&#39;"
     async with client:
         r = await client.get("/ui/task", params={"task": "reports:daily"})
-        assert "<code>rows</code> (int)" in r.text and "<code>region</code> (str)" in r.text
+        assert "<code>rows</code> (int, default 3)" in r.text
+        assert '<code>region</code> (str, default "eu")' in r.text
         r = await client.get(
             "/ui/check-data", params={"task": "reports:daily", "data": '{"rows": "many"}'}
         )
