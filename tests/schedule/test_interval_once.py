@@ -271,6 +271,15 @@ class TestOnce:
         with pytest.raises(ScheduleError, match="not a valid ISO-8601"):
             parse_schedule("2026-12-25T25:00")
 
+    def test_in_every_is_refused_as_ambiguous(self) -> None:
+        # Once or repeating? Neither is guessed.
+        with pytest.raises(ScheduleError) as info:
+            parse_schedule("in every 10m", now=NOW)
+        assert str(info.value) == (
+            "'in every 10m' mixes a one-time and a repeating schedule: write 'in 10m' "
+            "(once) or 'every 10m' (repeating)"
+        )
+
     def test_an_offset_out_of_range_is_named_plainly(self) -> None:
         with pytest.raises(ScheduleError) as info:
             parse_schedule("2026-12-25T09:00:00+25:00")

@@ -28,7 +28,14 @@ def parse_once(text: str, zone: Zone, base: datetime | None) -> tuple[datetime, 
             raise ScheduleError(f"{text.strip()!r} needs a base time")
         if low == "now":
             return base, True
-        step = parse_interval(low[3:])
+        rest = low[3:]
+        if rest == "every" or rest.startswith("every "):
+            step_text = rest[6:] or "10m"
+            raise ScheduleError(
+                f"{text.strip()!r} mixes a one-time and a repeating schedule: write "
+                f"'in {step_text}' (once) or 'every {step_text}' (repeating)"
+            )
+        step = parse_interval(rest)
         s, us = instant_of(base)
         at = add_steps(zone, s * 1_000_000 + us, step, 1)
         if at is None:
