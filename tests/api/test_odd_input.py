@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -201,3 +202,18 @@ def test_tampered_cursors_are_422_naming_the_cursor_on_every_database(
     # The cursors the lists give out still page on.
     page = c.get("/audit", params={"limit": 1}).json()
     assert c.get("/audit", params={"cursor": page["next_cursor"]}).status_code == 200
+
+
+def test_validate_lists_a_fire_due_at_once(server: Server) -> None:
+    """``now`` fires once, at once, and an interval first at its anchor (now): both are
+    listed, as ``tickwork validate`` lists them, rather than nothing or the second fire."""
+    c = server.admin
+    before = datetime.now(UTC)
+    r = c.post("/validate", json={"schedule": "now"})
+    assert r.status_code == 200, r.text
+    (once,) = r.json()["next"]
+    r = c.post("/validate", json={"schedule": "every 1h", "count": 2})
+    first, second = (datetime.fromisoformat(t) for t in r.json()["next"])
+    after = datetime.now(UTC)
+    assert before <= datetime.fromisoformat(once) <= after
+    assert before <= first <= after and second - first == timedelta(hours=1)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from html import unescape
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from tests.web.conftest import Dashboard, csrf_of, post_form
+from tickwork.web.actions import validation_preview
 
 
 async def test_a_page_needs_a_session_and_a_bad_token_is_refused(dashboard: Dashboard) -> None:
@@ -184,6 +185,9 @@ async def test_a_wrong_expression_is_named_under_the_field(dashboard: Dashboard)
         assert "day-of-month 32 out of range 1-31" in r.text and 'role="alert"' in r.text
         r = await client.get("/ui/validate", params={"schedule": "*/15 * * * *", "timezone": "UTC"})
         assert "Next:" in r.text and r.text.count(" · ") == 4  # 5 fire times
+        # What fires at once is listed: "now" once, an interval first at its anchor.
+        r = await client.get("/ui/validate", params={"schedule": "now", "timezone": "UTC"})
+        assert "Next:" in r.text and "Never fires" not in r.text
         form = await client.get("/schedules/new")
         r = await client.post(
             "/schedules/new",
@@ -928,3 +932,10 @@ async def test_the_task_help_and_the_tasks_page_show_each_default(dashboard: Das
         r = await client.get("/tasks")
         assert '<code>region: str = "eu"</code>' in r.text
         assert "<code>gate: str</code>*" in r.text
+
+
+def test_the_preview_lists_an_interval_from_its_first_fire_now() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    first = validation_preview("every 1h", "UTC")["next"][0]
+    after = datetime.now(UTC)
+    assert before <= datetime.strptime(first, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC) <= after

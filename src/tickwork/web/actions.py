@@ -6,7 +6,7 @@ a read-only caller is refused here even if a control were shown."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -212,12 +212,13 @@ def validation_preview(expr: str, tz: str, start_at: str = "") -> dict[str, Any]
         start = parse_instant(start_at.strip(), "start_at", tz or "UTC")
     except (ValidationError, ScheduleError):  # a bad zone: named with the expression
         start = None  # else named under its own field when the form is sent
+    now = datetime.now(UTC)
     try:
-        parsed = parse_schedule(expr, timezone=tz or "UTC", start_at=start)
+        parsed = parse_schedule(expr, timezone=tz or "UTC", start_at=start, now=now)
     except ScheduleError as e:
         return {"error": str(e)}
     times = []
-    t = datetime.now(UTC)
+    t = now - timedelta(microseconds=1)  # "now" and an interval's anchor fire at once
     for _ in range(5):
         nxt = parsed.next_after(t)
         if nxt is None:

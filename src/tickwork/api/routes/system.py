@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -41,10 +41,12 @@ def _scheduler(request: Request) -> Scheduler:
 async def validate(body: ValidateBody, caller: CallerDep, request: Request) -> ValidateOut:
     """Check an expression: its kind, its description and its next fire times (422
     with the message naming the bad part when it is invalid)."""
-    parsed = parse_schedule(body.schedule, timezone=body.timezone)
     now = _scheduler(request).clock.now()
+    parsed = parse_schedule(body.schedule, timezone=body.timezone, now=now)
     times: list[datetime] = []
-    t = parsed.next_after(now)
+    # From ``now`` on, included: "now" and an interval's first fire (its anchor, now)
+    # are due at once, as a schedule made with this expression now would fire.
+    t = parsed.next_after(now - timedelta(microseconds=1))
     while t is not None and len(times) < body.count:
         times.append(t)
         t = parsed.next_after(t)
