@@ -472,3 +472,28 @@ def field_problems(changes: Mapping[str, Any], timezone: str = "UTC") -> dict[st
         except ScheduleError as exc:
             problems.setdefault(exc.field, str(exc))
     return problems
+
+
+def differing_changes(
+    current: Schedule, changes: Mapping[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The ``changes`` that would change ``current``. An update that gives a field its
+    present value again changes nothing: the same ``PUT`` twice, an edit form saved
+    unchanged or a deploy applying its settings again makes no new version, no audit
+    entry, and does not restart an interval from now for a ``start_at`` given again.
+    All of ``changes`` when they do not apply (their error is then the update's)."""
+    try:
+        after = build_schedule(current, changes, now)
+    except (ValidationError, ScheduleError):
+        return dict(changes)
+
+    def differs(name: str) -> bool:
+        if not hasattr(current, name):
+            return True
+        if name in NODE_DEFAULT_FIELDS:
+            left = (name in after.node_defaults, name in current.node_defaults)
+            if left != (False, False):
+                return left != (True, True)
+        return bool(getattr(after, name) != getattr(current, name))
+
+    return {name: value for name, value in changes.items() if differs(name)}

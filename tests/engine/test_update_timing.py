@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.engine import tasks
 from tests.engine.conftest import T0, eventually
 from tickwork import ManualClock, Scheduler, ValidationError
 
@@ -115,3 +116,30 @@ async def test_fire_times_after_a_time_count_the_fires_before_it(scheduler: Sche
     later = await scheduler.next_fire_times("three", 10, after=hours[1] + timedelta(minutes=30))
     assert later == hours[2:]
     assert await scheduler.next_fire_times("three", 10, after=hours[2]) == []
+
+
+async def test_an_update_that_changes_nothing_writes_nothing(
+    db_url: str, clock: ManualClock
+) -> None:
+    """Settings given again as they are (a deploy applying its schedules, an edit form
+    saved unchanged) are no change: no new version, no audit entry, and an interval
+    whose ``start_at`` is given again keeps its fire instead of restarting from now.
+    Through a client with no engine, so that nothing fires meanwhile."""
+    async with Scheduler(db_url, engine=False, registry=tasks.registry, clock=clock) as client:
+        added = await client.add_schedule(
+            "noop", "every 1h", id="steady", priority=5, start_at=T0, tags=["a"]
+        )
+        audited = len(await client.audit_log())
+        clock.advance(minutes=20)  # the fire at T0 is due, not made yet
+        same = await client.update_schedule(
+            "steady", priority=5, start_at=T0.isoformat(), tags=["a"], schedule="every 1h"
+        )
+        assert same.version == added.version and same.updated_at == added.updated_at
+        assert same.next_fire_at == added.next_fire_at == T0
+        assert len(await client.audit_log()) == audited
+        # The field that differs is the change, and only it: the start given again
+        # with it does not restart the interval.
+        changed = await client.update_schedule("steady", priority=6, start_at=T0)
+        assert (changed.version, changed.priority) == (added.version + 1, 6)
+        assert changed.next_fire_at == T0
+        assert len(await client.audit_log()) == audited + 1

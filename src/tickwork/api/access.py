@@ -30,11 +30,9 @@ from tickwork.errors import (
     NotFoundError,
     PermissionDeniedError,
     PreconditionFailedError,
-    ScheduleError,
     ValidationError,
 )
 from tickwork.models import (
-    NODE_DEFAULT_FIELDS,
     ApiToken,
     AuditEntry,
     Node,
@@ -47,7 +45,7 @@ from tickwork.models import (
     TaskSpec,
 )
 from tickwork.store.records import ScheduleFilter
-from tickwork.validation import SETTABLE_FIELDS, build_schedule
+from tickwork.validation import SETTABLE_FIELDS, differing_changes
 
 _T = TypeVar("_T")
 
@@ -199,7 +197,7 @@ async def replace_schedule(
         changes.pop("owner", None)
     elif owner != current.owner:
         _check_new_owner(caller, owner)
-    changes = _differing(scheduler, current, changes)
+    changes = differing_changes(current, changes, scheduler.clock.now())
     if not changes:  # the same settings again: PUT is idempotent, nothing is written
         if condition is not None:
             condition.version_for(schedule_id, current.version)
@@ -218,28 +216,6 @@ async def _task_defaults(scheduler: Scheduler, task: Any) -> dict[str, Any]:
     except ValidationError:  # UnknownTaskError among them
         return {}
     return spec.schedule_defaults()
-
-
-def _differing(
-    scheduler: Scheduler, current: Schedule, changes: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The ``changes`` that would change ``current``. A ``PUT`` gives every field: one
-    given its present value again is no change (else the same body twice makes a new
-    version, and a timing field given again restarts an interval from now). All of
-    ``changes`` when they do not apply (their error is then the update's)."""
-    try:
-        after = build_schedule(current, changes, scheduler.clock.now())
-    except (ValidationError, ScheduleError):
-        return dict(changes)
-
-    def differs(name: str) -> bool:
-        if name in NODE_DEFAULT_FIELDS:
-            left = (name in after.node_defaults, name in current.node_defaults)
-            if left != (False, False):
-                return left != (True, True)
-        return bool(getattr(after, name) != getattr(current, name))
-
-    return {name: value for name, value in changes.items() if differs(name)}
 
 
 async def update_schedule(

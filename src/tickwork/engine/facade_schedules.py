@@ -26,7 +26,7 @@ from tickwork.schedule import ParsedSchedule
 from tickwork.schedule.once import is_relative
 from tickwork.store.base_reads import Revised
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
-from tickwork.validation import build_schedule, integer, parse_instant
+from tickwork.validation import build_schedule, differing_changes, integer, parse_instant
 
 #: Reads and writes an unconditional update makes when other changes keep committing
 #: between its read and its write (each failure is another writer's success).
@@ -104,7 +104,9 @@ class ScheduleCalls(SchedulerBase):
     async def update_schedule(
         self, /, schedule_id: str, *, expected_version: int | None = None, **changes: Any
     ) -> Schedule:
-        """Change settable fields; timing fields recompute the next fire from now.
+        """Change settable fields; timing fields recompute the next fire from now. A field
+        given its present value is no change: an update that changes nothing writes
+        nothing (the same version, no audit entry, an interval not restarted).
 
         ``expected_version``: the ``version`` the caller read; if the schedule changed
         since, ``PreconditionFailedError`` and nothing changes. Without it, a change
@@ -132,6 +134,9 @@ class ScheduleCalls(SchedulerBase):
                 f"{expected_version}: it changed since it was read"
             )
         now = self.clock.now()
+        changes = differing_changes(current, changes, now)
+        if not changes:  # its settings as they are: nothing to write, nor to audit
+            return current
         expression = changes.get("schedule")
         new_expression = "schedule" in changes and expression != current.schedule
         base = current
