@@ -99,6 +99,23 @@ def serve_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def serve_refusal(db_url: str, *args: str) -> str:
+    """Start ``tickwork serve`` with ``args`` it must refuse to start with: its stderr,
+    once it exited non-zero without a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tickwork.cli", "--db", db_url, "serve", "--port", "0", *args],
+        cwd=ROOT,
+        env=serve_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode != 0, (args, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr
+
+
 def start_server(
     db_url: str,
     tmp_path: Path,
