@@ -238,6 +238,16 @@ def test_update_paused_flag_and_create_paused(wcli: Cli) -> None:
     assert active["status"] == "active"
 
 
+def test_an_update_that_changes_nothing_says_so(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "same", "--priority", "3")
+    said = wcli("update", "--id", "same", "--priority", "3").stdout
+    assert said.startswith("schedule same unchanged: every option given is as it was"), said
+    assert wcli.json("show", "--id", "same")["version"] == 1
+    assert wcli("update", "--id", "same", "--priority", "4").stdout.startswith(
+        "updated schedule same"
+    )
+
+
 def test_update_replaces_or_clears_tags(wcli: Cli) -> None:
     wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "tagged", "--tag", "a")
     assert wcli.json("update", "--id", "tagged", "--tag", "b", "--tag", "c")["tags"] == ["b", "c"]

@@ -122,15 +122,24 @@ def update(
     if not fields:
         out.fail("nothing to change: give at least one option (see 'tickwork update --help')")
 
-    async def action(scheduler: Scheduler) -> tuple[Schedule, list[datetime]]:
+    async def action(scheduler: Scheduler) -> tuple[Schedule, list[datetime], bool]:
+        # Read first only to say whether anything changed: an update that gives every
+        # setting as it is writes nothing (no new version, no audit entry).
+        before = await scheduler.get_schedule(id)
         updated = await scheduler.update_schedule(id, **fields)
-        return updated, await scheduler.next_fire_times(updated.id, 3)
+        changed = updated.version != before.version
+        return updated, await scheduler.next_fire_times(updated.id, 3), changed
 
-    updated, upcoming = with_client(ctx, action)
+    updated, upcoming, changed = with_client(ctx, action)
     if out.json:
         out.emit_json(updated.to_dict())
         return
-    show_schedule(out, updated, upcoming=upcoming, title=f"updated schedule {updated.id}")
+    title = (
+        f"updated schedule {updated.id}"
+        if changed
+        else f"schedule {updated.id} unchanged: every option given is as it was"
+    )
+    show_schedule(out, updated, upcoming=upcoming, title=title)
 
 
 @app.command(
