@@ -9,6 +9,7 @@ import inspect
 import subprocess
 import sys
 import zipfile
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -114,14 +115,20 @@ def test_import_tickwork_loads_nothing_else() -> None:
     assert out[1] == "False"
 
 
-def test_the_wheel_says_the_package_is_typed(tmp_path: Path) -> None:
+def test_the_wheel_is_typed_and_ships_the_front_end_files(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
         check=True,
         capture_output=True,
     )
     (wheel,) = tmp_path.glob("tickwork-*.whl")
-    assert "tickwork/py.typed" in zipfile.ZipFile(wheel).namelist()
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "tickwork/py.typed" in names
+    # The dashboard's and /docs' files (vendored, so no page needs the internet).
+    static = resources.files("tickwork.web").joinpath("static")
+    shipped = {f"tickwork/web/static/{entry.name}" for entry in static.iterdir()}
+    assert "tickwork/web/static/swagger-ui-bundle.js" in shipped
+    assert shipped <= names
 
 
 def _coroutine_methods(cls: type) -> dict[str, inspect.Signature]:

@@ -3,9 +3,10 @@
 ``create_app(scheduler, settings)`` serves the ``/api/v1`` routes over a started
 ``Scheduler`` (the caller owns its life: ``tickwork serve`` starts it before serving
 and stops it after). Routers other parts provide (live events, ``/health``,
-``/metrics``, the dashboard at ``/``) are included when their module is installed:
-each module exposes ``router``, and may expose ``too_large_answer`` (a
-``protection.TooLargeAnswer``) to answer its own requests over the body limit.
+``/metrics``, the dashboard at ``/`` and the API's documentation at ``/docs``) are
+included when their module is installed: each module exposes ``router``, and may
+expose ``too_large_answer`` (a ``protection.TooLargeAnswer``) to answer its own
+requests over the body limit.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
         description="A durable job scheduler: schedules, runs and their history. "
         "Authenticate with `Authorization: Bearer <token>`.",
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        # /docs comes from tickwork.web (api_docs), with Swagger UI's files vendored
+        # there: FastAPI's own page loads them from a CDN.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.scheduler = scheduler

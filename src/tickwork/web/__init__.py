@@ -5,8 +5,8 @@
 own requests over the body limit. Pages read and change everything through
 ``tickwork.api.access``, so the dashboard sees and may do exactly what the same caller
 may through the REST API.
-Front-end files (htmx, its SSE extension, uPlot) are vendored in ``static/``: no Node is
-needed to install, run or test it.
+Front-end files (htmx, its SSE extension, uPlot, and Swagger UI for the API's ``/docs``)
+are vendored in ``static/``: no Node is needed to install, run or test it.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from tickwork.web import actions, live, pages, signin, static_files, tokens
+from tickwork.web import actions, api_docs, live, pages, signin, static_files, tokens
 
 router = APIRouter()
 router.include_router(static_files.router)
+router.include_router(api_docs.router)
 router.include_router(signin.router)
 router.include_router(live.router)
 router.include_router(tokens.router)

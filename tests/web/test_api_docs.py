@@ -1,0 +1,76 @@
+"""The API's documentation page (``/docs``) works on a machine without internet: every
+file it loads comes from the server itself, the vendored Swagger UI."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from importlib import resources
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Route, expect
+
+from tests.api.conftest import Server
+
+pytestmark = [pytest.mark.e2e]
+STATIC = resources.files("tickwork.web").joinpath("static")
+
+
+def references(html: str) -> list[str]:
+    """Every address the page makes the browser load: scripts, stylesheets, icons."""
+    return re.findall(r'<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]*)"', html)
+
+
+def test_docs_loads_only_files_this_server_serves(server: Server) -> None:
+    page = httpx.get(f"{server.url}/docs", timeout=10)  # no token: the page is public
+    assert page.status_code == 200
+    refs = references(page.text)
+    assert len(refs) == 3, refs  # the stylesheet, the icon and the script
+    fetched = {}
+    for ref in refs:
+        if ref.startswith("data:"):
+            continue
+        parts = urlsplit(ref)
+        assert not parts.scheme and not parts.netloc and ref.startswith("/"), ref
+        answer = httpx.get(server.url + ref, timeout=10)
+        assert answer.status_code == 200, ref
+        fetched[parts.path.rsplit("/", 1)[-1]] = answer
+    assert set(fetched) == {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for name, answer in fetched.items():
+        vendored = STATIC.joinpath(name).read_bytes()
+        assert hashlib.sha256(answer.content).digest() == hashlib.sha256(vendored).digest()
+        assert "immutable" in answer.headers["cache-control"]
+    assert fetched["swagger-ui.css"].headers["content-type"].startswith("text/css")
+    assert fetched["swagger-ui-bundle.js"].headers["content-type"].startswith("text/javascript")
+    # The spec the page reads, and Swagger UI's OAuth2 return page, are here too.
+    assert "url: '/openapi.json'" in page.text
+    redirect = httpx.get(f"{server.url}/docs/oauth2-redirect", timeout=10)
+    assert redirect.status_code == 200
+    assert references(redirect.text) == []
+
+
+def test_docs_renders_with_every_other_host_unreachable(
+    context: BrowserContext, server: Server
+) -> None:
+    here = urlsplit(server.url).netloc
+    elsewhere: list[str] = []
+
+    def only_this_server(route: Route) -> None:
+        url = route.request.url
+        if urlsplit(url).netloc == here or url.startswith("data:"):
+            route.continue_()
+        else:
+            elsewhere.append(url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    page.goto(f"{server.url}/docs")
+    expect(page.get_by_role("heading", name=re.compile(r"^tickwork"))).to_be_visible()
+    expect(page.get_by_text("/api/v1/schedules/{schedule_id}/pause").first).to_be_visible()
+    # Swagger UI's stylesheet applies: a GET operation wears its blue (#61affe).
+    border = page.locator(".opblock-get").first.evaluate("e => getComputedStyle(e).borderColor")
+    assert border == "rgb(97, 175, 254)"
+    assert elsewhere == []
