@@ -30,6 +30,11 @@ from tickwork.models import (
 #: backlog is worked off over several transactions, so none is ever huge.
 MAX_FIRES_PER_PLAN: Final = 1000
 
+#: The least misfire grace, in seconds: a fire handled within a second of its time was
+#: handled by a node working normally (the look, its transaction, a wake-up from another
+#: process take milliseconds), never late, even under ``misfire_grace=0``.
+MIN_MISFIRE_GRACE: Final = 1.0
+
 # A fire plans thousands of runs at once: records built without the dataclass __init__.
 _run_to_execute = record_maker(PlannedRun, ("id", "scheduled_for", "due_at", "trigger"))
 _fire_plan = record_maker(
@@ -85,10 +90,17 @@ def retry_at(run: Run, policy: RetryPolicy, now: datetime) -> datetime | None:
     return now + timedelta(seconds=retry_delay(policy, run.attempt, run.id))
 
 
+def misfire_grace(schedule: Schedule) -> timedelta:
+    """How late a fire of ``schedule`` may be handled and still be on time: its
+    ``misfire_grace``, at least ``MIN_MISFIRE_GRACE``."""
+    return timedelta(seconds=max(schedule.misfire_grace, MIN_MISFIRE_GRACE))
+
+
 def first_fire(parsed: FireTimes, schedule: Schedule, created_at: datetime) -> datetime | None:
     """The first fire of a new schedule: ``start_at`` is inclusive; otherwise from the
     creation time (intervals anchor there, so they fire at once). A one-time schedule
-    whose instant passed less than ``misfire_grace`` ago still fires.
+    whose instant passed less than ``misfire_grace`` ago still fires (see
+    ``misfire_grace``).
 
     A recurring schedule whose ``start_at`` lies further back than ``misfire_grace``
     starts at the first fire within the grace: the fire times before it were not missed
@@ -96,7 +108,7 @@ def first_fire(parsed: FireTimes, schedule: Schedule, created_at: datetime) -> d
     per second for a year of an ``every 1s`` schedule. ``start_at`` still anchors its
     intervals; backfill runs past fire times on purpose.
     """
-    grace = timedelta(seconds=schedule.misfire_grace)
+    grace = misfire_grace(schedule)
     start = schedule.start_at or created_at
     if schedule.start_at is None and parsed.kind == "once":
         start -= grace
@@ -133,7 +145,7 @@ def plan_fire(
 
     Collects the fire times from ``schedule.next_fire_at`` up to ``now`` (at most
     ``MAX_FIRES_PER_PLAN``), applies the catch-up policy to the late ones (late = more
-    than ``misfire_grace`` behind ``now``) and the overlap policy to each fire in order,
+    than ``misfire_grace(schedule)`` behind ``now``) and the overlap policy to each fire in order,
     counting the schedule's unfinished runs and the runs planned before it.
     """
     due: list[datetime] = []
@@ -143,7 +155,7 @@ def plan_fire(
         t = next_fire(parsed, schedule, t)
     more_backlog = t is not None and t <= now
 
-    grace = timedelta(seconds=schedule.misfire_grace)
+    grace = misfire_grace(schedule)
     # The newest fire of the whole backlog is known only in its last batch.
     newest = due[-1] if due and not more_backlog else None
     max_executions = schedule.max_executions

@@ -85,6 +85,15 @@ class TestOnTime:
         p = plan(sched(misfire_grace=30), T0 + timedelta(seconds=30))
         assert [(r.status, r.trigger) for r in p.runs] == [("pending", "schedule")]
 
+    @pytest.mark.parametrize("late", [0.001, 0.999, 1.0])
+    def test_a_grace_of_zero_still_counts_a_fire_handled_within_a_second(self, late: float) -> None:
+        p = plan(sched(misfire_grace=0, catchup="none"), T0 + timedelta(seconds=late))
+        assert [(r.status, r.trigger) for r in p.runs] == [("pending", "schedule")]
+
+    def test_a_grace_of_zero_makes_a_fire_handled_later_than_a_second_late(self) -> None:
+        p = plan(sched(misfire_grace=0, catchup="none"), T0 + timedelta(seconds=1.001))
+        assert [(r.status, r.trigger) for r in p.runs] == [("missed", "catchup")]
+
     def test_nothing_due_yet_plans_nothing(self) -> None:
         p = plan(sched(), T0 - timedelta(seconds=1))
         assert p.runs == ()
