@@ -37,7 +37,9 @@ from tickwork.models import (
     Schedule,
 )
 from tickwork.schedule import ParsedSchedule, parse_schedule, validate_timezone
+from tickwork.schedule.base import aware_in_zone
 from tickwork.schedule.parse import parse_stored
+from tickwork.schedule.zones import zone_for
 
 #: Fields a user may set; the rest of ``Schedule`` is maintained by tickwork.
 SETTABLE_FIELDS: Final = (
@@ -88,8 +90,9 @@ def check_id(value: Any, field: str = "id") -> str:
 
 
 def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | None:
-    """An aware UTC datetime from a datetime or ISO-8601 string (naive = in ``timezone``),
-    between ``_EARLIEST`` and ``_LATEST``."""
+    """An aware UTC datetime from a datetime or ISO-8601 string (naive = a wall time in
+    ``timezone``, with the gap and overlap rule of ``parse_schedule``), between
+    ``_EARLIEST`` and ``_LATEST``."""
     if value is None or value == "":
         return None
     shown = value  # as the user wrote it, for the message
@@ -104,12 +107,13 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
         raise ValidationError(f"{field} must be a datetime or ISO-8601 string", field=field)
     if not isinstance(shown, str):
         shown = value.isoformat()
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=validate_timezone(timezone))
+    zone = None if value.utcoffset() is not None else zone_for(validate_timezone(timezone))
     instant: datetime | None
     try:
-        instant = value.astimezone(UTC)
-    except OverflowError:  # past the year 9999 or before the year 1 once in UTC
+        # A naive wall time reads as parse_schedule reads it: one in a DST gap is the
+        # first instant after the gap, one in an overlap its first occurrence.
+        instant = value.astimezone(UTC) if zone is None else aware_in_zone(value, zone)
+    except (OverflowError, ValueError):  # past the year 9999 or before the year 1 in UTC
         instant = None
     if instant is None or not _EARLIEST <= instant <= _LATEST:
         raise ValidationError(
