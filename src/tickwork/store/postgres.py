@@ -46,7 +46,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,7 +64,7 @@ from tickwork.store.postgres_connections import (
     _PgTx,
     _reconnect_again,
 )
-from tickwork.store.postgres_listen import PgListen
+from tickwork.store.postgres_listen import CHANNEL, Listener, PgListen
 from tickwork.store.postgres_nodes import PgNodeLocks, lock_key
 from tickwork.store.postgres_reads import AsyncReads, Batches, fetch
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
@@ -105,10 +105,7 @@ class PostgresStore(PgListen, PgNodeLocks, SqlStore):
         self._settings = url
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._token = uuid.uuid4().hex  # tells our own notifications from others'
-        self._listen: psycopg.Connection[Any] | None = None
-        #: Set when listening again failed: notifications go unheard until it succeeds.
-        self._deaf = False
-        self._interrupt = threading.Event()
+        self._changes = Listener(self._connect, CHANNEL, ignore=self._token)
         self._node_locks = {}
         self._node_lock = threading.Lock()
         self._last_used: dict[int, float] = {}
@@ -263,13 +260,7 @@ class PostgresStore(PgListen, PgNodeLocks, SqlStore):
             self._node_locks.clear()
         for held in locks:
             held.close()
-        conns = []
-        if self._listen is not None:
-            conns.append(self._listen)
-            self._listen = None
-        for conn in conns:
-            with suppress(Exception):
-                conn.close()
+        self._changes.close()
         if pool is not None:
             pool.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -31,9 +32,7 @@ class PgListen(PgConnections):
     """The event feed and change notification."""
 
     _token: str
-    _listen: psycopg.Connection[Any] | None
-    _deaf: bool
-    _interrupt: threading.Event
+    _changes: Listener
 
     # -- the event feed --------------------------------------------------------------
 
@@ -82,70 +81,58 @@ class PgListen(PgConnections):
         timeout and returns False, and once it listens again it returns True: changes
         made meanwhile were not heard, and a node backing off learns the database is back.
         """
+        return self._changes.wait(timeout)
+
+    def interrupt_wait(self) -> None:
+        self._changes.interrupt()
+
+
+class Listener:
+    """A connection of its own listening on one channel, for a thread that waits for
+    notices: it waits in slices of ``WAIT_SLICE``, so that ``interrupt`` is seen within
+    one, and takes a burst of notices as one wake-up.
+
+    ``ignore``: a payload that is no news (this store's own notices). ``news_on_listen``:
+    whether listening again after a lost connection counts as news by itself (notices
+    sent while nobody listened are lost); a first ``LISTEN`` that had to be retried
+    always does.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection[Any]],
+        channel: str,
+        *,
+        ignore: str | None = None,
+        news_on_listen: bool = False,
+    ) -> None:
+        self._connect = connect
+        self._channel = channel
+        self._ignore = ignore
+        self._news_on_listen = news_on_listen
+        self._conn: psycopg.Connection[Any] | None = None
+        #: Set when listening failed: notices go unheard until it succeeds.
+        self._deaf = False
+        self._interrupt = threading.Event()
+
+    def wait(self, timeout: float) -> bool:
+        """True when a notice came, or one may have been missed (the connection broke,
+        or listening again followed a failure); False at the timeout, on ``interrupt``,
+        or while the server cannot be reached."""
         deadline = time.monotonic() + max(0.0, timeout)
-        if self._listen is None:
+        if self._conn is None:
             try:
                 conn = self._connect()
-                conn.execute(f"LISTEN {CHANNEL}")
+                conn.execute(f"LISTEN {self._channel}")
             except (StoreError, psycopg.Error):
                 self._deaf = True
                 self._interrupt.wait(max(0.0, deadline - time.monotonic()))
                 self._interrupt.clear()
                 return False
-            self._listen = conn
-            if self._deaf:
-                self._deaf = False
-                return True
-        conn = self._listen
-        try:
-            while True:
-                if self._interrupt.is_set():
-                    self._interrupt.clear()
-                    return False
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                seen = False
-                for note in conn.notifies(timeout=min(WAIT_SLICE, remaining)):
-                    if note.payload != self._token:
-                        seen = True
-                        break
-                if seen:
-                    # Swallow what already arrived: one wake-up covers them all.
-                    for _ in conn.notifies(timeout=0.0):
-                        pass
-                    return True
-        except psycopg.Error:
-            with suppress(Exception):
-                conn.close()
-            self._listen = None
-            return True
-
-    def interrupt_wait(self) -> None:
-        self._interrupt.set()
-
-
-class _ListenWatch(EventWatch):
-    """``LISTEN tickwork_events`` on a connection of its own. The feed's commit trigger
-    notifies every transaction that wrote events, delivered once it has committed."""
-
-    def __init__(self, store: PgConnections) -> None:
-        self._store = store
-        self._conn: psycopg.Connection[Any] | None = None
-        self._interrupt = threading.Event()
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + max(0.0, timeout)
-        if self._conn is None:
-            try:
-                conn = self._store._connect()
-                conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-            except (StoreError, psycopg.Error):
-                self._interrupt.wait(max(0.0, deadline - time.monotonic()))
-                self._interrupt.clear()
-                return False
             self._conn = conn
-            return True  # events may have been written before the LISTEN
+            missed, self._deaf = self._deaf, False
+            if missed or self._news_on_listen:
+                return True
         conn = self._conn
         try:
             while True:
@@ -156,16 +143,18 @@ class _ListenWatch(EventWatch):
                 if remaining <= 0:
                     return False
                 seen = False
-                for _ in conn.notifies(timeout=min(WAIT_SLICE, remaining)):
-                    seen = True
-                    break
+                for note in conn.notifies(timeout=min(WAIT_SLICE, remaining)):
+                    if note.payload != self._ignore:
+                        seen = True
+                        break
                 if seen:
-                    for _ in conn.notifies(timeout=0.0):  # one wake-up covers them all
+                    # Swallow what already arrived: one wake-up covers them all.
+                    for _ in conn.notifies(timeout=0.0):
                         pass
                     return True
         except psycopg.Error:
             self.close()
-            return True  # something may have been missed while the connection broke
+            return True
 
     def interrupt(self) -> None:
         self._interrupt.set()
@@ -175,3 +164,21 @@ class _ListenWatch(EventWatch):
         if conn is not None:
             with suppress(Exception):
                 conn.close()
+
+
+class _ListenWatch(EventWatch):
+    """``LISTEN tickwork_events`` on a connection of its own. The feed's commit trigger
+    notifies every transaction that wrote events, delivered once it has committed."""
+
+    def __init__(self, store: PgConnections) -> None:
+        # Listening (again) counts as news: events may have been written before it.
+        self._listener = Listener(store._connect, EVENTS_CHANNEL, news_on_listen=True)
+
+    def wait(self, timeout: float) -> bool:
+        return self._listener.wait(timeout)
+
+    def interrupt(self) -> None:
+        self._listener.interrupt()
+
+    def close(self) -> None:
+        self._listener.close()
