@@ -42,3 +42,17 @@ async def test_a_manual_schedule_is_told_to_use_run_now(scheduler: Scheduler) ->
     assert str(info.value) == (
         "schedule 'by-hand' is manual: it has no fire times to backfill (run_now runs it)"
     )
+
+
+async def test_no_run_is_made_after_the_schedules_end(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    await scheduler.add_schedule("noop", "0 * * * *", id="ends", end_at=T0 + 2 * HOUR, paused=True)
+    clock.advance(5 * HOUR)
+    runs = await scheduler.backfill("ends", T0 - HOUR, T0 + 5 * HOUR)
+    # end_at is inclusive, as for the schedule's own fires: nothing after T0 + 2h.
+    assert sorted(r.scheduled_for for r in runs) == [T0 - HOUR, T0, T0 + HOUR, T0 + 2 * HOUR]
+    with pytest.raises(ValidationError) as info:
+        await scheduler.backfill("ends", T0 + 3 * HOUR, T0 + 5 * HOUR)
+    assert info.value.field == "start"
+    assert "end_at" in str(info.value)

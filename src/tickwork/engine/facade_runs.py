@@ -219,8 +219,9 @@ class RunCalls(SchedulerBase):
             )
         now = self.clock.now()
         # Past fire times only: a run for one still to come would run it early and take
-        # the schedule's own fire (one run per scheduled time).
-        last = min(finish, now)
+        # the schedule's own fire (one run per scheduled time). None after ``end_at``:
+        # the schedule has no fire time there.
+        last = min(finish, now) if s.end_at is None else min(finish, now, s.end_at)
         times: list[datetime] = []
         t = parsed.next_after(begin - timedelta(microseconds=1))
         while t is not None and t <= last:
@@ -237,6 +238,12 @@ class RunCalls(SchedulerBase):
             def local(instant: datetime) -> str:
                 return instant.astimezone(zone).isoformat()
 
+            if t is not None and s.end_at is not None and t > s.end_at:
+                raise ValidationError(
+                    f"no fire time of schedule {s.id!r} falls between {local(begin)} and "
+                    f"{local(finish)}: its end_at is {local(s.end_at)}",
+                    field="start",
+                )
             if t is not None and t <= finish:
                 raise ValidationError(
                     f"backfill runs past fire times only: the first fire time of schedule "
