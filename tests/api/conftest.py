@@ -68,6 +68,10 @@ class Server:
         token: str = r.json()["token"]
         return token
 
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the server's ``/metrics`` now (see ``metric``)."""
+        return metric(httpx.get(f"{self.url}/metrics", timeout=10).text, name, **labels)
+
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path else ""
 
@@ -90,6 +94,19 @@ class Server:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         return int(self.proc.returncode)
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample of the Prometheus text."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if labels else "") + r" (\S+)"
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        found = re.fullmatch(pattern, line)
+        if found:
+            return float(found.group(1))
+    raise AssertionError(f"no sample {name}{labels} in:\n{text}")
 
 
 def serve_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

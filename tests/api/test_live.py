@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
-import re
 import signal
 import socket
 import subprocess
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import ROOT, Server, StartServer, serve_env
+from tests.api.conftest import ROOT, Server, StartServer, metric, serve_env
 from tests.going_back import go_back, keep_a_copy
 from tickwork.models import Node
 from tickwork.store import open_store
@@ -357,19 +356,6 @@ def test_a_run_executed_by_one_serve_process_reaches_the_others_stream(
         # Each run ran on one node or the other; the second heard of every one of them,
         # including those the first executed.
         assert first_node in nodes, f"the first process executed none of them: {nodes}"
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample of the Prometheus text."""
-    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    pattern = re.escape(name) + (r"\{" + re.escape(want) + r"\}" if labels else "") + r" (\S+)"
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        found = re.fullmatch(pattern, line)
-        if found:
-            return float(found.group(1))
-    raise AssertionError(f"no sample {name}{labels} in:\n{text}")
 
 
 def test_metrics_count_known_runs_and_read_gauges_from_the_database(server: Server) -> None:

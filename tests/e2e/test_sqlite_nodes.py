@@ -6,11 +6,9 @@ it stopped."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.api.conftest import start_server
@@ -20,12 +18,6 @@ from tickwork import SyncScheduler
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 LEASE_TTL = "60"
-
-
-def _nodes_gauge(metrics: str) -> float:
-    found = re.search(r"^tickwork_nodes (\S+)$", metrics, re.MULTILINE)
-    assert found, metrics
-    return float(found.group(1))
 
 
 def test_a_killed_worker_leaves_the_api_the_status_and_the_gauge_at_once(
@@ -44,13 +36,13 @@ def test_a_killed_worker_leaves_the_api_the_status_and_the_gauge_at_once(
         victim = workers.start(url, "--lease-ttl", LEASE_TTL)
         wait_for(lambda: victim.proc.pid in listed() and len(listed()) == 2, 30, "both nodes")
         served = next(nid for pid, nid in listed().items() if pid != victim.proc.pid)
-        assert _nodes_gauge(httpx.get(f"{server.url}/metrics", timeout=10).text) == 2
+        assert server.metric("tickwork_nodes") == 2
         assert sorted(cli_status(url)["nodes_alive"]) == sorted(listed().values())
 
         victim.kill()
         killed = time.monotonic()
         assert list(listed().values()) == [served]
-        assert _nodes_gauge(httpx.get(f"{server.url}/metrics", timeout=10).text) == 1
+        assert server.metric("tickwork_nodes") == 1
         status = cli_status(url)
         assert [n["id"] for n in status["nodes"]] == [served]
         assert status["nodes_alive"] == [served]
