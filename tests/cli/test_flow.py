@@ -257,6 +257,18 @@ def test_update_replaces_or_clears_tags(wcli: Cli) -> None:
     assert wcli.json("show", "--id", "tagged")["tags"] == []
 
 
+def test_update_clears_the_limit_of_fires(wcli: Cli) -> None:
+    wcli("create", "--task", "cli:echo", "--schedule", "5m", "--id", "limited", "--once")
+    assert wcli.json("show", "--id", "limited")["max_executions"] == 1
+    assert (
+        wcli.json("update", "--id", "limited", "--clear-max-executions")["max_executions"] is None
+    )
+    for given in (["--once"], ["--max-executions", "3"]):
+        error = wcli.error("update", "--id", "limited", "--clear-max-executions", *given, code=2)
+        assert given[0] in error and "not both" in error
+    assert wcli.json("show", "--id", "limited")["max_executions"] is None
+
+
 def test_next_lists_stored_fires_merged_in_time_order(cli: Cli, tmp_path: Path) -> None:
     # A database of its own, so only these schedules exist; a past node's tasks stay known.
     worker = Worker(cli.db_url, tmp_path / "worker.log")

@@ -87,6 +87,11 @@ def update(
         None, "--paused/--active", help="Pause it, or make it active again."
     ),
     clear_tags: bool = typer.Option(False, "--clear-tags", help="Remove all its tags."),
+    clear_max_executions: bool = typer.Option(
+        False,
+        "--clear-max-executions",
+        help="Remove its limit of fires (set by --max-executions or --once): it fires on.",
+    ),
     node_timeout: bool = typer.Option(
         False,
         "--node-timeout",
@@ -102,6 +107,9 @@ def update(
     refuse_empty(out, task=task, schedule=schedule)
     if clear_tags and options["tags"]:
         out.fail("give --clear-tags or --tag, not both (--tag already replaces all tags)", code=2)
+    if clear_max_executions and (options["max_executions"] is not None or options["once"]):
+        given = "--once" if options["once"] else "--max-executions"
+        out.fail(f"give {given} or --clear-max-executions, not both", code=2)
     if node_timeout and options["timeout"] is not None:
         out.fail("give --timeout or --node-timeout, not both", code=2)
     if node_retry and (options["retries"] is not None or options["retry_delay"] is not None):
@@ -115,6 +123,8 @@ def update(
         fields["paused"] = paused
     if clear_tags:
         fields["tags"] = []
+    if clear_max_executions:
+        fields["max_executions"] = None
     if node_timeout:
         fields["timeout"] = None
     if node_retry:
