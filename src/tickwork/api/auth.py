@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, Request
@@ -37,6 +38,10 @@ class Caller:
     read_only: bool = False
     #: The API token used, if any (None: admin token or JWT).
     token_id: str | None = None
+    #: The kind of credential: an API token, ``TICKWORK_ADMIN_TOKEN`` or a JWT.
+    via: Literal["token", "admin", "jwt"] = "token"
+    #: When the credential stops being accepted (an API token's expiry, a JWT's exp).
+    expires_at: datetime | None = None
 
 
 async def authenticate(scheduler: Scheduler, settings: ApiSettings, bearer: str) -> Caller | None:
@@ -46,13 +51,17 @@ async def authenticate(scheduler: Scheduler, settings: ApiSettings, bearer: str)
     if not bearer or len(bearer) > 8192:
         return None
     if settings.admin_token is not None and _same(bearer, settings.admin_token):
-        return Caller(user="admin", admin=True)
+        return Caller(user="admin", admin=True, via="admin")
     if bearer.startswith(PREFIX):
         token = await scheduler.check_token(bearer)
         if token is None:
             return None
         return Caller(
-            user=token.user, admin=token.admin, read_only=token.read_only, token_id=token.id
+            user=token.user,
+            admin=token.admin,
+            read_only=token.read_only,
+            token_id=token.id,
+            expires_at=token.expires_at,
         )
     if settings.jwt_enabled and bearer.count(".") == 2:
         return _jwt_caller(settings, bearer)
@@ -104,7 +113,21 @@ def _jwt_caller(settings: ApiSettings, token: str) -> Caller | None:
         # let a token meant to be read-only write.
         log.info("JWT refused: its read_only claim is %s, not true or false", type(read_only))
         return None
-    return Caller(user=sub, admin=is_admin_claims(claims), read_only=read_only)
+    exp = claims.get("exp")  # checked by decode: a number when present
+    return Caller(
+        user=sub,
+        admin=is_admin_claims(claims),
+        read_only=read_only,
+        via="jwt",
+        expires_at=_instant(exp) if isinstance(exp, int | float) else None,
+    )
+
+
+def _instant(epoch: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(epoch, UTC)
+    except (OverflowError, OSError, ValueError):  # past what a datetime holds: no limit
+        return None
 
 
 def _storable(user: str) -> bool:

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from tickwork.engine import tokens
 from tickwork.engine.facade import SchedulerBase
@@ -16,6 +16,7 @@ from tickwork.limits import check_text
 from tickwork.models import (
     ApiToken,
     AuditEntry,
+    DashboardSession,
     Node,
     QueueMessage,
     Schedule,
@@ -206,14 +207,90 @@ class AdminCalls(SchedulerBase):
         now = self.clock.now()
         if not token.usable(now):
             return None
-        clock = time.monotonic()
-        if clock - self._touched.get(token.id, -TOKEN_TOUCH_EVERY) >= TOKEN_TOUCH_EVERY:
-            self._touched[token.id] = clock
-            try:
-                await self._call(self.store.touch_token, token.id, now)
-            except StoreError as exc:  # a busy database must not refuse the request
-                log.warning("could not record the use of token %s: %s", token.id, exc)
+        await self._touch_token(token.id, now)
         return token
+
+    async def _touch_token(self, token_id: str, now: datetime) -> None:
+        """Record the token's use, at most once a minute per process."""
+        clock = time.monotonic()
+        if clock - self._touched.get(token_id, -TOKEN_TOUCH_EVERY) >= TOKEN_TOUCH_EVERY:
+            self._touched[token_id] = clock
+            try:
+                await self._call(self.store.touch_token, token_id, now)
+            except StoreError as exc:  # a busy database must not refuse the request
+                log.warning("could not record the use of token %s: %s", token_id, exc)
+
+    # -- dashboard sign-ins ------------------------------------------------------------
+
+    async def start_session(
+        self,
+        user: str,
+        *,
+        via: Literal["token", "admin", "jwt"],
+        lifetime: timedelta,
+        admin: bool = False,
+        read_only: bool = False,
+        token_id: str | None = None,
+        credential_hash: str | None = None,
+        credential_expires_at: datetime | None = None,
+    ) -> tuple[DashboardSession, str]:
+        """Store a dashboard sign-in of ``user`` (made with a credential already
+        checked) and return it with its secret, for the session cookie only. It lasts
+        ``lifetime``, or until the credential expires when that comes first."""
+        now = self.clock.now()
+        expires_at = now + lifetime
+        if credential_expires_at is not None:
+            expires_at = min(expires_at, credential_expires_at)
+        session_id, secret = tokens.new_session()
+        session = DashboardSession(
+            id=session_id,
+            user=user,
+            via=via,
+            created_at=now,
+            expires_at=expires_at,
+            admin=admin,
+            read_only=read_only,
+            token_id=token_id,
+            credential_hash=credential_hash,
+        )
+        await self._call(self.store.create_session, session, tokens.token_hash(secret), now)
+        return session, secret
+
+    async def check_session(self, secret: str) -> DashboardSession | None:
+        """The sign-in whose secret this is, if it is usable now (not signed out, not
+        expired, its API token not revoked); None otherwise. Read at every request, as
+        ``check_token`` reads a token, so a sign-out on any node counts at once."""
+        found = await self._session_of(secret)
+        if found is None or not found.usable(self.clock.now()):
+            return None
+        if found.token_id is not None:
+            await self._touch_token(found.token_id, self.clock.now())
+        return found
+
+    async def end_session(self, secret: str) -> None:
+        """Sign out: the sign-in whose secret this is is deleted, so no node accepts
+        it again. Nothing happens for a secret that is no sign-in's."""
+        found = await self._session_of(secret)
+        if found is not None:
+            await self._call(self.store.delete_session, found.id)
+
+    async def _session_of(self, secret: str) -> DashboardSession | None:
+        session_id = tokens.session_id_of(secret)
+        if session_id is None:
+            return None
+        store = self.store
+        if store.reads_inline:
+            found = store.get_session(session_id)
+        elif store.reads_async():
+            found = await store.get_session_async(session_id)
+        else:
+            found = await self._call(store.get_session, session_id)
+        if found is None:
+            return None
+        session, stored_hash = found
+        if not tokens.same_secret(tokens.token_hash(secret), stored_hash):
+            return None
+        return session
 
     async def audit_log(
         self,

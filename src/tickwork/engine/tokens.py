@@ -1,6 +1,7 @@
-"""API tokens: how a secret is made, shown and recognised.
+"""API tokens and dashboard sign-ins: how a secret is made, shown and recognised.
 
-A token reads ``tw_<id>_<secret>``. The store keeps the id and a SHA-256 hash of the
+A token reads ``tw_<id>_<secret>``; the secret of a dashboard sign-in (its session
+cookie) ``tws_<id>_<secret>``, kept the same way. The store keeps the id and a SHA-256 hash of the
 whole token, never the token: the id finds the row, the hash is compared in constant
 time. The hash needs no salt or stretching: the secret is 256 random bits, not a
 password a person chose.
@@ -20,13 +21,27 @@ from tickwork.errors import ScheduleError, ValidationError
 from tickwork.schedule.interval import parse_interval
 
 PREFIX: Final = "tw_"
+SESSION_PREFIX: Final = "tws_"
 _SHAPE: Final = re.compile(r"tw_([a-z0-9]{12})_[A-Za-z0-9_-]{20,}")
+_SESSION_SHAPE: Final = re.compile(r"tws_([a-z0-9]{12})_[A-Za-z0-9_-]{20,}")
 
 
 def new_token() -> tuple[str, str]:
     """(id, token) of a fresh token."""
     token_id = secrets.token_hex(6)
     return token_id, f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+
+
+def new_session() -> tuple[str, str]:
+    """(id, secret) of a fresh dashboard sign-in."""
+    session_id = secrets.token_hex(6)
+    return session_id, f"{SESSION_PREFIX}{session_id}_{secrets.token_urlsafe(32)}"
+
+
+def session_id_of(secret: str) -> str | None:
+    """The id in a sign-in's secret, or None when it does not look like one."""
+    m = _SESSION_SHAPE.fullmatch(secret)
+    return m.group(1) if m else None
 
 
 def token_hash(token: str) -> str:

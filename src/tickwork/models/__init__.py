@@ -9,8 +9,8 @@ Run``):
 - ``schedules``: ``Schedule`` and its ``RetryPolicy``;
 - ``runs``: ``Run``, its ``Attempt`` s and ``LogRecord`` s;
 - ``tasks``: ``TaskSpec``, what a node publishes about a task, and its data check;
-- ``operations``: ``Node``, ``AuditEntry``, ``ApiToken``, ``QueueMessage``,
-  ``FeedEvent``, ``TaskStats``;
+- ``operations``: ``Node``, ``AuditEntry``, ``ApiToken``, ``DashboardSession``,
+  ``QueueMessage``, ``FeedEvent``, ``TaskStats``;
 - ``plans``: what the engine decides and the store applies (``PlannedRun``,
   ``FirePlan``, ``AttemptOutcome``);
 - ``records``: fast copies, builds and JSON of records (``record_maker``).
@@ -22,6 +22,7 @@ from tickwork.data_types import ArgType
 from tickwork.models.operations import (
     ApiToken,
     AuditEntry,
+    DashboardSession,
     FeedEvent,
     Node,
     QueueMessage,
@@ -77,6 +78,7 @@ __all__ = [
     "AttemptStatus",
     "AuditEntry",
     "CatchupPolicy",
+    "DashboardSession",
     "FeedEvent",
     "FirePlan",
     "LogRecord",

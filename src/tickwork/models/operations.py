@@ -99,6 +99,31 @@ class ApiToken:
 
 
 @dataclass(frozen=True, slots=True)
+class DashboardSession:
+    """A dashboard sign-in as stored: never its secret, only the secret's hash.
+
+    ``via`` is the credential it was made with: ``"token"`` (an API token,
+    ``token_id``), ``"admin"`` (``TICKWORK_ADMIN_TOKEN``, whose SHA-256 is
+    ``credential_hash``) or ``"jwt"``. ``token_revoked_at`` is when that API token was
+    revoked, if it was (read with the session, so a revocation ends it at once)."""
+
+    id: str
+    user: str
+    via: Literal["token", "admin", "jwt"]
+    created_at: datetime
+    expires_at: datetime
+    admin: bool = False
+    read_only: bool = False
+    token_id: str | None = None
+    credential_hash: str | None = None
+    token_revoked_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """Not expired at ``now``, and its API token (if any) not revoked."""
+        return now < self.expires_at and self.token_revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
 class QueueMessage:
     """A result or error put on a named queue when a run finished."""
 

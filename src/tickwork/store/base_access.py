@@ -1,6 +1,7 @@
 """The store interface, part two: who may do what and what they did (API tokens, the
-audit log) and what each dashboard user chose to see. ``Store`` (``store/base.py``)
-inherits it; the same rules hold: one transaction per method, no clock read."""
+audit log), who is signed in to the dashboard and what each dashboard user chose to
+see. ``Store`` (``store/base.py``) inherits it; the same rules hold: one transaction
+per method, no clock read."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
 
-from tickwork.models import ApiToken, AuditEntry
+from tickwork.models import ApiToken, AuditEntry, DashboardSession
 
 
 class AccessStore(ABC):
-    """Tokens, the audit log and per-user settings (SQL in store/sql_access.py and
-    store/sql_user_settings.py)."""
+    """Tokens, the audit log, dashboard sign-ins and per-user settings (SQL in
+    store/sql_access.py, store/sql_sessions.py and store/sql_user_settings.py)."""
 
     # -- tokens and audit --------------------------------------------------------------
 
@@ -60,6 +61,22 @@ class AccessStore(ABC):
     ) -> list[AuditEntry]:
         """Newest first (by id, which only grows: ``before_id`` pages without repeating
         or skipping while entries are added)."""
+
+    # -- dashboard sign-ins (SQL in store/sql_sessions.py) ------------------------------
+
+    @abstractmethod
+    def create_session(self, session: DashboardSession, secret_hash: str, now: datetime) -> None:
+        """Store a sign-in by the hash of its secret (never the secret), and delete in
+        the same transaction every sign-in expired at ``now``."""
+
+    @abstractmethod
+    def get_session(self, session_id: str) -> tuple[DashboardSession, str] | None:
+        """The sign-in and its secret's hash, or None; its ``token_revoked_at`` read
+        from its API token's row in the same statement."""
+
+    @abstractmethod
+    def delete_session(self, session_id: str) -> None:
+        """End a sign-in (sign-out); nothing happens when there is none."""
 
     # -- what each dashboard user chose to see (SQL in store/sql_user_settings.py) ----
 

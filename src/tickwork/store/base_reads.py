@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
-from tickwork.models import ApiToken, Schedule
+from tickwork.models import ApiToken, DashboardSession, Schedule
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 
 #: A schedule as ``schedule_revisions`` gives it: (id, revision, record or None).
@@ -42,10 +42,10 @@ class ReadStore(ABC):
         """
 
     def reads_async(self) -> bool:
-        """True when ``schedule_revisions_async`` and ``get_token_async`` read on the
-        running event loop itself (a network round trip awaited, no thread): cheaper
-        than a hop to a store thread and back. False by default: the caller then runs
-        the synchronous method on a store thread."""
+        """True when ``schedule_revisions_async``, ``get_token_async`` and
+        ``get_session_async`` read on the running event loop itself (a network round
+        trip awaited, no thread): cheaper than a hop to a store thread and back. False
+        by default: the caller then runs the synchronous method on a store thread."""
         return False
 
     async def schedule_revisions_async(
@@ -60,4 +60,8 @@ class ReadStore(ABC):
 
     async def get_token_async(self, token_id: str) -> tuple[ApiToken, str] | None:
         """``get_token`` on the running event loop (when ``reads_async()``)."""
+        raise NotImplementedError(f"{type(self).__name__} reads on a store thread: see reads_async")
+
+    async def get_session_async(self, session_id: str) -> tuple[DashboardSession, str] | None:
+        """``get_session`` on the running event loop (when ``reads_async()``)."""
         raise NotImplementedError(f"{type(self).__name__} reads on a store thread: see reads_async")

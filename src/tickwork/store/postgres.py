@@ -54,7 +54,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError
-from tickwork.models import ApiToken, AuditEntry, Schedule
+from tickwork.models import ApiToken, AuditEntry, DashboardSession, Schedule
 from tickwork.store.base_reads import Revised
 from tickwork.store.named_sql import fill
 from tickwork.store.postgres_connections import (
@@ -220,6 +220,10 @@ class PostgresStore(PgListen, PgNodeLocks, SqlStore):
     async def get_token_async(self, token_id: str) -> tuple[ApiToken, str] | None:
         rows = await self._batches.fetch(_pg(self._sql("token_with_secret")), (token_id,))
         return self._token_found(rows)
+
+    async def get_session_async(self, session_id: str) -> tuple[DashboardSession, str] | None:
+        rows = await self._batches.fetch(_pg(self._sql("session_with_secret")), (session_id,))
+        return self._session_found(rows)
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from tickwork.store.schedules import INSERT_SCHEDULE, Schedules, new_revision
 from tickwork.store.sql_access import AccessSql
 from tickwork.store.sql_dashboard import DashboardSql
 from tickwork.store.sql_run_lines import RunLinesSql
+from tickwork.store.sql_sessions import SessionsSql
 from tickwork.store.sql_user_settings import UserSettingsSql
 
 __all__ = [
@@ -89,6 +90,7 @@ class SqlStore(
     AccessSql,
     DashboardSql,
     RunLinesSql,
+    SessionsSql,
     UserSettingsSql,
     Store,
 ):

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 
 from tickwork.api import access
-from tickwork.api.auth import Caller, authenticate
+from tickwork.api.auth import Caller
 from tickwork.api.live import ensure_live, resume_after
 from tickwork.engine.feed import EventFeed
 from tickwork.engine.scheduler import Scheduler
@@ -32,7 +32,7 @@ from tickwork.errors import NotFoundError
 from tickwork.models import FeedEvent, Run
 from tickwork.web.address import DashboardRoute
 from tickwork.web.session import session_token
-from tickwork.web.signin import current_caller, scheduler_of
+from tickwork.web.signin import current_caller, scheduler_of, session_caller
 
 router = APIRouter(route_class=DashboardRoute)
 #: Seconds of silence after which a keep-alive comment is sent.
@@ -157,9 +157,9 @@ async def _stream(
 
 
 async def _still_signed_in(request: Request, scheduler: Scheduler) -> bool:
-    token = session_token(request)
-    return token is not None and (
-        await authenticate(scheduler, request.app.state.settings, token) is not None
+    secret = session_token(request)
+    return secret is not None and (
+        await session_caller(scheduler, request.app.state.settings, secret) is not None
     )
 
 

@@ -1,10 +1,13 @@
 """Who is signed in to the dashboard, and the checks every form passes.
 
-The session cookie holds the API token the user signed in with (HttpOnly, SameSite=Lax,
-Secure over HTTPS), so every request is authenticated exactly like a REST call: a revoked
-or expired token signs the browser out at once, and several ``serve`` processes share
-sessions with no state of their own. The CSRF token of a form is an HMAC of the session
-token: a page of another site can neither read the cookie nor compute it.
+The session cookie (HttpOnly, SameSite=Lax, Secure over HTTPS) holds the secret of a
+sign-in stored in the database (``Scheduler.start_session``), never the token the user
+signed in with: a copy of the cookie cannot be used as an API token, and signing out
+deletes the sign-in, so every ``serve`` process refuses the cookie from then on. Each
+request reads the sign-in by its id: a sign-in ends when it expires (after
+``SESSION_MAX_AGE``, or when its credential expires if sooner) and at once when the API
+token it was made with is revoked. The CSRF token of a form is an HMAC of the session
+secret: a page of another site can neither read the cookie nor compute it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Final, Literal
 
 from fastapi import Request, Response
@@ -40,11 +44,12 @@ def session_token(request: Request) -> str | None:
     return value or None
 
 
-def set_session(response: Response, request: Request, token: str) -> None:
+def set_session(response: Response, request: Request, secret: str, lifetime: timedelta) -> None:
+    """The cookie of a sign-in: its secret, kept by the browser as long as it lasts."""
     response.set_cookie(
         SESSION_COOKIE,
-        token,
-        max_age=SESSION_MAX_AGE,
+        secret,
+        max_age=max(1, int(lifetime.total_seconds())),
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -9,11 +11,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from tickwork.api.auth import Caller, authenticate
+from tickwork.api.settings import ApiSettings
 from tickwork.engine.scheduler import Scheduler
+from tickwork.engine.tokens import same_secret
 from tickwork.engine.user_settings import save_user_settings, user_settings
 from tickwork.web.address import DashboardRoute
 from tickwork.web.render import redirect, render
 from tickwork.web.session import (
+    SESSION_MAX_AGE,
     SETTINGS_STATE,
     TIME_MODES,
     TIME_SETTING,
@@ -34,19 +39,49 @@ def scheduler_of(request: Request) -> Scheduler:
 
 
 async def current_caller(request: Request) -> Caller | None:
-    """The caller the session's token stands for, or None (not signed in, revoked, expired)."""
-    token = session_token(request)
-    if token is None:
+    """The caller the session stands for, or None (not signed in, signed out, expired,
+    or the credential it was made with revoked)."""
+    secret = session_token(request)
+    if secret is None:
         return None
     cached = getattr(request.state, "dashboard_caller", None)
     if isinstance(cached, Caller):
         return cached
     scheduler = scheduler_of(request)
-    caller = await authenticate(scheduler, request.app.state.settings, token)
+    caller = await session_caller(scheduler, request.app.state.settings, secret)
     request.state.dashboard_caller = caller
     if caller is not None:  # their display settings, for the page to render with
         setattr(request.state, SETTINGS_STATE, await user_settings(scheduler, caller.user))
     return caller
+
+
+async def session_caller(scheduler: Scheduler, settings: ApiSettings, secret: str) -> Caller | None:
+    """The caller of a session cookie's secret, or None. A sign-in made with
+    ``TICKWORK_ADMIN_TOKEN`` ends when the server's admin token is another (or none);
+    one made with a JWT when the server takes no JWT; one made with an API token when
+    that token is revoked (read with the session)."""
+    session = await scheduler.check_session(secret)
+    if session is None:
+        return None
+    if session.via == "admin" and (
+        settings.admin_token is None
+        or not same_secret(credential_hash(settings.admin_token), session.credential_hash or "")
+    ):
+        return None
+    if session.via == "jwt" and not settings.jwt_enabled:
+        return None
+    return Caller(
+        user=session.user,
+        admin=session.admin,
+        read_only=session.read_only,
+        token_id=session.token_id,
+        via=session.via,
+        expires_at=session.expires_at,
+    )
+
+
+def credential_hash(credential: str) -> str:
+    return hashlib.sha256(credential.encode()).hexdigest()
 
 
 def to_sign_in(request: Request) -> Response:
@@ -143,8 +178,18 @@ async def login(
             next=safe_next(next),
             error="That token is not valid (unknown, revoked or expired).",
         )
+    session, secret = await scheduler_of(request).start_session(
+        caller.user,
+        via=caller.via,
+        lifetime=timedelta(seconds=SESSION_MAX_AGE),
+        admin=caller.admin,
+        read_only=caller.read_only,
+        token_id=caller.token_id,
+        credential_hash=credential_hash(token) if caller.via == "admin" else None,
+        credential_expires_at=caller.expires_at,
+    )
     response = redirect(safe_next(next))
-    set_session(response, request, token)
+    set_session(response, request, secret, session.expires_at - session.created_at)
     return response
 
 
@@ -153,6 +198,8 @@ async def logout(request: Request, csrf: Annotated[str, Form()] = "") -> Respons
     caller = await writer(request, csrf)
     if not isinstance(caller, Caller):
         return caller
+    # Ended in the database, for every node: a copy of the cookie is refused from now on.
+    await scheduler_of(request).end_session(session_token(request) or "")
     response = redirect("/login", "Signed out.")
     clear_session(response)
     return response
