@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.cli.conftest import ROOT, Cli, Worker, cli_env
+from tests.store.conftest import open_at_version
 from tickwork.models import Node
 from tickwork.store import open_store
+from tickwork.store.migrate import load_migrations
 
 
 def test_db_upgrade_and_cleanup_on_a_new_database(cli: Cli) -> None:
@@ -23,6 +25,22 @@ def test_db_upgrade_and_cleanup_on_a_new_database(cli: Cli) -> None:
     assert upgraded["applied"] == []
     assert cli.json("cleanup", "--older-than-days", "0") == {"deleted": 0, "older_than_days": 0}
     assert "deleted 0 run(s)" in cli("cleanup").stdout
+
+
+def test_db_upgrade_names_the_migrations_it_applied_to_an_older_database(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Opening the database migrates it: before, ``db upgrade`` then found nothing left
+    and said the database was up to date, having just upgraded it."""
+    dialect = "postgres" if db_url.startswith("postgres") else "sqlite"
+    newer = [version for version, _ in load_migrations(dialect) if version > 15]
+    open_at_version(db_url, 15).close()
+    assert Cli(db_url).json("db", "upgrade")["applied"] == newer
+    assert Cli(db_url).json("db", "upgrade")["applied"] == []
+    old_file = f"sqlite:///{tmp_path / 'old.db'}"
+    open_at_version(old_file, 15).close()
+    said = Cli(old_file)("db", "upgrade").stdout
+    assert said.startswith(f"applied migration(s) {', '.join(map(str, newer))} to "), said
 
 
 def test_status_without_nodes(cli: Cli) -> None:

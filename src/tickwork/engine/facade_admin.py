@@ -120,7 +120,11 @@ class AdminCalls(SchedulerBase):
         return await self._call(self.store.delete_runs_before, cutoff)
 
     async def upgrade(self) -> list[int]:
-        return await self._call(self.store.upgrade)
+        """Apply pending migrations; returns the versions applied, those the opening of
+        this scheduler's store applied included (opening migrates), reported once."""
+        applied = await self._call(self.store.upgrade)
+        opened, self.store.migrated_on_open = self.store.migrated_on_open, ()
+        return [*opened, *applied]
 
     # -- tokens and audit ----------------------------------------------------------------
 

@@ -72,6 +72,10 @@ class Store(ReadStore, AccessStore, NodeStore):
     url: str
     """The database URL with any password masked; safe to print."""
 
+    migrated_on_open: tuple[int, ...] = ()
+    """The migrations ``open`` applied (empty when the schema was up to date), so that
+    an explicit upgrade right after opening can say what was done."""
+
     # -- lifecycle -------------------------------------------------------------------
 
     @abstractmethod

@@ -251,7 +251,7 @@ class PostgresStore(PgListen, PgNodeLocks, SqlStore):
             pool.open(wait=True, timeout=self._settings.pool_timeout)
         self._pool = pool
         try:
-            self.upgrade()
+            self.migrated_on_open = tuple(self.upgrade())
         except BaseException:
             self.close()
             raise

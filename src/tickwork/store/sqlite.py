@@ -344,7 +344,7 @@ class SQLiteStore(SQLiteNodeLocks, SQLiteBulk, SqlStore):
                 mode = self._switch_to_wal(conn)
                 if str(mode).lower() != "wal":
                     raise StoreError(f"cannot switch {self._path!r} to WAL (got {mode})")
-            self.upgrade()
+            self.migrated_on_open = tuple(self.upgrade())
             self._files.note()  # the -wal and -shm files exist once a read was made
         except BaseException:
             self.close()
