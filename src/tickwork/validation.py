@@ -38,6 +38,7 @@ from tickwork.models import (
 )
 from tickwork.schedule import ParsedSchedule, parse_schedule, validate_timezone
 from tickwork.schedule.base import aware_in_zone
+from tickwork.schedule.interval import anchor_for_wall, start_wall, wall_of_anchor
 from tickwork.schedule.parse import parse_stored
 from tickwork.schedule.zones import zone_for
 
@@ -122,6 +123,18 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
             field=field,
         )
     return instant
+
+
+def start_anchor(value: Any, timezone: str, start: datetime) -> datetime:
+    """The anchor of a schedule whose ``start_at`` is ``value`` as given (``start`` as
+    read by ``parse_instant``): ``start`` itself, or, for a wall time in a DST gap, the
+    anchor that carries that wall time, which interval steps keep (``anchor_for_wall``)."""
+    zone = zone_for(validate_timezone(timezone))
+    try:
+        wall = start_wall(value, zone)
+    except ScheduleError:  # text parse_instant reads and the schedule layer does not
+        return start
+    return start if wall is None else anchor_for_wall(wall, zone)
 
 
 def seconds(
@@ -297,14 +310,9 @@ def new_schedule(
     values["node_defaults"] = node_defaults(NODE_DEFAULT_FIELDS, changes)
     task = values.pop("task", "")
     expr = values.pop("schedule", "")
+    values.setdefault("anchor", now)  # an interval without start_at counts from now
     result = Schedule(
-        id=schedule_id,
-        task=task,
-        schedule=expr,
-        created_at=now,
-        updated_at=now,
-        anchor=now,
-        **values,
+        id=schedule_id, task=task, schedule=expr, created_at=now, updated_at=now, **values
     )
     return result, _check(result, now)
 
@@ -371,6 +379,8 @@ def _settable_values(
     for key in ("start_at", "end_at"):
         if key in c:
             values[key] = parse_instant(c[key], key, tz)
+    if values.get("start_at") is not None:
+        values["anchor"] = start_anchor(c["start_at"], tz, values["start_at"])
     for key in ("data", "metadata"):
         if key in c:
             values[key] = json_object(c[key], key)
@@ -478,6 +488,14 @@ def field_problems(changes: Mapping[str, Any], timezone: str = "UTC") -> dict[st
     return problems
 
 
+def start_wall_of(schedule: Schedule) -> datetime | None:
+    """The wall time in a DST gap a schedule's ``start_at`` was written as, if it was."""
+    if schedule.start_at is None or schedule.anchor is None:
+        return None
+    zone = zone_for(validate_timezone(schedule.timezone))
+    return wall_of_anchor(schedule.start_at, schedule.anchor, zone)
+
+
 def differing_changes(
     current: Schedule, changes: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
@@ -498,6 +516,10 @@ def differing_changes(
             left = (name in after.node_defaults, name in current.node_defaults)
             if left != (False, False):
                 return left != (True, True)
+        if name == "start_at" and after.start_at == current.start_at:
+            # The same instant, written as a wall time in a DST gap or not: the wall
+            # time an interval keeps is what changes (see ``start_anchor``).
+            return start_wall_of(after) != start_wall_of(current)
         return bool(getattr(after, name) != getattr(current, name))
 
     return {name: value for name, value in changes.items() if differs(name)}

@@ -8,10 +8,12 @@ walls 02:00-02:59 never happen. It falls back on 2026-11-01 at 02:00 EDT (06:00 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tickwork import Scheduler
+from tests.engine.conftest import eventually
+from tickwork import ManualClock, Scheduler
 
 NY = "America/New_York"
 
@@ -34,3 +36,47 @@ async def test_a_start_at_in_the_overlap_is_its_first_occurrence(scheduler: Sche
         "noop", "0 4 * * *", id="overlap", timezone=NY, start_at="2026-11-01T01:30"
     )
     assert s.start_at == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
+
+
+async def test_a_daily_interval_from_a_gap_start_returns_to_its_wall_time(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    """It kept the shifted wall time (03:00) for every later fire: the instant stored
+    for start_at is the first one after the gap, and steps counted from its wall time."""
+    clock.set(datetime(2026, 3, 7, 12, tzinfo=UTC))
+    await scheduler.add_schedule(
+        "noop", "every 1 day", id="daily", timezone=NY, start_at="2026-03-08T02:30"
+    )
+    expected = ["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"]
+    shown = await scheduler.next_fire_times("daily", 2)
+    assert [t.astimezone(ZoneInfo(NY)).isoformat() for t in shown] == expected
+    for at in shown:  # the node fires them
+        clock.set(at)
+
+        async def fired(at: datetime = at) -> bool:
+            runs = await scheduler.list_runs("daily", status="succeeded")
+            return any(r.scheduled_for == at for r in runs)
+
+        await eventually(fired, what=f"the fire at {at}")
+    s = await scheduler.get_schedule("daily")
+    assert s.next_fire_at == datetime(2026, 3, 10, 6, 30, tzinfo=UTC)  # 02:30 EDT
+
+
+async def test_start_at_given_again_changes_only_when_its_wall_time_does(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    clock.set(datetime(2026, 3, 1, tzinfo=UTC))
+    s = await scheduler.add_schedule(
+        "noop", "every 1 day", id="daily", timezone=NY, start_at="2026-03-08T02:30"
+    )
+    again = await scheduler.update_schedule("daily", start_at="2026-03-08T02:30")
+    assert again.version == s.version
+    # 03:00 is the same instant, another wall time: the steps now keep 03:00.
+    moved = await scheduler.update_schedule("daily", start_at="2026-03-08T03:00")
+    assert moved.version == s.version + 1 and moved.start_at == s.start_at
+    shown = await scheduler.next_fire_times("daily", 2)
+    assert shown[1] == datetime(2026, 3, 9, 7, 0, tzinfo=UTC)  # 03:00 EDT
+    back = await scheduler.update_schedule("daily", start_at="2026-03-08T02:30")
+    assert back.version == s.version + 2
+    shown = await scheduler.next_fire_times("daily", 2)
+    assert shown[1] == datetime(2026, 3, 9, 6, 30, tzinfo=UTC)  # 02:30 EDT

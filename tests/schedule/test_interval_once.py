@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tickwork.schedule import IntervalSchedule, OnceSchedule, ScheduleError, parse_schedule
+from tickwork.schedule import (
+    IntervalSchedule,
+    OnceSchedule,
+    ParsedSchedule,
+    ScheduleError,
+    parse_schedule,
+)
+from tickwork.schedule.interval import anchor_for_wall, wall_of_anchor
+from tickwork.schedule.parse import parse_stored
+from tickwork.schedule.zones import zone_for
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -215,6 +224,71 @@ class TestCalendarUnits:
     def test_past_year_9999_is_none(self) -> None:
         s = parse_schedule("1y", start_at="9998-06-01T00:00:00Z")
         assert s.next_after(datetime(9999, 7, 1, tzinfo=UTC)) is None
+
+
+class TestStartInAGap:
+    """A ``start_at`` written as a wall time in a DST gap fires first at the first
+    instant after the gap; calendar steps then keep the wall time written."""
+
+    def test_new_york_days_weeks_months_return_to_the_wall_time(self) -> None:
+        # Gap 2026-03-08T07:00Z: 02:00 EST -> 03:00 EDT; walls 02:00-02:59 missing.
+        tz = "America/New_York"
+        assert first("every 1 day", tz, "2026-03-08T02:30", 3) == [
+            "2026-03-08T03:00:00-04:00",
+            "2026-03-09T02:30:00-04:00",
+            "2026-03-10T02:30:00-04:00",
+        ]
+        assert first("1w", tz, "2026-03-08T02:30", 2)[1] == "2026-03-15T02:30:00-04:00"
+        assert first("1mo", tz, "2026-03-08T02:00", 2)[1] == "2026-04-08T02:00:00-04:00"
+        # The calendar part steps the wall time written, then the exact part is added.
+        assert first("1d12h", tz, "2026-03-08T02:30", 2)[1] == "2026-03-09T14:30:00-04:00"
+        # A naive datetime is a wall time too; an aware one is an instant.
+        naive = parse_schedule("1d", tz, start_at=datetime(2026, 3, 8, 2, 30))
+        assert naive.next_after(naive.start_at).isoformat() == "2026-03-09T02:30:00-04:00"  # type: ignore[union-attr]
+        aware = parse_schedule("1d", tz, start_at=naive.start_at)
+        assert aware.next_after(aware.start_at).isoformat() == "2026-03-09T03:00:00-04:00"  # type: ignore[union-attr]
+
+    def test_lord_howe_half_hour_gap(self) -> None:
+        # Gap 2024-10-05T15:30Z: 02:00 (+10:30) -> 02:30 (+11); walls 02:00-02:29 missing.
+        assert first("1d", "Australia/Lord_Howe", "2024-10-06T02:15", 3) == [
+            "2024-10-06T02:30:00+11:00",
+            "2024-10-07T02:15:00+11:00",
+            "2024-10-08T02:15:00+11:00",
+        ]
+
+    def test_apia_skipped_day(self) -> None:
+        # 2011-12-30 never happened in Pacific/Apia: 2011-12-29T24:00 (-10) was followed
+        # by 2011-12-31T00:00 (+14), at 2011-12-30T10:00Z.
+        assert first("1d", "Pacific/Apia", "2011-12-30T09:00", 3) == [
+            "2011-12-31T00:00:00+14:00",
+            "2011-12-31T09:00:00+14:00",
+            "2012-01-01T09:00:00+14:00",
+        ]
+
+    def test_kept_by_describe_to_dict_and_the_stored_anchor(self) -> None:
+        tz = "America/New_York"
+        s = parse_schedule("1d", tz, start_at="2026-03-08T02:30", key="id")
+        assert s.describe() == "Every day at 02:30, from 2026-03-08 (America/New_York)"
+        again = ParsedSchedule.from_dict(s.to_dict())
+        assert again == s
+        assert again.next_after(s.start_at) == s.next_after(s.start_at)  # type: ignore[arg-type]
+        # A store keeps instants: the wall time travels in the anchor, just before start_at.
+        zone = zone_for(s.tz)
+        anchor = anchor_for_wall(datetime(2026, 3, 8, 2, 30), zone)
+        assert s.start_at is not None and anchor < s.start_at
+        assert wall_of_anchor(s.start_at, anchor, zone) == datetime(2026, 3, 8, 2, 30)
+        stored = parse_stored("1d", tz, s.start_at, "id", anchor)
+        assert stored == s
+        # An anchor equal to start_at, or one not within the gap before it, carries none.
+        assert wall_of_anchor(s.start_at, s.start_at, zone) is None
+        assert wall_of_anchor(s.start_at, s.start_at - timedelta(hours=2), zone) is None
+        plain = parse_stored("1d", tz, s.start_at, "id", s.start_at)
+        assert plain.next_after(s.start_at).isoformat() == "2026-03-09T03:00:00-04:00"  # type: ignore[union-attr]
+
+    def test_a_start_that_happens_is_unchanged(self) -> None:
+        tz = "America/New_York"
+        assert first("1d", tz, "2026-03-08T03:00", 2)[1] == "2026-03-09T03:00:00-04:00"
+        assert first("1d", tz, "2026-03-08T01:59", 2)[1] == "2026-03-09T01:59:00-04:00"
 
 
 class TestOnce:

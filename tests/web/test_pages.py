@@ -11,7 +11,9 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from tests.web.conftest import Dashboard, csrf_of, post_form
+from tickwork.models import Schedule
 from tickwork.web.actions import validation_preview
+from tickwork.web.data import describe as describe_schedule
 
 
 async def test_a_page_needs_a_session_and_a_bad_token_is_refused(dashboard: Dashboard) -> None:
@@ -939,3 +941,23 @@ def test_the_preview_lists_an_interval_from_its_first_fire_now() -> None:
     first = validation_preview("every 1h", "UTC")["next"][0]
     after = datetime.now(UTC)
     assert before <= datetime.strptime(first, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC) <= after
+
+
+def test_the_preview_keeps_a_start_wall_time_in_a_dst_gap() -> None:
+    # New York skips 02:00-02:59 on 2036-03-09: 02:30 fires first at 03:00, then at 02:30.
+    preview = validation_preview("every 1 day", "America/New_York", "2036-03-09T02:30")
+    assert preview["next"][:2] == ["2036-03-09 03:00:00 EDT", "2036-03-10 02:30:00 EDT"]
+    assert "at 02:30" in preview["description"]
+
+
+def test_a_schedule_is_described_from_its_own_start() -> None:
+    s = Schedule(
+        id="d",
+        task="t",
+        schedule="every 1 day",
+        timezone="America/New_York",
+        start_at=datetime(2026, 3, 2, 14, 15, tzinfo=UTC),
+        anchor=datetime(2026, 3, 2, 14, 15, tzinfo=UTC),
+    )
+    # It was described from the moment the page was drawn, at that time of day.
+    assert describe_schedule(s) == "Every day at 09:15, from 2026-03-02 (America/New_York)"

@@ -164,7 +164,10 @@ class ScheduleOut(BaseModel):
     updated_at: datetime | None
     version: int = Field(description="Revision of the settings; the ETag.")
     anchor: datetime | None = Field(
-        default=None, description="The instant interval steps count from."
+        default=None,
+        description="The instant interval steps count from: start_at, or the creation "
+        "time; for a start_at written as a wall time in a DST gap, that wall time read "
+        "with the offset after the gap (the steps keep it).",
     )
     paused_at: datetime | None = Field(
         default=None, description="When it was last paused (fires since are not caught up)."

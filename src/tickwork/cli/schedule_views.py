@@ -9,18 +9,14 @@ from typing import Any
 from tickwork.cli.output import Output, relative, seconds, short, when
 from tickwork.errors import ScheduleError
 from tickwork.models import Run, Schedule
-from tickwork.schedule import parse_schedule
+from tickwork.schedule.parse import parse_stored
 
 
 def describe(schedule: Schedule) -> str:
     """The expression in words, or the expression itself when it cannot be parsed."""
     try:
-        parsed = parse_schedule(
-            schedule.schedule,
-            timezone=schedule.timezone,
-            start_at=schedule.start_at,
-            key=schedule.id,
-            now=schedule.anchor,
+        parsed = parse_stored(
+            schedule.schedule, schedule.timezone, schedule.start_at, schedule.id, schedule.anchor
         )
     except (ScheduleError, TypeError):
         return schedule.schedule

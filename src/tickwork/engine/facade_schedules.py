@@ -154,7 +154,8 @@ class ScheduleCalls(SchedulerBase):
             "paused" in changes and record.paused != current.paused
         ):
             if "start_at" in changes:
-                record = record.replace(anchor=record.start_at or now)
+                # build_schedule anchored a start_at (see validation.start_anchor)
+                record = record.replace(anchor=record.anchor if record.start_at else now)
             if record.paused and not current.paused:
                 record = record.replace(paused_at=now)
             # A new one-time instant is timed as an add times it: one within the misfire

@@ -79,7 +79,9 @@ class Schedule:
     execution_count: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    #: The instant interval steps count from (``start_at`` or the creation time).
+    #: The instant interval steps count from (``start_at`` or the creation time); for a
+    #: ``start_at`` written as a wall time in a DST gap, that wall time read with the
+    #: offset after the gap, which the steps keep (``schedule.interval.anchor_for_wall``).
     anchor: datetime | None = None
     #: When the schedule was last paused; fires missed while paused are not caught up.
     paused_at: datetime | None = None

@@ -7,18 +7,23 @@ wall clock of the schedule's zone: the wall time is kept across DST, a wall time
 gap fires at the first instant after the gap, one in an overlap at its first
 occurrence. A step mixing both applies the calendar part to the wall clock first, then
 adds the exact part.
+
+A ``start_at`` written as a wall time in a DST gap (02:30 on a spring-forward day)
+first fires at the first instant after the gap, and its calendar steps keep the wall
+time written (02:30 the next day), not the shifted one. A stored schedule keeps only
+instants, so that wall time travels in its anchor (``anchor_for_wall``).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Final
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from tickwork.errors import ScheduleError
-from tickwork.schedule.base import ParsedSchedule, not_aware
+from tickwork.schedule.base import ParsedSchedule, not_aware, parse_iso_datetime
 from tickwork.schedule.zones import (
     DAY,
     MAX_INSTANT,
@@ -27,6 +32,7 @@ from tickwork.schedule.zones import (
     local_wall,
     resolve_wall,
     to_datetime,
+    wall_of_naive,
 )
 
 _US: Final = 1_000_000
@@ -163,15 +169,22 @@ def _days_in_month(year: int, month: int) -> int:
     return (31, 0, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
 
 
-def add_steps(zone: Zone, anchor_us: int, step: Step, k: int) -> int | None:
-    """The instant (in microseconds) ``anchor + k * step``; None past the year 9999."""
+def add_steps(
+    zone: Zone, anchor_us: int, step: Step, k: int, wall_us: int | None = None
+) -> int | None:
+    """The instant (in microseconds) ``anchor + k * step``; None past the year 9999.
+    ``wall_us``: the anchor's wall time when it is not the anchor's own (a wall in a
+    gap, whose instant is the first one after it)."""
     if k == 0:
         return anchor_us
     if not step.calendar:
         result = anchor_us + k * step.seconds * _US
         return result if result <= MAX_INSTANT * _US else None
-    secs, us = divmod(anchor_us, _US)
-    wall = local_wall(zone, secs)
+    if wall_us is None:
+        secs, us = divmod(anchor_us, _US)
+        wall = local_wall(zone, secs)
+    else:
+        wall, us = divmod(wall_us, _US)
     days, sod = divmod(wall, DAY)
     start = date.fromordinal(days)
     months = start.year * 12 + start.month - 1 + k * step.months
@@ -190,6 +203,54 @@ def add_steps(zone: Zone, anchor_us: int, step: Step, k: int) -> int | None:
     return result if result <= MAX_INSTANT * _US else None
 
 
+def _naive_us(wall: datetime) -> int:
+    secs, us = wall_of_naive(wall)
+    return secs * _US + us
+
+
+def start_wall(value: object, zone: Zone) -> datetime | None:
+    """The wall time a ``start_at`` names when it is one in a DST gap of ``zone`` (a
+    naive datetime, or ISO text without an offset), as a naive datetime; None for an
+    instant or a wall time that happens."""
+    if isinstance(value, str):
+        value = parse_iso_datetime(value, "start_at")
+    if not isinstance(value, datetime) or value.utcoffset() is not None:
+        return None
+    wall, _ = wall_of_naive(value)
+    if local_wall(zone, resolve_wall(zone, wall)) == wall:
+        return None
+    return value.replace(tzinfo=None, fold=0)
+
+
+def anchor_for_wall(wall: datetime, zone: Zone) -> datetime:
+    """The anchor that carries a gap wall time ``wall`` (from ``start_wall``): the wall
+    read with the offset after the gap, an instant less than the gap's length before the
+    first instant after it, which the start then is. ``wall_of_anchor`` reads it back."""
+    w, us = wall_of_naive(wall)
+    after = resolve_wall(zone, w)
+    return to_datetime(w - (local_wall(zone, after) - after), UTC, us)
+
+
+def wall_of_anchor(start: datetime, anchor: datetime, zone: Zone) -> datetime | None:
+    """The gap wall time ``anchor_for_wall`` put in ``anchor`` for the start instant
+    ``start``, as a naive datetime; None when the anchor carries none (``start`` is not
+    the first instant after a gap, or the anchor is not within the gap's length before
+    it)."""
+    s, s_us = instant_of(start)
+    a, a_us = instant_of(anchor)
+    if s_us or a >= s:
+        return None
+    after = local_wall(zone, s) - s
+    before = local_wall(zone, s - 1) - (s - 1)
+    if after <= before or a < s - (after - before):
+        return None
+    wall = a + after
+    if resolve_wall(zone, wall) != s:
+        return None
+    days, sod = divmod(wall, DAY)
+    return datetime.fromordinal(days) + timedelta(seconds=sod, microseconds=a_us)
+
+
 class IntervalSchedule(ParsedSchedule):
     """Every ``step`` from the anchor ``start_at`` (inclusive)."""
 
@@ -204,16 +265,21 @@ class IntervalSchedule(ParsedSchedule):
         start_at: datetime,
         key: str | None,
         step: Step,
+        wall: datetime | None = None,
     ) -> None:
         super().__init__(expression, timezone, tz, start_at, key)
         self.step = step
+        #: The wall time of ``start_at`` as written, when that is in a DST gap (naive);
+        #: calendar steps keep it.
+        self.wall = wall
         s, us = instant_of(start_at)
         self._anchor_us = s * _US + us
+        self._wall_us = None if wall is None else _naive_us(wall)
         self._approx_us = (step.months * _AVG_MONTH + step.days * DAY + step.seconds) * _US
 
     def fire(self, k: int) -> datetime | None:
         """The k-th fire time (k = 0 is the anchor)."""
-        at = add_steps(self._zone, self._anchor_us, self.step, k)
+        at = add_steps(self._zone, self._anchor_us, self.step, k, self._wall_us)
         return None if at is None else self._out(at)
 
     def _out(self, at_us: int) -> datetime | None:
@@ -234,28 +300,28 @@ class IntervalSchedule(ParsedSchedule):
         if not self.step.calendar:
             k = (t - a) // (self.step.seconds * _US) + 1
             return self._out(a + k * self.step.seconds * _US)
-        zone, step = self._zone, self.step
+        zone, step, wall = self._zone, self.step, self._wall_us
         # Estimate k from the average step, then walk to the first fire after t
         # (fire times strictly increase with k; the estimate is off by at most one).
         k = max(1, (t - a) // self._approx_us)
-        at = add_steps(zone, a, step, k)
+        at = add_steps(zone, a, step, k, wall)
         if at is None:
             while k > 1:  # near the end of time: back off until representable
                 k = max(1, k // 2)
-                at = add_steps(zone, a, step, k)
+                at = add_steps(zone, a, step, k, wall)
                 if at is not None:
                     break
             if at is None:
                 return None
         while at > t and k > 1:
-            prev = add_steps(zone, a, step, k - 1)
+            prev = add_steps(zone, a, step, k - 1, wall)
             if prev is None or prev <= t:
                 break
             k -= 1
             at = prev
         while at <= t:
             k += 1
-            nxt = add_steps(zone, a, step, k)
+            nxt = add_steps(zone, a, step, k, wall)
             if nxt is None:
                 return None
             at = nxt
@@ -265,7 +331,7 @@ class IntervalSchedule(ParsedSchedule):
         text = f"Every {self.step.text()}"
         if not self.step.calendar:
             return text
-        local = self.start_at.astimezone(self.tz)
+        local = self.wall or self.start_at.astimezone(self.tz)
         when = f"{local:%H:%M}" if local.second == 0 else f"{local:%H:%M:%S}"
         if self.step.seconds:  # an exact part moves the time of day at each step
             return f"{text}, from {local:%Y-%m-%d} {when} ({self.timezone})"
@@ -274,3 +340,9 @@ class IntervalSchedule(ParsedSchedule):
                 " (or the month's last day)" if local.day > 28 else ""
             )
         return f"{text} at {when}, from {local:%Y-%m-%d} ({self.timezone})"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.wall is not None:  # as written: parse_schedule reads it back the same
+            d["start_at"] = self.wall.isoformat()
+        return d

@@ -18,7 +18,12 @@ from tickwork.errors import ScheduleError
 from tickwork.limits import echo
 from tickwork.schedule.base import ParsedSchedule, coerce_instant, validate_timezone
 from tickwork.schedule.cron import CronSchedule, compile_cron
-from tickwork.schedule.interval import IntervalSchedule, parse_interval
+from tickwork.schedule.interval import (
+    IntervalSchedule,
+    parse_interval,
+    start_wall,
+    wall_of_anchor,
+)
 from tickwork.schedule.once import ManualSchedule, OnceSchedule, is_relative, parse_once
 from tickwork.schedule.zones import zone_for
 
@@ -72,7 +77,14 @@ def parse_stored(
     both find the same entry."""
     if _KEYLESS.fullmatch(expr):
         return _parse_cached(expr, timezone, start_at, "", None)
-    return _parse_cached(expr, timezone, start_at, key, anchor)
+    start: datetime | None = start_at
+    if start_at is not None and anchor is not None and anchor < start_at:
+        # A start_at written as a wall time in a DST gap: its anchor carries that wall
+        # time (``anchor_for_wall``), which an interval's calendar steps keep.
+        wall = wall_of_anchor(start_at, anchor, zone_for(validate_timezone(timezone)))
+        if wall is not None:
+            start = wall
+    return _parse_cached(expr, timezone, start, key, anchor)
 
 
 @lru_cache(maxsize=16384)
@@ -144,7 +156,8 @@ def _parse(
         return OnceSchedule(expr, timezone, tz, anchor, key, at)
     if kind == "interval":
         step = parse_interval(text)
-        return IntervalSchedule(expr, timezone, tz, base(), key, step)
+        wall = None if start is None else start_wall(start_at, zone)
+        return IntervalSchedule(expr, timezone, tz, base(), key, step, wall)
     spec = compile_cron(text, key)
     return CronSchedule(expr, timezone, tz, start, key, spec)
 

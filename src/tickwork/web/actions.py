@@ -5,6 +5,7 @@ a read-only caller is refused here even if a control were shown."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -215,6 +216,10 @@ def validation_preview(expr: str, tz: str, start_at: str = "") -> dict[str, Any]
     now = datetime.now(UTC)
     try:
         parsed = parse_schedule(expr, timezone=tz or "UTC", start_at=start, now=now)
+        if start is not None and parsed.kind == "interval":
+            # As typed: a wall time in a DST gap is what the interval's steps keep.
+            with contextlib.suppress(ScheduleError):
+                parsed = parse_schedule(expr, timezone=tz or "UTC", start_at=start_at.strip())
     except ScheduleError as e:
         return {"error": str(e)}
     times = []

@@ -22,7 +22,8 @@ from tickwork.api.auth import Caller
 from tickwork.engine.scheduler import Scheduler
 from tickwork.errors import NotFoundError
 from tickwork.models import LogRecord, Run, RunStatus, Schedule, ScheduleStatus
-from tickwork.schedule import ScheduleError, parse_schedule
+from tickwork.schedule import ScheduleError
+from tickwork.schedule.parse import parse_stored
 
 PAGE_SIZES: Final = (25, 50, 100, 200)
 SORTS: Final = ("name", "next", "task", "created", "status")
@@ -235,7 +236,7 @@ async def run_zones(scheduler: Scheduler, caller: Caller, runs: Sequence[Run]) -
 def describe(s: Schedule) -> str:
     """The schedule in plain English, or why it cannot be read."""
     try:
-        return parse_schedule(s.schedule, timezone=s.timezone).describe()
+        return parse_stored(s.schedule, s.timezone, s.start_at, s.id, s.anchor).describe()
     except ScheduleError as e:
         return f"cannot be read: {e}"
 
