@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
 
 from tickwork.models import (
@@ -59,10 +59,13 @@ def unit_interval(*parts: str) -> float:
 
 
 def fire_jitter(schedule_id: str, fire_time: datetime, jitter: float) -> timedelta:
-    """The delay added to a fire: in [0, jitter], fixed by the schedule id and fire time."""
+    """The delay added to a fire: in [0, jitter], fixed by the schedule id and fire time
+    (the instant, read in UTC: a fire read from the database and the same fire computed
+    in the schedule's zone get the same delay)."""
     if jitter <= 0:
         return timedelta(0)
-    return timedelta(seconds=jitter * unit_interval(schedule_id, fire_time.isoformat()))
+    instant = fire_time.astimezone(UTC).isoformat()
+    return timedelta(seconds=jitter * unit_interval(schedule_id, instant))
 
 
 def retry_delay(policy: RetryPolicy, failed_attempt: int, seed: str) -> float:

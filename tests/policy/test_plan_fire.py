@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -257,6 +258,28 @@ class TestJitter:
         assert values == [fire_jitter("s1", T0 + timedelta(minutes=i), 10) for i in range(200)]
         assert all(timedelta(0) <= v <= timedelta(seconds=10) for v in values)
         assert len(set(values)) > 150  # spread, not constant
+
+    def test_jitter_depends_on_the_instant_not_on_its_zone(self) -> None:
+        """It hashed the text of the fire time, so a fire read from the database (UTC)
+        and the same fire computed in the schedule's zone got different delays."""
+        paris = T0.astimezone(ZoneInfo("Europe/Paris"))
+        assert fire_jitter("s1", paris, 60) == fire_jitter("s1", T0, 60)
+
+    def test_every_fire_of_a_batch_gets_the_jitter_of_its_instant(self) -> None:
+        class Hourly:
+            """Fire times computed in the schedule's zone, as parsed schedules give them."""
+
+            kind = "interval"
+
+            def next_after(self, dt: datetime) -> datetime:
+                return (dt + timedelta(hours=1)).astimezone(ZoneInfo("Europe/Paris"))
+
+        s = sched(jitter=60, catchup="all", overlap="queue", misfire_grace=1)
+        now = T0 + timedelta(hours=2, seconds=5)
+        p = plan_fire(s, Hourly(), [], now, make_id())  # type: ignore[arg-type]
+        assert [r.due_at - r.scheduled_for for r in p.runs] == [
+            fire_jitter("s1", T0 + timedelta(hours=h), 60) for h in range(3)
+        ]
 
     def test_planned_due_at_includes_jitter(self) -> None:
         p = plan(sched(jitter=10), T0 + timedelta(seconds=1))
