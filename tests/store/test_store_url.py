@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tickwork.errors import StoreUnavailableError, ValidationError
@@ -64,6 +65,34 @@ def test_passwords_are_masked_everywhere(tmp_path: Path) -> None:
     assert "hunter2" not in str(info.value) and "***" in str(info.value)
     store = make_store("postgresql://bob:hunter2@127.0.0.1:1/db")
     assert "hunter2" not in repr(store) and "hunter2" not in store.url
+
+
+def test_a_password_given_as_a_query_parameter_is_masked_too() -> None:
+    url = "postgresql://bob@127.0.0.1:1/db?sslmode=disable&password=hunter2&connect_timeout=2"
+    assert mask_password(url) == (
+        "postgresql://bob@127.0.0.1:1/db?sslmode=disable&password=***&connect_timeout=2"
+    )
+    assert mask_password("postgresql://bob:pw@h/db?password=hunter2") == (
+        "postgresql://bob:***@h/db?password=***"
+    )
+    assert "hunter2" not in make_store(url).url
+    with pytest.raises(StoreUnavailableError) as info:
+        open_store(url)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.postgres
+def test_libpq_options_reach_the_server_as_written(pg_url: str) -> None:
+    """libpq decodes %XX in a URL's query and keeps a + as it is: the URL tickwork
+    connects with must keep both (before, %20 came out as a + and the server refused
+    the setting "+statement_timeout")."""
+    url = f"{pg_url}?options=-c%20statement_timeout%3D1234&application_name=night+batch"
+    open_store(url).close()
+    parsed = parse_url(url)
+    assert isinstance(parsed, PostgresURL)
+    with psycopg.connect(parsed.conninfo) as conn:
+        assert conn.execute("SHOW statement_timeout").fetchone() == ("1234ms",)
+        assert conn.execute("SHOW application_name").fetchone() == ("night+batch",)
 
 
 def test_unreachable_postgres_is_a_clear_store_unavailable_error() -> None:

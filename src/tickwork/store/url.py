@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 from tickwork.errors import ValidationError
 from tickwork.store.base import Store
@@ -38,18 +38,42 @@ TCP_DEFAULTS: Final = {
 
 
 def mask_password(url: str) -> str:
-    """The URL with its password (if any) replaced by ``***``; safe to print or log."""
+    """The URL with its password (if any) replaced by ``***``; safe to print or log.
+    libpq also takes the password as a query parameter (``?password=…``): masked too."""
     try:
         parts = urlsplit(url)
     except ValueError:
         # Too broken to parse: show no credentials at all.
         scheme, _, rest = url.partition("://")
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
+    if parts.query:
+        pairs = parts.query.split("&")
+        masked = ["password=***" if p.partition("=")[0] == "password" else p for p in pairs]
+        if masked != pairs:
+            parts = parts._replace(query="&".join(masked))
+            url = urlunsplit(parts)
     if parts.password is None:
         return url
     user = parts.username or ""
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _query_options(query: str) -> dict[str, str]:
+    """A URL's query parameters, decoded as libpq decodes them: ``%XX`` escapes only (a
+    ``+`` is a plus sign, not a space, unlike in an HTML form's query)."""
+    options: dict[str, str] = {}
+    for pair in query.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            options[unquote(name)] = unquote(value)
+    return options
+
+
+def _query(options: dict[str, str]) -> str:
+    """``options`` as a query libpq reads back as they are (``%20`` for a space: libpq
+    reads a ``+`` as a plus sign)."""
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in options.items())
 
 
 @dataclass(frozen=True)
@@ -83,7 +107,7 @@ def parse_url(url: str) -> SQLiteURL | PostgresURL:
     except ValueError as exc:
         raise _bad(url, str(exc)) from None
     scheme = parts.scheme.lower()
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    options = _query_options(parts.query)
     display = mask_password(url)
     if scheme in SQLITE_SCHEMES:
         return _parse_sqlite(url, parts.netloc, parts.path, options, display)
@@ -129,7 +153,7 @@ def _parse_postgres(
         options.setdefault(name, value)
     # Not urlunsplit: it drops the "//" of a URL without a host (postgresql:///db, the
     # local socket), and libpq then reads the options as part of a host name.
-    conninfo = f"postgresql://{parts.netloc}{parts.path}?{urlencode(options)}"
+    conninfo = f"postgresql://{parts.netloc}{parts.path}?{_query(options)}"
     try:
         from psycopg.conninfo import conninfo_to_dict
     except ImportError:  # pragma: no cover - the [postgres] extra is missing
@@ -137,7 +161,8 @@ def _parse_postgres(
     try:
         conninfo_to_dict(conninfo)
     except Exception as exc:  # psycopg.ProgrammingError: libpq refused the URL
-        raise _bad(url, str(exc).replace(parts.password or "\0", "***")) from None
+        why = str(exc).replace(parts.password or "\0", "***")
+        raise _bad(url, why.replace(options.get("password") or "\0", "***")) from None
     return PostgresURL(
         conninfo=conninfo,
         display=display,
