@@ -143,3 +143,16 @@ async def test_an_update_that_changes_nothing_writes_nothing(
         assert (changed.version, changed.priority) == (added.version + 1, 6)
         assert changed.next_fire_at == T0
         assert len(await client.audit_log()) == audited + 1
+
+
+async def test_a_one_time_instant_before_start_at_is_refused_naming_start_at(
+    scheduler: Scheduler,
+) -> None:
+    """It was refused as "in the past", though it was months ahead."""
+    with pytest.raises(ValidationError) as caught:
+        await scheduler.add_schedule(
+            "noop", "2026-12-25T09:00", id="xmas", start_at="2027-01-01T00:00"
+        )
+    assert caught.value.field == "start_at"
+    assert "is before start_at 2027-01-01T00:00:00+00:00" in str(caught.value)
+    assert "in the past" not in str(caught.value)

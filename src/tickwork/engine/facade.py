@@ -205,6 +205,15 @@ class SchedulerBase:
                         f"time {unbounded.astimezone(parsed.tz).isoformat()}",
                         field="end_at",
                     )
+            at = getattr(parsed, "at", None)
+            start = record.start_at
+            if nxt is None and isinstance(at, datetime) and start is not None and at < start:
+                raise ValidationError(
+                    f"the schedule would never fire: its one-time instant "
+                    f"{at.astimezone(parsed.tz).isoformat()} is before start_at "
+                    f"{start.astimezone(parsed.tz).isoformat()}",
+                    field="start_at",
+                )
             if nxt is None and parsed.kind == "once":
                 raise ValidationError(
                     f"the one-time schedule {record.schedule!r} is in the past "
