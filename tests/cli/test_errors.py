@@ -121,6 +121,23 @@ def test_worker_with_a_missing_module(cli: Cli) -> None:
     assert message.startswith("error: cannot import 'no_such_module_here'")
 
 
+def test_worker_told_a_file_or_nothing_names_the_module_to_give(cli: Cli) -> None:
+    """Before: 'no such module' for a file's path, and a traceback for an empty name."""
+    assert cli.error("worker", "--import", "examples/tasks.py") == (
+        "error: cannot import 'examples/tasks.py': give the module's name, not a file's "
+        "path: --import examples.tasks"
+    )
+    assert cli.error("worker", "--import", "./examples/tasks.py").endswith(
+        "--import examples.tasks"
+    )
+    away = cli.error("worker", "--import", "/srv/jobs/nightly.py")
+    assert away.endswith("put its directory (/srv/jobs) on PYTHONPATH and --import nightly")
+    assert cli.error("worker", "--import", "") == (
+        "error: cannot import '': give a module's name, such as examples.tasks"
+    )
+    assert "not a module's name" in cli.error("worker", "--import", "examples.tasks:")
+
+
 def test_usage_errors_exit_2(cli: Cli) -> None:
     proc = cli("create", "--schedule", "5m", expect=2)
     assert "--task" in proc.stderr

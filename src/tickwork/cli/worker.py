@@ -56,14 +56,45 @@ def import_task_modules(out: Output, modules: list[str]) -> None:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
+            _refuse_a_path(out, name, cwd)
             if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
                 out.fail(f"cannot import {name!r}: no such module (looked in {cwd} and sys.path)")
             out.fail(f"cannot import {name!r}: {exc}")
         except TickworkError as exc:
             out.fail(f"cannot import {name!r}: {exc}")
         except Exception as exc:
+            _refuse_a_path(out, name, cwd)  # "" and "./x" fail with ValueError, TypeError
             detail = "".join(traceback.format_exception(exc)).rstrip()
             out.fail(f"cannot import {name!r}: {type(exc).__name__}: {exc}\n{detail}")
+
+
+def _refuse_a_path(out: Output, name: str, cwd: str) -> None:
+    """Fail, saying what to give instead, when ``name`` (which could not be imported)
+    is no module's dotted name: an empty one, or a file's path."""
+    problem = _not_a_module_name(name, cwd)
+    if problem is not None:
+        out.fail(f"cannot import {name!r}: {problem}")
+
+
+def _not_a_module_name(name: str, cwd: str) -> str | None:
+    """Why ``name`` is not a module's dotted name (None when it is); for a file's path,
+    the name to give instead."""
+    if all(part.isidentifier() for part in name.split(".")):
+        return None
+    if not name.strip():
+        return "give a module's name, such as examples.tasks"
+    path = os.path.normpath(os.path.join(cwd, name))
+    if name.endswith(".py") or os.sep in name or "/" in name:
+        stem, directory = os.path.splitext(path)[0], os.path.dirname(path)
+        relative = os.path.relpath(stem, cwd)
+        dotted = relative.replace(os.sep, ".")
+        if not relative.startswith("..") and all(p.isidentifier() for p in dotted.split(".")):
+            return f"give the module's name, not a file's path: --import {dotted}"
+        return (
+            "give the module's name, not a file's path: put its directory "
+            f"({directory}) on PYTHONPATH and --import {os.path.basename(stem)}"
+        )
+    return "not a module's name (dotted names, as for 'python -m', such as examples.tasks)"
 
 
 async def run_node(
