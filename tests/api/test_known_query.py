@@ -66,3 +66,29 @@ def test_an_empty_filter_is_refused_naming_it(server: Server) -> None:
         assert r.status_code == 422, (path, r.text)
         assert r.json()["error"]["details"]["field"] == name, r.text
     assert [s["id"] for s in c.get("/schedules?task=api:echo").json()["items"]] == ["s"]
+
+
+def test_a_filter_given_twice_is_refused_naming_it(server: Server) -> None:
+    """Before: ``?status=failed&status=succeeded`` answered the succeeded runs alone, as
+    if the failed ones had not been asked for."""
+    c = server.admin
+    assert c.post("/schedules", json={"id": "s", "task": "api:echo", "schedule": "manual"})
+    assert c.post("/schedules/s/run").status_code in (200, 201, 202)
+    for path, name, times in (
+        ("/runs?status=failed&status=succeeded", "status", 2),
+        ("/schedules?task=a&task=api:echo&task=b", "task", 3),  # the quick read's path
+        ("/schedules?limit=1&limit=2", "limit", 2),
+        ("/schedules/s/next?count=1&count=2", "count", 2),
+    ):
+        r = c.get(path)
+        assert r.status_code == 422, (path, r.text)
+        error = r.json()["error"]
+        assert error["details"]["field"] == name
+        route = path.split("?")[0]
+        assert error["message"] == (
+            f"query parameter {name!r} is given {times} times: GET /api/v1{route} takes one"
+            " value for it"
+        )
+    assert c.get("/runs?status=succeeded&limit=5").status_code == 200  # each once: fine
+    # Without a credential, that comes first.
+    assert server.client("").get("/runs?status=a&status=b").status_code == 401

@@ -7,7 +7,9 @@ names the parameter and lists the ones the endpoint takes (after a 401 for a cal
 without a valid credential: every API route is authenticated). A query or path
 parameter holding a NUL character is refused the same way, naming it: no database
 stores one, and PostgreSQL refuses to even compare one, so without this a lookup
-would answer 404 on SQLite and an error about storing on PostgreSQL.
+would answer 404 on SQLite and an error about storing on PostgreSQL. A parameter given
+more than once (``?status=failed&status=lost``) is refused too: each takes one value,
+and FastAPI would keep only the last, answering as if the others had not been asked.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ def _known(route: APIRoute) -> frozenset[str]:
     return names
 
 
+def _repeated(request: Request) -> tuple[str, int] | None:
+    """(name, times) of the first query parameter given more than once."""
+    seen: dict[str, int] = {}
+    for name, _ in request.query_params.multi_items():
+        seen[name] = seen.get(name, 0) + 1
+    return next(((name, n) for name, n in seen.items() if n > 1), None)
+
+
 def _with_nul(request: Request) -> tuple[str, str] | None:
     """(kind, name) of the first query or path parameter holding a NUL character."""
     for name, value in request.query_params.multi_items():
@@ -62,7 +72,8 @@ async def known_query_only(request: Request) -> None:
     known = _known(route)
     unknown = sorted(name for name in given if name not in known)
     nul = _with_nul(request)
-    if not unknown and nul is None:
+    repeated = _repeated(request) if len(given) < len(given.multi_items()) else None
+    if not unknown and nul is None and repeated is None:
         return
     # Every API route is authenticated: a caller without a credential learns that first,
     # not what the endpoint takes (the caller is kept for the route).
@@ -70,6 +81,13 @@ async def known_query_only(request: Request) -> None:
     if not unknown and nul is not None:
         kind, name = nul
         raise ValidationError(f"{kind} parameter {name!r} contains a NUL character", field=name)
+    if not unknown and repeated is not None:
+        name, times = repeated
+        raise ValidationError(
+            f"query parameter {name!r} is given {times} times: {request.method} "
+            f"{request.url.path} takes one value for it",
+            field=name,
+        )
     takes = f"takes {', '.join(sorted(known))}" if known else "takes no query parameter"
     listed = ", ".join(repr(name) for name in unknown)
     noun = "parameter" if len(unknown) == 1 else "parameters"
