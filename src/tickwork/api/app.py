@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Final
+from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -28,6 +28,8 @@ from tickwork.api.settings import ApiSettings
 from tickwork.engine.scheduler import Scheduler
 
 API_PREFIX: Final = "/api/v1"
+#: The name of the credential every ``/api/v1`` operation needs, in the OpenAPI schema.
+BEARER_SCHEME: Final = "bearer"
 
 #: Modules with a ``router`` included when present: (module, prefix).
 _OPTIONAL_ROUTERS: Final = (
@@ -54,6 +56,7 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
     )
     app.state.scheduler = scheduler
     app.state.settings = settings
+    _declare_bearer_auth(app)
     app.state.schedule_bodies = ScheduleBodies()
     install_error_handlers(app)
 
@@ -95,3 +98,32 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
             expose_headers=["ETag", "Location", "Retry-After"],
         )
     return app
+
+
+def _declare_bearer_auth(app: FastAPI) -> None:
+    """Say in the OpenAPI schema that every ``/api/v1`` operation takes a bearer token,
+    so ``/docs`` offers "Authorize" and sends it with each call it tries.
+
+    Only the schema changes: requests are authenticated by ``auth.current_caller`` as
+    before, with nothing added to their path."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            BEARER_SCHEME: {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token (`tickwork token create`), "
+                "TICKWORK_ADMIN_TOKEN, or a JWT when the server takes them.",
+            }
+        }
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith(API_PREFIX + "/"):
+                for operation in operations.values():
+                    operation["security"] = [{BEARER_SCHEME: []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
