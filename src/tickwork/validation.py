@@ -496,6 +496,16 @@ def start_wall_of(schedule: Schedule) -> datetime | None:
     return wall_of_anchor(schedule.start_at, schedule.anchor, zone)
 
 
+def _is_wall(value: Any) -> bool:
+    """Whether a given ``start_at`` is a wall time (naive), not an instant."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return False
+    return isinstance(value, datetime) and value.utcoffset() is None
+
+
 def differing_changes(
     current: Schedule, changes: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
@@ -517,9 +527,10 @@ def differing_changes(
             if left != (False, False):
                 return left != (True, True)
         if name == "start_at" and after.start_at == current.start_at:
-            # The same instant, written as a wall time in a DST gap or not: the wall
-            # time an interval keeps is what changes (see ``start_anchor``).
-            return start_wall_of(after) != start_wall_of(current)
+            # The same instant. Written with an offset (as read back), it changes
+            # nothing; written as a wall time, it changes the wall time an interval
+            # keeps when that differs (02:30 in a DST gap, or 03:00 right after it).
+            return _is_wall(changes[name]) and start_wall_of(after) != start_wall_of(current)
         return bool(getattr(after, name) != getattr(current, name))
 
     return {name: value for name, value in changes.items() if differs(name)}

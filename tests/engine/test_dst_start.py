@@ -71,6 +71,15 @@ async def test_start_at_given_again_changes_only_when_its_wall_time_does(
     )
     again = await scheduler.update_schedule("daily", start_at="2026-03-08T02:30")
     assert again.version == s.version
+    # As read back (an instant, with its offset): the same start, as an edit form sends it.
+    assert s.start_at is not None
+    for instant in (s.start_at, s.start_at.astimezone(ZoneInfo(NY)).isoformat()):
+        again = await scheduler.update_schedule("daily", start_at=instant, name="renamed")
+        assert again.anchor == s.anchor
+    assert (await scheduler.next_fire_times("daily", 2))[1] == datetime(
+        2026, 3, 9, 6, 30, tzinfo=UTC
+    )
+    s = again
     # 03:00 is the same instant, another wall time: the steps now keep 03:00.
     moved = await scheduler.update_schedule("daily", start_at="2026-03-08T03:00")
     assert moved.version == s.version + 1 and moved.start_at == s.start_at
