@@ -278,7 +278,16 @@ def test_open_streams_go_on_when_the_database_goes_back_under_the_server(
 def test_a_malformed_last_event_id_is_a_clear_422(server: Server) -> None:
     r = server.admin.get("/events", headers={"Last-Event-ID": "yesterday"})
     assert r.status_code == 422
-    assert "Last-Event-ID" in r.json()["error"]["message"]
+    error = r.json()["error"]
+    assert error["message"] == (
+        "Last-Event-ID must be the id of an event (an integer), not 'yesterday'"
+    )
+    assert error["details"]["field"] == "Last-Event-ID"  # the field is named, as always
+    r = server.admin.get("/events?last_event_id=-5")
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert error["message"] == "last_event_id must not be negative, not -5"
+    assert error["details"]["field"] == "last_event_id"
     assert server.client("").get("/events").status_code == 401
 
 

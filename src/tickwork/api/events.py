@@ -55,17 +55,21 @@ def sse_message(event: FeedEvent) -> str:
 
 
 def _resume_point(header: str | None, query: str | None) -> int | None:
-    text = header if header not in (None, "") else query
+    """The event id to resume after: the ``Last-Event-ID`` header's, else the
+    ``last_event_id`` query parameter's; a ``ValidationError`` naming the one sent."""
+    from_header = header not in (None, "")
+    text = header if from_header else query
     if text is None or text == "":
         return None
+    field = "Last-Event-ID" if from_header else "last_event_id"
     try:
         value = int(text.strip())
     except ValueError:
         raise ValidationError(
-            f"Last-Event-ID must be the id of an event (an integer), not {text!r}"
+            f"{field} must be the id of an event (an integer), not {text!r}", field=field
         ) from None
     if value < 0:
-        raise ValidationError(f"Last-Event-ID must not be negative, not {value}")
+        raise ValidationError(f"{field} must not be negative, not {value}", field=field)
     return value
 
 
