@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from json import loads
 
 import pytest
 
@@ -148,6 +149,27 @@ def test_writes_print_the_same_through_the_server(server: Server, cli: Cli) -> N
     same(cli, "create", "--task", "api:echo", "--schedule", "0 0 30 2 *", "--id", "{id}", ids=ids)
     same(cli, "update", "--id", "{id}", "--name", "x", ids=ids)
     same(cli, "run", "--id", "{id}", ids=ids)
+
+
+def test_pause_and_resume_record_their_reason_both_ways(server: Server, cli: Cli) -> None:
+    for which in ("db", "url"):
+        ident = f"why-{which}"
+        made = cli(which, "create", "--task", "api:echo", "--schedule", "every 1h", "--id", ident)
+        assert made.returncode == 0, made.stderr
+        for verb, why in (("pause", "database moving, back at 18:00"), ("resume", "moved")):
+            done = cli(which, verb, "--id", ident, "--reason", why)
+            assert done.returncode == 0, done.stderr
+        done = cli(which, "--json", "audit", "--target", f"schedule:{ident}", "--limit", "2")
+        reasons = [(e["action"], e["reason"]) for e in loads(done.stdout)]
+        assert reasons == [
+            ("schedule.resumed", "moved"),
+            ("schedule.paused", "database moving, back at 18:00"),
+        ], which
+    for which in ("db", "url"):  # every schedule at once, too
+        assert cli(which, "pause", "--reason", f"all, {which}").returncode == 0
+        assert cli(which, "resume").returncode == 0
+        done = cli(which, "--json", "audit", "--target", "schedule:why-db", "--limit", "2")
+        assert [e["reason"] for e in loads(done.stdout)] == [None, f"all, {which}"]
 
 
 def test_what_only_the_database_can_do_says_so(server: Server, cli: Cli) -> None:

@@ -83,12 +83,14 @@ def with_client(
     action: Callable[[Scheduler], Awaitable[T]],
     *,
     creates: bool = False,
+    reason: str | None = None,
 ) -> T:
     """Run ``action`` with a client scheduler on the ``--db`` database, or with the
     ``--url`` server's API (``tickwork.cli.remote``), which answers the same calls.
 
     Unless the command ``creates`` the database (``create``, ``db upgrade``), a SQLite
-    file that does not exist is an error naming it.
+    file that does not exist is an error naming it. ``reason`` goes to the audit log
+    with the changes made (through a server, with those whose route takes one).
     """
     g = globals_of(ctx)
     remote = g.url is not None
@@ -104,14 +106,15 @@ def with_client(
             from tickwork.cli.remote import RemoteScheduler
 
             assert g.url is not None
-            async with RemoteScheduler(g.url, g.token) as server:
-                # The same calls, answered over HTTP with the same records (the server
-                # audits them as the token's user).
-                return await action(cast("Scheduler", server))
+            # The same calls, answered over HTTP with the same records (the server
+            # audits them as the token's user, with the reason the client sends).
+            with acting_as(default_actor("cli"), reason):
+                async with RemoteScheduler(g.url, g.token) as server:
+                    return await action(cast("Scheduler", server))
         from tickwork.engine.scheduler import Scheduler
 
         # Changes made from the CLI are audited as "cli:<os user>".
-        with acting_as(default_actor("cli")):
+        with acting_as(default_actor("cli"), reason):
             async with Scheduler(g.db, engine=False) as scheduler:
                 return await action(scheduler)
 

@@ -24,6 +24,7 @@ import httpx
 
 import tickwork
 from tickwork.api import paging
+from tickwork.engine.audit import current_actor
 from tickwork.errors import (
     ConflictError,
     FieldProblem,
@@ -298,13 +299,16 @@ class RemoteScheduler:
         return await self._pause_or_resume("resume", id)
 
     async def _pause_or_resume(self, verb: str, schedule_id: str | None) -> list[Schedule]:
+        _actor, reason = current_actor()  # the CLI's --reason, recorded by the server
+        body = {} if reason is None else {"reason": reason}
         if schedule_id is None:
-            answer = await self._request("POST", f"/{verb}", body={})
+            answer = await self._request("POST", f"/{verb}", body=body)
             ids = answer.get("ids", []) if isinstance(answer, dict) else []
             return [await self.get_schedule(i) for i in ids]
         before = await self.get_schedule(schedule_id)
         after = record(
-            Schedule, await self._request("POST", f"{_schedule_path(schedule_id)}/{verb}", body={})
+            Schedule,
+            await self._request("POST", f"{_schedule_path(schedule_id)}/{verb}", body=body),
         )
         return [after] if after.paused != before.paused else []
 

@@ -271,13 +271,13 @@ def list_(
     schedules_table(out, schedules)
 
 
-def _pause_or_resume(ctx: typer.Context, id: str | None, paused: bool) -> None:
+def _pause_or_resume(ctx: typer.Context, id: str | None, paused: bool, reason: str | None) -> None:
     out = globals_of(ctx).out
 
     async def action(scheduler: Scheduler) -> list[Schedule]:
         return await (scheduler.pause(id) if paused else scheduler.resume(id))
 
-    changed = with_client(ctx, action)
+    changed = with_client(ctx, action, reason=reason)
     if out.json:
         out.emit_json([s.to_dict() for s in changed])
         return
@@ -298,8 +298,11 @@ def _pause_or_resume(ctx: typer.Context, id: str | None, paused: bool) -> None:
 def pause(
     ctx: typer.Context,
     id: str | None = typer.Option(None, "--id", help="The schedule (default: all)."),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why, recorded in the audit log ('tickwork audit')."
+    ),
 ) -> None:
-    _pause_or_resume(ctx, id, True)
+    _pause_or_resume(ctx, id, True, reason)
 
 
 @app.command(
@@ -309,5 +312,8 @@ def pause(
 def resume(
     ctx: typer.Context,
     id: str | None = typer.Option(None, "--id", help="The schedule (default: all)."),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why, recorded in the audit log ('tickwork audit')."
+    ),
 ) -> None:
-    _pause_or_resume(ctx, id, False)
+    _pause_or_resume(ctx, id, False, reason)
