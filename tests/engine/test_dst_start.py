@@ -38,6 +38,25 @@ async def test_a_start_at_in_the_overlap_is_its_first_occurrence(scheduler: Sche
     assert s.start_at == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # 01:30 EDT
 
 
+async def test_a_naive_start_at_with_fold_1_is_the_second_occurrence(
+    scheduler: Scheduler,
+) -> None:
+    """PEP 495's ``fold=1`` names the second 01:30; it was read as the first."""
+    s = await scheduler.add_schedule(
+        "noop",
+        "every 1 day",
+        id="second",
+        timezone=NY,
+        start_at=datetime(2026, 11, 1, 1, 30, fold=1),
+    )
+    assert s.start_at == datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # 01:30 EST
+    # Outside an overlap fold changes nothing: a gap time is still the end of the gap.
+    gap = await scheduler.add_schedule(
+        "noop", "every 1 day", id="gap", timezone=NY, start_at=datetime(2026, 3, 8, 2, 30, fold=1)
+    )
+    assert gap.start_at == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)  # 03:00 EDT
+
+
 async def test_a_daily_interval_from_a_gap_start_returns_to_its_wall_time(
     scheduler: Scheduler, clock: ManualClock
 ) -> None:

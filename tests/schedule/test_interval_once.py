@@ -203,6 +203,13 @@ class TestCalendarUnits:
         t = s.next_after(anchor)
         assert t is not None and t.isoformat() == "2024-11-04T01:30:00-05:00"
 
+    def test_a_naive_anchor_with_fold_1_is_the_second_occurrence(self) -> None:
+        # Overlap 2024-11-03T06:00Z (02:00 EDT -> 01:00 EST): fold=1 is the second 01:30.
+        s = parse_schedule("1d", "America/New_York", start_at=datetime(2024, 11, 3, 1, 30, fold=1))
+        assert s.start_at == datetime(2024, 11, 3, 6, 30, tzinfo=UTC)
+        first = parse_schedule("1d", "America/New_York", start_at=datetime(2024, 11, 3, 1, 30))
+        assert first.start_at == datetime(2024, 11, 3, 5, 30, tzinfo=UTC)
+
     def test_mixed_calendar_then_exact(self) -> None:
         assert first("1d12h", "UTC", "2024-01-01T00:00:00Z", 3) == [
             "2024-01-01T00:00:00+00:00",

@@ -100,13 +100,17 @@ _OFFSET: Final = re.compile(r"[+-]\d\d:?\d\d(?::?\d\d(?:\.\d+)?)?$")
 def aware_in_zone(dt: datetime, zone: Zone) -> datetime:
     """``dt`` as an aware UTC datetime; a naive ``dt`` is a wall time in ``zone``
     (a gap time moves to the first instant after the gap, an overlap time is its
-    first occurrence)."""
+    first occurrence, or its second with ``fold=1``, as PEP 495 reads it)."""
     if dt.tzinfo is not None and dt.utcoffset() is not None:
         return dt.astimezone(UTC)
     wall, us = wall_of_naive(dt)
     instant = resolve_wall(zone, wall)
     if local_wall(zone, instant) != wall:
         us = 0  # moved out of a gap: the first instant after it, exactly
+    elif dt.fold:
+        second, _ = instant_of(dt.replace(tzinfo=zone.tz))
+        if second > instant and local_wall(zone, second) == wall:
+            instant = second
     return to_datetime(instant, UTC, us)
 
 
