@@ -226,6 +226,40 @@ class TestChatham:
         ]
 
 
+class TestApia:
+    # A whole day skipped, westward to eastward of the date line.
+    # Gap: 2011-12-30T10:00Z  2011-12-30 00:00 (-10) -> 2011-12-31 00:00 (+14); every wall
+    #      of 2011-12-30 is missing (a 24-hour gap).
+    tz = "Pacific/Apia"
+
+    def test_a_daily_time_on_the_skipped_day_fires_once_at_the_gap_end(self) -> None:
+        assert fires("0 9 * * *", self.tz, "2011-12-29T00:00:00-10:00", 3) == [
+            "2011-12-29T09:00:00-10:00",
+            "2011-12-31T00:00:00+14:00",
+            "2011-12-31T09:00:00+14:00",
+        ]
+        # Two times of the skipped day make one fire, not two at the same instant.
+        assert fires("0 9,18 * * *", self.tz, "2011-12-29T12:00:00-10:00", 3) == [
+            "2011-12-29T18:00:00-10:00",
+            "2011-12-31T00:00:00+14:00",
+            "2011-12-31T09:00:00+14:00",
+        ]
+
+    def test_real_instant_mode_skips_no_real_time(self) -> None:
+        assert fires("0 * * * *", self.tz, "2011-12-29T22:30:00-10:00", 3) == [
+            "2011-12-29T23:00:00-10:00",
+            "2011-12-31T00:00:00+14:00",
+            "2011-12-31T01:00:00+14:00",
+        ]
+
+    def test_a_friday_time_on_the_skipped_friday_fires_once_after_the_gap(self) -> None:
+        # 2011-12-30 was a Friday: with wall-clock rules it fires once, after the gap.
+        assert fires("0 12 * * FRI", self.tz, "2011-12-29T00:00:00-10:00", 2) == [
+            "2011-12-31T00:00:00+14:00",
+            "2012-01-06T12:00:00+14:00",
+        ]
+
+
 class TestSantiago:
     # Transitions at midnight.
     # Overlap: 2024-04-07T03:00Z  00:00 Apr 7 (-03) -> 23:00 Apr 6 (-04); walls 23:00-23:59 twice
