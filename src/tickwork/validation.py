@@ -112,7 +112,8 @@ def parse_instant(value: Any, field: str, timezone: str = "UTC") -> datetime | N
     instant: datetime | None
     try:
         # A naive wall time reads as parse_schedule reads it: one in a DST gap is the
-        # first instant after the gap, one in an overlap its first occurrence.
+        # first instant after the gap, one in an overlap its first occurrence (its
+        # second with fold=1).
         instant = value.astimezone(UTC) if zone is None else aware_in_zone(value, zone)
     except (OverflowError, ValueError):  # past the year 9999 or before the year 1 in UTC
         instant = None
