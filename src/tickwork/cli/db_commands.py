@@ -45,8 +45,8 @@ MAX_DAYS = 365_000
 
 @app.command(
     "cleanup",
-    help="Delete finished runs (with their attempts and logs) older than N days; "
-    "nodes also do this every hour.",
+    help="Delete finished runs (with their attempts and logs) older than N days, and "
+    "events, audit entries and idempotency keys as old; nodes also do this every hour.",
 )
 def cleanup(
     ctx: typer.Context,

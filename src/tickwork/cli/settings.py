@@ -425,7 +425,8 @@ NODE_SETTINGS: Final = declare(
         "retention_days",
         "float",
         30.0,
-        "Finished runs (with their attempts and logs) older than this many days are deleted.",
+        "Finished runs (with their attempts and logs) older than this many days are "
+        "deleted, and so are older events and audit entries.",
         minimum=0,
         exclusive_minimum=True,
         # A thousand years: further back would be before the calendar's first day.
