@@ -620,6 +620,38 @@ async def test_the_edit_form_shows_start_and_end_in_the_schedules_zone(
         assert s.version == 1  # sent back as shown, nothing changed
 
 
+async def test_the_edit_form_shows_a_start_in_a_dst_gap_as_written(
+    dashboard: Dashboard,
+) -> None:
+    """New York skips 02:00-02:59 on 2036-03-09. The form showed the first instant after
+    the gap (03:00-04:00), so its preview listed 03:00 every day though the schedule
+    fires at 02:30."""
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _create(
+            dashboard,
+            client,
+            "gap",
+            schedule="every 1 day",
+            timezone="America/New_York",
+            start_at="2036-03-09T02:30",
+        )
+        form = (await client.get("/schedules/gap/edit")).text
+        assert 'value="2036-03-09T02:30:00"' in form
+        page = await client.get("/schedules/gap")
+        r = await client.post(
+            "/schedules/gap/edit", data={**_form_fields(form), "csrf": csrf_of(page.text)}
+        )
+        assert r.status_code == 303
+        s = await dashboard.scheduler.get_schedule("gap")
+        assert s.version == 1  # sent back as shown, nothing changed
+        fires = await dashboard.scheduler.next_fire_times("gap", 2)
+        assert [t.isoformat() for t in fires] == [
+            "2036-03-09T03:00:00-04:00",
+            "2036-03-10T02:30:00-04:00",
+        ]
+
+
 def _form_fields(html: str) -> dict[str, str]:
     """The values a form page would send as it is (text fields and selected options)."""
     fields = {

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tickwork.errors import UnknownTaskError, ValidationError
 from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, Schedule, TaskSpec
 from tickwork.schedule import ScheduleError, parse_schedule
-from tickwork.validation import check_id, field_problems
+from tickwork.validation import check_id, field_problems, start_wall_of
 
 #: The fields of the form, with what an empty one means on create.
 POLICY_DEFAULTS: Final = {
@@ -89,7 +89,7 @@ def form_values(schedule: Schedule | None) -> dict[str, str]:
         "data": json.dumps(schedule.data, indent=2, sort_keys=True),
         "tags": ", ".join(schedule.tags),
         # In the schedule's zone, as the fields' hint says they are read.
-        "start_at": _local(schedule.start_at, schedule.timezone),
+        "start_at": _start_text(schedule),
         "end_at": _local(schedule.end_at, schedule.timezone),
         "overlap": schedule.overlap,
         "catchup": schedule.catchup,
@@ -111,6 +111,17 @@ def _local(at: datetime | None, zone: str) -> str:
         return at.astimezone(ZoneInfo(zone)).isoformat()
     except (ZoneInfoNotFoundError, ValueError):
         return at.isoformat()
+
+
+def _start_text(schedule: Schedule) -> str:
+    """``start_at`` as the form shows it: the wall time it was written as when that is in
+    a DST gap (the wall time an interval keeps; its instant would name another), else
+    the instant in the schedule's zone."""
+    try:
+        wall = start_wall_of(schedule)
+    except ScheduleError:  # a zone this process does not know
+        wall = None
+    return wall.isoformat() if wall is not None else _local(schedule.start_at, schedule.timezone)
 
 
 def _num(v: float) -> str:
