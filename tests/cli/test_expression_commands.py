@@ -165,17 +165,18 @@ class TestNext:
         assert code == 0 and "no fire time" in out
 
     @pytest.mark.parametrize(
-        ("args", "message"),
+        ("args", "message", "exit_code"),
         [
-            (["60 * * * *"], "minute 60 out of range 0-59"),
-            (["* * * * *", "--count", "0"], "--count must be between 1 and 1000"),
-            (["* * * * *", "--after", "yesterday"], "--after 'yesterday' is not an ISO-8601"),
-            (["* * * * *", "--tz", "Nowhere/City"], "unknown time zone 'Nowhere/City'"),
+            (["60 * * * *"], "minute 60 out of range 0-59", 1),
+            # A value out of its range is a usage error, as --limit's is.
+            (["* * * * *", "--count", "0"], "--count must be between 1 and 1000", 2),
+            (["* * * * *", "--after", "yesterday"], "--after 'yesterday' is not an ISO-8601", 1),
+            (["* * * * *", "--tz", "Nowhere/City"], "unknown time zone 'Nowhere/City'", 1),
         ],
     )
-    def test_errors(self, args: list[str], message: str) -> None:
+    def test_errors(self, args: list[str], message: str, exit_code: int) -> None:
         code, out, err = run("next", *args)
-        assert code == 1 and out == ""
+        assert code == exit_code and out == ""
         assert message in err
 
     def test_an_expression_and_a_stored_schedule_are_a_usage_error(self) -> None:

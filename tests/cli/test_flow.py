@@ -299,4 +299,4 @@ def test_next_lists_stored_fires_merged_in_time_order(cli: Cli, tmp_path: Path) 
     table = cli("next", "--count", "2").stdout
     assert "nine" in table and "half-past" in table
     assert "no upcoming fire" in cli("next", "--schedule", "off").stdout
-    assert "--count must be between" in cli.error("next", "--count", "0")
+    assert "--count must be between" in cli.error("next", "--count", "0", code=2)

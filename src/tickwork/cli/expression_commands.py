@@ -143,7 +143,7 @@ def next_(
     if schedule_id is not None:
         out.fail("give an expression or --schedule ID, not both", code=2)
     if not 1 <= count <= MAX_COUNT:
-        out.fail(f"--count must be between 1 and {MAX_COUNT}, not {count}")
+        out.fail(f"--count must be between 1 and {MAX_COUNT}, not {count}", code=2)
     try:
         begin = datetime.now(UTC) if after is None else to_instant(after, tz, "--after")
     except ScheduleError as exc:

@@ -59,7 +59,7 @@ def next_for_stored_schedules(
     """Print the next fire times of stored active schedules (``next`` without EXPR)."""
     out = globals_of(ctx).out
     if count < 1 or count > MAX_COUNT:
-        out.fail(f"--count must be between 1 and {MAX_COUNT}, not {count}")
+        out.fail(f"--count must be between 1 and {MAX_COUNT}, not {count}", code=2)
 
     async def action(scheduler: Scheduler) -> list[Fire]:
         return await upcoming_fires(scheduler, schedule_id, count, after)
