@@ -171,6 +171,8 @@ def plan_fire(
     cancel: list[str] = []
     planned: list[PlannedRun] = []
     late_count = sum(1 for d in due if now - d > grace) if schedule.catchup == "spread" else 0
+    if max_executions is not None:  # spread over the late fires that will run, no more
+        late_count = min(late_count, max(max_executions - executions, 0))
     spread_index = 0
 
     for fire in due:

@@ -140,6 +140,16 @@ class TestCatchup:
         offsets = [(r.due_at - self.now).total_seconds() for r in p.runs]
         assert offsets == pytest.approx([100 / 11 * i for i in range(11)])
 
+    def test_spread_spaces_only_the_fires_max_executions_leaves(self) -> None:
+        """The window was divided among all 11 late fires, so the 3 that could still run
+        were bunched in its first quarter."""
+        s = sched(catchup="spread", catchup_spread=90, overlap="allow", max_instances=100)
+        p = plan(s.replace(misfire_grace=1, max_executions=5, execution_count=2), self.now)
+        assert [r.status for r in p.runs] == ["pending"] * 3
+        offsets = [(r.due_at - self.now).total_seconds() for r in p.runs]
+        assert offsets == pytest.approx([0, 30, 60])
+        assert p.status == "finished"
+
     def test_long_backlog_is_planned_in_bounded_batches(self) -> None:
         now = T0 + timedelta(seconds=MAX_FIRES_PER_PLAN * 3 + 0.5)
         s = sched(catchup="latest", misfire_grace=0)
