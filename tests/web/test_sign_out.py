@@ -123,3 +123,20 @@ async def test_a_sign_in_ends_with_the_credential_it_was_made_with(dashboard: Da
         assert (await carol.get("/")).status_code == 200
         dashboard.app.state.settings = settings  # the server takes no JWT any more
         assert (await carol.get("/")).status_code == 303
+
+
+def test_signing_in_again_ends_the_sign_in_it_replaces(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """The browser's previous cookie is replaced, and its sign-in ended: a copy of it
+    cannot outlive the next sign-out, which only knows the new cookie."""
+    server = serve_api(sqlite_url)
+    token = server.user_token("ann")
+    browser = signed_in(server, token)
+    first = browser.cookies[SESSION_COOKIE]
+    again = browser.post("/login", data={"token": token, "next": "/"})
+    assert again.status_code == 303
+    second = browser.cookies[SESSION_COOKIE]
+    assert second != first
+    assert with_cookie(server, first).get("/schedules").status_code == 303
+    assert with_cookie(server, second).get("/schedules").status_code == 200

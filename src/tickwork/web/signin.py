@@ -178,6 +178,11 @@ async def login(
             next=safe_next(next),
             error="That token is not valid (unknown, revoked or expired).",
         )
+    replaced = session_token(request)
+    if replaced is not None:
+        # Signing in again in this browser replaces its sign-in: the one its cookie held
+        # ends too, or a copy of that cookie would outlive the next sign-out.
+        await scheduler_of(request).end_session(replaced)
     session, secret = await scheduler_of(request).start_session(
         caller.user,
         via=caller.via,
