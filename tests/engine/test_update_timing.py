@@ -156,3 +156,42 @@ async def test_a_one_time_instant_before_start_at_is_refused_naming_start_at(
     assert caught.value.field == "start_at"
     assert "is before start_at 2027-01-01T00:00:00+00:00" in str(caught.value)
     assert "in the past" not in str(caught.value)
+
+
+@pytest.mark.parametrize("change", [{"end_at": T0 + timedelta(days=30)}, {"max_executions": 9}])
+async def test_moving_the_end_keeps_the_fires_due_while_no_node_ran(
+    db_url: str, clock: ManualClock, change: dict[str, object]
+) -> None:
+    """Before: the change timed the schedule from now, so the fires due while the nodes
+    were down were neither caught up nor recorded missed."""
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock, engine=False) as client:
+        await client.add_schedule(
+            "noop", "0 * * * *", id="hourly", catchup="all", overlap="allow", max_instances=9
+        )
+        clock.advance(hours=3, minutes=30)  # 9:00 to 12:00 due; no node runs
+        s = await client.update_schedule("hourly", **change)
+        assert s.next_fire_at == T0
+    async with Scheduler(db_url, registry=tasks.registry, clock=clock) as node:
+
+        async def caught_up() -> bool:
+            runs = await node.list_runs(schedule_id="hourly", status="succeeded")
+            return len(runs) == 4
+
+        await eventually(caught_up, what="the four fires caught up")
+        runs = await node.list_runs(schedule_id="hourly")
+        assert sorted(r.scheduled_for.hour for r in runs) == [9, 10, 11, 12]
+
+
+async def test_a_finished_schedule_given_a_later_end_fires_from_now(
+    scheduler: Scheduler, clock: ManualClock
+) -> None:
+    await scheduler.add_schedule("noop", "0 * * * *", id="ended", end_at=T0 + timedelta(hours=1))
+
+    async def finished() -> bool:
+        return (await scheduler.get_schedule("ended")).status == "finished"
+
+    clock.advance(hours=1)
+    await eventually(finished, what="the last fire")
+    clock.advance(hours=5)  # the fires it no longer had are not caught up
+    s = await scheduler.update_schedule("ended", end_at=T0 + timedelta(days=1))
+    assert (s.status, s.next_fire_at) == ("active", T0 + timedelta(hours=7))

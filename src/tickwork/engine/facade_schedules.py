@@ -4,7 +4,7 @@ and their next fire times (``add_schedule`` is ``Scheduler``'s own)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from tickwork.engine.facade import (
@@ -37,6 +37,8 @@ MAX_LIST: Final = 2**31 - 1
 _TIMING_FIELDS: Final = frozenset(
     {"schedule", "timezone", "start_at", "end_at", "max_executions", "paused"}
 )
+#: Timing fields that only end the fire times sooner or later, leaving them as they are.
+_END_FIELDS: Final = frozenset({"end_at", "max_executions"})
 
 
 class ScheduleCalls(SchedulerBase):
@@ -162,6 +164,7 @@ class ScheduleCalls(SchedulerBase):
             # grace still fires, one further back is refused rather than never fired.
             once = new_expression and parsed_schedule(record).kind == "once"
             record = self._with_timing(record, now, first=once)
+            record = _still_due(current, record)
         record = record.replace(updated_at=now)
         audit = self._audit("schedule.updated", f"schedule:{schedule_id}", current.to_dict())
         stored = await self._call(self.store.update_schedule, record, audit, current.version)
@@ -281,6 +284,22 @@ def _fires_until(parsed: ParsedSchedule, s: Schedule, begin: datetime, ordinal: 
         t = nxt
         ordinal += 1
     return ordinal + 1
+
+
+def _still_due(current: Schedule, changed: Schedule) -> Schedule:
+    """``changed`` with the fire ``current`` had due kept, when the change only moved
+    the schedule's end (``end_at``, ``max_executions``): the timing computed from now
+    skipped fires already due (a schedule no node has fired while they were down),
+    which were then neither run nor recorded ``missed``; kept, the catch-up policy
+    decides them when a node fires it."""
+    moved = {f for f in _TIMING_FIELDS if getattr(changed, f) != getattr(current, f)}
+    due = current.next_fire_at
+    if not moved or not moved <= _END_FIELDS or due is None or changed.paused:
+        return changed
+    kept = _next_fire(changed, due - timedelta(microseconds=1))
+    if kept is None or (changed.next_fire_at is not None and kept >= changed.next_fire_at):
+        return changed
+    return changed.replace(next_fire_at=kept.astimezone(UTC), status="active")
 
 
 def _next_fire(schedule: Schedule, after: datetime) -> datetime | None:
