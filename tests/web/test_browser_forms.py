@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Dialog, expect
+from playwright.sync_api import Browser, BrowserContext, Dialog, Route, expect
 
 from tests.api.conftest import Server, start_server
 from tests.web.browsing import TIMEOUT_MS, Tokens, sign_in
@@ -165,3 +166,34 @@ def test_a_form_over_the_body_limit_says_so_on_the_form(
         expect(page.get_by_role("heading", name=f"short enough {script}")).to_be_visible()
     finally:
         ctx.close()
+
+
+def test_a_late_answer_to_an_earlier_look_does_not_replace_the_newer_next_fire_times(
+    context: BrowserContext, server: Server, tokens: Tokens
+) -> None:
+    """The schedule's help is asked for by three fields; an answer that comes back after
+    a newer question's (a slow network, a busy server) must not show stale times."""
+    page = context.new_page()
+    sign_in(page, server, tokens("alice"))
+    held: list[Route] = []
+
+    def hold_looks_without_a_start(route: Route) -> None:
+        query = parse_qs(urlsplit(route.request.url).query, keep_blank_values=True)
+        if query.get("start_at") == [""]:
+            held.append(route)  # answered only after the newer look's answer is shown
+        else:
+            route.continue_()
+
+    page.route("**/ui/validate?*", hold_looks_without_a_start)
+    page.goto(f"{server.url}/schedules/new")
+    page.get_by_label("Schedule").fill("every 10m")
+    page.get_by_label("Time zone").fill("Asia/Tokyo")
+    page.get_by_label("Start at").fill("2030-01-02T03:04:05")  # the zone's change: no start yet
+    fresh = "Next: 2030-01-02 03:04:05 JST · 2030-01-02 03:14:05 JST"
+    expect(page.locator("#schedule-help")).to_contain_text(fresh)
+    assert held, "the zone's look was not held"
+    for route in held:
+        with contextlib.suppress(Exception):  # the page may have given it up already
+            route.continue_()
+    page.wait_for_timeout(500)  # room for a late answer to land
+    expect(page.locator("#schedule-help")).to_contain_text(fresh)
