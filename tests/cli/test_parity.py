@@ -95,6 +95,15 @@ def test_status_names_the_database_with_its_password_masked(pg_url: str) -> None
     assert cli.json("status")["db"] == with_password.replace("s3cret", "***")
 
 
+def test_status_masks_every_secret_libpq_takes_from_the_query(pg_url: str) -> None:
+    """libpq reads the client key's passphrase (``sslpassword``) and a %-encoded
+    ``password`` from the query too: neither may be printed."""
+    url = f"{pg_url}?sslpassword=k3ypass&%70assword=hunter2"
+    text = Cli(url)("status").stdout
+    assert "k3ypass" not in text and "hunter2" not in text
+    assert "sslpassword=***&%70assword=***" in text
+
+
 def test_status_names_a_sqlite_database(cli: Cli) -> None:
     assert f"database: {cli.db_url}" in cli("status").stdout
 

@@ -36,10 +36,14 @@ TCP_DEFAULTS: Final = {
     "tcp_user_timeout": "20000",  # milliseconds sent data may stay unacknowledged
 }
 
+#: libpq's query parameters that hold a secret: never printed.
+SECRET_OPTIONS: Final = frozenset({"password", "sslpassword"})
+
 
 def mask_password(url: str) -> str:
     """The URL with its password (if any) replaced by ``***``; safe to print or log.
-    libpq also takes the password as a query parameter (``?password=…``): masked too."""
+    libpq also takes secrets as query parameters (``?password=…``, ``?sslpassword=…``
+    for the client key), with their names %-encoded or not: masked too."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -48,7 +52,11 @@ def mask_password(url: str) -> str:
         return f"{scheme}://***@{rest.rpartition('@')[2]}" if "@" in rest else url
     if parts.query:
         pairs = parts.query.split("&")
-        masked = ["password=***" if p.partition("=")[0] == "password" else p for p in pairs]
+        masked = [
+            f"{name}=***" if unquote(name) in SECRET_OPTIONS else p
+            for p in pairs
+            for name in (p.partition("=")[0],)
+        ]
         if masked != pairs:
             parts = parts._replace(query="&".join(masked))
             url = urlunsplit(parts)
@@ -162,7 +170,9 @@ def _parse_postgres(
         conninfo_to_dict(conninfo)
     except Exception as exc:  # psycopg.ProgrammingError: libpq refused the URL
         why = str(exc).replace(parts.password or "\0", "***")
-        raise _bad(url, why.replace(options.get("password") or "\0", "***")) from None
+        for name in SECRET_OPTIONS:
+            why = why.replace(options.get(name) or "\0", "***")
+        raise _bad(url, why) from None
     return PostgresURL(
         conninfo=conninfo,
         display=display,
