@@ -100,6 +100,52 @@ def test_a_sync_scheduler_serves_many_threads_and_restarts_after_stop(sqlite_url
         assert len(scheduler.list_runs("m")) == 8
 
 
+@task("hold", registry=registry)
+async def hold() -> None:
+    await asyncio.sleep(3600)
+
+
+@pytest.mark.parametrize("engine", [False, True])
+def test_calls_waiting_when_a_sync_scheduler_stops_raise_instead_of_hanging(
+    sqlite_url: str, engine: bool
+) -> None:
+    """Before: a thread waiting in run_now(wait=True) when another stopped the scheduler
+    waited forever on the stopped loop (and kept the program from exiting), or got the
+    store's 'is not open'. Without a node the runs wait; with one, they are cut short by
+    the stop and wait for a retry."""
+    scheduler = SyncScheduler(sqlite_url, registry=registry, engine=engine, shutdown_grace=0.1)
+    scheduler.start()
+    scheduler.add_schedule("hold", "manual", id="m", overlap="allow", max_instances=3)
+    raised: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            scheduler.run_now("m", wait=True)
+        except BaseException as exc:
+            raised.append(exc)
+
+    waiters = [threading.Thread(target=wait) for _ in range(3)]
+    for t in waiters:
+        t.start()
+
+    def waiting() -> bool:
+        return len(scheduler.list_runs("m")) == 3
+
+    for _ in range(500):
+        if waiting():
+            break
+        threading.Event().wait(0.01)
+    assert waiting()
+    scheduler.stop()
+    for t in waiters:
+        t.join(10)
+    assert not any(t.is_alive() for t in waiters), "a call still waits on the stopped loop"
+    assert [type(e) for e in raised] == [RuntimeError] * 3, raised
+    assert all("stopped while this call was waiting" in str(e) for e in raised)
+    with scheduler:  # and it starts again
+        assert len(scheduler.list_runs("m")) == 3
+
+
 def test_a_script_that_never_stops_its_sync_scheduler_stops_it_at_exit(tmp_path: Path) -> None:
     """The node lets the running run finish and records itself stopped, instead of dying
     with the interpreter and leaving the run to be found lost when its lease lapses."""

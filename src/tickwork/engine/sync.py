@@ -22,6 +22,8 @@ finish, and the node is recorded stopped rather than left for its lease to lapse
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import logging
 import threading
@@ -31,6 +33,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from tickwork.engine.events import Subscriber
 from tickwork.engine.scheduler import Scheduler
+from tickwork.errors import StoreError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -75,6 +78,15 @@ def _register_exit_hook() -> None:
         _exit_hook_registered = True
 
 
+async def _cancel_the_rest() -> None:
+    """Cancel every other task of the running loop and wait until they have ended."""
+    current = asyncio.current_task()
+    rest = [t for t in asyncio.all_tasks() if t is not current]
+    for t in rest:
+        t.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
+
+
 def _blocking(
     method: Callable[Concatenate[Scheduler, P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[SyncScheduler, P], T]:
@@ -109,6 +121,8 @@ class SyncScheduler:
         self._scheduler = Scheduler(*args, **kwargs)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        #: Set while ``stop`` cancels the calls still waiting, so they say why.
+        self._stopping = False
 
     @property
     def scheduler(self) -> Scheduler:
@@ -119,6 +133,7 @@ class SyncScheduler:
             return
         ready = threading.Event()
         loop = asyncio.new_event_loop()
+        self._stopping = False
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -142,21 +157,29 @@ class SyncScheduler:
             return
         self._refuse_own_loop()  # before anything is torn down
         _STARTED.discard(self)
+        self._stopping = True
         try:
-            self._submit(self._scheduler.stop(grace))
+            self._submit(self._scheduler.stop(grace), stopping=True)
         finally:
             self._shutdown_loop()
 
     def _shutdown_loop(self) -> None:
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None:
+            # Calls other threads are still waiting on (run_now with wait=True) would
+            # wait forever on a stopped loop: they are cancelled, and raise.
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_the_rest(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
             thread.join(10)
             loop.close()
         self._loop = None
         self._thread = None
 
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _submit(self, coro: Coroutine[Any, Any, T], *, stopping: bool = False) -> T:
+        """Run ``coro`` on the background loop and wait for it. A call that another
+        thread's ``stop`` cut short (cancelled, or its store closed under it) raises a
+        ``RuntimeError`` saying so (``stopping``: the ``stop`` call itself)."""
         if self._loop is None:
             coro.close()
             raise RuntimeError("the scheduler is not started: use 'with SyncScheduler(...)'")
@@ -165,7 +188,15 @@ class SyncScheduler:
         except RuntimeError:
             coro.close()
             raise
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result()
+        except (concurrent.futures.CancelledError, StoreError, RuntimeError) as exc:
+            if self._stopping and not stopping:
+                raise RuntimeError(
+                    "the SyncScheduler was stopped while this call was waiting"
+                ) from exc
+            raise
 
     def _refuse_own_loop(self) -> None:
         if threading.current_thread() is self._thread:
