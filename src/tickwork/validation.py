@@ -157,7 +157,11 @@ def seconds(
             field=field,
         )
     number = float(value)
-    if not math.isfinite(number) or number < minimum or (not allow_zero and number == 0):
+    if not math.isfinite(number):
+        raise ValidationError(
+            f"{field} must be a finite number of seconds, not {echo(value)}", field=field
+        )
+    if number < minimum or (not allow_zero and number == 0):
         bound = f"> {minimum:g}" if not allow_zero else f">= {minimum:g}"
         raise ValidationError(f"{field} must be {bound}, not {echo(value)}", field=field)
     if number > maximum:
