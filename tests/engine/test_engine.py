@@ -467,6 +467,20 @@ class TestExecution:
 
 
 class TestClientMode:
+    async def test_a_waiting_run_cancelled_is_an_event(self, sqlite_url: str) -> None:
+        """A waiting run ends in the process that cancels it: its subscribers hear
+        ``run.cancelled`` as they do for a running run, which its node ends."""
+        async with Scheduler(sqlite_url, engine=False, registry=tasks.registry) as client:
+            seen: list[Event] = []
+            client.subscribe(seen.append)
+            await client.add_schedule("noop", "manual", id="w")
+            run = await client.run_now("w")  # no node: it waits
+            assert run.status == "pending"
+            await client.cancel_run(run.id)
+            cancelled = [e for e in seen if e.type == "run.cancelled"]
+            assert [(e.schedule_id, e.run_id) for e in cancelled] == [("w", run.id)]
+            assert cancelled[0].data["task"] == "noop"
+
     async def test_client_run_now_waits_for_the_node(self, sqlite_url: str) -> None:
         async with (
             Scheduler(sqlite_url, registry=tasks.registry),
