@@ -236,8 +236,12 @@ def test_if_match_takes_a_list_and_compares_strongly(db_server: Server) -> None:
     assert "version 3" in e["message"]
     e = _error(patch('W/"3"', "weak"), 412)  # weak: never matches, even the current one
     assert "weak" in e["message"] and '"3"' in e["message"]
+    assert "changed since it was read" not in e["message"]  # no version was named
     e = _error(patch('"3', "broken"), 412)
     assert "closing quote" in e["message"]
+    assert "changed since it was read" not in e["message"]
+    e = _error(patch('"2", W/"3"', "stale beside weak"), 412)
+    assert "changed since it was read" in e["message"] and "weak" in e["message"]
     assert patch('W/"3", "3"', "strong beside weak").status_code == 200
     assert patch("*", "any").json()["version"] == 5
     put = c.put(

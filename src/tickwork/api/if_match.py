@@ -63,10 +63,13 @@ class IfMatch:
         if current_version in self.versions:
             return current_version
         why = "; ".join(self.ignored)
+        # Only a tag naming a version says the schedule was read at another one.
+        because = (
+            "it changed since it was read" + (f" ({why})" if why else "") if self.versions else why
+        )
         raise PreconditionFailedError(
             f"schedule {schedule_id!r} is at version {current_version} (ETag "
-            f'"{current_version}"), which If-Match {self.header!r} does not match: it '
-            f"changed since it was read" + (f" ({why})" if why else "")
+            f'"{current_version}"), which If-Match {self.header!r} does not match: {because}'
         )
 
 
