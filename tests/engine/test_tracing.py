@@ -87,6 +87,24 @@ async def test_each_attempt_is_a_span_in_the_callers_trace(
     assert mine[0].name == "run flaky" and mine[0].attributes["tickwork.schedule_id"] == "f"
 
 
+async def test_an_attempt_cancelled_while_running_ends_its_span_as_cancelled(
+    scheduler: Scheduler, spans: InMemorySpanExporter
+) -> None:
+    """A cancelled attempt returns no result: its span ended with no status at all
+    (neither failed nor succeeded in a trace viewer) and no ``tickwork.status``."""
+    await scheduler.add_schedule("slow_async", "manual", id="c", data={"seconds": 30})
+    run = await scheduler.run_now("c", traceparent=TRACEPARENT)
+    for _ in range(500):
+        if (await scheduler.get_run(run.id)).status == "running":
+            break
+        await asyncio.sleep(0.01)
+    await scheduler.cancel_run(run.id)
+    assert (await scheduler.wait_for_run(run.id, timeout=15)).status == "cancelled"
+    (span,) = [s for s in spans.get_finished_spans() if s.attributes["tickwork.run_id"] == run.id]
+    assert span.status.status_code == trace.StatusCode.ERROR
+    assert span.attributes["tickwork.status"] == "cancelled"
+
+
 async def test_a_caller_that_did_not_sample_its_span_gets_no_attempt_recorded(
     scheduler: Scheduler, spans: InMemorySpanExporter
 ) -> None:

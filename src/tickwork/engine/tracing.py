@@ -25,6 +25,7 @@ given the span's ``traceparent`` and makes it current (``continued``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Iterator
@@ -136,7 +137,14 @@ def attempt_span(run: Run, node: str) -> Iterator[Any]:
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
-        yield span
+        try:
+            yield span
+        except asyncio.CancelledError:
+            # Stopped before it ended (a cancel asked for, the node shutting down): no
+            # result reaches end_span, and an exporter would show it neither failed
+            # nor succeeded.
+            end_span(span, "cancelled", "the attempt was cancelled before it ended")
+            raise
 
 
 def current_traceparent() -> str | None:
