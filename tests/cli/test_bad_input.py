@@ -331,7 +331,15 @@ def test_a_retention_past_the_calendar_is_refused_before_the_node_starts(cli: Cl
     # Before: the node started, then failed with a traceback (OverflowError) at its
     # first cleanup.
     assert cli.error("worker", "--retention-days", "1e300") == (
-        "error: retention_days = '1e300' (from --retention-days): must be <= 365000"
+        "error: retention_days = '1e300' (from --retention-days): must be <= 36525"
+    )
+
+
+def test_a_retention_the_node_refuses_is_refused_as_a_setting(cli: Cli) -> None:
+    # Before: the setting took up to 365000 days, which the node then refused with an
+    # error naming neither the flag nor the variable it came from.
+    assert cli.error("worker", "--retention-days", "100000") == (
+        "error: retention_days = '100000' (from --retention-days): must be <= 36525"
     )
 
 

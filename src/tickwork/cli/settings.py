@@ -34,6 +34,7 @@ from typing import Any, Final, Literal
 import typer
 
 from tickwork.cli.logging_setup import LOG_FORMATS, LOG_LEVELS
+from tickwork.engine.config import MAX_RETENTION_DAYS
 from tickwork.errors import ValidationError
 from tickwork.models import RetryPolicy
 
@@ -429,8 +430,8 @@ NODE_SETTINGS: Final = declare(
         "deleted, and so are older events and audit entries.",
         minimum=0,
         exclusive_minimum=True,
-        # A thousand years: further back would be before the calendar's first day.
-        maximum=365_000,
+        # What a node accepts (``EngineConfig``): refused here, naming its source.
+        maximum=MAX_RETENTION_DAYS,
         metavar="DAYS",
     ),
     Setting(
