@@ -87,6 +87,31 @@ async def test_each_attempt_is_a_span_in_the_callers_trace(
     assert mine[0].name == "run flaky" and mine[0].attributes["tickwork.schedule_id"] == "f"
 
 
+async def test_a_run_triggered_inside_a_span_joins_that_trace(
+    scheduler: Scheduler, spans: InMemorySpanExporter
+) -> None:
+    """Instrumented code (or a request to an instrumented ``serve``) that triggers a run
+    without passing a ``traceparent``: its current span is the caller's, so the run and
+    each attempt are in that trace, not each attempt in a trace of its own."""
+    await scheduler.add_schedule(
+        "flaky", "manual", id="f", data={"fail_times": 1}, retry={"delay": 0.01, "jitter": False}
+    )
+    with trace.get_tracer("caller").start_as_current_span("trigger") as caller:
+        run = await scheduler.run_now("f")
+    context = caller.get_span_context()
+    trace_id, span_id = format(context.trace_id, "032x"), format(context.span_id, "016x")
+    assert (run.trace_id, run.parent_span_id) == (trace_id, span_id)
+    assert run.trace_flags == int(context.trace_flags) and run.trace_flags & 1  # sampled
+    final = await scheduler.wait_for_run(run.id, timeout=10)
+    assert final.status == "succeeded" and final.attempt == 2
+    mine = [s for s in spans.get_finished_spans() if s.attributes.get("tickwork.run_id") == run.id]
+    assert {format(s.context.trace_id, "032x") for s in mine} == {trace_id}
+    assert [s.parent and format(s.parent.span_id, "016x") for s in mine] == [span_id] * 2
+    # Outside any span, a run still starts a trace of its own per attempt.
+    other = await scheduler.run_now("f", wait=True, timeout=10)
+    assert other.trace_id is None
+
+
 async def test_an_attempt_cancelled_while_running_ends_its_span_as_cancelled(
     scheduler: Scheduler, spans: InMemorySpanExporter
 ) -> None:

@@ -50,7 +50,8 @@ class RunCalls(SchedulerBase):
         the run joins that trace, its attempts' spans under the caller's span (the trace
         id is stored as ``run.trace_id``, the span id as ``run.parent_span_id``, its
         flags as ``run.trace_flags``: a caller's span not sampled leaves the attempts
-        unsampled under a parent-based sampler). With
+        unsampled under a parent-based sampler). Without it, the OpenTelemetry span
+        current here (if any) is the caller's span. With
         ``idempotency_key``, the same key from the same actor within 24 hours returns
         the run made the first time instead of making another. With
         ``expected_version`` (the ``version`` the caller read), a schedule changed since
@@ -58,8 +59,13 @@ class RunCalls(SchedulerBase):
         very version read (its ``schedule_version``).
         """
         # Imported here: opentelemetry (when installed) costs every client's start.
-        from tickwork.engine.tracing import trace_context_of
+        from tickwork.engine.tracing import current_traceparent, trace_context_of
 
+        if traceparent is None:
+            # Called inside a span (instrumented code, a request to an instrumented
+            # server, a task's attempt): the run belongs to that trace, as a message a
+            # traced producer sends does.
+            traceparent = current_traceparent()
         trace_id, parent_span_id, trace_flags = trace_context_of(traceparent) or (None, None, None)
         if not isinstance(wait, bool):
             raise ValidationError("wait must be True or False", field="wait")
