@@ -344,6 +344,23 @@ def test_a_bad_scheduler_option_is_refused_at_construction(
     assert refused.value.field == field and words in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("tickwork.db", "expected sqlite:///path or postgresql://user@host/db"),
+        (None, "expected sqlite:///path"),
+        ("mysql://u@h/db", "unknown scheme 'mysql'"),
+        ("postgresql://bob:hunter2@h:notaport/db", "invalid database URL"),
+    ],
+)
+def test_a_bad_url_is_refused_at_construction(url: Any, words: str) -> None:
+    """Before: only when the scheduler started, far from the line that gave it."""
+    with pytest.raises(ValidationError) as refused:
+        Scheduler(url)
+    assert refused.value.field == "url" and words in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+
+
 async def test_scheduler_durations_may_be_timedeltas(sqlite_url: str) -> None:
     scheduler = Scheduler(
         sqlite_url,

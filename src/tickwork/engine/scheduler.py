@@ -38,6 +38,7 @@ from tickwork.models import (
 )
 from tickwork.store import open_store
 from tickwork.store.base import Store
+from tickwork.store.url import parse_url
 from tickwork.validation import check_id, integer, new_schedule, parse_retry, seconds
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
             )
         if not isinstance(engine, bool) or not isinstance(engine_thread, bool):
             raise ValidationError("engine and engine_thread must be True or False", field="engine")
+        parse_url(url)  # a malformed URL is refused here, as a bad option is, not at start
         self.url = url
         self.registry = registry if registry is not None else REGISTRY
         self.clock: Clock = clock or SystemClock()
