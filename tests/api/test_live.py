@@ -554,3 +554,23 @@ def test_a_traceparent_sent_with_a_run_becomes_the_runs_trace_context(server: Se
     assert (stored["trace_id"], stored["parent_span_id"]) == (TRACE, "00f067aa0ba902b7")
     r = admin.post("/schedules/t/run", json={}, headers={"traceparent": "nonsense"})
     assert r.status_code == 422 and "traceparent" in r.json()["error"]["message"]
+
+
+def test_a_traceparent_of_a_later_version_is_read_as_w3c_says(server: Server) -> None:
+    """A version above 00 may add fields after the four of 00: its trace context is
+    read from those four (it used to be refused with 422, the run not made); version 00
+    itself has exactly four."""
+    admin = server.admin
+    created = admin.post("/schedules", json={"id": "v", "task": "api:echo", "schedule": "manual"})
+    assert created.status_code == 201
+    parent = f"{TRACE}-00f067aa0ba902b7-01"
+    for later in (f"01-{parent}-what-01-adds", f"01-{parent}"):
+        run = run_now(admin, "v", traceparent=later)
+        stored = admin.get(f"/runs/{run['id']}").json()
+        assert (stored["trace_id"], stored["parent_span_id"]) == (TRACE, "00f067aa0ba902b7")
+    r = admin.post(
+        "/schedules/v/run",
+        json={},
+        headers={"traceparent": f"00-{TRACE}-00f067aa0ba902b7-01-extra"},
+    )
+    assert r.status_code == 422 and "traceparent" in r.json()["error"]["message"]

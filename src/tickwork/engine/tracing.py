@@ -61,6 +61,12 @@ def wanted(run: Run) -> bool:
 
 
 _TRACEPARENT: Final = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+#: A version above 00: the same four fields first, then what that version adds after
+#: a dash, which a reader of version 00 skips (W3C Trace Context, "Versioning of
+#: traceparent").
+_LATER_VERSION: Final = re.compile(
+    r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$"
+)
 
 
 def trace_id_of(traceparent: str | None) -> str | None:
@@ -76,7 +82,10 @@ def trace_context_of(traceparent: str | None) -> tuple[str, str, int] | None:
     absent. A malformed one is a ``ValidationError`` naming it."""
     if traceparent is None or traceparent.strip() == "":
         return None
-    match = _TRACEPARENT.match(traceparent.strip().lower())
+    text = traceparent.strip().lower()
+    match = _TRACEPARENT.match(text)
+    if match is None and not text.startswith("00-"):
+        match = _LATER_VERSION.match(text)
     if (
         match is None
         or match.group(1) == "ff"
