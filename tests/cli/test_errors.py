@@ -104,9 +104,11 @@ def test_update_without_options(wcli: Cli) -> None:
 
 
 def test_bad_filters(cli: Cli) -> None:
-    assert "--status 'sleeping'" in cli.error("list", "--status", "sleeping")
-    assert "--status 'meh'" in cli.error("history", "--status", "meh")
-    assert "--format" in cli.error("list", "--format", "yaml")
+    """A filter or format not among its choices is a usage error (exit 2), as a value out
+    of its range is (a schedule's own fields are checked with the others: exit 1)."""
+    assert "--status 'sleeping'" in cli.error("list", "--status", "sleeping", code=2)
+    assert "--status 'meh'" in cli.error("history", "--status", "meh", code=2)
+    assert "--format" in cli.error("list", "--format", "yaml", code=2)
 
 
 def test_a_server_that_does_not_answer_is_named(cli: Cli) -> None:

@@ -171,7 +171,7 @@ def history(
     out = globals_of(ctx).out
     out.refuse_blank(("--task", task))
     if status is not None and status not in RUN_STATUSES:
-        out.fail(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}")
+        out.fail(f"--status {status!r} is not one of {', '.join(RUN_STATUSES)}", code=2)
     if run_id is not None:
         # One run in full: the list's filters would be silently ignored.
         given = [

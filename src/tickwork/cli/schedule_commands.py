@@ -236,12 +236,12 @@ def list_(
     out = globals_of(ctx).out
     out.refuse_blank(("--task", task), ("--tag", tag))
     if fmt not in ("table", "json"):
-        out.fail(f"--format {fmt!r} is not one of table, json")
+        out.fail(f"--format {fmt!r} is not one of table, json", code=2)
     source = ctx.get_parameter_source("fmt")
     if out.json and fmt == "table" and source is not None and source.name == "COMMANDLINE":
         out.fail("give --json or --format table, not both: they ask for two formats", code=2)
     if status is not None and status not in SCHEDULE_STATUSES:
-        out.fail(f"--status {status!r} is not one of {', '.join(SCHEDULE_STATUSES)}")
+        out.fail(f"--status {status!r} is not one of {', '.join(SCHEDULE_STATUSES)}", code=2)
     if not 1 <= limit <= LIST_MAX:
         out.fail(f"--limit must be between 1 and {LIST_MAX}, not {limit}", code=2)
 
