@@ -329,3 +329,22 @@ def test_a_file_with_serve_settings_serves_every_command(tmp_path: Path) -> None
     refused = tickwork("list")
     assert refused.returncode == 1
     assert "unknown key(s) prot; known: " in refused.stderr and "port" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [s for s in NODE_SETTINGS if s.kind in ("int", "float", "seconds")],
+    ids=lambda s: s.name,
+)
+def test_a_node_takes_every_value_its_setting_takes(setting: Setting) -> None:
+    # Before: several settings had no maximum of their own, and a value past what a node
+    # takes (--default-retries 5000) passed, then stopped the node with an error naming
+    # neither the setting nor where it came from (retry.max_attempts ... not 5001).
+    assert setting.maximum is not None
+    top = int(setting.maximum) if setting.kind == "int" else setting.maximum
+    settings = resolve(NODE_SETTINGS, {setting.name: str(top)}, {}, None)
+    Scheduler(**node_options(settings))  # refuses what a node cannot take
+    above = top + 1 if setting.kind == "int" else top * 1.5
+    with pytest.raises(SettingError) as caught:
+        resolve(NODE_SETTINGS, {}, {setting.env: str(above)}, None)
+    assert str(caught.value).startswith(f"{setting.name} = '{above}' (from {setting.env})")

@@ -34,8 +34,9 @@ from typing import Any, Final, Literal
 import typer
 
 from tickwork.cli.logging_setup import LOG_FORMATS, LOG_LEVELS
-from tickwork.engine.config import MAX_RETENTION_DAYS
+from tickwork.engine.config import MAX_NODE_COUNT, MAX_RETENTION_DAYS
 from tickwork.errors import ValidationError
+from tickwork.limits import MAX_ATTEMPTS, MAX_BACKOFF, MAX_SECONDS
 from tickwork.models import RetryPolicy
 
 ENV_PREFIX: Final = "TICKWORK_"
@@ -405,6 +406,7 @@ NODE_SETTINGS: Final = declare(
         100,
         "Runs executing at once on this node.",
         minimum=1,
+        maximum=MAX_NODE_COUNT,
     ),
     Setting(
         "lease_ttl",
@@ -413,6 +415,7 @@ NODE_SETTINGS: Final = declare(
         "Seconds a run's lease lasts without a heartbeat; a node silent that long is "
         "considered dead and its runs are retried elsewhere.",
         minimum=0.5,
+        maximum=MAX_SECONDS,
     ),
     Setting(
         "shutdown_grace",
@@ -421,6 +424,7 @@ NODE_SETTINGS: Final = declare(
         "On SIGTERM/SIGINT, seconds running runs get to finish before being cancelled "
         "(they are then retried by the next node).",
         minimum=0,
+        maximum=MAX_SECONDS,
     ),
     Setting(
         "retention_days",
@@ -441,6 +445,7 @@ NODE_SETTINGS: Final = declare(
         "Seconds between two deletions of runs older than retention_days (done by the leader).",
         minimum=0,
         exclusive_minimum=True,
+        maximum=MAX_SECONDS,
     ),
     Setting(
         "default_timeout",
@@ -450,6 +455,7 @@ NODE_SETTINGS: Final = declare(
         "through their task's @task(timeout=...)).",
         minimum=0,
         exclusive_minimum=True,
+        maximum=MAX_SECONDS,
     ),
     Setting(
         "default_retries",
@@ -458,6 +464,7 @@ NODE_SETTINGS: Final = declare(
         "Retries after a failed first attempt, for schedules that set no retry policy "
         "(themselves or through @task(retries=...)).",
         minimum=0,
+        maximum=MAX_ATTEMPTS - 1,
     ),
     Setting(
         "default_retry_delay",
@@ -465,6 +472,7 @@ NODE_SETTINGS: Final = declare(
         5.0,
         "Delay before the first retry of those schedules' runs.",
         minimum=0,
+        maximum=MAX_SECONDS,
     ),
     Setting(
         "default_retry_backoff",
@@ -472,6 +480,7 @@ NODE_SETTINGS: Final = declare(
         2.0,
         "Factor the delay grows by at each retry of those schedules' runs.",
         minimum=1,
+        maximum=MAX_BACKOFF,
     ),
     Setting(
         "default_retry_max_delay",
@@ -479,6 +488,7 @@ NODE_SETTINGS: Final = declare(
         3600.0,
         "Longest delay between two attempts of those schedules' runs.",
         minimum=0,
+        maximum=MAX_SECONDS,
     ),
     Setting(
         "default_retry_jitter",

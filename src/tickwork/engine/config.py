@@ -60,6 +60,8 @@ STORE_CALL_SLOW_MAX: Final = 5.0
 
 #: The most days ``retention_days`` may be.
 MAX_RETENTION_DAYS: Final = 36_525
+#: ``max_concurrent``, ``max_threads`` and ``store_threads`` at most.
+MAX_NODE_COUNT: Final = 100_000
 _SECONDS_ABOVE_0: Final = f"more than 0 and at most {MAX_SECONDS} seconds"
 _SECONDS_FROM_0: Final = f"from 0 to {MAX_SECONDS} seconds"
 

@@ -18,7 +18,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 from tickwork.clock import Clock, SystemClock
-from tickwork.engine.config import MAX_RETENTION_DAYS, EngineConfig, engine_config
+from tickwork.engine.config import (
+    MAX_NODE_COUNT,
+    MAX_RETENTION_DAYS,
+    EngineConfig,
+    engine_config,
+)
 from tickwork.engine.events import EventBus, Subscriber
 from tickwork.engine.facade_admin import AdminCalls
 from tickwork.engine.facade_runs import RunCalls
@@ -48,8 +53,6 @@ log = logging.getLogger("tickwork")
 T = TypeVar("T")
 
 DEFAULT_URL: Final = "sqlite:///tickwork.db"
-#: ``max_concurrent``, ``max_threads`` and ``store_threads`` at most.
-MAX_NODE_COUNT: Final = 100_000
 
 #: Seconds of adds committed on the loop's thread (``Scheduler._add``) between two
 #: chances for the rest of the loop to run.
