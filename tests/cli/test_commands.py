@@ -3,6 +3,7 @@ interactive delete, times given with and without a zone."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -189,3 +190,26 @@ def _with_terminal(cli: Cli, args: list[str], typed: str) -> tuple[int, str]:
             proc.kill()
             proc.wait()
     return code, output.decode(errors="replace")
+
+
+def test_python_dash_m_tickwork_is_the_tickwork_command(cli: Cli) -> None:
+    """Where the script is not on PATH: ``python -m tickwork`` works as ``tickwork``."""
+    as_module = subprocess.run(
+        [sys.executable, "-m", "tickwork", "--db", cli.db_url, "--json", "status"],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert as_module.returncode == 0, as_module.stderr
+    assert json.loads(as_module.stdout) == json.loads(cli("--json", "status").stdout)
+    usage = subprocess.run(
+        [sys.executable, "-m", "tickwork", "--help"],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert usage.returncode == 0 and "Usage: tickwork " in usage.stdout
