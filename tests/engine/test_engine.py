@@ -467,6 +467,24 @@ class TestExecution:
 
 
 class TestClientMode:
+    async def test_an_update_that_pauses_or_resumes_says_so(self, sqlite_url: str) -> None:
+        """update_schedule(paused=...) pauses as pause() does: subscribers hear
+        ``schedule.paused`` / ``schedule.resumed``, not only ``schedule.updated``."""
+        async with Scheduler(sqlite_url, engine=False, registry=tasks.registry) as client:
+            await client.add_schedule("noop", "every 1h", id="u")
+            seen: list[Event] = []
+            client.subscribe(seen.append)
+            await client.update_schedule("u", paused=True, description="maintenance")
+            await client.update_schedule("u", paused=False)
+            await client.update_schedule("u", description="back")
+            assert [(e.type, e.schedule_id) for e in seen] == [
+                ("schedule.updated", "u"),
+                ("schedule.paused", "u"),
+                ("schedule.updated", "u"),
+                ("schedule.resumed", "u"),
+                ("schedule.updated", "u"),
+            ]
+
     async def test_a_waiting_run_cancelled_is_an_event(self, sqlite_url: str) -> None:
         """A waiting run ends in the process that cancels it: its subscribers hear
         ``run.cancelled`` as they do for a running run, which its node ends."""

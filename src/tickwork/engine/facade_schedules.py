@@ -170,6 +170,10 @@ class ScheduleCalls(SchedulerBase):
         stored = await self._call(self.store.update_schedule, record, audit, current.version)
         self._changed()
         self._emit("schedule.updated", stored.id, changed=sorted(changes))
+        if stored.paused != current.paused:
+            # A pause or resume made by an update is one as pause() makes it (the event
+            # stream of serve says so too): a subscriber waiting for it hears it.
+            self._emit("schedule.paused" if stored.paused else "schedule.resumed", stored.id)
         return stored
 
     async def delete_schedule(
