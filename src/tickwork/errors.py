@@ -87,10 +87,14 @@ class UnknownTaskError(ValidationError):
     """The task name is not known to this process nor published by any node."""
 
     def __init__(self, name: str, known: Iterable[str]) -> None:
+        from tickwork.limits import echo  # limits imports this module
+
         self.name = name
         self.known = sorted(set(known))
         listing = ", ".join(self.known) if self.known else "none"
-        super().__init__(f"unknown task {name!r}; known tasks: {listing}", field="task")
+        # The name quoted cut, as any input an error quotes: a task name is at most 200
+        # characters, but a schedule may name a longer one.
+        super().__init__(f"unknown task {echo(name)}; known tasks: {listing}", field="task")
 
 
 class NotFoundError(TickworkError, LookupError):

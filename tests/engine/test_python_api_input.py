@@ -391,3 +391,13 @@ def test_a_subscriber_that_cannot_be_called_is_refused(sqlite_url: str) -> None:
     with pytest.raises(ValidationError, match="callback must be callable") as refused:
         Scheduler(sqlite_url).subscribe(None)  # type: ignore[arg-type]
     assert refused.value.field == "callback"
+
+
+async def test_an_unknown_task_name_is_quoted_cut(scheduler: Scheduler) -> None:
+    # Before: the message quoted the whole name, 10,000 characters of it.
+    with pytest.raises(ValidationError) as refused:
+        await scheduler.add_schedule("t" * 10_000, "every 1h")
+    assert refused.value.field == "task"
+    message = str(refused.value)
+    assert message.startswith("unknown task 'ttt") and "… (10000 characters)" in message
+    assert "t" * 100 not in message
