@@ -485,6 +485,21 @@ class TestClientMode:
                 ("schedule.updated", "u"),
             ]
 
+    async def test_the_waiting_runs_of_a_deleted_schedule_are_cancelled_events(
+        self, sqlite_url: str
+    ) -> None:
+        """Deleting a schedule cancels its waiting runs in this process: subscribers
+        hear each ``run.cancelled``, then ``schedule.deleted`` (the order of the event
+        stream of serve)."""
+        async with Scheduler(sqlite_url, engine=False, registry=tasks.registry) as client:
+            await client.add_schedule("noop", "manual", id="d", overlap="queue")
+            waiting = {(await client.run_now("d")).id for _ in range(2)}  # no node runs them
+            seen: list[Event] = []
+            client.subscribe(seen.append)
+            await client.delete_schedule("d")
+            assert {e.run_id for e in seen[:2]} == waiting
+            assert [e.type for e in seen] == ["run.cancelled"] * 2 + ["schedule.deleted"]
+
     async def test_a_waiting_run_cancelled_is_an_event(self, sqlite_url: str) -> None:
         """A waiting run ends in the process that cancels it: its subscribers hear
         ``run.cancelled`` as they do for a running run, which its node ends."""

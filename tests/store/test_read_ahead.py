@@ -75,7 +75,7 @@ def test_a_schedule_changed_after_the_read_ahead_fires_as_changed(store: Store) 
 def test_a_schedule_deleted_and_added_again_fires_as_added(store: Store) -> None:
     store.add_schedule(make_schedule("a", data={"v": 1}))
     store.read_ahead(at(0), 100)
-    assert store.delete_schedule("a", T0)
+    assert store.delete_schedule("a", T0) is not None
     store.add_schedule(make_schedule("a", data={"v": 2}))
     assert fire_data(store) == {"a": {"v": 2}}
 

@@ -208,7 +208,12 @@ def test_delete_schedule_cancels_waiting_runs_and_keeps_history(store: Store) ->
     fire_all(store, at(3))  # runs at 0, 1, 2, 3
     first, second = claim(store, at(3), limit=2)
     succeed(store, first, at(4))
-    assert store.delete_schedule("a", at(5)) is True
+    cancelled = store.delete_schedule("a", at(5))
+    assert cancelled is not None  # the waiting runs it cancelled, as they now are
+    assert sorted((r.scheduled_for, r.status) for r in cancelled) == [
+        (at(2), "cancelled"),
+        (at(3), "cancelled"),
+    ]
     assert store.get_schedule("a") is None
     by_time = {r.scheduled_for: r for r in store.list_runs(schedule_id=s.id)}
     assert by_time[at(0)].status == "succeeded"  # history stays
@@ -218,7 +223,7 @@ def test_delete_schedule_cancels_waiting_runs_and_keeps_history(store: Store) ->
     assert store.claim_runs("n1", at(9), at(99), 10, ["t"], {}) == []
     beat = store.heartbeat("n1", at(6), at(36), [second.id])
     assert beat.cancel_requested == {second.id}
-    assert store.delete_schedule("a", at(6)) is False
+    assert store.delete_schedule("a", at(6)) is None
 
 
 def test_pause_and_resume(store: Store) -> None:

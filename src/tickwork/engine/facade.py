@@ -34,6 +34,7 @@ from tickwork.models import (
     JSON,
     RUN_STATUSES,
     AuditEntry,
+    Run,
     RunStatus,
     Schedule,
     ScheduleStatus,
@@ -132,6 +133,19 @@ class SchedulerBase:
 
     def _emit(self, kind: str, schedule_id: str | None, **data: Any) -> None:
         self.events.emit(Event(kind, self.clock.now(), schedule_id, None, data))
+
+    def _emit_run_cancelled(self, run: Run) -> None:
+        """A waiting run cancelled here (``cancel_run``, a deleted schedule's) ends in
+        this process, not on a node: no finisher tells the subscribers, so this does."""
+        if self.events.has_subscribers:
+            data = {
+                "task": run.task,
+                "attempt": run.attempt,
+                "error": run.error,
+                "duration": run.duration,
+            }
+            now = self.clock.now()
+            self.events.emit(Event("run.cancelled", now, run.schedule_id, run.id, data))
 
     # -- tasks -------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-from tickwork.engine.events import Event
 from tickwork.engine.facade import (
     SchedulerBase,
     check_version,
@@ -189,23 +188,8 @@ class RunCalls(SchedulerBase):
         id_arg(run_id, "run_id")
         audit = self._audit("run.cancelled", f"run:{run_id}")
         run = await self._call(self.store.cancel_run, run_id, self.clock.now(), audit)
-        if run.status == "cancelled" and self.events.has_subscribers:
-            # A waiting run ends here, not on a node: no finisher tells the subscribers.
-            # (A running one ends on its node, whose finisher does.)
-            self.events.emit(
-                Event(
-                    "run.cancelled",
-                    self.clock.now(),
-                    run.schedule_id,
-                    run.id,
-                    {
-                        "task": run.task,
-                        "attempt": run.attempt,
-                        "error": run.error,
-                        "duration": run.duration,
-                    },
-                )
-            )
+        if run.status == "cancelled":
+            self._emit_run_cancelled(run)
         engine = self.engine
         if engine is not None:
             if self._engine_loop is not None:

@@ -188,9 +188,11 @@ class ScheduleCalls(SchedulerBase):
         deleted = await self._call(
             self.store.delete_schedule, schedule_id, self.clock.now(), audit, expected_version
         )
-        if not deleted:
+        if deleted is None:
             raise NotFoundError("schedule", schedule_id)
         self._changed()
+        for run in deleted:  # its waiting runs, ended here as cancel_run ends one
+            self._emit_run_cancelled(run)
         self._emit("schedule.deleted", schedule_id)
 
     async def pause(

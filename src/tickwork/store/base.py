@@ -230,10 +230,11 @@ class Store(ReadStore, AccessStore, NodeStore):
         now: datetime,
         audit: AuditEntry | None = None,
         expected_version: int | None = None,
-    ) -> bool:
+    ) -> list[Run] | None:
         """Delete the schedule; its pending/retrying runs become ``cancelled`` in the same
         transaction, its running runs are asked to cancel, its history stays.
-        False when it did not exist. ``expected_version`` and ``audit`` (its ``before``
+        Returns the runs it cancelled (for the process's event subscribers); None when
+        it did not exist. ``expected_version`` and ``audit`` (its ``before``
         the deleted schedule) as for ``update_schedule``."""
 
     @abstractmethod

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from tickwork.errors import ConflictError, NotFoundError, PreconditionFailedError
-from tickwork.models import AuditEntry, Schedule, ScheduleStatus
+from tickwork.models import AuditEntry, Run, Schedule, ScheduleStatus
 from tickwork.store.base import NextFire
 from tickwork.store.base_reads import Revised
 from tickwork.store.codec import (
@@ -225,7 +225,7 @@ class Schedules(SqlCore):
         now: datetime,
         audit: AuditEntry | None = None,
         expected_version: int | None = None,
-    ) -> bool:
+    ) -> list[Run] | None:
         t = self._ts(now)
         with self._write() as tx:
             self._check_version(tx, schedule_id, expected_version)
@@ -233,15 +233,15 @@ class Schedules(SqlCore):
             # owner from its schedule's row.
             rows = tx.execute(self._sql("schedule_locked"), (schedule_id,))
             if not rows:
-                return False
+                return None
             if audit is not None:
                 before = self._schedule(rows[0]).to_dict()
                 self._audit_tx(tx, [dataclasses.replace(audit, before=before)])
-            tx.execute(self._sql("cancel_waiting_runs_of_schedule"), (t, schedule_id))
+            cancelled = tx.execute(self._sql("cancel_waiting_runs_of_schedule"), (t, schedule_id))
             tx.execute(self._sql("ask_running_runs_of_schedule_to_cancel"), (schedule_id,))
             tx.execute(self._sql("delete_schedule"), (schedule_id,))
             self._notify_tx(tx)
-        return True
+            return self._runs_with_attempts(tx, cancelled)
 
     def set_paused(
         self,

@@ -71,7 +71,7 @@ ORDER BY next_fire_at, id LIMIT ?
 -- A deleted schedule's waiting runs. Parameters: finished at, the schedule id.
 UPDATE runs SET status = 'cancelled', finished_at = ?, lease_until = NULL,
   cancel_requested = TRUE, error = 'schedule deleted'
-WHERE schedule_id = ? AND status IN ('pending', 'retrying')
+WHERE schedule_id = ? AND status IN ('pending', 'retrying') RETURNING {runs}
 
 -- name: ask_running_runs_of_schedule_to_cancel
 -- Parameters: the schedule id.
