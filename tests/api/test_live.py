@@ -327,6 +327,28 @@ def test_a_user_receives_only_the_events_of_their_own_schedules(server: Server) 
     assert {e["data"]["schedule_id"] for e in admin_saw} == {"a1", "b1"}  # an admin: all
 
 
+def test_the_owner_hears_how_a_run_of_a_schedule_they_deleted_ends(db_server: Server) -> None:
+    """Deleting a schedule only asks its running run to stop, so the run ends after the
+    schedule's row is gone: that end still reaches the owner's stream (it had no owner
+    and went to admins only)."""
+    token = db_server.user_token("dora")
+    dora = db_server.client(token)
+    made = dora.post(
+        "/schedules",
+        json={"id": "gone", "task": "api:sleep", "schedule": "manual", "data": {"seconds": 30}},
+    )
+    assert made.status_code == 201, made.text
+    with stream(db_server, token) as live:
+        run = run_now(dora, "gone")
+        live.until(lambda e: e["event"] == "run.started" and e["data"]["run_id"] == run["id"])
+        assert dora.delete("/schedules/gone").status_code == 204
+        seen = live.until(
+            lambda e: e["event"] == "run.cancelled" and e["data"]["run_id"] == run["id"]
+        )
+    assert [e["event"] for e in seen] == ["schedule.deleted", "run.cancelled"]
+    assert seen[-1]["data"]["owner"] == "dora"
+
+
 def test_a_stream_ends_when_its_token_is_revoked(server: Server) -> None:
     """A revoked token is refused from the next request on: an open stream, which
     makes no more requests, ends too, and carries nothing of what follows."""
