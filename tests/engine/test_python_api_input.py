@@ -325,7 +325,7 @@ BAD_OPTIONS: list[tuple[dict[str, Any], str, str]] = [
     ({"cleanup_interval": "1"}, "cleanup_interval", "not '1'"),
     ({"shutdown_grace": -1}, "shutdown_grace", "must be >= 0"),
     ({"retention_days": "3"}, "retention_days", "not '3'"),
-    ({"retention_days": 1e300}, "retention_days", "from 0 to 36525"),
+    ({"retention_days": 1e300}, "retention_days", "above 0 and at most 36525"),
     ({"store_threads": 0}, "store_threads", "not 0"),
     ({"registry": {}}, "registry", "must be a TaskRegistry"),
     ({"clock": "now"}, "clock", "must be a Clock"),

@@ -102,8 +102,8 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
             or not 0 < retention_days <= MAX_RETENTION_DAYS
         ):
             raise ValidationError(
-                f"retention_days must be a number of days from 0 to {MAX_RETENTION_DAYS} "
-                f"(not included), not {retention_days!r}",
+                f"retention_days must be a number of days above 0 and at most "
+                f"{MAX_RETENTION_DAYS}, not {retention_days!r}",
                 field="retention_days",
             )
         if registry is not None and not isinstance(registry, TaskRegistry):

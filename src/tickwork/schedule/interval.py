@@ -138,7 +138,7 @@ def parse_interval(text: str) -> Step:
         if unit is None:
             raise ScheduleError(
                 f"unknown unit {unit_text!r} in interval {text.strip()!r} "
-                "(use s, m, h, d, w, mo or their long forms)"
+                "(use s, m, h, d, w, mo, y or their long forms)"
             )
         if unit in counts:
             raise ScheduleError(f"interval {text.strip()!r} gives {_NAMES[unit]}s twice")
