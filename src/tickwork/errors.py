@@ -20,7 +20,20 @@ Drivers' exceptions never cross the store boundary: the store translates them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, Final, NamedTuple
+
+#: Characters of a user's input quoted in an error message (``echo``).
+MAX_ECHO_CHARS: Final = 80
+
+
+def echo(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
+    """``repr(value)`` for an error message, cut to ``limit`` characters with a marker:
+    an error quotes what it refuses, never all of a huge value."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes) else len(text)
+    return f"{text[:limit]}… ({size} characters)"
 
 
 class FieldProblem(NamedTuple):
@@ -87,8 +100,6 @@ class UnknownTaskError(ValidationError):
     """The task name is not known to this process nor published by any node."""
 
     def __init__(self, name: str, known: Iterable[str]) -> None:
-        from tickwork.limits import echo  # limits imports this module
-
         self.name = name
         self.known = sorted(set(known))
         listing = ", ".join(self.known) if self.known else "none"

@@ -14,7 +14,11 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+# Characters of a user's input quoted in an error message, and the quoting: with the
+# errors, which use them too (re-exported here, with the other limits).
+from tickwork.errors import MAX_ECHO_CHARS as MAX_ECHO_CHARS
 from tickwork.errors import ValidationError
+from tickwork.errors import echo as echo
 
 #: Schedule ``data`` and ``metadata``, and a manual run's data: bytes of JSON text (UTF-8).
 MAX_DATA_BYTES: Final = 256 * 1024
@@ -26,8 +30,6 @@ MAX_RESULT_BYTES: Final = 1024 * 1024
 MAX_ERROR_CHARS: Final = 4000
 #: Characters of a traceback kept (its end, where the failing frame is).
 MAX_TRACEBACK_CHARS: Final = 32_000
-#: Characters of a user's input quoted in an error message.
-MAX_ECHO_CHARS: Final = 80
 #: Characters of a schedule expression, name, queue name, owner and each tag.
 MAX_SHORT_TEXT: Final = 1000
 #: Characters of a schedule's description.
@@ -54,15 +56,6 @@ MAX_BACKOFF: Final = 100
 #: exactly.
 JSON_INT_MIN: Final = -(2**63)
 JSON_INT_MAX: Final = 2**63 - 1
-
-
-def echo(value: Any, limit: int = MAX_ECHO_CHARS) -> str:
-    """``repr(value)`` for an error message, cut to ``limit`` characters with a marker."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    size = len(value) if isinstance(value, str | bytes) else len(text)
-    return f"{text[:limit]}… ({size} characters)"
 
 
 def cut_end(text: str | None, limit: int) -> str | None:
