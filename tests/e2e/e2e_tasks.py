@@ -84,6 +84,15 @@ def chdir(ctx: RunContext, *, to: str) -> str:
     return os.getcwd()
 
 
+@task("e2e:set_pg_env")
+def set_pg_env(ctx: RunContext) -> str:
+    """Sets libpq's variables for a connection of its own, in the node's environment."""
+    os.environ["PGSSLMODE"] = "require"
+    os.environ["PGOPTIONS"] = "-c default_transaction_read_only=on"
+    _record(ctx, phase="set")
+    return "set"
+
+
 @task("e2e:close_streams")
 def close_streams(ctx: RunContext) -> str:
     """Closes ``sys.stdout`` and ``sys.stderr``, as a script done with its output might."""

@@ -1,5 +1,6 @@
 """A real worker whose task changes what the whole process shares: its working
-directory. The node's database is the one it opened, whatever the task does."""
+directory, its environment. The node's database is the one it opened, whatever the
+task does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 
 from tests.e2e.conftest import ROOT, Workers, wait_for
@@ -143,3 +145,33 @@ def test_a_task_reconfiguring_logging_leaves_the_capture_of_runs_alone(
             ("tickwork.task.e2e:log_info", "a line of mine")
         ]
     assert worker.terminate() == 0, worker.output()
+
+
+@pytest.mark.postgres
+def test_a_task_setting_libpq_variables_leaves_the_nodes_connections_alone(
+    workers: Workers, pg_url: str
+) -> None:
+    """A task sets ``PGSSLMODE`` and ``PGOPTIONS`` in the node's environment, then the
+    server drops every connection. Before: libpq read the environment at each
+    connect, so the node's new connections asked for SSL the server does not offer: it
+    never connected again, and its every-second schedule stopped firing for good."""
+    worker = workers.start(pg_url)
+    with SyncScheduler(pg_url, engine=False) as client:
+        wait_for(lambda: "e2e:set_pg_env" in client.known_tasks(), 20, "the worker")
+        client.add_schedule("e2e:set_pg_env", "manual", id="env", retry={"max_attempts": 1})
+        assert client.run_now("env", wait=True, timeout=20).status == "succeeded"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        dropped = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    assert dropped is not None and dropped[0] >= 1
+    with SyncScheduler(pg_url, engine=False) as client:
+        client.add_schedule("e2e:tick", "every 1s", id="tick")
+
+        def succeeded() -> int:
+            return sum(r.status == "succeeded" for r in client.list_runs("tick"))
+
+        wait_for(lambda: succeeded() >= 3, 20, "the every-second schedule to run")
+    assert worker.terminate() == 0, worker.output()
+    assert "SSL was required" not in worker.output()

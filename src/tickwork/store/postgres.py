@@ -63,6 +63,7 @@ from tickwork.store.postgres_connections import (
     _pg,
     _PgTx,
     _reconnect_again,
+    pinned_conninfo,
 )
 from tickwork.store.postgres_listen import CHANNEL, Listener, PgListen
 from tickwork.store.postgres_nodes import PgNodeLocks, lock_key
@@ -102,6 +103,9 @@ class PostgresStore(PgListen, PgNodeLocks, SqlStore):
         super().__init__()
         self.url = url.display
         self._conninfo = url.conninfo
+        #: What connections are made with: ``_conninfo`` and, once the store is open,
+        #: the options its first connection took from elsewhere (``pinned_conninfo``).
+        self._connect_with = url.conninfo
         self._settings = url
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._token = uuid.uuid4().hex  # tells our own notifications from others'
@@ -113,7 +117,7 @@ class PostgresStore(PgListen, PgNodeLocks, SqlStore):
 
     def _new_async_reads(self) -> None:
         self._async_reads = AsyncReads(
-            self._conninfo,
+            self._connect_with,
             min(ASYNC_READERS, self._settings.pool_max),
             self._settings.pool_timeout,
             self._translate,
@@ -233,10 +237,13 @@ class PostgresStore(PgListen, PgNodeLocks, SqlStore):
         # One plain connection first: its error says why the database is unreachable
         # (a pool would only time out).
         probe = self._connect()
-        probe.close()
+        try:
+            self._connect_with = pinned_conninfo(self._conninfo, probe)
+        finally:
+            probe.close()
         self._new_async_reads()
         pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            self._conninfo,
+            self._connect_with,
             min_size=self._settings.pool_min,
             max_size=self._settings.pool_max,
             kwargs={"autocommit": True},

@@ -4,6 +4,7 @@ store/postgres_listen.py and store/postgres_nodes.py)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -84,6 +85,28 @@ class _PgTx:
         self._cur.execute(sql.encode())
 
 
+def pinned_conninfo(conninfo: str, conn: psycopg.Connection[Any]) -> str:
+    """``conninfo`` with every option libpq took from elsewhere for ``conn`` (``PG*``
+    environment variables, a service file, its defaults) written in.
+
+    libpq reads the environment at each connect, and a task on the node's own process
+    may change it (``os.environ["PGSSLMODE"] = "require"``): the node's later
+    connections (after a server restart, say) would then fail for good. With the
+    options the first connection used written in, they connect as it did.
+    """
+    given = psycopg.conninfo.conninfo_to_dict(conninfo)
+    used = {
+        option.keyword.decode(): option.val.decode()
+        for option in conn.pgconn.info
+        if option.val is not None and option.keyword.decode() not in given
+    }
+    # libpq reports the address it reached as ``hostaddr``: written in, a host name
+    # would no longer be looked up again (a fail-over moving it to another address).
+    if used.get("hostaddr") is not None and used["hostaddr"] != os.environ.get("PGHOSTADDR"):
+        del used["hostaddr"]
+    return psycopg.conninfo.make_conninfo(conninfo, **used) if used else conninfo
+
+
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute(SESSION_UTC)
     text_json(conn)
@@ -93,13 +116,14 @@ class PgConnections(SqlCore):
     """The pool and the transactions on its connections."""
 
     _conninfo: str
+    _connect_with: str
     _settings: PostgresURL
     _pool: ConnectionPool[psycopg.Connection[Any]] | None
     _last_used: dict[int, float]
 
     def _connect(self) -> psycopg.Connection[Any]:
         with self._translate():
-            conn = psycopg.connect(self._conninfo, autocommit=True)
+            conn = psycopg.connect(self._connect_with, autocommit=True)
         _configure(conn)
         return conn
 
