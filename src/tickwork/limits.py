@@ -11,6 +11,7 @@ in text or ``jsonb``, is replaced by U+FFFD (``NUL_REPLACEMENT``) on SQLite too.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -76,6 +77,17 @@ def cut_start(text: str | None, limit: int) -> str | None:
     if len(text) > limit:
         text = f"[cut: {len(text)} characters in all] …{text[-limit:]}"
     return clean_text(text)
+
+
+#: Control characters but the newline and the tab (C0, DEL, C1).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with its control characters written as escapes (``\\x1b``): a task's
+    error, its output or a schedule's name is shown, never obeyed by the terminal (a
+    colour, a cleared screen, a new window title, a line overwritten by ``\\r``)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def clean_text(text: str) -> str:

@@ -119,3 +119,9 @@ def progress_bar(*, steps: int) -> int:
         sys.stderr.write(f"\r{i:>8}/{steps} |" + "#" * (60 * i // steps) + "|")
     sys.stderr.write("\n")
     return steps
+
+
+@task("shouts", registry=registry)
+async def shouts(*, size: int) -> None:
+    """Fails with a message that clears a terminal, then goes on for ``size`` characters."""
+    raise ValueError("\x1b[2J" + "e" * size)

@@ -14,6 +14,7 @@ from tests.engine import output_tasks
 from tests.engine.conftest import T0, eventually
 from tickwork import Scheduler
 from tickwork.clock import ManualClock
+from tickwork.limits import MAX_ERROR_CHARS
 
 
 @pytest.fixture
@@ -149,3 +150,28 @@ async def test_the_fence_grows_with_every_attempt(node: tuple[Scheduler, ManualC
         "RuntimeError: failure with fence 2\nsecond line of the error",
         "3",
     ]
+
+
+async def test_a_huge_error_with_escapes_is_logged_cut_and_escaped(
+    node: tuple[Scheduler, ManualClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log line of a failed attempt carries its error's first line as the run stores
+    it (cut), with control characters escaped: a task's 10 MB message or terminal
+    escapes stay out of the node's log."""
+    s, _clock = node
+    caplog.set_level(logging.WARNING)
+    await s.add_schedule(
+        "shouts", "manual", id="loud", data={"size": 10_000_000}, retry={"max_attempts": 1}
+    )
+    run = await s.run_now("loud")
+
+    async def logged() -> bool:
+        return bool(run_records(caplog, run.id))
+
+    await eventually(logged, what="the failure logged")
+    (record,) = run_records(caplog, run.id)
+    message = record.getMessage()
+    assert len(message) < MAX_ERROR_CHARS + 1000, len(message)
+    assert "\x1b" not in message and "\\x1b[2J" in message
+    assert "… [cut: 100000" in message  # the whole line, "ValueError: " and all
+    assert len(record.error) < MAX_ERROR_CHARS + 100  # the JSON logs' field too

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from tickwork.limits import visible
 
 
 def _default(value: Any) -> Any:
@@ -38,17 +39,6 @@ def _width() -> int | None:
     if os.environ.get("COLUMNS"):
         return None
     return None if sys.stdout.isatty() else 200
-
-
-#: Control characters but the newline and the tab (C0, DEL, C1).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def visible(text: str) -> str:
-    """``text`` with its control characters written as escapes (``\\x1b``): a task's
-    error, its output or a schedule's name is shown, never obeyed by the terminal (a
-    colour, a cleared screen, a new window title, a line overwritten by ``\\r``)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _plain(title: str | None) -> str | None:

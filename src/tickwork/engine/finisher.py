@@ -34,6 +34,7 @@ from tickwork.engine.core import Core
 from tickwork.engine.events import Event
 from tickwork.engine.executors import AttemptResult
 from tickwork.errors import StoreUnavailableError
+from tickwork.limits import MAX_ERROR_CHARS, cut_end, visible
 from tickwork.models import AttemptOutcome, Run, record_maker
 from tickwork.policy import retry_at
 from tickwork.store.base import FinishItem
@@ -53,10 +54,13 @@ _outcome = record_maker(
 
 
 def first_line(text: str | None) -> str:
-    """The first non-blank line of an error (the rest is in the run's traceback)."""
+    """The first non-blank line of an error (the rest is in the run's traceback), for a
+    log line: cut to ``MAX_ERROR_CHARS`` as the stored error is, and its control
+    characters escaped, so a task's megabyte message or its terminal escapes stay in the
+    run and out of the node's log."""
     for line in (text or "").splitlines():
         if line.strip():
-            return line.strip()
+            return visible(cut_end(line.strip(), MAX_ERROR_CHARS) or "")
     return "no error message"
 
 
