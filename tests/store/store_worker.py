@@ -124,10 +124,14 @@ def main(argv: list[str]) -> None:
             )
         )
         if mode == "node-forks":
+            started, tell = os.pipe()
             child = os.fork()
             if child == 0:
+                # Past os.fork in the child: its at-fork handlers have run.
+                os.write(tell, b"1")
                 time.sleep(3600)  # until killed
                 os._exit(0)
+            os.read(started, 1)  # "ready" only once the child is on its own
             print(child, flush=True)
         print("ready", flush=True)
         time.sleep(3600)  # until killed
