@@ -14,7 +14,8 @@ BEGIN
     IF TG_TABLE_NAME = 'runs' THEN
         kind := 'run.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END;
         SELECT s.owner INTO row_owner FROM schedules s WHERE s.id = NEW.schedule_id;
-        IF NOT FOUND THEN
+        -- A run of no schedule (a manual run of a task) has no owner to look for.
+        IF NOT FOUND AND NEW.schedule_id IS NOT NULL THEN
             SELECT e.owner INTO row_owner FROM events e
             WHERE e.type = 'schedule.deleted' AND e.schedule_id = NEW.schedule_id
             ORDER BY e.seq DESC LIMIT 1;

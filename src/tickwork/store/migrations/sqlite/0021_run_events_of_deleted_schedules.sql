@@ -14,11 +14,11 @@ BEGIN
         CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
         'run.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END,
         NEW.schedule_id, NEW.id, NEW.status, NEW.attempt,
-        COALESCE(
+        CASE WHEN NEW.schedule_id IS NOT NULL THEN COALESCE(
             (SELECT owner FROM schedules WHERE id = NEW.schedule_id),
             (SELECT owner FROM events WHERE type = 'schedule.deleted'
                 AND schedule_id = NEW.schedule_id ORDER BY id DESC LIMIT 1)
-        )
+        ) END
     );
 END;
 
@@ -31,10 +31,10 @@ BEGIN
         CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER),
         'run.' || CASE NEW.status WHEN 'running' THEN 'started' ELSE NEW.status END,
         NEW.schedule_id, NEW.id, NEW.status, NEW.attempt,
-        COALESCE(
+        CASE WHEN NEW.schedule_id IS NOT NULL THEN COALESCE(
             (SELECT owner FROM schedules WHERE id = NEW.schedule_id),
             (SELECT owner FROM events WHERE type = 'schedule.deleted'
                 AND schedule_id = NEW.schedule_id ORDER BY id DESC LIMIT 1)
-        )
+        ) END
     );
 END;
