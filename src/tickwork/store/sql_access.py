@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -18,6 +17,7 @@ from tickwork.errors import ConflictError, NotFoundError
 from tickwork.models import ApiToken, AuditEntry, Run, Schedule
 from tickwork.store.named_sql import fill
 from tickwork.store.named_sql import where as named_where
+from tickwork.store.sql_hooks import SqlHooks
 
 if TYPE_CHECKING:
     from tickwork.store.sql import Tx
@@ -26,23 +26,8 @@ if TYPE_CHECKING:
 _AUDIT_FILTERS: Final = ("actor = ?", "target = ?", "at >= ?", "id < ?")
 
 
-class AccessSql:
+class AccessSql(SqlHooks):
     """Tokens, audit and idempotency keys, written once in SQL (a mixin of ``SqlStore``)."""
-
-    @abstractmethod
-    def _sql(self, name: str) -> str: ...
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _ts(self, dt: datetime | None) -> Any: ...
-
-    @abstractmethod
-    def _dt(self, value: Any) -> datetime | None: ...
 
     @abstractmethod
     def _run_row(self, r: Run) -> tuple[Any, ...]: ...

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.models import RUN_STATUSES, Schedule
 from tickwork.store.named_sql import fill, union_all
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
+from tickwork.store.sql_hooks import SqlHooks
 from tickwork.store.sql_stats import indexed_schedule_counts
 
 if TYPE_CHECKING:
-    from tickwork.store.sql import Tx
+    pass
 
 #: At most this many schedules per ``recent_runs`` call (a page of the list).
 MAX_RECENT_SCHEDULES: Final = 200
@@ -36,25 +36,13 @@ SCHEDULE_ORDER: Final = {
 }
 
 
-class DashboardSql:
+class DashboardSql(SqlHooks):
     """Counts, activity buckets and the newest runs of many schedules at once."""
 
     #: How ``run_activity`` (named SQL) measures: its bucket width in ``_bucket_unit``
     #: per second, its durations in ``_duration_unit`` seconds. PostgreSQL overrides these.
     _bucket_unit: int = 1_000_000
     _duration_unit: float = 1e-6
-
-    @abstractmethod
-    def _sql(self, name: str) -> str: ...
-
-    @abstractmethod
-    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _ts(self, dt: datetime | None) -> Any: ...
-
-    @abstractmethod
-    def _dt(self, value: Any) -> datetime | None: ...
 
     @abstractmethod
     def _schedule(self, row: Sequence[Any]) -> Schedule: ...

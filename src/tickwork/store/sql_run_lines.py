@@ -11,33 +11,20 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Collection, Sequence
-from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tickwork.models import LogRecord
+from tickwork.store.sql_hooks import SqlHooks
 
 if TYPE_CHECKING:
     from tickwork.store.sql import Tx
 
 
-class RunLinesSql:
+class RunLinesSql(SqlHooks):
     """Live log lines of running attempts (a mixin of ``SqlStore``)."""
 
     @abstractmethod
-    def _write(self) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _ts(self, dt: datetime | None) -> Any: ...
-
-    @abstractmethod
-    def _dt(self, value: Any) -> datetime | None: ...
-
-    @abstractmethod
     def _list(self, values: Collection[Any]) -> Any: ...
-
-    @abstractmethod
-    def _sql(self, name: str) -> str: ...
 
     def write_live_logs(
         self, lines: Sequence[tuple[str, LogRecord]], ended: Collection[tuple[str, int]] = ()

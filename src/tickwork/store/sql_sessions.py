@@ -7,35 +7,19 @@ once expired.
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tickwork.models import DashboardSession
+from tickwork.store.sql_hooks import SqlHooks
 
 if TYPE_CHECKING:
-    from tickwork.store.sql import Tx
+    pass
 
 
-class SessionsSql:
+class SessionsSql(SqlHooks):
     """Dashboard sign-ins (a mixin of ``SqlStore``)."""
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _ts(self, dt: datetime | None) -> Any: ...
-
-    @abstractmethod
-    def _dt(self, value: Any) -> datetime | None: ...
-
-    @abstractmethod
-    def _sql(self, name: str) -> str: ...
 
     def create_session(self, session: DashboardSession, secret_hash: str, now: datetime) -> None:
         with self._write() as tx:

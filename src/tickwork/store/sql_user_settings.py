@@ -6,36 +6,23 @@ per principal, so a choice follows the user to every browser rather than staying
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from tickwork.errors import ValidationError
+from tickwork.store.sql_hooks import SqlHooks
 
 if TYPE_CHECKING:
-    from tickwork.store.sql import Tx
+    pass
 
 #: At most this many characters in a setting's name and in its value.
 MAX_SETTING_NAME: Final = 64
 MAX_SETTING_VALUE: Final = 256
 
 
-class UserSettingsSql:
+class UserSettingsSql(SqlHooks):
     """Per-user display settings (a mixin of ``SqlStore``)."""
-
-    @abstractmethod
-    def _write(self) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _read(self, snapshot: bool = False) -> AbstractContextManager[Tx]: ...
-
-    @abstractmethod
-    def _ts(self, dt: datetime | None) -> Any: ...
-
-    @abstractmethod
-    def _sql(self, name: str) -> str: ...
 
     def user_settings(self, user: str) -> dict[str, str]:
         with self._read() as tx:
