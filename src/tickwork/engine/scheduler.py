@@ -246,8 +246,11 @@ class Scheduler(ScheduleCalls, RunCalls, AdminCalls):
             self._engine_db.shutdown()
             self._engine_db = None
         if self._store is not None and self._db is not None:
-            await self._db(self._store.close)
-            self._db.shutdown()
+            # The store calls still running end first: closing a connection another
+            # thread is using fails that call with the driver's own error, or crashes
+            # the interpreter (sqlite3).
+            await asyncio.to_thread(self._db.shutdown)
+            await asyncio.to_thread(self._store.close)
         self._store = None
         self._db = None
 
