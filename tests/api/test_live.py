@@ -511,6 +511,16 @@ def test_health_is_ok_with_the_database(server: Server) -> None:
     assert head.status_code == 200 and head.content == b""
 
 
+def test_head_answers_wherever_get_does_on_the_monitoring_endpoints(server: Server) -> None:
+    """Monitors probe with HEAD as often as with GET: ``/metrics`` answers it as
+    ``/health`` does, with GET's status and headers and no body."""
+    for path in ("/health", "/metrics"):
+        get = httpx.get(f"{server.url}{path}", timeout=10)
+        head = httpx.head(f"{server.url}{path}", timeout=10)
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+
+
 def test_health_is_503_while_the_engine_is_alive_but_stalled(
     sqlite_url: str, serve_api: StartServer
 ) -> None:

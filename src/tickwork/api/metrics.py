@@ -235,9 +235,10 @@ class DatabaseCollector(Collector):
         )
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.api_route("/metrics", methods=["GET", "HEAD"], include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition."""
+    """Prometheus text exposition. HEAD answers as GET does, without the body (the
+    server drops it), as for ``/health``: monitors probe with either."""
     from tickwork.api.live import ensure_live
 
     live = await ensure_live(request.app)
