@@ -65,6 +65,33 @@ def test_every_change_of_a_schedule_and_its_runs_is_an_event_in_order(store: Sto
     assert store.read_events(ids[3], 3) == events[4:7]
 
 
+def test_an_update_that_pauses_and_changes_settings_is_both_events(store: Store) -> None:
+    """A subscriber hears a change made with a pause or resume: ``schedule.updated``,
+    then ``schedule.paused`` (or ``schedule.resumed``). A write that only pauses or
+    resumes, however made, is that event alone, as ``pause`` makes it."""
+    s = store.add_schedule(make_schedule("s1", owner="alice"))
+    first = store.last_event_id()
+    s = store.update_schedule(
+        s.replace(paused=True, status="paused", paused_at=at(1), updated_at=at(1))
+    )
+    s = store.update_schedule(
+        s.replace(paused=False, status="active", description="back", updated_at=at(2))
+    )
+    s = store.update_schedule(
+        s.replace(paused=True, status="paused", timeout=60.0, updated_at=at(3))
+    )
+    store.update_schedule(s.replace(description="still paused", updated_at=at(4)))
+    events = store.read_events(first)
+    assert [(e.type, e.status, e.owner) for e in events] == [
+        ("schedule.paused", "paused", "alice"),
+        ("schedule.updated", "active", "alice"),
+        ("schedule.resumed", "active", "alice"),
+        ("schedule.updated", "paused", "alice"),
+        ("schedule.paused", "paused", "alice"),
+        ("schedule.updated", "paused", "alice"),
+    ]
+
+
 def test_a_fire_of_the_engine_does_not_look_like_a_change_of_the_schedule(store: Store) -> None:
     store.add_schedule(make_schedule("s1"))
     first = store.last_event_id()
