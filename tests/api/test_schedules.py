@@ -394,6 +394,21 @@ def test_pause_resume_next_run_backfill(db_server: Server) -> None:
     )
 
 
+def test_a_backfill_of_a_manual_schedule_is_a_conflict_that_says_why(server: Server) -> None:
+    """The request is well formed, but a manual schedule has no fire times: 409, as for
+    any action the schedule's state rules out, with a message that says what to do
+    instead, and no run made."""
+    c = server.admin
+    c.post("/schedules", json={"id": "by-hand", "task": "api:echo", "schedule": "manual"})
+    window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}
+    error = _error(c.post("/schedules/by-hand/backfill", json=window), 409)
+    assert error["code"] == "conflict"
+    assert error["message"] == (
+        "schedule 'by-hand' is manual: it has no fire times to backfill (run it now instead)"
+    )
+    assert c.get("/schedules/by-hand/runs").json()["items"] == []
+
+
 def test_concurrent_unconditional_changes_all_apply(db_server: Server) -> None:
     """PUT and PATCH without If-Match never answer 412, however many race: each is
     applied over whatever version it meets (the last one wins)."""

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.engine.conftest import T0
-from tickwork import ManualClock, Scheduler, ValidationError
+from tickwork import ConflictError, ManualClock, Scheduler, ValidationError
 
 HOUR = timedelta(hours=1)
 
@@ -36,11 +36,13 @@ async def test_a_range_wholly_to_come_is_refused(scheduler: Scheduler) -> None:
 
 
 async def test_a_manual_schedule_is_told_to_use_run_now(scheduler: Scheduler) -> None:
+    """Nothing wrong with the range: the schedule's kind rules a backfill out, as a run
+    already over rules out its cancel (a conflict, not a field to fix)."""
     await scheduler.add_schedule("noop", "manual", id="by-hand")
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(ConflictError) as info:
         await scheduler.backfill("by-hand", T0 - 3 * HOUR, T0)
     assert str(info.value) == (
-        "schedule 'by-hand' is manual: it has no fire times to backfill (run_now runs it)"
+        "schedule 'by-hand' is manual: it has no fire times to backfill (run it now instead)"
     )
 
 

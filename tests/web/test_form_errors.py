@@ -188,3 +188,20 @@ async def test_both_ends_of_a_bad_backfill_range_are_named(dashboard: Dashboard)
         assert field_error(r.text, "bf-end-err") == "To: give the end of the range"
         assert 'value="soon"' in r.text
         assert await dashboard.scheduler.list_runs("hourly") == []
+
+
+async def test_a_backfill_of_a_manual_schedule_says_why_in_its_panel(
+    dashboard: Dashboard,
+) -> None:
+    client = await dashboard.signed_in("alice")
+    async with client:
+        await _made(client, "by-hand", "manual")
+        window = {"start": "2026-01-01T00:00:00", "end": "2026-01-02T00:00:00"}
+        r = await post_form(client, "/schedules/by-hand", window, to="/schedules/by-hand/backfill")
+        assert r.status_code == 400
+        assert field_error(r.text, "backfill-err") == (
+            "Backfill: schedule 'by-hand' is manual: it has no fire times to backfill"
+            " (run it now instead)"
+        )
+        assert 'value="2026-01-01T00:00:00"' in r.text
+        assert await dashboard.scheduler.list_runs("by-hand") == []

@@ -222,8 +222,11 @@ class RunCalls(SchedulerBase):
             raise ValidationError("end is before start", field="end")
         parsed = parsed_schedule(s)
         if parsed.kind == "manual":
-            raise ValidationError(
-                f"schedule {s.id!r} is manual: it has no fire times to backfill (run_now runs it)"
+            # No range could do: the schedule's kind rules it out (409, not a 422 with
+            # a field to fix).
+            raise ConflictError(
+                f"schedule {s.id!r} is manual: it has no fire times to backfill"
+                " (run it now instead)"
             )
         now = self.clock.now()
         # Past fire times only: a run for one still to come would run it early and take

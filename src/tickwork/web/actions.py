@@ -346,6 +346,8 @@ async def schedule_action(request: Request, schedule_id: str, action: str) -> Re
                     runs = await access.backfill(scheduler, caller, schedule_id, start, end)
                 except ValidationError as e:
                     problems[e.field if e.field in ("start", "end") else "_"] = str(e)
+                except ConflictError as e:  # a manual schedule: said in the panel too
+                    problems["_"] = str(e)
                 else:
                     return redirect(
                         page, f"Backfill created {len(runs)} run{'s' if len(runs) != 1 else ''}."
