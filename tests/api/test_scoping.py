@@ -153,3 +153,44 @@ def test_an_admin_finds_a_deleted_schedules_runs_by_its_id(db_server: Server) ->
         assert alice.get(path, params=params).status_code == 404
     never = admin.get("/runs", params={"schedule": "never-was"})
     assert never.status_code == 404 and never.json()["error"]["code"] == "not_found"
+
+
+def test_a_deleted_schedules_id_is_not_another_users_to_take(db_server: Server) -> None:
+    """A deleted schedule's runs, results, queue messages and audit entries are kept
+    under its id, and a user sees the history of the ids they own: another user who
+    made a schedule of that id would read them. Such a create (POST, PUT, the
+    dashboard's form) answers 409 as a taken id; its owner may make it again, and an
+    admin for anyone."""
+    alice = db_server.client(db_server.user_token("alice"))
+    bob = db_server.client(db_server.user_token("bob"))
+    body = {"task": "api:echo", "schedule": "manual", "result_queue": "kept-q"}
+    r = bob.post("/schedules", json={"id": "kept", **body, "data": {"secret": "hunter2"}})
+    assert r.status_code == 201, r.text
+    run = bob.post("/schedules/kept/run").json()
+    _wait_done(bob, run["id"])
+    assert bob.delete("/schedules/kept").status_code == 204
+
+    mine = {"task": "api:echo", "schedule": "manual"}
+    for r in (
+        alice.post("/schedules", json={"id": "kept", **mine}),
+        alice.put("/schedules/kept", json=mine),
+    ):
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "conflict"
+        assert "bob" not in r.text and "hunter2" not in r.text
+    # Nothing of bob's reaches alice.
+    assert alice.get("/schedules/kept").status_code == 404
+    assert alice.get(f"/runs/{run['id']}").status_code == 404
+    assert alice.get("/runs", params={"schedule": "kept"}).status_code == 404
+    assert alice.get("/queues/kept-q/messages").json()["items"] == []
+    # An id nobody ever had is free, and bob may take his own again.
+    assert alice.post("/schedules", json={"id": "fresh", **mine}).status_code == 201
+    again = bob.post("/schedules", json={"id": "kept", **mine})
+    assert again.status_code == 201, again.text
+    assert [x["id"] for x in bob.get("/runs", params={"schedule": "kept"}).json()["items"]] == [
+        run["id"]
+    ]
+    # Deleted again: an admin may make it for another user (as they may transfer it).
+    assert bob.delete("/schedules/kept").status_code == 204
+    r = db_server.admin.post("/schedules", json={"id": "kept", **mine, "owner": "alice"})
+    assert r.status_code == 201, r.text

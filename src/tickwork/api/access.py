@@ -49,6 +49,10 @@ from tickwork.validation import SETTABLE_FIELDS, differing_changes
 
 _T = TypeVar("_T")
 
+#: How many of an id's newest audit entries are read for whose schedule it was last
+#: (the newest that holds the schedule: its deletion's).
+_HISTORY_LOOK = 20
+
 #: What ``PUT`` resets a field it does not give to: a new schedule's value (retry and
 #: timeout: None, left to the node that runs it, unless the task declares its own:
 #: ``_task_defaults``).
@@ -142,11 +146,49 @@ async def create_schedule(
     require_write(caller)
     changes = {k: v for k, v in fields.items() if v is not None}
     changes["owner"] = _owner_of_new(caller, fields)
+    if not caller.admin and isinstance(fields.get("id"), str):
+        await _check_not_anothers_history(scheduler, caller, fields["id"])
     task = changes.pop("task", None)
     expression = changes.pop("schedule", None)
     schedule_id = changes.pop("id", None)
     with acting_as(caller.user):
         return await scheduler.add_schedule(task, expression, id=schedule_id, **changes)
+
+
+async def _check_not_anothers_history(
+    scheduler: Scheduler, caller: Caller, schedule_id: str
+) -> None:
+    """Refuse (409, as a taken id) a user's new schedule with the id of another user's
+    deleted one while its history is kept.
+
+    A deleted schedule's runs, their results and logs, and its audit entries stay under
+    its id until ``retention_days``, and a user sees them through the schedule of that
+    id they own: a new schedule of the id would hand them to whoever made it. Whose
+    the id was is read from its newest audit entry that holds the schedule (its
+    deletion's); history with no entry to say (kept runs, the audit log cleared by
+    hand) is taken as another user's. An admin, who sees all history anyway, may make
+    it (for any owner, as they may transfer a schedule)."""
+    try:
+        await scheduler.get_schedule(schedule_id)
+        return  # the create meets it as a taken id, saying nothing of whose it is
+    except NotFoundError:
+        pass
+    entries = await scheduler.audit_log(target=f"schedule:{schedule_id}", limit=_HISTORY_LOOK)
+    owners = [
+        record["owner"]
+        for e in entries
+        for record in (e.after, e.before)
+        if isinstance(record, dict) and isinstance(record.get("owner"), str)
+    ]
+    if owners:
+        if owners[0] == caller.user:
+            return
+    elif not entries and not await scheduler.list_runs(schedule_id, None, 1):
+        return  # nothing kept under this id: free for anyone
+    raise ConflictError(
+        f"schedule id {schedule_id!r} is taken: the history of a deleted schedule of"
+        " another user is kept under it (until retention_days); choose another id"
+    )
 
 
 async def replace_schedule(
