@@ -4,7 +4,10 @@ PostgreSQL, over real HTTP. The cookie is never the token signed in with."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
+import hmac
 import re
 import time
 from collections.abc import Iterator
@@ -14,7 +17,7 @@ import jwt
 import pytest
 
 from tests.api.conftest import Server, StartServer, serve_api
-from tests.web.conftest import Dashboard, csrf_of
+from tests.web.conftest import ADMIN_TOKEN, Dashboard, csrf_of
 from tickwork.web.session import SESSION_COOKIE
 
 __all__ = ["serve_api"]
@@ -123,6 +126,44 @@ async def test_a_sign_in_ends_with_the_credential_it_was_made_with(dashboard: Da
         assert (await carol.get("/")).status_code == 200
         dashboard.app.state.settings = settings  # the server takes no JWT any more
         assert (await carol.get("/")).status_code == 303
+
+
+async def test_a_jwt_sign_in_ends_when_the_servers_jwt_key_changes(dashboard: Dashboard) -> None:
+    """A JWT secret replaced (it leaked, say) ends the sign-ins made with JWTs it
+    signed, as a changed admin token ends those made with it; so does another issuer
+    or audience required."""
+    settings = dashboard.app.state.settings
+    with_jwt = dataclasses.replace(settings, jwt_secret="s" * 32)
+    claim = jwt.encode({"sub": "carol", "exp": int(time.time()) + 600}, "s" * 32, "HS256")
+    for changed in (
+        dataclasses.replace(with_jwt, jwt_secret="t" * 32),
+        dataclasses.replace(with_jwt, jwt_audience="another-service"),
+    ):
+        dashboard.app.state.settings = with_jwt
+        async with dashboard.client() as carol:
+            assert (await carol.post("/login", data={"token": claim})).status_code == 303
+            assert (await carol.get("/")).status_code == 200
+            dashboard.app.state.settings = changed
+            assert (await carol.get("/")).status_code == 303
+            dashboard.app.state.settings = with_jwt  # the same keys again: signed in again
+            assert (await carol.get("/")).status_code == 200
+    dashboard.app.state.settings = settings
+
+
+async def test_a_sign_in_keeps_nothing_to_guess_the_admin_token_from(dashboard: Dashboard) -> None:
+    """A copy of the database holds no plain hash of ``TICKWORK_ADMIN_TOKEN`` (nor of the
+    JWT secret) that a weak one could be guessed from offline: what a sign-in keeps of it
+    is keyed by the session's own secret, which only the cookie holds."""
+    admin = await dashboard.signed_in("admin")
+    async with admin:
+        assert (await admin.get("/")).status_code == 200
+        secret = admin.cookies[SESSION_COOKIE]
+    found = await asyncio.to_thread(dashboard.scheduler.store.get_session, secret.split("_")[1])
+    assert found is not None
+    kept = found[0].credential_hash
+    assert kept is not None
+    assert kept != hashlib.sha256(ADMIN_TOKEN.encode()).hexdigest()
+    assert kept == hmac.new(secret.encode(), ADMIN_TOKEN.encode(), hashlib.sha256).hexdigest()
 
 
 def test_signing_in_again_ends_the_sign_in_it_replaces(

@@ -235,12 +235,17 @@ class AdminCalls(SchedulerBase):
         admin: bool = False,
         read_only: bool = False,
         token_id: str | None = None,
-        credential_hash: str | None = None,
+        server_credential: str | None = None,
         credential_expires_at: datetime | None = None,
     ) -> tuple[DashboardSession, str]:
         """Store a dashboard sign-in of ``user`` (made with a credential already
         checked) and return it with its secret, for the session cookie only. It lasts
-        ``lifetime``, or until the credential expires when that comes first."""
+        ``lifetime``, or until the credential expires when that comes first.
+
+        ``server_credential``: what the server checked the credential against (its
+        admin token, its JWT keys), kept as ``tokens.bound_hash`` under the session's
+        secret, so a later check can tell it changed and a copy of the database gives
+        nothing to guess it from."""
         now = self.clock.now()
         expires_at = now + lifetime
         if credential_expires_at is not None:
@@ -255,7 +260,9 @@ class AdminCalls(SchedulerBase):
             admin=admin,
             read_only=read_only,
             token_id=token_id,
-            credential_hash=credential_hash,
+            credential_hash=(
+                None if server_credential is None else tokens.bound_hash(secret, server_credential)
+            ),
         )
         await self._call(self.store.create_session, session, tokens.token_hash(secret), now)
         return session, secret

@@ -54,6 +54,14 @@ def token_id_of(token: str) -> str | None:
     return m.group(1) if m else None
 
 
+def bound_hash(session_secret: str, credential: str) -> str:
+    """What a dashboard sign-in keeps of the server credential it was made under (the
+    admin token, the JWT keys): an HMAC keyed by the sign-in's own secret, which the
+    database does not hold. A plain hash would let anyone with a copy of the database
+    try guesses of a weak credential offline; this one needs the session cookie too."""
+    return hmac.new(session_secret.encode(), credential.encode(), hashlib.sha256).hexdigest()
+
+
 def same_secret(given: str, expected: str) -> bool:
     """Constant-time comparison of two secrets (or of their hashes)."""
     return hmac.compare_digest(given.encode(), expected.encode())

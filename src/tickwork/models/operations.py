@@ -103,8 +103,9 @@ class DashboardSession:
     """A dashboard sign-in as stored: never its secret, only the secret's hash.
 
     ``via`` is the credential it was made with: ``"token"`` (an API token,
-    ``token_id``), ``"admin"`` (``TICKWORK_ADMIN_TOKEN``, whose SHA-256 is
-    ``credential_hash``) or ``"jwt"``. ``token_revoked_at`` is when that API token was
+    ``token_id``), ``"admin"`` (``TICKWORK_ADMIN_TOKEN``) or ``"jwt"``; for the last
+    two ``credential_hash`` is ``tokens.bound_hash`` of the server's admin token or JWT
+    keys then, under the session's secret. ``token_revoked_at`` is when that API token was
     revoked, if it was (read with the session, so a revocation ends it at once)."""
 
     id: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from typing import Annotated
 from urllib.parse import quote, urlsplit
@@ -13,7 +12,7 @@ from fastapi.responses import Response
 from tickwork.api.auth import Caller, authenticate
 from tickwork.api.settings import ApiSettings
 from tickwork.engine.scheduler import Scheduler
-from tickwork.engine.tokens import same_secret
+from tickwork.engine.tokens import bound_hash, same_secret
 from tickwork.engine.user_settings import save_user_settings, user_settings
 from tickwork.web.address import DashboardRoute
 from tickwork.web.render import redirect, render
@@ -58,18 +57,18 @@ async def current_caller(request: Request) -> Caller | None:
 async def session_caller(scheduler: Scheduler, settings: ApiSettings, secret: str) -> Caller | None:
     """The caller of a session cookie's secret, or None. A sign-in made with
     ``TICKWORK_ADMIN_TOKEN`` ends when the server's admin token is another (or none);
-    one made with a JWT when the server takes no JWT; one made with an API token when
-    that token is revoked (read with the session)."""
+    one made with a JWT when the server's JWT keys (or the issuer or audience it
+    requires) are others, or it takes no JWT; one made with an API token when that
+    token is revoked (read with the session)."""
     session = await scheduler.check_session(secret)
     if session is None:
         return None
-    if session.via == "admin" and (
-        settings.admin_token is None
-        or not same_secret(credential_hash(settings.admin_token), session.credential_hash or "")
-    ):
-        return None
-    if session.via == "jwt" and not settings.jwt_enabled:
-        return None
+    if session.via in ("admin", "jwt"):
+        credential = server_credential(settings, session.via)
+        if credential is None or not same_secret(
+            bound_hash(secret, credential), session.credential_hash or ""
+        ):
+            return None
     return Caller(
         user=session.user,
         admin=session.admin,
@@ -80,8 +79,18 @@ async def session_caller(scheduler: Scheduler, settings: ApiSettings, secret: st
     )
 
 
-def credential_hash(credential: str) -> str:
-    return hashlib.sha256(credential.encode()).hexdigest()
+def server_credential(settings: ApiSettings, via: str) -> str | None:
+    """What the server checks a credential of kind ``via`` against, when it takes
+    such credentials: its admin token, or its JWT keys with the issuer and audience it
+    requires (a sign-in lasts only as long as they stay the same: a key replaced
+    because it leaked ends the sign-ins made with it). None for an API token."""
+    if via == "admin":
+        return settings.admin_token
+    if via == "jwt" and settings.jwt_enabled:
+        keys = (settings.jwt_secret, settings.jwt_public_key)
+        required = (settings.jwt_issuer, settings.jwt_audience)
+        return "\n".join(["jwt", *(part or "" for part in (*keys, *required))])
+    return None
 
 
 def to_sign_in(request: Request) -> Response:
@@ -190,7 +199,7 @@ async def login(
         admin=caller.admin,
         read_only=caller.read_only,
         token_id=caller.token_id,
-        credential_hash=credential_hash(token) if caller.via == "admin" else None,
+        server_credential=server_credential(request.app.state.settings, caller.via),
         credential_expires_at=caller.expires_at,
     )
     response = redirect(safe_next(next))
