@@ -134,11 +134,12 @@ def test_another_users_things_are_404_like_missing_ones(db_server: Server) -> No
 
 
 def test_an_admin_finds_a_deleted_schedules_runs_by_its_id(db_server: Server) -> None:
-    """Deleting a schedule keeps its history: an admin, who alone sees it then, lists
-    its runs with ``?schedule=`` as before; an id nothing ever had is still a 404, and
-    the schedule's owner still gets the 404 of a schedule gone."""
+    """Deleting a schedule keeps its history: an admin lists its runs with
+    ``?schedule=`` as before, and so does its owner; an id nothing ever had is still a
+    404, and so is the deleted schedule's id for another user."""
     admin = db_server.admin
     alice = db_server.client(db_server.user_token("alice"))
+    bob = db_server.client(db_server.user_token("bob"))
     r = alice.post("/schedules", json={"id": "gone", "task": "api:echo", "schedule": "manual"})
     assert r.status_code == 201, r.text
     run = alice.post("/schedules/gone/run", json={}).json()
@@ -150,7 +151,10 @@ def test_an_admin_finds_a_deleted_schedules_runs_by_its_id(db_server: Server) ->
         assert [x["id"] for x in found.json()["items"]] == [run["id"]]
         filtered = admin.get(path, params={**params, "status": "failed"})
         assert filtered.status_code == 200 and filtered.json()["items"] == []
-        assert alice.get(path, params=params).status_code == 404
+        mine = alice.get(path, params=params)
+        assert mine.status_code == 200, (path, mine.text)
+        assert [x["id"] for x in mine.json()["items"]] == [run["id"]]
+        assert bob.get(path, params=params).status_code == 404
     never = admin.get("/runs", params={"schedule": "never-was"})
     assert never.status_code == 404 and never.json()["error"]["code"] == "not_found"
 
@@ -194,3 +198,39 @@ def test_a_deleted_schedules_id_is_not_another_users_to_take(db_server: Server) 
     assert bob.delete("/schedules/kept").status_code == 204
     r = db_server.admin.post("/schedules", json={"id": "kept", **mine, "owner": "alice"})
     assert r.status_code == 201, r.text
+
+
+def test_the_owner_still_reads_the_runs_of_a_deleted_schedule(db_server: Server) -> None:
+    """A deleted schedule's runs stay its owner's, through every read of runs, and no
+    one else's but the admins': an id an admin gives to another user splits its
+    history, each seeing the runs made while the schedule was theirs."""
+    alice = db_server.client(db_server.user_token("alice"))
+    bob = db_server.client(db_server.user_token("bob"))
+    body = {"id": "shared-id", "task": "api:echo", "schedule": "manual"}
+    assert alice.post("/schedules", json=body).status_code == 201
+    old = _wait_done(alice, alice.post("/schedules/shared-id/run").json()["id"])
+    assert alice.delete("/schedules/shared-id").status_code == 204
+
+    def ids(c: httpx.Client, path: str, **params: str) -> list[str]:
+        r = c.get(path, params=params)
+        assert r.status_code == 200, (path, r.text)
+        return [x["id"] for x in r.json()["items"]]
+
+    assert ids(alice, "/runs") == [old["id"]]
+    assert ids(alice, "/runs", schedule="shared-id") == [old["id"]]
+    assert ids(alice, "/schedules/shared-id/runs") == [old["id"]]
+    assert alice.get(f"/runs/{old['id']}").json()["status"] == "succeeded"
+    assert ids(bob, "/runs") == []
+    _same_as_missing(bob.get(f"/runs/{old['id']}"), bob.get("/runs/nope"), old["id"], "nope")
+    assert bob.get("/runs", params={"schedule": "shared-id"}).status_code == 404
+    assert bob.post(f"/runs/{old['id']}/cancel").status_code == 404
+
+    again = db_server.admin.post("/schedules", json={**body, "owner": "bob"})
+    assert again.status_code == 201, again.text
+    new = _wait_done(bob, bob.post("/schedules/shared-id/run").json()["id"])
+    for c, mine, theirs in ((alice, old, new), (bob, new, old)):
+        assert ids(c, "/runs") == [mine["id"]]
+        assert ids(c, "/runs", schedule="shared-id") == [mine["id"]]
+        assert c.get(f"/runs/{theirs['id']}").status_code == 404
+    assert ids(bob, "/schedules/shared-id/runs") == [new["id"]]
+    assert len(ids(db_server.admin, "/runs", schedule="shared-id")) == 2

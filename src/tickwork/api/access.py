@@ -443,18 +443,9 @@ async def next_fire_times(
 
 
 async def get_run(scheduler: Scheduler, caller: Caller, run_id: str) -> Run:
-    run = await scheduler.get_run(run_id)
-    if caller.admin:
-        return run
-    if run.schedule_id is None:
-        raise NotFoundError("run", run_id)
-    try:
-        s = await scheduler.get_schedule(run.schedule_id)
-    except NotFoundError:
-        raise NotFoundError("run", run_id) from None  # its schedule is gone: admins only
-    if s.owner != caller.user:
-        raise NotFoundError("run", run_id)
-    return run
+    """The run if it is the caller's: a run of their schedule, deleted or not (another
+    user's answers as a missing one)."""
+    return await scheduler.get_run(run_id, owner=_owner_filter(caller))
 
 
 async def list_runs(
@@ -471,13 +462,15 @@ async def list_runs(
 ) -> list[Run]:
     """The caller's runs, newest first; a schedule the caller cannot see is a 404.
 
-    A deleted schedule's runs are kept, and an admin (who alone sees them) still finds
-    them by its id; an id that names neither a schedule nor any run is a 404."""
+    A deleted schedule's runs are kept, and its owner (and an admin) still finds them
+    by its id; an id that names neither a schedule nor a run the caller may see is a
+    404."""
+    owner = _owner_filter(caller)
     if schedule_id is not None:
         try:
             await get_schedule(scheduler, caller, schedule_id)
         except NotFoundError:
-            if not caller.admin or not await scheduler.list_runs(schedule_id, None, 1):
+            if not await scheduler.list_runs(schedule_id, None, 1, owner=owner):
                 raise
     return await scheduler.list_runs(
         schedule_id,
@@ -487,7 +480,7 @@ async def list_runs(
         since=since,
         until=until,
         before=before,
-        owner=_owner_filter(caller),
+        owner=owner,
     )
 
 

@@ -146,8 +146,9 @@ class RunCalls(SchedulerBase):
             await asyncio.sleep(pause)
             delay = min(delay * 1.5, 0.25)
 
-    async def get_run(self, run_id: str) -> Run:
-        found = await self._call(self.store.get_run, id_arg(run_id, "run_id"))
+    async def get_run(self, run_id: str, *, owner: str | None = None) -> Run:
+        """The run; ``owner``: only if it is that user's (``list_runs`` says whose)."""
+        found = await self._call(self.store.get_run, id_arg(run_id, "run_id"), owner)
         if found is None:
             raise NotFoundError("run", run_id)
         return found
@@ -165,7 +166,8 @@ class RunCalls(SchedulerBase):
         owner: str | None = None,
         before: tuple[datetime, str] | None = None,
     ) -> list[Run]:
-        """Runs, newest ``scheduled_for`` first; ``owner``: of that user's schedules;
+        """Runs, newest ``scheduled_for`` first; ``owner``: of that user's schedules,
+        deleted ones included (``Store.list_runs``);
         ``before`` (scheduled_for, id) pages (see ``Store.list_runs``). ``since`` and
         ``until`` (datetimes or ISO-8601 strings, naive = UTC): runs with
         ``since <= scheduled_for < until``."""

@@ -466,8 +466,9 @@ class Store(ReadStore, AccessStore, NodeStore):
         ``NotFoundError``, or ``ConflictError`` when the run is already over."""
 
     @abstractmethod
-    def get_run(self, run_id: str) -> Run | None:
-        """The run with its attempts and logs, or None."""
+    def get_run(self, run_id: str, owner: str | None = None) -> Run | None:
+        """The run with its attempts and logs, or None; with ``owner``, None too when
+        the run is not that user's (as ``list_runs`` scopes them)."""
 
     @abstractmethod
     def list_runs(
@@ -485,7 +486,10 @@ class Store(ReadStore, AccessStore, NodeStore):
     ) -> list[Run]:
         """Runs matching the filters, newest ``scheduled_for`` first, with attempts but
         without logs (``get_run`` has them). ``since``/``until`` bound scheduled_for.
-        ``owner``: only runs of that user's schedules. ``before`` (scheduled_for, id):
+        ``owner``: only that user's runs: those of their schedules, deleted ones
+        included (a run is the user's whose its schedule was when the run was made, so
+        an id deleted and taken again by another user splits its history between
+        them). ``before`` (scheduled_for, id):
         the runs after that position in this order (a cursor that stays valid when
         the run it names is deleted)."""
 

@@ -39,9 +39,6 @@ _SCHEDULE_TIMES: Final = frozenset(
     f.name for f in dataclasses.fields(Schedule) if str(f.type).startswith("datetime")
 )
 
-#: Runs (aliased ``r``) of one owner's schedules; one parameter, the owner.
-_OWNED: Final = "r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)"
-
 #: Columns ``list_schedules(q=...)`` searches.
 _SEARCHED: Final = ("id", "name", "description", "task")
 

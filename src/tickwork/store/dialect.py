@@ -35,6 +35,7 @@ from tickwork.store.codec import (
     RowCodec,
 )
 from tickwork.store.named_sql import queries_for
+from tickwork.store.owned_runs import owned
 
 
 class Tx(Protocol):
@@ -78,6 +79,10 @@ COLUMN_LISTS: Final = {
     "{u.finished_run_key}": f"u.column{len(_FINISHED_RUN_COLUMNS) + 1}",
 }
 
+#: Not a column list but a condition several statements share, in each dialect's
+#: words: the runs (alias r) of one user, deleted schedules' included (owned_runs).
+OWNED_RUNS: Final = "{r.owned}"
+
 
 @lru_cache(maxsize=4)
 def statements(dialect: str) -> Mapping[str, str]:
@@ -87,7 +92,7 @@ def statements(dialect: str) -> Mapping[str, str]:
     for name, sql in queries_for(dialect).items():
         for token, columns in COLUMN_LISTS.items():
             sql = sql.replace(token, columns)
-        found[name] = sql
+        found[name] = sql.replace(OWNED_RUNS, owned(dialect))
     return MappingProxyType(found)
 
 

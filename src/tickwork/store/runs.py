@@ -22,7 +22,6 @@ from tickwork.models import (
 )
 from tickwork.store.base import Gauges
 from tickwork.store.codec import (
-    _OWNED,
     RunAt,
     _aware,
     _utc_run,
@@ -31,6 +30,7 @@ from tickwork.store.codec import (
 from tickwork.store.dialect import SqlCore, Tx
 from tickwork.store.named_sql import all_of, fill
 from tickwork.store.named_sql import where as named_where
+from tickwork.store.owned_runs import owned, owned_params
 from tickwork.store.sql_stats import (
     indexed_run_stats,
     indexed_status_counts,
@@ -100,9 +100,14 @@ class Runs(SqlCore):
                 )
             return run
 
-    def get_run(self, run_id: str) -> Run | None:
+    def get_run(self, run_id: str, owner: str | None = None) -> Run | None:
         with self._read(snapshot=True) as tx:
-            rows = tx.execute(self._sql("run_by_id"), (run_id,))
+            if owner is None:
+                rows = tx.execute(self._sql("run_by_id"), (run_id,))
+            else:
+                rows = tx.execute(
+                    self._sql("owned_run_by_id"), (run_id, *owned_params(owner, self.dialect))
+                )
             if not rows:
                 return None
             run = self._runs_with_attempts(tx, rows)[0]
@@ -132,8 +137,8 @@ class Runs(SqlCore):
         where: list[str] = []
         params: list[Any] = []
         if owner is not None:
-            where.append(_OWNED)
-            params.append(owner)
+            where.append(owned(self.dialect))
+            params.extend(owned_params(owner, self.dialect))
         if before is not None:
             where.append("(r.scheduled_for < ? OR (r.scheduled_for = ? AND r.id < ?))")
             t_before = self._ts(_aware(before[0]))
@@ -193,8 +198,10 @@ class Runs(SqlCore):
                 rows: Sequence[Sequence[Any]] = indexed_status_counts(tx, self._sql)
                 backlog = tx.execute(self._sql("backlog"), (t_now,))
             else:
-                rows = tx.execute(self._sql("owned_run_counts"), (owner,))
-                backlog = tx.execute(self._sql("owned_backlog"), (t_now, owner))
+                rows = tx.execute(self._sql("owned_run_counts"), owned_params(owner, self.dialect))
+                backlog = tx.execute(
+                    self._sql("owned_backlog"), (t_now, *owned_params(owner, self.dialect))
+                )
         counts: dict[str, int] = dict.fromkeys(RUN_STATUSES, 0)
         counts.update({status: int(n) for status, n in rows})
         counts["backlog"] = int(backlog[0][0])
@@ -209,8 +216,8 @@ class Runs(SqlCore):
             conditions.append("r.scheduled_for >= ?")
             params.append(self._ts(since))
         if owner is not None:
-            conditions.append(_OWNED)
-            params.append(owner)
+            conditions.append(owned(self.dialect))
+            params.extend(owned_params(owner, self.dialect))
         where = all_of(conditions)
         counts: dict[str, dict[str, int]] = {}
         with self._read(snapshot=True) as tx:
@@ -348,4 +355,6 @@ class Runs(SqlCore):
         self.delete_events_before(cutoff)  # the event feed is kept as long as runs
         with self._write() as tx:  # and so are the audit log and idempotency keys
             self._delete_access_before(tx, t_cut)
+            # and whose a deleted schedule was, while a run of its id is left
+            tx.execute(self._sql("forget_deleted_schedules_without_runs"))
         return total

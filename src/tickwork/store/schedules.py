@@ -239,6 +239,8 @@ class Schedules(SqlCore):
                 self._audit_tx(tx, [dataclasses.replace(audit, before=before)])
             cancelled = tx.execute(self._sql("cancel_waiting_runs_of_schedule"), (t, schedule_id))
             tx.execute(self._sql("ask_running_runs_of_schedule_to_cancel"), (schedule_id,))
+            # Whose it was, for its runs kept: their owner still reads them.
+            tx.execute(self._sql("record_deleted_schedule"), (t, schedule_id))
             tx.execute(self._sql("delete_schedule"), (schedule_id,))
             self._notify_tx(tx)
             return self._runs_with_attempts(tx, cancelled)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tickwork.models import RUN_STATUSES, Schedule
 from tickwork.store.named_sql import fill, union_all
+from tickwork.store.owned_runs import owned_params
 from tickwork.store.records import ALL_SCHEDULES, ScheduleFilter
 from tickwork.store.sql_hooks import SqlHooks
 from tickwork.store.sql_stats import indexed_schedule_counts
@@ -103,7 +104,7 @@ class DashboardSql(SqlHooks):
         sql = self._sql("run_activity")
         if owner is not None:
             sql = self._sql("owned_run_activity")
-            params.append(owner)
+            params.extend(owned_params(owner, self.dialect))
         with self._read(snapshot=True) as tx:
             rows = tx.execute(sql, params)
         unit = self._duration_unit
@@ -136,7 +137,8 @@ class DashboardSql(SqlHooks):
         sql = union_all(one, len(ids))
         params: list[Any] = []
         for sid in ids:
-            params += [sid] + ([] if owner is None else [owner]) + [max(1, int(per_schedule))]
+            mine = () if owner is None else owned_params(owner, self.dialect)
+            params += [sid, *mine, max(1, int(per_schedule))]
         with self._read(snapshot=True) as tx:
             rows = tx.execute(sql, params)
         for schedule_id, run_id, status, at in sorted(rows, key=lambda r: (r[3], r[1])):

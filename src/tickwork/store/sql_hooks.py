@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 class SqlHooks:
     """The hooks every mixin of ``SqlStore`` calls."""
 
+    #: Which variants of the named statements the store runs (set by ``SqlCore``).
+    dialect: str
+
     @abstractmethod
     def _sql(self, name: str) -> str: ...
 

@@ -38,11 +38,12 @@ FROM runs r WHERE r.scheduled_for >= ?
 GROUP BY bucket, r.status ORDER BY bucket
 
 -- name: owned_run_activity
--- run_activity over one owner's schedules. Parameters: start, width, start, owner.
+-- run_activity over one user's runs (see owned_runs). Parameters: start, width,
+-- start, owned_params(user).
 SELECT (r.scheduled_for - ?) / ? AS bucket, r.status, COUNT(*),
   AVG(r.finished_at - r.started_at), MAX(r.finished_at - r.started_at)
 FROM runs r WHERE r.scheduled_for >= ?
-  AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)
+  AND {r.owned}
 GROUP BY bucket, r.status ORDER BY bucket
 
 -- name: owned_run_activity@postgres
@@ -50,7 +51,7 @@ SELECT CAST(FLOOR(EXTRACT(EPOCH FROM (r.scheduled_for - ?)) / ?) AS INTEGER) AS 
   r.status, COUNT(*), AVG(EXTRACT(EPOCH FROM (r.finished_at - r.started_at))),
   MAX(EXTRACT(EPOCH FROM (r.finished_at - r.started_at)))
 FROM runs r WHERE r.scheduled_for >= ?
-  AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)
+  AND {r.owned}
 GROUP BY bucket, r.status ORDER BY bucket
 
 -- name: recent_runs_of_schedule
@@ -60,7 +61,7 @@ SELECT * FROM (SELECT r.schedule_id, r.id, r.status, r.scheduled_for FROM runs r
   WHERE r.schedule_id = ? ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?) AS t
 
 -- name: recent_owned_runs_of_schedule
--- The same for one owner's schedule. Parameters: schedule id, owner, limit.
+-- The same, of one user's runs. Parameters: schedule id, owned_params(user), limit.
 SELECT * FROM (SELECT r.schedule_id, r.id, r.status, r.scheduled_for FROM runs r
-  WHERE r.schedule_id = ? AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)
+  WHERE r.schedule_id = ? AND {r.owned}
   ORDER BY r.scheduled_for DESC, r.id DESC LIMIT ?) AS t

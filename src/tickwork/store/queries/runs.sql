@@ -11,6 +11,11 @@ SELECT {runs} FROM runs WHERE id = ? FOR UPDATE
 -- One run. Parameters: the run id.
 SELECT {runs} FROM runs WHERE id = ?
 
+-- name: owned_run_by_id
+-- One run if it is one user's (see owned_runs). Parameters: the run id,
+-- owned_params(user).
+SELECT {r.runs} FROM runs r WHERE r.id = ? AND {r.owned}
+
 -- name: final_log_lines
 -- A run's log lines stored with its attempts' ends, in the order written.
 -- Parameters: the run id.
@@ -38,18 +43,18 @@ WHERE status IN ('pending', 'retrying') GROUP BY status
 SELECT node, id FROM runs WHERE status = 'running'
 
 -- name: owned_run_counts
--- Runs per status of one owner's schedules. Parameters: the owner.
+-- Runs per status of one user's (see owned_runs). Parameters: owned_params(user).
 SELECT status, COUNT(*) FROM runs r
-WHERE r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?) GROUP BY status
+WHERE {r.owned} GROUP BY status
 
 -- name: backlog
 -- Waiting runs due by now. Parameters: now.
 SELECT COUNT(*) FROM runs r WHERE r.status IN ('pending', 'retrying') AND r.due_at <= ?
 
 -- name: owned_backlog
--- The backlog of one owner's schedules. Parameters: now, the owner.
+-- The backlog of one user's runs. Parameters: now, owned_params(user).
 SELECT COUNT(*) FROM runs r WHERE r.status IN ('pending', 'retrying') AND r.due_at <= ?
-  AND r.schedule_id IN (SELECT id FROM schedules WHERE owner = ?)
+  AND {r.owned}
 
 -- name: scanned_task_counts
 -- Runs per task and status (but skipped and missed) read from the runs matching the
@@ -173,6 +178,12 @@ DELETE FROM attempts WHERE run_id IN (SELECT value FROM json_each(?))
 
 -- name: delete_attempts_of_runs@postgres
 DELETE FROM attempts WHERE run_id = ANY(?::text[])
+
+-- name: forget_deleted_schedules_without_runs
+-- The owners of deleted schedules no run of whose id is left (see owned_runs): nothing
+-- is theirs to read any more. No parameters.
+DELETE FROM deleted_schedules
+WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.schedule_id = deleted_schedules.schedule_id)
 
 -- name: delete_runs
 -- Parameters: the run ids (a list).

@@ -81,6 +81,12 @@ UPDATE runs SET cancel_requested = TRUE WHERE schedule_id = ? AND status = 'runn
 -- Parameters: the schedule id.
 DELETE FROM schedules WHERE id = ?
 
+-- name: record_deleted_schedule
+-- Whose the schedule was, kept for its runs (see codec._OWNED). Parameters: the deletion
+-- time, the schedule id.
+INSERT INTO deleted_schedules (schedule_id, owner, deleted_at)
+SELECT id, owner, ? FROM schedules WHERE id = ?
+
 -- name: schedules_to_pause
 -- Schedules not paused, locked until the pause commits. No parameters.
 SELECT {schedules} FROM schedules WHERE paused = FALSE ORDER BY id
