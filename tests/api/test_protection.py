@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import jwt
 
 from tests.api.conftest import Server, StartServer, serve_refusal
 from tickwork import Scheduler
@@ -37,15 +38,74 @@ def test_made_up_credentials_count_against_the_address(
     sqlite_url: str, serve_api: StartServer
 ) -> None:
     server = serve_api(sqlite_url, env={"TICKWORK_RATE_LIMIT": "5"})
-    alice = server.client(server.user_token("alice"))  # the address's 1st request
-    assert alice.get("/schedules").status_code == 200  # alice's 1st: the address's 2nd
+    # The admin token is checked before it is counted: its own budget, not the address's.
+    alice = server.client(server.user_token("alice"))
+    assert alice.get("/schedules").status_code == 200  # alice's 1st: the address's 1st
     # A different made-up token each time: each a new credential, but not one known to
-    # be valid, so all count against the address (3 left of 5).
+    # be valid, so all count against the address (4 left of 5).
     codes = [server.client(f"made-up-{i}").get("/schedules").status_code for i in range(6)]
-    assert codes == [401] * 3 + [429] * 3, codes
+    assert codes == [401] * 4 + [429] * 2, codes
     assert server.client("").get("/schedules").status_code == 429
     # A credential known to be valid keeps its own budget.
     assert alice.get("/schedules").status_code == 200
+
+
+def test_made_up_credentials_earn_no_budget_on_pages_open_to_all(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """A page that reads no credential (the sign-in page, the schema) answers a made-up
+    one with 200: that proves nothing of it, so it still counts against the address.
+    (It earned a budget of its own: one request of the address's bought a minute's
+    worth with each new made-up credential.)"""
+    server = serve_api(sqlite_url, env={"TICKWORK_RATE_LIMIT": "4"})
+    codes = [
+        httpx.get(
+            f"{server.url}{path}", headers={"Authorization": f"Bearer made-up-{i}"}
+        ).status_code
+        for i in range(4)
+        for path in ("/login", "/openapi.json")
+    ]
+    assert codes == [200] * 4 + [429] * 4, codes
+
+
+def test_a_credential_checked_without_the_database_is_never_locked_out(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """Someone else's bad attempts from the same address (behind one proxy, all
+    clients have its address) spend the address's budget; TICKWORK_ADMIN_TOKEN and a
+    JWT are checked before any count, without the database, so their first request is
+    not refused with them. (It was: refused before it was checked, it could never
+    prove itself while the bad attempts went on.)"""
+    secret = "a-jwt-secret-of-32-bytes-or-more!!"
+    server = serve_api(sqlite_url, env={"TICKWORK_RATE_LIMIT": "3", "TICKWORK_JWT_SECRET": secret})
+    codes = [server.client(f"made-up-{i}").get("/schedules").status_code for i in range(4)]
+    assert codes == [401] * 3 + [429], codes
+    assert server.client("made-up-again").get("/schedules").status_code == 429
+    assert server.admin.get("/schedules").status_code == 200
+    carol = jwt.encode({"sub": "carol", "exp": int(time.time()) + 600}, secret, "HS256")
+    assert server.client(carol).get("/schedules").status_code == 200
+    # A JWT signed with another key is as made up as any.
+    forged = jwt.encode({"sub": "carol"}, "another-secret-of-32-bytes-or-more", "HS256")
+    assert server.client(forged).get("/schedules").status_code == 429
+
+
+def test_a_dashboard_session_found_valid_keeps_its_own_budget(
+    sqlite_url: str, serve_api: StartServer
+) -> None:
+    """The dashboard's check of a session cookie proves it as the API's check proves a
+    token: once a page found it valid, it no longer counts against the address."""
+    server = serve_api(sqlite_url, env={"TICKWORK_RATE_LIMIT": "3"})
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        signed_in = browser.post("/login", data={"token": server.admin_token, "next": "/"})
+        assert signed_in.status_code == 303, signed_in.text  # the address's 1st
+        assert browser.get("/schedules").status_code == 200  # unproven: the address's 2nd
+        codes = [server.client(f"made-up-{i}").get("/schedules").status_code for i in range(2)]
+        assert codes == [401, 429], codes
+        assert browser.get("/schedules").status_code == 200
+        # A made-up session cookie is checked too, and found wanting: the address's.
+        assert (
+            httpx.get(f"{server.url}/schedules", cookies={"tickwork_session": "made-up"})
+        ).status_code == 429
 
 
 def test_bodies_over_the_limit_are_413(sqlite_url: str, serve_api: StartServer) -> None:

@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tickwork
+from tickwork.api.auth import proven_alone
 from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.errors import install_error_handlers
 from tickwork.api.protection import BodyLimit, RateLimit, TooLargeAnswer
@@ -80,7 +81,11 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
     # reads the request; CORS wraps them so refusals carry its headers too.
     app.add_middleware(QuickReads, api=app)  # innermost: after every limit
     app.add_middleware(BodyLimit, max_body=settings.max_body, answers=too_large)
-    app.add_middleware(RateLimit, per_minute=settings.rate_limit)
+    app.add_middleware(
+        RateLimit,
+        per_minute=settings.rate_limit,
+        proves_alone=lambda bearer: proven_alone(settings, bearer),
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -18,6 +18,7 @@ import jwt
 from fastapi import Depends, Request
 
 from tickwork.api.errors import unauthorized
+from tickwork.api.protection import note_credential
 from tickwork.api.settings import ApiSettings
 from tickwork.engine.scheduler import Scheduler
 from tickwork.engine.tokens import PREFIX, same_secret
@@ -75,7 +76,23 @@ def _same(given: str, expected: str) -> bool:
     )
 
 
-def _jwt_caller(settings: ApiSettings, token: str) -> Caller | None:
+def proven_alone(settings: ApiSettings, bearer: str) -> bool:
+    """Whether a bearer credential is valid by what the server checks without the
+    database: ``TICKWORK_ADMIN_TOKEN``, or a JWT its keys verify. The rate limit gives
+    such a credential a budget of its own from its first request (``RateLimit``)."""
+    bearer = bearer.strip()
+    if not bearer or len(bearer) > 8192:
+        return False
+    if settings.admin_token is not None and _same(bearer, settings.admin_token):
+        return True
+    if not settings.jwt_enabled or bearer.startswith(PREFIX) or bearer.count(".") != 2:
+        return False
+    return _jwt_caller(settings, bearer, quiet=True) is not None
+
+
+def _jwt_caller(settings: ApiSettings, token: str, *, quiet: bool = False) -> Caller | None:
+    """The caller of a JWT, or None; ``quiet``: why it is refused is not logged (the
+    rate limit's look, the request's check logs it)."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -102,7 +119,8 @@ def _jwt_caller(settings: ApiSettings, token: str) -> Caller | None:
             },
         )
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
-        log.info("JWT refused: %s", type(exc).__name__)
+        if not quiet:
+            log.info("JWT refused: %s", type(exc).__name__)
         return None
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.strip() or not _storable(sub):
@@ -111,7 +129,8 @@ def _jwt_caller(settings: ApiSettings, token: str) -> Caller | None:
     if not isinstance(read_only, bool):
         # "yes", 1, "false": which the issuer meant is a guess, and guessing "no" would
         # let a token meant to be read-only write.
-        log.info("JWT refused: its read_only claim is %s, not true or false", type(read_only))
+        if not quiet:
+            log.info("JWT refused: its read_only claim is %s, not true or false", type(read_only))
         return None
     exp = claims.get("exp")  # checked by decode: a number when present
     return Caller(
@@ -181,8 +200,10 @@ async def current_caller(request: Request) -> Caller:
         return cached
     bearer, problem = read_bearer(request)
     if bearer is None:
+        note_credential(request.scope, "bearer", False)
         raise unauthorized(problem)
     caller = await authenticate(request.app.state.scheduler, request.app.state.settings, bearer)
+    note_credential(request.scope, "bearer", caller is not None)
     if caller is None:
         raise unauthorized("invalid, expired or revoked credentials")
     request.state.caller = caller

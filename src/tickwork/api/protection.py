@@ -11,8 +11,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import Final, TypeAlias
+from collections.abc import Callable, MutableMapping, Sequence
+from typing import Any, Final, Literal, TypeAlias
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +20,28 @@ from tickwork.api.errors import error_body
 
 #: Paths a monitoring system polls: never rate limited.
 UNLIMITED_PATHS: Final = frozenset({"/health", "/metrics"})
+#: Seconds a credential found valid stays known as such without a request.
+PROVEN_FOR: Final = 3600.0
+#: The scope key of the verdicts on the request's credentials (``note_credential``).
+_VERDICTS: Final = "tickwork.credential_verdicts"
+
+#: The kinds of credential the rate limit keys a request by.
+CredentialKind: TypeAlias = Literal["bearer", "session"]
+#: Whether a bearer credential is valid, told without the database (the admin token, a
+#: JWT): such a credential has a budget of its own from its first request.
+ProvesAlone: TypeAlias = Callable[[str], bool]
+
+
+def note_credential(scope: MutableMapping[str, Any], kind: CredentialKind, valid: bool) -> None:
+    """Tell the rate limit what checking the request's credential of ``kind`` found: a
+    valid one gets a budget of its own, apart from its address's (``RateLimit``). Only
+    the code that checks a credential says so; an answer other than 401 does not (a
+    page open to all answers a made-up one with 200)."""
+    verdicts = scope.get(_VERDICTS)
+    if isinstance(verdicts, dict):
+        verdicts[kind] = valid
+
+
 _WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 #: Another answer than the JSON error to a request whose body is over the limit, for a
@@ -119,37 +141,56 @@ class RateLimit:
     ``per_minute`` at once, then one every ``60 / per_minute`` seconds. Over it: 429
     with ``Retry-After``. Buckets are in memory, per process.
 
-    A credential is known to be valid only once a request with it was answered other
-    than 401; until then its requests also count against the client's address. So a
-    client cannot escape the limit by sending a different made-up credential with each
-    request, while a valid credential keeps its own budget whoever shares its address."""
+    A credential has a budget of its own once it is known to be valid: the code that
+    checks credentials found it so (``note_credential``), or, for one the server checks
+    without the database (``proves_alone``: ``TICKWORK_ADMIN_TOKEN``, a JWT), this
+    layer did before counting it. Until then its requests also count against the
+    client's address, so a client cannot escape the limit by sending a different
+    made-up credential with each request; a valid credential keeps its own budget
+    whoever shares its address, and stays known for ``PROVEN_FOR`` seconds after its
+    last request (until a check finds it invalid: revoked, expired)."""
 
     def __init__(
         self,
         app: ASGIApp,
         per_minute: int,
         clock: Callable[[], float] = time.monotonic,
+        proves_alone: ProvesAlone | None = None,
     ) -> None:
         self.app = app
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.clock = clock
+        self.proves_alone = proves_alone
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
-        #: Credentials' keys last answered other than 401 -> when.
+        #: Keys of credentials found valid -> when last.
         self._valid: dict[str, float] = {}
         self._swept = clock()
 
-    def _keys(self, scope: Scope) -> tuple[str, str | None]:
+    def _keys(self, scope: Scope) -> tuple[str, str | None, CredentialKind | None, bytes]:
         """(the request's bucket: its credential's, else its address's; its address's
-        when it carries a credential)."""
+        when it carries a credential; the credential's kind; its header's value). The
+        ``Authorization`` header comes first: the API reads it before any cookie."""
         client = scope.get("client")
         address = f"a:{client[0] if client else '?'}"
+        cookie: bytes | None = None
         for name, value in scope.get("headers", ()):
             if name == b"authorization":
-                return "t:" + hashlib.sha256(value).hexdigest(), address
-            if name == b"cookie" and b"tickwork_session" in value:
-                return "c:" + hashlib.sha256(value).hexdigest(), address
-        return address, None
+                return "t:" + hashlib.sha256(value).hexdigest(), address, "bearer", value
+            if name == b"cookie" and b"tickwork_session" in value and cookie is None:
+                cookie = value
+        if cookie is not None:
+            return "c:" + hashlib.sha256(cookie).hexdigest(), address, "session", cookie
+        return address, None, None, b""
+
+    def _proven_alone(self, header: bytes) -> bool:
+        """Whether a bearer header's credential is valid by ``proves_alone``."""
+        if self.proves_alone is None:
+            return False
+        parts = header.decode("latin-1").split(None, 1)
+        if len(parts) != 2 or parts[0].lower() != "bearer":
+            return False
+        return self.proves_alone(parts[1].strip())
 
     def take(self, key: str) -> float:
         """0 when the request may go; else seconds until it could."""
@@ -170,14 +211,17 @@ class RateLimit:
         self._swept = now
         refill = self.capacity / self.rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < refill}
-        self._valid = {k: at for k, at in self._valid.items() if now - at < refill}
+        self._valid = {k: at for k, at in self._valid.items() if now - at < PROVEN_FOR}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.capacity <= 0 or scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
-        key, address = self._keys(scope)
+        key, address, kind, header = self._keys(scope)
         unproven = address is not None and key not in self._valid
+        if unproven and kind == "bearer" and self._proven_alone(header):
+            self._valid[key] = self.clock()
+            unproven = False
         wait = self.take(address) if unproven and address is not None else 0.0
         if wait == 0:
             wait = self.take(key)
@@ -191,16 +235,19 @@ class RateLimit:
                 [(b"retry-after", retry.encode())],
             )
             return
-        if address is None:
+        if address is None or kind is None:
             await self.app(scope, receive, send)
             return
+        verdicts: dict[str, bool] = {}
+        scope[_VERDICTS] = verdicts
 
         async def noting_validity(message: Message) -> None:
             if message["type"] == "http.response.start":
-                if message["status"] == 401:
-                    self._valid.pop(key, None)
-                else:
+                valid = verdicts.get(kind)
+                if valid is True:
                     self._valid[key] = self.clock()
+                elif valid is False:
+                    self._valid.pop(key, None)
             await send(message)
 
         await self.app(scope, receive, noting_validity)

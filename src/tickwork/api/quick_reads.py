@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tickwork.api import paging
 from tickwork.api.auth import Caller, authenticate
+from tickwork.api.protection import note_credential
 from tickwork.api.routes.schedules import schedule_one, schedule_page
 
 _LIST_PATH: Final = "/api/v1/schedules"
@@ -135,4 +136,6 @@ class QuickReads:
         if bearer is None:
             return None
         state = self.api.state
-        return await authenticate(state.scheduler, state.settings, bearer)
+        caller = await authenticate(state.scheduler, state.settings, bearer)
+        note_credential(scope, "bearer", caller is not None)
+        return caller

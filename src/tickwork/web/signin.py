@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from tickwork.api.auth import Caller, authenticate
+from tickwork.api.protection import note_credential
 from tickwork.api.settings import ApiSettings
 from tickwork.engine.scheduler import Scheduler
 from tickwork.engine.tokens import bound_hash, same_secret
@@ -48,6 +49,7 @@ async def current_caller(request: Request) -> Caller | None:
         return cached
     scheduler = scheduler_of(request)
     caller = await session_caller(scheduler, request.app.state.settings, secret)
+    note_credential(request.scope, "session", caller is not None)
     request.state.dashboard_caller = caller
     if caller is not None:  # their display settings, for the page to render with
         setattr(request.state, SETTINGS_STATE, await user_settings(scheduler, caller.user))
