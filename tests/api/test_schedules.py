@@ -409,6 +409,25 @@ def test_a_backfill_of_a_manual_schedule_is_a_conflict_that_says_why(server: Ser
     assert c.get("/schedules/by-hand/runs").json()["items"] == []
 
 
+def test_head_answers_as_get_does_wherever_get_is_served(server: Server) -> None:
+    """HEAD gets GET's status and headers (an ETag to compare, a Content-Length)
+    without the body, on the API, the dashboard and the documents; a path with no GET
+    answers 405, and so does an event stream, whose GET never ends."""
+    c = server.admin
+    c.post("/schedules", json={"id": "h", "task": "api:echo", "schedule": "manual"})
+    auth = {"Authorization": f"Bearer {server.admin_token}"}
+    for path in ("/api/v1/schedules/h", "/api/v1/schedules", "/api/v1/runs", "/api/v1/stats",
+                 "/api/v1/schedules/nope", "/login", "/openapi.json", "/docs"):  # fmt: skip
+        get = httpx.get(f"{server.url}{path}", headers=auth, timeout=10)
+        head = httpx.head(f"{server.url}{path}", headers=auth, timeout=10)
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        for name in ("content-type", "content-length", "etag"):
+            assert head.headers.get(name) == get.headers.get(name), (path, name)
+    for path, allow in (("/api/v1/schedules/h/run", "POST"), ("/api/v1/events", "GET")):
+        head = httpx.head(f"{server.url}{path}", headers=auth, timeout=10)
+        assert (head.status_code, head.headers["allow"]) == (405, allow), path
+
+
 def test_concurrent_unconditional_changes_all_apply(db_server: Server) -> None:
     """PUT and PATCH without If-Match never answer 412, however many race: each is
     applied over whatever version it meets (the last one wins)."""

@@ -22,6 +22,7 @@ import tickwork
 from tickwork.api.auth import proven_alone
 from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.errors import install_error_handlers
+from tickwork.api.head import HeadAsGet
 from tickwork.api.protection import BodyLimit, RateLimit, TooLargeAnswer
 from tickwork.api.quick_reads import QuickReads
 from tickwork.api.routes import runs, schedules, system
@@ -80,6 +81,7 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
     # Outermost last: the body limit and the rate limit answer before anything else
     # reads the request; CORS wraps them so refusals carry its headers too.
     app.add_middleware(QuickReads, api=app)  # innermost: after every limit
+    app.add_middleware(HeadAsGet)  # a HEAD is its GET, answered quickly too
     app.add_middleware(BodyLimit, max_body=settings.max_body, answers=too_large)
     app.add_middleware(
         RateLimit,

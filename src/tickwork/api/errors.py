@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tickwork.api.head import asked_method
 from tickwork.errors import (
     ConflictError,
     FieldProblem,
@@ -277,10 +278,11 @@ def install_error_handlers(app: FastAPI) -> None:
                 {"field": "body", "problems": problems, "errors": problems},
             )
         code = _HTTP_CODES.get(status, "error")
+        method = asked_method(request.scope)  # a HEAD is routed as its GET
         if status == 404:
-            message = f"no such resource: {request.method} {request.url.path}"
+            message = f"no such resource: {method} {request.url.path}"
         elif status == 405:
-            message = f"method {request.method} is not allowed on {request.url.path}"
+            message = f"method {method} is not allowed on {request.url.path}"
         else:
             message = str(exc.detail)
         return error_response(status, code, message, headers=exc.headers)
