@@ -169,7 +169,8 @@ class ScheduleCalls(SchedulerBase):
         audit = self._audit("schedule.updated", f"schedule:{schedule_id}", current.to_dict())
         stored = await self._call(self.store.update_schedule, record, audit, current.version)
         self._changed()
-        self._emit("schedule.updated", stored.id, changed=sorted(changes))
+        if set(changes) - {"paused"}:  # a change besides the pause (the stream's rule)
+            self._emit("schedule.updated", stored.id, changed=sorted(changes))
         if stored.paused != current.paused:
             # A pause or resume made by an update is one as pause() makes it (the event
             # stream of serve says so too): a subscriber waiting for it hears it.
