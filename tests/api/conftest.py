@@ -116,13 +116,13 @@ def serve_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def serve_refusal(db_url: str, *args: str) -> str:
-    """Start ``tickwork serve`` with ``args`` it must refuse to start with: its stderr,
-    once it exited non-zero without a traceback."""
+def serve_refusal(db_url: str, *args: str, env: Mapping[str, str] | None = None) -> str:
+    """Start ``tickwork serve`` with ``args`` (and ``env``) it must refuse to start with:
+    its stderr, once it exited non-zero without a traceback."""
     proc = subprocess.run(
         [sys.executable, "-m", "tickwork.cli", "--db", db_url, "serve", "--port", "0", *args],
         cwd=ROOT,
-        env=serve_env(),
+        env=serve_env(env),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -17,10 +17,13 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.api.conftest import ADMIN_TOKEN, Server, StartServer, serve_env
+from tests.api.conftest import ADMIN_TOKEN, Server, StartServer, serve_env, serve_refusal
+from tickwork.api.settings import ApiSettings
+from tickwork.errors import ValidationError
 
 
 def _code(r: httpx.Response) -> tuple[int, str]:
@@ -240,6 +243,20 @@ def test_hs256_jwts(sqlite_url: str, serve_api: StartServer) -> None:
     r = httpx.post(f"{server.api}/schedules/j/pause", headers={"Authorization": f"Bearer {writer}"})
     assert r.status_code == 200, r.text
     assert secret not in server.output() and good not in server.output()
+
+
+def test_a_jwt_secret_too_short_to_be_safe_is_refused_at_start(sqlite_url: str) -> None:
+    """Every user holds JWTs signed with the HS256 secret and can test guesses of it
+    offline; a short one found lets them sign themselves an admin's. ``serve`` refuses a
+    secret under 32 bytes (RFC 7518), saying how long it is and never what it is."""
+    weak = "hunter2-secret"
+    stderr = serve_refusal(sqlite_url, env={"TICKWORK_JWT_SECRET": weak})
+    assert "TICKWORK_JWT_SECRET is 14 bytes long" in stderr and "at least 32" in stderr, stderr
+    assert weak not in stderr
+    # 32 bytes, as many as the hash's output: taken.
+    with pytest.raises(ValidationError, match="31 bytes"):
+        ApiSettings(jwt_secret="x" * 31)
+    assert ApiSettings(jwt_secret="x" * 32).jwt_enabled
 
 
 def test_rs256_and_es256_jwts_with_a_public_key_file(

@@ -16,6 +16,10 @@ from tickwork.errors import ValidationError
 
 DEFAULT_RATE_LIMIT: Final = 600
 DEFAULT_MAX_BODY: Final = 1024 * 1024
+#: The shortest HS256 secret taken, in bytes: the size of the hash's output, as RFC 7518
+#: (3.2) requires. Every user holds JWTs signed with it, and can test guesses of a
+#: shorter one offline as fast as they can hash, then sign themselves an admin's.
+MIN_JWT_SECRET_BYTES: Final = 32
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,17 @@ class ApiSettings:
     #: Largest request body in bytes.
     max_body: int = DEFAULT_MAX_BODY
     cors_origins: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        secret = self.jwt_secret
+        if secret is not None and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ValidationError(
+                f"TICKWORK_JWT_SECRET is {len(secret.encode())} bytes long: an HS256 secret"
+                f" must be at least {MIN_JWT_SECRET_BYTES} (RFC 7518), or whoever holds one"
+                " of its JWTs can guess it offline and sign their own; make one with"
+                " `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+                field="jwt_secret",
+            )
 
     @property
     def jwt_enabled(self) -> bool:
