@@ -2,6 +2,7 @@
 
     python benchmarks/engine.py            # everything (about 10 minutes)
     python benchmarks/engine.py --quick    # smaller sizes, for a smoke run
+    python benchmarks/engine.py --sustained-seconds 5 sustained   # a shorter window
     python benchmarks/engine.py burst sustained concurrency scale   # pick scenarios
     python benchmarks/engine.py worker     # sync and async tasks in a worker process
 
@@ -450,6 +451,12 @@ async def main(argv: list[str]) -> None:
         "scenarios", nargs="*", default=["burst", "sustained", "concurrency", "scale"]
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--sustained-seconds",
+        type=int,
+        metavar="N",
+        help="how long the sustained scenario fires (default 30 s, 10 s with --quick)",
+    )
     args = parser.parse_args(argv)
     if args.scenarios[:1] == ["_scale_child"]:
         await _scale_child(Path(args.scenarios[1]))
@@ -461,10 +468,12 @@ async def main(argv: list[str]) -> None:
         await _measure(args.scenarios[1])
         return
     with tempfile.TemporaryDirectory(prefix="tickwork-bench-") as tmp:
-        await scenarios(args.scenarios, args.quick, Path(tmp))
+        await scenarios(args.scenarios, args.quick, Path(tmp), args.sustained_seconds)
 
 
-async def scenarios(names: list[str], quick: bool, tmp: Path) -> None:
+async def scenarios(
+    names: list[str], quick: bool, tmp: Path, sustained_seconds: int | None = None
+) -> None:
     """The scenarios asked for, their databases in ``tmp``."""
     print(
         f"# tickwork engine benchmark ({datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores, "
@@ -502,6 +511,7 @@ async def scenarios(names: list[str], quick: bool, tmp: Path) -> None:
 
     if "sustained" in names:
         n, secs = (100, 10) if quick else (500, 30)
+        secs = sustained_seconds or secs
         print(f"## Sustained: {n} schedules every second for {secs} s\n")
         print("| scheduler | runs done / due | lag p50 | lag p99 |")
         print("|---|---:|---:|---:|")

@@ -26,7 +26,10 @@ up by the glob below, with no change here):
 
 A block that cannot run as written is preceded, on the line before its fence, by
 ``<!-- docs-test: skip: WHY -->``. Keep that list tiny (``MAX_SKIPPED``): a skipped
-example is an untested one.
+example is an untested one. A shell block whose measurement takes long at the size a
+reader runs is preceded instead by ``<!-- docs-test: smaller: `TEXT` as `SMALLER`; ... -->``:
+the test runs the same commands with each TEXT (which must be in the block) replaced,
+e.g. a benchmark's size or duration.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
 MAX_SKIPPED = 3
 SHELLS = ("bash", "sh", "console")
 SKIP_RE = re.compile(r"<!--\s*docs-test:\s*skip:\s*(?P<why>.+?)\s*-->")
+SMALLER_RE = re.compile(r"<!--\s*docs-test:\s*smaller:\s*(?P<swaps>.+?)\s*-->")
+SWAP_RE = re.compile(r"`(?P<text>[^`]+)` as `(?P<smaller>[^`]+)`")
+MARKER_RE = re.compile(r"<!--\s*docs-test:")
 FENCE_RE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 BLOCK_TIMEOUT = 180.0
 
@@ -66,6 +72,8 @@ class Block:
     lang: str
     code: str
     skip: str | None
+    #: What the test replaces in the block, and with what (``docs-test: smaller``).
+    smaller: tuple[tuple[str, str], ...] = ()
 
     @property
     def where(self) -> str:
@@ -74,7 +82,7 @@ class Block:
 
 
 def blocks_of(page: Path) -> list[Block]:
-    """The fenced blocks of a Markdown page, with the skip marker before each."""
+    """The fenced blocks of a Markdown page, with the docs-test marker before each."""
     lines = page.read_text(encoding="utf-8").splitlines()
     found: list[Block] = []
     i = 0
@@ -91,10 +99,15 @@ def blocks_of(page: Path) -> list[Block]:
             i += 1
         before = lines[start - 1] if start > 0 else ""
         marker = SKIP_RE.search(before)
+        smaller = SMALLER_RE.search(before)
+        swaps = SWAP_RE.findall(smaller["swaps"]) if smaller else []
+        assert not smaller or len(swaps) == smaller["swaps"].count(" as "), (
+            f"{page.name}:{start}: write each swap as `TEXT` as `SMALLER`"
+        )
         found.append(
             Block(
                 page, start + 1, match["lang"].lower(), "\n".join(body) + "\n",
-                marker["why"] if marker else None,
+                marker["why"] if marker else None, tuple(swaps),
             )
         )  # fmt: skip
         i += 1
@@ -150,12 +163,18 @@ def test_skipped_examples_are_few_and_say_why() -> None:
         assert len(b.skip or "") >= 10, f"{b.where}: say why it cannot run"
 
 
+def test_only_shell_blocks_are_run_smaller() -> None:
+    for b in ALL_BLOCKS:
+        assert not b.smaller or b.lang in SHELLS, f"{b.where}: only a shell block runs smaller"
+
+
 def test_a_skip_marker_is_right_before_a_fence() -> None:
-    """A marker that is not on the line before a fence skips nothing: it is a mistake."""
+    """A marker that is not on the line before a fence skips (or changes) nothing: it is
+    a mistake."""
     for page in PAGES:
         lines = page.read_text(encoding="utf-8").splitlines()
         for n, line in enumerate(lines):
-            if SKIP_RE.search(line):
+            if MARKER_RE.search(line):
                 after = lines[n + 1] if n + 1 < len(lines) else ""
                 assert FENCE_RE.match(after), f"{page.name}:{n + 1}: marker not before a fence"
 
@@ -274,9 +293,14 @@ SHELL_PAGES = sorted({b.page for b in ALL_BLOCKS if b.lang in SHELLS})
 
 
 def shell_code(block: Block) -> str:
-    if block.lang != "console":
-        return block.code
-    return "".join(line[2:] + "\n" for line in block.code.splitlines() if line.startswith("$ "))
+    """The block's commands, with what a ``docs-test: smaller`` marker replaces."""
+    code = block.code
+    if block.lang == "console":
+        code = "".join(line[2:] + "\n" for line in code.splitlines() if line.startswith("$ "))
+    for text, smaller in block.smaller:
+        assert text in code, f"{block.where}: `{text}` (docs-test: smaller) is not in the block"
+        code = code.replace(text, smaller)
+    return code
 
 
 #: Commands that run until stopped, and what each prints once it is ready.
@@ -397,6 +421,23 @@ def test_the_runner_catches_a_failing_example_and_serves_in_the_background(
     with pytest.raises(AssertionError, match="NameError"):
         python = Block(page, 1, "python", "print(undefined)\n", None)
         test_python_example(python, tmp_path)
+
+
+def test_the_runner_runs_a_block_marked_smaller_with_its_swaps(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- docs-test: smaller: `10000` as `10`; `seconds 30` as `seconds 1` -->\n"
+        "```bash\necho 10000 runs for seconds 30 > said.txt\n```\n"
+        "<!-- docs-test: smaller: `20000` as `20` -->\n"
+        "```bash\necho 10000\n```\n"
+    )
+    marked, stale = blocks_of(page)
+    assert marked.smaller == (("10000", "10"), ("seconds 30", "seconds 1"))
+    (tmp_path / "run").mkdir()
+    run_shell_blocks([marked], tmp_path / "run")
+    assert (tmp_path / "run" / "said.txt").read_text() == "10 runs for seconds 1\n"
+    with pytest.raises(AssertionError, match=r"`20000` .* is not in the block"):
+        shell_code(stale)
 
 
 def test_the_runner_checks_what_a_page_says_a_line_prints_or_is(tmp_path: Path) -> None:
