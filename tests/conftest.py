@@ -1,8 +1,9 @@
 """Fixtures shared by every test layer: database URLs for SQLite and PostgreSQL.
 
 PostgreSQL tests use a real server at ``TICKWORK_TEST_PG_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/test``). Each test gets a fresh database made
-from the server's template. Without a server they skip with the reason, unless
+``postgresql://postgres@127.0.0.1:5432/test``). Each test gets a fresh database: a copy
+of one this test process migrated once (``migrated_template``), or an empty one for a
+test marked ``empty_database``. Without a server they skip with the reason, unless
 ``TICKWORK_REQUIRE_PG=1`` (set by ``.ci/run``), which turns that skip into a failure.
 """
 
@@ -14,6 +15,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -66,23 +68,70 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tickwork.db'}"
 
 
+def _pg_database_url(name: str) -> str:
+    return urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
+
+
+def _drop_pg_database(admin: Any, name: str) -> None:
+    admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+    )
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+#: This test process's migrated template (see ``migrated_template``), once made.
+_template: str | None = None
+
+
+def migrated_template() -> str:
+    """A database with tickwork's schema, made once per test process: each test's
+    database is a copy of it (about 0.05 s), where migrating a fresh one costs each test
+    about 0.4 s. Its tables are empty; nothing connects to it after it is built (a
+    template in use cannot be copied)."""
+    global _template
+    if _template is None:
+        from tickwork.store import open_store
+
+        name = f"tw_tmpl_{uuid.uuid4().hex[:12]}"
+        admin: Any = _pg_admin_connect()
+        try:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            open_store(_pg_database_url(name)).close()
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+        finally:
+            admin.close()
+        _template = name
+    return _template
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _template is not None:
+        admin: Any = _pg_admin_connect()
+        try:
+            _drop_pg_database(admin, _template)
+        finally:
+            admin.close()
+
+
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for this test, dropped afterwards."""
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test, dropped afterwards: a copy of
+    ``migrated_template`` (tickwork's schema, no rows), or an empty one for a test
+    marked ``empty_database`` (one that builds the schema itself)."""
     require_pg()
     name = f"tw_test_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin_connect()
-    admin.execute(f'CREATE DATABASE "{name}"')  # type: ignore[attr-defined]
-    parts = urlsplit(PG_URL)
-    url = urlunsplit(parts._replace(path=f"/{name}"))
+    empty = request.node.get_closest_marker("empty_database") is not None
+    template = "" if empty else f' TEMPLATE "{migrated_template()}"'
+    admin: Any = _pg_admin_connect()
+    admin.execute(f'CREATE DATABASE "{name}"{template}')
     try:
-        yield url
+        yield _pg_database_url(name)
     finally:
-        admin.execute(  # type: ignore[attr-defined]
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-        )
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')  # type: ignore[attr-defined]
-        admin.close()  # type: ignore[attr-defined]
+        _drop_pg_database(admin, name)
+        admin.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

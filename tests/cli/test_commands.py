@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from tests.cli.conftest import ROOT, Cli, Worker, cli_env
 from tests.store.conftest import open_at_version
 from tickwork.models import Node
@@ -20,6 +22,7 @@ from tickwork.store import open_store
 from tickwork.store.migrate import load_migrations
 
 
+@pytest.mark.empty_database
 def test_db_upgrade_and_cleanup_on_a_new_database(cli: Cli) -> None:
     assert "up to date" in cli("db", "upgrade").stdout
     upgraded = cli.json("db", "upgrade")
@@ -28,6 +31,7 @@ def test_db_upgrade_and_cleanup_on_a_new_database(cli: Cli) -> None:
     assert "deleted 0 run(s)" in cli("cleanup").stdout
 
 
+@pytest.mark.empty_database
 def test_db_upgrade_names_the_migrations_it_applied_to_an_older_database(
     db_url: str, tmp_path: Path
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import timedelta
 
+import pytest
+
 from tickwork.models import ApiToken, DashboardSession
 from tickwork.store import Store
 
@@ -66,6 +68,7 @@ def test_expired_sign_ins_are_deleted_by_the_next_sign_in(store: Store) -> None:
     assert store.get_session("new") is not None
 
 
+@pytest.mark.empty_database
 def test_upgrade_adds_sign_ins_to_a_database_of_before(db_url: str) -> None:
     """Migration 0020 adds the sign-ins table to a database with tokens already in it."""
     old = open_at_version(db_url, 19)

@@ -3,6 +3,8 @@ counts a node's heartbeat writes, that the gauges sum."""
 
 from __future__ import annotations
 
+import pytest
+
 from tickwork.models import Node
 from tickwork.store.base import Store
 
@@ -48,6 +50,7 @@ def test_each_heartbeat_writes_both_stuck_counts(store: Store) -> None:
     assert (node.stuck_threads, node.stuck_coroutines) == (3, 0)
 
 
+@pytest.mark.empty_database
 def test_the_nodes_of_an_older_schema_have_no_stuck_coroutines_after_upgrade(db_url: str) -> None:
     """Migration 0016 adds the column to the rows already there, at 0."""
     old = open_at_version(db_url, 15)

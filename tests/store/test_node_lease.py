@@ -5,6 +5,8 @@ older schema, registered without one, falls back to the reader's lease."""
 
 from __future__ import annotations
 
+import pytest
+
 from tickwork.models import DEFAULT_LEASE_TTL, Node
 from tickwork.store.base import Store
 from tickwork.store.sql import SqlStore
@@ -68,6 +70,7 @@ def test_a_listed_node_is_alive_within_its_own_lease(store: Store) -> None:
     assert [n.id for n in nodes if n.alive_at(at(31), fallback=60)] == ["long", "unknown"]
 
 
+@pytest.mark.empty_database
 def test_the_nodes_of_an_older_schema_fall_back_to_the_default_lease_after_upgrade(
     db_url: str,
 ) -> None:

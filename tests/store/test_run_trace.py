@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tickwork.models import AttemptOutcome, Run
 from tickwork.store import Store
 from tickwork.store.base import ClaimRequest
@@ -72,6 +74,7 @@ def test_runs_a_fire_makes_have_no_caller(store: Store) -> None:
         assert (stored.trace_id, stored.parent_span_id, stored.trace_flags) == (None, None, None)
 
 
+@pytest.mark.empty_database
 def test_a_run_stored_before_the_column_keeps_its_trace_id_after_upgrade(
     db_url: str,
 ) -> None:
@@ -95,6 +98,7 @@ def test_a_run_stored_before_the_column_keeps_its_trace_id_after_upgrade(
         old.close()
 
 
+@pytest.mark.empty_database
 def test_a_run_stored_before_the_flags_column_counts_as_sampled_after_upgrade(
     db_url: str,
 ) -> None:

@@ -81,6 +81,7 @@ def fixed_plan(*times: datetime, status: str = "pending") -> FirePlanner:
 # -- migrations -------------------------------------------------------------------------
 
 
+@pytest.mark.empty_database
 def test_open_builds_the_schema_and_upgrade_is_idempotent(db_url: str) -> None:
     first = open_store(db_url)
     try:
