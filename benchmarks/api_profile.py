@@ -83,7 +83,9 @@ async def main(
             made = await scheduler.create_token("admin", admin=True)
             assert made is not None
             bearer = made[1]
-        settings = dataclasses.replace(ApiSettings(), admin_token="profile-token", rate_limit=0)
+        settings = dataclasses.replace(
+            ApiSettings(), admin_token="profile-admin-token", rate_limit=0
+        )
         app = create_app(scheduler, settings)
         scope: dict[str, Any] = {
             "type": "http",

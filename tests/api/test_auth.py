@@ -259,6 +259,18 @@ def test_a_jwt_secret_too_short_to_be_safe_is_refused_at_start(sqlite_url: str) 
     assert ApiSettings(jwt_secret="x" * 32).jwt_enabled
 
 
+def test_an_admin_token_too_short_to_be_safe_is_refused_at_start(sqlite_url: str) -> None:
+    """Anyone who reaches the server may guess TICKWORK_ADMIN_TOKEN, a placeholder such
+    as ``change-me`` among the first: ``serve`` refuses one under 16 bytes, saying how
+    long it is and never what it is."""
+    stderr = serve_refusal(sqlite_url, env={"TICKWORK_ADMIN_TOKEN": "change-me"})
+    assert "TICKWORK_ADMIN_TOKEN is 9 bytes long" in stderr and "at least 16" in stderr, stderr
+    assert "change-me" not in stderr
+    with pytest.raises(ValidationError, match="15 bytes"):
+        ApiSettings(admin_token="x" * 15)
+    assert ApiSettings(admin_token="x" * 16).admin_token == "x" * 16
+
+
 def test_rs256_and_es256_jwts_with_a_public_key_file(
     sqlite_url: str, serve_api: StartServer, tmp_path: Path
 ) -> None:

@@ -110,7 +110,9 @@ async def test_a_sign_in_ends_with_the_credential_it_was_made_with(dashboard: Da
     admin = await dashboard.signed_in("admin")
     async with admin:
         assert (await admin.get("/")).status_code == 200
-        dashboard.app.state.settings = dataclasses.replace(settings, admin_token="another")
+        dashboard.app.state.settings = dataclasses.replace(
+            settings, admin_token="another-admin-token"
+        )
         assert (await admin.get("/")).status_code == 303
         dashboard.app.state.settings = settings  # the same one again: signed in again
         assert (await admin.get("/")).status_code == 200

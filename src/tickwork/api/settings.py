@@ -20,6 +20,9 @@ DEFAULT_MAX_BODY: Final = 1024 * 1024
 #: (3.2) requires. Every user holds JWTs signed with it, and can test guesses of a
 #: shorter one offline as fast as they can hash, then sign themselves an admin's.
 MIN_JWT_SECRET_BYTES: Final = 32
+#: The shortest ``TICKWORK_ADMIN_TOKEN`` taken, in bytes: anyone who reaches the server
+#: may try it, and a word or a placeholder (``change-me``) is among the first guesses.
+MIN_ADMIN_TOKEN_BYTES: Final = 16
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,15 @@ class ApiSettings:
     cors_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        token = self.admin_token
+        if token is not None and len(token.encode()) < MIN_ADMIN_TOKEN_BYTES:
+            raise ValidationError(
+                f"TICKWORK_ADMIN_TOKEN is {len(token.encode())} bytes long: it must be at"
+                f" least {MIN_ADMIN_TOKEN_BYTES}, as anyone who reaches the server may guess"
+                " it; make one with"
+                " `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+                field="admin_token",
+            )
         secret = self.jwt_secret
         if secret is not None and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise ValidationError(
