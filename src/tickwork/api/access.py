@@ -7,7 +7,8 @@ functions, which take ``(scheduler, caller, ...)`` and call the ``Scheduler``:
   another user's schedule or run raises ``NotFoundError`` exactly as a missing one;
 - a read-only caller's write raises ``PermissionDeniedError`` (403);
 - admins see everything, may set a schedule's ``owner``, and alone may pause or
-  resume everything, read the audit log and manage tokens.
+  resume everything, read the audit log and manage tokens (those calls are in
+  ``tickwork.api.access_admin``).
 
 Changes are made ``acting_as`` the caller, so the audit log names them.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from tickwork.api.auth import Caller
@@ -33,7 +34,6 @@ from tickwork.errors import (
     ValidationError,
 )
 from tickwork.models import (
-    ApiToken,
     AuditEntry,
     Node,
     QueueMessage,
@@ -372,20 +372,6 @@ async def _set_paused(
     return await scheduler.get_schedule(schedule_id)
 
 
-async def pause_all(scheduler: Scheduler, caller: Caller, reason: str | None = None) -> list[str]:
-    require_admin(caller)
-    require_write(caller)
-    with acting_as(caller.user, reason):
-        return [s.id for s in await scheduler.pause()]
-
-
-async def resume_all(scheduler: Scheduler, caller: Caller, reason: str | None = None) -> list[str]:
-    require_admin(caller)
-    require_write(caller)
-    with acting_as(caller.user, reason):
-        return [s.id for s in await scheduler.resume()]
-
-
 async def run_schedule(
     scheduler: Scheduler,
     caller: Caller,
@@ -530,53 +516,6 @@ async def stats(scheduler: Scheduler, caller: Caller) -> dict[str, Any]:
 async def nodes(scheduler: Scheduler, caller: Caller) -> list[Node]:
     found: list[Node] = await scheduler.nodes()
     return found
-
-
-async def audit_log(
-    scheduler: Scheduler,
-    caller: Caller,
-    *,
-    actor: str | None = None,
-    target: str | None = None,
-    since: datetime | None = None,
-    before_id: int | None = None,
-    limit: int = 50,
-) -> list[AuditEntry]:
-    require_admin(caller)
-    return await scheduler.audit_log(
-        actor=actor, target=target, since=since, before_id=before_id, limit=limit
-    )
-
-
-async def create_token(
-    scheduler: Scheduler,
-    caller: Caller,
-    user: str,
-    *,
-    admin: bool = False,
-    read_only: bool = False,
-    expires_in: timedelta | None = None,
-) -> tuple[ApiToken, str]:
-    require_admin(caller)
-    require_write(caller)
-    with acting_as(caller.user):
-        made = await scheduler.create_token(
-            user, admin=admin, read_only=read_only, expires_in=expires_in
-        )
-    assert made is not None
-    return made
-
-
-async def list_tokens(scheduler: Scheduler, caller: Caller) -> list[ApiToken]:
-    require_admin(caller)
-    return await scheduler.list_tokens()
-
-
-async def revoke_token(scheduler: Scheduler, caller: Caller, token_id: str) -> ApiToken:
-    require_admin(caller)
-    require_write(caller)
-    with acting_as(caller.user):
-        return await scheduler.revoke_token(token_id)
 
 
 # -- the dashboard's summaries -----------------------------------------------------------

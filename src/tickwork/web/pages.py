@@ -14,7 +14,7 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.routing import Match
 from starlette.types import Scope
 
-from tickwork.api import access
+from tickwork.api import access, access_admin
 from tickwork.api.auth import Caller
 from tickwork.errors import NotFoundError, PermissionDeniedError
 from tickwork.models import RUN_STATUSES, Schedule
@@ -347,7 +347,7 @@ async def audit_page(request: Request) -> Response:
         return to_sign_in(request)
     p = request.query_params
     try:
-        entries = await access.audit_log(
+        entries = await access_admin.audit_log(
             scheduler_of(request),
             caller,
             actor=p.get("actor") or None,
@@ -377,7 +377,7 @@ async def tokens_page(request: Request) -> Response:
     if caller is None:
         return to_sign_in(request)
     try:
-        tokens = await access.list_tokens(scheduler_of(request), caller)
+        tokens = await access_admin.list_tokens(scheduler_of(request), caller)
     except PermissionDeniedError as e:
         return render(
             request, "error.html", caller, status_code=403, title="Refused", message=str(e)

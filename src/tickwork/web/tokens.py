@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from tickwork.api import access
+from tickwork.api import access_admin
 from tickwork.api.auth import Caller
 from tickwork.engine.tokens import parse_expiry
 from tickwork.errors import ConflictError, TickworkError, ValidationError
@@ -35,7 +35,7 @@ async def create_token(request: Request) -> Response:
     errors = _token_form_errors(typed, scheduler.clock.now())
     if not errors:
         try:
-            token, secret = await access.create_token(
+            token, secret = await access_admin.create_token(
                 scheduler,
                 caller,
                 typed["user"],
@@ -87,7 +87,7 @@ async def _tokens_page(
     status_code: int = 200,
 ) -> Response:
     try:
-        tokens = await access.list_tokens(scheduler_of(request), caller)
+        tokens = await access_admin.list_tokens(scheduler_of(request), caller)
     except TickworkError as e:
         return refused(request, caller, e)
     return render(
@@ -122,7 +122,7 @@ async def revoke_token(request: Request, token_id: str) -> Response:
     scheduler = scheduler_of(request)
     try:
         if posted.get("confirmed") != "1":
-            tokens = await access.list_tokens(scheduler, caller)
+            tokens = await access_admin.list_tokens(scheduler, caller)
             token = next((t for t in tokens if t.id == token_id), None)
             if token is None:  # the list holds active tokens only
                 raise ConflictError(f"no active token {token_id!r}")
@@ -143,7 +143,7 @@ async def revoke_token(request: Request, token_id: str) -> Response:
                 back="/tokens",
                 back_label="Keep it",
             )
-        await access.revoke_token(scheduler, caller, token_id)
+        await access_admin.revoke_token(scheduler, caller, token_id)
     except ConflictError as e:
         return redirect("/tokens", f"Not revoked: {e}.", "error")
     except TickworkError as e:

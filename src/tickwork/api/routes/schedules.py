@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from tickwork.api import access, paging
+from tickwork.api import access, access_admin, paging
 from tickwork.api.auth import Caller, CallerDep
 from tickwork.api.encode import json_response, schedule_json
 from tickwork.api.errors import check_body_with
@@ -349,7 +349,9 @@ async def pause_all(
 ) -> PausedOut:
     """Pause every schedule (admin)."""
     _no_if_match(caller, if_match, "/pause")
-    ids = await access.pause_all(_scheduler(request), caller, None if body is None else body.reason)
+    ids = await access_admin.pause_all(
+        _scheduler(request), caller, None if body is None else body.reason
+    )
     return PausedOut(changed=len(ids), ids=ids)
 
 
@@ -362,7 +364,7 @@ async def resume_all(
 ) -> PausedOut:
     """Resume every schedule (admin)."""
     _no_if_match(caller, if_match, "/resume")
-    ids = await access.resume_all(
+    ids = await access_admin.resume_all(
         _scheduler(request), caller, None if body is None else body.reason
     )
     return PausedOut(changed=len(ids), ids=ids)

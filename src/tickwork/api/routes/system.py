@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tickwork.api import access, paging
+from tickwork.api import access, access_admin, paging
 from tickwork.api.auth import CallerDep
 from tickwork.api.known_query import known_query_only
 from tickwork.api.routes import ERROR_RESPONSES
@@ -120,7 +120,7 @@ async def audit(
     cursor: str | None = None,
 ) -> Page[AuditOut]:
     """Every change, newest first (admin)."""
-    found = await access.audit_log(
+    found = await access_admin.audit_log(
         _scheduler(request),
         caller,
         actor=actor,
@@ -143,7 +143,7 @@ async def create_token(body: TokenCreate, caller: CallerDep, request: Request) -
     """Make an API token (admin); the secret is in this answer only."""
     scheduler = _scheduler(request)
     expires = None if body.expires is None else parse_expiry(body.expires, scheduler.clock.now())
-    token, secret = await access.create_token(
+    token, secret = await access_admin.create_token(
         scheduler,
         caller,
         body.user,
@@ -157,11 +157,11 @@ async def create_token(body: TokenCreate, caller: CallerDep, request: Request) -
 @router.get("/tokens", response_model=Page[TokenOut], tags=["tokens"])
 async def list_tokens(caller: CallerDep, request: Request) -> Page[TokenOut]:
     """Tokens not revoked (admin): id, user, role, created, last used, expiry."""
-    found = await access.list_tokens(_scheduler(request), caller)
+    found = await access_admin.list_tokens(_scheduler(request), caller)
     return Page[TokenOut](items=[TokenOut.of(t) for t in found], next_cursor=None)
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenOut, tags=["tokens"])
 async def revoke_token(token_id: str, caller: CallerDep, request: Request) -> TokenOut:
     """Revoke a token (admin); it is refused from the next request on."""
-    return TokenOut.of(await access.revoke_token(_scheduler(request), caller, token_id))
+    return TokenOut.of(await access_admin.revoke_token(_scheduler(request), caller, token_id))
