@@ -199,3 +199,26 @@ def test_a_bad_token_or_no_server_is_a_clear_error(server: Server) -> None:
     down = tickwork("--url", "http://127.0.0.1:9", "--token", "x", "list")
     assert down.returncode == 1 and "cannot reach the tickwork server" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_a_password_in_the_servers_url_is_never_printed(server: Server) -> None:
+    """A URL given to ``--url`` with a password in it (``https://user:password@host``)
+    is shown with ``***`` in its place, as a database URL is, in every error."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKWORK_")}
+    secret = "pw-in-the-url-0123"
+
+    def tickwork(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tickwork.cli", *args], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+    down = tickwork("--url", f"http://ops:{secret}@127.0.0.1:9", "--token", "x", "list")
+    assert down.returncode == 1 and "http://ops:***@127.0.0.1:9" in down.stderr, down.stderr
+    wrong = tickwork("--url", f"ftp://ops:{secret}@127.0.0.1:9", "list")
+    assert wrong.returncode != 0 and "ftp://ops:***@127.0.0.1:9" in wrong.stderr, wrong.stderr
+    with_userinfo = server.url.replace("http://", f"http://ops:{secret}@")
+    refused = tickwork("--url", with_userinfo, "--token", server.admin_token or "", "status")
+    assert refused.returncode == 1, refused.stdout
+    for done in (down, wrong, refused):
+        assert secret not in done.stdout + done.stderr

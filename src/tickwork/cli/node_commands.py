@@ -34,7 +34,8 @@ def status(
     g = globals_of(ctx)
     out = g.out
     # Where the figures come from: the database, or the server (--url) that read them.
-    source, where = ("server", g.url) if g.url is not None else ("database", mask_password(g.db))
+    source, where = ("server", g.url) if g.url is not None else ("database", g.db)
+    where = mask_password(where)
 
     async def action(
         scheduler: Scheduler,

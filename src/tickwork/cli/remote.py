@@ -52,6 +52,7 @@ from tickwork.models import (
     TaskSpec,
     TaskStats,
 )
+from tickwork.store.url import mask_password
 
 R = TypeVar("R")
 
@@ -201,8 +202,11 @@ class RemoteScheduler:
     def __init__(self, url: str, token: str | None, *, timeout: float = TIMEOUT) -> None:
         base = url.rstrip("/")
         if not base.startswith(("http://", "https://")):
-            raise RemoteError(f"--url must be an http:// or https:// URL, not {url!r}")
-        self.url = base
+            raise RemoteError(
+                f"--url must be an http:// or https:// URL, not {mask_password(url)!r}"
+            )
+        #: The URL to show: a password in it (a proxy's) as ``***``.
+        self.url = mask_password(base)
         headers = {"User-Agent": f"tickwork-cli/{tickwork.__version__}"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
