@@ -4,6 +4,7 @@ actions, and the headers every page carries."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from datetime import UTC, datetime
 from html import unescape
@@ -591,6 +592,31 @@ async def test_bad_input_is_never_a_server_error(dashboard: Dashboard) -> None:
             if r.status_code == 303:
                 assert r.headers["location"].startswith("/"), path
                 assert not r.headers["location"].startswith("//"), path
+
+
+async def test_data_nested_too_deeply_to_read_is_named_not_a_server_error(
+    dashboard: Dashboard,
+) -> None:
+    """JSON nested deeper than the parser goes (it raises RecursionError, not the
+    ValueError of other bad JSON) is refused under the data field, as bad JSON is: by
+    the schedule form, Run now and the data's live check."""
+    deep = "[" * 100_000 + "]" * 100_000
+    alice = await dashboard.signed_in("alice")
+    async with alice:
+        await _create(dashboard, alice, "nightly")
+        form = {"task": "reports:daily", "schedule": "0 3 * * *", "timezone": "UTC", "data": deep}
+        r = await post_form(alice, "/schedules/new", form)
+        assert r.status_code == 400 and "nested too deeply" in r.text, r.text[-500:]
+        r = await post_form(alice, "/schedules/nightly", {"data": deep}, "/schedules/nightly/run")
+        assert r.status_code == 400 and "nested too deeply" in r.text, r.text[-500:]
+        assert await dashboard.scheduler.list_runs("nightly") == []
+        deep_query = "[" * 5_000 + "]" * 5_000
+        r = await alice.get("/ui/check-data", params={"task": "reports:daily", "data": deep_query})
+        assert r.status_code == 200 and "nested too deeply" in r.text, r.text
+    # A flash cookie that is no message of ours (nested too deeply, say) shows none.
+    async with dashboard.client() as browser:
+        browser.cookies.set("tw_flash", base64.urlsafe_b64encode(b"[" * 3000).decode())
+        assert (await browser.get("/login")).status_code == 200
 
 
 async def test_the_edit_form_shows_start_and_end_in_the_schedules_zone(

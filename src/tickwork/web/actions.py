@@ -6,7 +6,6 @@ a read-only caller is refused here even if a control were shown."""
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -33,6 +32,7 @@ from tickwork.web.forms import (
     POLICY_DEFAULTS,
     form_field,
     form_values,
+    json_text,
     read_form,
 )
 from tickwork.web.render import fragment, redirect, render
@@ -274,7 +274,7 @@ async def check_data(request: Request) -> Response:
     p = request.query_params
     raw = p.get("data", "").strip() or "{}"
     try:
-        value = json.loads(raw)
+        value = json_text(raw)
     except ValueError as e:
         return fragment("_data_help.html", error=f"not valid JSON: {e}", ok=False)
     if not isinstance(value, dict):
@@ -313,7 +313,7 @@ async def schedule_action(request: Request, schedule_id: str, action: str) -> Re
             extra = None
             if raw:
                 try:
-                    extra = json.loads(raw)
+                    extra = json_text(raw)
                 except ValueError as e:
                     return await _panel_refused(
                         request,

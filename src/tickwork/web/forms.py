@@ -15,6 +15,19 @@ from tickwork.models import CATCHUP_POLICIES, OVERLAP_POLICIES, Schedule, TaskSp
 from tickwork.schedule import ScheduleError, parse_schedule
 from tickwork.validation import check_id, field_problems, start_wall_of
 
+
+def json_text(text: str) -> Any:
+    """``json.loads`` of what a form's field holds, every refusal a ``ValueError`` that
+    says why: text nested deeper than the parser goes raises ``RecursionError``, which
+    an ``except ValueError`` lets through as a server error."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(
+            "it is nested too deeply to read (arrays or objects inside each other)"
+        ) from None
+
+
 #: The fields of the form, with what an empty one means on create.
 POLICY_DEFAULTS: Final = {
     "overlap": "skip",
@@ -189,7 +202,7 @@ def read_form(
                 errors["schedule"] = str(e)
     f["timezone"] = zone_name
     try:
-        data = json.loads(values["data"] or "{}")
+        data = json_text(values["data"] or "{}")
         if not isinstance(data, dict):
             errors["data"] = 'data must be a JSON object, like {"region": "eu"}'
         else:

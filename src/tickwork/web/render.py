@@ -146,7 +146,7 @@ def _flashes(request: Request) -> list[tuple[str, str]]:
         return []
     try:
         value = json.loads(base64.urlsafe_b64decode(raw.encode()))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # not one of ours
         return []
     if isinstance(value, list):
         return [(str(k), str(t)) for k, t in value if isinstance(t, str)][:5]
