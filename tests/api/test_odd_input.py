@@ -199,6 +199,13 @@ def test_tampered_cursors_are_422_naming_the_cursor_on_every_database(
         e = _error(c.get(path, params={"cursor": cursor}), 422)
         assert e["details"]["field"] == "cursor", (path, e)
         assert e["message"] == "cursor is not one this list gave out", (path, e)
+    # JSON nested deeper than the parser goes (RecursionError, not ValueError): every
+    # list refuses it alike.
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+    for path in ("/schedules", "/runs", "/schedules/s/runs", "/audit", "/tasks", "/nodes",
+                 "/queues/q/messages"):  # fmt: skip
+        e = _error(c.get(path, params={"cursor": deep}), 422)
+        assert e["message"] == "cursor is not one this list gave out", (path, e)
     # The cursors the lists give out still page on.
     page = c.get("/audit", params={"limit": 1}).json()
     assert c.get("/audit", params={"cursor": page["next_cursor"]}).status_code == 200

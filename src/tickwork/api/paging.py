@@ -41,8 +41,8 @@ def decode(kind: str, cursor: str) -> Any:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         found = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        found = None
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        found = None  # RecursionError: JSON nested deeper than the parser goes
     if not isinstance(found, list) or len(found) != 2 or found[0] != kind:
         raise _not_ours()
     return found[1]
