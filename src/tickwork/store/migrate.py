@@ -39,21 +39,27 @@ class Migrations(SqlCore):
         """A write transaction no other migrator (thread or process) runs beside."""
 
     @abstractmethod
+    def schema_version(self) -> int:
+        """The highest migration applied (0: none), read without the migrators' lock."""
+
+    @abstractmethod
     def _run_script(self, tx: Tx, script: str) -> None:
         """Run one migration file (several statements, no parameters) in ``tx``."""
 
     def upgrade(self) -> list[int]:
         migrations = load_migrations(self.dialect)
+        latest = migrations[-1][0] if migrations else 0
+        # Most opens find the schema up to date: a read says so without the lock, which
+        # another process may hold for long (a migration of a large database).
+        found = self.schema_version()
+        self._check_known(found, latest)
+        if found == latest:
+            return []
         applied: list[int] = []
         with self._migrating() as tx:
             tx.execute(self._sql("create_schema_migrations"))
             current = int(tx.execute(self._sql("schema_version"))[0][0] or 0)
-            latest = migrations[-1][0] if migrations else 0
-            if current > latest:
-                raise StoreError(
-                    f"database {self.url} has schema version {current}, newer than this"
-                    f" tickwork knows ({latest}); upgrade tickwork"
-                )
+            self._check_known(current, latest)
             for version, script in migrations:
                 if version <= current:
                     continue
@@ -61,3 +67,11 @@ class Migrations(SqlCore):
                 tx.execute(self._sql("record_migration"), (version, self._ts(datetime.now(UTC))))
                 applied.append(version)
         return applied
+
+    def _check_known(self, current: int, latest: int) -> None:
+        """Refuse a schema a newer tickwork migrated: this one does not know it."""
+        if current > latest:
+            raise StoreError(
+                f"database {self.url} has schema version {current}, newer than this"
+                f" tickwork knows ({latest}); upgrade tickwork"
+            )

@@ -25,12 +25,13 @@ thread takes an idle one for the length of a transaction.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -58,6 +59,8 @@ from tickwork.store.sqlite_wal import BACKSTOP_FRAMES, Checkpointer
 from tickwork.store.sqlite_watch import FileWatch
 from tickwork.store.url import SQLiteURL
 
+log = logging.getLogger("tickwork.store")
+
 #: Commits ``try_add_schedule`` makes in a row before it leaves one to a store thread.
 #: Its connection never checkpoints (that is file I/O, not for the event loop), nor
 #: waits for the checkpointer (``sqlite_wal``), which takes the write lock when the
@@ -67,6 +70,10 @@ INLINE_RUN: Final = 64
 
 #: UPDATE … FROM (3.33) and the JSON functions built in (3.38).
 MIN_SQLITE: Final = (3, 38, 0)
+#: How long an open whose schema is behind waits for the write lock (seconds): the
+#: process holding it may be migrating a large file. Said every MIGRATION_SAY_EVERY s.
+MIGRATION_WAIT: Final = 300.0
+MIGRATION_SAY_EVERY: Final = 10.0
 
 
 def check_sqlite_version(version: tuple[int, int, int]) -> None:
@@ -436,8 +443,48 @@ class SQLiteStore(SQLiteNodeLocks, SQLiteBulk, SqlStore):
             " file of its own (a new path is created)"
         )
 
-    def _migrating(self) -> AbstractContextManager[Tx]:
-        return self._write()  # BEGIN IMMEDIATE: one migrator at a time
+    @contextmanager
+    def _migrating(self) -> Iterator[Tx]:
+        """A write transaction (BEGIN IMMEDIATE: one migrator at a time) begun as soon
+        as the write lock is free, waited for up to ``MIGRATION_WAIT``, not just
+        ``busy_timeout``: the process holding it is most likely migrating the file, which
+        takes a while on a large one, and the migrations are found applied after it."""
+        with self._write_lock:
+            self._files.check()
+            conn = self._take()
+            try:
+                self._begin_migrating(conn)
+                before = conn.total_changes
+                yield _SQLiteTx(conn)
+                conn.execute("COMMIT")
+                self.checkpointer.wrote(conn.total_changes - before)
+            except sqlite3.Error as exc:
+                raise translated(exc, self._path) from exc
+            finally:
+                self._give_back(conn)
+
+    def _begin_migrating(self, conn: sqlite3.Connection) -> None:
+        started = time.monotonic()
+        said = -MIGRATION_SAY_EVERY
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # waits busy_timeout itself
+                return
+            except sqlite3.OperationalError as exc:
+                waited = time.monotonic() - started
+                if not busy(exc) or waited >= MIGRATION_WAIT:
+                    raise
+            if waited - said >= MIGRATION_SAY_EVERY:
+                said = waited
+                log.warning(
+                    "waiting for the write lock of %s to migrate its schema (%.0f s so far):"
+                    " another process holds it (one migrating it, a long transaction, a"
+                    " sqlite3 shell); giving up after %.0f s",
+                    self._path,
+                    waited,
+                    MIGRATION_WAIT,
+                )
+            time.sleep(0.05)  # busy_timeout may be 0
 
     def _run_script(self, tx: Tx, script: str) -> None:
         for statement in _statements(script):
