@@ -271,6 +271,43 @@ def test_a_killed_leader_is_replaced_at_once(pg: PostgresStore) -> None:
             time.sleep(0.02)
 
 
+def _within(seconds: float, fn: Callable[..., T], *args: object) -> T:
+    """``fn(*args)`` on a thread, failing if it has not returned within ``seconds``."""
+    out: list[T] = []
+    thread = threading.Thread(target=lambda: out.append(fn(*args)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert out, f"{getattr(fn, '__name__', fn)} waited more than {seconds} s"
+    return out[0]
+
+
+def test_try_lead_does_not_wait_for_a_session_holding_the_lease(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """A node frozen (or cut off) inside ``try_lead`` keeps the lease row locked until
+    its session ends: hours, on a partition the server has not noticed. Before, every
+    other node's ``try_lead`` waited for it, and with it the rest of the maintenance
+    pass, so no node took over the runs of dead nodes. Now it is not the leader this
+    round (fail closed) and the pass goes on."""
+    assert pg.try_lead("frozen", at(0), at(30))
+    with psycopg.connect(pg_url) as holder:
+        holder.execute("SELECT * FROM leader FOR UPDATE")
+        assert _within(3, pg.try_lead, "me", at(40), at(70)) is False  # lapsed, but held
+        holder.rollback()
+    assert pg.try_lead("me", at(40), at(70))
+
+
+def test_try_lead_does_not_wait_for_a_session_creating_the_lease(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """The same while the first lease is being inserted by a session that froze."""
+    with psycopg.connect(pg_url) as holder:
+        holder.execute("INSERT INTO leader (id, node_id, lease_until) VALUES (1, 'frozen', now())")
+        assert _within(3, pg.try_lead, "me", at(40), at(70)) is False
+        holder.rollback()
+    assert pg.try_lead("me", at(40), at(70))
+
+
 def test_percentiles_are_computed_by_postgres(pg: PostgresStore) -> None:
     pg.insert_runs([make_run(None, T0) for _ in range(4)])
     for i, run in enumerate(pg.claim_runs("n1", T0, at(30), 10, ["t"], {})):

@@ -73,6 +73,7 @@ class Nodes(SqlCore):
         try:
             t_until = self._ts(_aware(lease_until))
             with self._write() as tx:
+                self._lead_without_waiting(tx)
                 rows = tx.execute(self._sql("leader_locked"))
                 if not rows:
                     got = tx.execute(self._sql("take_free_lead"), (node_id, t_until))
@@ -87,6 +88,10 @@ class Nodes(SqlCore):
                 return True
         except Exception:  # fail closed: any doubt means "not the leader"
             return False
+
+    def _lead_without_waiting(self, tx: Tx) -> None:
+        """Bound the wait for the lease row to a moment, where a session may hold it
+        for long (SQLite: one writer at a time, bounded by busy_timeout already)."""
 
     def _leader_gone(self, tx: Tx, node_id: str) -> bool:
         """Whether the database can tell at once that the lease holder is gone."""

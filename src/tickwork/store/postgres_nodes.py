@@ -216,6 +216,12 @@ class PgNodeLocks(Nodes):
             dead |= suspects & self._node_liveness(None, fallback)[1]
         return sorted(dead)
 
+    def _lead_without_waiting(self, tx: Tx) -> None:
+        """A node frozen or cut off inside ``try_lead`` keeps the lease row locked until
+        the server ends its session (hours, for a partition it has not noticed): waited
+        for, it would hold up every node's maintenance, takeovers included."""
+        tx.execute(self._sql("lead_without_waiting"))
+
     def _leader_gone(self, tx: Tx, node_id: str) -> bool:
         """The leader's lock is free: its session ended (checked once: a false alarm
         only gives leadership to a live node, which the old leader notices at once)."""

@@ -117,6 +117,12 @@ SELECT id,
     THEN pg_try_advisory_xact_lock(lock_key) END
 FROM nodes WHERE stopped_at IS NULL
 
+-- name: lead_without_waiting@postgres
+-- try_lead waits at most this long for the lease row another session holds (a node
+-- frozen or cut off inside try_lead holds it until its session ends): past it, the
+-- node is not the leader this round, and its maintenance pass goes on. No parameters.
+SET LOCAL lock_timeout = '500ms'
+
 -- name: leader_gone@postgres
 -- The node stopped, or its lock is free. Parameters: node id.
 SELECT 1 FROM nodes WHERE id = ? AND (stopped_at IS NOT NULL
