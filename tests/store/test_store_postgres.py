@@ -18,8 +18,9 @@ import pytest
 
 from tickwork.errors import ConflictError, StoreUnavailableError
 from tickwork.models import AttemptOutcome, Node
-from tickwork.store import open_store
+from tickwork.store import open_store, postgres_connections
 from tickwork.store.postgres import PostgresStore, lock_key
+from tickwork.store.postgres_connections import IDLE_IN_TRANSACTION
 from tickwork.store.url import TCP_DEFAULTS
 
 from .conftest import T0, at, every_second, make_run, make_schedule, worker
@@ -306,6 +307,57 @@ def test_try_lead_does_not_wait_for_a_session_creating_the_lease(
         assert _within(3, pg.try_lead, "me", at(40), at(70)) is False
         holder.rollback()
     assert pg.try_lead("me", at(40), at(70))
+
+
+def _setting(store: PostgresStore, name: str) -> str:
+    with store._connection() as conn:
+        row = conn.execute(f"SHOW {name}").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_session_idle_in_a_transaction_is_ended_by_the_server(
+    pg: PostgresStore, pg_url: str
+) -> None:
+    """Unless the server, the role, the database or the URL set it already."""
+    assert _setting(pg, "idle_in_transaction_session_timeout") == IDLE_IN_TRANSACTION
+    sep = "&" if "?" in pg_url else "?"
+    own = open_store(f"{pg_url}{sep}options=-c%20idle_in_transaction_session_timeout%3D0")
+    assert isinstance(own, PostgresStore)
+    try:
+        assert _setting(own, "idle_in_transaction_session_timeout") == "0"
+    finally:
+        own.close()
+
+
+def test_a_frozen_node_s_transaction_does_not_hold_up_the_takeover(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node frozen (or cut off) in the middle of its heartbeat keeps its row of
+    ``nodes`` locked; before, another node's ``recover_lost`` waited for it for as long
+    as the session lived (hours, on a partition), and took over no dead node's runs
+    meanwhile. The server now ends such a session (after 1 s here, not 20) and the
+    takeover goes on; the frozen node, when it wakes, has lost a connection."""
+    monkeypatch.setattr(postgres_connections, "IDLE_IN_TRANSACTION", "1s")
+    frozen, taker = open_store(pg_url), open_store(pg_url)
+    assert isinstance(frozen, PostgresStore) and isinstance(taker, PostgresStore)
+    try:
+        frozen.register_node(Node("frozen", "h", 1, T0, T0))
+        taker.insert_runs([make_run(None, T0)])
+        (run,) = taker.claim_runs("dead", T0, at(30), 1, ["t"], {})
+        with frozen._connection() as conn:
+            conn.execute("BEGIN")
+            conn.execute("UPDATE nodes SET heartbeat_at = now() WHERE id = 'frozen'")
+            # ... and the node freezes here, in its transaction.
+            recovered = _within(
+                10, taker.recover_lost, at(60), ["frozen", "dead"], lambda r, n: None
+            )
+            assert [r.id for r in recovered] == [run.id]
+            with pytest.raises(StoreUnavailableError), frozen._translate():
+                conn.execute("COMMIT")  # a connection lost (retried), not an end refused
+    finally:
+        frozen.close()
+        taker.close()
 
 
 def test_percentiles_are_computed_by_postgres(pg: PostgresStore) -> None:

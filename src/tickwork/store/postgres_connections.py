@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -28,6 +28,17 @@ REFILL_WAIT = 1.0
 #: starts again from a 1 s delay (``_reconnect_again``): its own delay doubles without
 #: bound, so after a 40 s outage the next try came up to 25 s after the server was back.
 RECONNECT_ROUND = 5.0
+#: How long the server lets a session of the pool sit idle inside a transaction before
+#: it ends the session, unless set elsewhere (the server's configuration, the role, the
+#: database, the URL's ``options``). A node frozen or cut off in the middle of a
+#: transaction otherwise keeps its row locks until the server notices its session is
+#: gone (hours, on a partition), holding up other nodes' writes to those rows, the
+#: takeover of dead nodes' runs among them. No transaction of tickwork idles for long.
+IDLE_IN_TRANSACTION: Final = "20s"
+_IDLE_IN_TRANSACTION_UNSET: Final = (
+    "SELECT set_config(name, %s, false) FROM pg_settings"
+    " WHERE name = 'idle_in_transaction_session_timeout' AND source = 'default'"
+)
 
 
 @lru_cache(maxsize=1024)
@@ -109,6 +120,7 @@ def pinned_conninfo(conninfo: str, conn: psycopg.Connection[Any]) -> str:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute(SESSION_UTC)
+    conn.execute(_IDLE_IN_TRANSACTION_UNSET, (IDLE_IN_TRANSACTION,))
     text_json(conn)
 
 
@@ -134,7 +146,13 @@ class PgConnections(SqlCore):
             yield
         except psycopg.errors.IntegrityError as exc:
             raise ConflictError(self._clean(exc)) from exc
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        except (
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            # The server ended a session idle in a transaction (``IDLE_IN_TRANSACTION``):
+            # a connection lost, as for any other reason, not a refusal of what it wrote.
+            psycopg.errors.IdleInTransactionSessionTimeout,
+        ) as exc:
             raise StoreUnavailableError(f"PostgreSQL {self.url}: {self._clean(exc)}") from exc
         except psycopg.DataError as exc:
             # A value the database cannot hold (a NUL character in text, a number out of
