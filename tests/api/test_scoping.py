@@ -234,3 +234,33 @@ def test_the_owner_still_reads_the_runs_of_a_deleted_schedule(db_server: Server)
         assert c.get(f"/runs/{theirs['id']}").status_code == 404
     assert ids(bob, "/schedules/shared-id/runs") == [new["id"]]
     assert len(ids(db_server.admin, "/runs", schedule="shared-id")) == 2
+
+
+def test_the_owner_still_reads_the_queue_messages_of_a_deleted_schedule(
+    db_server: Server,
+) -> None:
+    """A deleted schedule's unread queue messages stay its owner's, as its runs do: a
+    message is the user's whose its schedule was when it was written, so an id an
+    admin gives to another user keeps each owner's messages with them."""
+    alice = db_server.client(db_server.user_token("alice"))
+    bob = db_server.client(db_server.user_token("bob"))
+    body = {"id": "queued-id", "task": "api:echo", "schedule": "manual", "result_queue": "outq"}
+    assert alice.post("/schedules", json=body).status_code == 201
+    old = _wait_done(alice, alice.post("/schedules/queued-id/run").json()["id"])
+    assert alice.delete("/schedules/queued-id").status_code == 204
+
+    def run_ids(c: httpx.Client, consume: bool = False) -> list[str]:
+        r = c.get("/queues/outq/messages", params={"consume": str(consume).lower()})
+        assert r.status_code == 200, r.text
+        return [m["run_id"] for m in r.json()["items"]]
+
+    assert run_ids(alice) == [old["id"]]
+    assert run_ids(bob) == []
+    again = db_server.admin.post("/schedules", json={**body, "owner": "bob"})
+    assert again.status_code == 201, again.text
+    new = _wait_done(bob, bob.post("/schedules/queued-id/run").json()["id"])
+    assert run_ids(bob) == [new["id"]]
+    assert run_ids(alice) == [old["id"]]
+    assert run_ids(bob, consume=True) == [new["id"]]
+    assert run_ids(alice, consume=True) == [old["id"]]
+    assert run_ids(db_server.admin) == []

@@ -47,9 +47,9 @@ class AdminCalls(SchedulerBase):
         owner: str | None = None,
         after: int = 0,
     ) -> list[QueueMessage]:
-        """Messages of a queue, oldest first (``owner``: only of that user's schedules;
-        ``after``: only those with a greater id, where a previous read ended);
-        ``consume``: removed as they are read."""
+        """Messages of a queue, oldest first (``owner``: only those written while their
+        schedule was that user's; ``after``: only those with a greater id, where a
+        previous read ended); ``consume``: removed as they are read."""
         if not isinstance(name, str) or not name:
             raise ValidationError("name must be the name of a queue", field="name")
         if not isinstance(consume, bool):

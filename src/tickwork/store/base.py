@@ -526,7 +526,8 @@ class Store(ReadStore, AccessStore, NodeStore):
     ) -> list[QueueMessage]:
         """Oldest messages first; with ``consume`` they are deleted in the same
         transaction, so two consumers never get the same message. ``owner``: only
-        messages of that user's schedules; ``after``: only messages with a greater id
+        messages written while their schedule was that user's (a deleted one's
+        included: ``owned_runs``); ``after``: only messages with a greater id
         (where the previous page ended)."""
 
     # -- a running attempt's log lines (SQL in store/sql_run_lines.py) ---------------

@@ -9,8 +9,14 @@ was made: that of the first deletion of its schedule id at or after the run's
 (a run a node stamped a moment after the delete, its clock ahead). So an id deleted
 and taken again by another user splits its history between the two.
 
+Queue messages follow the same rule, by the time each was written (their own
+``created_at``): a message outlives its schedule until it is read, and is its owner's,
+not that of whoever takes the id next. It costs the message's write nothing; retention
+keeps a deletion's row while a run or an unread message of its id is left.
+
 Each dialect states the rule in the shape its planner serves best; each takes the user
-as its only parameter, repeated (``owned_params``), and reads runs aliased ``r``.
+as its only parameter, repeated (``owned_params``), and reads runs (or queue messages)
+aliased ``r``: any table with ``schedule_id`` and ``created_at`` columns.
 """
 
 from __future__ import annotations

@@ -274,7 +274,10 @@ class Runs(SqlCore):
     ) -> list[QueueMessage]:
         limit = max(0, int(limit))
         after = max(0, int(after))
-        params: list[Any] = [name, after, limit] if owner is None else [name, after, owner, limit]
+        params: list[Any] = [name, after]
+        if owner is not None:  # a message is whose its schedule was when it was written
+            params.extend(owned_params(owner, self.dialect))
+        params.append(limit)
         if consume:
             with self._write() as tx:
                 consumed = "consume_queue" if owner is None else "consume_owned_queue"
@@ -355,6 +358,7 @@ class Runs(SqlCore):
         self.delete_events_before(cutoff)  # the event feed is kept as long as runs
         with self._write() as tx:  # and so are the audit log and idempotency keys
             self._delete_access_before(tx, t_cut)
-            # and whose a deleted schedule was, while a run of its id is left
-            tx.execute(self._sql("forget_deleted_schedules_without_runs"))
+            # and whose a deleted schedule was, while a run or an unread message of its
+            # id is left
+            tx.execute(self._sql("forget_deleted_schedules_left_nothing"))
         return total

@@ -87,18 +87,19 @@ DELETE FROM queue_messages WHERE id IN (
 RETURNING {queue_messages}
 
 -- name: consume_owned_queue
--- consume_queue over the messages of one owner's schedules. Parameters: the queue, the
--- id, the owner, the limit.
+-- consume_queue over one user's messages: a message is whose its schedule was when it
+-- was written, as a run is whose its schedule was when it was made (owned_runs, with
+-- the message aliased r). Parameters: the queue, the id, owned_params(user), the limit.
 DELETE FROM queue_messages WHERE id IN (
-  SELECT id FROM queue_messages WHERE queue = ? AND id > ?
-    AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?)
+  SELECT r.id FROM queue_messages r WHERE r.queue = ? AND r.id > ?
+    AND {r.owned} ORDER BY r.id LIMIT ?)
 RETURNING {queue_messages}
 
 -- name: consume_owned_queue@postgres
 DELETE FROM queue_messages WHERE id IN (
-  SELECT id FROM queue_messages WHERE queue = ? AND id > ?
-    AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?
-  FOR UPDATE SKIP LOCKED)
+  SELECT r.id FROM queue_messages r WHERE r.queue = ? AND r.id > ?
+    AND {r.owned} ORDER BY r.id LIMIT ?
+  FOR UPDATE OF r SKIP LOCKED)
 RETURNING {queue_messages}
 
 -- name: peek_queue
@@ -107,10 +108,10 @@ RETURNING {queue_messages}
 SELECT {queue_messages} FROM queue_messages WHERE queue = ? AND id > ? ORDER BY id LIMIT ?
 
 -- name: peek_owned_queue
--- peek_queue over the messages of one owner's schedules. Parameters: the queue, the id,
--- the owner, the limit.
-SELECT {queue_messages} FROM queue_messages WHERE queue = ? AND id > ?
-  AND schedule_id IN (SELECT id FROM schedules WHERE owner = ?) ORDER BY id LIMIT ?
+-- peek_queue over one user's messages (see consume_owned_queue). Parameters: the
+-- queue, the id, owned_params(user), the limit.
+SELECT {queue_messages} FROM queue_messages r WHERE r.queue = ? AND r.id > ?
+  AND {r.owned} ORDER BY r.id LIMIT ?
 
 -- name: gauge_schedules
 -- Schedules per status. No parameters.
@@ -179,11 +180,25 @@ DELETE FROM attempts WHERE run_id IN (SELECT value FROM json_each(?))
 -- name: delete_attempts_of_runs@postgres
 DELETE FROM attempts WHERE run_id = ANY(?::text[])
 
--- name: forget_deleted_schedules_without_runs
--- The owners of deleted schedules no run of whose id is left (see owned_runs): nothing
--- is theirs to read any more. No parameters.
+-- name: forget_deleted_schedules_left_nothing
+-- The owners of deleted schedules no run and no unread queue message of whose id is
+-- left (see owned_runs): nothing is theirs to read any more. Retention never removes a
+-- message, so a deletion is remembered until its messages are read. No parameters.
+-- (Messages have no index by schedule, which would cost their write: the subquery is
+-- one scan, made once.)
 DELETE FROM deleted_schedules
 WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.schedule_id = deleted_schedules.schedule_id)
+  AND schedule_id NOT IN (
+    SELECT q.schedule_id FROM queue_messages q WHERE q.schedule_id IS NOT NULL)
+
+-- name: forget_deleted_schedules_left_nothing@postgres
+-- The same; the ids with messages found in one scan first (as an anti-join, the
+-- planner may scan the messages once per deletion).
+WITH queued AS MATERIALIZED (
+  SELECT DISTINCT schedule_id FROM queue_messages WHERE schedule_id IS NOT NULL)
+DELETE FROM deleted_schedules
+WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.schedule_id = deleted_schedules.schedule_id)
+  AND NOT EXISTS (SELECT 1 FROM queued q WHERE q.schedule_id = deleted_schedules.schedule_id)
 
 -- name: delete_runs
 -- Parameters: the run ids (a list).
