@@ -23,6 +23,7 @@ from tickwork.api.auth import proven_alone
 from tickwork.api.bodies import ScheduleBodies
 from tickwork.api.errors import install_error_handlers
 from tickwork.api.head import HeadAsGet
+from tickwork.api.no_store import NoStore
 from tickwork.api.protection import BodyLimit, RateLimit, TooLargeAnswer
 from tickwork.api.quick_reads import QuickReads
 from tickwork.api.routes import runs, schedules, system
@@ -88,6 +89,7 @@ def create_app(scheduler: Scheduler, settings: ApiSettings | None = None) -> Fas
         per_minute=settings.rate_limit,
         proves_alone=lambda bearer: proven_alone(settings, bearer),
     )
+    app.add_middleware(NoStore)  # on every answer under /api/v1, refusals included
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from tickwork.api.no_store import PRIVATE_HEADERS
 from tickwork.web import timefmt
 from tickwork.web.session import csrf_token, preferences, session_token
 
@@ -29,10 +30,9 @@ CONTENT_SECURITY_POLICY: Final = (
 )
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
+    **PRIVATE_HEADERS,  # no-store and nosniff, as the API sends them
 }
 FLASH_COOKIE: Final = "tw_flash"
 
