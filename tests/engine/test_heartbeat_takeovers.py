@@ -135,9 +135,55 @@ async def test_a_run_really_taken_over_is_still_said_so(
         engine.core.main_idle.set()
     assert len(_taken_over(caplog, executing.run)) == 1
     assert len(_taken_over(caplog, finished.run)) == 1
+
+    async def let_go() -> bool:
+        return finished.run.id not in engine.core.active
+
+    await eventually(let_go, what="the finisher letting go of the run")
+    # Said once, by the heartbeat: not again as the finisher's end is refused.
+    assert [m for m in _said(caplog, finished.run) if "not recorded" in m] == [
+        m for m in _taken_over(caplog, finished.run)
+    ]
     assert executing.stop_reason == "lost"
     await eventually(lambda: _done(executing.task), what="the taken-over task stopped")
 
 
+def _said(caplog: pytest.LogCaptureFixture, run: Run) -> list[str]:
+    return [r.getMessage() for r in caplog.records if run.id in r.getMessage()]
+
+
 async def _done(t: asyncio.Task[None]) -> bool:
     return t.done()
+
+
+async def test_a_success_the_finisher_can_no_longer_record_is_said(
+    scheduler: Scheduler, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node frozen past its lease while its task ended (a SIGSTOP, a suspended
+    host): when it resumes, its finisher may write the end before any heartbeat tells
+    it the run was taken over. The database refuses the end, as it should. Before, a
+    success refused so was not said at all (a failure was): the node's log showed a
+    run that succeeded here and nothing of its result being dropped."""
+    caplog.set_level(logging.WARNING, logger="tickwork")
+    engine = scheduler.engine
+    assert engine is not None
+    active = await _running(scheduler, "frozen")
+    run = active.run
+    await _end_here(engine, active, "frozen")
+    try:
+        later = clock.now() + timedelta(seconds=engine.config.lease_ttl * 2)
+        (taken,) = await asyncio.to_thread(
+            engine.store.recover_lost, later, [], lambda run, now: now + timedelta(hours=1)
+        )
+        assert taken.id == run.id
+    finally:
+        engine.core.main_idle.set()  # the finisher goes first, no heartbeat between
+
+    async def let_go() -> bool:
+        return run.id not in engine.core.active
+
+    await eventually(let_go, what="the finisher letting go of the run")
+    said = [r.getMessage() for r in caplog.records if run.id in r.getMessage()]
+    assert any("succeeded" in m and "not recorded" in m for m in said), said
+    stored = await scheduler.get_run(run.id)
+    assert stored.status == "retrying" and stored.attempts[0].status == "lost"

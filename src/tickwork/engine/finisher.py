@@ -86,12 +86,12 @@ def log_attempt_end(run: Run, status: str, error: str | None, finished: Run | No
     }
     if finished is None:
         run_log.warning(
-            "%s attempt %d %s: %s; not recorded: the lease had lapsed and another node "
+            "%s attempt %d %s%s; not recorded: the lease had lapsed and another node "
             "took the run over",
             where,
             run.attempt,
             status,
-            said,
+            "" if status == "succeeded" and error is None else f": {said}",
             extra=fields,
         )
         return
@@ -201,9 +201,14 @@ class Finisher:
                 with core.ended_lock:
                     core.ended.difference_update(item[0] for item in items)
                 for index, (item, run) in enumerate(batch):
-                    core.active.pop(run.id, None)
+                    active = core.active.pop(run.id, None)
                     finished = None if results is None else results[index]
-                    if item[3].status != "succeeded":
+                    # A success is said only when it could not be recorded (refused:
+                    # another node took the run over while this one was frozen), and
+                    # not when a heartbeat already said so.
+                    refused = finished is None and bool(results)
+                    said = refused and active is not None and active.stop_reason == "lost"
+                    if (item[3].status != "succeeded" or refused) and not said:
                         log_attempt_end(run, item[3].status, item[3].error, finished)
                     self._after_finish(run, finished)
                 if start is not None and len(claimed) < len(batch):

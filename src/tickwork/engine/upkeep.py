@@ -100,6 +100,7 @@ class Upkeep:
             self._execution.request_cancel(run_id)
         for active in ended:
             if await self._taken_over(active.run):
+                active.stop_reason = "lost"  # said here: the finisher need not say it again
                 log.warning(
                     "run %s was taken over by another node; the end of its attempt %d "
                     "here is not recorded",
