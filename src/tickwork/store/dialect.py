@@ -35,7 +35,7 @@ from tickwork.store.codec import (
     RowCodec,
 )
 from tickwork.store.named_sql import queries_for
-from tickwork.store.owned_runs import owned
+from tickwork.store.owned_runs import owned, owned_messages
 
 
 class Tx(Protocol):
@@ -82,6 +82,8 @@ COLUMN_LISTS: Final = {
 #: Not a column list but a condition several statements share, in each dialect's
 #: words: the runs (alias r) of one user, deleted schedules' included (owned_runs).
 OWNED_RUNS: Final = "{r.owned}"
+#: The same rule for queue messages (alias r), in the form a page of a queue needs.
+OWNED_MESSAGES: Final = "{r.owned_message}"
 
 
 @lru_cache(maxsize=4)
@@ -92,6 +94,7 @@ def statements(dialect: str) -> Mapping[str, str]:
     for name, sql in queries_for(dialect).items():
         for token, columns in COLUMN_LISTS.items():
             sql = sql.replace(token, columns)
+        sql = sql.replace(OWNED_MESSAGES, owned_messages(dialect))
         found[name] = sql.replace(OWNED_RUNS, owned(dialect))
     return MappingProxyType(found)
 

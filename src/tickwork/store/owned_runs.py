@@ -71,6 +71,17 @@ _POSTGRES: Final = (
 )
 _PARAMS: Final = {"postgres": _POSTGRES.count("?"), "sqlite": _SQLITE.count("?")}
 
+#: PostgreSQL, for a page of a queue's messages: the SQLite form, its first test made
+#: opaque to the planner (``IS TRUE``: a hashed subplan, not a semi-join), so the page
+#: is read in id order and stops at its limit, the rule's lookups made only for
+#: messages of a deleted id. (With the spans of ``_POSTGRES`` it joined and sorted the
+#: whole queue: 2 ms became 0.1 s for the first page of 200,000 messages; as a
+#: semi-join the planner expected few rows, compiled the query (JIT) and ran the
+#: lookups first: 0.7 s for a user with no message in such a queue.)
+_MESSAGES_POSTGRES: Final = "((" + _SQLITE[1:].replace(
+    " AND (r.schedule_id NOT IN", ") IS TRUE AND (r.schedule_id NOT IN", 1
+)
+
 
 def owned(dialect: str) -> str:
     """The condition, for runs aliased ``r``, that a run is the user's, in ``dialect``."""
@@ -80,3 +91,14 @@ def owned(dialect: str) -> str:
 def owned_params(user: str, dialect: str) -> tuple[str, ...]:
     """The parameters of ``owned(dialect)`` for one user."""
     return (user,) * _PARAMS["postgres" if dialect == "postgres" else "sqlite"]
+
+
+def owned_messages(dialect: str) -> str:
+    """The condition, for queue messages aliased ``r``, that a message is the user's,
+    in ``dialect`` (the rule runs follow, by the time the message was written)."""
+    return _MESSAGES_POSTGRES if dialect == "postgres" else _SQLITE
+
+
+def owned_message_params(user: str) -> tuple[str, ...]:
+    """The parameters of ``owned_messages``, either dialect's, for one user."""
+    return (user,) * _PARAMS["sqlite"]

@@ -30,7 +30,7 @@ from tickwork.store.codec import (
 from tickwork.store.dialect import SqlCore, Tx
 from tickwork.store.named_sql import all_of, fill
 from tickwork.store.named_sql import where as named_where
-from tickwork.store.owned_runs import owned, owned_params
+from tickwork.store.owned_runs import owned, owned_message_params, owned_params
 from tickwork.store.sql_stats import (
     indexed_run_stats,
     indexed_status_counts,
@@ -276,7 +276,7 @@ class Runs(SqlCore):
         after = max(0, int(after))
         params: list[Any] = [name, after]
         if owner is not None:  # a message is whose its schedule was when it was written
-            params.extend(owned_params(owner, self.dialect))
+            params.extend(owned_message_params(owner))
         params.append(limit)
         if consume:
             with self._write() as tx:

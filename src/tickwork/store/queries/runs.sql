@@ -88,17 +88,18 @@ RETURNING {queue_messages}
 
 -- name: consume_owned_queue
 -- consume_queue over one user's messages: a message is whose its schedule was when it
--- was written, as a run is whose its schedule was when it was made (owned_runs, with
--- the message aliased r). Parameters: the queue, the id, owned_params(user), the limit.
+-- was written, as a run is whose its schedule was when it was made (owned_runs,
+-- owned_messages; the message aliased r). Parameters: the queue, the id,
+-- owned_message_params(user), the limit.
 DELETE FROM queue_messages WHERE id IN (
   SELECT r.id FROM queue_messages r WHERE r.queue = ? AND r.id > ?
-    AND {r.owned} ORDER BY r.id LIMIT ?)
+    AND {r.owned_message} ORDER BY r.id LIMIT ?)
 RETURNING {queue_messages}
 
 -- name: consume_owned_queue@postgres
 DELETE FROM queue_messages WHERE id IN (
   SELECT r.id FROM queue_messages r WHERE r.queue = ? AND r.id > ?
-    AND {r.owned} ORDER BY r.id LIMIT ?
+    AND {r.owned_message} ORDER BY r.id LIMIT ?
   FOR UPDATE OF r SKIP LOCKED)
 RETURNING {queue_messages}
 
@@ -109,9 +110,9 @@ SELECT {queue_messages} FROM queue_messages WHERE queue = ? AND id > ? ORDER BY 
 
 -- name: peek_owned_queue
 -- peek_queue over one user's messages (see consume_owned_queue). Parameters: the
--- queue, the id, owned_params(user), the limit.
+-- queue, the id, owned_message_params(user), the limit.
 SELECT {queue_messages} FROM queue_messages r WHERE r.queue = ? AND r.id > ?
-  AND {r.owned} ORDER BY r.id LIMIT ?
+  AND {r.owned_message} ORDER BY r.id LIMIT ?
 
 -- name: gauge_schedules
 -- Schedules per status. No parameters.
