@@ -9,8 +9,17 @@ a message of its id is unread.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
 from tickwork.models import AttemptOutcome, Schedule
-from tickwork.store import Store
+from tickwork.store import Store, open_store
+from tickwork.store.dialect import statements
+from tickwork.store.owned_runs import owned_message_params
 
 from .conftest import at, make_run, make_schedule
 
@@ -24,6 +33,13 @@ def _message(store: Store, schedule: Schedule, seconds: float) -> str:
     ok = AttemptOutcome("succeeded", result=seconds, finished_at=at(seconds))
     store.finish_attempts([(claimed.id, "n1", 1, ok)], at(seconds))
     return run.id
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A plan's nodes (EXPLAIN's JSON), its subplans' included."""
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _nodes(child)
 
 
 def _peek(store: Store, owner: str) -> list[str]:
@@ -84,3 +100,36 @@ def test_retention_keeps_whose_an_id_was_while_its_messages_are_unread(store: St
     early = make_run(again, at(0.5), created_at=at(0.5))  # a backfill, by a slow clock
     store.insert_runs([early])
     assert early.id in {r.id for r in store.list_runs(owner="bob")}
+
+
+@pytest.mark.postgres
+def test_a_page_of_a_users_queue_is_read_in_id_order_on_postgres(pg_url: str) -> None:
+    """PostgreSQL reads a page of one user's messages along the queue's index and stops
+    at the limit, as it did before deleted schedules counted: no sort of the whole
+    queue, and a plan cheap enough that it is never compiled (JIT)."""
+    open_store(pg_url).close()  # migrated
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO schedules (id, task, schedule, owner, created_at, updated_at)"
+            " SELECT 's' || i, 't', 'manual', CASE WHEN i % 2 = 0 THEN 'alice' ELSE 'bob' END,"
+            " now(), now() FROM generate_series(1, 500) i"
+        )
+        conn.execute(
+            "INSERT INTO deleted_schedules (schedule_id, owner, deleted_at)"
+            " SELECT 'd' || i, 'alice', now() FROM generate_series(1, 20) i"
+        )
+        conn.execute(
+            "INSERT INTO queue_messages (queue, run_id, schedule_id, kind, payload, created_at)"
+            " SELECT 'q', 'r' || k, CASE WHEN k % 20 = 0 THEN 'd' || (k % 20 + 1)"
+            " ELSE 's' || (k % 500 + 1) END, 'result', '{}', now() - interval '1 day'"
+            " FROM generate_series(1, 100000) k"
+        )
+        conn.execute("ANALYZE")
+        for name in ("peek_owned_queue", "consume_owned_queue"):
+            sql = statements("postgres")[name].replace("?", "%s")
+            for user in ("alice", "carol"):
+                params = ("q", 0, *owned_message_params(user), 100)
+                (plan,) = conn.execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchone()  # type: ignore[misc]
+                sorts = [n["Sort Key"] for n in _nodes(plan[0]["Plan"]) if "Sort Key" in n]
+                assert ["r.id"] not in sorts, (name, user, json.dumps(plan))
+                assert plan[0]["Plan"]["Total Cost"] < 100_000, (name, user)  # jit_above_cost
