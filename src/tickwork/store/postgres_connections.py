@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from tickwork.errors import ConflictError, StoreError, StoreUnavailableError, ValidationError
 from tickwork.limits import not_utf8
+from tickwork.store.named_sql import queries_for
 from tickwork.store.postgres_reads import SESSION_UTC, text_json
 from tickwork.store.sql import SqlCore, Tx
 from tickwork.store.url import PostgresURL
@@ -35,10 +36,6 @@ RECONNECT_ROUND = 5.0
 #: gone (hours, on a partition), holding up other nodes' writes to those rows, the
 #: takeover of dead nodes' runs among them. No transaction of tickwork idles for long.
 IDLE_IN_TRANSACTION: Final = "20s"
-_IDLE_IN_TRANSACTION_UNSET: Final = (
-    "SELECT set_config(name, %s, false) FROM pg_settings"
-    " WHERE name = 'idle_in_transaction_session_timeout' AND source = 'default'"
-)
 
 
 @lru_cache(maxsize=1024)
@@ -116,6 +113,10 @@ def pinned_conninfo(conninfo: str, conn: psycopg.Connection[Any]) -> str:
     if used.get("hostaddr") is not None and used["hostaddr"] != os.environ.get("PGHOSTADDR"):
         del used["hostaddr"]
     return psycopg.conninfo.make_conninfo(conninfo, **used) if used else conninfo
+
+
+#: ``IDLE_IN_TRANSACTION`` where nothing else set the timeout.
+_IDLE_IN_TRANSACTION_UNSET: Final = _pg(queries_for("postgres")["set_idle_in_transaction_unset"])
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

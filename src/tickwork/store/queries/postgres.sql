@@ -128,3 +128,9 @@ SET LOCAL lock_timeout = '500ms'
 SELECT 1 FROM nodes WHERE id = ? AND (stopped_at IS NOT NULL
   OR (lock_key IS NOT NULL AND lock_at > pg_postmaster_start_time()
     AND pg_try_advisory_xact_lock(lock_key)))
+
+-- name: set_idle_in_transaction_unset@postgres
+-- A new session's idle-in-transaction timeout, unless the server's configuration, the
+-- role, the database or the URL's options set one. Parameters: the timeout.
+SELECT set_config(name, ?, false) FROM pg_settings
+  WHERE name = 'idle_in_transaction_session_timeout' AND source = 'default'
