@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Route, expect
+from playwright.sync_api import BrowserContext, Locator, Page, Route, expect
 
 from tests.api.conftest import Server
 
@@ -91,11 +91,9 @@ def test_every_api_operation_declares_the_bearer_token(server: Server) -> None:
     assert "/health" in spec["paths"]  # in the schema, and open to anyone
 
 
-def test_docs_calls_the_api_with_the_token_given_to_authorize(
-    context: BrowserContext, server: Server
-) -> None:
-    page = context.new_page()
-    page.goto(f"{server.url}/docs")
+def _authorize_and_list_tasks(page: Page, server: Server) -> Locator:
+    """Authorize with the admin token, then "Try it out" on the task list: the
+    operation's block, once it shows a 200."""
     page.get_by_role("button", name="Authorize").first.click()
     dialog = page.locator(".modal-ux")
     dialog.get_by_label("auth-bearer-value").fill(server.admin_token or "")
@@ -107,6 +105,15 @@ def test_docs_calls_the_api_with_the_token_given_to_authorize(
     tasks.get_by_role("button", name="Execute").click()
     status = tasks.locator(".live-responses-table tbody .response-col_status").first
     expect(status).to_have_text("200")
+    return tasks
+
+
+def test_docs_calls_the_api_with_the_token_given_to_authorize(
+    context: BrowserContext, server: Server
+) -> None:
+    page = context.new_page()
+    page.goto(f"{server.url}/docs")
+    tasks = _authorize_and_list_tasks(page, server)
     expect(tasks.locator(".live-responses-table")).to_contain_text("reports:daily")
 
 
@@ -134,15 +141,5 @@ def test_docs_has_a_csp_that_swagger_ui_works_under(
         lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
     )
     page.goto(f"{server.url}/docs")
-    page.get_by_role("button", name="Authorize").first.click()
-    dialog = page.locator(".modal-ux")
-    dialog.get_by_label("auth-bearer-value").fill(server.admin_token or "")
-    dialog.get_by_role("button", name="Apply credentials").click()
-    dialog.get_by_role("button", name="Close").click()
-    tasks = page.locator("#operations-tasks-list_tasks_api_v1_tasks_get")
-    tasks.locator(".opblock-summary").click()
-    tasks.get_by_role("button", name="Try it out").click()
-    tasks.get_by_role("button", name="Execute").click()
-    status = tasks.locator(".live-responses-table tbody .response-col_status").first
-    expect(status).to_have_text("200")
+    _authorize_and_list_tasks(page, server)
     assert violations == []
